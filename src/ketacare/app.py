@@ -1,0 +1,94 @@
+"""The composition root: builds the app from settings and mounts every domain's routes."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.base import RequestResponseEndpoint
+
+from ketacare import __version__
+from ketacare.clinic.accounts import api as accounts_api
+from ketacare.clinic.accounts import pages as accounts_pages
+from ketacare.clinic.audit import api as audit_api
+from ketacare.clinic.audit import pages as audit_pages
+from ketacare.clinic.patients import api as patients_api
+from ketacare.clinic.patients import pages as patients_pages
+from ketacare.clinic.system import api as system_api
+from ketacare.clinic.system import service as system_service
+from ketacare.infra.clock import Clock, utc_now
+from ketacare.infra.db import make_engine, make_sessionmaker
+from ketacare.infra.migrate import ensure_current
+from ketacare.infra.settings import Settings, load_settings
+from ketacare.web.deps import AppContext
+from ketacare.web.problems import API_ERROR_RESPONSES, HANDLERS
+from ketacare.web.render import WEB_DIR, make_templates
+
+log = logging.getLogger("ketacare")
+
+API_ROUTERS = (accounts_api.router, patients_api.router, audit_api.router)
+PAGE_ROUTERS = (accounts_pages.router, patients_pages.router, audit_pages.router)
+
+#: front-end libraries installed from the npm registry, served under /assets
+ASSETS = {"htmx": "htmx.org/dist", "chartjs": "chart.js/dist"}
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+    "base-uri 'self'"
+)
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> FastAPI:
+    """Build the application; refuses a database whose schema is behind the code."""
+    settings = settings or load_settings()
+    engine = make_engine(settings.effective_database_url)
+    ensure_current(engine)
+    sessions = make_sessionmaker(engine)
+    app = FastAPI(
+        title="ketacare",
+        version=__version__,
+        description="Ketamine therapy programs for chronic pain: the JSON API.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.ctx = AppContext(
+        settings=settings, sessions=sessions, clock=clock, templates=make_templates(settings)
+    )
+    app.state.engine = engine
+    with sessions() as session:
+        app.state.demo = system_service.is_demo(session=session)
+        session.commit()
+
+    for exc_class, handler in HANDLERS:
+        app.add_exception_handler(exc_class, handler)
+
+    app.include_router(system_api.router)
+    for router in API_ROUTERS:
+        app.include_router(router, responses=API_ERROR_RESPONSES)
+    for router in PAGE_ROUTERS:
+        app.include_router(router)
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    for name, sub in ASSETS.items():
+        folder = Path(settings.assets_dir) / sub
+        if folder.is_dir():
+            app.mount(f"/assets/{name}", StaticFiles(directory=folder), name=f"assets-{name}")
+        else:
+            log.warning("front-end library %s not found at %s: run `make setup`", name, folder)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        if not request.url.path.startswith(("/static", "/assets")):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return app

@@ -1,0 +1,1 @@
+"""The application shell, one folder per domain (orm, schemas, service, api, pages)."""

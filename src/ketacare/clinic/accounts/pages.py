@@ -1,0 +1,190 @@
+"""Pages of accounts: login, logout, account administration."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ketacare.clinic.accounts import service
+from ketacare.clinic.accounts.service import Principal
+from ketacare.core.errors import KetacareError
+from ketacare.infra.errors import CsrfRejected
+from ketacare.infra.permissions import Role
+from ketacare.web.deps import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    Ctx,
+    DbSession,
+    Now,
+    actor_of,
+    page_permission,
+    remote_addr,
+)
+from ketacare.web.render import optional_int, page, secure_cookies
+
+router = APIRouter(include_in_schema=False)
+
+
+def _home_for(principal_role: str, patient_id: int | None) -> str:
+    if principal_role == Role.PATIENT.value and patient_id is not None:
+        return f"/patients/{patient_id}"
+    if principal_role == Role.ADMIN.value:
+        return "/admin/users"
+    if principal_role == Role.RESEARCHER.value:
+        return "/account"
+    return "/patients"
+
+
+def _safe_next(target: str | None) -> str | None:
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return None
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, ctx: Ctx, next: str | None = None) -> Response:
+    token = secrets.token_urlsafe(24)
+    response = page(request, ctx, "login.html", {"login_csrf": token, "next": _safe_next(next)})
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookies(request, ctx),
+        max_age=3600,
+    )
+    return response
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=200)],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not cookie or not secrets.compare_digest(cookie, csrf_token):
+        raise CsrfRejected("the login form's security token is missing or stale: reload the page")
+    try:
+        user = service.authenticate(
+            session=session,
+            username=username,
+            password=password,
+            now=at,
+            settings=ctx.settings,
+            remote_addr=remote_addr(request),
+        )
+    except KetacareError as exc:
+        session.commit()  # keep the failure count and its audit row
+        response = page(
+            request,
+            ctx,
+            "login.html",
+            {"login_csrf": cookie, "error": str(exc), "username": username, "next": next},
+            status_code=401 if "locked" not in str(exc) else 429,
+        )
+        return response
+    token = service.start_session(
+        session=session,
+        user=user,
+        kind="cookie",
+        now=at,
+        settings=ctx.settings,
+        remote_addr=remote_addr(request),
+    )
+    target = _safe_next(next) or _home_for(user.role, user.patient_id)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(request, ctx),
+        max_age=int(ctx.settings.session_hours * 3600),
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+def logout(
+    session: DbSession, at: Now, principal: Principal = page_permission("self:read")
+) -> Response:
+    service.end_session(session=session, session_id=principal.session_id, now=at)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/", include_in_schema=False)
+def home(principal: Principal = page_permission("self:read")) -> Response:
+    return RedirectResponse(_home_for(principal.role.value, principal.patient_id), status_code=303)
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account_page(
+    request: Request, ctx: Ctx, _: Principal = page_permission("self:read")
+) -> Response:
+    return page(request, ctx, "accounts/account.html", {})
+
+
+@router.get("/admin/users", response_class=HTMLResponse)
+def users_page(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    _: Principal = page_permission("user:read"),
+) -> Response:
+    users = service.list_users(session=session)
+    return page(request, ctx, "accounts/users.html", {"users": users, "roles": list(Role)})
+
+
+@router.post("/admin/users")
+def create_user_page(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    username: Annotated[str, Form(max_length=64)],
+    full_name: Annotated[str, Form(max_length=200)],
+    role: Annotated[str, Form(max_length=20)],
+    password: Annotated[str, Form(max_length=200)],
+    patient_id: Annotated[str, Form(max_length=12)] = "",
+    principal: Principal = page_permission("user:write"),
+) -> Response:
+    try:
+        pid = optional_int(patient_id, "patient id")
+        service.create_user(
+            session=session,
+            username=username,
+            full_name=full_name,
+            role=role,
+            password=password,
+            patient_id=pid,
+            now=at,
+            actor=actor_of(request, principal),
+        )
+    except KetacareError as exc:
+        session.rollback()
+        users = service.list_users(session=session)
+        return page(
+            request,
+            ctx,
+            "accounts/users.html",
+            {
+                "users": users,
+                "roles": list(Role),
+                "error": str(exc),
+                "form": {"username": username, "full_name": full_name, "role": role},
+            },
+            status_code=422,
+        )
+    return RedirectResponse("/admin/users", status_code=303)

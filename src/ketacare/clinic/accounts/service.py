@@ -1,0 +1,242 @@
+"""Accounts: argon2 passwords, lockout after repeated failures, sessions and tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ketacare.clinic.accounts.orm import AuthSession, User
+from ketacare.clinic.audit import service as audit
+from ketacare.clinic.patients.orm import Patient
+from ketacare.core.errors import InvalidInput
+from ketacare.infra.clock import as_utc
+from ketacare.infra.errors import Conflict, LockedOut, NotAuthenticated
+from ketacare.infra.permissions import Role
+from ketacare.infra.settings import Settings
+
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("timing-equaliser-not-a-password")
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+MIN_PASSWORD = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated user of one request."""
+
+    user_id: int
+    username: str
+    full_name: str
+    role: Role
+    patient_id: int | None
+    session_id: int
+    csrf_token: str
+
+    def actor(self, remote_addr: str | None = None) -> audit.Actor:
+        return audit.Actor(self.user_id, self.username, self.role.value, remote_addr)
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of ``password``."""
+    return _hasher.hash(password)
+
+
+def validate_new_password(password: str) -> None:
+    """Refuse passwords that are too short."""
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(f"password must have at least {MIN_PASSWORD} characters")
+
+
+def create_user(
+    *,
+    session: Session,
+    username: str,
+    full_name: str,
+    role: Role | str,
+    password: str,
+    now: datetime,
+    patient_id: int | None = None,
+    actor: audit.Actor = audit.SYSTEM,
+) -> User:
+    """Create an account (a patient account must name its patient record)."""
+    if not USERNAME.match(username):
+        raise InvalidInput(
+            f"username {username!r} is not allowed: use 2-64 lowercase letters, digits, '.', '_' "
+            "or '-', starting with a letter or digit"
+        )
+    try:
+        role = Role(role)
+    except ValueError:
+        raise InvalidInput(
+            f"role {role!r} is not known: allowed {', '.join(r.value for r in Role)}"
+        ) from None
+    validate_new_password(password)
+    if (role is Role.PATIENT) != (patient_id is not None):
+        raise InvalidInput("a patient account needs a patient record, and only a patient account")
+    if patient_id is not None and session.get(Patient, patient_id) is None:
+        raise InvalidInput(f"patient {patient_id} does not exist")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"username {username!r} is already taken")
+    user = User(
+        username=username,
+        full_name=full_name.strip() or username,
+        role=role.value,
+        password_hash=hash_password(password),
+        patient_id=patient_id,
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="create",
+        resource_type="user",
+        resource_id=user.id,
+        patient_id=patient_id,
+        at=now,
+        detail={"username": username, "role": role.value},
+    )
+    return user
+
+
+def authenticate(
+    *,
+    session: Session,
+    username: str,
+    password: str,
+    now: datetime,
+    settings: Settings,
+    remote_addr: str | None = None,
+) -> User:
+    """Check a login; count failures and lock the account after too many."""
+    user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None or not user.is_active:
+        try:
+            _hasher.verify(_DUMMY_HASH, password)
+        except VerificationError:
+            pass
+        _audit_login(session, username, None, "login_failed", now, remote_addr)
+        raise NotAuthenticated("wrong username or password")
+    if user.locked_until is not None and as_utc(user.locked_until) > now:
+        _audit_login(session, username, user, "login_locked", now, remote_addr)
+        minutes = max(1, round((as_utc(user.locked_until) - now).total_seconds() / 60))
+        raise LockedOut(
+            f"account locked after {settings.max_failed_logins} failed logins: "
+            f"try again in {minutes} minute(s) or ask an administrator"
+        )
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        user.failed_logins += 1
+        if user.failed_logins >= settings.max_failed_logins:
+            user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
+            user.failed_logins = 0
+        _audit_login(session, username, user, "login_failed", now, remote_addr)
+        raise NotAuthenticated("wrong username or password") from None
+    user.failed_logins = 0
+    user.locked_until = None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    _audit_login(session, username, user, "login", now, remote_addr)
+    return user
+
+
+def _audit_login(
+    session: Session,
+    username: str,
+    user: User | None,
+    action: str,
+    now: datetime,
+    remote_addr: str | None,
+) -> None:
+    actor = audit.Actor(
+        user.id if user else None, username[:64], user.role if user else "unknown", remote_addr
+    )
+    audit.record(
+        session=session,
+        actor=actor,
+        action=action,
+        resource_type="auth",
+        resource_id=user.id if user else None,
+        at=now,
+    )
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(
+    *,
+    session: Session,
+    user: User,
+    kind: str,
+    now: datetime,
+    settings: Settings,
+    remote_addr: str | None = None,
+) -> str:
+    """Open a login session (``cookie``) or issue an API token (``bearer``); returns the token."""
+    hours = settings.session_hours if kind == "cookie" else settings.token_hours
+    token = secrets.token_urlsafe(32)
+    session.add(
+        AuthSession(
+            token_hash=_digest(token),
+            kind=kind,
+            user_id=user.id,
+            csrf_token=secrets.token_urlsafe(24),
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+            remote_addr=remote_addr,
+        )
+    )
+    session.flush()
+    return token
+
+
+def resolve(*, session: Session, token: str, kind: str, now: datetime) -> Principal | None:
+    """The principal behind a live token, or None."""
+    row = session.execute(
+        select(AuthSession, User)
+        .join(User, User.id == AuthSession.user_id)
+        .where(AuthSession.token_hash == _digest(token), AuthSession.kind == kind)
+    ).first()
+    if row is None:
+        return None
+    auth, user = row
+    if auth.revoked_at is not None or as_utc(auth.expires_at) <= now or not user.is_active:
+        return None
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        full_name=user.full_name,
+        role=Role(user.role),
+        patient_id=user.patient_id,
+        session_id=auth.id,
+        csrf_token=auth.csrf_token,
+    )
+
+
+def end_session(*, session: Session, session_id: int, now: datetime) -> None:
+    """Log out: revoke the session (kept for the record)."""
+    auth = session.get(AuthSession, session_id)
+    if auth is not None and auth.revoked_at is None:
+        auth.revoked_at = now
+
+
+def list_users(*, session: Session) -> list[User]:
+    """Every account, by username."""
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def count_users(*, session: Session) -> int:
+    """How many accounts exist (0 on a fresh installation)."""
+    return session.scalar(select(func.count(User.id))) or 0

@@ -1,0 +1,38 @@
+"""JSON routes of the audit trail (administrators)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from ketacare.clinic.accounts.service import Principal
+from ketacare.clinic.audit import schemas, service
+from ketacare.web.deps import DbSession, api_permission
+
+router = APIRouter(prefix="/api/v1", tags=["audit"])
+
+
+@router.get("/audit", response_model=list[schemas.AuditEventRead])
+def list_events(
+    session: DbSession,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    patient_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    _: Principal = api_permission("audit:read"),
+) -> list[object]:
+    """The newest audit events, optionally for one patient."""
+    return list(service.recent(session=session, limit=limit, patient_id=patient_id))
+
+
+@router.get("/audit/verify", response_model=schemas.ChainReportRead)
+def verify_chain(
+    session: DbSession, _: Principal = api_permission("audit:read")
+) -> schemas.ChainReportRead:
+    """Check the hash chain and report the first broken link."""
+    report = service.verify(session=session)
+    return schemas.ChainReportRead(
+        ok=report.ok,
+        rows=report.rows,
+        first_broken_id=report.first_broken_id,
+        problem=report.problem,
+    )

@@ -1,0 +1,1 @@
+"""The patient record: demographics, weights, conditions, medications, allergies."""

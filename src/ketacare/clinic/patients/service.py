@@ -1,0 +1,414 @@
+"""Use cases of the patient record. Every read and write is audited; nothing is deleted.
+
+Plausibility bounds below are data-entry checks of the product (a typo guard),
+not clinical limits: 20-350 kg, 50-260 cm, born after 1900 and not in the future.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from ketacare.clinic.audit import service as audit
+from ketacare.clinic.patients import schemas
+from ketacare.clinic.patients.orm import Allergy, BodyMeasurement, Condition, Medication, Patient
+from ketacare.core.errors import InvalidInput, OutOfRange
+from ketacare.core.terminology import icd10cm_display, normalise_icd10cm, normalise_rxcui
+from ketacare.infra.errors import Conflict, NotFound
+
+WEIGHT_KG = (20.0, 350.0)
+HEIGHT_CM = (50.0, 260.0)
+EARLIEST_BIRTH = date(1900, 1, 1)
+STATUSES = {
+    "condition": ("active", "resolved", "entered-in-error"),
+    "medication": ("active", "stopped", "entered-in-error"),
+    "allergy": ("active", "inactive", "entered-in-error"),
+    "weight": ("final", "entered-in-error"),
+}
+
+
+def check_weight(weight_kg: float) -> float:
+    """A plausible body weight in kg."""
+    if not (WEIGHT_KG[0] <= weight_kg <= WEIGHT_KG[1]):
+        raise OutOfRange("weight_kg", weight_kg, f"{WEIGHT_KG[0]:g} to {WEIGHT_KG[1]:g} kg")
+    return float(weight_kg)
+
+
+def check_height(height_cm: float | None) -> float | None:
+    """A plausible height in cm (or none)."""
+    if height_cm is not None and not (HEIGHT_CM[0] <= height_cm <= HEIGHT_CM[1]):
+        raise OutOfRange("height_cm", height_cm, f"{HEIGHT_CM[0]:g} to {HEIGHT_CM[1]:g} cm")
+    return height_cm
+
+
+def check_birth_date(birth_date: date, today: date) -> date:
+    """A birth date between 1900-01-01 and today."""
+    if not (EARLIEST_BIRTH <= birth_date <= today):
+        raise OutOfRange(
+            "birth_date", birth_date.isoformat(), f"{EARLIEST_BIRTH.isoformat()} to today"
+        )
+    return birth_date
+
+
+def _clean(text: str | None) -> str | None:
+    if text is None:
+        return None
+    text = text.strip()
+    return text or None
+
+
+def create_patient(
+    *, session: Session, actor: audit.Actor, data: schemas.PatientCreate, now: datetime
+) -> Patient:
+    """Register a patient (with a first weight if given)."""
+    check_birth_date(data.birth_date, now.date())
+    if data.weight_kg is not None:
+        check_weight(data.weight_kg)
+    check_height(data.height_cm)
+    if data.height_cm is not None and data.weight_kg is None:
+        raise InvalidInput("height_cm needs weight_kg measured with it")
+    mrn = _clean(data.mrn)
+    if mrn and session.scalar(select(Patient.id).where(Patient.mrn == mrn)) is not None:
+        raise Conflict(f"a patient with MRN {mrn} already exists")
+    patient = Patient(
+        mrn=mrn or f"TMP-{now.timestamp():.6f}",
+        given_name=data.given_name.strip(),
+        family_name=data.family_name.strip(),
+        birth_date=data.birth_date,
+        sex=data.sex,
+        phone=_clean(data.phone),
+        email=_clean(data.email),
+        address=_clean(data.address),
+        created_at=now,
+        created_by=actor.user_id,
+    )
+    session.add(patient)
+    session.flush()
+    if not mrn:
+        patient.mrn = f"KC{patient.id:06d}"
+    audit.record(
+        session=session,
+        actor=actor,
+        action="create",
+        resource_type="patient",
+        resource_id=patient.id,
+        patient_id=patient.id,
+        at=now,
+    )
+    if data.weight_kg is not None:
+        add_weight(
+            session=session,
+            actor=actor,
+            patient_id=patient.id,
+            data=schemas.WeightCreate(weight_kg=data.weight_kg, height_cm=data.height_cm),
+            now=now,
+        )
+    return patient
+
+
+def list_patients(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    now: datetime,
+    search: str | None = None,
+    only_patient_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Patient], int]:
+    """Patients matching a name or MRN search, by family name (audited as a list read)."""
+    query = select(Patient)
+    if only_patient_id is not None:
+        query = query.where(Patient.id == only_patient_id)
+    term = (search or "").strip()
+    if term:
+        like = f"%{term.lower()}%"
+        query = query.where(
+            or_(
+                func.lower(Patient.family_name).like(like),
+                func.lower(Patient.given_name).like(like),
+                func.lower(Patient.mrn).like(like),
+            )
+        )
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = list(
+        session.scalars(
+            query.order_by(Patient.family_name, Patient.given_name, Patient.id)
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+    audit.record(
+        session=session,
+        actor=actor,
+        action="list",
+        resource_type="patient",
+        at=now,
+        detail={"search": term[:100], "returned": [p.id for p in rows]},
+    )
+    return rows, total
+
+
+def get_patient(*, session: Session, patient_id: int) -> Patient:
+    """The patient, or :class:`NotFound` (not audited: callers audit their read)."""
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        raise NotFound(f"patient {patient_id} does not exist")
+    return patient
+
+
+def current_weight(patient: Patient) -> BodyMeasurement | None:
+    """The latest valid weight measurement."""
+    valid = [w for w in patient.weights if w.status == "final"]
+    return max(valid, key=lambda w: w.measured_at) if valid else None
+
+
+def read_chart(
+    *, session: Session, actor: audit.Actor, patient_id: int, now: datetime
+) -> schemas.PatientChart:
+    """The whole record of one patient, with its amendment history (audited read)."""
+    patient = get_patient(session=session, patient_id=patient_id)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type="patient",
+        resource_id=patient.id,
+        patient_id=patient.id,
+        at=now,
+    )
+    return chart_of(session=session, patient=patient)
+
+
+def chart_of(*, session: Session, patient: Patient) -> schemas.PatientChart:
+    """Assemble the chart of a patient already read."""
+    latest = current_weight(patient)
+    read = schemas.PatientRead.model_validate(patient, from_attributes=True)
+    read.current_weight_kg = latest.weight_kg if latest else None
+    read.current_weight_measured_at = latest.measured_at if latest else None
+    return schemas.PatientChart(
+        patient=read,
+        weights=[schemas.WeightRead.model_validate(w) for w in patient.weights],
+        conditions=[schemas.ConditionRead.model_validate(c) for c in patient.conditions],
+        medications=[schemas.MedicationRead.model_validate(m) for m in patient.medications],
+        allergies=[schemas.AllergyRead.model_validate(a) for a in patient.allergies],
+        amendments=[
+            schemas.AmendmentRead.model_validate(a)
+            for a in audit.history(session=session, patient_id=patient.id)
+        ],
+    )
+
+
+def amend_patient(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    patient_id: int,
+    data: schemas.PatientAmend,
+    now: datetime,
+) -> Patient:
+    """Correct demographics or contact, keeping the values before (optimistic concurrency)."""
+    patient = get_patient(session=session, patient_id=patient_id)
+    if data.version != patient.version:
+        raise Conflict(
+            f"patient {patient_id} was changed by someone else (now version {patient.version}, "
+            f"you edited version {data.version}): reload and apply your correction again"
+        )
+    changes: dict[str, Any] = data.model_dump(exclude={"reason", "version"}, exclude_unset=True)
+    if "birth_date" in changes and changes["birth_date"] is not None:
+        check_birth_date(changes["birth_date"], now.date())
+    for required in ("given_name", "family_name", "birth_date", "sex"):
+        if required in changes and changes[required] is None:
+            raise InvalidInput(f"{required} cannot be emptied")
+    changes = {k: _clean(v) if isinstance(v, str) else v for k, v in changes.items()}
+    changes = {k: v for k, v in changes.items() if getattr(patient, k) != v}
+    if not changes:
+        raise InvalidInput("the correction changes nothing")
+    before = {k: getattr(patient, k) for k in changes}
+    for key, value in changes.items():
+        setattr(patient, key, value)
+    patient.version += 1
+    audit.amend(
+        session=session,
+        actor=actor,
+        resource_type="patient",
+        resource_id=patient.id,
+        patient_id=patient.id,
+        before=before,
+        after=changes,
+        reason=data.reason.strip(),
+        at=now,
+    )
+    return patient
+
+
+def add_weight(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    patient_id: int,
+    data: schemas.WeightCreate,
+    now: datetime,
+) -> BodyMeasurement:
+    """Record a measured weight (and height)."""
+    get_patient(session=session, patient_id=patient_id)
+    measured_at = data.measured_at or now
+    if measured_at.tzinfo is None:
+        raise InvalidInput("measured_at needs a time zone (e.g. 2026-03-01T09:30:00+00:00)")
+    if measured_at > now:
+        raise InvalidInput(f"measured_at {measured_at.isoformat()} is in the future")
+    row = BodyMeasurement(
+        patient_id=patient_id,
+        weight_kg=check_weight(data.weight_kg),
+        height_cm=check_height(data.height_cm),
+        measured_at=measured_at,
+        recorded_by=actor.user_id,
+    )
+    session.add(row)
+    session.flush()
+    _audit_write(session, actor, "weight", row.id, patient_id, now)
+    return row
+
+
+def add_condition(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    patient_id: int,
+    data: schemas.ConditionCreate,
+    now: datetime,
+) -> Condition:
+    """Record a diagnosis by its ICD-10-CM code."""
+    get_patient(session=session, patient_id=patient_id)
+    code = normalise_icd10cm(data.icd10_code)
+    display = _clean(data.display) or icd10cm_display(code)
+    if display is None:
+        raise InvalidInput(f"ICD-10-CM code {code} is not in ketacare's list: give its display")
+    if data.onset_date is not None and data.onset_date > now.date():
+        raise InvalidInput(f"onset_date {data.onset_date.isoformat()} is in the future")
+    row = Condition(
+        patient_id=patient_id,
+        icd10_code=code,
+        display=display,
+        onset_date=data.onset_date,
+        recorded_at=now,
+        recorded_by=actor.user_id,
+    )
+    session.add(row)
+    session.flush()
+    _audit_write(session, actor, "condition", row.id, patient_id, now)
+    return row
+
+
+def add_medication(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    patient_id: int,
+    data: schemas.MedicationCreate,
+    now: datetime,
+) -> Medication:
+    """Record a current medication (RxNorm code when known)."""
+    get_patient(session=session, patient_id=patient_id)
+    rxcui = normalise_rxcui(data.rxnorm_code) if _clean(data.rxnorm_code) else None
+    row = Medication(
+        patient_id=patient_id,
+        name=data.name.strip(),
+        rxnorm_code=rxcui,
+        dose_text=_clean(data.dose_text),
+        recorded_at=now,
+        recorded_by=actor.user_id,
+    )
+    session.add(row)
+    session.flush()
+    _audit_write(session, actor, "medication", row.id, patient_id, now)
+    return row
+
+
+def add_allergy(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    patient_id: int,
+    data: schemas.AllergyCreate,
+    now: datetime,
+) -> Allergy:
+    """Record an allergy or intolerance."""
+    get_patient(session=session, patient_id=patient_id)
+    row = Allergy(
+        patient_id=patient_id,
+        substance=data.substance.strip(),
+        reaction=_clean(data.reaction),
+        severity=data.severity,
+        recorded_at=now,
+        recorded_by=actor.user_id,
+    )
+    session.add(row)
+    session.flush()
+    _audit_write(session, actor, "allergy", row.id, patient_id, now)
+    return row
+
+
+_ENTRY_TABLES: dict[str, type[Condition] | type[Medication] | type[Allergy] | type[BodyMeasurement]]
+_ENTRY_TABLES = {
+    "condition": Condition,
+    "medication": Medication,
+    "allergy": Allergy,
+    "weight": BodyMeasurement,
+}
+
+
+def change_status(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    patient_id: int,
+    kind: str,
+    entry_id: int,
+    data: schemas.StatusChange,
+    now: datetime,
+) -> object:
+    """Retire or mark an entry entered-in-error, with a reason; the entry stays visible."""
+    if kind not in _ENTRY_TABLES:
+        raise InvalidInput(f"unknown entry kind {kind!r}: allowed {', '.join(_ENTRY_TABLES)}")
+    allowed = STATUSES[kind]
+    if data.status not in allowed:
+        raise InvalidInput(
+            f"status {data.status!r} is not allowed for a {kind}: {', '.join(allowed)}"
+        )
+    row = session.get(_ENTRY_TABLES[kind], entry_id)
+    if row is None or row.patient_id != patient_id:
+        raise NotFound(f"{kind} {entry_id} of patient {patient_id} does not exist")
+    if row.status == data.status:
+        raise InvalidInput(f"{kind} {entry_id} is already {data.status}")
+    before = {"status": row.status}
+    row.status = data.status
+    audit.amend(
+        session=session,
+        actor=actor,
+        resource_type=kind,
+        resource_id=entry_id,
+        patient_id=patient_id,
+        before=before,
+        after={"status": data.status},
+        reason=data.reason.strip(),
+        at=now,
+    )
+    return row
+
+
+def _audit_write(
+    session: Session, actor: audit.Actor, kind: str, row_id: int, patient_id: int, now: datetime
+) -> None:
+    audit.record(
+        session=session,
+        actor=actor,
+        action="create",
+        resource_type=kind,
+        resource_id=row_id,
+        patient_id=patient_id,
+        at=now,
+    )

@@ -1,0 +1,1 @@
+"""Installation metadata (demo flag) and health."""

@@ -1,0 +1,1 @@
+"""CLI command groups, one module per domain; :mod:`ketacare.cli` registers them all."""

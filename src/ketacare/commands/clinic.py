@@ -1,0 +1,183 @@
+"""CLI commands of the clinic shell: serve, demo, db upgrade, user create, audit verify."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ketacare.commands.common import emit_json, fail
+from ketacare.core.errors import KetacareError
+from ketacare.infra.clock import utc_now
+from ketacare.infra.db import make_engine, make_sessionmaker, unit_of_work
+from ketacare.infra.migrate import ensure_current, upgrade
+from ketacare.infra.settings import load_settings
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+user_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+
+
+def _sessions():  # type: ignore[no-untyped-def]
+    settings = load_settings()
+    engine = make_engine(settings.effective_database_url)
+    return settings, engine, make_sessionmaker(engine)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (KETACARE_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (KETACARE_PORT)")] = None,
+) -> None:
+    """Serve the web app and the JSON API."""
+    import uvicorn
+
+    from ketacare.app import create_app
+
+    settings = load_settings()
+    host = host or settings.host
+    port = port or settings.port
+    try:
+        app = create_app(settings)
+    except KetacareError as exc:
+        fail(str(exc))
+    if app.state.demo and not _is_loopback(host):
+        fail(f"this database holds the demo clinic: it is served on 127.0.0.1 only, not {host}")
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+
+
+def demo(
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Seed only an empty database")
+    ] = False,
+) -> None:
+    """Seed the demo clinic (synthetic patients and demo accounts) and print the logins."""
+    from ketacare.clinic import demo as demo_data
+    from ketacare.clinic.accounts import service as accounts
+    from ketacare.clinic.system import service as system
+
+    _, engine, sessions = _sessions()
+    try:
+        ensure_current(engine)
+    except KetacareError as exc:
+        fail(str(exc))
+    with unit_of_work(sessions) as session:
+        if accounts.count_users(session=session) > 0:
+            if not if_empty:
+                fail("the database already has accounts: the demo is seeded only once")
+            if not system.is_demo(session=session):
+                typer.echo("The database already has accounts; no demo seeded.")
+                return
+            logins = demo_data.logins()
+            typer.echo("Demo clinic already seeded.")
+        else:
+            logins = demo_data.seed(session=session, now=utc_now())
+            typer.echo("Seeded the demo clinic (synthetic patients).")
+    table = Table(title="Demo logins (demo database: served on 127.0.0.1 only)")
+    for column in ("username", "password", "role"):
+        table.add_column(column)
+    for row in logins:
+        table.add_row(*row)
+    Console().print(table)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the database schema to this version of ketacare."""
+    settings, engine, _ = _sessions()
+    before, after = upgrade(engine)
+    where = settings.effective_database_url.split("@")[-1]
+    typer.echo(f"database {where}: schema {before or 'empty'} -> {after}")
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Argument(help="Login name")],
+    role: Annotated[str, typer.Option(help="admin|physician|nurse|therapist|researcher|patient")],
+    full_name: Annotated[str, typer.Option(help="Name shown in the app")] = "",
+    patient_id: Annotated[
+        int | None, typer.Option(help="Patient record (patient accounts)")
+    ] = None,
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="KETACARE_NEW_PASSWORD",
+            help="Prompted when not given",
+        ),
+    ] = "",
+) -> None:
+    """Create an account."""
+    from ketacare.clinic.accounts import service as accounts
+
+    _, engine, sessions = _sessions()
+    try:
+        ensure_current(engine)
+        with unit_of_work(sessions) as session:
+            user = accounts.create_user(
+                session=session,
+                username=username,
+                full_name=full_name or username,
+                role=role,
+                password=password,
+                patient_id=patient_id,
+                now=utc_now(),
+            )
+            typer.echo(f"created {user.role} account {user.username} (id {user.id})")
+    except KetacareError as exc:
+        fail(str(exc))
+
+
+@audit_app.command("verify")
+def audit_verify(
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+) -> None:
+    """Check the audit trail's hash chain; exit 1 at the first broken link."""
+    from ketacare.clinic.audit import service as audit
+
+    _, engine, sessions = _sessions()
+    try:
+        ensure_current(engine)
+    except KetacareError as exc:
+        fail(str(exc))
+    with sessions() as session:
+        report = audit.verify(session=session)
+    if json_out:
+        emit_json(
+            {
+                "ok": report.ok,
+                "rows": report.rows,
+                "first_broken_id": report.first_broken_id,
+                "problem": report.problem,
+            }
+        )
+    elif report.ok:
+        typer.echo(f"audit trail intact: {report.rows} events, every link verified")
+    else:
+        typer.echo(
+            f"audit trail BROKEN at event {report.first_broken_id}: {report.problem}", err=True
+        )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the clinic shell's commands to the ``ketacare`` app."""
+    app.command()(serve)
+    app.command()(demo)
+    app.add_typer(db_app, name="db")
+    app.add_typer(user_app, name="user")
+    app.add_typer(audit_app, name="audit")

@@ -1,0 +1,69 @@
+"""The shell's part of the error tree and its one mapping to HTTP and exit codes.
+
+The root and the core errors live in :mod:`ketacare.core.errors`; this module
+adds the errors only the shell can raise, and :data:`HTTP_STATUS` maps every
+class to an HTTP status (responses are ``application/problem+json``).
+"""
+
+from __future__ import annotations
+
+from ketacare.core.errors import (
+    DataFileError,
+    DoseLimitExceeded,
+    InvalidInput,
+    KetacareError,
+    SoftLimitNeedsReview,
+)
+
+
+class NotFound(KetacareError):
+    """The resource does not exist (or is not visible to this user)."""
+
+
+class NotAuthenticated(KetacareError):
+    """No valid login session or bearer token."""
+
+
+class Forbidden(KetacareError):
+    """The permission table does not allow this role to do this."""
+
+
+class Conflict(KetacareError):
+    """The request conflicts with the stored state (e.g. a stale version)."""
+
+
+class LockedOut(KetacareError):
+    """Too many failed logins: the account is locked for a while."""
+
+
+class CsrfRejected(KetacareError):
+    """A form post without the right CSRF token."""
+
+
+class SchemaBehind(KetacareError):
+    """The database schema is older than the code: run ``ketacare db upgrade``."""
+
+
+#: Most specific class first; the first ``isinstance`` match wins.
+HTTP_STATUS: tuple[tuple[type[KetacareError], int, str], ...] = (
+    (NotFound, 404, "Not found"),
+    (NotAuthenticated, 401, "Not authenticated"),
+    (Forbidden, 403, "Forbidden"),
+    (CsrfRejected, 403, "CSRF token missing or wrong"),
+    (LockedOut, 429, "Account locked"),
+    (Conflict, 409, "Conflict"),
+    (SoftLimitNeedsReview, 409, "Soft limit needs a reason and a co-signature"),
+    (DoseLimitExceeded, 422, "Dose above the hard limit"),
+    (InvalidInput, 422, "Invalid input"),
+    (DataFileError, 500, "Clinical data file invalid"),
+    (SchemaBehind, 503, "Database schema behind"),
+    (KetacareError, 400, "Request refused"),
+)
+
+
+def status_for(error: KetacareError) -> tuple[int, str]:
+    """The HTTP status and problem title for an error."""
+    for cls, status, title in HTTP_STATUS:
+        if isinstance(error, cls):
+            return status, title
+    return 400, "Request refused"  # pragma: no cover - KetacareError is last above

@@ -1,0 +1,81 @@
+"""The one permission table: which role may do what, and over whose records.
+
+Every route declares one permission from :data:`PERMISSIONS`; a test walks every
+route of the app and checks that each role gets exactly what this table says.
+``Scope.OWN`` means a patient account reaches only its own record.
+
+Examples
+--------
+>>> allowed("patient:read", Role.NURSE)
+True
+>>> allowed("audit:read", Role.NURSE)
+False
+>>> scope_of("patient:read", Role.PATIENT) is Scope.OWN
+True
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from ketacare.infra.errors import Forbidden
+
+
+class Role(StrEnum):
+    """The roles of a ketamine program's team, and the patient."""
+
+    ADMIN = "admin"
+    PHYSICIAN = "physician"
+    NURSE = "nurse"
+    THERAPIST = "therapist"
+    RESEARCHER = "researcher"
+    PATIENT = "patient"
+
+
+class Scope(StrEnum):
+    """Over which records a permission applies."""
+
+    ALL = "all"
+    OWN = "own"
+
+
+ALL, OWN = Scope.ALL, Scope.OWN
+_CLINICAL_STAFF = {Role.PHYSICIAN: ALL, Role.NURSE: ALL, Role.THERAPIST: ALL}
+_STAFF = {**_CLINICAL_STAFF, Role.ADMIN: ALL, Role.RESEARCHER: ALL}
+
+#: permission -> {role: scope}. A role that is absent is refused (403).
+PERMISSIONS: dict[str, dict[Role, Scope]] = {
+    # the patient record: demographics, weights, conditions, medications, allergies
+    "patient:read": {**_CLINICAL_STAFF, Role.PATIENT: OWN},
+    "patient:create": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
+    "patient:write": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
+    # accounts and the audit trail are administration, not clinical care
+    "user:read": {Role.ADMIN: ALL},
+    "user:write": {Role.ADMIN: ALL},
+    "audit:read": {Role.ADMIN: ALL},
+    # reference libraries and simulation hold no patient data
+    "library:read": {**_STAFF},
+    "simulate:run": {Role.PHYSICIAN: ALL, Role.NURSE: ALL, Role.RESEARCHER: ALL},
+    # one's own account
+    "self:read": {**_STAFF, Role.PATIENT: OWN},
+}
+
+
+def allowed(permission: str, role: Role | str) -> bool:
+    """Whether ``role`` holds ``permission`` (over some scope)."""
+    return Role(role) in PERMISSIONS[permission]
+
+
+def scope_of(permission: str, role: Role | str) -> Scope | None:
+    """The scope ``role`` holds for ``permission``, or None if refused."""
+    return PERMISSIONS[permission].get(Role(role))
+
+
+def check(permission: str, role: Role | str) -> Scope:
+    """The scope held, or :class:`Forbidden` naming the role and the permission."""
+    if permission not in PERMISSIONS:
+        raise KeyError(f"permission {permission!r} is not in the permission table")
+    scope = scope_of(permission, role)
+    if scope is None:
+        raise Forbidden(f"role {Role(role).value} may not {permission.replace(':', ' ')}")
+    return scope

@@ -1,0 +1,94 @@
+"""The one settings class, read from ``KETACARE_*`` environment variables.
+
+Settings are built by :func:`load_settings` when the app, the CLI or a test
+asks for them, never at import time, so a test can build as many as it likes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The project root when ketacare runs from a checkout (``make run``).
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+class Settings(BaseSettings):
+    """Everything an operator can configure, with safe defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="KETACARE_", extra="ignore")
+
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty means the embedded SQLite file var/ketacare.sqlite3",
+    )
+    secret_key: str = Field(
+        default="",
+        description="Secret for signing; empty means a random key kept in var/secret.key",
+    )
+    var_dir: Path = Field(default=PROJECT_ROOT / "var", description="Where local state lives")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    timezone: str = Field(default="UTC", description="The clinic's IANA time zone for display")
+    assets_dir: Path = Field(
+        default=PROJECT_ROOT / "node_modules",
+        description="npm-installed front-end libraries (htmx, chart.js)",
+    )
+    session_hours: float = Field(default=8.0, gt=0, description="Login session lifetime")
+    token_hours: float = Field(default=8.0, gt=0, description="API bearer token lifetime")
+    max_failed_logins: int = Field(default=5, ge=1, description="Failures before a lockout")
+    lockout_minutes: float = Field(default=15.0, ge=0, description="Lockout duration")
+    cookie_secure: bool | None = Field(
+        default=None, description="Force the Secure cookie flag; unset: set it behind https"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}: use an IANA name") from exc
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _strong_secret(cls, value: str) -> str:
+        if value and (len(value) < 32 or value.lower() in {"changethis", "secret", "changeme"}):
+            raise ValueError("KETACARE_SECRET_KEY must be at least 32 random characters")
+        return value
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        """The clinic's time zone."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL, or the embedded SQLite file under ``var_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.var_dir / 'ketacare.sqlite3'}"
+
+    def effective_secret_key(self) -> str:
+        """The configured secret, or one generated once and kept in ``var/secret.key``."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.var_dir / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, with explicit overrides (tests, CLI options)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

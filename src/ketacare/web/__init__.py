@@ -1,0 +1,1 @@
+"""The web shell: request dependencies, templates, static assets, error rendering."""

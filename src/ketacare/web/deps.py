@@ -1,0 +1,154 @@
+"""Request dependencies shared by every domain's routes.
+
+Each route declares exactly one permission with :func:`api_permission` (JSON API,
+bearer tokens) or :func:`page_permission` (pages, session cookie, CSRF on every
+non-GET). The permission is attached to the dependency so a test can walk all
+routes and check them against the permission table.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session, sessionmaker
+
+from ketacare.clinic.accounts import service as accounts
+from ketacare.clinic.accounts.service import Principal
+from ketacare.clinic.audit.service import Actor
+from ketacare.infra.clock import Clock
+from ketacare.infra.errors import CsrfRejected, Forbidden, NotAuthenticated
+from ketacare.infra.permissions import Scope, check
+from ketacare.infra.settings import Settings
+
+SESSION_COOKIE = "kc_session"
+LOGIN_CSRF_COOKIE = "kc_login_csrf"
+
+
+@dataclass
+class AppContext:
+    """What the composition root hands to every request."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    clock: Clock
+    templates: Jinja2Templates
+
+
+def context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[AppContext, Depends(context)]
+
+
+def db_session(ctx: Ctx) -> Iterator[Session]:
+    """One unit of work per request: commit when the route returns, roll back on error."""
+    session = ctx.sessions()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+DbSession = Annotated[Session, Depends(db_session, scope="function")]
+
+
+def now(ctx: Ctx) -> datetime:
+    return ctx.clock()
+
+
+Now = Annotated[datetime, Depends(now)]
+
+
+def remote_addr(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _bearer_principal(request: Request, session: Session, at: datetime) -> Principal | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return accounts.resolve(session=session, token=token.strip(), kind="bearer", now=at)
+
+
+def _cookie_principal(request: Request, session: Session, at: datetime) -> Principal | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    return accounts.resolve(session=session, token=token, kind="cookie", now=at)
+
+
+def optional_page_principal(request: Request, session: DbSession, at: Now) -> Principal | None:
+    return _cookie_principal(request, session, at)
+
+
+async def _check_csrf(request: Request, principal: Principal) -> None:
+    sent = request.headers.get("x-csrf-token")
+    if not sent:
+        content_type = request.headers.get("content-type", "")
+        if "form" in content_type:
+            form = await request.form()
+            value = form.get("csrf_token")
+            sent = value if isinstance(value, str) else None
+    if not sent or not secrets.compare_digest(sent, principal.csrf_token):
+        raise CsrfRejected("the form's security token is missing or stale: reload the page")
+
+
+def _make_dependency(permission: str, kind: str) -> Callable[..., Any]:
+    async def dependency(request: Request, session: DbSession, at: Now) -> Principal:
+        finder = _bearer_principal if kind == "api" else _cookie_principal
+        principal = finder(request, session, at)
+        if principal is None:
+            raise NotAuthenticated(
+                "log in first" if kind == "page" else "send a valid bearer token"
+            )
+        check(permission, principal.role)
+        if kind == "page" and request.method not in ("GET", "HEAD", "OPTIONS"):
+            await _check_csrf(request, principal)
+        request.state.principal = principal
+        return principal
+
+    dependency.permission = permission  # type: ignore[attr-defined]
+    dependency.kind = kind  # type: ignore[attr-defined]
+    return dependency
+
+
+def api_permission(permission: str) -> Any:
+    """Dependency for a JSON route: a bearer token whose role holds ``permission``."""
+    check_known(permission)
+    return Depends(_make_dependency(permission, "api"))
+
+
+def page_permission(permission: str) -> Any:
+    """Dependency for a page: a login session whose role holds ``permission`` (+ CSRF)."""
+    check_known(permission)
+    return Depends(_make_dependency(permission, "page"))
+
+
+def check_known(permission: str) -> None:
+    from ketacare.infra.permissions import PERMISSIONS
+
+    if permission not in PERMISSIONS:
+        raise KeyError(f"permission {permission!r} is not in the permission table")
+
+
+def ensure_patient_scope(principal: Principal, permission: str, patient_id: int) -> None:
+    """A patient account reaches only its own record."""
+    if check(permission, principal.role) is Scope.OWN and principal.patient_id != patient_id:
+        raise Forbidden("a patient account can open only its own record")
+
+
+def actor_of(request: Request, principal: Principal) -> Actor:
+    return principal.actor(remote_addr(request))

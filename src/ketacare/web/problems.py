@@ -1,0 +1,120 @@
+"""Errors as ``application/problem+json`` (RFC 9457) for the API, pages for the browser."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ketacare.core.errors import KetacareError
+from ketacare.infra.errors import NotAuthenticated, status_for
+
+PROBLEM = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """An error response (RFC 9457)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+
+
+#: Documented on every API route so clients (and schema fuzzers) know the error shape.
+API_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "content": {PROBLEM: {}}, "description": title}
+    for code, title in (
+        (401, "Not authenticated"),
+        (403, "Forbidden"),
+        (404, "Not found"),
+        (409, "Conflict"),
+        (422, "Invalid input"),
+        (429, "Account locked"),
+    )
+}
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def problem(status: int, title: str, detail: str) -> JSONResponse:
+    body = Problem(title=title, status=status, detail=detail).model_dump()
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _error_page(request: Request, status: int, title: str, detail: str) -> Response:
+    ctx = request.app.state.ctx
+    principal = getattr(request.state, "principal", None)
+    return ctx.templates.TemplateResponse(
+        request,
+        "error.html",
+        {
+            "request": request,
+            "principal": principal,
+            "title": title,
+            "detail": detail,
+            "status": status,
+            "csrf_token": principal.csrf_token if principal else "",
+            "demo": getattr(request.app.state, "demo", False),
+        },
+        status_code=status,
+    )
+
+
+async def ketacare_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, KetacareError)
+    status, title = status_for(exc)
+    if _is_api(request):
+        return problem(status, title, str(exc))
+    if isinstance(exc, NotAuthenticated):
+        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        return RedirectResponse(f"/login?next={target}", status_code=303)
+    return _error_page(request, status, title, str(exc))
+
+
+def _describe(errors: list[Any]) -> str:
+    parts = []
+    for err in errors[:5]:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "form")]
+        parts.append(f"{'.'.join(loc) or 'request'}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+async def validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    detail = _describe(list(exc.errors()))
+    if _is_api(request):
+        return problem(422, "Invalid input", detail)
+    return _error_page(request, 422, "Invalid input", detail)
+
+
+async def integrity_error(request: Request, _exc: Exception) -> Response:
+    detail = "the request conflicts with stored data (a duplicate or a missing reference)"
+    if _is_api(request):
+        return problem(409, "Conflict", detail)
+    return _error_page(request, 409, "Conflict", detail)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = str(exc.detail)
+    if _is_api(request):
+        return problem(exc.status_code, detail, detail)
+    return _error_page(request, exc.status_code, detail, detail)
+
+
+HANDLERS: tuple[tuple[type[Exception], Any], ...] = (
+    (KetacareError, ketacare_error),
+    (RequestValidationError, validation_error),
+    (IntegrityError, integrity_error),
+    (StarletteHTTPException, http_error),
+)

@@ -1,0 +1,97 @@
+"""Rendering helpers: templates with the common context, filters, form parsing."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+
+from ketacare.core.errors import InvalidInput
+from ketacare.infra.permissions import allowed
+from ketacare.infra.settings import Settings
+
+WEB_DIR = Path(__file__).resolve().parent
+CLINIC_DIR = WEB_DIR.parent / "clinic"
+
+
+def make_templates(settings: Settings) -> Jinja2Templates:
+    """Templates from the web shell and from every domain's ``templates/`` folder."""
+    folders = [WEB_DIR / "templates"] + sorted(
+        p for p in CLINIC_DIR.glob("*/templates") if p.is_dir()
+    )
+    env = Environment(
+        loader=ChoiceLoader([FileSystemLoader(str(f)) for f in folders]),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    zone = settings.zone
+    env.filters["localtime"] = lambda v, fmt="%Y-%m-%d %H:%M": _localtime(v, zone, fmt)
+    env.filters["isodate"] = lambda v: v.isoformat() if isinstance(v, date) else ""
+    env.globals["can"] = lambda principal, permission: bool(
+        principal and allowed(permission, principal.role)
+    )
+    env.globals["clinic_timezone"] = settings.timezone
+    return Jinja2Templates(env=env)
+
+
+def _localtime(value: datetime | None, zone: ZoneInfo, fmt: str) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(zone).strftime(fmt)
+
+
+def secure_cookies(request: Request, ctx: Any) -> bool:
+    """Secure cookies behind https (or when the operator forces it)."""
+    forced = ctx.settings.cookie_secure
+    if forced is not None:
+        return bool(forced)
+    proto = request.headers.get("x-forwarded-proto", request.url.scheme)
+    return proto == "https"
+
+
+def page(
+    request: Request,
+    ctx: Any,
+    template: str,
+    values: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Render a page with the principal, CSRF token and clinic time zone in its context."""
+    principal = getattr(request.state, "principal", None)
+    context = {
+        "request": request,
+        "principal": principal,
+        "csrf_token": principal.csrf_token if principal else "",
+        "demo": getattr(request.app.state, "demo", False),
+        **(values or {}),
+    }
+    return ctx.templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+def optional_int(text: str, what: str) -> int | None:
+    """Parse an optional whole number from a form field."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInput(f"{what} {text!r} is not a whole number") from None
+
+
+def optional_float(text: str, what: str) -> float | None:
+    """Parse an optional decimal number from a form field."""
+    text = text.strip().replace(",", ".")
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidInput(f"{what} {text!r} is not a number") from None

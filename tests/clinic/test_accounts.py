@@ -1,0 +1,170 @@
+"""Login, tokens, CSRF and lockout."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from ketacare.clinic.accounts.orm import User
+from ketacare.clinic.audit.orm import AuditEvent
+
+
+def test_login_sets_an_httponly_samesite_cookie_and_passwords_are_argon2(
+    client: Any, app: Any
+) -> None:
+    r = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', r.text).group(1)
+    r = client.post(
+        "/login",
+        data={"username": "nurse", "password": "demo-nurse", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/patients"
+    cookie = r.headers["set-cookie"].lower()
+    assert "kc_session=" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+    assert "secure" not in cookie  # plain http on loopback
+    with app.state.ctx.sessions() as session:
+        stored = session.scalar(select(User.password_hash).where(User.username == "nurse"))
+    assert stored.startswith("$argon2id$") and "demo-nurse" not in stored
+
+
+def test_secure_cookie_behind_https(app: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    client = TestClient(app, base_url="https://testserver")
+    r = client.get("/login")
+    assert "secure" in r.headers["set-cookie"].lower()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', r.text).group(1)
+    r = client.post(
+        "/login",
+        data={"username": "nurse", "password": "demo-nurse", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert "secure" in r.headers["set-cookie"].lower()
+
+
+def test_form_post_without_or_with_a_wrong_csrf_token_is_refused_and_changes_nothing(
+    client: Any, login_page: Any, login_api: Any
+) -> None:
+    csrf = login_page("nurse")
+    before = client.get("/api/v1/patients/1", headers=login_api("nurse")).json()
+    for data in ({"weight_kg": "71"}, {"weight_kg": "71", "csrf_token": "forged"}):
+        r = client.post("/patients/1/weights", data=data)
+        assert r.status_code == 403
+        assert "security token" in r.text
+    after = client.get("/api/v1/patients/1", headers=login_api("nurse")).json()
+    assert after["weights"] == before["weights"]
+    r = client.post(
+        "/patients/1/weights", data={"weight_kg": "71", "csrf_token": csrf}, follow_redirects=False
+    )
+    assert r.status_code == 303
+
+
+def test_login_form_needs_its_csrf_cookie(client: Any) -> None:
+    r = client.post(
+        "/login",
+        data={"username": "nurse", "password": "demo-nurse", "csrf_token": "made-up"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 403
+
+
+def test_repeated_failed_logins_lock_the_account_then_it_reopens(
+    client: Any, app: Any, clock: Any
+) -> None:
+    limit = app.state.ctx.settings.max_failed_logins
+    for _ in range(limit):
+        r = client.post("/api/v1/auth/token", data={"username": "nurse", "password": "wrong-one"})
+        assert r.status_code == 401
+    # even the right password is refused while locked
+    r = client.post("/api/v1/auth/token", data={"username": "nurse", "password": "demo-nurse"})
+    assert r.status_code == 429
+    assert "locked" in r.json()["detail"]
+    clock.now += timedelta(minutes=app.state.ctx.settings.lockout_minutes + 1)
+    r = client.post("/api/v1/auth/token", data={"username": "nurse", "password": "demo-nurse"})
+    assert r.status_code == 200
+    with app.state.ctx.sessions() as session:
+        actions = session.scalars(
+            select(AuditEvent.action)
+            .where(AuditEvent.resource_type == "auth")
+            .order_by(AuditEvent.id)
+        ).all()
+    assert actions[-(limit + 2) :] == ["login_failed"] * limit + ["login_locked", "login"]
+
+
+def test_unknown_user_and_wrong_password_get_the_same_answer(client: Any) -> None:
+    a = client.post("/api/v1/auth/token", data={"username": "nobody", "password": "x" * 12})
+    b = client.post("/api/v1/auth/token", data={"username": "nurse", "password": "x" * 12})
+    assert a.status_code == b.status_code == 401
+    assert a.json()["detail"] == b.json()["detail"] == "wrong username or password"
+
+
+def test_logout_revokes_the_session(client: Any, login_page: Any) -> None:
+    csrf = login_page("nurse")
+    assert client.get("/patients", follow_redirects=False).status_code == 200
+    r = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    client.cookies.clear()
+    assert client.get("/patients", follow_redirects=False).status_code == 303
+
+
+def test_a_stolen_cookie_is_useless_after_logout(client: Any, login_page: Any) -> None:
+    csrf = login_page("nurse")
+    stolen = client.cookies.get("kc_session")
+    client.post("/logout", data={"csrf_token": csrf})
+    client.cookies.set("kc_session", stolen)
+    assert client.get("/patients", follow_redirects=False).status_code == 303
+
+
+def test_admin_creates_an_account_and_bad_usernames_are_refused(
+    client: Any, login_api: Any
+) -> None:
+    headers = login_api("admin")
+    r = client.post(
+        "/api/v1/users",
+        headers=headers,
+        json={
+            "username": "nurse2",
+            "full_name": "Second Nurse",
+            "role": "nurse",
+            "password": "a-long-password",
+        },
+    )
+    assert r.status_code == 201 and r.json()["role"] == "nurse"
+    r = client.post(
+        "/api/v1/users",
+        headers=headers,
+        json={
+            "username": "Bad Name!",
+            "full_name": "x",
+            "role": "nurse",
+            "password": "a-long-password",
+        },
+    )
+    assert r.status_code == 422 and "username" in r.json()["detail"]
+    r = client.post(
+        "/api/v1/users",
+        headers=headers,
+        json={
+            "username": "nurse3",
+            "full_name": "x",
+            "role": "surgeon",
+            "password": "a-long-password",
+        },
+    )
+    assert r.status_code == 422 and "allowed admin, physician" in r.json()["detail"]
+    r = client.post(
+        "/api/v1/users",
+        headers=headers,
+        json={
+            "username": "nurse2",
+            "full_name": "x",
+            "role": "nurse",
+            "password": "a-long-password",
+        },
+    )
+    assert r.status_code == 409

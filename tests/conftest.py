@@ -1,0 +1,267 @@
+"""Shared fixtures: real databases (SQLite and PostgreSQL), the app, logged-in clients.
+
+PostgreSQL: when the server binaries are installed (Debian's ``postgresql``), the
+test run starts its own throw-away cluster on a loopback port; without them the
+PostgreSQL variants are skipped with a loud notice. With ``KETACARE_REQUIRE_ALL=1``
+(set by CI) a missing PostgreSQL or Chromium fails the run instead.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+REQUIRE_ALL = os.environ.get("KETACARE_REQUIRE_ALL") == "1"
+NOTICES: list[str] = []
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PostgresServer:
+    """A throw-away PostgreSQL cluster on 127.0.0.1 (``initdb`` must not run as root)."""
+
+    def __init__(self) -> None:
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not found:
+            raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
+        self.bin = Path(found[-1]).parent
+        self.dir = Path(tempfile.mkdtemp(prefix="kc-pg-"))
+        self.port = free_port()
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            shutil.chown(self.dir, "postgres")
+        self._run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.dir / "data"),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+        )
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.dir / "data"),
+            "-w",
+            "-l",
+            str(self.dir / "log"),
+            "-o",
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+            "start",
+        )
+
+    def _run(self, *args: str) -> None:
+        cmd = ["runuser", "-u", "postgres", "--", *args] if self.as_root else list(args)
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        try:
+            self._run(
+                str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "stop"
+            )
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _admin(url: str, *statements: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+        for sql in statements:
+            conn.execute(sql)
+
+
+FIXED_NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def _migrate_and_seed(url: str) -> None:
+    from ketacare.clinic import demo
+    from ketacare.infra.db import make_engine, make_sessionmaker, unit_of_work
+    from ketacare.infra.migrate import upgrade
+
+    engine = make_engine(url)
+    upgrade(engine)
+    with unit_of_work(make_sessionmaker(engine)) as session:
+        demo.seed(session=session, now=FIXED_NOW)
+    engine.dispose()
+
+
+class ExternalPostgres:
+    """A server someone else started (CI): ``KETACARE_TEST_POSTGRES_URL``."""
+
+    def __init__(self, url: str) -> None:
+        self.base = url.rsplit("/", 1)[0]
+
+    def url(self, database: str = "postgres") -> str:
+        return f"{self.base}/{database}"
+
+    def stop(self) -> None:
+        _admin(self.url(), "DROP DATABASE IF EXISTS kc_template WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer | ExternalPostgres | None]:
+    external = os.environ.get("KETACARE_TEST_POSTGRES_URL")
+    if external:
+        server: PostgresServer | ExternalPostgres = ExternalPostgres(external)
+        _admin(
+            server.url(),
+            "DROP DATABASE IF EXISTS kc_template WITH (FORCE)",
+            "CREATE DATABASE kc_template",
+        )
+        _migrate_and_seed(server.url("kc_template"))
+        yield server
+        server.stop()
+        return
+    try:
+        server = PostgresServer()
+    except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
+        if REQUIRE_ALL:
+            pytest.fail(
+                f"PostgreSQL is required (KETACARE_REQUIRE_ALL=1) but could not start: {exc}"
+            )
+        NOTICES.append(
+            f"PostgreSQL tests SKIPPED: {exc}. Install Debian's postgresql package to run them."
+        )
+        yield None
+        return
+    _admin(server.url(), "CREATE DATABASE kc_template")
+    _migrate_and_seed(server.url("kc_template"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite") / "template.sqlite3"
+    _migrate_and_seed(f"sqlite:///{path}")
+    return path
+
+
+_counter = iter(range(1, 10**6))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
+    """A fresh database holding the demo clinic, on each backend."""
+    if request.param == "sqlite":
+        target = tmp_path / "ketacare.sqlite3"
+        shutil.copy(sqlite_template, target)
+        yield f"sqlite:///{target}"
+        return
+    server = request.getfixturevalue("postgres")
+    if server is None:
+        pytest.skip("PostgreSQL not available (see the notice at the end of the run)")
+    name = f"kc_test_{os.getpid()}_{next(_counter)}"
+    _admin(server.url(), f"CREATE DATABASE {name} TEMPLATE kc_template")
+    yield server.url(name)
+    _admin(server.url(), f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Any:
+    from ketacare.infra.settings import load_settings
+
+    return load_settings(
+        database_url=db_url,
+        var_dir=tmp_path / "var",
+        secret_key="t" * 40,
+        timezone="Europe/Amsterdam",
+    )
+
+
+class Clock:
+    """A settable clock for tests."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def app(settings: Any, clock: Clock) -> Iterator[Any]:
+    from ketacare.app import create_app
+
+    application = create_app(settings, clock=clock)
+    yield application
+    application.state.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Any) -> TestClient:
+    return TestClient(app)
+
+
+def api_token(client: TestClient, username: str) -> dict[str, str]:
+    """Bearer header for a demo account."""
+    r = client.post(
+        "/api/v1/auth/token", data={"username": username, "password": f"demo-{username}"}
+    )
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def page_login(client: TestClient, username: str, password: str | None = None) -> str:
+    """Log a TestClient in through the login form; returns the session's CSRF token."""
+    r = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', r.text)
+    assert token
+    r = client.post(
+        "/login",
+        data={
+            "username": username,
+            "password": password or f"demo-{username}",
+            "csrf_token": token.group(1),
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    r = client.get(r.headers["location"])
+    found = re.search(r'"X-CSRF-Token": "([^"]+)"', r.text)
+    assert found, r.text[:500]
+    return found.group(1)
+
+
+@pytest.fixture
+def login_api(client: TestClient) -> Any:
+    return lambda username: api_token(client, username)
+
+
+@pytest.fixture
+def login_page(client: TestClient) -> Any:
+    return lambda username, password=None: page_login(client, username, password)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for notice in NOTICES:
+        terminalreporter.write_sep("!", "NOTICE")
+        terminalreporter.write_line(notice, red=True, bold=True)

@@ -1,0 +1,63 @@
+"""The layout shows the architecture: the core imports nothing of the shell."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "ketacare"
+FORBIDDEN_IN_CORE = (
+    "sqlalchemy",
+    "fastapi",
+    "starlette",
+    "jinja2",
+    "typer",
+    "uvicorn",
+    "alembic",
+    "psycopg",
+    "ketacare.clinic",
+    "ketacare.infra",
+    "ketacare.fhir",
+    "ketacare.web",
+    "ketacare.commands",
+    "ketacare.app",
+    "ketacare.cli",
+)
+FORBIDDEN_IN_INFRA = ("ketacare.clinic", "ketacare.web", "ketacare.commands", "ketacare.app")
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def offenders(folder: Path, forbidden: tuple[str, ...]) -> list[str]:
+    found = []
+    for path in sorted(folder.rglob("*.py")):
+        for name in imports_of(path):
+            if any(name == f or name.startswith(f + ".") for f in forbidden):
+                found.append(f"{path.relative_to(folder)} imports {name}")
+    return found
+
+
+def test_core_imports_no_shell_or_web_or_database_code() -> None:
+    assert offenders(SRC / "core", FORBIDDEN_IN_CORE) == []
+
+
+def test_infra_imports_no_domain() -> None:
+    assert offenders(SRC / "infra", FORBIDDEN_IN_INFRA) == []
+
+
+def test_the_check_itself_catches_an_offender(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("from sqlalchemy import select\nimport ketacare.clinic.patients\n")
+    assert sorted(offenders(tmp_path, FORBIDDEN_IN_CORE)) == [
+        "bad.py imports ketacare.clinic.patients",
+        "bad.py imports sqlalchemy",
+    ]
