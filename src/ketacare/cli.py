@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from ketacare.commands import clinic, instruments, pharmacology, protocols
+from ketacare.commands import clinic, instruments, pharmacology, protocols, screening
 from ketacare.core.errors import KetacareError
 
 app = typer.Typer(
@@ -22,7 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (clinic, pharmacology, instruments, protocols):
+for module in (clinic, pharmacology, instruments, screening, protocols):
     module.register(app)
 
 
@@ -33,3 +33,7 @@ def main() -> None:
     except KetacareError as exc:  # an error a command did not catch itself
         sys.stderr.write(" ".join(str(exc).split()) + "\n")
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

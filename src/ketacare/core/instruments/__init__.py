@@ -1,0 +1,64 @@
+"""Validated clinical instruments as data, and their scoring.
+
+Each instrument (questionnaire or criteria set) is one TOML file under
+``data/`` with its items, response values, scoring rule, missing-item rule,
+bands, flags, LOINC codes where sourced, licence case and sources. Scoring is
+a pure function::
+
+    >>> from ketacare.core.instruments import score
+    >>> r = score("gad7", [2, 2, 1, 1, 1, 2, 1])
+    >>> r.total, r.band, r.flags
+    (10, 'moderate', ('gad7_further_evaluation',))
+
+Nothing here imports the web, the database or the CLI.
+"""
+
+from ketacare.core.instruments.expressions import Condition, parse_condition
+from ketacare.core.instruments.loader import load_instrument_file, load_instrument_text
+from ketacare.core.instruments.model import (
+    Band,
+    EnableWhen,
+    FlagRule,
+    Instrument,
+    Item,
+    Licence,
+    ResponseOption,
+    RuleBand,
+    ScoreResult,
+    Scoring,
+    Source,
+    Subscale,
+)
+from ketacare.core.instruments.scoring import (
+    get_instrument,
+    list_instruments,
+    score,
+    score_instrument,
+)
+from ketacare.core.instruments.texts import load_item_texts, parse_item_texts, with_item_texts
+
+__all__ = [
+    "Band",
+    "Condition",
+    "EnableWhen",
+    "FlagRule",
+    "Instrument",
+    "Item",
+    "Licence",
+    "ResponseOption",
+    "RuleBand",
+    "ScoreResult",
+    "Scoring",
+    "Source",
+    "Subscale",
+    "get_instrument",
+    "list_instruments",
+    "load_instrument_file",
+    "load_instrument_text",
+    "load_item_texts",
+    "parse_condition",
+    "parse_item_texts",
+    "score",
+    "score_instrument",
+    "with_item_texts",
+]

@@ -1,0 +1,1 @@
+"""ketacare.core.outcomes."""

@@ -1,0 +1,72 @@
+"""The protocol library: published regimens as data, dose limits and plan arithmetic.
+
+Protocols live as TOML files under ``data/`` (one per protocol, each number with
+its source); a clinic adds its own from a directory. :func:`build_plan` turns a
+protocol and a weight into concrete sessions and checks every dose and rate
+against the protocol's soft and hard limits, smart-pump style.
+
+Examples
+--------
+>>> library = load_library()
+>>> plan = build_plan(protocol=library.get(protocol_id="depression-iv"), weight_kg=70)
+>>> (len(plan.sessions), plan.sessions[0].dose_mg, plan.sessions[0].rate_mg_per_h)
+(12, 35.0, 52.5)
+"""
+
+from ketacare.core.protocols.limits import (
+    LimitReview,
+    ResolvedLimit,
+    SitePolicy,
+    SoftLimitFinding,
+    load_site_policy,
+    resolve_limits,
+    review_limits,
+)
+from ketacare.core.protocols.loading import (
+    ProtocolLibrary,
+    load_library,
+    load_protocol_file,
+    parse_protocol,
+)
+from ketacare.core.protocols.model import (
+    LimitBound,
+    LimitSpec,
+    Protocol,
+    Source,
+)
+from ketacare.core.protocols.plan import (
+    WEIGHT_MAX_KG,
+    WEIGHT_MIN_KG,
+    Plan,
+    PlannedSession,
+    build_plan,
+    format_number,
+    review_plan,
+    round_to_step,
+)
+
+__all__ = [
+    "WEIGHT_MAX_KG",
+    "WEIGHT_MIN_KG",
+    "LimitBound",
+    "LimitReview",
+    "LimitSpec",
+    "Plan",
+    "PlannedSession",
+    "Protocol",
+    "ProtocolLibrary",
+    "ResolvedLimit",
+    "SitePolicy",
+    "SoftLimitFinding",
+    "Source",
+    "build_plan",
+    "format_number",
+    "load_library",
+    "load_protocol_file",
+    "load_site_policy",
+    "parse_protocol",
+    "resolve_limits",
+    "review_limits",
+    "review_plan",
+    "round_to_step",
+]

@@ -1,0 +1,296 @@
+"""Dose limits in the manner of smart-pump drug libraries, and the site policy that fills them.
+
+Each protocol declares, per limit kind (``dose_mg``, ``dose_mg_per_kg``,
+``rate_mg_per_h``, ``rate_mg_per_kg_per_h``), a *soft* bound (exceeding it
+needs a documented reason and a second clinician's co-signature) and a *hard*
+bound (always refused). A bound either comes from a published source or is a
+*site-policy* slot: ketacare ships no invented default. The clinic fills the
+slots in a site-policy file; an unfilled slot is reported as *not configured*
+and any plan under that protocol must be reviewed.
+
+Examples
+--------
+>>> from ketacare.core.protocols.loading import load_library
+>>> protocol = load_library().get(protocol_id="crps-outpatient")
+>>> [(r.key, r.level, r.value, r.basis) for r in resolve_limits(protocol=protocol)][:2]
+[('dose_mg', 'soft', None, 'not_configured'), ('dose_mg', 'hard', 100.0, 'sourced')]
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from ketacare.core.errors import DataFileError, KetacareError, SoftLimitNeedsReview
+from ketacare.core.protocols.loading import ProtocolLibrary
+from ketacare.core.protocols.model import LIMIT_UNITS, LimitBound, Protocol
+
+Level = Literal["soft", "hard"]
+Basis = Literal["sourced", "site_policy", "not_configured"]
+
+
+@dataclass(frozen=True, slots=True)
+class SitePolicy:
+    """Values a clinic sets for the limits no source gives.
+
+    ``limits`` maps ``(protocol_id, limit_key, level)`` to a value; only
+    site-policy slots may be filled (a sourced limit is never overridden here;
+    a clinic that needs other limits adds its own protocol).
+    """
+
+    limits: Mapping[tuple[str, str, str], float] = field(default_factory=dict)
+    path: str | None = None
+
+    def value(self, *, protocol_id: str, key: str, level: str) -> float | None:
+        """The clinic's value for one slot, or None when not configured."""
+        return self.limits.get((protocol_id, key, level))
+
+
+def load_site_policy(*, path: Path, library: ProtocolLibrary) -> SitePolicy:
+    """Read a site-policy TOML file and check it against the library.
+
+    The file has one table per protocol and limit kind::
+
+        [crps-outpatient.limits.rate_mg_per_h]
+        soft = 24
+
+    Raises
+    ------
+    DataFileError
+        Unknown protocol or limit kind, a value for a sourced limit, a
+        non-positive value, or a soft value above the hard one.
+    """
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DataFileError(
+            f"site policy file {path}: cannot be read: {exc.strerror or exc}"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise DataFileError(f"site policy file {path}: is not valid TOML: {exc}") from exc
+
+    def fail(where: str, problem: str) -> DataFileError:
+        return DataFileError(f"site policy file {path}: field {where!r}: {problem}")
+
+    values: dict[tuple[str, str, str], float] = {}
+    for protocol_id, table in data.items():
+        try:
+            protocol = library.get(protocol_id=protocol_id)
+        except KetacareError as exc:
+            raise fail(protocol_id, str(exc)) from exc
+        if not isinstance(table, dict) or set(table) - {"limits"}:
+            raise fail(protocol_id, "must hold only a 'limits' table")
+        limits = table.get("limits", {})
+        if not isinstance(limits, dict):
+            raise fail(f"{protocol_id}.limits", "must be a table")
+        for key, bounds in limits.items():
+            where = f"{protocol_id}.limits.{key}"
+            spec = protocol.limit(key)
+            if spec is None:
+                declared = ", ".join(s.key for s in protocol.limits)
+                raise fail(
+                    where, f"protocol {protocol_id} declares no such limit (it has {declared})"
+                )
+            if not isinstance(bounds, dict) or set(bounds) - {"soft", "hard"}:
+                raise fail(where, "must hold only 'soft' and/or 'hard'")
+            for level, value in bounds.items():
+                bound = spec.soft if level == "soft" else spec.hard
+                if not bound.is_site_policy:
+                    source = protocol.source(bound.source_key or "").label
+                    raise fail(
+                        f"{where}.{level}",
+                        f"this limit is sourced ({source}); a site cannot change it",
+                    )
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise fail(f"{where}.{level}", f"must be a number, got {value!r}")
+                if not math.isfinite(value) or value <= 0:
+                    raise fail(f"{where}.{level}", f"must be a positive number, got {value!r}")
+                values[(protocol_id, key, level)] = float(value)
+            soft = values.get((protocol_id, key, "soft"), spec.soft.value)
+            hard = values.get((protocol_id, key, "hard"), spec.hard.value)
+            if soft is not None and hard is not None and soft > hard:
+                raise fail(where, f"soft limit {soft:g} is above hard limit {hard:g}")
+    return SitePolicy(limits=values, path=str(path))
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedLimit:
+    """One bound as it applies to a plan: its value and where the value comes from."""
+
+    key: str
+    level: Level
+    value: float | None
+    unit: str
+    basis: Basis
+    source: str | None
+    text: str
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {
+            "value": self.value,
+            "unit": self.unit,
+            "basis": self.basis,
+            "source": self.source,
+            "text": self.text,
+        }
+
+
+def resolve_limits(
+    *, protocol: Protocol, site_policy: SitePolicy | None = None
+) -> tuple[ResolvedLimit, ...]:
+    """Every soft and hard bound of a protocol, with its value and basis.
+
+    ``basis`` is ``sourced`` (value from the protocol's source), ``site_policy``
+    (value set by the clinic) or ``not_configured`` (a site-policy slot the
+    clinic has not filled: the limit cannot be checked and plans need review).
+
+    Examples
+    --------
+    >>> from ketacare.core.protocols.loading import load_library
+    >>> p = load_library().get(protocol_id="esketamine-trd")
+    >>> [(r.level, r.value, r.basis) for r in resolve_limits(protocol=p)]
+    [('soft', None, 'not_configured'), ('hard', 84.0, 'sourced')]
+    """
+    policy = site_policy or SitePolicy()
+    resolved = []
+    for spec in protocol.limits:
+        pairs: tuple[tuple[Level, LimitBound], ...] = (("soft", spec.soft), ("hard", spec.hard))
+        for level, bound in pairs:
+            unit = LIMIT_UNITS[spec.key]
+            if not bound.is_site_policy:
+                source = protocol.source(bound.source_key or "")
+                resolved.append(
+                    ResolvedLimit(
+                        spec.key, level, bound.value, unit, "sourced", source.label, bound.basis
+                    )
+                )
+                continue
+            value = policy.value(protocol_id=protocol.id, key=spec.key, level=level)
+            if value is None:
+                text = "no published source; the clinic must set it (site policy)"
+                resolved.append(
+                    ResolvedLimit(spec.key, level, None, unit, "not_configured", None, text)
+                )
+            else:
+                where = f" ({policy.path})" if policy.path else ""
+                resolved.append(
+                    ResolvedLimit(
+                        spec.key,
+                        level,
+                        value,
+                        unit,
+                        "site_policy",
+                        None,
+                        f"set by site policy{where}",
+                    )
+                )
+    return tuple(resolved)
+
+
+@dataclass(frozen=True, slots=True)
+class SoftLimitFinding:
+    """A session value above a soft limit: allowed only with a reason and a co-signature."""
+
+    day: int
+    key: str
+    value: float
+    limit: float
+    unit: str
+    basis: Basis
+    source: str | None
+    message: str
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {
+            "day": self.day,
+            "limit_kind": self.key,
+            "value": self.value,
+            "limit": self.limit,
+            "unit": self.unit,
+            "basis": self.basis,
+            "source": self.source,
+            "message": self.message,
+            "requires": ["reason", "cosignature"],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LimitReview:
+    """The documented decision to go ahead despite soft findings or unconfigured limits."""
+
+    protocol_id: str
+    reason: str
+    prescriber_id: str
+    cosigner_id: str
+    findings: tuple[SoftLimitFinding, ...]
+    not_configured: tuple[str, ...]
+
+
+def review_limits(
+    *,
+    protocol_id: str,
+    findings: tuple[SoftLimitFinding, ...],
+    not_configured: tuple[str, ...],
+    reason: str | None,
+    prescriber_id: str | None,
+    cosigner_id: str | None,
+) -> LimitReview:
+    """Accept soft findings and unconfigured limits with a reason and a second clinician.
+
+    Raises
+    ------
+    SoftLimitNeedsReview
+        When the reason is empty, the co-signer is missing, or the co-signer is
+        the prescriber (the second clinician must be someone else).
+
+    Examples
+    --------
+    >>> review_limits(protocol_id="p", findings=(), not_configured=("dose_mg soft",),
+    ...               reason="", prescriber_id="dr-a", cosigner_id="dr-b")
+    Traceback (most recent call last):
+    ...
+    ketacare.core.errors.SoftLimitNeedsReview: protocol p: a documented reason is required ...
+    """
+    what = _review_subject(findings, not_configured)
+    if not reason or not reason.strip():
+        raise SoftLimitNeedsReview(
+            f"protocol {protocol_id}: a documented reason is required for {what}"
+        )
+    if not prescriber_id or not prescriber_id.strip():
+        raise SoftLimitNeedsReview(
+            f"protocol {protocol_id}: the prescriber must be named for {what}"
+        )
+    if not cosigner_id or not cosigner_id.strip():
+        raise SoftLimitNeedsReview(
+            f"protocol {protocol_id}: a second clinician's co-signature is required for {what}"
+        )
+    if cosigner_id.strip() == prescriber_id.strip():
+        raise SoftLimitNeedsReview(
+            f"protocol {protocol_id}: the co-signer must be a second clinician, "
+            f"not the prescriber {prescriber_id.strip()!r}"
+        )
+    return LimitReview(
+        protocol_id=protocol_id,
+        reason=reason.strip(),
+        prescriber_id=prescriber_id.strip(),
+        cosigner_id=cosigner_id.strip(),
+        findings=findings,
+        not_configured=not_configured,
+    )
+
+
+def _review_subject(findings: tuple[SoftLimitFinding, ...], not_configured: tuple[str, ...]) -> str:
+    parts = []
+    if findings:
+        first = findings[0]
+        more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
+        parts.append(f"{first.message}{more}")
+    if not_configured:
+        parts.append(f"limits not configured: {', '.join(not_configured)}")
+    return "; ".join(parts) if parts else "this plan"

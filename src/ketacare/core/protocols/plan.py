@@ -1,0 +1,567 @@
+"""Plan arithmetic: from a protocol and a weight to concrete sessions, checked against limits.
+
+All arithmetic is exact (:class:`decimal.Decimal` from the decimal text of each
+input). Each session's dose and rates are then rounded by the protocol's stated
+rule; limits are checked on the exact ordered values before rounding, so
+rounding can neither hide nor create a limit breach. The cumulative dose is the
+sum of the rounded session doses (what the chart will show).
+
+An explicit dose override is never silently altered: it is given as ordered or
+refused. A protocol's own cap (e.g. "0.35 mg/kg/h, not to exceed 25 mg/h")
+belongs to its dose rule and applies only to the protocol dose.
+
+Examples
+--------
+>>> from ketacare.core.protocols.loading import load_library
+>>> p = load_library().get(protocol_id="crps-outpatient")
+>>> plan = build_plan(protocol=p, weight_kg=60, bag_mg=100, bag_ml=100)
+>>> s = plan.sessions[0]
+>>> (s.day, s.rate_mg_per_h, s.rate_ml_per_h, s.duration_h, s.dose_mg)
+(1, 21.0, 21.0, 4.0, 84.0)
+>>> plan.total_dose_mg
+840.0
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+
+from ketacare.core.errors import DoseLimitExceeded, InvalidInput, OutOfRange
+from ketacare.core.protocols.limits import (
+    LimitReview,
+    ResolvedLimit,
+    SitePolicy,
+    SoftLimitFinding,
+    resolve_limits,
+    review_limits,
+)
+from ketacare.core.protocols.model import Phase, Protocol, RoundingStep
+
+#: Accepted patient weight, as the foundation validates it.
+WEIGHT_MIN_KG = 20.0
+WEIGHT_MAX_KG = 350.0
+
+_SIXTY = Decimal(60)
+
+
+def _dec(value: float) -> Decimal:
+    return Decimal(str(value))
+
+
+def round_to_step(value: Decimal, step: RoundingStep) -> Decimal:
+    """Round ``value`` to a multiple of ``step.step`` (``half_up`` or ``down``).
+
+    Examples
+    --------
+    >>> round_to_step(Decimal("22.75"), RoundingStep(0.1, "half_up"))
+    Decimal('22.8')
+    >>> round_to_step(Decimal("22.75"), RoundingStep(0.1, "down"))
+    Decimal('22.7')
+    >>> round_to_step(Decimal("57"), RoundingStep(28, "half_up"))
+    Decimal('56')
+    """
+    unit = _dec(step.step)
+    mode = ROUND_HALF_UP if step.mode == "half_up" else ROUND_DOWN
+    return (value / unit).quantize(Decimal(1), rounding=mode) * unit
+
+
+def format_number(value: Decimal | float) -> str:
+    """Show a value with at least one and at most three decimals.
+
+    Examples
+    --------
+    >>> format_number(1), format_number(2.1), format_number(Decimal("0.35")), format_number(0.47571)
+    ('1.0', '2.1', '0.35', '0.476')
+    """
+    number = Decimal(str(value)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+    text = format(number.normalize(), "f")
+    return text if "." in text else f"{text}.0"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedSession:
+    """One concrete session of a plan (rates and duration are None for non-infusions)."""
+
+    number: int
+    day: int
+    date: dt.date | None
+    phase: str
+    dose_mg: float
+    dose_mg_per_kg: float
+    rate_mg_per_h: float | None
+    rate_mg_per_kg_per_h: float | None
+    rate_ml_per_h: float | None
+    duration_min: float | None
+    capped_by_rule: bool
+
+    @property
+    def duration_h(self) -> float | None:
+        """Duration in hours, to three decimals (40 min is 0.667 h)."""
+        if self.duration_min is None:
+            return None
+        return float((_dec(self.duration_min) / _SIXTY).quantize(Decimal("0.001"), ROUND_HALF_UP))
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form (the design document's session shape, plus detail)."""
+        return {
+            "number": self.number,
+            "day": self.day,
+            "date": self.date.isoformat() if self.date else None,
+            "phase": self.phase,
+            "dose_mg": self.dose_mg,
+            "dose_mg_per_kg": self.dose_mg_per_kg,
+            "rate_mg_per_h": self.rate_mg_per_h,
+            "rate_mg_per_kg_per_h": self.rate_mg_per_kg_per_h,
+            "rate_ml_per_h": self.rate_ml_per_h,
+            "duration_h": self.duration_h,
+            "duration_min": self.duration_min,
+            "capped_by_rule": self.capped_by_rule,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A protocol made concrete for one patient: sessions, cumulative dose and limit findings."""
+
+    protocol_id: str
+    protocol_title: str
+    weight_kg: float
+    order: str
+    concentration_mg_per_ml: float | None
+    sessions: tuple[PlannedSession, ...]
+    total_dose_mg: float
+    rounding: str
+    limits: tuple[ResolvedLimit, ...]
+    soft_findings: tuple[SoftLimitFinding, ...]
+    not_configured: tuple[str, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def requires_review(self) -> bool:
+        """True when a soft limit is exceeded or a limit is not configured."""
+        return bool(self.soft_findings or self.not_configured)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form (the ``ketacare plan preview --json`` document)."""
+        limits: dict[str, dict[str, object]] = {}
+        for bound in self.limits:
+            limits.setdefault(bound.key, {"unit": bound.unit})[bound.level] = bound.to_dict()
+        return {
+            "protocol": self.protocol_id,
+            "title": self.protocol_title,
+            "weight_kg": self.weight_kg,
+            "order": self.order,
+            "concentration_mg_per_ml": self.concentration_mg_per_ml,
+            "sessions": [s.to_dict() for s in self.sessions],
+            "total_dose_mg": self.total_dose_mg,
+            "rounding": self.rounding,
+            "limits": limits,
+            "soft_limit_findings": [f.to_dict() for f in self.soft_findings],
+            "limits_not_configured": list(self.not_configured),
+            "requires_review": self.requires_review,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Exact:
+    day: int
+    phase: str
+    dose_mg: Decimal
+    rate_mg_per_h: Decimal | None
+    duration_min: Decimal | None
+    capped: bool
+
+
+def _check_weight(weight_kg: float) -> Decimal:
+    if (
+        isinstance(weight_kg, bool)
+        or not isinstance(weight_kg, int | float)
+        or not math.isfinite(weight_kg)
+        or not WEIGHT_MIN_KG <= weight_kg <= WEIGHT_MAX_KG
+    ):
+        raise OutOfRange("weight_kg", weight_kg, f"{WEIGHT_MIN_KG:g} to {WEIGHT_MAX_KG:g} kg")
+    return _dec(weight_kg)
+
+
+def _positive(name: str, value: float | None) -> Decimal | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise InvalidInput(f"{name} must be a positive number, got {value!r}")
+    return _dec(value)
+
+
+def _days(protocol: Protocol) -> list[tuple[int, Phase | None]]:
+    days: list[tuple[int, Phase | None]] = [(d, ph) for ph in protocol.phases for d in ph.days()]
+    return days or [(1, None)]
+
+
+def _exact_sessions(
+    protocol: Protocol,
+    weight: Decimal,
+    per_kg_per_h: Decimal | None,
+    mg: Decimal | None,
+) -> list[_Exact]:
+    rule = protocol.dose
+    duration = _dec(rule.duration_min) if rule.duration_min is not None else None
+    sessions = []
+    for index, (day, phase) in enumerate(_days(protocol)):
+        name = phase.name if phase else "single dose (schedule is site policy)"
+        capped = False
+        rate: Decimal | None = None
+        if protocol.is_infusion:
+            assert duration is not None  # the loader requires it for infusion rules
+            hours = duration / _SIXTY
+            if per_kg_per_h is not None:
+                rate = per_kg_per_h * weight
+            elif mg is not None:
+                rate = mg / hours
+            elif rule.kind == "rate_per_kg":
+                rate = _dec(rule.mg_per_kg_per_h or 0) * weight
+                if rule.max_mg_per_h is not None and rate > _dec(rule.max_mg_per_h):
+                    rate, capped = _dec(rule.max_mg_per_h), True
+            elif rule.kind == "rate_fixed":
+                rate = _dec(rule.mg_per_h or 0)
+            else:  # amount_per_kg
+                rate = _dec(rule.mg_per_kg or 0) * weight / hours
+            dose = mg if mg is not None else rate * hours
+        else:
+            if index == 0 and rule.first_session_mg is not None:
+                dose = _dec(rule.first_session_mg)
+            elif mg is not None:
+                dose = mg
+            else:
+                dose = _dec(rule.mg or 0)
+        sessions.append(_Exact(day, name, dose, rate, duration, capped))
+    return sessions
+
+
+def _values(session: _Exact, weight: Decimal) -> dict[str, Decimal]:
+    values = {"dose_mg": session.dose_mg, "dose_mg_per_kg": session.dose_mg / weight}
+    if session.rate_mg_per_h is not None:
+        values["rate_mg_per_h"] = session.rate_mg_per_h
+        values["rate_mg_per_kg_per_h"] = session.rate_mg_per_h / weight
+    return values
+
+
+def _limit_label(bound: ResolvedLimit) -> str:
+    return f"source: {bound.source}" if bound.source else "site policy"
+
+
+_PRIMARY_KEY = {
+    "rate_per_kg": "rate_mg_per_kg_per_h",
+    "rate_fixed": "rate_mg_per_h",
+    "amount_per_kg": "dose_mg_per_kg",
+    "amount_fixed": "dose_mg",
+    "clinic_set": "dose_mg",
+}
+
+
+def _ordered(values: dict[str, Decimal], first: str) -> list[tuple[str, Decimal]]:
+    """The session's values with the quantity the clinician ordered checked first."""
+    order = ("rate_mg_per_kg_per_h", "rate_mg_per_h", "dose_mg_per_kg", "dose_mg")
+    return sorted(values.items(), key=lambda item: (item[0] != first, order.index(item[0])))
+
+
+def _check_limits(
+    protocol: Protocol,
+    sessions: list[_Exact],
+    weight: Decimal,
+    limits: tuple[ResolvedLimit, ...],
+    first: str,
+) -> tuple[SoftLimitFinding, ...]:
+    by_level = {(b.key, b.level): b for b in limits}
+    # hard limits first, across every session: one hard breach refuses the whole plan;
+    # the ordered quantity (e.g. mg/kg/h for a rate override) is named first
+    for session in sessions:
+        for key, value in _ordered(_values(session, weight), first):
+            hard = by_level.get((key, "hard"))
+            if hard is not None and hard.value is not None and value > _dec(hard.value):
+                raise DoseLimitExceeded(
+                    f"dose {format_number(value)} {hard.unit} exceeds the hard limit "
+                    f"{format_number(hard.value)} {hard.unit} of protocol {protocol.id} "
+                    f"({_limit_label(hard)}; day {session.day})"
+                )
+    findings = []
+    for session in sessions:
+        for key, value in _values(session, weight).items():
+            soft = by_level.get((key, "soft"))
+            if soft is not None and soft.value is not None and value > _dec(soft.value):
+                message = (
+                    f"dose {format_number(value)} {soft.unit} exceeds the soft limit "
+                    f"{format_number(soft.value)} {soft.unit} of protocol {protocol.id} "
+                    f"({_limit_label(soft)}; day {session.day}): needs a reason and a co-signature"
+                )
+                findings.append(
+                    SoftLimitFinding(
+                        day=session.day,
+                        key=key,
+                        value=float(value.quantize(Decimal("0.001"), ROUND_HALF_UP)),
+                        limit=soft.value,
+                        unit=soft.unit,
+                        basis=soft.basis,
+                        source=soft.source,
+                        message=message,
+                    )
+                )
+    return tuple(findings)
+
+
+def _rounding_text(protocol: Protocol) -> str:
+    r = protocol.rounding
+    words = {"half_up": "half up", "down": "down"}
+    parts = [
+        f"doses to {r.dose_mg.step:g} mg ({words[r.dose_mg.mode]})",
+        f"rates to {r.rate_mg_per_h.step:g} mg/h ({words[r.rate_mg_per_h.mode]})",
+        f"pump rates to {r.rate_ml_per_h.step:g} mL/h ({words[r.rate_ml_per_h.mode]})",
+    ]
+    if not protocol.is_infusion:
+        parts = parts[:1]
+    return (
+        "; ".join(parts)
+        + "; limits are checked on the exact values before rounding; "
+        + "the total is the sum of the rounded session doses"
+    )
+
+
+def build_plan(
+    *,
+    protocol: Protocol,
+    weight_kg: float,
+    bag_mg: float | None = None,
+    bag_ml: float | None = None,
+    dose_mg_per_kg_per_h: float | None = None,
+    dose_mg: float | None = None,
+    start: dt.date | None = None,
+    site_policy: SitePolicy | None = None,
+) -> Plan:
+    """Turn a protocol into concrete sessions for one patient and check every limit.
+
+    Parameters
+    ----------
+    protocol
+        The protocol (from :func:`~ketacare.core.protocols.load_library`).
+    weight_kg
+        Current weight, 20 to 350 kg.
+    bag_mg, bag_ml
+        Bag concentration for infusions (both or neither), e.g. 100 mg in 100 mL.
+    dose_mg_per_kg_per_h
+        Override: infusion rate in mg/kg/h (infusion protocols only).
+    dose_mg
+        Override: dose per session in mg (an infusion spreads it over the
+        session's duration). Required for a ``clinic_set`` protocol.
+    start
+        Date of the first session; sessions then carry dates.
+    site_policy
+        The clinic's values for site-policy limits.
+
+    Returns
+    -------
+    Plan
+        Sessions, cumulative dose, resolved limits, soft findings and limits
+        not configured.
+
+    Raises
+    ------
+    OutOfRange
+        Weight outside 20 to 350 kg.
+    InvalidInput
+        Bad bag, conflicting or missing override, an override the route cannot
+        take, or a dose the protocol's source does not allow.
+    DoseLimitExceeded
+        A dose or rate above a hard limit, naming dose, limit and protocol.
+
+    Examples
+    --------
+    >>> from ketacare.core.protocols.loading import load_library
+    >>> p = load_library().get(protocol_id="crps-outpatient")
+    >>> build_plan(protocol=p, weight_kg=70, dose_mg_per_kg_per_h=2.1)
+    Traceback (most recent call last):
+    ...
+    ketacare.core.errors.DoseLimitExceeded: dose 2.1 mg/kg/h exceeds the hard limit 1.0 mg/kg/h ...
+    """
+    weight = _check_weight(weight_kg)
+    per_kg_per_h = _positive("dose_mg_per_kg_per_h", dose_mg_per_kg_per_h)
+    mg = _positive("dose_mg", dose_mg)
+    if per_kg_per_h is not None and mg is not None:
+        raise InvalidInput("give either dose_mg_per_kg_per_h or dose_mg, not both")
+    if per_kg_per_h is not None and not protocol.is_infusion:
+        raise InvalidInput(
+            f"protocol {protocol.id} is {protocol.route}, not an infusion: give dose_mg instead "
+            "of dose_mg_per_kg_per_h"
+        )
+    if protocol.dose.kind == "clinic_set" and mg is None:
+        raise InvalidInput(
+            f"protocol {protocol.id} has no published dose: the clinician must order dose_mg"
+        )
+    if (bag_mg is None) != (bag_ml is None):
+        raise InvalidInput("give both bag_mg and bag_ml (the bag concentration), or neither")
+    bag: tuple[Decimal, Decimal] | None = None
+    if bag_mg is not None and bag_ml is not None:
+        if not protocol.is_infusion:
+            raise InvalidInput(
+                f"protocol {protocol.id} is {protocol.route}: a bag applies only to infusions"
+            )
+        bag = (_require(_positive("bag_mg", bag_mg)), _require(_positive("bag_ml", bag_ml)))
+
+    exact = _exact_sessions(protocol, weight, per_kg_per_h, mg)
+    limits = resolve_limits(protocol=protocol, site_policy=site_policy)
+    if per_kg_per_h is not None:
+        first = "rate_mg_per_kg_per_h"
+    elif mg is not None:
+        first = "dose_mg"
+    else:
+        first = _PRIMARY_KEY[protocol.dose.kind]
+    findings = _check_limits(protocol, exact, weight, limits, first)
+    if mg is not None and protocol.dose.allowed_mg and float(mg) not in protocol.dose.allowed_mg:
+        allowed = " or ".join(f"{v:g}" for v in protocol.dose.allowed_mg)
+        source = protocol.source(protocol.dose.source_key or "").label
+        raise InvalidInput(
+            f"protocol {protocol.id} allows {allowed} mg per session ({source}), not {mg} mg"
+        )
+
+    sessions = tuple(
+        _round_session(protocol, i + 1, s, weight, bag, start) for i, s in enumerate(exact)
+    )
+    total = sum((_dec(s.dose_mg) for s in sessions), Decimal(0))
+    not_configured = tuple(f"{b.key} {b.level}" for b in limits if b.basis == "not_configured")
+    return Plan(
+        protocol_id=protocol.id,
+        protocol_title=protocol.title,
+        weight_kg=float(weight_kg),
+        order=_order_text(protocol, per_kg_per_h, mg),
+        concentration_mg_per_ml=(
+            float((bag[0] / bag[1]).quantize(Decimal("0.0001"), ROUND_HALF_UP)) if bag else None
+        ),
+        sessions=sessions,
+        total_dose_mg=float(total),
+        rounding=_rounding_text(protocol),
+        limits=limits,
+        soft_findings=findings,
+        not_configured=not_configured,
+        notes=_plan_notes(protocol, sessions),
+    )
+
+
+def _require(value: Decimal | None) -> Decimal:
+    if value is None:
+        raise InvalidInput("a required number is missing")
+    return value
+
+
+def _round_session(
+    protocol: Protocol,
+    number: int,
+    session: _Exact,
+    weight: Decimal,
+    bag: tuple[Decimal, Decimal] | None,
+    start: dt.date | None,
+) -> PlannedSession:
+    rounding = protocol.rounding
+    dose = round_to_step(session.dose_mg, rounding.dose_mg)
+    rate = rate_ml = rate_per_kg = None
+    if session.rate_mg_per_h is not None:
+        rate = float(round_to_step(session.rate_mg_per_h, rounding.rate_mg_per_h))
+        rate_per_kg = float(
+            (session.rate_mg_per_h / weight).quantize(Decimal("0.001"), ROUND_HALF_UP)
+        )
+        if bag is not None:  # mL/h = mg/h x bag mL / bag mg (no rounded concentration)
+            rate_ml = float(
+                round_to_step(session.rate_mg_per_h * bag[1] / bag[0], rounding.rate_ml_per_h)
+            )
+    return PlannedSession(
+        number=number,
+        day=session.day,
+        date=start + dt.timedelta(days=session.day - 1) if start else None,
+        phase=session.phase,
+        dose_mg=float(dose),
+        dose_mg_per_kg=float((session.dose_mg / weight).quantize(Decimal("0.001"), ROUND_HALF_UP)),
+        rate_mg_per_h=rate,
+        rate_mg_per_kg_per_h=rate_per_kg,
+        rate_ml_per_h=rate_ml,
+        duration_min=float(session.duration_min) if session.duration_min is not None else None,
+        capped_by_rule=session.capped,
+    )
+
+
+def _order_text(protocol: Protocol, per_kg_per_h: Decimal | None, mg: Decimal | None) -> str:
+    if per_kg_per_h is not None:
+        return f"override: {format_number(per_kg_per_h)} mg/kg/h"
+    if mg is not None:
+        return f"override: {format_number(mg)} mg per session"
+    rule = protocol.dose
+    if rule.kind == "rate_per_kg":
+        cap = f", not to exceed {rule.max_mg_per_h:g} mg/h" if rule.max_mg_per_h else ""
+        return f"protocol dose: {rule.mg_per_kg_per_h:g} mg/kg/h for {rule.duration_min:g} min{cap}"
+    if rule.kind == "rate_fixed":
+        return f"protocol dose: {rule.mg_per_h:g} mg/h for {rule.duration_min:g} min"
+    if rule.kind == "amount_per_kg":
+        return f"protocol dose: {rule.mg_per_kg:g} mg/kg over {rule.duration_min:g} min"
+    return f"protocol dose: {rule.mg:g} mg per session"
+
+
+def _plan_notes(protocol: Protocol, sessions: tuple[PlannedSession, ...]) -> tuple[str, ...]:
+    notes = []
+    if any(s.capped_by_rule for s in sessions):
+        notes.append(
+            f"rate capped at {protocol.dose.max_mg_per_h:g} mg/h by the protocol's dose rule"
+        )
+    first = protocol.dose.first_session_mg
+    if first is not None:
+        notes.append(f"the first session is {first:g} mg as the source requires")
+    for phase in protocol.phases:
+        if phase.open_ended:
+            notes.append(
+                f"phase {phase.name!r} from day {phase.start_day} is not expanded: {phase.note}"
+            )
+    if not protocol.phases:
+        notes.append("no published schedule: one session is shown; the clinic sets the schedule")
+    for point in protocol.review_points:
+        when = f"after session {point.after_session}" if point.after_session else "review"
+        notes.append(f"{when}: {point.text} ({protocol.source(point.source_key).label})")
+    return tuple(notes)
+
+
+def review_plan(
+    *, plan: Plan, reason: str | None, prescriber_id: str | None, cosigner_id: str | None
+) -> LimitReview:
+    """Document the decision to go ahead with a plan that needs review.
+
+    A plan needs review when a soft limit is exceeded or a limit is not
+    configured. The reason must be given and the co-signer must be a second
+    clinician (not the prescriber).
+
+    Raises
+    ------
+    SoftLimitNeedsReview
+        When the reason or the co-signer is missing, or the co-signer is the prescriber.
+
+    Examples
+    --------
+    >>> from ketacare.core.protocols.loading import load_library
+    >>> p = load_library().get(protocol_id="crps-outpatient")
+    >>> plan = build_plan(protocol=p, weight_kg=50, dose_mg_per_kg_per_h=0.4)
+    >>> plan.soft_findings[0].message.split(":")[0]
+    'dose 0.4 mg/kg/h exceeds the soft limit 0.35 mg/kg/h of protocol crps-outpatient (source'
+    >>> review_plan(plan=plan, reason="partial response", prescriber_id="dr-a", cosigner_id="dr-a")
+    Traceback (most recent call last):
+    ...
+    ketacare.core.errors.SoftLimitNeedsReview: protocol crps-outpatient: the co-signer must be ...
+    """
+    return review_limits(
+        protocol_id=plan.protocol_id,
+        findings=plan.soft_findings,
+        not_configured=plan.not_configured,
+        reason=reason,
+        prescriber_id=prescriber_id,
+        cosigner_id=cosigner_id,
+    )

@@ -1,0 +1,278 @@
+"""Every shipped protocol's dose arithmetic against hand-worked examples.
+
+Each case writes the hand calculation in a comment; the expected values are
+typed in, never computed by the code under test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from ketacare.core.errors import InvalidInput, OutOfRange
+from ketacare.core.protocols import (
+    build_plan,
+    load_library,
+    round_to_step,
+)
+from ketacare.core.protocols.model import Protocol, RoundingStep
+
+LIB = load_library()
+
+
+def proto(protocol_id: str) -> Protocol:
+    return LIB.get(protocol_id=protocol_id)
+
+
+# --- crps-outpatient (Schwartzman 2009): 0.35 mg/kg/h, max 25 mg/h, 4 h daily x 10 days ---
+
+
+def test_crps_outpatient_60_kg_100_mg_in_100_ml() -> None:
+    # 0.35 mg/kg/h x 60 kg = 21.0 mg/h (below the 25 mg/h cap)
+    # bag 100 mg / 100 mL = 1 mg/mL -> 21.0 mL/h
+    # dose per session 21.0 mg/h x 4 h = 84.0 mg; 10 daily sessions -> 840.0 mg
+    plan = build_plan(protocol=proto("crps-outpatient"), weight_kg=60, bag_mg=100, bag_ml=100)
+    assert [s.day for s in plan.sessions] == list(range(1, 11))
+    first = plan.sessions[0]
+    assert (first.rate_mg_per_h, first.rate_ml_per_h, first.duration_h, first.dose_mg) == (
+        21.0,
+        21.0,
+        4.0,
+        84.0,
+    )
+    assert first.rate_mg_per_kg_per_h == 0.35
+    assert first.capped_by_rule is False
+    assert plan.total_dose_mg == 840.0
+    assert plan.soft_findings == ()
+
+
+def test_crps_outpatient_80_kg_is_capped_at_25_mg_per_h() -> None:
+    # 0.35 x 80 = 28 mg/h > 25 mg/h "not to exceed" -> 25.0 mg/h (25/80 = 0.3125 mg/kg/h)
+    # bag 500 mg / 250 mL = 2 mg/mL -> 25 / 2 = 12.5 mL/h
+    # dose 25 x 4 = 100.0 mg (equal to the 100 mg hard limit, not above it); total 1000.0 mg
+    plan = build_plan(protocol=proto("crps-outpatient"), weight_kg=80, bag_mg=500, bag_ml=250)
+    first = plan.sessions[0]
+    assert (first.rate_mg_per_h, first.rate_ml_per_h, first.dose_mg) == (25.0, 12.5, 100.0)
+    assert first.rate_mg_per_kg_per_h == 0.313
+    assert first.capped_by_rule is True
+    assert plan.total_dose_mg == 1000.0
+    assert plan.concentration_mg_per_ml == 2.0
+    assert any("capped at 25 mg/h" in note for note in plan.notes)
+
+
+def test_crps_outpatient_65_kg_rounding_half_up() -> None:
+    # 0.35 x 65 = 22.75 mg/h -> 22.8 mg/h (0.1 mg/h, half up)
+    # bag 100 mg / 60 mL: 22.75 x 60 / 100 = 13.65 mL/h exactly -> 13.7 mL/h (half up)
+    # (dividing by a rounded 1.6667 mg/mL would give 13.6499... -> 13.6: the code must not)
+    # dose 22.75 x 4 = 91.0 mg; total 910.0 mg
+    plan = build_plan(protocol=proto("crps-outpatient"), weight_kg=65, bag_mg=100, bag_ml=60)
+    first = plan.sessions[0]
+    assert (first.rate_mg_per_h, first.rate_ml_per_h, first.dose_mg) == (22.8, 13.7, 91.0)
+    assert plan.total_dose_mg == 910.0
+    assert plan.concentration_mg_per_ml == 1.6667
+
+
+def test_crps_outpatient_without_bag_has_no_ml_rate() -> None:
+    plan = build_plan(protocol=proto("crps-outpatient"), weight_kg=70)
+    # 0.35 x 70 = 24.5 mg/h; no bag -> mL/h not computed
+    assert plan.sessions[0].rate_mg_per_h == 24.5
+    assert plan.sessions[0].rate_ml_per_h is None
+    assert plan.concentration_mg_per_ml is None
+
+
+def test_crps_outpatient_dates_follow_start() -> None:
+    plan = build_plan(protocol=proto("crps-outpatient"), weight_kg=70, start=dt.date(2025, 3, 3))
+    # daily: day 1 = 2025-03-03 ... day 10 = 2025-03-12
+    assert plan.sessions[0].date == dt.date(2025, 3, 3)
+    assert plan.sessions[-1].date == dt.date(2025, 3, 12)
+
+
+# --- crps-continuous (ASRA 2018 / Sigtermans 2009): 22 mg/h for 4 days ---
+
+
+def test_crps_continuous_one_96_hour_infusion() -> None:
+    # 22 mg/h x 96 h = 2112.0 mg; 100 mg / 100 mL -> 22.0 mL/h; 22/70 = 0.3143 -> 0.314 mg/kg/h
+    plan = build_plan(protocol=proto("crps-continuous"), weight_kg=70, bag_mg=100, bag_ml=100)
+    assert len(plan.sessions) == 1
+    session = plan.sessions[0]
+    assert (session.rate_mg_per_h, session.rate_ml_per_h, session.duration_h) == (22.0, 22.0, 96.0)
+    assert session.dose_mg == 2112.0
+    assert session.rate_mg_per_kg_per_h == 0.314
+    assert plan.total_dose_mg == 2112.0
+
+
+# --- depression-iv: 0.5 mg/kg over 40 min, twice weekly up to 6 weeks ---
+
+
+def test_depression_iv_70_kg() -> None:
+    # 0.5 mg/kg x 70 kg = 35.0 mg over 40 min = 2/3 h -> 35 / (2/3) = 52.5 mg/h (0.75 mg/kg/h)
+    # 1 mg/mL -> 52.5 mL/h; 12 sessions (twice weekly x 6 weeks) -> 12 x 35 = 420.0 mg
+    plan = build_plan(protocol=proto("depression-iv"), weight_kg=70, bag_mg=50, bag_ml=50)
+    first = plan.sessions[0]
+    assert (first.dose_mg, first.rate_mg_per_h, first.rate_ml_per_h) == (35.0, 52.5, 52.5)
+    assert first.rate_mg_per_kg_per_h == 0.75
+    assert first.duration_min == 40.0
+    assert first.duration_h == 0.667
+    assert [s.day for s in plan.sessions] == [1, 4, 8, 11, 15, 18, 22, 25, 29, 32, 36, 39]
+    assert plan.total_dose_mg == 420.0
+    assert plan.soft_findings == ()
+
+
+def test_depression_iv_83_kg_rounds_rate() -> None:
+    # 0.5 x 83 = 41.5 mg; 41.5 / (2/3) = 62.25 mg/h -> 62.3 mg/h; 2 mg/mL -> 31.125 -> 31.1 mL/h
+    # total 12 x 41.5 = 498.0 mg
+    plan = build_plan(protocol=proto("depression-iv"), weight_kg=83, bag_mg=200, bag_ml=100)
+    first = plan.sessions[0]
+    assert (first.dose_mg, first.rate_mg_per_h, first.rate_ml_per_h) == (41.5, 62.3, 31.1)
+    assert plan.total_dose_mg == 498.0
+
+
+def test_depression_iv_review_point_after_three_infusions() -> None:
+    plan = build_plan(protocol=proto("depression-iv"), weight_kg=70)
+    assert any(n.startswith("after session 3: futility review") for n in plan.notes)
+
+
+def test_depression_iv_dose_mg_override_spreads_over_40_min() -> None:
+    # 42 mg over 40 min -> 42 x 1.5 = 63.0 mg/h; 42 / 70 = 0.6 mg/kg (> soft 0.5 -> finding)
+    plan = build_plan(protocol=proto("depression-iv"), weight_kg=70, dose_mg=42)
+    first = plan.sessions[0]
+    assert (first.dose_mg, first.rate_mg_per_h, first.dose_mg_per_kg) == (42.0, 63.0, 0.6)
+    assert plan.order == "override: 42.0 mg per session"
+
+
+# --- esketamine-trd (Spravato label) ---
+
+
+def test_esketamine_trd_default_schedule() -> None:
+    # induction twice weekly weeks 1-4 (8), maintenance weekly weeks 5-8 (4): 12 x 56 = 672 mg
+    plan = build_plan(protocol=proto("esketamine-trd"), weight_kg=70)
+    assert [s.day for s in plan.sessions] == [1, 4, 8, 11, 15, 18, 22, 25, 29, 36, 43, 50]
+    assert [s.phase for s in plan.sessions].count("induction") == 8
+    assert all(s.dose_mg == 56.0 for s in plan.sessions)
+    assert all(s.rate_mg_per_h is None and s.duration_h is None for s in plan.sessions)
+    assert plan.total_dose_mg == 672.0
+    assert any("continuation" in note for note in plan.notes)
+
+
+def test_esketamine_trd_84_mg_keeps_56_mg_first_dose() -> None:
+    # label: 84 mg only after an initial 56 mg -> 56 + 11 x 84 = 56 + 924 = 980 mg
+    plan = build_plan(protocol=proto("esketamine-trd"), weight_kg=70, dose_mg=84)
+    assert plan.sessions[0].dose_mg == 56.0
+    assert {s.dose_mg for s in plan.sessions[1:]} == {84.0}
+    assert plan.total_dose_mg == 980.0
+
+
+def test_esketamine_trd_refuses_unlabelled_dose() -> None:
+    with pytest.raises(InvalidInput, match="allows 56 or 84 mg per session"):
+        build_plan(protocol=proto("esketamine-trd"), weight_kg=70, dose_mg=70)
+
+
+def test_esketamine_trd_refuses_rate_override_and_bag() -> None:
+    with pytest.raises(InvalidInput, match="not an infusion"):
+        build_plan(protocol=proto("esketamine-trd"), weight_kg=70, dose_mg_per_kg_per_h=0.5)
+    with pytest.raises(InvalidInput, match="a bag applies only to infusions"):
+        build_plan(protocol=proto("esketamine-trd"), weight_kg=70, bag_mg=100, bag_ml=100)
+
+
+# --- esketamine-mdd-si ---
+
+
+def test_esketamine_mdd_si() -> None:
+    # 84 mg twice weekly x 4 weeks = 8 x 84 = 672 mg; reduced to 56 mg -> 8 x 56 = 448 mg
+    plan = build_plan(protocol=proto("esketamine-mdd-si"), weight_kg=70)
+    assert [s.day for s in plan.sessions] == [1, 4, 8, 11, 15, 18, 22, 25]
+    assert plan.total_dose_mg == 672.0
+    reduced = build_plan(protocol=proto("esketamine-mdd-si"), weight_kg=70, dose_mg=56)
+    assert reduced.total_dose_mg == 448.0
+
+
+# --- oral-followon (clinic-set dose) ---
+
+
+def test_oral_followon_needs_an_ordered_dose() -> None:
+    with pytest.raises(InvalidInput, match="no published dose"):
+        build_plan(protocol=proto("oral-followon"), weight_kg=70)
+
+
+def test_oral_followon_single_session_all_limits_site_policy() -> None:
+    # 50 mg / 70 kg = 0.714 mg/kg; no schedule -> one session on day 1
+    plan = build_plan(protocol=proto("oral-followon"), weight_kg=70, dose_mg=50)
+    assert len(plan.sessions) == 1
+    assert (plan.sessions[0].dose_mg, plan.sessions[0].dose_mg_per_kg) == (50.0, 0.714)
+    assert set(plan.not_configured) == {
+        "dose_mg soft",
+        "dose_mg hard",
+        "dose_mg_per_kg soft",
+        "dose_mg_per_kg hard",
+    }
+    assert plan.requires_review
+
+
+# --- rounding rule ---
+
+
+@pytest.mark.parametrize(
+    ("value", "step", "mode", "expected"),
+    [
+        ("22.75", 0.1, "half_up", "22.8"),
+        ("22.65", 0.1, "half_up", "22.7"),  # binary floats would give 22.6
+        ("22.74", 0.1, "half_up", "22.7"),
+        ("22.75", 0.1, "down", "22.7"),
+        ("22.79", 0.1, "down", "22.7"),
+        ("83.9", 28, "down", "56"),
+        ("84", 28, "down", "84"),
+        ("0.125", 0.25, "half_up", "0.25"),
+    ],
+    ids=repr,
+)
+def test_round_to_step(value: str, step: float, mode: str, expected: str) -> None:
+    result = round_to_step(Decimal(value), RoundingStep(step, mode))
+    assert result == Decimal(expected)
+
+
+def test_rounding_rule_is_stated() -> None:
+    plan = build_plan(protocol=proto("crps-outpatient"), weight_kg=70)
+    assert plan.rounding.startswith(
+        "doses to 0.1 mg (half up); rates to 0.1 mg/h (half up); pump rates to 0.1 mL/h (half up)"
+    )
+    assert "limits are checked on the exact values before rounding" in plan.rounding
+
+
+# --- input validation ---
+
+
+@pytest.mark.parametrize("weight", [19.9, 350.1, 0, -70, float("nan"), float("inf")], ids=repr)
+def test_weight_out_of_range(weight: float) -> None:
+    with pytest.raises(OutOfRange, match="weight_kg .* is out of range: allowed 20 to 350 kg"):
+        build_plan(protocol=proto("crps-outpatient"), weight_kg=weight)
+
+
+@pytest.mark.parametrize("weight", [20, 350], ids=repr)
+def test_weight_bounds_are_inclusive(weight: float) -> None:
+    assert build_plan(protocol=proto("esketamine-trd"), weight_kg=weight).weight_kg == weight
+
+
+def test_both_overrides_refused() -> None:
+    with pytest.raises(InvalidInput, match="not both"):
+        build_plan(
+            protocol=proto("crps-outpatient"), weight_kg=70, dose_mg=50, dose_mg_per_kg_per_h=0.2
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"bag_mg": 100}, "give both bag_mg and bag_ml"),
+        ({"bag_ml": 100}, "give both bag_mg and bag_ml"),
+        ({"bag_mg": 0, "bag_ml": 100}, "bag_mg must be a positive number"),
+        ({"bag_mg": 100, "bag_ml": -1}, "bag_ml must be a positive number"),
+        ({"dose_mg": 0}, "dose_mg must be a positive number"),
+        ({"dose_mg_per_kg_per_h": float("nan")}, "dose_mg_per_kg_per_h must be a positive"),
+    ],
+    ids=repr,
+)
+def test_bad_inputs(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        build_plan(protocol=proto("crps-outpatient"), weight_kg=70, **kwargs)

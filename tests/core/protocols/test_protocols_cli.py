@@ -1,0 +1,169 @@
+"""`ketacare protocols` and `ketacare plan preview`, through the real Typer app."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from ketacare.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str) -> Result:
+    return runner.invoke(app, list(args))
+
+
+def test_protocols_json() -> None:
+    result = run("protocols", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    rows = {row["id"]: row for row in document["protocols"]}
+    assert set(rows) >= {"crps-outpatient", "esketamine-trd", "depression-iv"}
+    row = rows["crps-outpatient"]
+    assert row["route"] == "iv_infusion"
+    assert row["indications"][0] == {
+        "code": "G90.50",
+        "display": "Complex regional pain syndrome I, unspecified",
+    }
+    assert row["source"]["doi"] == "10.1016/j.pain.2009.08.015"
+
+
+def test_protocols_table() -> None:
+    result = run("protocols")
+    assert result.exit_code == 0
+    assert "Protocol library" in result.stdout
+    assert "depression-iv" in result.stdout
+
+
+def test_preview_json_matches_the_contract() -> None:
+    result = run(
+        "plan", "preview", "--protocol", "crps-outpatient", "--weight", "60",
+        "--bag-mg", "100", "--bag-ml", "100", "--start", "2025-03-03", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["protocol"] == "crps-outpatient"
+    assert doc["weight_kg"] == 60.0
+    # 0.35 x 60 = 21 mg/h = 21 mL/h at 1 mg/mL; x 4 h = 84 mg; x 10 = 840 mg
+    first = doc["sessions"][0]
+    assert {k: first[k] for k in ("day", "dose_mg", "rate_mg_per_h", "rate_ml_per_h")} == {
+        "day": 1,
+        "dose_mg": 84.0,
+        "rate_mg_per_h": 21.0,
+        "rate_ml_per_h": 21.0,
+    }
+    assert first["duration_h"] == 4.0
+    assert first["date"] == "2025-03-03"
+    assert doc["total_dose_mg"] == 840.0
+    limits = doc["limits"]
+    assert limits["rate_mg_per_h"]["hard"]["value"] == 25.0
+    assert limits["rate_mg_per_h"]["hard"]["basis"] == "sourced"
+    assert limits["rate_mg_per_h"]["hard"]["source"] == "Schwartzman 2009"
+    assert limits["rate_mg_per_h"]["soft"]["basis"] == "not_configured"
+    assert doc["limits_not_configured"] == ["dose_mg soft", "rate_mg_per_h soft"]
+    assert doc["requires_review"] is True
+
+
+def test_preview_non_infusion_has_null_rates() -> None:
+    result = run("plan", "preview", "--protocol", "esketamine-trd", "--weight", "70", "--json")
+    doc = json.loads(result.stdout)
+    assert doc["sessions"][0]["rate_mg_per_h"] is None
+    assert doc["sessions"][0]["rate_ml_per_h"] is None
+    assert doc["sessions"][0]["duration_h"] is None
+    assert doc["total_dose_mg"] == 672.0
+
+
+def test_preview_hard_limit_exits_2_with_one_line() -> None:
+    result = run(
+        "plan", "preview", "--protocol", "crps-outpatient", "--weight", "70",
+        "--dose-mg-per-kg-per-h", "2.1", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        "dose 2.1 mg/kg/h exceeds the hard limit 1.0 mg/kg/h of protocol crps-outpatient"
+    )
+
+
+def test_preview_soft_limit_is_reported_not_refused() -> None:
+    result = run(
+        "plan", "preview", "--protocol", "crps-outpatient", "--weight", "50",
+        "--dose-mg-per-kg-per-h", "0.4", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert len(doc["soft_limit_findings"]) == 10
+    assert doc["soft_limit_findings"][0]["requires"] == ["reason", "cosignature"]
+
+
+def test_preview_table_output() -> None:
+    result = run("plan", "preview", "--protocol", "depression-iv", "--weight", "70")
+    assert result.exit_code == 0
+    assert "Sessions" in result.stdout and "Limits" in result.stdout
+    assert "total dose 420 mg" in result.stdout
+
+
+def test_preview_with_site_policy_and_clinic_dir(tmp_path: Path) -> None:
+    policy = tmp_path / "site.toml"
+    policy.write_text("[esketamine-trd.limits.dose_mg]\nsoft = 84\n", encoding="utf-8")
+    (tmp_path / "own").mkdir()  # an empty clinic directory adds nothing
+    result = run(
+        "plan", "preview", "--protocol", "esketamine-trd", "--weight", "70",
+        "--site-policy", str(policy), "--protocols-dir", str(tmp_path / "own"), "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["requires_review"] is False
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--weight", "70"], "--protocol is required"),
+        (["--protocol", "crps-outpatient"], "--weight is required"),
+        (["--protocol", "nope", "--weight", "70"], "unknown protocol 'nope'"),
+        (["--protocol", "crps-outpatient", "--weight", "abc"], "--weight must be a number"),
+        (["--protocol", "crps-outpatient", "--weight", "400"], "weight_kg 400.0 is out of range"),
+        (["--protocol", "crps-outpatient", "--weight", "70", "--bag-mg", "100"], "give both"),
+        (
+            [
+                "--protocol",
+                "crps-outpatient",
+                "--weight",
+                "70",
+                "--dose-mg",
+                "5",
+                "--dose-mg-per-kg-per-h",
+                "0.1",
+            ],
+            "not both",
+        ),
+        (["--protocol", "crps-outpatient", "--weight", "70", "--start", "3/3/25"], "--start"),
+        (["--protocol", "crps-outpatient", "--weight", "nan"], "finite number"),
+        (["--protocol", "oral-followon", "--weight", "70"], "no published dose"),
+        (["--protocol", "esketamine-trd", "--weight", "70", "--dose-mg", "70"], "allows 56"),
+        (
+            ["--protocol", "crps-outpatient", "--weight", "70", "--site-policy", "/nonexistent"],
+            "cannot be read",
+        ),
+    ],
+    ids=repr,
+)
+def test_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:
+    result = run("plan", "preview", *args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+
+
+def test_bad_clinic_directory_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "broken.toml").write_text("schema = 1\n", encoding="utf-8")
+    result = run("protocols", "--protocols-dir", str(tmp_path))
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith("field 'id': is missing")
