@@ -12,10 +12,14 @@ from starlette.middleware.base import RequestResponseEndpoint
 from ketacare import __version__
 from ketacare.clinic.accounts import api as accounts_api
 from ketacare.clinic.accounts import pages as accounts_pages
+from ketacare.clinic.assessments import api as assessments_api
+from ketacare.clinic.assessments import pages as assessments_pages
 from ketacare.clinic.audit import api as audit_api
 from ketacare.clinic.audit import pages as audit_pages
 from ketacare.clinic.patients import api as patients_api
 from ketacare.clinic.patients import pages as patients_pages
+from ketacare.clinic.screenings import api as screenings_api
+from ketacare.clinic.screenings import pages as screenings_pages
 from ketacare.clinic.system import api as system_api
 from ketacare.clinic.system import service as system_service
 from ketacare.infra.clock import Clock, utc_now
@@ -28,8 +32,20 @@ from ketacare.web.render import WEB_DIR, make_templates
 
 log = logging.getLogger("ketacare")
 
-API_ROUTERS = (accounts_api.router, patients_api.router, audit_api.router)
-PAGE_ROUTERS = (accounts_pages.router, patients_pages.router, audit_pages.router)
+API_ROUTERS = (
+    accounts_api.router,
+    patients_api.router,
+    assessments_api.router,
+    screenings_api.router,
+    audit_api.router,
+)
+PAGE_ROUTERS = (
+    accounts_pages.router,
+    patients_pages.router,
+    assessments_pages.router,
+    screenings_pages.router,
+    audit_pages.router,
+)
 
 #: front-end libraries installed from the npm registry, served under /assets
 ASSETS = {"htmx": "htmx.org/dist", "chartjs": "chart.js/dist"}

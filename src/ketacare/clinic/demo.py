@@ -129,15 +129,16 @@ PATIENTS = (
 def seed(*, session: Session, now: datetime) -> list[tuple[str, str, str]]:
     """Create the demo clinic; returns (username, password, role) for printing."""
     logins: list[tuple[str, str, str]] = []
+    ids: dict[str, int] = {}
     for username, name, role in STAFF:
-        accounts.create_user(
+        ids[username] = accounts.create_user(
             session=session,
             username=username,
             full_name=name,
             role=role,
             password=f"demo-{username}",
             now=now,
-        )
+        ).id
         logins.append((username, f"demo-{username}", role))
     first_id: int | None = None
     for i, p in enumerate(PATIENTS):
@@ -155,6 +156,7 @@ def seed(*, session: Session, now: datetime) -> list[tuple[str, str, str]]:
             ),
         )
         first_id = first_id or patient.id
+        patient.responsible_clinician_id = ids["physician"]
         patients.add_weight(
             session=session,
             actor=SYSTEM,

@@ -1,9 +1,19 @@
 """Imports every domain's tables so the metadata is complete (migrations, tests)."""
 
 from ketacare.clinic.accounts import orm as accounts_orm
+from ketacare.clinic.assessments import orm as assessments_orm
 from ketacare.clinic.audit import orm as audit_orm
 from ketacare.clinic.patients import orm as patients_orm
+from ketacare.clinic.screenings import orm as screenings_orm
 from ketacare.clinic.system import orm as system_orm
 from ketacare.infra.db import Base
 
-__all__ = ["Base", "accounts_orm", "audit_orm", "patients_orm", "system_orm"]
+__all__ = [
+    "Base",
+    "accounts_orm",
+    "assessments_orm",
+    "audit_orm",
+    "patients_orm",
+    "screenings_orm",
+    "system_orm",
+]

@@ -49,6 +49,15 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "patient:read": {**_CLINICAL_STAFF, Role.PATIENT: OWN},
     "patient:create": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
     "patient:write": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
+    # instruments filled by staff or by the patient (own record), and the alerts they raise
+    "assessment:read": {**_CLINICAL_STAFF, Role.PATIENT: OWN},
+    "assessment:write": {**_CLINICAL_STAFF, Role.PATIENT: OWN},
+    "alert:read": {**_CLINICAL_STAFF},
+    "alert:acknowledge": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
+    # eligibility screening: run by nurses or physicians, signed by a physician
+    "screening:read": {**_CLINICAL_STAFF},
+    "screening:run": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
+    "screening:sign": {Role.PHYSICIAN: ALL},
     # accounts and the audit trail are administration, not clinical care
     "user:read": {Role.ADMIN: ALL},
     "user:write": {Role.ADMIN: ALL},

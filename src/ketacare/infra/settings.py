@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     token_hours: float = Field(default=8.0, gt=0, description="API bearer token lifetime")
     max_failed_logins: int = Field(default=5, ge=1, description="Failures before a lockout")
     lockout_minutes: float = Field(default=15.0, ge=0, description="Lockout duration")
+    site_policy_file: Path | None = Field(
+        default=None,
+        description="The clinic's site-policy TOML (numbers no source gives); unset: none applied",
+    )
+    crisis_message: str = Field(
+        default="",
+        description="Crisis resources shown to a patient whose answers raise a safety flag "
+        "(e.g. the local crisis line); set by the clinic",
+    )
     cookie_secure: bool | None = Field(
         default=None, description="Force the Secure cookie flag; unset: set it behind https"
     )

@@ -29,6 +29,9 @@ class Patient(Base):
         default=None
     )  # user id (no FK: users link to patients)
     version: Mapped[int] = mapped_column(default=1)
+    responsible_clinician_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", use_alter=True), default=None
+    )
 
     weights: Mapped[list[BodyMeasurement]] = relationship(
         back_populates="patient", order_by="BodyMeasurement.measured_at"

@@ -1,0 +1,1 @@
+"""Instrument responses (questionnaires and criteria) and the safety alerts they raise."""

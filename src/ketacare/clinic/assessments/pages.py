@@ -1,0 +1,189 @@
+"""Pages of assessments: the phone-friendly form, the result with its alerts, the inbox."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ketacare.clinic.accounts.service import Principal
+from ketacare.clinic.assessments import service
+from ketacare.clinic.patients.service import get_patient
+from ketacare.core.errors import InvalidInput, KetacareError
+from ketacare.core.instruments import Instrument, get_instrument, list_instruments
+from ketacare.web.deps import Ctx, DbSession, Now, actor_of, ensure_patient_scope, page_permission
+from ketacare.web.render import page
+
+router = APIRouter(include_in_schema=False)
+
+#: What a patient may fill in about themselves; the rest are clinician instruments.
+SELF_REPORT = ("phq9", "gad7", "nrs_pain", "bpi_sf", "pcs", "pgic", "auditc", "dast10")
+
+
+def _answers_from_form(instrument: Instrument, form: Any) -> dict[str, object]:
+    answers: dict[str, object] = {}
+    for item in instrument.items:
+        raw = form.get(f"item_{item.id}")
+        if raw is None or str(raw).strip() == "":
+            answers[item.id] = None
+        elif item.kind == "boolean":
+            if raw not in ("yes", "no"):
+                raise InvalidInput(f"item {item.id}: answer 'yes' or 'no'")
+            answers[item.id] = raw == "yes"
+        else:
+            try:
+                answers[item.id] = int(str(raw))
+            except ValueError:
+                raise InvalidInput(f"item {item.id}: {raw!r} is not a whole number") from None
+    return answers
+
+
+def _available(principal: Principal) -> list[Instrument]:
+    items = list_instruments()
+    if principal.role == "patient":
+        return [i for i in items if i.id in SELF_REPORT]
+    return [i for i in items if i.scoring.method != "not_available"]
+
+
+@router.get("/patients/{patient_id}/assessments", response_class=HTMLResponse)
+def assessments_page(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    patient_id: int,
+    principal: Principal = page_permission("assessment:read"),
+) -> Response:
+    ensure_patient_scope(principal, "assessment:read", patient_id)
+    patient = get_patient(session=session, patient_id=patient_id)
+    rows = service.list_assessments(
+        session=session, actor=actor_of(request, principal), patient_id=patient_id, now=at
+    )
+    return page(
+        request,
+        ctx,
+        "assessments/list.html",
+        {"patient": patient, "rows": rows, "instruments": _available(principal)},
+    )
+
+
+def _form(
+    request: Request,
+    ctx: Ctx,
+    patient: Any,
+    instrument: Instrument,
+    values: dict[str, object] | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return page(
+        request,
+        ctx,
+        "assessments/form.html",
+        {"patient": patient, "instrument": instrument, "values": values or {}, "error": error},
+        status_code=status_code,
+    )
+
+
+@router.get("/patients/{patient_id}/assessments/new/{instrument_id}", response_class=HTMLResponse)
+def assessment_form(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    patient_id: int,
+    instrument_id: str,
+    principal: Principal = page_permission("assessment:write"),
+) -> Response:
+    ensure_patient_scope(principal, "assessment:write", patient_id)
+    patient = get_patient(session=session, patient_id=patient_id)
+    instrument = get_instrument(instrument_id)
+    return _form(request, ctx, patient, instrument)
+
+
+@router.post("/patients/{patient_id}/assessments/new/{instrument_id}", response_class=HTMLResponse)
+async def submit_assessment(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    patient_id: int,
+    instrument_id: str,
+    principal: Principal = page_permission("assessment:write"),
+) -> Response:
+    ensure_patient_scope(principal, "assessment:write", patient_id)
+    patient = get_patient(session=session, patient_id=patient_id)
+    instrument = get_instrument(instrument_id)
+    form = await request.form()
+    values: dict[str, object] = {}
+    try:
+        values = _answers_from_form(instrument, form)
+        row, alerts = service.record_assessment(
+            session=session,
+            actor=actor_of(request, principal),
+            patient_id=patient_id,
+            instrument_id=instrument.id,
+            answers=values,
+            context=str(form.get("context") or "intake"),
+            source="patient" if principal.role == "patient" else "staff",
+            now=at,
+        )
+    except KetacareError as exc:
+        session.rollback()
+        return _form(request, ctx, patient, instrument, values, str(exc), status_code=422)
+    return page(
+        request,
+        ctx,
+        "assessments/result.html",
+        {
+            "patient": patient,
+            "instrument": instrument,
+            "row": row,
+            "alerts": alerts,
+            "crisis_message": ctx.settings.crisis_message,
+            "responsible": service.responsible_name(
+                session=session, user_id=patient.responsible_clinician_id
+            ),
+        },
+    )
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_page(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    principal: Principal = page_permission("alert:read"),
+) -> Response:
+    alerts = service.open_alerts(session=session, user_id=principal.user_id)
+    patients = {a.patient_id: get_patient(session=session, patient_id=a.patient_id) for a in alerts}
+    return page(request, ctx, "assessments/alerts.html", {"alerts": alerts, "patients": patients})
+
+
+@router.get("/alerts/count", response_class=HTMLResponse)
+def alerts_count(
+    session: DbSession, principal: Principal = page_permission("alert:read")
+) -> Response:
+    count = len(service.open_alerts(session=session, user_id=principal.user_id))
+    return HTMLResponse(f'<span class="badge">{count}</span>' if count else "")
+
+
+@router.post("/alerts/{alert_id}/acknowledge")
+def acknowledge_page(
+    request: Request,
+    session: DbSession,
+    at: Now,
+    alert_id: int,
+    action: Annotated[str, Form(max_length=2000)],
+    principal: Principal = page_permission("alert:acknowledge"),
+) -> Response:
+    if len(action.strip()) < 3:
+        raise InvalidInput("say what was done (at least 3 characters)")
+    service.acknowledge(
+        session=session,
+        actor=actor_of(request, principal),
+        alert_id=alert_id,
+        action=action,
+        now=at,
+    )
+    return RedirectResponse("/alerts", status_code=303)

@@ -1,0 +1,60 @@
+"""API shapes of assessments and alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Context = Literal["intake", "pre_session", "post_session", "follow_up", "session"]
+
+
+class AssessmentCreate(BaseModel):
+    instrument: str = Field(max_length=40, description="Instrument id, e.g. phq9")
+    answers: list[bool | int | float | None] | dict[str, bool | int | float | None] = Field(
+        description="Raw responses in item order, or an object keyed by item id"
+    )
+    context: Context = "intake"
+
+
+class AlertRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    patient_id: int
+    kind: str
+    message: str
+    routes_to: str | None
+    assessment_id: int | None
+    recipient_id: int | None
+    raised_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: int | None
+    action: str | None
+
+
+class AssessmentRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    patient_id: int
+    instrument_id: str
+    instrument_version: str
+    answers: dict[str, object]
+    total: float | None
+    band: str | None
+    flags: list[str]
+    subscores: dict[str, object]
+    missing: list[str]
+    context: str
+    source: str
+    completed_at: datetime
+    status: str
+
+
+class AssessmentResult(BaseModel):
+    assessment: AssessmentRead
+    alerts: list[AlertRead]
+
+
+class Acknowledge(BaseModel):
+    action: str = Field(min_length=3, max_length=2000, description="What was done about it")

@@ -1,0 +1,185 @@
+"""Record scored instruments; raise a safety alert to the responsible clinician at once.
+
+Safety flags (:data:`ALERT_FLAGS`) are the flags the instrument sources say need
+immediate follow-up: a PHQ-9 item 9 answer above 0 (follow-up regardless of the
+total, routed to the C-SSRS screener) and a moderate or high C-SSRS screener risk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ketacare.clinic.accounts.orm import User
+from ketacare.clinic.assessments.orm import Assessment, ClinicalAlert
+from ketacare.clinic.audit import service as audit
+from ketacare.clinic.patients.service import get_patient
+from ketacare.core.instruments import get_instrument, score
+from ketacare.infra.errors import Conflict, NotFound
+
+ALERT_FLAGS = frozenset({"phq9_item9_positive", "cssrs_high_risk", "cssrs_moderate_risk"})
+SEX_CODE = {"female": "F", "male": "M"}
+
+
+def record_assessment(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    patient_id: int,
+    instrument_id: str,
+    answers: Sequence[object] | Mapping[str, object],
+    context: str,
+    source: str,
+    now: datetime,
+) -> tuple[Assessment, list[ClinicalAlert]]:
+    """Score and store one instrument; alerts for its safety flags go out in the same step."""
+    patient = get_patient(session=session, patient_id=patient_id)
+    result = score(instrument_id, answers, sex=SEX_CODE.get(patient.sex))
+    row = Assessment(
+        patient_id=patient_id,
+        instrument_id=result.instrument,
+        instrument_version=result.version,
+        answers=dict(result.answers),
+        total=None if result.total is None else float(result.total),
+        band=result.band,
+        flags=list(result.flags),
+        subscores=dict(result.subscores),
+        missing=list(result.missing),
+        context=context,
+        source=source,
+        completed_at=now,
+        entered_by=actor.user_id,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="create",
+        resource_type="assessment",
+        resource_id=row.id,
+        patient_id=patient_id,
+        at=now,
+        detail={"instrument": result.instrument, "flags": list(result.flags)},
+    )
+    alerts = []
+    details = {str(d.get("id")): d for d in result.flag_details}
+    for flag in result.flags:
+        if flag not in ALERT_FLAGS:
+            continue
+        detail = details.get(flag, {})
+        alert = ClinicalAlert(
+            patient_id=patient_id,
+            kind=flag,
+            message=str(detail.get("message") or flag),
+            routes_to=detail.get("routes_to"),
+            assessment_id=row.id,
+            recipient_id=patient.responsible_clinician_id,
+            raised_at=now,
+        )
+        session.add(alert)
+        session.flush()
+        audit.record(
+            session=session,
+            actor=actor,
+            action="alert",
+            resource_type="clinical_alert",
+            resource_id=alert.id,
+            patient_id=patient_id,
+            at=now,
+            detail={"kind": flag, "recipient_id": alert.recipient_id},
+        )
+        alerts.append(alert)
+    return row, alerts
+
+
+def list_assessments(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    patient_id: int,
+    now: datetime,
+    instrument_id: str | None = None,
+) -> list[Assessment]:
+    """A patient's assessments, newest first (audited read)."""
+    get_patient(session=session, patient_id=patient_id)
+    query = select(Assessment).where(Assessment.patient_id == patient_id)
+    if instrument_id:
+        query = query.where(Assessment.instrument_id == instrument_id)
+    rows = list(
+        session.scalars(query.order_by(Assessment.completed_at.desc(), Assessment.id.desc()))
+    )
+    audit.record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type="assessment",
+        patient_id=patient_id,
+        at=now,
+        detail={"count": len(rows)},
+    )
+    return rows
+
+
+def latest_by_instrument(*, session: Session, patient_id: int) -> dict[str, Assessment]:
+    """The newest final assessment of each instrument (callers audit their read)."""
+    rows = session.scalars(
+        select(Assessment)
+        .where(Assessment.patient_id == patient_id, Assessment.status == "final")
+        .order_by(Assessment.completed_at, Assessment.id)
+    )
+    return {row.instrument_id: row for row in rows}
+
+
+def open_alerts(
+    *, session: Session, user_id: int | None = None, patient_id: int | None = None
+) -> list[ClinicalAlert]:
+    """Unacknowledged alerts: addressed to this user or to no one in particular."""
+    query = select(ClinicalAlert).where(ClinicalAlert.acknowledged_at.is_(None))
+    if user_id is not None:
+        query = query.where(
+            or_(ClinicalAlert.recipient_id == user_id, ClinicalAlert.recipient_id.is_(None))
+        )
+    if patient_id is not None:
+        query = query.where(ClinicalAlert.patient_id == patient_id)
+    return list(session.scalars(query.order_by(ClinicalAlert.raised_at.desc())))
+
+
+def acknowledge(
+    *, session: Session, actor: audit.Actor, alert_id: int, action: str, now: datetime
+) -> ClinicalAlert:
+    """Close an alert with what was done about it."""
+    alert = session.get(ClinicalAlert, alert_id)
+    if alert is None:
+        raise NotFound(f"alert {alert_id} does not exist")
+    if alert.acknowledged_at is not None:
+        raise Conflict(f"alert {alert_id} was already acknowledged")
+    alert.acknowledged_at = now
+    alert.acknowledged_by = actor.user_id
+    alert.action = action.strip()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="acknowledge",
+        resource_type="clinical_alert",
+        resource_id=alert.id,
+        patient_id=alert.patient_id,
+        at=now,
+    )
+    return alert
+
+
+def responsible_name(*, session: Session, user_id: int | None) -> str | None:
+    """The display name of a responsible clinician."""
+    if user_id is None:
+        return None
+    user = session.get(User, user_id)
+    return user.full_name if user else None
+
+
+def instrument_for_form(instrument_id: str) -> object:
+    """The instrument definition a form renders (raises UnknownItem)."""
+    return get_instrument(instrument_id)

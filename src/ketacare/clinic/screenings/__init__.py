@@ -1,0 +1,1 @@
+"""Eligibility screenings: decisions from the record, physician sign-off, validity."""

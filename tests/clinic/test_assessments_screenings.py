@@ -1,0 +1,233 @@
+"""Intake instruments with safety alerts, and screenings with physician sign-off."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PHQ9_ITEM9 = [1, 1, 2, 1, 0, 1, 0, 0, 1]  # total 7 (mild), item 9 = 1 ("several days")
+
+
+def test_staff_records_a_phq9_and_an_item9_answer_alerts_the_responsible_clinician(
+    client: Any, login_api: Any
+) -> None:
+    nurse, physician = login_api("nurse"), login_api("physician")
+    r = client.post(
+        "/api/v1/patients/3/assessments",
+        headers=nurse,
+        json={"instrument": "phq9", "answers": PHQ9_ITEM9},
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["assessment"]["total"] == 7 and body["assessment"]["band"] == "mild"
+    [alert] = body["alerts"]
+    assert alert["kind"] == "phq9_item9_positive" and alert["routes_to"] == "cssrs_screener"
+    me = client.get("/api/v1/users/me", headers=physician).json()
+    assert alert["recipient_id"] == me["id"]  # the demo's responsible clinician
+    inbox = client.get("/api/v1/alerts", headers=physician).json()
+    assert [a["id"] for a in inbox] == [alert["id"]]
+    r = client.post(
+        f"/api/v1/alerts/{alert['id']}/acknowledge",
+        headers=physician,
+        json={"action": "phoned patient; C-SSRS done, low risk"},
+    )
+    assert r.status_code == 200 and r.json()["acknowledged_by"] == me["id"]
+    assert client.get("/api/v1/alerts", headers=physician).json() == []
+    again = client.post(
+        f"/api/v1/alerts/{alert['id']}/acknowledge", headers=physician, json={"action": "twice"}
+    )
+    assert again.status_code == 409
+
+
+def test_no_alert_without_item9(client: Any, login_api: Any) -> None:
+    r = client.post(
+        "/api/v1/patients/3/assessments",
+        headers=login_api("nurse"),
+        json={"instrument": "phq9", "answers": [3, 3, 3, 3, 3, 3, 3, 3, 0]},
+    )
+    assert r.json()["assessment"]["band"] == "severe" and r.json()["alerts"] == []
+
+
+def test_out_of_range_answer_is_refused_naming_the_item_and_nothing_is_stored(
+    client: Any, login_api: Any
+) -> None:
+    nurse = login_api("nurse")
+    r = client.post(
+        "/api/v1/patients/3/assessments",
+        headers=nurse,
+        json={"instrument": "phq9", "answers": [1, 1, 1, 1, 1, 1, 1, 1, 4]},
+    )
+    assert r.status_code == 422
+    assert "q9" in r.json()["detail"] and "0" in r.json()["detail"]
+    r = client.post(
+        "/api/v1/patients/3/assessments", headers=nurse, json={"instrument": "nope", "answers": [1]}
+    )
+    assert r.status_code == 422 and "unknown instrument" in r.json()["detail"]
+    assert client.get("/api/v1/patients/3/assessments", headers=nurse).json() == []
+
+
+def test_sex_specific_instruments_use_the_record_sex(client: Any, login_api: Any) -> None:
+    # AUDIT-C 3 points: positive for women (>=3), not for men (>=4) (Bush 1998 / Bradley 2003)
+    nurse = login_api("nurse")
+    woman = client.post(
+        "/api/v1/patients/3/assessments",
+        headers=nurse,
+        json={"instrument": "auditc", "answers": [1, 1, 1]},
+    ).json()
+    man = client.post(
+        "/api/v1/patients/2/assessments",
+        headers=nurse,
+        json={"instrument": "auditc", "answers": [1, 1, 1]},
+    ).json()
+    assert "auditc_positive" in woman["assessment"]["flags"]
+    assert "auditc_positive" not in man["assessment"]["flags"]
+
+
+def test_patient_reports_only_for_themselves(client: Any, login_api: Any) -> None:
+    me = login_api("patient1")
+    r = client.post(
+        "/api/v1/patients/1/assessments",
+        headers=me,
+        json={"instrument": "nrs_pain", "answers": [6]},
+    )
+    assert r.status_code == 201 and r.json()["assessment"]["source"] == "patient"
+    r = client.post(
+        "/api/v1/patients/2/assessments",
+        headers=me,
+        json={"instrument": "nrs_pain", "answers": [6]},
+    )
+    assert r.status_code == 403
+
+
+ESKETAMINE = {"treatment": {"molecule": "esketamine", "route": "intranasal"}}
+
+
+def test_screening_from_the_record_needs_review_when_a_substance_screen_is_missing(
+    client: Any, login_api: Any
+) -> None:
+    nurse = login_api("nurse")
+    r = client.post(
+        "/api/v1/patients/3/screenings",
+        headers=nurse,
+        json={**ESKETAMINE, "vitals": {"systolic_mmhg": 122, "diastolic_mmhg": 78}},
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["decision"] == "physician_review"
+    assert body["input"]["conditions"][0]["code"] == "M79.7"  # taken from the record
+    assert {"name": "duloxetine"} in body["input"]["medications"]
+    missing = " ".join(m["message"] for m in body["result"]["missing"])
+    assert "ORT" in missing or "substance" in missing.lower()
+    assert body["status"] == "draft"
+
+
+def test_contraindication_from_history_makes_the_patient_not_eligible(
+    client: Any, login_api: Any
+) -> None:
+    r = client.post(
+        "/api/v1/patients/3/screenings",
+        headers=login_api("nurse"),
+        json={**ESKETAMINE, "history": {"aneurysmal_vascular_disease": True}},
+    )
+    body = r.json()
+    assert body["decision"] == "not_eligible"
+    assert body["result"]["reasons"][0]["rule"] == "esketamine-aneurysmal-vascular-disease"
+    assert (
+        "Spravato" in body["result"]["reasons"][0]["source"]
+        or "esketamine" in body["result"]["reasons"][0]["source"].lower()
+    )
+
+
+def test_only_a_physician_signs_and_validity_is_required_without_site_policy(
+    client: Any, login_api: Any
+) -> None:
+    nurse, physician = login_api("nurse"), login_api("physician")
+    for instrument, answers in (("ort", [False] * 10), ("dast10", [False] * 10)):
+        client.post(
+            "/api/v1/patients/3/assessments",
+            headers=nurse,
+            json={"instrument": instrument, "answers": answers},
+        )
+    created = client.post(
+        "/api/v1/patients/3/screenings",
+        headers=nurse,
+        json={**ESKETAMINE, "vitals": {"systolic_mmhg": 120, "diastolic_mmhg": 75}},
+    ).json()
+    sid = created["id"]
+    assert (
+        client.post(
+            f"/api/v1/screenings/{sid}/sign", headers=nurse, json={"note": "ok"}
+        ).status_code
+        == 403
+    )
+    r = client.post(f"/api/v1/screenings/{sid}/sign", headers=physician, json={"note": "ok"})
+    assert r.status_code == 422 and "screening_valid_days" in r.json()["detail"]
+    r = client.post(
+        f"/api/v1/screenings/{sid}/sign",
+        headers=physician,
+        json={"note": "reviewed", "valid_until": "2026-09-01"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "signed" and r.json()["valid_until"] == "2026-09-01"
+    again = client.post(
+        f"/api/v1/screenings/{sid}/sign",
+        headers=physician,
+        json={"note": "x", "valid_until": "2026-09-01"},
+    )
+    assert again.status_code == 409
+
+
+def test_signing_a_newer_screening_supersedes_the_older(client: Any, login_api: Any) -> None:
+    nurse, physician = login_api("nurse"), login_api("physician")
+    ids = []
+    for _ in range(2):
+        sid = client.post("/api/v1/patients/3/screenings", headers=nurse, json=ESKETAMINE).json()[
+            "id"
+        ]
+        client.post(
+            f"/api/v1/screenings/{sid}/sign",
+            headers=physician,
+            json={"note": "reviewed", "valid_until": "2026-06-01"},
+        )
+        ids.append(sid)
+    rows = {
+        s["id"]: s["status"]
+        for s in client.get("/api/v1/patients/3/screenings", headers=physician).json()
+    }
+    assert rows == {ids[0]: "superseded", ids[1]: "signed"}
+
+
+def test_site_policy_sets_validity_and_blood_pressure_limits(
+    app: Any, client: Any, login_api: Any, tmp_path: Any
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        '[site_policy]\nname = "Test clinic"\nversion = "1"\n'
+        "screening_systolic_max_mmhg = 150\nscreening_diastolic_max_mmhg = 95\n"
+        "screening_valid_days = 90\n"
+    )
+    app.state.ctx.settings.site_policy_file = policy
+    nurse, physician = login_api("nurse"), login_api("physician")
+    body = client.post(
+        "/api/v1/patients/2/screenings",
+        headers=nurse,
+        json={
+            "treatment": {"molecule": "ketamine", "route": "iv_infusion"},
+            "vitals": {"systolic_mmhg": 160, "diastolic_mmhg": 80},
+        },
+    ).json()
+    used = {p["key"]: p for p in body["result"]["site_policies"]}
+    assert used["screening_systolic_max_mmhg"]["status"] == "applied"
+    assert any("160" in r["message"] for r in body["result"]["reasons"])
+    signed = client.post(
+        f"/api/v1/screenings/{body['id']}/sign", headers=physician, json={"note": "BP rechecked"}
+    ).json()
+    assert signed["valid_until"] == "2026-05-31"  # 2026-03-02 + 90 days
+
+
+def test_phq9_page_shows_the_score_and_the_alert(client: Any, login_page: Any) -> None:
+    csrf = login_page("nurse")
+    form = {f"item_q{i + 1}": str(v) for i, v in enumerate(PHQ9_ITEM9)}
+    r = client.post("/patients/3/assessments/new/phq9", data={**form, "csrf_token": csrf})
+    assert r.status_code == 200
+    assert 'data-testid="score-total">7<' in r.text and "Safety alert" in r.text
+    assert "/patients/3/assessments/new/cssrs_screener" in r.text
