@@ -18,6 +18,8 @@ from ketacare.clinic.audit import api as audit_api
 from ketacare.clinic.audit import pages as audit_pages
 from ketacare.clinic.patients import api as patients_api
 from ketacare.clinic.patients import pages as patients_pages
+from ketacare.clinic.plans import api as plans_api
+from ketacare.clinic.plans import pages as plans_pages
 from ketacare.clinic.screenings import api as screenings_api
 from ketacare.clinic.screenings import pages as screenings_pages
 from ketacare.clinic.system import api as system_api
@@ -37,6 +39,7 @@ API_ROUTERS = (
     patients_api.router,
     assessments_api.router,
     screenings_api.router,
+    plans_api.router,
     audit_api.router,
 )
 PAGE_ROUTERS = (
@@ -44,6 +47,7 @@ PAGE_ROUTERS = (
     patients_pages.router,
     assessments_pages.router,
     screenings_pages.router,
+    plans_pages.router,
     audit_pages.router,
 )
 

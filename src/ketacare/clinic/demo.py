@@ -16,6 +16,7 @@ from ketacare.clinic.accounts import service as accounts
 from ketacare.clinic.audit.service import SYSTEM
 from ketacare.clinic.patients import schemas
 from ketacare.clinic.patients import service as patients
+from ketacare.clinic.plans.orm import Chair
 from ketacare.clinic.system import service as system
 
 STAFF = (
@@ -207,6 +208,8 @@ def seed(*, session: Session, now: datetime) -> list[tuple[str, str, str]]:
         now=now,
     )
     logins.append(("patient1", "demo-patient1", "patient"))
+    for name in ("Chair 1", "Chair 2", "Chair 3", "Chair 4"):
+        session.add(Chair(name=name))
     system.mark_demo(session=session)
     return logins
 

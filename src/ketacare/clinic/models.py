@@ -4,6 +4,7 @@ from ketacare.clinic.accounts import orm as accounts_orm
 from ketacare.clinic.assessments import orm as assessments_orm
 from ketacare.clinic.audit import orm as audit_orm
 from ketacare.clinic.patients import orm as patients_orm
+from ketacare.clinic.plans import orm as plans_orm
 from ketacare.clinic.screenings import orm as screenings_orm
 from ketacare.clinic.system import orm as system_orm
 from ketacare.infra.db import Base
@@ -14,6 +15,7 @@ __all__ = [
     "assessments_orm",
     "audit_orm",
     "patients_orm",
+    "plans_orm",
     "screenings_orm",
     "system_orm",
 ]

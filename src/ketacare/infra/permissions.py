@@ -58,6 +58,13 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "screening:read": {**_CLINICAL_STAFF},
     "screening:run": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
     "screening:sign": {Role.PHYSICIAN: ALL},
+    # treatment plans: physicians prescribe, sign and co-sign; the team and the patient read
+    "plan:read": {**_CLINICAL_STAFF, Role.PATIENT: OWN},
+    "plan:write": {Role.PHYSICIAN: ALL},
+    "plan:sign": {Role.PHYSICIAN: ALL},
+    "therapy:document": {Role.THERAPIST: ALL},
+    "schedule:read": {**_CLINICAL_STAFF},
+    "schedule:write": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
     # accounts and the audit trail are administration, not clinical care
     "user:read": {Role.ADMIN: ALL},
     "user:write": {Role.ADMIN: ALL},

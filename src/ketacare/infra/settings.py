@@ -47,6 +47,19 @@ class Settings(BaseSettings):
         default=None,
         description="The clinic's site-policy TOML (numbers no source gives); unset: none applied",
     )
+    protocol_policy_file: Path | None = Field(
+        default=None,
+        description="The clinic's values for protocol limits no source gives (site policy)",
+    )
+    protocols_dir: Path | None = Field(
+        default=None, description="A folder of the clinic's own protocol files"
+    )
+    weight_valid_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Site policy: how recent a weight must be to sign a plan; unset: the "
+        "signing physician confirms the weight is current",
+    )
     crisis_message: str = Field(
         default="",
         description="Crisis resources shown to a patient whose answers raise a safety flag "

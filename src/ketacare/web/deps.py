@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.datastructures import FormData
 
 from ketacare.clinic.accounts import service as accounts
 from ketacare.clinic.accounts.service import Principal
@@ -107,7 +108,9 @@ async def _check_csrf(request: Request, principal: Principal) -> None:
 
 
 def _make_dependency(permission: str, kind: str) -> Callable[..., Any]:
-    async def dependency(request: Request, session: DbSession, at: Now) -> Principal:
+    # Plain ``def``: FastAPI runs it in the thread pool, so a database wait (SQLite's write
+    # lock) never blocks the event loop that other requests need to finish.
+    def resolve(request: Request, session: DbSession, at: Now) -> Principal:
         finder = _bearer_principal if kind == "api" else _cookie_principal
         principal = finder(request, session, at)
         if principal is None:
@@ -115,14 +118,30 @@ def _make_dependency(permission: str, kind: str) -> Callable[..., Any]:
                 "log in first" if kind == "page" else "send a valid bearer token"
             )
         check(permission, principal.role)
-        if kind == "page" and request.method not in ("GET", "HEAD", "OPTIONS"):
-            await _check_csrf(request, principal)
         request.state.principal = principal
         return principal
 
-    dependency.permission = permission  # type: ignore[attr-defined]
-    dependency.kind = kind  # type: ignore[attr-defined]
-    return dependency
+    if kind == "api":
+        resolve.permission = permission  # type: ignore[attr-defined]
+        resolve.kind = kind  # type: ignore[attr-defined]
+        return resolve
+
+    async def with_csrf(request: Request, principal: Principal = Depends(resolve)) -> Principal:
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            await _check_csrf(request, principal)
+        return principal
+
+    with_csrf.permission = permission  # type: ignore[attr-defined]
+    with_csrf.kind = kind  # type: ignore[attr-defined]
+    return with_csrf
+
+
+async def read_form(request: Request) -> FormData:
+    """The posted form, read once (handlers stay plain ``def`` and run in the thread pool)."""
+    return await request.form()
+
+
+FormFields = Annotated[FormData, Depends(read_form)]
 
 
 def api_permission(permission: str) -> Any:

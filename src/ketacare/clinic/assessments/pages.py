@@ -12,7 +12,15 @@ from ketacare.clinic.assessments import service
 from ketacare.clinic.patients.service import get_patient
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.instruments import Instrument, get_instrument, list_instruments
-from ketacare.web.deps import Ctx, DbSession, Now, actor_of, ensure_patient_scope, page_permission
+from ketacare.web.deps import (
+    Ctx,
+    DbSession,
+    FormFields,
+    Now,
+    actor_of,
+    ensure_patient_scope,
+    page_permission,
+)
 from ketacare.web.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -102,8 +110,9 @@ def assessment_form(
 
 
 @router.post("/patients/{patient_id}/assessments/new/{instrument_id}", response_class=HTMLResponse)
-async def submit_assessment(
+def submit_assessment(
     request: Request,
+    form: FormFields,
     ctx: Ctx,
     session: DbSession,
     at: Now,
@@ -114,7 +123,6 @@ async def submit_assessment(
     ensure_patient_scope(principal, "assessment:write", patient_id)
     patient = get_patient(session=session, patient_id=patient_id)
     instrument = get_instrument(instrument_id)
-    form = await request.form()
     values: dict[str, object] = {}
     try:
         values = _answers_from_form(instrument, form)

@@ -163,7 +163,7 @@ def get_patient(*, session: Session, patient_id: int) -> Patient:
 def current_weight(patient: Patient) -> BodyMeasurement | None:
     """The latest valid weight measurement."""
     valid = [w for w in patient.weights if w.status == "final"]
-    return max(valid, key=lambda w: w.measured_at) if valid else None
+    return max(valid, key=lambda w: (w.measured_at, w.id)) if valid else None
 
 
 def read_chart(

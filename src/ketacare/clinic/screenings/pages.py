@@ -14,7 +14,7 @@ from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.screenings import schemas, service
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.screening import input_schema
-from ketacare.web.deps import Ctx, DbSession, Now, actor_of, page_permission
+from ketacare.web.deps import Ctx, DbSession, FormFields, Now, actor_of, page_permission
 from ketacare.web.render import optional_float, page
 
 router = APIRouter(include_in_schema=False)
@@ -116,15 +116,15 @@ def screening_page(
 
 
 @router.post("/patients/{patient_id}/screening")
-async def run_screening(
+def run_screening(
     request: Request,
+    form: FormFields,
     ctx: Ctx,
     session: DbSession,
     at: Now,
     patient_id: int,
     principal: Principal = page_permission("screening:run"),
 ) -> Response:
-    form = await request.form()
     try:
         data = schemas.ScreeningCreate.model_validate(_form_values(form))
         service.run_screening(
@@ -150,15 +150,15 @@ def _first(exc: ValidationError) -> str:
 
 
 @router.post("/screenings/{screening_id}/sign")
-async def sign_screening(
+def sign_screening(
     request: Request,
+    form: FormFields,
     ctx: Ctx,
     session: DbSession,
     at: Now,
     screening_id: int,
     principal: Principal = page_permission("screening:sign"),
 ) -> Response:
-    form = await request.form()
     row = service.get_screening(session=session, screening_id=screening_id)
     patient_id = row.patient_id
     try:

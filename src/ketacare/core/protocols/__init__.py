@@ -44,6 +44,7 @@ from ketacare.core.protocols.plan import (
     review_plan,
     round_to_step,
 )
+from ketacare.core.protocols.regimen import plan_regimen, protocol_regimen
 
 __all__ = [
     "WEIGHT_MAX_KG",
@@ -65,6 +66,8 @@ __all__ = [
     "load_protocol_file",
     "load_site_policy",
     "parse_protocol",
+    "plan_regimen",
+    "protocol_regimen",
     "resolve_limits",
     "review_limits",
     "review_plan",

@@ -27,3 +27,26 @@ document.addEventListener("DOMContentLoaded", function () {
     form.addEventListener("change", function () { ketacareSkipLogic(form); });
   });
 });
+
+// Exposure preview: plasma, effect site and metabolite curves from the JSON the page carries.
+document.addEventListener("DOMContentLoaded", function () {
+  var data = document.getElementById("exposure-data");
+  var canvas = document.getElementById("exposure-chart");
+  if (!data || !canvas || typeof Chart === "undefined") { return; }
+  var e = JSON.parse(data.textContent);
+  if (!e.available) { return; }
+  var points = function (ys) { return e.time_h.map(function (t, i) { return { x: t, y: ys[i] }; }); };
+  var sets = [{ label: "plasma (ng/mL)", data: points(e.plasma_ng_per_ml), borderColor: "#1f5f99", pointRadius: 0, borderWidth: 1.5 }];
+  var colours = ["#c0392b", "#8e44ad"];
+  Object.keys(e.effect_ng_per_ml || {}).forEach(function (k, i) {
+    sets.push({ label: "effect site " + k + " (ng/mL)", data: points(e.effect_ng_per_ml[k]), borderColor: colours[i % 2], pointRadius: 0, borderWidth: 1.5 });
+  });
+  if (e.metabolite_ng_per_ml) {
+    sets.push({ label: e.metabolite + " (ng/mL)", data: points(e.metabolite_ng_per_ml), borderColor: "#27ae60", pointRadius: 0, borderWidth: 1.5, borderDash: [4, 3] });
+  }
+  new Chart(canvas, { type: "line", data: { datasets: sets }, options: {
+    animation: false, maintainAspectRatio: false, parsing: false,
+    scales: { x: { type: "linear", title: { display: true, text: "hours from the first session" } },
+              y: { title: { display: true, text: "ng/mL" }, beginAtZero: true } } } });
+  canvas.dataset.rendered = "true";
+});

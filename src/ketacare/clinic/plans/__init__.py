@@ -1,0 +1,1 @@
+"""Treatment plans: protocol, tailored doses, therapy, adjuncts, goals, lifecycle, calendar."""

@@ -1,0 +1,105 @@
+"""Tables of the plans domain. Plans are versioned: a signed plan changes only by a new one."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ketacare.infra.db import Base, UTCDateTime
+
+
+class Plan(Base):
+    """One version of a patient's treatment plan."""
+
+    __tablename__ = "plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"), default=None)
+    protocol_id: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    weight_kg: Mapped[float] = mapped_column(Float)
+    weight_measured_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    bag_mg: Mapped[float | None] = mapped_column(Float, default=None)
+    bag_ml: Mapped[float | None] = mapped_column(Float, default=None)
+    dose_mg_per_kg_per_h: Mapped[float | None] = mapped_column(Float, default=None)
+    dose_mg: Mapped[float | None] = mapped_column(Float, default=None)
+    start_date: Mapped[date | None] = mapped_column(Date, default=None)
+    schedule: Mapped[dict[str, object]] = mapped_column(JSON)
+    total_dose_mg: Mapped[float] = mapped_column(Float)
+    requires_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    review_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    goals: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    booster_policy: Mapped[str | None] = mapped_column(Text, default=None)
+    preparation_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    safeguards: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    screening_id: Mapped[int | None] = mapped_column(ForeignKey("screenings.id"), default=None)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    signed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    cosigned_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    cosigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    end_reason: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class TherapySession(Base):
+    """A psychotherapy session around the doses: preparation or integration."""
+
+    __tablename__ = "therapy_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # preparation | integration
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    planned_date: Mapped[date | None] = mapped_column(Date, default=None)
+    status: Mapped[str] = mapped_column(String(20), default="planned")  # planned | documented
+    note: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)
+    documented_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    documented_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+
+
+class Adjunct(Base):
+    """An adjunct medicine of the plan (pre-medication, rescue), checked for interactions."""
+
+    __tablename__ = "plan_adjuncts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    drug: Mapped[str] = mapped_column(String(200))
+    dose_text: Mapped[str | None] = mapped_column(String(200), default=None)
+    use: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str | None] = mapped_column(Text, default=None)
+    interactions: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+
+
+class Chair(Base):
+    """An infusion chair (or a room for supervised intranasal dosing)."""
+
+    __tablename__ = "chairs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Appointment(Base):
+    """A booked dosing session on the clinic calendar."""
+
+    __tablename__ = "appointments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    session_number: Mapped[int] = mapped_column(Integer)
+    chair_id: Mapped[int] = mapped_column(ForeignKey("chairs.id"), index=True)
+    nurse_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), default="booked")  # booked | cancelled
+    booked_by: Mapped[int] = mapped_column(ForeignKey("users.id"))

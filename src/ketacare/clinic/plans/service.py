@@ -1,0 +1,852 @@
+"""Treatment plans: build from a protocol, gate, sign and co-sign, version, schedule.
+
+Every dose and rate goes through :func:`ketacare.core.protocols.build_plan`, on every
+path (page, API, CLI): a hard limit is refused with the dose, the limit and the
+protocol; a soft limit (or a limit the clinic has not configured) needs a documented
+reason and a second physician's co-signature before the plan is signed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from ketacare.clinic.accounts.orm import User
+from ketacare.clinic.assessments.orm import ClinicalAlert
+from ketacare.clinic.audit import service as audit
+from ketacare.clinic.patients.service import current_weight, get_patient
+from ketacare.clinic.plans.orm import Adjunct, Appointment, Chair, Plan, TherapySession
+from ketacare.clinic.screenings import service as screenings
+from ketacare.core.errors import InvalidInput
+from ketacare.core.protocols import Plan as PlanPreview
+from ketacare.core.protocols import (
+    Protocol,
+    ProtocolLibrary,
+    SitePolicy,
+    build_plan,
+    load_library,
+    load_site_policy,
+    review_limits,
+)
+from ketacare.core.screening import screen_document
+from ketacare.infra.errors import Conflict, Forbidden, NotFound
+from ketacare.infra.settings import Settings
+
+#: what the screening's (molecule, route) must be for a protocol's (molecule, route)
+MOLECULES = {"racemic_ketamine": "ketamine", "esketamine": "esketamine"}
+ROUTES = {
+    "iv_infusion": "iv_infusion",
+    "iv_bolus": "iv_bolus",
+    "intranasal": "intranasal",
+    "intranasal_esketamine": "intranasal",
+    "oral": "oral",
+    "sublingual": "sublingual",
+    "im": "intramuscular",
+}
+
+
+@lru_cache(maxsize=4)
+def _library(protocols_dir: str | None) -> ProtocolLibrary:
+    return load_library(clinic_dirs=(Path(protocols_dir),) if protocols_dir else ())
+
+
+def library(settings: Settings) -> ProtocolLibrary:
+    """The protocol library, with the clinic's own protocols when configured."""
+    return _library(str(settings.protocols_dir) if settings.protocols_dir else None)
+
+
+def protocol_policy(settings: Settings) -> SitePolicy | None:
+    """The clinic's values for limits no source gives, when configured."""
+    if settings.protocol_policy_file is None:
+        return None
+    return load_site_policy(path=Path(settings.protocol_policy_file), library=library(settings))
+
+
+@dataclass(frozen=True)
+class DoseOptions:
+    """The prescriber's choices for a plan (all optional: the protocol's defaults apply)."""
+
+    bag_mg: float | None = None
+    bag_ml: float | None = None
+    dose_mg_per_kg_per_h: float | None = None
+    dose_mg: float | None = None
+    start_date: date | None = None
+
+
+def preview(
+    *, settings: Settings, protocol_id: str, weight_kg: float, options: DoseOptions
+) -> PlanPreview:
+    """The concrete schedule (refuses a hard-limit breach, names soft ones)."""
+    protocol = library(settings).get(protocol_id=protocol_id)
+    return build_plan(
+        protocol=protocol,
+        weight_kg=weight_kg,
+        bag_mg=options.bag_mg,
+        bag_ml=options.bag_ml,
+        dose_mg_per_kg_per_h=options.dose_mg_per_kg_per_h,
+        dose_mg=options.dose_mg,
+        start=options.start_date,
+        site_policy=protocol_policy(settings),
+    )
+
+
+def get_plan(*, session: Session, plan_id: int) -> Plan:
+    plan = session.get(Plan, plan_id)
+    if plan is None:
+        raise NotFound(f"plan {plan_id} does not exist")
+    return plan
+
+
+def _interaction_check(protocol: Protocol, drug: str, patient_meds: list[str]) -> list[dict]:
+    """Interaction findings that involve an adjunct, by the screening interaction rules."""
+    doc = {
+        "treatment": {
+            "molecule": MOLECULES.get(protocol.molecule, "ketamine"),
+            "route": ROUTES.get(protocol.route, "iv_infusion"),
+        },
+        "medications": [{"name": m} for m in [*patient_meds, drug]],
+    }
+    decision = screen_document(doc)
+    found = []
+    for finding in decision.interactions:
+        names = [m.lower() for m in finding.medications]
+        if any(drug.lower() in n or n in drug.lower() for n in names):
+            found.append(
+                {
+                    "id": finding.id,
+                    "severity": finding.severity,
+                    "medications": list(finding.medications),
+                    "effect": finding.effect,
+                    "advice": finding.advice,
+                    "source": finding.source,
+                }
+            )
+    return found
+
+
+def create_draft(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    settings: Settings,
+    patient_id: int,
+    protocol_id: str,
+    options: DoseOptions,
+    now: datetime,
+    goals: list[dict[str, object]] | None = None,
+    booster_policy: str | None = None,
+    preparation_required: bool = False,
+    supersedes: Plan | None = None,
+) -> Plan:
+    """A draft plan from the patient's current weight and a protocol (limits checked)."""
+    patient = get_patient(session=session, patient_id=patient_id)
+    weight = current_weight(patient)
+    if weight is None:
+        raise InvalidInput(f"patient {patient_id} has no recorded weight: record one first")
+    built = preview(
+        settings=settings, protocol_id=protocol_id, weight_kg=weight.weight_kg, options=options
+    )
+    protocol = library(settings).get(protocol_id=protocol_id)
+    plan = Plan(
+        patient_id=patient_id,
+        version=(supersedes.version + 1) if supersedes else 1,
+        supersedes_id=supersedes.id if supersedes else None,
+        protocol_id=protocol_id,
+        weight_kg=weight.weight_kg,
+        weight_measured_at=weight.measured_at,
+        bag_mg=options.bag_mg,
+        bag_ml=options.bag_ml,
+        dose_mg_per_kg_per_h=options.dose_mg_per_kg_per_h,
+        dose_mg=options.dose_mg,
+        start_date=options.start_date,
+        schedule=built.to_dict(),
+        total_dose_mg=built.total_dose_mg,
+        requires_review=built.requires_review,
+        goals=list(goals or []),
+        booster_policy=(booster_policy or "").strip() or None,
+        preparation_required=preparation_required,
+        created_by=actor.user_id or 0,
+        created_at=now,
+    )
+    session.add(plan)
+    session.flush()
+    meds = [m.name for m in patient.medications if m.status == "active"]
+    for med in (*protocol.premedication, *protocol.rescue):
+        session.add(
+            Adjunct(
+                plan_id=plan.id,
+                drug=med.drug,
+                dose_text=getattr(med, "dose", None) or None,
+                use=med.use,
+                source=protocol.source(med.source_key).label if med.source_key else None,
+                interactions=_interaction_check(protocol, med.drug, meds),
+            )
+        )
+    audit.record(
+        session=session,
+        actor=actor,
+        action="create",
+        resource_type="plan",
+        resource_id=plan.id,
+        patient_id=patient_id,
+        at=now,
+        detail={
+            "protocol": protocol_id,
+            "version": plan.version,
+            "requires_review": plan.requires_review,
+        },
+    )
+    return plan
+
+
+def add_adjunct(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    settings: Settings,
+    plan_id: int,
+    drug: str,
+    dose_text: str | None,
+    use: str,
+    now: datetime,
+) -> Adjunct:
+    """Add an adjunct medicine to a draft plan; interactions are checked at once."""
+    plan = _draft(session, plan_id)
+    patient = get_patient(session=session, patient_id=plan.patient_id)
+    protocol = library(settings).get(protocol_id=plan.protocol_id)
+    meds = [m.name for m in patient.medications if m.status == "active"]
+    if not drug.strip() or not use.strip():
+        raise InvalidInput("an adjunct needs a drug and its use (e.g. antiemetic)")
+    row = Adjunct(
+        plan_id=plan_id,
+        drug=drug.strip(),
+        dose_text=(dose_text or "").strip() or None,
+        use=use.strip(),
+        source="added by the prescriber",
+        interactions=_interaction_check(protocol, drug.strip(), meds),
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="update",
+        resource_type="plan",
+        resource_id=plan_id,
+        patient_id=plan.patient_id,
+        at=now,
+        detail={"adjunct": row.drug},
+    )
+    return row
+
+
+def _draft(session: Session, plan_id: int) -> Plan:
+    plan = get_plan(session=session, plan_id=plan_id)
+    if plan.status != "draft":
+        raise Conflict(
+            f"plan {plan_id} is {plan.status}: a signed plan is changed only by a new version"
+        )
+    return plan
+
+
+def gates(*, session: Session, settings: Settings, plan: Plan, today: date) -> list[str]:
+    """What still stops this plan from being signed (empty when nothing does)."""
+    problems = []
+    protocol = library(settings).get(protocol_id=plan.protocol_id)
+    screening = screenings.valid_screening(session=session, patient_id=plan.patient_id, today=today)
+    if screening is None:
+        problems.append(
+            "no signed screening is in force: screen the patient and have a physician sign it"
+        )
+    else:
+        if screening.decision == "not_eligible":
+            problems.append("the screening in force says not eligible")
+        wanted = (MOLECULES.get(protocol.molecule), ROUTES.get(protocol.route))
+        if (screening.molecule, screening.route) != wanted:
+            problems.append(
+                f"the screening in force was for {screening.molecule} {screening.route}, this "
+                f"plan is {wanted[0]} {wanted[1]}: screen for this treatment"
+            )
+    patient = get_patient(session=session, patient_id=plan.patient_id)
+    latest = current_weight(patient)
+    if latest is None or (latest.measured_at, latest.weight_kg) != (
+        plan.weight_measured_at,
+        plan.weight_kg,
+    ):
+        problems.append(
+            "a newer weight was recorded (or the plan's weight was corrected): build a new version"
+        )
+    elif settings.weight_valid_days is not None:
+        age = (today - latest.measured_at.date()).days
+        if age > settings.weight_valid_days:
+            problems.append(
+                f"the weight is {age} days old; site policy allows "
+                f"{settings.weight_valid_days}: record a current weight"
+            )
+    return problems
+
+
+def required_safeguards(*, session: Session, plan: Plan, today: date) -> list[dict[str, Any]]:
+    """Safeguards the screening in force requires this plan to carry."""
+    screening = screenings.valid_screening(session=session, patient_id=plan.patient_id, today=today)
+    if screening is None:
+        return []
+    return [dict(s) for s in screening.result.get("safeguards", [])]  # type: ignore[union-attr]
+
+
+def sign(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    settings: Settings,
+    plan_id: int,
+    now: datetime,
+    reason: str = "",
+    weight_confirmed: bool = False,
+    safeguards_accepted: list[str] | None = None,
+) -> Plan:
+    """A physician signs; a plan needing review then awaits a second physician."""
+    plan = _draft(session, plan_id)
+    today = now.date()
+    problems = gates(session=session, settings=settings, plan=plan, today=today)
+    if settings.weight_valid_days is None and not weight_confirmed:
+        problems.append(
+            "no site policy says how recent a weight must be: confirm that the "
+            f"weight {plan.weight_kg:g} kg is current"
+        )
+    needed = required_safeguards(session=session, plan=plan, today=today)
+    accepted = set(safeguards_accepted or [])
+    missing = [g["id"] for g in needed if g["id"] not in accepted]
+    if missing:
+        problems.append(
+            "the screening requires safeguards this plan must carry: "
+            + ", ".join(str(m) for m in missing)
+        )
+    if problems:
+        raise InvalidInput("plan cannot be signed: " + "; ".join(problems))
+    if plan.requires_review and len(reason.strip()) < 3:
+        raise InvalidInput(
+            "this plan exceeds a soft limit or uses a limit the clinic has not configured: "
+            "document the reason; a second physician then co-signs"
+        )
+    screening = screenings.valid_screening(session=session, patient_id=plan.patient_id, today=today)
+    plan.screening_id = screening.id if screening else None
+    plan.safeguards = needed
+    plan.signed_by = actor.user_id
+    plan.signed_at = now
+    plan.review_reason = reason.strip() or None
+    plan.status = "awaiting_cosign" if plan.requires_review else "signed"
+    if plan.status == "signed":
+        _supersede(session, plan, now)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="sign",
+        resource_type="plan",
+        resource_id=plan.id,
+        patient_id=plan.patient_id,
+        at=now,
+        detail={"status": plan.status},
+    )
+    return plan
+
+
+def cosign(*, session: Session, actor: audit.Actor, plan_id: int, now: datetime) -> Plan:
+    """The second physician's co-signature on a plan that needed review."""
+    plan = get_plan(session=session, plan_id=plan_id)
+    if plan.status != "awaiting_cosign":
+        raise Conflict(f"plan {plan_id} is {plan.status}, not awaiting a co-signature")
+    # the core's review rule: a documented reason and a co-signer who is not the prescriber
+    findings = plan.schedule.get("soft_limit_findings") or []
+    unset = [str(x) for x in plan.schedule.get("limits_not_configured") or []]
+    soft = [f"{f['limit_kind']} soft (day {f['day']})" for f in findings if isinstance(f, dict)]
+    review_limits(
+        protocol_id=plan.protocol_id,
+        findings=(),
+        not_configured=tuple(soft + unset),
+        reason=plan.review_reason,
+        prescriber_id=str(plan.signed_by),
+        cosigner_id=str(actor.user_id),
+    )
+    plan.cosigned_by = actor.user_id
+    plan.cosigned_at = now
+    plan.status = "signed"
+    _supersede(session, plan, now)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="cosign",
+        resource_type="plan",
+        resource_id=plan.id,
+        patient_id=plan.patient_id,
+        at=now,
+    )
+    return plan
+
+
+def _supersede(session: Session, plan: Plan, now: datetime) -> None:
+    if plan.supersedes_id is None:
+        return
+    old = get_plan(session=session, plan_id=plan.supersedes_id)
+    if old.status in ("signed", "active", "awaiting_cosign"):
+        old.status = "superseded"
+        old.ended_at = now
+        old.end_reason = f"superseded by version {plan.version}"
+
+
+def new_version(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    settings: Settings,
+    plan_id: int,
+    options: DoseOptions,
+    now: datetime,
+) -> Plan:
+    """A new draft version of a signed or active plan, with new doses."""
+    old = get_plan(session=session, plan_id=plan_id)
+    if old.status not in ("signed", "active"):
+        raise Conflict(
+            f"plan {plan_id} is {old.status}: only a signed or active plan gets a "
+            "new version (edit a draft directly)"
+        )
+    return create_draft(
+        session=session,
+        actor=actor,
+        settings=settings,
+        patient_id=old.patient_id,
+        protocol_id=old.protocol_id,
+        options=options,
+        now=now,
+        goals=list(old.goals),
+        booster_policy=old.booster_policy,
+        preparation_required=old.preparation_required,
+        supersedes=old,
+    )
+
+
+TRANSITIONS = {
+    "activate": ({"signed"}, "active"),
+    "complete": ({"active"}, "completed"),
+    "stop": ({"signed", "active", "awaiting_cosign"}, "stopped"),
+}
+
+
+def transition(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    plan_id: int,
+    action: str,
+    now: datetime,
+    reason: str = "",
+) -> Plan:
+    """activate, complete or stop (stop needs a reason); illegal moves are refused."""
+    if action not in TRANSITIONS:
+        raise InvalidInput(f"unknown action {action!r}: allowed {', '.join(TRANSITIONS)}")
+    allowed_from, target = TRANSITIONS[action]
+    plan = get_plan(session=session, plan_id=plan_id)
+    if plan.status not in allowed_from:
+        raise Conflict(f"plan {plan_id} is {plan.status}: cannot {action} it")
+    if action == "stop" and len(reason.strip()) < 3:
+        raise InvalidInput("stopping a plan needs a reason")
+    plan.status = target
+    if target in ("completed", "stopped"):
+        plan.ended_at = now
+        plan.end_reason = reason.strip() or None
+    audit.record(
+        session=session,
+        actor=actor,
+        action=action,
+        resource_type="plan",
+        resource_id=plan.id,
+        patient_id=plan.patient_id,
+        at=now,
+        detail={"reason": reason.strip()} if reason else None,
+    )
+    return plan
+
+
+def plans_of(*, session: Session, actor: audit.Actor, patient_id: int, now: datetime) -> list[Plan]:
+    """A patient's plans, newest first (audited read)."""
+    get_patient(session=session, patient_id=patient_id)
+    rows = list(
+        session.scalars(select(Plan).where(Plan.patient_id == patient_id).order_by(Plan.id.desc()))
+    )
+    audit.record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type="plan",
+        patient_id=patient_id,
+        at=now,
+        detail={"count": len(rows)},
+    )
+    return rows
+
+
+# --- psychotherapy around the doses ---------------------------------------------------------
+
+NOTE_FIELDS = ("goals", "what_came_up", "integration_steps", "risk_check")
+
+
+def add_therapy(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    plan_id: int,
+    kind: str,
+    therapist_id: int,
+    planned_date: date | None,
+    now: datetime,
+) -> TherapySession:
+    """Plan a preparation or integration session with a therapist."""
+    plan = get_plan(session=session, plan_id=plan_id)
+    if kind not in ("preparation", "integration"):
+        raise InvalidInput(f"therapy kind {kind!r}: allowed preparation, integration")
+    therapist = session.get(User, therapist_id)
+    if therapist is None or therapist.role != "therapist":
+        raise InvalidInput(f"user {therapist_id} is not a therapist")
+    row = TherapySession(
+        plan_id=plan_id,
+        patient_id=plan.patient_id,
+        kind=kind,
+        therapist_id=therapist_id,
+        planned_date=planned_date,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="create",
+        resource_type="therapy_session",
+        resource_id=row.id,
+        patient_id=plan.patient_id,
+        at=now,
+    )
+    return row
+
+
+def document_therapy(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    therapy_id: int,
+    note: dict[str, str],
+    risk_concern: bool,
+    now: datetime,
+) -> TherapySession:
+    """The therapist's structured note; a risk concern alerts the responsible clinician."""
+    row = session.get(TherapySession, therapy_id)
+    if row is None:
+        raise NotFound(f"therapy session {therapy_id} does not exist")
+    if actor.user_id != row.therapist_id:
+        raise Forbidden("only the assigned therapist documents this session")
+    if row.status == "documented":
+        raise Conflict(f"therapy session {therapy_id} is already documented")
+    empty = [f for f in NOTE_FIELDS if not str(note.get(f, "")).strip()]
+    if empty:
+        raise InvalidInput(f"the note needs every part: {', '.join(empty)} missing")
+    row.note = {f: str(note[f]).strip() for f in NOTE_FIELDS} | {"risk_concern": risk_concern}
+    row.status = "documented"
+    row.documented_at = now
+    row.documented_by = actor.user_id
+    if risk_concern:
+        patient = get_patient(session=session, patient_id=row.patient_id)
+        session.add(
+            ClinicalAlert(
+                patient_id=row.patient_id,
+                kind="therapy_risk_concern",
+                message=f"Therapist raised a risk concern after a {row.kind} session: "
+                f"{row.note['risk_check']}",
+                recipient_id=patient.responsible_clinician_id,
+                raised_at=now,
+            )
+        )
+    audit.record(
+        session=session,
+        actor=actor,
+        action="document",
+        resource_type="therapy_session",
+        resource_id=row.id,
+        patient_id=row.patient_id,
+        at=now,
+        detail={"risk_concern": risk_concern},
+    )
+    return row
+
+
+def preparation_done(*, session: Session, plan: Plan) -> bool:
+    """Whether a required preparation session has been documented (doses wait for it)."""
+    if not plan.preparation_required:
+        return True
+    return (
+        session.scalar(
+            select(TherapySession.id)
+            .where(
+                TherapySession.plan_id == plan.id,
+                TherapySession.kind == "preparation",
+                TherapySession.status == "documented",
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+# --- the clinic calendar ---------------------------------------------------------------------
+
+
+def chairs(*, session: Session) -> list[Chair]:
+    return list(session.scalars(select(Chair).where(Chair.active).order_by(Chair.name)))
+
+
+def _session_days(plan: Plan) -> dict[int, tuple[int, float]]:
+    """session number -> (day, duration in hours) from the stored schedule."""
+    out = {}
+    for s in plan.schedule.get("sessions", []):  # type: ignore[union-attr]
+        duration = s.get("duration_h") or 1.0
+        out[int(s["number"] if "number" in s else s["session"])] = (int(s["day"]), float(duration))
+    return out
+
+
+def book(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    plan_id: int,
+    session_number: int,
+    chair_id: int,
+    starts_at: datetime,
+    now: datetime,
+    observation_h: float = 0.0,
+) -> Appointment:
+    """Book one dosing session; a double-booked chair or a session too soon is refused."""
+    plan = get_plan(session=session, plan_id=plan_id)
+    if plan.status not in ("signed", "active"):
+        raise Conflict(f"plan {plan_id} is {plan.status}: only a signed plan is booked")
+    days = _session_days(plan)
+    if session_number not in days:
+        raise InvalidInput(f"plan {plan_id} has sessions 1 to {len(days)}, not {session_number}")
+    chair = session.get(Chair, chair_id)
+    if chair is None or not chair.active:
+        raise InvalidInput(f"chair {chair_id} does not exist")
+    if starts_at.tzinfo is None:
+        raise InvalidInput("starts_at needs a time zone")
+    day, duration_h = days[session_number]
+    ends_at = starts_at + timedelta(hours=duration_h + observation_h)
+    clash = session.scalar(
+        select(Appointment)
+        .where(
+            Appointment.chair_id == chair_id,
+            Appointment.status == "booked",
+            and_(Appointment.starts_at < ends_at, Appointment.ends_at > starts_at),
+        )
+        .limit(1)
+    )
+    if clash is not None:
+        raise Conflict(
+            f"chair {chair.name} is booked from {clash.starts_at:%Y-%m-%d %H:%M} to "
+            f"{clash.ends_at:%H:%M} UTC (plan {clash.plan_id}, session "
+            f"{clash.session_number})"
+        )
+    booked = {
+        a.session_number: a
+        for a in session.scalars(
+            select(Appointment).where(
+                Appointment.plan_id == plan_id, Appointment.status == "booked"
+            )
+        )
+    }
+    if session_number in booked:
+        raise Conflict(f"session {session_number} of plan {plan_id} is already booked")
+    for other, appt in booked.items():
+        gap_days = days[session_number][0] - days[other][0]
+        if gap_days > 0:
+            earliest = appt.starts_at + timedelta(days=gap_days)
+            if starts_at.date() < earliest.date():
+                raise Conflict(
+                    f"session {session_number} is too soon: the protocol spaces it {gap_days} "
+                    f"day(s) after session {other} ({appt.starts_at:%Y-%m-%d}), so not before "
+                    f"{earliest:%Y-%m-%d}"
+                )
+        elif (
+            gap_days < 0 and starts_at.date() > (appt.starts_at - timedelta(days=-gap_days)).date()
+        ):
+            raise Conflict(
+                f"session {session_number} must come {-gap_days} day(s) before "
+                f"session {other} ({appt.starts_at:%Y-%m-%d})"
+            )
+    row = Appointment(
+        plan_id=plan_id,
+        patient_id=plan.patient_id,
+        session_number=session_number,
+        chair_id=chair_id,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        booked_by=actor.user_id or 0,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="book",
+        resource_type="appointment",
+        resource_id=row.id,
+        patient_id=plan.patient_id,
+        at=now,
+        detail={"plan": plan_id, "session": session_number, "chair": chair.name},
+    )
+    return row
+
+
+def book_course(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    plan_id: int,
+    chair_id: int,
+    first_day: date,
+    at_time: time,
+    zone: ZoneInfo,
+    now: datetime,
+) -> list[Appointment]:
+    """Book every session of the plan on its protocol day, same chair and clock time."""
+    plan = get_plan(session=session, plan_id=plan_id)
+    out = []
+    for number, (day, _) in sorted(_session_days(plan).items()):
+        local = datetime.combine(first_day + timedelta(days=day - 1), at_time, tzinfo=zone)
+        out.append(
+            book(
+                session=session,
+                actor=actor,
+                plan_id=plan_id,
+                session_number=number,
+                chair_id=chair_id,
+                starts_at=local,
+                now=now,
+            )
+        )
+    return out
+
+
+def calendar(*, session: Session, start: datetime, end: datetime) -> list[Appointment]:
+    """Booked appointments between two instants."""
+    return list(
+        session.scalars(
+            select(Appointment)
+            .where(
+                Appointment.status == "booked",
+                Appointment.starts_at < end,
+                Appointment.ends_at > start,
+            )
+            .order_by(Appointment.starts_at)
+        )
+    )
+
+
+# --- exposure preview from the pharmacology engine -----------------------------------------
+
+ENGINE_MOLECULE = {"racemic_ketamine": "racemic ketamine", "esketamine": "esketamine"}
+
+
+def exposure_models(*, settings: Settings, protocol_id: str) -> list[Any]:
+    """Models that can simulate this protocol's molecule and route (verified first)."""
+    from ketacare.core.pharmacology import list_models
+    from ketacare.core.protocols.regimen import ENGINE_ROUTE
+
+    protocol = library(settings).get(protocol_id=protocol_id)
+    molecule = ENGINE_MOLECULE.get(protocol.molecule)
+    route = ENGINE_ROUTE.get(protocol.route)
+    found = [m for m in list_models() if m.molecule == molecule and route in m.routes]
+    return sorted(found, key=lambda m: (not m.verified, m.id))
+
+
+def exposure(
+    *,
+    settings: Settings,
+    plan: Plan,
+    patient_age: int | None,
+    patient_sex: str | None,
+    model_id: str | None = None,
+    step_min: float = 10.0,
+) -> dict[str, Any]:
+    """Predicted plasma, effect-site and metabolite curves of the planned course."""
+    import warnings
+
+    from ketacare.core.pharmacology import Patient as PkPatient
+    from ketacare.core.pharmacology import load_model, parse_regimen, simulate
+    from ketacare.core.protocols.regimen import plan_regimen
+
+    candidates = exposure_models(settings=settings, protocol_id=plan.protocol_id)
+    if model_id:
+        chosen = [m for m in candidates if m.id == model_id]
+        candidates = chosen + [m for m in candidates if m.id != model_id]
+    if not candidates:
+        protocol = library(settings).get(protocol_id=plan.protocol_id)
+        return {
+            "available": False,
+            "message": f"no sourced PK model in the library for {protocol.molecule} by "
+            f"{protocol.route}: no exposure preview",
+        }
+    model = load_model(model_id=candidates[0].id)
+    protocol = library(settings).get(protocol_id=plan.protocol_id)
+    preview_plan = build_plan(
+        protocol=protocol,
+        weight_kg=plan.weight_kg,
+        bag_mg=plan.bag_mg,
+        bag_ml=plan.bag_ml,
+        dose_mg_per_kg_per_h=plan.dose_mg_per_kg_per_h,
+        dose_mg=plan.dose_mg,
+        site_policy=protocol_policy(settings),
+    )
+    regimen = parse_regimen(
+        plan_regimen(plan=preview_plan, route=protocol.route), weight_kg=plan.weight_kg
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sim = simulate(
+            model=model,
+            patient=PkPatient(
+                weight_kg=plan.weight_kg,
+                age_years=patient_age,
+                sex={"female": "F", "male": "M"}.get(patient_sex or ""),
+            ),
+            regimen=regimen,
+            hours=regimen.end_h + 48.0,
+            step_min=step_min,
+        )
+    effect = {k: [round(float(x), 4) for x in v] for k, v in sim.effect_ng_per_ml.items()}
+    return {
+        "available": True,
+        "model": model.id,
+        "model_name": getattr(model, "name", model.id),
+        "verified": model.verified,
+        "time_h": [round(float(t), 4) for t in sim.time_h],
+        "plasma_ng_per_ml": [round(float(x), 4) for x in sim.plasma_ng_per_ml],
+        "effect_ng_per_ml": effect,
+        "metabolite_ng_per_ml": None
+        if sim.metabolite_ng_per_ml is None
+        else [round(float(x), 4) for x in sim.metabolite_ng_per_ml],
+        "metabolite": model.metabolite,
+        "metrics": _metrics(sim.metrics),
+        "warnings": sorted({str(w.message) for w in caught}),
+        "others": [m.id for m in candidates[1:]],
+    }
+
+
+def _metrics(metrics: Any) -> dict[str, Any]:
+    from dataclasses import asdict, is_dataclass
+
+    if is_dataclass(metrics):
+        return {k: v for k, v in asdict(metrics).items() if not isinstance(v, list | tuple)}
+    return dict(metrics)

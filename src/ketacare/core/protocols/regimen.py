@@ -1,0 +1,68 @@
+"""A plan's sessions as a dosing regimen for the pharmacology engine.
+
+The regimen is the JSON form of the design document (doses in time order, times in
+hours from the start of the first session), so the exposure of a planned course can
+be simulated with :func:`ketacare.core.pharmacology.parse_regimen`.
+
+Examples
+--------
+>>> from ketacare.core.protocols.loading import load_library
+>>> plan = build_plan(protocol=load_library().get(protocol_id="crps-outpatient"), weight_kg=70)
+>>> doses = plan_regimen(plan=plan, route="iv_infusion")["doses"]
+>>> len(doses), doses[1]
+(10, {'route': 'iv_infusion', 'start_h': 24.0, 'duration_h': 4.0, 'rate_mg_per_h': 24.5})
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ketacare.core.protocols.loading import load_library
+from ketacare.core.protocols.plan import Plan, build_plan
+
+#: protocol route -> the pharmacology engine's route
+ENGINE_ROUTE = {
+    "iv_infusion": "iv_infusion",
+    "iv_bolus": "iv_bolus",
+    "intranasal": "intranasal",
+    "intranasal_esketamine": "intranasal",
+    "oral": "oral",
+    "sublingual": "sublingual",
+    "im": "im",
+}
+
+
+def plan_regimen(*, plan: Plan, route: str) -> dict[str, Any]:
+    """The plan's sessions as ``{"doses": [...]}`` (day 1 starts at hour 0)."""
+    engine_route = ENGINE_ROUTE[route]
+    doses: list[dict[str, Any]] = []
+    for session in plan.sessions:
+        start_h = float((session.day - 1) * 24)
+        if engine_route == "iv_infusion" and session.duration_h and session.rate_mg_per_h:
+            doses.append(
+                {
+                    "route": engine_route,
+                    "start_h": start_h,
+                    "duration_h": session.duration_h,
+                    "rate_mg_per_h": session.rate_mg_per_h,
+                }
+            )
+        elif engine_route == "iv_infusion" and session.duration_h:
+            doses.append(
+                {
+                    "route": engine_route,
+                    "start_h": start_h,
+                    "duration_h": session.duration_h,
+                    "amount_mg": session.dose_mg,
+                }
+            )
+        else:
+            doses.append({"route": engine_route, "start_h": start_h, "amount_mg": session.dose_mg})
+    return {"doses": doses}
+
+
+def protocol_regimen(*, protocol_id: str, weight_kg: float) -> dict[str, Any]:
+    """The regimen of a library protocol at its default dose for this weight."""
+    protocol = load_library().get(protocol_id=protocol_id)
+    plan = build_plan(protocol=protocol, weight_kg=weight_kg)
+    return plan_regimen(plan=plan, route=protocol.route)
