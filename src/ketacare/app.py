@@ -22,6 +22,7 @@ from ketacare.clinic.plans import api as plans_api
 from ketacare.clinic.plans import pages as plans_pages
 from ketacare.clinic.screenings import api as screenings_api
 from ketacare.clinic.screenings import pages as screenings_pages
+from ketacare.clinic.simulation import pages as simulation_pages
 from ketacare.clinic.system import api as system_api
 from ketacare.clinic.system import service as system_service
 from ketacare.infra.clock import Clock, utc_now
@@ -48,6 +49,7 @@ PAGE_ROUTERS = (
     assessments_pages.router,
     screenings_pages.router,
     plans_pages.router,
+    simulation_pages.router,
     audit_pages.router,
 )
 

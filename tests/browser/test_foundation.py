@@ -45,3 +45,16 @@ def test_patient_login_cannot_open_another_patients_chart(live_server: Any, page
         "a patient account can open only its own record" in page.get_by_role("alert").inner_text()
     )
     assert "Okafor" not in page.content()
+
+
+def test_researcher_simulates_a_population_in_the_browser(live_server: Any, page: Any) -> None:
+    login(page, live_server.url, "researcher")
+    assert page.url.endswith("/simulate")
+    page.get_by_label("Model").select_option("perez-ruixo-2021")
+    page.get_by_label("Age (years)").fill("40")
+    page.get_by_label("Route").select_option("intranasal")
+    page.get_by_label("Amount (mg)").fill("56")
+    page.get_by_label("Population (0-2000)").fill("200")
+    page.get_by_role("button", name="Simulate").click()
+    expect(page.get_by_test_id("sim-metrics")).to_contain_text("population of 200")
+    expect(page.locator("#sim-chart")).to_have_attribute("data-rendered", "true")

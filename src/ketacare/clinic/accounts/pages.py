@@ -34,7 +34,7 @@ def _home_for(principal_role: str, patient_id: int | None) -> str:
     if principal_role == Role.ADMIN.value:
         return "/admin/users"
     if principal_role == Role.RESEARCHER.value:
-        return "/account"
+        return "/simulate"
     return "/patients"
 
 

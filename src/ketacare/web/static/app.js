@@ -50,3 +50,29 @@ document.addEventListener("DOMContentLoaded", function () {
               y: { title: { display: true, text: "ng/mL" }, beginAtZero: true } } } });
   canvas.dataset.rendered = "true";
 });
+
+// Simulation page: plasma (or the population median with its 5th-95th band), effect sites, metabolite.
+document.addEventListener("DOMContentLoaded", function () {
+  var data = document.getElementById("sim-data");
+  var canvas = document.getElementById("sim-chart");
+  if (!data || !canvas || typeof Chart === "undefined") { return; }
+  var e = JSON.parse(data.textContent);
+  var pts = function (ys) { return e.time_h.map(function (t, i) { return { x: t, y: ys[i] }; }); };
+  var sets = [];
+  if (e.population) {
+    sets.push({ label: "95th percentile", data: pts(e.population.p95), borderColor: "rgba(31,95,153,0.2)", backgroundColor: "rgba(31,95,153,0.15)", pointRadius: 0, fill: "+1" });
+    sets.push({ label: "5th percentile", data: pts(e.population.p05), borderColor: "rgba(31,95,153,0.2)", pointRadius: 0, fill: false });
+    sets.push({ label: "population median (ng/mL)", data: pts(e.population.p50), borderColor: "#12324f", pointRadius: 0, borderDash: [5, 3] });
+  }
+  sets.push({ label: "typical patient plasma (ng/mL)", data: pts(e.plasma_ng_per_ml), borderColor: "#1f5f99", pointRadius: 0 });
+  var colours = ["#c0392b", "#8e44ad"];
+  Object.keys(e.effect_ng_per_ml || {}).forEach(function (k, i) {
+    sets.push({ label: "effect site " + k, data: pts(e.effect_ng_per_ml[k]), borderColor: colours[i % 2], pointRadius: 0 });
+  });
+  if (e.metabolite_ng_per_ml) {
+    sets.push({ label: e.metabolite + " (ng/mL)", data: pts(e.metabolite_ng_per_ml), borderColor: "#27ae60", pointRadius: 0, borderDash: [4, 3] });
+  }
+  new Chart(canvas, { type: "line", data: { datasets: sets }, options: { animation: false, maintainAspectRatio: false, parsing: false,
+    scales: { x: { type: "linear", title: { display: true, text: "hours" } }, y: { beginAtZero: true, title: { display: true, text: "ng/mL" } } } } });
+  canvas.dataset.rendered = "true";
+});

@@ -1,0 +1,1 @@
+"""Interactive simulation of the PK/PD model library (no patient data)."""

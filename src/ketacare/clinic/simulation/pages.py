@@ -1,0 +1,66 @@
+"""The simulation page: pick a model, a patient and a regimen; see the curves."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from ketacare.clinic.accounts.service import Principal
+from ketacare.clinic.plans.service import library
+from ketacare.clinic.simulation import service
+from ketacare.core.errors import InvalidInput, KetacareError
+from ketacare.web.deps import Ctx, page_permission
+from ketacare.web.render import optional_float, optional_int, page
+
+router = APIRouter(include_in_schema=False)
+
+
+def _request(q: Any) -> service.SimulationRequest:
+    weight = optional_float(q.get("weight_kg", ""), "weight_kg")
+    if weight is None:
+        raise InvalidInput("weight_kg is required")
+    return service.SimulationRequest(
+        model_id=q.get("model", ""),
+        weight_kg=weight,
+        age_years=optional_float(q.get("age_years", ""), "age_years"),
+        sex=q.get("sex") or None,
+        protocol_id=q.get("protocol") or None,
+        route=q.get("route") or None,
+        amount_mg=optional_float(q.get("amount_mg", ""), "amount_mg"),
+        rate_mg_per_h=optional_float(q.get("rate_mg_per_h", ""), "rate_mg_per_h"),
+        duration_h=optional_float(q.get("duration_h", ""), "duration_h"),
+        hours=optional_float(q.get("hours", ""), "hours"),
+        population=optional_int(q.get("population", ""), "population") or 0,
+        seed=optional_int(q.get("seed", ""), "seed") or 1,
+    )
+
+
+@router.get("/simulate", response_class=HTMLResponse)
+def simulate_page(
+    request: Request, ctx: Ctx, _: Principal = page_permission("simulate:run")
+) -> Response:
+    q = request.query_params
+    result: dict[str, Any] | None = None
+    error = None
+    if q.get("model"):
+        try:
+            result = service.run(_request(q))
+        except KetacareError as exc:
+            error = str(exc)
+    return page(
+        request,
+        ctx,
+        "simulation/simulate.html",
+        {
+            "models": service.models(),
+            "protocols": library(ctx.settings).protocols,
+            "q": q,
+            "result": result,
+            "result_json": json.dumps(result) if result else "",
+            "error": error,
+        },
+        status_code=422 if error else 200,
+    )

@@ -1,0 +1,69 @@
+"""The simulation page: right numbers, clear refusals, no patient data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ketacare.clinic.simulation.service import SimulationRequest, run
+from ketacare.core.errors import InvalidInput
+
+
+def test_crps_course_peak_matches_the_independent_reference() -> None:
+    # Domino, 70 kg, 0.35 mg/kg/h for 4 h daily x 10 days: an independent exact numpy
+    # solution gives a peak of 181.8 ng/mL at the end of each infusion (reference notes)
+    result = run(SimulationRequest(model_id="domino", weight_kg=70, protocol_id="crps-outpatient"))
+    assert result["metrics"]["cmax_ng_per_ml"] == pytest.approx(181.8, abs=0.05)
+    assert result["metrics"]["total_dose_mg"] == pytest.approx(980.0)
+    assert result["population"] is None
+
+
+def test_population_band_brackets_the_median() -> None:
+    result = run(
+        SimulationRequest(
+            model_id="perez-ruixo-2021",
+            weight_kg=70,
+            age_years=40,
+            route="intranasal",
+            amount_mg=56,
+            population=200,
+            seed=7,
+        )
+    )
+    band = result["population"]
+    assert band["n"] == 200
+    assert all(
+        lo <= mid <= hi for lo, mid, hi in zip(band["p05"], band["p50"], band["p95"], strict=True)
+    )
+    assert max(band["p95"]) > max(band["p50"]) > max(band["p05"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"route": "iv_infusion", "amount_mg": 35}, "an infusion needs duration_h"),
+        ({"route": "oral"}, "a oral dose needs amount_mg"),
+        ({}, "choose a protocol, or a route with a dose"),
+        (
+            {"route": "iv_bolus", "amount_mg": 10, "population": 5000},
+            "population 5000 is out of range",
+        ),
+    ],
+)
+def test_bad_requests_are_refused_with_the_reason(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        run(SimulationRequest(model_id="domino", weight_kg=70, **kwargs))
+
+
+def test_page_shows_metrics_and_refuses_bad_input(client: Any, login_page: Any) -> None:
+    login_page("researcher")
+    r = client.get(
+        "/simulate", params={"model": "domino", "weight_kg": "70", "protocol": "crps-outpatient"}
+    )
+    assert r.status_code == 200 and "Peak plasma <strong>181.8 ng/mL</strong>" in r.text
+    r = client.get(
+        "/simulate",
+        params={"model": "domino", "weight_kg": "700", "route": "iv_bolus", "amount_mg": "10"},
+    )
+    assert r.status_code == 422 and "weight" in r.text
