@@ -424,3 +424,21 @@ def test_exposure_preview_matches_an_independent_computation(
     # a peak of 181.8 ng/mL at the end of each infusion (reference benchmark notes)
     assert abs(body["metrics"]["cmax_ng_per_ml"] - 181.8) < 0.1
     assert body["metrics"]["total_dose_mg"] == pytest.approx(980.0)
+
+
+def test_plan_history_shows_every_change_across_versions(
+    client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    team = clinic["team"]
+    v1 = _signed(client, clinic)
+    v2 = client.post(
+        f"/api/v1/plans/{v1['id']}/versions",
+        headers=team["physician"],
+        json={"dose_mg_per_kg_per_h": 0.3},
+    ).json()
+    login_page("nurse")
+    page = client.get(f"/plans/{v2['id']}").text
+    history = page[page.index('data-testid="plan-history"') :]
+    for action in ("create", "sign", "cosign"):
+        assert f"<td>{action}" in history
+    assert history.count("<td>create") == 2  # version 1 and version 2

@@ -204,6 +204,7 @@ def _plan_page(
                 )
             ),
             "weight_policy_days": ctx.settings.weight_valid_days,
+            "history": service.history(session=session, plan=plan),
             "preparation_done": service.preparation_done(session=session, plan=plan),
         },
         status_code=status_code,

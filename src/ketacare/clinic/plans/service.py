@@ -492,6 +492,29 @@ def plans_of(*, session: Session, actor: audit.Actor, patient_id: int, now: date
     return rows
 
 
+def history(*, session: Session, plan: Plan) -> list[Any]:
+    """Every audited change of this plan and of the versions before it, oldest first."""
+    from ketacare.clinic.audit.orm import AuditEvent
+
+    ids = [str(plan.id)]
+    previous = plan.supersedes_id
+    while previous is not None:
+        ids.append(str(previous))
+        older = session.get(Plan, previous)
+        previous = older.supersedes_id if older else None
+    return list(
+        session.scalars(
+            select(AuditEvent)
+            .where(
+                AuditEvent.resource_type == "plan",
+                AuditEvent.resource_id.in_(ids),
+                AuditEvent.action != "read",
+            )
+            .order_by(AuditEvent.id)
+        )
+    )
+
+
 # --- psychotherapy around the doses ---------------------------------------------------------
 
 NOTE_FIELDS = ("goals", "what_came_up", "integration_steps", "risk_check")
