@@ -16,6 +16,8 @@ from ketacare.clinic.assessments import api as assessments_api
 from ketacare.clinic.assessments import pages as assessments_pages
 from ketacare.clinic.audit import api as audit_api
 from ketacare.clinic.audit import pages as audit_pages
+from ketacare.clinic.followup import api as followup_api
+from ketacare.clinic.followup import pages as followup_pages
 from ketacare.clinic.patients import api as patients_api
 from ketacare.clinic.patients import pages as patients_pages
 from ketacare.clinic.plans import api as plans_api
@@ -41,6 +43,7 @@ API_ROUTERS = (
     assessments_api.router,
     screenings_api.router,
     plans_api.router,
+    followup_api.router,
     audit_api.router,
 )
 PAGE_ROUTERS = (
@@ -50,6 +53,7 @@ PAGE_ROUTERS = (
     screenings_pages.router,
     plans_pages.router,
     simulation_pages.router,
+    followup_pages.router,
     audit_pages.router,
 )
 

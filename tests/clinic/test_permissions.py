@@ -18,6 +18,9 @@ PUBLIC = {
     ("GET", "/api/openapi.json"),
     ("GET", "/api/docs"),
     ("GET", "/api/docs/oauth2-redirect"),
+    # a patient's single-use self-report link: the unguessable token is the credential
+    ("GET", "/r/{token}"),
+    ("POST", "/r/{token}/{instrument_id}"),
 }
 OWN_PATIENT_ID = 1  # the demo's patient1 account is linked to the first demo patient
 

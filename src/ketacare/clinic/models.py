@@ -3,6 +3,7 @@
 from ketacare.clinic.accounts import orm as accounts_orm
 from ketacare.clinic.assessments import orm as assessments_orm
 from ketacare.clinic.audit import orm as audit_orm
+from ketacare.clinic.followup import orm as followup_orm
 from ketacare.clinic.patients import orm as patients_orm
 from ketacare.clinic.plans import orm as plans_orm
 from ketacare.clinic.screenings import orm as screenings_orm
@@ -14,6 +15,7 @@ __all__ = [
     "accounts_orm",
     "assessments_orm",
     "audit_orm",
+    "followup_orm",
     "patients_orm",
     "plans_orm",
     "screenings_orm",

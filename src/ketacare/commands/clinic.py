@@ -19,6 +19,7 @@ from ketacare.infra.settings import load_settings
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 user_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+outbox_app = typer.Typer(help="Reminders waiting to be sent.", no_args_is_help=True)
 
 
 def _sessions():  # type: ignore[no-untyped-def]
@@ -174,6 +175,37 @@ def audit_verify(
         raise typer.Exit(1)
 
 
+@outbox_app.command("send")
+def outbox_send(
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many")] = 500,
+) -> None:
+    """Send pending reminders with the configured sender (default: files in var/outbox)."""
+    from ketacare.clinic.followup import service as followup
+    from ketacare.clinic.followup.senders import FileSender
+
+    settings, engine, sessions = _sessions()
+    try:
+        ensure_current(engine)
+    except KetacareError as exc:
+        fail(str(exc))
+    sender = FileSender(settings.var_dir / "outbox")
+    sent = skipped = 0
+    with sessions() as session:
+        ids = followup.pending(session=session, limit=limit)
+    for message_id in ids:
+        with unit_of_work(sessions) as session:  # claim first, in its own transaction
+            won = followup.claim(session=session, message_id=message_id, now=utc_now())
+        if not won:
+            skipped += 1
+            continue
+        with unit_of_work(sessions) as session:
+            if followup.deliver(
+                session=session, message_id=message_id, sender=sender, now=utc_now()
+            ):
+                sent += 1
+    typer.echo(f"sent {sent} message(s) to {sender.folder}; {skipped} taken by another sender")
+
+
 def register(app: typer.Typer) -> None:
     """Add the clinic shell's commands to the ``ketacare`` app."""
     app.command()(serve)
@@ -181,3 +213,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(user_app, name="user")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(outbox_app, name="outbox")

@@ -1,0 +1,1 @@
+"""Measurement between visits: single-use self-report links and the reminder outbox."""

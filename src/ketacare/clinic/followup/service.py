@@ -1,0 +1,202 @@
+"""Self-report links (single use, with expiry) and the outbox (never sent twice)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ketacare.clinic.assessments.orm import Assessment, ClinicalAlert
+from ketacare.clinic.assessments.service import record_assessment
+from ketacare.clinic.audit import service as audit
+from ketacare.clinic.followup.orm import OutboxMessage, SelfReportLink
+from ketacare.clinic.followup.senders import Sender
+from ketacare.clinic.patients.service import get_patient
+from ketacare.core.errors import InvalidInput
+from ketacare.core.instruments import get_instrument
+from ketacare.infra.errors import Conflict, NotFound
+
+SELF_REPORT = ("phq9", "gad7", "nrs_pain", "bpi_sf", "pcs", "pgic")
+MAX_LINK_HOURS = 24 * 14
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_link(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    patient_id: int,
+    instruments: list[str],
+    valid_hours: float,
+    now: datetime,
+    base_url: str,
+    channel: str | None = None,
+) -> tuple[SelfReportLink, str]:
+    """A single-use link for the patient; a reminder is queued when a channel is given."""
+    patient = get_patient(session=session, patient_id=patient_id)
+    if not instruments:
+        raise InvalidInput("choose at least one questionnaire")
+    for instrument in instruments:
+        get_instrument(instrument)
+        if instrument not in SELF_REPORT:
+            raise InvalidInput(
+                f"{instrument} is not a self-report questionnaire: allowed {', '.join(SELF_REPORT)}"
+            )
+    if not 0 < valid_hours <= MAX_LINK_HOURS:
+        raise InvalidInput(
+            f"valid_hours {valid_hours:g} is out of range: allowed up to {MAX_LINK_HOURS}"
+        )
+    token = secrets.token_urlsafe(24)
+    link = SelfReportLink(
+        patient_id=patient_id,
+        token_hash=_digest(token),
+        instruments=list(dict.fromkeys(instruments)),
+        created_at=now,
+        created_by=actor.user_id or 0,
+        expires_at=now + timedelta(hours=valid_hours),
+    )
+    session.add(link)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="create",
+        resource_type="self_report_link",
+        resource_id=link.id,
+        patient_id=patient_id,
+        at=now,
+        detail={"instruments": link.instruments},
+    )
+    if channel:
+        recipient = patient.email if channel == "email" else patient.phone
+        if channel in ("email", "sms") and not recipient:
+            raise InvalidInput(
+                f"patient {patient_id} has no {'email' if channel == 'email' else 'phone'}"
+            )
+        enqueue(
+            session=session,
+            patient_id=patient_id,
+            channel=channel,
+            recipient=recipient or f"patient {patient_id}",
+            subject="Your questionnaires from the clinic",
+            body=f"Please fill in your questionnaires: {base_url}/r/{token}\n"
+            f"The link works once and until {link.expires_at:%Y-%m-%d %H:%M} UTC.",
+            dedupe_key=f"self-report-link:{link.id}",
+            now=now,
+        )
+    return link, token
+
+
+def open_link(*, session: Session, token: str, now: datetime) -> SelfReportLink:
+    """The link behind a token, if it is still usable (else a clear refusal)."""
+    link = session.scalar(select(SelfReportLink).where(SelfReportLink.token_hash == _digest(token)))
+    if link is None:
+        raise NotFound("this link is not valid: ask the clinic for a new one")
+    if link.used_at is not None:
+        raise Conflict("this link was already used: ask the clinic for a new one")
+    if link.expires_at <= now:
+        raise Conflict("this link has expired: ask the clinic for a new one")
+    return link
+
+
+def submit_via_link(
+    *,
+    session: Session,
+    token: str,
+    instrument_id: str,
+    answers: Mapping[str, object],
+    now: datetime,
+    remote_addr: str | None,
+) -> tuple[SelfReportLink, Assessment, list[ClinicalAlert]]:
+    """Record one questionnaire through the link; the link is used up when all are done."""
+    link = open_link(session=session, token=token, now=now)
+    if instrument_id not in link.instruments:
+        raise InvalidInput(f"{instrument_id} is not part of this link")
+    if instrument_id in link.completed:
+        raise Conflict(f"{instrument_id} was already completed through this link")
+    actor = audit.Actor(None, f"patient-link-{link.id}", "patient", remote_addr)
+    row, alerts = record_assessment(
+        session=session,
+        actor=actor,
+        patient_id=link.patient_id,
+        instrument_id=instrument_id,
+        answers=answers,
+        context="follow_up",
+        source="patient",
+        now=now,
+    )
+    link.completed = [*link.completed, instrument_id]
+    if set(link.completed) >= set(link.instruments):
+        link.used_at = now
+    return link, row, alerts
+
+
+def enqueue(
+    *,
+    session: Session,
+    patient_id: int,
+    channel: str,
+    recipient: str,
+    subject: str,
+    body: str,
+    dedupe_key: str,
+    now: datetime,
+) -> OutboxMessage | None:
+    """Queue a message once: a second message with the same key is not queued."""
+    existing = session.scalar(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key))
+    if existing is not None:
+        return None
+    message = OutboxMessage(
+        patient_id=patient_id,
+        channel=channel,
+        recipient=recipient,
+        subject=subject,
+        body=body,
+        dedupe_key=dedupe_key,
+        created_at=now,
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def claim(*, session: Session, message_id: int, now: datetime) -> bool:
+    """Take a pending message for sending; only one process ever wins (conditional update)."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.claimed_at.is_(None))
+        .values(claimed_at=now, attempts=OutboxMessage.attempts + 1)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def pending(*, session: Session, limit: int = 100) -> list[int]:
+    return list(
+        session.scalars(
+            select(OutboxMessage.id)
+            .where(OutboxMessage.claimed_at.is_(None))
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+    )
+
+
+def deliver(*, session: Session, message_id: int, sender: Sender, now: datetime) -> bool:
+    """Send one claimed message; a failure is recorded and the message is not retried blindly."""
+    message = session.get(OutboxMessage, message_id)
+    if message is None or message.sent_at is not None:
+        return False
+    try:
+        sender.send(message)
+    except Exception as exc:  # a sender's failure is stored for the operator, not raised
+        message.error = f"{type(exc).__name__}: {exc}"
+        return False
+    message.sent_at = now
+    return True
