@@ -168,3 +168,67 @@ def test_admin_creates_an_account_and_bad_usernames_are_refused(
         },
     )
     assert r.status_code == 409
+
+
+def test_password_change_ends_other_sessions(client: Any, login_page: Any, login_api: Any) -> None:
+    token = login_api("nurse")
+    csrf = login_page("nurse")
+    r = client.post(
+        "/account/password",
+        data={"current": "wrong", "new": "a-new-password-1", "csrf_token": csrf},
+    )
+    assert r.status_code == 422 and "current password is wrong" in r.text
+    r = client.post(
+        "/account/password",
+        data={"current": "demo-nurse", "new": "a-new-password-1", "csrf_token": csrf},
+    )
+    assert r.status_code == 200 and "Password changed." in r.text
+    assert client.get("/patients", follow_redirects=False).status_code == 200  # this session
+    assert client.get("/api/v1/users/me", headers=token).status_code == 401  # the old token
+    assert (
+        client.post(
+            "/api/v1/auth/token", data={"username": "nurse", "password": "a-new-password-1"}
+        ).status_code
+        == 200
+    )
+
+
+def test_admin_deactivates_and_resets_accounts(
+    client: Any, login_page: Any, login_api: Any, app: Any
+) -> None:
+    nurse_token = login_api("nurse")
+    csrf = login_page("admin")
+    with app.state.ctx.sessions() as session:
+        nurse_id = session.scalar(select(User.id).where(User.username == "nurse"))
+        admin_id = session.scalar(select(User.id).where(User.username == "admin"))
+    r = client.post(
+        f"/admin/users/{nurse_id}",
+        data={"action": "deactivate", "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert client.get("/api/v1/users/me", headers=nurse_token).status_code == 401
+    assert (
+        client.post(
+            "/api/v1/auth/token", data={"username": "nurse", "password": "demo-nurse"}
+        ).status_code
+        == 401
+    )
+    r = client.post(f"/admin/users/{admin_id}", data={"action": "deactivate", "csrf_token": csrf})
+    assert r.status_code == 422 and "your own account" in r.text
+    client.post(f"/admin/users/{nurse_id}", data={"action": "activate", "csrf_token": csrf})
+    r = client.post(
+        f"/admin/users/{nurse_id}",
+        data={"action": "reset", "password": "short", "csrf_token": csrf},
+    )
+    assert r.status_code == 422 and "at least 10 characters" in r.text
+    client.post(
+        f"/admin/users/{nurse_id}",
+        data={"action": "reset", "password": "reset-by-admin-1", "csrf_token": csrf},
+    )
+    assert (
+        client.post(
+            "/api/v1/auth/token", data={"username": "nurse", "password": "reset-by-admin-1"}
+        ).status_code
+        == 200
+    )

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ketacare.clinic.accounts import service
 from ketacare.clinic.accounts.service import Principal
-from ketacare.core.errors import KetacareError
+from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.infra.errors import CsrfRejected
 from ketacare.infra.permissions import Role
 from ketacare.web.deps import (
@@ -134,6 +134,67 @@ def account_page(
     request: Request, ctx: Ctx, _: Principal = page_permission("self:read")
 ) -> Response:
     return page(request, ctx, "accounts/account.html", {})
+
+
+@router.post("/account/password")
+def change_password_page(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    current: Annotated[str, Form(max_length=200)],
+    new: Annotated[str, Form(max_length=200)],
+    principal: Principal = page_permission("self:read"),
+) -> Response:
+    try:
+        service.change_password(
+            session=session,
+            user_id=principal.user_id,
+            current=current,
+            new=new,
+            now=at,
+            keep_session_id=principal.session_id,
+        )
+    except KetacareError as exc:
+        session.rollback()
+        return page(request, ctx, "accounts/account.html", {"error": str(exc)}, status_code=422)
+    return page(request, ctx, "accounts/account.html", {"message": "Password changed."})
+
+
+@router.post("/admin/users/{user_id}")
+def manage_user(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    user_id: int,
+    action: Annotated[str, Form(max_length=20)],
+    password: Annotated[str, Form(max_length=200)] = "",
+    principal: Principal = page_permission("user:write"),
+) -> Response:
+    try:
+        actor = actor_of(request, principal)
+        if action in ("deactivate", "activate"):
+            service.set_active(
+                session=session, actor=actor, user_id=user_id, active=action == "activate", now=at
+            )
+        elif action == "reset":
+            service.reset_password(
+                session=session, actor=actor, user_id=user_id, new=password, now=at
+            )
+        else:
+            raise InvalidInput(f"unknown action {action!r}: allowed activate, deactivate, reset")
+    except KetacareError as exc:
+        session.rollback()
+        users = service.list_users(session=session)
+        return page(
+            request,
+            ctx,
+            "accounts/users.html",
+            {"users": users, "roles": list(Role), "error": str(exc)},
+            status_code=422,
+        )
+    return RedirectResponse("/admin/users", status_code=303)
 
 
 @router.get("/admin/users", response_class=HTMLResponse)

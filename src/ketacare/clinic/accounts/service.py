@@ -240,3 +240,90 @@ def list_users(*, session: Session) -> list[User]:
 def count_users(*, session: Session) -> int:
     """How many accounts exist (0 on a fresh installation)."""
     return session.scalar(select(func.count(User.id))) or 0
+
+
+def change_password(
+    *,
+    session: Session,
+    user_id: int,
+    current: str,
+    new: str,
+    now: datetime,
+    keep_session_id: int | None = None,
+) -> None:
+    """A user changes their own password; their other sessions and tokens end."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise InvalidInput(f"user {user_id} does not exist")
+    try:
+        _hasher.verify(user.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        raise InvalidInput("the current password is wrong") from None
+    validate_new_password(new)
+    if new == current:
+        raise InvalidInput("the new password must differ from the current one")
+    user.password_hash = hash_password(new)
+    _revoke_all(session, user_id, now, keep_session_id)
+    audit.record(
+        session=session,
+        actor=audit.Actor(user.id, user.username, user.role),
+        action="password_change",
+        resource_type="user",
+        resource_id=user.id,
+        at=now,
+    )
+
+
+def set_active(
+    *, session: Session, actor: audit.Actor, user_id: int, active: bool, now: datetime
+) -> User:
+    """Deactivate (or reactivate) an account; it is never deleted. Deactivation ends sessions."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise InvalidInput(f"user {user_id} does not exist")
+    if user.id == actor.user_id and not active:
+        raise InvalidInput("you cannot deactivate your own account")
+    user.is_active = active
+    if not active:
+        _revoke_all(session, user_id, now, None)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="activate" if active else "deactivate",
+        resource_type="user",
+        resource_id=user.id,
+        patient_id=user.patient_id,
+        at=now,
+    )
+    return user
+
+
+def reset_password(
+    *, session: Session, actor: audit.Actor, user_id: int, new: str, now: datetime
+) -> User:
+    """An administrator sets a new password (and unlocks the account)."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise InvalidInput(f"user {user_id} does not exist")
+    validate_new_password(new)
+    user.password_hash = hash_password(new)
+    user.failed_logins = 0
+    user.locked_until = None
+    _revoke_all(session, user_id, now, None)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="password_reset",
+        resource_type="user",
+        resource_id=user.id,
+        at=now,
+    )
+    return user
+
+
+def _revoke_all(session: Session, user_id: int, now: datetime, keep: int | None) -> None:
+    for auth in session.scalars(
+        select(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+    ):
+        if auth.id != keep:
+            auth.revoked_at = now
