@@ -1,0 +1,195 @@
+"""Infusion and supervised-dosing sessions: an append-only event log and what follows from it.
+
+A session is a state machine (:mod:`~ketacare.core.sessions.machine`) driven
+by events (:mod:`~ketacare.core.sessions.events`). Everything the chair view
+shows is derived from the log by :func:`replay`: the state, the delivered dose
+(:func:`delivered_mg`), the rate, pauses, alerts, the monitoring schedule
+(:func:`monitoring_schedule`), the timers (:func:`timers`) and whether the
+patient may leave (:func:`can_discharge`). :func:`live_concentration` gives the
+pharmacology engine's plasma estimate for what has been given.
+
+Numbers come from sources or from site policy, never from here: an unset
+site-policy slot means no automatic alert, no schedule or no minimum, and is
+reported (:meth:`SessionSetup.unset`). Nothing here imports the web, the
+database or the CLI, or reads the clock.
+
+Examples
+--------
+>>> from datetime import datetime, timedelta, UTC
+>>> from ketacare.core.protocols import load_library
+>>> t0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+>>> m = lambda minutes: t0 + timedelta(minutes=minutes)
+>>> setup = session_setup(protocol=load_library().get(protocol_id="crps-outpatient"),
+...                       weight_kg=70)
+>>> log = append((), Scheduled(at=t0, by="admin", setup=setup), expected_seq=0)
+>>> log = append(log, CheckIn(at=m(1), by="nurse1"), expected_seq=1)
+>>> log = append(log, Vitals(at=m(2), by="nurse1", sbp_mmhg=128, dbp_mmhg=76,
+...                          hr_per_min=72, spo2_pct=98, rr_per_min=14), expected_seq=2)
+>>> for item in setup.required_checks[1:]:
+...     log = append(log, PreDoseCheck(at=m(3), by="nurse1", item=item, ok=True,
+...                                    detail="lot K123"), expected_seq=len(log))
+>>> log = append(log, StartInfusion(at=m(10), by="nurse1", rate_mg_per_h=24.5),
+...              expected_seq=len(log))
+>>> state = replay(log)
+>>> state.state, state.rate_mg_per_h, delivered_mg(state, at=m(70))
+('dosing', 24.5, 24.5)
+"""
+
+from ketacare.core.sessions.discharge import DischargeStatus, can_discharge, discharge_status
+from ketacare.core.sessions.dosing import (
+    LiveConcentration,
+    delivered_from,
+    delivered_mg,
+    delivered_mg_per_kg,
+    infusion_time,
+    live_concentration,
+    session_regimen,
+)
+from ketacare.core.sessions.errors import IllegalTransition, StaleSession
+from ketacare.core.sessions.events import (
+    EVENT_TYPES,
+    STOP_REASONS,
+    AcknowledgeAlert,
+    Amendment,
+    Bolus,
+    CheckIn,
+    Discharge,
+    DischargeScore,
+    EndSession,
+    EscortConfirmed,
+    Event,
+    LimitOverride,
+    Medication,
+    Pause,
+    PreDoseCheck,
+    RateChange,
+    Resume,
+    Scheduled,
+    SelfAdministration,
+    SideEffects,
+    StartInfusion,
+    Stop,
+    Vitals,
+)
+from ketacare.core.sessions.machine import (
+    FINAL_STATES,
+    MOVES,
+    STATES,
+    TRANSITIONS,
+    Move,
+    State,
+    allowed_moves,
+    transition,
+)
+from ketacare.core.sessions.monitoring import (
+    DueCheck,
+    Schedule,
+    Timers,
+    monitoring_schedule,
+    timers,
+)
+from ketacare.core.sessions.policy import (
+    CHECK_ITEMS,
+    PLAUSIBILITY,
+    VITALS,
+    Bound,
+    Limit,
+    MonitoringPolicy,
+    SessionPolicy,
+    SessionSetup,
+    Setting,
+    Threshold,
+    TimedCheck,
+    discharge_criterion,
+    load_session_policy,
+    load_session_rules,
+    parse_session_policy,
+    session_setup,
+)
+from ketacare.core.sessions.replay import append, replay
+from ketacare.core.sessions.serialize import event_from_dict, event_to_dict
+from ketacare.core.sessions.state import (
+    Alert,
+    CheckRecord,
+    DiscreteDose,
+    RecordedScore,
+    Segment,
+    SessionState,
+)
+
+__all__ = [
+    "CHECK_ITEMS",
+    "EVENT_TYPES",
+    "FINAL_STATES",
+    "MOVES",
+    "PLAUSIBILITY",
+    "STATES",
+    "STOP_REASONS",
+    "TRANSITIONS",
+    "VITALS",
+    "AcknowledgeAlert",
+    "Alert",
+    "Amendment",
+    "Bolus",
+    "Bound",
+    "CheckIn",
+    "CheckRecord",
+    "Discharge",
+    "DischargeScore",
+    "DischargeStatus",
+    "DiscreteDose",
+    "DueCheck",
+    "EndSession",
+    "EscortConfirmed",
+    "Event",
+    "IllegalTransition",
+    "Limit",
+    "LimitOverride",
+    "LiveConcentration",
+    "Medication",
+    "MonitoringPolicy",
+    "Move",
+    "Pause",
+    "PreDoseCheck",
+    "RateChange",
+    "RecordedScore",
+    "Resume",
+    "Schedule",
+    "Scheduled",
+    "Segment",
+    "SelfAdministration",
+    "SessionPolicy",
+    "SessionSetup",
+    "SessionState",
+    "Setting",
+    "SideEffects",
+    "StaleSession",
+    "StartInfusion",
+    "State",
+    "Stop",
+    "Threshold",
+    "TimedCheck",
+    "Timers",
+    "Vitals",
+    "allowed_moves",
+    "append",
+    "can_discharge",
+    "delivered_from",
+    "delivered_mg",
+    "delivered_mg_per_kg",
+    "discharge_criterion",
+    "discharge_status",
+    "event_from_dict",
+    "event_to_dict",
+    "infusion_time",
+    "live_concentration",
+    "load_session_policy",
+    "load_session_rules",
+    "monitoring_schedule",
+    "parse_session_policy",
+    "replay",
+    "session_regimen",
+    "session_setup",
+    "timers",
+    "transition",
+]

@@ -1,0 +1,123 @@
+"""Discharge rules: may the patient leave now, and if not, every reason why.
+
+The conditions, each listed when unmet:
+
+1. dosing has ended and the session is in recovery;
+2. the minimum observation time after the end of dosing has passed (from the
+   protocol when sourced: esketamine at least 2 h; otherwise site policy; when
+   neither sets it, nothing is enforced and this is said in ``notes``);
+3. the latest discharge score(s) since dosing ended meet the criterion
+   (modified PADSS total of 9 or more, Chung; the number of consecutive scores
+   is 1 as published, or the site's choice) and raise no "no escort" flag;
+4. a responsible adult to accompany the patient has been confirmed;
+5. no alert is open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ketacare.core.errors import InvalidInput
+from ketacare.core.sessions.state import SessionState
+
+
+@dataclass(frozen=True, slots=True)
+class DischargeStatus:
+    """The discharge decision at ``now``: ``reasons`` lists every unmet condition."""
+
+    now: datetime
+    allowed: bool
+    reasons: tuple[str, ...]
+    notes: tuple[str, ...]
+    earliest_at: datetime | None
+
+
+def _clock(t: datetime) -> str:
+    return t.strftime("%H:%M")
+
+
+def discharge_status(state: SessionState, *, now: datetime) -> DischargeStatus:
+    """Every discharge condition checked at ``now`` (see the module docstring).
+
+    ``earliest_at`` is the end of the minimum observation (None before dosing
+    ends, or when no minimum is set).
+    """
+    if now.tzinfo is None:
+        raise InvalidInput("now must be a timezone-aware datetime")
+    setup = state.setup
+    reasons: list[str] = []
+    notes: list[str] = []
+    if state.state != "recovery":
+        reasons.append(
+            f"the session is in state {state.state}: discharge is only possible from recovery"
+        )
+    earliest: datetime | None = None
+    observation = setup.observation
+    ended = state.dosing_ended_at
+    if observation.value is None:
+        notes.append(observation.describe())
+    elif ended is not None:
+        earliest = ended + timedelta(minutes=observation.value)
+        if now < earliest:
+            left = (earliest - now) / timedelta(minutes=1)
+            where = (
+                f"sourced: {observation.source}"
+                if observation.basis == "sourced"
+                else "site policy"
+            )
+            reasons.append(
+                f"minimum observation of {observation.value:g} min after dosing ended ({where}) "
+                f"not reached: earliest discharge at {_clock(earliest)}, in {left:.0f} min"
+            )
+    minimum = setup.discharge_score_min
+    needed = int(setup.discharge_scores_required.value or 1)
+    since = [s for s in state.scores if ended is not None and s.at >= ended]
+    label = minimum.name.removesuffix(" total")
+    if len(since) < needed or not all(s.meets_criterion for s in since[-needed:]):
+        if not since:
+            got = "none recorded since dosing ended"
+        else:
+            got = "latest " + ", ".join(
+                f"{s.total:g}" for s in since[-needed:] if s.total is not None
+            )
+        count = "" if needed == 1 else f" on {needed} consecutive scores"
+        reasons.append(
+            f"{label} must be {minimum.value:g} or more{count} ({minimum.source}): {got}"
+        )
+    if since:
+        for message in since[-1].flag_messages:
+            reasons.append(f"{label}: {message}")
+    if state.escort_confirmed_at is None:
+        reasons.append("no responsible adult confirmed to accompany the patient home")
+    for alert in state.open_alerts:
+        reasons.append(f"open {alert.describe()}: acknowledge it with the action taken")
+    return DischargeStatus(
+        now=now,
+        allowed=not reasons,
+        reasons=tuple(reasons),
+        notes=tuple(notes),
+        earliest_at=earliest,
+    )
+
+
+def can_discharge(state: SessionState, *, now: datetime) -> tuple[bool, tuple[str, ...]]:
+    """``(allowed, reasons)``: whether the patient may leave at ``now``, and every unmet condition.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> from ketacare.core.protocols import load_library
+    >>> from ketacare.core.sessions.events import Scheduled
+    >>> from ketacare.core.sessions.policy import session_setup
+    >>> from ketacare.core.sessions.replay import replay
+    >>> t0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+    >>> setup = session_setup(protocol=load_library().get(protocol_id="esketamine-trd"),
+    ...                       weight_kg=70)
+    >>> ok, reasons = can_discharge(replay([Scheduled(at=t0, by="a", seq=1, setup=setup)]),
+    ...                             now=t0)
+    >>> ok, len(reasons), reasons[0]
+    (False, 3, 'the session is in state scheduled: discharge is only possible from recovery')
+    """
+    status = discharge_status(state, now=now)
+    return status.allowed, status.reasons

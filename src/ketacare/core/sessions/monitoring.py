@@ -1,0 +1,166 @@
+"""Monitoring schedule and timers: what is due, what is overdue, how long things have run.
+
+The vitals schedule is rolling: the next set is due one interval after the
+later of the start of dosing and the last vitals taken. The interval is the
+protocol's when sourced (``depression-iv``: every 10 min, Riva-Posse 2018),
+otherwise the site's; in recovery the site's recovery interval when set,
+otherwise the same interval continues. With no interval there is no schedule,
+and :attr:`Schedule.notes` says so. Sourced one-off checks (esketamine: blood
+pressure at about 40 min) are due at their time after the start of dosing and
+are met by a reading with those vitals taken at or after that time.
+
+A check is ``due`` from its due time and ``overdue`` once the site's
+``overdue_after`` has also passed (unset: as soon as the due time has passed).
+
+Examples
+--------
+>>> from datetime import datetime, timedelta, UTC
+>>> from ketacare.core.protocols import load_library
+>>> from ketacare.core.sessions.events import Scheduled
+>>> from ketacare.core.sessions.policy import session_setup
+>>> from ketacare.core.sessions.replay import replay
+>>> t0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+>>> setup = session_setup(protocol=load_library().get(protocol_id="crps-outpatient"),
+...                       weight_kg=70)
+>>> monitoring_schedule(replay([Scheduled(at=t0, by="a", seq=1, setup=setup)]), now=t0).notes
+('the schedule starts when dosing starts',)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from ketacare.core.errors import InvalidInput
+from ketacare.core.sessions.dosing import infusion_time
+from ketacare.core.sessions.state import SessionState
+
+CheckStatus = Literal["not_due", "due", "overdue"]
+
+
+@dataclass(frozen=True, slots=True)
+class DueCheck:
+    """One expected check: when it is due, when it turns overdue, and its status now."""
+
+    what: str
+    due_at: datetime
+    overdue_at: datetime
+    status: CheckStatus
+    basis: str
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """The checks expected at ``now``, soonest first, and what cannot be scheduled."""
+
+    now: datetime
+    checks: tuple[DueCheck, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def next(self) -> DueCheck | None:
+        """The soonest check (None when nothing is scheduled)."""
+        return self.checks[0] if self.checks else None
+
+    @property
+    def overdue(self) -> tuple[DueCheck, ...]:
+        """The checks past their overdue time."""
+        return tuple(c for c in self.checks if c.status == "overdue")
+
+
+def _status(now: datetime, due: datetime, overdue: datetime) -> CheckStatus:
+    if now < due:
+        return "not_due"
+    return "due" if now <= overdue else "overdue"
+
+
+def monitoring_schedule(state: SessionState, *, now: datetime) -> Schedule:
+    """The vitals checks due or overdue at ``now`` (see the module docstring)."""
+    if now.tzinfo is None:
+        raise InvalidInput("now must be a timezone-aware datetime")
+    setup = state.setup
+    start = state.dosing_started_at
+    if state.state in ("discharged", "stopped_early"):
+        return Schedule(now, (), ("the session has ended",))
+    if start is None or state.state not in ("dosing", "recovery"):
+        return Schedule(now, (), ("the schedule starts when dosing starts",))
+    grace = timedelta(minutes=setup.overdue_after.value or 0.0)
+    notes: list[str] = []
+    if not setup.overdue_after.is_set:
+        notes.append(setup.overdue_after.describe())
+    checks: list[DueCheck] = []
+    interval = setup.vitals_interval
+    if state.state == "recovery" and setup.recovery_vitals_interval.is_set:
+        interval = setup.recovery_vitals_interval
+    if interval.value is None:
+        notes.append(interval.describe())
+    else:
+        last = max((v.at for v in state.vitals), default=start)
+        due = max(start, last) + timedelta(minutes=interval.value)
+        checks.append(
+            DueCheck(
+                "vitals", due, due + grace, _status(now, due, due + grace), interval.describe()
+            )
+        )
+    for timed in setup.timed_checks:
+        due = start + timedelta(minutes=timed.minutes_after_dosing_start)
+        met = any(
+            v.at >= due and all(getattr(v, name) is not None for name in timed.vitals)
+            for v in state.vitals
+        )
+        if not met:
+            checks.append(
+                DueCheck(
+                    timed.text,
+                    due,
+                    due + grace,
+                    _status(now, due, due + grace),
+                    f"sourced: {timed.source}",
+                )
+            )
+    checks.sort(key=lambda c: c.due_at)
+    return Schedule(now, tuple(checks), tuple(notes))
+
+
+@dataclass(frozen=True, slots=True)
+class Timers:
+    """Elapsed times at ``now`` (None when the event has not happened)."""
+
+    since_check_in: timedelta | None
+    since_dosing_start: timedelta | None
+    infusion_running: timedelta
+    paused_for: timedelta | None
+    since_dosing_end: timedelta | None
+    observation_left: timedelta | None
+
+
+def timers(state: SessionState, *, now: datetime) -> Timers:
+    """The chair view's clocks, derived from the log.
+
+    ``paused_for`` is the length of the current pause; ``observation_left``
+    the time until the minimum observation ends (None when not set or dosing
+    has not ended; zero once reached).
+    """
+    if now.tzinfo is None:
+        raise InvalidInput("now must be a timezone-aware datetime")
+    end = state.finished_at or now
+
+    def since(t: datetime | None) -> timedelta | None:
+        return None if t is None else max(timedelta(0), min(now, end) - t)
+
+    paused_for = None
+    if state.paused and state.segments:
+        paused_for = max(timedelta(0), now - (state.segments[-1].end or now))
+    observation_left = None
+    if state.dosing_ended_at is not None and state.setup.observation.value is not None:
+        earliest = state.dosing_ended_at + timedelta(minutes=state.setup.observation.value)
+        observation_left = max(timedelta(0), earliest - now)
+    return Timers(
+        since_check_in=since(state.checked_in_at),
+        since_dosing_start=since(state.dosing_started_at),
+        infusion_running=infusion_time(state, at=now),
+        paused_for=paused_for,
+        since_dosing_end=since(state.dosing_ended_at),
+        observation_left=observation_left,
+    )

@@ -1,0 +1,180 @@
+"""The derived session: what :func:`~ketacare.core.sessions.replay.replay` returns.
+
+Nothing here is typed in by anyone: every field follows from the event log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from ketacare.core.sessions.events import (
+    AcknowledgeAlert,
+    Amendment,
+    Discharge,
+    EndSession,
+    Event,
+    Medication,
+    SideEffects,
+    Stop,
+    Vitals,
+)
+from ketacare.core.sessions.machine import State
+from ketacare.core.sessions.policy import PLAUSIBILITY, CheckItem, SessionSetup, Threshold
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A stretch of infusion at a constant rate; ``end`` None while it is running."""
+
+    start: datetime
+    end: datetime | None
+    rate_mg_per_h: float
+
+
+@dataclass(frozen=True, slots=True)
+class DiscreteDose:
+    """A dose given at one instant: an IV bolus or an observed self-administration."""
+
+    seq: int
+    at: datetime
+    amount_mg: float
+    route: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRecord:
+    """The latest record of one pre-dose check item."""
+
+    item: CheckItem
+    ok: bool
+    seq: int
+    at: datetime
+    by: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """An alert raised by a vital crossing a threshold.
+
+    ``id`` is ``"<seq>/<threshold id>"``: the vitals entry that opened it and
+    the threshold crossed (stable when other entries are amended). Later
+    breaches of the same threshold while it is open are counted in
+    ``breaches`` (with the latest value) instead of opening another alert.
+    It closes only when acknowledged with an action.
+    """
+
+    id: str
+    threshold: Threshold
+    opened_at: datetime
+    value: float
+    breaches: int
+    last_value: float
+    last_breach_at: datetime
+    acknowledgement: AcknowledgeAlert | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """True until acknowledged."""
+        return self.acknowledgement is None
+
+    def describe(self) -> str:
+        """One line for the chair view and the summary."""
+        unit = _unit(self.threshold)
+        line = f"alert {self.id}: {self.threshold.describe()}: {self.value:g} {unit}"
+        if self.breaches > 1:
+            line += f" (breached {self.breaches} times, latest {self.last_value:g} {unit})"
+        if self.acknowledgement is not None:
+            ack = self.acknowledgement
+            line += f"; acknowledged by {ack.by}: {ack.action}"
+        return line
+
+
+def _unit(threshold: Threshold) -> str:
+    return PLAUSIBILITY[threshold.vital].unit
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedScore:
+    """A discharge score as the instruments core scored it."""
+
+    seq: int
+    at: datetime
+    by: str
+    total: float | None
+    band: str | None
+    flags: tuple[str, ...]
+    flag_messages: tuple[str, ...]
+    meets_criterion: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """A session as derived from its event log.
+
+    ``events`` is the log as stored (amendments included); ``effective`` is the
+    history with amendments applied (what every other field is derived from).
+    Quantities that depend on the time of asking (delivered dose, timers,
+    schedule, discharge readiness) are functions taking ``at`` or ``now``.
+    """
+
+    setup: SessionSetup
+    state: State
+    last_seq: int
+    events: tuple[Event, ...]
+    effective: tuple[Event, ...]
+    amendments: Mapping[int, Amendment]
+    scheduled_at: datetime
+    checked_in_at: datetime | None
+    dosing_started_at: datetime | None
+    dosing_ended_at: datetime | None
+    finished_at: datetime | None
+    rate_mg_per_h: float
+    paused: bool
+    segments: tuple[Segment, ...]
+    discrete_doses: tuple[DiscreteDose, ...]
+    checks: Mapping[CheckItem, CheckRecord]
+    baseline: Vitals | None
+    vitals: tuple[Vitals, ...]
+    side_effects: tuple[SideEffects, ...]
+    medications: tuple[Medication, ...]
+    alerts: tuple[Alert, ...]
+    scores: tuple[RecordedScore, ...]
+    escort_confirmed_at: datetime | None
+    stop: Stop | None
+    end: EndSession | None
+    discharge: Discharge | None
+    rate_above_plan: bool
+
+    @property
+    def infusing(self) -> bool:
+        """True while an infusion is running (started, not paused, not stopped)."""
+        return bool(self.segments) and self.segments[-1].end is None
+
+    @property
+    def open_alerts(self) -> tuple[Alert, ...]:
+        """Alerts not yet acknowledged."""
+        return tuple(a for a in self.alerts if a.is_open)
+
+    @property
+    def last_vitals(self) -> Vitals | None:
+        """The most recent vitals (by the time they were taken)."""
+        return self.vitals[-1] if self.vitals else None
+
+    @property
+    def missing_checks(self) -> tuple[CheckItem, ...]:
+        """Required pre-dose checks not (or not successfully) recorded yet."""
+        return tuple(
+            item
+            for item in self.setup.required_checks
+            if not (
+                (item == "baseline_vitals" and self.baseline is not None)
+                or (item in self.checks and self.checks[item].ok)
+            )
+        )
+
+    def latest(self) -> Event:
+        """The newest entry of the log."""
+        return self.events[-1]

@@ -1,0 +1,168 @@
+"""Discharge rules: each unmet condition is listed; discharge only when all are met."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from core.sessions.session_helpers import at, chair
+from ketacare.core.errors import InvalidInput
+from ketacare.core.sessions import (
+    AcknowledgeAlert,
+    Discharge,
+    DischargeScore,
+    EscortConfirmed,
+    IllegalTransition,
+    SelfAdministration,
+    Stop,
+    Vitals,
+    can_discharge,
+    discharge_status,
+    parse_session_policy,
+)
+
+GOOD: dict[str, Any] = {
+    "vital_signs": 2,
+    "ambulation": 2,
+    "nausea_vomiting": 2,
+    "pain": 1,
+    "bleeding": 2,
+    "escort": True,
+}  # total 9
+
+
+def esketamine_in_recovery(**kwargs: Any):  # type: ignore[no-untyped-def]
+    c = chair("esketamine-trd", **kwargs).ready()
+    c.add(SelfAdministration(at=at(10), by="nurse1", devices=2))
+    c.add(Stop(at=at(15), by="nurse1", reason="completed"))
+    return c
+
+
+def ready_for_discharge(**kwargs: Any):  # type: ignore[no-untyped-def]
+    c = esketamine_in_recovery(**kwargs)
+    c.add(DischargeScore(at=at(130), by="nurse1", answers=GOOD))
+    c.add(EscortConfirmed(at=at(131), by="nurse1", name="J. Doe", relation="partner"))
+    return c
+
+
+def test_all_conditions_met_at_the_end_of_the_sourced_observation() -> None:
+    c = ready_for_discharge()
+    # esketamine: at least 2 h after dosing (Spravato label): dosing ended at 0:15 -> 2:15
+    assert can_discharge(c.state, now=at(135)) == (True, ())
+    status = discharge_status(c.state, now=at(135))
+    assert status.earliest_at == at(135) and status.notes == ()
+    c.add(Discharge(at=at(140), by="nurse1", instructions="no driving until tomorrow"))
+    assert c.state.state == "discharged" and c.state.finished_at == at(140)
+
+
+def test_observation_not_reached() -> None:
+    ok, reasons = can_discharge(ready_for_discharge().state, now=at(134))
+    assert not ok
+    assert reasons == (
+        "minimum observation of 120 min after dosing ended (sourced: Spravato label (Janssen)) not "
+        "reached: earliest discharge at 11:15, in 1 min",
+    )
+
+
+def test_not_in_recovery() -> None:
+    c = chair("esketamine-trd").ready()
+    c.add(SelfAdministration(at=at(10), by="nurse1", devices=2))
+    ok, reasons = can_discharge(c.state, now=at(300))
+    assert not ok
+    assert reasons[0] == "the session is in state dosing: discharge is only possible from recovery"
+
+
+def test_no_score_and_low_score() -> None:
+    c = esketamine_in_recovery()
+    c.add(EscortConfirmed(at=at(131), by="nurse1"))
+    _, reasons = can_discharge(c.state, now=at(200))
+    assert reasons == (
+        "Modified PADSS must be 9 or more (Chung F, Chan VW, Ong D. A post-anesthetic discharge "
+        "scoring system for home readiness after ambulatory surgery. J Clin Anesth 1995): "
+        "none recorded since dosing ended",
+    )
+    c.add(DischargeScore(at=at(132), by="nurse1", answers={**GOOD, "pain": 0}))  # total 8
+    _, reasons = can_discharge(c.state, now=at(200))
+    assert len(reasons) == 1 and reasons[0].endswith(": latest 8")
+    c.add(DischargeScore(at=at(140), by="nurse1", answers=GOOD))  # 9
+    assert can_discharge(c.state, now=at(200)) == (True, ())
+    c.add(DischargeScore(at=at(150), by="nurse1", answers={**GOOD, "ambulation": 0}))  # 7
+    assert not can_discharge(c.state, now=at(200))[0]  # the latest score counts
+
+
+def test_score_before_dosing_ended_does_not_count() -> None:
+    c = chair("esketamine-trd").ready()
+    c.add(SelfAdministration(at=at(10), by="nurse1", devices=2))
+    with pytest.raises(IllegalTransition, match="cannot discharge_score in state dosing"):
+        c.add(DischargeScore(at=at(12), by="nurse1", answers=GOOD))
+
+
+def test_padss_escort_flag_and_escort_confirmation() -> None:
+    c = esketamine_in_recovery()
+    c.add(DischargeScore(at=at(130), by="nurse1", answers={**GOOD, "escort": False}))
+    _, reasons = can_discharge(c.state, now=at(200))
+    assert reasons == (
+        "Modified PADSS: No responsible adult to accompany the patient home: do not release "
+        "(PADSS qualification; ketamine labelling).",
+        "no responsible adult confirmed to accompany the patient home",
+    )
+
+
+def test_open_alert_blocks_discharge() -> None:
+    policy = parse_session_policy({"thresholds": {"hr_per_min": {"high": 120}}})
+    c = ready_for_discharge(policy=policy)
+    c.add(Vitals(at=at(132), by="nurse1", hr_per_min=125))
+    ok, reasons = can_discharge(c.state, now=at(200))
+    assert not ok and len(reasons) == 1
+    assert reasons[0].startswith("open alert 15/site-hr_per_min-high: heart rate > 120 /min")
+    with pytest.raises(IllegalTransition, match="discharge not allowed: open alert"):
+        c.add(Discharge(at=at(200), by="nurse1", instructions="x"))
+    c.add(AcknowledgeAlert(at=at(201), by="dr_a", alert_id=c.state.alerts[0].id, action="rest"))
+    c.add(Discharge(at=at(202), by="nurse1", instructions="x"))
+
+
+def test_every_unmet_condition_is_listed_at_once() -> None:
+    _, reasons = can_discharge(esketamine_in_recovery().state, now=at(20))
+    assert len(reasons) == 3
+    assert reasons[0].startswith("minimum observation")
+    assert reasons[1].startswith("Modified PADSS must be 9 or more")
+    assert reasons[2] == "no responsible adult confirmed to accompany the patient home"
+
+
+def test_unset_observation_is_a_visible_note_not_an_invented_minimum() -> None:
+    from ketacare.core.sessions import StartInfusion
+
+    c = chair("crps-outpatient").ready()
+    c.add(StartInfusion(at=at(10), by="nurse1", rate_mg_per_h=24.5))
+    c.add(Stop(at=at(250), by="nurse1", reason="completed"))
+    c.add(DischargeScore(at=at(251), by="nurse1", answers=GOOD))
+    c.add(EscortConfirmed(at=at(251), by="nurse1"))
+    status = discharge_status(c.state, now=at(251))
+    assert status.allowed and status.earliest_at is None
+    assert status.notes == (
+        "minimum observation after dosing: not set (site policy): no minimum observation time "
+        "is enforced; the clinician decides",
+    )
+
+
+def test_site_may_require_two_consecutive_scores_and_a_longer_observation() -> None:
+    policy = parse_session_policy(
+        {"monitoring": {"discharge_scores_required": 2, "observation_min": 180}}
+    )
+    c = ready_for_discharge(policy=policy)
+    assert c.setup.observation.value == 180 and c.setup.observation.basis == "site_policy"
+    _, reasons = can_discharge(c.state, now=at(195))
+    assert len(reasons) == 1
+    assert reasons[0].startswith("Modified PADSS must be 9 or more on 2 consecutive scores (Chung")
+    assert reasons[0].endswith(": latest 9")
+    c.add(DischargeScore(at=at(150), by="nurse1", answers=GOOD))
+    assert can_discharge(c.state, now=at(195)) == (True, ())
+    assert not can_discharge(c.state, now=at(194))[0]
+
+
+def test_naive_time_refused() -> None:
+    from datetime import datetime
+
+    with pytest.raises(InvalidInput):
+        can_discharge(ready_for_discharge().state, now=datetime(2025, 3, 3, 12, 0))
