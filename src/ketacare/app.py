@@ -24,6 +24,8 @@ from ketacare.clinic.plans import api as plans_api
 from ketacare.clinic.plans import pages as plans_pages
 from ketacare.clinic.screenings import api as screenings_api
 from ketacare.clinic.screenings import pages as screenings_pages
+from ketacare.clinic.sessions import api as sessions_api
+from ketacare.clinic.sessions import pages as sessions_pages
 from ketacare.clinic.simulation import pages as simulation_pages
 from ketacare.clinic.system import api as system_api
 from ketacare.clinic.system import service as system_service
@@ -44,6 +46,7 @@ API_ROUTERS = (
     screenings_api.router,
     plans_api.router,
     followup_api.router,
+    sessions_api.router,
     audit_api.router,
 )
 PAGE_ROUTERS = (
@@ -54,6 +57,7 @@ PAGE_ROUTERS = (
     plans_pages.router,
     simulation_pages.router,
     followup_pages.router,
+    sessions_pages.router,
     audit_pages.router,
 )
 

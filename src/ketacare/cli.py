@@ -11,7 +11,14 @@ import sys
 
 import typer
 
-from ketacare.commands import clinic, instruments, pharmacology, protocols, screening
+from ketacare.commands import (
+    clinic,
+    instruments,
+    personalise,
+    pharmacology,
+    protocols,
+    screening,
+)
 from ketacare.core.errors import KetacareError
 
 app = typer.Typer(
@@ -22,7 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (clinic, pharmacology, instruments, screening, protocols):
+for module in (clinic, pharmacology, personalise, instruments, screening, protocols):
     module.register(app)
 
 

@@ -4,58 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
-from browser_helpers import login
+from browser_helpers import _prepare, login
 
 pytestmark = pytest.mark.browser
-
-
-def _api(base: str, username: str, password: str | None = None) -> httpx.Client:
-    r = httpx.post(
-        f"{base}/api/v1/auth/token",
-        data={"username": username, "password": password or f"demo-{username}"},
-    )
-    r.raise_for_status()
-    return httpx.Client(
-        base_url=base, timeout=20, headers={"Authorization": f"Bearer {r.json()['access_token']}"}
-    )
-
-
-def _prepare(base: str) -> None:
-    """Patient 2 (David Okafor, CRPS) screened and signed; a second physician exists."""
-    with _api(base, "admin") as admin:
-        admin.post(
-            "/api/v1/users",
-            json={
-                "username": "physician2",
-                "full_name": "Dr Second",
-                "role": "physician",
-                "password": "second-physician",
-            },
-        )
-    with _api(base, "nurse") as nurse, _api(base, "physician") as physician:
-        for instrument, answers in (
-            ("ort", [False] * 10),
-            ("dast10", [False, False, True] + [False] * 7),
-        ):
-            nurse.post(
-                "/api/v1/patients/2/assessments",
-                json={"instrument": instrument, "answers": answers},
-            ).raise_for_status()
-        sid = nurse.post(
-            "/api/v1/patients/2/screenings",
-            json={
-                "treatment": {"molecule": "ketamine", "route": "iv_infusion"},
-                "vitals": {"systolic_mmhg": 124, "diastolic_mmhg": 80},
-            },
-        ).json()["id"]
-        physician.post(
-            f"/api/v1/screenings/{sid}/sign",
-            json={"note": "history reviewed", "valid_until": "2099-01-01"},
-        ).raise_for_status()
 
 
 def test_physician_builds_signs_and_books_a_crps_plan(

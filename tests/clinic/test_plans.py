@@ -6,74 +6,7 @@ from typing import Any
 
 import pytest
 
-KETAMINE_IV = {
-    "treatment": {"molecule": "ketamine", "route": "iv_infusion"},
-    "vitals": {"systolic_mmhg": 118, "diastolic_mmhg": 76},
-}
-
-
-@pytest.fixture
-def clinic(client: Any, login_api: Any) -> dict[str, Any]:
-    """A 70 kg patient with a signed screening for racemic IV ketamine, and the team."""
-    admin = login_api("admin")
-    client.post(
-        "/api/v1/users",
-        headers=admin,
-        json={
-            "username": "physician2",
-            "full_name": "Dr Second",
-            "role": "physician",
-            "password": "second-physician-pw",
-        },
-    )
-    r = client.post(
-        "/api/v1/auth/token", data={"username": "physician2", "password": "second-physician-pw"}
-    )
-    team = {
-        "nurse": login_api("nurse"),
-        "physician": login_api("physician"),
-        "physician2": {"Authorization": f"Bearer {r.json()['access_token']}"},
-        "therapist": login_api("therapist"),
-    }
-    pid = client.post(
-        "/api/v1/patients",
-        headers=team["nurse"],
-        json={
-            "given_name": "Plan",
-            "family_name": "Patient",
-            "birth_date": "1980-05-05",
-            "sex": "female",
-            "weight_kg": 70,
-        },
-    ).json()["id"]
-    # no drug use: "no" to every DAST-10 item except item 3 ("able to stop ... when you want")
-    no_drugs = [False, False, True] + [False] * 7
-    for instrument, answers in (("ort", [False] * 10), ("dast10", no_drugs)):
-        client.post(
-            f"/api/v1/patients/{pid}/assessments",
-            headers=team["nurse"],
-            json={"instrument": instrument, "answers": answers},
-        )
-    sid = client.post(
-        f"/api/v1/patients/{pid}/screenings", headers=team["nurse"], json=KETAMINE_IV
-    ).json()["id"]
-    r = client.post(
-        f"/api/v1/screenings/{sid}/sign",
-        headers=team["physician"],
-        json={"note": "reviewed history", "valid_until": "2026-12-31"},
-    )
-    assert r.status_code == 200, r.text
-    return {"pid": pid, "team": team}
-
-
-def draft(client: Any, clinic: dict[str, Any], **dose: Any) -> dict[str, Any]:
-    r = client.post(
-        f"/api/v1/patients/{clinic['pid']}/plans",
-        headers=clinic["team"]["physician"],
-        json={"protocol": "crps-outpatient", "bag_mg": 100, "bag_ml": 100, **dose},
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
+from plan_helpers import KETAMINE_IV, _signed, draft
 
 
 def test_crps_plan_arithmetic_for_70_kg(client: Any, clinic: dict[str, Any]) -> None:
@@ -257,19 +190,6 @@ def test_substance_use_risk_requires_the_safeguards(client: Any, clinic: dict[st
         json={**body, "safeguards_accepted": safeguards},
     )
     assert r.status_code == 200 and {g["id"] for g in r.json()["safeguards"]} == set(safeguards)
-
-
-def _signed(client: Any, clinic: dict[str, Any], **dose: Any) -> dict[str, Any]:
-    plan = draft(client, clinic, **dose)
-    team = clinic["team"]
-    client.post(
-        f"/api/v1/plans/{plan['id']}/sign",
-        headers=team["physician"],
-        json={"weight_confirmed": True, "reason": "site limits not configured"},
-    )
-    r = client.post(f"/api/v1/plans/{plan['id']}/cosign", headers=team["physician2"])
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def test_a_signed_plan_changes_only_by_a_new_signed_version(

@@ -7,6 +7,7 @@ from ketacare.clinic.followup import orm as followup_orm
 from ketacare.clinic.patients import orm as patients_orm
 from ketacare.clinic.plans import orm as plans_orm
 from ketacare.clinic.screenings import orm as screenings_orm
+from ketacare.clinic.sessions import orm as sessions_orm
 from ketacare.clinic.system import orm as system_orm
 from ketacare.infra.db import Base
 
@@ -19,5 +20,6 @@ __all__ = [
     "patients_orm",
     "plans_orm",
     "screenings_orm",
+    "sessions_orm",
     "system_orm",
 ]

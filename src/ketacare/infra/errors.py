@@ -14,6 +14,7 @@ from ketacare.core.errors import (
     KetacareError,
     SoftLimitNeedsReview,
 )
+from ketacare.core.sessions.errors import IllegalTransition, StaleSession
 
 
 class NotFound(KetacareError):
@@ -52,6 +53,8 @@ HTTP_STATUS: tuple[tuple[type[KetacareError], int, str], ...] = (
     (CsrfRejected, 403, "CSRF token missing or wrong"),
     (LockedOut, 429, "Account locked"),
     (Conflict, 409, "Conflict"),
+    (StaleSession, 409, "Someone else recorded first"),
+    (IllegalTransition, 409, "Not possible in this state"),
     (SoftLimitNeedsReview, 409, "Soft limit needs a reason and a co-signature"),
     (DoseLimitExceeded, 422, "Dose above the hard limit"),
     (InvalidInput, 422, "Invalid input"),

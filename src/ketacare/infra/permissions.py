@@ -65,6 +65,9 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "therapy:document": {Role.THERAPIST: ALL},
     "schedule:read": {**_CLINICAL_STAFF},
     "schedule:write": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
+    # dosing sessions at the chair: nurses and physicians chart, the team reads
+    "session:read": {**_CLINICAL_STAFF},
+    "session:write": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
     # measurement between visits: self-report links and reminders
     "followup:write": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
     # accounts and the audit trail are administration, not clinical care

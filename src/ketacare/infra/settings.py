@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     protocols_dir: Path | None = Field(
         default=None, description="A folder of the clinic's own protocol files"
     )
+    session_policy_file: Path | None = Field(
+        default=None,
+        description="The clinic's session policy TOML: vitals thresholds and intervals no "
+        "source gives (unset: no automatic alert, no schedule)",
+    )
     weight_valid_days: int | None = Field(
         default=None,
         ge=1,

@@ -1,0 +1,122 @@
+"""JSON routes of dosing sessions: open, read, record an event, the board."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel, Field
+
+from ketacare.clinic.accounts.service import Principal
+from ketacare.clinic.sessions import service
+from ketacare.web.deps import Ctx, DbSession, Now, actor_of, api_permission
+
+router = APIRouter(prefix="/api/v1", tags=["sessions"])
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+class SessionOpen(BaseModel):
+    session_number: int = Field(ge=1, le=1000)
+    appointment_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+
+
+class EventPost(BaseModel):
+    expected_seq: int = Field(ge=0, le=10**6, description="The last sequence number you saw")
+    event: dict[str, Any] = Field(
+        description="kind and fields, e.g. {'kind': 'vitals', 'sbp_mmhg': 128, 'dbp_mmhg': 76}"
+    )
+
+
+@router.post("/plans/{plan_id}/sessions", status_code=201)
+def open_session(
+    request: Request,
+    plan_id: Id,
+    data: SessionOpen,
+    session: DbSession,
+    ctx: Ctx,
+    at: Now,
+    principal: Principal = api_permission("session:write"),
+) -> dict[str, Any]:
+    """Open a dosing session of a signed plan."""
+    row = service.open_session(
+        session=session,
+        actor=actor_of(request, principal),
+        settings=ctx.settings,
+        plan_id=plan_id,
+        session_number=data.session_number,
+        now=at,
+        appointment_id=data.appointment_id,
+    )
+    return service.view(row=row, state=service.state_of(session=session, session_id=row.id), now=at)
+
+
+@router.get("/sessions/board")
+def board(
+    session: DbSession,
+    at: Now,
+    _: Principal = api_permission("session:read"),
+) -> list[dict[str, Any]]:
+    """Every active chair at a glance."""
+    out = []
+    for r in service.board(session=session):
+        v = service.view(row=r.session, state=r.state, now=at)
+        out.append(
+            {
+                "session_id": r.session.id,
+                "chair": r.chair,
+                "patient_id": r.patient.id,
+                "patient": f"{r.patient.family_name}, {r.patient.given_name}",
+                "state": v["state"],
+                "next_check": v["next_check"],
+                "overdue": v["overdue"],
+                "open_alerts": len(v["open_alerts"]),
+                "elapsed_s": v["timers"].get("since_check_in"),
+            }
+        )
+    return out
+
+
+@router.get("/sessions/{session_id}")
+def read_session(
+    request: Request,
+    session_id: Id,
+    session: DbSession,
+    at: Now,
+    principal: Principal = api_permission("session:read"),
+) -> dict[str, Any]:
+    """The session as derived from its log."""
+    row = service.get_session(session=session, session_id=session_id)
+    from ketacare.clinic.audit import service as audit
+
+    audit.record(
+        session=session,
+        actor=actor_of(request, principal),
+        action="read",
+        resource_type="session",
+        resource_id=row.id,
+        patient_id=row.patient_id,
+        at=at,
+    )
+    return service.view(row=row, state=service.state_of(session=session, session_id=row.id), now=at)
+
+
+@router.post("/sessions/{session_id}/events", status_code=201)
+def record_event(
+    request: Request,
+    session_id: Id,
+    data: EventPost,
+    session: DbSession,
+    at: Now,
+    principal: Principal = api_permission("session:write"),
+) -> dict[str, Any]:
+    """Record vitals, a rate change, a check... (refused if someone else wrote first)."""
+    state = service.record(
+        session=session,
+        actor=actor_of(request, principal),
+        session_id=session_id,
+        data=data.event,
+        expected_seq=data.expected_seq,
+        now=at,
+    )
+    row = service.get_session(session=session, session_id=session_id)
+    return service.view(row=row, state=state, now=at)

@@ -1,0 +1,352 @@
+"""Pages of dosing sessions: the chair view (tablet-first, live), the nurses' board, summaries."""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from ketacare.clinic.accounts.service import Principal
+from ketacare.clinic.audit import service as audit
+from ketacare.clinic.patients.service import get_patient
+from ketacare.clinic.plans import service as plans
+from ketacare.clinic.sessions import service
+from ketacare.clinic.sessions.summary import summary_pdf
+from ketacare.core.errors import InvalidInput, KetacareError
+from ketacare.core.instruments import get_instrument
+from ketacare.core.sessions import EVENT_TYPES, STOP_REASONS, VITALS
+from ketacare.web.deps import (
+    Ctx,
+    DbSession,
+    FormFields,
+    Now,
+    actor_of,
+    page_permission,
+)
+from ketacare.web.render import optional_int, page
+
+router = APIRouter(include_in_schema=False)
+SKIP = {"kind", "at", "by", "seq", "override", "setup", "replacement", "answers"}
+
+
+def _number(kind: str, name: str, text: str, integer: bool) -> float | int:
+    try:
+        return int(text) if integer else float(text.replace(",", "."))
+    except ValueError:
+        raise InvalidInput(f"{kind} {name}: {text!r} is not a number") from None
+
+
+def event_from_form(kind: str, form: Any) -> dict[str, Any]:
+    """A form's fields as an event dict, typed by the event's own fields."""
+    cls = EVENT_TYPES.get(kind)
+    if cls is None:
+        raise InvalidInput(f"unknown entry {kind!r}")
+    data: dict[str, Any] = {"kind": kind}
+    for name, hint in typing.get_type_hints(cls).items():
+        if name in SKIP:
+            continue
+        raw = str(form.get(name) or "").strip()
+        if raw == "":
+            continue
+        args = set(typing.get_args(hint)) if isinstance(hint, types.UnionType) else {hint}
+        if bool in args:
+            data[name] = raw in ("yes", "true", "on", "1")
+        elif int in args:
+            data[name] = _number(kind, name, raw, True)
+        elif float in args:
+            data[name] = _number(kind, name, raw, False)
+        else:
+            data[name] = raw
+    if kind == "discharge_score":
+        instrument = get_instrument("padss_ketamine")
+        answers: dict[str, object] = {}
+        for item in instrument.items:
+            raw = str(form.get(f"item_{item.id}") or "")
+            if raw:
+                answers[item.id] = (raw == "yes") if item.kind == "boolean" else int(raw)
+        data["answers"] = answers
+    return data
+
+
+def _chair(
+    request: Request,
+    ctx: Ctx,
+    session: Session,
+    principal: Principal,
+    session_id: int,
+    at: datetime,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+    partial: bool = False,
+) -> Response:
+    row = service.get_session(session=session, session_id=session_id)
+    patient = get_patient(session=session, patient_id=row.patient_id)
+    state = service.state_of(session=session, session_id=session_id)
+    v = service.view(row=row, state=state, now=at)
+    live = None
+    try:
+        from ketacare.core.pharmacology import Patient as PkPatient
+        from ketacare.core.pharmacology import load_model
+        from ketacare.core.sessions import live_concentration
+
+        plan = plans.get_plan(session=session, plan_id=row.plan_id)
+        models = plans.exposure_models(settings=ctx.settings, protocol_id=plan.protocol_id)
+        if models and state.dosing_started_at is not None:
+            live = live_concentration(
+                state.events,
+                model=load_model(model_id=models[0].id),
+                patient=PkPatient(weight_kg=plan.weight_kg),
+                at=at,
+            )
+    except KetacareError:
+        live = None
+    if not partial:
+        audit.record(
+            session=session,
+            actor=actor_of(request, principal),
+            action="read",
+            resource_type="session",
+            resource_id=row.id,
+            patient_id=row.patient_id,
+            at=at,
+        )
+    vitals = [{"at": e.at.isoformat(), **{k: getattr(e, k) for k in VITALS}} for e in state.vitals]
+    thresholds = (
+        [
+            {"vital": t.vital, "value": t.value, "direction": t.direction}
+            for t in state.setup.thresholds
+            if t.value is not None
+        ]
+        if state.setup
+        else []
+    )
+    return page(
+        request,
+        ctx,
+        "sessions/partial.html" if partial else "sessions/chair.html",
+        {
+            "row": row,
+            "patient": patient,
+            "v": v,
+            "state": state,
+            "live": live,
+            "error": error,
+            "stop_reasons": STOP_REASONS,
+            "padss": get_instrument("padss_ketamine"),
+            "chart_json": json.dumps({"vitals": vitals, "thresholds": thresholds}),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/sessions/{session_id}", response_class=HTMLResponse)
+def chair_view(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    session_id: int,
+    partial: bool = False,
+    principal: Principal = page_permission("session:read"),
+) -> Response:
+    return _chair(request, ctx, session, principal, session_id, at, partial=partial)
+
+
+@router.post("/sessions/{session_id}/record", response_class=HTMLResponse)
+def record_page(
+    request: Request,
+    form: FormFields,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    session_id: int,
+    principal: Principal = page_permission("session:write"),
+) -> Response:
+    try:
+        kind = str(form.get("kind") or "")
+        seq = optional_int(str(form.get("expected_seq") or ""), "expected_seq")
+        if seq is None:
+            raise InvalidInput("expected_seq is missing: reload the page")
+        actor = actor_of(request, principal)
+        if kind == "pre_dose_checks":
+            items = [str(i) for i in form.getlist("item")]
+            if not items:
+                raise InvalidInput("tick the checks that were done")
+            for item in items:
+                detail = str(form.get(f"detail_{item}") or "")
+                state = service.record(
+                    session=session,
+                    actor=actor,
+                    session_id=session_id,
+                    data={"kind": "pre_dose_check", "item": item, "ok": True, "detail": detail},
+                    expected_seq=seq,
+                    now=at,
+                )
+                seq = state.last_seq
+        else:
+            service.record(
+                session=session,
+                actor=actor,
+                session_id=session_id,
+                data=event_from_form(kind, form),
+                expected_seq=seq,
+                now=at,
+            )
+    except KetacareError as exc:
+        session.rollback()
+        return _chair(
+            request,
+            ctx,
+            session,
+            principal,
+            session_id,
+            at,
+            error=str(exc),
+            status_code=422 if "someone else" not in str(exc) else 409,
+        )
+    return RedirectResponse(f"/sessions/{session_id}", status_code=303)
+
+
+@router.post("/plans/{plan_id}/sessions/open")
+def open_page(
+    request: Request,
+    form: FormFields,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    plan_id: int,
+    principal: Principal = page_permission("session:write"),
+) -> Response:
+    try:
+        number = optional_int(str(form.get("session_number") or ""), "session number")
+        if number is None:
+            raise InvalidInput("choose the session number")
+        appointment = optional_int(str(form.get("appointment_id") or ""), "appointment")
+        row = service.open_session(
+            session=session,
+            actor=actor_of(request, principal),
+            settings=ctx.settings,
+            plan_id=plan_id,
+            session_number=number,
+            now=at,
+            appointment_id=appointment,
+        )
+    except KetacareError as exc:
+        session.rollback()
+        return page(
+            request,
+            ctx,
+            "error.html",
+            {"title": "Session not opened", "detail": str(exc)},
+            status_code=422,
+        )
+    return RedirectResponse(f"/sessions/{row.id}", status_code=303)
+
+
+@router.get("/board", response_class=HTMLResponse)
+def board_page(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    partial: bool = False,
+    _: Principal = page_permission("session:read"),
+) -> Response:
+    rows = [
+        (r, service.view(row=r.session, state=r.state, now=at))
+        for r in service.board(session=session)
+    ]
+    return page(
+        request,
+        ctx,
+        "sessions/board_rows.html" if partial else "sessions/board.html",
+        {"rows": rows},
+    )
+
+
+@router.get("/sessions/{session_id}/summary", response_class=HTMLResponse)
+def summary_page(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    session_id: int,
+    principal: Principal = page_permission("session:read"),
+) -> Response:
+    return _chair_summary(request, ctx, session, principal, session_id, at)
+
+
+def _chair_summary(
+    request: Request,
+    ctx: Ctx,
+    session: Session,
+    principal: Principal,
+    session_id: int,
+    at: datetime,
+) -> Response:
+    row = service.get_session(session=session, session_id=session_id)
+    state = service.state_of(session=session, session_id=session_id)
+    audit.record(
+        session=session,
+        actor=actor_of(request, principal),
+        action="read",
+        resource_type="session_summary",
+        resource_id=row.id,
+        patient_id=row.patient_id,
+        at=at,
+    )
+    return page(
+        request,
+        ctx,
+        "sessions/summary.html",
+        {
+            "row": row,
+            "state": state,
+            "v": service.view(row=row, state=state, now=at),
+            "patient": get_patient(session=session, patient_id=row.patient_id),
+        },
+    )
+
+
+@router.get("/sessions/{session_id}/summary.pdf")
+def summary_pdf_page(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    session_id: int,
+    principal: Principal = page_permission("session:read"),
+) -> Response:
+    row = service.get_session(session=session, session_id=session_id)
+    state = service.state_of(session=session, session_id=session_id)
+    patient = get_patient(session=session, patient_id=row.patient_id)
+    audit.record(
+        session=session,
+        actor=actor_of(request, principal),
+        action="export",
+        resource_type="session_summary",
+        resource_id=row.id,
+        patient_id=row.patient_id,
+        at=at,
+        detail={"format": "pdf"},
+    )
+    data = summary_pdf(
+        row=row,
+        state=state,
+        patient=patient,
+        view=service.view(row=row, state=state, now=at),
+        zone=ctx.settings.zone,
+        generated_at=at,
+    )
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="session-{row.id}.pdf"'},
+    )

@@ -1,0 +1,344 @@
+"""Dosing sessions: open from a signed plan, append events (optimistic), derive everything.
+
+The log is the record; the chair view, the board and the summary are replays of it
+(:func:`ketacare.core.sessions.replay`). Two staff writing at once never lose each
+other's entries: each write names the sequence number it saw, and a stale one is
+refused with a message saying to reload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ketacare.clinic.audit import service as audit
+from ketacare.clinic.patients.service import get_patient
+from ketacare.clinic.plans import service as plans
+from ketacare.clinic.plans.orm import Appointment, Chair
+from ketacare.clinic.sessions.orm import DosingSession, SessionEvent
+from ketacare.core.errors import InvalidInput
+from ketacare.core.protocols import PlannedSession, build_plan
+from ketacare.core.sessions import (
+    FINAL_STATES,
+    Scheduled,
+    SessionPolicy,
+    SessionState,
+    StaleSession,
+    append,
+    event_from_dict,
+    event_to_dict,
+    load_session_policy,
+    replay,
+    session_setup,
+)
+from ketacare.infra.errors import Conflict, NotFound
+from ketacare.infra.settings import Settings
+
+
+@lru_cache(maxsize=4)
+def _policy(path: str, mtime: float) -> SessionPolicy:
+    del mtime
+    return load_session_policy(path=Path(path))
+
+
+def session_policy(settings: Settings) -> SessionPolicy | None:
+    """The clinic's session policy (thresholds, intervals), when configured."""
+    path = settings.session_policy_file
+    if path is None:
+        return None
+    return _policy(str(path), Path(path).stat().st_mtime if Path(path).exists() else 0.0)
+
+
+def get_session(*, session: Session, session_id: int) -> DosingSession:
+    row = session.get(DosingSession, session_id)
+    if row is None:
+        raise NotFound(f"session {session_id} does not exist")
+    return row
+
+
+def events_of(*, session: Session, session_id: int) -> tuple[Any, ...]:
+    rows = session.scalars(
+        select(SessionEvent).where(SessionEvent.session_id == session_id).order_by(SessionEvent.seq)
+    )
+    return tuple(event_from_dict(row.data) for row in rows)
+
+
+def state_of(*, session: Session, session_id: int) -> SessionState:
+    """The replayed state of a session."""
+    return replay(events_of(session=session, session_id=session_id))
+
+
+def _planned(plan_schedule: Mapping[str, Any], number: int) -> dict[str, Any] | None:
+    for s in plan_schedule.get("sessions", []):  # type: ignore[union-attr]
+        if int(s["number"]) == number:
+            return dict(s)
+    return None
+
+
+def open_session(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    settings: Settings,
+    plan_id: int,
+    session_number: int,
+    now: datetime,
+    appointment_id: int | None = None,
+) -> DosingSession:
+    """Open a session of a signed plan (a required preparation session must be documented)."""
+    plan = plans.get_plan(session=session, plan_id=plan_id)
+    if plan.status not in ("signed", "active"):
+        raise Conflict(f"plan {plan_id} is {plan.status}: only a signed plan's sessions are given")
+    if not plans.preparation_done(session=session, plan=plan):
+        raise InvalidInput(
+            "this plan requires a documented preparation session before the first dose"
+        )
+    if _planned(plan.schedule, session_number) is None:
+        raise InvalidInput(f"plan {plan_id} has no session {session_number}")
+    existing = session.scalar(
+        select(DosingSession).where(
+            DosingSession.plan_id == plan_id,
+            DosingSession.session_number == session_number,
+            DosingSession.state.not_in(("stopped_early",)),
+        )
+    )
+    if existing is not None:
+        raise Conflict(
+            f"session {session_number} of plan {plan_id} is already open (session {existing.id})"
+        )
+    chair_id = None
+    if appointment_id is not None:
+        appt = session.get(Appointment, appointment_id)
+        if appt is None or appt.plan_id != plan_id:
+            raise InvalidInput(f"appointment {appointment_id} is not part of plan {plan_id}")
+        chair_id = appt.chair_id
+    protocol = plans.library(settings).get(protocol_id=plan.protocol_id)
+    built = build_plan(
+        protocol=protocol,
+        weight_kg=plan.weight_kg,
+        bag_mg=plan.bag_mg,
+        bag_ml=plan.bag_ml,
+        dose_mg_per_kg_per_h=plan.dose_mg_per_kg_per_h,
+        dose_mg=plan.dose_mg,
+        site_policy=plans.protocol_policy(settings),
+    )
+    planned: PlannedSession = next(s for s in built.sessions if s.number == session_number)
+    setup = session_setup(
+        protocol=protocol,
+        weight_kg=plan.weight_kg,
+        planned=planned,
+        policy=session_policy(settings),
+        limit_policy=plans.protocol_policy(settings),
+    )
+    row = DosingSession(
+        plan_id=plan_id,
+        patient_id=plan.patient_id,
+        session_number=session_number,
+        appointment_id=appointment_id,
+        chair_id=chair_id,
+        state="scheduled",
+        last_seq=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    session.flush()
+    _store(session, row, (), Scheduled(at=now, by=actor.username, setup=setup), 0, actor, now)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="create",
+        resource_type="session",
+        resource_id=row.id,
+        patient_id=plan.patient_id,
+        at=now,
+        detail={"plan": plan_id, "session": session_number},
+    )
+    return row
+
+
+def _store(
+    session: Session,
+    row: DosingSession,
+    events: tuple[Any, ...],
+    new: Any,
+    expected_seq: int,
+    actor: audit.Actor,
+    now: datetime,
+) -> SessionState:
+    log = append(events, new, expected_seq=expected_seq)
+    added = log[-1]
+    session.add(
+        SessionEvent(
+            session_id=row.id,
+            seq=added.seq,
+            kind=type(added).__name__,
+            at=added.at,
+            recorded_by=actor.user_id,
+            data=event_to_dict(added),
+        )
+    )
+    try:
+        session.flush()
+    except IntegrityError:
+        raise StaleSession(
+            f"someone else recorded on session {row.id} at the same moment: reload and "
+            "enter it again"
+        ) from None
+    state = replay(log)
+    row.state = state.state
+    row.last_seq = state.last_seq
+    row.updated_at = now
+    return state
+
+
+def record(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    session_id: int,
+    data: Mapping[str, Any],
+    expected_seq: int,
+    now: datetime,
+) -> SessionState:
+    """Append one event (kind and fields as in the event model); who and when are ours."""
+    row = get_session(session=session, session_id=session_id)
+    payload = {k: v for k, v in data.items() if k not in ("by", "seq")}
+    at = payload.get("at")
+    payload["at"] = now.isoformat() if at in (None, "") else at
+    payload["by"] = actor.username
+    event = event_from_dict(payload)
+    if event.at > now:
+        raise InvalidInput(f"at {event.at.isoformat()} is in the future")
+    events = events_of(session=session, session_id=session_id)
+    state = _store(session, row, events, event, expected_seq, actor, now)
+    if state.state == "dosing" and payload.get("kind") in ("start_infusion", "self_administration"):
+        plan = plans.get_plan(session=session, plan_id=row.plan_id)
+        if plan.status == "signed":
+            plan.status = "active"
+    audit.record(
+        session=session,
+        actor=actor,
+        action="record",
+        resource_type="session",
+        resource_id=row.id,
+        patient_id=row.patient_id,
+        at=now,
+        detail={"kind": payload.get("kind"), "seq": state.last_seq},
+    )
+    return state
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    session: DosingSession
+    patient: Any
+    chair: str | None
+    state: SessionState
+
+
+def board(*, session: Session) -> list[BoardRow]:
+    """Every session still at a chair (not discharged or ended)."""
+    rows = session.scalars(
+        select(DosingSession)
+        .where(DosingSession.state.not_in(tuple(FINAL_STATES)))
+        .order_by(DosingSession.id)
+    )
+    chairs = {c.id: c.name for c in session.scalars(select(Chair))}
+    out = []
+    for row in rows:
+        out.append(
+            BoardRow(
+                session=row,
+                patient=get_patient(session=session, patient_id=row.patient_id),
+                chair=chairs.get(row.chair_id) if row.chair_id else None,
+                state=state_of(session=session, session_id=row.id),
+            )
+        )
+    return out
+
+
+def sessions_of_plan(*, session: Session, plan_id: int) -> list[DosingSession]:
+    return list(
+        session.scalars(
+            select(DosingSession)
+            .where(DosingSession.plan_id == plan_id)
+            .order_by(DosingSession.session_number, DosingSession.id)
+        )
+    )
+
+
+def view(*, row: DosingSession, state: SessionState, now: datetime) -> dict[str, Any]:
+    """What the chair view and the API show, all derived from the log."""
+    from ketacare.core.sessions import (
+        delivered_mg,
+        discharge_status,
+        event_to_dict,
+        monitoring_schedule,
+        timers,
+    )
+
+    schedule = monitoring_schedule(state, now=now)
+    clock = timers(state, now=now)
+    discharge = discharge_status(state, now=now)
+    setup = state.setup
+    return {
+        "id": row.id,
+        "plan_id": row.plan_id,
+        "patient_id": row.patient_id,
+        "session_number": row.session_number,
+        "state": state.state,
+        "last_seq": state.last_seq,
+        "rate_mg_per_h": state.rate_mg_per_h,
+        "paused": state.paused,
+        "delivered_mg": round(delivered_mg(state, at=now), 3),
+        "open_alerts": [
+            {"id": a.id, "message": _alert_text(a), "opened_at": a.opened_at, "value": a.value}
+            for a in state.open_alerts
+        ],
+        "next_check": None
+        if schedule.next is None
+        else {
+            "what": schedule.next.what,
+            "due_at": schedule.next.due_at,
+            "status": schedule.next.status,
+        },
+        "overdue": [c.what for c in schedule.overdue],
+        "schedule_notes": list(schedule.notes),
+        "timers": {
+            k: (v.total_seconds() if hasattr(v, "total_seconds") else v)
+            for k, v in vars_of(clock).items()
+        },
+        "discharge": {
+            "allowed": discharge.allowed,
+            "reasons": list(discharge.reasons),
+            "earliest_at": discharge.earliest_at,
+            "notes": list(discharge.notes),
+        },
+        "missing_checks": list(state.missing_checks),
+        "unset_policy": list(setup.unset()) if setup is not None else [],
+        "events": [event_to_dict(e) for e in state.events],
+    }
+
+
+def vars_of(obj: Any) -> dict[str, Any]:
+    from dataclasses import fields, is_dataclass
+
+    if is_dataclass(obj):
+        return {f.name: getattr(obj, f.name) for f in fields(obj)}
+    return dict(vars(obj))
+
+
+def _alert_text(alert: Any) -> str:
+    t = alert.threshold
+    above = "above" if t.direction == "high" else "below"
+    action = f" {t.action}" if getattr(t, "action", "") else ""
+    return f"{t.vital} {alert.value:g} {above} the {t.basis} limit {t.value:g}.{action}"

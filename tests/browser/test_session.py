@@ -1,0 +1,139 @@
+"""A whole dosing session in Chromium, with the nurses' board open beside it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from browser_helpers import _api, _prepare, login
+from live_server import LiveServer
+
+pytestmark = pytest.mark.browser
+
+# a test clinic's own alert limit (no published source gives one)
+POLICY = "[thresholds]\nsbp_mmhg = { high = 160 }\n"
+
+
+@pytest.fixture
+def session_server(sqlite_template: Path, tmp_path: Path) -> Any:
+    from ketacare.app import create_app
+    from ketacare.infra.settings import load_settings
+
+    db = tmp_path / "s.sqlite3"
+    shutil.copy(sqlite_template, db)
+    (tmp_path / "policy.toml").write_text(POLICY)
+    app = create_app(
+        load_settings(
+            database_url=f"sqlite:///{db}",
+            var_dir=tmp_path / "var",
+            secret_key="s" * 40,
+            timezone="Europe/Amsterdam",
+            session_policy_file=tmp_path / "policy.toml",
+        )
+    )
+    with LiveServer(app) as server:
+        yield server
+    app.state.engine.dispose()
+
+
+def _signed_plan(base: str) -> int:
+    _prepare(base)
+    with (
+        _api(base, "physician") as physician,
+        _api(base, "physician2", "second-physician") as second,
+    ):
+        plan = physician.post(
+            "/api/v1/patients/2/plans",
+            json={"protocol": "crps-outpatient", "bag_mg": 100, "bag_ml": 100},
+        ).json()
+        physician.post(
+            f"/api/v1/plans/{plan['id']}/sign",
+            json={"weight_confirmed": True, "reason": "site limits not configured"},
+        ).raise_for_status()
+        second.post(f"/api/v1/plans/{plan['id']}/cosign").raise_for_status()
+    return int(plan["id"])
+
+
+def _record(page: Any, button: str) -> None:
+    page.get_by_role("button", name=button, exact=True).click()
+    page.wait_for_load_state("networkidle")
+
+
+def test_nurse_runs_a_whole_session(session_server: Any, page: Any, browser: Any) -> None:
+    base = session_server.url
+    plan_id = _signed_plan(base)
+    board = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    login(board, base, "physician")
+    login(page, base, "nurse")
+    page.goto(f"{base}/plans/{plan_id}")
+    _record(page, "Open session at the chair")
+    expect(page.get_by_test_id("state")).to_have_text("scheduled")
+    session_url = page.url
+    sid = session_url.rsplit("/", 1)[1]
+
+    _record(page, "Check in")
+    board.goto(f"{base}/board")
+    expect(board.get_by_test_id(f"board-row-{sid}").locator(".state")).to_have_text("checked in")
+
+    page.get_by_label("Systolic").fill("128")
+    page.get_by_label("Diastolic").fill("78")
+    page.get_by_label("Heart rate").fill("72")
+    page.get_by_label("SpO2 %").fill("98")
+    page.get_by_label("Resp. rate").fill("14")
+    _record(page, "Record vitals")
+    for box in page.locator("input[name=item]").all():
+        box.check()
+    page.get_by_label("Lot number").fill("K-2291")
+    _record(page, "Record checks")
+    expect(page.get_by_test_id("state")).to_have_text("pre dose checks")
+    _record(page, "Start infusion")
+    expect(page.get_by_test_id("state")).to_have_text("dosing")
+    expect(page.get_by_test_id("rate")).to_have_text("25 mg/h")  # 91.5 kg, capped at 25 mg/h
+    expect(board.get_by_test_id(f"board-row-{sid}").locator(".state")).to_have_text(
+        "dosing", timeout=12_000
+    )  # the board refreshes itself
+
+    page.get_by_label("New rate (mg/h)").fill("20")
+    page.get_by_label("Reason", exact=True).first.fill("nausea")
+    _record(page, "Change rate")
+    expect(page.get_by_test_id("rate")).to_have_text("20 mg/h")
+    page.get_by_label("Systolic").fill("172")
+    page.get_by_label("Diastolic").fill("96")
+    _record(page, "Record vitals")
+    alert = page.get_by_test_id("open-alert")
+    expect(alert).to_contain_text("172")
+    expect(board.get_by_test_id(f"board-row-{sid}").locator(".badge")).to_have_text(
+        "1", timeout=12_000
+    )
+    alert.get_by_label("Action taken").fill("physician informed; rate kept at 20 mg/h")
+    _record(page, "Acknowledge")
+    expect(page.get_by_test_id("open-alert")).to_have_count(0)
+
+    page.get_by_label("Stop reason").select_option("completed")
+    _record(page, "Stop")
+    expect(page.get_by_test_id("state")).to_have_text("recovery")
+    expect(page.get_by_test_id("discharge-status")).to_contain_text("Not yet")
+    page.locator("select[name=item_ambulation]").select_option(
+        "1"
+    )  # walks with assistance: 9 of 10...
+    page.locator("select[name=item_pain]").select_option("1")  # ...and moderate pain: 8 of 10
+    _record(page, "Record discharge score")
+    expect(page.get_by_test_id("discharge-status")).to_contain_text("Not yet")
+    page.locator("select[name=item_ambulation]").select_option("2")
+    page.locator("select[name=item_pain]").select_option("2")
+    _record(page, "Record discharge score")
+    page.get_by_label("Escort name").fill("J. Okafor")
+    page.get_by_label("Relation").fill("brother")
+    _record(page, "Confirm escort")
+    expect(page.get_by_test_id("discharge-status")).to_have_text("Discharge allowed.")
+    _record(page, "Discharge")
+    expect(page.get_by_test_id("state")).to_have_text("discharged")
+    expect(board.get_by_test_id(f"board-row-{sid}")).to_have_count(0, timeout=12_000)
+
+    pdf = page.request.get(f"{base}/sessions/{sid}/summary.pdf")
+    assert pdf.status == 200 and pdf.body().startswith(b"%PDF")
+    Path("/tmp/ketacare-session-summary.pdf").write_bytes(pdf.body())

@@ -1,0 +1,258 @@
+"""Dosing sessions through the application: the whole workflow, concurrency, refusals."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from plan_helpers import _signed
+
+# An illustration of a clinic's own numbers (no published source gives them): the test
+# clinic alerts above 160 mmHg systolic, wants vitals every 15 min, 60 min observation.
+POLICY = """
+[monitoring]
+vitals_interval_min = 15
+observation_min = 60
+
+[thresholds]
+sbp_mmhg = { high = 160 }
+"""
+
+
+@pytest.fixture
+def chair(app: Any, client: Any, clinic: dict[str, Any], tmp_path: Any) -> dict[str, Any]:
+    policy = tmp_path / "session-policy.toml"
+    policy.write_text(POLICY)
+    app.state.ctx.settings.session_policy_file = policy
+    plan = _signed(client, clinic)
+    r = client.post(
+        f"/api/v1/plans/{plan['id']}/sessions",
+        headers=clinic["team"]["nurse"],
+        json={"session_number": 1},
+    )
+    assert r.status_code == 201, r.text
+    return {**clinic, "plan": plan, "session": r.json()}
+
+
+def post(
+    client: Any,
+    chair: dict[str, Any],
+    event: dict[str, Any],
+    seq: int | None = None,
+    who: str = "nurse",
+) -> Any:
+    sid = chair["session"]["id"]
+    if seq is None:
+        seq = client.get(f"/api/v1/sessions/{sid}", headers=chair["team"][who]).json()["last_seq"]
+    return client.post(
+        f"/api/v1/sessions/{sid}/events",
+        headers=chair["team"][who],
+        json={"expected_seq": seq, "event": event},
+    )
+
+
+CHECKS = [
+    "fasting",
+    "escort_arranged",
+    "consent_current",
+    "screening_valid",
+    "weight_current",
+    "iv_access",
+    "dose_verified",
+    "medication_lot",
+]
+
+
+def test_a_whole_session_delivered_dose_alerts_and_discharge(
+    client: Any, chair: dict[str, Any], clock: Any
+) -> None:
+    assert chair["session"]["state"] == "scheduled"
+    assert post(client, chair, {"kind": "check_in"}).status_code == 201
+    assert (
+        post(
+            client,
+            chair,
+            {
+                "kind": "vitals",
+                "sbp_mmhg": 128,
+                "dbp_mmhg": 78,
+                "hr_per_min": 70,
+                "spo2_pct": 98,
+                "rr_per_min": 14,
+            },
+        ).status_code
+        == 201
+    )
+    for item in CHECKS:
+        r = post(
+            client,
+            chair,
+            {
+                "kind": "pre_dose_check",
+                "item": item,
+                "ok": True,
+                "detail": "lot K1" if item == "medication_lot" else "",
+            },
+        )
+        assert r.status_code == 201, r.text
+    assert r.json()["state"] == "pre_dose_checks"
+    assert (
+        post(client, chair, {"kind": "start_infusion", "rate_mg_per_h": 24.5}).json()["state"]
+        == "dosing"
+    )
+    clock.now += timedelta(hours=2)
+    assert (
+        post(
+            client, chair, {"kind": "rate_change", "rate_mg_per_h": 20, "reason": "nausea"}
+        ).status_code
+        == 201
+    )
+    clock.now += timedelta(minutes=30)
+    r = post(
+        client,
+        chair,
+        {
+            "kind": "vitals",
+            "sbp_mmhg": 172,
+            "dbp_mmhg": 95,
+            "hr_per_min": 88,
+            "spo2_pct": 97,
+            "rr_per_min": 16,
+        },
+    )
+    body = r.json()
+    # 24.5 mg/h x 2 h + 20 mg/h x 0.5 h = 49 + 10 = 59 mg
+    assert body["delivered_mg"] == pytest.approx(59.0)
+    [alert] = body["open_alerts"]
+    assert "172" in alert["message"] and "160" in alert["message"]
+    # a repeat breach does not open a second alert
+    clock.now += timedelta(minutes=5)
+    r = post(client, chair, {"kind": "vitals", "sbp_mmhg": 168, "dbp_mmhg": 92})
+    assert r.status_code == 201, r.text
+    assert len(r.json()["open_alerts"]) == 1
+    r = post(
+        client,
+        chair,
+        {
+            "kind": "acknowledge_alert",
+            "alert_id": alert["id"],
+            "action": "physician informed, rate reduced",
+        },
+    )
+    assert r.json()["open_alerts"] == []
+    clock.now += timedelta(minutes=25)
+    r = post(client, chair, {"kind": "stop", "reason": "completed"})
+    # + 20 mg/h x 0.5 h = 69 mg in all
+    assert r.json()["state"] == "recovery" and r.json()["delivered_mg"] == pytest.approx(69.0)
+    padss = {
+        "vital_signs": 2,
+        "ambulation": 2,
+        "nausea_vomiting": 2,
+        "pain": 2,
+        "bleeding": 2,
+        "escort": True,
+    }
+    post(client, chair, {"kind": "discharge_score", "answers": padss})
+    post(client, chair, {"kind": "escort_confirmed", "name": "J. Doe", "relation": "partner"})
+    too_early = post(client, chair, {"kind": "discharge", "instructions": "no driving"})
+    assert too_early.status_code == 409 and "60" in too_early.json()["detail"]
+    clock.now += timedelta(minutes=61)
+    r = post(client, chair, {"kind": "discharge", "instructions": "no driving today"})
+    assert r.status_code == 201 and r.json()["state"] == "discharged"
+    plan = client.get(f"/api/v1/plans/{chair['plan']['id']}", headers=chair["team"]["nurse"])
+    assert plan.json()["status"] == "active"
+
+
+def test_illegal_transitions_and_implausible_vitals_change_nothing(
+    client: Any, chair: dict[str, Any]
+) -> None:
+    r = post(client, chair, {"kind": "start_infusion", "rate_mg_per_h": 24.5})
+    assert r.status_code == 409 and "scheduled" in r.json()["detail"]
+    post(client, chair, {"kind": "check_in"})
+    for bad, word in (({"spo2_pct": 101}, "spo2"), ({"sbp_mmhg": 80, "dbp_mmhg": 90}, "diastolic")):
+        r = post(client, chair, {"kind": "vitals", **bad})
+        assert r.status_code == 422 and word in r.json()["detail"].lower()
+    view = client.get(
+        f"/api/v1/sessions/{chair['session']['id']}", headers=chair["team"]["nurse"]
+    ).json()
+    assert [e["kind"] for e in view["events"]] == ["scheduled", "check_in"]
+
+
+def test_two_staff_never_lose_each_others_entries(client: Any, chair: dict[str, Any]) -> None:
+    post(client, chair, {"kind": "check_in"})
+    seen = client.get(
+        f"/api/v1/sessions/{chair['session']['id']}", headers=chair["team"]["nurse"]
+    ).json()["last_seq"]
+    first = post(client, chair, {"kind": "vitals", "sbp_mmhg": 120, "dbp_mmhg": 70}, seq=seen)
+    second = post(
+        client,
+        chair,
+        {"kind": "vitals", "sbp_mmhg": 150, "dbp_mmhg": 90},
+        seq=seen,
+        who="physician",
+    )
+    assert first.status_code == 201
+    assert second.status_code == 409 and "reload" in second.json()["detail"].lower()
+    view = client.get(
+        f"/api/v1/sessions/{chair['session']['id']}", headers=chair["team"]["nurse"]
+    ).json()
+    assert [e.get("sbp_mmhg") for e in view["events"] if e["kind"] == "vitals"] == [120]
+
+
+def test_an_amendment_keeps_the_original_entry(client: Any, chair: dict[str, Any]) -> None:
+    post(client, chair, {"kind": "check_in"})
+    wrong = post(client, chair, {"kind": "vitals", "sbp_mmhg": 210, "dbp_mmhg": 80}).json()
+    target = wrong["last_seq"]
+    r = post(
+        client,
+        chair,
+        {
+            "kind": "amendment",
+            "target_seq": target,
+            "reason": "typed 210 for 120",
+            "replacement": {
+                "kind": "vitals",
+                "at": wrong["events"][-1]["at"],
+                "by": "nurse",
+                "sbp_mmhg": 120,
+                "dbp_mmhg": 80,
+            },
+        },
+    )
+    assert r.status_code == 201, r.text
+    kinds = [e["kind"] for e in r.json()["events"]]
+    assert kinds.count("vitals") == 1 and "amendment" in kinds  # the original stays in the log
+    assert r.json()["open_alerts"] == []  # the corrected value is below the limit
+
+
+def test_a_required_preparation_session_gates_the_first_dose(
+    client: Any, clinic: dict[str, Any]
+) -> None:
+    from plan_helpers import draft
+
+    team = clinic["team"]
+    plan = draft(client, clinic, preparation_required=True)
+    client.post(
+        f"/api/v1/plans/{plan['id']}/sign",
+        headers=team["physician"],
+        json={"weight_confirmed": True, "reason": "limits unset"},
+    )
+    client.post(f"/api/v1/plans/{plan['id']}/cosign", headers=team["physician2"])
+    r = client.post(
+        f"/api/v1/plans/{plan['id']}/sessions", headers=team["nurse"], json={"session_number": 1}
+    )
+    assert r.status_code == 422 and "preparation session" in r.json()["detail"]
+
+
+def test_board_and_summary_pdf(client: Any, chair: dict[str, Any], login_page: Any) -> None:
+    post(client, chair, {"kind": "check_in"})
+    board = client.get("/api/v1/sessions/board", headers=chair["team"]["nurse"]).json()
+    assert [(b["session_id"], b["state"]) for b in board] == [
+        (chair["session"]["id"], "checked_in")
+    ]
+    login_page("nurse")
+    pdf = client.get(f"/sessions/{chair['session']['id']}/summary.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.headers["content-type"] == "application/pdf"
