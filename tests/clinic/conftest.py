@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from plan_helpers import KETAMINE_IV
+from plan_helpers import screened_patient
 
 
 @pytest.fixture
@@ -32,32 +32,5 @@ def clinic(client: Any, login_api: Any) -> dict[str, Any]:
         "physician2": {"Authorization": f"Bearer {r.json()['access_token']}"},
         "therapist": login_api("therapist"),
     }
-    pid = client.post(
-        "/api/v1/patients",
-        headers=team["nurse"],
-        json={
-            "given_name": "Plan",
-            "family_name": "Patient",
-            "birth_date": "1980-05-05",
-            "sex": "female",
-            "weight_kg": 70,
-        },
-    ).json()["id"]
-    # no drug use: "no" to every DAST-10 item except item 3 ("able to stop ... when you want")
-    no_drugs = [False, False, True] + [False] * 7
-    for instrument, answers in (("ort", [False] * 10), ("dast10", no_drugs)):
-        client.post(
-            f"/api/v1/patients/{pid}/assessments",
-            headers=team["nurse"],
-            json={"instrument": instrument, "answers": answers},
-        )
-    sid = client.post(
-        f"/api/v1/patients/{pid}/screenings", headers=team["nurse"], json=KETAMINE_IV
-    ).json()["id"]
-    r = client.post(
-        f"/api/v1/screenings/{sid}/sign",
-        headers=team["physician"],
-        json={"note": "reviewed history", "valid_until": "2026-12-31"},
-    )
-    assert r.status_code == 200, r.text
+    pid = screened_patient(client, team)
     return {"pid": pid, "team": team}

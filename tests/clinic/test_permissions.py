@@ -39,13 +39,33 @@ def permission_of(route: APIRoute) -> list[tuple[str, str]]:
     return found
 
 
+def _walk(items: Any) -> list[APIRoute]:
+    found: list[APIRoute] = []
+    for route in items:
+        if isinstance(route, APIRoute):
+            found.append(route)
+        elif hasattr(route, "original_router"):  # an included router (FastAPI >= 0.16x)
+            found += _walk(route.original_router.routes)
+        elif hasattr(route, "routes"):
+            found += _walk(route.routes)
+    return found
+
+
 def routes(app: Any) -> list[tuple[str, str, APIRoute]]:
     out = []
-    for route in app.routes:
-        if isinstance(route, APIRoute):
-            for method in sorted(route.methods - {"HEAD"}):
-                out.append((method, route.path, route))
+    for route in _walk(app.routes):
+        for method in sorted(route.methods - {"HEAD"}):
+            out.append((method, route.path, route))
     return out
+
+
+def test_the_walk_finds_every_route(app: Any) -> None:
+    found = routes(app)
+    assert len(found) > 80  # guards the two tests below against walking nothing
+    assert (
+        "GET",
+        "/patients/{patient_id}",
+    ) == found[[f[:2] for f in found].index(("GET", "/patients/{patient_id}"))][:2]
 
 
 def test_every_route_declares_exactly_one_known_permission(app: Any) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from plan_helpers import KETAMINE_IV, _signed, draft
+from plan_helpers import KETAMINE_IV, _signed, draft, screened_patient
 
 
 def test_crps_plan_arithmetic_for_70_kg(client: Any, clinic: dict[str, Any]) -> None:
@@ -316,7 +316,7 @@ def test_calendar_refuses_a_double_booked_chair_and_a_session_too_soon(
         json={"session_number": 2, "chair_id": 2, "starts_at": "2026-03-09T14:00:00+01:00"},
     )
     assert r.status_code == 409 and "too soon" in r.json()["detail"]
-    other = _signed(client, {"pid": clinic["pid"], "team": team})
+    other = _signed(client, {"pid": screened_patient(client, team, "Second"), "team": team})
     r = client.post(
         f"/api/v1/plans/{other['id']}/appointments",
         headers=team["nurse"],

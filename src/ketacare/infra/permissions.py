@@ -63,6 +63,8 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "plan:write": {Role.PHYSICIAN: ALL},
     "plan:sign": {Role.PHYSICIAN: ALL},
     "therapy:document": {Role.THERAPIST: ALL},
+    # psychotherapy notes stay with the care team (not shown on the patient's own view)
+    "therapy:read": {**_CLINICAL_STAFF},
     "schedule:read": {**_CLINICAL_STAFF},
     "schedule:write": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
     # dosing sessions at the chair: nurses and physicians chart, the team reads

@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ketacare.core.errors import KetacareError
@@ -104,6 +104,13 @@ async def integrity_error(request: Request, _exc: Exception) -> Response:
     return _error_page(request, 409, "Conflict", detail)
 
 
+async def out_of_range(request: Request, _exc: Exception) -> Response:
+    detail = "a number in the request is out of range (ids are at most 2147483647)"
+    if _is_api(request):
+        return problem(422, "Invalid input", detail)
+    return _error_page(request, 422, "Invalid input", detail)
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = str(exc.detail)
@@ -116,5 +123,7 @@ HANDLERS: tuple[tuple[type[Exception], Any], ...] = (
     (KetacareError, ketacare_error),
     (RequestValidationError, validation_error),
     (IntegrityError, integrity_error),
+    (OverflowError, out_of_range),
+    (DataError, out_of_range),
     (StarletteHTTPException, http_error),
 )

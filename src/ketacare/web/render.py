@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from ketacare.core.errors import InvalidInput
 from ketacare.infra.permissions import allowed
@@ -34,11 +37,30 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     zone = settings.zone
     env.filters["localtime"] = lambda v, fmt="%Y-%m-%d %H:%M": _localtime(v, zone, fmt)
     env.filters["isodate"] = lambda v: v.isoformat() if isinstance(v, date) else ""
+    env.filters["json_script"] = _json_script
     env.globals["can"] = lambda principal, permission: bool(
         principal and allowed(permission, principal.role)
     )
     env.globals["clinic_timezone"] = settings.timezone
     return Jinja2Templates(env=env)
+
+
+def _json_script(value: Any) -> Markup:
+    """JSON safe inside ``<script type="application/json">``: no ``</script>`` can break out."""
+    text = json.dumps(_finite(value), allow_nan=False, default=str)
+    text = text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+    return Markup(text)
+
+
+def _finite(value: Any) -> Any:
+    """Non-finite floats become null (JSON has no NaN or Infinity)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _localtime(value: datetime | None, zone: ZoneInfo, fmt: str) -> str:

@@ -39,7 +39,13 @@ def _home_for(principal_role: str, patient_id: int | None) -> str:
 
 
 def _safe_next(target: str | None) -> str | None:
-    if target and target.startswith("/") and not target.startswith("//"):
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and all(ch.isprintable() for ch in target)
+    ):
         return target
     return None
 

@@ -118,7 +118,9 @@ def authenticate(
     remote_addr: str | None = None,
 ) -> User:
     """Check a login; count failures and lock the account after too many."""
-    user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    user = session.scalar(
+        select(User).where(User.username == username.strip().lower()).with_for_update()
+    )  # row lock: parallel guesses on PostgreSQL cannot overwrite each other's count
     if user is None or not user.is_active:
         try:
             _hasher.verify(_DUMMY_HASH, password)
@@ -127,6 +129,10 @@ def authenticate(
         _audit_login(session, username, None, "login_failed", now, remote_addr)
         raise NotAuthenticated("wrong username or password")
     if user.locked_until is not None and as_utc(user.locked_until) > now:
+        try:
+            _hasher.verify(_DUMMY_HASH, password)  # same cost as a real check
+        except VerificationError:
+            pass
         _audit_login(session, username, user, "login_locked", now, remote_addr)
         minutes = max(1, round((as_utc(user.locked_until) - now).total_seconds() / 60))
         raise LockedOut(

@@ -9,6 +9,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.assessments import service
+from ketacare.clinic.assessments.service import SELF_REPORT
+from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.service import get_patient
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.instruments import Instrument, get_instrument, list_instruments
@@ -25,8 +27,7 @@ from ketacare.web.render import page
 
 router = APIRouter(include_in_schema=False)
 
-#: What a patient may fill in about themselves; the rest are clinician instruments.
-SELF_REPORT = ("phq9", "gad7", "nrs_pain", "bpi_sf", "pcs", "pgic", "auditc", "dast10")
+CONTEXTS = ("intake", "pre_session", "post_session", "follow_up", "session")
 
 
 def _answers_from_form(instrument: Instrument, form: Any) -> dict[str, object]:
@@ -45,6 +46,12 @@ def _answers_from_form(instrument: Instrument, form: Any) -> dict[str, object]:
             except ValueError:
                 raise InvalidInput(f"item {item.id}: {raw!r} is not a whole number") from None
     return answers
+
+
+def _context(value: str) -> str:
+    if value not in CONTEXTS:
+        raise InvalidInput(f"context {value!r}: allowed {', '.join(CONTEXTS)}")
+    return value
 
 
 def _available(principal: Principal) -> list[Instrument]:
@@ -132,7 +139,7 @@ def submit_assessment(
             patient_id=patient_id,
             instrument_id=instrument.id,
             answers=values,
-            context=str(form.get("context") or "intake"),
+            context=_context(str(form.get("context") or "intake")),
             source="patient" if principal.role == "patient" else "staff",
             now=at,
         )
@@ -163,7 +170,18 @@ def alerts_page(
     session: DbSession,
     principal: Principal = page_permission("alert:read"),
 ) -> Response:
-    alerts = service.open_alerts(session=session, user_id=principal.user_id)
+    everyone = request.query_params.get("all") == "1"
+    alerts = service.open_alerts(session=session, user_id=None if everyone else principal.user_id)
+    for alert in alerts:
+        audit.record(
+            session=session,
+            actor=actor_of(request, principal),
+            action="read",
+            resource_type="clinical_alert",
+            resource_id=alert.id,
+            patient_id=alert.patient_id,
+            at=ctx.clock(),
+        )
     patients = {a.patient_id: get_patient(session=session, patient_id=a.patient_id) for a in alerts}
     return page(request, ctx, "assessments/alerts.html", {"alerts": alerts, "patients": patients})
 

@@ -18,9 +18,13 @@ from ketacare.clinic.assessments.orm import Assessment, ClinicalAlert
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.service import get_patient
 from ketacare.core.instruments import get_instrument, score
-from ketacare.infra.errors import Conflict, NotFound
+from ketacare.infra.errors import Conflict, Forbidden, NotFound
 
 ALERT_FLAGS = frozenset({"phq9_item9_positive", "cssrs_high_risk", "cssrs_moderate_risk"})
+
+#: Questionnaires a patient fills about themselves; the rest (risk tools, criteria,
+#: discharge scores) are clinician instruments and a patient account cannot submit them.
+SELF_REPORT = ("phq9", "gad7", "nrs_pain", "bpi_sf", "pcs", "pgic", "auditc", "dast10")
 SEX_CODE = {"female": "F", "male": "M"}
 
 
@@ -37,6 +41,11 @@ def record_assessment(
 ) -> tuple[Assessment, list[ClinicalAlert]]:
     """Score and store one instrument; alerts for its safety flags go out in the same step."""
     patient = get_patient(session=session, patient_id=patient_id)
+    if source == "patient" and instrument_id not in SELF_REPORT:
+        raise Forbidden(
+            f"{instrument_id} is a clinician instrument: a patient may fill "
+            f"{', '.join(SELF_REPORT)}"
+        )
     result = score(instrument_id, answers, sex=SEX_CODE.get(patient.sex))
     row = Assessment(
         patient_id=patient_id,
@@ -125,23 +134,40 @@ def list_assessments(
 
 
 def latest_by_instrument(*, session: Session, patient_id: int) -> dict[str, Assessment]:
-    """The newest final assessment of each instrument (callers audit their read)."""
+    """The newest complete, final assessment of each instrument (callers audit their read).
+
+    Incomplete results (no total and no band) never replace a complete one, and a
+    clinician instrument counts only when staff entered it.
+    """
     rows = session.scalars(
         select(Assessment)
         .where(Assessment.patient_id == patient_id, Assessment.status == "final")
         .order_by(Assessment.completed_at, Assessment.id)
     )
-    return {row.instrument_id: row for row in rows}
+    latest: dict[str, Assessment] = {}
+    for row in rows:
+        if row.total is None and row.band is None:
+            continue
+        if row.source == "patient" and row.instrument_id not in SELF_REPORT:
+            continue
+        latest[row.instrument_id] = row
+    return latest
 
 
 def open_alerts(
     *, session: Session, user_id: int | None = None, patient_id: int | None = None
 ) -> list[ClinicalAlert]:
-    """Unacknowledged alerts: addressed to this user or to no one in particular."""
+    """Unacknowledged alerts for this user: addressed to them, to no one in particular, or to
+    an account that is no longer active (so no alert is ever left with nobody to see it)."""
     query = select(ClinicalAlert).where(ClinicalAlert.acknowledged_at.is_(None))
     if user_id is not None:
+        inactive = select(User.id).where(User.is_active.is_(False))
         query = query.where(
-            or_(ClinicalAlert.recipient_id == user_id, ClinicalAlert.recipient_id.is_(None))
+            or_(
+                ClinicalAlert.recipient_id == user_id,
+                ClinicalAlert.recipient_id.is_(None),
+                ClinicalAlert.recipient_id.in_(inactive),
+            )
         )
     if patient_id is not None:
         query = query.where(ClinicalAlert.patient_id == patient_id)

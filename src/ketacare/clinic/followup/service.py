@@ -53,6 +53,8 @@ def create_link(
         raise InvalidInput(
             f"valid_hours {valid_hours:g} is out of range: allowed up to {MAX_LINK_HOURS}"
         )
+    if channel not in (None, "file", "email", "sms"):
+        raise InvalidInput(f"channel {channel!r}: allowed file, email, sms")
     token = secrets.token_urlsafe(24)
     link = SelfReportLink(
         patient_id=patient_id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.patients.service import get_patient
@@ -83,27 +83,47 @@ def list_plans(
 
 @router.get("/plans/{plan_id}", response_model=schemas.PlanRead)
 def read_plan(
+    request: Request,
     plan_id: Id,
     session: DbSession,
+    at: Now,
     principal: Principal = api_permission("plan:read"),
 ) -> object:
     """One plan version."""
     plan = service.get_plan(session=session, plan_id=plan_id)
     ensure_patient_scope(principal, "plan:read", plan.patient_id)
+    _audit_read(request, principal, session, plan, at)
     return plan
+
+
+def _audit_read(request: Request, principal: Principal, session: Any, plan: Any, at: Any) -> None:
+    from ketacare.clinic.audit import service as audit
+
+    audit.record(
+        session=session,
+        actor=actor_of(request, principal),
+        action="read",
+        resource_type="plan",
+        resource_id=plan.id,
+        patient_id=plan.patient_id,
+        at=at,
+    )
 
 
 @router.get("/plans/{plan_id}/exposure")
 def plan_exposure(
+    request: Request,
     plan_id: Id,
     session: DbSession,
     ctx: Ctx,
-    model: str | None = None,
+    at: Now,
+    model: Annotated[str | None, Query(max_length=60)] = None,
     principal: Principal = api_permission("plan:read"),
 ) -> dict[str, Any]:
     """Predicted plasma, effect-site and metabolite curves of the planned course."""
     plan = service.get_plan(session=session, plan_id=plan_id)
     ensure_patient_scope(principal, "plan:read", plan.patient_id)
+    _audit_read(request, principal, session, plan, at)
     patient = get_patient(session=session, patient_id=plan.patient_id)
     age = (plan.created_at.date() - patient.birth_date).days // 365
     return service.exposure(
@@ -139,12 +159,17 @@ def cosign_plan(
     request: Request,
     plan_id: Id,
     session: DbSession,
+    ctx: Ctx,
     at: Now,
     principal: Principal = api_permission("plan:sign"),
 ) -> object:
-    """A second physician co-signs a plan that exceeds a soft limit."""
+    """A second physician co-signs a plan that exceeds a soft limit (the gates hold again)."""
     return service.cosign(
-        session=session, actor=actor_of(request, principal), plan_id=plan_id, now=at
+        session=session,
+        actor=actor_of(request, principal),
+        settings=ctx.settings,
+        plan_id=plan_id,
+        now=at,
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from ketacare.clinic.accounts.orm import User
 from ketacare.clinic.accounts.service import Principal
+from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.service import current_weight, get_patient
 from ketacare.clinic.plans import service
 from ketacare.clinic.plans.orm import Adjunct, Appointment, TherapySession
@@ -157,6 +157,15 @@ def _plan_page(
     plan = service.get_plan(session=session, plan_id=plan_id)
     ensure_patient_scope(principal, "plan:read", plan.patient_id)
     patient = get_patient(session=session, patient_id=plan.patient_id)
+    audit.record(
+        session=session,
+        actor=actor_of(request, principal),
+        action="read",
+        resource_type="plan",
+        resource_id=plan.id,
+        patient_id=plan.patient_id,
+        at=at,
+    )
     protocol = service.library(ctx.settings).get(protocol_id=plan.protocol_id)
     age = (at.date() - patient.birth_date).days // 365
     try:
@@ -188,7 +197,6 @@ def _plan_page(
             if plan.status == "draft"
             else plan.safeguards,
             "exposure": exposure,
-            "exposure_json": json.dumps(exposure),
             "adjuncts": list(session.scalars(select(Adjunct).where(Adjunct.plan_id == plan.id))),
             "therapy": list(
                 session.scalars(select(TherapySession).where(TherapySession.plan_id == plan.id))
@@ -293,7 +301,11 @@ def cosign_plan(
         at,
         form,
         lambda f: service.cosign(
-            session=session, actor=actor_of(request, principal), plan_id=plan_id, now=at
+            session=session,
+            actor=actor_of(request, principal),
+            settings=ctx.settings,
+            plan_id=plan_id,
+            now=at,
         ),
     )
 
@@ -451,13 +463,21 @@ def therapy_page(
     ctx: Ctx,
     session: DbSession,
     therapy_id: int,
-    principal: Principal = page_permission("plan:read"),
+    principal: Principal = page_permission("therapy:read"),
 ) -> Response:
     row = session.get(TherapySession, therapy_id)
     if row is None:
         raise InvalidInput(f"therapy session {therapy_id} does not exist")
-    ensure_patient_scope(principal, "plan:read", row.patient_id)
     patient = get_patient(session=session, patient_id=row.patient_id)
+    audit.record(
+        session=session,
+        actor=actor_of(request, principal),
+        action="read",
+        resource_type="therapy_session",
+        resource_id=row.id,
+        patient_id=row.patient_id,
+        at=ctx.clock(),
+    )
     return page(request, ctx, "plans/therapy.html", {"row": row, "patient": patient})
 
 
@@ -506,13 +526,23 @@ def calendar_page(
     session: DbSession,
     at: Now,
     week: str = "",
-    _: Principal = page_permission("schedule:read"),
+    principal: Principal = page_permission("schedule:read"),
 ) -> Response:
     zone = ctx.settings.zone
     start_day = _date(week, "week") or at.astimezone(zone).date()
     start_day = start_day - timedelta(days=start_day.weekday())
     start = datetime.combine(start_day, time(0), tzinfo=zone)
     appts = service.calendar(session=session, start=start, end=start + timedelta(days=7))
+    for appt in appts:
+        audit.record(
+            session=session,
+            actor=actor_of(request, principal),
+            action="read",
+            resource_type="appointment",
+            resource_id=appt.id,
+            patient_id=appt.patient_id,
+            at=at,
+        )
     patients = {a.patient_id: get_patient(session=session, patient_id=a.patient_id) for a in appts}
     days = [start_day + timedelta(days=i) for i in range(7)]
     chairs = service.chairs(session=session)

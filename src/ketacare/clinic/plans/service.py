@@ -329,6 +329,21 @@ def sign(
             "the screening requires safeguards this plan must carry: "
             + ", ".join(str(m) for m in missing)
         )
+    chain = _chain_ids(session, plan)
+    other = session.scalar(
+        select(Plan.id)
+        .where(
+            Plan.patient_id == plan.patient_id,
+            Plan.id.not_in(chain),
+            Plan.status.in_(("signed", "active", "awaiting_cosign")),
+        )
+        .limit(1)
+    )
+    if other is not None:
+        problems.append(
+            f"plan {other} of this patient is still in force: stop it, or make "
+            "this a new version of it"
+        )
     if problems:
         raise InvalidInput("plan cannot be signed: " + "; ".join(problems))
     if plan.requires_review and len(reason.strip()) < 3:
@@ -358,11 +373,33 @@ def sign(
     return plan
 
 
-def cosign(*, session: Session, actor: audit.Actor, plan_id: int, now: datetime) -> Plan:
+def cosign(
+    *, session: Session, actor: audit.Actor, settings: Settings, plan_id: int, now: datetime
+) -> Plan:
     """The second physician's co-signature on a plan that needed review."""
     plan = get_plan(session=session, plan_id=plan_id)
     if plan.status != "awaiting_cosign":
         raise Conflict(f"plan {plan_id} is {plan.status}, not awaiting a co-signature")
+    # the record may have changed since the first signature: the gates hold again
+    problems = gates(session=session, settings=settings, plan=plan, today=now.date())
+    needed = {
+        str(g["id"]) for g in required_safeguards(session=session, plan=plan, today=now.date())
+    }
+    carried = {str(g["id"]) for g in plan.safeguards}
+    if needed - carried:
+        problems.append(
+            "the screening in force now requires safeguards the signed plan does "
+            "not carry: " + ", ".join(sorted(needed - carried))
+        )
+    screening = screenings.valid_screening(
+        session=session, patient_id=plan.patient_id, today=now.date()
+    )
+    if screening is None or screening.id != plan.screening_id:
+        problems.append("the screening in force changed since the first signature")
+    if problems:
+        raise InvalidInput(
+            "plan cannot be co-signed: " + "; ".join(problems) + ": build a new version"
+        )
     # the core's review rule: a documented reason and a co-signer who is not the prescriber
     findings = plan.schedule.get("soft_limit_findings") or []
     unset = [str(x) for x in plan.schedule.get("limits_not_configured") or []]
@@ -391,6 +428,23 @@ def cosign(*, session: Session, actor: audit.Actor, plan_id: int, now: datetime)
     return plan
 
 
+def _chain_ids(session: Session, plan: Plan) -> list[int]:
+    ids = [plan.id]
+    previous = plan.supersedes_id
+    while previous is not None:
+        ids.append(previous)
+        older = session.get(Plan, previous)
+        previous = older.supersedes_id if older else None
+    return ids
+
+
+def _cancel_bookings(session: Session, plan_id: int) -> None:
+    for appt in session.scalars(
+        select(Appointment).where(Appointment.plan_id == plan_id, Appointment.status == "booked")
+    ):
+        appt.status = "cancelled"
+
+
 def _supersede(session: Session, plan: Plan, now: datetime) -> None:
     if plan.supersedes_id is None:
         return
@@ -399,6 +453,7 @@ def _supersede(session: Session, plan: Plan, now: datetime) -> None:
         old.status = "superseded"
         old.ended_at = now
         old.end_reason = f"superseded by version {plan.version}"
+        _cancel_bookings(session, old.id)
 
 
 def new_version(
@@ -461,6 +516,7 @@ def transition(
     if target in ("completed", "stopped"):
         plan.ended_at = now
         plan.end_reason = reason.strip() or None
+        _cancel_bookings(session, plan.id)
     audit.record(
         session=session,
         actor=actor,

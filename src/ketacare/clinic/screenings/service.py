@@ -149,6 +149,22 @@ def sign(
     row = get_screening(session=session, screening_id=screening_id)
     if row.status != "draft":
         raise Conflict(f"screening {screening_id} is already {row.status}")
+    newest = session.scalar(
+        select(Screening.id)
+        .where(Screening.patient_id == row.patient_id)
+        .order_by(Screening.id.desc())
+        .limit(1)
+    )
+    if newest != row.id:
+        raise Conflict(
+            f"screening {screening_id} is not the newest for this patient "
+            f"(screening {newest} is): sign the newest, or screen again"
+        )
+    if row.created_at.date() != now.date():
+        raise Conflict(
+            f"screening {screening_id} was made on {row.created_at.date()}: screen "
+            "again today before signing"
+        )
     days = policy.get("screening_valid_days") if policy else None
     if valid_until is None and days is not None:
         valid_until = now.date() + timedelta(days=int(days))

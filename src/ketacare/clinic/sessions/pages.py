@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import types
 import typing
 from datetime import datetime
@@ -140,7 +139,7 @@ def _chair(
             "error": error,
             "stop_reasons": STOP_REASONS,
             "padss": get_instrument("padss_ketamine"),
-            "chart_json": json.dumps({"vitals": vitals, "thresholds": thresholds}),
+            "chart": {"vitals": vitals, "thresholds": thresholds},
         },
         status_code=status_code,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -59,7 +58,6 @@ def simulate_page(
             "protocols": library(ctx.settings).protocols,
             "q": q,
             "result": result,
-            "result_json": json.dumps(result) if result else "",
             "error": error,
         },
         status_code=422 if error else 200,

@@ -38,8 +38,21 @@ class SimulationRequest:
     seed: int = 1
 
 
+#: page input bounds (typo guards, not clinical limits): mg, mg/h, hours
+MAX_AMOUNT_MG = 10_000.0
+MAX_RATE_MG_PER_H = 1_000.0
+MAX_DURATION_H = 24 * 14
+
+
 def regimen_document(request: SimulationRequest) -> dict[str, Any]:
     """The design-document regimen for a protocol, or for one dose entered on the page."""
+    for name, value, top in (
+        ("amount_mg", request.amount_mg, MAX_AMOUNT_MG),
+        ("rate_mg_per_h", request.rate_mg_per_h, MAX_RATE_MG_PER_H),
+        ("duration_h", request.duration_h, MAX_DURATION_H),
+    ):
+        if value is not None and not 0 < value <= top:
+            raise InvalidInput(f"{name} {value:g} is out of range: allowed above 0 up to {top:g}")
     if request.protocol_id:
         return protocol_regimen(protocol_id=request.protocol_id, weight_kg=request.weight_kg)
     if not request.route:
