@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# the suite runs on both cores (each worker has its own databases)
+PYTEST_ARGS ?= -n 2
 
 .PHONY: setup run test lint format bench clean-venv
 

@@ -94,6 +94,8 @@ def _admin(url: str, *statements: str) -> None:
 
 
 FIXED_NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+#: one template database per test worker (several workers may share one server)
+TEMPLATE = f"kc_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 def _migrate_and_seed(url: str) -> None:
@@ -118,7 +120,7 @@ class ExternalPostgres:
         return f"{self.base}/{database}"
 
     def stop(self) -> None:
-        _admin(self.url(), "DROP DATABASE IF EXISTS kc_template WITH (FORCE)")
+        _admin(self.url(), f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")
 
 
 @pytest.fixture(scope="session")
@@ -128,10 +130,10 @@ def postgres() -> Iterator[PostgresServer | ExternalPostgres | None]:
         server: PostgresServer | ExternalPostgres = ExternalPostgres(external)
         _admin(
             server.url(),
-            "DROP DATABASE IF EXISTS kc_template WITH (FORCE)",
-            "CREATE DATABASE kc_template",
+            f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)",
+            f"CREATE DATABASE {TEMPLATE}",
         )
-        _migrate_and_seed(server.url("kc_template"))
+        _migrate_and_seed(server.url(TEMPLATE))
         yield server
         server.stop()
         return
@@ -147,8 +149,8 @@ def postgres() -> Iterator[PostgresServer | ExternalPostgres | None]:
         )
         yield None
         return
-    _admin(server.url(), "CREATE DATABASE kc_template")
-    _migrate_and_seed(server.url("kc_template"))
+    _admin(server.url(), f"CREATE DATABASE {TEMPLATE}")
+    _migrate_and_seed(server.url(TEMPLATE))
     yield server
     server.stop()
 
@@ -175,7 +177,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
     if server is None:
         pytest.skip("PostgreSQL not available (see the notice at the end of the run)")
     name = f"kc_test_{os.getpid()}_{next(_counter)}"
-    _admin(server.url(), f"CREATE DATABASE {name} TEMPLATE kc_template")
+    _admin(server.url(), f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
     yield server.url(name)
     _admin(server.url(), f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 

@@ -64,3 +64,73 @@ def screened_patient(client: Any, team: dict[str, Any], family: str = "Patient")
     )
     assert r.status_code == 200, r.text
     return int(pid)
+
+
+ESKETAMINE_IN = {
+    "treatment": {"molecule": "esketamine", "route": "intranasal"},
+    "vitals": {"systolic_mmhg": 122, "diastolic_mmhg": 76},
+}
+ESK_CHECKS = [
+    "fasting",
+    "escort_arranged",
+    "consent_current",
+    "screening_valid",
+    "weight_current",
+    "dose_verified",
+    "medication_lot",
+]
+
+
+def esketamine_course_with_one_dose(client: Any, team: dict[str, Any], clock: Any) -> int:
+    """A patient screened and planned for esketamine nasal spray who took 56 mg; returns the
+    plan id. The clock stands at the dose."""
+    pid = screened_patient(client, team, "Spray")
+    sid = client.post(
+        f"/api/v1/patients/{pid}/screenings", headers=team["nurse"], json=ESKETAMINE_IN
+    ).json()["id"]
+    client.post(
+        f"/api/v1/screenings/{sid}/sign",
+        headers=team["physician"],
+        json={"note": "reviewed", "valid_until": "2026-12-31"},
+    ).raise_for_status()
+    plan = client.post(
+        f"/api/v1/patients/{pid}/plans",
+        headers=team["physician"],
+        json={"protocol": "esketamine-trd"},
+    ).json()
+    client.post(
+        f"/api/v1/plans/{plan['id']}/sign",
+        headers=team["physician"],
+        json={"weight_confirmed": True, "reason": "site limits not configured"},
+    )
+    client.post(f"/api/v1/plans/{plan['id']}/cosign", headers=team["physician2"]).raise_for_status()
+    session = client.post(
+        f"/api/v1/plans/{plan['id']}/sessions", headers=team["nurse"], json={"session_number": 1}
+    ).json()
+
+    def record(event: dict[str, Any]) -> None:
+        seq = client.get(f"/api/v1/sessions/{session['id']}", headers=team["nurse"]).json()[
+            "last_seq"
+        ]
+        r = client.post(
+            f"/api/v1/sessions/{session['id']}/events",
+            headers=team["nurse"],
+            json={"expected_seq": seq, "event": event},
+        )
+        assert r.status_code == 201, r.text
+
+    record({"kind": "check_in"})
+    record(
+        {
+            "kind": "vitals",
+            "sbp_mmhg": 122,
+            "dbp_mmhg": 76,
+            "hr_per_min": 70,
+            "spo2_pct": 98,
+            "rr_per_min": 14,
+        }
+    )
+    for item in ESK_CHECKS:
+        record({"kind": "pre_dose_check", "item": item, "ok": True, "detail": "lot E1"})
+    record({"kind": "self_administration", "devices": 2})
+    return int(plan["id"])

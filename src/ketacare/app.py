@@ -20,6 +20,7 @@ from ketacare.clinic.followup import api as followup_api
 from ketacare.clinic.followup import pages as followup_pages
 from ketacare.clinic.patients import api as patients_api
 from ketacare.clinic.patients import pages as patients_pages
+from ketacare.clinic.personalise import pages as personalise_pages
 from ketacare.clinic.plans import api as plans_api
 from ketacare.clinic.plans import pages as plans_pages
 from ketacare.clinic.screenings import api as screenings_api
@@ -58,6 +59,7 @@ PAGE_ROUTERS = (
     simulation_pages.router,
     followup_pages.router,
     sessions_pages.router,
+    personalise_pages.router,
     audit_pages.router,
 )
 

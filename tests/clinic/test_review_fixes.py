@@ -184,7 +184,18 @@ def test_huge_ids_and_bad_channels_are_refused_not_crashed(
 
 
 def test_json_in_pages_cannot_break_out_of_its_script_block() -> None:
+    import numpy as np
+
     from ketacare.web.render import _json_script
 
-    text = str(_json_script({"name": "</script><img src=x onerror=alert(1)>", "x": float("inf")}))
+    text = str(
+        _json_script(
+            {
+                "name": "</script><img src=x onerror=alert(1)>",
+                "x": float("inf"),
+                "t": np.array([0.0, 0.5]),
+            }
+        )
+    )
     assert "</script>" not in text and "<img" not in text and '"x": null' in text
+    assert '"t": [0.0, 0.5]' in text

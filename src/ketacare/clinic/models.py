@@ -5,6 +5,7 @@ from ketacare.clinic.assessments import orm as assessments_orm
 from ketacare.clinic.audit import orm as audit_orm
 from ketacare.clinic.followup import orm as followup_orm
 from ketacare.clinic.patients import orm as patients_orm
+from ketacare.clinic.personalise import orm as personalise_orm
 from ketacare.clinic.plans import orm as plans_orm
 from ketacare.clinic.screenings import orm as screenings_orm
 from ketacare.clinic.sessions import orm as sessions_orm
@@ -18,6 +19,7 @@ __all__ = [
     "audit_orm",
     "followup_orm",
     "patients_orm",
+    "personalise_orm",
     "plans_orm",
     "screenings_orm",
     "sessions_orm",

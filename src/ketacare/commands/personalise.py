@@ -26,7 +26,7 @@ import numpy as np
 import typer
 
 from ketacare.commands.common import emit_json, fail, read_json_file, run_guarded
-from ketacare.core.errors import ClinicalWarning, KetacareError
+from ketacare.core.errors import ClinicalWarning, InvalidInput, KetacareError
 from ketacare.core.pharmacology import (
     KNOWN_ROUTES,
     AucTarget,
@@ -94,7 +94,8 @@ ASSUMPTION_FIELDS = ("emax_fraction", "gamma", "nrs_sd", "c50_log_sd")
 
 
 def _bad(where: str, problem: str) -> NoReturn:
-    fail(f"{where}: {problem}")
+    # an error, not an exit: the application's Personalise page reads requests too
+    raise InvalidInput(f"{where}: {problem}")
 
 
 def _object(
@@ -251,7 +252,7 @@ def _samples(raw: Any, model: Model, regimen: Regimen) -> tuple[Sample, ...]:
         value = doc["value_ng_per_ml"]
         if value is None:
             if lloq is None:
-                fail(
+                raise InvalidInput(
                     f"{where} is below the LLOQ (value_ng_per_ml null) but gives no "
                     "lloq_ng_per_ml: a censored level needs its limit of quantification"
                 )
@@ -1235,7 +1236,7 @@ def personalise_command(
     if plot_path is not None and plot_path.suffix.lower() != ".png":
         fail(f"--plot must name a .png file, got {plot_path}")
     raw = read_json_file(file, "personalisation input")
-    request = parse_request(raw)
+    request = run_guarded(parse_request, raw)
     policy = None
     if site_policy is not None:
         if request.protocol is None:

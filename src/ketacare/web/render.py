@@ -53,7 +53,9 @@ def _json_script(value: Any) -> Markup:
 
 
 def _finite(value: Any) -> Any:
-    """Non-finite floats become null (JSON has no NaN or Infinity)."""
+    """Arrays become lists; non-finite floats become null (JSON has no NaN or Infinity)."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -18,6 +19,9 @@ Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 class SessionOpen(BaseModel):
     session_number: int = Field(ge=1, le=1000)
     appointment_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    at: datetime | None = Field(
+        default=None, description="Charting after the fact: when the session started (past only)"
+    )
 
 
 class EventPost(BaseModel):
@@ -46,6 +50,7 @@ def open_session(
         session_number=data.session_number,
         now=at,
         appointment_id=data.appointment_id,
+        opened_at=data.at,
     )
     return service.view(row=row, state=service.state_of(session=session, session_id=row.id), now=at)
 

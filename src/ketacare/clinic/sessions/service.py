@@ -92,6 +92,7 @@ def open_session(
     session_number: int,
     now: datetime,
     appointment_id: int | None = None,
+    opened_at: datetime | None = None,
 ) -> DosingSession:
     """Open a session of a signed plan (a required preparation session must be documented)."""
     plan = plans.get_plan(session=session, plan_id=plan_id)
@@ -151,7 +152,13 @@ def open_session(
     )
     session.add(row)
     session.flush()
-    _store(session, row, (), Scheduled(at=now, by=actor.username, setup=setup), 0, actor, now)
+    at = opened_at or now
+    if at.tzinfo is None or at > now:
+        raise InvalidInput(
+            "the session's start must be a past time with a time zone "
+            "(charting after the fact is allowed, ahead of time is not)"
+        )
+    _store(session, row, (), Scheduled(at=at, by=actor.username, setup=setup), 0, actor, now)
     audit.record(
         session=session,
         actor=actor,

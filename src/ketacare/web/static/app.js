@@ -97,3 +97,24 @@ document.addEventListener("DOMContentLoaded", function () {
     scales: { x: { type: "linear", title: { display: true, text: "minutes from the first vitals" } } } } });
   canvas.dataset.rendered = "true";
 });
+
+// Personalise: the individual (MAP) curve, its 5th-95th band, the typical patient, the levels.
+document.addEventListener("DOMContentLoaded", function () {
+  var data = document.getElementById("fit-data");
+  var canvas = document.getElementById("fit-chart");
+  if (!data || !canvas || typeof Chart === "undefined") { return; }
+  var d = JSON.parse(data.textContent);
+  var pts = function (ys) { return d.time_h.map(function (t, i) { return { x: t, y: ys[i] }; }); };
+  var sets = [];
+  if (d.band) {
+    sets.push({ label: "95th percentile", data: pts(d.band.p95), borderColor: "rgba(31,95,153,0.2)", backgroundColor: "rgba(31,95,153,0.15)", pointRadius: 0, fill: "+1" });
+    sets.push({ label: "5th percentile", data: pts(d.band.p05), borderColor: "rgba(31,95,153,0.2)", pointRadius: 0, fill: false });
+  }
+  sets.push({ label: "this patient (ng/mL)", data: pts(d.map), borderColor: "#1f5f99", pointRadius: 0 });
+  sets.push({ label: "typical patient", data: pts(d.typical), borderColor: "#999", borderDash: [5, 3], pointRadius: 0 });
+  sets.push({ label: "measured", type: "scatter", showLine: false, borderColor: "#c0392b", backgroundColor: "#c0392b", pointRadius: 5,
+    data: d.samples.filter(function (s) { return s.analyte === "plasma"; }).map(function (s) { return { x: s.time_h, y: s.below_lloq ? s.lloq_ng_per_ml : s.value_ng_per_ml }; }) });
+  new Chart(canvas, { type: "line", data: { datasets: sets }, options: { animation: false, maintainAspectRatio: false, parsing: false,
+    scales: { x: { type: "linear", title: { display: true, text: "hours from the first dose" } }, y: { beginAtZero: true, title: { display: true, text: "ng/mL" } } } } });
+  canvas.dataset.rendered = "true";
+});

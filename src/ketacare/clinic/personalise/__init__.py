@@ -1,0 +1,1 @@
+"""Personalised dosing from this patient's measured levels and the doses given."""

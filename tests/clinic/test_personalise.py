@@ -1,0 +1,86 @@
+"""The Personalise view: levels from the lab, the fit, recommendations, accept."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from plan_helpers import esketamine_course_with_one_dose
+
+
+def test_levels_fit_recommend_and_accept(
+    client: Any, clinic: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    team = clinic["team"]
+    plan_id = esketamine_course_with_one_dose(client, team, clock)
+    dosed = clock.now
+    csrf = login_page("physician")
+    page = client.get(f"/plans/{plan_id}/personalise")
+    assert page.status_code == 200 and "None yet." in page.text
+    for hours, value in ((1, "48"), (4, "12")):
+        clock.now = dosed + timedelta(hours=hours)
+        local = (dosed + timedelta(hours=hours)).astimezone(
+            __import__("zoneinfo").ZoneInfo("Europe/Amsterdam")
+        )
+        r = client.post(
+            f"/plans/{plan_id}/levels",
+            data={
+                "sampled_at": local.strftime("%Y-%m-%dT%H:%M"),
+                "analyte": "plasma",
+                "value": value,
+                "csrf_token": csrf,
+            },
+            follow_redirects=False,
+        )
+        assert r.status_code == 303, r.text
+    clock.now = dosed + timedelta(hours=6)
+    page = client.get(f"/plans/{plan_id}/personalise").text
+    assert 'data-testid="fit-parameters"' in page and "2 level(s)" in page
+    r = client.post(
+        f"/plans/{plan_id}/personalise",
+        data={"target_auc": "250", "route": "intranasal", "interval_h": "84", "csrf_token": csrf},
+    )
+    assert r.status_code == 200 and 'data-testid="recommendation"' in r.text
+    dose = re.search(r'name="dose_mg" value="([0-9.]+)"', r.text)
+    assert dose is not None
+    r = client.post(
+        f"/plans/{plan_id}/personalise/accept",
+        data={"dose_mg": dose.group(1), "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    new = client.get(
+        f"/api/v1/plans/{r.headers['location'].rsplit('/', 1)[1]}", headers=team["physician"]
+    ).json()
+    assert new["supersedes_id"] == plan_id and new["status"] == "draft"
+    assert new["version"] == 2
+
+
+def test_no_individualisation_without_a_model_with_published_variability(
+    client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    from plan_helpers import _signed
+
+    plan = _signed(client, clinic)  # racemic IV: only models without variability exist
+    login_page("physician")
+    page = client.get(f"/plans/{plan['id']}/personalise").text
+    assert "individualisation is not available" in page
+
+
+def test_a_level_below_the_lloq_needs_the_lloq(
+    client: Any, clinic: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    plan_id = esketamine_course_with_one_dose(client, clinic["team"], clock)
+    csrf = login_page("nurse")
+    clock.now += timedelta(hours=2)
+    r = client.post(
+        f"/plans/{plan_id}/levels",
+        data={
+            "sampled_at": "2026-03-02T11:30",
+            "analyte": "plasma",
+            "below_lloq": "yes",
+            "csrf_token": csrf,
+        },
+    )
+    assert r.status_code == 422 and "needs the LLOQ" in r.text
