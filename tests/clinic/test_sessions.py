@@ -256,3 +256,71 @@ def test_board_and_summary_pdf(client: Any, chair: dict[str, Any], login_page: A
     pdf = client.get(f"/sessions/{chair['session']['id']}/summary.pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert pdf.headers["content-type"] == "application/pdf"
+
+
+def test_summary_pdf_of_a_discharged_session_says_when_and_by_whom(
+    client: Any, chair: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    import shutil
+    import subprocess
+
+    from conftest import REQUIRE_ALL
+
+    if shutil.which("pdftotext") is None and not REQUIRE_ALL:
+        pytest.skip("pdftotext not installed (Debian package poppler-utils)")
+    post(client, chair, {"kind": "check_in"})
+    post(
+        client,
+        chair,
+        {
+            "kind": "vitals",
+            "sbp_mmhg": 124,
+            "dbp_mmhg": 80,
+            "hr_per_min": 70,
+            "spo2_pct": 98,
+            "rr_per_min": 14,
+        },
+    )
+    for item in CHECKS:
+        post(
+            client,
+            chair,
+            {
+                "kind": "pre_dose_check",
+                "item": item,
+                "ok": True,
+                "detail": "lot K9" if item == "medication_lot" else "",
+            },
+        )
+    post(client, chair, {"kind": "start_infusion", "rate_mg_per_h": 24.5})
+    clock.now += timedelta(hours=4)
+    post(client, chair, {"kind": "stop", "reason": "completed"})
+    post(
+        client,
+        chair,
+        {
+            "kind": "discharge_score",
+            "answers": {
+                "vital_signs": 2,
+                "ambulation": 2,
+                "nausea_vomiting": 2,
+                "pain": 2,
+                "bleeding": 2,
+                "escort": True,
+            },
+        },
+    )
+    post(client, chair, {"kind": "escort_confirmed", "name": "A. Friend", "relation": "friend"})
+    clock.now += timedelta(minutes=61)
+    assert (
+        post(client, chair, {"kind": "discharge", "instructions": "no driving today"}).status_code
+        == 201
+    )
+    login_page("nurse")
+    pdf = client.get(f"/sessions/{chair['session']['id']}/summary.pdf").content
+    text = subprocess.run(
+        ["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True
+    ).stdout.decode()
+    assert "delivered 98 mg" in text  # 24.5 mg/h for 4 h
+    assert "Discharged" in text and "by nurse: no driving today" in text
+    assert "not yet" not in text

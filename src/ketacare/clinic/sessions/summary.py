@@ -57,15 +57,20 @@ def _lines(
                 f"(limit {alert.threshold.value:g}) - "
                 + (f"acknowledged by {ack.by}: {ack.action}" if ack else "OPEN")
             )
-    lines += [
-        "",
-        "Discharge: "
-        + (
-            "allowed"
-            if view["discharge"]["allowed"]
-            else "not allowed: " + "; ".join(view["discharge"]["reasons"])
-        ),
-    ]
+    if state.discharge is not None:
+        lines += [
+            "",
+            f"Discharged {local(state.discharge.at)} by {state.discharge.by}: "
+            f"{state.discharge.instructions}",
+        ]
+    elif state.state in ("discharged", "stopped_early"):
+        lines += ["", f"Ended: {state.state.replace('_', ' ')}"]
+    else:
+        reasons = "; ".join(view["discharge"]["reasons"])
+        lines += [
+            "",
+            "Discharge: " + ("allowed" if view["discharge"]["allowed"] else f"not yet: {reasons}"),
+        ]
     return lines
 
 
