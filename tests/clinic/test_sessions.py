@@ -324,3 +324,68 @@ def test_summary_pdf_of_a_discharged_session_says_when_and_by_whom(
     assert "delivered 98 mg" in text  # 24.5 mg/h for 4 h
     assert "Discharged" in text and "by nurse: no driving today" in text
     assert "not yet" not in text
+
+
+def test_progress_report_from_the_record(
+    app: Any, client: Any, chair: dict[str, Any], clock: Any, login_page: Any, login_api: Any
+) -> None:
+    import shutil
+    import subprocess
+
+    from conftest import REQUIRE_ALL
+
+    if shutil.which("pdftotext") is None and not REQUIRE_ALL:
+        pytest.skip("pdftotext not installed (Debian package poppler-utils)")
+    team, pid = chair["team"], chair["pid"]
+    client.post(
+        f"/api/v1/patients/{pid}/assessments",
+        headers=team["nurse"],
+        json={"instrument": "nrs_pain", "answers": [8]},
+    )
+    clock.now += timedelta(minutes=5)
+    post(client, chair, {"kind": "check_in"})
+    post(
+        client,
+        chair,
+        {
+            "kind": "vitals",
+            "sbp_mmhg": 124,
+            "dbp_mmhg": 80,
+            "hr_per_min": 70,
+            "spo2_pct": 98,
+            "rr_per_min": 14,
+        },
+    )
+    for item in CHECKS:
+        post(
+            client,
+            chair,
+            {
+                "kind": "pre_dose_check",
+                "item": item,
+                "ok": True,
+                "detail": "lot K9" if item == "medication_lot" else "",
+            },
+        )
+    assert post(client, chair, {"kind": "start_infusion", "rate_mg_per_h": 24.5}).status_code == 201
+    clock.now += timedelta(hours=4)
+    post(client, chair, {"kind": "side_effects", "nausea": True})
+    post(client, chair, {"kind": "stop", "reason": "completed"})
+    clock.now += timedelta(days=2)  # the morning's tokens have expired: log in again
+    r = client.post(
+        f"/api/v1/patients/{pid}/assessments",
+        headers=login_api("nurse"),
+        json={"instrument": "nrs_pain", "answers": [4]},
+    )
+    assert r.status_code == 201
+    app.state.ctx.settings.outcome_loss_confirmations = 2
+    login_page("physician")
+    pdf = client.get(f"/patients/{pid}/report.pdf")
+    assert pdf.status_code == 200
+    text = subprocess.run(
+        ["pdftotext", "-layout", "-", "-"], input=pdf.content, capture_output=True, check=True
+    ).stdout.decode()
+    assert "Sessions given: 1" in text and "98.0 mg" in text
+    assert "nausea" in text
+    # 8 -> 4 is a 50% reduction: a responder by the IMMPACT >= 30% and >= 50% definitions
+    assert "responder since" in text

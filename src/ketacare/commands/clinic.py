@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,6 +21,39 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 user_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 outbox_app = typer.Typer(help="Reminders waiting to be sent.", no_args_is_help=True)
+report_app = typer.Typer(help="Reports.", no_args_is_help=True)
+
+
+@report_app.command("patient")
+def report_patient(
+    patient_id: Annotated[int, typer.Argument(min=1, help="The patient's id")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the PDF")],
+) -> None:
+    """Write a patient's progress report (PDF) for a referring physician or an insurer."""
+    from ketacare.clinic.audit.service import Actor
+    from ketacare.clinic.outcomes.report import progress_report
+
+    if out.suffix.lower() != ".pdf":
+        fail(f"--out must name a .pdf file, got {out}")
+    settings, engine, sessions = _sessions()
+    try:
+        ensure_current(engine)
+        with unit_of_work(sessions) as session:
+            data = progress_report(
+                session=session,
+                actor=Actor(None, "cli", "system"),
+                patient_id=patient_id,
+                now=utc_now(),
+                zone=settings.zone,
+                loss_confirmations=settings.outcome_loss_confirmations,
+            )
+    except KetacareError as exc:
+        fail(str(exc))
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror or exc}")
+    typer.echo(f"wrote {out} ({len(data)} bytes)")
 
 
 def _sessions():  # type: ignore[no-untyped-def]
@@ -214,3 +248,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(user_app, name="user")
     app.add_typer(audit_app, name="audit")
     app.add_typer(outbox_app, name="outbox")
+    app.add_typer(report_app, name="report")

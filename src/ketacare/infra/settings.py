@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         description="The clinic's session policy TOML: vitals thresholds and intervals no "
         "source gives (unset: no automatic alert, no schedule)",
     )
+    outcome_loss_confirmations: int | None = Field(
+        default=None,
+        ge=1,
+        description="Site policy: consecutive scores out of response that confirm a loss of "
+        "response; unset: response durability and the status line are not computed",
+    )
     weight_valid_days: int | None = Field(
         default=None,
         ge=1,

@@ -149,6 +149,33 @@ def _chart(
     )
 
 
+@router.get("/patients/{patient_id}/report.pdf")
+def report_pdf(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    patient_id: int,
+    principal: Principal = page_permission("plan:read"),
+) -> Response:
+    from ketacare.clinic.outcomes.report import progress_report
+
+    ensure_patient_scope(principal, "plan:read", patient_id)
+    data = progress_report(
+        session=session,
+        actor=actor_of(request, principal),
+        patient_id=patient_id,
+        now=at,
+        zone=ctx.settings.zone,
+        loss_confirmations=ctx.settings.outcome_loss_confirmations,
+    )
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="progress-report-{patient_id}.pdf"'},
+    )
+
+
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
 def chart_page(
     request: Request,

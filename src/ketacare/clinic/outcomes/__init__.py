@@ -1,0 +1,1 @@
+"""Outcomes in the application: the progress report (and, next, the outcome panel and dashboard)."""
