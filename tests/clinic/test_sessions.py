@@ -204,7 +204,10 @@ def test_two_staff_never_lose_each_others_entries(client: Any, chair: dict[str, 
 def test_an_amendment_keeps_the_original_entry(client: Any, chair: dict[str, Any]) -> None:
     post(client, chair, {"kind": "check_in"})
     wrong = post(client, chair, {"kind": "vitals", "sbp_mmhg": 210, "dbp_mmhg": 80}).json()
+    assert wrong["events"] is None  # a POST answers with the state, not the whole log
     target = wrong["last_seq"]
+    sid = chair["session"]["id"]
+    log = client.get(f"/api/v1/sessions/{sid}", headers=chair["team"]["nurse"]).json()["events"]
     r = post(
         client,
         chair,
@@ -214,7 +217,7 @@ def test_an_amendment_keeps_the_original_entry(client: Any, chair: dict[str, Any
             "reason": "typed 210 for 120",
             "replacement": {
                 "kind": "vitals",
-                "at": wrong["events"][-1]["at"],
+                "at": log[-1]["at"],
                 "by": "nurse",
                 "sbp_mmhg": 120,
                 "dbp_mmhg": 80,
@@ -222,7 +225,8 @@ def test_an_amendment_keeps_the_original_entry(client: Any, chair: dict[str, Any
         },
     )
     assert r.status_code == 201, r.text
-    kinds = [e["kind"] for e in r.json()["events"]]
+    full = client.get(f"/api/v1/sessions/{sid}", headers=chair["team"]["nurse"]).json()
+    kinds = [e["kind"] for e in full["events"]]
     assert kinds.count("vitals") == 1 and "amendment" in kinds  # the original stays in the log
     assert r.json()["open_alerts"] == []  # the corrected value is below the limit
 

@@ -64,7 +64,7 @@ def board(
     """Every active chair at a glance."""
     out = []
     for r in service.board(session=session):
-        v = service.view(row=r.session, state=r.state, now=at)
+        v = service.view(row=r.session, state=r.state, now=at, include_events=False)
         out.append(
             {
                 "session_id": r.session.id,
@@ -124,4 +124,5 @@ def record_event(
         now=at,
     )
     row = service.get_session(session=session, session_id=session_id)
-    return service.view(row=row, state=state, now=at)
+    # the answer carries the new state, not the whole log (GET the session for that)
+    return service.view(row=row, state=state, now=at, include_events=False)

@@ -283,7 +283,9 @@ def sessions_of_plan(*, session: Session, plan_id: int) -> list[DosingSession]:
     )
 
 
-def view(*, row: DosingSession, state: SessionState, now: datetime) -> dict[str, Any]:
+def view(
+    *, row: DosingSession, state: SessionState, now: datetime, include_events: bool = True
+) -> dict[str, Any]:
     """What the chair view and the API show, all derived from the log."""
     from ketacare.core.sessions import (
         delivered_mg,
@@ -332,7 +334,7 @@ def view(*, row: DosingSession, state: SessionState, now: datetime) -> dict[str,
         },
         "missing_checks": list(state.missing_checks),
         "unset_policy": list(setup.unset()) if setup is not None else [],
-        "events": [event_to_dict(e) for e in state.events],
+        "events": [event_to_dict(e) for e in state.events] if include_events else None,
     }
 
 
