@@ -130,6 +130,7 @@ def test_nurse_runs_a_whole_session(session_server: Any, page: Any, browser: Any
     page.get_by_label("Relation").fill("brother")
     _record(page, "Confirm escort")
     expect(page.get_by_test_id("discharge-status")).to_have_text("Discharge allowed.")
+    page.get_by_label("Instructions").fill("Accompanied home; must not drive home today.")
     _record(page, "Discharge")
     expect(page.get_by_test_id("state")).to_have_text("discharged")
     expect(board.get_by_test_id(f"board-row-{sid}")).to_have_count(0, timeout=12_000)

@@ -349,5 +349,17 @@ def vars_of(obj: Any) -> dict[str, Any]:
 def _alert_text(alert: Any) -> str:
     t = alert.threshold
     above = "above" if t.direction == "high" else "below"
+    basis = str(t.basis).replace("_", " ")
     action = f" {t.action}" if getattr(t, "action", "") else ""
-    return f"{t.vital} {alert.value:g} {above} the {t.basis} limit {t.value:g}.{action}"
+    name = VITAL_NAMES.get(t.vital, t.vital)
+    return f"{name} {alert.value:g} is {above} the {basis} limit {t.value:g}.{action}"
+
+
+VITAL_NAMES = {
+    "sbp_mmhg": "Systolic BP (mmHg)",
+    "dbp_mmhg": "Diastolic BP (mmHg)",
+    "hr_per_min": "Heart rate (/min)",
+    "spo2_pct": "SpO2 (%)",
+    "rr_per_min": "Respiratory rate (/min)",
+    "temperature_c": "Temperature (°C)",
+}
