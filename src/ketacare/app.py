@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.base import RequestResponseEndpoint
 
 from ketacare import __version__
 from ketacare.clinic.accounts import api as accounts_api
@@ -35,6 +34,7 @@ from ketacare.infra.db import make_engine, make_sessionmaker
 from ketacare.infra.migrate import ensure_current
 from ketacare.infra.settings import Settings, load_settings
 from ketacare.web.deps import AppContext
+from ketacare.web.headers import SecurityHeaders
 from ketacare.web.problems import API_ERROR_RESPONSES, HANDLERS
 from ketacare.web.render import WEB_DIR, make_templates
 
@@ -112,15 +112,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         else:
             log.warning("front-end library %s not found at %s: run `make setup`", name, folder)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        if not request.url.path.startswith(("/static", "/assets")):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(SecurityHeaders, csp=CSP)
 
     return app

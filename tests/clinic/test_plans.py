@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -362,3 +363,53 @@ def test_plan_history_shows_every_change_across_versions(
     for action in ("create", "sign", "cosign"):
         assert f"<td>{action}" in history
     assert history.count("<td>create") == 2  # version 1 and version 2
+
+
+def test_a_booking_holds_the_chair_for_dosing_and_observation(
+    app: Any, client: Any, clinic: dict[str, Any], tmp_path: Any
+) -> None:
+    # the clinic's own observation time (crps-outpatient's sources give none)
+    policy = tmp_path / "session-policy.toml"
+    policy.write_text("[monitoring]\nobservation_min = 60\n")
+    app.state.ctx.settings.session_policy_file = policy
+    team = clinic["team"]
+    plan = _signed(client, clinic)
+    first = client.post(
+        f"/api/v1/plans/{plan['id']}/appointments",
+        headers=team["nurse"],
+        json={"session_number": 1, "chair_id": 1, "starts_at": "2026-03-09T09:00:00+01:00"},
+    )
+    assert first.status_code == 201, first.text
+    # 4 h infusion + 60 min observation: 09:00 to 14:00 (08:00 to 13:00 UTC)
+    ends = datetime.fromisoformat(first.json()["ends_at"])
+    assert ends == datetime(2026, 3, 9, 13, 0, tzinfo=UTC)
+    other = _signed(client, {"pid": screened_patient(client, team, "Second"), "team": team})
+    url = f"/api/v1/plans/{other['id']}/appointments"
+    during = client.post(
+        url,
+        headers=team["nurse"],
+        json={"session_number": 1, "chair_id": 1, "starts_at": "2026-03-09T13:30:00+01:00"},
+    )
+    assert during.status_code == 409 and "Chair 1 is booked" in during.json()["detail"]
+    after = client.post(
+        url,
+        headers=team["nurse"],
+        json={"session_number": 1, "chair_id": 1, "starts_at": "2026-03-09T14:00:00+01:00"},
+    )
+    assert after.status_code == 201, after.text
+
+
+def test_chair_time_of_a_dose_given_at_once_is_its_observation_or_refused(app: Any) -> None:
+    from ketacare.clinic.plans.orm import Plan
+    from ketacare.clinic.plans.service import chair_hours
+    from ketacare.core.errors import InvalidInput
+
+    settings = app.state.ctx.settings
+    one_dose = {"sessions": [{"number": 1, "day": 1, "duration_h": None}]}
+    # the esketamine label: at least 2 hours of observation after each dose
+    spray = Plan(id=1, protocol_id="esketamine-trd", schedule=one_dose)
+    assert chair_hours(settings=settings, plan=spray, session_number=1) == 2.0
+    # an oral follow-on dose: no source gives an observation time, none is set
+    tablet = Plan(id=2, protocol_id="oral-followon", schedule=one_dose)
+    with pytest.raises(InvalidInput, match="no known chair time.*observation_min"):
+        chair_hours(settings=settings, plan=tablet, session_number=1)

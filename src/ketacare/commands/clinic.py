@@ -89,7 +89,20 @@ def serve(
         fail(str(exc))
     if app.state.demo and not _is_loopback(host):
         fail(f"this database holds the demo clinic: it is served on 127.0.0.1 only, not {host}")
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
+    )
+
+
+KEEP_ALIVE_S = 75
+"""Seconds an idle connection is kept open. uvicorn's 5 s default equals the chairs'
+polling period, so a tablet's next request could race the server closing its connection;
+75 s is what common reverse proxies (nginx) keep."""
 
 
 def demo(

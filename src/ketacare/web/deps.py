@@ -41,7 +41,9 @@ class AppContext:
     templates: Jinja2Templates
 
 
-def context(request: Request) -> AppContext:
+# ``async def`` where nothing can block: FastAPI runs a plain ``def`` dependency in the
+# thread pool, and each such hop costs more than these lookups themselves.
+async def context(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
 
@@ -65,7 +67,7 @@ def db_session(ctx: Ctx) -> Iterator[Session]:
 DbSession = Annotated[Session, Depends(db_session, scope="function")]
 
 
-def now(ctx: Ctx) -> datetime:
+async def now(ctx: Ctx) -> datetime:
     return ctx.clock()
 
 

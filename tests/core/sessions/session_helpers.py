@@ -19,6 +19,7 @@ from ketacare.core.sessions import (
     SessionState,
     StartInfusion,
     Vitals,
+    advance,
     append,
     replay,
     session_setup,
@@ -51,7 +52,25 @@ class Chair:
         )
 
     def add(self, event: Event) -> Chair:
-        self.log = append(self.log, event, expected_seq=len(self.log))
+        """Append through :func:`append`, and check :func:`advance` agrees with it.
+
+        Every session test thereby also checks that moving the previous state on by
+        one entry gives exactly what replaying the whole longer log gives, or the
+        same refusal.
+        """
+        before = replay(self.log)
+        try:
+            log = append(self.log, event, expected_seq=len(self.log))
+        except Exception as exc:
+            try:
+                advance(before, event, expected_seq=len(self.log))
+            except type(exc) as again:
+                assert str(again) == str(exc)
+            else:
+                raise AssertionError(f"advance accepted what append refused: {exc}") from exc
+            raise
+        assert advance(before, event, expected_seq=len(self.log)) == replay(log)
+        self.log = log
         return self
 
     @property

@@ -210,24 +210,36 @@ def start_session(
 
 def resolve(*, session: Session, token: str, kind: str, now: datetime) -> Principal | None:
     """The principal behind a live token, or None."""
+    # columns, not entities: this runs on every request
     row = session.execute(
-        select(AuthSession, User)
+        select(
+            AuthSession.id,
+            AuthSession.csrf_token,
+            AuthSession.revoked_at,
+            AuthSession.expires_at,
+            User.id,
+            User.username,
+            User.full_name,
+            User.role,
+            User.patient_id,
+            User.is_active,
+        )
         .join(User, User.id == AuthSession.user_id)
         .where(AuthSession.token_hash == _digest(token), AuthSession.kind == kind)
     ).first()
     if row is None:
         return None
-    auth, user = row
-    if auth.revoked_at is not None or as_utc(auth.expires_at) <= now or not user.is_active:
+    auth_id, csrf, revoked_at, expires_at, user_id, username, full_name, role, pid, active = row
+    if revoked_at is not None or as_utc(expires_at) <= now or not active:
         return None
     return Principal(
-        user_id=user.id,
-        username=user.username,
-        full_name=user.full_name,
-        role=Role(user.role),
-        patient_id=user.patient_id,
-        session_id=auth.id,
-        csrf_token=auth.csrf_token,
+        user_id=user_id,
+        username=username,
+        full_name=full_name,
+        role=Role(role),
+        patient_id=pid,
+        session_id=auth_id,
+        csrf_token=csrf,
     )
 
 

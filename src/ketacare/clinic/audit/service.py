@@ -91,9 +91,16 @@ def record(
         prev_hash=last or GENESIS,
     )
     row.hash = compute_hash(row)
-    session.add(row)
-    session.flush()
+    # a plain INSERT, not the unit of work: every request writes one of these, and the
+    # row is never changed afterwards (the returned object is not attached)
+    session.execute(
+        AuditEvent.__table__.insert(),
+        {c: getattr(row, c) for c in _COLUMNS},
+    )
     return row
+
+
+_COLUMNS = tuple(c.key for c in AuditEvent.__table__.columns if c.key != "id")
 
 
 @dataclass(frozen=True, slots=True)

@@ -286,10 +286,14 @@ def book(
     plan_id: Id,
     data: schemas.BookingRequest,
     session: DbSession,
+    ctx: Ctx,
     at: Now,
     principal: Principal = api_permission("schedule:write"),
 ) -> object:
-    """Book one session on a chair (double bookings and too-early sessions refused)."""
+    """Book one session on a chair for its dosing and observation time.
+
+    Double bookings and too-early sessions are refused.
+    """
     return service.book(
         session=session,
         actor=actor_of(request, principal),
@@ -298,4 +302,5 @@ def book(
         chair_id=data.chair_id,
         starts_at=data.starts_at,
         now=at,
+        settings=ctx.settings,
     )

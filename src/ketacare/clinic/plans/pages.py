@@ -452,6 +452,7 @@ def plan_book(
             at_time=clock,
             zone=ctx.settings.zone,
             now=at,
+            settings=ctx.settings,
         )
 
     return _act(request, ctx, session, principal, plan_id, at, form, act)

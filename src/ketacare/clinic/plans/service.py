@@ -36,6 +36,7 @@ from ketacare.core.protocols import (
     review_limits,
 )
 from ketacare.core.screening import screen_document
+from ketacare.core.sessions import load_session_policy
 from ketacare.infra.errors import Conflict, Forbidden, NotFound
 from ketacare.infra.settings import Settings
 
@@ -689,12 +690,44 @@ def chairs(*, session: Session) -> list[Chair]:
 
 
 def _session_days(plan: Plan) -> dict[int, tuple[int, float]]:
-    """session number -> (day, duration in hours) from the stored schedule."""
+    """session number -> (day, dosing hours; 0 for a dose given at once) from the schedule."""
     out = {}
     for s in plan.schedule.get("sessions", []):  # type: ignore[union-attr]
-        duration = s.get("duration_h") or 1.0
+        duration = s.get("duration_h") or 0.0
         out[int(s["number"] if "number" in s else s["session"])] = (int(s["day"]), float(duration))
     return out
+
+
+def observation_min(*, settings: Settings, protocol_id: str) -> float | None:
+    """The minimum observation after dosing: the stricter of the source's and the clinic's."""
+    protocol = library(settings).get(protocol_id=protocol_id)
+    values = [protocol.monitoring.observation_min.value]
+    if settings.session_policy_file is not None:
+        policy = load_session_policy(path=Path(settings.session_policy_file))
+        values.append(policy.for_protocol(protocol_id).observation_min)
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
+
+
+def chair_hours(*, settings: Settings, plan: Plan, session_number: int) -> float:
+    """How long a session holds its chair: the planned dosing time plus the observation.
+
+    Why: the chair stays taken until the patient may leave. A dose given at once (a
+    nasal spray, a tablet) with no known observation time has no length at all, so it
+    is refused rather than given an invented one.
+    """
+    days = _session_days(plan)
+    if session_number not in days:
+        raise InvalidInput(f"plan {plan.id} has sessions 1 to {len(days)}, not {session_number}")
+    dosing_h = days[session_number][1]
+    observation = observation_min(settings=settings, protocol_id=plan.protocol_id)
+    if observation is None and dosing_h == 0:
+        raise InvalidInput(
+            f"session {session_number} of plan {plan.id} has no known chair time: its protocol "
+            "gives neither an infusion time nor an observation time; set observation_min in "
+            "the session policy (KETACARE_SESSION_POLICY_FILE)"
+        )
+    return dosing_h + (observation or 0.0) / 60.0
 
 
 def book(
@@ -706,9 +739,12 @@ def book(
     chair_id: int,
     starts_at: datetime,
     now: datetime,
-    observation_h: float = 0.0,
+    settings: Settings,
 ) -> Appointment:
-    """Book one dosing session; a double-booked chair or a session too soon is refused."""
+    """Book one dosing session; a double-booked chair or a session too soon is refused.
+
+    The booking holds the chair for :func:`chair_hours` (dosing plus observation).
+    """
     plan = get_plan(session=session, plan_id=plan_id)
     if plan.status not in ("signed", "active"):
         raise Conflict(f"plan {plan_id} is {plan.status}: only a signed plan is booked")
@@ -720,8 +756,9 @@ def book(
         raise InvalidInput(f"chair {chair_id} does not exist")
     if starts_at.tzinfo is None:
         raise InvalidInput("starts_at needs a time zone")
-    day, duration_h = days[session_number]
-    ends_at = starts_at + timedelta(hours=duration_h + observation_h)
+    ends_at = starts_at + timedelta(
+        hours=chair_hours(settings=settings, plan=plan, session_number=session_number)
+    )
     clash = session.scalar(
         select(Appointment)
         .where(
@@ -798,6 +835,7 @@ def book_course(
     at_time: time,
     zone: ZoneInfo,
     now: datetime,
+    settings: Settings,
 ) -> list[Appointment]:
     """Book every session of the plan on its protocol day, same chair and clock time."""
     plan = get_plan(session=session, plan_id=plan_id)
@@ -813,6 +851,7 @@ def book_course(
                 chair_id=chair_id,
                 starts_at=local,
                 now=now,
+                settings=settings,
             )
         )
     return out

@@ -57,13 +57,14 @@ def open_session(
 
 @router.get("/sessions/board")
 def board(
+    request: Request,
     session: DbSession,
     at: Now,
-    _: Principal = api_permission("session:read"),
+    principal: Principal = api_permission("session:read"),
 ) -> list[dict[str, Any]]:
     """Every active chair at a glance."""
     out = []
-    for r in service.board(session=session):
+    for r in service.board(session=session, actor=actor_of(request, principal), now=at):
         v = service.view(row=r.session, state=r.state, now=at, include_events=False)
         out.append(
             {
@@ -115,6 +116,9 @@ def record_event(
     principal: Principal = api_permission("session:write"),
 ) -> dict[str, Any]:
     """Record vitals, a rate change, a check... (refused if someone else wrote first)."""
+    # held here so the service finds it in the session's identity map (which only
+    # keeps unchanged rows while someone holds them): one SELECT, not two
+    row = service.get_session(session=session, session_id=session_id)
     state = service.record(
         session=session,
         actor=actor_of(request, principal),
@@ -123,6 +127,5 @@ def record_event(
         expected_seq=data.expected_seq,
         now=at,
     )
-    row = service.get_session(session=session, session_id=session_id)
     # the answer carries the new state, not the whole log (GET the session for that)
     return service.view(row=row, state=state, now=at, include_events=False)

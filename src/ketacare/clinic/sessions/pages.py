@@ -256,11 +256,11 @@ def board_page(
     session: DbSession,
     at: Now,
     partial: bool = False,
-    _: Principal = page_permission("session:read"),
+    principal: Principal = page_permission("session:read"),
 ) -> Response:
     rows = [
-        (r, service.view(row=r.session, state=r.state, now=at))
-        for r in service.board(session=session)
+        (r, service.view(row=r.session, state=r.state, now=at, include_events=False))
+        for r in service.board(session=session, actor=actor_of(request, principal), now=at)
     ]
     return page(
         request,

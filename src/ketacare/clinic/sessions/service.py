@@ -4,10 +4,20 @@ The log is the record; the chair view, the board and the summary are replays of 
 (:func:`ketacare.core.sessions.replay`). Two staff writing at once never lose each
 other's entries: each write names the sequence number it saw, and a stale one is
 refused with a message saying to reload.
+
+Replaying a long log on every write made each write slower than the last, so each
+process keeps the replayed states of recently used sessions (:class:`StateCache`).
+A cached state is only ever one that was committed, and it is used only when its
+``last_seq`` equals the session row's: entries written since (by another process)
+are read and applied on top; anything else falls back to a full replay.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,12 +25,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.audit import service as audit
-from ketacare.clinic.patients.service import get_patient
+from ketacare.clinic.patients.orm import Patient
 from ketacare.clinic.plans import service as plans
 from ketacare.clinic.plans.orm import Appointment, Chair
 from ketacare.clinic.sessions.orm import DosingSession, SessionEvent
@@ -32,7 +44,7 @@ from ketacare.core.sessions import (
     SessionPolicy,
     SessionState,
     StaleSession,
-    append,
+    advance,
     event_from_dict,
     event_to_dict,
     load_session_policy,
@@ -64,16 +76,102 @@ def get_session(*, session: Session, session_id: int) -> DosingSession:
     return row
 
 
-def events_of(*, session: Session, session_id: int) -> tuple[Any, ...]:
+def events_of(*, session: Session, session_id: int, after_seq: int = 0) -> tuple[Any, ...]:
+    """The session's log as stored (from entry ``after_seq + 1`` on)."""
     rows = session.scalars(
-        select(SessionEvent).where(SessionEvent.session_id == session_id).order_by(SessionEvent.seq)
+        select(SessionEvent.data)
+        .where(SessionEvent.session_id == session_id, SessionEvent.seq > after_seq)
+        .order_by(SessionEvent.seq)
     )
-    return tuple(event_from_dict(row.data) for row in rows)
+    return tuple(event_from_dict(data) for data in rows)
+
+
+class StateCache:
+    """Committed session states of one database, most recently used first (bounded).
+
+    Thread-safe: the server answers requests from a thread pool.
+    """
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.capacity = capacity
+        self._states: OrderedDict[int, SessionState] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, session_id: int) -> SessionState | None:
+        with self._lock:
+            state = self._states.get(session_id)
+            if state is not None:
+                self._states.move_to_end(session_id)
+            return state
+
+    def put(self, session_id: int, state: SessionState) -> None:
+        with self._lock:
+            known = self._states.get(session_id)
+            if known is not None and known.last_seq > state.last_seq:
+                return  # a newer committed state is already here
+            self._states[session_id] = state
+            self._states.move_to_end(session_id)
+            while len(self._states) > self.capacity:
+                self._states.popitem(last=False)
+
+
+_caches: weakref.WeakKeyDictionary[Engine, StateCache] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+_PENDING = "ketacare.sessions.pending_states"
+
+
+def cache_for(session: Session) -> StateCache:
+    """The state cache of the database ``session`` is bound to."""
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    with _caches_lock:
+        cache = _caches.get(engine)
+        if cache is None:
+            cache = _caches[engine] = StateCache()
+        return cache
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _publish_committed(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if pending:
+        cache = cache_for(session)
+        for session_id, state in pending.items():
+            cache.put(session_id, state)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _drop_uncommitted(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def _remember(session: Session, session_id: int, state: SessionState) -> None:
+    """Offer ``state`` to the cache once (and only if) this transaction commits."""
+    session.info.setdefault(_PENDING, {})[session_id] = state
+
+
+def state_for(*, session: Session, row: DosingSession) -> SessionState:
+    """The replayed state of the session ``row`` (cached, topped up, or replayed)."""
+    pending = session.info.get(_PENDING, {}).get(row.id)
+    if pending is not None and pending.last_seq == row.last_seq:
+        return pending  # written earlier in this very transaction
+    cached = cache_for(session).get(row.id)
+    if cached is not None and cached.last_seq == row.last_seq:
+        return cached
+    if cached is not None and 0 < cached.last_seq < row.last_seq:
+        state = cached
+        newer = events_of(session=session, session_id=row.id, after_seq=cached.last_seq)
+        for entry in newer:
+            state = advance(state, entry, expected_seq=state.last_seq)
+    else:
+        state = replay(events_of(session=session, session_id=row.id))
+    _remember(session, row.id, state)
+    return state
 
 
 def state_of(*, session: Session, session_id: int) -> SessionState:
     """The replayed state of a session."""
-    return replay(events_of(session=session, session_id=session_id))
+    return state_for(session=session, row=get_session(session=session, session_id=session_id))
 
 
 def _planned(plan_schedule: Mapping[str, Any], number: int) -> dict[str, Any] | None:
@@ -158,7 +256,7 @@ def open_session(
             "the session's start must be a past time with a time zone "
             "(charting after the fact is allowed, ahead of time is not)"
         )
-    _store(session, row, (), Scheduled(at=at, by=actor.username, setup=setup), 0, actor, now)
+    _store(session, row, None, Scheduled(at=at, by=actor.username, setup=setup), 0, actor, now)
     audit.record(
         session=session,
         actor=actor,
@@ -175,35 +273,42 @@ def open_session(
 def _store(
     session: Session,
     row: DosingSession,
-    events: tuple[Any, ...],
+    before: SessionState | None,
     new: Any,
     expected_seq: int,
     actor: audit.Actor,
     now: datetime,
 ) -> SessionState:
-    log = append(events, new, expected_seq=expected_seq)
-    added = log[-1]
-    session.add(
-        SessionEvent(
-            session_id=row.id,
-            seq=added.seq,
-            kind=type(added).__name__,
-            at=added.at,
-            recorded_by=actor.user_id,
-            data=event_to_dict(added),
-        )
-    )
+    if before is None:
+        if expected_seq != 0:
+            raise StaleSession(expected_seq=expected_seq, actual_seq=0, latest="no entries")
+        state = replay((dataclasses.replace(new, seq=1),))
+    else:
+        state = advance(before, new, expected_seq=expected_seq)
+    added = state.events[-1]
     try:
-        session.flush()
+        # a plain INSERT (entries are never changed, so the unit of work has nothing to
+        # track); a duplicate (session, seq) means another writer took this number first
+        session.execute(
+            SessionEvent.__table__.insert(),
+            {
+                "session_id": row.id,
+                "seq": added.seq,
+                "kind": type(added).__name__,
+                "at": added.at,
+                "recorded_by": actor.user_id,
+                "data": event_to_dict(added),
+            },
+        )
     except IntegrityError:
         raise StaleSession(
             f"someone else recorded on session {row.id} at the same moment: reload and "
             "enter it again"
         ) from None
-    state = replay(log)
     row.state = state.state
     row.last_seq = state.last_seq
     row.updated_at = now
+    _remember(session, row.id, state)
     return state
 
 
@@ -225,8 +330,8 @@ def record(
     event = event_from_dict(payload)
     if event.at > now:
         raise InvalidInput(f"at {event.at.isoformat()} is in the future")
-    events = events_of(session=session, session_id=session_id)
-    state = _store(session, row, events, event, expected_seq, actor, now)
+    before = state_for(session=session, row=row)
+    state = _store(session, row, before, event, expected_seq, actor, now)
     if state.state == "dosing" and payload.get("kind") in ("start_infusion", "self_administration"):
         plan = plans.get_plan(session=session, plan_id=row.plan_id)
         if plan.status == "signed":
@@ -245,31 +350,59 @@ def record(
 
 
 @dataclass(frozen=True)
+class BoardPatient:
+    id: int
+    family_name: str
+    given_name: str
+
+
+@dataclass(frozen=True)
 class BoardRow:
     session: DosingSession
-    patient: Any
+    patient: BoardPatient
     chair: str | None
     state: SessionState
 
 
-def board(*, session: Session) -> list[BoardRow]:
-    """Every session still at a chair (not discharged or ended)."""
-    rows = session.scalars(
-        select(DosingSession)
-        .where(DosingSession.state.not_in(tuple(FINAL_STATES)))
-        .order_by(DosingSession.id)
+def board(*, session: Session, actor: audit.Actor, now: datetime) -> list[BoardRow]:
+    """Every session still at a chair (not discharged or ended); the read is audited.
+
+    Three queries and one audit row, however many chairs: the board refreshes every
+    few seconds on every screen at the nurses' station.
+    """
+    rows = list(
+        session.scalars(
+            select(DosingSession)
+            .where(DosingSession.state.not_in(tuple(FINAL_STATES)))
+            .order_by(DosingSession.id)
+        )
     )
     chairs = {c.id: c.name for c in session.scalars(select(Chair))}
-    out = []
-    for row in rows:
-        out.append(
-            BoardRow(
-                session=row,
-                patient=get_patient(session=session, patient_id=row.patient_id),
-                chair=chairs.get(row.chair_id) if row.chair_id else None,
-                state=state_of(session=session, session_id=row.id),
+    names = {
+        pid: BoardPatient(pid, family, given)
+        for pid, family, given in session.execute(
+            select(Patient.id, Patient.family_name, Patient.given_name).where(
+                Patient.id.in_({row.patient_id for row in rows})
             )
         )
+    }
+    out = [
+        BoardRow(
+            session=row,
+            patient=names[row.patient_id],
+            chair=chairs.get(row.chair_id) if row.chair_id else None,
+            state=state_for(session=session, row=row),
+        )
+        for row in rows
+    ]
+    audit.record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type="board",
+        at=now,
+        detail={"sessions": [row.id for row in rows], "patients": sorted(names)},
+    )
     return out
 
 

@@ -106,7 +106,7 @@ from ketacare.core.sessions.policy import (
     parse_session_policy,
     session_setup,
 )
-from ketacare.core.sessions.replay import append, replay
+from ketacare.core.sessions.replay import advance, append, replay
 from ketacare.core.sessions.serialize import event_from_dict, event_to_dict
 from ketacare.core.sessions.state import (
     Alert,
@@ -172,6 +172,7 @@ __all__ = [
     "Timers",
     "Vitals",
     "allowed_moves",
+    "advance",
     "append",
     "can_discharge",
     "delivered_from",

@@ -34,6 +34,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+from bisect import insort
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -78,6 +79,11 @@ from ketacare.core.sessions.state import (
 #: Events that may be entered after the fact (back-dated within the current state).
 OBSERVATIONS = (Vitals, SideEffects, DischargeScore, Medication)
 _EPS = 1e-9
+
+
+def _taken(event: Event) -> tuple[datetime, int]:
+    """Observations are listed by when they were taken (late entries slot in)."""
+    return (event.at, event.seq)
 
 
 def _refuse(event: Event, state: State, message: str) -> IllegalTransition:
@@ -174,9 +180,9 @@ class _Builder:
             discrete_doses=tuple(self.discrete),
             checks=dict(self.checks),
             baseline=self.baseline,
-            vitals=tuple(sorted(self.vitals, key=lambda v: (v.at, v.seq))),
-            side_effects=tuple(sorted(self.side_effects, key=lambda v: (v.at, v.seq))),
-            medications=tuple(sorted(self.medications, key=lambda v: (v.at, v.seq))),
+            vitals=tuple(self.vitals),
+            side_effects=tuple(self.side_effects),
+            medications=tuple(self.medications),
             alerts=tuple(self.alerts),
             scores=tuple(self.scores),
             escort_confirmed_at=self.escort_at,
@@ -184,7 +190,41 @@ class _Builder:
             end=self.end,
             discharge=self.discharge,
             rate_above_plan=self.above_plan,
+            phase_started_at=self.phase_start,
+            latest_at=self.latest_at,
         )
+
+    @classmethod
+    def resume(cls, state: SessionState) -> _Builder:
+        """A builder positioned where ``state`` left off (its containers copied)."""
+        first = state.events[0]
+        assert isinstance(first, Scheduled)
+        b = cls(first)
+        b.state = state.state
+        b.phase_start = state.phase_started_at
+        b.latest_at = state.latest_at
+        b.checked_in_at = state.checked_in_at
+        b.dosing_started_at = state.dosing_started_at
+        b.dosing_ended_at = state.dosing_ended_at
+        b.finished_at = state.finished_at
+        b.rate = state.rate_mg_per_h
+        b.paused = state.paused
+        b.segments = list(state.segments)
+        b.discrete = list(state.discrete_doses)
+        b.checks = dict(state.checks)
+        b.baseline = state.baseline
+        b.vitals = list(state.vitals)
+        b.side_effects = list(state.side_effects)
+        b.medications = list(state.medications)
+        b.alerts = list(state.alerts)
+        b.scores = list(state.scores)
+        b.escort_at = state.escort_confirmed_at
+        b.stop = state.stop
+        b.end = state.end
+        b.discharge = state.discharge
+        b.above_plan = state.rate_above_plan
+        b.effective = list(state.effective)
+        return b
 
     # ------------------------------------------------------------------ guards
 
@@ -282,7 +322,7 @@ class _Builder:
     def _on_vitals(self, event: Vitals) -> None:
         if self.dosing_started_at is None and event.is_complete_baseline:
             self.baseline = event
-        self.vitals.append(event)
+        insort(self.vitals, event, key=_taken)
         values = event.values()
         for threshold in self.setup.thresholds:
             if threshold.phase == "pre_dose" and self.dosing_started_at is not None:
@@ -313,10 +353,10 @@ class _Builder:
                 )
 
     def _on_side_effects(self, event: SideEffects) -> None:
-        self.side_effects.append(event)
+        insort(self.side_effects, event, key=_taken)
 
     def _on_medication(self, event: Medication) -> None:
-        self.medications.append(event)
+        insort(self.medications, event, key=_taken)
 
     def _on_start_infusion(self, event: StartInfusion) -> None:
         if not self.setup.is_infusion:
@@ -516,6 +556,12 @@ def append(events: Sequence[Event], new: Event, *, expected_seq: int) -> tuple[E
         As :func:`replay`, for the log with the new event.
     """
     log = tuple(events)
+    out = log + (_stamp(log, new, expected_seq),)
+    replay(out)
+    return out
+
+
+def _stamp(log: tuple[Event, ...], new: Event, expected_seq: int) -> Event:
     actual = log[-1].seq if log else 0
     if expected_seq != actual:
         latest = log[-1].describe() if log else "no entries"
@@ -525,6 +571,28 @@ def append(events: Sequence[Event], new: Event, *, expected_seq: int) -> tuple[E
         stamped = dataclasses.replace(
             stamped, replacement=dataclasses.replace(stamped.replacement, seq=stamped.target_seq)
         )
-    out = log + (stamped,)
-    replay(out)
-    return out
+    return stamped
+
+
+def advance(state: SessionState, new: Event, *, expected_seq: int) -> SessionState:
+    """The state after appending ``new``: what :func:`replay` of the longer log gives.
+
+    Why: a busy chair writes every few minutes for hours, and replaying the whole
+    log on each write makes every write slower than the last. A plain entry only
+    moves the state forward, so it is applied to ``state`` alone; an amendment can
+    change any earlier entry's effect, so the whole log is replayed for it.
+    ``tests/core/sessions`` checks that both ways agree on every prefix of the
+    session logs the tests build.
+
+    Raises
+    ------
+    StaleSession, IllegalTransition, InvalidInput, DoseLimitExceeded, SoftLimitNeedsReview
+        As :func:`append`; ``state`` is never changed (it is frozen).
+    """
+    stamped = _stamp(state.events, new, expected_seq)
+    log = state.events + (stamped,)
+    if isinstance(stamped, Amendment | Scheduled):
+        return replay(log)
+    builder = _Builder.resume(state)
+    builder.apply(stamped)
+    return builder.freeze(log, dict(state.amendments))

@@ -147,6 +147,10 @@ class SessionState:
     end: EndSession | None
     discharge: Discharge | None
     rate_above_plan: bool
+    phase_started_at: datetime
+    """When the session entered its current state (late observations may not predate it)."""
+    latest_at: datetime
+    """The latest time of any effective entry (dosing and state entries must follow it)."""
 
     @property
     def infusing(self) -> bool:

@@ -1,0 +1,133 @@
+"""The per-process cache of replayed session states never shows what was not committed.
+
+A write moves the cached state on by one entry instead of replaying the log; these tests
+check the cache against the ways it could go wrong: another process writing the same
+session, a transaction rolled back after its write, and two databases in one process.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from ketacare.clinic.audit import service as audit
+from ketacare.clinic.audit.orm import AuditEvent
+from ketacare.clinic.sessions import service
+from ketacare.core.sessions import replay
+from ketacare.infra.db import make_engine, make_sessionmaker
+from plan_helpers import _signed
+
+NURSE = audit.Actor(user_id=None, username="nurse-elsewhere", role="nurse")
+
+
+@pytest.fixture
+def opened(client: Any, clinic: dict[str, Any]) -> dict[str, Any]:
+    plan = _signed(client, clinic)
+    r = client.post(
+        f"/api/v1/plans/{plan['id']}/sessions",
+        headers=clinic["team"]["nurse"],
+        json={"session_number": 1},
+    )
+    assert r.status_code == 201, r.text
+    return {**clinic, "sid": r.json()["id"]}
+
+
+def _post(client: Any, opened: dict[str, Any], event: dict[str, Any], seq: int) -> Any:
+    return client.post(
+        f"/api/v1/sessions/{opened['sid']}/events",
+        headers=opened["team"]["nurse"],
+        json={"expected_seq": seq, "event": event},
+    )
+
+
+def _read(client: Any, opened: dict[str, Any]) -> dict[str, Any]:
+    r = client.get(f"/api/v1/sessions/{opened['sid']}", headers=opened["team"]["nurse"])
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def test_entries_written_by_another_process_are_read_and_applied(
+    app: Any, client: Any, opened: dict[str, Any], clock: Any
+) -> None:
+    assert _post(client, opened, {"kind": "check_in"}, 1).status_code == 201
+    # a second server process: its own engine, hence its own cache
+    engine = make_engine(app.state.ctx.settings.database_url)
+    try:
+        with make_sessionmaker(engine).begin() as other:
+            service.record(
+                session=other,
+                actor=NURSE,
+                session_id=opened["sid"],
+                data={"kind": "vitals", "spo2_pct": 97, "hr_per_min": 80},
+                expected_seq=2,
+                now=clock(),
+            )
+    finally:
+        engine.dispose()
+    # this process still caches the state at entry 2: a write naming 2 is stale...
+    stale = _post(client, opened, {"kind": "vitals", "spo2_pct": 96}, 2)
+    assert stale.status_code == 409, stale.text
+    # ...and one naming 3 lands on top of the other process's entry
+    r = _post(client, opened, {"kind": "vitals", "spo2_pct": 95}, 3)
+    assert r.status_code == 201, r.text
+    seen = _read(client, opened)
+    assert seen["last_seq"] == 4
+    assert [e["kind"] for e in seen["events"]] == ["scheduled", "check_in", "vitals", "vitals"]
+    assert [e.get("spo2_pct") for e in seen["events"][2:]] == [97, 95]
+    assert seen["events"][2]["by"] == "nurse-elsewhere"
+
+
+def test_a_rolled_back_write_never_reaches_the_cache(
+    app: Any, client: Any, opened: dict[str, Any], clock: Any
+) -> None:
+    assert _post(client, opened, {"kind": "check_in"}, 1).status_code == 201
+    factory = app.state.ctx.sessions
+    with factory() as s:
+        service.record(
+            session=s,
+            actor=NURSE,
+            session_id=opened["sid"],
+            data={"kind": "vitals", "spo2_pct": 91},
+            expected_seq=2,
+            now=clock(),
+        )
+        s.rollback()  # e.g. a later step of the request failed
+    clock.now += timedelta(minutes=1)
+    # entry 3 is still free; another process writes it, and its entry is what is shown
+    # (a cache that kept the rolled-back state would now match the row's sequence number)
+    engine = make_engine(app.state.ctx.settings.database_url)
+    try:
+        with make_sessionmaker(engine).begin() as other:
+            service.record(
+                session=other,
+                actor=NURSE,
+                session_id=opened["sid"],
+                data={"kind": "vitals", "spo2_pct": 99},
+                expected_seq=2,
+                now=clock(),
+            )
+    finally:
+        engine.dispose()
+    seen = _read(client, opened)
+    assert seen["last_seq"] == 3
+    assert seen["events"][2]["spo2_pct"] == 99
+    # and the cached state is the replay of the stored log, entry for entry
+    with factory() as s:
+        cached = service.state_of(session=s, session_id=opened["sid"])
+        fresh = replay(service.events_of(session=s, session_id=opened["sid"]))
+        assert cached == fresh
+
+
+def test_the_board_is_one_audited_read(
+    app: Any, client: Any, opened: dict[str, Any], clock: Any
+) -> None:
+    r = client.get("/api/v1/sessions/board", headers=opened["team"]["nurse"])
+    assert r.status_code == 200, r.text
+    assert [row["session_id"] for row in r.json()] == [opened["sid"]]
+    with app.state.ctx.sessions() as s:
+        row = s.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).one()
+        assert (row.action, row.resource_type, row.username) == ("read", "board", "nurse")
+        assert row.detail == {"sessions": [opened["sid"]], "patients": [opened["pid"]]}
