@@ -19,7 +19,7 @@ def test_patient_fills_phq9_on_a_phone_and_sees_score_and_item9_alert(
     live_server: Any, phone: Any, browser: Any
 ) -> None:
     login(phone, live_server.url, "patient1")
-    phone.get_by_role("link", name="Questionnaires").click()
+    phone.get_by_role("link", name="Questionnaires", exact=True).click()
     phone.get_by_role("link", name="PHQ-9").click()
     expect(phone.get_by_role("heading", level=1)).to_have_text("Patient Health Questionnaire-9")
     for number, value in enumerate(ANSWERS, start=1):

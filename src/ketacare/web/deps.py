@@ -9,7 +9,7 @@ routes and check them against the permission table.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from ketacare.clinic.accounts import service as accounts
@@ -51,15 +52,34 @@ async def context(request: Request) -> AppContext:
 Ctx = Annotated[AppContext, Depends(context)]
 
 
-def db_session(ctx: Ctx) -> Iterator[Session]:
-    """One unit of work per request: commit when the route returns, roll back on error."""
+async def db_session(ctx: Ctx) -> AsyncIterator[Session]:
+    """One unit of work per request: commit when the route returns, roll back on error.
+
+    Opening a session does no I/O (the connection is taken at its first statement, in
+    the route's thread), so only the ending goes to the thread pool: one hop, not two.
+    """
     session = ctx.sessions()
     try:
         yield session
+        await run_in_threadpool(_commit_and_close, session)
+    except BaseException:
+        await run_in_threadpool(_rollback_and_close, session)
+        raise
+
+
+def _commit_and_close(session: Session) -> None:
+    try:
         session.commit()
     except BaseException:
         session.rollback()
         raise
+    finally:
+        session.close()
+
+
+def _rollback_and_close(session: Session) -> None:
+    try:
+        session.rollback()
     finally:
         session.close()
 
