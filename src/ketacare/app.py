@@ -11,12 +11,17 @@ from fastapi.staticfiles import StaticFiles
 from ketacare import __version__
 from ketacare.clinic.accounts import api as accounts_api
 from ketacare.clinic.accounts import pages as accounts_pages
+from ketacare.clinic.analytics import api as analytics_api
+from ketacare.clinic.analytics import pages as analytics_pages
 from ketacare.clinic.assessments import api as assessments_api
 from ketacare.clinic.assessments import pages as assessments_pages
 from ketacare.clinic.audit import api as audit_api
 from ketacare.clinic.audit import pages as audit_pages
 from ketacare.clinic.followup import api as followup_api
 from ketacare.clinic.followup import pages as followup_pages
+from ketacare.clinic.outcomes import api as outcomes_api
+from ketacare.clinic.outcomes import pages as outcomes_pages
+from ketacare.clinic.outcomes.policy import outcome_policy
 from ketacare.clinic.patients import api as patients_api
 from ketacare.clinic.patients import pages as patients_pages
 from ketacare.clinic.personalise import pages as personalise_pages
@@ -48,6 +53,8 @@ API_ROUTERS = (
     plans_api.router,
     followup_api.router,
     sessions_api.router,
+    outcomes_api.router,
+    analytics_api.router,
     audit_api.router,
 )
 PAGE_ROUTERS = (
@@ -60,6 +67,8 @@ PAGE_ROUTERS = (
     followup_pages.router,
     sessions_pages.router,
     personalise_pages.router,
+    outcomes_pages.router,
+    analytics_pages.router,
     audit_pages.router,
 )
 
@@ -76,6 +85,7 @@ CSP = (
 def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> FastAPI:
     """Build the application; refuses a database whose schema is behind the code."""
     settings = settings or load_settings()
+    outcome_policy(settings)  # a bad outcome policy file stops the start, naming the entry
     engine = make_engine(settings.effective_database_url)
     ensure_current(engine)
     sessions = make_sessionmaker(engine)

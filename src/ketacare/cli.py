@@ -12,6 +12,7 @@ import sys
 import typer
 
 from ketacare.commands import (
+    analytics,
     clinic,
     instruments,
     personalise,
@@ -29,7 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (clinic, pharmacology, personalise, instruments, screening, protocols):
+for module in (clinic, pharmacology, personalise, instruments, screening, protocols, analytics):
     module.register(app)
 
 

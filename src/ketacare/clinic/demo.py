@@ -210,6 +210,12 @@ def seed(*, session: Session, now: datetime) -> list[tuple[str, str, str]]:
     logins.append(("patient1", "demo-patient1", "patient"))
     for name in ("Chair 1", "Chair 2", "Chair 3", "Chair 4"):
         session.add(Chair(name=name))
+    if first_id is not None:  # an outcome schedule on the demo patient's plan
+        from ketacare.clinic.audit.service import Actor
+        from ketacare.clinic.followup.demo import seed_schedule
+
+        physician = Actor(ids["physician"], "physician", "physician")
+        seed_schedule(session=session, actor=physician, patient_id=first_id, now=now)
     system.mark_demo(session=session)
     return logins
 

@@ -1,9 +1,11 @@
 """Imports every domain's tables so the metadata is complete (migrations, tests)."""
 
 from ketacare.clinic.accounts import orm as accounts_orm
+from ketacare.clinic.analytics import orm as analytics_orm
 from ketacare.clinic.assessments import orm as assessments_orm
 from ketacare.clinic.audit import orm as audit_orm
 from ketacare.clinic.followup import orm as followup_orm
+from ketacare.clinic.outcomes import orm as outcomes_orm
 from ketacare.clinic.patients import orm as patients_orm
 from ketacare.clinic.personalise import orm as personalise_orm
 from ketacare.clinic.plans import orm as plans_orm
@@ -15,9 +17,11 @@ from ketacare.infra.db import Base
 __all__ = [
     "Base",
     "accounts_orm",
+    "analytics_orm",
     "assessments_orm",
     "audit_orm",
     "followup_orm",
+    "outcomes_orm",
     "patients_orm",
     "personalise_orm",
     "plans_orm",

@@ -22,6 +22,9 @@ user_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 outbox_app = typer.Typer(help="Reminders waiting to be sent.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports.", no_args_is_help=True)
+followup_app = typer.Typer(
+    help="Outcome schedules: reminders for what is due.", no_args_is_help=True
+)
 
 
 @report_app.command("patient")
@@ -31,6 +34,7 @@ def report_patient(
 ) -> None:
     """Write a patient's progress report (PDF) for a referring physician or an insurer."""
     from ketacare.clinic.audit.service import Actor
+    from ketacare.clinic.outcomes.policy import booster_rules
     from ketacare.clinic.outcomes.report import progress_report
 
     if out.suffix.lower() != ".pdf":
@@ -46,6 +50,7 @@ def report_patient(
                 now=utc_now(),
                 zone=settings.zone,
                 loss_confirmations=settings.outcome_loss_confirmations,
+                booster_rules=booster_rules(settings),
             )
     except KetacareError as exc:
         fail(str(exc))
@@ -253,6 +258,67 @@ def outbox_send(
     typer.echo(f"sent {sent} message(s) to {sender.folder}; {skipped} taken by another sender")
 
 
+@followup_app.command("remind")
+def followup_remind(
+    base_url: Annotated[
+        str, typer.Option(help="The address patients open links at, e.g. https://clinic.example")
+    ] = "http://127.0.0.1:8000",
+    channel: Annotated[
+        str, typer.Option(help="email, sms, or file (demo: the outbox writes files)")
+    ] = "file",
+    valid_hours: Annotated[
+        float, typer.Option(min=0.1, max=24 * 14, help="How long each link works")
+    ] = 72,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+) -> None:
+    """Queue one reminder per due or overdue questionnaire occurrence, never twice.
+
+    Each patient with a scheduled plan is visited in its own transaction; an
+    occurrence already in the outbox is skipped. Send the queue with `outbox send`.
+    """
+    from rich.progress import Progress
+
+    from ketacare.clinic.audit.service import SYSTEM
+    from ketacare.clinic.followup import schedules
+
+    if channel not in schedules.CHANNELS:
+        fail(f"--channel {channel!r}: allowed {', '.join(schedules.CHANNELS)}")
+    if not base_url.startswith(("http://", "https://")):
+        fail(f"--base-url {base_url!r} must start with http:// or https://")
+    _, engine, sessions = _sessions()
+    try:
+        ensure_current(engine)
+    except KetacareError as exc:
+        fail(str(exc))
+    with sessions() as session:
+        patient_ids = schedules.patients_to_remind(session=session)
+    totals = {"patients": len(patient_ids), "queued": 0, "already_queued": 0, "no_address": 0}
+    with Progress(console=Console(stderr=True), disable=json_output) as progress:
+        task = progress.add_task("Reminders", total=len(patient_ids))
+        for patient_id in patient_ids:
+            with unit_of_work(sessions) as session:
+                result = schedules.remind_patient(
+                    session=session,
+                    actor=SYSTEM,
+                    patient_id=patient_id,
+                    now=utc_now(),
+                    base_url=base_url.rstrip("/"),
+                    valid_hours=valid_hours,
+                    channel=channel,
+                )
+            totals["queued"] += result.queued
+            totals["already_queued"] += result.already_queued
+            totals["no_address"] += result.no_address
+            progress.advance(task)
+    if json_output:
+        emit_json(totals)
+        return
+    typer.echo(
+        f"queued {totals['queued']} reminder(s) for {totals['patients']} patient(s); "
+        f"{totals['already_queued']} already queued; {totals['no_address']} without an address"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add the clinic shell's commands to the ``ketacare`` app."""
     app.command()(serve)
@@ -262,3 +328,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
     app.add_typer(outbox_app, name="outbox")
     app.add_typer(report_app, name="report")
+    app.add_typer(followup_app, name="followup")

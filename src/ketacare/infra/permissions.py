@@ -72,6 +72,16 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "session:write": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
     # measurement between visits: self-report links and reminders
     "followup:write": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
+    # outcome schedules of plans: the team reads what is due; a patient reads and fills own
+    "followup:read": {**_CLINICAL_STAFF},
+    "outcome_schedule:read": {**_CLINICAL_STAFF, Role.PATIENT: OWN},
+    "outcome_schedule:write": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
+    "selfreport:fill": {Role.PATIENT: OWN},
+    # the outcome panel (scores over sessions, status line): the care team; a patient, own
+    "outcome:read": {**_CLINICAL_STAFF, Role.PATIENT: OWN},
+    # the clinic dashboard: aggregates across patients (no patient named), for physicians
+    # judging the program and researchers
+    "analytics:read": {Role.PHYSICIAN: ALL, Role.RESEARCHER: ALL},
     # accounts and the audit trail are administration, not clinical care
     "user:read": {Role.ADMIN: ALL},
     "user:write": {Role.ADMIN: ALL},

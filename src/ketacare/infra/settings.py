@@ -65,6 +65,17 @@ class Settings(BaseSettings):
         description="Site policy: consecutive scores out of response that confirm a loss of "
         "response; unset: response durability and the status line are not computed",
     )
+    outcome_lost_after_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Site policy: days without a score after which a patient counts as lost "
+        "to follow-up on the clinic dashboard; unset: the reader chooses the window",
+    )
+    outcome_policy_file: Path | None = Field(
+        default=None,
+        description="The clinic's outcome policy TOML: [[booster]] rules (when to suggest a "
+        "booster; no published threshold); unset: no booster is suggested",
+    )
     weight_valid_days: int | None = Field(
         default=None,
         ge=1,

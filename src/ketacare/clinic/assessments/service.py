@@ -14,6 +14,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.accounts.orm import User
+from ketacare.clinic.analytics import service as analytics
 from ketacare.clinic.assessments.orm import Assessment, ClinicalAlert
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.service import get_patient
@@ -102,6 +103,9 @@ def record_assessment(
             detail={"kind": flag, "recipient_id": alert.recipient_id},
         )
         alerts.append(alert)
+    if analytics.follows(result.instrument):
+        # keep the clinic dashboard's per-patient summary in step with the record
+        analytics.refresh_patient(session=session, patient_id=patient_id, now=now)
     return row, alerts
 
 

@@ -7,10 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 
 from ketacare.clinic.accounts.service import Principal
-from ketacare.clinic.followup import schemas, service
-from ketacare.web.deps import DbSession, Now, actor_of, api_permission
+from ketacare.clinic.followup import schedules, schemas, service
+from ketacare.clinic.plans.service import get_plan
+from ketacare.web.deps import DbSession, Now, actor_of, api_permission, ensure_patient_scope
 
 router = APIRouter(prefix="/api/v1", tags=["follow-up"])
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.post(
@@ -42,3 +44,165 @@ def create_link(
         expires_at=link.expires_at,
         instruments=link.instruments,
     )
+
+
+def plan_due_read(found: schedules.PlanDue) -> schemas.PlanDueRead:
+    """A plan line's evaluated schedule in its API shape."""
+    items = []
+    for s in found.status.items:
+        o = s.occurrence
+        items.append(
+            schemas.ItemStatusRead(
+                instrument=s.item.instrument,
+                when=s.item.when,
+                description=s.item.describe(),
+                status=s.status,
+                reason=s.reason,
+                occurrence=None
+                if o is None
+                else schemas.OccurrenceRead(
+                    key=o.key,
+                    label=o.label,
+                    opens_at=o.opens_at,
+                    overdue_at=o.overdue_at,
+                    closes_at=o.closes_at,
+                    satisfied_at=o.satisfied_at,
+                ),
+                next_due_at=s.next_due_at,
+            )
+        )
+    return schemas.PlanDueRead(
+        plan_id=found.plan.id,
+        schedule_id=found.schedule.id,
+        schedule_plan_id=found.schedule.plan_id,
+        schedule_version=found.schedule.version,
+        stops_at=found.status.stops_at,
+        stop_reason=found.status.stop_reason,
+        items=items,
+    )
+
+
+@router.get("/plans/{plan_id}/outcome-schedule", response_model=schemas.PlanScheduleRead)
+def read_schedule(
+    request: Request,
+    plan_id: Id,
+    session: DbSession,
+    at: Now,
+    principal: Principal = api_permission("outcome_schedule:read"),
+) -> schemas.PlanScheduleRead:
+    """The plan's outcome schedule (its own or inherited), its versions, and what is due."""
+    plan = get_plan(session=session, plan_id=plan_id)
+    ensure_patient_scope(principal, "outcome_schedule:read", plan.patient_id)
+    plan, current, rows = schedules.read_schedule(
+        session=session, actor=actor_of(request, principal), plan_id=plan_id, now=at
+    )
+    found = schedules.evaluate_plan(session=session, plan=plan, now=at) if current else None
+    return schemas.PlanScheduleRead(
+        plan_id=plan.id,
+        current=schemas.ScheduleRead.model_validate(current) if current else None,
+        inherited_from_plan=current.plan_id if current and current.plan_id != plan.id else None,
+        versions=[schemas.ScheduleRead.model_validate(r) for r in rows],
+        due=plan_due_read(found) if found else None,
+    )
+
+
+@router.post(
+    "/plans/{plan_id}/outcome-schedule", response_model=schemas.ScheduleRead, status_code=201
+)
+def set_schedule(
+    request: Request,
+    plan_id: Id,
+    data: schemas.ScheduleSet,
+    session: DbSession,
+    at: Now,
+    principal: Principal = api_permission("outcome_schedule:write"),
+) -> schemas.ScheduleRead:
+    """Set or replace the plan's outcome schedule (a new version; the old one is kept)."""
+    row = schedules.set_schedule(
+        session=session,
+        actor=actor_of(request, principal),
+        plan_id=plan_id,
+        spec=data.schedule,
+        reason=data.reason,
+        now=at,
+    )
+    return schemas.ScheduleRead.model_validate(row)
+
+
+@router.get("/patients/{patient_id}/due-questionnaires", response_model=list[schemas.PlanDueRead])
+def due_for_patient(
+    request: Request,
+    patient_id: Id,
+    session: DbSession,
+    at: Now,
+    principal: Principal = api_permission("outcome_schedule:read"),
+) -> list[schemas.PlanDueRead]:
+    """Every scheduled plan of the patient with each item's status now."""
+    ensure_patient_scope(principal, "outcome_schedule:read", patient_id)
+    found = schedules.due_for_patient(
+        session=session, actor=actor_of(request, principal), patient_id=patient_id, now=at
+    )
+    return [plan_due_read(f) for f in found]
+
+
+@router.post(
+    "/patients/{patient_id}/due-questionnaires/link",
+    response_model=schemas.DueLinkCreated,
+    status_code=201,
+)
+def link_for_due(
+    request: Request,
+    patient_id: Id,
+    data: schemas.DueLinkCreate,
+    session: DbSession,
+    at: Now,
+    principal: Principal = api_permission("followup:write"),
+) -> schemas.DueLinkCreated:
+    """A single-use link for exactly what is due now (409 when nothing is)."""
+    base = str(request.base_url).rstrip("/")
+    link, token = schedules.link_for_due(
+        session=session,
+        actor=actor_of(request, principal),
+        patient_id=patient_id,
+        valid_hours=data.valid_hours,
+        now=at,
+        base_url=base,
+        channel=data.channel,
+    )
+    return schemas.DueLinkCreated(
+        id=link.id,
+        url=f"{base}/r/{token}",
+        expires_at=link.expires_at,
+        instruments=link.instruments,
+        occurrences=list(link.occurrences or []),
+    )
+
+
+@router.get("/due-questionnaires", response_model=list[schemas.OverviewRead])
+def overview(
+    request: Request,
+    session: DbSession,
+    at: Now,
+    principal: Principal = api_permission("followup:read"),
+) -> list[schemas.OverviewRead]:
+    """Patients with questionnaires due or overdue now, most overdue first."""
+    rows = schedules.overview(session=session, actor=actor_of(request, principal), now=at)
+    return [
+        schemas.OverviewRead(
+            patient_id=r.patient.id,
+            name=f"{r.patient.family_name}, {r.patient.given_name}",
+            due=r.due,
+            overdue=r.overdue,
+            items=[
+                schemas.OverviewItem(
+                    plan_id=plan_id,
+                    instrument=s.item.instrument,
+                    status=s.status,
+                    label=s.occurrence.label if s.occurrence else "",
+                    reason=s.reason,
+                )
+                for plan_id, s in r.items
+            ],
+        )
+        for r in rows
+    ]

@@ -1,18 +1,25 @@
-"""Pages of follow-up: staff send a link; the patient fills what is due without logging in."""
+"""Pages of follow-up: staff send a link; the patient fills what is due without logging in;
+outcome schedules of plans (the editor, the clinician's due lists, the patient's own list)."""
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.assessments.pages import _answers_from_form
-from ketacare.clinic.followup import service
+from ketacare.clinic.assessments.service import record_assessment
+from ketacare.clinic.followup import schedules, service
 from ketacare.clinic.patients.service import get_patient
-from ketacare.core.errors import KetacareError
+from ketacare.clinic.plans.service import get_plan
+from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.instruments import get_instrument
+from ketacare.core.outcomes.schedule import STARTS, WHENS, load_templates
+from ketacare.infra.errors import Conflict
 from ketacare.web.deps import (
     Ctx,
     DbSession,
@@ -22,7 +29,7 @@ from ketacare.web.deps import (
     page_permission,
     remote_addr,
 )
-from ketacare.web.render import optional_float, page
+from ketacare.web.render import optional_float, optional_int, page
 
 router = APIRouter(include_in_schema=False)
 
@@ -76,11 +83,16 @@ def _link_page(
             status_code=410 if "expired" in str(exc) or "used" in str(exc) else 404,
         )
     due = [get_instrument(i) for i in link.instruments if i not in link.completed]
+    asked = [
+        a
+        for a, o in zip(_asked(link.occurrences), link.occurrences or [], strict=True)
+        if o.get("instrument") not in link.completed
+    ]
     return page(
         request,
         ctx,
         "followup/link.html",
-        {"link": link, "due": due, "token": token, "values": {}, **extra},
+        {"link": link, "due": due, "asked": asked, "token": token, "values": {}, **extra},
     )
 
 
@@ -128,6 +140,397 @@ def link_submit(
             "alerts": alerts,
             "token": token,
             "more": link.used_at is None,
+            "crisis_message": ctx.settings.crisis_message,
+            "responsible": responsible_name(
+                session=session, user_id=patient.responsible_clinician_id
+            ),
+        },
+    )
+
+
+# --------------------------------------------------------------------------- outcome schedules
+
+ROWS_SPARE = 3
+_ROW_FIELDS = (
+    "lead_hours",
+    "offset_hours",
+    "every_days",
+    "lookback_days",
+    "grace_hours",
+)
+
+
+def _asked(occurrences: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """A link's or a schedule's occurrences for the patient's page (titles, local times)."""
+    out = []
+    for o in occurrences or []:
+        try:
+            title = get_instrument(str(o.get("instrument"))).title
+        except KetacareError:
+            title = str(o.get("instrument"))
+        overdue_at = o.get("overdue_at")
+        out.append(
+            {
+                "title": title,
+                "label": o.get("label", ""),
+                "status": o.get("status", ""),
+                "overdue_at": datetime.fromisoformat(overdue_at)
+                if isinstance(overdue_at, str)
+                else overdue_at,
+            }
+        )
+    return out
+
+
+def _rows_from_spec(spec: dict[str, Any] | None) -> list[dict[str, Any]]:
+    rows = [dict(i) for i in (spec or {}).get("items", [])]
+    return rows + [{} for _ in range(ROWS_SPARE)]
+
+
+def _spec_from_form(form: Any, zone: ZoneInfo) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The schedule dict a form describes, and the rows as typed (to show them again)."""
+    rows: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
+    count = optional_int(str(form.get("rows") or "0"), "rows") or 0
+    for index in range(min(count, 40)):
+        row = {
+            key: str(form.get(f"item-{index}-{key}") or "").strip()
+            for key in ("instrument", "when", "starts", *_ROW_FIELDS)
+        }
+        row["anchored_to_last_treatment"] = form.get(f"item-{index}-anchored") == "yes"
+        rows.append(row)
+        if not row["instrument"]:
+            continue
+        item: dict[str, Any] = {"instrument": row["instrument"], "when": row["when"]}
+        for key in _ROW_FIELDS:
+            if row[key]:
+                item[key] = optional_float(row[key], f"items[{len(items)}].{key}")
+        if row["starts"]:
+            item["starts"] = row["starts"]
+        if row["anchored_to_last_treatment"]:
+            item["anchored_to_last_treatment"] = True
+        items.append(item)
+    stop: dict[str, Any] = {}
+    after = optional_float(str(form.get("after_plan_end_days") or ""), "after_plan_end_days")
+    if after is not None:
+        stop["after_plan_end_days"] = after
+    until = str(form.get("until") or "").strip()
+    if until:
+        try:
+            day = date.fromisoformat(until)
+        except ValueError:
+            raise InvalidInput(f"stop date {until!r} is not a date (YYYY-MM-DD)") from None
+        stop["until"] = datetime.combine(day, time(0, 0), tzinfo=zone).isoformat()
+    if form.get("when_plan_stopped") == "yes":
+        stop["when_plan_stopped"] = True
+    spec = {
+        "grace_hours": optional_float(str(form.get("grace_hours") or ""), "grace_hours"),
+        "stop": stop,
+        "items": items,
+    }
+    return spec, rows
+
+
+def _schedule_page(
+    request: Request,
+    ctx: Ctx,
+    session: Any,
+    at: Any,
+    principal: Principal,
+    plan_id: int,
+    *,
+    form_spec: dict[str, Any] | None = None,
+    rows: list[dict[str, Any]] | None = None,
+    error: str | None = None,
+    template_id: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    plan, current, versions = schedules.read_schedule(
+        session=session, actor=actor_of(request, principal), plan_id=plan_id, now=at
+    )
+    patient = get_patient(session=session, patient_id=plan.patient_id)
+    live = current is not None and plan.status != "superseded"
+    found = schedules.evaluate_plan(session=session, plan=plan, now=at) if live else None
+    spec = form_spec if form_spec is not None else (current.spec if current else None)
+    templates = {t.id: t for t in load_templates()}
+    chosen = templates.get(template_id or "")
+    if rows is None:
+        rows = _rows_from_spec(spec)
+        if chosen is not None:
+            filled = [r for r in rows if r]
+            rows = filled + [{"instrument": i} for i in chosen.instruments] + [{}]
+    raw_stop = (spec or {}).get("stop")
+    stop: dict[str, Any] = dict(raw_stop) if isinstance(raw_stop, dict) else {}
+    until = stop.get("until")
+    if isinstance(until, str):
+        try:
+            stop["until_date"] = datetime.fromisoformat(until).astimezone(ctx.settings.zone).date()
+        except ValueError:
+            stop["until_date"] = None
+    return page(
+        request,
+        ctx,
+        "followup/schedule.html",
+        {
+            "plan": plan,
+            "patient": patient,
+            "current": current,
+            "versions": versions,
+            "found": found,
+            "spec": spec or {},
+            "stop": stop,
+            "rows": rows,
+            "instruments": [get_instrument(i) for i in service.SELF_REPORT],
+            "whens": WHENS,
+            "starts": STARTS,
+            "templates": list(templates.values()),
+            "chosen": chosen,
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/plans/{plan_id}/outcome-schedule", response_class=HTMLResponse)
+def schedule_page(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    plan_id: int,
+    template: str = "",
+    principal: Principal = page_permission("followup:read"),
+) -> Response:
+    """The plan's outcome schedule: what is due now, the editor, the versions."""
+    return _schedule_page(
+        request, ctx, session, at, principal, plan_id, template_id=template[:60] or None
+    )
+
+
+@router.post("/plans/{plan_id}/outcome-schedule", response_class=HTMLResponse)
+def save_schedule(
+    request: Request,
+    form: FormFields,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    plan_id: int,
+    principal: Principal = page_permission("outcome_schedule:write"),
+) -> Response:
+    """Save the edited schedule as a new version (bad input: the form again, with why)."""
+    get_plan(session=session, plan_id=plan_id)
+    spec: dict[str, Any] | None = None
+    rows: list[dict[str, Any]] | None = None
+    try:
+        spec, rows = _spec_from_form(form, ctx.settings.zone)
+        schedules.set_schedule(
+            session=session,
+            actor=actor_of(request, principal),
+            plan_id=plan_id,
+            spec=spec,
+            reason=str(form.get("reason") or ""),
+            now=at,
+        )
+    except KetacareError as exc:
+        session.rollback()
+        return _schedule_page(
+            request,
+            ctx,
+            session,
+            at,
+            principal,
+            plan_id,
+            form_spec=spec,
+            rows=rows,
+            error=str(exc),
+            status_code=409 if isinstance(exc, Conflict) else 422,
+        )
+    return RedirectResponse(f"/plans/{plan_id}/outcome-schedule", status_code=303)
+
+
+def _patient_due_page(
+    request: Request,
+    ctx: Ctx,
+    session: Any,
+    at: Any,
+    principal: Principal,
+    patient_id: int,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    patient = get_patient(session=session, patient_id=patient_id)
+    found = schedules.due_for_patient(
+        session=session, actor=actor_of(request, principal), patient_id=patient_id, now=at
+    )
+    return page(
+        request,
+        ctx,
+        "followup/patient_due.html",
+        {"patient": patient, "found": found, "error": error},
+        status_code=status_code,
+    )
+
+
+@router.get("/patients/{patient_id}/due-questionnaires", response_class=HTMLResponse)
+def patient_due_page(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    patient_id: int,
+    principal: Principal = page_permission("followup:read"),
+) -> Response:
+    """The clinician's view of one patient's scheduled questionnaires."""
+    return _patient_due_page(request, ctx, session, at, principal, patient_id)
+
+
+@router.post("/patients/{patient_id}/due-questionnaires/link", response_class=HTMLResponse)
+def link_for_due_page(
+    request: Request,
+    form: FormFields,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    patient_id: int,
+    principal: Principal = page_permission("followup:write"),
+) -> Response:
+    """A single-use link for exactly what is due now."""
+    patient = get_patient(session=session, patient_id=patient_id)
+    try:
+        link, token = schedules.link_for_due(
+            session=session,
+            actor=actor_of(request, principal),
+            patient_id=patient_id,
+            valid_hours=optional_float(str(form.get("valid_hours") or "72"), "valid_hours") or 0,
+            now=at,
+            base_url=str(request.base_url).rstrip("/"),
+            channel=str(form.get("channel") or "") or None,
+        )
+    except KetacareError as exc:
+        session.rollback()
+        return _patient_due_page(
+            request,
+            ctx,
+            session,
+            at,
+            principal,
+            patient_id,
+            error=str(exc),
+            status_code=409 if isinstance(exc, Conflict) else 422,
+        )
+    url = f"{str(request.base_url).rstrip('/')}/r/{token}"
+    return page(request, ctx, "followup/sent.html", {"patient": patient, "link": link, "url": url})
+
+
+@router.get("/due-questionnaires", response_class=HTMLResponse)
+def overview_page(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    principal: Principal = page_permission("followup:read"),
+) -> Response:
+    """Patients with questionnaires due or overdue now, most overdue first."""
+    rows = schedules.overview(session=session, actor=actor_of(request, principal), now=at)
+    return page(request, ctx, "followup/overview.html", {"rows": rows})
+
+
+def _my_page(
+    request: Request,
+    ctx: Ctx,
+    session: Any,
+    at: Any,
+    principal: Principal,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    patient_id = principal.patient_id or 0
+    found = schedules.due_for_patient(
+        session=session, actor=actor_of(request, principal), patient_id=patient_id, now=at
+    )
+    asked = _asked(
+        [schedules.occurrence_record(d.plan.id, s) for d in found for s in d.outstanding]
+    )
+    due = [get_instrument(i) for i in schedules.outstanding_instruments(found)]
+    upcoming = [
+        (get_instrument(s.item.instrument).title, s.next_due_at)
+        for d in found
+        for s in d.status.items
+        if s.status in ("upcoming", "satisfied") and s.next_due_at is not None
+    ]
+    return page(
+        request,
+        ctx,
+        "followup/my.html",
+        {
+            "asked": asked,
+            "due": due,
+            "upcoming": sorted(upcoming, key=lambda u: u[1]),
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/my/questionnaires", response_class=HTMLResponse)
+def my_questionnaires(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    principal: Principal = page_permission("selfreport:fill"),
+) -> Response:
+    """A logged-in patient's questionnaires due now, the first one ready to fill."""
+    return _my_page(request, ctx, session, at, principal)
+
+
+@router.post("/my/questionnaires/{instrument_id}", response_class=HTMLResponse)
+def my_submit(
+    request: Request,
+    form: FormFields,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    instrument_id: str,
+    principal: Principal = page_permission("selfreport:fill"),
+) -> Response:
+    """One due questionnaire filled by the logged-in patient."""
+    patient_id = principal.patient_id or 0
+    try:
+        instrument = get_instrument(instrument_id)
+        found = schedules.due_for_patient(
+            session=session, actor=actor_of(request, principal), patient_id=patient_id, now=at
+        )
+        outstanding = schedules.outstanding_instruments(found)
+        if instrument.id not in outstanding:
+            raise Conflict(f"{instrument.title} is not due now")
+        row, alerts = record_assessment(
+            session=session,
+            actor=actor_of(request, principal),
+            patient_id=patient_id,
+            instrument_id=instrument.id,
+            answers=_answers_from_form(instrument, form),
+            context="follow_up",
+            source="patient",
+            now=at,
+        )
+    except KetacareError as exc:
+        session.rollback()
+        code = 409 if isinstance(exc, Conflict) else 422
+        return _my_page(request, ctx, session, at, principal, error=str(exc), status_code=code)
+    patient = get_patient(session=session, patient_id=patient_id)
+    from ketacare.clinic.assessments.service import responsible_name
+
+    return page(
+        request,
+        ctx,
+        "followup/link_result.html",
+        {
+            "instrument": instrument,
+            "row": row,
+            "alerts": alerts,
+            "more": len(outstanding) > 1,
+            "next_url": "/my/questionnaires",
             "crisis_message": ctx.settings.crisis_message,
             "responsible": responsible_name(
                 session=session, user_id=patient.responsible_clinician_id

@@ -38,8 +38,13 @@ def create_link(
     now: datetime,
     base_url: str,
     channel: str | None = None,
+    created_by: int | None = None,
 ) -> tuple[SelfReportLink, str]:
-    """A single-use link for the patient; a reminder is queued when a channel is given."""
+    """A single-use link for the patient; a reminder is queued when a channel is given.
+
+    ``created_by`` names the account a link made by the system (a reminder run) is made
+    for: the clinician who set the schedule. Otherwise it is the acting user.
+    """
     patient = get_patient(session=session, patient_id=patient_id)
     if not instruments:
         raise InvalidInput("choose at least one questionnaire")
@@ -61,7 +66,7 @@ def create_link(
         token_hash=_digest(token),
         instruments=list(dict.fromkeys(instruments)),
         created_at=now,
-        created_by=actor.user_id or 0,
+        created_by=created_by if created_by is not None else (actor.user_id or 0),
         expires_at=now + timedelta(hours=valid_hours),
     )
     session.add(link)

@@ -2,12 +2,16 @@
 
 Diagnosis, plan, sessions given, measures over time as charts with the sessions marked,
 response status (when the clinic has set how a loss of response is confirmed) and
-adverse events (session alerts and side effects), all from the record.
+adverse events (session alerts and side effects), all from the record. Scores, sessions
+and the status line come from :mod:`ketacare.clinic.outcomes.record`, as on the chart's
+outcome panel, so the two never disagree.
 """
 
 from __future__ import annotations
 
 import io
+import textwrap
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -19,59 +23,16 @@ from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from ketacare.clinic.assessments.orm import Assessment  # noqa: E402
 from ketacare.clinic.audit import service as audit  # noqa: E402
+from ketacare.clinic.outcomes.boosters import decision_rows, standing  # noqa: E402
+from ketacare.clinic.outcomes.record import (  # noqa: E402
+    MEASURE_BY_ID,
+    gather,
+    status_line,
+)
 from ketacare.clinic.patients.service import current_weight, get_patient  # noqa: E402
 from ketacare.clinic.plans.orm import Plan  # noqa: E402
-from ketacare.clinic.sessions.orm import DosingSession  # noqa: E402
-from ketacare.clinic.sessions.service import state_of  # noqa: E402
-from ketacare.core.outcomes import MeasureSeries, Sessions, patient_status  # noqa: E402
-from ketacare.core.sessions import delivered_mg  # noqa: E402
-
-MEASURES = {
-    "nrs_pain": "Pain (NRS 0-10)",
-    "phq9": "Depression (PHQ-9)",
-    "gad7": "Anxiety (GAD-7)",
-    "pgic": "Global impression of change (PGIC)",
-}
-
-
-def _given(session: Session, patient_id: int) -> list[tuple[datetime, float, str]]:
-    out = []
-    rows = session.scalars(
-        select(DosingSession)
-        .where(DosingSession.patient_id == patient_id)
-        .order_by(DosingSession.id)
-    )
-    for row in rows:
-        state = state_of(session=session, session_id=row.id)
-        if state.dosing_started_at is not None:
-            end = state.finished_at or state.dosing_ended_at or state.dosing_started_at
-            out.append((state.dosing_started_at, delivered_mg(state, at=end), state.state))
-    return out
-
-
-def _adverse(session: Session, patient_id: int) -> list[str]:
-    events = []
-    rows = session.scalars(select(DosingSession).where(DosingSession.patient_id == patient_id))
-    for row in rows:
-        state = state_of(session=session, session_id=row.id)
-        for alert in state.alerts:
-            events.append(
-                f"session {row.id}: {alert.threshold.vital} {alert.value:g} "
-                f"(limit {alert.threshold.value:g})"
-            )
-        for s in state.side_effects:
-            present = [
-                k
-                for k in ("nausea", "vomiting", "dizziness", "dissociation", "emergence_reaction")
-                if getattr(s, k)
-            ]
-            if present:
-                events.append(f"session {row.id}: " + ", ".join(present))
-        if state.stop is not None and state.stop.reason == "adverse_effect":
-            events.append(f"session {row.id}: stopped for an adverse effect ({state.stop.detail})")
-    return events
+from ketacare.core.outcomes import BoosterRule  # noqa: E402
 
 
 def progress_report(
@@ -82,8 +43,13 @@ def progress_report(
     now: datetime,
     zone: ZoneInfo,
     loss_confirmations: int | None,
+    booster_rules: Sequence[BoosterRule] = (),
 ) -> bytes:
-    """The report as PDF bytes (the read is audited)."""
+    """The report as PDF bytes (the read is audited).
+
+    ``booster_rules`` are the clinic's (:func:`ketacare.clinic.outcomes.policy.booster_rules`);
+    the status says "booster accepted by <name> on <date>" as on the chart.
+    """
     patient = get_patient(session=session, patient_id=patient_id)
     audit.record(
         session=session,
@@ -98,20 +64,13 @@ def progress_report(
     plans = list(
         session.scalars(select(Plan).where(Plan.patient_id == patient_id).order_by(Plan.id))
     )
-    given = _given(session, patient_id)
-    scores: dict[str, list[tuple[datetime, float]]] = {}
-    for row in session.scalars(
-        select(Assessment)
-        .where(
-            Assessment.patient_id == patient_id,
-            Assessment.status == "final",
-            Assessment.instrument_id.in_(tuple(MEASURES)),
-        )
-        .order_by(Assessment.completed_at)
-    ):
-        if row.total is not None:
-            scores.setdefault(row.instrument_id, []).append((row.completed_at, row.total))
-    local = lambda t: t.astimezone(zone).strftime("%Y-%m-%d")  # noqa: E731
+    record = gather(session=session, patient_id=patient_id, now=now)
+    given = record.given
+    scores = {m: points for m, points in record.scores.items() if points}
+
+    def local(t: datetime) -> str:
+        return t.astimezone(zone).strftime("%Y-%m-%d")
+
     weight = current_weight(patient)
     lines = [
         "Progress report",
@@ -132,35 +91,33 @@ def progress_report(
         ],
         "",
         f"Sessions given: {len(given)}",
-        *[f"  {local(t)}: {mg:.1f} mg ({state.replace('_', ' ')})" for t, mg, state in given],
+        *[
+            f"  {local(g.started_at)}: {g.dose_mg:.1f} mg ({g.state.replace('_', ' ')})"
+            + (" so far" if g.ongoing else "")
+            for g in given
+        ],
         "",
         "Response status:",
     ]
-    if loss_confirmations is None:
-        lines.append(
-            "  not computed: the clinic has not set how many scores confirm a loss "
-            "of response (site policy)"
-        )
-    elif scores and given:
-        status = patient_status(
-            series=[
-                MeasureSeries.build(
-                    measure=m, time=[t.replace(tzinfo=None) for t, _ in v], value=[x for _, x in v]
-                )
-                for m, v in scores.items()
-                if m in ("nrs_pain", "phq9")
-            ],
-            sessions=Sessions.build(
-                time=[t.replace(tzinfo=None) for t, _, _ in given],
-                dose_mg=[mg for _, mg, _ in given],
-            ),
-            loss_confirmations=loss_confirmations,
-            booster_rules=[],
-        )
-        lines.append(f"  {status.text}")
-    else:
-        lines.append("  not enough data (scores and given sessions are needed)")
-    adverse = _adverse(session, patient_id)
+    status = status_line(
+        record=record,
+        loss_confirmations=loss_confirmations,
+        booster_rules=booster_rules,
+        zone=zone,
+        decisions=standing(decision_rows(session=session, patient_id=patient_id)),
+    )
+    # one part per line (the same words as the chart's status line, joined there by "; ")
+    lines += [
+        *[f"  {part}" for part in status.parts or (status.text,)],
+        *[
+            line
+            for note in status.notes
+            for line in textwrap.wrap(
+                f"({note})", 100, initial_indent="  ", subsequent_indent="   "
+            )
+        ],
+    ]
+    adverse = record.adverse
     lines += ["", "Adverse events and alerts:", *([f"  {a}" for a in adverse] or ["  none"])]
     buffer = io.BytesIO()
     with PdfPages(buffer) as pdf:
@@ -171,10 +128,15 @@ def progress_report(
         if scores:
             fig, axes = plt.subplots(len(scores), 1, figsize=(8.27, 11.69), squeeze=False)
             for ax, (measure, points) in zip(axes[:, 0], scores.items(), strict=True):
-                ax.plot([t.astimezone(zone) for t, _ in points], [x for _, x in points], marker="o")
-                for t, _, _ in given:
-                    ax.axvline(t.astimezone(zone), color="grey", alpha=0.4, linewidth=0.8)
-                ax.set_title(f"{MEASURES[measure]} (grey lines: sessions given)", fontsize=9)
+                ax.plot(
+                    [p.at.astimezone(zone) for p in points],
+                    [p.value for p in points],
+                    marker="o",
+                )
+                for g in given:
+                    ax.axvline(g.started_at.astimezone(zone), color="grey", alpha=0.4, lw=0.8)
+                title = MEASURE_BY_ID[measure].label
+                ax.set_title(f"{title} (grey lines: sessions given)", fontsize=9)
                 ax.grid(alpha=0.3)
             fig.autofmt_xdate()
             fig.tight_layout()

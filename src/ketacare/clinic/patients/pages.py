@@ -134,6 +134,15 @@ def _chart(
     chart = service.read_chart(
         session=session, actor=actor_of(request, principal), patient_id=patient_id, now=at
     )
+    from ketacare.clinic.outcomes.panel import panel_for_chart
+
+    outcomes = panel_for_chart(
+        session=session,
+        actor=actor_of(request, principal),
+        patient_id=patient_id,
+        now=at,
+        settings=ctx.settings,
+    )
     return page(
         request,
         ctx,
@@ -144,6 +153,7 @@ def _chart(
             "error": error,
             "today": at.date(),
             "known_codes": sorted(icd10cm_codes().items()),
+            "outcomes": outcomes,
         },
         status_code=status_code,
     )
@@ -158,6 +168,7 @@ def report_pdf(
     patient_id: int,
     principal: Principal = page_permission("plan:read"),
 ) -> Response:
+    from ketacare.clinic.outcomes.policy import booster_rules
     from ketacare.clinic.outcomes.report import progress_report
 
     ensure_patient_scope(principal, "plan:read", patient_id)
@@ -168,6 +179,7 @@ def report_pdf(
         now=at,
         zone=ctx.settings.zone,
         loss_confirmations=ctx.settings.outcome_loss_confirmations,
+        booster_rules=booster_rules(ctx.settings),
     )
     return Response(
         data,

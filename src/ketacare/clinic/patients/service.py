@@ -300,6 +300,7 @@ def add_condition(
     session.add(row)
     session.flush()
     _audit_write(session, actor, "condition", row.id, patient_id, now)
+    _diagnosis_changed(session=session, patient_id=patient_id, now=now)
     return row
 
 
@@ -397,7 +398,17 @@ def change_status(
         reason=data.reason.strip(),
         at=now,
     )
+    if kind == "condition":
+        _diagnosis_changed(session=session, patient_id=patient_id, now=now)
     return row
+
+
+def _diagnosis_changed(*, session: Session, patient_id: int, now: datetime) -> None:
+    """The clinic dashboard groups patients by diagnosis: keep its summary current."""
+    from ketacare.clinic.analytics import service as analytics
+
+    session.flush()
+    analytics.refresh_patient(session=session, patient_id=patient_id, now=now)
 
 
 def _audit_write(

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ketacare.clinic.analytics import service as analytics
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.orm import Patient
 from ketacare.clinic.plans import service as plans
@@ -312,6 +313,10 @@ def _store(
     return state
 
 
+DOSE_KINDS = frozenset({"start_infusion", "bolus", "self_administration", "amendment"})
+"""Entries after which the clinic dashboard's summary of the patient is recomputed."""
+
+
 def record(
     *,
     session: Session,
@@ -332,6 +337,9 @@ def record(
         raise InvalidInput(f"at {event.at.isoformat()} is in the future")
     before = state_for(session=session, row=row)
     state = _store(session, row, before, event, expected_seq, actor, now)
+    if payload.get("kind") in DOSE_KINDS:
+        # a dose given (or an entry corrected) can change the patient's outcome summary
+        analytics.refresh_patient(session=session, patient_id=row.patient_id, now=now)
     if state.state == "dosing" and payload.get("kind") in ("start_infusion", "self_administration"):
         plan = plans.get_plan(session=session, plan_id=row.plan_id)
         if plan.status == "signed":

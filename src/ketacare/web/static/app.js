@@ -118,3 +118,96 @@ document.addEventListener("DOMContentLoaded", function () {
     scales: { x: { type: "linear", title: { display: true, text: "hours from the first dose" } }, y: { beginAtZero: true, title: { display: true, text: "ng/mL" } } } } });
   canvas.dataset.rendered = "true";
 });
+
+// Patient chart, outcome panel: one small chart per measure (scores as a line, the doses given
+// as bars on a second axis, dashed lines where a response definition applies), and the
+// dissociation recorded per session. Dates are shown in the clinic's time zone.
+document.addEventListener("DOMContentLoaded", function () {
+  var data = document.getElementById("outcomes-data");
+  if (!data || typeof Chart === "undefined") { return; }
+  var d = JSON.parse(data.textContent);
+  var day = new Intl.DateTimeFormat("en-GB", { timeZone: d.zone, day: "numeric", month: "short" });
+  var DAY_MS = 86400000;
+  var times = d.sessions.map(function (s) { return s.t_ms; });
+  d.measures.forEach(function (m) { m.points.forEach(function (p) { times.push(p.t_ms); }); });
+  var lo = Math.min.apply(null, times), hi = Math.max.apply(null, times);
+  var pad = Math.max((hi - lo) * 0.05, DAY_MS / 2);
+  var xmin = lo - pad, xmax = hi + pad;
+  var step = DAY_MS * Math.max(1, Math.ceil((xmax - xmin) / DAY_MS / 6));  // whole days between ticks
+  var maxDose = Math.max.apply(null, [1].concat(d.sessions.map(function (s) { return s.dose_mg; })));
+  var colours = { nrs_pain: "#c0392b", bpi_interference: "#e67e22", phq9: "#1f5f99", gad7: "#8e44ad", pgic: "#27ae60" };
+  var fmt = function (v) { return Math.round(v * 10) / 10; };
+
+  var doses = function () {
+    return { type: "bar", label: "dose given (mg)", yAxisID: "y1", order: 2, barThickness: 8,
+      backgroundColor: "rgba(120,130,145,0.35)", borderColor: "rgba(120,130,145,0.7)", borderWidth: 1,
+      data: d.sessions.map(function (s) {
+        return { x: s.t_ms, y: s.dose_mg, kind: "session", local: s.local,
+          text: "session " + s.number + " (plan " + s.plan_id + ", no. " + s.plan_session + "): " + fmt(s.dose_mg) + " mg" + (s.ongoing ? " so far" : "") };
+      }) };
+  };
+  var options = function (yTitle, ymin, ymax, extraY) {
+    var y = { type: "linear", position: "left", min: ymin, max: ymax, title: { display: true, text: yTitle } };
+    Object.keys(extraY || {}).forEach(function (k) { y[k] = extraY[k]; });
+    return {
+      animation: false, maintainAspectRatio: false, parsing: false, normalized: true,
+      interaction: { mode: "nearest", intersect: false, axis: "x" },
+      plugins: {
+        legend: { labels: { boxWidth: 12, font: { size: 11 } } },
+        tooltip: { callbacks: {
+          title: function (items) { return items.length ? items[0].raw.local || "" : ""; },
+          label: function (item) { return item.raw.text || (item.dataset.label + ": " + item.raw.y); }
+        } }
+      },
+      scales: {
+        x: { type: "linear", min: xmin, max: xmax, ticks: { stepSize: step, maxTicksLimit: 8, callback: function (v) { return day.format(new Date(v)); } } },
+        y: y,
+        y1: { type: "linear", position: "right", beginAtZero: true, suggestedMax: maxDose * 1.1,
+              grid: { drawOnChartArea: false }, title: { display: true, text: "mg given" } }
+      }
+    };
+  };
+
+  d.measures.forEach(function (m) {
+    var canvas = document.getElementById("outcome-chart-" + m.id);
+    if (!canvas || !m.points.length) { return; }
+    var shorts = {};
+    m.definitions.forEach(function (def) { shorts[def.id] = def.short; });
+    var colour = colours[m.id] || "#12324f";
+    var sets = [{ type: "line", label: m.short, yAxisID: "y", order: 1, borderColor: colour, backgroundColor: colour,
+      pointRadius: 4, pointHoverRadius: 7, borderWidth: 2,
+      data: m.points.map(function (p) {
+        var parts = [m.short + " " + fmt(p.value)];
+        parts.push(p.after_session ? "after session " + p.after_session : "before the first session");
+        if (p.phase === "baseline") { parts.push("baseline"); }
+        else if (p.change_percent !== null && p.phase === "follow_up") { parts.push((p.change_percent > 0 ? "+" : "") + Math.round(p.change_percent) + "% from baseline"); }
+        var met = p.met.map(function (id) { return shorts[id] || id; });
+        if (met.length) { parts.push("meets " + met.join(", ")); }
+        if (p.source === "patient") { parts.push("self-report"); }
+        return { x: p.t_ms, y: p.value, kind: "score", local: p.local, session: p.after_session, text: parts.join(" · ") };
+      }) }];
+    var dashes = [[6, 4], [2, 3]];
+    m.definitions.filter(function (def) { return def.line !== null; }).forEach(function (def, i) {
+      sets.push({ type: "line", label: def.short, yAxisID: "y", order: 0,
+        borderColor: colour, borderWidth: 1, borderDash: dashes[i % 2], pointRadius: 0, pointHitRadius: 0,
+        data: [xmin, xmax].map(function (x) { return { x: x, y: def.line, local: "", text: def.short + ": " + def.line_text }; }) });
+    });
+    if (d.sessions.length) { sets.push(doses()); }
+    new Chart(canvas, { type: "line", data: { datasets: sets }, options: options(m.short, m.scale_min, m.scale_max) });
+    canvas.dataset.rendered = "true";
+  });
+
+  var dis = document.getElementById("outcome-chart-dissociation");
+  if (dis) {
+    var rated = d.sessions.filter(function (s) { return s.dissociation !== null; });
+    var sets = [{ type: "line", showLine: false, label: "dissociation recorded", yAxisID: "y", order: 1,
+      borderColor: "#6c3483", backgroundColor: "#6c3483", pointRadius: 6, pointStyle: "rectRot",
+      data: rated.map(function (s) {
+        return { x: s.t_ms, y: s.dissociation ? 1 : 0, local: s.local, session: s.number,
+          text: "session " + s.number + ": dissociation " + (s.dissociation ? "present" : "absent") };
+      }) }, doses()];
+    new Chart(dis, { type: "line", data: { datasets: sets }, options: options("recorded", -0.2, 1.2,
+      { ticks: { stepSize: 1, callback: function (v) { return v === 1 ? "present" : (v === 0 ? "absent" : ""); } } }) });
+    dis.dataset.rendered = "true";
+  }
+});

@@ -1,0 +1,1 @@
+"""The clinic dashboard: outcome rates, durability and completeness across patients."""

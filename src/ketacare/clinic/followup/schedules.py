@@ -1,0 +1,562 @@
+"""Outcome schedules of plans: set (versioned), what is due now, links and reminders.
+
+The rules live in :mod:`ketacare.core.outcomes.schedule`; this module gathers their
+inputs from the database (the plan's sessions given and booked, the patient's
+completed assessments, the plan's end) and keeps the versions.
+
+- A plan has one current schedule; a change adds a version and supersedes the old
+  one (kept). A new version of a plan inherits the schedule of the version before
+  until one is set on it, and its sessions count together with the earlier ones.
+- A session is *given* when dosing started (:func:`sessions.state_of`); an opened
+  session not yet dosing and a booked appointment are *booked* sessions.
+- The schedule starts when its first version was set on the plan line.
+- A reminder is queued once per occurrence: its outbox key names the plan line and
+  the occurrence, and the outbox refuses a key twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ketacare.clinic.assessments.orm import Assessment
+from ketacare.clinic.audit import service as audit
+from ketacare.clinic.followup.orm import OutboxMessage, OutcomeSchedule, SelfReportLink
+from ketacare.clinic.followup.service import SELF_REPORT, create_link, enqueue
+from ketacare.clinic.patients.orm import Patient
+from ketacare.clinic.patients.service import get_patient
+from ketacare.clinic.plans.orm import Appointment, Plan
+from ketacare.clinic.plans.service import get_plan
+from ketacare.clinic.sessions.orm import DosingSession
+from ketacare.clinic.sessions.service import state_of
+from ketacare.core.errors import InvalidInput
+from ketacare.core.instruments import get_instrument
+from ketacare.core.outcomes.schedule import (
+    ItemStatus,
+    Measurement,
+    PlanEnd,
+    Schedule,
+    ScheduleStatus,
+    SessionTime,
+    evaluate_schedule,
+    parse_schedule,
+)
+from ketacare.infra.errors import Conflict
+
+#: Plans whose schedule is evaluated (a draft has no sessions; a superseded plan's
+#: schedule lives on in the version after it).
+LIVE = ("signed", "active", "completed", "stopped")
+CHANNELS = ("file", "email", "sms")
+
+
+@dataclass(frozen=True)
+class PlanDue:
+    """One plan line's schedule evaluated now."""
+
+    plan: Plan
+    schedule: OutcomeSchedule
+    status: ScheduleStatus
+
+    @property
+    def outstanding(self) -> tuple[ItemStatus, ...]:
+        return self.status.outstanding
+
+
+@dataclass(frozen=True)
+class RemindResult:
+    """What one patient's reminder run did."""
+
+    queued: int
+    already_queued: int
+    no_address: int
+
+
+def parse(spec: object) -> Schedule:
+    """A schedule from a dict, limited to the self-report questionnaires."""
+    return parse_schedule(spec, instruments=SELF_REPORT)
+
+
+def chain(*, session: Session, plan: Plan) -> list[Plan]:
+    """The plan and the versions before it, newest first."""
+    out = [plan]
+    while out[-1].supersedes_id is not None:
+        older = session.get(Plan, out[-1].supersedes_id)
+        if older is None:
+            break
+        out.append(older)
+    return out
+
+
+def _current(session: Session, plan_ids: Iterable[int]) -> OutcomeSchedule | None:
+    """The current schedule of the newest plan in ``plan_ids`` (newest first) that has one."""
+    for plan_id in plan_ids:
+        row = session.scalar(
+            select(OutcomeSchedule).where(
+                OutcomeSchedule.plan_id == plan_id, OutcomeSchedule.status == "current"
+            )
+        )
+        if row is not None:
+            return row
+    return None
+
+
+def effective(*, session: Session, plan: Plan) -> OutcomeSchedule | None:
+    """The schedule that applies to ``plan``: its own, or the one of the version before."""
+    return _current(session, [p.id for p in chain(session=session, plan=plan)])
+
+
+def versions(*, session: Session, plan_id: int) -> list[OutcomeSchedule]:
+    """Every version of a plan's own schedule, newest first."""
+    return list(
+        session.scalars(
+            select(OutcomeSchedule)
+            .where(OutcomeSchedule.plan_id == plan_id)
+            .order_by(OutcomeSchedule.version.desc())
+        )
+    )
+
+
+def set_schedule(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    plan_id: int,
+    spec: Mapping[str, Any],
+    now: datetime,
+    reason: str | None = None,
+) -> OutcomeSchedule:
+    """Set or replace a plan's schedule: a new version; the previous one is superseded."""
+    # one writer per plan at a time (PostgreSQL row lock; SQLite writes are serialised)
+    session.execute(select(Plan.id).where(Plan.id == plan_id).with_for_update())
+    plan = get_plan(session=session, plan_id=plan_id)
+    if plan.status == "superseded":
+        raise Conflict(
+            f"plan {plan_id} is superseded: set the schedule on the plan's newest version"
+        )
+    schedule = parse(spec)
+    reason = (reason or "").strip() or None
+    if reason is not None and len(reason) > 2000:
+        raise InvalidInput("reason is too long: at most 2000 characters")
+    previous = session.scalar(
+        select(OutcomeSchedule).where(
+            OutcomeSchedule.plan_id == plan_id, OutcomeSchedule.status == "current"
+        )
+    )
+    if previous is not None:
+        previous.status = "superseded"
+        previous.superseded_at = now
+        session.flush()
+    last = session.scalar(
+        select(func.max(OutcomeSchedule.version)).where(OutcomeSchedule.plan_id == plan_id)
+    )
+    row = OutcomeSchedule(
+        plan_id=plan_id,
+        patient_id=plan.patient_id,
+        version=(last or 0) + 1,
+        status="current",
+        spec=schedule.to_dict(),
+        reason=reason,
+        created_by=actor.user_id or 0,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="replace" if previous is not None else "create",
+        resource_type="outcome_schedule",
+        resource_id=row.id,
+        patient_id=plan.patient_id,
+        at=now,
+        detail={
+            "plan": plan_id,
+            "version": row.version,
+            "items": [i.key for i in schedule.items],
+            **({"reason": reason} if reason else {}),
+            **({"supersedes": previous.id} if previous is not None else {}),
+        },
+    )
+    return row
+
+
+def read_schedule(
+    *, session: Session, actor: audit.Actor, plan_id: int, now: datetime
+) -> tuple[Plan, OutcomeSchedule | None, list[OutcomeSchedule]]:
+    """A plan, the schedule that applies to it and its own versions (audited read)."""
+    plan = get_plan(session=session, plan_id=plan_id)
+    current = effective(session=session, plan=plan)
+    rows = versions(session=session, plan_id=plan_id)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type="outcome_schedule",
+        resource_id=current.id if current else None,
+        patient_id=plan.patient_id,
+        at=now,
+        detail={"plan": plan_id},
+    )
+    return plan, current, rows
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _label(number: int, plan_id: int, several: bool) -> str:
+    return f"session {number} (plan {plan_id})" if several else f"session {number}"
+
+
+def _sessions(session: Session, plans: list[Plan]) -> list[SessionTime]:
+    """The sessions of a plan line: given (dosing started) and booked."""
+    head = plans[0]
+    planned: list[dict[str, Any]] = list(head.schedule.get("sessions", []))  # type: ignore[call-overload]
+    last_number = max((int(s.get("number", 0)) for s in planned), default=0)
+    several = len(plans) > 1
+    out: list[SessionTime] = []
+    for plan in plans:
+        taken: set[int] = set()
+        rows = session.scalars(
+            select(DosingSession).where(DosingSession.plan_id == plan.id).order_by(DosingSession.id)
+        )
+        for row in rows:
+            state = state_of(session=session, session_id=row.id)
+            key = f"{plan.id}.{row.session_number}"
+            if state.dosing_started_at is not None:
+                if row.session_number in taken:
+                    key = f"{key}.{row.id}"  # given again after an early stop
+                taken.add(row.session_number)
+                at = state.dosing_started_at
+                out.append(
+                    SessionTime(
+                        at=at,
+                        given=True,
+                        key=key,
+                        label=_label(row.session_number, plan.id, several),
+                        last_of_course=plan is head and row.session_number == last_number,
+                    )
+                )
+            elif row.state not in ("discharged", "stopped_early"):
+                taken.add(row.session_number)
+                out.append(
+                    SessionTime(
+                        at=state.scheduled_at,
+                        given=False,
+                        key=key,
+                        label=_label(row.session_number, plan.id, several),
+                        last_of_course=plan is head and row.session_number == last_number,
+                    )
+                )
+        for appt in session.scalars(
+            select(Appointment).where(
+                Appointment.plan_id == plan.id, Appointment.status == "booked"
+            )
+        ):
+            if appt.session_number in taken:
+                continue
+            out.append(
+                SessionTime(
+                    at=appt.starts_at,
+                    given=False,
+                    key=f"{plan.id}.{appt.session_number}",
+                    label=_label(appt.session_number, plan.id, several),
+                    last_of_course=plan is head and appt.session_number == last_number,
+                )
+            )
+    return out
+
+
+def _measurements(session: Session, patient_id: int, instruments: set[str]) -> list[Measurement]:
+    rows = session.execute(
+        select(Assessment.instrument_id, Assessment.completed_at).where(
+            Assessment.patient_id == patient_id,
+            Assessment.status == "final",
+            Assessment.instrument_id.in_(sorted(instruments)),
+            (Assessment.total.is_not(None)) | (Assessment.band.is_not(None)),
+        )
+    )
+    return [Measurement(instrument=i, at=at) for i, at in rows]
+
+
+def _plan_end(plan: Plan) -> PlanEnd | None:
+    if plan.status in ("completed", "stopped") and plan.ended_at is not None:
+        return PlanEnd(at=plan.ended_at, stopped=plan.status == "stopped")
+    return None
+
+
+def evaluate_plan(*, session: Session, plan: Plan, now: datetime) -> PlanDue | None:
+    """The plan line's schedule evaluated at ``now`` (None when it has no schedule)."""
+    plans = chain(session=session, plan=plan)
+    row = _current(session, [p.id for p in plans])
+    if row is None:
+        return None
+    schedule = parse(row.spec)
+    start = session.scalar(
+        select(func.min(OutcomeSchedule.created_at)).where(
+            OutcomeSchedule.plan_id.in_([p.id for p in plans])
+        )
+    )
+    status = evaluate_schedule(
+        schedule,
+        now=now,
+        start=start or row.created_at,
+        sessions=_sessions(session, plans),
+        measurements=_measurements(
+            session, plan.patient_id, {i.instrument for i in schedule.items}
+        ),
+        plan_end=_plan_end(plan),
+    )
+    return PlanDue(plan=plan, schedule=row, status=status)
+
+
+def _live_plans(session: Session, patient_id: int | None = None) -> list[Plan]:
+    query = select(Plan).where(Plan.status.in_(LIVE)).order_by(Plan.id)
+    if patient_id is not None:
+        query = query.where(Plan.patient_id == patient_id)
+    return list(session.scalars(query))
+
+
+def _due_unaudited(session: Session, patient_id: int, now: datetime) -> list[PlanDue]:
+    out = []
+    for plan in _live_plans(session, patient_id):
+        found = evaluate_plan(session=session, plan=plan, now=now)
+        if found is not None:
+            out.append(found)
+    return out
+
+
+def due_for_patient(
+    *, session: Session, actor: audit.Actor, patient_id: int, now: datetime
+) -> list[PlanDue]:
+    """Each scheduled plan of the patient with every item's status now (audited read)."""
+    get_patient(session=session, patient_id=patient_id)
+    found = _due_unaudited(session, patient_id, now)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type="outcome_due",
+        patient_id=patient_id,
+        at=now,
+        detail={
+            "plans": [d.plan.id for d in found],
+            "outstanding": sum(len(d.outstanding) for d in found),
+        },
+    )
+    return found
+
+
+def outstanding_instruments(found: list[PlanDue]) -> list[str]:
+    """The instruments due or overdue, once each, in schedule order."""
+    return list(dict.fromkeys(s.item.instrument for d in found for s in d.outstanding))
+
+
+@dataclass(frozen=True)
+class OverviewRow:
+    """One patient in the clinician's list of due and overdue questionnaires."""
+
+    patient: Patient
+    due: int
+    overdue: int
+    items: tuple[tuple[int, ItemStatus], ...]  # (plan id, status)
+
+
+def overview(*, session: Session, actor: audit.Actor, now: datetime) -> list[OverviewRow]:
+    """Patients with questionnaires due or overdue now, most overdue first (audited read)."""
+    by_patient: dict[int, list[tuple[int, ItemStatus]]] = {}
+    for plan in _live_plans(session):
+        found = evaluate_plan(session=session, plan=plan, now=now)
+        if found is None:
+            continue
+        for status in found.outstanding:
+            by_patient.setdefault(plan.patient_id, []).append((plan.id, status))
+    rows = []
+    for patient_id, items in by_patient.items():
+        patient = get_patient(session=session, patient_id=patient_id)
+        overdue = sum(1 for _, s in items if s.status == "overdue")
+        rows.append(OverviewRow(patient, len(items) - overdue, overdue, tuple(items)))
+    rows.sort(key=lambda r: (-r.overdue, -r.due, r.patient.family_name, r.patient.id))
+    audit.record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type="outcome_due",
+        at=now,
+        detail={"patients": [r.patient.id for r in rows]},
+    )
+    return rows
+
+
+def occurrence_record(plan_id: int, status: ItemStatus) -> dict[str, object]:
+    occurrence = status.occurrence
+    assert occurrence is not None
+    return {
+        "plan_id": plan_id,
+        "key": occurrence.key,
+        "instrument": occurrence.instrument,
+        "label": occurrence.label,
+        "status": status.status,
+        "opens_at": occurrence.opens_at.isoformat(),
+        "overdue_at": occurrence.overdue_at.isoformat(),
+    }
+
+
+def link_for_due(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    patient_id: int,
+    valid_hours: float,
+    now: datetime,
+    base_url: str,
+    channel: str | None = None,
+) -> tuple[SelfReportLink, str]:
+    """A single-use link for exactly what is due now; the link keeps which occurrences."""
+    found = due_for_patient(session=session, actor=actor, patient_id=patient_id, now=now)
+    instruments = outstanding_instruments(found)
+    if not instruments:
+        raise Conflict(f"nothing is due for patient {patient_id} now")
+    link, token = create_link(
+        session=session,
+        actor=actor,
+        patient_id=patient_id,
+        instruments=instruments,
+        valid_hours=valid_hours,
+        now=now,
+        base_url=base_url,
+        channel=channel,
+    )
+    link.schedule_id = found[0].schedule.id if len(found) == 1 else None
+    link.occurrences = [occurrence_record(d.plan.id, s) for d in found for s in d.outstanding]
+    return link, token
+
+
+# --------------------------------------------------------------------------- reminders
+
+
+def reminder_key(plan: Plan, session: Session, occurrence_key: str) -> str:
+    """The outbox key of one occurrence: the first plan of the line and the occurrence."""
+    root = chain(session=session, plan=plan)[-1]
+    return f"outcome:{root.id}:{occurrence_key}"[:120]
+
+
+def patients_to_remind(*, session: Session) -> list[int]:
+    """Patients with a live plan that has a schedule (the reminder run visits them)."""
+    ids: list[int] = []
+    for plan in _live_plans(session):
+        if plan.patient_id not in ids and effective(session=session, plan=plan) is not None:
+            ids.append(plan.patient_id)
+    return ids
+
+
+def remind_patient(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    patient_id: int,
+    now: datetime,
+    base_url: str,
+    valid_hours: float,
+    channel: str,
+) -> RemindResult:
+    """Queue one reminder per due or overdue occurrence not reminded before.
+
+    Each reminder carries its own single-use link for that questionnaire. An
+    occurrence already in the outbox (sent or not) is skipped, so no occurrence is
+    reminded twice, however often the run is repeated.
+    """
+    if channel not in CHANNELS:
+        raise InvalidInput(f"channel {channel!r}: allowed {', '.join(CHANNELS)}")
+    patient = get_patient(session=session, patient_id=patient_id)
+    found = due_for_patient(session=session, actor=actor, patient_id=patient_id, now=now)
+    recipient = {"email": patient.email, "sms": patient.phone}.get(channel, f"patient {patient_id}")
+    queued = already = missing = 0
+    for plan_due in found:
+        for status in plan_due.outstanding:
+            occurrence = status.occurrence
+            assert occurrence is not None
+            key = reminder_key(plan_due.plan, session, occurrence.key)
+            if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)):
+                already += 1
+                continue
+            if not recipient:
+                missing += 1
+                continue
+            try:
+                with session.begin_nested():  # a run racing this one may queue it first
+                    queued += _queue_one(
+                        session,
+                        actor,
+                        plan_due,
+                        status,
+                        key,
+                        recipient,
+                        channel,
+                        now,
+                        base_url,
+                        valid_hours,
+                    )
+            except IntegrityError:
+                already += 1
+    return RemindResult(queued=queued, already_queued=already, no_address=missing)
+
+
+def _queue_one(
+    session: Session,
+    actor: audit.Actor,
+    plan_due: PlanDue,
+    status: ItemStatus,
+    key: str,
+    recipient: str,
+    channel: str,
+    now: datetime,
+    base_url: str,
+    valid_hours: float,
+) -> int:
+    """One occurrence's link and reminder; 0 when the outbox already had the key."""
+    occurrence = status.occurrence
+    assert occurrence is not None
+    patient_id = plan_due.plan.patient_id
+    link, token = create_link(
+        session=session,
+        actor=actor,
+        patient_id=patient_id,
+        instruments=[occurrence.instrument],
+        valid_hours=valid_hours,
+        now=now,
+        base_url=base_url,
+        created_by=actor.user_id or plan_due.schedule.created_by,
+    )
+    link.schedule_id = plan_due.schedule.id
+    link.occurrences = [occurrence_record(plan_due.plan.id, status)]
+    title = get_instrument(occurrence.instrument).title
+    message = enqueue(
+        session=session,
+        patient_id=patient_id,
+        channel=channel,
+        recipient=recipient,
+        subject=f"Questionnaire due: {title}",
+        body=f"Please fill in {title} ({occurrence.label}): {base_url}/r/{token}\n"
+        f"The link works once and until {link.expires_at:%Y-%m-%d %H:%M} UTC.",
+        dedupe_key=key,
+        now=now,
+    )
+    if message is None:
+        return 0
+    audit.record(
+        session=session,
+        actor=actor,
+        action="remind",
+        resource_type="outbox_message",
+        resource_id=message.id,
+        patient_id=patient_id,
+        at=now,
+        detail={"occurrence": occurrence.key, "channel": channel},
+    )
+    return 1
