@@ -75,7 +75,7 @@ DISSOCIATION_NOTE = (
 )
 
 
-def _scale(measure: Measure) -> tuple[float, float]:
+def measure_scale(measure: Measure) -> tuple[float, float]:
     """The measure's range, from the instrument's own response options."""
     instrument = get_instrument(measure.instrument)
     if measure.field == "total":
@@ -137,7 +137,7 @@ def _definition(d: Definition, baseline: float | None) -> schemas.DefinitionView
 def _measure(
     measure: Measure, record: OutcomeRecord, sessions: Sessions, zone: ZoneInfo
 ) -> schemas.MeasureView:
-    low, high = _scale(measure)
+    low, high = measure_scale(measure)
     scores = record.scores.get(measure.id, ())
     library = load_definitions()
     definitions = library.for_measure(measure=measure.id)

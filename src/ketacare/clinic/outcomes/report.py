@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from ketacare.clinic.audit import service as audit  # noqa: E402
 from ketacare.clinic.outcomes.boosters import decision_rows, standing  # noqa: E402
+from ketacare.clinic.outcomes.panel import measure_scale  # noqa: E402
 from ketacare.clinic.outcomes.record import (  # noqa: E402
     MEASURE_BY_ID,
     gather,
@@ -81,7 +82,10 @@ def progress_report(
         f"Prepared {now.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})",
         "",
         "Diagnoses:",
-        *[f"  {c.icd10_code}  {c.display}" for c in patient.conditions if c.status == "active"],
+        *(
+            [f"  {c.icd10_code}  {c.display}" for c in patient.conditions if c.status == "active"]
+            or ["  none recorded"]
+        ),
         "",
         "Plans:",
         *[
@@ -136,6 +140,8 @@ def progress_report(
                 for g in given:
                     ax.axvline(g.started_at.astimezone(zone), color="grey", alpha=0.4, lw=0.8)
                 title = MEASURE_BY_ID[measure].label
+                low, high = measure_scale(MEASURE_BY_ID[measure])
+                ax.set_ylim(low - 0.02 * (high - low), high + 0.02 * (high - low))
                 ax.set_title(f"{title} (grey lines: sessions given)", fontsize=9)
                 ax.grid(alpha=0.3)
             fig.autofmt_xdate()
