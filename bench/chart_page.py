@@ -37,8 +37,6 @@ import json
 import os
 import platform
 import re
-import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -57,8 +55,8 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from support import HOST, free_port, loopback_postgres, postgres_database  # noqa: E402
 
-HOST = "127.0.0.1"
 CHART_PATH = "/patients/1"
 PEER_PATH = "/page"
 USERNAME, PASSWORD = "nurse", "demo-nurse"
@@ -68,12 +66,6 @@ STOP_TIMEOUT = 15.0
 
 
 # --------------------------------------------------------------------------- servers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 def serve(kind: str, port: int, source: str, var_dir: str) -> None:
@@ -195,41 +187,6 @@ def migrate_and_seed(url: str) -> None:
             demo.seed(session=session, now=datetime.now(UTC))
     finally:
         engine.dispose()
-
-
-def loopback_postgres(url: str) -> Any:
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if not parsed.drivername.startswith("postgresql"):
-        raise SystemExit(f"--postgres-url must be a postgresql URL, not {parsed.drivername}")
-    if parsed.host != HOST:
-        raise SystemExit(f"--postgres-url must point at {HOST} (got host {parsed.host!r})")
-    if parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed
-
-
-@contextmanager
-def postgres_database(server_url: str) -> Iterator[str]:
-    """A new database on the server, migrated and seeded; dropped afterwards."""
-    from sqlalchemy import create_engine, text
-
-    base = loopback_postgres(server_url)
-    name = f"kc_bench_{secrets.token_hex(4)}"
-    admin = create_engine(base.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            url = base.set(database=name).render_as_string(hide_password=False)
-            migrate_and_seed(url)
-            yield url
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 # ------------------------------------------------------------------------- clients
@@ -529,7 +486,9 @@ def main(argv: list[str] | None = None) -> int:
             migrate_and_seed(backends[0][1])
         if args.postgres_url:
             with console.status("building the demo clinic in PostgreSQL"):
-                pg_url = stack.enter_context(postgres_database(args.postgres_url))
+                pg_url = stack.enter_context(
+                    postgres_database(args.postgres_url, prepare=migrate_and_seed)
+                )
             backends.append(("postgresql", pg_url))
 
         targets: list[Target] = []

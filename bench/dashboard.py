@@ -50,14 +50,13 @@ import os
 import platform
 import secrets
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -69,8 +68,8 @@ from numpy.typing import NDArray
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from support import HOST, free_port, loopback_postgres, postgres_database  # noqa: E402
 
-HOST = "127.0.0.1"
 TARGET_S = 1.0
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 #: Benchmark parameters standing in for a clinic's site policy (no published values).
@@ -824,12 +823,6 @@ def evict(paths: list[Path]) -> None:
 # ------------------------------------------------------------------------- PostgreSQL
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
 class ThrowawayPostgres:
     """A PostgreSQL cluster of this run on 127.0.0.1 (``initdb`` must not run as root)."""
 
@@ -898,37 +891,6 @@ class ThrowawayPostgres:
             )
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def loopback(url: str) -> Any:
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if not parsed.drivername.startswith("postgresql"):
-        raise SystemExit(f"--postgres-url must be a postgresql URL, not {parsed.drivername}")
-    if parsed.host != HOST:
-        raise SystemExit(f"--postgres-url must point at {HOST} (got host {parsed.host!r})")
-    return parsed.set(drivername="postgresql+psycopg")
-
-
-@contextmanager
-def postgres_database(server_url: str) -> Iterator[str]:
-    """A new database on the server; dropped afterwards."""
-    from sqlalchemy import create_engine, text
-
-    base = loopback(server_url)
-    name = f"kc_bench_{secrets.token_hex(4)}"
-    admin = create_engine(base.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield base.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 def server_facts(url: str) -> dict[str, str]:
@@ -1089,7 +1051,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if not ok:
             parser.error(message)
     if args.postgres_url:
-        loopback(args.postgres_url)
+        loopback_postgres(args.postgres_url)
     return args
 
 

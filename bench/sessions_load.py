@@ -52,7 +52,6 @@ import os
 import platform
 import random
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -74,8 +73,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import JSON, DateTime, Integer
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from support import HOST, free_port, loopback_postgres, postgres_database  # noqa: E402
 
-HOST = "127.0.0.1"
 BOARD_PATH = "/api/v1/sessions/board"
 PEER_PATH = "/rows"
 REQUEST_TIMEOUT = httpx.Timeout(15.0)
@@ -102,12 +101,6 @@ sbp_mmhg = { high = 160 }
 
 
 # --------------------------------------------------------------------------- servers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 def serve(kind: str, port: int, source: str, var_dir: str) -> None:
@@ -290,42 +283,6 @@ def migrate_and_seed(url: str) -> None:
             demo.seed(session=session, now=datetime.now(UTC))
     finally:
         engine.dispose()
-
-
-def loopback_postgres(url: str) -> Any:
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if not parsed.drivername.startswith("postgresql"):
-        raise SystemExit(f"--postgres-url must be a postgresql URL, not {parsed.drivername}")
-    if parsed.host != HOST:
-        raise SystemExit(f"--postgres-url must point at {HOST} (got host {parsed.host!r})")
-    if parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed
-
-
-@contextmanager
-def postgres_database(server_url: str, *, seed: bool) -> Iterator[str]:
-    """A new database on the server (the demo clinic when ``seed``); dropped afterwards."""
-    from sqlalchemy import create_engine, text
-
-    base = loopback_postgres(server_url)
-    name = f"kc_bench_{secrets.token_hex(4)}"
-    admin = create_engine(base.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            url = base.set(database=name).render_as_string(hide_password=False)
-            if seed:
-                migrate_and_seed(url)
-            yield url
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 def postgres_facts(server_url: str) -> dict[str, str]:
@@ -1320,8 +1277,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.postgres_url:
 
             def postgres_dbs() -> tuple[str, str]:
-                url = stack.enter_context(postgres_database(args.postgres_url, seed=True))
-                peer = stack.enter_context(postgres_database(args.postgres_url, seed=False))
+                url = stack.enter_context(
+                    postgres_database(args.postgres_url, prepare=migrate_and_seed)
+                )
+                peer = stack.enter_context(postgres_database(args.postgres_url))
                 return url, peer
 
             plans.append(("postgresql", postgres_dbs))
