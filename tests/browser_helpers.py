@@ -39,22 +39,37 @@ def _prepare(base: str) -> None:
             },
         )
     with _api(base, "nurse") as nurse, _api(base, "physician") as physician:
-        for instrument, answers in (
-            ("ort", [False] * 10),
-            ("dast10", [False, False, True] + [False] * 7),
-        ):
-            nurse.post(
-                "/api/v1/patients/2/assessments",
-                json={"instrument": instrument, "answers": answers},
-            ).raise_for_status()
-        sid = nurse.post(
-            "/api/v1/patients/2/screenings",
-            json={
-                "treatment": {"molecule": "ketamine", "route": "iv_infusion"},
-                "vitals": {"systolic_mmhg": 124, "diastolic_mmhg": 80},
-            },
-        ).json()["id"]
-        physician.post(
-            f"/api/v1/screenings/{sid}/sign",
-            json={"note": "history reviewed", "valid_until": "2099-01-01"},
+        screened(nurse, physician, 2, blood_pressure=(124, 80))
+
+
+def screened(
+    nurse: httpx.Client,
+    physician: httpx.Client,
+    patient_id: int,
+    *,
+    molecule: str = "ketamine",
+    route: str = "iv_infusion",
+    blood_pressure: tuple[int, int] = (122, 78),
+) -> int:
+    """No drug use on ORT and DAST-10, a screening for the treatment, signed; its id."""
+    # "no" to every DAST-10 item except item 3 ("able to stop ... when you want")
+    for instrument, answers in (
+        ("ort", [False] * 10),
+        ("dast10", [False, False, True] + [False] * 7),
+    ):
+        nurse.post(
+            f"/api/v1/patients/{patient_id}/assessments",
+            json={"instrument": instrument, "answers": answers},
         ).raise_for_status()
+    sid: int = nurse.post(
+        f"/api/v1/patients/{patient_id}/screenings",
+        json={
+            "treatment": {"molecule": molecule, "route": route},
+            "vitals": {"systolic_mmhg": blood_pressure[0], "diastolic_mmhg": blood_pressure[1]},
+        },
+    ).json()["id"]
+    physician.post(
+        f"/api/v1/screenings/{sid}/sign",
+        json={"note": "history reviewed", "valid_until": "2099-01-01"},
+    ).raise_for_status()
+    return sid

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
-from browser_helpers import _api, _prepare, login
+from browser_helpers import _api, _prepare, login, screened
 
 pytestmark = pytest.mark.browser
 
@@ -22,24 +22,14 @@ def _esketamine_course(base: str, dosed: datetime) -> int:
         _api(base, "physician") as physician,
         _api(base, "physician2", "second-physician") as second,
     ):
-        for instrument, answers in (
-            ("ort", [False] * 10),
-            ("dast10", [False, False, True] + [False] * 7),
-        ):
-            nurse.post(
-                "/api/v1/patients/3/assessments",
-                json={"instrument": instrument, "answers": answers},
-            ).raise_for_status()
-        sid = nurse.post(
-            "/api/v1/patients/3/screenings",
-            json={
-                "treatment": {"molecule": "esketamine", "route": "intranasal"},
-                "vitals": {"systolic_mmhg": 118, "diastolic_mmhg": 74},
-            },
-        ).json()["id"]
-        physician.post(
-            f"/api/v1/screenings/{sid}/sign", json={"note": "reviewed", "valid_until": "2099-01-01"}
-        ).raise_for_status()
+        screened(
+            nurse,
+            physician,
+            3,
+            molecule="esketamine",
+            route="intranasal",
+            blood_pressure=(118, 74),
+        )
         plan = physician.post(
             "/api/v1/patients/3/plans", json={"protocol": "esketamine-trd"}
         ).json()

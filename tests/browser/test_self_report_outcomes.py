@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
-from browser_helpers import _api, login
+from browser_helpers import _api, login, screened
 from live_server import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -99,25 +99,7 @@ def _history(server: Any) -> None:
         _api(base, "physician") as physician,
         _api(base, "physician2", "second-physician") as second,
     ):
-        for instrument, answers in (
-            ("ort", [False] * 10),
-            ("dast10", [False, False, True] + [False] * 7),
-        ):
-            nurse.post(
-                "/api/v1/patients/1/assessments",
-                json={"instrument": instrument, "answers": answers},
-            ).raise_for_status()
-        sid = nurse.post(
-            "/api/v1/patients/1/screenings",
-            json={
-                "treatment": {"molecule": "ketamine", "route": "iv_infusion"},
-                "vitals": {"systolic_mmhg": 122, "diastolic_mmhg": 78},
-            },
-        ).json()["id"]
-        physician.post(
-            f"/api/v1/screenings/{sid}/sign",
-            json={"note": "history reviewed", "valid_until": "2099-01-01"},
-        ).raise_for_status()
+        screened(nurse, physician, 1)
         plan = physician.post(
             "/api/v1/patients/1/plans",
             json={"protocol": "crps-outpatient", "bag_mg": 100, "bag_ml": 100},
