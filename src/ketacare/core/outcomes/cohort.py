@@ -46,6 +46,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -195,7 +196,7 @@ class Rate:
         if denominator == 0:
             return cls(numerator, 0, None, None, None)
         p = numerator / denominator
-        z = float(norm.ppf(0.5 + confidence / 2))
+        z = _two_sided_z(confidence)
         centre = (p + z * z / (2 * denominator)) / (1 + z * z / denominator)
         half = (z / (1 + z * z / denominator)) * math.sqrt(
             p * (1 - p) / denominator + z * z / (4 * denominator**2)
@@ -203,6 +204,12 @@ class Rate:
         lower = 0.0 if numerator == 0 else max(0.0, centre - half)
         upper = 1.0 if numerator == denominator else min(1.0, centre + half)
         return cls(numerator, denominator, p, lower, upper)
+
+
+@lru_cache(maxsize=8)
+def _two_sided_z(confidence: float) -> float:
+    """The normal quantile for a two-sided interval (scipy's ppf costs ~85 us a call)."""
+    return float(norm.ppf(0.5 + confidence / 2))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
