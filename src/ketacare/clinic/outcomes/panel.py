@@ -275,12 +275,12 @@ def build_panel(
     if not record.given:
         note = f"No session given yet; {DISSOCIATION_NOTE}."
     elif not rated:
-        given = (
+        where = (
             "the session given"
             if len(record.given) == 1
             else f"any of the {len(record.given)} sessions given"
         )
-        note = f"Dissociation not recorded in {given}; {DISSOCIATION_NOTE}."
+        note = f"Dissociation not recorded in {where}; {DISSOCIATION_NOTE}."
     else:
         note = (
             f"Dissociation recorded in {len(rated)} of {len(record.given)} sessions given, "
