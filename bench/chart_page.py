@@ -38,14 +38,13 @@ import os
 import platform
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,14 +54,12 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from support import HOST, free_port, loopback_postgres, postgres_database  # noqa: E402
+from support import HOST, Server, loopback_postgres, postgres_database, running  # noqa: E402
 
 CHART_PATH = "/patients/1"
 PEER_PATH = "/page"
 USERNAME, PASSWORD = "nurse", "demo-nurse"
 REQUEST_TIMEOUT = httpx.Timeout(15.0)
-START_TIMEOUT = 60.0
-STOP_TIMEOUT = 15.0
 
 
 # --------------------------------------------------------------------------- servers
@@ -104,72 +101,6 @@ def serve(kind: str, port: int, source: str, var_dir: str) -> None:
     finally:
         if engine is not None:
             engine.dispose()
-
-
-@dataclass
-class Server:
-    """A server process of this script on a loopback port."""
-
-    kind: str
-    source: str
-    var_dir: Path
-    log_path: Path
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def start(self) -> None:
-        cmd = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--serve",
-            self.kind,
-            "--port",
-            str(self.port),
-            "--source",
-            self.source,
-            "--var-dir",
-            str(self.var_dir),
-        ]
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT
-        with httpx.Client(base_url=self.url, timeout=2.0, trust_env=False) as client:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.kind} server exited:\n{self.log_tail()}")
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-        raise RuntimeError(f"{self.kind} server did not start in {START_TIMEOUT:.0f} s")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=STOP_TIMEOUT)
-
-    def log_tail(self) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-20:])
-
-
-@contextmanager
-def running(server: Server) -> Iterator[Server]:
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
 
 
 # ------------------------------------------------------------------------- databases
