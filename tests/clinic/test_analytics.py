@@ -310,6 +310,18 @@ def test_without_a_follow_up_window_nobody_is_called_lost(
     assert any("Lost to follow-up is not computed" in n for n in body["parameters"]["notes"])
 
 
+def test_the_clinics_follow_up_window_applies_when_the_reader_gives_none(
+    app: Any, client: Any, login_api: Any, cohort: dict[str, int]
+) -> None:
+    app.state.ctx.settings.outcome_lost_after_days = 60
+    clinic = outcomes(client, login_api("researcher"))["pain-30"]["overall"]
+    # the same hand count as the reader's 60-day filter above: 3 lost, 1 of them unjudged
+    assert (clinic["lost_to_follow_up"], clinic["lost_unjudged"]) == (3, 1)
+    # a reader's own window still wins over the clinic's
+    wide = outcomes(client, login_api("researcher"), lost_after_days=36500)["pain-30"]
+    assert wide["overall"]["lost_to_follow_up"] == 0
+
+
 def test_the_date_range_is_on_cohort_entry_in_the_clinics_days(
     client: Any, login_api: Any, cohort: dict[str, int]
 ) -> None:

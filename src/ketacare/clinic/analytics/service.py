@@ -223,8 +223,7 @@ def parse_filters(
 
 def clinic_lost_after_days(settings: Settings) -> int | None:
     """The clinic's follow-up window (site policy ``outcome_lost_after_days``), if set."""
-    value = settings.outcome_lost_after_days
-    return int(value) if isinstance(value, int) and value >= 1 else None
+    return settings.outcome_lost_after_days  # validated >= 1 by the settings class
 
 
 # ----------------------------------------------------------------------------- results
