@@ -46,13 +46,13 @@ from ketacare.web.render import WEB_DIR, make_templates
 log = logging.getLogger("ketacare")
 
 API_ROUTERS = (
+    sessions_api.router,
     accounts_api.router,
     patients_api.router,
     assessments_api.router,
     screenings_api.router,
     plans_api.router,
     followup_api.router,
-    sessions_api.router,
     outcomes_api.router,
     analytics_api.router,
     audit_api.router,
@@ -108,9 +108,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     for exc_class, handler in HANDLERS:
         app.add_exception_handler(exc_class, handler)
 
-    app.include_router(system_api.router)
     for router in API_ROUTERS:
         app.include_router(router, responses=API_ERROR_RESPONSES)
+    app.include_router(system_api.router)
     for router in PAGE_ROUTERS:
         app.include_router(router)
 

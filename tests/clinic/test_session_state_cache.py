@@ -131,3 +131,67 @@ def test_the_board_is_one_audited_read(
         row = s.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).one()
         assert (row.action, row.resource_type, row.username) == ("read", "board", "nurse")
         assert row.detail == {"sessions": [opened["sid"]], "patients": [opened["pid"]]}
+
+
+def test_two_writers_at_the_same_moment_one_lands_the_other_is_refused(
+    app: Any, client: Any, opened: dict[str, Any], clock: Any
+) -> None:
+    """Both saw entry 2; the second waits on the first and is refused once it commits."""
+    if app.state.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers before they read (BEGIN IMMEDIATE)")
+    import threading
+
+    from ketacare.core.sessions import StaleSession
+
+    assert _post(client, opened, {"kind": "check_in"}, 1).status_code == 201
+    engine = make_engine(app.state.ctx.settings.database_url)
+    outcome: dict[str, Any] = {}
+    try:
+        first = make_sessionmaker(engine)()
+        second = make_sessionmaker(engine)()
+        # both read the session at entry 2 before either writes
+        service.get_session(session=first, session_id=opened["sid"])
+        service.get_session(session=second, session_id=opened["sid"])
+        service.record(
+            session=first,
+            actor=NURSE,
+            session_id=opened["sid"],
+            data={"kind": "vitals", "spo2_pct": 97},
+            expected_seq=2,
+            now=clock(),
+        )
+
+        def write_second() -> None:
+            try:
+                service.record(
+                    session=second,
+                    actor=NURSE,
+                    session_id=opened["sid"],
+                    data={"kind": "vitals", "spo2_pct": 88},
+                    expected_seq=2,
+                    now=clock(),
+                )
+                second.commit()
+                outcome["second"] = "stored"
+            except StaleSession as exc:
+                second.rollback()
+                outcome["second"] = exc
+            finally:
+                second.close()
+
+        writer = threading.Thread(target=write_second)
+        writer.start()
+        writer.join(timeout=1.0)
+        assert writer.is_alive(), "the second writer should wait for the first"
+        first.commit()
+        first.close()
+        writer.join(timeout=30)
+    finally:
+        engine.dispose()
+    assert isinstance(outcome["second"], StaleSession), outcome
+    assert "you saw entry 2, it now has entry 3 (vitals by nurse-elsewhere" in str(
+        outcome["second"]
+    )
+    seen = _read(client, opened)
+    assert seen["last_seq"] == 3
+    assert [e.get("spo2_pct") for e in seen["events"][2:]] == [97]

@@ -57,11 +57,16 @@ async def db_session(ctx: Ctx) -> AsyncIterator[Session]:
 
     Opening a session does no I/O (the connection is taken at its first statement, in
     the route's thread), so only the ending goes to the thread pool: one hop, not two.
+    A route on a hot path may commit in its own thread instead; then the ending has no
+    I/O either, and no hop at all.
     """
     session = ctx.sessions()
     try:
         yield session
-        await run_in_threadpool(_commit_and_close, session)
+        if session.in_transaction() or session.new or session.dirty or session.deleted:
+            await run_in_threadpool(_commit_and_close, session)
+        else:
+            session.close()
     except BaseException:
         await run_in_threadpool(_rollback_and_close, session)
         raise

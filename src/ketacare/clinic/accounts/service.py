@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.accounts.orm import AuthSession, User
@@ -208,25 +208,28 @@ def start_session(
     return token
 
 
+# Built once, as it runs on every request: columns, not entities.
+_RESOLVE = (
+    select(
+        AuthSession.id,
+        AuthSession.csrf_token,
+        AuthSession.revoked_at,
+        AuthSession.expires_at,
+        User.id,
+        User.username,
+        User.full_name,
+        User.role,
+        User.patient_id,
+        User.is_active,
+    )
+    .join(User, User.id == AuthSession.user_id)
+    .where(AuthSession.token_hash == bindparam("digest"), AuthSession.kind == bindparam("kind"))
+)
+
+
 def resolve(*, session: Session, token: str, kind: str, now: datetime) -> Principal | None:
     """The principal behind a live token, or None."""
-    # columns, not entities: this runs on every request
-    row = session.execute(
-        select(
-            AuthSession.id,
-            AuthSession.csrf_token,
-            AuthSession.revoked_at,
-            AuthSession.expires_at,
-            User.id,
-            User.username,
-            User.full_name,
-            User.role,
-            User.patient_id,
-            User.is_active,
-        )
-        .join(User, User.id == AuthSession.user_id)
-        .where(AuthSession.token_hash == _digest(token), AuthSession.kind == kind)
-    ).first()
+    row = session.execute(_RESOLVE, {"digest": _digest(token), "kind": kind}).first()
     if row is None:
         return None
     auth_id, csrf, revoked_at, expires_at, user_id, username, full_name, role, pid, active = row

@@ -37,26 +37,40 @@ class Actor:
 SYSTEM = Actor(user_id=None, username="system", role="system")
 
 
-def _payload(row: AuditEvent) -> str:
-    fields = {
-        "at": row.at.isoformat(timespec="microseconds"),
-        "user_id": row.user_id,
-        "username": row.username,
-        "role": row.role,
-        "action": row.action,
-        "resource_type": row.resource_type,
-        "resource_id": row.resource_id,
-        "patient_id": row.patient_id,
-        "remote_addr": row.remote_addr,
-        "detail": row.detail,
-        "prev_hash": row.prev_hash,
-    }
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+_HASHED = (
+    "at",
+    "user_id",
+    "username",
+    "role",
+    "action",
+    "resource_type",
+    "resource_id",
+    "patient_id",
+    "remote_addr",
+    "detail",
+    "prev_hash",
+)
+
+
+def _payload(fields: Mapping[str, Any]) -> str:
+    canonical = {k: fields[k] for k in _HASHED}
+    canonical["at"] = fields["at"].isoformat(timespec="microseconds")
+    return json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def compute_hash(row: AuditEvent) -> str:
     """SHA-256 of the row's canonical payload (which includes ``prev_hash``)."""
-    return hashlib.sha256(_payload(row).encode()).hexdigest()
+    return _hash_of({k: getattr(row, k) for k in _HASHED})
+
+
+def _hash_of(fields: Mapping[str, Any]) -> str:
+    return hashlib.sha256(_payload(fields).encode()).hexdigest()
+
+
+# Built once: every request of the application writes one audit row.
+_APPEND_LOCK = text("SELECT pg_advisory_xact_lock(4242001)")
+_LAST_HASH = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+_INSERT = AuditEvent.__table__.insert()
 
 
 def record(
@@ -69,38 +83,30 @@ def record(
     resource_id: object | None = None,
     patient_id: int | None = None,
     detail: Mapping[str, Any] | None = None,
-) -> AuditEvent:
-    """Append one event to the chain, inside the caller's transaction."""
+) -> None:
+    """Append one event to the chain, inside the caller's transaction.
+
+    A plain INSERT, not the unit of work: the row is never changed afterwards.
+    """
     if session.get_bind().dialect.name == "postgresql":
         # serialise appends across processes until this transaction ends
-        session.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
-    last = session.execute(
-        select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-    ).scalar_one_or_none()
-    row = AuditEvent(
-        at=as_utc(at),
-        user_id=actor.user_id,
-        username=actor.username,
-        role=actor.role,
-        action=action,
-        resource_type=resource_type,
-        resource_id=None if resource_id is None else str(resource_id),
-        patient_id=patient_id,
-        remote_addr=actor.remote_addr,
-        detail=dict(detail or {}),
-        prev_hash=last or GENESIS,
-    )
-    row.hash = compute_hash(row)
-    # a plain INSERT, not the unit of work: every request writes one of these, and the
-    # row is never changed afterwards (the returned object is not attached)
-    session.execute(
-        AuditEvent.__table__.insert(),
-        {c: getattr(row, c) for c in _COLUMNS},
-    )
-    return row
-
-
-_COLUMNS = tuple(c.key for c in AuditEvent.__table__.columns if c.key != "id")
+        session.execute(_APPEND_LOCK)
+    last = session.execute(_LAST_HASH).scalar_one_or_none()
+    values: dict[str, Any] = {
+        "at": as_utc(at),
+        "user_id": actor.user_id,
+        "username": actor.username,
+        "role": actor.role,
+        "action": action,
+        "resource_type": resource_type,
+        "resource_id": None if resource_id is None else str(resource_id),
+        "patient_id": patient_id,
+        "remote_addr": actor.remote_addr,
+        "detail": dict(detail or {}),
+        "prev_hash": last or GENESIS,
+    }
+    values["hash"] = _hash_of(values)
+    session.execute(_INSERT, values)
 
 
 @dataclass(frozen=True, slots=True)

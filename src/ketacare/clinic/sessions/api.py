@@ -128,4 +128,8 @@ def record_event(
         now=at,
     )
     # the answer carries the new state, not the whole log (GET the session for that)
-    return service.view(row=row, state=state, now=at, include_events=False)
+    answer = service.view(row=row, state=state, now=at, include_events=False)
+    # committed here, in this thread: each chair posts vitals every few minutes, and
+    # the thread-pool hop of committing after the route costs more than the commit
+    session.commit()
+    return answer

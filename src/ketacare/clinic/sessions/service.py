@@ -25,11 +25,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import bindparam, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ketacare.clinic.analytics import service as analytics
 from ketacare.clinic.audit import service as audit
@@ -287,6 +288,26 @@ def _store(
     else:
         state = advance(before, new, expected_seq=expected_seq)
     added = state.events[-1]
+    # Claim the next number on the session row first, guarded by the number this write
+    # saw: a concurrent writer that got there first leaves no row to update (PostgreSQL
+    # re-checks the guard once the other transaction ends), so the loser is refused
+    # cleanly before it inserts anything. A plain UPDATE, not the unit of work (whose
+    # flush of one dirty row costs more than the rest of the write).
+    seen = 0 if before is None else before.last_seq
+    claimed = session.execute(
+        _CLAIM,
+        {
+            "b_id": row.id,
+            "b_seen": seen,
+            "b_state": state.state,
+            "b_seq": state.last_seq,
+            "b_now": now,
+        },
+    ).rowcount
+    if claimed != 1:
+        raise _overtaken(session, row.id, seen)
+    for key, value in (("state", state.state), ("last_seq", state.last_seq), ("updated_at", now)):
+        set_committed_value(row, key, value)
     try:
         # a plain INSERT (entries are never changed, so the unit of work has nothing to
         # track); a duplicate (session, seq) means another writer took this number first
@@ -302,15 +323,34 @@ def _store(
             },
         )
     except IntegrityError:
+        # the row's guard makes this unreachable unless the row and its log disagree
         raise StaleSession(
-            f"someone else recorded on session {row.id} at the same moment: reload and "
-            "enter it again"
+            expected_seq=seen, actual_seq=added.seq, latest="written at the same moment"
         ) from None
-    row.state = state.state
-    row.last_seq = state.last_seq
-    row.updated_at = now
     _remember(session, row.id, state)
     return state
+
+
+def _overtaken(session: Session, session_id: int, seen: int) -> StaleSession:
+    """The refusal for a write that another writer overtook: what the session holds now."""
+    current = session.execute(
+        select(DosingSession.last_seq).where(DosingSession.id == session_id)
+    ).scalar_one()
+    data = session.execute(
+        select(SessionEvent.data).where(
+            SessionEvent.session_id == session_id, SessionEvent.seq == current
+        )
+    ).scalar_one_or_none()
+    latest = "no entries" if data is None else event_from_dict(data).describe()
+    return StaleSession(expected_seq=seen, actual_seq=current, latest=latest)
+
+
+_SESSIONS = DosingSession.__table__
+_CLAIM = (
+    update(_SESSIONS)
+    .where(_SESSIONS.c.id == bindparam("b_id"), _SESSIONS.c.last_seq == bindparam("b_seen"))
+    .values(state=bindparam("b_state"), last_seq=bindparam("b_seq"), updated_at=bindparam("b_now"))
+)
 
 
 DOSE_KINDS = frozenset({"start_infusion", "bolus", "self_administration", "amendment"})
