@@ -393,3 +393,53 @@ def test_progress_report_from_the_record(
     assert "nausea" in text
     # 8 -> 4 is a 50% reduction: a responder by the IMMPACT >= 30% and >= 50% definitions
     assert "responder since" in text
+
+
+def test_the_vitals_route_checks_who_before_what_and_stores_nothing_refused(
+    client: Any, chair: dict[str, Any]
+) -> None:
+    """The vitals route does its work in one hop; its refusals are the other routes'."""
+    assert post(client, chair, {"kind": "check_in"}).status_code == 201
+    sid = chair["session"]["id"]
+    url = f"/api/v1/sessions/{sid}/events"
+    before = client.get(f"/api/v1/sessions/{sid}", headers=chair["team"]["nurse"]).json()
+    bad = {"expected_seq": "two", "event": {"kind": "vitals", "spo2_pct": 97}}
+
+    nobody = client.post(url, json=bad)
+    assert nobody.status_code == 401, nobody.text
+    assert nobody.headers["www-authenticate"] == "Bearer"
+    forged = client.post(url, json=bad, headers={"Authorization": "Bearer not-a-token"})
+    assert forged.status_code == 401, forged.text
+    # a therapist may not chart at the chair: 403 even though the body is wrong too
+    therapist = client.post(url, json=bad, headers=chair["team"]["therapist"])
+    assert therapist.status_code == 403, therapist.text
+    assert therapist.headers["content-type"] == "application/problem+json"
+
+    nurse = chair["team"]["nurse"]
+    wrong_type = client.post(url, json=bad, headers=nurse)
+    assert wrong_type.status_code == 422
+    assert wrong_type.json()["detail"].startswith("expected_seq: Input should be a valid integer")
+    missing = client.post(url, json={"event": {"kind": "vitals"}}, headers=nurse)
+    assert missing.status_code == 422 and missing.json()["detail"] == "expected_seq: Field required"
+    empty = client.post(url, content=b"", headers={**nurse, "content-type": "application/json"})
+    assert empty.status_code == 422 and empty.json()["detail"] == "request: Field required"
+    broken = client.post(url, content=b"{", headers={**nurse, "content-type": "application/json"})
+    assert broken.status_code == 422 and "JSON" in broken.json()["detail"]
+    implausible = client.post(
+        url,
+        json={"expected_seq": before["last_seq"], "event": {"kind": "vitals", "spo2_pct": 101}},
+        headers=nurse,
+    )
+    assert implausible.status_code == 422 and "spo2" in implausible.json()["detail"].lower()
+
+    after = client.get(f"/api/v1/sessions/{sid}", headers=nurse).json()
+    assert after["last_seq"] == before["last_seq"]
+    assert after["events"] == before["events"]
+
+
+def test_the_vitals_route_documents_its_body(client: Any) -> None:
+    spec = client.get("/api/openapi.json").json()
+    post_op = spec["paths"]["/api/v1/sessions/{session_id}/events"]["post"]
+    schema = post_op["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["required"] == ["expected_seq", "event"]
+    assert "201" in post_op["responses"] and "403" in post_op["responses"]

@@ -208,22 +208,24 @@ def start_session(
     return token
 
 
-# Built once, as it runs on every request: columns, not entities.
+# Built once, as it runs on every request: table columns, not mapped entities.
+_AUTH = AuthSession.__table__
+_USERS = User.__table__
 _RESOLVE = (
     select(
-        AuthSession.id,
-        AuthSession.csrf_token,
-        AuthSession.revoked_at,
-        AuthSession.expires_at,
-        User.id,
-        User.username,
-        User.full_name,
-        User.role,
-        User.patient_id,
-        User.is_active,
+        _AUTH.c.id,
+        _AUTH.c.csrf_token,
+        _AUTH.c.revoked_at,
+        _AUTH.c.expires_at,
+        _USERS.c.id,
+        _USERS.c.username,
+        _USERS.c.full_name,
+        _USERS.c.role,
+        _USERS.c.patient_id,
+        _USERS.c.is_active,
     )
-    .join(User, User.id == AuthSession.user_id)
-    .where(AuthSession.token_hash == bindparam("digest"), AuthSession.kind == bindparam("kind"))
+    .join(_USERS, _USERS.c.id == _AUTH.c.user_id)
+    .where(_AUTH.c.token_hash == bindparam("digest"), _AUTH.c.kind == bindparam("kind"))
 )
 
 

@@ -69,8 +69,9 @@ def _hash_of(fields: Mapping[str, Any]) -> str:
 
 # Built once: every request of the application writes one audit row.
 _APPEND_LOCK = text("SELECT pg_advisory_xact_lock(4242001)")
-_LAST_HASH = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-_INSERT = AuditEvent.__table__.insert()
+_TABLE = AuditEvent.__table__
+_LAST_HASH = select(_TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)
+_INSERT = _TABLE.insert()
 
 
 def record(

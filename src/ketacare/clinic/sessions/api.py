@@ -6,11 +6,23 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.sessions import service
-from ketacare.web.deps import Ctx, DbSession, Now, actor_of, api_permission
+from ketacare.web.answers import OBJECT, json_answer
+from ketacare.web.deps import (
+    ApiCall,
+    Authenticated,
+    Ctx,
+    DbSession,
+    Now,
+    actor_of,
+    api_call,
+    api_permission,
+    body_schema,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["sessions"])
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -106,30 +118,33 @@ def read_session(
     return service.view(row=row, state=service.state_of(session=session, session_id=row.id), now=at)
 
 
-@router.post("/sessions/{session_id}/events", status_code=201)
-def record_event(
-    request: Request,
-    session_id: Id,
-    data: EventPost,
-    session: DbSession,
-    at: Now,
-    principal: Principal = api_permission("session:write"),
-) -> dict[str, Any]:
-    """Record vitals, a rate change, a check... (refused if someone else wrote first)."""
-    # held here so the service finds it in the session's identity map (which only
-    # keeps unchanged rows while someone holds them): one SELECT, not two
-    row = service.get_session(session=session, session_id=session_id)
-    state = service.record(
-        session=session,
-        actor=actor_of(request, principal),
-        session_id=session_id,
-        data=data.event,
-        expected_seq=data.expected_seq,
-        now=at,
-    )
-    # the answer carries the new state, not the whole log (GET the session for that)
-    answer = service.view(row=row, state=state, now=at, include_events=False)
-    # committed here, in this thread: each chair posts vitals every few minutes, and
-    # the thread-pool hop of committing after the route costs more than the commit
-    session.commit()
-    return answer
+@router.post(
+    "/sessions/{session_id}/events",
+    status_code=201,
+    response_model=None,
+    responses={201: {"description": "The session's new state", "content": OBJECT}},
+    openapi_extra=body_schema(EventPost),
+)
+async def record_event(session_id: Id, call: ApiCall = api_call("session:write")) -> Response:
+    """Record vitals, a rate change, a check... (refused if someone else wrote first).
+
+    Every chair posts vitals every few minutes, so this route does its work in one
+    thread-pool hop (:class:`~ketacare.web.deps.ApiCall`).
+    """
+
+    def work(auth: Authenticated) -> dict[str, Any]:
+        data = auth.body(EventPost)
+        row = service.head(session=auth.session, session_id=session_id)
+        state = service.record(
+            session=auth.session,
+            actor=auth.actor,
+            session_id=session_id,
+            data=data.event,
+            expected_seq=data.expected_seq,
+            now=auth.now,
+            known=row,
+        )
+        # the answer carries the new state, not the whole log (GET the session for that)
+        return service.view(row=row, state=state, now=auth.now, include_events=False)
+
+    return json_answer(await call.run(work), status_code=201)

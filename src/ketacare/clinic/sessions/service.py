@@ -78,6 +78,41 @@ def get_session(*, session: Session, session_id: int) -> DosingSession:
     return row
 
 
+@dataclass(frozen=True, slots=True)
+class SessionHead:
+    """The columns of a session row that a write and its answer need.
+
+    Read as plain columns, not as a mapped object: every vitals post reads one, and
+    building the object cost more than the rest of the read.
+    """
+
+    id: int
+    plan_id: int
+    patient_id: int
+    session_number: int
+    state: str
+    last_seq: int
+
+
+_HEAD = select(
+    DosingSession.__table__.c.id,
+    DosingSession.__table__.c.plan_id,
+    DosingSession.__table__.c.patient_id,
+    DosingSession.__table__.c.session_number,
+    DosingSession.__table__.c.state,
+    DosingSession.__table__.c.last_seq,
+).where(DosingSession.__table__.c.id == bindparam("session_id"))
+
+
+def head(*, session: Session, session_id: int) -> SessionHead:
+    """The session's head (as committed, or as written earlier in this transaction)."""
+    session.flush()  # a pending change to the row would otherwise be missed
+    found = session.connection().execute(_HEAD, {"session_id": session_id}).first()
+    if found is None:
+        raise NotFound(f"session {session_id} does not exist")
+    return SessionHead(*found)
+
+
 def events_of(*, session: Session, session_id: int, after_seq: int = 0) -> tuple[Any, ...]:
     """The session's log as stored (from entry ``after_seq + 1`` on)."""
     rows = session.scalars(
@@ -152,7 +187,7 @@ def _remember(session: Session, session_id: int, state: SessionState) -> None:
     session.info.setdefault(_PENDING, {})[session_id] = state
 
 
-def state_for(*, session: Session, row: DosingSession) -> SessionState:
+def state_for(*, session: Session, row: DosingSession | SessionHead) -> SessionState:
     """The replayed state of the session ``row`` (cached, topped up, or replayed)."""
     pending = session.info.get(_PENDING, {}).get(row.id)
     if pending is not None and pending.last_seq == row.last_seq:
@@ -274,7 +309,7 @@ def open_session(
 
 def _store(
     session: Session,
-    row: DosingSession,
+    row: DosingSession | SessionHead,
     before: SessionState | None,
     new: Any,
     expected_seq: int,
@@ -306,8 +341,14 @@ def _store(
     ).rowcount
     if claimed != 1:
         raise _overtaken(session, row.id, seen)
-    for key, value in (("state", state.state), ("last_seq", state.last_seq), ("updated_at", now)):
-        set_committed_value(row, key, value)
+    loaded = session.identity_map.get(Session.identity_key(DosingSession, row.id))
+    if loaded is not None:  # keep a mapped copy of the row in step, without a flush
+        for key, value in (
+            ("state", state.state),
+            ("last_seq", state.last_seq),
+            ("updated_at", now),
+        ):
+            set_committed_value(loaded, key, value)
     try:
         # a plain INSERT (entries are never changed, so the unit of work has nothing to
         # track); a duplicate (session, seq) means another writer took this number first
@@ -365,9 +406,13 @@ def record(
     data: Mapping[str, Any],
     expected_seq: int,
     now: datetime,
+    known: SessionHead | None = None,
 ) -> SessionState:
-    """Append one event (kind and fields as in the event model); who and when are ours."""
-    row = get_session(session=session, session_id=session_id)
+    """Append one event (kind and fields as in the event model); who and when are ours.
+
+    ``known``: the session's head, when the caller has just read it.
+    """
+    row = known if known is not None else head(session=session, session_id=session_id)
     payload = {k: v for k, v in data.items() if k not in ("by", "seq")}
     at = payload.get("at")
     payload["at"] = now.isoformat() if at in (None, "") else at
@@ -465,7 +510,11 @@ def sessions_of_plan(*, session: Session, plan_id: int) -> list[DosingSession]:
 
 
 def view(
-    *, row: DosingSession, state: SessionState, now: datetime, include_events: bool = True
+    *,
+    row: DosingSession | SessionHead,
+    state: SessionState,
+    now: datetime,
+    include_events: bool = True,
 ) -> dict[str, Any]:
     """What the chair view and the API show, all derived from the log."""
     from ketacare.core.sessions import (
