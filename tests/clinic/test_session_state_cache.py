@@ -32,7 +32,7 @@ def opened(client: Any, clinic: dict[str, Any]) -> dict[str, Any]:
         json={"session_number": 1},
     )
     assert r.status_code == 201, r.text
-    return {**clinic, "sid": r.json()["id"]}
+    return {**clinic, "sid": r.json()["id"], "session_plan": plan["id"]}
 
 
 def _post(client: Any, opened: dict[str, Any], event: dict[str, Any], seq: int) -> Any:
@@ -195,3 +195,53 @@ def test_two_writers_at_the_same_moment_one_lands_the_other_is_refused(
     seen = _read(client, opened)
     assert seen["last_seq"] == 3
     assert [e.get("spo2_pct") for e in seen["events"][2:]] == [97]
+
+
+def test_a_write_on_the_cached_state_claims_the_row_without_reading_it(
+    app: Any, client: Any, opened: dict[str, Any]
+) -> None:
+    """The chair's next vitals, on the state this process cached: no read of the row."""
+    from sqlalchemy import event as sa_event
+
+    assert _post(client, opened, {"kind": "check_in"}, 1).status_code == 201
+    seen: list[str] = []
+
+    def log(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(" ".join(statement.split()).lower())
+
+    engine = app.state.engine
+    sa_event.listen(engine, "before_cursor_execute", log)
+    try:
+        r = _post(client, opened, {"kind": "vitals", "spo2_pct": 97}, 2)
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", log)
+    assert r.status_code == 201, r.text
+    assert r.json()["last_seq"] == 3 and r.json()["plan_id"] == opened["session_plan"]
+    on_sessions = [s for s in seen if "dosing_sessions" in s]
+    assert len(on_sessions) == 1 and on_sessions[0].startswith("update dosing_sessions")
+    assert "returning" in on_sessions[0]
+
+
+def test_a_refusal_on_an_outdated_cached_state_is_not_trusted(
+    app: Any, client: Any, opened: dict[str, Any], clock: Any
+) -> None:
+    """Another process moved the session on: the writer is told it is stale, not that
+    its entry is illegal in a state the session has left."""
+    assert _post(client, opened, {"kind": "check_in"}, 1).status_code == 201
+    engine = make_engine(app.state.ctx.settings.database_url)
+    try:
+        with make_sessionmaker(engine).begin() as other:
+            service.record(
+                session=other,
+                actor=NURSE,
+                session_id=opened["sid"],
+                data={"kind": "vitals", "spo2_pct": 97},
+                expected_seq=2,
+                now=clock(),
+            )
+    finally:
+        engine.dispose()
+    # this process cached entry 2 (checked in), where a discharge is illegal
+    r = _post(client, opened, {"kind": "discharge", "instructions": "no driving for 24 h"}, 2)
+    assert r.status_code == 409, r.text
+    assert "you saw entry 2, it now has entry 3 (vitals by nurse-elsewhere" in r.json()["detail"]

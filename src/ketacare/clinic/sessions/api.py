@@ -134,15 +134,13 @@ async def record_event(session_id: Id, call: ApiCall = api_call("session:write")
 
     def work(auth: Authenticated) -> dict[str, Any]:
         data = auth.body(EventPost)
-        row = service.head(session=auth.session, session_id=session_id)
-        state = service.record(
+        row, state = service.record_entry(
             session=auth.session,
             actor=auth.actor,
             session_id=session_id,
             data=data.event,
             expected_seq=data.expected_seq,
             now=auth.now,
-            known=row,
         )
         # the answer carries the new state, not the whole log (GET the session for that)
         return service.view(row=row, state=state, now=auth.now, include_events=False)

@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -38,7 +38,7 @@ from ketacare.clinic.patients.orm import Patient
 from ketacare.clinic.plans import service as plans
 from ketacare.clinic.plans.orm import Appointment, Chair
 from ketacare.clinic.sessions.orm import DosingSession, SessionEvent
-from ketacare.core.errors import InvalidInput
+from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.protocols import PlannedSession, build_plan
 from ketacare.core.sessions import (
     FINAL_STATES,
@@ -322,26 +322,42 @@ def _store(
         state = replay((dataclasses.replace(new, seq=1),))
     else:
         state = advance(before, new, expected_seq=expected_seq)
-    added = state.events[-1]
-    # Claim the next number on the session row first, guarded by the number this write
-    # saw: a concurrent writer that got there first leaves no row to update (PostgreSQL
-    # re-checks the guard once the other transaction ends), so the loser is refused
-    # cleanly before it inserts anything. A plain UPDATE, not the unit of work (whose
-    # flush of one dirty row costs more than the rest of the write).
     seen = 0 if before is None else before.last_seq
+    if _claim_and_append(session, row.id, seen, state, actor, now) is None:
+        raise _overtaken(session, row.id, seen)
+    return state
+
+
+def _claim_and_append(
+    session: Session,
+    session_id: int,
+    seen: int,
+    state: SessionState,
+    actor: audit.Actor,
+    now: datetime,
+) -> Row[Any] | None:
+    """Write ``state``'s last entry; None (nothing written) when the row is past ``seen``.
+
+    The next number is claimed on the session row first, guarded by the number this
+    write saw: a concurrent writer that got there first leaves no row to update
+    (PostgreSQL re-checks the guard once the other transaction ends), so the loser is
+    refused cleanly before it inserts anything. Plain statements, not the unit of work
+    (whose flush of one dirty row cost more than the rest of the write). Gives the
+    row's plan, patient and number.
+    """
     claimed = session.execute(
         _CLAIM,
         {
-            "b_id": row.id,
+            "b_id": session_id,
             "b_seen": seen,
             "b_state": state.state,
             "b_seq": state.last_seq,
             "b_now": now,
         },
-    ).rowcount
-    if claimed != 1:
-        raise _overtaken(session, row.id, seen)
-    loaded = session.identity_map.get(Session.identity_key(DosingSession, row.id))
+    ).first()
+    if claimed is None:
+        return None
+    loaded = session.identity_map.get(Session.identity_key(DosingSession, session_id))
     if loaded is not None:  # keep a mapped copy of the row in step, without a flush
         for key, value in (
             ("state", state.state),
@@ -349,13 +365,14 @@ def _store(
             ("updated_at", now),
         ):
             set_committed_value(loaded, key, value)
+    added = state.events[-1]
     try:
         # a plain INSERT (entries are never changed, so the unit of work has nothing to
         # track); a duplicate (session, seq) means another writer took this number first
         session.execute(
             SessionEvent.__table__.insert(),
             {
-                "session_id": row.id,
+                "session_id": session_id,
                 "seq": added.seq,
                 "kind": type(added).__name__,
                 "at": added.at,
@@ -368,8 +385,41 @@ def _store(
         raise StaleSession(
             expected_seq=seen, actual_seq=added.seq, latest="written at the same moment"
         ) from None
-    _remember(session, row.id, state)
-    return state
+    _remember(session, session_id, state)
+    return claimed
+
+
+def _fast_write(
+    session: Session,
+    session_id: int,
+    event: Any,
+    expected_seq: int,
+    actor: audit.Actor,
+    now: datetime,
+) -> tuple[SessionHead, SessionState] | None:
+    """The write without reading the row first, when this process's cached state is the
+    one the writer saw; None (nothing written) when it may not be.
+
+    The guard on the row is what makes it safe: the cached state is committed, and a
+    row still at its entry number holds exactly the log that state was built from. A
+    refusal on the cached state is not trusted (the session may have moved on in
+    another process): the full path decides what to say.
+    """
+    if expected_seq == 0 or session_id in session.info.get(_PENDING, {}):
+        return None
+    cached = cache_for(session).get(session_id)
+    if cached is None or cached.last_seq != expected_seq:
+        return None
+    try:
+        state = advance(cached, event, expected_seq=expected_seq)
+    except KetacareError:
+        return None
+    session.flush()  # a pending change of this transaction goes first, as in head()
+    claimed = _claim_and_append(session, session_id, cached.last_seq, state, actor, now)
+    if claimed is None:
+        return None
+    plan_id, patient_id, number = claimed
+    return SessionHead(session_id, plan_id, patient_id, number, state.state, state.last_seq), state
 
 
 def _overtaken(session: Session, session_id: int, seen: int) -> StaleSession:
@@ -391,6 +441,7 @@ _CLAIM = (
     update(_SESSIONS)
     .where(_SESSIONS.c.id == bindparam("b_id"), _SESSIONS.c.last_seq == bindparam("b_seen"))
     .values(state=bindparam("b_state"), last_seq=bindparam("b_seq"), updated_at=bindparam("b_now"))
+    .returning(_SESSIONS.c.plan_id, _SESSIONS.c.patient_id, _SESSIONS.c.session_number)
 )
 
 
@@ -406,13 +457,28 @@ def record(
     data: Mapping[str, Any],
     expected_seq: int,
     now: datetime,
-    known: SessionHead | None = None,
 ) -> SessionState:
-    """Append one event (kind and fields as in the event model); who and when are ours.
+    """Append one event (kind and fields as in the event model); who and when are ours."""
+    return record_entry(
+        session=session,
+        actor=actor,
+        session_id=session_id,
+        data=data,
+        expected_seq=expected_seq,
+        now=now,
+    )[1]
 
-    ``known``: the session's head, when the caller has just read it.
-    """
-    row = known if known is not None else head(session=session, session_id=session_id)
+
+def record_entry(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    session_id: int,
+    data: Mapping[str, Any],
+    expected_seq: int,
+    now: datetime,
+) -> tuple[SessionHead, SessionState]:
+    """As :func:`record`, also giving the session's head (for the answer)."""
     payload = {k: v for k, v in data.items() if k not in ("by", "seq")}
     at = payload.get("at")
     payload["at"] = now.isoformat() if at in (None, "") else at
@@ -420,8 +486,14 @@ def record(
     event = event_from_dict(payload)
     if event.at > now:
         raise InvalidInput(f"at {event.at.isoformat()} is in the future")
-    before = state_for(session=session, row=row)
-    state = _store(session, row, before, event, expected_seq, actor, now)
+    fast = _fast_write(session, session_id, event, expected_seq, actor, now)
+    if fast is not None:
+        row, state = fast
+    else:
+        row = head(session=session, session_id=session_id)
+        state = _store(
+            session, row, state_for(session=session, row=row), event, expected_seq, actor, now
+        )
     if payload.get("kind") in DOSE_KINDS:
         # a dose given (or an entry corrected) can change the patient's outcome summary
         analytics.refresh_patient(session=session, patient_id=row.patient_id, now=now)
@@ -439,7 +511,7 @@ def record(
         at=now,
         detail={"kind": payload.get("kind"), "seq": state.last_seq},
     )
-    return state
+    return row, state
 
 
 @dataclass(frozen=True)
