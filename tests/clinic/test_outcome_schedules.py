@@ -467,9 +467,16 @@ def test_the_clinicians_pages(
     assert "doi:10.1016/j.pain.2004.09.012" in template.text
 
 
-def test_the_demo_patient_has_a_schedule(client: Any, login_api: Any) -> None:
+def test_the_demo_patient_has_a_schedule(client: Any, login_api: Any, login_page: Any) -> None:
     physician = login_api("physician")
     [plan] = client.get("/api/v1/patients/1/plans", headers=physician).json()
+    assert plan["status"] == "draft"
+    login_page("physician")
+    page = client.get(f"/plans/{plan['id']}/outcome-schedule").text
+    shown = re.findall(r'data-testid="item-status">([^<]*)<', page)
+    # nothing is asked before the plan is signed: an item would be due, it is not due
+    assert shown and all(not re.fullmatch(r"due|overdue|missed", s) for s in shown), shown
+    assert any(s.startswith("would be ") for s in shown), shown
     body = client.get(f"/api/v1/plans/{plan['id']}/outcome-schedule", headers=physician).json()
     assert body["current"]["version"] == 1
     assert {i["instrument"] for i in body["current"]["spec"]["items"]} == {
