@@ -49,11 +49,8 @@ def _read(client: Any, opened: dict[str, Any]) -> dict[str, Any]:
     return r.json()  # type: ignore[no-any-return]
 
 
-def test_entries_written_by_another_process_are_read_and_applied(
-    app: Any, client: Any, opened: dict[str, Any], clock: Any
-) -> None:
-    assert _post(client, opened, {"kind": "check_in"}, 1).status_code == 201
-    # a second server process: its own engine, hence its own cache
+def _write_elsewhere(app: Any, opened: dict[str, Any], data: dict[str, Any], at: Any) -> None:
+    """Entry 3, written by a second server process: its own engine, hence its own cache."""
     engine = make_engine(app.state.ctx.settings.database_url)
     try:
         with make_sessionmaker(engine).begin() as other:
@@ -61,12 +58,19 @@ def test_entries_written_by_another_process_are_read_and_applied(
                 session=other,
                 actor=NURSE,
                 session_id=opened["sid"],
-                data={"kind": "vitals", "spo2_pct": 97, "hr_per_min": 80},
+                data=data,
                 expected_seq=2,
-                now=clock(),
+                now=at,
             )
     finally:
         engine.dispose()
+
+
+def test_entries_written_by_another_process_are_read_and_applied(
+    app: Any, client: Any, opened: dict[str, Any], clock: Any
+) -> None:
+    assert _post(client, opened, {"kind": "check_in"}, 1).status_code == 201
+    _write_elsewhere(app, opened, {"kind": "vitals", "spo2_pct": 97, "hr_per_min": 80}, at=clock())
     # this process still caches the state at entry 2: a write naming 2 is stale...
     stale = _post(client, opened, {"kind": "vitals", "spo2_pct": 96}, 2)
     assert stale.status_code == 409, stale.text
@@ -98,19 +102,7 @@ def test_a_rolled_back_write_never_reaches_the_cache(
     clock.now += timedelta(minutes=1)
     # entry 3 is still free; another process writes it, and its entry is what is shown
     # (a cache that kept the rolled-back state would now match the row's sequence number)
-    engine = make_engine(app.state.ctx.settings.database_url)
-    try:
-        with make_sessionmaker(engine).begin() as other:
-            service.record(
-                session=other,
-                actor=NURSE,
-                session_id=opened["sid"],
-                data={"kind": "vitals", "spo2_pct": 99},
-                expected_seq=2,
-                now=clock(),
-            )
-    finally:
-        engine.dispose()
+    _write_elsewhere(app, opened, {"kind": "vitals", "spo2_pct": 99}, at=clock())
     seen = _read(client, opened)
     assert seen["last_seq"] == 3
     assert seen["events"][2]["spo2_pct"] == 99
@@ -228,19 +220,7 @@ def test_a_refusal_on_an_outdated_cached_state_is_not_trusted(
     """Another process moved the session on: the writer is told it is stale, not that
     its entry is illegal in a state the session has left."""
     assert _post(client, opened, {"kind": "check_in"}, 1).status_code == 201
-    engine = make_engine(app.state.ctx.settings.database_url)
-    try:
-        with make_sessionmaker(engine).begin() as other:
-            service.record(
-                session=other,
-                actor=NURSE,
-                session_id=opened["sid"],
-                data={"kind": "vitals", "spo2_pct": 97},
-                expected_seq=2,
-                now=clock(),
-            )
-    finally:
-        engine.dispose()
+    _write_elsewhere(app, opened, {"kind": "vitals", "spo2_pct": 97}, at=clock())
     # this process cached entry 2 (checked in), where a discharge is illegal
     r = _post(client, opened, {"kind": "discharge", "instructions": "no driving for 24 h"}, 2)
     assert r.status_code == 409, r.text
