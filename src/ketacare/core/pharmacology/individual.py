@@ -296,6 +296,35 @@ def _full(x: Array, active: npt.NDArray[np.bool_], n: int) -> Array:
     return etas
 
 
+_MODE_TOLERANCE_SD = 0.01
+
+
+def _near_mode(grad: Array, hess: Array) -> bool:
+    """Whether a Newton step from here moves less than ``_MODE_TOLERANCE_SD`` SDs.
+
+    The step ``H^-1 g`` measured in the metric of ``H`` (whose inverse is the Laplace
+    covariance) is ``sqrt(g' H^-1 g)``; it is meaningful only where ``H`` is positive
+    definite.
+
+    >>> import numpy as np
+    >>> h = np.diag([1e8, 4.0])  # a sharp and a flat direction
+    >>> _near_mode(np.array([5e4, 0.0]), h)  # 5e4/1e8 = 5e-4 away, SD 1e-4: 5 SD off
+    False
+    >>> _near_mode(np.array([5e2, 0.01]), h)  # 0.05 and 0.005 SD off
+    False
+    >>> _near_mode(np.array([50.0, 0.01]), h)  # 0.005 and 0.005 SD off
+    True
+    >>> _near_mode(np.array([0.0, 0.0]), -h)  # a saddle or maximum is no mode
+    False
+    """
+    try:
+        chol = np.linalg.cholesky(hess)
+    except np.linalg.LinAlgError:
+        return False
+    z = np.linalg.solve(chol, grad)
+    return bool(np.sqrt(float(z @ z)) < _MODE_TOLERANCE_SD)
+
+
 def _hessian(f: Callable[[Array], Array], x0: Array, h: float) -> Array:
     """Central-difference Hessian of ``f`` at ``x0``, every stencil point in one batch."""
     m = x0.size
@@ -512,14 +541,16 @@ def fit_individual(
             fun, np.zeros(m), jac=True, method="BFGS", options={"maxiter": 200, "gtol": 1e-6}
         )
         x_hat = np.clip(result.x, -_BOUND_SD * omega_a, _BOUND_SD * omega_a)
-        # BFGS on a finite-difference gradient often stops with "precision loss" at the
-        # mode; accept it when the gradient is small
-        small = float(np.max(np.abs(result.jac))) < 1e-3 * max(1.0, abs(float(result.fun)))
-        converged = bool(result.success) or small
         message, iterations = str(result.message), result.nit
         mode[active] = x_hat
         objective = float(problem.nlp(mode[None])[0])
         hess = _hessian(f, x_hat, 1e-3)
+        # BFGS on a finite-difference gradient often stops with "precision loss" at the
+        # mode. Accept the point when a Newton step from it would move less than
+        # _MODE_TOLERANCE_SD posterior standard deviations (the Newton decrement): a
+        # test in the posterior's own units, so it does not depend on how sharply
+        # precise samples curve the objective, nor on the last bits of the arithmetic.
+        converged = bool(result.success) or _near_mode(fun(x_hat)[1], hess)
         try:
             cov_a: Array = np.asarray(np.linalg.inv(hess), dtype=np.float64)
         except np.linalg.LinAlgError:
