@@ -193,6 +193,54 @@ def test_password_change_ends_other_sessions(client: Any, login_page: Any, login
     )
 
 
+def test_wrong_current_passwords_count_toward_the_lockout(
+    client: Any, app: Any, login_page: Any
+) -> None:
+    """Whoever holds an unattended session cannot guess the password without limit."""
+    limit = app.state.ctx.settings.max_failed_logins
+    assert limit == 5
+    csrf = login_page("nurse")
+    wrong = {"current": "not-it", "new": "a-new-password-1", "csrf_token": csrf}
+    for _ in range(limit - 2):
+        r = client.post("/account/password", data=wrong)
+        assert r.status_code == 422 and "current password is wrong" in r.text
+    # a wrong login elsewhere adds to the same count
+    r = client.post("/api/v1/auth/token", data={"username": "nurse", "password": "not-it"})
+    assert r.status_code == 401
+    assert client.get("/patients", follow_redirects=False).status_code == 200  # not yet locked
+    r = client.post("/account/password", data=wrong)  # the limit-th failure
+    assert r.status_code == 429 and "account locked after 5 failed logins" in r.text
+    # the session ended with the lock, and the right password is refused while locked
+    assert client.get("/patients", follow_redirects=False).status_code == 303
+    r = client.post("/api/v1/auth/token", data={"username": "nurse", "password": "demo-nurse"})
+    assert r.status_code == 429
+    with app.state.ctx.sessions() as session:
+        actions = session.scalars(
+            select(AuditEvent.action).where(
+                AuditEvent.username == "nurse", AuditEvent.resource_type == "auth"
+            )
+        ).all()
+    assert actions.count("password_failed") == limit - 1
+    assert actions.count("login_failed") == 1
+
+
+def test_a_password_change_resets_the_failure_count(client: Any, app: Any, login_page: Any) -> None:
+    csrf = login_page("nurse")
+    wrong = {"current": "not-it", "new": "a-new-password-1", "csrf_token": csrf}
+    for _ in range(4):
+        assert client.post("/account/password", data=wrong).status_code == 422
+    right = {"current": "demo-nurse", "new": "a-new-password-1", "csrf_token": csrf}
+    assert client.post("/account/password", data=right).status_code == 200
+    # four more wrong guesses do not lock: the count started again at the change
+    wrong["current"] = "still-not-it"
+    for _ in range(4):
+        assert client.post("/account/password", data=wrong).status_code == 422
+    r = client.post(
+        "/api/v1/auth/token", data={"username": "nurse", "password": "a-new-password-1"}
+    )
+    assert r.status_code == 200
+
+
 def test_admin_deactivates_and_resets_accounts(
     client: Any, login_page: Any, login_api: Any, app: Any
 ) -> None:

@@ -96,3 +96,47 @@ def test_api_verify_and_list_for_admin(client: Any, login_api: Any) -> None:
     assert r.status_code == 200 and r.json()["ok"] is True
     events = client.get("/api/v1/audit?limit=5", headers=headers).json()
     assert len(events) == 5 and events[0]["id"] > events[-1]["id"]
+
+
+def _denied(app: Any) -> list[AuditEvent]:
+    with app.state.ctx.sessions() as session:
+        return list(
+            session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "denied").order_by(AuditEvent.id)
+            ).all()
+        )
+
+
+def test_a_refused_attempt_is_audited_with_who_what_and_why(
+    client: Any, app: Any, login_api: Any, login_page: Any
+) -> None:
+    other = 2  # the demo's patient1 account is linked to patient 1
+    assert _denied(app) == []
+    # a patient account reaching for someone else's record (the scope check)
+    r = client.get(f"/api/v1/patients/{other}", headers=login_api("patient1"))
+    assert r.status_code == 403
+    # a researcher asking for a patient record (the permission table)
+    r = client.get("/api/v1/patients/1", headers=login_api("researcher"))
+    assert r.status_code == 403
+    # a page form posted without its CSRF token
+    login_page("nurse")
+    r = client.post("/patients/1/weights", data={"weight_kg": "70"}, follow_redirects=False)
+    assert r.status_code == 403
+    rows = _denied(app)
+    assert [(e.username, e.role, e.patient_id, e.detail["method"]) for e in rows] == [
+        ("patient1", "patient", other, "GET"),
+        ("researcher", "researcher", 1, "GET"),
+        ("nurse", "nurse", 1, "POST"),
+    ]
+    assert rows[0].detail["reason"] == "a patient account can open only its own record"
+    assert rows[0].resource_id == f"/api/v1/patients/{other}"
+    assert rows[1].detail["error"] == "Forbidden"
+    assert rows[2].detail["error"] == "CsrfRejected"
+    # the refused requests wrote nothing else, and the chain still holds
+    with app.state.ctx.sessions() as session:
+        assert audit.verify(session=session).ok
+
+
+def test_an_allowed_request_writes_no_denied_row(client: Any, app: Any, login_api: Any) -> None:
+    assert client.get("/api/v1/patients/1", headers=login_api("nurse")).status_code == 200
+    assert _denied(app) == []

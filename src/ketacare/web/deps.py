@@ -149,8 +149,8 @@ def _make_dependency(permission: str, kind: str) -> Callable[..., Any]:
             raise NotAuthenticated(
                 "log in first" if kind == "page" else "send a valid bearer token"
             )
+        request.state.principal = principal  # set first: a refusal is audited with who
         check(permission, principal.role)
-        request.state.principal = principal
         return principal
 
     if kind == "api":
@@ -220,8 +220,8 @@ class ApiCall:
             principal = _bearer_principal(self._request, session, now)
             if principal is None:
                 raise NotAuthenticated("send a valid bearer token")
-            check(self._permission, principal.role)
             self._request.state.principal = principal
+            check(self._permission, principal.role)
             actor = principal.actor(remote_addr(self._request))
             result = work(Authenticated(session, principal, now, actor, raw))
             session.commit()

@@ -10,10 +10,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, IntegrityError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ketacare.clinic.audit import service as audit
 from ketacare.core.errors import KetacareError
-from ketacare.infra.errors import NotAuthenticated, status_for
+from ketacare.infra.errors import CsrfRejected, Forbidden, NotAuthenticated, status_for
 
 PROBLEM = "application/problem+json"
 
@@ -70,9 +72,58 @@ def _error_page(request: Request, status: int, title: str, detail: str) -> Respo
     )
 
 
+_MAX_ID = 2**31 - 1
+
+
+def _path_patient_id(request: Request) -> int | None:
+    raw = request.path_params.get("patient_id")
+    if isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, str) and raw.isdigit() and len(raw) <= 10:
+        value = int(raw)
+    else:
+        return None
+    return value if 1 <= value <= _MAX_ID else None
+
+
+def _audit_refusal(request: Request, exc: KetacareError) -> None:
+    """One audit row for a refused attempt, in a transaction of its own.
+
+    The request's own unit of work is rolled back with the refusal, so its rows are
+    gone; the attempt itself is what a security review looks for (who tried to open
+    which record, or posted a form without its token).
+    """
+    ctx = request.app.state.ctx
+    principal = getattr(request.state, "principal", None)
+    addr = request.client.host if request.client else None
+    actor = (
+        principal.actor(addr)
+        if principal is not None
+        else audit.Actor(user_id=None, username="anonymous", role="none", remote_addr=addr)
+    )
+    with ctx.sessions() as session, session.begin():
+        audit.record(
+            session=session,
+            actor=actor,
+            action="denied",
+            resource_type="request",
+            resource_id=request.url.path[:64],
+            patient_id=_path_patient_id(request),
+            at=ctx.clock(),
+            detail={
+                "method": request.method,
+                "path": request.url.path[:500],
+                "reason": str(exc)[:500],
+                "error": type(exc).__name__,
+            },
+        )
+
+
 async def ketacare_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, KetacareError)
     status, title = status_for(exc)
+    if isinstance(exc, Forbidden | CsrfRejected):
+        await run_in_threadpool(_audit_refusal, request, exc)
     if _is_api(request):
         return problem(status, title, str(exc))
     if isinstance(exc, NotAuthenticated):

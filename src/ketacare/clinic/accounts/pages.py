@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from ketacare.clinic.accounts import service
 from ketacare.clinic.accounts.service import Principal
 from ketacare.core.errors import InvalidInput, KetacareError
-from ketacare.infra.errors import CsrfRejected
+from ketacare.infra.errors import CsrfRejected, LockedOut
 from ketacare.infra.permissions import Role
 from ketacare.web.deps import (
     LOGIN_CSRF_COOKIE,
@@ -159,10 +159,17 @@ def change_password_page(
             current=current,
             new=new,
             now=at,
+            settings=ctx.settings,
             keep_session_id=principal.session_id,
+            remote_addr=remote_addr(request),
         )
+    except LockedOut as exc:
+        session.commit()  # the lock, the failure's audit row and the ended sessions
+        response = page(request, ctx, "accounts/account.html", {"error": str(exc)}, status_code=429)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
     except KetacareError as exc:
-        session.rollback()
+        session.commit()  # only a wrong password's count and audit row precede a refusal
         return page(request, ctx, "accounts/account.html", {"error": str(exc)}, status_code=422)
     return page(request, ctx, "accounts/account.html", {"message": "Password changed."})
 

@@ -134,19 +134,11 @@ def authenticate(
         except VerificationError:
             pass
         _audit_login(session, username, user, "login_locked", now, remote_addr)
-        minutes = max(1, round((as_utc(user.locked_until) - now).total_seconds() / 60))
-        raise LockedOut(
-            f"account locked after {settings.max_failed_logins} failed logins: "
-            f"try again in {minutes} minute(s) or ask an administrator"
-        )
+        raise _locked_out(settings, user, now)
     try:
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
-        user.failed_logins += 1
-        if user.failed_logins >= settings.max_failed_logins:
-            user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
-            user.failed_logins = 0
-        _audit_login(session, username, user, "login_failed", now, remote_addr)
+        _count_failure(session, user, "login_failed", now, settings, remote_addr)
         raise NotAuthenticated("wrong username or password") from None
     user.failed_logins = 0
     user.locked_until = None
@@ -154,6 +146,37 @@ def authenticate(
         user.password_hash = hash_password(password)
     _audit_login(session, username, user, "login", now, remote_addr)
     return user
+
+
+def _count_failure(
+    session: Session,
+    user: User,
+    action: str,
+    now: datetime,
+    settings: Settings,
+    remote_addr: str | None,
+) -> bool:
+    """Count one wrong password (at login or at a password change) and lock at the limit.
+
+    Returns whether the account is now locked. The caller commits this even though the
+    request is refused, so that guesses cannot be spread over requests for free.
+    """
+    user.failed_logins += 1
+    locked = user.failed_logins >= settings.max_failed_logins
+    if locked:
+        user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
+        user.failed_logins = 0
+    _audit_login(session, user.username, user, action, now, remote_addr)
+    return locked
+
+
+def _locked_out(settings: Settings, user: User, now: datetime) -> LockedOut:
+    assert user.locked_until is not None
+    minutes = max(1, round((as_utc(user.locked_until) - now).total_seconds() / 60))
+    return LockedOut(
+        f"account locked after {settings.max_failed_logins} failed logins: "
+        f"try again in {minutes} minute(s) or ask an administrator"
+    )
 
 
 def _audit_login(
@@ -272,20 +295,36 @@ def change_password(
     current: str,
     new: str,
     now: datetime,
+    settings: Settings,
     keep_session_id: int | None = None,
+    remote_addr: str | None = None,
 ) -> None:
-    """A user changes their own password; their other sessions and tokens end."""
-    user = session.get(User, user_id)
+    """A user changes their own password; their other sessions and tokens end.
+
+    A wrong current password counts toward the lockout as a failed login does (whoever
+    holds an unattended session must not guess the password without limit); at the
+    limit the account locks and every session of it ends. The caller commits after a
+    refusal so that the count and its audit row stay: nothing else is written before
+    one.
+    """
+    user = session.scalar(select(User).where(User.id == user_id).with_for_update())
     if user is None:
         raise InvalidInput(f"user {user_id} does not exist")
+    if user.locked_until is not None and as_utc(user.locked_until) > now:
+        raise _locked_out(settings, user, now)
     try:
         _hasher.verify(user.password_hash, current)
     except (VerificationError, InvalidHashError):
+        action = "password_failed"
+        if _count_failure(session, user, action, now, settings, remote_addr):
+            _revoke_all(session, user_id, now, keep=None)
+            raise _locked_out(settings, user, now) from None
         raise InvalidInput("the current password is wrong") from None
     validate_new_password(new)
     if new == current:
         raise InvalidInput("the new password must differ from the current one")
     user.password_hash = hash_password(new)
+    user.failed_logins = 0
     _revoke_all(session, user_id, now, keep_session_id)
     audit.record(
         session=session,
