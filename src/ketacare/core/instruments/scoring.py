@@ -1,13 +1,14 @@
 """Score a completed instrument: a pure function of the data file and the answers.
 
-Answers come as a sequence in item order or a mapping keyed by item id:
-numbers for scale items, ``True``/``False`` for yes/no items, ``None`` for a
+Answers come as a sequence in item order (trailing follow-up items that only
+skip logic asks may be left out) or a mapping keyed by item id: numbers for
+scale items, ``True``/``False`` for yes/no items, ``None`` for a
 missing item. Every answer is checked against its item's allowed values; a
 wrong one raises :class:`~ketacare.core.errors.OutOfRange` naming the item and
 what is allowed. Skip logic (``enable_when``) is applied: an item that is not
 asked must be left ``None``.
 
-Missing items: when the source publishes no missing-item rule for a total, an
+Missing items: when no developer source gives a missing-item rule for a total, an
 incomplete form gets no total and no band (``missing`` lists what is needed),
 but safety flags are still evaluated on the answers given, so a PHQ-9 item 9
 answer above 0 raises its flag even on an incomplete form.
@@ -118,12 +119,23 @@ def _by_item(instrument: Instrument, answers: object) -> dict[str, object]:
             raise UnknownItem(f"{instrument.id} item", unknown[0], list(ids))
         return {str(k): v for k, v in answers.items()}
     if isinstance(answers, Sequence) and not isinstance(answers, str | bytes):
-        if len(answers) != len(ids):
+        # Trailing follow-up items (asked only under skip logic, such as the C-SSRS
+        # "within the past 3 months?" after question 6) may be left out of an array.
+        shortest = len(ids)
+        while shortest > 0 and instrument.items[shortest - 1].enable_when is not None:
+            shortest -= 1
+        if not shortest <= len(answers) <= len(ids):
+            also = (
+                f", or {shortest} leaving out the trailing follow-up item(s) "
+                f"{', '.join(ids[shortest:])}"
+                if shortest < len(ids)
+                else ""
+            )
             raise InvalidInput(
                 f"{instrument.id} expects {len(ids)} answers in item order "
-                f"({', '.join(ids)}), got {len(answers)}"
+                f"({', '.join(ids)}){also}, got {len(answers)}"
             )
-        return dict(zip(ids, answers, strict=True))
+        return dict(zip(ids, answers, strict=False))
     raise InvalidInput(
         "answers must be an array of responses in item order or an object keyed by item id"
     )
@@ -217,7 +229,7 @@ def score_instrument(
     if missing:
         notes.append(
             f"{instrument.short_title}: no total or band because item(s) "
-            f"{', '.join(missing)} are unanswered and the source gives no missing-item rule"
+            f"{', '.join(missing)} are unanswered and no missing-item rule is applied"
             if method in ("sum", "rules")
             else f"{instrument.short_title}: item(s) {', '.join(missing)} unanswered"
         )
