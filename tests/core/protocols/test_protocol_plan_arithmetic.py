@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 
-from ketacare.core.errors import InvalidInput, OutOfRange
+from ketacare.core.errors import DoseLimitExceeded, InvalidInput, OutOfRange
 from ketacare.core.protocols import (
     build_plan,
     load_library,
@@ -276,3 +277,48 @@ def test_both_overrides_refused() -> None:
 def test_bad_inputs(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         build_plan(protocol=proto("crps-outpatient"), weight_kg=70, **kwargs)
+
+
+# --- the published formulas over the whole weight range, in exact fractions ---
+
+
+def _half_up_tenth(value: Fraction) -> float:
+    """Round to 0.1 half up, in exact rational arithmetic (independent of the code's Decimal)."""
+    tenths = value * 10
+    whole = int(tenths)  # values are positive: int() floors
+    if tenths - whole >= Fraction(1, 2):
+        whole += 1
+    return whole / 10
+
+
+@pytest.mark.parametrize("bag", [(100, 100), (100, 250), (500, 500), (200, 30)])
+def test_published_formulas_hold_for_every_weight(bag: tuple[int, int]) -> None:
+    # Schwartzman 2009: min(0.35 mg/kg/h x W, 25 mg/h) for 4 h; Sanacora 2017: 0.5 mg/kg over
+    # 40 min (rate = dose / (2/3 h)); mL/h = mg/h x bag mL / bag mg
+    bag_mg, bag_ml = bag
+    for tenth_kg in range(200, 3501, 7):
+        weight = tenth_kg / 10
+        w = Fraction(tenth_kg, 10)
+        crps = build_plan(
+            protocol=proto("crps-outpatient"), weight_kg=weight, bag_mg=bag_mg, bag_ml=bag_ml
+        ).sessions[0]
+        rate = min(Fraction(35, 100) * w, Fraction(25))
+        assert crps.rate_mg_per_h == _half_up_tenth(rate), weight
+        assert crps.dose_mg == _half_up_tenth(rate * 4), weight
+        assert crps.rate_ml_per_h == _half_up_tenth(rate * bag_ml / bag_mg), weight
+        assert crps.capped_by_rule is (Fraction(35, 100) * w > 25), weight
+        dep = build_plan(
+            protocol=proto("depression-iv"), weight_kg=weight, bag_mg=bag_mg, bag_ml=bag_ml
+        ).sessions[0]
+        dose = Fraction(1, 2) * w
+        assert dep.dose_mg == _half_up_tenth(dose), weight
+        assert dep.rate_mg_per_h == _half_up_tenth(dose * Fraction(3, 2)), weight
+        assert dep.rate_ml_per_h == _half_up_tenth(dose * Fraction(3, 2) * bag_ml / bag_mg), weight
+
+
+def test_heavy_patient_protocol_rate_override_hits_the_25_mg_per_h_limit() -> None:
+    # 100 kg x 0.35 mg/kg/h = 35 mg/h > 25 mg/h (Schwartzman 2009: "not to exceed 25 mg/h");
+    # the protocol dose caps at 25 mg/h, an explicit 0.35 mg/kg/h order is refused
+    assert build_plan(protocol=proto("crps-outpatient"), weight_kg=100).sessions[0].dose_mg == 100.0
+    with pytest.raises(DoseLimitExceeded, match=r"^dose 35\.0 mg/h exceeds the hard limit 25\.0"):
+        build_plan(protocol=proto("crps-outpatient"), weight_kg=100, dose_mg_per_kg_per_h=0.35)

@@ -99,6 +99,21 @@ CASES: dict[str, tuple[str, Patch, Patch, dict[str, float]]] = {
         {},
     ),
     "esketamine-rems-in-clinic": ("esketamine", _setting("take_home"), _noop, {}),
+    # Spravato PI 5.6: contraindicated where a rise in BP or ICP poses a serious risk; other
+    # cardiovascular and cerebrovascular conditions need a benefit-risk assessment (review)
+    "esketamine-bp-serious-hazard": (
+        "esketamine",
+        _history(bp_elevation_serious_hazard=True),
+        _noop,
+        {},
+    ),
+    "esketamine-uncontrolled-hypertension": (
+        "esketamine",
+        _history(hypertension_uncontrolled=True),
+        _noop,
+        {},
+    ),
+    "esketamine-stroke-history": ("esketamine", _history(stroke_history=True), _noop, {}),
     "ketamine-bp-serious-hazard": (
         "ketamine",
         _history(bp_elevation_serious_hazard=True),
@@ -306,8 +321,11 @@ def test_auditc_without_sex_is_missing_only_between_cut_offs() -> None:
     doc["patient"] = {"age_years": 40}
     doc["instruments"] = [{"instrument": "auditc", "total": 3}]
     decision = screen_document(doc, policy=TEST_POLICY)
-    # ambiguous total without sex is not a fired rule; the decision is not blocked by it
+    # 3 is positive for women (>=3) and negative for men (>=4): the rule cannot fire, but the
+    # entered screen must not pass silently either: sex is reported missing -> physician review
     assert "auditc-positive" not in {r.rule for r in decision.reasons}
+    assert "patient.sex" in [m.item for m in decision.missing]
+    assert decision.decision == "physician_review"
     doc["instruments"] = [{"instrument": "auditc", "total": 4}]
     assert "auditc-positive" in {r.rule for r in screen_document(doc, policy=TEST_POLICY).reasons}
 
@@ -336,3 +354,27 @@ def test_reason_message_names_the_evidence() -> None:
     assert reason.rule == "esketamine-aneurysmal-vascular-disease"
     assert "ICD-10-CM I71.4" in reason.message
     assert reason.source.startswith("Spravato")
+
+
+def test_esketamine_label_blood_pressure_statements() -> None:
+    # Spravato PI 5.6: "contraindicated in patients for whom an increase in BP or intracranial
+    # pressure poses a serious risk" -> not eligible; "other cardiovascular and cerebrovascular
+    # conditions should be carefully assessed" (benefit against risk) -> physician review
+    doc = clean_doc("esketamine")
+    doc["history"]["bp_elevation_serious_hazard"] = True
+    assert screen_document(doc).decision == "not_eligible"
+    for finding in ("hypertension_uncontrolled", "stroke_history"):
+        doc = clean_doc("esketamine")
+        doc["history"][finding] = True
+        decision = screen_document(doc)
+        assert decision.decision == "physician_review", finding
+        assert all(r.severity != "contraindication" for r in decision.reasons)
+
+
+def test_instrument_without_total_is_not_read_as_negative() -> None:
+    # an ORT entered without a total cannot be banded (0-3 low, 4-7 moderate, >=8 high)
+    doc = clean_doc("esketamine")
+    doc["instruments"] = [{"instrument": "ort", "total": None}]
+    decision = screen_document(doc)
+    assert "instrument:ort total" in [m.item for m in decision.missing]
+    assert decision.decision == "physician_review"

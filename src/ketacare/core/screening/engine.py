@@ -244,6 +244,17 @@ def _evaluate(
     return _and(parts)
 
 
+def _given_but_unreadable(rule: Rule, facts: _Facts) -> bool:
+    """True when the rule's instrument was given but could not be applied.
+
+    A screen the clinician entered must not pass silently because what it needs to be read is
+    not known (e.g. an AUDIT-C total of 3 without the patient's sex: positive for women, not for
+    men; or a result without a total). Rules whose instrument was not given at all stay optional.
+    """
+    iid = rule.when.get("instrument")
+    return iid is not None and iid in facts.instruments
+
+
 def _message(rule: Rule, outcome: _Outcome) -> str:
     evidence = "; ".join(e for e in outcome.evidence if e)
     return f"{rule.message} [{evidence}]" if evidence else rule.message
@@ -254,6 +265,9 @@ def _missing_label(item: str, kb: Knowledge) -> str:
         return "Allergies are not recorded (give the allergy list, [] for none)."
     if item.startswith("history."):
         return f"Not recorded: {kb.finding(item.removeprefix('history.')).label}."
+    if item.startswith("instrument:") and item.endswith(" total"):
+        name = item.removeprefix("instrument:").removesuffix(" total")
+        return f"Instrument {name} was given without a total: give the total or all answers."
     if item.startswith("instrument:"):
         return f"Instrument result needed: {item.removeprefix('instrument:')}."
     if item.startswith("medication:"):
@@ -399,7 +413,7 @@ def screen(
                 )
                 src = kb.sources["site_policy"].text
                 reasons.append((Reason(rule.id, "review", text, src), 0))
-        elif outcome.state == "unknown" and rule.required:
+        elif outcome.state == "unknown" and (rule.required or _given_but_unreadable(rule, facts)):
             for item in outcome.missing:
                 missing.setdefault(item, []).append(rule.id)
 

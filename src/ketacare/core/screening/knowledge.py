@@ -8,7 +8,7 @@ Examples
 --------
 >>> kb = load_knowledge()
 >>> kb.ruleset_version
-'1.0.0'
+'1.1.0'
 >>> kb.rule("asra-pregnancy").severity
 'review'
 >>> kb.classes_of("Midazolam")
