@@ -439,6 +439,27 @@ def _chain_ids(session: Session, plan: Plan) -> list[int]:
     return ids
 
 
+def course_roots(*, session: Session, patient_id: int) -> dict[int, int]:
+    """Each of the patient's plan versions mapped to the first version of its course.
+
+    A new version supersedes the one before, so a course is a chain of versions; its
+    first version names it.
+    """
+    parent = dict(
+        session.execute(
+            select(Plan.id, Plan.supersedes_id).where(Plan.patient_id == patient_id)
+        ).tuples()
+    )
+    roots: dict[int, int] = {}
+    for plan_id in parent:
+        root, seen = plan_id, {plan_id}
+        while (up := parent.get(root)) is not None and up not in seen:
+            seen.add(up)
+            root = up
+        roots[plan_id] = root
+    return roots
+
+
 def _cancel_bookings(session: Session, plan_id: int) -> None:
     for appt in session.scalars(
         select(Appointment).where(Appointment.plan_id == plan_id, Appointment.status == "booked")

@@ -38,8 +38,9 @@ from ketacare.clinic.patients.orm import Patient
 from ketacare.clinic.plans import service as plans
 from ketacare.clinic.plans.orm import Appointment, Chair
 from ketacare.clinic.sessions.orm import DosingSession, SessionEvent
-from ketacare.core.errors import InvalidInput, KetacareError
+from ketacare.core.errors import DoseLimitExceeded, InvalidInput, KetacareError
 from ketacare.core.protocols import PlannedSession, build_plan
+from ketacare.core.safeguards import CapCheck, CumulativeCap, DoseGiven, PlannedDose, check_caps
 from ketacare.core.sessions import (
     FINAL_STATES,
     Scheduled,
@@ -274,6 +275,25 @@ def open_session(
         policy=session_policy(settings),
         limit_policy=plans.protocol_policy(settings),
     )
+    at = opened_at or now
+    if at.tzinfo is None or at > now:
+        raise InvalidInput(
+            "the session's start must be a past time with a time zone "
+            "(charting after the fact is allowed, ahead of time is not)"
+        )
+    # the clinic's caps on the cumulative dose, before anything is stored
+    check_cumulative_dose(
+        session=session,
+        settings=settings,
+        patient_id=plan.patient_id,
+        planned=PlannedDose(
+            molecule=setup.molecule,
+            mg=setup.planned_dose_mg or 0.0,
+            weight_kg=setup.weight_kg,
+        ),
+        at=at,
+        now=now,
+    )
     row = DosingSession(
         plan_id=plan_id,
         patient_id=plan.patient_id,
@@ -287,12 +307,6 @@ def open_session(
     )
     session.add(row)
     session.flush()
-    at = opened_at or now
-    if at.tzinfo is None or at > now:
-        raise InvalidInput(
-            "the session's start must be a past time with a time zone "
-            "(charting after the fact is allowed, ahead of time is not)"
-        )
     _store(session, row, None, Scheduled(at=at, by=actor.username, setup=setup), 0, actor, now)
     audit.record(
         session=session,
@@ -569,6 +583,83 @@ def board(*, session: Session, actor: audit.Actor, now: datetime) -> list[BoardR
         detail={"sessions": [row.id for row in rows], "patients": sorted(names)},
     )
     return out
+
+
+def doses_given(
+    *, session: Session, patient_id: int, now: datetime, before: datetime | None = None
+) -> list[DoseGiven]:
+    """Every session of the patient in which dosing started, with what its log says was
+    delivered (to the end of dosing, or to ``now`` while still dosing).
+
+    ``before`` keeps only doses whose dosing started at or before it. Not audited: the
+    caller audits its own read.
+    """
+    from ketacare.core.sessions import delivered_mg
+
+    roots = plans.course_roots(session=session, patient_id=patient_id)
+    out: list[DoseGiven] = []
+    for row in session.scalars(
+        select(DosingSession)
+        .where(DosingSession.patient_id == patient_id)
+        .order_by(DosingSession.id)
+    ):
+        state = state_of(session=session, session_id=row.id)
+        started = state.dosing_started_at
+        if started is None or (before is not None and started > before):
+            continue
+        ended = state.dosing_ended_at or state.finished_at
+        out.append(
+            DoseGiven(
+                session_id=row.id,
+                course_id=roots.get(row.plan_id, row.plan_id),
+                at=started,
+                molecule=state.setup.molecule,
+                route=state.setup.route,
+                mg=delivered_mg(state, at=ended or now),
+                weight_kg=state.setup.weight_kg,
+                ongoing=ended is None,
+            )
+        )
+    out.sort(key=lambda d: (d.at, d.session_id))
+    return out
+
+
+def cumulative_caps(settings: Settings) -> tuple[CumulativeCap, ...]:
+    """The clinic's caps on the cumulative dose (none unless its session policy sets them)."""
+    policy = session_policy(settings)
+    return policy.cumulative_caps if policy is not None else ()
+
+
+def check_cumulative_dose(
+    *,
+    session: Session,
+    settings: Settings,
+    patient_id: int,
+    planned: PlannedDose,
+    at: datetime,
+    now: datetime,
+) -> tuple[CapCheck, ...]:
+    """The clinic's caps against the patient's doses with ``planned`` added at ``at``.
+
+    Raises
+    ------
+    DoseLimitExceeded
+        When the planned dose would take a total above a cap; the message names the
+        totals, the cap and who approved it. Nothing is stored.
+    """
+    caps = cumulative_caps(settings)
+    if not caps:
+        return ()
+    doses = doses_given(session=session, patient_id=patient_id, now=now, before=at)
+    checks = check_caps(doses, caps=caps, at=at, planned=planned)
+    over = [c for c in checks if c.exceeded]
+    if over:
+        raise DoseLimitExceeded(
+            "this session would exceed the clinic's cap on the cumulative dose: "
+            + "; ".join(c.message() for c in over)
+            + ". A physician must change the plan (or the clinic its policy)."
+        )
+    return checks
 
 
 def sessions_of_plan(*, session: Session, plan_id: int) -> list[DosingSession]:

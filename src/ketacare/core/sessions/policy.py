@@ -46,8 +46,9 @@ from typing import Any, Final, Literal, get_args
 from ketacare.core.errors import DataFileError, InvalidInput, OutOfRange
 from ketacare.core.instruments import get_instrument
 from ketacare.core.protocols import Protocol, SitePolicy, resolve_limits
-from ketacare.core.protocols.model import SourcedValue
+from ketacare.core.protocols.model import MOLECULES, SourcedValue
 from ketacare.core.protocols.plan import PlannedSession
+from ketacare.core.safeguards import CumulativeCap, parse_caps
 
 Vital = Literal["sbp_mmhg", "dbp_mmhg", "hr_per_min", "spo2_pct", "rr_per_min", "temperature_c"]
 VITALS: Final[tuple[Vital, ...]] = get_args(Vital)
@@ -457,6 +458,7 @@ class SessionPolicy:
     site: MonitoringPolicy = field(default_factory=MonitoringPolicy)
     protocols: Mapping[str, MonitoringPolicy] = field(default_factory=dict)
     path: str | None = None
+    cumulative_caps: tuple[CumulativeCap, ...] = ()
 
     def for_protocol(self, protocol_id: str | None) -> MonitoringPolicy:
         """Site-wide values overlaid with the protocol's own."""
@@ -492,7 +494,12 @@ _MONITORING_KEYS: Final = (
 
 def _parse_monitoring(path: str, where: str, table: Any) -> MonitoringPolicy:
     if not isinstance(table, dict) or set(table) - {"monitoring", "thresholds"}:
-        raise _policy_fail(path, where, "must hold only 'monitoring' and 'thresholds' tables")
+        allowed = (
+            "'monitoring', 'thresholds' and 'cumulative_cap'"
+            if not where
+            else ("'monitoring' and 'thresholds'")
+        )
+        raise _policy_fail(path, where, f"must hold only {allowed} tables")
     mon = table.get("monitoring", {})
     if not isinstance(mon, dict) or set(mon) - set(_MONITORING_KEYS):
         extra = sorted(set(mon) - set(_MONITORING_KEYS)) if isinstance(mon, dict) else []
@@ -567,6 +574,7 @@ def parse_session_policy(data: Mapping[str, Any], *, path: str = "<text>") -> Se
     """
     top = dict(data)
     protocols_raw = top.pop("protocols", {})
+    caps = parse_caps(top.pop("cumulative_cap", []), path=path, molecules=MOLECULES)
     site = _parse_monitoring(path, "", top)
     if not isinstance(protocols_raw, dict):
         raise _policy_fail(path, "protocols", "must be a table of protocol ids")
@@ -574,7 +582,7 @@ def parse_session_policy(data: Mapping[str, Any], *, path: str = "<text>") -> Se
         pid: _parse_monitoring(path, f"protocols.{pid}.", table)
         for pid, table in protocols_raw.items()
     }
-    return SessionPolicy(site=site, protocols=protocols, path=path)
+    return SessionPolicy(site=site, protocols=protocols, path=path, cumulative_caps=caps)
 
 
 def load_session_policy(*, path: Path) -> SessionPolicy:
@@ -595,6 +603,12 @@ def load_session_policy(*, path: Path) -> SessionPolicy:
 
         [protocols.crps-outpatient.monitoring]
         observation_min = 90
+
+        [[cumulative_cap]]                # a cap on the cumulative dose (any number)
+        molecule = "racemic_ketamine"
+        window_days = 30                  # leave out for the whole history
+        max_mg = 1500                     # and/or max_mg_per_kg, max_sessions
+        approved = "medical director, 2026-01-05"
 
     No value has a default. A protocol's sourced value cannot be loosened (see
     :func:`session_setup`).
