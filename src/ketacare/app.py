@@ -27,6 +27,8 @@ from ketacare.clinic.patients import pages as patients_pages
 from ketacare.clinic.personalise import pages as personalise_pages
 from ketacare.clinic.plans import api as plans_api
 from ketacare.clinic.plans import pages as plans_pages
+from ketacare.clinic.safeguards import api as safeguards_api
+from ketacare.clinic.safeguards import pages as safeguards_pages
 from ketacare.clinic.screenings import api as screenings_api
 from ketacare.clinic.screenings import pages as screenings_pages
 from ketacare.clinic.sessions import api as sessions_api
@@ -54,6 +56,7 @@ API_ROUTERS = (
     plans_api.router,
     followup_api.router,
     outcomes_api.router,
+    safeguards_api.router,
     analytics_api.router,
     audit_api.router,
 )
@@ -68,6 +71,7 @@ PAGE_ROUTERS = (
     sessions_pages.router,
     personalise_pages.router,
     outcomes_pages.router,
+    safeguards_pages.router,
     analytics_pages.router,
     audit_pages.router,
 )

@@ -138,3 +138,11 @@ def test_nurse_runs_a_whole_session(session_server: Any, page: Any, browser: Any
     pdf = page.request.get(f"{base}/sessions/{sid}/summary.pdf")
     assert pdf.status == 200 and pdf.body().startswith(b"%PDF")
     Path("/tmp/ketacare-session-summary.pdf").write_bytes(pdf.body())
+
+    # the patient's cumulative dose: the card on the chart, the page with its chart
+    page.goto(f"{base}/patients/2")
+    expect(page.get_by_test_id("cumulative-dose")).to_contain_text("racemic ketamine")
+    page.get_by_role("link", name="Every session, course and the running total").click()
+    expect(page.get_by_test_id("session-doses").locator("tbody tr")).to_have_count(1)
+    expect(page.locator("#cumulative-chart")).to_have_attribute("data-rendered", "true")
+    page.screenshot(path="/tmp/ketacare-cumulative-dose.png", full_page=True)

@@ -15,7 +15,7 @@ from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.patients import schemas, service
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.terminology import icd10cm_codes
-from ketacare.infra.permissions import Scope, check
+from ketacare.infra.permissions import Scope, allowed, check
 from ketacare.web.deps import Ctx, DbSession, Now, actor_of, ensure_patient_scope, page_permission
 from ketacare.web.render import optional_float, optional_int, page
 
@@ -143,6 +143,20 @@ def _chart(
         now=at,
         settings=ctx.settings,
     )
+    cumulative = None
+    if allowed("session:read", principal.role):
+        from ketacare.clinic.safeguards import schemas as safeguards_schemas
+        from ketacare.clinic.safeguards import service as safeguards
+
+        cumulative = safeguards_schemas.CumulativeDose.of(
+            safeguards.cumulative_dose(
+                session=session,
+                actor=actor_of(request, principal),
+                settings=ctx.settings,
+                patient_id=patient_id,
+                now=at,
+            )
+        )
     return page(
         request,
         ctx,
@@ -154,6 +168,7 @@ def _chart(
             "today": at.date(),
             "known_codes": sorted(icd10cm_codes().items()),
             "outcomes": outcomes,
+            "cumulative": cumulative,
         },
         status_code=status_code,
     )

@@ -445,11 +445,10 @@ def course_roots(*, session: Session, patient_id: int) -> dict[int, int]:
     A new version supersedes the one before, so a course is a chain of versions; its
     first version names it.
     """
-    parent = dict(
-        session.execute(
-            select(Plan.id, Plan.supersedes_id).where(Plan.patient_id == patient_id)
-        ).tuples()
+    rows = session.execute(
+        select(Plan.id, Plan.supersedes_id).where(Plan.patient_id == patient_id)
     )
+    parent: dict[int, int | None] = {plan_id: up for plan_id, up in rows}
     roots: dict[int, int] = {}
     for plan_id in parent:
         root, seen = plan_id, {plan_id}

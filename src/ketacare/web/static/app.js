@@ -211,3 +211,40 @@ document.addEventListener("DOMContentLoaded", function () {
     dis.dataset.rendered = "true";
   }
 });
+
+// Cumulative dose page: the running total given per molecule, and for each mg cap of the
+// clinic the total of its window at each session with the cap drawn as a dashed line.
+document.addEventListener("DOMContentLoaded", function () {
+  var data = document.getElementById("cumulative-data");
+  var canvas = document.getElementById("cumulative-chart");
+  if (!data || !canvas || typeof Chart === "undefined") { return; }
+  var d = JSON.parse(data.textContent);
+  var colours = ["#1f5f99", "#c0392b", "#27ae60", "#8e44ad", "#e67e22"];
+  var xs = [];
+  d.series.forEach(function (s) { s.points.forEach(function (p) { xs.push(p.x); }); });
+  if (!xs.length) { return; }
+  var lo = Math.min.apply(null, xs), hi = Math.max.apply(null, xs);
+  var short = hi - lo < 3 * 86400000;  // within three days: show the time as well
+  var day = new Intl.DateTimeFormat("en-GB", short
+    ? { timeZone: d.zone, day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" }
+    : { timeZone: d.zone, day: "numeric", month: "short", year: "2-digit" });
+  var pad = Math.max((hi - lo) * 0.05, 43200000);
+  var sets = [];
+  d.series.forEach(function (s, i) {
+    var colour = colours[i % colours.length];
+    sets.push({ label: s.label, data: s.points, stepped: s.limit === undefined ? "before" : false,
+      borderColor: colour, backgroundColor: colour, pointRadius: 3, borderWidth: 2 });
+    if (s.limit !== undefined) {
+      sets.push({ label: s.limit_label, borderColor: colour, borderDash: [6, 4], borderWidth: 1, pointRadius: 0,
+        data: [{ x: lo - pad, y: s.limit, text: s.limit_label }, { x: hi + pad, y: s.limit, text: s.limit_label }] });
+    }
+  });
+  new Chart(canvas, { type: "line", data: { datasets: sets }, options: {
+    animation: false, maintainAspectRatio: false, parsing: false,
+    plugins: { tooltip: { callbacks: {
+      title: function (items) { return items.length ? items[0].raw.local || "" : ""; },
+      label: function (item) { return (item.raw.text ? item.raw.text + ": " : "") + item.raw.y + " mg"; } } } },
+    scales: { x: { type: "linear", min: lo - pad, max: hi + pad, ticks: { maxTicksLimit: 8, callback: function (v) { return day.format(new Date(v)); } } },
+              y: { beginAtZero: true, title: { display: true, text: "mg given" } } } } });
+  canvas.dataset.rendered = "true";
+});
