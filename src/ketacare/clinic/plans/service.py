@@ -448,7 +448,7 @@ def course_roots(*, session: Session, patient_id: int) -> dict[int, int]:
     rows = session.execute(
         select(Plan.id, Plan.supersedes_id).where(Plan.patient_id == patient_id)
     )
-    parent: dict[int, int | None] = {plan_id: up for plan_id, up in rows}
+    parent: dict[int, int | None] = dict(rows.tuples().all())
     roots: dict[int, int] = {}
     for plan_id in parent:
         root, seen = plan_id, {plan_id}
