@@ -445,9 +445,7 @@ def course_roots(*, session: Session, patient_id: int) -> dict[int, int]:
     A new version supersedes the one before, so a course is a chain of versions; its
     first version names it.
     """
-    rows = session.execute(
-        select(Plan.id, Plan.supersedes_id).where(Plan.patient_id == patient_id)
-    )
+    rows = session.execute(select(Plan.id, Plan.supersedes_id).where(Plan.patient_id == patient_id))
     parent: dict[int, int | None] = dict(rows.tuples().all())
     roots: dict[int, int] = {}
     for plan_id in parent:
