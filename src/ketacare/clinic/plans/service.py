@@ -446,7 +446,7 @@ def course_roots(*, session: Session, patient_id: int) -> dict[int, int]:
     first version names it.
     """
     rows = session.execute(select(Plan.id, Plan.supersedes_id).where(Plan.patient_id == patient_id))
-    parent: dict[int, int | None] = dict(rows.tuples().all())
+    parent: dict[int, int | None] = dict(rows.all())
     roots: dict[int, int] = {}
     for plan_id in parent:
         root, seen = plan_id, {plan_id}
