@@ -212,3 +212,44 @@ def test_a_bad_cap_in_the_policy_names_the_field(
     r = _open(client, clinic["team"], plan["id"], 1)
     assert r.status_code == 500
     assert "cumulative_cap[0].molecule" in r.json()["detail"]
+
+
+def test_a_new_plan_version_continues_the_same_course(
+    app: Any, client: Any, clinic: dict[str, Any], clock: Any, login_api: Any
+) -> None:
+    team, pid = clinic["team"], clinic["pid"]
+    v1 = _signed(client, clinic)
+    _give(client, clock, team, _open(client, team, v1["id"], 1).json()["id"], hours=4)  # 98 mg
+    _later(clock, team, login_api, hours=20)
+    v2 = client.post(
+        f"/api/v1/plans/{v1['id']}/versions",
+        headers=team["physician"],
+        json={"dose_mg_per_kg_per_h": 0.3, "bag_mg": 100, "bag_ml": 100},
+    ).json()
+    r = client.post(
+        f"/api/v1/plans/{v2['id']}/sign",
+        headers=team["physician"],
+        json={"weight_confirmed": True, "reason": "lower rate after nausea"},
+    )
+    if r.json()["status"] == "awaiting_cosign":
+        token = client.post(
+            "/api/v1/auth/token",
+            data={"username": "physician2", "password": "second-physician-pw"},
+        ).json()["access_token"]
+        second_physician = {"Authorization": f"Bearer {token}"}
+        r = client.post(f"/api/v1/plans/{v2['id']}/cosign", headers=second_physician)
+    assert r.json()["status"] == "signed", r.text
+    second = _open(client, team, v2["id"], 2)
+    assert second.status_code == 201, second.text
+    _post(client, team, second.json()["id"], {"kind": "check_in"})
+    _post(client, team, second.json()["id"], BASELINE)
+    for item in CHECKS:
+        detail = "lot K2" if item == "medication_lot" else ""
+        event = {"kind": "pre_dose_check", "item": item, "ok": True, "detail": detail}
+        _post(client, team, second.json()["id"], event)
+    _post(client, team, second.json()["id"], {"kind": "start_infusion", "rate_mg_per_h": 21})
+    clock.now += timedelta(hours=1)  # still dosing: 21 mg so far
+    body = client.get(f"/api/v1/patients/{pid}/cumulative-dose", headers=team["nurse"]).json()
+    [course] = body["molecules"][0]["courses"]
+    assert (course["course_id"], course["sessions"], course["mg"]) == (v1["id"], 2, 119.0)
+    assert [(s["mg"], s["ongoing"]) for s in body["sessions"]] == [(98.0, False), (21.0, True)]
