@@ -48,7 +48,7 @@ from ketacare.core.instruments import get_instrument
 from ketacare.core.protocols import Protocol, SitePolicy, resolve_limits
 from ketacare.core.protocols.model import MOLECULES, SourcedValue
 from ketacare.core.protocols.plan import PlannedSession
-from ketacare.core.safeguards import CumulativeCap, parse_caps
+from ketacare.core.safeguards import CumulativeCap, TakeHomePolicy, parse_caps, parse_take_home
 
 Vital = Literal["sbp_mmhg", "dbp_mmhg", "hr_per_min", "spo2_pct", "rr_per_min", "temperature_c"]
 VITALS: Final[tuple[Vital, ...]] = get_args(Vital)
@@ -459,6 +459,7 @@ class SessionPolicy:
     protocols: Mapping[str, MonitoringPolicy] = field(default_factory=dict)
     path: str | None = None
     cumulative_caps: tuple[CumulativeCap, ...] = ()
+    take_home: TakeHomePolicy | None = None
 
     def for_protocol(self, protocol_id: str | None) -> MonitoringPolicy:
         """Site-wide values overlaid with the protocol's own."""
@@ -495,7 +496,7 @@ _MONITORING_KEYS: Final = (
 def _parse_monitoring(path: str, where: str, table: Any) -> MonitoringPolicy:
     if not isinstance(table, dict) or set(table) - {"monitoring", "thresholds"}:
         allowed = (
-            "'monitoring', 'thresholds' and 'cumulative_cap'"
+            "'monitoring', 'thresholds', 'cumulative_cap' and 'take_home'"
             if not where
             else ("'monitoring' and 'thresholds'")
         )
@@ -575,6 +576,8 @@ def parse_session_policy(data: Mapping[str, Any], *, path: str = "<text>") -> Se
     top = dict(data)
     protocols_raw = top.pop("protocols", {})
     caps = parse_caps(top.pop("cumulative_cap", []), path=path, molecules=MOLECULES)
+    take_home_raw = top.pop("take_home", None)
+    take_home = None if take_home_raw is None else parse_take_home(take_home_raw, path=path)
     site = _parse_monitoring(path, "", top)
     if not isinstance(protocols_raw, dict):
         raise _policy_fail(path, "protocols", "must be a table of protocol ids")
@@ -582,7 +585,9 @@ def parse_session_policy(data: Mapping[str, Any], *, path: str = "<text>") -> Se
         pid: _parse_monitoring(path, f"protocols.{pid}.", table)
         for pid, table in protocols_raw.items()
     }
-    return SessionPolicy(site=site, protocols=protocols, path=path, cumulative_caps=caps)
+    return SessionPolicy(
+        site=site, protocols=protocols, path=path, cumulative_caps=caps, take_home=take_home
+    )
 
 
 def load_session_policy(*, path: Path) -> SessionPolicy:
