@@ -70,6 +70,8 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     # dosing sessions at the chair: nurses and physicians chart, the team reads
     "session:read": {**_CLINICAL_STAFF},
     "session:write": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
+    # take-home supplies of a controlled substance: the prescriber dispenses and voids
+    "takehome:dispense": {Role.PHYSICIAN: ALL},
     # measurement between visits: self-report links and reminders
     "followup:write": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
     # outcome schedules of plans: the team reads what is due; a patient reads and fills own

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
-from ketacare.clinic.safeguards.service import PatientDose
+from ketacare.clinic.safeguards.service import DispenseRow, PatientDose
 from ketacare.core.safeguards import molecule_label
 
 
@@ -56,6 +56,13 @@ class CapUse(BaseModel):
     text: str
 
 
+class TakeHomeWindow(BaseModel):
+    molecule: str
+    window_days: int
+    supplies: int
+    mg: float = Field(description="Handed over for use at home (voided supplies left out)")
+
+
 class CumulativeDose(BaseModel):
     """A patient's cumulative dose: totals per molecule, courses, sessions, the clinic's caps."""
 
@@ -65,6 +72,9 @@ class CumulativeDose(BaseModel):
     sessions: list[SessionDose]
     caps: list[CapUse]
     note: str | None = Field(description="Why no cap is shown, when none is set")
+    take_home: list[TakeHomeWindow] = Field(
+        description="Take-home supplies handed over (not counted in the totals given above)"
+    )
 
     @classmethod
     def of(cls, dose: PatientDose) -> CumulativeDose:
@@ -128,4 +138,85 @@ class CumulativeDose(BaseModel):
                 for s in dose.caps
             ],
             note=dose.note,
+            take_home=[
+                TakeHomeWindow(
+                    molecule=t.molecule, window_days=t.window_days, supplies=t.supplies, mg=t.mg
+                )
+                for t in dose.take_home
+            ],
+        )
+
+
+class TakeHomeIn(BaseModel):
+    """A take-home supply to dispense under a signed plan."""
+
+    form: str = Field(min_length=1, max_length=80, description="e.g. 'oral solution', 'troche'")
+    strength_mg: float = Field(gt=0, le=1000, description="mg per unit")
+    units: int = Field(ge=1, le=1000)
+    days_supply: float = Field(gt=0, le=365)
+    directions: str = Field(min_length=1, max_length=2000)
+    lot: str = Field(min_length=1, max_length=60)
+    pdmp_checked: bool = Field(
+        default=False, description="The prescription drug monitoring programme was checked"
+    )
+    reason: str | None = Field(
+        default=None, max_length=2000, description="Why, when a check asks for a reason"
+    )
+    dispensed_at: datetime | None = Field(
+        default=None, description="Charting after the fact: when it was handed over (past only)"
+    )
+
+
+class VoidIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class TakeHomeRead(BaseModel):
+    id: int
+    patient_id: int
+    plan_id: int
+    molecule: str
+    route: str
+    form: str
+    strength_mg: float
+    units: int
+    total_mg: float
+    days_supply: float
+    runs_out: datetime = Field(description="When the supply runs out if used as ordered")
+    directions: str
+    lot: str
+    pdmp_checked: bool
+    reason: str | None
+    findings: list[dict[str, object]]
+    dispensed_at: datetime
+    dispensed_by: int
+    voided: bool
+    void_reason: str | None
+    voided_at: datetime | None
+
+    @classmethod
+    def of(cls, item: DispenseRow) -> TakeHomeRead:
+        r, v = item.row, item.void
+        return cls(
+            id=r.id,
+            patient_id=r.patient_id,
+            plan_id=r.plan_id,
+            molecule=r.molecule,
+            route=r.route,
+            form=r.form,
+            strength_mg=r.strength_mg,
+            units=r.units,
+            total_mg=round(item.total_mg, 3),
+            days_supply=r.days_supply,
+            runs_out=r.dispensed_at + timedelta(days=r.days_supply),
+            directions=r.directions,
+            lot=r.lot,
+            pdmp_checked=r.pdmp_checked,
+            reason=r.reason,
+            findings=list(r.findings or []),
+            dispensed_at=r.dispensed_at,
+            dispensed_by=r.dispensed_by,
+            voided=v is not None,
+            void_reason=v.reason if v else None,
+            voided_at=v.voided_at if v else None,
         )

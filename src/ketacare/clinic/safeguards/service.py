@@ -9,20 +9,29 @@ refusal of a session that would pass one happens where sessions are opened.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.service import get_patient
+from ketacare.clinic.plans import service as plans
+from ketacare.clinic.safeguards.orm import TakeHomeDispense, TakeHomeVoid
 from ketacare.clinic.sessions import service as sessions
+from ketacare.core.errors import DoseLimitExceeded, InvalidInput, SoftLimitNeedsReview
 from ketacare.core.safeguards import (
+    REPORT_WINDOWS_DAYS,
     Cumulative,
     CumulativeCap,
+    Dispense,
     Measure,
+    TakeHomePolicy,
+    check_dispense,
     cumulative,
     total,
 )
+from ketacare.infra.errors import Conflict, NotFound
 from ketacare.infra.settings import Settings
 
 NO_CAPS = (
@@ -52,6 +61,16 @@ class CapStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class TakeHomeTotal:
+    """Take-home supplies of one molecule handed over in a window (voided ones left out)."""
+
+    molecule: str
+    window_days: int
+    supplies: int
+    mg: float
+
+
+@dataclass(frozen=True, slots=True)
 class PatientDose:
     """What the chart shows: the core's totals, the caps and how far each one is used."""
 
@@ -59,6 +78,7 @@ class PatientDose:
     cumulative: Cumulative
     caps: tuple[CapStatus, ...]
     note: str | None
+    take_home: tuple[TakeHomeTotal, ...] = ()
 
 
 def cumulative_dose(
@@ -90,9 +110,231 @@ def cumulative_dose(
         at=now,
         detail={"sessions": [d.session_id for d in doses]},
     )
+    supplies = [r.row for r in _rows(session, patient_id) if r.void is None]
+    take_home: list[TakeHomeTotal] = []
+    for molecule in dict.fromkeys(r.molecule for r in supplies):
+        for window in REPORT_WINDOWS_DAYS:
+            since = now - timedelta(days=window)
+            chosen = [
+                r for r in supplies if r.molecule == molecule and since < r.dispensed_at <= now
+            ]
+            take_home.append(
+                TakeHomeTotal(
+                    molecule=molecule,
+                    window_days=window,
+                    supplies=len(chosen),
+                    mg=sum(r.strength_mg * r.units for r in chosen),
+                )
+            )
     return PatientDose(
         patient_id=patient_id,
         cumulative=cumulative(doses, at=now),
         caps=statuses,
         note=None if caps else NO_CAPS,
+        take_home=tuple(take_home),
     )
+
+
+# --------------------------------------------------------------------------- take-home
+
+#: Routes a patient can take at home (the others need a clinician at the chair).
+TAKE_HOME_ROUTES = ("oral", "sublingual", "intranasal")
+_LIVE_PLANS = ("signed", "active")
+_ESKETAMINE_REMS = (
+    "esketamine is given only under direct supervision in a certified (REMS) treatment "
+    "setting and may not be taken home (Spravato prescribing information; screening rule "
+    "esketamine-take-home)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DispenseRow:
+    """A dispense as the pages and the API show it, with its void if any."""
+
+    row: TakeHomeDispense
+    void: TakeHomeVoid | None
+
+    @property
+    def total_mg(self) -> float:
+        return self.row.strength_mg * self.row.units
+
+
+def take_home_policy(settings: Settings) -> TakeHomePolicy | None:
+    """The clinic's take-home limits (none unless its session policy sets them)."""
+    policy = sessions.session_policy(settings)
+    return policy.take_home if policy is not None else None
+
+
+def _core(row: TakeHomeDispense) -> Dispense:
+    return Dispense(
+        id=row.id,
+        at=row.dispensed_at,
+        molecule=row.molecule,
+        strength_mg=row.strength_mg,
+        units=row.units,
+        days_supply=row.days_supply,
+        pdmp_checked=row.pdmp_checked,
+    )
+
+
+def _rows(session: Session, patient_id: int) -> list[DispenseRow]:
+    voids = {
+        v.dispense_id: v
+        for v in session.scalars(
+            select(TakeHomeVoid)
+            .join(TakeHomeDispense, TakeHomeDispense.id == TakeHomeVoid.dispense_id)
+            .where(TakeHomeDispense.patient_id == patient_id)
+        )
+    }
+    return [
+        DispenseRow(row, voids.get(row.id))
+        for row in session.scalars(
+            select(TakeHomeDispense)
+            .where(TakeHomeDispense.patient_id == patient_id)
+            .order_by(TakeHomeDispense.dispensed_at, TakeHomeDispense.id)
+        )
+    ]
+
+
+def dispenses(
+    *, session: Session, actor: audit.Actor, patient_id: int, now: datetime
+) -> list[DispenseRow]:
+    """The patient's take-home supplies, voided ones included (an audited read)."""
+    get_patient(session=session, patient_id=patient_id)
+    rows = _rows(session, patient_id)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type="take_home",
+        resource_id=patient_id,
+        patient_id=patient_id,
+        at=now,
+    )
+    return rows
+
+
+def dispense(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    settings: Settings,
+    plan_id: int,
+    form: str,
+    strength_mg: float,
+    units: int,
+    days_supply: float,
+    directions: str,
+    lot: str,
+    pdmp_checked: bool,
+    now: datetime,
+    reason: str | None = None,
+    dispensed_at: datetime | None = None,
+) -> TakeHomeDispense:
+    """Hand a take-home supply to the patient of a signed plan, after every check.
+
+    Refused (nothing stored): a plan not signed, a route given only at the chair,
+    esketamine, a plan whose screening requires no take-home doses, no clinic limits,
+    a supply above them, a missing PDMP check the clinic requires; an early refill
+    beyond the clinic's tolerance without a reason.
+    """
+    plan = plans.get_plan(session=session, plan_id=plan_id)
+    if plan.status not in _LIVE_PLANS:
+        raise Conflict(f"plan {plan_id} is {plan.status}: only a signed plan's supplies are given")
+    protocol = plans.library(settings).get(protocol_id=plan.protocol_id)
+    if protocol.molecule == "esketamine":
+        raise DoseLimitExceeded(f"take-home refused: {_ESKETAMINE_REMS}")
+    if protocol.route not in TAKE_HOME_ROUTES:
+        raise InvalidInput(
+            f"protocol {protocol.id} is given by {protocol.route.replace('_', ' ')}: only "
+            f"{', '.join(TAKE_HOME_ROUTES)} doses can be taken home"
+        )
+    if any(str(g.get("id")) == "no_take_home_doses" for g in plan.safeguards):
+        raise DoseLimitExceeded(
+            "take-home refused: this patient's screening requires the safeguard 'no take-home "
+            "doses: every dose is given under direct supervision in the clinic'"
+        )
+    for name, text in (("form", form), ("directions", directions), ("lot", lot)):
+        if not text.strip():
+            raise InvalidInput(f"{name} is required for a take-home supply")
+    at = dispensed_at or now
+    if at.tzinfo is None or at > now:
+        raise InvalidInput("dispensed_at must be a past time with a time zone")
+    new = Dispense(
+        id=0,
+        at=at,
+        molecule=protocol.molecule,
+        strength_mg=strength_mg,
+        units=units,
+        days_supply=days_supply,
+        pdmp_checked=pdmp_checked,
+    )
+    history = [_core(r.row) for r in _rows(session, plan.patient_id) if r.void is None]
+    findings = check_dispense(history=history, new=new, policy=take_home_policy(settings))
+    refused = [f.message for f in findings if f.severity == "refused"]
+    if refused:
+        raise DoseLimitExceeded("take-home refused: " + "; ".join(refused))
+    needs = [f.message for f in findings if f.severity == "needs_reason"]
+    reason = (reason or "").strip() or None
+    if needs and reason is None:
+        raise SoftLimitNeedsReview("; ".join(needs) + " (give the reason with the dispense)")
+    row = TakeHomeDispense(
+        patient_id=plan.patient_id,
+        plan_id=plan.id,
+        molecule=protocol.molecule,
+        route=protocol.route,
+        form=form.strip()[:80],
+        strength_mg=float(strength_mg),
+        units=int(units),
+        days_supply=float(days_supply),
+        directions=directions.strip(),
+        lot=lot.strip()[:60],
+        pdmp_checked=pdmp_checked,
+        reason=reason,
+        findings=[{"kind": f.kind, "severity": f.severity, "message": f.message} for f in findings],
+        dispensed_at=at,
+        dispensed_by=actor.user_id,
+        recorded_at=now,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="create",
+        resource_type="take_home",
+        resource_id=row.id,
+        patient_id=plan.patient_id,
+        at=now,
+        detail={"plan": plan.id, "total_mg": new.total_mg, "days_supply": days_supply},
+    )
+    return row
+
+
+def void_dispense(
+    *, session: Session, actor: audit.Actor, dispense_id: int, reason: str, now: datetime
+) -> TakeHomeVoid:
+    """Void a dispense entered in error; the dispense itself stays on record."""
+    row = session.get(TakeHomeDispense, dispense_id)
+    if row is None:
+        raise NotFound(f"take-home supply {dispense_id} does not exist")
+    if not reason.strip():
+        raise InvalidInput("a void needs the reason the dispense was entered in error")
+    if session.scalar(select(TakeHomeVoid.id).where(TakeHomeVoid.dispense_id == dispense_id)):
+        raise Conflict(f"take-home supply {dispense_id} is already voided")
+    void = TakeHomeVoid(
+        dispense_id=dispense_id, reason=reason.strip(), voided_by=actor.user_id, voided_at=now
+    )
+    session.add(void)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="void",
+        resource_type="take_home",
+        resource_id=dispense_id,
+        patient_id=row.patient_id,
+        at=now,
+        detail={"reason": reason.strip()},
+    )
+    return void
