@@ -205,3 +205,15 @@ def test_the_page_dispenses_and_shows_a_refusal_with_the_form_kept(
     assert r.status_code == 303
     shown = client.get(f"/patients/{pid}/cumulative-dose").text
     assert "14 × 50 mg oral solution = 700 mg" in shown
+
+
+def test_esketamine_is_never_taken_home(
+    app: Any, client: Any, clinic: dict[str, Any], clock: Any, tmp_path: Any
+) -> None:
+    from plan_helpers import esketamine_course_with_one_dose
+
+    plan_id = esketamine_course_with_one_dose(client, clinic["team"], clock)
+    _limits(app, tmp_path)
+    r = _dispense(client, clinic["team"], plan_id)
+    assert r.status_code == 422 and "certified (REMS) treatment setting" in r.json()["detail"]
+    assert _count(app) == 0
