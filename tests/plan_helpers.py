@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+#: the pre-dose checks of an IV infusion session (the sessions' data file names them)
+IV_CHECKS = [
+    "fasting",
+    "escort_arranged",
+    "consent_current",
+    "screening_valid",
+    "weight_current",
+    "iv_access",
+    "dose_verified",
+    "medication_lot",
+]
+
 KETAMINE_IV = {
     "treatment": {"molecule": "ketamine", "route": "iv_infusion"},
     "vitals": {"systolic_mmhg": 118, "diastolic_mmhg": 76},

@@ -21,6 +21,7 @@ from playwright.sync_api import expect
 
 from browser_helpers import _api, login, screened
 from live_server import LiveServer
+from plan_helpers import IV_CHECKS
 
 pytestmark = pytest.mark.browser
 
@@ -29,16 +30,7 @@ CRISIS = "Crisis line (test clinic): call 0800-0113, day and night."
 OPTIONS = {0: "Not at all", 1: "Several days", 2: "More than half the days", 3: "Nearly every day"}
 ANSWERS = [1, 1, 2, 1, 0, 1, 0, 0, 1]  # total 7; item 9 = "several days"
 BASELINE = [2, 2, 2, 2, 2, 2, 3, 3, 0]  # total 18, item 9 = 0
-CHECKS = [
-    "fasting",
-    "escort_arranged",
-    "consent_current",
-    "screening_valid",
-    "weight_current",
-    "iv_access",
-    "dose_verified",
-    "medication_lot",
-]
+CHECKS = IV_CHECKS
 TABLET = {"width": 820, "height": 1180}
 
 

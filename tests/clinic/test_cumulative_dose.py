@@ -9,18 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from plan_helpers import _signed
+from plan_helpers import IV_CHECKS, _signed
 
-CHECKS = [
-    "fasting",
-    "escort_arranged",
-    "consent_current",
-    "screening_valid",
-    "weight_current",
-    "iv_access",
-    "dose_verified",
-    "medication_lot",
-]
+CHECKS = IV_CHECKS
 
 
 BASELINE = {

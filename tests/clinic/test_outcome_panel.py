@@ -23,18 +23,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from plan_helpers import _signed
+from plan_helpers import IV_CHECKS, _signed
 
-CHECKS = [
-    "fasting",
-    "escort_arranged",
-    "consent_current",
-    "screening_valid",
-    "weight_current",
-    "iv_access",
-    "dose_verified",
-    "medication_lot",
-]
+CHECKS = IV_CHECKS
 # PHQ-9 items q1..q9 (0-3 each); item 9 stays 0 so no safety alert is raised here
 PHQ9_18 = [2, 2, 2, 2, 2, 2, 3, 3, 0]
 PHQ9_4 = [1, 1, 1, 1, 0, 0, 0, 0, 0]

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from plan_helpers import _signed
+from plan_helpers import IV_CHECKS, _signed
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 SCHEDULE = {
@@ -28,16 +28,7 @@ SCHEDULE = {
         {"instrument": "phq9", "when": "after_each_session", "offset_hours": 24},
     ],
 }
-CHECKS = [
-    "fasting",
-    "escort_arranged",
-    "consent_current",
-    "screening_valid",
-    "weight_current",
-    "iv_access",
-    "dose_verified",
-    "medication_lot",
-]
+CHECKS = IV_CHECKS
 PHQ9_LOW = {f"item_q{i + 1}": "0" for i in range(9)}
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from plan_helpers import _signed
+from plan_helpers import IV_CHECKS, _signed
 
 # An illustration of a clinic's own numbers (no published source gives them): the test
 # clinic alerts above 160 mmHg systolic, wants vitals every 15 min, 60 min observation.
@@ -53,16 +53,7 @@ def post(
     )
 
 
-CHECKS = [
-    "fasting",
-    "escort_arranged",
-    "consent_current",
-    "screening_valid",
-    "weight_current",
-    "iv_access",
-    "dose_verified",
-    "medication_lot",
-]
+CHECKS = IV_CHECKS
 
 
 def test_a_whole_session_delivered_dose_alerts_and_discharge(
