@@ -381,6 +381,11 @@ def test_progress_report_from_the_record(
         ["pdftotext", "-layout", "-", "-"], input=pdf.content, capture_output=True, check=True
     ).stdout.decode()
     assert "Sessions given: 1" in text and "98.0 mg" in text
+    # 98 mg at 70 kg is 1.40 mg/kg, given two days ago: inside the last 30 days
+    assert (
+        "racemic ketamine: last 30 days 98.0 mg (1.40 mg/kg, 1 session); "
+        "in all 98.0 mg (1.40 mg/kg, 1 session)"
+    ) in text
     assert "nausea" in text
     # 8 -> 4 is a 50% reduction: a responder by the IMMPACT >= 30% and >= 50% definitions
     assert "responder since" in text

@@ -101,6 +101,9 @@ def progress_report(
             for g in given
         ],
         "",
+        "Cumulative dose (delivered, from the session logs):",
+        *_cumulative_lines(session=session, patient_id=patient_id, now=now),
+        "",
         "Response status:",
     ]
     status = status_line(
@@ -149,3 +152,22 @@ def progress_report(
             pdf.savefig(fig)
             plt.close(fig)
     return buffer.getvalue()
+
+
+def _cumulative_lines(*, session: Session, patient_id: int, now: datetime) -> list[str]:
+    """Per molecule: the last 30 days and the whole history, as on the chart's card."""
+    from ketacare.clinic.sessions.service import doses_given
+    from ketacare.core.safeguards import cumulative, molecule_label
+
+    found = cumulative(doses_given(session=session, patient_id=patient_id, now=now), at=now)
+    lines = []
+    for molecule in found.molecules:
+        parts = [
+            f"{'in all' if t.window_days is None else f'last {t.window_days:g} days'} "
+            f"{t.mg:.1f} mg ({t.mg_per_kg:.2f} mg/kg, {t.sessions} session"
+            f"{'s' if t.sessions != 1 else ''})"
+            for t in found.totals_of(molecule)
+            if t.window_days in (30, None)
+        ]
+        lines.append(f"  {molecule_label(molecule)}: " + "; ".join(parts))
+    return lines or ["  none given"]
