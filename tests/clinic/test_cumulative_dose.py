@@ -244,3 +244,73 @@ def test_a_new_plan_version_continues_the_same_course(
     [course] = body["molecules"][0]["courses"]
     assert (course["course_id"], course["sessions"], course["mg"]) == (v1["id"], 2, 119.0)
     assert [(s["mg"], s["ongoing"]) for s in body["sessions"]] == [(98.0, False), (21.0, True)]
+
+
+def test_a_session_charted_after_the_fact_counts_in_the_windows_of_later_doses(
+    app: Any, client: Any, clinic: dict[str, Any], clock: Any, tmp_path: Any, login_api: Any
+) -> None:
+    # the test clinic's cap: 2 sessions in 30 days. Sessions on day 0 and day 20; a third
+    # charted on day 21 as given on day 5 is within the window ending on day 5 (2), but
+    # the window ending on day 20 would then hold 3
+    _policy(
+        app,
+        tmp_path,
+        '[[cumulative_cap]]\nmolecule = "racemic_ketamine"\nwindow_days = 30\nmax_sessions = 2\n'
+        'approved = "test clinic"\n',
+    )
+    team = clinic["team"]
+    plan = _signed(client, clinic)
+    day0 = clock.now
+    _give(client, clock, team, _open(client, team, plan["id"], 1).json()["id"], hours=1)
+    _later(clock, team, login_api, days=20)
+    second = _open(client, team, plan["id"], 2)
+    assert second.status_code == 201, second.text
+    _give(client, clock, team, second.json()["id"], hours=1)
+    _later(clock, team, login_api, days=1)
+    before = _sessions(app)
+    r = client.post(
+        f"/api/v1/plans/{plan['id']}/sessions",
+        headers=team["nurse"],
+        json={"session_number": 3, "at": (day0 + timedelta(days=5)).isoformat()},
+    )
+    assert r.status_code == 422, r.text
+    assert "2 sessions given + this one = 3, above the clinic cap of 2" in r.json()["detail"]
+    assert _sessions(app) == before
+
+
+def test_sessions_opened_and_not_finished_count_with_their_planned_dose(
+    app: Any, client: Any, clinic: dict[str, Any], clock: Any, tmp_path: Any, login_api: Any
+) -> None:
+    # 150 mg of racemic ketamine in 7 days; each session plans 98 mg
+    _policy(
+        app,
+        tmp_path,
+        '[[cumulative_cap]]\nmolecule = "racemic_ketamine"\nwindow_days = 7\nmax_mg = 150\n'
+        'approved = "test clinic"\n',
+    )
+    team = clinic["team"]
+    plan = _signed(client, clinic)
+    first = _open(client, team, plan["id"], 1)
+    assert first.status_code == 201, first.text
+    # a second session opened before the first is given: 98 + 98 planned = 196 mg
+    before = _sessions(app)
+    r = _open(client, team, plan["id"], 2)
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert "98 mg given + 98 mg planned = 196 mg, above the clinic cap of 150 mg" in detail
+    assert f"session(s) {first.json()['id']} opened and not finished" in detail
+    assert _sessions(app) == before
+    # still dosing, 24.5 mg so far: it counts with its planned 98 mg, not 24.5
+    sid = first.json()["id"]
+    _post(client, team, sid, {"kind": "check_in"})
+    _post(client, team, sid, BASELINE)
+    for item in CHECKS:
+        detail_ = "lot K1" if item == "medication_lot" else ""
+        event = {"kind": "pre_dose_check", "item": item, "ok": True, "detail": detail_}
+        _post(client, team, sid, event)
+    _post(client, team, sid, {"kind": "start_infusion", "rate_mg_per_h": 24.5})
+    clock.now += timedelta(hours=1)
+    assert _open(client, team, plan["id"], 2).status_code == 422
+    # once its dosing stops it counts with what it delivered: 24.5 + 98 = 122.5 mg
+    _post(client, team, sid, {"kind": "stop", "reason": "adverse_effect"})
+    assert _open(client, team, plan["id"], 2).status_code == 201

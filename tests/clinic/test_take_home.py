@@ -125,7 +125,7 @@ def test_limits_early_refill_reason_and_void(
     r = _dispense(client, team, plan_id)
     assert r.status_code == 409
     detail = r.json()["detail"]
-    assert "5 days before the previous supply" in detail and "250 mg" in detail
+    assert "5 days before the supply on hand" in detail and "250 mg" in detail
     assert _count(app) == 1
     refill = _dispense(client, team, plan_id, reason="supply spilt; patient brought the bottle")
     assert refill.status_code == 201, refill.text
@@ -217,3 +217,21 @@ def test_esketamine_is_never_taken_home(
     r = _dispense(client, clinic["team"], plan_id)
     assert r.status_code == 422 and "certified (REMS) treatment setting" in r.json()["detail"]
     assert _count(app) == 0
+
+
+def test_a_supply_charted_after_the_fact_before_one_on_record_needs_a_reason(
+    app: Any, client: Any, clinic: dict[str, Any], clock: Any, tmp_path: Any
+) -> None:
+    _limits(app, tmp_path)
+    team = clinic["team"]
+    plan_id = _oral_plan(client, team, clinic["pid"])
+    assert _dispense(client, team, plan_id).status_code == 201
+    # a second 14-day supply charted as handed over the day before: no early refill
+    # check would see it without looking at the supply after it
+    earlier = (clock.now - timedelta(days=1)).isoformat()
+    r = _dispense(client, team, plan_id, dispensed_at=earlier)
+    assert r.status_code == 409, r.text
+    assert "13 days left when the next supply" in r.json()["detail"]
+    assert _count(app) == 1
+    r = _dispense(client, team, plan_id, dispensed_at=earlier, reason="charted late: given")
+    assert r.status_code == 201 and r.json()["findings"][0]["kind"] == "early_refill"

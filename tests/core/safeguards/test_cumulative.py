@@ -224,3 +224,51 @@ def test_checking_before_each_dose_keeps_every_window_under_the_cap(
         inside = [d for d in given_doses if end - span < d.at <= end]
         assert sum(d.mg for d in inside) <= limit + 1e-6
         assert len(inside) <= max_sessions
+
+
+def test_a_dose_charted_after_the_fact_counts_in_the_windows_of_later_doses():
+    # 30-day cap of 250 mg: 100 mg on day 0 and 100 mg on day 20. A 98 mg dose charted
+    # as given on day 5: the window ending on day 5 holds 100 + 98, but the one ending
+    # on day 20 would hold 100 + 98 + 100 = 298 mg
+    doses = [dose(1, T0, 100), dose(2, T0 + timedelta(days=20), 100)]
+    cap = _cap(window_days=30, max_mg=250, max_sessions=2)
+    planned = PlannedDose(molecule=RAC, mg=98, weight_kg=70)
+    mg, sessions = check_caps(doses, caps=[cap], at=T0 + timedelta(days=5), planned=planned)
+    assert (mg.given, mg.after, mg.exceeded) == (200.0, 298.0, True)
+    assert (sessions.given, sessions.exceeded) == (2.0, True)
+    # a whole-history cap counts every dose, however early the new one is charted
+    ever = _cap(window_days=None, max_sessions=2)
+    (s,) = check_caps(doses, caps=[ever], at=T0 - timedelta(days=1), planned=planned)
+    assert (s.given, s.exceeded) == (2.0, True)
+    # a later dose the planned one does not reach (day 40 window starts after day 5)
+    far = [dose(1, T0, 100), dose(2, T0 + timedelta(days=40), 100)]
+    (m, _) = check_caps(far, caps=[cap], at=T0 + timedelta(days=5), planned=planned)
+    assert (m.given, m.exceeded) == (100.0, False)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    offsets_h=st.lists(st.floats(min_value=0, max_value=24 * 60), min_size=1, max_size=25),
+    amounts=st.lists(st.floats(min_value=0, max_value=120), min_size=25, max_size=25),
+    window=st.sampled_from([1, 7, 30]),
+    limit=st.floats(min_value=50, max_value=500),
+    max_sessions=st.integers(min_value=1, max_value=5),
+)
+def test_charting_in_any_order_keeps_every_window_under_the_cap(
+    offsets_h, amounts, window, limit, max_sessions
+):
+    """As above, with doses charted in any order (after the fact, earlier than others)."""
+    cap = _cap(window_days=window, max_mg=limit, max_sessions=max_sessions)
+    given_doses: list[DoseGiven] = []
+    for i, (offset, mg) in enumerate(zip(offsets_h, amounts, strict=False)):
+        at = T0 + timedelta(hours=offset)
+        checks = check_caps(
+            given_doses, caps=[cap], at=at, planned=PlannedDose(molecule=RAC, mg=mg, weight_kg=70)
+        )
+        if not any(c.exceeded for c in checks):
+            given_doses.append(dose(i, at, mg))
+    span = timedelta(days=window)
+    for end in [d.at for d in given_doses]:
+        inside = [d for d in given_doses if end - span < d.at <= end]
+        assert sum(d.mg for d in inside) <= limit + 1e-6
+        assert len(inside) <= max_sessions

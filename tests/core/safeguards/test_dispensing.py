@@ -56,7 +56,7 @@ def test_early_refill_edges_worked_by_hand():
     [f] = check_dispense(history=[first], new=supply(2, T0 + timedelta(days=12)), policy=POLICY)
     assert (f.kind, f.severity) == ("early_refill", "info")
     # 700 mg over 14 days is 50 mg a day: 2 days early leaves 100 mg expected on hand
-    assert "2 days before" in f.message and "100 mg of it expected on hand" in f.message
+    assert "2 days before" in f.message and "100 mg expected on hand" in f.message
     # one hour more than 2 days early: a reason is required
     at = T0 + timedelta(days=12) - timedelta(hours=1)
     [f] = check_dispense(history=[first], new=supply(2, at), policy=POLICY)
@@ -75,14 +75,29 @@ def test_without_a_tolerance_any_early_refill_needs_a_reason():
     assert f.severity == "needs_reason" and "the clinic allows no early refill" in f.message
 
 
-def test_overlapping_supplies_add_up_on_hand():
-    # day 0: 700 mg for 14 days; day 7: another 700 mg for 14 days (early, with reason);
-    # on day 10 a third: 700*(1-10/14) + 700*(1-3/14) = 200 + 550 = 750 mg expected on hand
+def test_supplies_are_used_one_after_another():
+    # day 0: 700 mg for 14 days; day 7: another 700 mg for 14 days (early, with a reason),
+    # used once the first runs out, so from day 14 to day 28. On day 10 a third:
+    # the first has 700 * (1 - 10/14) = 200 mg left, the second all 700: 900 mg on hand,
+    # and the stock runs out on day 28: 18 days early
     history = [supply(1, T0), supply(2, T0 + timedelta(days=7))]
     [f] = check_dispense(history=history, new=supply(3, T0 + timedelta(days=10)), policy=POLICY)
-    assert "750 mg of it expected on hand" in f.message
-    # the previous supply is the one that runs out last (day 21): 11 days early
-    assert "11 days before the previous supply (dispensed 2026-04-08)" in f.message
+    assert "900 mg expected on hand" in f.message
+    assert f.message.startswith("early refill: 18 days before the supply on hand should run out")
+    assert "the last dispensed 2026-04-08" in f.message and f.severity == "needs_reason"
+
+
+def test_refills_a_little_early_each_time_add_up():
+    # tolerance 2 days: day 12 is 2 days early (allowed); day 24 looks 2 days early against
+    # the second supply alone (12 + 14 = 26) but the stock lasts to day 28: 4 days early
+    history = [supply(1, T0), supply(2, T0 + timedelta(days=12))]
+    [second] = check_dispense(history=history[:1], new=history[1], policy=POLICY)
+    assert second.severity == "info"
+    [third] = check_dispense(history=history, new=supply(3, T0 + timedelta(days=24)), policy=POLICY)
+    assert third.severity == "needs_reason"
+    assert third.message.startswith("early refill: 4 days before")
+    # 4 days of 50 mg a day left: 200 mg
+    assert "200 mg expected on hand" in third.message
 
 
 def test_another_molecule_is_not_a_refill():
@@ -144,3 +159,18 @@ def test_the_session_policy_carries_the_take_home_limits():
         max_days_supply=7, max_mg_per_dispense=350, approved="board"
     )
     assert parse_session_policy({}).take_home is None
+
+
+def test_a_supply_charted_before_one_on_record_is_an_early_refill_too():
+    # day 0 on record; a second charted as handed over the day before it (14 days): it
+    # would still have 13 days left when the one on record was dispensed
+    on_record = supply(1, T0)
+    [f] = check_dispense(history=[on_record], new=supply(2, T0 - timedelta(days=1)), policy=POLICY)
+    assert (f.kind, f.severity) == ("early_refill", "needs_reason")
+    assert "13 days left when the next supply (dispensed 2026-04-01)" in f.message
+    assert "650 mg of it expected on hand" in f.message and f.message.endswith("required")
+    # one that had run out before the next was handed over is not early
+    assert (
+        check_dispense(history=[on_record], new=supply(2, T0 - timedelta(days=14)), policy=POLICY)
+        == ()
+    )

@@ -586,13 +586,21 @@ def board(*, session: Session, actor: audit.Actor, now: datetime) -> list[BoardR
 
 
 def doses_given(
-    *, session: Session, patient_id: int, now: datetime, before: datetime | None = None
+    *,
+    session: Session,
+    patient_id: int,
+    now: datetime,
+    before: datetime | None = None,
+    pending: bool = False,
 ) -> list[DoseGiven]:
     """Every session of the patient in which dosing started, with what its log says was
     delivered (to the end of dosing, or to ``now`` while still dosing).
 
-    ``before`` keeps only doses whose dosing started at or before it. Not audited: the
-    caller audits its own read.
+    ``before`` keeps only doses whose dosing started at or before it. With ``pending``
+    (what a cap check needs) a session opened and not ended whose dosing has not
+    started counts too, at its scheduled time with its planned dose, and a session
+    still dosing counts with at least its planned dose. Not audited: the caller audits
+    its own read.
     """
     from ketacare.core.sessions import delivered_mg
 
@@ -605,19 +613,28 @@ def doses_given(
     ):
         state = state_of(session=session, session_id=row.id)
         started = state.dosing_started_at
-        if started is None or (before is not None and started > before):
+        planned_mg = state.setup.planned_dose_mg or 0.0
+        if started is None:
+            if not pending or state.state in FINAL_STATES:
+                continue
+            at, mg, ongoing = state.scheduled_at, planned_mg, True
+        else:
+            ended = state.dosing_ended_at or state.finished_at
+            at, mg, ongoing = started, delivered_mg(state, at=ended or now), ended is None
+            if pending and ongoing:
+                mg = max(mg, planned_mg)
+        if before is not None and at > before:
             continue
-        ended = state.dosing_ended_at or state.finished_at
         out.append(
             DoseGiven(
                 session_id=row.id,
                 course_id=roots.get(row.plan_id, row.plan_id),
-                at=started,
+                at=at,
                 molecule=state.setup.molecule,
                 route=state.setup.route,
-                mg=delivered_mg(state, at=ended or now),
+                mg=mg,
                 weight_kg=state.setup.weight_kg,
-                ongoing=ended is None,
+                ongoing=ongoing,
             )
         )
     out.sort(key=lambda d: (d.at, d.session_id))
@@ -641,6 +658,12 @@ def check_cumulative_dose(
 ) -> tuple[CapCheck, ...]:
     """The clinic's caps against the patient's doses with ``planned`` added at ``at``.
 
+    Every dose counts, also one later than ``at`` (a session charted after the fact
+    falls inside the windows of the doses given since), and so does every session
+    opened and not ended: one not yet dosing with its planned dose, one still dosing
+    with at least its planned dose (two sessions opened before either is given would
+    otherwise each pass a cap that both together exceed).
+
     Raises
     ------
     DoseLimitExceeded
@@ -650,13 +673,21 @@ def check_cumulative_dose(
     caps = cumulative_caps(settings)
     if not caps:
         return ()
-    doses = doses_given(session=session, patient_id=patient_id, now=now, before=at)
+    doses = doses_given(session=session, patient_id=patient_id, now=now, pending=True)
     checks = check_caps(doses, caps=caps, at=at, planned=planned)
     over = [c for c in checks if c.exceeded]
     if over:
+        open_ = sorted(d.session_id for d in doses if d.ongoing and d.molecule == planned.molecule)
+        note = (
+            f" (counted with their planned dose: session(s) {', '.join(map(str, open_))} "
+            "opened and not finished; end one that will not be given)"
+            if open_
+            else ""
+        )
         raise DoseLimitExceeded(
             "this session would exceed the clinic's cap on the cumulative dose: "
             + "; ".join(c.message() for c in over)
+            + note
             + ". A physician must change the plan (or the clinic its policy)."
         )
     return checks

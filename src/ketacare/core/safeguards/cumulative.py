@@ -15,9 +15,11 @@ things only:
   a total above a cap.
 
 Why checking at each new dose is enough: a window's content only grows when a dose
-starts inside it, so the fullest N-day window always ends at a dose's start. Checking
-the window that ends at the planned dose, with that dose included, before every dose
-therefore keeps every N-day window under the cap.
+starts inside it, so the fullest N-day window always ends at a dose's start. Checking,
+before every dose, each window that ends at a dose and would hold the planned one (the
+window ending at the planned dose, and, for a dose charted after the fact, those ending
+at the later doses it falls inside), with that dose included, therefore keeps every
+N-day window under the cap, whatever the order doses are charted in.
 
 Times are aware datetimes passed in by the caller (the core reads no clock). A dose
 counts in the window ``(at - N days, at]`` by the time its dosing started.
@@ -336,18 +338,33 @@ def check_caps(
     at: datetime,
     planned: PlannedDose,
 ) -> tuple[CapCheck, ...]:
-    """Each limit of each cap on the planned molecule, for the window ending at ``at``.
+    """Each limit of each cap on the planned molecule, for the fullest window that would
+    hold the planned dose at ``at``.
 
-    The planned dose counts as one more session and its mg and mg/kg; doses already
-    given at or before ``at`` count as given.
+    The planned dose counts as one more session and its mg and mg/kg. Usually no dose
+    is later than ``at`` and the window checked is the one ending at ``at``. A dose
+    charted after the fact (``at`` before doses already given) also falls inside the
+    windows ending at those later doses, so each of them is checked too and the
+    fullest one, per measure, is reported.
     """
     _aware(at, "at")
-    given = [d for d in doses if d.at <= at]
+    given = list(doses)
     out: list[CapCheck] = []
     for cap in caps:
         if cap.molecule != planned.molecule:
             continue
-        window = total(given, molecule=cap.molecule, window_days=cap.window_days, at=at)
+        # the windows that hold the planned dose: the one ending at it, and each one
+        # ending at a later dose of the molecule that the planned dose falls inside
+        ends = [at] + [
+            d.at
+            for d in given
+            if d.molecule == cap.molecule
+            and d.at > at
+            and (cap.window_days is None or d.at - timedelta(days=cap.window_days) < at)
+        ]
+        windows = [
+            total(given, molecule=cap.molecule, window_days=cap.window_days, at=end) for end in ends
+        ]
         adds: dict[Measure, float] = {
             "mg": planned.mg,
             "mg_per_kg": planned.mg / planned.weight_kg,
@@ -357,7 +374,7 @@ def check_caps(
             CapCheck(
                 cap=cap,
                 measure=measure,
-                given=window.value(measure),
+                given=max(w.value(measure) for w in windows),
                 planned=adds[measure],
                 limit=limit,
             )

@@ -13,15 +13,19 @@ risks-involved-with-compounded-ketamine-products). So take-home dispensing here 
 policy, who approved them included), and then every dispense is checked against them:
 
 - a dispense above ``max_days_supply`` or ``max_mg_per_dispense`` is refused;
-- a refill before the previous supply of the same molecule should have run out is an
-  *early refill*: reported with the days early and the amount still expected on hand;
+- a refill before the supply on hand of the same molecule should have run out (used as
+  ordered, one supply after another, so that refills a little early each time add up)
+  is an *early refill*: reported with the days early and the amount expected on hand;
   beyond the clinic's ``early_refill_tolerance_days`` it needs a documented reason
-  (without a tolerance set, any early refill needs one);
+  (without a tolerance set, any early refill needs one); a supply charted after the
+  fact with a time before a supply already on record is checked the same way against
+  that later one;
 - where the clinic asks for it (``require_pdmp_check``), the prescription drug
   monitoring programme must have been checked for this dispense.
 
-Supply is assumed to be used evenly over its days' supply: that is what the prescriber
-ordered, and it is the only basis for "expected on hand" that needs no patient report.
+Supply is assumed to be used evenly over its days' supply, one supply after another:
+that is what the prescriber ordered, and it is the only basis for "expected on hand"
+that needs no patient report.
 
 Examples
 --------
@@ -35,9 +39,9 @@ Examples
 ...                   strength_mg=50, units=14, days_supply=14)
 >>> [f.message for f in check_dispense(history=[first], new=refill, policy=policy)]
 ... # doctest: +NORMALIZE_WHITESPACE
-['early refill: 5 days before the previous supply (dispensed 2026-04-01) should run out,
-  with 250 mg of it expected on hand; the clinic allows 2 days early:
-  a reason is required']
+['early refill: 5 days before the supply on hand should run out (used as ordered,
+  one supply after another; the last dispensed 2026-04-01), with 250 mg expected on hand;
+  the clinic allows 2 days early: a reason is required']
 """
 
 from __future__ import annotations
@@ -135,6 +139,42 @@ class Finding:
     message: str
 
 
+def supply_chain(supplies: Sequence[Dispense]) -> list[tuple[Dispense, datetime, datetime]]:
+    """Each supply with when its use starts and ends, one supply after another.
+
+    A refill is used once what was on hand has run out, so an early refill pushes the end
+    of the stock back; refills a little early each time add up instead of each looking
+    on time against the one before.
+
+    >>> from datetime import UTC, datetime, timedelta
+    >>> t0 = datetime(2026, 4, 1, tzinfo=UTC)
+    >>> a = Dispense(id=1, at=t0, molecule="m", strength_mg=50, units=14, days_supply=14)
+    >>> b = Dispense(id=2, at=t0 + timedelta(days=12), molecule="m", strength_mg=50,
+    ...              units=14, days_supply=14)
+    >>> [(s.day, e.day) for _, s, e in supply_chain([a, b])]  # b starts when a runs out
+    [(1, 15), (15, 29)]
+    """
+    out: list[tuple[Dispense, datetime, datetime]] = []
+    end: datetime | None = None
+    for d in sorted(supplies, key=lambda d: (d.at, d.id)):
+        start = d.at if end is None or end <= d.at else end
+        end = start + timedelta(days=d.days_supply)
+        out.append((d, start, end))
+    return out
+
+
+def _left(d: Dispense, start: datetime, at: datetime) -> float:
+    """What is left of ``d`` at ``at`` when its use starts at ``start``."""
+    if at <= start:
+        return d.total_mg
+    used = (at - start) / timedelta(days=d.days_supply)
+    return max(0.0, d.total_mg * (1 - used))
+
+
+def _mg(value: float) -> str:
+    return f"{round(value, 1):g}"
+
+
 def _days(value: timedelta) -> str:
     days = value / timedelta(days=1)
     return f"{round(days, 1):g}"
@@ -187,10 +227,36 @@ def check_dispense(
                 "at every dispense: record that it was",
             )
         )
-    earlier = [d for d in history if d.molecule == new.molecule and d.at <= new.at]
+    same = [d for d in history if d.molecule == new.molecule]
+    earlier = [d for d in same if d.at <= new.at]
+    # charted after the fact, before a supply already on record: that supply was then an
+    # early refill of this one, so it is one as much as a refill after it would be
+    later = [d for d in same if d.at > new.at and new.runs_out - d.at > _ON_TIME]
+    if later:
+        first = min(later, key=lambda d: (d.at, d.id))
+        ahead = new.runs_out - first.at
+        tolerance = policy.early_refill_tolerance_days
+        beyond = tolerance is None or ahead > timedelta(days=tolerance)
+        allowed = (
+            f"the clinic allows {tolerance:g} days early"
+            if tolerance is not None
+            else "the clinic allows no early refill"
+        )
+        out.append(
+            Finding(
+                "early_refill",
+                "needs_reason" if beyond else "info",
+                f"early refill: charted as dispensed {new.at.date().isoformat()}, this supply "
+                f"would still have {_days(ahead)} days left when the next supply (dispensed "
+                f"{first.at.date().isoformat()}) was handed over, with "
+                f"{new.on_hand_mg(first.at):g} mg of it expected on hand; {allowed}"
+                + (": a reason is required" if beyond else ""),
+            )
+        )
     if earlier:
-        last = max(earlier, key=lambda d: (d.runs_out, d.id))
-        ahead = last.runs_out - new.at
+        chain = supply_chain(earlier)
+        ends = chain[-1][2]
+        ahead = ends - new.at
         if ahead > _ON_TIME:
             tolerance = policy.early_refill_tolerance_days
             beyond = tolerance is None or ahead > timedelta(days=tolerance)
@@ -199,14 +265,16 @@ def check_dispense(
                 if tolerance is not None
                 else "the clinic allows no early refill"
             )
-            on_hand = sum(d.on_hand_mg(new.at) for d in earlier)
+            on_hand = sum(_left(d, start, new.at) for d, start, _ in chain)
+            last = chain[-1][0]
             out.append(
                 Finding(
                     "early_refill",
                     "needs_reason" if beyond else "info",
-                    f"early refill: {_days(ahead)} days before the previous supply (dispensed "
-                    f"{last.at.date().isoformat()}) should run out, with {on_hand:g} mg of it "
-                    f"expected on hand; {allowed}" + (": a reason is required" if beyond else ""),
+                    f"early refill: {_days(ahead)} days before the supply on hand should run out "
+                    f"(used as ordered, one supply after another; the last dispensed "
+                    f"{last.at.date().isoformat()}), with {_mg(on_hand)} mg expected on hand; "
+                    f"{allowed}" + (": a reason is required" if beyond else ""),
                 )
             )
     return tuple(out)
