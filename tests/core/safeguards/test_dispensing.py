@@ -174,3 +174,28 @@ def test_a_supply_charted_before_one_on_record_is_an_early_refill_too():
         check_dispense(history=[on_record], new=supply(2, T0 - timedelta(days=14)), policy=POLICY)
         == ()
     )
+
+
+def test_a_supply_lasts_whole_days_and_the_clinic_may_cap_mg_a_day():
+    # 700 mg "for a few hours" would make the next refill look on time: refused at entry
+    with pytest.raises(InvalidInput, match="whole number of days"):
+        supply(1, T0, days=0.1)
+    policy = TakeHomePolicy(
+        max_days_supply=14, max_mg_per_dispense=700, max_mg_per_day=50, approved="board"
+    )
+    # 14 x 50 mg for 7 days is 100 mg a day
+    [f] = check_dispense(history=[], new=supply(1, T0, days=7), policy=policy)
+    assert (f.kind, f.severity) == ("amount_per_day", "refused")
+    assert f.message.startswith("700 mg for 7 days is 100 mg a day, above the clinic's limit of 50")
+    assert check_dispense(history=[], new=supply(1, T0, days=14), policy=policy) == ()
+    assert (
+        parse_take_home(
+            {
+                "max_days_supply": 14,
+                "max_mg_per_dispense": 700,
+                "max_mg_per_day": 50,
+                "approved": "b",
+            }
+        ).max_mg_per_day
+        == 50
+    )

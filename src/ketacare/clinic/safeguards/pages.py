@@ -160,7 +160,7 @@ def dispense_page(
         plan_id = optional_int(values["plan_id"], "plan")
         strength = optional_float(values["strength_mg"], "strength (mg per unit)")
         units = optional_int(values["units"], "units")
-        days = optional_float(values["days_supply"], "days' supply")
+        days = optional_int(values["days_supply"], "days' supply (whole days)")
         if plan_id is None or strength is None or units is None or days is None:
             raise InvalidInput("plan, strength, units and days' supply are all required")
         plan = plans.get_plan(session=session, plan_id=plan_id)

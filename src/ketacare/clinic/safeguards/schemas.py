@@ -153,7 +153,7 @@ class TakeHomeIn(BaseModel):
     form: str = Field(min_length=1, max_length=80, description="e.g. 'oral solution', 'troche'")
     strength_mg: float = Field(gt=0, le=1000, description="mg per unit")
     units: int = Field(ge=1, le=1000)
-    days_supply: float = Field(gt=0, le=365)
+    days_supply: int = Field(ge=1, le=365, description="Whole days the supply lasts as ordered")
     directions: str = Field(min_length=1, max_length=2000)
     lot: str = Field(min_length=1, max_length=60)
     pdmp_checked: bool = Field(

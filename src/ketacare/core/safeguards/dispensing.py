@@ -67,6 +67,7 @@ class TakeHomePolicy:
     max_days_supply: float
     max_mg_per_dispense: float
     early_refill_tolerance_days: float | None = None
+    max_mg_per_day: float | None = None
     require_pdmp_check: bool = False
     approved: str = ""
 
@@ -84,6 +85,8 @@ class TakeHomePolicy:
             else "any early refill needs a reason"
         )
         pdmp = "; the PDMP is checked at every dispense" if self.require_pdmp_check else ""
+        if self.max_mg_per_day is not None:
+            pdmp = f"; at most {self.max_mg_per_day:g} mg a day" + pdmp
         return (
             f"at most {self.max_days_supply:g} days' supply and {self.max_mg_per_dispense:g} mg "
             f"per dispense; {early}{pdmp} (site policy, approved by {self.approved})"
@@ -109,8 +112,14 @@ class Dispense:
             raise OutOfRange("strength_mg", self.strength_mg, "more than 0 and at most 1000 mg")
         if isinstance(self.units, bool) or not 1 <= self.units <= 1000:
             raise OutOfRange("units", self.units, "a whole number 1 to 1000")
-        if not (math.isfinite(self.days_supply) and 0 < self.days_supply <= 365):
-            raise OutOfRange("days_supply", self.days_supply, "more than 0 and at most 365 days")
+        # a data-entry bound, not a clinical limit: a supply is ordered in whole days, so a
+        # large amount "for a few hours" cannot make the next refill look on time
+        if (
+            not math.isfinite(self.days_supply)
+            or self.days_supply != int(self.days_supply)
+            or not 1 <= self.days_supply <= 365
+        ):
+            raise OutOfRange("days_supply", self.days_supply, "a whole number of days, 1 to 365")
 
     @property
     def total_mg(self) -> float:
@@ -208,6 +217,17 @@ def check_dispense(
                 f"{policy.max_days_supply:g} days (site policy, approved by {policy.approved})",
             )
         )
+    per_day = new.total_mg / new.days_supply
+    if policy.max_mg_per_day is not None and per_day > policy.max_mg_per_day + 1e-9:
+        out.append(
+            Finding(
+                "amount_per_day",
+                "refused",
+                f"{new.total_mg:g} mg for {new.days_supply:g} days is {per_day:g} mg a day, above "
+                f"the clinic's limit of {policy.max_mg_per_day:g} mg a day (site policy, "
+                f"approved by {policy.approved})",
+            )
+        )
     if new.total_mg > policy.max_mg_per_dispense + 1e-9:
         out.append(
             Finding(
@@ -285,6 +305,7 @@ _FIELDS: Final = frozenset(
         "max_days_supply",
         "max_mg_per_dispense",
         "early_refill_tolerance_days",
+        "max_mg_per_day",
         "require_pdmp_check",
         "approved",
     }
@@ -309,10 +330,11 @@ def parse_take_home(raw: Any, *, path: str = "<text>") -> TakeHomePolicy:
     if extra:
         raise fail(f"take_home.{extra[0]}", f"unknown field (allowed: {sorted(_FIELDS)})")
     numbers: dict[str, float | None] = {}
-    for key in ("max_days_supply", "max_mg_per_dispense", "early_refill_tolerance_days"):
+    optional = ("early_refill_tolerance_days", "max_mg_per_day")
+    for key in ("max_days_supply", "max_mg_per_dispense", *optional):
         value = raw.get(key)
         if value is None:
-            if key != "early_refill_tolerance_days":
+            if key not in optional:
                 raise fail(f"take_home.{key}", "is missing")
             numbers[key] = None
             continue
@@ -337,6 +359,7 @@ def parse_take_home(raw: Any, *, path: str = "<text>") -> TakeHomePolicy:
         max_days_supply=days,
         max_mg_per_dispense=mg,
         early_refill_tolerance_days=numbers["early_refill_tolerance_days"],
+        max_mg_per_day=numbers["max_mg_per_day"],
         require_pdmp_check=pdmp,
         approved=approved.strip(),
     )
