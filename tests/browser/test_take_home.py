@@ -1,0 +1,105 @@
+"""A physician dispenses a take-home supply from the cumulative-dose page, sees an early
+refill refused without a reason, gives one, and voids a supply entered in error."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from browser_helpers import _api, _prepare, login, screened
+from live_server import LiveServer
+
+pytestmark = pytest.mark.browser
+
+# the test clinic's own take-home limits (no source gives any)
+POLICY = """
+[take_home]
+max_days_supply = 14
+max_mg_per_dispense = 700
+early_refill_tolerance_days = 2
+approved = "test clinic board"
+"""
+
+
+@pytest.fixture
+def server(sqlite_template: Path, tmp_path: Path) -> Any:
+    from ketacare.app import create_app
+    from ketacare.infra.settings import load_settings
+
+    db = tmp_path / "t.sqlite3"
+    shutil.copy(sqlite_template, db)
+    (tmp_path / "policy.toml").write_text(POLICY)
+    app = create_app(
+        load_settings(
+            database_url=f"sqlite:///{db}",
+            var_dir=tmp_path / "var",
+            secret_key="t" * 40,
+            timezone="Europe/Amsterdam",
+            session_policy_file=tmp_path / "policy.toml",
+        )
+    )
+    with LiveServer(app) as live:
+        yield live
+    app.state.engine.dispose()
+
+
+def _oral_plan(base: str) -> int:
+    _prepare(base)
+    with (
+        _api(base, "nurse") as nurse,
+        _api(base, "physician") as physician,
+        _api(base, "physician2", "second-physician") as second,
+    ):
+        screened(nurse, physician, 2, route="oral")
+        plan = physician.post(
+            "/api/v1/patients/2/plans", json={"protocol": "oral-followon", "dose_mg": 50}
+        ).json()
+        signed = physician.post(
+            f"/api/v1/plans/{plan['id']}/sign",
+            json={"weight_confirmed": True, "reason": "clinic-set oral dose"},
+        ).json()
+        if signed["status"] == "awaiting_cosign":
+            second.post(f"/api/v1/plans/{plan['id']}/cosign").raise_for_status()
+    return int(plan["id"])
+
+
+def _fill(page: Any, units: str, reason: str = "") -> None:
+    page.get_by_label("Form", exact=True).fill("oral solution")
+    page.get_by_label("Strength (mg per unit)").fill("50")
+    page.get_by_label("Units").fill(units)
+    page.get_by_label("Days' supply").fill("7")
+    page.get_by_label("Lot").fill("OS-7")
+    page.get_by_label("Directions").fill("50 mg by mouth once daily")
+    page.get_by_label("Reason (when a check asks for one)").fill(reason)
+    page.get_by_role("button", name="Dispense").click()
+    page.wait_for_load_state("networkidle")
+
+
+def test_a_physician_dispenses_refills_and_voids(server: Any, page: Any) -> None:
+    base = server.url
+    _oral_plan(base)
+    login(page, base, "physician")
+    page.goto(f"{base}/patients/2/cumulative-dose")
+    expect(page.get_by_test_id("take-home-policy")).to_contain_text("test clinic board")
+    _fill(page, "7")
+    row = page.get_by_test_id("take-home-supplies").locator("tbody tr")
+    expect(row).to_have_count(1)
+    expect(row.first).to_contain_text("7 × 50 mg oral solution = 350 mg")
+    # the same day again: 7 days early, beyond the 2 the clinic allows
+    _fill(page, "7")
+    expect(page.get_by_test_id("take-home-error")).to_contain_text("a reason is required")
+    expect(page.get_by_label("Units")).to_have_value("7")  # the form is kept
+    expect(row).to_have_count(1)
+    _fill(page, "7", reason="first bottle broken at home")
+    expect(row).to_have_count(2)
+    # void the newest, entered in error
+    newest = row.first
+    newest.get_by_role("textbox").fill("charted twice")
+    newest.get_by_role("button", name="Void").click()
+    page.wait_for_load_state("networkidle")
+    expect(row.first).to_contain_text("void: charted twice")
+    page.screenshot(path="/tmp/ketacare-take-home.png", full_page=True)
