@@ -27,6 +27,8 @@ from ketacare.clinic.patients import pages as patients_pages
 from ketacare.clinic.personalise import pages as personalise_pages
 from ketacare.clinic.plans import api as plans_api
 from ketacare.clinic.plans import pages as plans_pages
+from ketacare.clinic.research import api as research_api
+from ketacare.clinic.research import pages as research_pages
 from ketacare.clinic.safeguards import api as safeguards_api
 from ketacare.clinic.safeguards import pages as safeguards_pages
 from ketacare.clinic.screenings import api as screenings_api
@@ -57,6 +59,7 @@ API_ROUTERS = (
     followup_api.router,
     outcomes_api.router,
     safeguards_api.router,
+    research_api.router,
     analytics_api.router,
     audit_api.router,
 )
@@ -72,6 +75,7 @@ PAGE_ROUTERS = (
     personalise_pages.router,
     outcomes_pages.router,
     safeguards_pages.router,
+    research_pages.router,
     analytics_pages.router,
     audit_pages.router,
 )

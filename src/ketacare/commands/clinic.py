@@ -22,6 +22,7 @@ user_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 outbox_app = typer.Typer(help="Reminders waiting to be sent.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports.", no_args_is_help=True)
+export_app = typer.Typer(help="Exports for research.", no_args_is_help=True)
 followup_app = typer.Typer(
     help="Outcome schedules: reminders for what is due.", no_args_is_help=True
 )
@@ -59,6 +60,47 @@ def report_patient(
     except OSError as exc:
         fail(f"cannot write {out}: {exc.strerror or exc}")
     typer.echo(f"wrote {out} ({len(data)} bytes)")
+
+
+@export_app.command("registry")
+def export_registry(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the zip of CSV tables")],
+    profile: Annotated[
+        str, typer.Option("--profile", help="year_only (years and order) or limited (days)")
+    ] = "year_only",
+    data_use_agreement: Annotated[
+        str | None,
+        typer.Option("--dua", help="The data use agreement (required by the limited profile)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+) -> None:
+    """Write the research registry of consenting patients without identifiers."""
+    from ketacare.clinic.audit.service import Actor
+    from ketacare.clinic.research.service import export_registry as build
+
+    if out.suffix.lower() != ".zip":
+        fail(f"--out must name a .zip file, got {out}")
+    _, engine, sessions = _sessions()
+    try:
+        ensure_current(engine)
+        with unit_of_work(sessions) as session:
+            data, count = build(
+                session=session,
+                actor=Actor(None, "cli", "system"),
+                profile=profile,
+                now=utc_now(),
+                data_use_agreement=data_use_agreement,
+            )
+    except KetacareError as exc:
+        fail(str(exc))
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror or exc}")
+    if as_json:
+        emit_json({"out": str(out), "patients": count, "profile": profile, "bytes": len(data)})
+    else:
+        typer.echo(f"wrote {out}: {count} consenting patient(s), profile {profile}")
 
 
 def _sessions():  # type: ignore[no-untyped-def]
@@ -328,4 +370,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
     app.add_typer(outbox_app, name="outbox")
     app.add_typer(report_app, name="report")
+    app.add_typer(export_app, name="export")
     app.add_typer(followup_app, name="followup")

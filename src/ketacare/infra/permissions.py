@@ -84,6 +84,8 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     # the clinic dashboard: aggregates across patients (no patient named), for physicians
     # judging the program and researchers
     "analytics:read": {Role.PHYSICIAN: ALL, Role.RESEARCHER: ALL},
+    # the research registry: exports without identifiers of consenting patients only
+    "research:export": {Role.RESEARCHER: ALL},
     # accounts and the audit trail are administration, not clinical care
     "user:read": {Role.ADMIN: ALL},
     "user:write": {Role.ADMIN: ALL},

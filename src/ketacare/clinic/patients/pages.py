@@ -157,11 +157,17 @@ def _chart(
                 now=at,
             )
         )
+    consents = None
+    if principal.role != "patient":
+        from ketacare.clinic.research import service as research
+
+        consents = research.consent_history(session=session, patient_id=patient_id)
     return page(
         request,
         ctx,
         "patients/chart.html",
         {
+            "consents": consents,
             "chart": chart,
             "p": chart.patient,
             "error": error,

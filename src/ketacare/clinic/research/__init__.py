@@ -1,0 +1,1 @@
+"""Research: each patient's consent to the registry, and exports without identifiers."""
