@@ -163,7 +163,8 @@ def _value(row: Assessment, measure: Measure) -> float | None:
     return float(raw)
 
 
-_SIDE_EFFECTS = ("nausea", "vomiting", "dizziness", "dissociation", "emergence_reaction")
+#: the side effects a session records as present or absent
+SIDE_EFFECTS = ("nausea", "vomiting", "dizziness", "dissociation", "emergence_reaction")
 
 
 def gather(*, session: Session, patient_id: int, now: datetime) -> OutcomeRecord:
@@ -202,7 +203,7 @@ def gather(*, session: Session, patient_id: int, now: datetime) -> OutcomeRecord
             for a in state.alerts
         ]
         present = [
-            k for k in _SIDE_EFFECTS if any(getattr(s, k) is True for s in state.side_effects)
+            k for k in SIDE_EFFECTS if any(getattr(s, k) is True for s in state.side_effects)
         ]
         if present:
             adverse.append(f"session {row.id}: " + ", ".join(present))

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from ketacare.clinic.assessments.orm import Assessment
 from ketacare.clinic.audit import service as audit
+from ketacare.clinic.outcomes.record import SIDE_EFFECTS
 from ketacare.clinic.patients.orm import Patient
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.research.orm import ResearchConsent
@@ -117,16 +118,13 @@ def consenting_patients(*, session: Session) -> list[int]:
     return sorted(pid for pid, decision in newest.items() if decision == "granted")
 
 
-_SIDE_EFFECTS = ("nausea", "vomiting", "dizziness", "dissociation", "emergence_reaction")
-
-
 def _record(session: Session, patient: Patient, now: datetime) -> PatientRecord:
     given = []
     for dose in sessions.doses_given(session=session, patient_id=patient.id, now=now):
         state = sessions.state_of(session=session, session_id=dose.session_id)
         adverse = sorted(
             {f"alert_{a.threshold.vital}" for a in state.alerts}
-            | {k for k in _SIDE_EFFECTS if any(getattr(s, k) is True for s in state.side_effects)}
+            | {k for k in SIDE_EFFECTS if any(getattr(s, k) is True for s in state.side_effects)}
             | (
                 {"stopped_for_adverse_effect"}
                 if state.stop is not None and state.stop.reason == "adverse_effect"
