@@ -47,18 +47,31 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def live_server(sqlite_template: Path, tmp_path: Path) -> Iterator[LiveServer]:
+def session_policy() -> str | None:
+    """A test clinic's session policy (TOML); a test module overrides this to set one."""
+    return None
+
+
+@pytest.fixture
+def live_server(
+    sqlite_template: Path, tmp_path: Path, session_policy: str | None
+) -> Iterator[LiveServer]:
     """The app on a fresh copy of the demo database, on a loopback port."""
     from ketacare.app import create_app
     from ketacare.infra.settings import load_settings
 
     db = tmp_path / "live.sqlite3"
     shutil.copy(sqlite_template, db)
+    policy = None
+    if session_policy is not None:
+        policy = tmp_path / "session-policy.toml"
+        policy.write_text(session_policy)
     settings = load_settings(
         database_url=f"sqlite:///{db}",
         var_dir=tmp_path / "var",
         secret_key="b" * 40,
         timezone="Europe/Amsterdam",
+        session_policy_file=policy,
     )
     app = create_app(settings)
     with LiveServer(app) as server:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,6 @@ import pytest
 from playwright.sync_api import expect
 
 from browser_helpers import _api, _prepare, login
-from live_server import LiveServer
 
 pytestmark = pytest.mark.browser
 
@@ -19,25 +17,8 @@ POLICY = "[thresholds]\nsbp_mmhg = { high = 160 }\n"
 
 
 @pytest.fixture
-def session_server(sqlite_template: Path, tmp_path: Path) -> Any:
-    from ketacare.app import create_app
-    from ketacare.infra.settings import load_settings
-
-    db = tmp_path / "s.sqlite3"
-    shutil.copy(sqlite_template, db)
-    (tmp_path / "policy.toml").write_text(POLICY)
-    app = create_app(
-        load_settings(
-            database_url=f"sqlite:///{db}",
-            var_dir=tmp_path / "var",
-            secret_key="s" * 40,
-            timezone="Europe/Amsterdam",
-            session_policy_file=tmp_path / "policy.toml",
-        )
-    )
-    with LiveServer(app) as server:
-        yield server
-    app.state.engine.dispose()
+def session_policy() -> str:
+    return POLICY
 
 
 def _signed_plan(base: str) -> int:
@@ -63,8 +44,8 @@ def _record(page: Any, button: str) -> None:
     page.wait_for_load_state("networkidle")
 
 
-def test_nurse_runs_a_whole_session(session_server: Any, page: Any, browser: Any) -> None:
-    base = session_server.url
+def test_nurse_runs_a_whole_session(live_server: Any, page: Any, browser: Any) -> None:
+    base = live_server.url
     plan_id = _signed_plan(base)
     board = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
     login(board, base, "physician")

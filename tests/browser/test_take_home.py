@@ -3,15 +3,12 @@ refill refused without a reason, gives one, and voids a supply entered in error.
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
 from browser_helpers import _api, _prepare, login, screened
-from live_server import LiveServer
 
 pytestmark = pytest.mark.browser
 
@@ -26,25 +23,8 @@ approved = "test clinic board"
 
 
 @pytest.fixture
-def server(sqlite_template: Path, tmp_path: Path) -> Any:
-    from ketacare.app import create_app
-    from ketacare.infra.settings import load_settings
-
-    db = tmp_path / "t.sqlite3"
-    shutil.copy(sqlite_template, db)
-    (tmp_path / "policy.toml").write_text(POLICY)
-    app = create_app(
-        load_settings(
-            database_url=f"sqlite:///{db}",
-            var_dir=tmp_path / "var",
-            secret_key="t" * 40,
-            timezone="Europe/Amsterdam",
-            session_policy_file=tmp_path / "policy.toml",
-        )
-    )
-    with LiveServer(app) as live:
-        yield live
-    app.state.engine.dispose()
+def session_policy() -> str:
+    return POLICY
 
 
 def _oral_plan(base: str) -> int:
@@ -79,8 +59,8 @@ def _fill(page: Any, units: str, reason: str = "") -> None:
     page.wait_for_load_state("networkidle")
 
 
-def test_a_physician_dispenses_refills_and_voids(server: Any, page: Any) -> None:
-    base = server.url
+def test_a_physician_dispenses_refills_and_voids(live_server: Any, page: Any) -> None:
+    base = live_server.url
     _oral_plan(base)
     login(page, base, "physician")
     page.goto(f"{base}/patients/2/cumulative-dose")
