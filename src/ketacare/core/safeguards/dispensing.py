@@ -184,6 +184,22 @@ def _mg(value: float) -> str:
     return f"{round(value, 1):g}"
 
 
+def _early_refill(policy: TakeHomePolicy, ahead: timedelta, what: str) -> Finding:
+    """An early refill by ``ahead``: a reason is needed beyond the clinic's tolerance."""
+    tolerance = policy.early_refill_tolerance_days
+    beyond = tolerance is None or ahead > timedelta(days=tolerance)
+    allowed = (
+        f"the clinic allows {tolerance:g} days early"
+        if tolerance is not None
+        else "the clinic allows no early refill"
+    )
+    return Finding(
+        "early_refill",
+        "needs_reason" if beyond else "info",
+        f"{what}; {allowed}" + (": a reason is required" if beyond else ""),
+    )
+
+
 def _days(value: timedelta) -> str:
     days = value / timedelta(days=1)
     return f"{round(days, 1):g}"
@@ -255,46 +271,29 @@ def check_dispense(
     if later:
         first = min(later, key=lambda d: (d.at, d.id))
         ahead = new.runs_out - first.at
-        tolerance = policy.early_refill_tolerance_days
-        beyond = tolerance is None or ahead > timedelta(days=tolerance)
-        allowed = (
-            f"the clinic allows {tolerance:g} days early"
-            if tolerance is not None
-            else "the clinic allows no early refill"
-        )
         out.append(
-            Finding(
-                "early_refill",
-                "needs_reason" if beyond else "info",
+            _early_refill(
+                policy,
+                ahead,
                 f"early refill: charted as dispensed {new.at.date().isoformat()}, this supply "
                 f"would still have {_days(ahead)} days left when the next supply (dispensed "
                 f"{first.at.date().isoformat()}) was handed over, with "
-                f"{new.on_hand_mg(first.at):g} mg of it expected on hand; {allowed}"
-                + (": a reason is required" if beyond else ""),
+                f"{new.on_hand_mg(first.at):g} mg of it expected on hand",
             )
         )
     if earlier:
         chain = supply_chain(earlier)
-        ends = chain[-1][2]
-        ahead = ends - new.at
+        ahead = chain[-1][2] - new.at
         if ahead > _ON_TIME:
-            tolerance = policy.early_refill_tolerance_days
-            beyond = tolerance is None or ahead > timedelta(days=tolerance)
-            allowed = (
-                f"the clinic allows {tolerance:g} days early"
-                if tolerance is not None
-                else "the clinic allows no early refill"
-            )
             on_hand = sum(_left(d, start, new.at) for d, start, _ in chain)
-            last = chain[-1][0]
             out.append(
-                Finding(
-                    "early_refill",
-                    "needs_reason" if beyond else "info",
-                    f"early refill: {_days(ahead)} days before the supply on hand should run out "
-                    f"(used as ordered, one supply after another; the last dispensed "
-                    f"{last.at.date().isoformat()}), with {_mg(on_hand)} mg expected on hand; "
-                    f"{allowed}" + (": a reason is required" if beyond else ""),
+                _early_refill(
+                    policy,
+                    ahead,
+                    f"early refill: {_days(ahead)} days before the supply on hand should run "
+                    f"out (used as ordered, one supply after another; the last dispensed "
+                    f"{chain[-1][0].at.date().isoformat()}), with {_mg(on_hand)} mg expected "
+                    "on hand",
                 )
             )
     return tuple(out)
