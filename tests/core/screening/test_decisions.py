@@ -35,7 +35,7 @@ def test_eligible_patient() -> None:
     decision = screen_document(_example("eligible-esketamine.json"))
     assert decision.decision == "eligible"
     assert decision.reasons == () and decision.missing == ()
-    assert decision.ruleset_version == "1.1.0"
+    assert decision.ruleset_version == "1.2.0"
 
 
 def test_eligible_ketamine_patient_with_site_policy() -> None:
@@ -264,5 +264,5 @@ def test_to_dict_matches_the_contract() -> None:
     out = screen_document(_example("review-ketamine-crps.json")).to_dict()
     assert out["decision"] == "physician_review"
     assert all(set(r) == {"rule", "severity", "message", "source"} for r in out["reasons"])
-    assert out["ruleset"] == {"id": "ketacare-screening", "version": "1.1.0"}
+    assert out["ruleset"] == {"id": "ketacare-screening", "version": "1.2.0"}
     json.dumps(out)

@@ -283,4 +283,4 @@ def test_shipped_data_files_are_valid_and_sourced() -> None:
     kb = load_knowledge()
     assert all(r.source.strip() for r in kb.rules)
     assert all(i.source.strip() for i in kb.interactions)
-    assert set(kb.data_versions) == {"rules", "interactions", "medications", "codes"}
+    assert set(kb.data_versions) == {"rules", "interactions", "medications", "codes", "drugs"}

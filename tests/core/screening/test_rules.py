@@ -35,10 +35,18 @@ def _vitals(**values: Any) -> Patch:
     return patch
 
 
-def _instrument(iid: str, total: float | None = None, flags: tuple[str, ...] = ()) -> Patch:
+def _instrument(
+    iid: str,
+    total: float | None = None,
+    flags: tuple[str, ...] = (),
+    items: dict[str, Any] | None = None,
+) -> Patch:
     def patch(doc: dict[str, Any]) -> None:
         doc["instruments"] = [i for i in doc["instruments"] if i["instrument"] != iid]
-        doc["instruments"].append({"instrument": iid, "total": total, "flags": list(flags)})
+        entry: dict[str, Any] = {"instrument": iid, "total": total, "flags": list(flags)}
+        if items is not None:
+            entry["items"] = items
+        doc["instruments"].append(entry)
 
     return patch
 
@@ -228,7 +236,38 @@ CASES: dict[str, tuple[str, Patch, Patch, dict[str, float]]] = {
     "phq9-item9-positive": (
         "ketamine",
         _instrument("phq9", 5, ("phq9_item9_positive",)),
-        _instrument("phq9", 5),
+        _instrument("phq9", 5, items={"q9": 0}),
+        {},
+    ),
+    # ICD-10-CM F20-F29 (block title, medicalcodecenter.com ICD-10-CM 2024 book): F25.0 is
+    # schizoaffective disorder, bipolar type; F31.9 (bipolar, unspecified) has no psychotic
+    # features and lies outside the block.
+    "psychotic-disorder-recorded": (
+        "ketamine",
+        _set("conditions", ["F25.0"]),
+        _set("conditions", ["F31.9"]),
+        {},
+    ),
+    # ICD-10-CM Q28.3 "Other malformations of cerebral vessels" includes a congenital cerebral
+    # aneurysm (nonruptured) and a developmental venous anomaly (icd10coded.com/cm/Q28.0).
+    "cerebral-vessel-malformation-unspecified": (
+        "esketamine",
+        _set("conditions", ["Q28.3"]),
+        _set("conditions", ["Q28.8"]),
+        {},
+    ),
+    # Spravato PI section 8.6: severe hepatic impairment (Child-Pugh C) "not recommended";
+    # moderate: "may need to be monitored for adverse reactions for a longer period of time".
+    "esketamine-severe-hepatic-impairment": (
+        "esketamine",
+        _history(hepatic_impairment="severe"),
+        _history(hepatic_impairment="moderate"),
+        {},
+    ),
+    "esketamine-moderate-hepatic-impairment": (
+        "esketamine",
+        _history(hepatic_impairment="moderate"),
+        _history(hepatic_impairment="mild"),
         {},
     ),
     "cssrs-high-risk": (

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ketacare.core.errors import InvalidInput
 from ketacare.core.screening.knowledge import Knowledge, Rule, load_knowledge
 from ketacare.core.screening.model import (
     SEVERITIES,
@@ -37,9 +38,12 @@ from ketacare.core.screening.model import (
     ScreeningInput,
     SitePolicy,
 )
+from ketacare.core.terminology import normalise_icd10cm
+from ketacare.core.terminology.drugs import says_no_known_allergies
 
 State = Literal["yes", "no", "unknown", "policy_unset"]
 MISSING_RULE = "missing-information"
+UNRECOGNISED_RULE = "not-recognised"
 VITAL_LABELS = {
     "systolic_mmhg": ("systolic blood pressure", "mmHg"),
     "diastolic_mmhg": ("diastolic blood pressure", "mmHg"),
@@ -62,6 +66,8 @@ class _Facts:
     findings: Mapping[str, FindingValue | None]
     evidence: Mapping[str, str]
     instruments: Mapping[str, InstrumentResult]
+    #: Entries no vocabulary recognised, as ("medication" | "allergy" | "condition", text).
+    unrecognised: tuple[tuple[str, str], ...] = ()
 
 
 def _and(outcomes: list[_Outcome]) -> _Outcome:
@@ -83,24 +89,53 @@ def _and(outcomes: list[_Outcome]) -> _Outcome:
 
 
 def _resolve(data: ScreeningInput, kb: Knowledge) -> _Facts:
-    """Combine history, diagnosis codes and allergies into one value per finding."""
+    """Combine history, diagnosis codes and allergies into one value per finding.
+
+    Codes are read with or without the dot and matched by each entry's prefix or range;
+    allergy entries are read through the drug vocabulary (brand names, salts, variants), so
+    "Ketalar (anaphylaxis)" is a ketamine allergy. An allergy list read in full with no
+    ketamine or esketamine entry answers the hypersensitivity question "no"; a list with an
+    entry nobody could read leaves it unknown. Unread entries are kept for the result.
+    """
     findings: dict[str, FindingValue | None] = {f.id: data.history.get(f.id) for f in kb.findings}
     evidence: dict[str, str] = {k: "history" for k, v in findings.items() if v is not None}
+    unrecognised: list[tuple[str, str]] = []
     for cond in data.conditions:
+        try:
+            code = normalise_icd10cm(cond.code)
+        except InvalidInput:
+            unrecognised.append(("condition", _shown_condition(cond.code, cond.display)))
+            continue
         for entry in kb.codes:
-            code = cond.code.upper()
-            if code == entry.prefix or code.startswith(entry.prefix):
+            if entry.matches(code):
                 findings[entry.finding] = True
-                evidence[entry.finding] = f"{cond.system} {cond.code}"
+                evidence[entry.finding] = f"{cond.system} {code}"
     if data.allergies is not None:
-        hits = [a for a in data.allergies if "ketamine" in a.lower()]
-        if hits:
-            findings["ketamine_hypersensitivity"] = True
-            evidence["ketamine_hypersensitivity"] = "allergy list: " + ", ".join(hits)
-        elif findings.get("ketamine_hypersensitivity") is None:
-            findings["ketamine_hypersensitivity"] = False
+        allergens = {a.ingredient: a.finding for a in kb.allergens}
+        hits: dict[str, list[str]] = {}
+        unread = False
+        for text in data.allergies:
+            ingredients = kb.ingredients_of(text)
+            if not ingredients:
+                if not says_no_known_allergies(text):
+                    unrecognised.append(("allergy", text))
+                    unread = True
+                continue
+            for ingredient in ingredients:
+                if ingredient in allergens:
+                    hits.setdefault(allergens[ingredient], []).append(text)
+        for finding_id, texts in hits.items():
+            findings[finding_id] = True
+            evidence[finding_id] = "allergy list: " + ", ".join(dict.fromkeys(texts))
+        for finding_id in set(allergens.values()) - set(hits):
+            if findings.get(finding_id) is None and not unread:
+                findings[finding_id] = False
     instruments = {r.instrument: r for r in data.instruments}
-    return _Facts(findings, evidence, instruments)
+    return _Facts(findings, evidence, instruments, tuple(unrecognised))
+
+
+def _shown_condition(code: str, display: str | None) -> str:
+    return f"{code} ({display})" if display else code
 
 
 def _finding(when: Mapping[str, Any], facts: _Facts) -> _Outcome:
@@ -120,8 +155,18 @@ def _instrument(when: Mapping[str, Any], data: ScreeningInput, facts: _Facts) ->
     if result is None:
         return _Outcome("unknown", (f"instrument:{iid}",))
     if "flag" in when:
-        hit = when["flag"] in result.flags
-        return _Outcome("yes" if hit else "no", evidence=(f"{iid} flag {when['flag']}",))
+        if when["flag"] in result.flags:
+            return _Outcome("yes", evidence=(f"{iid} flag {when['flag']}",))
+        item = when.get("item")
+        if item is None:
+            return _Outcome("no")
+        answer = result.item(str(item))
+        if answer is None:
+            # A total without this item's answer does not say the flag is absent.
+            return _Outcome("unknown", (f"instrument:{iid} item {item}",))
+        if answer > 0:
+            return _Outcome("yes", evidence=(f"{iid} {item} answered {answer:g}",))
+        return _Outcome("no")
     if result.total is None:
         return _Outcome("unknown", (f"instrument:{iid} total",))
     total = result.total
@@ -265,6 +310,14 @@ def _missing_label(item: str, kb: Knowledge) -> str:
         return "Allergies are not recorded (give the allergy list, [] for none)."
     if item.startswith("history."):
         return f"Not recorded: {kb.finding(item.removeprefix('history.')).label}."
+    if item == "instrument:phq9 item q9":
+        return (
+            "PHQ-9 item 9 (thoughts of death or self-harm) is not answered: ask it; any answer "
+            "above 0 needs follow-up whatever the total."
+        )
+    if item.startswith("instrument:") and " item " in item:
+        name, _, which = item.removeprefix("instrument:").partition(" item ")
+        return f"Instrument {name}: item {which} is not answered; it must be asked."
     if item.startswith("instrument:") and item.endswith(" total"):
         name = item.removeprefix("instrument:").removesuffix(" total")
         return f"Instrument {name} was given without a total: give the total or all answers."
@@ -289,7 +342,7 @@ def _check_interactions(
     unknown: list[str] = []
     classes_by_med: dict[str, set[str]] = {}
     for med in meds:
-        mapped = kb.classes_of(med.name)
+        mapped = kb.classes_of(med.name, med.rxcui)
         if mapped is None and med.classes is None:
             unknown.append(med.name)
         classes_by_med[med.name] = set(mapped or ()) | set(med.classes or ())
@@ -436,6 +489,22 @@ def screen(
     interactions, unknown_meds = _check_interactions(data, kb)
     for name in unknown_meds:
         missing.setdefault(f"medication:{name}", []).append("interaction-check")
+    unread = [*facts.unrecognised, *(("medication", name) for name in unknown_meds)]
+    if unread:
+        listed = "; ".join(f"{kind} '{text}'" for kind, text in unread)
+        reasons.append(
+            (
+                Reason(
+                    UNRECOGNISED_RULE,
+                    "review",
+                    f"Not recognised: checked by a clinician: {listed}.",
+                    f"{kb.ruleset_id} {kb.ruleset_version}: entries the drug vocabulary "
+                    f"(drugs.toml {kb.data_versions.get('drugs', '?')}), the interaction map "
+                    "and ICD-10-CM could not read; a medication's interactions were not checked",
+                ),
+                2,
+            )
+        )
     for ix in interactions:
         note = (
             f" (The source concerns {_other_molecule(molecule)}; ketacare applies it to "

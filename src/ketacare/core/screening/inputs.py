@@ -280,14 +280,16 @@ def _instrument(item: Any, field: str, sex: Sex | None, scorer: Scorer | None) -
             )
         result = scorer(iid, answers, sex=None if sex is None else sex[0].upper())
         total = getattr(result, "total", None)
+        scored = getattr(result, "answers", None)
         return InstrumentResult(
             instrument=str(getattr(result, "instrument", iid)),
             total=None if total is None else float(total),
             band=getattr(result, "band", None),
             flags=tuple(str(f) for f in getattr(result, "flags", ())),
             version=getattr(result, "version", None),
+            items=_answered(scored) if isinstance(scored, Mapping) else (),
         )
-    _keys(obj, {"instrument", "total", "band", "flags", "version"}, field)
+    _keys(obj, {"instrument", "total", "band", "flags", "version", "items"}, field)
     total = obj.get("total")
     band = obj.get("band")
     version = obj.get("version")
@@ -298,7 +300,42 @@ def _instrument(item: Any, field: str, sex: Sex | None, scorer: Scorer | None) -
         band=None if band is None else _text(band, f"{field}.band"),
         flags=tuple(_text(f, f"{field}.flags") for f in _list(flags, f"{field}.flags")),
         version=None if version is None else _text(version, f"{field}.version"),
+        items=_items(obj.get("items"), f"{field}.items"),
     )
+
+
+def _answered(answers: Mapping[Any, Any]) -> tuple[tuple[str, float], ...]:
+    """The numeric (or yes/no) answers of a scored result; unanswered items are left out."""
+    out = []
+    for key, value in answers.items():
+        if isinstance(value, bool):
+            out.append((str(key), 1.0 if value else 0.0))
+        elif isinstance(value, int | float) and math.isfinite(value):
+            out.append((str(key), float(value)))
+    return tuple(out)
+
+
+def _items(value: Any, field: str) -> tuple[tuple[str, float], ...]:
+    """Item answers given with an already scored result, e.g. ``{"q9": 0}`` for PHQ-9.
+
+    A total alone does not say how a safety item was answered; this is where it is said.
+    ``null`` means the item was not answered (the same as leaving it out).
+    """
+    if value is None:
+        return ()
+    obj = _obj(value, field)
+    out = []
+    for key, answer in obj.items():
+        if answer is None:
+            continue
+        if isinstance(answer, bool):
+            out.append((str(key), 1.0 if answer else 0.0))
+            continue
+        number = _number(answer, f"{field}.{key}")
+        if number < 0:
+            raise OutOfRange(f"{field}.{key}", number, "0 or more")
+        out.append((str(key), number))
+    return tuple(out)
 
 
 def parse_screening_input(

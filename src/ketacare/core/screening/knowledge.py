@@ -8,7 +8,7 @@ Examples
 --------
 >>> kb = load_knowledge()
 >>> kb.ruleset_version
-'1.1.0'
+'1.2.0'
 >>> kb.rule("asra-pregnancy").severity
 'review'
 >>> kb.classes_of("Midazolam")
@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, cast
 
-from ketacare.core.errors import DataFileError, UnknownItem
+from ketacare.core.errors import DataFileError, InvalidInput, UnknownItem
 from ketacare.core.screening.model import MOLECULES, ROUTES, SEVERITIES, Severity
+from ketacare.core.terminology import icd10cm_in_range, normalise_icd10cm
+from ketacare.core.terminology.drugs import drug_vocabulary, find_ingredients
 
 #: Keys a rule's ``when`` table may hold.
 CONDITION_KEYS = frozenset(
@@ -48,6 +50,7 @@ CONDITION_KEYS = frozenset(
         "lft",
         "policy",
         "substance_risk",
+        "item",
     }
 )
 VITALS = ("systolic_mmhg", "diastolic_mmhg", "heart_rate_bpm")
@@ -151,11 +154,29 @@ class MedicationEntry:
 
 @dataclass(frozen=True, slots=True)
 class CodeEntry:
-    """An ICD-10-CM code prefix that sets a finding."""
+    """An ICD-10-CM code prefix, or a range ``first``-``last``, that sets a finding."""
 
     prefix: str
     finding: str
     display: str
+    source: str
+    last: str | None = None
+
+    def matches(self, code: str) -> bool:
+        """True when ``code`` (any case, with or without the dot) falls under this entry.
+
+        >>> CodeEntry("F20", "x", "d", "s", last="F29").matches("f251")
+        True
+        """
+        return icd10cm_in_range(code, self.prefix, self.last or self.prefix)
+
+
+@dataclass(frozen=True, slots=True)
+class AllergenEntry:
+    """An ingredient whose appearance on the allergy list sets a finding."""
+
+    ingredient: str
+    finding: str
     source: str
 
 
@@ -179,6 +200,7 @@ class Knowledge:
     medications: tuple[MedicationEntry, ...]
     codes: tuple[CodeEntry, ...]
     data_versions: Mapping[str, str]
+    allergens: tuple[AllergenEntry, ...] = ()
 
     def rule(self, rule_id: str) -> Rule:
         """Return the rule ``rule_id`` (``UnknownItem`` if there is none)."""
@@ -201,13 +223,26 @@ class Knowledge:
                 return policy
         raise UnknownItem("site policy", key, [p.key for p in self.policies])
 
-    def classes_of(self, name: str) -> tuple[str, ...] | None:
-        """Classes of a medication name (case-insensitive), or ``None`` if it is not mapped."""
-        wanted = " ".join(name.lower().split())
-        for med in self.medications:
-            if wanted == med.name or wanted in med.synonyms:
-                return med.classes
-        return None
+    def medication_names(self) -> dict[str, str]:
+        """Every name of the interaction map (generic names and synonyms) -> its entry name."""
+        return {n: m.name for m in self.medications for n in (m.name, *m.synonyms)}
+
+    def ingredients_of(self, text: str, rxcui: str | None = None) -> tuple[str, ...]:
+        """Ingredients a medication or allergy entry names, read through the terminology layer.
+
+        Strength, form and salt text are skipped and brand names and spelling variants are
+        resolved (``ketacare.core.terminology.drugs``), so "lorazepam 1 mg tablet", "Ativan"
+        and "LORazepam" all read as lorazepam.
+        """
+        return find_ingredients(text, extra=self.medication_names(), rxcui=rxcui)
+
+    def classes_of(self, name: str, rxcui: str | None = None) -> tuple[str, ...] | None:
+        """Classes of a medication entry, or ``None`` if no ingredient in it is mapped."""
+        by_name = {m.name: m.classes for m in self.medications}
+        mapped = [by_name[i] for i in self.ingredients_of(name, rxcui) if i in by_name]
+        if not mapped:
+            return None
+        return tuple(dict.fromkeys(c for classes in mapped for c in classes))
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,6 +372,10 @@ def _check_when(
     for key in ("total_at_least", "total_at_most", "total_at_least_female", "total_at_least_male"):
         if key in when and not isinstance(when[key], int | float):
             raise _fail(file, where, f"'{key}' must be a number")
+    if "item" in when and not ("instrument" in when and "flag" in when):
+        raise _fail(
+            file, where, "'item' names the item a flag is read from: give instrument and flag"
+        )
     if "instrument" in when and not (
         {"flag", "total_at_least", "total_at_most", "total_at_least_female"} & set(when)
     ):
@@ -528,14 +567,34 @@ def _interactions_file(
     return {"interactions": tuple(out), "interaction_sources": sources}
 
 
+def _code_bounds(entry: Mapping[str, Any], file: str) -> tuple[str, str | None]:
+    """The entry's prefix, or its range's first and last code (each normalised)."""
+    bounds = entry.get("range")
+    try:
+        if bounds is None:
+            return normalise_icd10cm(_str(entry, "prefix", file, "code")), None
+        if (
+            not isinstance(bounds, list)
+            or len(bounds) != 2
+            or not all(isinstance(b, str) for b in bounds)
+        ):
+            raise _fail(file, "code", f"range {bounds!r} must be [FIRST, LAST]")
+        first, last = normalise_icd10cm(bounds[0]), normalise_icd10cm(bounds[1])
+    except InvalidInput as exc:
+        raise _fail(file, "code", str(exc)) from None
+    if first.replace(".", "") > last.replace(".", ""):
+        raise _fail(file, f"code {first}-{last}", "the range's first code is after its last")
+    return first, last
+
+
 def _codes_file(
     doc: Mapping[str, Any], file: str, findings: tuple[Finding, ...]
-) -> tuple[CodeEntry, ...]:
+) -> tuple[tuple[CodeEntry, ...], tuple[AllergenEntry, ...]]:
     known = {f.id for f in findings if not f.values}
     out = []
     for entry in _table_list(doc, "code", file):
-        prefix = _str(entry, "prefix", file, "code").upper()
-        where = f"code {prefix}"
+        prefix, last = _code_bounds(entry, file)
+        where = f"code {prefix}" + (f"-{last}" if last else "")
         finding = _str(entry, "finding", file, where)
         if finding not in known:
             raise _fail(file, where, f"unknown boolean finding {finding!r}")
@@ -545,9 +604,18 @@ def _codes_file(
                 finding,
                 _str(entry, "display", file, where),
                 _str(entry, "source", file, where),
+                last,
             )
         )
-    return tuple(out)
+    allergens = []
+    for entry in _table_list(doc, "allergen", file):
+        ingredient = _str(entry, "ingredient", file, "allergen")
+        where = f"allergen {ingredient}"
+        finding = _str(entry, "finding", file, where)
+        if finding not in known:
+            raise _fail(file, where, f"unknown boolean finding {finding!r}")
+        allergens.append(AllergenEntry(ingredient, finding, _str(entry, "source", file, where)))
+    return tuple(out), tuple(allergens)
 
 
 def _version(doc: Mapping[str, Any], table: str, file: str) -> str:
@@ -575,14 +643,15 @@ def build_knowledge(
     r = _rules_file(rules, "rules.toml")
     m = _medications_file(medications, "medications.toml")
     i = _interactions_file(interactions, "interactions.toml", m["class_labels"])
-    c = _codes_file(codes, "codes.toml", r["findings"])
+    c, allergens = _codes_file(codes, "codes.toml", r["findings"])
     versions = {
         "rules": r["ruleset_version"],
         "interactions": _version(interactions, "interactions", "interactions.toml"),
         "medications": _version(medications, "medications", "medications.toml"),
         "codes": _version(codes, "codes", "codes.toml"),
+        "drugs": drug_vocabulary().version,
     }
-    return Knowledge(**r, **m, **i, codes=c, data_versions=versions)
+    return Knowledge(**r, **m, **i, codes=c, data_versions=versions, allergens=allergens)
 
 
 @functools.cache

@@ -113,6 +113,13 @@ class InstrumentResult:
     band: str | None = None
     flags: tuple[str, ...] = ()
     version: str | None = None
+    #: Answers known item by item (item id, answer); an item not listed was not answered or
+    #: not reported (a total alone says nothing about PHQ-9 item 9).
+    items: tuple[tuple[str, float], ...] = ()
+
+    def item(self, item_id: str) -> float | None:
+        """The answer to ``item_id``, or ``None`` when it is not known."""
+        return dict(self.items).get(item_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,15 @@ def _instrument_schema() -> dict[str, Any]:
             "band": {"type": ["string", "null"]},
             "flags": {"type": "array", "items": {"type": "string"}},
             "version": {"type": ["string", "null"]},
+            "items": {
+                "type": "object",
+                "description": (
+                    'Answers to single items, e.g. {"q9": 0} for PHQ-9 item 9. A PHQ-9 '
+                    "total without item 9 (and without the phq9_item9_positive flag) leaves "
+                    "item 9 missing: it must be asked."
+                ),
+                "additionalProperties": {"type": ["number", "boolean", "null"]},
+            },
         },
     }
     raw = {
