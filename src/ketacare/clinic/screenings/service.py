@@ -79,6 +79,8 @@ def build_document(
             "band": a.band,
             "flags": list(a.flags),
             "version": a.instrument_version,
+            # item answers: a total alone does not say how PHQ-9 item 9 was answered
+            "items": {k: v for k, v in a.answers.items() if isinstance(v, int | float)},
         }
         for key, a in sorted(latest.items())
         if key in SCREENING_INSTRUMENTS

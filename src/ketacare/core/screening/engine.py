@@ -263,6 +263,8 @@ def _evaluate(
             parts.append(_Outcome("yes" if hit else "no", evidence=(f"pregnancy: {status}",)))
     if "breastfeeding" in when:
         bf = data.breastfeeding
+        if bf is None and data.patient.sex == "male":
+            bf = False  # not applicable, as for pregnancy
         parts.append(
             _Outcome("unknown", ("breastfeeding",))
             if bf is None
@@ -328,6 +330,8 @@ def _missing_label(item: str, kb: Knowledge) -> str:
         return f"Medication '{name}' is not in the interaction map: give its classes to check it."
     labels = {
         "pregnancy_status": "Pregnancy status is not recorded.",
+        "breastfeeding": "Whether the patient is breastfeeding is not recorded.",
+        "patient.age_years": "The patient's age is not recorded.",
         "patient.sex": "Patient sex is needed for a sex-specific cut-off.",
         "medications": "The medication list is not recorded (give [] for none).",
         "vitals.systolic_mmhg": "Resting blood pressure is not recorded.",

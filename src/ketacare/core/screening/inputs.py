@@ -157,7 +157,7 @@ def _conditions(value: Any) -> tuple[Condition, ...]:
     for i, item in enumerate(_list(value, "conditions")):
         field = f"conditions[{i}]"
         if isinstance(item, str):
-            out.append(Condition(_text(item, field).upper()))
+            out.append(Condition(_text(item, field)))
             continue
         obj = _obj(item, field)
         _keys(obj, {"code", "system", "display"}, field)
@@ -167,7 +167,7 @@ def _conditions(value: Any) -> tuple[Condition, ...]:
         display = obj.get("display")
         out.append(
             Condition(
-                _text(obj.get("code"), f"{field}.code").upper(),
+                _text(obj.get("code"), f"{field}.code"),
                 system,
                 None if display is None else _text(display, f"{field}.display"),
             )

@@ -423,6 +423,15 @@ def _rule(
     for flag in ("required", "substance_risk"):
         if not isinstance(entry.get(flag, False), bool):
             raise _fail(file, where, f"'{flag}' must be true or false")
+    asks = {"finding", "pregnancy_in", "breastfeeding", "age_below"} & set(when)
+    if (
+        _severity(entry, file, where) == "contraindication"
+        and asks
+        and not entry.get("required", False)
+    ):
+        raise _fail(
+            file, where, "a contraindication that asks about the patient must be required = true"
+        )
     source, keys = _cite(entry, sources, file, where)
     return Rule(
         id=rid,
