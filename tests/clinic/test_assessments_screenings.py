@@ -231,3 +231,22 @@ def test_phq9_page_shows_the_score_and_the_alert(client: Any, login_page: Any) -
     assert r.status_code == 200
     assert 'data-testid="score-total">7<' in r.text and "Safety alert" in r.text
     assert "/patients/3/assessments/new/cssrs_screener" in r.text
+
+
+def test_screening_reads_phq9_item9_from_the_stored_answers(client: Any, login_api: Any) -> None:
+    """A stored PHQ-9 with item 9 answered 0 does not leave item 9 missing on the screening;
+    one with item 9 above 0 fires the item-9 rule (PHQ-9: follow up any answer above 0)."""
+    nurse = login_api("nurse")
+    screen = {**ESKETAMINE, "vitals": {"systolic_mmhg": 122, "diastolic_mmhg": 78}}
+    for answers, fired in (([3, 3, 3, 3, 3, 3, 3, 0, 0], False), (PHQ9_ITEM9, True)):
+        r = client.post(
+            "/api/v1/patients/3/assessments",
+            headers=nurse,
+            json={"instrument": "phq9", "answers": answers},
+        )
+        assert r.status_code == 201, r.text
+        body = client.post("/api/v1/patients/3/screenings", headers=nurse, json=screen).json()
+        missing = [m["item"] for m in body["result"]["missing"]]
+        assert "instrument:phq9 item q9" not in missing
+        rules = {x["rule"] for x in body["result"]["reasons"]}
+        assert ("phq9-item9-positive" in rules) is fired

@@ -106,3 +106,49 @@ def test_missing_file_and_bad_policy_exit_2(app: typer.Typer, tmp_path: Path) ->
     policy.write_text("[site_policy]\nbp = 1\n", encoding="utf-8")
     code, _, err = _run(app, str(EXAMPLES / "eligible-esketamine.json"), "--policy", str(policy))
     assert code == 2 and "unknown field(s) bp" in err and err.count("\n") == 1
+
+
+def test_screen_json_reads_brand_allergy_phq9_total_and_dotless_code(
+    app: typer.Typer, tmp_path: Path
+) -> None:
+    """The issue's cases through the command: each must stop an unchecked "eligible"."""
+    base = json.loads((EXAMPLES / "eligible-esketamine.json").read_text())
+    del base["history"]["ketamine_hypersensitivity"]  # the question left unanswered
+
+    cases = {
+        # Spravato label: hypersensitivity to esketamine is a contraindication.
+        "allergy": ({"allergies": ["Spravato (angioedema)"]}, "not_eligible"),
+        # PHQ-9 item 9 must be asked whatever the total.
+        "phq9": (
+            {
+                "allergies": [],
+                "instruments": [
+                    *base["instruments"],
+                    {"instrument": "phq9", "total": 21, "flags": []},
+                ],
+            },
+            "physician_review",
+        ),
+        # ICD-10-CM I67.1 cerebral aneurysm, nonruptured; Spravato label contraindication.
+        "dotless": ({"allergies": [], "conditions": ["I671"]}, "not_eligible"),
+    }
+    for name, (patch, decision) in cases.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({**base, **patch}))
+        code, out, _ = _run(app, str(path), "--json")
+        assert code == 0, name
+        doc = json.loads(out)
+        assert doc["decision"] == decision, (name, doc["reasons"])
+        assert all(set(r) == {"rule", "severity", "message", "source"} for r in doc["reasons"])
+    phq9 = json.loads(_run(app, str(tmp_path / "phq9.json"), "--json")[1])
+    assert "instrument:phq9 item q9" in [m["item"] for m in phq9["missing"]]
+
+
+def test_schema_documents_item_answers(app: typer.Typer) -> None:
+    code, out, _ = _run(app, "--schema")
+    assert code == 0
+    schema = json.loads(out)
+    scored = schema["properties"]["instruments"]["items"]["oneOf"][0]
+    assert (
+        "items" in scored["properties"] and "item 9" in scored["properties"]["items"]["description"]
+    )

@@ -501,7 +501,7 @@ def screen(
                 Reason(
                     UNRECOGNISED_RULE,
                     "review",
-                    f"Not recognised: checked by a clinician: {listed}.",
+                    f"Entries not recognised: checked by a clinician: {listed}.",
                     f"{kb.ruleset_id} {kb.ruleset_version}: entries the drug vocabulary "
                     f"(drugs.toml {kb.data_versions.get('drugs', '?')}), the interaction map "
                     "and ICD-10-CM could not read; a medication's interactions were not checked",
