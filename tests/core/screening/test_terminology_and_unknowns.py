@@ -320,6 +320,7 @@ def test_codes_outside_the_psychosis_list_do_not_fire(code: str) -> None:
         "LORazepam",
         "Ativan 0.5mg PO PRN",
         {"name": "lorazepam 2 mg/mL injection"},
+        "Xanax XR 1 mg",  # openFDA NDC 0009-0090: Xanax is alprazolam
     ],
 )
 def test_benzodiazepine_written_as_clinicians_do_hits_the_cns_depressant_check(
