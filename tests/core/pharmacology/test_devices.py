@@ -9,6 +9,8 @@ one dose, and a whole-dose entry as its devices 5 minutes apart.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -127,3 +129,30 @@ def test_population_bands_match_for_devices_and_one_entry():
         )
         bands.append(pop.plasma_ng_per_ml)
     np.testing.assert_allclose(bands[1], bands[0], rtol=1e-9)
+
+
+PEREZ = Path(MODEL.path).read_text()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "text"),
+    [
+        # a device route without the rule would silently treat devices as lone doses
+        ('dose_window = "dose_window"\n', "", "needs device_interval .* and dose_window"),
+        ('device_interval = "device_interval"', 'device_interval = "ka_n"', "unit 1/h"),
+        (
+            'dose_window = { value = 2.0, unit = "h"',
+            'dose_window = { value = 0.0, unit = "h"',
+            "positive",
+        ),
+    ],
+)
+def test_a_device_route_without_a_valid_grouping_rule_is_refused(tmp_path, old, new, text):
+    from ketacare.core.errors import DataFileError
+    from ketacare.core.pharmacology.models import load_model_file
+
+    assert old in PEREZ
+    path = tmp_path / "bad.toml"
+    path.write_text(PEREZ.replace(old, new, 1))
+    with pytest.raises(DataFileError, match=text):
+        load_model_file(path)

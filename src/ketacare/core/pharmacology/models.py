@@ -478,6 +478,13 @@ def _read_routes(
             _expect_param(r, params, spray_fraction, {"fraction"}, where)
             _expect_param(r, params, spray_factor, {"fraction"}, where)
             # without these the devices of one dose cannot be told from a new dose
+            if interval is None or window is None:
+                raise r.fail(
+                    where,
+                    "a device route (spray_mg) needs device_interval (time between the devices "
+                    "of one dose) and dose_window (how long after a device the next one still "
+                    "belongs to the same dose), each a time parameter with its source",
+                )
             checked = (
                 _expect_param(r, params, interval, {"time"}, where),
                 _expect_param(r, params, window, {"time"}, where),
