@@ -201,11 +201,19 @@ def perez_ruixo_rhs(age=None):
     return rhs
 
 
-def nasal_events(t, mg):
-    sprays = math.ceil(mg / 28)
-    frn = PR["FRn"] * (1 + (sprays - 1) * PR["FRn_next"]) / sprays
-    swallowed = mg * (1 - frn) * PR["Fgut"]
-    return [(t, "bolus", 0, mg * frn, t), (t, "rate", 1, swallowed / PR["Dsw"], t + PR["Dsw"])]
+def nasal_events(t, mg, first=True):
+    """One intranasal dose as the label gives it: 28-mg devices 5 minutes apart; the first
+    device of a dose absorbs FRn through the nose, each later one FRn x 0.62 (Table 3)."""
+    events = []
+    for k in range(math.ceil(mg / 28)):
+        frn = PR["FRn"] * (1.0 if first and k == 0 else PR["FRn_next"])
+        at = t + k * 5 / 60
+        swallowed = 28 * (1 - frn) * PR["Fgut"]
+        events += [
+            (at, "bolus", 0, 28 * frn, at),
+            (at, "rate", 1, swallowed / PR["Dsw"], at + PR["Dsw"]),
+        ]
+    return events
 
 
 def oral_events(t, mg):
@@ -229,6 +237,19 @@ ROUTE_CASES = {
         [{"route": "intranasal", "start_h": 2, "amount_mg": 84}],
         nasal_events(2.0, 84),
     ),
+    # the same 84 mg charted as three devices 5 minutes apart: the same three inputs
+    "intranasal_3_devices": (
+        [{"route": "intranasal", "start_h": 2 + k * 5 / 60, "amount_mg": 28} for k in range(3)],
+        nasal_events(2.0, 84),
+    ),
+    # a second dose 72 h later starts again at the first-device fraction
+    "intranasal_two_days": (
+        [
+            {"route": "intranasal", "start_h": 0, "amount_mg": 56},
+            {"route": "intranasal", "start_h": 72, "amount_mg": 28},
+        ],
+        [*nasal_events(0.0, 56), *nasal_events(72.0, 28)],
+    ),
     "oral": ([{"route": "oral", "start_h": 0.25, "amount_mg": 50}], oral_events(0.25, 50)),
     "mixed": (
         [
@@ -245,7 +266,7 @@ ROUTE_CASES = {
 @pytest.mark.parametrize("age", [40.0, 75.0])
 def test_perez_ruixo_every_route_matches_ode(case, age):
     doses, events = ROUTE_CASES[case]
-    hours = 150.0 if case == "iv_infusion" else 72.0
+    hours = 150.0 if case in ("iv_infusion", "intranasal_two_days") else 72.0
     sim = simulate(
         model=load_model(model_id="perez-ruixo-2021"),
         patient=Patient(weight_kg=70, age_years=age),

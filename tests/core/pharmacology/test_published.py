@@ -68,7 +68,8 @@ TABLE_4 = {
 @pytest.mark.parametrize(("age", "mg"), list(TABLE_4))
 def test_perez_ruixo_table_4_exposure(age, mg):
     """Esketamine Cmax and AUC0-24 and noresketamine Cmax of the typical patient match Table 4
-    (Cmax within 2%: the paper's sampling grid is not known; AUC and metabolite Cmax within 1%).
+    (Cmax and AUC within 0.5%, each dose given as its 28-mg devices 5 minutes apart as the
+    label says; metabolite Cmax within 1%).
     The metabolite Cmax match also shows that no esketamine -> noresketamine molar-mass
     factor belongs in the model (it would lower the metabolite by about 6%).
     Noresketamine AUC0-24 is over-predicted by the literal Table 3 encoding, as nlmixr2lib
@@ -81,8 +82,8 @@ def test_perez_ruixo_table_4_exposure(age, mg):
         hours=24,
         step_min=1,
     )
-    assert sim.metrics.cmax_ng_per_ml == pytest.approx(cmax, rel=0.02)
-    assert sim.metrics.auc_ng_h_per_ml == pytest.approx(auc24, rel=0.01)
+    assert sim.metrics.cmax_ng_per_ml == pytest.approx(cmax, rel=0.005)
+    assert sim.metrics.auc_ng_h_per_ml == pytest.approx(auc24, rel=0.005)
     assert sim.metabolite_ng_per_ml is not None
     assert float(sim.metabolite_ng_per_ml.max()) == pytest.approx(nesk_cmax, rel=0.01)
     nesk_auc = float(np.trapezoid(sim.metabolite_ng_per_ml, sim.time_h))

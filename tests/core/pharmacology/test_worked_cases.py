@@ -120,9 +120,16 @@ def perez_ruixo(age):
     return rhs, 10, 3, vc
 
 
-# intranasal 56 mg = two 28-mg sprays: FRn 0.54 for the first, 0.54 x 0.62 for the second;
-# the rest is swallowed (zero-order over Dsw 0.53 h, Fgut 0.64). Oral: Fgut, over Dpo 0.32 h.
-FRN_56 = 0.54 * (1 + 0.62) / 2
+# intranasal 56 mg = two 28-mg devices 5 minutes apart (label): FRn 0.54 for the first,
+# 0.54 x 0.62 = 0.3348 for the second (Table 3); the rest of each device is swallowed
+# (zero-order over Dsw 0.53 h, Fgut 0.64). Oral: Fgut, over Dpo 0.32 h.
+FIVE_MIN = 5 / 60
+NASAL_56 = [
+    (0.0, 0, 28 * 0.54, 0.0),
+    (0.0, 1, 28 * (1 - 0.54) * 0.64, 0.53),
+    (FIVE_MIN, 0, 28 * 0.3348, 0.0),
+    (FIVE_MIN, 1, 28 * (1 - 0.3348) * 0.64, 0.53),
+]
 CASES = {
     "domino_0.35_mg_per_kg_per_h_4h": (
         "domino",
@@ -149,7 +156,18 @@ CASES = {
         "perez-ruixo-2021",
         perez_ruixo(45.0),
         [{"route": "intranasal", "start_h": 0, "amount_mg": 56}],
-        [(0.0, 0, 56 * FRN_56, 0.0), (0.0, 1, 56 * (1 - FRN_56) * 0.64, 0.53)],
+        NASAL_56,
+        56.0,
+    ),
+    # the same dose charted device by device, as it is given: the same curve
+    "esketamine_56_mg_as_two_devices": (
+        "perez-ruixo-2021",
+        perez_ruixo(45.0),
+        [
+            {"route": "intranasal", "start_h": 0, "amount_mg": 28},
+            {"route": "intranasal", "start_h": FIVE_MIN, "amount_mg": 28},
+        ],
+        NASAL_56,
         56.0,
     ),
     "esketamine_84_mg_oral_age_70": (

@@ -143,13 +143,21 @@ class RoutePart:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """How a route's dose enters the model."""
+    """How a route's dose enters the model.
+
+    A device route (``spray_mg`` set: esketamine nasal spray) also names the time between
+    the devices of one dose (``device_interval``) and how far apart two devices may be and
+    still belong to one dose (``dose_window``); see :func:`~ketacare.core.pharmacology.
+    simulate.dose_inputs` for the rule.
+    """
 
     name: str
     parts: tuple[RoutePart, ...]
     spray_mg: float | None = None
     spray_fraction: str | None = None
     spray_factor: str | None = None
+    device_interval: str | None = None
+    dose_window: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,7 +439,12 @@ def _read_routes(
         if name not in KNOWN_ROUTES:
             raise r.fail(where, f"unknown route: known are {', '.join(KNOWN_ROUTES)}")
         entry = r.table(raw, where)
-        r.keys(entry, where, {"parts"}, {"spray_mg", "spray_fraction", "spray_factor"})
+        r.keys(
+            entry,
+            where,
+            {"parts"},
+            {"spray_mg", "spray_fraction", "spray_factor", "device_interval", "dose_window"},
+        )
         if not isinstance(entry["parts"], list) or not entry["parts"]:
             raise r.fail(where, "parts must be a non-empty list")
         parts = []
@@ -458,13 +471,34 @@ def _read_routes(
         spray = entry.get("spray_mg")
         spray_fraction = entry.get("spray_fraction")
         spray_factor = entry.get("spray_factor")
+        interval = entry.get("device_interval")
+        window = entry.get("dose_window")
         if spray is not None:
             spray = r.number(spray, f"{where}.spray_mg")
             _expect_param(r, params, spray_fraction, {"fraction"}, where)
             _expect_param(r, params, spray_factor, {"fraction"}, where)
-        elif spray_fraction is not None or spray_factor is not None:
-            raise r.fail(where, "spray_fraction and spray_factor need spray_mg")
-        routes.append(Route(name, tuple(parts), spray, spray_fraction, spray_factor))
+            # without these the devices of one dose cannot be told from a new dose
+            if interval is None or window is None:
+                raise r.fail(
+                    where,
+                    "a device route (spray_mg) needs device_interval (time between the devices "
+                    "of one dose) and dose_window (how long after a device the next one still "
+                    "belongs to the same dose), each a time parameter with its source",
+                )
+            checked = (
+                _expect_param(r, params, interval, {"time"}, where),
+                _expect_param(r, params, window, {"time"}, where),
+            )
+            for name_ in checked:
+                if params[name_].omega is not None or params[name_].value <= 0:
+                    raise r.fail(where, f"{name_} must be a positive time with no variability")
+        elif any(x is not None for x in (spray_fraction, spray_factor, interval, window)):
+            raise r.fail(
+                where, "spray_fraction, spray_factor, device_interval and dose_window need spray_mg"
+            )
+        routes.append(
+            Route(name, tuple(parts), spray, spray_fraction, spray_factor, interval, window)
+        )
     if not routes:
         raise r.fail("routes", "at least one route is required")
     return tuple(routes)

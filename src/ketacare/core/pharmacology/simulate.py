@@ -42,6 +42,7 @@ __all__ = [
     "PopulationResult",
     "Simulation",
     "check_patient",
+    "device_doses",
     "dose_inputs",
     "simulate",
     "simulate_population",
@@ -159,32 +160,89 @@ def _fraction(params: ParameterSet, factors: Sequence[str], spray: Mapping[str, 
     return value
 
 
+def device_doses(*, model: Model, regimen: Regimen) -> tuple[tuple[int, ...], ...]:
+    """Which regimen entries make one dose on a device route (e.g. esketamine nasal spray).
+
+    Returns, per regimen entry, the number of its first device within its dose (0 when the
+    entry opens a new dose, 2 when its first device is the dose's third, ...), one number per
+    device of the entry; entries on routes without devices get ``()``.
+
+    The rule (the model file cites it): an entry of ``a`` mg is ``n = ceil(a / spray_mg)``
+    devices given ``device_interval`` apart from its start; the next entry on the route
+    belongs to the same dose when its start is at most ``dose_window`` after the previous
+    device, otherwise it opens a new dose. Entries on other routes in between do not split
+    a dose. So one 84-mg entry and three 28-mg entries 5 minutes apart are the same three
+    devices, and a dose three days later starts again at the first device.
+
+    Examples
+    --------
+    >>> from ketacare.core.pharmacology.models import load_model
+    >>> from ketacare.core.pharmacology.regimen import Dose, make_regimen
+    >>> m = load_model(model_id="perez-ruixo-2021")
+    >>> r = make_regimen((Dose("intranasal", 0.0, 56.0), Dose("intranasal", 10 / 60, 28.0),
+    ...                   Dose("intranasal", 72.0, 28.0)))
+    >>> device_doses(model=m, regimen=r)
+    ((0, 1), (2,), (0,))
+    """
+    out: list[tuple[int, ...]] = []
+    state: dict[str, tuple[float, int]] = {}  # route -> (last device time, devices so far)
+    for dose in regimen.doses:
+        route = model.route(dose.route)
+        if route.spray_mg is None:
+            out.append(())
+            continue
+        assert route.device_interval is not None and route.dose_window is not None
+        interval = model.parameter(route.device_interval)
+        window = model.parameter(route.dose_window)
+        interval_h = interval.value * interval.factor
+        window_h = window.value * window.factor
+        n_devices = max(1, math.ceil(dose.amount_mg / route.spray_mg - 1e-9))
+        last = state.get(dose.route)
+        before = 0 if last is None or dose.start_h - last[0] > window_h + 1e-9 else last[1]
+        out.append(tuple(before + k for k in range(n_devices)))
+        state[dose.route] = (dose.start_h + (n_devices - 1) * interval_h, before + n_devices)
+    return tuple(out)
+
+
 def dose_inputs(*, model: Model, regimen: Regimen, params: ParameterSet) -> list[Input]:
     """Translate a regimen into model inputs (amounts per patient, zero-order windows).
 
     A route with several parts (e.g. intranasal: absorbed through the nose, and swallowed
-    then absorbed from the gut through the liver) splits each dose between them.
+    then absorbed from the gut through the liver) splits each dose between them. On a device
+    route each device is its own input at its own time, and the per-device fraction
+    (Perez-Ruixo 2021: FRn for the first 28-mg device of a dose, FRn x 0.62 for each later
+    one) follows the device's place in its dose however the dose was charted
+    (:func:`device_doses`).
     """
     index = {c: i for i, c in enumerate(model.compartments)}
     inputs = []
-    for dose in regimen.doses:
+    places = device_doses(model=model, regimen=regimen)
+    for dose, devices in zip(regimen.doses, places, strict=True):
         route = model.route(dose.route)
-        spray: dict[str, Array] = {}
-        if route.spray_mg is not None:
+        given: list[tuple[float, float, dict[str, Array]]]
+        if not devices:
+            given = [(dose.start_h, dose.amount_mg, {})]
+        else:
             assert route.spray_fraction is not None and route.spray_factor is not None
-            n_spray = max(1, math.ceil(dose.amount_mg / route.spray_mg - 1e-9))
+            assert route.device_interval is not None
+            interval_h = float(params[route.device_interval][0])
             base = params[route.spray_fraction]
-            factor = params[route.spray_factor]
-            spray[route.spray_fraction] = base * (1.0 + (n_spray - 1) * factor) / n_spray
-        for part in route.parts:
-            amount = dose.amount_mg * _fraction(params, part.fraction, spray)
-            if dose.route == "iv_infusion":
-                end = dose.end_h
-            elif part.duration is not None:
-                end = dose.start_h + float(params[part.duration][0])
-            else:
-                end = dose.start_h
-            inputs.append(Input(dose.start_h, end, index[part.to], amount))
+            later = base * params[route.spray_factor]
+            each = dose.amount_mg / len(devices)
+            given = [
+                (dose.start_h + k * interval_h, each, {route.spray_fraction: later if n else base})
+                for k, n in enumerate(devices)
+            ]
+        for start_h, amount_mg, spray in given:
+            for part in route.parts:
+                amount = amount_mg * _fraction(params, part.fraction, spray)
+                if dose.route == "iv_infusion":
+                    end = dose.end_h
+                elif part.duration is not None:
+                    end = start_h + float(params[part.duration][0])
+                else:
+                    end = start_h
+                inputs.append(Input(start_h, end, index[part.to], amount))
     return inputs
 
 
