@@ -82,6 +82,12 @@ class Settings(BaseSettings):
         description="Site policy: how recent a weight must be to sign a plan; unset: the "
         "signing physician confirms the weight is current",
     )
+    accept_partial_questionnaires: bool = Field(
+        default=False,
+        description="Site policy: keep a questionnaire with required items blank as "
+        "incomplete (no total, flagged with the items unanswered); off: such a form is "
+        "refused at submission with the items named",
+    )
     crisis_message: str = Field(
         default="",
         description="Crisis resources shown to a patient whose answers raise a safety flag "

@@ -13,7 +13,13 @@ from ketacare.clinic.assessments.service import SELF_REPORT
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.service import get_patient
 from ketacare.core.errors import InvalidInput, KetacareError
-from ketacare.core.instruments import Instrument, get_instrument, list_instruments
+from ketacare.core.instruments import (
+    IncompleteAnswers,
+    Instrument,
+    get_instrument,
+    incomplete_label,
+    list_instruments,
+)
 from ketacare.web.deps import (
     Ctx,
     DbSession,
@@ -48,6 +54,16 @@ def _answers_from_form(instrument: Instrument, form: Any) -> dict[str, object]:
     return answers
 
 
+def incomplete_of(row: Any) -> str:
+    """The visible flag of a stored result with required items blank ('' when complete)."""
+    if not row.missing:
+        return ""
+    try:
+        return incomplete_label(get_instrument(row.instrument_id), row.missing)
+    except KetacareError:
+        return f"incomplete: items {', '.join(row.missing)} unanswered"
+
+
 def _context(value: str) -> str:
     if value not in CONTEXTS:
         raise InvalidInput(f"context {value!r}: allowed {', '.join(CONTEXTS)}")
@@ -79,7 +95,12 @@ def assessments_page(
         request,
         ctx,
         "assessments/list.html",
-        {"patient": patient, "rows": rows, "instruments": _available(principal)},
+        {
+            "patient": patient,
+            "rows": rows,
+            "incomplete": {r.id: incomplete_of(r) for r in rows},
+            "instruments": _available(principal),
+        },
     )
 
 
@@ -91,12 +112,21 @@ def _form(
     values: dict[str, object] | None = None,
     error: str | None = None,
     status_code: int = 200,
+    refused: IncompleteAnswers | None = None,
+    alerts: list[Any] | None = None,
 ) -> Response:
     return page(
         request,
         ctx,
         "assessments/form.html",
-        {"patient": patient, "instrument": instrument, "values": values or {}, "error": error},
+        {
+            "patient": patient,
+            "instrument": instrument,
+            "values": values or {},
+            "error": error,
+            "unanswered": refused.unanswered if refused else (),
+            "alerts": alerts or [],
+        },
         status_code=status_code,
     )
 
@@ -131,17 +161,28 @@ def submit_assessment(
     patient = get_patient(session=session, patient_id=patient_id)
     instrument = get_instrument(instrument_id)
     values: dict[str, object] = {}
+    actor = actor_of(request, principal)
     try:
         values = _answers_from_form(instrument, form)
         row, alerts = service.record_assessment(
             session=session,
-            actor=actor_of(request, principal),
+            actor=actor,
             patient_id=patient_id,
             instrument_id=instrument.id,
             answers=values,
             context=_context(str(form.get("context") or "intake")),
             source="patient" if principal.role == "patient" else "staff",
             now=at,
+            accept_partial=ctx.settings.accept_partial_questionnaires,
+        )
+    except IncompleteAnswers as exc:
+        # nothing kept; the answers given are shown again, the blanks named
+        session.rollback()
+        raised = service.refuse_incomplete(
+            session=session, actor=actor, patient_id=patient_id, error=exc, now=at
+        )
+        return _form(
+            request, ctx, patient, instrument, values, str(exc), 422, refused=exc, alerts=raised
         )
     except KetacareError as exc:
         session.rollback()
@@ -155,6 +196,8 @@ def submit_assessment(
             "instrument": instrument,
             "row": row,
             "alerts": alerts,
+            "incomplete": incomplete_of(row),
+            "unanswered_kinds": sorted(service.UNANSWERED_FLAGS),
             "crisis_message": ctx.settings.crisis_message,
             "responsible": service.responsible_name(
                 session=session, user_id=patient.responsible_clinician_id

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ketacare.core.errors import KetacareError
+from ketacare.core.instruments import get_instrument, incomplete_label
 
 Context = Literal["intake", "pre_session", "post_session", "follow_up", "session"]
 
@@ -49,6 +52,22 @@ class AssessmentRead(BaseModel):
     source: str
     completed_at: datetime
     status: str
+    incomplete: str | None = Field(
+        default=None,
+        description="Set when required items were left blank (kept under the clinic's "
+        "partial-answers setting): 'incomplete: items 3, 9 unanswered'; no total then",
+    )
+
+    @model_validator(mode="after")
+    def _incomplete(self) -> AssessmentRead:
+        if self.missing and self.incomplete is None:
+            try:
+                instrument = get_instrument(self.instrument_id)
+            except KetacareError:
+                self.incomplete = f"incomplete: items {', '.join(self.missing)} unanswered"
+            else:
+                self.incomplete = incomplete_label(instrument, self.missing) or None
+        return self
 
 
 class AssessmentResult(BaseModel):

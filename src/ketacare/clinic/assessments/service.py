@@ -3,6 +3,14 @@
 Safety flags (:data:`ALERT_FLAGS`) are the flags the instrument sources say need
 immediate follow-up: a PHQ-9 item 9 answer above 0 (follow-up regardless of the
 total, routed to the C-SSRS screener) and a moderate or high C-SSRS screener risk.
+An item 9 left blank is unknown, not "no": it alerts the clinician to ask it
+(:data:`UNANSWERED_FLAGS`), worded as unanswered, never as positive.
+
+A form with a required item blank is refused (:class:`IncompleteAnswers`, nothing
+stored) unless the clinic accepts partial answers; the caller then rolls back and calls
+:func:`refuse_incomplete`, which audits the refused attempt and raises the alerts its
+answers call for (a blank or positive item 9 must reach the clinician even though the
+form was not kept).
 """
 
 from __future__ import annotations
@@ -18,10 +26,23 @@ from ketacare.clinic.analytics import service as analytics
 from ketacare.clinic.assessments.orm import Assessment, ClinicalAlert
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.service import get_patient
-from ketacare.core.instruments import get_instrument, score
+from ketacare.core.instruments import (
+    IncompleteAnswers,
+    ScoreResult,
+    get_instrument,
+    list_instruments,
+    require_complete,
+    score,
+)
 from ketacare.infra.errors import Conflict, Forbidden, NotFound
 
-ALERT_FLAGS = frozenset({"phq9_item9_positive", "cssrs_high_risk", "cssrs_moderate_risk"})
+#: Flags raised by a safety item left blank (``unanswered`` in the instrument's data file).
+UNANSWERED_FLAGS = frozenset(
+    f.id for i in list_instruments() for f in i.flags if f.unanswered is not None
+)
+ALERT_FLAGS = frozenset(
+    {"phq9_item9_positive", "cssrs_high_risk", "cssrs_moderate_risk", *UNANSWERED_FLAGS}
+)
 
 #: Questionnaires a patient fills about themselves; the rest (risk tools, criteria,
 #: discharge scores) are clinician instruments and a patient account cannot submit them.
@@ -39,8 +60,16 @@ def record_assessment(
     context: str,
     source: str,
     now: datetime,
+    accept_partial: bool = False,
+    alert_once_since: datetime | None = None,
 ) -> tuple[Assessment, list[ClinicalAlert]]:
-    """Score and store one instrument; alerts for its safety flags go out in the same step."""
+    """Score and store one instrument; alerts for its safety flags go out in the same step.
+
+    A required item left blank raises :class:`IncompleteAnswers` before anything is
+    written, unless ``accept_partial`` (the clinic's setting): then the form is kept with
+    ``missing`` listing the blanks and no total. ``alert_once_since`` (a self-report
+    link's creation) keeps an unanswered-item alert to one per link while it is open.
+    """
     patient = get_patient(session=session, patient_id=patient_id)
     if source == "patient" and instrument_id not in SELF_REPORT:
         raise Forbidden(
@@ -48,6 +77,8 @@ def record_assessment(
             f"{', '.join(SELF_REPORT)}"
         )
     result = score(instrument_id, answers, sex=SEX_CODE.get(patient.sex))
+    if not accept_partial:
+        require_complete(get_instrument(instrument_id), result)
     row = Assessment(
         patient_id=patient_id,
         instrument_id=result.instrument,
@@ -73,21 +104,104 @@ def record_assessment(
         resource_id=row.id,
         patient_id=patient_id,
         at=now,
-        detail={"instrument": result.instrument, "flags": list(result.flags)},
+        detail={
+            "instrument": result.instrument,
+            "flags": list(result.flags),
+            **({"incomplete": list(result.missing)} if result.missing else {}),
+        },
     )
+    alerts = _raise_alerts(
+        session=session,
+        actor=actor,
+        patient_id=patient_id,
+        recipient_id=patient.responsible_clinician_id,
+        result=result,
+        assessment_id=row.id,
+        now=now,
+        once_since=alert_once_since,
+    )
+    if analytics.follows(result.instrument):
+        # keep the clinic dashboard's per-patient summary in step with the record
+        analytics.refresh_patient(session=session, patient_id=patient_id, now=now)
+    return row, alerts
+
+
+def refuse_incomplete(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    patient_id: int,
+    error: IncompleteAnswers,
+    now: datetime,
+    once_since: datetime | None = None,
+) -> list[ClinicalAlert]:
+    """After a form refused for blank required items (and rolled back): audit the attempt
+    and raise the alerts its answers call for.
+
+    The form is not kept, but what it showed is not dropped: a blank item 9 asks the
+    clinician to ask it, and a positive item 9 next to another blank still alerts.
+    """
+    patient = get_patient(session=session, patient_id=patient_id)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="refuse",
+        resource_type="assessment",
+        patient_id=patient_id,
+        at=now,
+        detail={
+            "instrument": error.instrument.id,
+            "unanswered": [u.item for u in error.unanswered],
+            "flags": list(error.result.flags),
+        },
+    )
+    return _raise_alerts(
+        session=session,
+        actor=actor,
+        patient_id=patient_id,
+        recipient_id=patient.responsible_clinician_id,
+        result=error.result,
+        assessment_id=None,
+        now=now,
+        once_since=once_since,
+    )
+
+
+def _raise_alerts(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    patient_id: int,
+    recipient_id: int | None,
+    result: ScoreResult,
+    assessment_id: int | None,
+    now: datetime,
+    once_since: datetime | None,
+) -> list[ClinicalAlert]:
     alerts = []
     details = {str(d.get("id")): d for d in result.flag_details}
     for flag in result.flags:
         if flag not in ALERT_FLAGS:
             continue
+        if flag in UNANSWERED_FLAGS and once_since is not None:
+            already = session.scalar(
+                select(ClinicalAlert.id).where(
+                    ClinicalAlert.patient_id == patient_id,
+                    ClinicalAlert.kind == flag,
+                    ClinicalAlert.acknowledged_at.is_(None),
+                    ClinicalAlert.raised_at >= once_since,
+                )
+            )
+            if already is not None:
+                continue
         detail = details.get(flag, {})
         alert = ClinicalAlert(
             patient_id=patient_id,
             kind=flag,
             message=str(detail.get("message") or flag),
             routes_to=detail.get("routes_to"),
-            assessment_id=row.id,
-            recipient_id=patient.responsible_clinician_id,
+            assessment_id=assessment_id,
+            recipient_id=recipient_id,
             raised_at=now,
         )
         session.add(alert)
@@ -100,13 +214,14 @@ def record_assessment(
             resource_id=alert.id,
             patient_id=patient_id,
             at=now,
-            detail={"kind": flag, "recipient_id": alert.recipient_id},
+            detail={
+                "kind": flag,
+                "recipient_id": alert.recipient_id,
+                **({"assessment_id": assessment_id} if assessment_id else {"refused": True}),
+            },
         )
         alerts.append(alert)
-    if analytics.follows(result.instrument):
-        # keep the clinic dashboard's per-patient summary in step with the record
-        analytics.refresh_patient(session=session, patient_id=patient_id, now=now)
-    return row, alerts
+    return alerts
 
 
 def list_assessments(

@@ -11,13 +11,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ketacare.clinic.accounts.service import Principal
-from ketacare.clinic.assessments.pages import _answers_from_form
-from ketacare.clinic.assessments.service import record_assessment
+from ketacare.clinic.assessments.pages import _answers_from_form, incomplete_of
+from ketacare.clinic.assessments.service import (
+    UNANSWERED_FLAGS,
+    record_assessment,
+    refuse_incomplete,
+)
 from ketacare.clinic.followup import schedules, service
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.plans.service import get_plan
 from ketacare.core.errors import InvalidInput, KetacareError
-from ketacare.core.instruments import get_instrument
+from ketacare.core.instruments import IncompleteAnswers, get_instrument
 from ketacare.core.outcomes.schedule import STARTS, WHENS, load_templates
 from ketacare.infra.errors import Conflict
 from ketacare.web.deps import (
@@ -92,7 +96,15 @@ def _link_page(
         request,
         ctx,
         "followup/link.html",
-        {"link": link, "due": due, "asked": asked, "token": token, "values": {}, **extra},
+        {
+            "link": link,
+            "due": due,
+            "asked": asked,
+            "token": token,
+            "values": {},
+            "crisis_message": ctx.settings.crisis_message,
+            **extra,
+        },
     )
 
 
@@ -113,6 +125,7 @@ def link_submit(
     instrument_id: str,
 ) -> Response:
     """One questionnaire submitted through the link; safety flags alert the clinician."""
+    values: dict[str, object] = {}
     try:
         instrument = get_instrument(instrument_id)
         values = _answers_from_form(instrument, form)
@@ -123,7 +136,15 @@ def link_submit(
             answers=values,
             now=at,
             remote_addr=remote_addr(request),
+            accept_partial=ctx.settings.accept_partial_questionnaires,
         )
+    except IncompleteAnswers as exc:
+        # nothing kept and the link not spent: the same questionnaire again, blanks named
+        session.rollback()
+        service.refuse_via_link(
+            session=session, token=token, error=exc, now=at, remote_addr=remote_addr(request)
+        )
+        return _refused(_link_page(request, ctx, session, token, at, **_refusal(exc, values)))
     except KetacareError as exc:
         session.rollback()
         return _link_page(request, ctx, session, token, at, error=str(exc))
@@ -138,6 +159,8 @@ def link_submit(
             "instrument": instrument,
             "row": row,
             "alerts": alerts,
+            "incomplete": incomplete_of(row),
+            "unanswered_kinds": sorted(UNANSWERED_FLAGS),
             "token": token,
             "more": link.used_at is None,
             "crisis_message": ctx.settings.crisis_message,
@@ -146,6 +169,24 @@ def link_submit(
             ),
         },
     )
+
+
+def _refusal(exc: IncompleteAnswers, values: dict[str, object]) -> dict[str, Any]:
+    """What a patient's page needs to show a form refused for blanks: the answers given
+    (checked again), the blank questions named, and whether item 9 was among them."""
+    return {
+        "values": values,
+        "unanswered": exc.unanswered,
+        "refused": exc.instrument.id,
+        "ask_item9": bool(set(exc.result.flags) & UNANSWERED_FLAGS),
+    }
+
+
+def _refused(response: Response) -> Response:
+    """A refused submission answers 422 (the form again), like every other refusal."""
+    if response.status_code == 200:
+        response.status_code = 422
+    return response
 
 
 # --------------------------------------------------------------------------- outcome schedules
@@ -443,6 +484,7 @@ def _my_page(
     principal: Principal,
     error: str | None = None,
     status_code: int = 200,
+    **extra: Any,
 ) -> Response:
     patient_id = principal.patient_id or 0
     found = schedules.due_for_patient(
@@ -467,6 +509,9 @@ def _my_page(
             "due": due,
             "upcoming": sorted(upcoming, key=lambda u: u[1]),
             "error": error,
+            "values": {},
+            "crisis_message": ctx.settings.crisis_message,
+            **extra,
         },
         status_code=status_code,
     )
@@ -496,6 +541,7 @@ def my_submit(
 ) -> Response:
     """One due questionnaire filled by the logged-in patient."""
     patient_id = principal.patient_id or 0
+    values: dict[str, object] = {}
     try:
         instrument = get_instrument(instrument_id)
         found = schedules.due_for_patient(
@@ -504,16 +550,28 @@ def my_submit(
         outstanding = schedules.outstanding_instruments(found)
         if instrument.id not in outstanding:
             raise Conflict(f"{instrument.title} is not due now")
+        values = _answers_from_form(instrument, form)
         row, alerts = record_assessment(
             session=session,
             actor=actor_of(request, principal),
             patient_id=patient_id,
             instrument_id=instrument.id,
-            answers=_answers_from_form(instrument, form),
+            answers=values,
             context="follow_up",
             source="patient",
             now=at,
+            accept_partial=ctx.settings.accept_partial_questionnaires,
         )
+    except IncompleteAnswers as exc:
+        session.rollback()
+        refuse_incomplete(
+            session=session,
+            actor=actor_of(request, principal),
+            patient_id=patient_id,
+            error=exc,
+            now=at,
+        )
+        return _refused(_my_page(request, ctx, session, at, principal, **_refusal(exc, values)))
     except KetacareError as exc:
         session.rollback()
         code = 409 if isinstance(exc, Conflict) else 422
@@ -529,7 +587,9 @@ def my_submit(
             "instrument": instrument,
             "row": row,
             "alerts": alerts,
-            "more": len(outstanding) > 1,
+            "incomplete": incomplete_of(row),
+            "unanswered_kinds": sorted(UNANSWERED_FLAGS),
+            "more": len(outstanding) > 1 or bool(row.missing),
             "next_url": "/my/questionnaires",
             "crisis_message": ctx.settings.crisis_message,
             "responsible": responsible_name(

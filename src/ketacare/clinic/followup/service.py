@@ -11,13 +11,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.assessments.orm import Assessment, ClinicalAlert
-from ketacare.clinic.assessments.service import record_assessment
+from ketacare.clinic.assessments.service import record_assessment, refuse_incomplete
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.followup.orm import OutboxMessage, SelfReportLink
 from ketacare.clinic.followup.senders import Sender
 from ketacare.clinic.patients.service import get_patient
 from ketacare.core.errors import InvalidInput
-from ketacare.core.instruments import get_instrument
+from ketacare.core.instruments import IncompleteAnswers, get_instrument
 from ketacare.infra.errors import Conflict, NotFound
 
 SELF_REPORT = ("phq9", "gad7", "nrs_pain", "bpi_sf", "pcs", "pgic")
@@ -113,6 +113,10 @@ def open_link(*, session: Session, token: str, now: datetime) -> SelfReportLink:
     return link
 
 
+def _link_actor(link: SelfReportLink, remote_addr: str | None) -> audit.Actor:
+    return audit.Actor(None, f"patient-link-{link.id}", "patient", remote_addr)
+
+
 def submit_via_link(
     *,
     session: Session,
@@ -121,28 +125,58 @@ def submit_via_link(
     answers: Mapping[str, object],
     now: datetime,
     remote_addr: str | None,
+    accept_partial: bool = False,
 ) -> tuple[SelfReportLink, Assessment, list[ClinicalAlert]]:
-    """Record one questionnaire through the link; the link is used up when all are done."""
+    """Record one questionnaire through the link; the link is used up when all are done.
+
+    A questionnaire counts as done only with every required item answered: a blank one
+    is refused (:class:`IncompleteAnswers`, see :func:`refuse_via_link`) or, where the
+    clinic accepts partial answers, kept as incomplete while the link stays open for it.
+    """
     link = open_link(session=session, token=token, now=now)
     if instrument_id not in link.instruments:
         raise InvalidInput(f"{instrument_id} is not part of this link")
     if instrument_id in link.completed:
         raise Conflict(f"{instrument_id} was already completed through this link")
-    actor = audit.Actor(None, f"patient-link-{link.id}", "patient", remote_addr)
     row, alerts = record_assessment(
         session=session,
-        actor=actor,
+        actor=_link_actor(link, remote_addr),
         patient_id=link.patient_id,
         instrument_id=instrument_id,
         answers=answers,
         context="follow_up",
         source="patient",
         now=now,
+        accept_partial=accept_partial,
+        alert_once_since=link.created_at,
     )
-    link.completed = [*link.completed, instrument_id]
+    if not row.missing:
+        link.completed = [*link.completed, instrument_id]
     if set(link.completed) >= set(link.instruments):
         link.used_at = now
     return link, row, alerts
+
+
+def refuse_via_link(
+    *,
+    session: Session,
+    token: str,
+    error: IncompleteAnswers,
+    now: datetime,
+    remote_addr: str | None,
+) -> list[ClinicalAlert]:
+    """After a link submission refused for blanks (rolled back): audit it and raise its
+    alerts, an unanswered item 9 once per link while that alert is open. The link is
+    left as it was: not spent."""
+    link = open_link(session=session, token=token, now=now)
+    return refuse_incomplete(
+        session=session,
+        actor=_link_actor(link, remote_addr),
+        patient_id=link.patient_id,
+        error=error,
+        now=now,
+        once_since=link.created_at,
+    )
 
 
 def enqueue(

@@ -13,6 +13,13 @@ a pure function::
 Nothing here imports the web, the database or the CLI.
 """
 
+from ketacare.core.instruments.completeness import (
+    IncompleteAnswers,
+    Unanswered,
+    incomplete_label,
+    require_complete,
+    unanswered_items,
+)
 from ketacare.core.instruments.expressions import Condition, parse_condition
 from ketacare.core.instruments.loader import load_instrument_file, load_instrument_text
 from ketacare.core.instruments.model import (
@@ -42,6 +49,7 @@ __all__ = [
     "Condition",
     "EnableWhen",
     "FlagRule",
+    "IncompleteAnswers",
     "Instrument",
     "Item",
     "Licence",
@@ -51,14 +59,18 @@ __all__ = [
     "Scoring",
     "Source",
     "Subscale",
+    "Unanswered",
     "get_instrument",
     "list_instruments",
     "load_instrument_file",
     "load_instrument_text",
+    "incomplete_label",
     "load_item_texts",
     "parse_condition",
     "parse_item_texts",
+    "require_complete",
     "score",
     "score_instrument",
+    "unanswered_items",
     "with_item_texts",
 ]

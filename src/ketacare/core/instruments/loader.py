@@ -396,17 +396,23 @@ def _parse(where: str, data: Mapping[str, Any]) -> Instrument:
 
     flags = []
     for f in top.tables("flags"):
-        f.check_keys({"id", "message", "when", "routes_to", "evidence"})
+        f.check_keys({"id", "message", "when", "unanswered", "routes_to", "evidence"})
         flag_id = f.text("id")
         if not _ID.match(flag_id):
             raise f.fail(f"flag id {flag_id!r} must be lowercase letters, digits, underscores")
+        unanswered = f.opt_text("unanswered")
+        if (unanswered is None) == ("when" not in f.table):
+            raise f.fail("give exactly one of when (a condition) or unanswered (an item id)")
+        if unanswered is not None and unanswered not in {i.id for i in items}:
+            raise f.fail(f"unanswered {unanswered!r} is not an item of {instrument_id}")
         flags.append(
             FlagRule(
                 flag_id,
                 f.text("message"),
-                _condition(f, "when", names),
+                None if unanswered is not None else _condition(f, "when", names),
                 f.opt_text("routes_to"),
                 f.text("evidence", ""),
+                unanswered,
             )
         )
 

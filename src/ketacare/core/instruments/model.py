@@ -141,13 +141,20 @@ class RuleBand:
 
 @dataclass(frozen=True, slots=True)
 class FlagRule:
-    """A stable flag id raised when its condition holds."""
+    """A stable flag id raised when its condition holds, or when an item is left unanswered.
+
+    ``when`` compares answers (a comparison with a missing answer is false, so it never
+    fires on a blank). ``unanswered`` names a required item whose blank is itself a
+    signal (PHQ-9 item 9: an unknown answer must be asked, it is not "no"); such a flag
+    fires when that item was asked and left blank. A flag has one of the two.
+    """
 
     id: str
     message: str
-    when: Condition
+    when: Condition | None
     routes_to: str | None = None
     evidence: str = ""
+    unanswered: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

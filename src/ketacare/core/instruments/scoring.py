@@ -234,7 +234,11 @@ def score_instrument(
             else f"{instrument.short_title}: item(s) {', '.join(missing)} unanswered"
         )
 
-    raised = [flag for flag in instrument.flags if flag.when.evaluate(context)]
+    raised = [
+        flag
+        for flag in instrument.flags
+        if (flag.when.evaluate(context) if flag.when is not None else flag.unanswered in missing)
+    ]
     return ScoreResult(
         instrument=instrument.id,
         version=instrument.version,
