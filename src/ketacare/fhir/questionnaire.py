@@ -84,6 +84,9 @@ def _q_item(instrument: Instrument, item: Item) -> dict[str, Any]:
         entry["type"] = "boolean"
     elif item.kind == "integer":
         entry["type"] = "integer"
+    elif item.kind == "measurement":
+        # A raw reading (NEWS2 vitals): FHIR's decimal or integer by the chart's resolution.
+        entry["type"] = "decimal" if item.decimals else "integer"
     else:
         entry["type"] = "choice"
         entry["answerOption"] = [

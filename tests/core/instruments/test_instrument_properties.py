@@ -17,9 +17,18 @@ def valid_answers(inst: Instrument, allow_missing: bool) -> st.SearchStrategy[di
     for item in inst.items:
         if item.enable_when is not None:
             continue  # filled in below, consistent with its gate
-        base: st.SearchStrategy[Any] = (
-            st.booleans() if item.kind == "boolean" else st.sampled_from(item.allowed_values)
-        )
+        base: st.SearchStrategy[Any]
+        if item.kind == "measurement":
+            assert item.limits is not None
+            scale = 10**item.decimals
+            low, high = (round(v * scale) for v in item.limits)
+            base = st.integers(low, high).map(
+                lambda n, d=item.decimals, k=scale: n if d == 0 else round(n / k, d)
+            )
+        elif item.kind == "boolean":
+            base = st.booleans()
+        else:
+            base = st.sampled_from(item.allowed_values)
         fields[item.id] = st.one_of(st.none(), base) if allow_missing else base
 
     @st.composite
@@ -51,7 +60,7 @@ def test_complete_answers_score_within_range_and_get_a_band(
     if inst.scoring.method == "sum":
         low, high = inst.total_range(sex)  # type: ignore[misc]
         assert result.total is not None and low <= result.total <= high
-        if inst.bands:
+        if inst.bands or inst.scoring.rules:
             assert result.band is not None
     if inst.scoring.method == "rules":
         assert result.band is not None
@@ -64,7 +73,11 @@ def test_complete_answers_score_within_range_and_get_a_band(
             assert value <= len(sub.groups)
         else:
             top = sum(
-                1 if inst.item(i).kind == "boolean" else max(o.value for o in inst.item(i).options)
+                1
+                if inst.item(i).kind == "boolean"
+                else max(r.points for r in inst.item(i).ranges)
+                if inst.item(i).kind == "measurement"
+                else max(o.value for o in inst.item(i).options)
                 for i in sub.items
             )
             assert value <= top

@@ -74,7 +74,14 @@ def _available(principal: Principal) -> list[Instrument]:
     items = list_instruments()
     if principal.role == "patient":
         return [i for i in items if i.id in SELF_REPORT]
-    return [i for i in items if i.scoring.method != "not_available"]
+    # Instruments of raw readings (NEWS2) are scored from the vitals charted at the
+    # chair, not filled in as a questionnaire.
+    return [
+        i
+        for i in items
+        if i.scoring.method != "not_available"
+        and not any(item.kind == "measurement" for item in i.items)
+    ]
 
 
 @router.get("/patients/{patient_id}/assessments", response_class=HTMLResponse)

@@ -199,7 +199,9 @@ def gather(*, session: Session, patient_id: int, now: datetime) -> OutcomeRecord
     ):
         state = state_of(session=session, session_id=row.id)
         adverse += [
-            f"session {row.id}: {a.threshold.vital} {a.value:g} (limit {a.threshold.value:g})"
+            f"session {row.id}: NEWS2 {a.value:g}"
+            if a.threshold is None
+            else f"session {row.id}: {a.threshold.vital} {a.value:g} (limit {a.threshold.value:g})"
             for a in state.alerts
         ]
         present = [

@@ -123,7 +123,7 @@ def _record(session: Session, patient: Patient, now: datetime) -> PatientRecord:
     for dose in sessions.doses_given(session=session, patient_id=patient.id, now=now):
         state = sessions.state_of(session=session, session_id=dose.session_id)
         adverse = sorted(
-            {f"alert_{a.threshold.vital}" for a in state.alerts}
+            {f"alert_{a.source}" for a in state.alerts}
             | {k for k in SIDE_EFFECTS if any(getattr(s, k) is True for s in state.side_effects)}
             | (
                 {"stopped_for_adverse_effect"}

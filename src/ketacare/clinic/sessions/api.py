@@ -88,6 +88,7 @@ def board(
                 "next_check": v["next_check"],
                 "overdue": v["overdue"],
                 "open_alerts": len(v["open_alerts"]),
+                "news2_latest": v["news2_latest"],
                 "elapsed_s": v["timers"].get("since_check_in"),
             }
         )

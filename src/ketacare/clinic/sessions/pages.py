@@ -20,6 +20,8 @@ from ketacare.clinic.sessions.summary import summary_pdf
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.instruments import get_instrument
 from ketacare.core.sessions import EVENT_TYPES, STOP_REASONS, VITALS
+from ketacare.core.sessions.events import CONSCIOUSNESS_LEVELS
+from ketacare.core.sessions.news2 import news2_rules
 from ketacare.web.deps import (
     Ctx,
     DbSession,
@@ -140,6 +142,11 @@ def _chair(
             "stop_reasons": STOP_REASONS,
             "padss": get_instrument("padss_ketamine"),
             "chart": {"vitals": vitals, "thresholds": thresholds},
+            "vitals_rows": [
+                (e, next((n for n in state.news2 if n.seq == e.seq), None)) for e in state.vitals
+            ],
+            "news2_rules": news2_rules(),
+            "consciousness_levels": CONSCIOUSNESS_LEVELS,
         },
         status_code=status_code,
     )

@@ -756,9 +756,26 @@ def view(
             "earliest_at": discharge.earliest_at,
             "notes": list(discharge.notes),
         },
+        "news2": [_news2_dict(n) for n in state.news2],
+        "news2_latest": None if state.latest_news2 is None else _news2_dict(state.latest_news2),
         "missing_checks": list(state.missing_checks),
         "unset_policy": list(setup.unset()) if setup is not None else [],
         "events": [event_to_dict(e) for e in state.events] if include_events else None,
+    }
+
+
+def _news2_dict(n: Any) -> dict[str, Any]:
+    """One NEWS2 result as the API and the pages show it (always-on RCP 2017 score)."""
+    return {
+        "seq": n.seq,
+        "at": n.at,
+        "total": n.total,
+        "band": n.band,
+        "band_label": n.band_label,
+        "subscores": dict(n.subscores),
+        "flags": list(n.flags),
+        "alerting": n.alerting,
+        "not_scored": n.not_scored,
     }
 
 
@@ -772,6 +789,10 @@ def vars_of(obj: Any) -> dict[str, Any]:
 
 def _alert_text(alert: Any) -> str:
     t = alert.threshold
+    if t is None:  # NEWS2 (always on)
+        news2 = alert.news2
+        messages = " ".join(news2.flag_messages) if news2 is not None else ""
+        return f"{news2.describe() if news2 is not None else 'NEWS2'}. {messages}".strip()
     above = "above" if t.direction == "high" else "below"
     basis = str(t.basis).replace("_", " ")
     action = f" {t.action}" if getattr(t, "action", "") else ""

@@ -52,9 +52,13 @@ def _lines(
         lines += ["", "Alerts:"]
         for alert in state.alerts:
             ack = alert.acknowledgement
+            what = (
+                f"NEWS2 {alert.value:g} (RCP 2017, always on)"
+                if alert.threshold is None
+                else f"{alert.threshold.vital} {alert.value:g} (limit {alert.threshold.value:g})"
+            )
             lines.append(
-                f"  {alert.id}: {alert.threshold.vital} {alert.value:g} "
-                f"(limit {alert.threshold.value:g}) - "
+                f"  {alert.id}: {what} - "
                 + (f"acknowledged by {ack.by}: {ack.action}" if ack else "OPEN")
             )
     if state.discharge is not None:

@@ -35,6 +35,7 @@ from ketacare.core.instruments.model import (
     Scoring,
     Source,
     Subscale,
+    ValueRange,
 )
 
 __all__ = ["DATA_DIR", "load_instrument_file", "load_instrument_text", "load_library"]
@@ -168,6 +169,10 @@ def _item(reader: _Reader, response_sets: Mapping[str, tuple[ResponseOption, ...
             "scored",
             "enable_when",
             "group",
+            "ranges",
+            "limits",
+            "decimals",
+            "unit",
         }
     )
     item_id = reader.text("id")
@@ -183,11 +188,18 @@ def _item(reader: _Reader, response_sets: Mapping[str, tuple[ResponseOption, ...
             options = response_sets[name]
         else:
             options = _options(reader)
-    elif kind in ("boolean", "integer"):
+    elif kind in ("boolean", "integer", "measurement"):
         if "options" in reader.table or "response_set" in reader.table:
             raise reader.fail(f"a {kind} item takes no options")
     else:
-        raise reader.fail(f"kind {kind!r} must be choice, boolean or integer")
+        raise reader.fail(f"kind {kind!r} must be choice, boolean, integer or measurement")
+    ranges: tuple[ValueRange, ...] = ()
+    limits: tuple[float, float] | None = None
+    decimals = 0
+    if kind == "measurement":
+        ranges, limits, decimals = _measurement(reader)
+    elif {"ranges", "limits", "decimals", "unit"} & set(reader.table):
+        raise reader.fail("ranges, limits, decimals and unit apply to measurement items only")
     points_by_sex = None
     if "points_by_sex" in reader.table:
         raw = reader.table["points_by_sex"]
@@ -223,7 +235,57 @@ def _item(reader: _Reader, response_sets: Mapping[str, tuple[ResponseOption, ...
         scored=reader.boolean("scored", kind != "integer"),
         enable_when=enable_when,
         group=reader.opt_text("group"),
+        ranges=ranges,
+        limits=limits,
+        decimals=decimals,
+        unit=reader.text("unit", ""),
     )
+
+
+def _measurement(
+    reader: _Reader,
+) -> tuple[tuple[ValueRange, ...], tuple[float, float], int]:
+    """A measurement item's chart ranges, data-entry limits and resolution.
+
+    The ranges must run upwards without gap or overlap at the chart's
+    resolution (35.0 then 35.1 for one decimal), the lowest open below and
+    the highest open above, so that every reading inside the limits scores
+    exactly once.
+    """
+    decimals = reader.integer("decimals", 0)
+    if not 0 <= decimals <= 3:
+        raise reader.fail("decimals must be between 0 and 3")
+    step = 10.0**-decimals
+    lim = _Reader(f"{reader.where}: limits", reader.table.get("limits") or {})
+    if "limits" not in reader.table:
+        raise reader.fail("a measurement item needs limits = { min = ..., max = ... }")
+    lim.check_keys({"min", "max", "source"})
+    limits = (lim.number("min"), lim.number("max"))
+    if limits[0] >= limits[1]:
+        raise lim.fail("min must be below max")
+    ranges: list[ValueRange] = []
+    for r in reader.tables("ranges", required=True):
+        r.check_keys({"min", "max", "points"})
+        ranges.append(
+            ValueRange(
+                points=r.integer("points"),
+                min=r.number("min") if "min" in r.table else None,
+                max=r.number("max") if "max" in r.table else None,
+            )
+        )
+    if ranges[0].min is not None or ranges[-1].max is not None:
+        raise reader.fail("ranges: the first must have no min and the last no max")
+    for before, after in zip(ranges, ranges[1:], strict=False):
+        if before.max is None or after.min is None:
+            raise reader.fail("ranges: only the first may lack min and only the last max")
+        if round(after.min - before.max, decimals + 3) != round(step, decimals + 3):
+            raise reader.fail(
+                f"ranges: {before.max} is followed by {after.min}; ranges must be "
+                f"contiguous at the resolution {step:g}"
+            )
+        if after.max is not None and after.max < after.min:
+            raise reader.fail(f"ranges: min {after.min} is above max {after.max}")
+    return tuple(ranges), limits, decimals
 
 
 def _subscale(reader: _Reader, item_ids: set[str]) -> Subscale:
@@ -381,6 +443,10 @@ def _parse(where: str, data: Mapping[str, Any]) -> Instrument:
         )
     if method == "rules" and (not rules or "default_band" not in sc.table):
         raise sc.fail("method rules needs [[scoring.rules]] and default_band")
+    if method == "sum" and rules and "default_band" not in sc.table:
+        raise sc.fail("a sum banded by [[scoring.rules]] needs default_band")
+    if method not in ("sum", "rules") and rules:
+        raise sc.fail(f"method {method} takes no [[scoring.rules]]")
     scoring = Scoring(
         method=cast(Any, method),
         missing="none_allowed",
@@ -393,6 +459,8 @@ def _parse(where: str, data: Mapping[str, Any]) -> Instrument:
     bands = _bands(top.tables("bands"), {"total"})
     if bands and method != "sum":
         raise top.fail("range bands need scoring method sum")
+    if bands and rules:
+        raise top.fail("give either range [[bands]] or [[scoring.rules]], not both")
 
     flags = []
     for f in top.tables("flags"):

@@ -26,9 +26,10 @@ __all__ = [
     "Scoring",
     "Source",
     "Subscale",
+    "ValueRange",
 ]
 
-ItemKind = Literal["choice", "boolean", "integer"]
+ItemKind = Literal["choice", "boolean", "integer", "measurement"]
 LicenceCase = Literal["full_text", "labels_only"]
 ScoringMethod = Literal["sum", "none", "rules", "not_available"]
 SubscaleMethod = Literal["sum", "mean", "count_groups"]
@@ -46,6 +47,23 @@ class ResponseOption:
 
 
 @dataclass(frozen=True, slots=True)
+class ValueRange:
+    """One scored range of a measurement item, inclusive; ``None`` leaves that end open.
+
+    Early-warning charts score a raw reading by the range it falls in (NEWS2:
+    a respiratory rate of 8 or less scores 3), so the chart's ranges are data.
+    """
+
+    points: int
+    min: float | None = None
+    max: float | None = None
+
+    def contains(self, value: float) -> bool:
+        """True when ``value`` lies in this range (both ends inclusive)."""
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+
+@dataclass(frozen=True, slots=True)
 class EnableWhen:
     """Skip logic: the item is asked only when ``item`` was answered ``equals``."""
 
@@ -59,7 +77,10 @@ class Item:
 
     ``kind`` is ``choice`` (one of ``options``), ``boolean`` (yes/no) or
     ``integer`` (structure only, for an instrument whose response values are
-    not sourced). For a boolean item a "yes" scores 1 and "no" 0, unless
+    not sourced) or ``measurement`` (a raw reading such as a heart rate,
+    scored by the chart range it falls in; ``limits`` are the data-entry
+    bounds a reading must lie within and ``decimals`` the chart's resolution).
+    For a boolean item a "yes" scores 1 and "no" 0, unless
     ``reverse`` (then "no" scores 1) or ``points_by_sex`` (then "yes" scores
     the sex-specific weight). ``text`` holds the full item wording only when
     the licence allows it or a clinic loaded its licensed texts.
@@ -77,10 +98,16 @@ class Item:
     scored: bool = True
     enable_when: EnableWhen | None = None
     group: str | None = None
+    ranges: tuple[ValueRange, ...] = ()
+    limits: tuple[float, float] | None = None
+    decimals: int = 0
+    unit: str = ""
 
     @property
     def allowed_values(self) -> tuple[object, ...]:
-        """The raw answers this item accepts (``null`` aside)."""
+        """The raw answers this item accepts (``null`` aside; empty for a measurement)."""
+        if self.kind == "measurement":
+            return ()
         if self.kind == "boolean":
             return (True, False)
         return tuple(option.value for option in self.options)
@@ -94,6 +121,12 @@ class Item:
             if self.points_by_sex is not None:
                 return self.points_by_sex[sex or ""] if yes else 0
             return int(yes != self.reverse)
+        if self.kind == "measurement":
+            assert isinstance(answer, int | float)
+            for value_range in self.ranges:
+                if value_range.contains(answer):
+                    return value_range.points
+            raise ValueError(f"{self.id}: no chart range holds {answer}")
         assert isinstance(answer, int)
         return answer
 
@@ -259,6 +292,10 @@ class Instrument:
             if item.kind == "boolean":
                 top = item.points_by_sex[sex or "F"] if item.points_by_sex else 1
                 high += top
+            elif item.kind == "measurement":
+                points = [r.points for r in item.ranges]
+                low += min(points)
+                high += max(points)
             else:
                 values = [o.value for o in item.options]
                 low += min(values)

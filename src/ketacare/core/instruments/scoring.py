@@ -69,14 +69,40 @@ def get_instrument(instrument_id: str) -> Instrument:
 
 
 def _allowed_text(item: Item) -> str:
+    if item.kind == "measurement" and item.limits is not None:
+        low, high = item.limits
+        unit = f" {item.unit}" if item.unit else ""
+        grain = "a whole number" if item.decimals == 0 else f"at most {item.decimals} decimal(s)"
+        return f"{low:g} to {high:g}{unit}, {grain} (or null if unanswered)"
     if item.kind == "boolean":
         return "true or false (or null if unanswered)"
     shown = ", ".join(f"{o.value} ({o.label})" for o in item.options)
     return f"one of {shown} (or null if unanswered)"
 
 
-def _check_answer(instrument: Instrument, item: Item, value: object) -> bool | int:
+def _check_measurement(field: str, item: Item, value: object) -> int | float:
+    """A reading inside the data-entry limits and at the chart's resolution.
+
+    A reading finer than the chart (36.05 degC on a chart in tenths) is
+    refused rather than rounded: which band it belongs to is not the
+    chart's to say.
+    """
+    assert item.limits is not None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise OutOfRange(field, _show(value), _allowed_text(item))
+    low, high = item.limits
+    scaled = value * 10**item.decimals
+    if not low <= value <= high or abs(scaled - round(scaled)) > 1e-6:
+        raise OutOfRange(field, _show(value), _allowed_text(item))
+    if item.decimals == 0:
+        return int(round(value))
+    return round(float(value), item.decimals)
+
+
+def _check_answer(instrument: Instrument, item: Item, value: object) -> bool | int | float:
     field = f"{instrument.id} item {item.id} ({item.label})"
+    if item.kind == "measurement":
+        return _check_measurement(field, item, value)
     if item.kind == "boolean":
         if isinstance(value, bool):
             return value
@@ -165,7 +191,7 @@ def score_instrument(
     sex = _normalise_sex(instrument, sex)
     raw = _by_item(instrument, answers)
 
-    normalised: dict[str, bool | int | None] = {}
+    normalised: dict[str, bool | int | float | None] = {}
     missing: list[str] = []
     skipped: list[str] = []
     for item in instrument.items:
@@ -213,7 +239,21 @@ def score_instrument(
     method = instrument.scoring.method
     if method == "sum" and complete:
         total = sum(p for item in instrument.items if (p := points[item.id]) is not None)
-        for b in instrument.bands:
+        if instrument.scoring.rules:
+            # A sum whose band depends on more than the total (NEWS2: a single
+            # parameter scoring 3 is its own band) takes the band from its rules.
+            rule_context: dict[str, bool | int | float | str | None] = {
+                **normalised,
+                **subscores,
+                "total": total,
+            }
+            band = instrument.scoring.default_band
+            band_label = instrument.scoring.default_band_label
+            for rule in instrument.scoring.rules:
+                if rule.when.evaluate(rule_context):
+                    band, band_label = rule.band, rule.label
+                    break
+        for b in instrument.bands if not instrument.scoring.rules else ():
             if b.sex in (None, sex) and b.min <= total <= b.max:
                 band, band_label = b.id, b.label
                 break

@@ -54,6 +54,10 @@ from ketacare.core.sessions.policy import (
 StopReason = Literal["completed", "adverse_effect", "patient_request", "equipment", "other"]
 STOP_REASONS: Final[tuple[StopReason, ...]] = get_args(StopReason)
 MedicationPurpose = Literal["premedication", "rescue", "other"]
+#: Level of consciousness on the ACVPU scale of NEWS2 (RCP 2017): alert, new
+#: confusion, responds to voice, responds to pain, unresponsive.
+Consciousness = Literal["alert", "confusion", "voice", "pain", "unresponsive"]
+CONSCIOUSNESS_LEVELS: Final[tuple[Consciousness, ...]] = get_args(Consciousness)
 
 
 def _text(value: object, field: str, *, required: bool = True) -> None:
@@ -151,6 +155,11 @@ class Vitals(Event):
     Values are checked against data-entry bounds (:data:`PLAUSIBILITY`), which
     catch impossible readings and typing errors; they are not clinical
     thresholds (those are the session's alert thresholds).
+
+    ``consciousness`` (ACVPU) and ``supplemental_oxygen`` complete a NEWS2
+    set. Both are optional and have no default answer: ``None`` means not
+    assessed (never "alert" or "on air"), so entries stored before they
+    existed still load and simply have no NEWS2.
     """
 
     kind: ClassVar[str] = "vitals"
@@ -160,11 +169,23 @@ class Vitals(Event):
     spo2_pct: float | None = None
     rr_per_min: float | None = None
     temperature_c: float | None = None
+    consciousness: Consciousness | None = None
+    supplemental_oxygen: bool | None = None
 
     def __post_init__(self) -> None:
         Event.__post_init__(self)
         present = self.values()
-        if not present:
+        if self.consciousness is not None and self.consciousness not in CONSCIOUSNESS_LEVELS:
+            raise InvalidInput(
+                f"level of consciousness {self.consciousness!r}: allowed "
+                f"{', '.join(CONSCIOUSNESS_LEVELS)} (ACVPU)"
+            )
+        if self.supplemental_oxygen is not None and not isinstance(self.supplemental_oxygen, bool):
+            raise InvalidInput(
+                f"supplemental oxygen {self.supplemental_oxygen!r}: allowed true (yes) or "
+                "false (no), or leave it out when not recorded"
+            )
+        if not present and self.consciousness is None and self.supplemental_oxygen is None:
             raise InvalidInput("vitals: record at least one value")
         for vital, value in present.items():
             bound = PLAUSIBILITY[vital]

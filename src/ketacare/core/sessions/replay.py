@@ -66,6 +66,7 @@ from ketacare.core.sessions.events import (
     Vitals,
 )
 from ketacare.core.sessions.machine import State, transition
+from ketacare.core.sessions.news2 import News2Score, news2_for
 from ketacare.core.sessions.policy import DISCHARGE_INSTRUMENT, CheckItem, SessionSetup
 from ketacare.core.sessions.state import (
     Alert,
@@ -115,6 +116,7 @@ class _Builder:
         self.checks: dict[CheckItem, CheckRecord] = {}
         self.baseline: Vitals | None = None
         self.vitals: list[Vitals] = []
+        self.news2: list[News2Score] = []
         self.side_effects: list[SideEffects] = []
         self.medications: list[Medication] = []
         self.alerts: list[Alert] = []
@@ -183,6 +185,7 @@ class _Builder:
             vitals=tuple(self.vitals),
             side_effects=tuple(self.side_effects),
             medications=tuple(self.medications),
+            news2=tuple(self.news2),
             alerts=tuple(self.alerts),
             scores=tuple(self.scores),
             escort_confirmed_at=self.escort_at,
@@ -217,6 +220,7 @@ class _Builder:
         b.side_effects = list(state.side_effects)
         b.medications = list(state.medications)
         b.alerts = list(state.alerts)
+        b.news2 = list(state.news2)
         b.scores = list(state.scores)
         b.escort_at = state.escort_confirmed_at
         b.stop = state.stop
@@ -331,7 +335,11 @@ class _Builder:
             if value is None or not threshold.breached_by(value):
                 continue
             for i, alert in enumerate(self.alerts):
-                if alert.is_open and alert.threshold.id == threshold.id:
+                if (
+                    alert.is_open
+                    and alert.threshold is not None
+                    and alert.threshold.id == threshold.id
+                ):
                     self.alerts[i] = dataclasses.replace(
                         alert,
                         breaches=alert.breaches + 1,
@@ -351,6 +359,39 @@ class _Builder:
                         last_breach_at=event.at,
                     )
                 )
+
+        self._news2(event)
+
+    def _news2(self, event: Vitals) -> None:
+        """NEWS2 of a complete set; an urgent result alerts whatever the clinic's policy."""
+        result = news2_for(event)
+        if result is None:
+            return
+        insort(self.news2, result, key=lambda n: (n.at, n.seq))
+        if not result.alerting or result.total is None:
+            return
+        total = float(result.total)
+        for i, alert in enumerate(self.alerts):
+            if alert.is_open and alert.threshold is None:
+                self.alerts[i] = dataclasses.replace(
+                    alert,
+                    breaches=alert.breaches + 1,
+                    last_value=total,
+                    last_breach_at=max(alert.last_breach_at, event.at),
+                )
+                return
+        self.alerts.append(
+            Alert(
+                id=f"{event.seq}/news2",
+                threshold=None,
+                opened_at=event.at,
+                value=total,
+                breaches=1,
+                last_value=total,
+                last_breach_at=event.at,
+                news2=result,
+            )
+        )
 
     def _on_side_effects(self, event: SideEffects) -> None:
         insort(self.side_effects, event, key=_taken)

@@ -21,6 +21,7 @@ from ketacare.core.sessions.events import (
     Vitals,
 )
 from ketacare.core.sessions.machine import State
+from ketacare.core.sessions.news2 import News2Score
 from ketacare.core.sessions.policy import PLAUSIBILITY, CheckItem, SessionSetup, Threshold
 
 
@@ -57,23 +58,31 @@ class CheckRecord:
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """An alert raised by a vital crossing a threshold.
+    """An alert raised by a vital crossing a threshold, or by NEWS2.
 
     ``id`` is ``"<seq>/<threshold id>"``: the vitals entry that opened it and
-    the threshold crossed (stable when other entries are amended). Later
-    breaches of the same threshold while it is open are counted in
-    ``breaches`` (with the latest value) instead of opening another alert.
-    It closes only when acknowledged with an action.
+    the threshold crossed (stable when other entries are amended); a NEWS2
+    alert has ``threshold`` None, ``news2`` set, ``value`` the aggregate and
+    the id ``"<seq>/news2"``. Later breaches of the same threshold (or NEWS2
+    triggers) while it is open are counted in ``breaches`` (with the latest
+    value) instead of opening another alert. It closes only when
+    acknowledged with an action.
     """
 
     id: str
-    threshold: Threshold
+    threshold: Threshold | None
     opened_at: datetime
     value: float
     breaches: int
     last_value: float
     last_breach_at: datetime
     acknowledgement: AcknowledgeAlert | None = None
+    news2: News2Score | None = None
+
+    @property
+    def source(self) -> str:
+        """What raised it: ``news2`` or the threshold's vital."""
+        return "news2" if self.threshold is None else self.threshold.vital
 
     @property
     def is_open(self) -> bool:
@@ -82,10 +91,16 @@ class Alert:
 
     def describe(self) -> str:
         """One line for the chair view and the summary."""
-        unit = _unit(self.threshold)
-        line = f"alert {self.id}: {self.threshold.describe()}: {self.value:g} {unit}"
-        if self.breaches > 1:
-            line += f" (breached {self.breaches} times, latest {self.last_value:g} {unit})"
+        if self.threshold is None:
+            assert self.news2 is not None
+            line = f"alert {self.id}: {self.news2.describe()} (RCP 2017 NEWS2, always on)"
+            if self.breaches > 1:
+                line += f" (triggered {self.breaches} times, latest NEWS2 {self.last_value:g})"
+        else:
+            unit = _unit(self.threshold)
+            line = f"alert {self.id}: {self.threshold.describe()}: {self.value:g} {unit}"
+            if self.breaches > 1:
+                line += f" (breached {self.breaches} times, latest {self.last_value:g} {unit})"
         if self.acknowledgement is not None:
             ack = self.acknowledgement
             line += f"; acknowledged by {ack.by}: {ack.action}"
@@ -138,6 +153,8 @@ class SessionState:
     checks: Mapping[CheckItem, CheckRecord]
     baseline: Vitals | None
     vitals: tuple[Vitals, ...]
+    news2: tuple[News2Score, ...]
+    """NEWS2 of every complete vitals set, in the order the vitals were taken."""
     side_effects: tuple[SideEffects, ...]
     medications: tuple[Medication, ...]
     alerts: tuple[Alert, ...]
@@ -166,6 +183,11 @@ class SessionState:
     def last_vitals(self) -> Vitals | None:
         """The most recent vitals (by the time they were taken)."""
         return self.vitals[-1] if self.vitals else None
+
+    @property
+    def latest_news2(self) -> News2Score | None:
+        """NEWS2 of the most recent complete vitals set (by the time it was taken)."""
+        return self.news2[-1] if self.news2 else None
 
     @property
     def missing_checks(self) -> tuple[CheckItem, ...]:

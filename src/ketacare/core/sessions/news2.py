@@ -1,0 +1,172 @@
+"""NEWS2 for each complete vitals set of a session, and when it must alert.
+
+A vitals entry with respiratory rate, SpO2, supplemental oxygen (yes/no),
+temperature, systolic blood pressure, heart rate and level of consciousness
+(ACVPU) is scored by the instruments core (``news2``, RCP 2017, SpO2 scale 1).
+Which results alert is data (``data/news2_alerts.toml``): a single parameter
+scoring 3, or an aggregate at the RCP's urgent-response threshold. These
+alerts are always on; the clinic's session policy cannot turn them off.
+
+Dissociation is an expected ketamine effect and NEWS2 was not validated for
+it; no source read says how to score it, so the consciousness item is the
+clinician's judgement (:data:`DISSOCIATION_NOTE` is shown wherever NEWS2 is).
+
+Examples
+--------
+>>> from datetime import datetime, UTC
+>>> from ketacare.core.sessions.events import Vitals
+>>> v = Vitals(at=datetime(2025, 3, 1, 9, 0, tzinfo=UTC), by="nurse1", rr_per_min=8,
+...            spo2_pct=97, supplemental_oxygen=False, temperature_c=37.0,
+...            sbp_mmhg=120, dbp_mmhg=80, hr_per_min=70, consciousness="alert")
+>>> n = news2_for(v)
+>>> n.total, n.band, n.alerting
+(3, 'low_medium', True)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Final
+
+from ketacare.core.errors import DataFileError, InvalidInput
+from ketacare.core.instruments import get_instrument, score
+from ketacare.core.sessions.events import Vitals
+
+__all__ = ["DISSOCIATION_NOTE", "News2Rules", "News2Score", "news2_for", "news2_rules"]
+
+_DATA = Path(__file__).parent / "data" / "news2_alerts.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class News2Rules:
+    """Which NEWS2 flags raise a session alert, with the source."""
+
+    instrument: str
+    alert_flags: tuple[str, ...]
+    citation: str
+    url: str
+    dissociation_note: str
+
+
+@cache
+def news2_rules() -> News2Rules:
+    """The validated ``data/news2_alerts.toml`` (every alert flag must exist in the instrument)."""
+    data = tomllib.loads(_DATA.read_text(encoding="utf-8"))
+    keys = {"instrument", "alert_flags", "citation", "url", "dissociation_note"}
+    if set(data) != keys:
+        raise DataFileError(f"{_DATA.name}: fields must be exactly {', '.join(sorted(keys))}")
+    flags = data["alert_flags"]
+    if not isinstance(flags, list) or not flags or not all(isinstance(f, str) for f in flags):
+        raise DataFileError(f"{_DATA.name}: alert_flags must be a non-empty list of flag ids")
+    known = {f.id for f in get_instrument(data["instrument"]).flags}
+    unknown = sorted(set(flags) - known)
+    if unknown:
+        raise DataFileError(f"{_DATA.name}: alert_flags: unknown flag(s) {', '.join(unknown)}")
+    return News2Rules(
+        instrument=data["instrument"],
+        alert_flags=tuple(flags),
+        citation=data["citation"],
+        url=data["url"],
+        dissociation_note=data["dissociation_note"],
+    )
+
+
+DISSOCIATION_NOTE: Final[str] = news2_rules().dissociation_note
+
+
+@dataclass(frozen=True, slots=True)
+class News2Score:
+    """NEWS2 of one vitals entry.
+
+    ``total`` is None when the set could not be scored (``not_scored`` says
+    why, e.g. a reading finer than the chart's resolution); such a set is
+    shown loudly, never treated as a score of 0.
+    """
+
+    seq: int
+    at: datetime
+    total: int | None
+    band: str | None
+    band_label: str | None
+    subscores: Mapping[str, int]
+    flags: tuple[str, ...]
+    flag_messages: tuple[str, ...]
+    not_scored: str | None = None
+
+    @property
+    def alerting(self) -> bool:
+        """True when a flag the RCP calls urgent was raised (see ``news2_alerts.toml``)."""
+        return any(f in news2_rules().alert_flags for f in self.flags)
+
+    def describe(self) -> str:
+        """One line: total, band and the parameters that scored."""
+        if self.total is None:
+            return f"NEWS2 not scored: {self.not_scored}"
+        scored = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.subscores.items() if v)
+        return f"NEWS2 {self.total} ({self.band_label})" + (f": {scored}" if scored else "")
+
+
+def _answers(vitals: Vitals) -> list[object] | None:
+    readings = (
+        vitals.rr_per_min,
+        vitals.spo2_pct,
+        vitals.supplemental_oxygen,
+        vitals.temperature_c,
+        vitals.sbp_mmhg,
+        vitals.hr_per_min,
+        vitals.consciousness,
+    )
+    if any(r is None for r in readings):
+        return None
+    answers: list[object] = list(readings)
+    answers[2] = int(bool(vitals.supplemental_oxygen))
+    answers[6] = 0 if vitals.consciousness == "alert" else 1
+    return [
+        int(a) if isinstance(a, float) and a.is_integer() and i != 3 else a
+        for i, a in enumerate(answers)
+    ]
+
+
+def news2_for(vitals: Vitals) -> News2Score | None:
+    """NEWS2 of a vitals entry, or None when the set is not complete.
+
+    A complete set whose reading is finer than the chart (SpO2 97.5 %, a
+    temperature in hundredths) is returned unscored with the reason rather
+    than rounded: which chart range it falls in is not for ketacare to guess.
+    """
+    answers = _answers(vitals)
+    if answers is None:
+        return None
+    try:
+        result = score(news2_rules().instrument, answers)
+    except InvalidInput as exc:
+        return News2Score(
+            seq=vitals.seq,
+            at=vitals.at,
+            total=None,
+            band=None,
+            band_label=None,
+            subscores=MappingProxyType({}),
+            flags=(),
+            flag_messages=(),
+            not_scored=str(exc),
+        )
+    assert isinstance(result.total, int)
+    return News2Score(
+        seq=vitals.seq,
+        at=vitals.at,
+        total=result.total,
+        band=result.band,
+        band_label=result.band_label,
+        subscores=MappingProxyType(
+            {k: int(v) for k, v in result.subscores.items() if v is not None}
+        ),
+        flags=result.flags,
+        flag_messages=tuple(str(d["message"]) for d in result.flag_details),
+    )
