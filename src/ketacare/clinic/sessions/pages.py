@@ -116,6 +116,13 @@ def _chair(
             patient_id=row.patient_id,
             at=at,
         )
+    screening = (
+        service.screening_for_session(
+            session=session, patient_id=row.patient_id, state=state, at=at
+        )
+        if state.setup is not None
+        else None
+    )
     vitals = [{"at": e.at.isoformat(), **{k: getattr(e, k) for k in VITALS}} for e in state.vitals]
     thresholds = (
         [
@@ -140,6 +147,8 @@ def _chair(
             "stop_reasons": STOP_REASONS,
             "padss": get_instrument("padss_ketamine"),
             "chart": {"vitals": vitals, "thresholds": thresholds},
+            "screening": screening,
+            "record_check": service.RECORD_CHECK,
         },
         status_code=status_code,
     )
