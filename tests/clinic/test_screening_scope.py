@@ -264,3 +264,17 @@ def test_one_signed_screening_per_treatment_is_held_by_the_database(settings: An
         with pytest.raises(IntegrityError):
             session.flush()
     engine.dispose()
+
+
+def test_the_chair_banner_shows_the_screening_in_force_and_unset_settings(
+    client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    plan = _signed(client, clinic)
+    chair = Chair(client, clinic, plan["id"])
+    login_page("nurse")
+    page = client.get(f"/sessions/{chair.id}").text
+    banner = page.split('data-testid="patient-banner"')[1].split("</section>")[0]
+    assert "ketamine by IV infusion, in force until 2026-12-31" in banner
+    assert "70 kg" in banner
+    # the test clinic sets no session policy: every slot is unset, and the page says so
+    assert 'data-testid="unset-banner"' in banner and "not set by the clinic" in banner
