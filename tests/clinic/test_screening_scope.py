@@ -278,3 +278,28 @@ def test_the_chair_banner_shows_the_screening_in_force_and_unset_settings(
     assert "70 kg" in banner
     # the test clinic sets no session policy: every slot is unset, and the page says so
     assert 'data-testid="unset-banner"' in banner and "not set by the clinic" in banner
+
+
+def test_rate_and_pause_controls_only_for_infusions_and_no_rate_after_stop(
+    client: Any, clinic: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    from plan_helpers import esketamine_course_with_one_dose
+
+    team = clinic["team"]
+    spray_plan = esketamine_course_with_one_dose(client, team, clock)
+    assert spray_plan
+    [spray] = client.get("/api/v1/sessions/board", headers=team["nurse"]).json()
+    iv = Chair(client, clinic, _signed(client, clinic)["id"])
+    iv.ready()
+    assert iv.post({"kind": "start_infusion", "rate_mg_per_h": 24.5}).status_code == 201
+    login_page("nurse")
+    spray_page = client.get(f"/sessions/{spray['session_id']}").text
+    iv_page = client.get(f"/sessions/{iv.id}").text
+    for kind in ("rate_change", "pause"):
+        assert f'name="kind" value="{kind}"' in iv_page
+        assert f'name="kind" value="{kind}"' not in spray_page
+    assert 'data-testid="rate">24.5 mg/h' in iv_page
+    clock.now += timedelta(hours=1)
+    assert iv.post({"kind": "stop", "reason": "completed"}).status_code == 201
+    stopped = client.get(f"/sessions/{iv.id}").text
+    assert 'data-testid="rate">—' in stopped  # the rate display ends when dosing stops
