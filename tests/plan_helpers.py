@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-#: the pre-dose checks of an IV infusion session (the sessions' data file names them)
+#: the pre-dose checks ticked at an IV infusion session (the sessions' data file names them;
+#: the screening check is not ticked: it is read from the record when dosing starts)
 IV_CHECKS = [
     "fasting",
     "escort_arranged",
     "consent_current",
-    "screening_valid",
     "weight_current",
     "iv_access",
     "dose_verified",
@@ -86,7 +86,6 @@ ESK_CHECKS = [
     "fasting",
     "escort_arranged",
     "consent_current",
-    "screening_valid",
     "weight_current",
     "dose_verified",
     "medication_lot",

@@ -59,7 +59,6 @@ def _esketamine_course(base: str, dosed: datetime) -> int:
                 "fasting",
                 "escort_arranged",
                 "consent_current",
-                "screening_valid",
                 "weight_current",
                 "dose_verified",
                 "medication_lot",

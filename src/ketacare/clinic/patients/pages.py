@@ -157,6 +157,11 @@ def _chart(
                 now=at,
             )
         )
+    in_force = None
+    if allowed("screening:read", principal.role):
+        from ketacare.clinic.screenings.service import in_force as screenings_in_force
+
+        in_force = screenings_in_force(session=session, patient_id=patient_id, today=at.date())
     consents = None
     if principal.role != "patient":
         from ketacare.clinic.research import service as research
@@ -175,6 +180,7 @@ def _chart(
             "known_codes": sorted(icd10cm_codes().items()),
             "outcomes": outcomes,
             "cumulative": cumulative,
+            "in_force": in_force,
         },
         status_code=status_code,
     )

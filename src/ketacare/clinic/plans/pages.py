@@ -188,12 +188,12 @@ def _plan_page(
             "patient": patient,
             "protocol": protocol,
             "error": error,
-            "gates": service.gates(
-                session=session, settings=ctx.settings, plan=plan, today=at.date()
-            )
+            "gates": service.gates(session=session, settings=ctx.settings, plan=plan, now=at)
             if plan.status == "draft"
             else [],
-            "safeguards": service.required_safeguards(session=session, plan=plan, today=at.date())
+            "safeguards": service.required_safeguards(
+                session=session, settings=ctx.settings, plan=plan, now=at
+            )
             if plan.status == "draft"
             else plan.safeguards,
             "exposure": exposure,

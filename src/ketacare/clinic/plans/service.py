@@ -257,24 +257,29 @@ def _draft(session: Session, plan_id: int) -> Plan:
     return plan
 
 
-def gates(*, session: Session, settings: Settings, plan: Plan, today: date) -> list[str]:
+def screened_treatment(*, settings: Settings, plan: Plan) -> tuple[str, str]:
+    """The (molecule, route) a screening must cover for this plan's protocol."""
+    protocol = library(settings).get(protocol_id=plan.protocol_id)
+    return MOLECULES[protocol.molecule], ROUTES[protocol.route]
+
+
+def screening_coverage(
+    *, session: Session, settings: Settings, plan: Plan, at: datetime
+) -> screenings.Coverage:
+    """The record's screening for this plan's molecule and route, and whether it holds."""
+    molecule, route = screened_treatment(settings=settings, plan=plan)
+    return screenings.coverage(
+        session=session, patient_id=plan.patient_id, molecule=molecule, route=route, at=at
+    )
+
+
+def gates(*, session: Session, settings: Settings, plan: Plan, now: datetime) -> list[str]:
     """What still stops this plan from being signed (empty when nothing does)."""
     problems = []
-    protocol = library(settings).get(protocol_id=plan.protocol_id)
-    screening = screenings.valid_screening(session=session, patient_id=plan.patient_id, today=today)
-    if screening is None:
-        problems.append(
-            "no signed screening is in force: screen the patient and have a physician sign it"
-        )
-    else:
-        if screening.decision == "not_eligible":
-            problems.append("the screening in force says not eligible")
-        wanted = (MOLECULES.get(protocol.molecule), ROUTES.get(protocol.route))
-        if (screening.molecule, screening.route) != wanted:
-            problems.append(
-                f"the screening in force was for {screening.molecule} {screening.route}, this "
-                f"plan is {wanted[0]} {wanted[1]}: screen for this treatment"
-            )
+    today = now.date()
+    covered = screening_coverage(session=session, settings=settings, plan=plan, at=now)
+    if covered.problem is not None:
+        problems.append(covered.problem)
     patient = get_patient(session=session, patient_id=plan.patient_id)
     latest = current_weight(patient)
     if latest is None or (latest.measured_at, latest.weight_kg) != (
@@ -294,12 +299,14 @@ def gates(*, session: Session, settings: Settings, plan: Plan, today: date) -> l
     return problems
 
 
-def required_safeguards(*, session: Session, plan: Plan, today: date) -> list[dict[str, Any]]:
-    """Safeguards the screening in force requires this plan to carry."""
-    screening = screenings.valid_screening(session=session, patient_id=plan.patient_id, today=today)
-    if screening is None:
+def required_safeguards(
+    *, session: Session, settings: Settings, plan: Plan, now: datetime
+) -> list[dict[str, Any]]:
+    """Safeguards the screening in force for this plan's molecule and route requires."""
+    covered = screening_coverage(session=session, settings=settings, plan=plan, at=now)
+    if covered.screening is None or not covered.ok:
         return []
-    return [dict(s) for s in screening.result.get("safeguards", [])]  # type: ignore[union-attr]
+    return [dict(s) for s in covered.screening.result.get("safeguards", [])]  # type: ignore[union-attr]
 
 
 def sign(
@@ -315,14 +322,13 @@ def sign(
 ) -> Plan:
     """A physician signs; a plan needing review then awaits a second physician."""
     plan = _draft(session, plan_id)
-    today = now.date()
-    problems = gates(session=session, settings=settings, plan=plan, today=today)
+    problems = gates(session=session, settings=settings, plan=plan, now=now)
     if settings.weight_valid_days is None and not weight_confirmed:
         problems.append(
             "no site policy says how recent a weight must be: confirm that the "
             f"weight {plan.weight_kg:g} kg is current"
         )
-    needed = required_safeguards(session=session, plan=plan, today=today)
+    needed = required_safeguards(session=session, settings=settings, plan=plan, now=now)
     accepted = set(safeguards_accepted or [])
     missing = [g["id"] for g in needed if g["id"] not in accepted]
     if missing:
@@ -352,7 +358,7 @@ def sign(
             "this plan exceeds a soft limit or uses a limit the clinic has not configured: "
             "document the reason; a second physician then co-signs"
         )
-    screening = screenings.valid_screening(session=session, patient_id=plan.patient_id, today=today)
+    screening = screening_coverage(session=session, settings=settings, plan=plan, at=now).screening
     plan.screening_id = screening.id if screening else None
     plan.safeguards = needed
     plan.signed_by = actor.user_id
@@ -382,9 +388,10 @@ def cosign(
     if plan.status != "awaiting_cosign":
         raise Conflict(f"plan {plan_id} is {plan.status}, not awaiting a co-signature")
     # the record may have changed since the first signature: the gates hold again
-    problems = gates(session=session, settings=settings, plan=plan, today=now.date())
+    problems = gates(session=session, settings=settings, plan=plan, now=now)
     needed = {
-        str(g["id"]) for g in required_safeguards(session=session, plan=plan, today=now.date())
+        str(g["id"])
+        for g in required_safeguards(session=session, settings=settings, plan=plan, now=now)
     }
     carried = {str(g["id"]) for g in plan.safeguards}
     if needed - carried:
@@ -392,9 +399,7 @@ def cosign(
             "the screening in force now requires safeguards the signed plan does "
             "not carry: " + ", ".join(sorted(needed - carried))
         )
-    screening = screenings.valid_screening(
-        session=session, patient_id=plan.patient_id, today=now.date()
-    )
+    screening = screening_coverage(session=session, settings=settings, plan=plan, at=now).screening
     if screening is None or screening.id != plan.screening_id:
         problems.append("the screening in force changed since the first signature")
     if problems:

@@ -93,9 +93,7 @@ def _summary(
             "rows": rows,
             "history_fields": _history_fields(),
             "error": error,
-            "valid": service.valid_screening(
-                session=session, patient_id=patient_id, today=at.date()
-            ),
+            "in_force": service.in_force(session=session, patient_id=patient_id, today=at.date()),
             "policy_days": policy.get("screening_valid_days") if policy else None,
             "policy_name": policy.name if policy else None,
         },

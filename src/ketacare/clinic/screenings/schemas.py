@@ -59,3 +59,7 @@ class ScreeningRead(BaseModel):
     signed_by: int | None
     sign_note: str | None
     valid_until: date | None
+    superseded_at: datetime | None = None
+    superseded_by: int | None = Field(
+        default=None, description="The newer screening of the same molecule and route"
+    )

@@ -8,6 +8,7 @@ decision are kept exactly as used, with the rule-set version; a physician signs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -20,7 +21,7 @@ from ketacare.clinic.assessments.service import latest_by_instrument
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.orm import Patient
 from ketacare.clinic.patients.service import get_patient
-from ketacare.clinic.screenings.orm import Screening
+from ketacare.clinic.screenings.orm import Screening, treatment_words
 from ketacare.core.errors import DataFileError, InvalidInput
 from ketacare.core.screening import SitePolicy, parse_site_policy, screen_document
 from ketacare.infra.errors import Conflict, NotFound
@@ -153,13 +154,17 @@ def sign(
         raise Conflict(f"screening {screening_id} is already {row.status}")
     newest = session.scalar(
         select(Screening.id)
-        .where(Screening.patient_id == row.patient_id)
+        .where(
+            Screening.patient_id == row.patient_id,
+            Screening.molecule == row.molecule,
+            Screening.route == row.route,
+        )
         .order_by(Screening.id.desc())
         .limit(1)
     )
     if newest != row.id:
         raise Conflict(
-            f"screening {screening_id} is not the newest for this patient "
+            f"screening {screening_id} is not the newest for {treatment_label(row)} "
             f"(screening {newest} is): sign the newest, or screen again"
         )
     if row.created_at.date() != now.date():
@@ -181,12 +186,19 @@ def sign(
         raise InvalidInput(
             "a decision needing physician review is signed with a note saying what was reviewed"
         )
+    # only the same treatment's screening is replaced: another molecule or route keeps its own
     for older in session.scalars(
         select(Screening).where(
-            Screening.patient_id == row.patient_id, Screening.status == "signed"
+            Screening.patient_id == row.patient_id,
+            Screening.molecule == row.molecule,
+            Screening.route == row.route,
+            Screening.status == "signed",
         )
     ):
         older.status = "superseded"
+        older.superseded_at = now
+        older.superseded_by = row.id
+    session.flush()  # the older one leaves the in-force index before this one enters it
     row.status = "signed"
     row.signed_at = now
     row.signed_by = actor.user_id
@@ -200,7 +212,12 @@ def sign(
         resource_id=row.id,
         patient_id=row.patient_id,
         at=now,
-        detail={"decision": row.decision, "valid_until": valid_until.isoformat()},
+        detail={
+            "decision": row.decision,
+            "molecule": row.molecule,
+            "route": row.route,
+            "valid_until": valid_until.isoformat(),
+        },
     )
     return row
 
@@ -229,18 +246,120 @@ def list_screenings(
     return rows
 
 
-def valid_screening(*, session: Session, patient_id: int, today: date) -> Screening | None:
-    """The signed screening in force today, if any (what later steps check)."""
+#: decisions that let a plan of the screened treatment go ahead once a physician has
+#: signed them (a physician-review decision is signed with a note saying what was reviewed)
+ALLOWING = ("eligible", "eligible_with_precautions", "physician_review")
+
+
+def treatment_label(row: Screening | tuple[str, str]) -> str:
+    """'ketamine by IV infusion': the treatment a screening covers, in clinical words."""
+    return row.treatment if isinstance(row, Screening) else treatment_words(*row)
+
+
+def valid_screening(
+    *, session: Session, patient_id: int, molecule: str, route: str, today: date
+) -> Screening | None:
+    """The signed screening in force today for this molecule and route, if any.
+
+    Each treatment has its own: an esketamine nasal-spray screening never stands in
+    for a racemic IV one, nor ends it.
+    """
     return session.scalar(
         select(Screening)
         .where(
             Screening.patient_id == patient_id,
+            Screening.molecule == molecule,
+            Screening.route == route,
             Screening.status == "signed",
             Screening.valid_until >= today,
         )
         .order_by(Screening.id.desc())
         .limit(1)
     )
+
+
+def in_force(*, session: Session, patient_id: int, today: date) -> list[Screening]:
+    """Every signed screening in force today, one per molecule and route (for the chart)."""
+    return list(
+        session.scalars(
+            select(Screening)
+            .where(
+                Screening.patient_id == patient_id,
+                Screening.status == "signed",
+                Screening.valid_until >= today,
+            )
+            .order_by(Screening.molecule, Screening.route)
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """Whether the record holds a screening that allows a treatment at a moment.
+
+    ``problem`` is None when it does; otherwise it says, in clinical words, what is
+    missing. ``screening`` is the signed one found (also when it no longer holds).
+    """
+
+    molecule: str
+    route: str
+    screening: Screening | None
+    problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def describe(self) -> str:
+        """One line for the session log or a page: what was read from the record."""
+        s = self.screening
+        if s is None or s.valid_until is None or s.signed_at is None:
+            return str(self.problem)
+        return (
+            f"screening {s.id} for {treatment_label(s)}: {s.decision.replace('_', ' ')}, "
+            f"signed {s.signed_at.date().isoformat()}, in force until "
+            f"{s.valid_until.isoformat()}"
+        )
+
+
+def coverage(
+    *, session: Session, patient_id: int, molecule: str, route: str, at: datetime
+) -> Coverage:
+    """Read from the record whether a signed screening allows this treatment at ``at``.
+
+    It must be signed (not a draft, not superseded), not expired on ``at``'s day, and
+    its decision must allow the treatment. Nobody ticks this: it is what the plan's
+    signature and each session's start rely on. (A dose charted after the fact is
+    checked on its own day; as for the plan's signature, the screening's signing time
+    is not compared with it.)
+    """
+    what = treatment_label((molecule, route))
+    latest = session.scalar(
+        select(Screening)
+        .where(
+            Screening.patient_id == patient_id,
+            Screening.molecule == molecule,
+            Screening.route == route,
+            Screening.status == "signed",
+        )
+        .order_by(Screening.id.desc())
+        .limit(1)
+    )
+    day = at.date()
+    problem = None
+    if latest is None or latest.signed_at is None or latest.valid_until is None:
+        problem = (
+            f"no signed screening for {what} is in force: screen the patient for this "
+            "treatment and have a physician sign it"
+        )
+    elif latest.valid_until < day:
+        problem = (
+            f"the screening for {what} expired on {latest.valid_until.isoformat()}: screen "
+            "the patient again and have a physician sign it"
+        )
+    elif latest.decision not in ALLOWING:
+        problem = f"the screening in force for {what} says {latest.decision.replace('_', ' ')}"
+    return Coverage(molecule, route, latest, problem)
 
 
 def form_from_json(data: dict[str, Any]) -> dict[str, Any]:

@@ -118,6 +118,13 @@ def _chair(
             patient_id=row.patient_id,
             at=at,
         )
+    screening = (
+        service.screening_for_session(
+            session=session, patient_id=row.patient_id, state=state, at=at
+        )
+        if state.setup is not None
+        else None
+    )
     vitals = [{"at": e.at.isoformat(), **{k: getattr(e, k) for k in VITALS}} for e in state.vitals]
     thresholds = (
         [
@@ -147,6 +154,8 @@ def _chair(
             ],
             "news2_rules": news2_rules(),
             "consciousness_levels": CONSCIOUSNESS_LEVELS,
+            "screening": screening,
+            "record_check": service.RECORD_CHECK,
         },
         status_code=status_code,
     )

@@ -37,12 +37,15 @@ from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.orm import Patient
 from ketacare.clinic.plans import service as plans
 from ketacare.clinic.plans.orm import Appointment, Chair
+from ketacare.clinic.screenings import service as screenings
 from ketacare.clinic.sessions.orm import DosingSession, SessionEvent
 from ketacare.core.errors import DoseLimitExceeded, InvalidInput, KetacareError
 from ketacare.core.protocols import PlannedSession, build_plan
 from ketacare.core.safeguards import CapCheck, CumulativeCap, DoseGiven, PlannedDose, check_caps
 from ketacare.core.sessions import (
     FINAL_STATES,
+    Amendment,
+    PreDoseCheck,
     Scheduled,
     SessionPolicy,
     SessionState,
@@ -500,6 +503,9 @@ def record_entry(
     event = event_from_dict(payload)
     if event.at > now:
         raise InvalidInput(f"at {event.at.isoformat()} is in the future")
+    _refuse_a_hand_screening_check(event)
+    if payload.get("kind") in ("start_infusion", "self_administration"):
+        expected_seq = _screening_from_record(session, session_id, event, expected_seq, actor, now)
     fast = _fast_write(session, session_id, event, expected_seq, actor, now)
     if fast is not None:
         row, state = fast
@@ -526,6 +532,75 @@ def record_entry(
         detail={"kind": payload.get("kind"), "seq": state.last_seq},
     )
     return row, state
+
+
+#: The pre-dose item read from the record when dosing starts, never ticked by hand.
+RECORD_CHECK = "screening_valid"
+
+
+def _refuse_a_hand_screening_check(event: Any) -> None:
+    """Whether a screening holds is the record's answer, not a tick (nor a corrected tick)."""
+    entry = event.replacement if isinstance(event, Amendment) else event
+    if isinstance(entry, PreDoseCheck) and entry.item == RECORD_CHECK:
+        raise InvalidInput(
+            "the screening is not ticked by hand: it is read from the record when dosing "
+            "starts (a physician-signed screening in force for the plan's molecule and route)"
+        )
+
+
+def screening_for_session(
+    *, session: Session, patient_id: int, state: SessionState, at: datetime
+) -> screenings.Coverage:
+    """The record's screening for the session's molecule and route at ``at`` (a Coverage)."""
+    setup = state.setup
+    assert setup is not None  # the first entry of every session carries its setup
+    return screenings.coverage(
+        session=session,
+        patient_id=patient_id,
+        molecule=plans.MOLECULES[setup.molecule],
+        route=plans.ROUTES[setup.route],
+        at=at,
+    )
+
+
+def _screening_from_record(
+    session: Session,
+    session_id: int,
+    event: Any,
+    expected_seq: int,
+    actor: audit.Actor,
+    now: datetime,
+) -> int:
+    """Before the first dose, enter the screening check from the record (or refuse).
+
+    The check is entered by the same write as the dose, dated with it, naming the
+    screening it read; without a signed, unexpired screening that allows the plan's
+    molecule and route, dosing does not start and nothing is stored. Gives the entry
+    number the dose is then written after.
+    """
+    row = head(session=session, session_id=session_id)
+    before = state_for(session=session, row=row)
+    if (
+        before.last_seq != expected_seq  # stale: the write below says so
+        or before.state != "pre_dose_checks"
+        or before.dosing_started_at is not None
+        or before.setup is None
+        or RECORD_CHECK not in before.setup.required_checks
+    ):
+        return expected_seq
+    covered = screening_for_session(
+        session=session, patient_id=row.patient_id, state=before, at=event.at
+    )
+    if not covered.ok:
+        raise InvalidInput(f"dosing cannot start: {covered.problem}")
+    check = PreDoseCheck(
+        at=event.at,
+        by=actor.username,
+        item=RECORD_CHECK,
+        ok=True,
+        detail=f"from the record: {covered.describe()}",
+    )
+    return _store(session, row, before, check, expected_seq, actor, now).last_seq
 
 
 @dataclass(frozen=True)
