@@ -9,12 +9,15 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from ketacare.cli import app
+from protocol_policy import TEST_PROTOCOL_POLICY_FILE
 
 runner = CliRunner()
+#: the test policy (TEST VALUES) sets every hard ceiling, so previews can be built
+POLICY_ENV = {"KETACARE_PROTOCOL_POLICY_FILE": str(TEST_PROTOCOL_POLICY_FILE)}
 
 
-def run(*args: str) -> Result:
-    return runner.invoke(app, list(args))
+def run(*args: str, env: dict[str, str] | None = None) -> Result:
+    return runner.invoke(app, list(args), env=POLICY_ENV if env is None else env)
 
 
 def test_protocols_json() -> None:
@@ -64,7 +67,14 @@ def test_preview_json_matches_the_contract() -> None:
     assert limits["rate_mg_per_h"]["hard"]["basis"] == "sourced"
     assert limits["rate_mg_per_h"]["hard"]["source"] == "Schwartzman 2009"
     assert limits["rate_mg_per_h"]["soft"]["basis"] == "not_configured"
-    assert doc["limits_not_configured"] == ["dose_mg soft", "rate_mg_per_h soft"]
+    # the soft slots no source gives (the per-kg and per-course kinds were added with
+    # the hard ceilings); the test policy sets only hard values
+    assert doc["limits_not_configured"] == [
+        "dose_mg soft",
+        "dose_mg_per_kg soft",
+        "rate_mg_per_h soft",
+        "course_mg soft",
+    ]
     assert doc["requires_review"] is True
 
 
@@ -111,7 +121,13 @@ def test_preview_table_output() -> None:
 
 def test_preview_with_site_policy_and_clinic_dir(tmp_path: Path) -> None:
     policy = tmp_path / "site.toml"
-    policy.write_text("[esketamine-trd.limits.dose_mg]\nsoft = 84\n", encoding="utf-8")
+    # TEST VALUES: every slot of esketamine-trd set, so nothing needs review
+    policy.write_text(
+        "[esketamine-trd.limits.dose_mg]\nsoft = 84\n"
+        "[esketamine-trd.limits.dose_mg_per_kg]\nsoft = 5\nhard = 5\n"
+        "[esketamine-trd.limits.course_mg]\nsoft = 1100\nhard = 1100\n",
+        encoding="utf-8",
+    )
     (tmp_path / "own").mkdir()  # an empty clinic directory adds nothing
     result = run(
         "plan", "preview", "--protocol", "esketamine-trd", "--weight", "70",
