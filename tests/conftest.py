@@ -185,12 +185,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Any:
     from ketacare.infra.settings import load_settings
+    from protocol_policy import TEST_PROTOCOL_POLICY_FILE
 
     return load_settings(
         database_url=db_url,
         var_dir=tmp_path / "var",
         secret_key="t" * 40,
         timezone="Europe/Amsterdam",
+        protocol_policy_file=TEST_PROTOCOL_POLICY_FILE,  # test values: the hard ceilings
     )
 
 

@@ -59,6 +59,7 @@ def live_server(
     """The app on a fresh copy of the demo database, on a loopback port."""
     from ketacare.app import create_app
     from ketacare.infra.settings import load_settings
+    from protocol_policy import TEST_PROTOCOL_POLICY_FILE
 
     db = tmp_path / "live.sqlite3"
     shutil.copy(sqlite_template, db)
@@ -72,6 +73,7 @@ def live_server(
         secret_key="b" * 40,
         timezone="Europe/Amsterdam",
         session_policy_file=policy,
+        protocol_policy_file=TEST_PROTOCOL_POLICY_FILE,  # test values: the hard ceilings
     )
     app = create_app(settings)
     with LiveServer(app) as server:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +25,8 @@ from ketacare.core.protocols import (
     build_plan,
     load_library,
     load_site_policy,
+    unset_ceiling_reason,
+    unset_ceilings,
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document to stdout.")]
@@ -53,7 +56,38 @@ def _library(dirs: list[Path] | None) -> ProtocolLibrary:
     return library
 
 
-def _protocol_row(protocol: Protocol) -> dict[str, object]:
+PolicyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--site-policy",
+        help="The clinic's protocol policy (TOML): values for limits no source gives "
+        "(default: KETACARE_PROTOCOL_POLICY_FILE when set).",
+    ),
+]
+
+
+def _policy(path: Path | None, library: ProtocolLibrary) -> SitePolicy:
+    """The protocol policy from --site-policy, else KETACARE_PROTOCOL_POLICY_FILE, else none."""
+    if path is None:
+        configured = os.environ.get("KETACARE_PROTOCOL_POLICY_FILE", "").strip()
+        path = Path(configured) if configured else None
+    if path is None:
+        return SitePolicy()
+    policy: SitePolicy = run_guarded(load_site_policy, path=path, library=library)
+    return policy
+
+
+def _usability(protocol: Protocol, policy: SitePolicy) -> dict[str, object]:
+    """Whether a plan can be built under the protocol, and if not why (unset hard limits)."""
+    unset = unset_ceilings(protocol=protocol, site_policy=policy)
+    return {
+        "usable": not unset,
+        "hard_limits_not_set": [r.key for r in unset],
+        "reason": unset_ceiling_reason(protocol_id=protocol.id, unset=unset) if unset else None,
+    }
+
+
+def _protocol_row(protocol: Protocol, policy: SitePolicy) -> dict[str, object]:
     source = protocol.primary_source
     return {
         "id": protocol.id,
@@ -70,6 +104,7 @@ def _protocol_row(protocol: Protocol) -> dict[str, object]:
             "url": source.url,
         },
         "sources": [s.label for s in protocol.sources],
+        **_usability(protocol, policy),
     }
 
 
@@ -79,16 +114,27 @@ def _indication_text(protocol: Protocol) -> str:
     return f"{shown} (+{len(codes) - 3})" if len(codes) > 3 else shown
 
 
-def protocols_command(json_output: JsonOption = False, protocols_dir: DirsOption = None) -> None:
-    """List the protocol library: id, title, indication, route and source."""
+def protocols_command(
+    json_output: JsonOption = False,
+    protocols_dir: DirsOption = None,
+    site_policy: PolicyOption = None,
+) -> None:
+    """List the protocol library: id, title, indication, route, source, and whether a
+    plan can be built under it (every hard limit set by its source or the protocol policy)."""
     library = _library(protocols_dir)
+    policy = _policy(site_policy, library)
     if json_output:
-        emit_json({"protocols": [_protocol_row(p) for p in library.protocols]})
+        emit_json({"protocols": [_protocol_row(p, policy) for p in library.protocols]})
         return
     table = Table(title="Protocol library")
-    for column in ("id", "title", "indication (ICD-10-CM)", "route", "source"):
+    table.add_column("id", no_wrap=True)
+    for column in ("title", "indication (ICD-10-CM)", "route", "source", "usable"):
         table.add_column(column)
+    reasons = []
     for protocol in library.protocols:
+        usable = _usability(protocol, policy)
+        if usable["reason"]:
+            reasons.append(str(usable["reason"]))
         source = protocol.primary_source
         doi = f" doi:{source.doi}" if source.doi else ""
         table.add_row(
@@ -97,8 +143,12 @@ def protocols_command(json_output: JsonOption = False, protocols_dir: DirsOption
             _indication_text(protocol),
             protocol.route,
             f"{source.label}{doi}",
+            "yes" if usable["usable"] else "NO (hard limit not set)",
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for reason in reasons:
+        console.print(f"[bold red]not usable:[/bold red] {reason}", soft_wrap=True)
 
 
 def _show(value: float | None, digits: str = "") -> str:
@@ -165,10 +215,7 @@ def preview_command(
     start: Annotated[
         str | None, typer.Option("--start", help="Date of the first session (YYYY-MM-DD).")
     ] = None,
-    site_policy: Annotated[
-        Path | None,
-        typer.Option("--site-policy", help="The clinic's site-policy limits (TOML)."),
-    ] = None,
+    site_policy: PolicyOption = None,
     protocols_dir: DirsOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -188,9 +235,7 @@ def preview_command(
         except ValueError:
             fail(f"--start must be a date as YYYY-MM-DD, got {start!r}")
     library = _library(protocols_dir)
-    policy = SitePolicy()
-    if site_policy is not None:
-        policy = run_guarded(load_site_policy, path=site_policy, library=library)
+    policy = _policy(site_policy, library)
     chosen = run_guarded(library.get, protocol_id=protocol)
     plan: Plan = run_guarded(
         build_plan,

@@ -11,6 +11,7 @@ exit codes in one place::
     │   ├── OutOfRange          a value outside its allowed range
     │   └── UnknownItem         an unknown id, code, route or item
     ├── DoseLimitExceeded       a dose above a protocol's hard limit (HTTP 422, exit 2)
+    ├── HardLimitNotSet         a hard ceiling no source or clinic policy sets (HTTP 422, exit 2)
     ├── SoftLimitNeedsReview    above a soft limit without reason/co-signature (HTTP 409, exit 2)
     ├── DataFileError           a clinical data file that fails validation (exit 2)
     └── (shell) NotFound, Forbidden, NotAuthenticated, Conflict, SchemaBehind ...
@@ -65,6 +66,14 @@ class UnknownItem(InvalidInput):
 
 class DoseLimitExceeded(KetacareError):
     """A dose or rate above a protocol's hard limit: always refused."""
+
+
+class HardLimitNotSet(KetacareError):
+    """A protocol's hard ceiling that neither its source nor the clinic's policy sets.
+
+    Fails closed: without the ceiling no plan under the protocol can be built or
+    signed, and no session of it opened, until someone accountable sets it.
+    """
 
 
 class SoftLimitNeedsReview(KetacareError):

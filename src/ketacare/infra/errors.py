@@ -10,6 +10,7 @@ from __future__ import annotations
 from ketacare.core.errors import (
     DataFileError,
     DoseLimitExceeded,
+    HardLimitNotSet,
     InvalidInput,
     KetacareError,
     SoftLimitNeedsReview,
@@ -57,6 +58,7 @@ HTTP_STATUS: tuple[tuple[type[KetacareError], int, str], ...] = (
     (IllegalTransition, 409, "Not possible in this state"),
     (SoftLimitNeedsReview, 409, "Soft limit needs a reason and a co-signature"),
     (DoseLimitExceeded, 422, "Dose above the hard limit"),
+    (HardLimitNotSet, 422, "Hard dose limit not set"),
     (InvalidInput, 422, "Invalid input"),
     (DataFileError, 500, "Clinical data file invalid"),
     (SchemaBehind, 503, "Database schema behind"),

@@ -10,13 +10,13 @@ from ketacare.core.errors import DataFileError, DoseLimitExceeded, SoftLimitNeed
 from ketacare.core.protocols import (
     Plan,
     SitePolicy,
-    build_plan,
     load_library,
     load_site_policy,
     resolve_limits,
     review_plan,
 )
 from ketacare.core.protocols.model import Protocol
+from protocol_policy import build_plan  # under the test policy unless a test gives its own
 
 LIB = load_library()
 
@@ -184,7 +184,14 @@ def test_review_accepted() -> None:
         "dr-b",
     )
     assert review.findings == plan.soft_findings
-    assert review.not_configured == ("dose_mg soft", "rate_mg_per_h soft")
+    # soft slots only (an unset hard one refuses the plan); the per-kg and per-course
+    # kinds came with the absolute ceilings
+    assert review.not_configured == (
+        "dose_mg soft",
+        "dose_mg_per_kg soft",
+        "rate_mg_per_h soft",
+        "course_mg soft",
+    )
 
 
 # --- site policy ---
@@ -197,7 +204,13 @@ def _policy(tmp_path: Path, text: str) -> Path:
 
 
 def test_site_policy_fills_slots_and_clears_review(tmp_path: Path) -> None:
-    path = _policy(tmp_path, "[esketamine-trd.limits.dose_mg]\nsoft = 84\n")
+    # TEST VALUES: every slot of esketamine-trd filled (soft and hard)
+    path = _policy(
+        tmp_path,
+        "[esketamine-trd.limits.dose_mg]\nsoft = 84\n"
+        "[esketamine-trd.limits.dose_mg_per_kg]\nsoft = 5\nhard = 5\n"
+        "[esketamine-trd.limits.course_mg]\nsoft = 1100\nhard = 1100\n",
+    )
     policy = load_site_policy(path=path, library=LIB)
     plan = build_plan(protocol=proto("esketamine-trd"), weight_kg=70, site_policy=policy)
     assert plan.not_configured == ()
@@ -208,7 +221,13 @@ def test_site_policy_fills_slots_and_clears_review(tmp_path: Path) -> None:
 
 def test_site_policy_soft_limit_finding(tmp_path: Path) -> None:
     # site soft 20 mg/h; 0.35 x 70 = 24.5 mg/h > 20 -> soft finding marked site policy
-    path = _policy(tmp_path, "[crps-outpatient.limits.rate_mg_per_h]\nsoft = 20\n")
+    # TEST VALUES: the soft rate, plus the hard ceilings no source gives
+    path = _policy(
+        tmp_path,
+        "[crps-outpatient.limits.rate_mg_per_h]\nsoft = 20\n"
+        "[crps-outpatient.limits.dose_mg_per_kg]\nhard = 2\n"
+        "[crps-outpatient.limits.course_mg]\nhard = 1000\n",
+    )
     plan = build_plan(
         protocol=proto("crps-outpatient"),
         weight_kg=70,

@@ -8,8 +8,9 @@ import pytest
 
 import ketacare.core.protocols as protocols_pkg
 from ketacare.core.errors import DataFileError, UnknownItem
-from ketacare.core.protocols import build_plan, load_library, load_protocol_file
+from ketacare.core.protocols import SitePolicy, load_library, load_protocol_file
 from ketacare.core.protocols.model import ROUTES
+from protocol_policy import build_plan  # under the test policy (hard ceilings set)
 
 SHIPPED = {
     "crps-outpatient": ("iv_infusion", "racemic_ketamine", "Schwartzman 2009"),
@@ -68,11 +69,19 @@ hard = { value = 0.5, source = "local-sop", basis = "SOP maximum" }
 
 [limits.rate_mg_per_h]
 soft = { site_policy = true }
-hard = { site_policy = true }
+hard = { value = 40, source = "local-sop", basis = "SOP maximum rate" }
 
 [limits.dose_mg]
 soft = { site_policy = true }
 hard = { site_policy = true }
+
+[limits.dose_mg_per_kg]
+soft = { site_policy = true }
+hard = { value = 3, source = "local-sop", basis = "SOP maximum per session" }
+
+[limits.course_mg]
+soft = { site_policy = true }
+hard = { value = 300, source = "local-sop", basis = "SOP maximum per course" }
 
 [monitoring]
 vitals_interval_min = { value = 15, source = "local-sop" }
@@ -131,7 +140,9 @@ def test_clinic_protocol_loads_and_plans(tmp_path: Path) -> None:
     assert protocol.origin == "clinic"
     # 0.25 x 71 = 17.75 mg/h -> 17.8 mg/h (half up); 1 mg/mL -> 17.75 -> 17.7 mL/h (down)
     # dose 17.75 x 2 = 35.5 mg; 3 sessions -> 106.5 mg
-    plan = build_plan(protocol=protocol, weight_kg=71, bag_mg=100, bag_ml=100)
+    # the clinic's policy (TEST VALUE) sets the one hard slot the clinic's file leaves open
+    policy = SitePolicy(limits={("clinic-crps-short", "dose_mg", "hard"): 100.0})
+    plan = build_plan(protocol=protocol, weight_kg=71, bag_mg=100, bag_ml=100, site_policy=policy)
     first = plan.sessions[0]
     assert (first.rate_mg_per_h, first.rate_ml_per_h, first.dose_mg) == (17.8, 17.7, 35.5)
     assert plan.total_dose_mg == 106.5
@@ -191,6 +202,15 @@ def _replace(old: str, new: str) -> str:
                 "[limits.dose_mg]\nsoft = { site_policy = true }\nhard = { site_policy = true }", ""
             ),
             "'limits.dose_mg'",
+            "is missing: a iv_infusion protocol must declare it",
+        ),
+        (
+            _replace(
+                "[limits.course_mg]\nsoft = { site_policy = true }\n"
+                'hard = { value = 300, source = "local-sop", basis = "SOP maximum per course" }',
+                "",
+            ),
+            "'limits.course_mg'",
             "is missing: a iv_infusion protocol must declare it",
         ),
         (

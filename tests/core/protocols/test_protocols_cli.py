@@ -9,12 +9,15 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from ketacare.cli import app
+from protocol_policy import TEST_PROTOCOL_POLICY_FILE
 
 runner = CliRunner()
+#: the test policy (TEST VALUES) sets every hard ceiling, so previews can be built
+POLICY_ENV = {"KETACARE_PROTOCOL_POLICY_FILE": str(TEST_PROTOCOL_POLICY_FILE)}
 
 
-def run(*args: str) -> Result:
-    return runner.invoke(app, list(args))
+def run(*args: str, env: dict[str, str] | None = None) -> Result:
+    return runner.invoke(app, list(args), env=POLICY_ENV if env is None else env)
 
 
 def test_protocols_json() -> None:
@@ -64,7 +67,14 @@ def test_preview_json_matches_the_contract() -> None:
     assert limits["rate_mg_per_h"]["hard"]["basis"] == "sourced"
     assert limits["rate_mg_per_h"]["hard"]["source"] == "Schwartzman 2009"
     assert limits["rate_mg_per_h"]["soft"]["basis"] == "not_configured"
-    assert doc["limits_not_configured"] == ["dose_mg soft", "rate_mg_per_h soft"]
+    # the soft slots no source gives (the per-kg and per-course kinds were added with
+    # the hard ceilings); the test policy sets only hard values
+    assert doc["limits_not_configured"] == [
+        "dose_mg soft",
+        "dose_mg_per_kg soft",
+        "rate_mg_per_h soft",
+        "course_mg soft",
+    ]
     assert doc["requires_review"] is True
 
 
@@ -111,7 +121,13 @@ def test_preview_table_output() -> None:
 
 def test_preview_with_site_policy_and_clinic_dir(tmp_path: Path) -> None:
     policy = tmp_path / "site.toml"
-    policy.write_text("[esketamine-trd.limits.dose_mg]\nsoft = 84\n", encoding="utf-8")
+    # TEST VALUES: every slot of esketamine-trd set, so nothing needs review
+    policy.write_text(
+        "[esketamine-trd.limits.dose_mg]\nsoft = 84\n"
+        "[esketamine-trd.limits.dose_mg_per_kg]\nsoft = 5\nhard = 5\n"
+        "[esketamine-trd.limits.course_mg]\nsoft = 1100\nhard = 1100\n",
+        encoding="utf-8",
+    )
     (tmp_path / "own").mkdir()  # an empty clinic directory adds nothing
     result = run(
         "plan", "preview", "--protocol", "esketamine-trd", "--weight", "70",
@@ -167,3 +183,80 @@ def test_bad_clinic_directory_exits_2(tmp_path: Path) -> None:
     result = run("protocols", "--protocols-dir", str(tmp_path))
     assert result.exit_code == 2
     assert result.stderr.strip().endswith("field 'id': is missing")
+
+
+# --- absolute ceilings (issue 13 item 6) ---
+
+
+def test_issue_example_5000_mg_oral_refused_above_the_hard_limit() -> None:
+    # 5,000 mg at 62.5 kg = 80 mg/kg; the test policy's hard dose is 500 mg (TEST VALUE)
+    result = run(
+        "plan", "preview", "--protocol", "oral-followon", "--weight", "62.5",
+        "--dose-mg", "5000", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        "dose 5000.0 mg exceeds the hard limit 500.0 mg of protocol oral-followon (site policy"
+    )
+
+
+def test_preview_refused_when_a_hard_limit_is_unset() -> None:
+    # no protocol policy: oral-followon has no sourced ceiling at all
+    result = run(
+        "plan", "preview", "--protocol", "oral-followon", "--weight", "62.5",
+        "--dose-mg", "5000", env={"KETACARE_PROTOCOL_POLICY_FILE": ""},
+    )  # fmt: skip
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        "protocol oral-followon cannot be used for a plan: hard limits dose_mg (mg), "
+        "dose_mg_per_kg (mg/kg), course_mg (mg per course) not set: set them in the "
+        "protocol policy file"
+    )
+
+
+def test_course_total_above_the_hard_limit_is_refused(tmp_path: Path) -> None:
+    # depression-iv at 70 kg: 0.5 x 70 = 35 mg x 12 sessions = 420 mg > course 400 (TEST VALUE)
+    policy = tmp_path / "p.toml"
+    policy.write_text(
+        "[depression-iv.limits.dose_mg]\nhard = 300\n"
+        "[depression-iv.limits.rate_mg_per_h]\nhard = 400\n"
+        "[depression-iv.limits.rate_mg_per_kg_per_h]\nhard = 1.5\n"
+        "[depression-iv.limits.course_mg]\nhard = 400\n",
+        encoding="utf-8",
+    )
+    result = run(
+        "plan", "preview", "--protocol", "depression-iv", "--weight", "70",
+        "--site-policy", str(policy),
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "course dose 420.0 mg (12 sessions) exceeds the hard limit 400.0 mg per course of "
+        "protocol depression-iv (site policy)"
+    )
+
+
+def test_protocols_json_says_which_protocols_are_usable() -> None:
+    bare = json.loads(run("protocols", "--json", env={"KETACARE_PROTOCOL_POLICY_FILE": ""}).stdout)
+    rows = {row["id"]: row for row in bare["protocols"]}
+    assert rows["oral-followon"]["usable"] is False
+    assert rows["oral-followon"]["hard_limits_not_set"] == [
+        "dose_mg",
+        "dose_mg_per_kg",
+        "course_mg",
+    ]
+    assert "set them in the protocol policy file" in rows["oral-followon"]["reason"]
+    configured = json.loads(run("protocols", "--json").stdout)
+    assert all(row["usable"] and row["reason"] is None for row in configured["protocols"])
+
+
+def test_demo_example_policy_fills_every_hard_ceiling() -> None:
+    from ketacare.clinic.demo_policy import DEMO_PROTOCOL_POLICY_FILE
+
+    env = {"KETACARE_PROTOCOL_POLICY_FILE": str(DEMO_PROTOCOL_POLICY_FILE)}
+    document = json.loads(run("protocols", "--json", env=env).stdout)
+    assert [r["id"] for r in document["protocols"] if not r["usable"]] == []

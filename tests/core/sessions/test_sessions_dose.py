@@ -137,7 +137,8 @@ def test_rate_limits_hard_and_soft() -> None:
 
 def test_rate_above_plan_is_flagged() -> None:
     from core.sessions.session_helpers import Chair, setup_for
-    from ketacare.core.protocols import build_plan, load_library
+    from ketacare.core.protocols import load_library
+    from protocol_policy import build_plan  # under the test policy (hard ceilings set)
 
     plan = build_plan(protocol=load_library().get(protocol_id="crps-outpatient"), weight_kg=60)
     setup = setup_for("crps-outpatient", weight_kg=60, planned=plan.sessions[0])

@@ -50,6 +50,7 @@ def seed_schedule(
 
     ``actor`` is a demo clinician: plans and schedules name the account that set them.
     """
+    from ketacare.clinic.demo_policy import demo_settings
     from ketacare.infra.settings import load_settings
 
     plan = session.scalar(
@@ -62,7 +63,7 @@ def seed_schedule(
         plan = plans.create_draft(
             session=session,
             actor=actor,
-            settings=load_settings(),
+            settings=demo_settings(load_settings()),
             patient_id=patient_id,
             protocol_id=DEMO_PROTOCOL,
             options=plans.DoseOptions(bag_mg=100, bag_ml=100),

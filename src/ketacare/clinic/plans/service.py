@@ -3,7 +3,10 @@
 Every dose and rate goes through :func:`ketacare.core.protocols.build_plan`, on every
 path (page, API, CLI): a hard limit is refused with the dose, the limit and the
 protocol; a soft limit (or a limit the clinic has not configured) needs a documented
-reason and a second physician's co-signature before the plan is signed.
+reason and a second physician's co-signature before the plan is signed. A protocol
+whose hard ceilings are not all set (by its source or the clinic's protocol policy)
+cannot be used at all, and signing and co-signing build the plan again under the
+limits in force then.
 """
 
 from __future__ import annotations
@@ -95,6 +98,28 @@ def preview(
         dose_mg=options.dose_mg,
         start=options.start_date,
         site_policy=protocol_policy(settings),
+    )
+
+
+def recheck_limits(*, settings: Settings, plan: Plan) -> PlanPreview:
+    """Build the stored plan again under today's limits before a signature or a session.
+
+    The clinic's protocol policy may have changed since the draft was made (a hard
+    ceiling lowered or removed): every signature and every session re-runs the
+    plan through :func:`build_plan`, which refuses a dose above a hard limit and a
+    protocol whose hard ceilings are not all set (fail closed).
+    """
+    return preview(
+        settings=settings,
+        protocol_id=plan.protocol_id,
+        weight_kg=plan.weight_kg,
+        options=DoseOptions(
+            bag_mg=plan.bag_mg,
+            bag_ml=plan.bag_ml,
+            dose_mg_per_kg_per_h=plan.dose_mg_per_kg_per_h,
+            dose_mg=plan.dose_mg,
+            start_date=plan.start_date,
+        ),
     )
 
 
@@ -322,6 +347,7 @@ def sign(
 ) -> Plan:
     """A physician signs; a plan needing review then awaits a second physician."""
     plan = _draft(session, plan_id)
+    recheck_limits(settings=settings, plan=plan)  # hard limits as they stand today
     problems = gates(session=session, settings=settings, plan=plan, now=now)
     if settings.weight_valid_days is None and not weight_confirmed:
         problems.append(
@@ -387,6 +413,7 @@ def cosign(
     plan = get_plan(session=session, plan_id=plan_id)
     if plan.status != "awaiting_cosign":
         raise Conflict(f"plan {plan_id} is {plan.status}, not awaiting a co-signature")
+    recheck_limits(settings=settings, plan=plan)  # a co-signature never passes a hard limit
     # the record may have changed since the first signature: the gates hold again
     problems = gates(session=session, settings=settings, plan=plan, now=now)
     needed = {

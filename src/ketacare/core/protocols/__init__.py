@@ -3,12 +3,19 @@
 Protocols live as TOML files under ``data/`` (one per protocol, each number with
 its source); a clinic adds its own from a directory. :func:`build_plan` turns a
 protocol and a weight into concrete sessions and checks every dose and rate
-against the protocol's soft and hard limits, smart-pump style.
+against the protocol's soft and hard limits, smart-pump style. A protocol whose
+hard ceilings (per session in mg and mg/kg, per course in mg, and any declared
+rate ceiling) are not all set by its source or the clinic's policy plans nothing.
 
 Examples
 --------
 >>> library = load_library()
->>> plan = build_plan(protocol=library.get(protocol_id="depression-iv"), weight_kg=70)
+>>> # a plan needs every hard ceiling set; illustrative values for the example only
+>>> policy = SitePolicy(limits={("depression-iv", key, "hard"): value for key, value in (
+...     ("dose_mg", 300.0), ("rate_mg_per_h", 400.0), ("rate_mg_per_kg_per_h", 1.5),
+...     ("course_mg", 3600.0))})
+>>> plan = build_plan(protocol=library.get(protocol_id="depression-iv"), weight_kg=70,
+...                   site_policy=policy)
 >>> (len(plan.sessions), plan.sessions[0].dose_mg, plan.sessions[0].rate_mg_per_h)
 (12, 35.0, 52.5)
 """
@@ -19,8 +26,11 @@ from ketacare.core.protocols.limits import (
     SitePolicy,
     SoftLimitFinding,
     load_site_policy,
+    require_ceilings,
     resolve_limits,
     review_limits,
+    unset_ceiling_reason,
+    unset_ceilings,
 )
 from ketacare.core.protocols.loading import (
     ProtocolLibrary,
@@ -68,8 +78,11 @@ __all__ = [
     "parse_protocol",
     "plan_regimen",
     "protocol_regimen",
+    "require_ceilings",
     "resolve_limits",
     "review_limits",
     "review_plan",
     "round_to_step",
+    "unset_ceiling_reason",
+    "unset_ceilings",
 ]

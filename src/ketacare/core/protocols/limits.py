@@ -5,8 +5,11 @@ Each protocol declares, per limit kind (``dose_mg``, ``dose_mg_per_kg``,
 needs a documented reason and a second clinician's co-signature) and a *hard*
 bound (always refused). A bound either comes from a published source or is a
 *site-policy* slot: ketacare ships no invented default. The clinic fills the
-slots in a site-policy file; an unfilled slot is reported as *not configured*
-and any plan under that protocol must be reviewed.
+slots in a site-policy file. An unfilled *soft* slot is reported as *not
+configured* and any plan under that protocol must be reviewed; an unfilled
+*hard* ceiling (dose per session in mg and mg/kg, dose per course in mg, see
+:data:`~ketacare.core.protocols.model.CEILING_KEYS`) fails closed: the protocol
+cannot be used for a plan until the clinic sets it (:func:`unset_ceilings`).
 
 Examples
 --------
@@ -25,9 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ketacare.core.errors import DataFileError, KetacareError, SoftLimitNeedsReview
+from ketacare.core.errors import (
+    DataFileError,
+    HardLimitNotSet,
+    KetacareError,
+    SoftLimitNeedsReview,
+)
 from ketacare.core.protocols.loading import ProtocolLibrary
-from ketacare.core.protocols.model import LIMIT_UNITS, LimitBound, Protocol
+from ketacare.core.protocols.model import CEILING_KEYS, LIMIT_UNITS, LimitBound, Protocol
 
 Level = Literal["soft", "hard"]
 Basis = Literal["sourced", "site_policy", "not_configured"]
@@ -147,14 +155,16 @@ def resolve_limits(
 
     ``basis`` is ``sourced`` (value from the protocol's source), ``site_policy``
     (value set by the clinic) or ``not_configured`` (a site-policy slot the
-    clinic has not filled: the limit cannot be checked and plans need review).
+    clinic has not filled: a soft one means plans need review, a hard one means
+    no plan can be built, see :func:`require_ceilings`).
 
     Examples
     --------
     >>> from ketacare.core.protocols.loading import load_library
     >>> p = load_library().get(protocol_id="esketamine-trd")
-    >>> [(r.level, r.value, r.basis) for r in resolve_limits(protocol=p)]
-    [('soft', None, 'not_configured'), ('hard', 84.0, 'sourced')]
+    >>> [(r.key, r.level, r.value, r.basis) for r in resolve_limits(protocol=p)][:3]
+    [('dose_mg', 'soft', None, 'not_configured'), ('dose_mg', 'hard', 84.0, 'sourced'), \
+('dose_mg_per_kg', 'soft', None, 'not_configured')]
     """
     policy = site_policy or SitePolicy()
     resolved = []
@@ -190,6 +200,66 @@ def resolve_limits(
                     )
                 )
     return tuple(resolved)
+
+
+def unset_ceilings(
+    *, protocol: Protocol, site_policy: SitePolicy | None = None
+) -> tuple[ResolvedLimit, ...]:
+    """The hard limits a protocol needs before it can be used for a plan, and lacks.
+
+    Every route's hard ceilings per session (mg, mg/kg) and per course (mg) must
+    have a value from the protocol's source or the clinic's protocol policy; so
+    must every other hard limit the protocol declares (its rate ceilings). An
+    empty answer means the protocol is usable.
+
+    Examples
+    --------
+    >>> from ketacare.core.protocols.loading import load_library
+    >>> p = load_library().get(protocol_id="oral-followon")
+    >>> [r.key for r in unset_ceilings(protocol=p)]
+    ['dose_mg', 'dose_mg_per_kg', 'course_mg']
+    """
+    resolved = resolve_limits(protocol=protocol, site_policy=site_policy)
+    declared = {r.key for r in resolved}
+    missing = [key for key in CEILING_KEYS if key not in declared]
+    if missing:  # the loader requires them; a hand-built protocol may lack them
+        raise HardLimitNotSet(
+            f"protocol {protocol.id} declares no hard limit {', '.join(missing)}: "
+            "every protocol must declare it (sourced or site policy)"
+        )
+    return tuple(r for r in resolved if r.level == "hard" and r.value is None)
+
+
+def unset_ceiling_reason(*, protocol_id: str, unset: tuple[ResolvedLimit, ...]) -> str:
+    """Why a protocol cannot be used, naming each unset hard limit and where to set it.
+
+    Examples
+    --------
+    >>> r = ResolvedLimit("course_mg", "hard", None, "mg per course", "not_configured", None, "")
+    >>> print(unset_ceiling_reason(protocol_id="p", unset=(r,)))  # doctest: +NORMALIZE_WHITESPACE
+    protocol p cannot be used for a plan: hard limit course_mg (mg per course) not set:
+    set it in the protocol policy file ([p.limits.course_mg] hard = ...)
+    """
+    names = ", ".join(f"{r.key} ({r.unit})" for r in unset)
+    tables = ", ".join(f"[{protocol_id}.limits.{r.key}] hard = ..." for r in unset)
+    plural = "s" if len(unset) > 1 else ""
+    return (
+        f"protocol {protocol_id} cannot be used for a plan: hard limit{plural} {names} "
+        f"not set: set {'them' if plural else 'it'} in the protocol policy file ({tables})"
+    )
+
+
+def require_ceilings(*, protocol: Protocol, site_policy: SitePolicy | None = None) -> None:
+    """Refuse a protocol whose hard ceilings are not all set (fail closed).
+
+    Raises
+    ------
+    HardLimitNotSet
+        Naming each unset hard limit and the policy table that sets it.
+    """
+    unset = unset_ceilings(protocol=protocol, site_policy=site_policy)
+    if unset:
+        raise HardLimitNotSet(unset_ceiling_reason(protocol_id=protocol.id, unset=unset))
 
 
 @dataclass(frozen=True, slots=True)

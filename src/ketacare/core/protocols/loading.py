@@ -59,8 +59,10 @@ _DOSE_FIELDS: dict[str, tuple[str, ...]] = {
     "clinic_set": (),
 }
 _INFUSION_KINDS = ("rate_per_kg", "rate_fixed", "amount_per_kg")
-#: Limit kinds an infusion protocol must declare; other routes must declare dose_mg.
-_REQUIRED_INFUSION_LIMITS = ("dose_mg", "rate_mg_per_h", "rate_mg_per_kg_per_h")
+#: Limit kinds every protocol must declare (the absolute ceilings: per session in mg and
+#: mg/kg, per course in mg); infusion protocols must also declare their rate limits.
+_REQUIRED_LIMITS = ("dose_mg", "dose_mg_per_kg", "course_mg")
+_REQUIRED_INFUSION_LIMITS = (*_REQUIRED_LIMITS, "rate_mg_per_h", "rate_mg_per_kg_per_h")
 
 
 class _Reader:
@@ -355,7 +357,7 @@ def _limits(reader: _Reader, keys: set[str], route: str) -> tuple[LimitSpec, ...
     table = reader.req_sub("limits")
     table.only(LIMIT_UNITS)
     infusion = route in INFUSION_ROUTES
-    required = _REQUIRED_INFUSION_LIMITS if infusion else ("dose_mg",)
+    required = _REQUIRED_INFUSION_LIMITS if infusion else _REQUIRED_LIMITS
     for key in required:
         if key not in table.table:
             raise table.fail(key, f"is missing: a {route} protocol must declare it")

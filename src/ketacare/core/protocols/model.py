@@ -42,11 +42,19 @@ LIMIT_UNITS: Final = {
     "dose_mg_per_kg": "mg/kg",
     "rate_mg_per_h": "mg/h",
     "rate_mg_per_kg_per_h": "mg/kg/h",
+    "course_mg": "mg per course",
 }
+
+#: The limit kinds whose HARD bound every protocol must have before a plan is signed:
+#: the dose per session in mg and in mg/kg, and the dose per course in mg. A source
+#: gives the value, or the clinic's protocol policy does; an unset one refuses the plan.
+CEILING_KEYS: Final = ("dose_mg", "dose_mg_per_kg", "course_mg")
 
 DoseKind = Literal["rate_per_kg", "rate_fixed", "amount_per_kg", "amount_fixed", "clinic_set"]
 RoundingMode = Literal["half_up", "down"]
-LimitKey = Literal["dose_mg", "dose_mg_per_kg", "rate_mg_per_h", "rate_mg_per_kg_per_h"]
+LimitKey = Literal[
+    "dose_mg", "dose_mg_per_kg", "rate_mg_per_h", "rate_mg_per_kg_per_h", "course_mg"
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,11 @@ Examples
 --------
 >>> from ketacare.core.protocols.loading import load_library
 >>> p = load_library().get(protocol_id="crps-outpatient")
->>> plan = build_plan(protocol=p, weight_kg=60, bag_mg=100, bag_ml=100)
+>>> from ketacare.core.protocols.limits import SitePolicy
+>>> # illustrative ceilings for this example only, not clinical advice
+>>> policy = SitePolicy(limits={("crps-outpatient", "dose_mg_per_kg", "hard"): 2.0,
+...                             ("crps-outpatient", "course_mg", "hard"): 1000.0})
+>>> plan = build_plan(protocol=p, weight_kg=60, bag_mg=100, bag_ml=100, site_policy=policy)
 >>> s = plan.sessions[0]
 >>> (s.day, s.rate_mg_per_h, s.rate_ml_per_h, s.duration_h, s.dose_mg)
 (1, 21.0, 21.0, 4.0, 84.0)
@@ -35,6 +39,7 @@ from ketacare.core.protocols.limits import (
     ResolvedLimit,
     SitePolicy,
     SoftLimitFinding,
+    require_ceilings,
     resolve_limits,
     review_limits,
 )
@@ -316,6 +321,22 @@ def _check_limits(
     return tuple(findings)
 
 
+def _check_course(
+    protocol: Protocol, sessions: list[_Exact], limits: tuple[ResolvedLimit, ...]
+) -> None:
+    """Refuse a course whose exact total dose passes the hard ceiling per course."""
+    hard = next((b for b in limits if b.key == "course_mg" and b.level == "hard"), None)
+    if hard is None or hard.value is None:
+        return
+    total = sum((s.dose_mg for s in sessions), Decimal(0))
+    if total > _dec(hard.value):
+        raise DoseLimitExceeded(
+            f"course dose {format_number(total)} mg ({len(sessions)} sessions) exceeds the hard "
+            f"limit {format_number(hard.value)} mg per course of protocol {protocol.id} "
+            f"({_limit_label(hard)})"
+        )
+
+
 def _rounding_text(protocol: Protocol) -> str:
     r = protocol.rounding
     words = {"half_up": "half up", "down": "down"}
@@ -378,7 +399,11 @@ def build_plan(
         Bad bag, conflicting or missing override, an override the route cannot
         take, or a dose the protocol's source does not allow.
     DoseLimitExceeded
-        A dose or rate above a hard limit, naming dose, limit and protocol.
+        A dose or rate above a hard limit, or a course total above the hard
+        limit per course, naming dose, limit and protocol.
+    HardLimitNotSet
+        A hard ceiling (per session mg or mg/kg, per course mg, or a declared
+        rate ceiling) that neither the source nor the site policy sets.
 
     Examples
     --------
@@ -428,11 +453,15 @@ def build_plan(
         raise InvalidInput(
             f"protocol {protocol.id} allows {allowed} mg per session ({source}), not {mg} mg"
         )
+    _check_course(protocol, exact, limits)
+    # fail closed: a protocol whose hard ceilings are not all set plans nothing
+    require_ceilings(protocol=protocol, site_policy=site_policy)
 
     sessions = tuple(
         _round_session(protocol, i + 1, s, weight, bag, start) for i, s in enumerate(exact)
     )
     total = sum((_dec(s.dose_mg) for s in sessions), Decimal(0))
+    # only soft slots can be unset here (an unset hard one was refused above)
     not_configured = tuple(f"{b.key} {b.level}" for b in limits if b.basis == "not_configured")
     return Plan(
         protocol_id=protocol.id,
@@ -549,7 +578,11 @@ def review_plan(
     --------
     >>> from ketacare.core.protocols.loading import load_library
     >>> p = load_library().get(protocol_id="crps-outpatient")
-    >>> plan = build_plan(protocol=p, weight_kg=50, dose_mg_per_kg_per_h=0.4)
+    >>> from ketacare.core.protocols.limits import SitePolicy
+    >>> # illustrative ceilings for this example only, not clinical advice
+    >>> policy = SitePolicy(limits={("crps-outpatient", "dose_mg_per_kg", "hard"): 2.0,
+    ...                             ("crps-outpatient", "course_mg", "hard"): 1000.0})
+    >>> plan = build_plan(protocol=p, weight_kg=50, dose_mg_per_kg_per_h=0.4, site_policy=policy)
     >>> plan.soft_findings[0].message.split(":")[0]
     'dose 0.4 mg/kg/h exceeds the soft limit 0.35 mg/kg/h of protocol crps-outpatient (source'
     >>> review_plan(plan=plan, reason="partial response", prescriber_id="dr-a", cosigner_id="dr-a")

@@ -7,7 +7,12 @@ be simulated with :func:`ketacare.core.pharmacology.parse_regimen`.
 Examples
 --------
 >>> from ketacare.core.protocols.loading import load_library
->>> plan = build_plan(protocol=load_library().get(protocol_id="crps-outpatient"), weight_kg=70)
+>>> from ketacare.core.protocols.limits import SitePolicy
+>>> # illustrative ceilings for this example only, not clinical advice
+>>> policy = SitePolicy(limits={("crps-outpatient", "dose_mg_per_kg", "hard"): 2.0,
+...                             ("crps-outpatient", "course_mg", "hard"): 1000.0})
+>>> plan = build_plan(protocol=load_library().get(protocol_id="crps-outpatient"), weight_kg=70,
+...                   site_policy=policy)
 >>> doses = plan_regimen(plan=plan, route="iv_infusion")["doses"]
 >>> len(doses), doses[1]
 (10, {'route': 'iv_infusion', 'start_h': 24.0, 'duration_h': 4.0, 'rate_mg_per_h': 24.5})
