@@ -17,6 +17,7 @@ from ketacare.clinic.assessments import api as assessments_api
 from ketacare.clinic.assessments import pages as assessments_pages
 from ketacare.clinic.audit import api as audit_api
 from ketacare.clinic.audit import pages as audit_pages
+from ketacare.clinic.demo_policy import demo_settings
 from ketacare.clinic.followup import api as followup_api
 from ketacare.clinic.followup import pages as followup_pages
 from ketacare.clinic.outcomes import api as outcomes_api
@@ -105,13 +106,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
+    with sessions() as session:
+        demo = system_service.is_demo(session=session)
+        session.commit()
+    if demo:
+        # the demo clinic's EXAMPLE protocol policy, unless the operator named one
+        settings = demo_settings(settings)
     app.state.ctx = AppContext(
         settings=settings, sessions=sessions, clock=clock, templates=make_templates(settings)
     )
     app.state.engine = engine
-    with sessions() as session:
-        app.state.demo = system_service.is_demo(session=session)
-        session.commit()
+    app.state.demo = demo
 
     for exc_class, handler in HANDLERS:
         app.add_exception_handler(exc_class, handler)
