@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from browser_helpers import _api, _prepare, login
+from plan_helpers import MONITORING_ORDER
 
 pytestmark = pytest.mark.browser
 
@@ -33,7 +34,11 @@ def _signed_plan(base: str) -> int:
         ).json()
         physician.post(
             f"/api/v1/plans/{plan['id']}/sign",
-            json={"weight_confirmed": True, "reason": "site limits not configured"},
+            json={
+                "monitoring_order": MONITORING_ORDER,
+                "weight_confirmed": True,
+                "reason": "site limits not configured",
+            },
         ).raise_for_status()
         second.post(f"/api/v1/plans/{plan['id']}/cosign").raise_for_status()
     return int(plan["id"])

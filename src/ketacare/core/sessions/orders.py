@@ -17,8 +17,9 @@ Examples
 --------
 >>> from ketacare.core.protocols import load_library
 >>> p = load_library().get(protocol_id="depression-iv")
->>> blank = {"vitals_interval_min": None, "recovery_vitals_interval_min": None}
->>> o = monitoring_order(protocol=p, entered={**EXAMPLE, **blank}, policy=None, set_by="dr_a")
+>>> entered = {"sbp_high": 180, "sbp_low": 90, "dbp_high": 110, "dbp_low": 50, "hr_high": 120,
+...            "hr_low": 50, "spo2_low": 92, "rr_low": 10, "moaas_at_or_below": 2}
+>>> o = monitoring_order(protocol=p, entered=entered, policy=None, set_by="dr_a")
 >>> o.values["vitals_interval_min"], o.origins["vitals_interval_min"], o.origins["sbp_high"]
 (10.0, 'sourced', 'plan')
 """
@@ -82,24 +83,15 @@ LABELS: Final[Mapping[str, str]] = {
     "moaas_at_or_below": "sedation: MOAA/S at or below",
 }
 
-#: Data-entry bound of an interval (minutes): a day; not a clinical number.
-_MAX_INTERVAL_MIN: Final = 1440.0
-
-#: A complete order used by examples and tests (not a recommendation: no source gives one).
-EXAMPLE: Final[Mapping[str, float | None]] = {
-    "vitals_interval_min": 15,
-    "recovery_vitals_interval_min": 15,
-    "sbp_high": 180,
-    "sbp_low": 90,
-    "dbp_high": 110,
-    "dbp_low": 50,
-    "hr_high": 120,
-    "hr_low": 50,
-    "spo2_low": 92,
-    "rr_low": 10,
-    "moaas_at_or_below": 2,
+#: How an origin reads on a page.
+ORIGIN_NAMES: Final[Mapping[str, str]] = {
+    "clinic_policy": "clinic policy",
+    "plan": "this plan",
+    "sourced": "sourced",
 }
 
+#: Data-entry bound of an interval (minutes): a day; not a clinical number.
+_MAX_INTERVAL_MIN: Final = 1440.0
 
 def needs_order(protocol: Protocol) -> bool:
     """True for a supervised session's protocol (IV routes, esketamine nasal spray)."""
@@ -129,9 +121,8 @@ class MonitoringOrder:
 
     def lines(self) -> tuple[str, ...]:
         """One line per field for pages and the summary: value and origin."""
-        names = {"clinic_policy": "clinic policy", "plan": "this plan", "sourced": "sourced"}
         return tuple(
-            f"{LABELS[f]}: {self.values[f]:g} ({names.get(self.origins.get(f, ''), '?')})"
+            f"{LABELS[f]}: {self.values[f]:g} ({ORIGIN_NAMES.get(self.origins.get(f, ''), '?')})"
             for f in FIELDS
         )
 
@@ -145,6 +136,33 @@ def _number(field: str, raw: object) -> float:
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
         raise InvalidInput(f"monitoring order: {field} must be a number, got {raw!r}")
     return float(raw)
+
+
+def order_defaults(
+    *, protocol: Protocol, policy: SessionPolicy | None
+) -> dict[str, tuple[float, str] | None]:
+    """Each field's pre-filled value and origin: the clinic's policy, else a protocol's
+    sourced interval; None where the signing physician must enter it."""
+    site = (policy or SessionPolicy()).for_protocol(protocol.id)
+    from_policy: dict[str, float | None] = {
+        "vitals_interval_min": site.vitals_interval_min,
+        "recovery_vitals_interval_min": site.recovery_vitals_interval_min,
+        "moaas_at_or_below": site.sedation_moaas_at_or_below,
+    }
+    for field, vital, direction in PARAMETERS:
+        if vital != "sedation_moaas":
+            from_policy[field] = site.thresholds.get((vital, direction))
+    sourced = protocol.monitoring.vitals_interval_min.value
+    out: dict[str, tuple[float, str] | None] = {}
+    for field in FIELDS:
+        value = from_policy.get(field)
+        if value is not None:
+            out[field] = (float(value), "clinic_policy")
+        elif field in INTERVALS and sourced is not None:
+            out[field] = (float(sourced), "sourced")
+        else:
+            out[field] = None
+    return out
 
 
 def monitoring_order(
@@ -169,26 +187,17 @@ def monitoring_order(
         raise InvalidInput(
             f"monitoring order: unknown field {unknown[0]!r} (allowed: {', '.join(FIELDS)})"
         )
-    site = (policy or SessionPolicy()).for_protocol(protocol.id)
-    from_policy: dict[str, float | None] = {
-        "vitals_interval_min": site.vitals_interval_min,
-        "recovery_vitals_interval_min": site.recovery_vitals_interval_min,
-        "moaas_at_or_below": site.sedation_moaas_at_or_below,
-    }
-    for field, vital, direction in PARAMETERS:
-        if vital != "sedation_moaas":
-            from_policy[field] = site.thresholds.get((vital, direction))
+    defaults = order_defaults(protocol=protocol, policy=policy)
     sourced = protocol.monitoring.vitals_interval_min.value
     values: dict[str, float] = {}
     origins: dict[str, str] = {}
     missing: list[str] = []
     for field in FIELDS:
+        default = defaults[field]
         if field in given:
             values[field], origins[field] = _number(field, given[field]), "plan"
-        elif from_policy.get(field) is not None:
-            values[field], origins[field] = float(from_policy[field] or 0.0), "clinic_policy"
-        elif field in INTERVALS and sourced is not None:
-            values[field], origins[field] = float(sourced), "sourced"
+        elif default is not None:
+            values[field], origins[field] = default
         else:
             missing.append(field)
     if missing:
@@ -242,12 +251,15 @@ def apply_order(setup: SessionSetup, order: MonitoringOrder) -> SessionSetup:
     thresholds for a vital and direction the order covers are replaced by the order's;
     the others (temperature, SpO2 high, respiratory rate high) stay as the clinic set them.
     """
-    who = f"monitoring order signed by {order.set_by}"
+
+    def who(field: str) -> str:
+        origin = ORIGIN_NAMES.get(order.origins.get(field, ""), "?")
+        return f"monitoring order signed by {order.set_by}, value from {origin}"
 
     def interval(name: str, field: str, current: Setting) -> Setting:
         if order.origins.get(field) == "sourced" and current.basis == "sourced":
             return current
-        return Setting(name, order.values[field], "min", "order", None, who)
+        return Setting(name, order.values[field], "min", "order", None, who(field))
 
     covered = {(vital, direction) for _, vital, direction in PARAMETERS}
     kept = [
@@ -261,7 +273,7 @@ def apply_order(setup: SessionSetup, order: MonitoringOrder) -> SessionSetup:
             value=order.values[field],
             phase="session",
             basis="order",
-            source=who,
+            source=who(field),
             inclusive=vital == "sedation_moaas",
         )
         for field, vital, direction in PARAMETERS

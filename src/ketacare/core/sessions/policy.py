@@ -145,9 +145,10 @@ class Setting:
         if self.value is None:
             tail = f": {self.note}" if self.note else ""
             return f"{self.name}: not set (site policy){tail}"
-        where = {"sourced": f"sourced: {self.source}", "order": "monitoring order"}.get(
-            self.basis, "site policy"
-        )
+        where = {
+            "sourced": f"sourced: {self.source}",
+            "order": self.note or "monitoring order",
+        }.get(self.basis, "site policy")
         return f"{self.name}: {self.value:g} {self.unit} ({where})"
 
 
@@ -198,7 +199,7 @@ class Threshold:
         phase = " before dosing" if self.phase == "pre_dose" else ""
         where = {
             "sourced": f"sourced: {self.source}",
-            "order": "monitoring order",
+            "order": self.source or "monitoring order",
         }.get(self.basis, "site policy")
         return f"{label} {sign} {self.value:g} {unit}{phase} ({where})".replace("  ", " ")
 
