@@ -93,6 +93,7 @@ ORIGIN_NAMES: Final[Mapping[str, str]] = {
 #: Data-entry bound of an interval (minutes): a day; not a clinical number.
 _MAX_INTERVAL_MIN: Final = 1440.0
 
+
 def needs_order(protocol: Protocol) -> bool:
     """True for a supervised session's protocol (IV routes, esketamine nasal spray)."""
     return protocol.route in SUPERVISED_ROUTES
