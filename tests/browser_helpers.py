@@ -73,3 +73,11 @@ def screened(
         json={"note": "history reviewed", "valid_until": "2099-01-01"},
     ).raise_for_status()
     return sid
+
+
+def fill_monitoring_order(page: Any, order: dict[str, Any]) -> None:
+    """Fill the sign form's monitoring order fields the clinic's policy left empty."""
+    for name, value in order.items():
+        field = page.locator(f"input[name=order_{name}]")
+        if field.input_value() == "":
+            field.fill(str(value))

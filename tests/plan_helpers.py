@@ -22,6 +22,22 @@ KETAMINE_IV = {
 }
 
 
+#: a complete monitoring order for signing supervised plans in tests (test data, not advice)
+MONITORING_ORDER = {
+    "vitals_interval_min": 15,
+    "recovery_vitals_interval_min": 15,
+    "sbp_high": 180,
+    "sbp_low": 90,
+    "dbp_high": 110,
+    "dbp_low": 50,
+    "hr_high": 120,
+    "hr_low": 50,
+    "spo2_low": 92,
+    "rr_low": 10,
+    "moaas_at_or_below": 2,
+}
+
+
 def draft(client: Any, clinic: dict[str, Any], **dose: Any) -> dict[str, Any]:
     r = client.post(
         f"/api/v1/patients/{clinic['pid']}/plans",
@@ -32,13 +48,19 @@ def draft(client: Any, clinic: dict[str, Any], **dose: Any) -> dict[str, Any]:
     return r.json()
 
 
-def _signed(client: Any, clinic: dict[str, Any], **dose: Any) -> dict[str, Any]:
+def _signed(
+    client: Any, clinic: dict[str, Any], order: Any = MONITORING_ORDER, **dose: Any
+) -> dict[str, Any]:
     plan = draft(client, clinic, **dose)
     team = clinic["team"]
     client.post(
         f"/api/v1/plans/{plan['id']}/sign",
         headers=team["physician"],
-        json={"weight_confirmed": True, "reason": "site limits not configured"},
+        json={
+            "weight_confirmed": True,
+            "reason": "site limits not configured",
+            "monitoring_order": order,
+        },
     )
     r = client.post(f"/api/v1/plans/{plan['id']}/cosign", headers=team["physician2"])
     assert r.status_code == 200, r.text
@@ -112,7 +134,11 @@ def esketamine_course_with_one_dose(client: Any, team: dict[str, Any], clock: An
     client.post(
         f"/api/v1/plans/{plan['id']}/sign",
         headers=team["physician"],
-        json={"weight_confirmed": True, "reason": "site limits not configured"},
+        json={
+            "weight_confirmed": True,
+            "reason": "site limits not configured",
+            "monitoring_order": MONITORING_ORDER,
+        },
     )
     client.post(f"/api/v1/plans/{plan['id']}/cosign", headers=team["physician2"]).raise_for_status()
     session = client.post(

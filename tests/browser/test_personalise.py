@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from browser_helpers import _api, _prepare, login, screened
+from plan_helpers import MONITORING_ORDER
 
 pytestmark = pytest.mark.browser
 
@@ -35,7 +36,11 @@ def _esketamine_course(base: str, dosed: datetime) -> int:
         ).json()
         physician.post(
             f"/api/v1/plans/{plan['id']}/sign",
-            json={"weight_confirmed": True, "reason": "site limits not configured"},
+            json={
+                "monitoring_order": MONITORING_ORDER,
+                "weight_confirmed": True,
+                "reason": "site limits not configured",
+            },
         )
         second.post(f"/api/v1/plans/{plan['id']}/cosign").raise_for_status()
         session = nurse.post(

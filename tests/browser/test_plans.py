@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from browser_helpers import _prepare, login
+from browser_helpers import _prepare, fill_monitoring_order, login
+from plan_helpers import MONITORING_ORDER
 
 pytestmark = pytest.mark.browser
 
@@ -40,8 +41,12 @@ def test_physician_builds_signs_and_books_a_crps_plan(
     page.get_by_label("Reason for going beyond the limits").fill(
         "site soft limits not yet configured"
     )
+    fill_monitoring_order(page, MONITORING_ORDER)
     page.get_by_role("button", name="Sign plan").click()
     expect(page.get_by_test_id("plan-status")).to_have_text("awaiting cosign")
+    expect(page.get_by_test_id("plan-order")).to_contain_text(
+        "systolic high (mmHg): 180 (this plan)"
+    )
     plan_url = page.url
 
     second = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()

@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 
 from browser_helpers import _api, login, screened
 from live_server import LiveServer
-from plan_helpers import IV_CHECKS
+from plan_helpers import IV_CHECKS, MONITORING_ORDER
 
 pytestmark = pytest.mark.browser
 
@@ -100,7 +100,11 @@ def _history(server: Any) -> None:
         plan_id = plan.json()["id"]
         physician.post(
             f"/api/v1/plans/{plan_id}/sign",
-            json={"weight_confirmed": True, "reason": "site limits not configured"},
+            json={
+                "monitoring_order": MONITORING_ORDER,
+                "weight_confirmed": True,
+                "reason": "site limits not configured",
+            },
         ).raise_for_status()
         second.post(f"/api/v1/plans/{plan_id}/cosign").raise_for_status()
         start = now - timedelta(days=2)

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from browser_helpers import _api, _prepare, login
+from plan_helpers import MONITORING_ORDER
 
 pytestmark = pytest.mark.browser
 
@@ -33,7 +34,12 @@ def _signed_plan(base: str) -> int:
         ).json()
         physician.post(
             f"/api/v1/plans/{plan['id']}/sign",
-            json={"weight_confirmed": True, "reason": "site limits not configured"},
+            json={
+                # systolic high is left to the clinic's policy above (pre-filled: 160)
+                "monitoring_order": {k: v for k, v in MONITORING_ORDER.items() if k != "sbp_high"},
+                "weight_confirmed": True,
+                "reason": "site limits not configured",
+            },
         ).raise_for_status()
         second.post(f"/api/v1/plans/{plan['id']}/cosign").raise_for_status()
     return int(plan["id"])
@@ -90,7 +96,11 @@ def test_nurse_runs_a_whole_session(live_server: Any, page: Any, browser: Any) -
     expect(board.get_by_test_id(f"board-row-{sid}").locator(".badge")).to_have_text(
         "1", timeout=12_000
     )
-    alert.get_by_label("Action taken").fill("physician informed; rate kept at 20 mg/h")
+    # the breach is highlighted with its change from the baseline: (172 - 128) / 128 = +34 %
+    expect(page.get_by_test_id("breach").first).to_contain_text("172 (+34 %)")
+    expect(board.get_by_test_id(f"board-row-{sid}")).to_contain_text("172", timeout=12_000)
+    alert.get_by_label("Action taken").select_option("continue")
+    alert.get_by_label("Note").fill("physician informed; rate kept at 20 mg/h")
     _record(page, "Acknowledge")
     expect(page.get_by_test_id("open-alert")).to_have_count(0)
 
@@ -98,18 +108,48 @@ def test_nurse_runs_a_whole_session(live_server: Any, page: Any, browser: Any) -
     _record(page, "Stop")
     expect(page.get_by_test_id("state")).to_have_text("recovery")
     expect(page.get_by_test_id("discharge-status")).to_contain_text("Not yet")
-    page.locator("select[name=item_ambulation]").select_option(
-        "1"
-    )  # walks with assistance: 9 of 10...
-    page.locator("select[name=item_pain]").select_option("1")  # ...and moderate pain: 8 of 10
+    # in recovery: SpO2 89 % is below the order's 92 %: an alert that blocks discharge
+    for name, value in (("sbp_mmhg", "130"), ("dbp_mmhg", "80"), ("hr_per_min", "72")):
+        page.locator(f"input[name={name}]").fill(value)
+    page.locator("input[name=spo2_pct]").fill("89")
+    _record(page, "Record vitals")
+    expect(page.get_by_test_id("open-alert")).to_contain_text("SpO2 (%) 89")
+    # the discharge form answers nothing by default
+    for item in ("vital_signs", "ambulation", "nausea_vomiting", "pain", "bleeding", "escort"):
+        expect(page.get_by_test_id(f"padss-{item}")).to_have_value("")
+    # 130/128 = +1.6 %, 80/78 = +2.6 %, 72/72 = 0 %: the record gives the vital-signs item 2
+    expect(page.get_by_test_id("record-vital-signs")).to_contain_text("From the record: 2")
+    for item, value in (
+        ("vital_signs", "2"),
+        ("ambulation", "1"),  # walks with assistance: 9 of 10...
+        ("nausea_vomiting", "2"),
+        ("pain", "1"),  # ...and moderate pain: 8 of 10
+        ("bleeding", "2"),
+        ("escort", "yes"),
+    ):
+        page.get_by_test_id(f"padss-{item}").select_option(value)
     _record(page, "Record discharge score")
     expect(page.get_by_test_id("discharge-status")).to_contain_text("Not yet")
-    page.locator("select[name=item_ambulation]").select_option("2")
-    page.locator("select[name=item_pain]").select_option("2")
+    for item, value in (
+        ("vital_signs", "2"),
+        ("ambulation", "2"),
+        ("nausea_vomiting", "2"),
+        ("pain", "2"),
+        ("bleeding", "2"),
+        ("escort", "yes"),
+    ):
+        page.get_by_test_id(f"padss-{item}").select_option(value)
     _record(page, "Record discharge score")
     page.get_by_label("Escort name").fill("J. Okafor")
     page.get_by_label("Relation").fill("brother")
     _record(page, "Confirm escort")
+    expect(page.get_by_test_id("discharge-status")).to_contain_text("open alert")
+    page.get_by_label("Instructions").fill("Accompanied home; must not drive home today.")
+    _record(page, "Discharge")
+    expect(page.get_by_test_id("error")).to_contain_text("open alert")
+    expect(page.get_by_test_id("state")).to_have_text("recovery")
+    page.get_by_test_id("open-alert").get_by_label("Action taken").select_option("call_physician")
+    _record(page, "Acknowledge")
     expect(page.get_by_test_id("discharge-status")).to_have_text("Discharge allowed.")
     page.get_by_label("Instructions").fill("Accompanied home; must not drive home today.")
     _record(page, "Discharge")

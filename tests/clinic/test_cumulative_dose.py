@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from plan_helpers import IV_CHECKS, _signed
+from plan_helpers import IV_CHECKS, MONITORING_ORDER, _signed
 
 CHECKS = IV_CHECKS
 
@@ -196,10 +196,10 @@ def test_without_caps_the_chart_says_none_is_set_and_every_role_is_checked(
 def test_a_bad_cap_in_the_policy_names_the_field(
     app: Any, client: Any, clinic: dict[str, Any], tmp_path: Any
 ) -> None:
+    plan = _signed(client, clinic)  # signed first: signing reads the policy too (the order)
     _policy(
         app, tmp_path, '[[cumulative_cap]]\nmolecule = "ketamine"\nmax_mg = 100\napproved = "x"\n'
     )
-    plan = _signed(client, clinic)
     r = _open(client, clinic["team"], plan["id"], 1)
     assert r.status_code == 500
     assert "cumulative_cap[0].molecule" in r.json()["detail"]
@@ -220,7 +220,11 @@ def test_a_new_plan_version_continues_the_same_course(
     r = client.post(
         f"/api/v1/plans/{v2['id']}/sign",
         headers=team["physician"],
-        json={"weight_confirmed": True, "reason": "lower rate after nausea"},
+        json={
+            "monitoring_order": MONITORING_ORDER,
+            "weight_confirmed": True,
+            "reason": "lower rate after nausea",
+        },
     )
     if r.json()["status"] == "awaiting_cosign":
         token = client.post(

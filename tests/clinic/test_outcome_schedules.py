@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from plan_helpers import IV_CHECKS, _signed
+from plan_helpers import IV_CHECKS, MONITORING_ORDER, _signed
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 SCHEDULE = {
@@ -333,7 +333,11 @@ def test_a_new_plan_version_inherits_the_schedule_and_the_sessions(
     new_id = r.json()["id"]
     for path in ("sign", "cosign"):
         body = (
-            {"weight_confirmed": True, "reason": "site limits not configured"}
+            {
+                "weight_confirmed": True,
+                "reason": "site limits not configured",
+                "monitoring_order": MONITORING_ORDER,
+            }
             if path == "sign"
             else None
         )

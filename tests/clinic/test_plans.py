@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from plan_helpers import KETAMINE_IV, _signed, draft, screened_patient
+from plan_helpers import KETAMINE_IV, MONITORING_ORDER, _signed, draft, screened_patient
 
 
 def test_crps_plan_arithmetic_for_70_kg(client: Any, clinic: dict[str, Any]) -> None:
@@ -72,13 +72,17 @@ def test_soft_limit_needs_a_reason_and_a_second_physician(
     r = client.post(
         f"/api/v1/plans/{plan['id']}/sign",
         headers=team["physician"],
-        json={"weight_confirmed": True},
+        json={"monitoring_order": MONITORING_ORDER, "weight_confirmed": True},
     )
     assert r.status_code == 422 and "document the reason" in r.json()["detail"]
     r = client.post(
         f"/api/v1/plans/{plan['id']}/sign",
         headers=team["physician"],
-        json={"weight_confirmed": True, "reason": "site limits not yet configured"},
+        json={
+            "monitoring_order": MONITORING_ORDER,
+            "weight_confirmed": True,
+            "reason": "site limits not yet configured",
+        },
     )
     assert r.status_code == 200 and r.json()["status"] == "awaiting_cosign"
     same = client.post(f"/api/v1/plans/{plan['id']}/cosign", headers=team["physician"])
@@ -116,7 +120,7 @@ def test_gates_screening_weight_and_safeguards(
     r = client.post(
         f"/api/v1/plans/{other['id']}/sign",
         headers=team["physician"],
-        json={"weight_confirmed": True, "reason": "x" * 5},
+        json={"monitoring_order": MONITORING_ORDER, "weight_confirmed": True, "reason": "x" * 5},
     )
     assert r.status_code == 422
     assert "no signed screening for ketamine by IV infusion is in force" in r.json()["detail"]
@@ -128,13 +132,15 @@ def test_gates_screening_weight_and_safeguards(
     r = client.post(
         f"/api/v1/plans/{plan['id']}/sign",
         headers=team["physician"],
-        json={"weight_confirmed": True, "reason": "x" * 5},
+        json={"monitoring_order": MONITORING_ORDER, "weight_confirmed": True, "reason": "x" * 5},
     )
     assert r.status_code == 422 and "newer weight" in r.json()["detail"]
     # without a weight policy the physician must confirm the weight
     plan = draft(client, clinic)
     r = client.post(
-        f"/api/v1/plans/{plan['id']}/sign", headers=team["physician"], json={"reason": "x" * 5}
+        f"/api/v1/plans/{plan['id']}/sign",
+        headers=team["physician"],
+        json={"reason": "x" * 5, "monitoring_order": MONITORING_ORDER},
     )
     assert r.status_code == 422 and "confirm that the weight 71 kg is current" in r.json()["detail"]
 
@@ -152,7 +158,7 @@ def test_screening_for_another_treatment_does_not_gate_this_plan(
     r = client.post(
         f"/api/v1/plans/{r.json()['id']}/sign",
         headers=team["physician"],
-        json={"weight_confirmed": True, "reason": "x" * 5},
+        json={"monitoring_order": MONITORING_ORDER, "weight_confirmed": True, "reason": "x" * 5},
     )
     assert r.status_code == 422
     # the patient's racemic IV screening does not stand in for an esketamine one
@@ -175,7 +181,11 @@ def test_substance_use_risk_requires_the_safeguards(client: Any, clinic: dict[st
         json={"note": "DAST-10 moderate, reviewed", "valid_until": "2026-12-31"},
     )
     plan = draft(client, clinic)
-    body = {"weight_confirmed": True, "reason": "limits unset"}
+    body = {
+        "weight_confirmed": True,
+        "reason": "limits unset",
+        "monitoring_order": MONITORING_ORDER,
+    }
     r = client.post(f"/api/v1/plans/{plan['id']}/sign", headers=team["physician"], json=body)
     assert r.status_code == 422 and "no_take_home_doses" in r.json()["detail"]
     safeguards = [
@@ -215,7 +225,11 @@ def test_a_signed_plan_changes_only_by_a_new_signed_version(
     client.post(
         f"/api/v1/plans/{v2['id']}/sign",
         headers=team["physician"],
-        json={"weight_confirmed": True, "reason": "lower rate after nausea"},
+        json={
+            "monitoring_order": MONITORING_ORDER,
+            "weight_confirmed": True,
+            "reason": "lower rate after nausea",
+        },
     )
     client.post(f"/api/v1/plans/{v2['id']}/cosign", headers=team["physician2"])
     old = client.get(f"/api/v1/plans/{v1['id']}", headers=team["physician"]).json()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from plan_helpers import KETAMINE_IV, _signed, draft
+from plan_helpers import KETAMINE_IV, MONITORING_ORDER, _signed, draft
 
 
 def test_a_patient_cannot_submit_clinician_instruments_nor_erase_a_risk(
@@ -50,7 +50,11 @@ def test_cosign_reruns_the_gates(client: Any, clinic: dict[str, Any]) -> None:
     client.post(
         f"/api/v1/plans/{plan['id']}/sign",
         headers=team["physician"],
-        json={"weight_confirmed": True, "reason": "limits unset"},
+        json={
+            "monitoring_order": MONITORING_ORDER,
+            "weight_confirmed": True,
+            "reason": "limits unset",
+        },
     )
     client.post(
         f"/api/v1/patients/{clinic['pid']}/weights", headers=team["nurse"], json={"weight_kg": 55}
@@ -66,7 +70,7 @@ def test_one_course_in_force_per_patient(client: Any, clinic: dict[str, Any]) ->
     r = client.post(
         f"/api/v1/plans/{other['id']}/sign",
         headers=team["physician"],
-        json={"weight_confirmed": True, "reason": "x" * 5},
+        json={"monitoring_order": MONITORING_ORDER, "weight_confirmed": True, "reason": "x" * 5},
     )
     assert r.status_code == 422 and "still in force" in r.json()["detail"]
 
@@ -84,7 +88,11 @@ def test_a_new_version_keeps_adjuncts_and_frees_the_old_bookings(
     client.post(
         f"/api/v1/plans/{plan['id']}/sign",
         headers=team["physician"],
-        json={"weight_confirmed": True, "reason": "limits unset"},
+        json={
+            "monitoring_order": MONITORING_ORDER,
+            "weight_confirmed": True,
+            "reason": "limits unset",
+        },
     )
     client.post(f"/api/v1/plans/{plan['id']}/cosign", headers=team["physician2"])
     booked = client.post(
@@ -101,7 +109,11 @@ def test_a_new_version_keeps_adjuncts_and_frees_the_old_bookings(
     client.post(
         f"/api/v1/plans/{v2['id']}/sign",
         headers=team["physician"],
-        json={"weight_confirmed": True, "reason": "lower rate"},
+        json={
+            "monitoring_order": MONITORING_ORDER,
+            "weight_confirmed": True,
+            "reason": "lower rate",
+        },
     )
     client.post(f"/api/v1/plans/{v2['id']}/cosign", headers=team["physician2"])
     r = client.post(

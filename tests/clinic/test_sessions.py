@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from plan_helpers import IV_CHECKS, _signed
+from plan_helpers import IV_CHECKS, MONITORING_ORDER, _signed
 
 # An illustration of a clinic's own numbers (no published source gives them): the test
 # clinic alerts above 160 mmHg systolic, wants vitals every 15 min, 60 min observation.
@@ -26,7 +26,11 @@ def chair(app: Any, client: Any, clinic: dict[str, Any], tmp_path: Any) -> dict[
     policy = tmp_path / "session-policy.toml"
     policy.write_text(POLICY)
     app.state.ctx.settings.session_policy_file = policy
-    plan = _signed(client, clinic)
+    # the physician leaves what the clinic's policy sets (systolic high, interval) as pre-filled
+    order = {
+        k: v for k, v in MONITORING_ORDER.items() if k not in ("sbp_high", "vitals_interval_min")
+    }
+    plan = _signed(client, clinic, order=order)
     r = client.post(
         f"/api/v1/plans/{plan['id']}/sessions",
         headers=clinic["team"]["nurse"],
@@ -129,7 +133,8 @@ def test_a_whole_session_delivered_dose_alerts_and_discharge(
         {
             "kind": "acknowledge_alert",
             "alert_id": alert["id"],
-            "action": "physician informed, rate reduced",
+            "action": "reduce_rate",
+            "note": "physician informed",
         },
     )
     assert r.json()["open_alerts"] == []
@@ -137,6 +142,13 @@ def test_a_whole_session_delivered_dose_alerts_and_discharge(
     r = post(client, chair, {"kind": "stop", "reason": "completed"})
     # + 20 mg/h x 0.5 h = 69 mg in all
     assert r.json()["state"] == "recovery" and r.json()["delivered_mg"] == pytest.approx(69.0)
+    # back near baseline (128/78, 70): 130/80 and 72 are within 20 %, so the record gives 2
+    r = post(
+        client,
+        chair,
+        {"kind": "vitals", "sbp_mmhg": 130, "dbp_mmhg": 80, "hr_per_min": 72, "spo2_pct": 98},
+    )
+    assert r.status_code == 201, r.text
     padss = {
         "vital_signs": 2,
         "ambulation": 2,
@@ -232,7 +244,11 @@ def test_a_required_preparation_session_gates_the_first_dose(
     client.post(
         f"/api/v1/plans/{plan['id']}/sign",
         headers=team["physician"],
-        json={"weight_confirmed": True, "reason": "limits unset"},
+        json={
+            "monitoring_order": MONITORING_ORDER,
+            "weight_confirmed": True,
+            "reason": "limits unset",
+        },
     )
     client.post(f"/api/v1/plans/{plan['id']}/cosign", headers=team["physician2"])
     r = client.post(

@@ -118,7 +118,11 @@ def test_open_alert_blocks_discharge() -> None:
     assert reasons[0].startswith("open alert 15/site-hr_per_min-high: heart rate > 120 /min")
     with pytest.raises(IllegalTransition, match="discharge not allowed: open alert"):
         c.add(Discharge(at=at(200), by="nurse1", instructions="x"))
-    c.add(AcknowledgeAlert(at=at(201), by="dr_a", alert_id=c.state.alerts[0].id, action="rest"))
+    c.add(
+        AcknowledgeAlert(
+            at=at(201), by="dr_a", alert_id=c.state.alerts[0].id, action="continue", note="rest"
+        )
+    )
     c.add(Discharge(at=at(202), by="nurse1", instructions="x"))
 
 

@@ -145,7 +145,11 @@ def test_amendment_that_would_orphan_an_acknowledgement_is_refused() -> None:
     c = chair(policy=policy).infusing()
     c.add(Vitals(at=at(20), by="nurse1", spo2_pct=88))
     vitals_seq = c.log[-1].seq
-    c.add(AcknowledgeAlert(at=at(21), by="dr_a", alert_id=c.state.alerts[0].id, action="O2"))
+    c.add(
+        AcknowledgeAlert(
+            at=at(21), by="dr_a", alert_id=c.state.alerts[0].id, action="continue", note="O2"
+        )
+    )
     with pytest.raises(IllegalTransition, match="no alert"):
         c.add(
             Amendment(
@@ -199,7 +203,7 @@ def every_event_kind() -> list:  # type: ignore[type-arg]
         Bolus(at=t, by="n", amount_mg=5.5),
         SelfAdministration(at=t, by="n", devices=2),
         Stop(at=t, by="n", reason="other", detail="line occluded"),
-        AcknowledgeAlert(at=t, by="n", alert_id="4/x", action="rate reduced"),
+        AcknowledgeAlert(at=t, by="n", alert_id="4/x", action="reduce_rate"),
         DischargeScore(
             at=t,
             by="n",

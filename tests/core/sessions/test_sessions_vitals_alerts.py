@@ -115,7 +115,11 @@ def test_pre_dose_alert_must_be_acknowledged_before_dosing_and_only_applies_pre_
         c.add(SelfAdministration(at=at(10), by="nurse1", devices=1))
     with pytest.raises(InvalidInput, match="acknowledgement action is required"):
         AcknowledgeAlert(at=at(9), by="dr_a", alert_id=alert.id, action=" ")
-    c.add(AcknowledgeAlert(at=at(9), by="dr_a", alert_id=alert.id, action="benefit outweighs risk"))
+    c.add(
+        AcknowledgeAlert(
+            at=at(9), by="dr_a", alert_id=alert.id, action="continue", note="benefit outweighs risk"
+        )
+    )
     c.add(SelfAdministration(at=at(10), by="nurse1", devices=2))
     c.add(Vitals(at=at(50), by="nurse1", sbp_mmhg=165, dbp_mmhg=95))  # after the start
     assert c.state.open_alerts == ()  # the pre-dose guide is not a stop rule
@@ -172,12 +176,12 @@ def test_repeated_breaches_do_not_duplicate_an_open_alert() -> None:
     first = state.open_alerts[0]
     assert first.id == "13/site-sbp_mmhg-high"  # the vitals entry that opened it
     assert "breached 3 times, latest 182 mmHg" in first.describe()
-    c.add(AcknowledgeAlert(at=at(31), by="dr_a", alert_id=first.id, action="rate reduced"))
+    c.add(AcknowledgeAlert(at=at(31), by="dr_a", alert_id=first.id, action="reduce_rate"))
     c.add(Vitals(at=at(40), by="nurse1", sbp_mmhg=186, dbp_mmhg=90))
     alerts = [a for a in c.state.alerts if a.threshold.id == "site-sbp_mmhg-high"]
     assert [a.is_open for a in alerts] == [False, True]  # a new breach after the ack is new
     assert alerts[0].acknowledgement is not None
-    assert alerts[0].acknowledgement.action == "rate reduced"
+    assert alerts[0].acknowledgement.action == "reduce_rate"
 
 
 def test_acknowledging_unknown_or_closed_alerts_is_refused() -> None:
@@ -185,10 +189,14 @@ def test_acknowledging_unknown_or_closed_alerts_is_refused() -> None:
     c.add(Vitals(at=at(20), by="nurse1", spo2_pct=88))
     (alert,) = c.state.open_alerts
     with pytest.raises(IllegalTransition, match="no alert 99/x"):
-        c.add(AcknowledgeAlert(at=at(21), by="dr_a", alert_id="99/x", action="none"))
-    c.add(AcknowledgeAlert(at=at(21), by="dr_a", alert_id=alert.id, action="oxygen given"))
+        c.add(AcknowledgeAlert(at=at(21), by="dr_a", alert_id="99/x", action="continue"))
+    c.add(
+        AcknowledgeAlert(
+            at=at(21), by="dr_a", alert_id=alert.id, action="continue", note="oxygen given"
+        )
+    )
     with pytest.raises(IllegalTransition, match="already acknowledged"):
-        c.add(AcknowledgeAlert(at=at(22), by="dr_a", alert_id=alert.id, action="again"))
+        c.add(AcknowledgeAlert(at=at(22), by="dr_a", alert_id=alert.id, action="continue"))
 
 
 def test_late_vitals_may_not_predate_the_current_state() -> None:

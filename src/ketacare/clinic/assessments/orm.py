@@ -48,3 +48,8 @@ class ClinicalAlert(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     action: Mapped[str | None] = mapped_column(Text, default=None)
+    #: a session's vitals alert: the session and the alert's id in its log
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dosing_sessions.id"), default=None, index=True
+    )
+    session_alert: Mapped[str | None] = mapped_column(String(120), default=None)

@@ -34,6 +34,8 @@ class AlertRead(BaseModel):
     acknowledged_at: datetime | None
     acknowledged_by: int | None
     action: str | None
+    session_id: int | None = None
+    session_alert: str | None = None
 
 
 class AssessmentRead(BaseModel):

@@ -151,6 +151,7 @@ def sign_plan(
         reason=data.reason,
         weight_confirmed=data.weight_confirmed,
         safeguards_accepted=data.safeguards_accepted,
+        monitoring=data.monitoring_order,
     )
 
 

@@ -36,6 +36,8 @@ class Plan(Base):
     booster_policy: Mapped[str | None] = mapped_column(Text, default=None)
     preparation_required: Mapped[bool] = mapped_column(Boolean, default=False)
     safeguards: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    #: the physician's monitoring order (supervised sessions): values, origins, who set it
+    monitoring_order: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)
     screening_id: Mapped[int | None] = mapped_column(ForeignKey("screenings.id"), default=None)
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

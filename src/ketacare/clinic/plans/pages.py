@@ -17,6 +17,8 @@ from ketacare.clinic.patients.service import current_weight, get_patient
 from ketacare.clinic.plans import service
 from ketacare.clinic.plans.orm import Adjunct, Appointment, TherapySession
 from ketacare.core.errors import InvalidInput, KetacareError
+from ketacare.core.sessions import MonitoringOrder
+from ketacare.core.sessions.orders import FIELDS as ORDER_FIELDS
 from ketacare.web.deps import (
     Ctx,
     DbSession,
@@ -214,6 +216,8 @@ def _plan_page(
             "weight_policy_days": ctx.settings.weight_valid_days,
             "history": service.history(session=session, plan=plan),
             "preparation_done": service.preparation_done(session=session, plan=plan),
+            "order_prefill": service.order_prefill(settings=ctx.settings, plan=plan),
+            "order_shown": _order_shown(plan),
         },
         status_code=status_code,
     )
@@ -278,8 +282,18 @@ def sign_plan(
             reason=str(f.get("reason") or ""),
             weight_confirmed=f.get("weight_confirmed") == "yes",
             safeguards_accepted=[str(v) for v in f.getlist("safeguard")],
+            monitoring={
+                name: str(f.get(f"order_{name}") or "").strip() or None for name in ORDER_FIELDS
+            },
         ),
     )
+
+
+def _order_shown(plan: Any) -> dict[str, Any] | None:
+    if not plan.monitoring_order:
+        return None
+    order = MonitoringOrder.from_dict(plan.monitoring_order)
+    return {"set_by": order.set_by, "lines": order.lines()}
 
 
 @router.post("/plans/{plan_id}/cosign")

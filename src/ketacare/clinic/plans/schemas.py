@@ -37,6 +37,9 @@ class SignRequest(BaseModel):
     reason: str = Field(default="", max_length=2000)
     weight_confirmed: bool = False
     safeguards_accepted: list[str] = Field(default_factory=list, max_length=20)
+    #: the monitoring order (supervised sessions): field -> value; what the clinic's
+    #: session policy sets may be left out (see ketacare.core.sessions.orders.FIELDS)
+    monitoring_order: dict[str, float | None] = Field(default_factory=dict, max_length=20)
 
 
 class EndRequest(BaseModel):
@@ -129,3 +132,4 @@ class PlanRead(BaseModel):
     cosigned_by: int | None
     cosigned_at: datetime | None
     end_reason: str | None
+    monitoring_order: dict[str, object] | None = None

@@ -11,6 +11,7 @@ limits in force then.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -40,6 +41,14 @@ from ketacare.core.protocols import (
 )
 from ketacare.core.screening import screen_document
 from ketacare.core.sessions import load_session_policy
+from ketacare.core.sessions.orders import FIELDS as ORDER_FIELDS
+from ketacare.core.sessions.orders import LABELS as ORDER_LABELS
+from ketacare.core.sessions.orders import (
+    MonitoringOrder,
+    monitoring_order,
+    needs_order,
+    order_defaults,
+)
 from ketacare.infra.errors import Conflict, Forbidden, NotFound
 from ketacare.infra.settings import Settings
 
@@ -344,10 +353,20 @@ def sign(
     reason: str = "",
     weight_confirmed: bool = False,
     safeguards_accepted: list[str] | None = None,
+    monitoring: Mapping[str, object] | None = None,
 ) -> Plan:
-    """A physician signs; a plan needing review then awaits a second physician."""
+    """A physician signs; a plan needing review then awaits a second physician.
+
+    A plan for a supervised session (IV, esketamine nasal spray) is signed only with a
+    complete monitoring order (``monitoring``: the values the physician enters, on top
+    of what the clinic's session policy sets); an incomplete or contradictory one is
+    refused naming the field, before anything is stored.
+    """
     plan = _draft(session, plan_id)
     recheck_limits(settings=settings, plan=plan)  # hard limits as they stand today
+    order = monitoring_order_for(
+        settings=settings, plan=plan, entered=monitoring, set_by=actor.username
+    )
     problems = gates(session=session, settings=settings, plan=plan, now=now)
     if settings.weight_valid_days is None and not weight_confirmed:
         problems.append(
@@ -387,6 +406,7 @@ def sign(
     screening = screening_coverage(session=session, settings=settings, plan=plan, at=now).screening
     plan.screening_id = screening.id if screening else None
     plan.safeguards = needed
+    plan.monitoring_order = None if order is None else order.to_dict()
     plan.signed_by = actor.user_id
     plan.signed_at = now
     plan.review_reason = reason.strip() or None
@@ -404,6 +424,41 @@ def sign(
         detail={"status": plan.status},
     )
     return plan
+
+
+def monitoring_order_for(
+    *, settings: Settings, plan: Plan, entered: Mapping[str, object] | None, set_by: str
+) -> MonitoringOrder | None:
+    """The order a signature would store (None for a protocol that is not supervised)."""
+    from ketacare.clinic.sessions.service import session_policy
+
+    protocol = library(settings).get(protocol_id=plan.protocol_id)
+    if not needs_order(protocol):
+        return None
+    return monitoring_order(
+        protocol=protocol, entered=entered, policy=session_policy(settings), set_by=set_by
+    )
+
+
+def order_prefill(*, settings: Settings, plan: Plan) -> dict[str, Any]:
+    """What the sign form shows: each field's value from the clinic's policy (or sourced), or
+    None where the physician must enter it; and whether the protocol needs an order."""
+    from ketacare.clinic.sessions.service import session_policy
+
+    protocol = library(settings).get(protocol_id=plan.protocol_id)
+    if not needs_order(protocol):
+        return {"required": False, "fields": []}
+    defaults = order_defaults(protocol=protocol, policy=session_policy(settings))
+    fields = [
+        {
+            "name": name,
+            "label": ORDER_LABELS[name],
+            "value": None if defaults[name] is None else defaults[name][0],  # type: ignore[index]
+            "origin": None if defaults[name] is None else defaults[name][1],  # type: ignore[index]
+        }
+        for name in ORDER_FIELDS
+    ]
+    return {"required": True, "fields": fields}
 
 
 def cosign(

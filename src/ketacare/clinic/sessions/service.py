@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ketacare.clinic.analytics import service as analytics
+from ketacare.clinic.assessments.orm import ClinicalAlert
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.orm import Patient
 from ketacare.clinic.plans import service as plans
@@ -43,17 +44,21 @@ from ketacare.core.errors import DoseLimitExceeded, InvalidInput, KetacareError
 from ketacare.core.protocols import PlannedSession, build_plan
 from ketacare.core.safeguards import CapCheck, CumulativeCap, DoseGiven, PlannedDose, check_caps
 from ketacare.core.sessions import (
+    ALERT_ACTIONS,
     FINAL_STATES,
     Amendment,
+    MonitoringOrder,
     PreDoseCheck,
     Scheduled,
     SessionPolicy,
     SessionState,
     StaleSession,
     advance,
+    apply_order,
     event_from_dict,
     event_to_dict,
     load_session_policy,
+    needs_order,
     replay,
     session_setup,
 )
@@ -278,6 +283,13 @@ def open_session(
         policy=session_policy(settings),
         limit_policy=plans.protocol_policy(settings),
     )
+    if needs_order(protocol):
+        if not plan.monitoring_order:
+            raise InvalidInput(
+                f"plan {plan_id} was signed without a monitoring order: a physician must sign "
+                "a new version with one before a supervised session is given"
+            )
+        setup = apply_order(setup, MonitoringOrder.from_dict(plan.monitoring_order))
     at = opened_at or now
     if at.tzinfo is None or at > now:
         raise InvalidInput(
@@ -514,6 +526,8 @@ def record_entry(
         state = _store(
             session, row, state_for(session=session, row=row), event, expected_seq, actor, now
         )
+    if payload.get("kind") in ALERT_KINDS:
+        sync_inbox(session=session, actor=actor, head=row, state=state, now=now)
     if payload.get("kind") in DOSE_KINDS:
         # a dose given (or an entry corrected) can change the patient's outcome summary
         analytics.refresh_patient(session=session, patient_id=row.patient_id, now=now)
@@ -601,6 +615,63 @@ def _screening_from_record(
         detail=f"from the record: {covered.describe()}",
     )
     return _store(session, row, before, check, expected_seq, actor, now).last_seq
+
+
+ALERT_KINDS = frozenset({"vitals", "side_effects", "acknowledge_alert", "amendment"})
+"""Entries after which the session's alerts are mirrored to the clinician's inbox."""
+
+
+def sync_inbox(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    head: SessionHead,
+    state: SessionState,
+    now: datetime,
+) -> None:
+    """Mirror the session's alerts to the responsible clinician's inbox (the one PHQ-9 item 9
+    alerts use): a new alert raises an inbox alert at once; one acknowledged at the chair
+    closes its inbox alert with the action taken."""
+    rows = {
+        a.session_alert: a
+        for a in session.scalars(select(ClinicalAlert).where(ClinicalAlert.session_id == head.id))
+    }
+    recipient = None
+    for alert in state.alerts:
+        row = rows.get(alert.id)
+        if row is None and alert.is_open:
+            if recipient is None:
+                recipient = session.get(Patient, head.patient_id)
+            row = ClinicalAlert(
+                patient_id=head.patient_id,
+                kind="session_vitals",
+                message=f"Session {head.id} (plan {head.plan_id}): {_alert_text(alert)}",
+                routes_to=None,
+                recipient_id=recipient.responsible_clinician_id if recipient else None,
+                raised_at=now,
+                session_id=head.id,
+                session_alert=alert.id,
+            )
+            session.add(row)
+            session.flush()
+            audit.record(
+                session=session,
+                actor=actor,
+                action="alert",
+                resource_type="clinical_alert",
+                resource_id=row.id,
+                patient_id=head.patient_id,
+                at=now,
+                detail={"kind": "session_vitals", "session": head.id, "alert": alert.id},
+            )
+        elif row is not None and not alert.is_open and row.acknowledged_at is None:
+            ack = alert.acknowledgement
+            assert ack is not None
+            row.acknowledged_at = now
+            row.acknowledged_by = actor.user_id
+            row.action = f"at the chair: {ack.action.replace('_', ' ')}" + (
+                f" ({ack.note})" if ack.note else ""
+            )
 
 
 @dataclass(frozen=True)
@@ -833,6 +904,23 @@ def view(
         },
         "news2": [_news2_dict(n) for n in state.news2],
         "news2_latest": None if state.latest_news2 is None else _news2_dict(state.latest_news2),
+        "alerts": [
+            {
+                "id": a.id,
+                "message": _alert_text(a),
+                "open": a.is_open,
+                "opened_at": a.opened_at,
+                "action": None
+                if a.acknowledgement is None
+                else a.acknowledgement.action.replace("_", " "),
+                "acknowledged_by": None if a.acknowledgement is None else a.acknowledgement.by,
+            }
+            for a in state.alerts
+        ],
+        "alert_actions": list(ALERT_ACTIONS),
+        "order": order_lines(setup),
+        "vitals_table": vitals_table(state),
+        "record_vital_signs": _record_vital_signs(state),
         "missing_checks": list(state.missing_checks),
         "unset_policy": list(setup.unset()) if setup is not None else [],
         "events": [event_to_dict(e) for e in state.events] if include_events else None,
@@ -854,6 +942,61 @@ def _news2_dict(n: Any) -> dict[str, Any]:
     }
 
 
+def order_lines(setup: Any) -> list[str]:
+    """The monitoring order in force, one line per value with who set it and its origin."""
+    lines = [
+        s.describe()
+        for s in (setup.vitals_interval, setup.recovery_vitals_interval)
+        if s.basis == "order" or s.basis == "sourced"
+    ]
+    lines += [t.describe() for t in setup.thresholds if t.basis == "order"]
+    return lines
+
+
+def vitals_table(state: SessionState) -> list[dict[str, Any]]:
+    """Every vitals set with each value's change from the pre-session baseline (percent) and
+    whether it crossed a threshold in force (the breach is highlighted in the table)."""
+    from ketacare.core.sessions import change_from_baseline
+
+    base = state.baseline
+    out = []
+    for e in state.vitals:
+        cells = {}
+        for key in VITAL_NAMES:
+            value = getattr(e, key)
+            if value is None:
+                cells[key] = None
+                continue
+            ref = None if base is None else getattr(base, key)
+            pct = None if ref in (None, 0) or e is base else change_from_baseline(ref, value)
+            breach = any(
+                t.vital == key
+                and t.breached_by(value)
+                and not (
+                    t.phase == "pre_dose"
+                    and state.dosing_started_at is not None
+                    and e.at >= state.dosing_started_at
+                )
+                for t in state.setup.thresholds
+            )
+            cells[key] = {"value": value, "pct": pct, "breach": breach}
+        out.append({"at": e.at, "seq": e.seq, "baseline": e is base, "cells": cells})
+    return out
+
+
+def _record_vital_signs(state: SessionState) -> dict[str, Any] | None:
+    from ketacare.core.sessions import record_vital_signs
+
+    record = record_vital_signs(state)
+    if record is None:
+        return None
+    return {
+        "score": record.score,
+        "text": record.describe(),
+        "changes": [c.describe() for c in record.changes],
+    }
+
+
 def vars_of(obj: Any) -> dict[str, Any]:
     from dataclasses import fields, is_dataclass
 
@@ -869,9 +1012,11 @@ def _alert_text(alert: Any) -> str:
         messages = " ".join(news2.flag_messages) if news2 is not None else ""
         return f"{news2.describe() if news2 is not None else 'NEWS2'}. {messages}".strip()
     above = "above" if t.direction == "high" else "below"
-    basis = str(t.basis).replace("_", " ")
+    if t.inclusive:
+        above = "at or " + above
+    basis = "monitoring order" if t.basis == "order" else str(t.basis).replace("_", " ")
     action = f" {t.action}" if getattr(t, "action", "") else ""
-    name = VITAL_NAMES.get(t.vital, t.vital)
+    name = _OBSERVED_NAMES.get(t.vital, t.vital)
     return f"{name} {alert.value:g} is {above} the {basis} limit {t.value:g}.{action}"
 
 
@@ -883,3 +1028,4 @@ VITAL_NAMES = {
     "rr_per_min": "Respiratory rate (/min)",
     "temperature_c": "Temperature (°C)",
 }
+_OBSERVED_NAMES = {**VITAL_NAMES, "sedation_moaas": "Sedation (MOAA/S)"}

@@ -35,7 +35,15 @@ Examples
 ('dosing', 24.5, 24.5)
 """
 
-from ketacare.core.sessions.discharge import DischargeStatus, can_discharge, discharge_status
+from ketacare.core.sessions.discharge import (
+    DischargeStatus,
+    RecordVitalSigns,
+    VitalChange,
+    can_discharge,
+    change_from_baseline,
+    discharge_status,
+    record_vital_signs,
+)
 from ketacare.core.sessions.dosing import (
     LiveConcentration,
     delivered_from,
@@ -47,6 +55,7 @@ from ketacare.core.sessions.dosing import (
 )
 from ketacare.core.sessions.errors import IllegalTransition, StaleSession
 from ketacare.core.sessions.events import (
+    ALERT_ACTIONS,
     EVENT_TYPES,
     STOP_REASONS,
     AcknowledgeAlert,
@@ -88,6 +97,12 @@ from ketacare.core.sessions.monitoring import (
     monitoring_schedule,
     timers,
 )
+from ketacare.core.sessions.orders import (
+    MonitoringOrder,
+    apply_order,
+    monitoring_order,
+    needs_order,
+)
 from ketacare.core.sessions.policy import (
     CHECK_ITEMS,
     PLAUSIBILITY,
@@ -118,20 +133,13 @@ from ketacare.core.sessions.state import (
 )
 
 __all__ = [
-    "CHECK_ITEMS",
-    "EVENT_TYPES",
-    "FINAL_STATES",
-    "MOVES",
-    "PLAUSIBILITY",
-    "STATES",
-    "STOP_REASONS",
-    "TRANSITIONS",
-    "VITALS",
+    "ALERT_ACTIONS",
     "AcknowledgeAlert",
     "Alert",
     "Amendment",
     "Bolus",
     "Bound",
+    "CHECK_ITEMS",
     "CheckIn",
     "CheckRecord",
     "Discharge",
@@ -139,21 +147,29 @@ __all__ = [
     "DischargeStatus",
     "DiscreteDose",
     "DueCheck",
+    "EVENT_TYPES",
     "EndSession",
     "EscortConfirmed",
     "Event",
+    "FINAL_STATES",
     "IllegalTransition",
     "Limit",
     "LimitOverride",
     "LiveConcentration",
+    "MOVES",
     "Medication",
+    "MonitoringOrder",
     "MonitoringPolicy",
     "Move",
+    "PLAUSIBILITY",
     "Pause",
     "PreDoseCheck",
     "RateChange",
+    "RecordVitalSigns",
     "RecordedScore",
     "Resume",
+    "STATES",
+    "STOP_REASONS",
     "Schedule",
     "Scheduled",
     "Segment",
@@ -167,14 +183,19 @@ __all__ = [
     "StartInfusion",
     "State",
     "Stop",
+    "TRANSITIONS",
     "Threshold",
     "TimedCheck",
     "Timers",
+    "VITALS",
+    "VitalChange",
     "Vitals",
-    "allowed_moves",
     "advance",
+    "allowed_moves",
     "append",
+    "apply_order",
     "can_discharge",
+    "change_from_baseline",
     "delivered_from",
     "delivered_mg",
     "delivered_mg_per_kg",
@@ -186,8 +207,11 @@ __all__ = [
     "live_concentration",
     "load_session_policy",
     "load_session_rules",
+    "monitoring_order",
     "monitoring_schedule",
+    "needs_order",
     "parse_session_policy",
+    "record_vital_signs",
     "replay",
     "session_regimen",
     "session_setup",

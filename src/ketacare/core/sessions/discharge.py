@@ -19,7 +19,87 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ketacare.core.errors import InvalidInput
+from ketacare.core.sessions.policy import load_session_rules, observed_label
 from ketacare.core.sessions.state import SessionState
+
+
+@dataclass(frozen=True, slots=True)
+class VitalChange:
+    """One vital's latest value against the pre-session baseline."""
+
+    vital: str
+    baseline: float
+    latest: float
+    change_pct: float
+
+    def describe(self) -> str:
+        """E.g. 'systolic blood pressure 182 mmHg vs baseline 127 mmHg (+43.3 %)'."""
+        label, unit = observed_label(self.vital)
+        return (
+            f"{label} {self.latest:g} {unit} vs baseline {self.baseline:g} {unit} "
+            f"({self.change_pct:+.1f} %)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RecordVitalSigns:
+    """The PADSS vital-signs item as the record gives it, with the numbers it came from."""
+
+    score: int
+    changes: tuple[VitalChange, ...]
+    source: str
+
+    def describe(self) -> str:
+        """One line for the discharge form and the refusal message."""
+        worst = max(self.changes, key=lambda c: abs(c.change_pct))
+        return (
+            f"vital signs from the record: {self.score} (largest change: {worst.describe()}; "
+            f"{self.source})"
+        )
+
+
+def change_from_baseline(baseline: float, value: float) -> float:
+    """Percentage change of ``value`` from ``baseline`` (signed).
+
+    Examples
+    --------
+    >>> round(change_from_baseline(127, 182), 1)  # (182 - 127) / 127 = 0.433
+    43.3
+    """
+    return (value - baseline) / baseline * 100.0
+
+
+def record_vital_signs(state: SessionState) -> RecordVitalSigns | None:
+    """The PADSS vital-signs item computed from the latest recorded BP and heart rate.
+
+    Why: a nurse scoring "within 20 %" from memory discharged a patient whose recorded
+    systolic was 43 % above baseline. Each of the item's vitals (systolic, diastolic,
+    heart rate) is taken at its latest recorded value and compared with the pre-session
+    baseline; the largest absolute change decides the band. None when there is no
+    baseline to compare with (then the item cannot be checked against the record).
+    """
+    bands = load_session_rules().padss_vital_signs
+    base = state.baseline
+    if bands is None or base is None:
+        return None
+    changes: list[VitalChange] = []
+    for vital in bands.vitals:
+        reference = getattr(base, vital)
+        latest = next(
+            (getattr(v, vital) for v in reversed(state.vitals) if getattr(v, vital) is not None),
+            None,
+        )
+        if reference is None or latest is None or reference <= 0:
+            continue
+        changes.append(
+            VitalChange(
+                vital, float(reference), float(latest), change_from_baseline(reference, latest)
+            )
+        )
+    if not changes:
+        return None
+    worst = max(abs(c.change_pct) for c in changes)
+    return RecordVitalSigns(bands.score_for(worst), tuple(changes), bands.source)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ from datetime import datetime
 from typing import ClassVar, Final, Literal, get_args
 
 from ketacare.core.errors import InvalidInput, OutOfRange
-from ketacare.core.instruments import score
+from ketacare.core.instruments import get_instrument, score
 from ketacare.core.sessions.policy import (
     CHECK_ITEMS,
     DISCHARGE_INSTRUMENT,
@@ -415,16 +415,35 @@ class AcknowledgeAlert(Event):
 
     ``alert_id`` is the alert's id, ``"<seq>/<threshold id>"`` (the vitals entry
     that opened it and the threshold it crossed): stable under amendments.
+    ``action`` is one of :data:`ALERT_ACTIONS` (chosen, never defaulted: what the
+    chair did is a decision); ``note`` says more in free text.
     """
 
     kind: ClassVar[str] = "acknowledge_alert"
     alert_id: str
     action: str
+    note: str = ""
 
     def __post_init__(self) -> None:
         Event.__post_init__(self)
         _text(self.alert_id, "alert id")
         _text(self.action, "alert acknowledgement action")
+        if self.action not in ALERT_ACTIONS:
+            raise InvalidInput(
+                f"alert acknowledgement action {self.action!r} is not one of "
+                f"{', '.join(ALERT_ACTIONS)}"
+            )
+        _text(self.note, "alert acknowledgement note", required=False)
+
+
+#: The actions an alert is acknowledged with, in the order the chair view offers them.
+ALERT_ACTIONS: Final[tuple[str, ...]] = (
+    "continue",
+    "reduce_rate",
+    "pause",
+    "stop",
+    "call_physician",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -433,12 +452,21 @@ class DischargeScore(Event):
 
     kind: ClassVar[str] = "discharge_score"
     answers: Mapping[str, object]
+    vital_signs_reason: str = ""
 
     def __post_init__(self) -> None:
         Event.__post_init__(self)
         if not isinstance(self.answers, Mapping):
             raise InvalidInput("discharge score answers must be keyed by item id")
+        # every item is a decision: one left out is refused, never taken as the best answer
+        items = get_instrument(DISCHARGE_INSTRUMENT).items
+        missing = [i.id for i in items if self.answers.get(i.id) is None]
+        if missing:
+            raise InvalidInput(
+                "discharge score: every item must be answered; missing: " + ", ".join(missing)
+            )
         score(DISCHARGE_INSTRUMENT, dict(self.answers))  # refuses invalid answers now
+        _text(self.vital_signs_reason, "vital signs reason", required=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

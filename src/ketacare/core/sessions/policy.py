@@ -54,7 +54,17 @@ Vital = Literal["sbp_mmhg", "dbp_mmhg", "hr_per_min", "spo2_pct", "rr_per_min", 
 VITALS: Final[tuple[Vital, ...]] = get_args(Vital)
 Direction = Literal["high", "low"]
 DIRECTIONS: Final[tuple[Direction, ...]] = get_args(Direction)
-Basis = Literal["sourced", "site_policy", "not_configured"]
+Basis = Literal["sourced", "site_policy", "not_configured", "order"]
+#: What a threshold watches: a vital, or the MOAA/S sedation score (recorded with side effects).
+Observed = Literal[
+    "sbp_mmhg",
+    "dbp_mmhg",
+    "hr_per_min",
+    "spo2_pct",
+    "rr_per_min",
+    "temperature_c",
+    "sedation_moaas",
+]
 Phase = Literal["pre_dose", "session"]
 
 CheckItem = Literal[
@@ -135,7 +145,10 @@ class Setting:
         if self.value is None:
             tail = f": {self.note}" if self.note else ""
             return f"{self.name}: not set (site policy){tail}"
-        where = f"sourced: {self.source}" if self.basis == "sourced" else "site policy"
+        where = {
+            "sourced": f"sourced: {self.source}",
+            "order": self.note or "monitoring order",
+        }.get(self.basis, "site policy")
         return f"{self.name}: {self.value:g} {self.unit} ({where})"
 
 
@@ -146,17 +159,19 @@ class Threshold:
     A breach is strictly above (``high``) or strictly below (``low``) ``value``.
     ``phase`` ``pre_dose`` applies only to vitals taken before dosing starts.
     ``value`` None means *not configured*: no automatic alert for this vital
-    and direction (shown as such, never silently).
+    and direction (shown as such, never silently). ``inclusive`` makes the
+    value itself a breach (the sedation order reads "MOAA/S at or below").
     """
 
     id: str
-    vital: Vital
+    vital: Observed
     direction: Direction
     value: float | None
     phase: Phase
     basis: Basis
     source: str | None = None
     action: str = ""
+    inclusive: bool = False
 
     def breached_by(self, value: float) -> bool:
         """True when ``value`` crosses this threshold (never for an unset one).
@@ -169,18 +184,38 @@ class Threshold:
         """
         if self.value is None:
             return False
+        if self.inclusive:
+            return value >= self.value if self.direction == "high" else value <= self.value
         return value > self.value if self.direction == "high" else value < self.value
 
     def describe(self) -> str:
         """One line for a page or a report."""
-        label = PLAUSIBILITY[self.vital].label
+        label, unit = observed_label(self.vital)
         if self.value is None:
             return f"{label} {self.direction}: not configured (site policy): no automatic alert"
         sign = ">" if self.direction == "high" else "<"
-        unit = PLAUSIBILITY[self.vital].unit
+        if self.inclusive:
+            sign += "="
         phase = " before dosing" if self.phase == "pre_dose" else ""
-        where = f"sourced: {self.source}" if self.basis == "sourced" else "site policy"
-        return f"{label} {sign} {self.value:g} {unit}{phase} ({where})"
+        where = {
+            "sourced": f"sourced: {self.source}",
+            "order": self.source or "monitoring order",
+        }.get(self.basis, "site policy")
+        return f"{label} {sign} {self.value:g} {unit}{phase} ({where})".replace("  ", " ")
+
+
+def observed_label(observed: str) -> tuple[str, str]:
+    """The label and unit of a vital or of the sedation score.
+
+    Examples
+    --------
+    >>> observed_label("sedation_moaas"), observed_label("spo2_pct")
+    (('sedation (MOAA/S)', ''), ('SpO2', '%'))
+    """
+    if observed == "sedation_moaas":
+        return "sedation (MOAA/S)", ""
+    bound = PLAUSIBILITY[observed]  # type: ignore[index]
+    return bound.label, bound.unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +323,31 @@ class SessionRules:
     timed_checks: tuple[tuple[str, TimedCheck], ...]  # (protocol route, check)
     devices: Mapping[str, tuple[float, str]]  # protocol route -> (mg, source label)
     sedation: tuple[str, int, int, str]  # scale, min, max, source label
+    padss_vital_signs: PadssVitalSigns | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PadssVitalSigns:
+    """The PADSS vital-signs bands: percent change from baseline to item score (sourced)."""
+
+    item: str
+    vitals: tuple[Vital, ...]
+    within_pct: float
+    up_to_pct: float
+    source: str
+
+    def score_for(self, change_pct: float) -> int:
+        """The item score for the largest absolute change (percent of the baseline).
+
+        Examples
+        --------
+        >>> b = load_session_rules().padss_vital_signs
+        >>> [b.score_for(p) for p in (0, 20, 20.1, 40, 43.3)]
+        [2, 2, 1, 1, 0]
+        """
+        if change_pct <= self.within_pct:
+            return 2
+        return 1 if change_pct <= self.up_to_pct else 0
 
 
 def _fail(path: str, where: str, problem: str) -> DataFileError:
@@ -300,7 +360,7 @@ def _table(path: str, where: str, value: Any, allowed: set[str]) -> dict[str, An
     extra = sorted(set(value) - allowed)
     if extra:
         raise _fail(path, f"{where}.{extra[0]}", f"unknown field (allowed: {sorted(allowed)})")
-    missing = sorted(allowed - set(value) - {"note", "action"})
+    missing = sorted(allowed - set(value) - {"note", "action", "padss_vital_signs"})
     if missing:
         raise _fail(path, f"{where}.{missing[0]}", "is missing")
     return value
@@ -326,7 +386,16 @@ def parse_session_rules(data: Mapping[str, Any], *, path: str = "<text>") -> Ses
         path,
         "",
         dict(data),
-        {"schema", "sources", "plausibility", "rules", "timed_checks", "devices", "sedation"},
+        {
+            "schema",
+            "sources",
+            "plausibility",
+            "rules",
+            "timed_checks",
+            "devices",
+            "sedation",
+            "padss_vital_signs",
+        },
     )
     if top["schema"] != 1:
         raise _fail(path, "schema", f"must be 1, got {top['schema']!r}")
@@ -412,7 +481,27 @@ def parse_session_rules(data: Mapping[str, Any], *, path: str = "<text>") -> Ses
         int(_num(path, "sedation.max", sed["max"])),
         source("sedation.source", sed["source"]),
     )
-    return SessionRules(sources, bounds, tuple(rules), tuple(checks), devices, sedation)
+    padss = None
+    if "padss_vital_signs" in top:
+        where = "padss_vital_signs"
+        raw = _table(
+            path, where, top[where], {"item", "vitals", "within_pct", "up_to_pct", "source"}
+        )
+        vitals_raw = raw["vitals"]
+        if not isinstance(vitals_raw, list) or any(v not in VITALS for v in vitals_raw):
+            raise _fail(path, f"{where}.vitals", f"must list known vitals ({', '.join(VITALS)})")
+        within = _num(path, f"{where}.within_pct", raw["within_pct"])
+        up_to = _num(path, f"{where}.up_to_pct", raw["up_to_pct"])
+        if not 0 < within < up_to:
+            raise _fail(path, where, "within_pct must be above 0 and below up_to_pct")
+        padss = PadssVitalSigns(
+            item=str(raw["item"]),
+            vitals=tuple(vitals_raw),
+            within_pct=within,
+            up_to_pct=up_to,
+            source=source(f"{where}.source", raw["source"]),
+        )
+    return SessionRules(sources, bounds, tuple(rules), tuple(checks), devices, sedation, padss)
 
 
 @cache
@@ -449,6 +538,7 @@ class MonitoringPolicy:
     observation_min: float | None = None
     discharge_scores_required: int | None = None
     thresholds: Mapping[tuple[Vital, Direction], float] = field(default_factory=dict)
+    sedation_moaas_at_or_below: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,6 +567,9 @@ class SessionPolicy:
             if own.discharge_scores_required is not None
             else self.site.discharge_scores_required,
             thresholds={**self.site.thresholds, **own.thresholds},
+            sedation_moaas_at_or_below=_first(
+                own.sedation_moaas_at_or_below, self.site.sedation_moaas_at_or_below
+            ),
         )
 
 
@@ -490,6 +583,7 @@ _MONITORING_KEYS: Final = (
     "overdue_after_min",
     "observation_min",
     "discharge_scores_required",
+    "sedation_moaas_at_or_below",
 )
 
 
@@ -515,6 +609,13 @@ def _parse_monitoring(path: str, where: str, table: Any) -> MonitoringPolicy:
             continue
         if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
             raise _policy_fail(path, f"{where}monitoring.{key}", f"must be a number, got {raw!r}")
+        if key == "sedation_moaas_at_or_below":
+            if not isinstance(raw, int) or not 0 <= raw <= 5:
+                raise _policy_fail(
+                    path, f"{where}monitoring.{key}", "must be a whole MOAA/S score 0-5"
+                )
+            values[key] = float(raw)
+            continue
         if key == "overdue_after_min" and raw < 0 or key != "overdue_after_min" and raw <= 0:
             raise _policy_fail(path, f"{where}monitoring.{key}", f"must be positive, got {raw!r}")
         if key == "discharge_scores_required" and (not isinstance(raw, int) or raw > 10):
@@ -554,6 +655,7 @@ def _parse_monitoring(path: str, where: str, table: Any) -> MonitoringPolicy:
         observation_min=values["observation_min"],
         discharge_scores_required=None if required is None else int(required),
         thresholds=thresholds,
+        sedation_moaas_at_or_below=values["sedation_moaas_at_or_below"],
     )
 
 

@@ -40,7 +40,7 @@ from datetime import datetime, timedelta
 
 from ketacare.core.errors import DoseLimitExceeded, InvalidInput, SoftLimitNeedsReview
 from ketacare.core.instruments import score
-from ketacare.core.sessions.discharge import discharge_status
+from ketacare.core.sessions.discharge import discharge_status, record_vital_signs
 from ketacare.core.sessions.errors import IllegalTransition, StaleSession
 from ketacare.core.sessions.events import (
     AcknowledgeAlert,
@@ -327,7 +327,11 @@ class _Builder:
         if self.dosing_started_at is None and event.is_complete_baseline:
             self.baseline = event
         insort(self.vitals, event, key=_taken)
-        values = event.values()
+        self._check_thresholds(event, {str(k): v for k, v in event.values().items()})
+        self._news2(event)
+
+    def _check_thresholds(self, event: Event, values: dict[str, float]) -> None:
+        """Open an alert (or count a repeat breach) for every threshold ``values`` cross."""
         for threshold in self.setup.thresholds:
             if threshold.phase == "pre_dose" and self.dosing_started_at is not None:
                 continue
@@ -359,8 +363,6 @@ class _Builder:
                         last_breach_at=event.at,
                     )
                 )
-
-        self._news2(event)
 
     def _news2(self, event: Vitals) -> None:
         """NEWS2 of a complete set; an urgent result alerts whatever the clinic's policy."""
@@ -395,6 +397,8 @@ class _Builder:
 
     def _on_side_effects(self, event: SideEffects) -> None:
         insort(self.side_effects, event, key=_taken)
+        if event.sedation_moaas is not None:
+            self._check_thresholds(event, {"sedation_moaas": float(event.sedation_moaas)})
 
     def _on_medication(self, event: Medication) -> None:
         insort(self.medications, event, key=_taken)
@@ -474,6 +478,26 @@ class _Builder:
         raise _refuse(event, self.state, f"no alert {event.alert_id} (open alerts: {known})")
 
     def _on_discharge_score(self, event: DischargeScore) -> None:
+        record = record_vital_signs(self.freeze((event,), {}))
+        given = event.answers.get("vital_signs")
+        if record is None:
+            raise _refuse(
+                event,
+                self.state,
+                "the vital signs item cannot be checked against the record: no baseline "
+                "blood pressure or heart rate was recorded",
+            )
+        if (
+            isinstance(given, int | float)
+            and given > record.score
+            and not (event.vital_signs_reason.strip())
+        ):
+            raise _refuse(
+                event,
+                self.state,
+                f"vital signs scored {given:g} but the {record.describe()}: score it "
+                f"{record.score} or give the reason for scoring it better",
+            )
         result = score(DISCHARGE_INSTRUMENT, dict(event.answers))
         minimum = self.setup.discharge_score_min.value
         messages = tuple(str(d.get("message") or "") for d in result.flag_details)

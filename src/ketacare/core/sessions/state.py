@@ -22,7 +22,7 @@ from ketacare.core.sessions.events import (
 )
 from ketacare.core.sessions.machine import State
 from ketacare.core.sessions.news2 import News2Score
-from ketacare.core.sessions.policy import PLAUSIBILITY, CheckItem, SessionSetup, Threshold
+from ketacare.core.sessions.policy import CheckItem, SessionSetup, Threshold, observed_label
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +98,12 @@ class Alert:
                 line += f" (triggered {self.breaches} times, latest NEWS2 {self.last_value:g})"
         else:
             unit = _unit(self.threshold)
-            line = f"alert {self.id}: {self.threshold.describe()}: {self.value:g} {unit}"
+            line = f"alert {self.id}: {self.threshold.describe()}: {self.value:g} {unit}".rstrip()
             if self.breaches > 1:
-                line += f" (breached {self.breaches} times, latest {self.last_value:g} {unit})"
+                line += (
+                    f" (breached {self.breaches} times, latest {self.last_value:g} {unit}".rstrip()
+                    + ")"
+                )
         if self.acknowledgement is not None:
             ack = self.acknowledgement
             line += f"; acknowledged by {ack.by}: {ack.action}"
@@ -108,7 +111,7 @@ class Alert:
 
 
 def _unit(threshold: Threshold) -> str:
-    return PLAUSIBILITY[threshold.vital].unit
+    return observed_label(threshold.vital)[1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,291 @@
+"""The physician's monitoring order: part of a signed plan for a supervised session.
+
+Why: no source gives notify or stop parameters for an off-label ketamine infusion,
+and an unset parameter used to mean "no alert". A supervised session (IV routes and
+esketamine nasal spray) is therefore given only under a complete order, signed by a
+physician: the vitals interval during dosing and during recovery, and the notify /
+stop parameters (systolic and diastolic high and low, heart rate high and low, SpO2
+low, respiratory rate low, MOAA/S sedation at or below). Each value comes from the
+clinic's session policy where it sets it, from a protocol's sourced interval, or is
+entered by the physician at signing; the origin of each is kept.
+
+Sourced rules stay on top: an interval longer than a protocol's sourced one is
+refused, and the esketamine label's pre-dose blood-pressure guide is kept beside the
+order (it is not a slot of the order).
+
+Examples
+--------
+>>> from ketacare.core.protocols import load_library
+>>> p = load_library().get(protocol_id="depression-iv")
+>>> entered = {"sbp_high": 180, "sbp_low": 90, "dbp_high": 110, "dbp_low": 50, "hr_high": 120,
+...            "hr_low": 50, "spo2_low": 92, "rr_low": 10, "moaas_at_or_below": 2}
+>>> o = monitoring_order(protocol=p, entered=entered, policy=None, set_by="dr_a")
+>>> o.values["vitals_interval_min"], o.origins["vitals_interval_min"], o.origins["sbp_high"]
+(10.0, 'sourced', 'plan')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from ketacare.core.errors import InvalidInput
+from ketacare.core.protocols import Protocol
+from ketacare.core.sessions.policy import (
+    PLAUSIBILITY,
+    Direction,
+    Observed,
+    SessionPolicy,
+    SessionSetup,
+    Setting,
+    Threshold,
+    load_session_rules,
+)
+
+Origin = Literal["clinic_policy", "plan", "sourced"]
+
+#: The routes of a supervised session: dosing under a nurse's eyes at the chair.
+SUPERVISED_ROUTES: Final = ("iv_infusion", "iv_bolus", "intranasal_esketamine")
+
+#: The order's interval fields (minutes).
+INTERVALS: Final = ("vitals_interval_min", "recovery_vitals_interval_min")
+
+#: The order's notify/stop fields: (field, what it watches, direction).
+PARAMETERS: Final[tuple[tuple[str, Observed, Direction], ...]] = (
+    ("sbp_high", "sbp_mmhg", "high"),
+    ("sbp_low", "sbp_mmhg", "low"),
+    ("dbp_high", "dbp_mmhg", "high"),
+    ("dbp_low", "dbp_mmhg", "low"),
+    ("hr_high", "hr_per_min", "high"),
+    ("hr_low", "hr_per_min", "low"),
+    ("spo2_low", "spo2_pct", "low"),
+    ("rr_low", "rr_per_min", "low"),
+    ("moaas_at_or_below", "sedation_moaas", "low"),
+)
+
+#: Every field of an order, in the order forms show them.
+FIELDS: Final[tuple[str, ...]] = INTERVALS + tuple(f for f, _, _ in PARAMETERS)
+
+LABELS: Final[Mapping[str, str]] = {
+    "vitals_interval_min": "vitals interval during dosing (min)",
+    "recovery_vitals_interval_min": "vitals interval during recovery (min)",
+    "sbp_high": "systolic high (mmHg)",
+    "sbp_low": "systolic low (mmHg)",
+    "dbp_high": "diastolic high (mmHg)",
+    "dbp_low": "diastolic low (mmHg)",
+    "hr_high": "heart rate high (/min)",
+    "hr_low": "heart rate low (/min)",
+    "spo2_low": "SpO2 low (%)",
+    "rr_low": "respiratory rate low (/min)",
+    "moaas_at_or_below": "sedation: MOAA/S at or below",
+}
+
+#: How an origin reads on a page.
+ORIGIN_NAMES: Final[Mapping[str, str]] = {
+    "clinic_policy": "clinic policy",
+    "plan": "this plan",
+    "sourced": "sourced",
+}
+
+#: Data-entry bound of an interval (minutes): a day; not a clinical number.
+_MAX_INTERVAL_MIN: Final = 1440.0
+
+
+def needs_order(protocol: Protocol) -> bool:
+    """True for a supervised session's protocol (IV routes, esketamine nasal spray)."""
+    return protocol.route in SUPERVISED_ROUTES
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringOrder:
+    """A complete monitoring order: every field's value and where it came from."""
+
+    values: Mapping[str, float]
+    origins: Mapping[str, str]
+    set_by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (stored with the plan)."""
+        return {"values": dict(self.values), "origins": dict(self.origins), "set_by": self.set_by}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MonitoringOrder:
+        """Rebuild a stored order (checked to be complete)."""
+        values = {k: float(v) for k, v in dict(data["values"]).items()}
+        missing = [f for f in FIELDS if f not in values]
+        if missing:
+            raise InvalidInput(f"stored monitoring order is missing {', '.join(missing)}")
+        return cls(values, dict(data["origins"]), str(data["set_by"]))
+
+    def lines(self) -> tuple[str, ...]:
+        """One line per field for pages and the summary: value and origin."""
+        return tuple(
+            f"{LABELS[f]}: {self.values[f]:g} ({ORIGIN_NAMES.get(self.origins.get(f, ''), '?')})"
+            for f in FIELDS
+        )
+
+
+def _number(field: str, raw: object) -> float:
+    if isinstance(raw, str):
+        try:
+            raw = float(raw)
+        except ValueError:
+            raise InvalidInput(f"monitoring order: {field} must be a number, got {raw!r}") from None
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+        raise InvalidInput(f"monitoring order: {field} must be a number, got {raw!r}")
+    return float(raw)
+
+
+def order_defaults(
+    *, protocol: Protocol, policy: SessionPolicy | None
+) -> dict[str, tuple[float, str] | None]:
+    """Each field's pre-filled value and origin: the clinic's policy, else a protocol's
+    sourced interval; None where the signing physician must enter it."""
+    site = (policy or SessionPolicy()).for_protocol(protocol.id)
+    from_policy: dict[str, float | None] = {
+        "vitals_interval_min": site.vitals_interval_min,
+        "recovery_vitals_interval_min": site.recovery_vitals_interval_min,
+        "moaas_at_or_below": site.sedation_moaas_at_or_below,
+    }
+    for field, vital, direction in PARAMETERS:
+        if vital != "sedation_moaas":
+            from_policy[field] = site.thresholds.get((vital, direction))
+    sourced = protocol.monitoring.vitals_interval_min.value
+    out: dict[str, tuple[float, str] | None] = {}
+    for field in FIELDS:
+        value = from_policy.get(field)
+        if value is not None:
+            out[field] = (float(value), "clinic_policy")
+        elif field in INTERVALS and sourced is not None:
+            out[field] = (float(sourced), "sourced")
+        else:
+            out[field] = None
+    return out
+
+
+def monitoring_order(
+    *,
+    protocol: Protocol,
+    entered: Mapping[str, object] | None,
+    policy: SessionPolicy | None,
+    set_by: str,
+) -> MonitoringOrder:
+    """The plan's order: entered values, else the clinic's policy, else a sourced interval.
+
+    Raises
+    ------
+    InvalidInput
+        Naming the field: an unknown field, a missing value (neither entered nor set by
+        the clinic), a value outside its data-entry bounds, a low at or above its high,
+        or an interval longer than the protocol's sourced one.
+    """
+    given = {k: v for k, v in dict(entered or {}).items() if v not in (None, "")}
+    unknown = sorted(set(given) - set(FIELDS))
+    if unknown:
+        raise InvalidInput(
+            f"monitoring order: unknown field {unknown[0]!r} (allowed: {', '.join(FIELDS)})"
+        )
+    defaults = order_defaults(protocol=protocol, policy=policy)
+    sourced = protocol.monitoring.vitals_interval_min.value
+    values: dict[str, float] = {}
+    origins: dict[str, str] = {}
+    missing: list[str] = []
+    for field in FIELDS:
+        default = defaults[field]
+        if field in given:
+            values[field], origins[field] = _number(field, given[field]), "plan"
+        elif default is not None:
+            values[field], origins[field] = default
+        else:
+            missing.append(field)
+    if missing:
+        raise InvalidInput(
+            "monitoring order incomplete: the clinic's session policy does not set "
+            + ", ".join(f"{f} ({LABELS[f]})" for f in missing)
+            + ": the signing physician must enter them"
+        )
+    for field in INTERVALS:
+        value = values[field]
+        if not 0 < value <= _MAX_INTERVAL_MIN:
+            raise InvalidInput(
+                f"monitoring order: {field} {value:g} is outside the data-entry bounds "
+                f"(more than 0, at most {_MAX_INTERVAL_MIN:g} min)"
+            )
+        if sourced is not None and value > sourced:
+            raise InvalidInput(
+                f"monitoring order: {field} {value:g} min would loosen the sourced interval of "
+                f"{sourced:g} min of protocol {protocol.id}"
+            )
+    scale, lo, hi, _ = load_session_rules().sedation
+    for field, vital, _direction in PARAMETERS:
+        value = values[field]
+        if vital == "sedation_moaas":
+            low, high, unit = float(lo), float(hi), scale
+        else:
+            bound = PLAUSIBILITY[vital]
+            low, high, unit = bound.min, bound.max, bound.unit
+        if not low <= value <= high:
+            raise InvalidInput(
+                f"monitoring order: {field} {value:g} is outside the data-entry bounds "
+                f"{low:g}-{high:g} {unit}"
+            )
+    for low_field, high_field in (
+        ("sbp_low", "sbp_high"),
+        ("dbp_low", "dbp_high"),
+        ("hr_low", "hr_high"),
+    ):
+        if values[low_field] >= values[high_field]:
+            raise InvalidInput(
+                f"monitoring order: {low_field} {values[low_field]:g} must be below "
+                f"{high_field} {values[high_field]:g}"
+            )
+    return MonitoringOrder(values, origins, set_by)
+
+
+def apply_order(setup: SessionSetup, order: MonitoringOrder) -> SessionSetup:
+    """The session setup with the order's intervals and thresholds in force.
+
+    The sourced thresholds (esketamine pre-dose blood pressure) are kept; the clinic's
+    thresholds for a vital and direction the order covers are replaced by the order's;
+    the others (temperature, SpO2 high, respiratory rate high) stay as the clinic set them.
+    """
+
+    def who(field: str) -> str:
+        origin = ORIGIN_NAMES.get(order.origins.get(field, ""), "?")
+        return f"monitoring order signed by {order.set_by}, value from {origin}"
+
+    def interval(name: str, field: str, current: Setting) -> Setting:
+        if order.origins.get(field) == "sourced" and current.basis == "sourced":
+            return current
+        return Setting(name, order.values[field], "min", "order", None, who(field))
+
+    covered = {(vital, direction) for _, vital, direction in PARAMETERS}
+    kept = [
+        t for t in setup.thresholds if t.basis == "sourced" or (t.vital, t.direction) not in covered
+    ]
+    ordered = [
+        Threshold(
+            id=f"order-{field}",
+            vital=vital,
+            direction=direction,
+            value=order.values[field],
+            phase="session",
+            basis="order",
+            source=who(field),
+            inclusive=vital == "sedation_moaas",
+        )
+        for field, vital, direction in PARAMETERS
+    ]
+    return dataclasses.replace(
+        setup,
+        vitals_interval=interval("vitals interval", "vitals_interval_min", setup.vitals_interval),
+        recovery_vitals_interval=interval(
+            "recovery vitals interval",
+            "recovery_vitals_interval_min",
+            setup.recovery_vitals_interval,
+        ),
+        thresholds=tuple(kept + ordered),
+    )
