@@ -19,7 +19,7 @@ from ketacare.clinic.simulation.service import SimulationRequest, run
 from ketacare.core.pharmacology import Patient, load_model, parse_regimen, simulate
 from ketacare.core.pharmacology.individual import Sample, fit_individual
 from ketacare.core.protocols import load_library
-from ketacare.core.protocols.plan import build_plan
+
 from ketacare.core.protocols.regimen import plan_regimen
 
 MODEL = load_model(model_id="perez-ruixo-2021")
