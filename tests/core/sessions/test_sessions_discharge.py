@@ -36,7 +36,43 @@ def esketamine_in_recovery(**kwargs: Any):  # type: ignore[no-untyped-def]
     c = chair("esketamine-trd", **kwargs).ready()
     c.add(SelfAdministration(at=at(10), by="nurse1", devices=2))
     c.add(Stop(at=at(15), by="nurse1", reason="completed"))
+    # label: blood pressure again at about 40 min after dosing (first device at 0:10)
+    c.add(Vitals(at=at(50), by="nurse1", sbp_mmhg=132, dbp_mmhg=80))
+    # REMS Patient Monitoring Form: and before completion of monitoring
+    c.add(Vitals(at=at(125), by="nurse1", sbp_mmhg=126, dbp_mmhg=78))
     return c
+
+
+def test_esketamine_blood_pressure_at_40_min_and_before_discharge() -> None:
+    c = chair("esketamine-trd").ready()
+    c.add(SelfAdministration(at=at(10), by="nurse1", devices=2))
+    c.add(Stop(at=at(15), by="nurse1", reason="completed"))
+    c.add(DischargeScore(at=at(130), by="nurse1", answers=GOOD))
+    c.add(EscortConfirmed(at=at(131), by="nurse1", name="J. Doe", relation="partner"))
+    _, reasons = can_discharge(c.state, now=at(140))
+    assert reasons == (
+        "Reassess blood pressure at about 40 minutes after dosing. Not recorded yet "
+        "(Spravato label, blood pressure)",
+    )
+    c.add(Vitals(at=at(48), by="nurse1", sbp_mmhg=138, dbp_mmhg=84))  # before 0:50: too early
+    c.add(Vitals(at=at(52), by="nurse1", sbp_mmhg=136, dbp_mmhg=82))
+    _, reasons = can_discharge(c.state, now=at(140))
+    assert reasons == (
+        "systolic blood pressure and diastolic blood pressure must be taken again before "
+        "discharge, after the reading at 09:52 (SPRAVATO REMS Patient Monitoring Form)",
+    )
+    from ketacare.core.sessions import monitoring_schedule
+
+    due = [c.what for c in monitoring_schedule(c.state, now=at(140)).checks]
+    assert "systolic blood pressure and diastolic blood pressure again before discharge" in due
+    c.add(Vitals(at=at(138), by="nurse1", sbp_mmhg=124, dbp_mmhg=76))
+    assert can_discharge(c.state, now=at(140)) == (True, ())
+
+
+def test_esketamine_needs_continuous_pulse_oximetry_before_dosing() -> None:
+    # FDA SPRAVATO REMS (updated 12/31/2024): a pulse oximeter to monitor patients onsite
+    assert "pulse_oximetry" in chair("esketamine-trd").setup.required_checks
+    assert "pulse_oximetry" not in chair("crps-outpatient").setup.required_checks
 
 
 def ready_for_discharge(**kwargs: Any):  # type: ignore[no-untyped-def]
@@ -115,7 +151,7 @@ def test_open_alert_blocks_discharge() -> None:
     c.add(Vitals(at=at(132), by="nurse1", hr_per_min=125))
     ok, reasons = can_discharge(c.state, now=at(200))
     assert not ok and len(reasons) == 1
-    assert reasons[0].startswith("open alert 15/site-hr_per_min-high: heart rate > 120 /min")
+    assert reasons[0].startswith("open alert 18/site-hr_per_min-high: heart rate > 120 /min")
     with pytest.raises(IllegalTransition, match="discharge not allowed: open alert"):
         c.add(Discharge(at=at(200), by="nurse1", instructions="x"))
     c.add(

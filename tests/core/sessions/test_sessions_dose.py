@@ -145,9 +145,12 @@ def test_rate_above_plan_is_flagged() -> None:
     assert setup.planned_rate_mg_per_h == 21.0  # 0.35 x 60
     c = Chair(setup).infusing(rate=21)
     assert not c.state.rate_above_plan
+    # slowed for an hour (60 min at 21 = 21 mg, then 60 min at 15 = 15 mg), a faster rate
+    # for the 120 min left (22 x 2 = 44 mg) stays within the plan's 84 mg: 80 mg
+    c.add(RateChange(at=at(70), by="nurse1", rate_mg_per_h=15))
     c.add(
         RateChange(
-            at=at(20),
+            at=at(130),
             by="nurse1",
             rate_mg_per_h=22,
             override=LimitOverride(reason="pain", cosigned_by="dr_a"),

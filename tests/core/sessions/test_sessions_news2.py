@@ -37,7 +37,7 @@ def test_every_complete_set_is_scored_and_a_red_score_alerts() -> None:
     [alert] = state.open_alerts
     assert alert.id == f"{c.log[-1].seq}/news2" and alert.threshold is None
     assert "NEWS2 3" in alert.describe() and "always on" in alert.describe()
-    c.add(AcknowledgeAlert(at=at(26), by="nurse1", alert_id=alert.id, action="physician called"))
+    c.add(AcknowledgeAlert(at=at(26), by="nurse1", alert_id=alert.id, action="call_physician"))
     assert c.state.open_alerts == ()
 
 

@@ -19,7 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ketacare.core.errors import InvalidInput
-from ketacare.core.sessions.policy import load_session_rules, observed_label
+from ketacare.core.sessions.policy import (
+    PLAUSIBILITY,
+    TimedCheck,
+    load_session_rules,
+    observed_label,
+)
 from ketacare.core.sessions.state import SessionState
 
 
@@ -102,6 +107,31 @@ def record_vital_signs(state: SessionState) -> RecordVitalSigns | None:
     return RecordVitalSigns(bands.score_for(worst), tuple(changes), bands.source)
 
 
+def timed_readings(
+    state: SessionState, timed: TimedCheck
+) -> tuple[datetime | None, datetime | None]:
+    """When a timed check was met, and when a later reading of its vitals was taken.
+
+    The first complete reading of the check's vitals at or after its due time meets
+    it; for a check also needed before discharge (the esketamine REMS form's blood
+    pressure "before completion"), a reading taken after that one is the later one.
+    Both are None before dosing starts.
+    """
+    start = state.dosing_started_at
+    if start is None:
+        return None, None
+    due = start + timedelta(minutes=timed.minutes_after_dosing_start)
+    taken = [
+        v.at
+        for v in state.vitals
+        if v.at >= due and all(getattr(v, name) is not None for name in timed.vitals)
+    ]
+    if not taken:
+        return None, None
+    later = [t for t in taken if t > taken[0]]
+    return taken[0], later[-1] if later else None
+
+
 @dataclass(frozen=True, slots=True)
 class DischargeStatus:
     """The discharge decision at ``now``: ``reasons`` lists every unmet condition."""
@@ -168,6 +198,18 @@ def discharge_status(state: SessionState, *, now: datetime) -> DischargeStatus:
     if since:
         for message in since[-1].flag_messages:
             reasons.append(f"{label}: {message}")
+    for timed in setup.timed_checks:
+        if state.dosing_started_at is None:
+            break
+        met_at, again = timed_readings(state, timed)
+        what = " and ".join(PLAUSIBILITY[name].label for name in timed.vitals)
+        if met_at is None:
+            reasons.append(f"{timed.text} Not recorded yet ({timed.source})")
+        elif timed.before_discharge and again is None:
+            reasons.append(
+                f"{what} must be taken again before discharge, after the reading at "
+                f"{_clock(met_at)} (SPRAVATO REMS Patient Monitoring Form)"
+            )
     if state.escort_confirmed_at is None:
         reasons.append("no responsible adult confirmed to accompany the patient home")
     for alert in state.open_alerts:

@@ -33,7 +33,9 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from ketacare.core.errors import InvalidInput
+from ketacare.core.sessions.discharge import timed_readings
 from ketacare.core.sessions.dosing import infusion_time
+from ketacare.core.sessions.policy import PLAUSIBILITY
 from ketacare.core.sessions.state import SessionState
 
 CheckStatus = Literal["not_due", "due", "overdue"]
@@ -119,6 +121,19 @@ def monitoring_schedule(state: SessionState, *, now: datetime) -> Schedule:
                     f"sourced: {timed.source}",
                 )
             )
+        elif timed.before_discharge and state.state == "recovery":
+            met_at, again = timed_readings(state, timed)
+            if again is None and met_at is not None:
+                what = " and ".join(PLAUSIBILITY[name].label for name in timed.vitals)
+                checks.append(
+                    DueCheck(
+                        f"{what} again before discharge",
+                        met_at,
+                        met_at,
+                        "due",
+                        "sourced: SPRAVATO REMS Patient Monitoring Form",
+                    )
+                )
     checks.sort(key=lambda c: c.due_at)
     return Schedule(now, tuple(checks), tuple(notes))
 

@@ -78,6 +78,7 @@ CheckItem = Literal[
     "iv_access",
     "dose_verified",
     "medication_lot",
+    "pulse_oximetry",
 ]
 CHECK_ITEMS: Final[tuple[CheckItem, ...]] = get_args(CheckItem)
 
@@ -227,6 +228,8 @@ class TimedCheck:
     vitals: tuple[Vital, ...]
     source: str
     text: str
+    #: a later reading of the same vitals is also needed before discharge (REMS form)
+    before_discharge: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +327,8 @@ class SessionRules:
     devices: Mapping[str, tuple[float, str]]  # protocol route -> (mg, source label)
     sedation: tuple[str, int, int, str]  # scale, min, max, source label
     padss_vital_signs: PadssVitalSigns | None = None
+    #: pre-dose check items a route requires on top of the common ones: (route, item, source)
+    route_checks: tuple[tuple[str, CheckItem, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,6 +397,7 @@ def parse_session_rules(data: Mapping[str, Any], *, path: str = "<text>") -> Ses
             "plausibility",
             "rules",
             "timed_checks",
+            "route_checks",
             "devices",
             "sedation",
             "padss_vital_signs",
@@ -455,7 +461,15 @@ def parse_session_rules(data: Mapping[str, Any], *, path: str = "<text>") -> Ses
     checks: list[tuple[str, TimedCheck]] = []
     for i, raw in enumerate(top["timed_checks"]):
         where = f"timed_checks[{i}]"
-        keys = {"id", "route", "minutes_after_dosing_start", "vitals", "source", "text"}
+        keys = {
+            "id",
+            "route",
+            "minutes_after_dosing_start",
+            "vitals",
+            "source",
+            "text",
+            "before_discharge",
+        }
         t = _table(path, where, raw, keys)
         vitals = t["vitals"]
         if not isinstance(vitals, list) or not vitals or any(v not in VITALS for v in vitals):
@@ -467,6 +481,7 @@ def parse_session_rules(data: Mapping[str, Any], *, path: str = "<text>") -> Ses
             vitals=tuple(vitals),
             source=source(f"{where}.source", t["source"]),
             text=str(t["text"]),
+            before_discharge=t.get("before_discharge", False) is True,
         )
         checks.append((str(t["route"]), check))
     devices: dict[str, tuple[float, str]] = {}
@@ -501,7 +516,23 @@ def parse_session_rules(data: Mapping[str, Any], *, path: str = "<text>") -> Ses
             up_to_pct=up_to,
             source=source(f"{where}.source", raw["source"]),
         )
-    return SessionRules(sources, bounds, tuple(rules), tuple(checks), devices, sedation, padss)
+    route_checks: list[tuple[str, CheckItem, str]] = []
+    for i, raw in enumerate(top["route_checks"]):
+        where = f"route_checks[{i}]"
+        t = _table(path, where, raw, {"item", "route", "source", "text"})
+        if t["item"] not in CHECK_ITEMS:
+            raise _fail(path, f"{where}.item", f"must be a check item ({', '.join(CHECK_ITEMS)})")
+        route_checks.append((str(t["route"]), t["item"], source(f"{where}.source", t["source"])))
+    return SessionRules(
+        sources,
+        bounds,
+        tuple(rules),
+        tuple(checks),
+        devices,
+        sedation,
+        padss,
+        tuple(route_checks),
+    )
 
 
 @cache
@@ -889,11 +920,14 @@ def session_setup(
                     basis="not_configured" if value is None else "site_policy",
                 )
             )
+    route_only = {item for _, item, _ in rules.route_checks}
+    for_route = {item for route, item, _ in rules.route_checks if route == protocol.route}
     required: list[CheckItem] = [
         item
         for item in CHECK_ITEMS
         if (item != "iv_access" or protocol.route in ("iv_infusion", "iv_bolus"))
         and (item != "pregnancy_test" or pregnancy_test_required)
+        and (item not in route_only or item in for_route)
     ]
     limits = tuple(
         Limit(r.key, r.level, r.value, r.unit, r.basis, r.source)

@@ -298,10 +298,53 @@ class _Builder:
         if self.segments and self.segments[-1].end is None:
             self.segments[-1] = dataclasses.replace(self.segments[-1], end=at)
 
+    def _infused_h(self, at: datetime) -> float:
+        """Hours the infusion has run by ``at`` (pauses do not count)."""
+        seconds = 0.0
+        for seg in self.segments:
+            end = at if seg.end is None else min(seg.end, at)
+            if end > seg.start:
+                seconds += (end - seg.start) / timedelta(seconds=1)
+        return seconds / 3600
+
+    def _by_planned_end(self, at: datetime, rate: float | None) -> float:
+        """The session's dose if ``rate`` runs on for the rest of the planned infusion time.
+
+        The rest is the planned duration less the time already infused (pauses do
+        not count); without a rate or a planned duration nothing more is projected.
+        """
+        delivered = self._delivered(at)
+        duration = self.setup.planned_duration_min
+        if rate is None or duration is None:
+            return delivered
+        return delivered + rate * max(0.0, duration / 60 - self._infused_h(at))
+
+    def _check_planned_dose(self, event: Event, total: float, what: str) -> None:
+        """Refuse an entry that takes the session above the signed plan's session dose.
+
+        No override applies: a larger dose is a new version of the plan, signed by a
+        physician (and held to the protocol's hard ceilings there), not a chair entry.
+        """
+        planned = self.setup.planned_dose_mg
+        if planned is None or total <= planned * (1 + _EPS) + _EPS:
+            return
+        raise DoseLimitExceeded(
+            f"entry {event.seq} ({event.describe()}): {what} would be {total:.4g} mg, above "
+            f"this session's planned dose of {planned:g} mg: a larger dose needs a new version "
+            "of the plan, signed by a physician"
+        )
+
     def _set_rate(self, event: Event, rate: float, override: LimitOverride | None) -> None:
         self._check_limits(
             event, keys=("rate_mg_per_h", "rate_mg_per_kg_per_h"), amount=rate, override=override
         )
+        planned_rate = self.setup.planned_rate_mg_per_h
+        if planned_rate is not None and rate > planned_rate * (1 + _EPS):
+            # the plan's own rate is never refused here (its dose is rounded on its own);
+            # a faster one must still end within the plan's session dose
+            self._check_planned_dose(
+                event, self._by_planned_end(event.at, rate), "the dose by the planned end"
+            )
         planned = self.setup.planned_rate_mg_per_h
         self.above_plan = planned is not None and rate > planned * (1 + _EPS)
         self.rate = rate
@@ -309,6 +352,10 @@ class _Builder:
     def _discrete(self, event: Event, amount: float, route: str, ov: LimitOverride | None) -> None:
         total = self._delivered(event.at) + amount
         self._check_limits(event, keys=("dose_mg", "dose_mg_per_kg"), amount=total, override=ov)
+        running = self.rate if self.segments and self.stop is None else None
+        # a bolus into a running (or paused) infusion adds to what the infusion will give
+        projected = self._by_planned_end(event.at, running) + amount
+        self._check_planned_dose(event, projected, "the session's dose")
         self.discrete.append(DiscreteDose(event.seq, event.at, amount, route))
         if self.dosing_started_at is None:
             self.dosing_started_at = event.at
