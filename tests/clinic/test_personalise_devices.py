@@ -101,8 +101,8 @@ def test_plan_exposure_preview_equals_the_course_charted_as_devices(
     each session charted as 28-mg devices 5 minutes apart (label), each session a new dose."""
     from ketacare.core.pharmacology import Patient, load_model, parse_regimen, simulate
     from ketacare.core.protocols import load_library
-    from protocol_policy import build_plan
     from ketacare.core.protocols.regimen import plan_regimen
+    from protocol_policy import build_plan
 
     team = clinic["team"]
     plan_id = esketamine_course_with_one_dose(client, team, clock)

@@ -19,8 +19,8 @@ from ketacare.clinic.simulation.service import SimulationRequest, run
 from ketacare.core.pharmacology import Patient, load_model, parse_regimen, simulate
 from ketacare.core.pharmacology.individual import Sample, fit_individual
 from ketacare.core.protocols import load_library
-
 from ketacare.core.protocols.regimen import plan_regimen
+from protocol_policy import build_plan
 
 MODEL = load_model(model_id="perez-ruixo-2021")
 PATIENT = Patient(weight_kg=74, age_years=45)
