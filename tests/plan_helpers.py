@@ -111,6 +111,7 @@ ESK_CHECKS = [
     "weight_current",
     "dose_verified",
     "medication_lot",
+    "pulse_oximetry",  # FDA SPRAVATO REMS: a pulse oximeter on the patient
 ]
 
 

@@ -67,6 +67,7 @@ def _esketamine_course(base: str, dosed: datetime) -> int:
                 "weight_current",
                 "dose_verified",
                 "medication_lot",
+                "pulse_oximetry",
             )
         ]
         events.append({"kind": "self_administration", "devices": 2})

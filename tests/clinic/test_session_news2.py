@@ -75,7 +75,7 @@ def test_a_single_red_parameter_alerts_without_any_clinic_threshold(
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["news2_latest"]["total"] == 0 and body["news2_latest"]["band"] == "low"
-    assert body["open_alerts"] == []
+    assert news2_of(body["open_alerts"]) == []
     clock.now += timedelta(minutes=5)
     # RR 8 (3), rest 0: total 3, low-medium, red score -> alert
     r = post(client, chair, vitals(rr_per_min=8))
@@ -83,16 +83,16 @@ def test_a_single_red_parameter_alerts_without_any_clinic_threshold(
     latest = body["news2_latest"]
     assert latest["total"] == 3 and latest["band"] == "low_medium"
     assert latest["subscores"]["respiration_rate"] == 3
-    [alert] = body["open_alerts"]
+    [alert] = news2_of(body["open_alerts"])
     assert alert["id"].endswith("/news2") and "NEWS2 3" in alert["message"]
     assert [n["total"] for n in body["news2"]] == [0, 3]
     # the alert is acknowledged like any other, and then closes
     r = post(
         client,
         chair,
-        {"kind": "acknowledge_alert", "alert_id": alert["id"], "action": "physician informed"},
+        {"kind": "acknowledge_alert", "alert_id": alert["id"], "action": "call_physician"},
     )
-    assert r.status_code == 201 and r.json()["open_alerts"] == []
+    assert r.status_code == 201 and news2_of(r.json()["open_alerts"]) == []
 
 
 def test_an_aggregate_of_5_alerts_and_4_does_not(
@@ -101,19 +101,19 @@ def test_an_aggregate_of_5_alerts_and_4_does_not(
     post(client, chair, {"kind": "check_in"})
     # RR 22 (2), SpO2 95 (1), HR 95 (1): 2+1+1 = 4, no single 3: low, no alert
     r = post(client, chair, vitals(rr_per_min=22, spo2_pct=95, hr_per_min=95))
-    assert r.json()["news2_latest"]["total"] == 4 and r.json()["open_alerts"] == []
+    assert r.json()["news2_latest"]["total"] == 4 and news2_of(r.json()["open_alerts"]) == []
     clock.now += timedelta(minutes=5)
     # + temperature 38.5 (1): 2+1+1+1 = 5, medium -> alert (urgent-response threshold)
     r = post(client, chair, vitals(rr_per_min=22, spo2_pct=95, hr_per_min=95, temperature_c=38.5))
     body = r.json()
     assert body["news2_latest"]["total"] == 5 and body["news2_latest"]["band"] == "medium"
-    assert len(body["open_alerts"]) == 1
+    assert len(news2_of(body["open_alerts"])) == 1
     # a later trigger while it is open is counted on the same alert, not a second one
     clock.now += timedelta(minutes=5)
     r = post(client, chair, vitals(spo2_pct=89, supplemental_oxygen=True))
     body = r.json()
     # SpO2 89 (3) + oxygen (2) = 5
-    assert body["news2_latest"]["total"] == 5 and len(body["open_alerts"]) == 1
+    assert body["news2_latest"]["total"] == 5 and len(news2_of(body["open_alerts"])) == 1
 
 
 def test_incomplete_and_old_style_sets_have_no_news2_and_raise_nothing(
@@ -128,7 +128,7 @@ def test_incomplete_and_old_style_sets_have_no_news2_and_raise_nothing(
          "spo2_pct": 97, "rr_per_min": 8, "temperature_c": 37.0},
     )  # fmt: skip
     assert r.status_code == 201, r.text
-    assert r.json()["news2"] == [] and r.json()["open_alerts"] == []
+    assert r.json()["news2"] == [] and news2_of(r.json()["open_alerts"]) == []
 
 
 @pytest.mark.parametrize(
@@ -154,7 +154,7 @@ def test_chair_form_board_and_table(client: Any, chair: dict[str, Any], login_pa
     post(client, chair, vitals(rr_per_min=8, spo2_pct=89, temperature_c=36.8, sbp_mmhg=182,
                                dbp_mmhg=104, hr_per_min=118))  # fmt: skip
     board = client.get("/api/v1/sessions/board", headers=chair["team"]["nurse"]).json()
-    assert board[0]["news2_latest"]["total"] == 8 and board[0]["open_alerts"] == 1
+    assert board[0]["news2_latest"]["total"] == 8 and board[0]["open_alerts"] >= 1
     login_page("nurse")
     sid = chair["session"]["id"]
     page = client.get(f"/sessions/{sid}").text
@@ -190,4 +190,9 @@ def test_the_chair_form_records_consciousness_and_oxygen(
     event = view["events"][-1]
     assert event["consciousness"] == "voice" and event["supplemental_oxygen"] is False
     # voice (3), rest 0: NEWS2 3, red score -> alert
-    assert view["news2_latest"]["total"] == 3 and len(view["open_alerts"]) == 1
+    assert view["news2_latest"]["total"] == 3 and len(news2_of(view["open_alerts"])) == 1
+
+
+def news2_of(alerts: list[dict]) -> list[dict]:  # type: ignore[type-arg]
+    """The NEWS2 alerts only: the plan's monitoring order may raise its own beside them."""
+    return [a for a in alerts if str(a["id"]).endswith("/news2")]

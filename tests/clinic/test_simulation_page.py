@@ -13,7 +13,16 @@ from ketacare.core.errors import InvalidInput
 def test_crps_course_peak_matches_the_independent_reference() -> None:
     # Domino, 70 kg, 0.35 mg/kg/h for 4 h daily x 10 days: an independent exact numpy
     # solution gives a peak of 181.8 ng/mL at the end of each infusion (reference notes)
-    result = run(SimulationRequest(model_id="domino", weight_kg=70, protocol_id="crps-outpatient"))
+    from protocol_policy import test_policy
+
+    result = run(
+        SimulationRequest(
+            model_id="domino",
+            weight_kg=70,
+            protocol_id="crps-outpatient",
+            site_policy=test_policy(),
+        )
+    )
     assert result["metrics"]["cmax_ng_per_ml"] == pytest.approx(181.8, abs=0.05)
     assert result["metrics"]["total_dose_mg"] == pytest.approx(980.0)
     assert result["population"] is None

@@ -20,7 +20,7 @@ from ketacare.core.pharmacology import Patient, load_model, parse_regimen, simul
 from ketacare.core.pharmacology.individual import Sample, fit_individual
 from ketacare.core.protocols import load_library
 from ketacare.core.protocols.regimen import plan_regimen
-from protocol_policy import build_plan
+from protocol_policy import build_plan, test_policy
 
 MODEL = load_model(model_id="perez-ruixo-2021")
 PATIENT = Patient(weight_kg=74, age_years=45)
@@ -80,7 +80,11 @@ def test_plan_preview_and_protocol_page_equal_the_course_charted_as_devices(prot
     whole = _sim(doses, hours, 5)
     devices = _sim(as_devices(doses), hours, 5)
     np.testing.assert_allclose(devices.plasma_ng_per_ml, whole.plasma_ng_per_ml, rtol=1e-9)
-    page = run(SimulationRequest(model_id=MODEL.id, weight_kg=74, protocol_id=protocol_id))
+    page = run(
+        SimulationRequest(
+            model_id=MODEL.id, weight_kg=74, protocol_id=protocol_id, site_policy=test_policy()
+        )
+    )
     assert page["metrics"]["total_dose_mg"] == pytest.approx(sum(d["amount_mg"] for d in doses))
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from ketacare.clinic.accounts.service import Principal
-from ketacare.clinic.plans.service import library
+from ketacare.clinic.plans.service import (
+    library,
+    protocol_policy,  # noqa: E402
+)
 from ketacare.clinic.simulation import service
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.web.deps import Ctx, page_permission
@@ -46,7 +50,8 @@ def simulate_page(
     error = None
     if q.get("model"):
         try:
-            result = service.run(_request(q))
+            policy = protocol_policy(ctx.settings)
+            result = service.run(dataclasses.replace(_request(q), site_policy=policy))
         except KetacareError as exc:
             error = str(exc)
     return page(

@@ -16,6 +16,7 @@ from ketacare.core.pharmacology import (
     simulate_population,
 )
 from ketacare.core.protocols import protocol_regimen
+from ketacare.core.protocols.limits import SitePolicy
 
 MAX_POPULATION = 2000  # keeps one page request within a second or two
 MAX_HOURS = 24 * 60
@@ -36,6 +37,7 @@ class SimulationRequest:
     hours: float | None = None
     population: int = 0
     seed: int = 1
+    site_policy: SitePolicy | None = None  # the clinic's protocol policy (hard ceilings)
 
 
 #: page input bounds (typo guards, not clinical limits): mg, mg/h, hours
@@ -54,7 +56,11 @@ def regimen_document(request: SimulationRequest) -> dict[str, Any]:
         if value is not None and not 0 < value <= top:
             raise InvalidInput(f"{name} {value:g} is out of range: allowed above 0 up to {top:g}")
     if request.protocol_id:
-        return protocol_regimen(protocol_id=request.protocol_id, weight_kg=request.weight_kg)
+        return protocol_regimen(
+            protocol_id=request.protocol_id,
+            weight_kg=request.weight_kg,
+            site_policy=request.site_policy,
+        )
     if not request.route:
         raise InvalidInput("choose a protocol, or a route with a dose")
     dose: dict[str, Any] = {"route": request.route, "start_h": 0}

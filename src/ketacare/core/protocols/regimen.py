@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ketacare.core.protocols.limits import SitePolicy
 from ketacare.core.protocols.loading import load_library
 from ketacare.core.protocols.plan import Plan, build_plan
 
@@ -66,8 +67,14 @@ def plan_regimen(*, plan: Plan, route: str) -> dict[str, Any]:
     return {"doses": doses}
 
 
-def protocol_regimen(*, protocol_id: str, weight_kg: float) -> dict[str, Any]:
-    """The regimen of a library protocol at its default dose for this weight."""
+def protocol_regimen(
+    *, protocol_id: str, weight_kg: float, site_policy: SitePolicy | None = None
+) -> dict[str, Any]:
+    """The regimen of a library protocol at its default dose for this weight.
+
+    Built under the clinic's protocol policy: a protocol whose hard ceilings are unset
+    is refused here as for a plan (fail closed).
+    """
     protocol = load_library().get(protocol_id=protocol_id)
-    plan = build_plan(protocol=protocol, weight_kg=weight_kg)
+    plan = build_plan(protocol=protocol, weight_kg=weight_kg, site_policy=site_policy)
     return plan_regimen(plan=plan, route=protocol.route)
