@@ -61,15 +61,15 @@ def models_command(
 
 
 def _protocol_regimen(protocol_id: str, weight_kg: float) -> dict[str, Any]:
-    """A protocol's regimen in the JSON form, from the protocols domain when it offers one."""
-    try:
-        from ketacare.core import protocols
-    except ImportError:  # pragma: no cover - the package always exists
-        fail("--protocol is not available: the protocol library is missing")
-    builder = getattr(protocols, "protocol_regimen", None)
-    if builder is None:
-        fail("--protocol is not available yet: give the doses with --regimen FILE")
-    regimen: dict[str, Any] = builder(protocol_id=protocol_id, weight_kg=weight_kg)
+    """A protocol's regimen in the JSON form, under the clinic's protocol policy
+    (KETACARE_PROTOCOL_POLICY_FILE): a protocol with unset hard ceilings exits 2."""
+    from ketacare.commands.protocols import cli_protocol_policy
+    from ketacare.core.protocols import load_library, protocol_regimen
+
+    policy = cli_protocol_policy(None, run_guarded(load_library))
+    regimen: dict[str, Any] = run_guarded(
+        protocol_regimen, protocol_id=protocol_id, weight_kg=weight_kg, site_policy=policy
+    )
     return regimen
 
 

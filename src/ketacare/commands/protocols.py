@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ketacare.commands.common import emit_json, fail, run_guarded
@@ -22,9 +23,9 @@ from ketacare.core.protocols import (
     Protocol,
     ProtocolLibrary,
     SitePolicy,
-    build_plan,
     load_library,
     load_site_policy,
+    preview_plan,
     unset_ceiling_reason,
     unset_ceilings,
 )
@@ -66,7 +67,7 @@ PolicyOption = Annotated[
 ]
 
 
-def _policy(path: Path | None, library: ProtocolLibrary) -> SitePolicy:
+def cli_protocol_policy(path: Path | None, library: ProtocolLibrary) -> SitePolicy:
     """The protocol policy from --site-policy, else KETACARE_PROTOCOL_POLICY_FILE, else none."""
     if path is None:
         configured = os.environ.get("KETACARE_PROTOCOL_POLICY_FILE", "").strip()
@@ -122,7 +123,7 @@ def protocols_command(
     """List the protocol library: id, title, indication, route, source, and whether a
     plan can be built under it (every hard limit set by its source or the protocol policy)."""
     library = _library(protocols_dir)
-    policy = _policy(site_policy, library)
+    policy = cli_protocol_policy(site_policy, library)
     if json_output:
         emit_json({"protocols": [_protocol_row(p, policy) for p in library.protocols]})
         return
@@ -148,7 +149,7 @@ def protocols_command(
     console = Console()
     console.print(table)
     for reason in reasons:
-        console.print(f"[bold red]not usable:[/bold red] {reason}", soft_wrap=True)
+        console.print(f"[bold red]not usable:[/bold red] {escape(reason)}", soft_wrap=True)
 
 
 def _show(value: float | None, digits: str = "") -> str:
@@ -219,7 +220,12 @@ def preview_command(
     protocols_dir: DirsOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Preview a plan: sessions, rates in mg/h and mL/h, cumulative dose and limit checks."""
+    """Preview a plan: sessions, rates in mg/h and mL/h, cumulative dose and limit checks.
+
+    A dose above a hard limit exits 2. A protocol whose hard ceilings the clinic
+    has not set is previewed but marked NOT USABLE (``"usable": false`` and the
+    limits named): no plan can be signed under it until they are set.
+    """
     if protocol is None:
         fail("--protocol is required (see `ketacare protocols` for the ids)")
     if weight is None:
@@ -235,10 +241,10 @@ def preview_command(
         except ValueError:
             fail(f"--start must be a date as YYYY-MM-DD, got {start!r}")
     library = _library(protocols_dir)
-    policy = _policy(site_policy, library)
+    policy = cli_protocol_policy(site_policy, library)
     chosen = run_guarded(library.get, protocol_id=protocol)
     plan: Plan = run_guarded(
-        build_plan,
+        preview_plan,
         protocol=chosen,
         weight_kg=_number(weight, "--weight"),
         bag_mg=_number(bag_mg, "--bag-mg"),
@@ -248,6 +254,12 @@ def preview_command(
         start=start_date,
         site_policy=policy,
     )
+    if not plan.usable:  # said on stderr whatever the format, so no script misses it
+        Console(stderr=True).print(
+            f"[bold red]NOT USABLE:[/bold red] {escape(plan.not_usable_reason or '')}; "
+            "this preview orders nothing and no plan can be signed under it",
+            soft_wrap=True,
+        )
     if json_output:
         emit_json(plan.to_dict())
     else:

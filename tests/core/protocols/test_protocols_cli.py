@@ -203,20 +203,60 @@ def test_issue_example_5000_mg_oral_refused_above_the_hard_limit() -> None:
     )
 
 
-def test_preview_refused_when_a_hard_limit_is_unset() -> None:
-    # no protocol policy: oral-followon has no sourced ceiling at all
+def test_preview_of_a_protocol_with_unset_ceilings_is_marked_not_usable() -> None:
+    # no protocol policy: oral-followon has no sourced ceiling at all. A preview orders
+    # nothing, so it is shown (the contract's JSON) but marked NOT USABLE, on stderr too
     result = run(
         "plan", "preview", "--protocol", "oral-followon", "--weight", "62.5",
-        "--dose-mg", "5000", env={"KETACARE_PROTOCOL_POLICY_FILE": ""},
+        "--dose-mg", "5000", "--json", env={"KETACARE_PROTOCOL_POLICY_FILE": ""},
     )  # fmt: skip
-    assert result.exit_code == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith(
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["usable"] is False
+    assert doc["hard_limits_not_set"] == ["dose_mg", "dose_mg_per_kg", "course_mg"]
+    assert doc["not_usable_reason"].startswith(
         "protocol oral-followon cannot be used for a plan: hard limits dose_mg (mg), "
         "dose_mg_per_kg (mg/kg), course_mg (mg per course) not set: set them in the "
-        "protocol policy file"
+        "protocol policy file ([oral-followon.limits.dose_mg] hard = ..."
     )
+    assert " ".join(result.stderr.split()).startswith(
+        "NOT USABLE: protocol oral-followon cannot be used for a plan: hard limits dose_mg"
+    )
+
+
+def test_preview_with_unset_ceilings_still_enforces_the_sourced_limits() -> None:
+    # crps-outpatient's sourced hard rate is 1.0 mg/kg/h (its source's "low dose"); its
+    # per-kg and course ceilings are unset here, which does not switch the sourced check off
+    result = run(
+        "plan", "preview", "--protocol", "crps-outpatient", "--weight", "70",
+        "--dose-mg-per-kg-per-h", "2.1", "--json", env={"KETACARE_PROTOCOL_POLICY_FILE": ""},
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("dose 2.1 mg/kg/h exceeds the hard limit 1.0 mg/kg/h")
+
+
+def test_preview_json_of_a_usable_plan_says_so() -> None:
+    result = run("plan", "preview", "--protocol", "crps-outpatient", "--weight", "60", "--json")
+    doc = json.loads(result.stdout)
+    assert (doc["usable"], doc["hard_limits_not_set"], doc["not_usable_reason"]) == (
+        True,
+        [],
+        None,
+    )
+    assert "NOT USABLE" not in result.stderr
+
+
+def test_simulate_a_protocol_reads_the_clinic_policy_from_the_environment() -> None:
+    args = ("simulate", "--model", "clements-250", "--weight", "60", "--protocol",
+            "crps-outpatient", "--json")  # fmt: skip
+    refused = run(*args, env={"KETACARE_PROTOCOL_POLICY_FILE": ""})
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith("protocol crps-outpatient cannot be used for a plan")
+    built = run(*args)
+    assert built.exit_code == 0, built.output
+    # 0.35 mg/kg/h x 60 kg = 21 mg/h for 4 h, ten sessions: 840 mg in all
+    assert json.loads(built.stdout)["metrics"]["total_dose_mg"] == pytest.approx(840.0)
 
 
 def test_course_total_above_the_hard_limit_is_refused(tmp_path: Path) -> None:

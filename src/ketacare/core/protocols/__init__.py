@@ -51,6 +51,7 @@ from ketacare.core.protocols.plan import (
     PlannedSession,
     build_plan,
     format_number,
+    preview_plan,
     review_plan,
     round_to_step,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "SoftLimitFinding",
     "Source",
     "build_plan",
+    "preview_plan",
     "format_number",
     "load_library",
     "load_protocol_file",

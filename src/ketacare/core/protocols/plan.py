@@ -42,6 +42,8 @@ from ketacare.core.protocols.limits import (
     require_ceilings,
     resolve_limits,
     review_limits,
+    unset_ceiling_reason,
+    unset_ceilings,
 )
 from ketacare.core.protocols.model import Phase, Protocol, RoundingStep
 
@@ -143,6 +145,15 @@ class Plan:
     soft_findings: tuple[SoftLimitFinding, ...]
     not_configured: tuple[str, ...]
     notes: tuple[str, ...]
+    #: hard limits unset (only on a :func:`preview_plan`; :func:`build_plan` refuses them)
+    hard_limits_not_set: tuple[str, ...] = ()
+    #: why the protocol cannot be used for a plan (set when ``hard_limits_not_set`` is)
+    not_usable_reason: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        """True when every hard limit is set, so the plan can be signed and given."""
+        return not self.hard_limits_not_set
 
     @property
     def requires_review(self) -> bool:
@@ -167,6 +178,9 @@ class Plan:
             "soft_limit_findings": [f.to_dict() for f in self.soft_findings],
             "limits_not_configured": list(self.not_configured),
             "requires_review": self.requires_review,
+            "usable": self.usable,
+            "hard_limits_not_set": list(self.hard_limits_not_set),
+            "not_usable_reason": self.not_usable_reason,
             "notes": list(self.notes),
         }
 
@@ -414,6 +428,80 @@ def build_plan(
     ...
     ketacare.core.errors.DoseLimitExceeded: dose 2.1 mg/kg/h exceeds the hard limit 1.0 mg/kg/h ...
     """
+    return _build(
+        protocol=protocol,
+        weight_kg=weight_kg,
+        bag_mg=bag_mg,
+        bag_ml=bag_ml,
+        dose_mg_per_kg_per_h=dose_mg_per_kg_per_h,
+        dose_mg=dose_mg,
+        start=start,
+        site_policy=site_policy,
+        preview=False,
+    )
+
+
+def preview_plan(
+    *,
+    protocol: Protocol,
+    weight_kg: float,
+    bag_mg: float | None = None,
+    bag_ml: float | None = None,
+    dose_mg_per_kg_per_h: float | None = None,
+    dose_mg: float | None = None,
+    start: dt.date | None = None,
+    site_policy: SitePolicy | None = None,
+) -> Plan:
+    """What a protocol would give one patient, even before the clinic has set its ceilings.
+
+    A preview orders nothing, so a protocol whose hard ceilings are unset is
+    shown rather than refused: the plan comes back with ``usable`` False,
+    ``hard_limits_not_set`` naming each one and ``not_usable_reason`` saying
+    where to set it. Every limit that *is* set is enforced exactly as by
+    :func:`build_plan` (a dose above it is refused). Signing always goes
+    through :func:`build_plan`, which refuses the unusable protocol.
+
+    Examples
+    --------
+    >>> from ketacare.core.protocols.loading import load_library
+    >>> p = load_library().get(protocol_id="crps-outpatient")
+    >>> plan = preview_plan(protocol=p, weight_kg=60)
+    >>> (plan.usable, plan.hard_limits_not_set, plan.sessions[0].rate_mg_per_h)
+    (False, ('dose_mg_per_kg', 'course_mg'), 21.0)
+    >>> build_plan(protocol=p, weight_kg=60)
+    Traceback (most recent call last):
+    ...
+    ketacare.core.errors.HardLimitNotSet: protocol crps-outpatient cannot be used for a plan: ...
+    >>> preview_plan(protocol=p, weight_kg=70, dose_mg_per_kg_per_h=2.1)
+    Traceback (most recent call last):
+    ...
+    ketacare.core.errors.DoseLimitExceeded: dose 2.1 mg/kg/h exceeds the hard limit 1.0 mg/kg/h ...
+    """
+    return _build(
+        protocol=protocol,
+        weight_kg=weight_kg,
+        bag_mg=bag_mg,
+        bag_ml=bag_ml,
+        dose_mg_per_kg_per_h=dose_mg_per_kg_per_h,
+        dose_mg=dose_mg,
+        start=start,
+        site_policy=site_policy,
+        preview=True,
+    )
+
+
+def _build(
+    *,
+    protocol: Protocol,
+    weight_kg: float,
+    bag_mg: float | None,
+    bag_ml: float | None,
+    dose_mg_per_kg_per_h: float | None,
+    dose_mg: float | None,
+    start: dt.date | None,
+    site_policy: SitePolicy | None,
+    preview: bool,
+) -> Plan:
     weight = _check_weight(weight_kg)
     per_kg_per_h = _positive("dose_mg_per_kg_per_h", dose_mg_per_kg_per_h)
     mg = _positive("dose_mg", dose_mg)
@@ -454,15 +542,19 @@ def build_plan(
             f"protocol {protocol.id} allows {allowed} mg per session ({source}), not {mg} mg"
         )
     _check_course(protocol, exact, limits)
-    # fail closed: a protocol whose hard ceilings are not all set plans nothing
-    require_ceilings(protocol=protocol, site_policy=site_policy)
+    unset = unset_ceilings(protocol=protocol, site_policy=site_policy)
+    if unset and not preview:
+        # fail closed: a protocol whose hard ceilings are not all set plans nothing
+        require_ceilings(protocol=protocol, site_policy=site_policy)
 
     sessions = tuple(
         _round_session(protocol, i + 1, s, weight, bag, start) for i, s in enumerate(exact)
     )
     total = sum((_dec(s.dose_mg) for s in sessions), Decimal(0))
-    # only soft slots can be unset here (an unset hard one was refused above)
-    not_configured = tuple(f"{b.key} {b.level}" for b in limits if b.basis == "not_configured")
+    # soft slots only: an unset hard one was refused above, or is named on a preview
+    not_configured = tuple(
+        f"{b.key} {b.level}" for b in limits if b.basis == "not_configured" and b.level == "soft"
+    )
     return Plan(
         protocol_id=protocol.id,
         protocol_title=protocol.title,
@@ -478,6 +570,10 @@ def build_plan(
         soft_findings=findings,
         not_configured=not_configured,
         notes=_plan_notes(protocol, sessions),
+        hard_limits_not_set=tuple(r.key for r in unset),
+        not_usable_reason=(
+            unset_ceiling_reason(protocol_id=protocol.id, unset=unset) if unset else None
+        ),
     )
 
 
