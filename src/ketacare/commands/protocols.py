@@ -222,9 +222,10 @@ def preview_command(
 ) -> None:
     """Preview a plan: sessions, rates in mg/h and mL/h, cumulative dose and limit checks.
 
-    A dose above a hard limit exits 2. A protocol whose hard ceilings the clinic
-    has not set is previewed but marked NOT USABLE (``"usable": false`` and the
-    limits named): no plan can be signed under it until they are set.
+    A dose above a hard limit exits 2 and prints nothing. A protocol whose hard
+    ceilings the clinic has not set also exits 2, naming each unset limit on
+    stderr; its preview is still printed (``"usable": false`` and
+    ``hard_limits_not_set`` in the JSON) so the clinic can see what it would set.
     """
     if protocol is None:
         fail("--protocol is required (see `ketacare protocols` for the ids)")
@@ -254,16 +255,13 @@ def preview_command(
         start=start_date,
         site_policy=policy,
     )
-    if not plan.usable:  # said on stderr whatever the format, so no script misses it
-        Console(stderr=True).print(
-            f"[bold red]NOT USABLE:[/bold red] {escape(plan.not_usable_reason or '')}; "
-            "this preview orders nothing and no plan can be signed under it",
-            soft_wrap=True,
-        )
     if json_output:
         emit_json(plan.to_dict())
     else:
         _print_plan(plan)
+    if not plan.usable:
+        # fail closed: the preview is printed for information, but the command refuses
+        fail(f"{plan.not_usable_reason} (preview only: no plan can be signed under it)")
 
 
 def register(app: typer.Typer) -> None:

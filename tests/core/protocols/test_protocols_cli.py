@@ -204,13 +204,13 @@ def test_issue_example_5000_mg_oral_refused_above_the_hard_limit() -> None:
 
 
 def test_preview_of_a_protocol_with_unset_ceilings_is_marked_not_usable() -> None:
-    # no protocol policy: oral-followon has no sourced ceiling at all. A preview orders
-    # nothing, so it is shown (the contract's JSON) but marked NOT USABLE, on stderr too
+    # no protocol policy: oral-followon has no sourced ceiling at all. The command refuses
+    # (exit 2, one line naming the unset limits); the preview is printed for information
     result = run(
         "plan", "preview", "--protocol", "oral-followon", "--weight", "62.5",
         "--dose-mg", "5000", "--json", env={"KETACARE_PROTOCOL_POLICY_FILE": ""},
     )  # fmt: skip
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 2, result.output
     doc = json.loads(result.stdout)
     assert doc["usable"] is False
     assert doc["hard_limits_not_set"] == ["dose_mg", "dose_mg_per_kg", "course_mg"]
@@ -219,9 +219,14 @@ def test_preview_of_a_protocol_with_unset_ceilings_is_marked_not_usable() -> Non
         "dose_mg_per_kg (mg/kg), course_mg (mg per course) not set: set them in the "
         "protocol policy file ([oral-followon.limits.dose_mg] hard = ..."
     )
-    assert " ".join(result.stderr.split()).startswith(
-        "NOT USABLE: protocol oral-followon cannot be used for a plan: hard limits dose_mg"
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        "protocol oral-followon cannot be used for a plan: hard limits dose_mg (mg), "
+        "dose_mg_per_kg (mg/kg), course_mg (mg per course) not set: set them in the "
+        "protocol policy file"
     )
+    assert lines[0].endswith("(preview only: no plan can be signed under it)")
 
 
 def test_preview_with_unset_ceilings_still_enforces_the_sourced_limits() -> None:
@@ -244,7 +249,8 @@ def test_preview_json_of_a_usable_plan_says_so() -> None:
         [],
         None,
     )
-    assert "NOT USABLE" not in result.stderr
+    assert result.exit_code == 0
+    assert result.stderr == ""
 
 
 def test_simulate_a_protocol_reads_the_clinic_policy_from_the_environment() -> None:
