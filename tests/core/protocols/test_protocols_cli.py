@@ -20,6 +20,16 @@ def run(*args: str, env: dict[str, str] | None = None) -> Result:
     return runner.invoke(app, list(args), env=POLICY_ENV if env is None else env)
 
 
+def refusal(result: Result, *, prints_nothing: bool = True) -> str:
+    """The one stderr line of a refused command (exit 2), which printed nothing else."""
+    assert result.exit_code == 2, result.output
+    if prints_nothing:
+        assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
 def test_protocols_json() -> None:
     result = run("protocols", "--json")
     assert result.exit_code == 0, result.output
@@ -92,11 +102,7 @@ def test_preview_hard_limit_exits_2_with_one_line() -> None:
         "plan", "preview", "--protocol", "crps-outpatient", "--weight", "70",
         "--dose-mg-per-kg-per-h", "2.1", "--json",
     )  # fmt: skip
-    assert result.exit_code == 2
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith(
+    assert refusal(result).startswith(
         "dose 2.1 mg/kg/h exceeds the hard limit 1.0 mg/kg/h of protocol crps-outpatient"
     )
 
@@ -171,11 +177,7 @@ def test_preview_with_site_policy_and_clinic_dir(tmp_path: Path) -> None:
     ids=repr,
 )
 def test_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:
-    result = run("plan", "preview", *args)
-    assert result.exit_code == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert message in lines[0]
+    assert message in refusal(run("plan", "preview", *args))
 
 
 def test_bad_clinic_directory_exits_2(tmp_path: Path) -> None:
@@ -194,11 +196,7 @@ def test_issue_example_5000_mg_oral_refused_above_the_hard_limit() -> None:
         "plan", "preview", "--protocol", "oral-followon", "--weight", "62.5",
         "--dose-mg", "5000", "--json",
     )  # fmt: skip
-    assert result.exit_code == 2
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith(
+    assert refusal(result).startswith(
         "dose 5000.0 mg exceeds the hard limit 500.0 mg of protocol oral-followon (site policy"
     )
 
@@ -210,7 +208,7 @@ def test_preview_of_a_protocol_with_unset_ceilings_is_marked_not_usable() -> Non
         "plan", "preview", "--protocol", "oral-followon", "--weight", "62.5",
         "--dose-mg", "5000", "--json", env={"KETACARE_PROTOCOL_POLICY_FILE": ""},
     )  # fmt: skip
-    assert result.exit_code == 2, result.output
+    line = refusal(result, prints_nothing=False)
     doc = json.loads(result.stdout)
     assert doc["usable"] is False
     assert doc["hard_limits_not_set"] == ["dose_mg", "dose_mg_per_kg", "course_mg"]
@@ -219,14 +217,12 @@ def test_preview_of_a_protocol_with_unset_ceilings_is_marked_not_usable() -> Non
         "dose_mg_per_kg (mg/kg), course_mg (mg per course) not set: set them in the "
         "protocol policy file ([oral-followon.limits.dose_mg] hard = ..."
     )
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith(
+    assert line.startswith(
         "protocol oral-followon cannot be used for a plan: hard limits dose_mg (mg), "
         "dose_mg_per_kg (mg/kg), course_mg (mg per course) not set: set them in the "
         "protocol policy file"
     )
-    assert lines[0].endswith("(preview only: no plan can be signed under it)")
+    assert line.endswith("(preview only: no plan can be signed under it)")
 
 
 def test_preview_with_unset_ceilings_still_enforces_the_sourced_limits() -> None:
