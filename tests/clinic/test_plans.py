@@ -426,3 +426,24 @@ def test_chair_time_of_a_dose_given_at_once_is_its_observation_or_refused(app: A
     tablet = Plan(id=2, protocol_id="oral-followon", schedule=one_dose)
     with pytest.raises(InvalidInput, match="no known chair time.*observation_min"):
         chair_hours(settings=settings, plan=tablet, session_number=1)
+
+
+def test_a_verified_model_becomes_the_default_for_its_protocol(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The exposure preview, the chair's live estimate and the personalise page take the first
+    # of these. Today both racemic IV models are unverified (opentiva's constants), so the
+    # default is the first by id; a verified model for the molecule and route goes first
+    # without any code change.
+    from dataclasses import replace
+
+    import ketacare.core.pharmacology as pharmacology
+    from ketacare.clinic.plans.service import exposure_models
+
+    ids = [m.id for m in exposure_models(settings=settings, protocol_id="crps-outpatient")]
+    assert ids == ["clements-250", "domino"]
+    sourced = replace(pharmacology.load_model(model_id="domino"), id="zz-sourced", verified=True)
+    library = pharmacology.list_models()
+    monkeypatch.setattr(pharmacology, "list_models", lambda: (*library, sourced))
+    ids = [m.id for m in exposure_models(settings=settings, protocol_id="crps-outpatient")]
+    assert ids == ["zz-sourced", "clements-250", "domino"]
