@@ -247,3 +247,63 @@ def test_the_order_is_on_the_chair_board_summary_and_pdf_and_checks_off_are_loud
     assert "Monitoring order (value, who set it, origin):" in text
     assert f"  {expected}" in lines
     assert "infusion started at 20 mg/h" in text
+
+
+def test_a_session_alert_is_acknowledged_at_the_chair_not_from_the_inbox(
+    client: Any, clinic: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    team = clinic["team"]
+    chair = Chair(client, clinic)
+    chair.infusing()
+    clock.now += timedelta(minutes=15)
+    chair.ok({"kind": "vitals", "sbp_mmhg": 190, "dbp_mmhg": 100, "hr_per_min": 80})  # > 180
+    [open_] = chair.read()["open_alerts"]
+    inbox = client.get("/api/v1/alerts", headers=team["physician"]).json()
+    [mine] = [a for a in inbox if a["session_id"] == chair.id]
+    r = client.post(
+        f"/api/v1/alerts/{mine['id']}/acknowledge",
+        headers=team["physician"],
+        json={"action": "seen, continue"},
+    )
+    assert r.status_code == 409, r.text
+    said = r.json()["detail"]
+    assert f"open at the chair of session {chair.id}" in said
+    assert "continue, reduce rate, pause, stop, call physician" in said
+    # nothing stored: the inbox and the chair both still show it open
+    inbox = client.get("/api/v1/alerts", headers=team["physician"]).json()
+    assert [a["id"] for a in inbox if a["session_id"] == chair.id] == [mine["id"]]
+    assert [a["id"] for a in chair.read()["open_alerts"]] == [open_["id"]]
+    # the inbox page links to the chair instead of offering a free-text acknowledgement
+    login_page("physician")
+    html = client.get("/alerts").text
+    assert f'href="/sessions/{chair.id}#alert-' in html
+    assert f'action="/alerts/{mine["id"]}/acknowledge"' not in html
+    # stopped, in recovery: discharge stays refused while the alert is open
+    chair.ok({"kind": "stop", "reason": "adverse_effect", "detail": "hypertension"})
+    reasons = chair.read()["discharge"]["reasons"]
+    assert any("open alert" in x for x in reasons), reasons
+    r = chair.post({"kind": "acknowledge_alert", "alert_id": open_["id"], "action": "stop"})
+    assert r.status_code == 201, r.text
+    inbox = client.get("/api/v1/alerts", headers=team["physician"]).json()
+    assert [a for a in inbox if a["session_id"] == chair.id] == []  # closed with the chair's
+    assert not any("open alert" in x for x in chair.read()["discharge"]["reasons"])
+
+
+def test_an_alert_of_a_session_ended_early_is_acknowledged_in_the_inbox(
+    client: Any, clinic: dict[str, Any], clock: Any
+) -> None:
+    team = clinic["team"]
+    chair = Chair(client, clinic)
+    chair.infusing()
+    clock.now += timedelta(minutes=15)
+    chair.ok({"kind": "vitals", "sbp_mmhg": 190, "dbp_mmhg": 100, "hr_per_min": 80})
+    chair.ok({"kind": "end_session", "reason": "transferred to the emergency department"})
+    inbox = client.get("/api/v1/alerts", headers=team["physician"]).json()
+    [mine] = [a for a in inbox if a["session_id"] == chair.id]
+    r = client.post(
+        f"/api/v1/alerts/{mine['id']}/acknowledge",
+        headers=team["physician"],
+        json={"action": "called the emergency department: admitted"},
+    )
+    assert r.status_code == 200, r.text  # the chair can no longer record it
+    assert r.json()["acknowledged_at"] is not None

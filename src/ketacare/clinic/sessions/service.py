@@ -674,6 +674,45 @@ def sync_inbox(
             )
 
 
+def acknowledged_at_the_chair(*, session: Session, alert: ClinicalAlert) -> bool:
+    """True when the inbox alert mirrors a session alert still open at a chair in use.
+
+    Such an alert is acknowledged at the chair only, with the action taken there
+    (continue, reduce rate, pause, stop, call physician): the acknowledgement is an
+    entry of the session's log, which is what the discharge rule and the chair read;
+    an inbox note would close the inbox while the chair still shows the alert open,
+    or clear the chair's alert with nobody at the chair having acted. Once the
+    session has ended (ended early with the alert open) the chair can no longer
+    record it, and the inbox acknowledgement is the record of the follow-up.
+    """
+    if alert.session_id is None or alert.session_alert is None:
+        return False
+    row = session.get(DosingSession, alert.session_id)
+    if row is None or row.state in FINAL_STATES:
+        return False
+    state = state_for(session=session, row=row)
+    return any(a.id == alert.session_alert and a.is_open for a in state.alerts)
+
+
+def refuse_inbox_acknowledgement(*, session: Session, alert: ClinicalAlert) -> None:
+    """Refuse to acknowledge from the inbox a session alert open at the chair (see
+    :func:`acknowledged_at_the_chair`); nothing is stored.
+
+    Raises
+    ------
+    Conflict
+        Naming the session, where to acknowledge it and the actions to choose from.
+    """
+    if acknowledged_at_the_chair(session=session, alert=alert):
+        actions = ", ".join(a.replace("_", " ") for a in ALERT_ACTIONS)
+        raise Conflict(
+            f"this alert is open at the chair of session {alert.session_id}: acknowledge it "
+            f"there with the action taken ({actions}) at /sessions/{alert.session_id} "
+            f"(API: POST /api/v1/sessions/{alert.session_id}/events with kind "
+            "acknowledge_alert); the inbox closes with it"
+        )
+
+
 @dataclass(frozen=True)
 class BoardPatient:
     id: int
