@@ -282,6 +282,9 @@ def test_a_session_alert_is_acknowledged_at_the_chair_not_from_the_inbox(
     chair.ok({"kind": "stop", "reason": "adverse_effect", "detail": "hypertension"})
     reasons = chair.read()["discharge"]["reasons"]
     assert any("open alert" in x for x in reasons), reasons
+    shown = _testid(client.get(f"/sessions/{chair.id}").text, "discharge-status")
+    assert "open alert" in shown and "Systolic BP (mmHg) 190" in shown
+    assert "/order-" not in shown and "sbp_high" not in shown  # no internal alert id
     r = chair.post({"kind": "acknowledge_alert", "alert_id": open_["id"], "action": "stop"})
     assert r.status_code == 201, r.text
     inbox = client.get("/api/v1/alerts", headers=team["physician"]).json()

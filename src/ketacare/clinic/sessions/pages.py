@@ -92,13 +92,9 @@ def _chair(
     patient = get_patient(session=session, patient_id=row.patient_id)
     state = service.state_of(session=session, session_id=session_id)
     v = service.view(row=row, state=state, now=at)
+    alert_words = {a["id"]: a["message"] for a in v["alerts"]}
     if error is not None:
-        error = clinical_message(
-            error,
-            zone=ctx.settings.zone,
-            now=at,
-            alerts={a["id"]: a["message"] for a in v["alerts"]},
-        )
+        error = clinical_message(error, zone=ctx.settings.zone, now=at, alerts=alert_words)
     live = None
     try:
         from ketacare.core.pharmacology import Patient as PkPatient
@@ -156,7 +152,11 @@ def _chair(
             "error": error,
             "stop_reasons": STOP_REASONS,
             "padss": get_instrument("padss_ketamine"),
-            "chart": {"vitals": vitals, "thresholds": thresholds},
+            "chart": {
+                "vitals": vitals,
+                "thresholds": thresholds,
+                "labels": {**service.VITAL_NAMES, "sedation_moaas": "Sedation (MOAA/S)"},
+            },
             "vitals_rows": [
                 (e, next((n for n in state.news2 if n.seq == e.seq), None)) for e in state.vitals
             ],
@@ -166,6 +166,10 @@ def _chair(
             "record_check": service.RECORD_CHECK,
             "entries": entry_lines(state),
             "medication_purposes": MEDICATION_PURPOSES,
+            "discharge_reasons": [
+                clinical_message(r, zone=ctx.settings.zone, now=at, alerts=alert_words)
+                for r in v["discharge"]["reasons"]
+            ],
         },
         status_code=status_code,
     )
