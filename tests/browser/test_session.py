@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from browser_helpers import _api, _prepare, login
 from plan_helpers import MONITORING_ORDER
 
 pytestmark = pytest.mark.browser
+
+SHOTS = Path("/tmp/shots-chair")  # screenshots to look at (not part of the project)
 
 # a test clinic's own alert limit (no published source gives one)
 POLICY = "[thresholds]\nsbp_mmhg = { high = 160 }\n"
@@ -84,10 +87,33 @@ def test_nurse_runs_a_whole_session(live_server: Any, page: Any, browser: Any) -
         "dosing", timeout=12_000
     )  # the board refreshes itself
 
+    # the planned 4 h infusion (crps-outpatient, Schwartzman 2009) has just started
+    expect(page.get_by_test_id("banner-time-left")).to_contain_text(
+        re.compile(r"^(4 h 00|3 h 59) min")
+    )
     page.get_by_label("New rate (mg/h)").fill("20")
-    page.get_by_label("Reason", exact=True).first.fill("nausea")
+    _record(page, "Change rate")  # no reason: the browser does not send it
+    expect(page.get_by_test_id("rate")).to_have_text("25 mg/h")
+    page.get_by_test_id("rate-reason").evaluate("e => e.removeAttribute('required')")
+    _record(page, "Change rate")  # sent blank all the same: refused in words, nothing stored
+    expect(page.get_by_test_id("error")).to_contain_text("rate change: the reason is required")
+    expect(page.get_by_test_id("rate")).to_have_text("25 mg/h")
+    page.get_by_label("New rate (mg/h)").fill("20")
+    page.get_by_test_id("rate-reason").fill("nausea")
     _record(page, "Change rate")
     expect(page.get_by_test_id("rate")).to_have_text("20 mg/h")
+    # the event list beside the vitals keeps the reason
+    expect(page.get_by_test_id("event-list")).to_contain_text(
+        "rate changed to 20 mg/h (reason: nausea)"
+    )
+    page.get_by_label("Rescue / adjunct").fill("ondansetron")
+    page.get_by_label("Dose", exact=True).fill("4 mg")
+    page.get_by_label("Route").fill("IV")
+    page.get_by_test_id("medication-purpose").fill("nausea after the rate change")
+    _record(page, "Record given")
+    expect(page.get_by_test_id("event-list")).to_contain_text(
+        "ondansetron 4 mg IV, purpose nausea after the rate change"
+    )
     page.get_by_label("Systolic").fill("172")
     page.get_by_label("Diastolic").fill("96")
     _record(page, "Record vitals")
@@ -99,6 +125,23 @@ def test_nurse_runs_a_whole_session(live_server: Any, page: Any, browser: Any) -
     # the breach is highlighted with its change from the baseline: (172 - 128) / 128 = +34 %
     expect(page.get_by_test_id("breach").first).to_contain_text("172 (+34 %)")
     expect(board.get_by_test_id(f"board-row-{sid}")).to_contain_text("172", timeout=12_000)
+    # the physician's inbox links to the chair's acknowledgement (no free-text form for it)
+    inbox = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    login(inbox, base, "physician")
+    inbox.goto(f"{base}/alerts")
+    expect(inbox.get_by_test_id("acknowledge-at-chair")).to_have_count(1)
+    expect(inbox.get_by_test_id("alert-session_vitals").locator("form")).to_have_count(0)
+    SHOTS.mkdir(exist_ok=True)
+    for width, height in ((1280, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(SHOTS / f"chair-alert-{width}.png"), full_page=True)
+        board.set_viewport_size({"width": width, "height": height})
+        board.screenshot(path=str(SHOTS / f"board-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    inbox.screenshot(path=str(SHOTS / "inbox-1280.png"), full_page=True)
+    inbox.get_by_role("link", name=f"Go to the chair of session {sid}").click()
+    expect(inbox.get_by_test_id("open-alert")).to_have_count(1)
+    inbox.close()
     alert.get_by_label("Action taken").select_option("continue")
     alert.get_by_label("Note").fill("physician informed; rate kept at 20 mg/h")
     _record(page, "Acknowledge")
@@ -114,6 +157,10 @@ def test_nurse_runs_a_whole_session(live_server: Any, page: Any, browser: Any) -
     page.locator("input[name=spo2_pct]").fill("89")
     _record(page, "Record vitals")
     expect(page.get_by_test_id("open-alert")).to_contain_text("SpO2 (%) 89")
+    for width, height in ((1280, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(SHOTS / f"discharge-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 800})
     # the discharge form answers nothing by default
     for item in ("vital_signs", "ambulation", "nausea_vomiting", "pain", "bleeding", "escort"):
         expect(page.get_by_test_id(f"padss-{item}")).to_have_value("")

@@ -30,7 +30,9 @@ def worked_example():  # type: ignore[no-untyped-def]
     """24.5 mg/h from 0:10 for 2 h, paused 15 min, 20 mg/h for 1 h 45 min, stop at 4:10."""
     c = chair().infusing(rate=24.5, minute=10)
     c.add(Pause(at=at(130), by="nurse1", reason="nausea"))
-    c.add(RateChange(at=at(140), by="nurse1", rate_mg_per_h=20))  # reprogrammed while paused
+    c.add(
+        RateChange(at=at(140), by="nurse1", rate_mg_per_h=20, reason="titration")
+    )  # reprogrammed while paused
     c.add(Resume(at=at(145), by="nurse1"))
     c.add(Stop(at=at(250), by="nurse1", reason="completed"))
     return c
@@ -122,6 +124,7 @@ def test_rate_limits_hard_and_soft() -> None:
                 by="nurse1",
                 rate_mg_per_h=25,
                 override=LimitOverride(reason="pain 8/10", cosigned_by="nurse1"),
+                reason="pain 8/10",
             )
         )
     c.add(
@@ -130,6 +133,7 @@ def test_rate_limits_hard_and_soft() -> None:
             by="nurse1",
             rate_mg_per_h=25,
             override=LimitOverride(reason="pain 8/10", cosigned_by="dr_a"),
+            reason="pain 8/10",
         )
     )
     assert c.state.rate_mg_per_h == 25
@@ -147,13 +151,14 @@ def test_rate_above_plan_is_flagged() -> None:
     assert not c.state.rate_above_plan
     # slowed for an hour (60 min at 21 = 21 mg, then 60 min at 15 = 15 mg), a faster rate
     # for the 120 min left (22 x 2 = 44 mg) stays within the plan's 84 mg: 80 mg
-    c.add(RateChange(at=at(70), by="nurse1", rate_mg_per_h=15))
+    c.add(RateChange(at=at(70), by="nurse1", rate_mg_per_h=15, reason="titration"))
     c.add(
         RateChange(
             at=at(130),
             by="nurse1",
             rate_mg_per_h=22,
             override=LimitOverride(reason="pain", cosigned_by="dr_a"),
+            reason="pain",
         )
     )
     assert c.state.rate_above_plan
@@ -171,7 +176,7 @@ def test_pause_resume_guards() -> None:
 def test_dosing_entries_must_be_in_time_order() -> None:
     c = chair().infusing(minute=10)
     with pytest.raises(InvalidInput, match="dated before the previous entry"):
-        c.add(RateChange(at=at(9), by="nurse1", rate_mg_per_h=20))
+        c.add(RateChange(at=at(9), by="nurse1", rate_mg_per_h=20, reason="titration"))
 
 
 def test_regimen_is_the_rate_history() -> None:
@@ -209,7 +214,7 @@ def test_delivered_equals_sum_of_segments_and_is_monotone(
     for wait, action, value in steps:
         minute += wait
         if action == "rate":
-            c.add(RateChange(at=at(minute), by="nurse1", rate_mg_per_h=value))
+            c.add(RateChange(at=at(minute), by="nurse1", rate_mg_per_h=value, reason="titration"))
             rate = value
             if not paused:
                 segments[-1][1] = minute

@@ -32,7 +32,7 @@ PATIENT = Patient(weight_kg=70, age_years=45)
 def test_live_concentration_matches_simulate_on_the_same_regimen() -> None:
     c = chair().infusing(rate=24.5, minute=10)
     c.add(Pause(at=at(70), by="nurse1"))
-    c.add(RateChange(at=at(75), by="nurse1", rate_mg_per_h=20))
+    c.add(RateChange(at=at(75), by="nurse1", rate_mg_per_h=20, reason="titration"))
     c.add(Resume(at=at(80), by="nurse1"))
     model = load_model(model_id="domino")
     with pytest.warns(ClinicalWarning, match="unverified primary source"):

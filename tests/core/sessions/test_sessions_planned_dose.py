@@ -39,7 +39,11 @@ def test_a_faster_rate_that_would_pass_the_planned_dose_is_refused() -> None:
     # 10 min at 21 mg/h = 3.5 mg, then 230 min at 22 mg/h = 84.33 mg: 87.83 mg > 84 mg;
     # a co-signed soft-limit override does not lift it (a new plan version would)
     with pytest.raises(DoseLimitExceeded, match=r"would be 87\.83 mg.*planned dose of 84 mg"):
-        c.add(RateChange(at=at(20), by="nurse1", rate_mg_per_h=22, override=REVIEWED))
+        c.add(
+            RateChange(
+                at=at(20), by="nurse1", rate_mg_per_h=22, override=REVIEWED, reason="titration"
+            )
+        )
     assert c.state.rate_mg_per_h == 21  # nothing taken from the refused entry
 
 
@@ -61,13 +65,17 @@ def test_a_paused_infusion_still_counts_its_remaining_time() -> None:
 
 def test_slower_rates_and_a_catch_up_within_the_plan_are_accepted() -> None:
     c = crps_chair_60kg()
-    c.add(RateChange(at=at(70), by="nurse1", rate_mg_per_h=15))  # 60 min at 21 = 21 mg
+    c.add(
+        RateChange(at=at(70), by="nurse1", rate_mg_per_h=15, reason="titration")
+    )  # 60 min at 21 = 21 mg
     # 60 min at 15 = 15 mg (36 mg in 120 min); 120 min left at 22 mg/h = 44 mg: 80 <= 84
-    c.add(RateChange(at=at(130), by="nurse1", rate_mg_per_h=22, override=REVIEWED))
+    c.add(
+        RateChange(at=at(130), by="nurse1", rate_mg_per_h=22, override=REVIEWED, reason="titration")
+    )
     assert c.state.rate_mg_per_h == 22
     assert c.state.rate_above_plan  # still flagged: faster than the plan's rate
     # back at 21 mg/h is the plan's own rate: never refused by this rule
-    c.add(RateChange(at=at(140), by="nurse1", rate_mg_per_h=21))
+    c.add(RateChange(at=at(140), by="nurse1", rate_mg_per_h=21, reason="titration"))
 
 
 def test_esketamine_devices_beyond_the_planned_dose_are_refused() -> None:

@@ -233,7 +233,15 @@ def alerts_page(
             at=ctx.clock(),
         )
     patients = {a.patient_id: get_patient(session=session, patient_id=a.patient_id) for a in alerts}
-    return page(request, ctx, "assessments/alerts.html", {"alerts": alerts, "patients": patients})
+    from ketacare.clinic.sessions.service import acknowledged_at_the_chair
+
+    at_chair = {a.id for a in alerts if acknowledged_at_the_chair(session=session, alert=a)}
+    return page(
+        request,
+        ctx,
+        "assessments/alerts.html",
+        {"alerts": alerts, "patients": patients, "at_chair": at_chair},
+    )
 
 
 @router.get("/alerts/count", response_class=HTMLResponse)

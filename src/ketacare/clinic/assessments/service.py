@@ -302,6 +302,10 @@ def acknowledge(
         raise NotFound(f"alert {alert_id} does not exist")
     if alert.acknowledged_at is not None:
         raise Conflict(f"alert {alert_id} was already acknowledged")
+    if alert.session_id is not None:
+        from ketacare.clinic.sessions.service import refuse_inbox_acknowledgement
+
+        refuse_inbox_acknowledgement(session=session, alert=alert)
     alert.acknowledged_at = now
     alert.acknowledged_by = actor.user_id
     alert.action = action.strip()

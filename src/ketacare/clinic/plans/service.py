@@ -38,6 +38,8 @@ from ketacare.core.protocols import (
     load_library,
     load_site_policy,
     review_limits,
+    unset_ceiling_reason,
+    unset_ceilings,
 )
 from ketacare.core.screening import screen_document
 from ketacare.core.sessions import load_session_policy
@@ -80,6 +82,40 @@ def protocol_policy(settings: Settings) -> SitePolicy | None:
     if settings.protocol_policy_file is None:
         return None
     return load_site_policy(path=Path(settings.protocol_policy_file), library=library(settings))
+
+
+@dataclass(frozen=True)
+class ProtocolChoice:
+    """A protocol as the plan builder lists it: usable, or why not (unset hard ceilings)."""
+
+    id: str
+    title: str
+    usable: bool
+    reason: str
+    unset: tuple[str, ...]
+
+
+def protocol_choices(settings: Settings) -> list[ProtocolChoice]:
+    """Every protocol of the library under the clinic's protocol policy, usable or not.
+
+    A protocol with a hard ceiling unset (per session mg or mg/kg, per course mg, or a
+    declared rate ceiling) cannot be used for a plan; its reason names each unset
+    limit and the policy table that sets it.
+    """
+    policy = protocol_policy(settings)
+    out = []
+    for protocol in library(settings).protocols:
+        unset = unset_ceilings(protocol=protocol, site_policy=policy)
+        out.append(
+            ProtocolChoice(
+                id=protocol.id,
+                title=protocol.title,
+                usable=not unset,
+                reason=unset_ceiling_reason(protocol_id=protocol.id, unset=unset) if unset else "",
+                unset=tuple(f"{r.key} ({r.unit})" for r in unset),
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,11 @@ from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.plans import service as plans
 from ketacare.clinic.sessions import service
 from ketacare.clinic.sessions.summary import summary_pdf
+from ketacare.clinic.sessions.words import clinical_message, entry_lines
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.instruments import get_instrument
 from ketacare.core.sessions import EVENT_TYPES, STOP_REASONS, VITALS
-from ketacare.core.sessions.events import CONSCIOUSNESS_LEVELS
+from ketacare.core.sessions.events import CONSCIOUSNESS_LEVELS, MEDICATION_PURPOSES
 from ketacare.core.sessions.news2 import news2_rules
 from ketacare.web.deps import (
     Ctx,
@@ -91,6 +92,9 @@ def _chair(
     patient = get_patient(session=session, patient_id=row.patient_id)
     state = service.state_of(session=session, session_id=session_id)
     v = service.view(row=row, state=state, now=at)
+    alert_words = {a["id"]: a["message"] for a in v["alerts"]}
+    if error is not None:
+        error = clinical_message(error, zone=ctx.settings.zone, now=at, alerts=alert_words)
     live = None
     try:
         from ketacare.core.pharmacology import Patient as PkPatient
@@ -148,7 +152,11 @@ def _chair(
             "error": error,
             "stop_reasons": STOP_REASONS,
             "padss": get_instrument("padss_ketamine"),
-            "chart": {"vitals": vitals, "thresholds": thresholds},
+            "chart": {
+                "vitals": vitals,
+                "thresholds": thresholds,
+                "labels": {**service.VITAL_NAMES, "sedation_moaas": "Sedation (MOAA/S)"},
+            },
             "vitals_rows": [
                 (e, next((n for n in state.news2 if n.seq == e.seq), None)) for e in state.vitals
             ],
@@ -156,6 +164,12 @@ def _chair(
             "consciousness_levels": CONSCIOUSNESS_LEVELS,
             "screening": screening,
             "record_check": service.RECORD_CHECK,
+            "entries": entry_lines(state),
+            "medication_purposes": MEDICATION_PURPOSES,
+            "discharge_reasons": [
+                clinical_message(r, zone=ctx.settings.zone, now=at, alerts=alert_words)
+                for r in v["discharge"]["reasons"]
+            ],
         },
         status_code=status_code,
     )
@@ -326,6 +340,7 @@ def _chair_summary(
             "state": state,
             "v": service.view(row=row, state=state, now=at),
             "patient": get_patient(session=session, patient_id=row.patient_id),
+            "entries": entry_lines(state),
         },
     )
 

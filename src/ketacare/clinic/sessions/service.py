@@ -309,6 +309,9 @@ def open_session(
         at=at,
         now=now,
     )
+    check_course_ceiling(
+        session=session, patient_id=plan.patient_id, plan_id=plan_id, setup=setup, now=now
+    )
     row = DosingSession(
         plan_id=plan_id,
         patient_id=plan.patient_id,
@@ -516,6 +519,8 @@ def record_entry(
     if event.at > now:
         raise InvalidInput(f"at {event.at.isoformat()} is in the future")
     _refuse_a_hand_screening_check(event)
+    if payload.get("kind") in COURSE_KINDS:
+        _course_ceiling_at_the_chair(session, session_id, now)
     if payload.get("kind") in ("start_infusion", "self_administration"):
         expected_seq = _screening_from_record(session, session_id, event, expected_seq, actor, now)
     fast = _fast_write(session, session_id, event, expected_seq, actor, now)
@@ -672,6 +677,45 @@ def sync_inbox(
             row.action = f"at the chair: {ack.action.replace('_', ' ')}" + (
                 f" ({ack.note})" if ack.note else ""
             )
+
+
+def acknowledged_at_the_chair(*, session: Session, alert: ClinicalAlert) -> bool:
+    """True when the inbox alert mirrors a session alert still open at a chair in use.
+
+    Such an alert is acknowledged at the chair only, with the action taken there
+    (continue, reduce rate, pause, stop, call physician): the acknowledgement is an
+    entry of the session's log, which is what the discharge rule and the chair read;
+    an inbox note would close the inbox while the chair still shows the alert open,
+    or clear the chair's alert with nobody at the chair having acted. Once the
+    session has ended (ended early with the alert open) the chair can no longer
+    record it, and the inbox acknowledgement is the record of the follow-up.
+    """
+    if alert.session_id is None or alert.session_alert is None:
+        return False
+    row = session.get(DosingSession, alert.session_id)
+    if row is None or row.state in FINAL_STATES:
+        return False
+    state = state_for(session=session, row=row)
+    return any(a.id == alert.session_alert and a.is_open for a in state.alerts)
+
+
+def refuse_inbox_acknowledgement(*, session: Session, alert: ClinicalAlert) -> None:
+    """Refuse to acknowledge from the inbox a session alert open at the chair (see
+    :func:`acknowledged_at_the_chair`); nothing is stored.
+
+    Raises
+    ------
+    Conflict
+        Naming the session, where to acknowledge it and the actions to choose from.
+    """
+    if acknowledged_at_the_chair(session=session, alert=alert):
+        actions = ", ".join(a.replace("_", " ") for a in ALERT_ACTIONS)
+        raise Conflict(
+            f"this alert is open at the chair of session {alert.session_id}: acknowledge it "
+            f"there with the action taken ({actions}) at /sessions/{alert.session_id} "
+            f"(API: POST /api/v1/sessions/{alert.session_id}/events with kind "
+            "acknowledge_alert); the inbox closes with it"
+        )
 
 
 @dataclass(frozen=True)
@@ -837,6 +881,84 @@ def check_cumulative_dose(
             + ". A physician must change the plan (or the clinic its policy)."
         )
     return checks
+
+
+#: Entries that give a dose: the course ceiling is checked again before each is written.
+COURSE_KINDS = frozenset({"start_infusion", "bolus", "self_administration"})
+
+
+def check_course_ceiling(
+    *,
+    session: Session,
+    patient_id: int,
+    plan_id: int,
+    setup: Any,
+    now: datetime,
+    exclude_session: int | None = None,
+) -> float:
+    """The course's total with this session's planned dose, refused above the hard ceiling
+    per course (the protocol's ``course_mg``, from its source or the clinic's protocol policy).
+
+    The course is the plan and the versions it supersedes (:func:`plans.course_roots`);
+    its total counts every session of it as :func:`doses_given` does for a cap (what was
+    given, a session still open with at least its planned dose), leaving out
+    ``exclude_session`` (the session being charted, counted by its planned dose: the
+    chair refuses any entry above it). Gives the total.
+
+    Raises
+    ------
+    DoseLimitExceeded
+        Naming the dose (given so far and this session's), the limit and the protocol.
+        Nothing is stored.
+    HardLimitNotSet
+        When the session's protocol has no hard ceiling per course (fail closed).
+    """
+    from ketacare.core.errors import HardLimitNotSet
+
+    ceiling = next(
+        (lim for lim in setup.limits if lim.key == "course_mg" and lim.level == "hard"), None
+    )
+    pid = setup.protocol_id or "(no protocol)"
+    if ceiling is None or ceiling.value is None:
+        raise HardLimitNotSet(
+            f"protocol {pid}: the hard limit per course (course_mg) is not set: no dose is "
+            f"given until it is set in the protocol policy file ([{pid}.limits.course_mg] "
+            "hard = ...)"
+        )
+    course = plans.course_roots(session=session, patient_id=patient_id).get(plan_id, plan_id)
+    given = [
+        d
+        for d in doses_given(session=session, patient_id=patient_id, now=now, pending=True)
+        if d.course_id == course and d.session_id != exclude_session
+    ]
+    so_far = sum(d.mg for d in given)
+    planned = setup.planned_dose_mg or 0.0
+    total = so_far + planned
+    if total > ceiling.value * (1 + 1e-9) + 1e-9:
+        where = f"sourced: {ceiling.source}" if ceiling.basis == "sourced" else "site policy"
+        raise DoseLimitExceeded(
+            f"course dose {total:.4g} mg ({so_far:.4g} mg in {len(given)} earlier session(s) of "
+            f"this course + this session's planned {planned:.4g} mg) exceeds the hard limit "
+            f"{ceiling.value:g} mg per course of protocol {pid} ({where}): no more ketamine in "
+            "this course; a physician decides what follows"
+        )
+    return total
+
+
+def _course_ceiling_at_the_chair(session: Session, session_id: int, now: datetime) -> None:
+    """Before a dose is charted: the course ceiling with the sessions opened since."""
+    row = head(session=session, session_id=session_id)
+    state = state_for(session=session, row=row)
+    if state.setup is None:
+        return
+    check_course_ceiling(
+        session=session,
+        patient_id=row.patient_id,
+        plan_id=row.plan_id,
+        setup=state.setup,
+        now=now,
+        exclude_session=row.id,
+    )
 
 
 def sessions_of_plan(*, session: Session, plan_id: int) -> list[DosingSession]:

@@ -13,7 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 
-from ketacare.core.sessions import VITALS, event_to_dict  # noqa: E402
+from ketacare.clinic.sessions.words import describe_entry  # noqa: E402
+from ketacare.core.sessions import VITALS  # noqa: E402
 
 LABELS = {
     "sbp_mmhg": "SBP",
@@ -23,13 +24,6 @@ LABELS = {
     "rr_per_min": "RR",
     "temperature_c": "Temp",
 }
-
-
-def _describe(event: Any) -> str:
-    data = event_to_dict(event)
-    skip = {"kind", "at", "by", "seq", "setup"}
-    parts = [f"{k}={v}" for k, v in data.items() if k not in skip and v not in (None, "", {})]
-    return f"{data['kind'].replace('_', ' ')} " + ", ".join(parts)
 
 
 def _lines(
@@ -43,24 +37,22 @@ def _lines(
         f"State: {state.state}; delivered {view['delivered_mg']:g} mg; "
         f"generated {local(generated_at)} ({zone.key})",
         "",
-        "Events (who, when, what):",
+        "Monitoring order (value, who set it, origin):",
     ]
+    lines += [f"  {line}" for line in view["order"]] or ["  none in force for this session"]
+    lines += ["", "Events (who, when, what):"]
     for event in state.events:
-        text = _describe(event)
-        lines.append(f"  #{event.seq:<3} {local(event.at)}  {event.by:<12} {text}"[:150])
-    if state.alerts:
+        text = describe_entry(event, state=state)
+        lines += _wrapped(f"  #{event.seq:<3} {local(event.at)}  {event.by:<12} {text}")
+    if view["alerts"]:
         lines += ["", "Alerts:"]
-        for alert in state.alerts:
-            ack = alert.acknowledgement
-            what = (
-                f"NEWS2 {alert.value:g} (RCP 2017, always on)"
-                if alert.threshold is None
-                else f"{alert.threshold.vital} {alert.value:g} (limit {alert.threshold.value:g})"
+        for alert in view["alerts"]:
+            ack = (
+                f"acknowledged by {alert['acknowledged_by']}: {alert['action']}"
+                if not alert["open"]
+                else "NOT ACKNOWLEDGED"
             )
-            lines.append(
-                f"  {alert.id}: {what} - "
-                + (f"acknowledged by {ack.by}: {ack.action}" if ack else "OPEN")
-            )
+            lines += _wrapped(f"  {local(alert['opened_at'])} {alert['message']} - {ack}")
     if state.discharge is not None:
         lines += [
             "",
@@ -76,6 +68,17 @@ def _lines(
             "Discharge: " + ("allowed" if view["discharge"]["allowed"] else f"not yet: {reasons}"),
         ]
     return lines
+
+
+def _wrapped(line: str, width: int = 130) -> list[str]:
+    """A long line as several (the page is monospace text), continuation lines indented."""
+    out = []
+    while len(line) > width:
+        cut = line.rfind(" ", 0, width)
+        cut = width if cut <= 8 else cut
+        out.append(line[:cut])
+        line = "        " + line[cut:].lstrip()
+    return [*out, line]
 
 
 def summary_pdf(

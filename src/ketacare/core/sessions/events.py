@@ -53,7 +53,9 @@ from ketacare.core.sessions.policy import (
 
 StopReason = Literal["completed", "adverse_effect", "patient_request", "equipment", "other"]
 STOP_REASONS: Final[tuple[StopReason, ...]] = get_args(StopReason)
-MedicationPurpose = Literal["premedication", "rescue", "other"]
+#: The purposes the chair offers for another medication; any other purpose is typed in
+#: free text (e.g. "rescue for emergence agitation").
+MEDICATION_PURPOSES: Final[tuple[str, ...]] = ("premedication", "rescue", "other")
 #: Level of consciousness on the ACVPU scale of NEWS2 (RCP 2017): alert, new
 #: confusion, responds to voice, responds to pain, unresponsive.
 Consciousness = Literal["alert", "confusion", "voice", "pain", "unresponsive"]
@@ -275,13 +277,17 @@ class SideEffects(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Medication(Event):
-    """A medication other than the session's ketamine (premedication, rescue, other)."""
+    """A medication other than the session's ketamine.
+
+    ``purpose`` is one of :data:`MEDICATION_PURPOSES` or the purpose in free text;
+    a plain ``rescue`` needs its ``reason`` (what it was given for).
+    """
 
     kind: ClassVar[str] = "medication"
     drug: str
     dose: str
     route: str
-    purpose: MedicationPurpose
+    purpose: str
     reason: str = ""
 
     def __post_init__(self) -> None:
@@ -289,9 +295,8 @@ class Medication(Event):
         _text(self.drug, "medication drug")
         _text(self.dose, "medication dose")
         _text(self.route, "medication route")
-        if self.purpose not in get_args(MedicationPurpose):
-            raise InvalidInput("medication purpose must be premedication, rescue or other")
-        _text(self.reason, "medication reason", required=self.purpose == "rescue")
+        _text(self.purpose, "medication purpose")
+        _text(self.reason, "medication reason", required=self.purpose.strip() == "rescue")
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +326,11 @@ class StartInfusion(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RateChange(Event):
-    """A new infusion rate (while paused, the rate the infusion resumes at)."""
+    """A new infusion rate (while paused, the rate the infusion resumes at).
+
+    A new entry needs its ``reason`` (see :func:`~ketacare.core.sessions.replay.append`);
+    entries stored before that rule replay as they were written.
+    """
 
     kind: ClassVar[str] = "rate_change"
     rate_mg_per_h: float

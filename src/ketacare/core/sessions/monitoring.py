@@ -148,6 +148,7 @@ class Timers:
     paused_for: timedelta | None
     since_dosing_end: timedelta | None
     observation_left: timedelta | None
+    dosing_left: timedelta | None = None
 
 
 def timers(state: SessionState, *, now: datetime) -> Timers:
@@ -155,7 +156,27 @@ def timers(state: SessionState, *, now: datetime) -> Timers:
 
     ``paused_for`` is the length of the current pause; ``observation_left``
     the time until the minimum observation ends (None when not set or dosing
-    has not ended; zero once reached).
+    has not ended; zero once reached). ``dosing_left`` is the planned dosing
+    time still to run: the plan's duration less the time dosed so far (for an
+    infusion the time it ran, pauses excluded; otherwise the time since the
+    first dose); the whole duration before dosing starts, zero once it has run,
+    and None when the plan gives no duration or dosing has ended (it ends at stop).
+
+    Examples
+    --------
+    >>> from datetime import datetime, timedelta, UTC
+    >>> import dataclasses
+    >>> from ketacare.core.protocols import load_library
+    >>> from ketacare.core.sessions.events import Scheduled
+    >>> from ketacare.core.sessions.policy import session_setup
+    >>> from ketacare.core.sessions.replay import replay
+    >>> t0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+    >>> setup = dataclasses.replace(session_setup(
+    ...     protocol=load_library().get(protocol_id="crps-outpatient"), weight_kg=70),
+    ...     planned_duration_min=240)
+    >>> state = replay([Scheduled(at=t0, by="a", seq=1, setup=setup)])
+    >>> timers(state, now=t0 + timedelta(minutes=30)).dosing_left
+    datetime.timedelta(seconds=14400)
     """
     if now.tzinfo is None:
         raise InvalidInput("now must be a timezone-aware datetime")
@@ -178,4 +199,20 @@ def timers(state: SessionState, *, now: datetime) -> Timers:
         paused_for=paused_for,
         since_dosing_end=since(state.dosing_ended_at),
         observation_left=observation_left,
+        dosing_left=_dosing_left(state, now=now),
     )
+
+
+def _dosing_left(state: SessionState, *, now: datetime) -> timedelta | None:
+    """The planned dosing time still to run at ``now`` (see :func:`timers`)."""
+    planned = state.setup.planned_duration_min
+    if planned is None or state.dosing_ended_at is not None or state.finished_at is not None:
+        return None
+    total = timedelta(minutes=planned)
+    if state.dosing_started_at is None:
+        return total
+    if state.setup.is_infusion:
+        done = infusion_time(state, at=now)
+    else:
+        done = max(timedelta(0), now - state.dosing_started_at)
+    return max(timedelta(0), total - done)

@@ -82,6 +82,15 @@ CheckItem = Literal[
 ]
 CHECK_ITEMS: Final[tuple[CheckItem, ...]] = get_args(CheckItem)
 
+#: How a dose limit reads on a page (its key in the protocol files, in words).
+LIMIT_NAMES: Final[Mapping[str, str]] = {
+    "dose_mg": "session dose (mg)",
+    "dose_mg_per_kg": "session dose (mg/kg)",
+    "rate_mg_per_h": "infusion rate (mg/h)",
+    "rate_mg_per_kg_per_h": "infusion rate (mg/kg/h)",
+    "course_mg": "course total (mg)",
+}
+
 #: The instrument whose total decides discharge readiness.
 DISCHARGE_INSTRUMENT: Final = "padss_ketamine"
 
@@ -306,7 +315,8 @@ class SessionSetup:
         ]
         lines += [t.describe() for t in self.thresholds if t.value is None]
         lines += [
-            f"{lim.key} {lim.level} limit: not configured (site policy)"
+            f"{LIMIT_NAMES.get(lim.key, lim.key)} {lim.level} limit: not set (site policy): "
+            "no check at this level"
             for lim in self.limits
             if lim.value is None
         ]

@@ -678,12 +678,26 @@ def _stamp(log: tuple[Event, ...], new: Event, expected_seq: int) -> Event:
     if expected_seq != actual:
         latest = log[-1].describe() if log else "no entries"
         raise StaleSession(expected_seq=expected_seq, actual_seq=actual, latest=latest)
+    _new_entry_rules(new)
     stamped = dataclasses.replace(new, seq=actual + 1)
     if isinstance(stamped, Amendment) and stamped.replacement is not None:
         stamped = dataclasses.replace(
             stamped, replacement=dataclasses.replace(stamped.replacement, seq=stamped.target_seq)
         )
     return stamped
+
+
+def _new_entry_rules(new: Event) -> None:
+    """Rules for entries written from now on (stored entries replay as they were written).
+
+    A rate change says why: the reason is part of the record of the dose.
+    """
+    entry = new.replacement if isinstance(new, Amendment) else new
+    if isinstance(entry, RateChange) and not entry.reason.strip():
+        raise InvalidInput(
+            "rate change: the reason is required (say why the rate changes, e.g. nausea, "
+            "blood pressure, the patient's request)"
+        )
 
 
 def advance(state: SessionState, new: Event, *, expected_seq: int) -> SessionState:

@@ -106,6 +106,16 @@ def _build(cls: type, data: Any, where: str) -> Any:
     extra = sorted(set(data) - names - {"kind"})
     if extra:
         raise InvalidInput(f"{where}: unknown field {extra[0]!r}")
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.init
+        and f.name not in data
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise InvalidInput(f"{where}: {', '.join(missing)} is required")
     kwargs = {
         name: _from(hints[name], data[name], f"{where}.{name}") for name in names if name in data
     }

@@ -86,12 +86,12 @@ document.addEventListener("DOMContentLoaded", function () {
   var colours = { sbp_mmhg: "#c0392b", dbp_mmhg: "#e67e22", hr_per_min: "#1f5f99", spo2_pct: "#27ae60", rr_per_min: "#8e44ad" };
   var t0 = d.vitals.length ? Date.parse(d.vitals[0].at) : 0;
   var sets = Object.keys(colours).map(function (k) {
-    return { label: k, borderColor: colours[k], data: d.vitals.filter(function (v) { return v[k] !== null; })
+    return { label: (d.labels && d.labels[k]) || k, borderColor: colours[k], data: d.vitals.filter(function (v) { return v[k] !== null; })
       .map(function (v) { return { x: (Date.parse(v.at) - t0) / 60000, y: v[k] }; }) };
   });
   d.thresholds.forEach(function (t) {
     var xs = d.vitals.length ? [0, (Date.parse(d.vitals[d.vitals.length - 1].at) - t0) / 60000 + 5] : [0, 60];
-    sets.push({ label: t.vital + " " + t.direction + " limit", borderColor: colours[t.vital] || "#999", borderDash: [6, 4], pointRadius: 0, data: xs.map(function (x) { return { x: x, y: t.value }; }) });
+    sets.push({ label: ((d.labels && d.labels[t.vital]) || t.vital) + " " + t.direction + " limit", borderColor: colours[t.vital] || "#999", borderDash: [6, 4], pointRadius: 0, data: xs.map(function (x) { return { x: x, y: t.value }; }) });
   });
   new Chart(canvas, { type: "line", data: { datasets: sets }, options: { animation: false, maintainAspectRatio: false, parsing: false,
     scales: { x: { type: "linear", title: { display: true, text: "minutes from the first vitals" } } } } });

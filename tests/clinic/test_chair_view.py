@@ -1,0 +1,312 @@
+"""The chair view a nurse needs (issue 13, item 7): time left, the monitoring order on the
+chair, board and summary, a rate change with its reason, a medication's purpose in free text,
+the event list beside the vitals, refusals in clinical words, loud banners for checks off."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from html import unescape
+from typing import Any
+
+from plan_helpers import IV_CHECKS, _signed
+
+# crps-outpatient: a 4 h infusion (240 min, Schwartzman 2009, the protocol file)
+PLANNED_MIN = 240
+BASELINE = {
+    "kind": "vitals",
+    "sbp_mmhg": 124,
+    "dbp_mmhg": 78,
+    "hr_per_min": 72,
+    "spo2_pct": 98,
+    "rr_per_min": 14,
+}
+
+
+class Chair:
+    """One session of a signed IV plan, driven through the API as a nurse would."""
+
+    def __init__(self, client: Any, clinic: dict[str, Any]) -> None:
+        self.client, self.nurse = client, clinic["team"]["nurse"]
+        plan = _signed(client, clinic)
+        r = client.post(
+            f"/api/v1/plans/{plan['id']}/sessions", headers=self.nurse, json={"session_number": 1}
+        )
+        assert r.status_code == 201, r.text
+        self.id = r.json()["id"]
+
+    def read(self) -> dict[str, Any]:
+        return dict(self.client.get(f"/api/v1/sessions/{self.id}", headers=self.nurse).json())
+
+    def post(self, event: dict[str, Any]) -> Any:
+        return self.client.post(
+            f"/api/v1/sessions/{self.id}/events",
+            headers=self.nurse,
+            json={"expected_seq": self.read()["last_seq"], "event": event},
+        )
+
+    def ok(self, event: dict[str, Any]) -> None:
+        r = self.post(event)
+        assert r.status_code == 201, r.text
+
+    def infusing(self, rate: float = 20) -> None:
+        self.ok({"kind": "check_in"})
+        self.ok(BASELINE)
+        for item in IV_CHECKS:
+            self.ok({"kind": "pre_dose_check", "item": item, "ok": True, "detail": "lot K7"})
+        self.ok({"kind": "start_infusion", "rate_mg_per_h": rate})
+
+    def page(self) -> str:
+        return str(self.client.get(f"/sessions/{self.id}").text)
+
+    def form(self, fields: dict[str, str]) -> Any:
+        """A form posted from the chair view, as the browser sends it."""
+        html = self.page()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        assert token is not None
+        return self.client.post(
+            f"/sessions/{self.id}/record",
+            data={
+                "csrf_token": token.group(1),
+                "expected_seq": str(self.read()["last_seq"]),
+                **fields,
+            },
+            follow_redirects=False,
+        )
+
+
+def _testid(html: str, name: str) -> str:
+    """The text of the element marked ``name`` (up to its own end tag)."""
+    found = re.search(rf'<(\w+)[^>]*data-testid="{name}"[^>]*>(.*?)</\1>', html, re.S)
+    assert found is not None, f"no {name} on the page"
+    return unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found.group(2)))).strip()
+
+
+def test_time_left_counts_down_the_planned_infusion_without_pauses_and_ends_at_stop(
+    client: Any, clinic: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    chair = Chair(client, clinic)
+    login_page("nurse")
+    assert _testid(chair.page(), "banner-time-left").startswith("4 h 00 min")  # not started
+    chair.infusing()
+    clock.now += timedelta(minutes=30)
+    assert chair.read()["timers"]["dosing_left"] == (PLANNED_MIN - 30) * 60
+    assert _testid(chair.page(), "banner-time-left") == "3 h 30 min"
+    chair.ok({"kind": "pause", "reason": "nausea"})
+    clock.now += timedelta(minutes=15)  # paused: the infusion's time left does not run
+    assert _testid(chair.page(), "banner-time-left") == "3 h 30 min (paused)"
+    chair.ok({"kind": "resume"})
+    clock.now += timedelta(minutes=50)  # 30 + 50 = 80 min infused: 160 min left
+    assert _testid(chair.page(), "banner-time-left") == "2 h 40 min"
+    chair.ok({"kind": "stop", "reason": "completed"})
+    clock.now += timedelta(minutes=5)
+    assert chair.read()["timers"]["dosing_left"] is None
+    assert _testid(chair.page(), "banner-time-left") == "dosing ended"
+
+
+def test_a_rate_change_needs_its_reason_which_is_kept_and_listed(
+    client: Any, clinic: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    chair = Chair(client, clinic)
+    chair.infusing(rate=20)
+    clock.now += timedelta(minutes=10)
+    before = chair.read()
+    for blank in ({}, {"reason": "   "}):
+        r = chair.post({"kind": "rate_change", "rate_mg_per_h": 15, **blank})
+        assert r.status_code == 422 and "reason is required" in r.json()["detail"], r.text
+    after = chair.read()
+    assert after["last_seq"] == before["last_seq"] and after["rate_mg_per_h"] == 20  # unchanged
+    # the chair's form: refused in words naming the field, nothing stored
+    login_page("nurse")
+    r = chair.form({"kind": "rate_change", "rate_mg_per_h": "15", "reason": ""})
+    assert r.status_code == 422
+    assert "the reason is required" in _testid(r.text, "error")
+    assert chair.read()["last_seq"] == before["last_seq"]
+    chair.ok({"kind": "rate_change", "rate_mg_per_h": 15, "reason": "nausea"})
+    view = chair.read()
+    assert view["rate_mg_per_h"] == 15
+    [entry] = [e for e in view["events"] if e["kind"] == "rate_change"]
+    assert entry["reason"] == "nausea"  # kept in the record
+    listed = _testid(chair.page(), f"entry-{entry['seq']}")
+    assert "rate changed to 15 mg/h (reason: nausea)" in listed
+    assert "11:10" in listed  # 10:10 UTC is 11:10 in Amsterdam (CET, 2 March)
+
+
+def test_a_medication_purpose_is_chosen_or_typed(
+    client: Any, clinic: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    chair = Chair(client, clinic)
+    chair.infusing()
+    login_page("nurse")
+    page = chair.page()
+    for purpose in ("premedication", "rescue", "other"):  # the list is kept
+        assert f'<option value="{purpose}">' in page
+    r = chair.form(
+        {
+            "kind": "medication",
+            "drug": "midazolam",
+            "dose": "1 mg",
+            "route": "IV",
+            "purpose": "anxiolysis before the second hour",
+        }
+    )
+    assert r.status_code == 303, r.text
+    [given] = [e for e in chair.read()["events"] if e["kind"] == "medication"]
+    assert given["purpose"] == "anxiolysis before the second hour"
+    assert "purpose anxiolysis before the second hour" in _testid(
+        chair.page(), f"entry-{given['seq']}"
+    )
+    seq = chair.read()["last_seq"]
+    # a plain rescue says what it was for
+    r = chair.post(
+        {"kind": "medication", "drug": "ondansetron", "dose": "4 mg", "route": "IV", "purpose": ""}
+    )
+    assert r.status_code == 422 and "medication purpose is required" in r.json()["detail"]
+    r = chair.post(
+        {
+            "kind": "medication",
+            "drug": "ondansetron",
+            "dose": "4 mg",
+            "route": "IV",
+            "purpose": "rescue",
+        }
+    )
+    assert r.status_code == 422 and "medication reason is required" in r.json()["detail"]
+    assert chair.read()["last_seq"] == seq
+
+
+ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+MICROSECONDS = re.compile(r":\d{2}\.\d{3,6}")
+SNAKE = re.compile(r"\b[a-z0-9]+_[a-z0-9_]+\b")
+
+
+def test_refusals_at_the_chair_speak_clinical_words_in_local_minutes(
+    client: Any, clinic: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    chair = Chair(client, clinic)
+    clock.now += timedelta(seconds=7, microseconds=123456)
+    chair.ok({"kind": "check_in"})
+    chair.ok({"kind": "vitals", "hr_per_min": 72})
+    login_page("nurse")
+    # the API says it the record's way (entry number, kind and ISO time) ...
+    r = chair.post({"kind": "start_infusion", "rate_mg_per_h": 20})
+    assert r.status_code == 409 and "pre-dose checks not passed" in r.json()["detail"]
+    assert ISO.search(r.json()["detail"])
+    # ... the chair in words: the clinic's time to the minute, no internal names
+    r = chair.form({"kind": "start_infusion", "rate_mg_per_h": "20"})
+    assert r.status_code == 422
+    said = _testid(r.text, "error")
+    assert (
+        "start infusion by nurse at 11:00: pre-dose checks not passed: baseline vitals, fasting"
+        in said
+    )
+    assert "escort arranged" in said and "medication lot" in said
+    for pattern in (ISO, MICROSECONDS, SNAKE):
+        assert not pattern.search(said), (pattern.pattern, said)
+    r = chair.form({"kind": "vitals", "sbp_mmhg": "12O"})
+    assert "vitals systolic BP: '12O' is not a number" in _testid(r.text, "error")
+    r = chair.form({"kind": "self_administration", "devices": "1"})
+    said = _testid(r.text, "error")
+    assert "this session is an infusion: start the infusion" in said and not SNAKE.search(said)
+
+
+def test_the_order_is_on_the_chair_board_summary_and_pdf_and_checks_off_are_loud(
+    client: Any, clinic: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    chair = Chair(client, clinic)
+    chair.infusing()
+    login_page("nurse")
+    expected = "SpO2 < 92 % (monitoring order signed by physician, value from this plan)"
+    page = unescape(chair.page())
+    assert expected in page
+    assert expected in unescape(client.get("/board").text)
+    summary = unescape(client.get(f"/sessions/{chair.id}/summary").text)
+    assert expected in summary and 'data-testid="event-list"' in summary
+    assert "infusion started at 20 mg/h" in summary
+    # no session policy in this clinic: every unset check is named on a loud banner
+    banner = _testid(page, "unset-banner")
+    assert banner.startswith("Checks off, not set by the clinic")
+    assert "minimum observation after dosing: not set" in banner
+    assert "temperature high: not configured" in banner
+    assert "session dose (mg) soft limit: not set" in banner and "dose_mg" not in banner
+    assert 'data-testid="no-order-banner"' not in page  # this plan has an order
+
+    from ketacare.clinic.sessions import service
+    from ketacare.clinic.sessions.summary import _lines
+
+    app = client.app
+    with app.state.ctx.sessions() as db:  # the PDF's text, read before it is drawn
+        row = service.get_session(session=db, session_id=chair.id)
+        state = service.state_of(session=db, session_id=chair.id)
+        view = service.view(row=row, state=state, now=clock.now)
+        from ketacare.clinic.patients.service import get_patient
+
+        patient = get_patient(session=db, patient_id=row.patient_id)
+        lines = _lines(row, state, patient, view, app.state.ctx.settings.zone, clock.now)
+    text = "\n".join(lines)
+    assert "Monitoring order (value, who set it, origin):" in text
+    assert f"  {expected}" in lines
+    assert "infusion started at 20 mg/h" in text
+
+
+def test_a_session_alert_is_acknowledged_at_the_chair_not_from_the_inbox(
+    client: Any, clinic: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    team = clinic["team"]
+    chair = Chair(client, clinic)
+    chair.infusing()
+    clock.now += timedelta(minutes=15)
+    chair.ok({"kind": "vitals", "sbp_mmhg": 190, "dbp_mmhg": 100, "hr_per_min": 80})  # > 180
+    [open_] = chair.read()["open_alerts"]
+    inbox = client.get("/api/v1/alerts", headers=team["physician"]).json()
+    [mine] = [a for a in inbox if a["session_id"] == chair.id]
+    r = client.post(
+        f"/api/v1/alerts/{mine['id']}/acknowledge",
+        headers=team["physician"],
+        json={"action": "seen, continue"},
+    )
+    assert r.status_code == 409, r.text
+    said = r.json()["detail"]
+    assert f"open at the chair of session {chair.id}" in said
+    assert "continue, reduce rate, pause, stop, call physician" in said
+    # nothing stored: the inbox and the chair both still show it open
+    inbox = client.get("/api/v1/alerts", headers=team["physician"]).json()
+    assert [a["id"] for a in inbox if a["session_id"] == chair.id] == [mine["id"]]
+    assert [a["id"] for a in chair.read()["open_alerts"]] == [open_["id"]]
+    # the inbox page links to the chair instead of offering a free-text acknowledgement
+    login_page("physician")
+    html = client.get("/alerts").text
+    assert f'href="/sessions/{chair.id}#alert-' in html
+    assert f'action="/alerts/{mine["id"]}/acknowledge"' not in html
+    # stopped, in recovery: discharge stays refused while the alert is open
+    chair.ok({"kind": "stop", "reason": "adverse_effect", "detail": "hypertension"})
+    reasons = chair.read()["discharge"]["reasons"]
+    assert any("open alert" in x for x in reasons), reasons
+    shown = _testid(client.get(f"/sessions/{chair.id}").text, "discharge-status")
+    assert "open alert" in shown and "Systolic BP (mmHg) 190" in shown
+    assert "/order-" not in shown and "sbp_high" not in shown  # no internal alert id
+    r = chair.post({"kind": "acknowledge_alert", "alert_id": open_["id"], "action": "stop"})
+    assert r.status_code == 201, r.text
+    inbox = client.get("/api/v1/alerts", headers=team["physician"]).json()
+    assert [a for a in inbox if a["session_id"] == chair.id] == []  # closed with the chair's
+    assert not any("open alert" in x for x in chair.read()["discharge"]["reasons"])
+
+
+def test_an_alert_of_a_session_ended_early_is_acknowledged_in_the_inbox(
+    client: Any, clinic: dict[str, Any], clock: Any
+) -> None:
+    team = clinic["team"]
+    chair = Chair(client, clinic)
+    chair.infusing()
+    clock.now += timedelta(minutes=15)
+    chair.ok({"kind": "vitals", "sbp_mmhg": 190, "dbp_mmhg": 100, "hr_per_min": 80})
+    chair.ok({"kind": "end_session", "reason": "transferred to the emergency department"})
+    inbox = client.get("/api/v1/alerts", headers=team["physician"]).json()
+    [mine] = [a for a in inbox if a["session_id"] == chair.id]
+    r = client.post(
+        f"/api/v1/alerts/{mine['id']}/acknowledge",
+        headers=team["physician"],
+        json={"action": "called the emergency department: admitted"},
+    )
+    assert r.status_code == 200, r.text  # the chair can no longer record it
+    assert r.json()["acknowledged_at"] is not None
