@@ -20,8 +20,8 @@ from ketacare.clinic.personalise.orm import DrugLevel
 from ketacare.clinic.plans import service as plans
 from ketacare.clinic.plans.orm import Plan
 from ketacare.clinic.sessions import service as sessions
-from ketacare.commands.personalise import compute, document, parse_request
 from ketacare.core.errors import InvalidInput
+from ketacare.core.pharmacology.personalise import compute, parse_request, to_document
 from ketacare.core.sessions import session_regimen
 from ketacare.infra.settings import Settings
 
@@ -206,7 +206,10 @@ def personalise(
         at=now,
         detail={"samples": len(doc["samples"])},
     )
-    return document(compute(parse_request(doc), plans.protocol_policy(settings)))
+    request = parse_request(doc=doc)
+    return to_document(
+        outcome=compute(request=request, site_policy=plans.protocol_policy(settings))
+    )
 
 
 def accept(
