@@ -96,18 +96,22 @@ def levels(*, session: Session, plan: Plan) -> list[DrugLevel]:
     )
 
 
-def given(*, session: Session, plan: Plan, now: datetime) -> tuple[datetime | None, list[Any]]:
+def given(
+    *, session: Session, plan: Plan, now: datetime
+) -> tuple[datetime | None, list[dict[str, Any]]]:
     """The doses actually given in this course, from the session logs, in hours from the first."""
     states = []
+    starts = []
     for plan_id in course_plans(session=session, plan=plan):
         for row in sessions.sessions_of_plan(session=session, plan_id=plan_id):
             state = sessions.state_of(session=session, session_id=row.id)
             if state.dosing_started_at is not None:
                 states.append(state)
+                starts.append(state.dosing_started_at)
     if not states:
         return None, []
-    origin = min(s.dosing_started_at for s in states)
-    doses: list[Any] = []
+    origin = min(starts)
+    doses: list[dict[str, Any]] = []
     for state in states:
         doses += session_regimen(state, at=now, origin=origin)["doses"]
     return origin, sorted(doses, key=lambda d: d["start_h"])

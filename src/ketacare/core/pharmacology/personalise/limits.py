@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from ketacare.core.errors import UnknownItem
 from ketacare.core.pharmacology.recommend import LimitFinding
 from ketacare.core.pharmacology.regimen import Regimen
 from ketacare.core.protocols import Protocol, ResolvedLimit
@@ -33,13 +34,25 @@ from ketacare.core.protocols.regimen import ENGINE_ROUTE
 def protocol_route(protocol: Protocol) -> str:
     """The engine's route for a protocol's route (``intranasal_esketamine`` is ``intranasal``).
 
+    A route the table does not know is refused rather than passed through as it is: a
+    protocol whose route matched no dose would have its limits silently checked against
+    nothing.
+
     Examples
     --------
+    >>> from dataclasses import replace
     >>> from ketacare.core.protocols import load_library
-    >>> protocol_route(load_library().get(protocol_id="esketamine-trd"))
+    >>> protocol = load_library().get(protocol_id="esketamine-trd")
+    >>> protocol_route(protocol)
     'intranasal'
+    >>> protocol_route(replace(protocol, route="nasal"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ketacare.core.errors.UnknownItem: unknown protocol route 'nasal': known are im, ...
     """
-    return ENGINE_ROUTE.get(protocol.route, protocol.route)
+    if protocol.route not in ENGINE_ROUTE:
+        raise UnknownItem("protocol route", protocol.route, tuple(ENGINE_ROUTE))
+    return ENGINE_ROUTE[protocol.route]
 
 
 def protocol_limit_check(
