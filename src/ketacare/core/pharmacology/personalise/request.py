@@ -465,13 +465,13 @@ def parse_request(*, doc: object) -> PersonaliseRequest:
 
 __all__ = [
     "ASSUMPTION_FIELDS",
+    "SETTINGS_FIELDS",
+    "TOP_FIELDS",
     "Conversion",
     "FitSettings",
     "Option",
     "PersonaliseRequest",
     "ResponseInput",
-    "SETTINGS_FIELDS",
-    "TOP_FIELDS",
     "Target",
     "parse_request",
 ]
