@@ -1,4 +1,8 @@
-"""The layout shows the architecture: the core imports nothing of the shell."""
+"""The layout shows the architecture: the core imports nothing of the shell.
+
+The application (``clinic``) does not import the command line either: what a page and a
+command share lives in the core, so serving the web app never loads the CLI.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ FORBIDDEN_IN_CORE = (
     "ketacare.cli",
 )
 FORBIDDEN_IN_INFRA = ("ketacare.clinic", "ketacare.web", "ketacare.commands", "ketacare.app")
+FORBIDDEN_IN_CLINIC = ("ketacare.commands", "ketacare.cli")
 
 
 def imports_of(path: Path) -> set[str]:
@@ -54,10 +59,27 @@ def test_infra_imports_no_domain() -> None:
     assert offenders(SRC / "infra", FORBIDDEN_IN_INFRA) == []
 
 
+def test_clinic_imports_no_command_line() -> None:
+    assert offenders(SRC / "clinic", FORBIDDEN_IN_CLINIC) == []
+
+
 def test_the_check_itself_catches_an_offender(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("from sqlalchemy import select\nimport ketacare.clinic.patients\n")
     assert sorted(offenders(tmp_path, FORBIDDEN_IN_CORE)) == [
         "bad.py imports ketacare.clinic.patients",
         "bad.py imports sqlalchemy",
+    ]
+
+
+def test_the_clinic_check_catches_a_command_import(tmp_path: Path) -> None:
+    bad = tmp_path / "service.py"
+    bad.write_text(
+        "from ketacare.commands.personalise import register\n"
+        "import ketacare.cli\n"
+        "from ketacare.core.pharmacology import load_model\n"
+    )
+    assert sorted(offenders(tmp_path, FORBIDDEN_IN_CLINIC)) == [
+        "service.py imports ketacare.cli",
+        "service.py imports ketacare.commands.personalise",
     ]

@@ -20,8 +20,8 @@ from ketacare.clinic.personalise.orm import DrugLevel
 from ketacare.clinic.plans import service as plans
 from ketacare.clinic.plans.orm import Plan
 from ketacare.clinic.sessions import service as sessions
-from ketacare.commands.personalise import compute, document, parse_request
 from ketacare.core.errors import InvalidInput
+from ketacare.core.pharmacology.personalise import compute, parse_request, to_document
 from ketacare.core.sessions import session_regimen
 from ketacare.infra.settings import Settings
 
@@ -96,18 +96,22 @@ def levels(*, session: Session, plan: Plan) -> list[DrugLevel]:
     )
 
 
-def given(*, session: Session, plan: Plan, now: datetime) -> tuple[datetime | None, list[Any]]:
+def given(
+    *, session: Session, plan: Plan, now: datetime
+) -> tuple[datetime | None, list[dict[str, Any]]]:
     """The doses actually given in this course, from the session logs, in hours from the first."""
     states = []
+    starts = []
     for plan_id in course_plans(session=session, plan=plan):
         for row in sessions.sessions_of_plan(session=session, plan_id=plan_id):
             state = sessions.state_of(session=session, session_id=row.id)
             if state.dosing_started_at is not None:
                 states.append(state)
+                starts.append(state.dosing_started_at)
     if not states:
         return None, []
-    origin = min(s.dosing_started_at for s in states)
-    doses: list[Any] = []
+    origin = min(starts)
+    doses: list[dict[str, Any]] = []
     for state in states:
         doses += session_regimen(state, at=now, origin=origin)["doses"]
     return origin, sorted(doses, key=lambda d: d["start_h"])
@@ -206,7 +210,10 @@ def personalise(
         at=now,
         detail={"samples": len(doc["samples"])},
     )
-    return document(compute(parse_request(doc), plans.protocol_policy(settings)))
+    request = parse_request(doc=doc)
+    return to_document(
+        outcome=compute(request=request, site_policy=plans.protocol_policy(settings))
+    )
 
 
 def accept(
