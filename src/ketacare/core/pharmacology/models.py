@@ -303,7 +303,9 @@ def _read_flows(
         else:
             clearance = _expect_param(r, params, "clearance", {"clearance"})
             if source not in volumes:
-                raise r.fail("clearance", f"a clearance flow needs a volume on compartment {source}")
+                raise r.fail(
+                    "clearance", f"a clearance flow needs a volume on compartment {source}"
+                )
         flows.append(Flow(source=source, target=target, rate=rate, clearance=clearance))
     return tuple(flows)
 
