@@ -51,10 +51,13 @@ def test_minimal_file_loads() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda t: t.replace('case = "full_text"', 'case = "maybe"'), "field 'licence.case': 'maybe' is not one of full_text"),
-        (lambda t: t.replace('kind = "choice"', 'kind = "slider"'), "field 'items[a].kind': 'slider' is not one of choice"),
+        (lambda t: t.replace('case = "full_text"', 'case = "maybe"'),
+         "'licence.case': 'maybe' is not one of"),
+        (lambda t: t.replace('kind = "choice"', 'kind = "slider"'),
+         "'items[a].kind': 'slider' is not one of"),
         (lambda t: t.replace("{ value = 1,", "{ value = 0,"), "values must be unique"),
-        (lambda t: t.replace('method = "sum"', 'method = "magic"'), "field 'scoring.method': 'magic' is not one of sum"),
+        (lambda t: t.replace('method = "sum"', 'method = "magic"'),
+         "'scoring.method': 'magic' is not one of"),
         (lambda t: t.replace('id = "a"', 'id = "A b"'), "item id 'A b' must be lowercase"),
         (lambda t: t + "\nfoo = 1\n", "unknown field"),
         (lambda t: t.replace('[[sources]]\ncitation = "c"\nurl = "https://example.org"\n', ""),

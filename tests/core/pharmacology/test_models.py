@@ -66,7 +66,11 @@ GOOD = (MODELS_DIR / "clements_250.toml").read_text()
             'source = "nobody", where = "k21',
             "field 'parameters.k21.source': unknown source 'nobody'",
         ),
-        ('to = "peripheral"\nrate = "k12"', 'to = "nowhere"\nrate = "k12"', "field 'flows\\[1\\].to': 'nowhere' is not one of central"),
+        (
+            'to = "peripheral"\nrate = "k12"',
+            'to = "nowhere"\nrate = "k12"',
+            "'flows\\[1\\].to': 'nowhere' is not one",
+        ),
         ("[routes.iv_bolus]", "[routes.smoke]", "unknown route"),
         (
             'molecule = "racemic ketamine"',

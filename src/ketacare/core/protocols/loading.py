@@ -43,9 +43,9 @@ from ketacare.core.protocols.model import (
     Rounding,
     RoundingMode,
     RoundingStep,
-    Source,
     SourcedValue,
 )
+from ketacare.core.sources import Source
 
 SCHEMA_VERSION = 1
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,63}$")

@@ -570,7 +570,7 @@ def build_knowledge(
     >>> build_knowledge({}, {}, {}, {})
     Traceback (most recent call last):
     ...
-    ketacare.core.errors.DataFileError: screening data file rules.toml: ruleset: missing ...
+    ketacare.core.errors.DataFileError: screening data file rules.toml: field 'ruleset': is missing
     """
     r = _rules_file(rules, "rules.toml")
     m = _medications_file(medications, "medications.toml")
