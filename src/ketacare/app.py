@@ -22,7 +22,6 @@ from ketacare.clinic.followup import api as followup_api
 from ketacare.clinic.followup import pages as followup_pages
 from ketacare.clinic.outcomes import api as outcomes_api
 from ketacare.clinic.outcomes import pages as outcomes_pages
-from ketacare.clinic.outcomes.policy import outcome_policy
 from ketacare.clinic.patients import api as patients_api
 from ketacare.clinic.patients import pages as patients_pages
 from ketacare.clinic.personalise import pages as personalise_pages
@@ -42,6 +41,7 @@ from ketacare.clinic.system import service as system_service
 from ketacare.infra.clock import Clock, utc_now
 from ketacare.infra.db import make_engine, make_sessionmaker
 from ketacare.infra.migrate import ensure_current
+from ketacare.infra.policy import check_site_policy
 from ketacare.infra.settings import Settings, load_settings
 from ketacare.web.deps import AppContext
 from ketacare.web.headers import SecurityHeaders
@@ -94,7 +94,7 @@ CSP = (
 def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> FastAPI:
     """Build the application; refuses a database whose schema is behind the code."""
     settings = settings or load_settings()
-    outcome_policy(settings)  # a bad outcome policy file stops the start, naming the entry
+    check_site_policy(settings)  # a bad policy file stops the start, naming file and field
     engine = make_engine(settings.effective_database_url)
     ensure_current(engine)
     sessions = make_sessionmaker(engine)

@@ -190,10 +190,16 @@ def demo(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the database schema to this version of ketacare."""
+    from ketacare.infra.policy import check_site_policy
+
     settings, engine, _ = _sessions()
     before, after = upgrade(engine)
     where = settings.effective_database_url.split("@")[-1]
     typer.echo(f"database {where}: schema {before or 'empty'} -> {after}")
+    try:
+        check_site_policy(settings)  # the app would refuse to start: say so now
+    except KetacareError as exc:
+        fail(f"the schema is upgraded, but the app will not start: {exc}")
 
 
 @user_app.command("create")

@@ -38,7 +38,7 @@ def _model_entry(model: Model) -> dict[str, Any]:
         "metabolite": model.metabolite,
         "routes": list(model.routes),
         "effect_sites": [site.id for site in model.effect_sites],
-        "source": source.citation(),
+        "source": source.citation,
         "doi": source.doi,
         "url": source.url,
         "verified": model.verified,

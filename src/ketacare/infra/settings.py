@@ -9,10 +9,14 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from ketacare.infra.policy import SitePolicy
 
 #: The project root when ketacare runs from a checkout (``make run``).
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -112,6 +116,18 @@ class Settings(BaseSettings):
         if value and (len(value) < 32 or value.lower() in {"changethis", "secret", "changeme"}):
             raise ValueError("KETACARE_SECRET_KEY must be at least 32 random characters")
         return value
+
+    def policy(self) -> SitePolicy:
+        """The clinic's site policy: every policy file and number, typed and validated.
+
+        Each file is parsed once and again only when it changes
+        (:mod:`ketacare.infra.policy`); a bad file raises
+        :class:`~ketacare.core.errors.DataFileError` naming the file, field and what is
+        allowed.
+        """
+        from ketacare.infra.policy import site_policy
+
+        return site_policy(self)
 
     @cached_property
     def zone(self) -> ZoneInfo:

@@ -51,14 +51,17 @@ def test_minimal_file_loads() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda t: t.replace('case = "full_text"', 'case = "maybe"'), "case 'maybe' must be"),
-        (lambda t: t.replace('kind = "choice"', 'kind = "slider"'), "kind 'slider' must be"),
+        (lambda t: t.replace('case = "full_text"', 'case = "maybe"'),
+         "'licence.case': 'maybe' is not one of"),
+        (lambda t: t.replace('kind = "choice"', 'kind = "slider"'),
+         "'items[a].kind': 'slider' is not one of"),
         (lambda t: t.replace("{ value = 1,", "{ value = 0,"), "values must be unique"),
-        (lambda t: t.replace('method = "sum"', 'method = "magic"'), "method 'magic' must be"),
+        (lambda t: t.replace('method = "sum"', 'method = "magic"'),
+         "'scoring.method': 'magic' is not one of"),
         (lambda t: t.replace('id = "a"', 'id = "A b"'), "item id 'A b' must be lowercase"),
         (lambda t: t + "\nfoo = 1\n", "unknown field"),
         (lambda t: t.replace('[[sources]]\ncitation = "c"\nurl = "https://example.org"\n', ""),
-         "sources must not be empty"),
+         "field 'sources': is missing"),
         (lambda t: t + '[[bands]]\nid="x"\nlabel="x"\nmin=0\nmax=1\n'
                        '[[bands]]\nid="y"\nlabel="y"\nmin=1\nmax=1\n', "band y overlaps band x"),
         (lambda t: t + '[[bands]]\nid="x"\nlabel="x"\nmin=2\nmax=1\n', "min 2 is above max 1"),
@@ -70,7 +73,7 @@ def test_minimal_file_loads() -> None:
         (lambda t: t.replace('case = "full_text"', 'case = "labels_only"').replace(
             'label = "A"', 'label = "A"\ntext = "Licensed"'), "licence case is labels_only"),
         (lambda t: t.replace('kind = "choice"', 'kind = "choice"\npoints_by_sex = {F = 1, M = 2}'),
-         "points_by_sex must be"),
+         "field 'items[a].points_by_sex': must be"),
         (lambda t: t.replace("[scoring]", "[scoring]\nmissing = \"prorate\""), "only none_allowed"),
         (lambda t: t + "[[subscales]]\nid=\"a\"\nlabel=\"s\"\nitems=[\"a\"]\n", "must be unique"),
         (lambda t: t.replace('id = "demo"', 'id = "demo'), "not valid TOML"),
@@ -80,7 +83,7 @@ def test_broken_files_fail_with_a_clear_message(change: object, message: str) ->
     with pytest.raises(DataFileError) as err:
         load_instrument_text(change(MINIMAL), "demo.toml")  # type: ignore[operator]
     assert message in str(err.value)
-    assert str(err.value).startswith("demo.toml")
+    assert str(err.value).startswith("instrument file demo.toml: ")
 
 
 def test_file_name_must_match_id(tmp_path: Path) -> None:
@@ -91,7 +94,7 @@ def test_file_name_must_match_id(tmp_path: Path) -> None:
 
 
 def test_unreadable_file(tmp_path: Path) -> None:
-    with pytest.raises(DataFileError, match="cannot read"):
+    with pytest.raises(DataFileError, match="instrument file missing.toml: cannot be read"):
         load_instrument_file(tmp_path / "missing.toml")
 
 

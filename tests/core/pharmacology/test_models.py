@@ -54,27 +54,31 @@ GOOD = (MODELS_DIR / "clements_250.toml").read_text()
         (
             'k10 = { value = 0.0109, unit = "1/min"',
             'k10 = { value = -0.0109, unit = "1/min"',
-            "positive finite number",
+            "field 'parameters.k10.value': must be a positive number",
         ),
         (
             'k10 = { value = 0.0109, unit = "1/min"',
             'k10 = { value = 0.0109, unit = "per minute"',
-            "unknown unit",
+            "field 'parameters.k10.unit': 'per minute' is not one of 1/day",
         ),
         (
             'source = "opentiva", where = "k21',
             'source = "nobody", where = "k21',
-            "not in \\[sources\\]",
+            "field 'parameters.k21.source': unknown source 'nobody'",
         ),
-        ('to = "peripheral"\nrate = "k12"', 'to = "nowhere"\nrate = "k12"', "unknown compartment"),
+        (
+            'to = "peripheral"\nrate = "k12"',
+            'to = "nowhere"\nrate = "k12"',
+            "'flows\\[1\\].to': 'nowhere' is not one",
+        ),
         ("[routes.iv_bolus]", "[routes.smoke]", "unknown route"),
         (
             'molecule = "racemic ketamine"',
             'molecule = "racemic ketamine"\ncolour = "blue"',
-            "unknown key colour",
+            "field 'colour': unknown field \\(allowed: ",
         ),
         ('[[flows]]\nfrom = "central"\nrate = "k10"\n', "", "drain"),
-        ('id = "clements-250"', "id = ", "cannot be read"),
+        ('id = "clements-250"', "id = ", "is not valid TOML"),
     ],
 )
 def test_bad_model_files_raise_data_file_error(tmp_path, old, new, text):

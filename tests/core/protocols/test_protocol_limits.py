@@ -258,7 +258,7 @@ def test_site_policy_hard_limit_refuses(tmp_path: Path) -> None:
         ("[esketamine-trd.limits.rate_mg_per_h]\nsoft = 1\n", "declares no such limit"),
         ("[esketamine-trd.limits.dose_mg]\nhard = 100\n", r"is sourced \(Spravato label"),
         ("[esketamine-trd.limits.dose_mg]\nsoft = 0\n", "must be a positive number"),
-        ("[esketamine-trd.limits.dose_mg]\nsoft = 'a'\n", "must be a number"),
+        ("[esketamine-trd.limits.dose_mg]\nsoft = 'a'\n", "must be a positive number, got 'a'"),
         ("[esketamine-trd.limits.dose_mg]\nsoft = 90\n", "soft limit 90 is above hard limit 84"),
         ("[esketamine-trd.limits.dose_mg]\nwarn = 90\n", "only 'soft' and/or 'hard'"),
         ("[esketamine-trd]\nmonitoring = 1\n", "only a 'limits' table"),

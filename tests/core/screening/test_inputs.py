@@ -255,19 +255,35 @@ def _build(files: dict[str, dict[str, Any]]) -> None:
 @pytest.mark.parametrize(
     ("file", "mutate", "fragment"),
     [
-        ("rules", lambda d: d["rule"][0].pop("source"), "'source' must name"),
+        ("rules", lambda d: d["rule"][0].pop("source"), ".source': is missing"),
         ("rules", lambda d: d["rule"][0].update(source="nowhere"), "unknown source 'nowhere'"),
-        ("rules", lambda d: d["rule"][0].update(severity="fatal"), "severity 'fatal'"),
-        ("rules", lambda d: d["rule"][0].update(when={"finding": "x"}), "unknown finding 'x'"),
-        ("rules", lambda d: d["rule"][0].update(when={"colour": 1}), "unknown condition key"),
-        ("rules", lambda d: d["rule"][0].update(applies_to=["lsd"]), "'applies_to'"),
+        (
+            "rules",
+            lambda d: d["rule"][0].update(severity="fatal"),
+            ".severity': 'fatal' is not",
+        ),
+        (
+            "rules",
+            lambda d: d["rule"][0].update(when={"finding": "x"}),
+            "when.finding': 'x' is not",
+        ),
+        (
+            "rules",
+            lambda d: d["rule"][0].update(when={"colour": 1}),
+            "when.colour': unknown field",
+        ),
+        (
+            "rules",
+            lambda d: d["rule"][0].update(applies_to=["lsd"]),
+            "applies_to': must list",
+        ),
         ("rules", lambda d: d["rule"].append(dict(d["rule"][0])), "duplicate id"),
         ("rules", lambda d: d["policy"][0].update(default=140), "no default value"),
         ("rules", lambda d: d["rule"][0].update(safeguards=["prayer"]), "unknown safeguard"),
         ("interactions", lambda d: d["interaction"][0].update(classes=["nope"]), "unknown class"),
         ("medications", lambda d: d["medication"][0].update(classes=["nope"]), "unknown class"),
         ("codes", lambda d: d["code"][0].update(finding="nope"), "unknown boolean finding"),
-        ("codes", lambda d: d.pop("codes"), "missing [codes] table"),
+        ("codes", lambda d: d.pop("codes"), "field 'codes': is missing"),
     ],
 )
 def test_broken_data_files_are_refused(file: str, mutate: Any, fragment: str) -> None:

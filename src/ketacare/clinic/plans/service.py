@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,14 +33,11 @@ from ketacare.core.protocols import (
     ProtocolLibrary,
     SitePolicy,
     build_plan,
-    load_library,
-    load_site_policy,
     review_limits,
     unset_ceiling_reason,
     unset_ceilings,
 )
 from ketacare.core.screening import screen_document
-from ketacare.core.sessions import load_session_policy
 from ketacare.core.sessions.orders import FIELDS as ORDER_FIELDS
 from ketacare.core.sessions.orders import LABELS as ORDER_LABELS
 from ketacare.core.sessions.orders import (
@@ -51,6 +46,7 @@ from ketacare.core.sessions.orders import (
     needs_order,
     order_defaults,
 )
+from ketacare.infra import policy as policies
 from ketacare.infra.errors import Conflict, Forbidden, NotFound
 from ketacare.infra.settings import Settings
 
@@ -67,21 +63,14 @@ ROUTES = {
 }
 
 
-@lru_cache(maxsize=4)
-def _library(protocols_dir: str | None) -> ProtocolLibrary:
-    return load_library(clinic_dirs=(Path(protocols_dir),) if protocols_dir else ())
-
-
 def library(settings: Settings) -> ProtocolLibrary:
     """The protocol library, with the clinic's own protocols when configured."""
-    return _library(str(settings.protocols_dir) if settings.protocols_dir else None)
+    return policies.protocol_library(settings)
 
 
 def protocol_policy(settings: Settings) -> SitePolicy | None:
     """The clinic's values for limits no source gives, when configured."""
-    if settings.protocol_policy_file is None:
-        return None
-    return load_site_policy(path=Path(settings.protocol_policy_file), library=library(settings))
+    return policies.protocol_policy(settings)
 
 
 @dataclass(frozen=True)
@@ -843,9 +832,9 @@ def observation_min(*, settings: Settings, protocol_id: str) -> float | None:
     """The minimum observation after dosing: the stricter of the source's and the clinic's."""
     protocol = library(settings).get(protocol_id=protocol_id)
     values = [protocol.monitoring.observation_min.value]
-    if settings.session_policy_file is not None:
-        policy = load_session_policy(path=Path(settings.session_policy_file))
-        values.append(policy.for_protocol(protocol_id).observation_min)
+    site = policies.session_policy(settings)
+    if site is not None:
+        values.append(site.for_protocol(protocol_id).observation_min)
     known = [v for v in values if v is not None]
     return max(known) if known else None
 

@@ -33,7 +33,7 @@ def create_screening(
         patient_id=patient_id,
         form=data.model_dump(exclude_none=True),
         now=at,
-        policy=service.site_policy(ctx.settings.site_policy_file),
+        policy=service.site_policy(ctx.settings),
     )
 
 
@@ -71,5 +71,5 @@ def sign_screening(
         note=data.note,
         valid_until=data.valid_until,
         now=at,
-        policy=service.site_policy(ctx.settings.site_policy_file),
+        policy=service.site_policy(ctx.settings),
     )

@@ -82,7 +82,7 @@ def _summary(
     rows = service.list_screenings(
         session=session, actor=actor_of(request, principal), patient_id=patient_id, now=at
     )
-    policy = service.site_policy(ctx.settings.site_policy_file)
+    policy = service.site_policy(ctx.settings)
     return page(
         request,
         ctx,
@@ -131,7 +131,7 @@ def run_screening(
             patient_id=patient_id,
             form=data.model_dump(exclude_none=True),
             now=at,
-            policy=service.site_policy(ctx.settings.site_policy_file),
+            policy=service.site_policy(ctx.settings),
         )
     except (KetacareError, ValidationError) as exc:
         session.rollback()
@@ -169,7 +169,7 @@ def sign_screening(
             note=str(form.get("note") or ""),
             valid_until=until,
             now=at,
-            policy=service.site_policy(ctx.settings.site_policy_file),
+            policy=service.site_policy(ctx.settings),
         )
     except ValueError as exc:
         session.rollback()

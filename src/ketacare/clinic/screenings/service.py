@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -22,29 +20,19 @@ from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.orm import Patient
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.screenings.orm import Screening, treatment_words
-from ketacare.core.errors import DataFileError, InvalidInput
-from ketacare.core.screening import SitePolicy, parse_site_policy, screen_document
+from ketacare.core.errors import InvalidInput
+from ketacare.core.screening import SitePolicy, screen_document
 from ketacare.infra.errors import Conflict, NotFound
+from ketacare.infra.policy import screening_policy
+from ketacare.infra.settings import Settings
 
 #: instruments whose latest result feeds the screening
 SCREENING_INSTRUMENTS = ("ort", "dast10", "auditc", "phq9", "cssrs_screener", "gad7")
 
 
-@lru_cache(maxsize=8)
-def _policy_from(path: str, mtime: float) -> SitePolicy:
-    del mtime  # part of the cache key: a changed file is read again
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataFileError(f"site policy file {path}: {exc}") from None
-    return parse_site_policy(text, name=path)
-
-
-def site_policy(path: Path | None) -> SitePolicy | None:
-    """The clinic's site policy, or None when the clinic has not configured one."""
-    if path is None:
-        return None
-    return _policy_from(str(path), Path(path).stat().st_mtime if Path(path).exists() else 0.0)
+def site_policy(settings: Settings) -> SitePolicy | None:
+    """The clinic's screening policy (``KETACARE_SITE_POLICY_FILE``), when configured."""
+    return screening_policy(settings)
 
 
 def _age(birth: date, today: date) -> int:

@@ -21,8 +21,6 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -57,27 +55,18 @@ from ketacare.core.sessions import (
     apply_order,
     event_from_dict,
     event_to_dict,
-    load_session_policy,
     needs_order,
     replay,
     session_setup,
 )
+from ketacare.infra import policy as policies
 from ketacare.infra.errors import Conflict, NotFound
 from ketacare.infra.settings import Settings
 
 
-@lru_cache(maxsize=4)
-def _policy(path: str, mtime: float) -> SessionPolicy:
-    del mtime
-    return load_session_policy(path=Path(path))
-
-
 def session_policy(settings: Settings) -> SessionPolicy | None:
     """The clinic's session policy (thresholds, intervals), when configured."""
-    path = settings.session_policy_file
-    if path is None:
-        return None
-    return _policy(str(path), Path(path).stat().st_mtime if Path(path).exists() else 0.0)
+    return policies.session_policy(settings)
 
 
 def get_session(*, session: Session, session_id: int) -> DosingSession:

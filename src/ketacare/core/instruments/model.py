@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from ketacare.core.instruments.expressions import Condition
+from ketacare.core.sources import Source
 
 __all__ = [
     "Band",
@@ -209,15 +210,6 @@ class Scoring:
     default_band: str | None = None
     default_band_label: str | None = None
     note: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """A citation and what it supports (items, scoring, bands, loinc, licence ...)."""
-
-    citation: str
-    url: str
-    supports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,15 +27,17 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
-from ketacare.core.errors import DataFileError
+from ketacare.core.datafile import Reader, parse_toml
+from ketacare.core.errors import DataFileError, KetacareError
 from ketacare.core.instruments.model import Instrument
 from ketacare.core.instruments.scoring import get_instrument
 
 __all__ = ["load_item_texts", "parse_item_texts", "with_item_texts"]
+
+_KIND = "instrument texts"
 
 
 def with_item_texts(
@@ -77,26 +79,17 @@ def parse_item_texts(
         The library instrument it names, the texts keyed by item id, and the
         clinic's licence reference.
     """
-    try:
-        data = tomllib.loads(document)
-    except tomllib.TOMLDecodeError as exc:
-        raise DataFileError(f"{where}: not valid TOML: {exc}") from exc
-    unknown = sorted(set(data) - {"instrument", "licence_reference", "texts"})
-    if unknown:
-        raise DataFileError(f"{where}: unknown field(s) {', '.join(unknown)}")
-    instrument_id = data.get("instrument")
-    reference = data.get("licence_reference")
-    texts = data.get("texts")
-    if not isinstance(instrument_id, str):
-        raise DataFileError(f"{where}: instrument must name a library instrument id")
-    if not isinstance(reference, str) or not reference.strip():
-        raise DataFileError(f"{where}: licence_reference (the clinic's licence) is required")
+    top = Reader(kind=_KIND, path=where, table=parse_toml(document, kind=_KIND, path=where))
+    top.only({"instrument", "licence_reference", "texts"})
+    instrument_id = top.text("instrument")
+    reference = top.text("licence_reference")
+    texts = top.table.get("texts")
     if not isinstance(texts, dict) or not all(isinstance(v, str) for v in texts.values()):
-        raise DataFileError(f"{where}: [texts] must map item ids to strings")
+        raise top.fail("texts", "must be a [texts] table mapping item ids to strings")
     try:
         instrument = get_instrument(instrument_id)
-    except Exception as exc:
-        raise DataFileError(f"{where}: {exc}") from exc
+    except KetacareError as exc:
+        raise top.fail("instrument", str(exc)) from exc
     return instrument, {str(k): v for k, v in texts.items()}, reference
 
 
@@ -111,5 +104,7 @@ def load_item_texts(path: Path) -> Instrument:
     try:
         document = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise DataFileError(f"{path.name}: cannot read: {exc.strerror or exc}") from exc
+        raise DataFileError(
+            f"{_KIND} file {path.name}: cannot be read: {exc.strerror or exc}"
+        ) from exc
     return with_item_texts(*parse_item_texts(document, path.name))

@@ -35,7 +35,6 @@ from ketacare.core.outcomes.definitions import (
     Definition,
     DefinitionLibrary,
     FutilityRule,
-    Source,
     load_definitions,
     parse_definitions,
 )
@@ -68,6 +67,7 @@ from ketacare.core.outcomes.schedule import (
 )
 from ketacare.core.outcomes.survival import KaplanMeier, kaplan_meier
 from ketacare.core.outcomes.timeaxis import format_day, to_seconds
+from ketacare.core.sources import Source
 
 __all__ = [
     "BASELINE_RULE",

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,7 +31,9 @@ from typing import Any, Literal, cast
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ketacare.core.datafile import Reader, parse_toml
 from ketacare.core.errors import DataFileError, OutOfRange, UnknownItem
+from ketacare.core.sources import Source
 
 SCHEMA_VERSION = 1
 DefinitionKind = Literal["percent_reduction", "score_below"]
@@ -42,22 +43,6 @@ _KINDS: tuple[str, ...] = ("percent_reduction", "score_below")
 _ROLES: tuple[str, ...] = ("response", "remission")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,63}$")
 _MEASURE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """A publication or measure specification a definition rests on.
-
-    ``read`` says what was actually read; ``statement`` paraphrases what the
-    source says that supports the numbers.
-    """
-
-    key: str
-    citation: str
-    url: str
-    read: str
-    statement: str
-    doi: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,93 +200,28 @@ class DefinitionLibrary:
         return tuple(r for r in self.futility_rules if r.definition_id == definition_id)
 
 
-class _Reader:
-    def __init__(self, path: Path | str, table: Mapping[str, Any], where: str) -> None:
-        self.path = path
-        self.table = table
-        self.where = where
-
-    def fail(self, field: str, problem: str) -> DataFileError:
-        name = f"{self.where}.{field}" if self.where else field
-        return DataFileError(f"outcome definition file {self.path}: field {name!r}: {problem}")
-
-    def only(self, allowed: tuple[str, ...]) -> None:
-        extra = sorted(set(self.table) - set(allowed))
-        if extra:
-            raise self.fail(extra[0], f"unknown field (allowed: {', '.join(sorted(allowed))})")
-
-    def text(self, field: str, *, required: bool = True) -> str | None:
-        value = self.table.get(field)
-        if value is None:
-            if required:
-                raise self.fail(field, "is missing")
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(field, "must be a non-empty string")
-        return value.strip()
-
-    def req(self, field: str) -> str:
-        return cast(str, self.text(field))
-
-    def number(self, field: str, *, required: bool = True) -> float | None:
-        value = self.table.get(field)
-        if value is None:
-            if required:
-                raise self.fail(field, "is missing")
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(field, f"must be a number, got {value!r}")
-        if not math.isfinite(value) or value < 0:
-            raise self.fail(field, f"must be a finite number >= 0, got {value!r}")
-        return float(value)
-
-    def items(self, field: str) -> list[_Reader]:
-        value = self.table.get(field, [])
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise self.fail(field, "must be an array of tables")
-        return [_Reader(self.path, v, f"{field}[{i}]") for i, v in enumerate(value)]
-
-    def refs(self, field: str, known: Mapping[str, Source]) -> tuple[Source, ...]:
-        value = self.table.get(field)
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-            raise self.fail(field, "must be a non-empty list of source keys")
-        missing = [v for v in value if v not in known]
-        if missing:
-            raise self.fail(field, f"unknown source {missing[0]!r} (known: {', '.join(known)})")
-        return tuple(known[v] for v in value)
-
-    def measure(self, field: str) -> str:
-        value = self.req(field)
-        if not _MEASURE.match(value):
-            raise self.fail(field, f"{value!r} is not an instrument id (e.g. 'nrs_pain')")
-        return value
-
-    def ident(self, field: str) -> str:
-        value = self.req(field)
-        if not _ID.match(value):
-            raise self.fail(field, f"{value!r} must be lower-case letters, digits and dashes")
-        return value
+_KIND = "outcome definition"
 
 
-def _sources(reader: _Reader) -> dict[str, Source]:
-    sources: dict[str, Source] = {}
-    for item in reader.items("sources"):
-        item.only(("key", "citation", "url", "read", "statement", "doi"))
-        key = item.req("key")
-        if key in sources:
-            raise item.fail("key", f"duplicate source key {key!r}")
-        sources[key] = Source(
-            key=key,
-            citation=item.req("citation"),
-            url=item.req("url"),
-            read=item.req("read"),
-            statement=item.req("statement"),
-            doi=item.text("doi", required=False),
-        )
-    return sources
+def _measure(item: Reader, field: str) -> str:
+    value = item.text(field)
+    if not _MEASURE.match(value):
+        raise item.fail(field, f"{value!r} is not an instrument id (e.g. 'nrs_pain')")
+    return value
 
 
-def _definition(item: _Reader, sources: Mapping[str, Source]) -> Definition:
+def _ident(item: Reader, field: str) -> str:
+    value = item.text(field)
+    if not _ID.match(value):
+        raise item.fail(field, f"{value!r} must be lower-case letters, digits and dashes")
+    return value
+
+
+def _refs(item: Reader, field: str, sources: Mapping[str, Source]) -> tuple[Source, ...]:
+    return tuple(sources[key] for key in item.source_refs(field, sources))
+
+
+def _definition(item: Reader, sources: Mapping[str, Source]) -> Definition:
     item.only(
         (
             "id",
@@ -317,53 +237,41 @@ def _definition(item: _Reader, sources: Mapping[str, Source]) -> Definition:
             "note",
         )
     )
-    role = item.req("role")
-    if role not in _ROLES:
-        raise item.fail("role", f"{role!r} is not one of {', '.join(_ROLES)}")
-    kind = item.req("kind")
-    if kind not in _KINDS:
-        raise item.fail("kind", f"{kind!r} is not one of {', '.join(_KINDS)}")
-    scale = item.table.get("scale")
-    if (
-        not isinstance(scale, list)
-        or len(scale) != 2
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in scale)
-        or not scale[0] < scale[1]
-    ):
+    role = item.choice("role", _ROLES)
+    kind = item.choice("kind", _KINDS)
+    scale = item.interval("scale")
+    if scale[0] == scale[1]:
         raise item.fail("scale", "must be [minimum, maximum] with minimum < maximum")
-    threshold = cast(float, item.number("threshold"))
+    threshold = item.number("threshold", minimum=0)
     if kind == "percent_reduction" and not 0 < threshold <= 100:
         raise item.fail("threshold", f"a percent reduction must be in (0, 100], got {threshold:g}")
     if kind == "score_below" and not scale[0] < threshold <= scale[1]:
-        raise item.fail("threshold", f"{threshold:g} is outside the scale {scale}")
+        raise item.fail("threshold", f"{threshold:g} is outside the scale {list(scale)}")
     return Definition(
-        id=item.ident("id"),
-        measure=item.measure("measure"),
+        id=_ident(item, "id"),
+        measure=_measure(item, "measure"),
         role=cast(Role, role),
         kind=cast(DefinitionKind, kind),
         threshold=threshold,
-        scale_min=float(scale[0]),
-        scale_max=float(scale[1]),
-        label=item.req("label"),
-        short=item.req("short"),
-        sources=item.refs("sources", sources),
-        baseline_above=item.number("baseline_above", required=False),
-        note=item.text("note", required=False) or "",
+        scale_min=scale[0],
+        scale_max=scale[1],
+        label=item.text("label"),
+        short=item.text("short"),
+        sources=_refs(item, "sources", sources),
+        baseline_above=item.opt_number("baseline_above", minimum=0),
+        note=item.opt_text("note") or "",
     )
 
 
-def _futility(item: _Reader, sources: Mapping[str, Source]) -> FutilityRule:
+def _futility(item: Reader, sources: Mapping[str, Source]) -> FutilityRule:
     item.only(("id", "definition", "sessions", "scope", "text", "sources"))
-    sessions = item.table.get("sessions")
-    if isinstance(sessions, bool) or not isinstance(sessions, int) or sessions < 1:
-        raise item.fail("sessions", f"must be an integer >= 1, got {sessions!r}")
     return FutilityRule(
-        id=item.ident("id"),
-        definition_id=item.req("definition"),
-        sessions=sessions,
-        scope=item.req("scope"),
-        text=item.req("text"),
-        sources=item.refs("sources", sources),
+        id=_ident(item, "id"),
+        definition_id=item.text("definition"),
+        sessions=item.integer("sessions", minimum=1),
+        scope=item.text("scope"),
+        text=item.text("text"),
+        sources=_refs(item, "sources", sources),
     )
 
 
@@ -371,13 +279,18 @@ def parse_definitions(
     table: Mapping[str, Any], *, path: Path | str = "<memory>"
 ) -> tuple[tuple[Definition, ...], tuple[FutilityRule, ...]]:
     """Validate one parsed TOML table and return its definitions and futility rules."""
-    reader = _Reader(path, table, "")
+    reader = Reader(kind=_KIND, path=path, table=table)
     reader.only(("schema", "sources", "definitions", "futility_rules"))
     if table.get("schema") != SCHEMA_VERSION:
         raise reader.fail("schema", f"must be {SCHEMA_VERSION}, got {table.get('schema')!r}")
-    sources = _sources(reader)
-    definitions = tuple(_definition(item, sources) for item in reader.items("definitions"))
-    rules = tuple(_futility(item, sources) for item in reader.items("futility_rules"))
+    sources = reader.sources(
+        "sources",
+        required={"key", "citation", "url", "read", "statement"},
+        optional={"doi"},
+        rename={"statement": "quote"},
+    )
+    definitions = tuple(_definition(item, sources) for item in reader.tables("definitions"))
+    rules = tuple(_futility(item, sources) for item in reader.tables("futility_rules"))
     return definitions, rules
 
 
@@ -422,10 +335,7 @@ def _build(texts: list[tuple[Path | str, str]]) -> DefinitionLibrary:
     definitions: list[Definition] = []
     rules: list[FutilityRule] = []
     for path, text in texts:
-        try:
-            table = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise DataFileError(f"outcome definition file {path}: not valid TOML: {exc}") from exc
+        table = parse_toml(text, kind=_KIND, path=path)
         found, found_rules = parse_definitions(table, path=path)
         definitions.extend(found)
         rules.extend(found_rules)

@@ -50,7 +50,6 @@ from ketacare.core.outcomes.definitions import (
     Definition,
     DefinitionLibrary,
     FutilityRule,
-    Source,
     load_definitions,
 )
 from ketacare.core.outcomes.timeaxis import (
@@ -59,6 +58,7 @@ from ketacare.core.outcomes.timeaxis import (
     to_duration_seconds,
     to_seconds,
 )
+from ketacare.core.sources import Source
 
 BASELINE_RULE = "last value at or before the start of the first session"
 

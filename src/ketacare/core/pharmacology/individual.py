@@ -165,8 +165,8 @@ def published_residual_error(*, model: Model) -> ResidualError:
             values[analyte] = p.value
             trace = model.source(p.source)
             primary = model.primary_source
-            via = "" if trace.key == primary.key else f", as traced in {trace.citation()}"
-            sources.append(f"{primary.citation()}{via} ({p.where})")
+            via = "" if trace.key == primary.key else f", as traced in {trace.citation}"
+            sources.append(f"{primary.citation}{via} ({p.where})")
         else:
             values[analyte] = None
     if values["plasma"] is None and values["metabolite"] is None:

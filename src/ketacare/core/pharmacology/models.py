@@ -22,13 +22,14 @@ Examples
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from ketacare.core.datafile import Reader, read_toml
 from ketacare.core.errors import DataFileError, UnknownItem
+from ketacare.core.sources import Source
 
 __all__ = [
     "KNOWN_ROUTES",
@@ -49,6 +50,7 @@ __all__ = [
 KNOWN_ROUTES = ("iv_bolus", "iv_infusion", "intranasal", "oral", "sublingual", "im")
 
 MODELS_DIR = Path(__file__).parent / "models"
+_KIND = "model"
 
 # unit -> (kind, factor to the internal unit); internal units are h, L, mg, L/h, 1/h.
 _UNITS: dict[str, tuple[str, float]] = {
@@ -65,26 +67,6 @@ _UNITS: dict[str, tuple[str, float]] = {
     "fraction": ("fraction", 1.0),
     "ng/mL": ("concentration", 1.0),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """A citation: who, when, where, and whether we read it ourselves."""
-
-    key: str
-    authors: str
-    year: int
-    title: str
-    journal: str
-    doi: str | None
-    url: str | None
-    verified: bool
-    note: str | None
-
-    def citation(self) -> str:
-        """One-line citation: authors (year). title. journal. doi or url."""
-        link = f"doi:{self.doi}" if self.doi else (self.url or "")
-        return f"{self.authors} ({self.year}). {self.title}. {self.journal}. {link}".strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,141 +226,41 @@ class Model:
         return self.sources[0]
 
 
-class _Reader:
-    """Small helpers that turn malformed data into one clear DataFileError."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def fail(self, where: str, problem: str) -> DataFileError:
-        return DataFileError(f"model file {self.path.name}: {where}: {problem}")
-
-    def table(self, data: Any, where: str) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            raise self.fail(where, "must be a table")
-        return data
-
-    def keys(
-        self, data: dict[str, Any], where: str, required: set[str], optional: set[str]
-    ) -> None:
-        missing = required - data.keys()
-        if missing:
-            raise self.fail(where, f"missing {', '.join(sorted(missing))}")
-        extra = data.keys() - required - optional
-        if extra:
-            raise self.fail(where, f"unknown key {', '.join(sorted(extra))}")
-
-    def text(self, data: dict[str, Any], key: str, where: str) -> str:
-        value = data.get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(where, f"{key} must be a non-empty string")
-        return value
-
-    def opt_text(self, data: dict[str, Any], key: str, where: str) -> str | None:
-        return None if key not in data else self.text(data, key, where)
-
-    def number(self, value: Any, where: str, *, positive: bool = True) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(where, f"must be a number, got {value!r}")
-        number = float(value)
-        if not math.isfinite(number) or (positive and number <= 0):
-            raise self.fail(where, f"must be a positive finite number, got {value!r}")
-        return number
-
-    def range(self, value: Any, where: str) -> tuple[float, float] | None:
-        if value is None:
-            return None
-        if not isinstance(value, list) or len(value) != 2:
-            raise self.fail(where, "must be [low, high]")
-        low, high = (self.number(v, where) for v in value)
-        if low > high:
-            raise self.fail(where, f"low {low} is above high {high}")
-        return (low, high)
-
-
-def _read_sources(r: _Reader, data: Any) -> tuple[Source, ...]:
-    sources = []
-    for key, raw in r.table(data, "sources").items():
-        where = f"sources.{key}"
-        entry = r.table(raw, where)
-        r.keys(
-            entry,
-            where,
-            {"authors", "year", "title", "journal", "verified"},
-            {"doi", "url", "note"},
-        )
-        if "doi" not in entry and "url" not in entry:
-            raise r.fail(where, "needs a doi or a url")
-        year = entry["year"]
-        if not isinstance(year, int) or not 1900 < year < 2100:
-            raise r.fail(where, f"year must be an integer year, got {year!r}")
-        if not isinstance(entry["verified"], bool):
-            raise r.fail(where, "verified must be true or false")
-        sources.append(
-            Source(
-                key=key,
-                authors=r.text(entry, "authors", where),
-                year=year,
-                title=r.text(entry, "title", where),
-                journal=r.text(entry, "journal", where),
-                doi=r.opt_text(entry, "doi", where),
-                url=r.opt_text(entry, "url", where),
-                verified=entry["verified"],
-                note=r.opt_text(entry, "note", where),
-            )
-        )
-    if not sources:
-        raise r.fail("sources", "at least one source is required")
-    return tuple(sources)
-
-
-def _read_parameter(r: _Reader, name: str, raw: Any, source_keys: set[str]) -> Parameter:
-    where = f"parameters.{name}"
-    entry = r.table(raw, where)
+def _read_parameter(r: Reader, name: str, source_keys: set[str]) -> Parameter:
     optional = {"scale", "transform", "iiv_cv", "iiv_logit_sd", "age_slope_above"}
-    r.keys(entry, where, {"value", "unit", "source", "where"}, optional)
-    unit = r.text(entry, "unit", where)
-    if unit not in _UNITS:
-        raise r.fail(where, f"unknown unit {unit!r}: known are {', '.join(sorted(_UNITS))}")
-    if entry["source"] not in source_keys:
-        raise r.fail(where, f"source {entry['source']!r} is not in [sources]")
-    value = r.number(entry["value"], f"{where}.value")
-    scale = entry.get("scale")
+    r.fields(required={"value", "unit", "source", "where"}, optional=optional)
+    unit = r.choice("unit", sorted(_UNITS))
+    source = r.source_ref("source", source_keys)
+    value = r.number("value", positive=True)
+    scale = r.opt_text("scale")
     if scale not in (None, "weight"):
-        raise r.fail(where, f"scale must be 'weight', got {scale!r}")
+        raise r.fail("scale", f"{scale!r} is not one of weight")
     if (scale == "weight") != (unit == "L/kg"):
-        raise r.fail(where, "unit L/kg goes with scale = 'weight' (and only with it)")
-    transform = entry.get("transform")
+        raise r.fail("scale", "unit L/kg goes with scale = 'weight' (and only with it)")
+    transform = r.opt_text("transform")
     if transform not in (None, "logit"):
-        raise r.fail(where, f"transform must be 'logit', got {transform!r}")
+        raise r.fail("transform", f"{transform!r} is not one of logit")
     if transform == "logit" and not (unit == "fraction" and 0 < value < 1):
-        raise r.fail(where, "a logit parameter must be a fraction strictly between 0 and 1")
+        raise r.fail("value", "a logit parameter must be a fraction strictly between 0 and 1")
     if unit == "fraction" and value > 1:
-        raise r.fail(where, f"a fraction must be at most 1, got {value}")
-    iiv_cv = entry.get("iiv_cv")
-    iiv_sd = entry.get("iiv_logit_sd")
-    if iiv_cv is not None:
-        iiv_cv = r.number(iiv_cv, f"{where}.iiv_cv")
-        if transform == "logit":
-            raise r.fail(where, "a logit parameter takes iiv_logit_sd, not iiv_cv")
-    if iiv_sd is not None:
-        iiv_sd = r.number(iiv_sd, f"{where}.iiv_logit_sd")
-        if transform != "logit":
-            raise r.fail(where, "iiv_logit_sd needs transform = 'logit'")
+        raise r.fail("value", f"a fraction must be at most 1, got {value}")
+    iiv_cv = r.opt_number("iiv_cv", positive=True)
+    if iiv_cv is not None and transform == "logit":
+        raise r.fail("iiv_cv", "a logit parameter takes iiv_logit_sd, not iiv_cv")
+    iiv_sd = r.opt_number("iiv_logit_sd", positive=True)
+    if iiv_sd is not None and transform != "logit":
+        raise r.fail("iiv_logit_sd", "iiv_logit_sd needs transform = 'logit'")
     age_slope = None
-    if "age_slope_above" in entry:
-        slope = r.table(entry["age_slope_above"], f"{where}.age_slope_above")
-        r.keys(slope, f"{where}.age_slope_above", {"age_years", "per_year"}, set())
-        age_slope = (
-            r.number(slope["age_years"], f"{where}.age_slope_above.age_years"),
-            r.number(slope["per_year"], f"{where}.age_slope_above.per_year", positive=False),
-        )
+    slope = r.opt_sub("age_slope_above")
+    if slope is not None:
+        slope.fields(required={"age_years", "per_year"})
+        age_slope = (slope.number("age_years", positive=True), slope.number("per_year"))
     return Parameter(
         name=name,
         value=value,
         unit=unit,
-        source=entry["source"],
-        where=r.text(entry, "where", where),
+        source=source,
+        where=r.text("where"),
         per_kg=scale == "weight",
         logit=transform == "logit",
         iiv_cv=iiv_cv,
@@ -388,160 +270,138 @@ def _read_parameter(r: _Reader, name: str, raw: Any, source_keys: set[str]) -> P
 
 
 def _expect_param(
-    r: _Reader, params: dict[str, Parameter], name: Any, kinds: set[str], where: str
+    r: Reader, params: dict[str, Parameter], field: str, kinds: set[str], name: Any = None
 ) -> str:
+    """The parameter ``field`` names (or ``name``, an element of a list field)."""
+    if name is None:
+        name = r.text(field)
     if not isinstance(name, str) or name not in params:
-        raise r.fail(where, f"{name!r} is not a parameter of this model")
+        raise r.fail(field, f"{name!r} is not a parameter of this model")
     if params[name].kind not in kinds:
-        raise r.fail(where, f"parameter {name} has unit {params[name].unit}, expected {kinds}")
+        raise r.fail(field, f"parameter {name} has unit {params[name].unit}, expected {kinds}")
     return name
 
 
 def _read_flows(
-    r: _Reader,
-    data: Any,
+    top: Reader,
     comps: tuple[str, ...],
     params: dict[str, Parameter],
     volumes: dict[str, str],
 ) -> tuple[Flow, ...]:
-    if not isinstance(data, list) or not data:
-        raise r.fail("flows", "must be a non-empty list of [[flows]] tables")
     flows = []
-    for i, raw in enumerate(data):
-        where = f"flows[{i}]"
-        entry = r.table(raw, where)
-        r.keys(entry, where, {"from"}, {"to", "rate", "clearance"})
-        source, target = entry["from"], entry.get("to")
-        for name in (source, target):
-            if name is not None and name not in comps:
-                raise r.fail(where, f"unknown compartment {name!r}")
+    for r in top.tables("flows", required=True):
+        r.fields(required={"from"}, optional={"to", "rate", "clearance"})
+        source = r.choice("from", comps)
+        target = r.choice("to", comps) if r.has("to") else None
         if source == target:
-            raise r.fail(where, "a flow cannot return to its own compartment")
-        if ("rate" in entry) == ("clearance" in entry):
-            raise r.fail(where, "give exactly one of rate or clearance")
+            raise r.fail("to", "a flow cannot return to its own compartment")
+        if r.has("rate") == r.has("clearance"):
+            raise r.fail("", "give exactly one of rate or clearance")
         rate = clearance = None
-        if "rate" in entry:
-            rate = _expect_param(r, params, entry["rate"], {"rate"}, where)
+        if r.has("rate"):
+            rate = _expect_param(r, params, "rate", {"rate"})
         else:
-            clearance = _expect_param(r, params, entry["clearance"], {"clearance"}, where)
+            clearance = _expect_param(r, params, "clearance", {"clearance"})
             if source not in volumes:
-                raise r.fail(where, f"a clearance flow needs a volume on compartment {source}")
+                raise r.fail(
+                    "clearance", f"a clearance flow needs a volume on compartment {source}"
+                )
         flows.append(Flow(source=source, target=target, rate=rate, clearance=clearance))
     return tuple(flows)
 
 
+def _read_parts(
+    r: Reader, route: str, comps: tuple[str, ...], params: dict[str, Parameter]
+) -> tuple[RoutePart, ...]:
+    parts = []
+    for part in r.tables("parts", required=True):
+        part.fields(required={"to"}, optional={"fraction", "duration"})
+        fraction = part.strings("fraction", default=())
+        for factor in fraction:
+            base = factor[2:] if factor.startswith("1-") else factor
+            _expect_param(part, params, "fraction", {"fraction"}, base)
+        duration = None
+        if part.has("duration"):
+            duration = _expect_param(part, params, "duration", {"time"})
+            if params[duration].omega is not None:
+                raise part.fail("duration", "a zero-order duration cannot have variability")
+        if route in ("iv_bolus", "iv_infusion") and (fraction or duration):
+            raise part.fail("", "IV routes take neither fraction nor duration")
+        parts.append(RoutePart(to=part.choice("to", comps), fraction=fraction, duration=duration))
+    return tuple(parts)
+
+
 def _read_routes(
-    r: _Reader, data: Any, comps: tuple[str, ...], params: dict[str, Parameter]
+    top: Reader, comps: tuple[str, ...], params: dict[str, Parameter]
 ) -> tuple[Route, ...]:
     routes = []
-    for name, raw in r.table(data, "routes").items():
-        where = f"routes.{name}"
+    device = ("spray_fraction", "spray_factor", "device_interval", "dose_window")
+    for name, r in top.named_tables("routes"):
         if name not in KNOWN_ROUTES:
-            raise r.fail(where, f"unknown route: known are {', '.join(KNOWN_ROUTES)}")
-        entry = r.table(raw, where)
-        r.keys(
-            entry,
-            where,
-            {"parts"},
-            {"spray_mg", "spray_fraction", "spray_factor", "device_interval", "dose_window"},
-        )
-        if not isinstance(entry["parts"], list) or not entry["parts"]:
-            raise r.fail(where, "parts must be a non-empty list")
-        parts = []
-        for j, raw_part in enumerate(entry["parts"]):
-            pwhere = f"{where}.parts[{j}]"
-            part = r.table(raw_part, pwhere)
-            r.keys(part, pwhere, {"to"}, {"fraction", "duration"})
-            if part["to"] not in comps:
-                raise r.fail(pwhere, f"unknown compartment {part['to']!r}")
-            fraction = part.get("fraction", [])
-            if not isinstance(fraction, list):
-                raise r.fail(pwhere, "fraction must be a list of parameter names (or '1-NAME')")
-            for factor in fraction:
-                base = factor[2:] if isinstance(factor, str) and factor.startswith("1-") else factor
-                _expect_param(r, params, base, {"fraction"}, pwhere)
-            duration = part.get("duration")
-            if duration is not None:
-                _expect_param(r, params, duration, {"time"}, pwhere)
-                if params[duration].omega is not None:
-                    raise r.fail(pwhere, "a zero-order duration cannot have variability")
-            if name in ("iv_bolus", "iv_infusion") and (fraction or duration):
-                raise r.fail(pwhere, "IV routes take neither fraction nor duration")
-            parts.append(RoutePart(to=part["to"], fraction=tuple(fraction), duration=duration))
-        spray = entry.get("spray_mg")
-        spray_fraction = entry.get("spray_fraction")
-        spray_factor = entry.get("spray_factor")
-        interval = entry.get("device_interval")
-        window = entry.get("dose_window")
+            raise r.fail("", f"unknown route {name!r}: known are {', '.join(KNOWN_ROUTES)}")
+        r.fields(required={"parts"}, optional={"spray_mg", *device})
+        parts = _read_parts(r, name, comps, params)
+        spray = r.opt_number("spray_mg", positive=True)
+        names: dict[str, str | None] = dict.fromkeys(device)
         if spray is not None:
-            spray = r.number(spray, f"{where}.spray_mg")
-            _expect_param(r, params, spray_fraction, {"fraction"}, where)
-            _expect_param(r, params, spray_factor, {"fraction"}, where)
-            # without these the devices of one dose cannot be told from a new dose
-            if interval is None or window is None:
+            # without the grouping rule the devices of one dose cannot be told from a new dose
+            if not (r.has("device_interval") and r.has("dose_window")):
                 raise r.fail(
-                    where,
+                    "",
                     "a device route (spray_mg) needs device_interval (time between the devices "
                     "of one dose) and dose_window (how long after a device the next one still "
                     "belongs to the same dose), each a time parameter with its source",
                 )
-            checked = (
-                _expect_param(r, params, interval, {"time"}, where),
-                _expect_param(r, params, window, {"time"}, where),
-            )
-            for name_ in checked:
-                if params[name_].omega is not None or params[name_].value <= 0:
-                    raise r.fail(where, f"{name_} must be a positive time with no variability")
-        elif any(x is not None for x in (spray_fraction, spray_factor, interval, window)):
+            for field in device:
+                kind = {"fraction"} if field.startswith("spray") else {"time"}
+                names[field] = _expect_param(r, params, field, kind)
+            for field in ("device_interval", "dose_window"):
+                timed = params[names[field] or ""]
+                if timed.omega is not None or timed.value <= 0:
+                    raise r.fail(field, f"{timed.name} must be a positive time with no variability")
+        elif any(r.has(field) for field in device):
             raise r.fail(
-                where, "spray_fraction, spray_factor, device_interval and dose_window need spray_mg"
+                "", "spray_fraction, spray_factor, device_interval and dose_window need spray_mg"
             )
-        routes.append(
-            Route(name, tuple(parts), spray, spray_fraction, spray_factor, interval, window)
-        )
+        routes.append(Route(name, parts, spray, *names.values()))
     if not routes:
-        raise r.fail("routes", "at least one route is required")
+        raise top.fail("routes", "at least one route is required")
     return tuple(routes)
 
 
 def _read_effects(
-    r: _Reader, data: Any, volumes: dict[str, str], params: dict[str, Parameter]
+    top: Reader, volumes: dict[str, str], params: dict[str, Parameter]
 ) -> tuple[EffectSite, ...]:
-    if data is None:
-        return ()
-    if not isinstance(data, list):
-        raise r.fail("effect_sites", "must be a list of [[effect_sites]] tables")
     sites = []
-    for i, raw in enumerate(data):
-        where = f"effect_sites[{i}]"
-        entry = r.table(raw, where)
-        r.keys(entry, where, {"id", "description", "driver"}, {"ke0", "t_half", "c50"})
-        if entry["driver"] not in volumes:
-            raise r.fail(where, f"driver {entry['driver']!r} must be a compartment with a volume")
-        if ("ke0" in entry) == ("t_half" in entry):
-            raise r.fail(where, "give exactly one of ke0 or t_half")
+    for r in top.tables("effect_sites"):
+        r.fields(required={"id", "description", "driver"}, optional={"ke0", "t_half", "c50"})
+        driver = r.text("driver")
+        if driver not in volumes:
+            raise r.fail("driver", f"{driver!r} must be a compartment with a volume")
+        if r.has("ke0") == r.has("t_half"):
+            raise r.fail("", "give exactly one of ke0 or t_half")
         ke0 = t_half = c50 = None
-        if "ke0" in entry:
-            ke0 = _expect_param(r, params, entry["ke0"], {"rate"}, where)
+        if r.has("ke0"):
+            ke0 = _expect_param(r, params, "ke0", {"rate"})
         else:
-            t_half = _expect_param(r, params, entry["t_half"], {"time"}, where)
-        if "c50" in entry:
-            c50 = _expect_param(r, params, entry["c50"], {"concentration"}, where)
+            t_half = _expect_param(r, params, "t_half", {"time"})
+        if r.has("c50"):
+            c50 = _expect_param(r, params, "c50", {"concentration"})
         for name in (ke0, t_half):
             if name is not None and params[name].omega is not None:
-                raise r.fail(where, "effect-site variability is not supported")
+                raise r.fail("", "effect-site variability is not supported")
         sites.append(
             EffectSite(
-                id=r.text(entry, "id", where),
-                description=r.text(entry, "description", where),
-                driver=entry["driver"],
+                id=r.text("id"),
+                description=r.text("description"),
+                driver=driver,
                 ke0=ke0,
                 t_half=t_half,
                 c50=c50,
             )
         )
     if len({s.id for s in sites}) != len(sites):
-        raise r.fail("effect_sites", "ids must be unique")
+        raise top.fail("effect_sites", "ids must be unique")
     return tuple(sites)
 
 
@@ -568,79 +428,75 @@ def load_model_file(path: Path) -> Model:
     >>> load_model_file(MODELS_DIR / "domino.toml").id
     'domino'
     """
-    r = _Reader(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise DataFileError(f"model file {path.name}: cannot be read: {exc}") from exc
+    data = read_toml(path, kind=_KIND, name=path.name)
+    top = Reader(kind=_KIND, path=path.name, table=data)
     top_required = {"id", "name", "molecule", "verified", "time_unit", "notes", "sources"}
     top_required |= {"population", "compartments", "parameters", "flows", "outputs", "routes"}
-    r.keys(data, "top level", top_required, {"metabolite", "effect_sites"})
-    sources = _read_sources(r, data["sources"])
-    source_keys = {s.key for s in sources}
-    params_raw = r.table(data["parameters"], "parameters")
-    params = {name: _read_parameter(r, name, raw, source_keys) for name, raw in params_raw.items()}
+    top.fields(required=top_required, optional={"metabolite", "effect_sites"})
+    sources = top.sources(
+        "sources",
+        required={"authors", "year", "title", "journal", "verified"},
+        optional={"doi", "url", "note"},
+        keyed=True,
+    )
+    source_keys = set(sources)
+    params = {
+        name: _read_parameter(r, name, source_keys) for name, r in top.named_tables("parameters")
+    }
 
-    comps_raw = r.table(data["compartments"], "compartments")
     volumes: dict[str, str] = {}
-    for comp, raw in comps_raw.items():
-        entry = r.table(raw, f"compartments.{comp}")
-        r.keys(entry, f"compartments.{comp}", set(), {"volume"})
-        if "volume" in entry:
-            volumes[comp] = _expect_param(
-                r, params, entry["volume"], {"volume"}, f"compartments.{comp}"
-            )
-    comps = tuple(comps_raw)
+    comp_tables = top.named_tables("compartments")
+    for comp, r in comp_tables:
+        r.only({"volume"})
+        if r.has("volume"):
+            volumes[comp] = _expect_param(r, params, "volume", {"volume"})
+    comps = tuple(comp for comp, _ in comp_tables)
     if not comps:
-        raise r.fail("compartments", "at least one compartment is required")
+        raise top.fail("compartments", "at least one compartment is required")
 
-    pop = r.table(data["population"], "population")
-    r.keys(pop, "population", {"description"}, {"age_years", "weight_kg", "source"})
-    if "source" in pop and pop["source"] not in source_keys:
-        raise r.fail("population", f"source {pop['source']!r} is not in [sources]")
+    pop = top.sub("population")
+    pop.fields(required={"description"}, optional={"age_years", "weight_kg", "source"})
+    pop.opt_source_ref("source", source_keys)
     population = Population(
-        description=r.text(pop, "description", "population"),
-        age_years=r.range(pop.get("age_years"), "population.age_years"),
-        weight_kg=r.range(pop.get("weight_kg"), "population.weight_kg"),
+        description=pop.text("description"),
+        age_years=pop.interval("age_years", positive=True) if pop.has("age_years") else None,
+        weight_kg=pop.interval("weight_kg", positive=True) if pop.has("weight_kg") else None,
     )
 
-    outputs = r.table(data["outputs"], "outputs")
-    r.keys(outputs, "outputs", {"plasma"}, {"metabolite"})
-    for key, comp in outputs.items():
-        if comp not in volumes:
-            raise r.fail(f"outputs.{key}", f"{comp!r} must be a compartment with a volume")
-    metabolite = data.get("metabolite")
-    if (metabolite is None) != ("metabolite" not in outputs):
-        raise r.fail("outputs", "a metabolite name and a metabolite output go together")
-    if data["time_unit"] not in ("min", "h"):
-        raise r.fail("time_unit", "must be 'min' or 'h'")
-    if not isinstance(data["verified"], bool):
-        raise r.fail("verified", "must be true or false")
+    outputs = top.sub("outputs")
+    outputs.fields(required={"plasma"}, optional={"metabolite"})
+    for key in outputs.table:
+        if outputs.text(key) not in volumes:
+            raise outputs.fail(key, f"{outputs.text(key)!r} must be a compartment with a volume")
+    metabolite = top.opt_text("metabolite")
+    if (metabolite is None) != (not outputs.has("metabolite")):
+        raise top.fail("outputs", "a metabolite name and a metabolite output go together")
+    top.choice("time_unit", ("min", "h"))
 
     model = Model(
-        id=r.text(data, "id", "id"),
-        name=r.text(data, "name", "name"),
-        molecule=r.text(data, "molecule", "molecule"),
+        id=top.text("id"),
+        name=top.text("name"),
+        molecule=top.text("molecule"),
         metabolite=metabolite,
-        verified=data["verified"],
-        notes=" ".join(r.text(data, "notes", "notes").split()),
-        sources=sources,
+        verified=top.boolean("verified"),
+        notes=" ".join(top.text("notes").split()),
+        sources=tuple(sources.values()),
         population=population,
         compartments=comps,
         volumes=tuple(volumes.items()),
         parameters=tuple(params.values()),
-        flows=_read_flows(r, data["flows"], comps, params, volumes),
-        plasma=outputs["plasma"],
-        metabolite_compartment=outputs.get("metabolite"),
-        route_specs=_read_routes(r, data["routes"], comps, params),
-        effect_sites=_read_effects(r, data.get("effect_sites"), volumes, params),
+        flows=_read_flows(top, comps, params, volumes),
+        plasma=outputs.text("plasma"),
+        metabolite_compartment=outputs.opt_text("metabolite"),
+        route_specs=_read_routes(top, comps, params),
+        effect_sites=_read_effects(top, volumes, params),
         path=str(path),
     )
-    _check_stable(r, model)
+    _check_stable(top, model)
     return model
 
 
-def _check_stable(r: _Reader, model: Model) -> None:
+def _check_stable(top: Reader, model: Model) -> None:
     """Refuse a model whose typical system does not drain: every eigenvalue must be < 0."""
     import numpy as np
 
@@ -650,7 +506,9 @@ def _check_stable(r: _Reader, model: Model) -> None:
     system = build_matrices(model, values)
     eigenvalues = np.linalg.eigvals(system.a[0])
     if np.any(eigenvalues.real >= 0) or np.any(np.abs(eigenvalues.imag) > 1e-9):
-        raise r.fail("flows", "every compartment must drain (some eigenvalue is not negative real)")
+        raise top.fail(
+            "flows", "every compartment must drain (some eigenvalue is not negative real)"
+        )
 
 
 @cache

@@ -42,7 +42,6 @@ from ketacare.core.protocols.model import (
     LimitBound,
     LimitSpec,
     Protocol,
-    Source,
 )
 from ketacare.core.protocols.plan import (
     WEIGHT_MAX_KG,
@@ -56,6 +55,7 @@ from ketacare.core.protocols.plan import (
     round_to_step,
 )
 from ketacare.core.protocols.regimen import plan_regimen, protocol_regimen
+from ketacare.core.sources import Source
 
 __all__ = [
     "WEIGHT_MAX_KG",

@@ -21,15 +21,13 @@ Examples
 
 from __future__ import annotations
 
-import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ketacare.core.datafile import Reader, read_toml
 from ketacare.core.errors import (
-    DataFileError,
     HardLimitNotSet,
     KetacareError,
     SoftLimitNeedsReview,
@@ -72,56 +70,37 @@ def load_site_policy(*, path: Path, library: ProtocolLibrary) -> SitePolicy:
         Unknown protocol or limit kind, a value for a sourced limit, a
         non-positive value, or a soft value above the hard one.
     """
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DataFileError(
-            f"site policy file {path}: cannot be read: {exc.strerror or exc}"
-        ) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise DataFileError(f"site policy file {path}: is not valid TOML: {exc}") from exc
-
-    def fail(where: str, problem: str) -> DataFileError:
-        return DataFileError(f"site policy file {path}: field {where!r}: {problem}")
-
+    top = Reader(kind="protocol policy", path=path, table=read_toml(path, kind="protocol policy"))
     values: dict[tuple[str, str, str], float] = {}
-    for protocol_id, table in data.items():
+    for protocol_id, raw in top.table.items():
         try:
             protocol = library.get(protocol_id=protocol_id)
         except KetacareError as exc:
-            raise fail(protocol_id, str(exc)) from exc
-        if not isinstance(table, dict) or set(table) - {"limits"}:
-            raise fail(protocol_id, "must hold only a 'limits' table")
-        limits = table.get("limits", {})
-        if not isinstance(limits, dict):
-            raise fail(f"{protocol_id}.limits", "must be a table")
-        for key, bounds in limits.items():
-            where = f"{protocol_id}.limits.{key}"
+            raise top.fail(protocol_id, str(exc)) from exc
+        if not isinstance(raw, dict) or set(raw) - {"limits"}:
+            raise top.fail(protocol_id, "must hold only a 'limits' table")
+        table = top.child(raw, protocol_id)
+        for key, bounds in table.named_tables("limits", required=False):
             spec = protocol.limit(key)
             if spec is None:
                 declared = ", ".join(s.key for s in protocol.limits)
-                raise fail(
-                    where, f"protocol {protocol_id} declares no such limit (it has {declared})"
+                raise bounds.fail(
+                    "", f"protocol {protocol_id} declares no such limit (it has {declared})"
                 )
-            if not isinstance(bounds, dict) or set(bounds) - {"soft", "hard"}:
-                raise fail(where, "must hold only 'soft' and/or 'hard'")
-            for level, value in bounds.items():
+            if set(bounds.table) - {"soft", "hard"}:
+                raise bounds.fail("", "must hold only 'soft' and/or 'hard'")
+            for level in bounds.table:
                 bound = spec.soft if level == "soft" else spec.hard
                 if not bound.is_site_policy:
                     source = protocol.source(bound.source_key or "").label
-                    raise fail(
-                        f"{where}.{level}",
-                        f"this limit is sourced ({source}); a site cannot change it",
+                    raise bounds.fail(
+                        level, f"this limit is sourced ({source}); a site cannot change it"
                     )
-                if isinstance(value, bool) or not isinstance(value, int | float):
-                    raise fail(f"{where}.{level}", f"must be a number, got {value!r}")
-                if not math.isfinite(value) or value <= 0:
-                    raise fail(f"{where}.{level}", f"must be a positive number, got {value!r}")
-                values[(protocol_id, key, level)] = float(value)
+                values[(protocol_id, key, level)] = bounds.number(level, positive=True)
             soft = values.get((protocol_id, key, "soft"), spec.soft.value)
             hard = values.get((protocol_id, key, "hard"), spec.hard.value)
             if soft is not None and hard is not None and soft > hard:
-                raise fail(where, f"soft limit {soft:g} is above hard limit {hard:g}")
+                raise bounds.fail("", f"soft limit {soft:g} is above hard limit {hard:g}")
     return SitePolicy(limits=values, path=str(path))
 
 

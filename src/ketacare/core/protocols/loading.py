@@ -14,15 +14,14 @@ Examples
 
 from __future__ import annotations
 
-import math
 import re
-import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from ketacare.core.datafile import Reader, read_toml
 from ketacare.core.errors import DataFileError, UnknownItem
 from ketacare.core.protocols.model import (
     INFUSION_ROUTES,
@@ -44,9 +43,9 @@ from ketacare.core.protocols.model import (
     Rounding,
     RoundingMode,
     RoundingStep,
-    Source,
     SourcedValue,
 )
+from ketacare.core.sources import Source
 
 SCHEMA_VERSION = 1
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,63}$")
@@ -65,137 +64,29 @@ _REQUIRED_LIMITS = ("dose_mg", "dose_mg_per_kg", "course_mg")
 _REQUIRED_INFUSION_LIMITS = (*_REQUIRED_LIMITS, "rate_mg_per_h", "rate_mg_per_kg_per_h")
 
 
-class _Reader:
-    """Typed access to one TOML table, raising DataFileError with file and field."""
-
-    def __init__(self, path: Path, table: Mapping[str, Any], where: str) -> None:
-        self.path = path
-        self.table = table
-        self.where = where
-
-    def fail(self, field: str, problem: str) -> DataFileError:
-        name = f"{self.where}.{field}" if self.where else field
-        return DataFileError(f"protocol file {self.path}: field {name!r}: {problem}")
-
-    def only(self, allowed: Iterable[str]) -> None:
-        extra = sorted(set(self.table) - set(allowed))
-        if extra:
-            raise self.fail(extra[0], f"unknown field (allowed: {', '.join(sorted(allowed))})")
-
-    def str_(self, field: str, *, required: bool = True) -> str | None:
-        value = self.table.get(field)
-        if value is None:
-            if required:
-                raise self.fail(field, "is missing")
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(field, "must be a non-empty string")
-        return value.strip()
-
-    def req_str(self, field: str) -> str:
-        return cast(str, self.str_(field))
-
-    def number(self, field: str, *, required: bool = True, positive: bool = True) -> float | None:
-        value = self.table.get(field)
-        if value is None:
-            if required:
-                raise self.fail(field, "is missing")
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(field, f"must be a number, got {value!r}")
-        number = float(value)
-        if not math.isfinite(number) or (positive and number <= 0):
-            raise self.fail(field, f"must be a positive number, got {value!r}")
-        return number
-
-    def integer(self, field: str, *, minimum: int, required: bool = True) -> int | None:
-        value = self.table.get(field)
-        if value is None:
-            if required:
-                raise self.fail(field, "is missing")
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.fail(field, f"must be an integer >= {minimum}, got {value!r}")
-        return value
-
-    def boolean(self, field: str) -> bool:
-        value = self.table.get(field, False)
-        if not isinstance(value, bool):
-            raise self.fail(field, f"must be true or false, got {value!r}")
-        return value
-
-    def sub(self, field: str, *, required: bool = True) -> _Reader | None:
-        value = self.table.get(field)
-        if value is None:
-            if required:
-                raise self.fail(field, "is missing")
-            return None
-        if not isinstance(value, dict):
-            raise self.fail(field, "must be a table")
-        return _Reader(self.path, value, f"{self.where}.{field}" if self.where else field)
-
-    def req_sub(self, field: str) -> _Reader:
-        return cast(_Reader, self.sub(field))
-
-    def items(self, field: str, *, required: bool = False) -> list[_Reader]:
-        value = self.table.get(field)
-        if value is None:
-            if required:
-                raise self.fail(field, "is missing")
-            return []
-        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-            raise self.fail(field, "must be an array of tables")
-        if required and not value:
-            raise self.fail(field, "must not be empty")
-        base = f"{self.where}.{field}" if self.where else field
-        return [_Reader(self.path, item, f"{base}[{i}]") for i, item in enumerate(value)]
-
-    def source_ref(self, field: str, keys: set[str], *, required: bool = True) -> str | None:
-        key = self.str_(field, required=required)
-        if key is not None and key not in keys:
-            raise self.fail(field, f"unknown source {key!r} (known: {', '.join(sorted(keys))})")
-        return key
+def _sources(reader: Reader) -> tuple[Source, ...]:
+    found = reader.sources(
+        "sources", required={"key", "label", "citation", "url", "read", "quote"}, optional={"doi"}
+    )
+    return tuple(found.values())
 
 
-def _sources(reader: _Reader) -> tuple[Source, ...]:
-    sources = []
-    seen: set[str] = set()
-    for item in reader.items("sources", required=True):
-        item.only(("key", "label", "citation", "url", "doi", "read", "quote"))
-        key = item.req_str("key")
-        if key in seen:
-            raise item.fail("key", f"duplicate source key {key!r}")
-        seen.add(key)
-        sources.append(
-            Source(
-                key=key,
-                label=item.req_str("label"),
-                citation=item.req_str("citation"),
-                url=item.req_str("url"),
-                read=item.req_str("read"),
-                quote=item.req_str("quote"),
-                doi=item.str_("doi", required=False),
-            )
-        )
-    return tuple(sources)
-
-
-def _indications(reader: _Reader) -> tuple[Indication, ...]:
+def _indications(reader: Reader) -> tuple[Indication, ...]:
     indications = []
-    for item in reader.items("indications", required=True):
+    for item in reader.tables("indications", required=True):
         item.only(("code", "display", "system"))
-        code = item.req_str("code")
-        system = item.str_("system", required=False) or "ICD-10-CM"
+        code = item.text("code")
+        system = item.opt_text("system") or "ICD-10-CM"
         if system != "ICD-10-CM":
             raise item.fail("system", f"only ICD-10-CM is supported, got {system!r}")
         if not _ICD10_PATTERN.match(code):
             raise item.fail("code", f"{code!r} is not an ICD-10-CM code")
-        indications.append(Indication(code=code, display=item.req_str("display"), system=system))
+        indications.append(Indication(code=code, display=item.text("display"), system=system))
     return tuple(indications)
 
 
-def _dose(reader: _Reader, keys: set[str], route: str) -> DoseRule:
-    dose = reader.req_sub("dose")
+def _dose(reader: Reader, keys: set[str], route: str) -> DoseRule:
+    dose = reader.sub("dose")
     dose.only(
         (
             "kind",
@@ -211,7 +102,7 @@ def _dose(reader: _Reader, keys: set[str], route: str) -> DoseRule:
             "note",
         )
     )
-    kind = dose.req_str("kind")
+    kind = dose.text("kind")
     if kind not in _DOSE_FIELDS:
         raise dose.fail("kind", f"{kind!r} is not one of {', '.join(_DOSE_FIELDS)}")
     infusion = route in INFUSION_ROUTES
@@ -237,7 +128,11 @@ def _dose(reader: _Reader, keys: set[str], route: str) -> DoseRule:
     for field in numeric:
         if field in dose.table and field not in allowed_numbers:
             raise dose.fail(field, f"does not apply to dose kind {kind!r}")
-        values[field] = dose.number(field, required=field in wanted)
+        values[field] = (
+            dose.number(field, positive=True)
+            if field in wanted
+            else dose.opt_number(field, positive=True)
+        )
     allowed_raw = dose.table.get("allowed_mg", [])
     if allowed_raw and kind != "amount_fixed":
         raise dose.fail("allowed_mg", f"does not apply to dose kind {kind!r}")
@@ -252,7 +147,11 @@ def _dose(reader: _Reader, keys: set[str], route: str) -> DoseRule:
     first = values["first_session_mg"]
     if allowed and first is not None and first not in allowed:
         raise dose.fail("first_session_mg", f"{first:g} is not in allowed_mg")
-    source = dose.source_ref("source", keys, required=kind != "clinic_set")
+    source = (
+        dose.opt_source_ref("source", keys)
+        if kind == "clinic_set"
+        else dose.source_ref("source", keys)
+    )
     return DoseRule(
         kind=cast(DoseKind, kind),
         source_key=source,
@@ -264,21 +163,21 @@ def _dose(reader: _Reader, keys: set[str], route: str) -> DoseRule:
         max_mg_per_h=values["max_mg_per_h"],
         first_session_mg=first,
         allowed_mg=allowed,
-        note=dose.str_("note", required=False) or "",
+        note=dose.opt_text("note") or "",
     )
 
 
-def _phases(reader: _Reader, keys: set[str], status: str) -> tuple[Phase, ...]:
+def _phases(reader: Reader, keys: set[str], status: str) -> tuple[Phase, ...]:
     phases: list[Phase] = []
     last_day = 0
-    items = reader.items("phases", required=status == "published")
+    items = reader.tables("phases", required=status == "published")
     for item in items:
         item.only(
             ("name", "start_day", "cycle_days", "pattern", "cycles", "open_ended", "source", "note")
         )
-        open_ended = item.boolean("open_ended")
-        start_day = cast(int, item.integer("start_day", minimum=1))
-        cycle_days = cast(int, item.integer("cycle_days", minimum=1))
+        open_ended = item.boolean("open_ended", default=False)
+        start_day = item.integer("start_day", minimum=1)
+        cycle_days = item.integer("cycle_days", minimum=1)
         pattern_raw = item.table.get("pattern")
         if (
             not isinstance(pattern_raw, list)
@@ -291,7 +190,11 @@ def _phases(reader: _Reader, keys: set[str], status: str) -> tuple[Phase, ...]:
             raise item.fail(
                 "pattern", "must be increasing day offsets from 0 to cycle_days - 1, e.g. [0, 3]"
             )
-        cycles = item.integer("cycles", minimum=1, required=not open_ended)
+        cycles = (
+            item.opt_integer("cycles", minimum=1)
+            if open_ended
+            else item.integer("cycles", minimum=1)
+        )
         if open_ended and cycles is not None:
             raise item.fail("cycles", "an open-ended phase has no cycle count")
         if start_day <= last_day:
@@ -299,14 +202,18 @@ def _phases(reader: _Reader, keys: set[str], status: str) -> tuple[Phase, ...]:
                 "start_day", f"phase starts on day {start_day}, before the previous ends"
             )
         phase = Phase(
-            name=item.req_str("name"),
+            name=item.text("name"),
             start_day=start_day,
             cycle_days=cycle_days,
             pattern=tuple(pattern_raw),
             cycles=cycles,
-            source_key=item.source_ref("source", keys, required=status == "published"),
+            source_key=(
+                item.source_ref("source", keys)
+                if status == "published"
+                else item.opt_source_ref("source", keys)
+            ),
             open_ended=open_ended,
-            note=item.str_("note", required=False) or "",
+            note=item.opt_text("note") or "",
         )
         days = phase.days()
         last_day = days[-1] if days else start_day
@@ -316,45 +223,43 @@ def _phases(reader: _Reader, keys: set[str], status: str) -> tuple[Phase, ...]:
     return tuple(phases)
 
 
-def _rounding(reader: _Reader) -> Rounding:
-    table = reader.req_sub("rounding")
+def _rounding(reader: Reader) -> Rounding:
+    table = reader.sub("rounding")
     table.only(("dose_mg", "rate_mg_per_h", "rate_ml_per_h"))
     steps = {}
     for field in ("dose_mg", "rate_mg_per_h", "rate_ml_per_h"):
-        step = table.req_sub(field)
+        step = table.sub(field)
         step.only(("step", "mode"))
-        mode = step.req_str("mode")
+        mode = step.text("mode")
         if mode not in ("half_up", "down"):
             raise step.fail("mode", f"{mode!r} is not 'half_up' or 'down'")
         steps[field] = RoundingStep(
-            step=cast(float, step.number("step")), mode=cast(RoundingMode, mode)
+            step=step.number("step", positive=True), mode=cast(RoundingMode, mode)
         )
     return Rounding(**steps)
 
 
-def _bound(reader: _Reader, field: str, keys: set[str]) -> LimitBound:
-    bound = reader.req_sub(field)
+def _bound(reader: Reader, field: str, keys: set[str]) -> LimitBound:
+    bound = reader.sub(field)
     bound.only(("value", "source", "basis", "site_policy"))
-    if bound.boolean("site_policy"):
+    if bound.boolean("site_policy", default=False):
         if "value" in bound.table or "source" in bound.table:
             raise bound.fail(
                 "site_policy",
                 "a site-policy limit has no value or source here; the clinic sets it",
             )
-        return LimitBound(
-            value=None, source_key=None, basis=bound.str_("basis", required=False) or ""
-        )
+        return LimitBound(value=None, source_key=None, basis=bound.opt_text("basis") or "")
     if "value" not in bound.table:
         raise bound.fail("value", "is missing (or mark the limit site_policy = true)")
     return LimitBound(
-        value=bound.number("value"),
+        value=bound.number("value", positive=True),
         source_key=bound.source_ref("source", keys),
-        basis=bound.req_str("basis"),
+        basis=bound.text("basis"),
     )
 
 
-def _limits(reader: _Reader, keys: set[str], route: str) -> tuple[LimitSpec, ...]:
-    table = reader.req_sub("limits")
+def _limits(reader: Reader, keys: set[str], route: str) -> tuple[LimitSpec, ...]:
+    table = reader.sub("limits")
     table.only(LIMIT_UNITS)
     infusion = route in INFUSION_ROUTES
     required = _REQUIRED_INFUSION_LIMITS if infusion else _REQUIRED_LIMITS
@@ -363,7 +268,7 @@ def _limits(reader: _Reader, keys: set[str], route: str) -> tuple[LimitSpec, ...
             raise table.fail(key, f"is missing: a {route} protocol must declare it")
     specs = []
     for key in LIMIT_UNITS:
-        spec = table.sub(key, required=False)
+        spec = table.opt_sub(key)
         if spec is None:
             continue
         if key.startswith("rate_") and not infusion:
@@ -377,28 +282,28 @@ def _limits(reader: _Reader, keys: set[str], route: str) -> tuple[LimitSpec, ...
     return tuple(specs)
 
 
-def _sourced_value(reader: _Reader, field: str, keys: set[str]) -> SourcedValue:
-    item = reader.req_sub(field)
+def _sourced_value(reader: Reader, field: str, keys: set[str]) -> SourcedValue:
+    item = reader.sub(field)
     item.only(("value", "source", "site_policy", "note"))
-    note = item.str_("note", required=False) or ""
-    if item.boolean("site_policy"):
+    note = item.opt_text("note") or ""
+    if item.boolean("site_policy", default=False):
         if "value" in item.table or "source" in item.table:
             raise item.fail("site_policy", "a site-policy value has no value or source here")
         return SourcedValue(value=None, source_key=None, note=note)
     return SourcedValue(
-        value=item.number("value"), source_key=item.source_ref("source", keys), note=note
+        value=item.number("value", positive=True),
+        source_key=item.source_ref("source", keys),
+        note=note,
     )
 
 
-def _monitoring(reader: _Reader, keys: set[str]) -> Monitoring:
-    table = reader.req_sub("monitoring")
+def _monitoring(reader: Reader, keys: set[str]) -> Monitoring:
+    table = reader.sub("monitoring")
     table.only(("vitals_interval_min", "observation_min", "checks"))
     checks = []
-    for item in table.items("checks"):
+    for item in table.tables("checks"):
         item.only(("text", "source"))
-        checks.append(
-            Check(text=item.req_str("text"), source_key=cast(str, item.source_ref("source", keys)))
-        )
+        checks.append(Check(text=item.text("text"), source_key=item.source_ref("source", keys)))
     return Monitoring(
         vitals_interval_min=_sourced_value(table, "vitals_interval_min", keys),
         observation_min=_sourced_value(table, "observation_min", keys),
@@ -406,37 +311,37 @@ def _monitoring(reader: _Reader, keys: set[str]) -> Monitoring:
     )
 
 
-def _medications(reader: _Reader, field: str, keys: set[str]) -> tuple[Medication, ...]:
+def _medications(reader: Reader, field: str, keys: set[str]) -> tuple[Medication, ...]:
     meds = []
-    for item in reader.items(field):
+    for item in reader.tables(field):
         item.only(("drug", "use", "dose", "source", "note"))
         meds.append(
             Medication(
-                drug=item.req_str("drug"),
-                use=item.req_str("use"),
-                dose=item.str_("dose", required=False),
-                source_key=cast(str, item.source_ref("source", keys)),
-                note=item.str_("note", required=False) or "",
+                drug=item.text("drug"),
+                use=item.text("use"),
+                dose=item.opt_text("dose"),
+                source_key=item.source_ref("source", keys),
+                note=item.opt_text("note") or "",
             )
         )
     return tuple(meds)
 
 
-def _review_points(reader: _Reader, keys: set[str]) -> tuple[ReviewPoint, ...]:
+def _review_points(reader: Reader, keys: set[str]) -> tuple[ReviewPoint, ...]:
     points = []
-    for item in reader.items("review_points"):
+    for item in reader.tables("review_points"):
         item.only(("after_session", "text", "source"))
         points.append(
             ReviewPoint(
-                after_session=item.integer("after_session", minimum=1, required=False),
-                text=item.req_str("text"),
-                source_key=cast(str, item.source_ref("source", keys)),
+                after_session=item.opt_integer("after_session", minimum=1),
+                text=item.text("text"),
+                source_key=item.source_ref("source", keys),
             )
         )
     return tuple(points)
 
 
-def _notes(reader: _Reader) -> tuple[str, ...]:
+def _notes(reader: Reader) -> tuple[str, ...]:
     notes = reader.table.get("notes", [])
     if not isinstance(notes, list) or not all(isinstance(n, str) and n.strip() for n in notes):
         raise reader.fail("notes", "must be a list of non-empty strings")
@@ -474,7 +379,7 @@ def parse_protocol(
     ...
     ketacare.core.errors.DataFileError: protocol file x.toml: field 'id': is missing
     """
-    top = _Reader(path, data, "")
+    top = Reader(kind="protocol", path=path, table=data)
     top.only(
         (
             "schema",
@@ -498,18 +403,18 @@ def parse_protocol(
             "notes",
         )
     )
-    protocol_id = top.req_str("id")
+    protocol_id = top.text("id")
     if not _ID_PATTERN.match(protocol_id):
         raise top.fail("id", f"{protocol_id!r} must be lower-case letters, digits and hyphens")
     if top.table.get("schema") != SCHEMA_VERSION:
         raise top.fail("schema", f"must be {SCHEMA_VERSION}, got {top.table.get('schema')!r}")
-    status = top.req_str("status")
+    status = top.text("status")
     if status not in ("published", "clinic_set"):
         raise top.fail("status", f"{status!r} is not 'published' or 'clinic_set'")
-    molecule = top.req_str("molecule")
+    molecule = top.text("molecule")
     if molecule not in MOLECULES:
         raise top.fail("molecule", f"{molecule!r} is not one of {', '.join(MOLECULES)}")
-    route = top.req_str("route")
+    route = top.text("route")
     if route not in ROUTES:
         raise top.fail("route", f"{route!r} is not one of {', '.join(ROUTES)}")
     sources = _sources(top)
@@ -521,14 +426,14 @@ def parse_protocol(
         )
     return Protocol(
         id=protocol_id,
-        title=top.req_str("title"),
+        title=top.text("title"),
         status=cast(Literal["published", "clinic_set"], status),
         origin=origin,
         path=str(path),
         molecule=molecule,
         route=route,
-        setting=top.req_str("setting"),
-        summary=top.req_str("summary"),
+        setting=top.text("setting"),
+        summary=top.text("summary"),
         indications=_indications(top),
         sources=sources,
         dose=dose,
@@ -551,14 +456,7 @@ def load_protocol_file(*, path: Path, origin: Literal["builtin", "clinic"] = "cl
     DataFileError
         When the file cannot be read, is not valid TOML, or fails validation.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataFileError(f"protocol file {path}: cannot be read: {exc.strerror or exc}") from exc
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise DataFileError(f"protocol file {path}: is not valid TOML: {exc}") from exc
+    data = read_toml(path, kind="protocol")
     return parse_protocol(data=data, path=path, origin=origin)
 
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from ketacare.core.sources import Source
+
 #: Routes a protocol may use (the pharmacology engine's route names).
 ROUTES: Final = (
     "iv_infusion",
@@ -55,23 +57,6 @@ RoundingMode = Literal["half_up", "down"]
 LimitKey = Literal[
     "dose_mg", "dose_mg_per_kg", "rate_mg_per_h", "rate_mg_per_kg_per_h", "course_mg"
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """A publication, label or registry entry a protocol's numbers come from.
-
-    ``read`` says what was actually read (``abstract``, ``label``, ``registry``,
-    ``guideline summary``, ...); ``quote`` is the passage the numbers rest on.
-    """
-
-    key: str
-    label: str
-    citation: str
-    url: str
-    read: str
-    quote: str
-    doi: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,14 +18,16 @@ Examples
 from __future__ import annotations
 
 import functools
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, cast
 
-from ketacare.core.errors import DataFileError, InvalidInput, UnknownItem
+from ketacare.core import datafile
+from ketacare.core.datafile import Reader, read_toml
+from ketacare.core.errors import InvalidInput, UnknownItem
 from ketacare.core.screening.model import MOLECULES, ROUTES, SEVERITIES, Severity
+from ketacare.core.sources import Source
 from ketacare.core.terminology import icd10cm_in_range, normalise_icd10cm
 from ketacare.core.terminology.drugs import drug_vocabulary, find_ingredients
 
@@ -56,20 +58,6 @@ CONDITION_KEYS = frozenset(
 VITALS = ("systolic_mmhg", "diastolic_mmhg", "heart_rate_bpm")
 LFT_CONDITIONS = ("above_uln", "above_policy_multiple", "baseline_incomplete")
 WHEN_UNSET = ("review", "note")
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """A citation a rule or interaction points to."""
-
-    key: str
-    citation: str
-    url: str
-
-    @property
-    def text(self) -> str:
-        """Citation and URL in one line."""
-        return f"{self.citation} {self.url}".strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,81 +234,39 @@ class Knowledge:
 
 
 # --------------------------------------------------------------------------------------------
-# Validation helpers
+# Reading helpers
 # --------------------------------------------------------------------------------------------
 
-
-def _fail(file: str, where: str, what: str) -> DataFileError:
-    return DataFileError(f"screening data file {file}: {where}: {what}")
+_KIND = "screening data"
 
 
-def _str(entry: Mapping[str, Any], key: str, file: str, where: str) -> str:
-    value = entry.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise _fail(file, where, f"'{key}' must be a non-empty string")
-    return value
+def _top(doc: Mapping[str, Any], file: str) -> Reader:
+    return Reader(kind=_KIND, path=file, table=doc)
 
 
-def _str_list(entry: Mapping[str, Any], key: str, file: str, where: str) -> tuple[str, ...]:
-    value = entry.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _fail(file, where, f"'{key}' must be a list of strings")
-    return tuple(cast(list[str], value))
+def _severity(entry: Reader) -> Severity:
+    return cast(Severity, entry.choice("severity", SEVERITIES))
 
 
-def _table_list(doc: Mapping[str, Any], key: str, file: str) -> list[Mapping[str, Any]]:
-    value = doc.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise _fail(file, key, "must be an array of tables")
-    return cast(list[Mapping[str, Any]], value)
-
-
-def _severity(entry: Mapping[str, Any], file: str, where: str) -> Severity:
-    value = entry.get("severity")
-    if value not in SEVERITIES:
-        raise _fail(file, where, f"severity {value!r} is not one of {', '.join(SEVERITIES)}")
-    return cast(Severity, value)
-
-
-def _unique(ids: Sequence[str], file: str, what: str) -> None:
+def _unique(ids: Sequence[str], top: Reader, field: str) -> None:
     seen: set[str] = set()
     for item in ids:
         if item in seen:
-            raise _fail(file, what, f"duplicate id {item!r}")
+            raise top.fail(field, f"duplicate id {item!r}")
         seen.add(item)
 
 
-def _sources(doc: Mapping[str, Any], file: str) -> dict[str, Source]:
-    out: dict[str, Source] = {}
-    for entry in _table_list(doc, "source", file):
-        key = _str(entry, "key", file, "source")
-        where = f"source {key}"
-        url = entry.get("url", "")
-        if not isinstance(url, str):
-            raise _fail(file, where, "'url' must be a string")
-        out[key] = Source(key, _str(entry, "citation", file, where), url)
-    return out
+def _sources(top: Reader) -> dict[str, Source]:
+    return top.sources("source", required={"key", "citation"}, optional={"url"})
 
 
-def _cite(
-    entry: Mapping[str, Any], sources: Mapping[str, Source], file: str, where: str
-) -> tuple[str, tuple[str, ...]]:
-    raw = entry.get("source")
-    keys = (raw,) if isinstance(raw, str) else raw
-    if not isinstance(keys, list | tuple) or not keys or not all(isinstance(k, str) for k in keys):
-        raise _fail(file, where, "'source' must name a source key or a list of them")
-    for key in keys:
-        if key not in sources:
-            raise _fail(file, where, f"unknown source {key!r}")
-    return "; ".join(sources[k].text for k in keys), tuple(keys)
+def _cite(entry: Reader, sources: Mapping[str, Source]) -> tuple[str, tuple[str, ...]]:
+    keys = entry.source_refs("source", sources, single=True)
+    return "; ".join(sources[k].text for k in keys), keys
 
 
 def _read(name: str) -> dict[str, Any]:
-    try:
-        text = resources.files("ketacare.core.screening").joinpath("data", name).read_text("utf-8")
-    except OSError as exc:
-        raise DataFileError(f"screening data file {name} cannot be read: {exc}") from exc
-    return parse_toml(text, name)
+    return read_toml(resources.files("ketacare.core.screening").joinpath("data", name), kind=_KIND)
 
 
 def parse_toml(text: str, name: str) -> dict[str, Any]:
@@ -333,12 +279,9 @@ def parse_toml(text: str, name: str) -> dict[str, Any]:
     >>> parse_toml("a = ", "x.toml")
     Traceback (most recent call last):
     ...
-    ketacare.core.errors.DataFileError: screening data file x.toml is not valid TOML: ...
+    ketacare.core.errors.DataFileError: screening data file x.toml: is not valid TOML: ...
     """
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise DataFileError(f"screening data file {name} is not valid TOML: {exc}") from exc
+    return datafile.parse_toml(text, kind=_KIND, path=name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,161 +290,146 @@ def parse_toml(text: str, name: str) -> dict[str, Any]:
 
 
 def _check_when(
-    when: Mapping[str, Any],
-    file: str,
-    where: str,
+    w: Reader,
     findings: Mapping[str, Finding],
     policies: Mapping[str, PolicyDef],
 ) -> None:
+    when = w.table
     if not when:
-        raise _fail(file, where, "'when' must hold at least one condition")
-    unknown = set(when) - CONDITION_KEYS
-    if unknown:
-        raise _fail(file, where, f"unknown condition key(s) {', '.join(sorted(unknown))}")
+        raise w.fail("", "must hold at least one condition")
+    w.only(CONDITION_KEYS)
     if "finding" in when:
-        fid = when["finding"]
-        if fid not in findings:
-            raise _fail(file, where, f"unknown finding {fid!r}")
+        fid = w.choice("finding", tuple(findings))
         levels = findings[fid].values
         if "in" in when:
             allowed = when["in"]
             if not isinstance(allowed, list) or not set(allowed) <= set(levels):
-                raise _fail(file, where, f"'in' must list values of {fid}: {', '.join(levels)}")
+                raise w.fail("in", f"must list values of {fid}: {', '.join(levels)}")
         elif levels:
-            raise _fail(file, where, f"finding {fid} has levels; give 'in'")
+            raise w.fail("in", f"is missing: finding {fid} has levels")
     for key in ("total_at_least", "total_at_most", "total_at_least_female", "total_at_least_male"):
-        if key in when and not isinstance(when[key], int | float):
-            raise _fail(file, where, f"'{key}' must be a number")
+        if key in when:
+            w.number(key)
     if "item" in when and not ("instrument" in when and "flag" in when):
-        raise _fail(
-            file, where, "'item' names the item a flag is read from: give instrument and flag"
-        )
+        raise w.fail("item", "names the item a flag is read from: give instrument and flag")
     if "instrument" in when and not (
         {"flag", "total_at_least", "total_at_most", "total_at_least_female"} & set(when)
     ):
-        raise _fail(file, where, "an instrument condition needs a flag or a total threshold")
+        raise w.fail("instrument", "an instrument condition needs a flag or a total threshold")
     if ("total_at_least_female" in when) != ("total_at_least_male" in when):
-        raise _fail(file, where, "sex-specific thresholds come in pairs (female and male)")
+        raise w.fail("", "sex-specific thresholds come in pairs (female and male)")
     if "vital" in when:
-        if when["vital"] not in VITALS:
-            raise _fail(file, where, f"unknown vital {when['vital']!r}")
+        w.choice("vital", VITALS)
         if ("above" in when) == ("above_policy" in when):
-            raise _fail(file, where, "a vital condition needs exactly one of above, above_policy")
+            raise w.fail("vital", "a vital condition needs exactly one of above, above_policy")
     for key in ("above_policy", "policy"):
-        if key in when and when[key] not in policies:
-            raise _fail(file, where, f"unknown site policy {when[key]!r}")
+        if key in when:
+            w.choice(key, tuple(policies))
     if "lft" in when:
-        if when["lft"] not in LFT_CONDITIONS:
-            raise _fail(file, where, f"lft must be one of {', '.join(LFT_CONDITIONS)}")
-        if when["lft"] == "above_policy_multiple" and "policy" not in when:
-            raise _fail(file, where, "lft above_policy_multiple needs 'policy'")
-    if "above" in when and not isinstance(when["above"], int | float):
-        raise _fail(file, where, "'above' must be a number")
+        if w.choice("lft", LFT_CONDITIONS) == "above_policy_multiple" and "policy" not in when:
+            raise w.fail("policy", "is missing: lft above_policy_multiple needs 'policy'")
+    if "above" in when:
+        w.number("above")
 
 
 def _rule(
-    entry: Mapping[str, Any],
-    file: str,
+    r: Reader,
     sources: Mapping[str, Source],
     findings: Mapping[str, Finding],
     policies: Mapping[str, PolicyDef],
     safeguards: Mapping[str, Safeguard],
 ) -> Rule:
-    rid = _str(entry, "id", file, "rule")
-    where = f"rule {rid}"
-    applies_to = _str_list(entry, "applies_to", file, where)
+    r.only(
+        (
+            "id",
+            "severity",
+            "applies_to",
+            "when",
+            "message",
+            "source",
+            "required",
+            "substance_risk",
+            "safeguards",
+            "then_requires",
+        )
+    )
+    rid = r.text("id")
+    applies_to = r.strings("applies_to", default=())
     if not applies_to or not set(applies_to) <= set(MOLECULES):
-        raise _fail(file, where, f"'applies_to' must list molecules from {', '.join(MOLECULES)}")
-    when = entry.get("when")
-    if not isinstance(when, dict):
-        raise _fail(file, where, "'when' must be a table")
-    _check_when(when, file, where, findings, policies)
-    wanted = _str_list(entry, "safeguards", file, where)
+        raise r.fail("applies_to", f"must list molecules from {', '.join(MOLECULES)}")
+    when = r.sub("when")
+    _check_when(when, findings, policies)
+    wanted = r.strings("safeguards", default=())
     for sid in wanted:
         if sid not in safeguards:
-            raise _fail(file, where, f"unknown safeguard {sid!r}")
-    for flag in ("required", "substance_risk"):
-        if not isinstance(entry.get(flag, False), bool):
-            raise _fail(file, where, f"'{flag}' must be true or false")
-    asks = {"finding", "pregnancy_in", "breastfeeding", "age_below"} & set(when)
-    if (
-        _severity(entry, file, where) == "contraindication"
-        and asks
-        and not entry.get("required", False)
-    ):
-        raise _fail(
-            file, where, "a contraindication that asks about the patient must be required = true"
-        )
-    source, keys = _cite(entry, sources, file, where)
+            raise r.fail("safeguards", f"unknown safeguard {sid!r}")
+    required = r.boolean("required", default=False)
+    substance_risk = r.boolean("substance_risk", default=False)
+    severity = _severity(r)
+    asks = {"finding", "pregnancy_in", "breastfeeding", "age_below"} & set(when.table)
+    if severity == "contraindication" and asks and not required:
+        raise r.fail("required", "a contraindication that asks about the patient must be required")
+    source, keys = _cite(r, sources)
     return Rule(
         id=rid,
-        severity=_severity(entry, file, where),
+        severity=severity,
         applies_to=applies_to,
-        when=dict(when),
-        message=_str(entry, "message", file, where),
+        when=dict(when.table),
+        message=r.text("message"),
         source=source,
         source_keys=keys,
-        required=bool(entry.get("required", False)),
-        substance_risk=bool(entry.get("substance_risk", False)),
+        required=required,
+        substance_risk=substance_risk,
         safeguards=wanted,
-        then_requires=_str_list(entry, "then_requires", file, where),
+        then_requires=r.strings("then_requires", default=()),
     )
 
 
 def _rules_file(doc: Mapping[str, Any], file: str) -> dict[str, Any]:
-    head = doc.get("ruleset")
-    if not isinstance(head, dict):
-        raise _fail(file, "ruleset", "missing [ruleset] table")
-    sources = _sources(doc, file)
+    top = _top(doc, file)
+    head = top.sub("ruleset")
+    sources = _sources(top)
     findings: dict[str, Finding] = {}
-    for entry in _table_list(doc, "finding", file):
-        fid = _str(entry, "id", file, "finding")
-        findings[fid] = Finding(
-            fid,
-            _str(entry, "label", file, f"finding {fid}"),
-            _str_list(entry, "values", file, f"finding {fid}"),
-        )
+    for r in top.tables("finding", id_key="id"):
+        r.only(("id", "label", "values"))
+        fid = r.text("id")
+        findings[fid] = Finding(fid, r.text("label"), r.strings("values", default=()))
     policies: dict[str, PolicyDef] = {}
-    for entry in _table_list(doc, "policy", file):
-        key = _str(entry, "key", file, "policy")
-        where = f"policy {key}"
-        if "default" in entry or "value" in entry:
-            raise _fail(file, where, "site policies have no default value in the rules file")
-        unset = _str(entry, "when_unset", file, where)
-        if unset not in WHEN_UNSET:
-            raise _fail(file, where, f"'when_unset' must be one of {', '.join(WHEN_UNSET)}")
-        policies[key] = PolicyDef(
-            key, _str(entry, "description", file, where), _str(entry, "unit", file, where), unset
-        )
+    for r in top.tables("policy", id_key="key"):
+        if r.has("default") or r.has("value"):
+            raise r.fail("default", "site policies have no default value in the rules file")
+        r.only(("key", "description", "unit", "when_unset"))
+        key = r.text("key")
+        unset = r.choice("when_unset", WHEN_UNSET)
+        policies[key] = PolicyDef(key, r.text("description"), r.text("unit"), unset)
     safeguards: dict[str, Safeguard] = {}
-    for entry in _table_list(doc, "safeguard", file):
-        sid = _str(entry, "id", file, "safeguard")
-        text, _ = _cite(entry, sources, file, f"safeguard {sid}")
-        safeguards[sid] = Safeguard(sid, _str(entry, "text", file, f"safeguard {sid}"), text)
+    for r in top.tables("safeguard", id_key="id"):
+        r.only(("id", "text", "source"))
+        sid = r.text("id")
+        text, _ = _cite(r, sources)
+        safeguards[sid] = Safeguard(sid, r.text("text"), text)
     requirements = []
-    for entry in _table_list(doc, "requirement", file):
-        qid = _str(entry, "id", file, "requirement")
-        where = f"requirement {qid}"
-        source, _ = _cite(entry, sources, file, where)
+    for r in top.tables("requirement", id_key="id"):
+        r.only(("id", "applies_to", "any_of", "message", "source"))
+        source, _ = _cite(r, sources)
         requirements.append(
             Requirement(
-                qid,
-                _str_list(entry, "applies_to", file, where),
-                _str_list(entry, "any_of", file, where),
-                _str(entry, "message", file, where),
+                r.text("id"),
+                r.strings("applies_to", default=()),
+                r.strings("any_of", default=()),
+                r.text("message"),
                 source,
             )
         )
     rules = [
-        _rule(e, file, sources, findings, policies, safeguards)
-        for e in _table_list(doc, "rule", file)
+        _rule(r, sources, findings, policies, safeguards) for r in top.tables("rule", id_key="id")
     ]
-    _unique([r.id for r in rules], file, "rule")
-    _unique([f.id for f in findings.values()], file, "finding")
+    _unique([r.id for r in rules], top, "rule")
+    _unique([f.id for f in findings.values()], top, "finding")
     return {
-        "ruleset_id": _str(head, "id", file, "ruleset"),
-        "ruleset_version": _str(head, "version", file, "ruleset"),
-        "title": _str(head, "title", file, "ruleset"),
+        "ruleset_id": head.text("id"),
+        "ruleset_version": head.text("version"),
+        "title": head.text("title"),
         "sources": sources,
         "findings": tuple(findings.values()),
         "policies": tuple(policies.values()),
@@ -517,121 +445,116 @@ def _rules_file(doc: Mapping[str, Any], file: str) -> dict[str, Any]:
 
 
 def _medications_file(doc: Mapping[str, Any], file: str) -> dict[str, Any]:
+    top = _top(doc, file)
     labels: dict[str, str] = {}
     class_sources: dict[str, str] = {}
-    for entry in _table_list(doc, "class", file):
-        cid = _str(entry, "id", file, "class")
-        labels[cid] = _str(entry, "label", file, f"class {cid}")
-        class_sources[cid] = _str(entry, "source", file, f"class {cid}")
+    for r in top.tables("class", id_key="id"):
+        r.only(("id", "label", "source"))
+        cid = r.text("id")
+        labels[cid] = r.text("label")
+        class_sources[cid] = r.text("source")
     meds = []
-    for entry in _table_list(doc, "medication", file):
-        name = _str(entry, "name", file, "medication").lower()
-        where = f"medication {name}"
-        classes = _str_list(entry, "classes", file, where)
+    for r in top.tables("medication", id_key="name"):
+        r.only(("name", "classes", "synonyms"))
+        name = r.text("name").lower()
+        classes = r.strings("classes", default=())
         for cid in classes:
             if cid not in labels:
-                raise _fail(file, where, f"unknown class {cid!r}")
-        synonyms = tuple(s.lower() for s in _str_list(entry, "synonyms", file, where))
+                raise r.fail("classes", f"unknown class {cid!r}")
+        synonyms = tuple(s.lower() for s in r.strings("synonyms", default=()))
         meds.append(MedicationEntry(name, synonyms, classes))
-    _unique([n for m in meds for n in (m.name, *m.synonyms)], file, "medication")
+    _unique([n for m in meds for n in (m.name, *m.synonyms)], top, "medication")
     return {"class_labels": labels, "class_sources": class_sources, "medications": tuple(meds)}
 
 
 def _interactions_file(
     doc: Mapping[str, Any], file: str, class_labels: Mapping[str, str]
 ) -> dict[str, Any]:
-    sources = _sources(doc, file)
+    top = _top(doc, file)
+    sources = _sources(top)
+    known_routes = {r for rs in ROUTES.values() for r in rs}
     out = []
-    for entry in _table_list(doc, "interaction", file):
-        iid = _str(entry, "id", file, "interaction")
-        where = f"interaction {iid}"
-        classes = _str_list(entry, "classes", file, where)
-        if not classes:
-            raise _fail(file, where, "'classes' must not be empty")
+    for r in top.tables("interaction", id_key="id"):
+        r.only(
+            (
+                "id",
+                "classes",
+                "severity",
+                "source_molecule",
+                "effect",
+                "advice",
+                "source",
+                "routes",
+            )
+        )
+        classes = r.strings("classes", non_empty=True)
         for cid in classes:
             if cid not in class_labels:
-                raise _fail(file, where, f"unknown class {cid!r} (not in medications.toml)")
-        molecule = _str(entry, "source_molecule", file, where)
-        if molecule not in (*MOLECULES, "both"):
-            raise _fail(file, where, "'source_molecule' must be ketamine, esketamine or both")
-        routes = _str_list(entry, "routes", file, where)
-        known_routes = {r for rs in ROUTES.values() for r in rs}
+                raise r.fail("classes", f"unknown class {cid!r} (not in medications.toml)")
+        molecule = r.choice("source_molecule", (*MOLECULES, "both"))
+        routes = r.strings("routes", default=())
         if not set(routes) <= known_routes:
-            raise _fail(file, where, f"unknown route in {routes}")
-        source, keys = _cite(entry, sources, file, where)
+            raise r.fail("routes", f"unknown route in {list(routes)}")
+        source, keys = _cite(r, sources)
         out.append(
             Interaction(
-                id=iid,
+                id=r.text("id"),
                 classes=classes,
-                severity=_severity(entry, file, where),
+                severity=_severity(r),
                 source_molecule=molecule,
-                effect=_str(entry, "effect", file, where),
-                advice=_str(entry, "advice", file, where),
+                effect=r.text("effect"),
+                advice=r.text("advice"),
                 source=source,
                 source_keys=keys,
                 routes=routes,
             )
         )
-    _unique([i.id for i in out], file, "interaction")
+    _unique([i.id for i in out], top, "interaction")
     return {"interactions": tuple(out), "interaction_sources": sources}
 
 
-def _code_bounds(entry: Mapping[str, Any], file: str) -> tuple[str, str | None]:
+def _code_bounds(r: Reader) -> tuple[str, str | None]:
     """The entry's prefix, or its range's first and last code (each normalised)."""
-    bounds = entry.get("range")
+    field = "range" if r.has("range") else "prefix"
     try:
-        if bounds is None:
-            return normalise_icd10cm(_str(entry, "prefix", file, "code")), None
-        if (
-            not isinstance(bounds, list)
-            or len(bounds) != 2
-            or not all(isinstance(b, str) for b in bounds)
-        ):
-            raise _fail(file, "code", f"range {bounds!r} must be [FIRST, LAST]")
+        if field == "prefix":
+            return normalise_icd10cm(r.text("prefix")), None
+        bounds = r.strings("range")
+        if len(bounds) != 2:
+            raise r.fail("range", f"{list(bounds)!r} must be [FIRST, LAST]")
         first, last = normalise_icd10cm(bounds[0]), normalise_icd10cm(bounds[1])
     except InvalidInput as exc:
-        raise _fail(file, "code", str(exc)) from None
+        raise r.fail(field, str(exc)) from None
     if first.replace(".", "") > last.replace(".", ""):
-        raise _fail(file, f"code {first}-{last}", "the range's first code is after its last")
+        raise r.fail("range", f"{first}-{last}: the range's first code is after its last")
     return first, last
 
 
 def _codes_file(
     doc: Mapping[str, Any], file: str, findings: tuple[Finding, ...]
 ) -> tuple[tuple[CodeEntry, ...], tuple[AllergenEntry, ...]]:
-    known = {f.id for f in findings if not f.values}
+    top = _top(doc, file)
+    known = tuple(f.id for f in findings if not f.values)
     out = []
-    for entry in _table_list(doc, "code", file):
-        prefix, last = _code_bounds(entry, file)
-        where = f"code {prefix}" + (f"-{last}" if last else "")
-        finding = _str(entry, "finding", file, where)
+    for r in top.tables("code", id_key="prefix"):
+        r.only(("prefix", "range", "finding", "display", "source"))
+        prefix, last = _code_bounds(r)
+        finding = r.text("finding")
         if finding not in known:
-            raise _fail(file, where, f"unknown boolean finding {finding!r}")
-        out.append(
-            CodeEntry(
-                prefix,
-                finding,
-                _str(entry, "display", file, where),
-                _str(entry, "source", file, where),
-                last,
-            )
-        )
+            raise r.fail("finding", f"unknown boolean finding {finding!r}")
+        out.append(CodeEntry(prefix, finding, r.text("display"), r.text("source"), last))
     allergens = []
-    for entry in _table_list(doc, "allergen", file):
-        ingredient = _str(entry, "ingredient", file, "allergen")
-        where = f"allergen {ingredient}"
-        finding = _str(entry, "finding", file, where)
+    for r in top.tables("allergen", id_key="ingredient"):
+        r.only(("ingredient", "finding", "source"))
+        finding = r.text("finding")
         if finding not in known:
-            raise _fail(file, where, f"unknown boolean finding {finding!r}")
-        allergens.append(AllergenEntry(ingredient, finding, _str(entry, "source", file, where)))
+            raise r.fail("finding", f"unknown boolean finding {finding!r}")
+        allergens.append(AllergenEntry(r.text("ingredient"), finding, r.text("source")))
     return tuple(out), tuple(allergens)
 
 
 def _version(doc: Mapping[str, Any], table: str, file: str) -> str:
-    head = doc.get(table)
-    if not isinstance(head, dict):
-        raise _fail(file, table, f"missing [{table}] table")
-    return _str(head, "version", file, table)
+    return _top(doc, file).sub(table).text("version")
 
 
 def build_knowledge(
@@ -647,7 +570,7 @@ def build_knowledge(
     >>> build_knowledge({}, {}, {}, {})
     Traceback (most recent call last):
     ...
-    ketacare.core.errors.DataFileError: screening data file rules.toml: ruleset: missing ...
+    ketacare.core.errors.DataFileError: screening data file rules.toml: field 'ruleset': is missing
     """
     r = _rules_file(rules, "rules.toml")
     m = _medications_file(medications, "medications.toml")

@@ -35,7 +35,6 @@ Examples
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -43,12 +42,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
+from ketacare.core.datafile import Reader, read_toml
 from ketacare.core.errors import DataFileError, InvalidInput, OutOfRange
 from ketacare.core.instruments import get_instrument
 from ketacare.core.protocols import Protocol, SitePolicy, resolve_limits
 from ketacare.core.protocols.model import MOLECULES, SourcedValue
 from ketacare.core.protocols.plan import PlannedSession
 from ketacare.core.safeguards import CumulativeCap, TakeHomePolicy, parse_caps, parse_take_home
+from ketacare.core.sources import Source
 
 Vital = Literal["sbp_mmhg", "dbp_mmhg", "hr_per_min", "spo2_pct", "rr_per_min", "temperature_c"]
 VITALS: Final[tuple[Vital, ...]] = get_args(Vital)
@@ -95,6 +96,8 @@ LIMIT_NAMES: Final[Mapping[str, str]] = {
 DISCHARGE_INSTRUMENT: Final = "padss_ketamine"
 
 _DATA_FILE = "sessions.toml"
+_RULES = "session rules"
+_POLICY = "session policy"
 
 
 # --------------------------------------------------------------------------- values
@@ -109,18 +112,6 @@ class Bound:
     max: float
     unit: str
     label: str
-
-
-@dataclass(frozen=True, slots=True)
-class SessionSource:
-    """A source a session rule rests on."""
-
-    key: str
-    label: str
-    citation: str
-    url: str
-    read: str
-    quote: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,7 +321,7 @@ class SessionSetup:
 class SessionRules:
     """The validated contents of ``data/sessions.toml``."""
 
-    sources: Mapping[str, SessionSource]
+    sources: Mapping[str, Source]
     plausibility: Mapping[Vital, Bound]
     rules: tuple[tuple[str, Threshold], ...]  # (protocol route, threshold)
     timed_checks: tuple[tuple[str, TimedCheck], ...]  # (protocol route, check)
@@ -366,7 +357,7 @@ class PadssVitalSigns:
 
 
 def _fail(path: str, where: str, problem: str) -> DataFileError:
-    return DataFileError(f"session rules file {path}: field {where!r}: {problem}")
+    return Reader(kind=_RULES, path=path, table={}).fail(where, problem)
 
 
 def _table(path: str, where: str, value: Any, allowed: set[str]) -> dict[str, Any]:
@@ -415,13 +406,9 @@ def parse_session_rules(data: Mapping[str, Any], *, path: str = "<text>") -> Ses
     )
     if top["schema"] != 1:
         raise _fail(path, "schema", f"must be 1, got {top['schema']!r}")
-    sources: dict[str, SessionSource] = {}
-    for i, raw in enumerate(top["sources"]):
-        t = _table(path, f"sources[{i}]", raw, {"key", "label", "citation", "url", "read", "quote"})
-        for k, v in t.items():
-            if not isinstance(v, str) or not v.strip():
-                raise _fail(path, f"sources[{i}].{k}", "must be a non-empty string")
-        sources[t["key"]] = SessionSource(**t)
+    sources = Reader(kind=_RULES, path=path, table=top).sources(
+        "sources", required={"key", "label", "citation", "url", "read", "quote"}
+    )
 
     def source(where: str, key: Any) -> str:
         if key not in sources:
@@ -554,11 +541,9 @@ def load_session_rules() -> SessionRules:
     >>> load_session_rules().devices["intranasal_esketamine"]
     (28.0, 'Spravato label, device')
     """
-    text = resources.files("ketacare.core.sessions").joinpath("data", _DATA_FILE)
-    try:
-        data = tomllib.loads(text.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:  # pragma: no cover - shipped file is valid
-        raise DataFileError(f"session rules file {_DATA_FILE}: is not valid TOML: {exc}") from exc
+    data = read_toml(
+        resources.files("ketacare.core.sessions").joinpath("data", _DATA_FILE), kind=_RULES
+    )
     return parse_session_rules(data, path=_DATA_FILE)
 
 
@@ -701,7 +686,7 @@ def _parse_monitoring(path: str, where: str, table: Any) -> MonitoringPolicy:
 
 
 def _policy_fail(path: str, where: str, problem: str) -> DataFileError:
-    return DataFileError(f"session policy file {path}: field {where!r}: {problem}")
+    return Reader(kind=_POLICY, path=path, table={}).fail(where, problem)
 
 
 def parse_session_policy(data: Mapping[str, Any], *, path: str = "<text>") -> SessionPolicy:
@@ -767,13 +752,7 @@ def load_session_policy(*, path: Path) -> SessionPolicy:
         Unreadable file, unknown field or vital, a non-positive number, a
         threshold outside the data-entry bounds, low not below high.
     """
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DataFileError(f"session policy file {path}: cannot be read: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise DataFileError(f"session policy file {path}: is not valid TOML: {exc}") from exc
-    return parse_session_policy(data, path=str(path))
+    return parse_session_policy(read_toml(path, kind=_POLICY), path=str(path))
 
 
 # --------------------------------------------------------------------------- setup
