@@ -26,6 +26,9 @@ version = "1.0.0"
 title = "Demo"
 short_title = "Demo"
 description = "d"
+[use]
+self_report = true
+screenings = []
 [licence]
 case = "full_text"
 holder = "h"
@@ -74,6 +77,15 @@ def test_minimal_file_loads() -> None:
         (lambda t: t.replace("[scoring]", "[scoring]\nmissing = \"prorate\""), "only none_allowed"),
         (lambda t: t + "[[subscales]]\nid=\"a\"\nlabel=\"s\"\nitems=[\"a\"]\n", "must be unique"),
         (lambda t: t.replace('id = "demo"', 'id = "demo'), "not valid TOML"),
+        (lambda t: t.replace("[use]\nself_report = true\nscreenings = []\n", ""),
+         "[use] table is required"),
+        (lambda t: t.replace("self_report = true\n", ""), "self_report must be true"),
+        (lambda t: t.replace("screenings = []\n", ""), "screenings must be a list"),
+        (lambda t: t.replace("screenings = []", 'screenings = ["intake"]'),
+         "unknown screening(s) intake: allowed eligibility"),
+        (lambda t: t.replace("screenings = []", 'screenings = []\n[[use.measures]]\nid = "m"\n'
+                             'field = "zz"\nlabel = "M"\nshort = "m"\norder = 1'),
+         "field 'zz' must be total or a subscale of demo"),
     ],
 )  # fmt: skip
 def test_broken_files_fail_with_a_clear_message(change: object, message: str) -> None:

@@ -24,17 +24,20 @@ from typing import Any, cast
 from ketacare.core.errors import DataFileError, InvalidInput
 from ketacare.core.instruments.expressions import Condition, parse_condition
 from ketacare.core.instruments.model import (
+    SCREENINGS,
     Band,
     EnableWhen,
     FlagRule,
     Instrument,
     Item,
     Licence,
+    OutcomeMeasure,
     ResponseOption,
     RuleBand,
     Scoring,
     Source,
     Subscale,
+    Use,
     ValueRange,
 )
 
@@ -350,6 +353,43 @@ def _bands(readers: list[_Reader], targets: set[str]) -> tuple[Band, ...]:
     return tuple(bands)
 
 
+def _use(top: _Reader, instrument_id: str, scoring: Scoring, subscales: set[str]) -> Use:
+    """The ``[use]`` table every instrument file declares (see :class:`Use`)."""
+    use = top.sub("use")
+    use.check_keys({"self_report", "screenings", "measures"})
+    if not isinstance(use.table.get("self_report"), bool):
+        raise use.fail("self_report must be true (a patient fills it in) or false (staff only)")
+    screenings = use.strings("screenings")
+    unknown = sorted(set(screenings) - set(SCREENINGS))
+    if unknown:
+        raise use.fail(
+            f"unknown screening(s) {', '.join(unknown)}: allowed {', '.join(SCREENINGS)}"
+        )
+    measures = []
+    for m in use.tables("measures"):
+        m.check_keys({"id", "field", "label", "short", "order"})
+        field = m.text("field")
+        if field == "total" and scoring.method != "sum":
+            raise m.fail("field total needs an instrument scored by sum")
+        if field != "total" and field not in subscales:
+            raise m.fail(f"field {field!r} must be total or a subscale of {instrument_id}")
+        measures.append(
+            OutcomeMeasure(
+                id=m.text("id"),
+                instrument=instrument_id,
+                field=field,
+                label=m.text("label"),
+                short=m.text("short"),
+                order=m.integer("order"),
+            )
+        )
+    return Use(
+        self_report=use.boolean("self_report", False),
+        screenings=screenings,
+        measures=tuple(measures),
+    )
+
+
 def _parse(where: str, data: Mapping[str, Any]) -> Instrument:
     top = _Reader(where, data)
     top.check_keys(
@@ -371,6 +411,7 @@ def _parse(where: str, data: Mapping[str, Any]) -> Instrument:
             "bands",
             "flags",
             "unverified",
+            "use",
         }
     )
     instrument_id = top.text("id")
@@ -501,6 +542,7 @@ def _parse(where: str, data: Mapping[str, Any]) -> Instrument:
         loinc_panel=_loinc(top, "loinc_panel"),
         loinc_total=_loinc(top, "loinc_total"),
         unverified=top.strings("unverified", []),
+        use=_use(top, instrument_id, scoring, {s.id for s in subscales}),
     )
     if instrument.requires_sex:
         for sex in _SEXES:
