@@ -66,6 +66,28 @@ def test_bad_link_requests_are_refused(client: Any, login_api: Any) -> None:
         assert r.status_code == 422 and message in r.json()["detail"]
 
 
+def test_a_link_offers_every_self_report_questionnaire(client: Any, login_api: Any) -> None:
+    """Self-report is one list, from the instruments' data files: a patient may fill AUDIT-C
+    and DAST-10 on their own page, so a link may carry them too."""
+    nurse = login_api("nurse")
+    r = client.post(
+        "/api/v1/patients/1/self-report-links",
+        headers=nurse,
+        json={"instruments": ["auditc", "dast10"], "valid_hours": 1},
+    )
+    assert r.status_code == 201, r.text
+    r = client.post(
+        "/api/v1/patients/1/self-report-links",
+        headers=nurse,
+        json={"instruments": ["cssrs_screener"], "valid_hours": 1},
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"] == (
+        "cssrs_screener is not a self-report questionnaire: allowed auditc, bpi_sf, dast10, "
+        "gad7, nrs_pain, pcs, pgic, phq9"
+    )
+
+
 def test_a_reminder_is_queued_once_and_sent_once(
     app: Any, client: Any, login_api: Any, tmp_path: Any
 ) -> None:

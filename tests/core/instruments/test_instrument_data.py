@@ -26,6 +26,9 @@ version = "1.0.0"
 title = "Demo"
 short_title = "Demo"
 description = "d"
+[use]
+self_report = true
+screenings = []
 [licence]
 case = "full_text"
 holder = "h"
@@ -77,6 +80,17 @@ def test_minimal_file_loads() -> None:
         (lambda t: t.replace("[scoring]", "[scoring]\nmissing = \"prorate\""), "only none_allowed"),
         (lambda t: t + "[[subscales]]\nid=\"a\"\nlabel=\"s\"\nitems=[\"a\"]\n", "must be unique"),
         (lambda t: t.replace('id = "demo"', 'id = "demo'), "not valid TOML"),
+        (lambda t: t.replace("[use]\nself_report = true\nscreenings = []\n", ""),
+         "field 'use': is missing"),
+        (lambda t: t.replace("self_report = true\n", ""), "field 'use.self_report': is missing"),
+        (lambda t: t.replace("self_report = true\n", 'self_report = "yes"\n'),
+         "field 'use.self_report': must be true (a patient fills it in) or false"),
+        (lambda t: t.replace("screenings = []\n", ""), "field 'use.screenings': is missing"),
+        (lambda t: t.replace("screenings = []", 'screenings = ["intake"]'),
+         "unknown screening(s) intake: allowed eligibility"),
+        (lambda t: t.replace("screenings = []", 'screenings = []\n[[use.measures]]\nid = "m"\n'
+                             'field = "zz"\nlabel = "M"\nshort = "m"\norder = 1'),
+         "field 'use.measures[0].field': 'zz' must be total or a subscale of demo"),
     ],
 )  # fmt: skip
 def test_broken_files_fail_with_a_clear_message(change: object, message: str) -> None:

@@ -107,6 +107,7 @@ def assessments_page(
             "rows": rows,
             "incomplete": {r.id: incomplete_of(r) for r in rows},
             "instruments": _available(principal),
+            "self_report": SELF_REPORT,
         },
     )
 

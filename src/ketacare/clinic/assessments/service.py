@@ -33,6 +33,7 @@ from ketacare.core.instruments import (
     list_instruments,
     require_complete,
     score,
+    self_report_ids,
 )
 from ketacare.infra.errors import Conflict, Forbidden, NotFound
 
@@ -44,9 +45,10 @@ ALERT_FLAGS = frozenset(
     {"phq9_item9_positive", "cssrs_high_risk", "cssrs_moderate_risk", *UNANSWERED_FLAGS}
 )
 
-#: Questionnaires a patient fills about themselves; the rest (risk tools, criteria,
-#: discharge scores) are clinician instruments and a patient account cannot submit them.
-SELF_REPORT = ("phq9", "gad7", "nrs_pain", "bpi_sf", "pcs", "pgic", "auditc", "dast10")
+#: Questionnaires a patient fills about themselves (``self_report`` in each instrument's
+#: data file); the rest (risk tools, criteria, discharge scores) are clinician instruments
+#: and a patient account cannot submit them.
+SELF_REPORT = self_report_ids()
 SEX_CODE = {"female": "F", "male": "M"}
 
 

@@ -17,10 +17,12 @@ from ketacare.clinic.followup.orm import OutboxMessage, SelfReportLink
 from ketacare.clinic.followup.senders import Sender
 from ketacare.clinic.patients.service import get_patient
 from ketacare.core.errors import InvalidInput
-from ketacare.core.instruments import IncompleteAnswers, get_instrument
+from ketacare.core.instruments import IncompleteAnswers, get_instrument, self_report_ids
 from ketacare.infra.errors import Conflict, NotFound
 
-SELF_REPORT = ("phq9", "gad7", "nrs_pain", "bpi_sf", "pcs", "pgic")
+#: what a self-report link or an outcome schedule may ask for: the instruments whose data
+#: file says a patient fills them in (the same list the assessments domain enforces)
+SELF_REPORT = self_report_ids()
 MAX_LINK_HOURS = 24 * 14
 
 

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from ketacare.clinic.assessments.orm import Assessment
 from ketacare.clinic.sessions.orm import DosingSession
 from ketacare.clinic.sessions.service import state_of
+from ketacare.core.instruments import OutcomeMeasure, outcome_measures
 from ketacare.core.outcomes import (
     BoosterFinding,
     BoosterRule,
@@ -49,38 +50,12 @@ from ketacare.core.outcomes import (
 )
 from ketacare.core.sessions import delivered_mg
 
-
-@dataclass(frozen=True, slots=True)
-class Measure:
-    """One outcome measure: which instrument and which of its values."""
-
-    id: str
-    instrument: str
-    field: str  # "total" or the name of a sub-score
-    label: str
-    short: str
-
+#: One outcome measure: which instrument, which of its values, its display labels
+#: (``[[use.measures]]`` in the instrument's data file).
+Measure = OutcomeMeasure
 
 #: The measures of the outcome panel and the progress report, in display order.
-MEASURES: tuple[Measure, ...] = (
-    Measure("nrs_pain", "nrs_pain", "total", "Pain intensity (NRS 0-10)", "pain (NRS)"),
-    Measure(
-        "bpi_interference",
-        "bpi_sf",
-        "interference",
-        "Pain interference (BPI-SF, mean of 7 items)",
-        "pain interference (BPI)",
-    ),
-    Measure("phq9", "phq9", "total", "Depression (PHQ-9)", "PHQ-9"),
-    Measure("gad7", "gad7", "total", "Anxiety (GAD-7)", "GAD-7"),
-    Measure(
-        "pgic",
-        "pgic",
-        "total",
-        "Global impression of change (PGIC, 1 very much improved - 7 very much worse)",
-        "PGIC",
-    ),
-)
+MEASURES: tuple[Measure, ...] = outcome_measures()
 MEASURE_BY_ID = {m.id: m for m in MEASURES}
 
 NOT_SET = (

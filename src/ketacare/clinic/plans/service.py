@@ -37,7 +37,7 @@ from ketacare.core.protocols import (
     unset_ceiling_reason,
     unset_ceilings,
 )
-from ketacare.core.screening import screen_document
+from ketacare.core.screening import check_interactions
 from ketacare.core.sessions.orders import FIELDS as ORDER_FIELDS
 from ketacare.core.sessions.orders import LABELS as ORDER_LABELS
 from ketacare.core.sessions.orders import (
@@ -46,21 +46,16 @@ from ketacare.core.sessions.orders import (
     needs_order,
     order_defaults,
 )
+from ketacare.core.terminology.treatments import screened_treatment as screened_names
+from ketacare.core.terminology.treatments import treatment_vocabulary
 from ketacare.infra import policy as policies
 from ketacare.infra.errors import Conflict, Forbidden, NotFound
 from ketacare.infra.settings import Settings
 
-#: what the screening's (molecule, route) must be for a protocol's (molecule, route)
-MOLECULES = {"racemic_ketamine": "ketamine", "esketamine": "esketamine"}
-ROUTES = {
-    "iv_infusion": "iv_infusion",
-    "iv_bolus": "iv_bolus",
-    "intranasal": "intranasal",
-    "intranasal_esketamine": "intranasal",
-    "oral": "oral",
-    "sublingual": "sublingual",
-    "im": "intramuscular",
-}
+#: what the screening's (molecule, route) must be for a protocol's (molecule, route): read
+#: from the one treatment vocabulary (``core/terminology/treatments.toml``)
+MOLECULES = {m.id: m.screening for m in treatment_vocabulary().molecules.values()}
+ROUTES = {r.id: r.screening for r in treatment_vocabulary().routes.values()}
 
 
 def library(settings: Settings) -> ProtocolLibrary:
@@ -165,30 +160,24 @@ def get_plan(*, session: Session, plan_id: int) -> Plan:
 
 
 def _interaction_check(protocol: Protocol, drug: str, patient_meds: list[str]) -> list[dict]:
-    """Interaction findings that involve an adjunct, by the screening interaction rules."""
-    doc = {
-        "treatment": {
-            "molecule": MOLECULES.get(protocol.molecule, "ketamine"),
-            "route": ROUTES.get(protocol.route, "iv_infusion"),
-        },
-        "medications": [{"name": m} for m in [*patient_meds, drug]],
-    }
-    decision = screen_document(doc)
-    found = []
-    for finding in decision.interactions:
-        names = [m.lower() for m in finding.medications]
-        if any(drug.lower() in n or n in drug.lower() for n in names):
-            found.append(
-                {
-                    "id": finding.id,
-                    "severity": finding.severity,
-                    "medications": list(finding.medications),
-                    "effect": finding.effect,
-                    "advice": finding.advice,
-                    "source": finding.source,
-                }
-            )
-    return found
+    """Interaction findings that involve an adjunct, by the screening interaction rules.
+
+    The protocol's molecule and route are the screening's through the core vocabulary; an
+    unknown one is refused there, naming the known ones.
+    """
+    molecule, route = screened_names(protocol.molecule, protocol.route)
+    check = check_interactions([*patient_meds, drug], molecule=molecule, route=route)
+    return [
+        {
+            "id": finding.id,
+            "severity": finding.severity,
+            "medications": list(finding.medications),
+            "effect": finding.effect,
+            "advice": finding.advice,
+            "source": finding.source,
+        }
+        for finding in check.involving(drug)
+    ]
 
 
 def create_draft(
@@ -1004,7 +993,7 @@ def calendar(*, session: Session, start: datetime, end: datetime) -> list[Appoin
 
 # --- exposure preview from the pharmacology engine -----------------------------------------
 
-ENGINE_MOLECULE = {"racemic_ketamine": "racemic ketamine", "esketamine": "esketamine"}
+ENGINE_MOLECULE = {m.id: m.engine for m in treatment_vocabulary().molecules.values()}
 
 
 def exposure_models(*, settings: Settings, protocol_id: str) -> list[Any]:

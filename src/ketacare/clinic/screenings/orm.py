@@ -7,22 +7,8 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ketacare.core.terminology.treatments import route_words
 from ketacare.infra.db import Base, UTCDateTime
-
-#: how a screened route reads on a page or in a message
-ROUTE_WORDS = {
-    "iv_infusion": "IV infusion",
-    "iv_bolus": "IV bolus",
-    "intramuscular": "intramuscular injection",
-    "intranasal": "nasal spray",
-    "oral": "mouth",
-    "sublingual": "sublingual tablet",
-}
-
-
-def route_words(route: str) -> str:
-    """'IV infusion': a screened route in clinical words."""
-    return ROUTE_WORDS.get(route, route.replace("_", " "))
 
 
 def treatment_words(molecule: str, route: str) -> str:

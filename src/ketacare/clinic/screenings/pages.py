@@ -14,6 +14,8 @@ from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.screenings import schemas, service
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.screening import input_schema
+from ketacare.core.screening.model import MOLECULES
+from ketacare.core.terminology.treatments import treatment_vocabulary
 from ketacare.web.deps import Ctx, DbSession, FormFields, Now, actor_of, page_permission
 from ketacare.web.render import optional_float, page
 
@@ -92,6 +94,8 @@ def _summary(
             "latest": rows[0] if rows else None,
             "rows": rows,
             "history_fields": _history_fields(),
+            "molecules": MOLECULES,
+            "routes": list(treatment_vocabulary().screening_routes.items()),
             "error": error,
             "in_force": service.in_force(session=session, patient_id=patient_id, today=at.date()),
             "policy_days": policy.get("screening_valid_days") if policy else None,

@@ -21,13 +21,15 @@ from ketacare.clinic.patients.orm import Patient
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.screenings.orm import Screening, treatment_words
 from ketacare.core.errors import InvalidInput
+from ketacare.core.instruments import screening_instrument_ids
 from ketacare.core.screening import SitePolicy, screen_document
 from ketacare.infra.errors import Conflict, NotFound
 from ketacare.infra.policy import screening_policy
 from ketacare.infra.settings import Settings
 
-#: instruments whose latest result feeds the screening
-SCREENING_INSTRUMENTS = ("ort", "dast10", "auditc", "phq9", "cssrs_screener", "gad7")
+#: instruments whose latest result feeds the screening (``screenings`` in each instrument's
+#: data file)
+SCREENING_INSTRUMENTS = screening_instrument_ids("eligibility")
 
 
 def site_policy(settings: Settings) -> SitePolicy | None:

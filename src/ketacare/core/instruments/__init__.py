@@ -29,12 +29,14 @@ from ketacare.core.instruments.model import (
     Instrument,
     Item,
     Licence,
+    OutcomeMeasure,
     ResponseOption,
     RuleBand,
     ScoreResult,
     Scoring,
     Source,
     Subscale,
+    Use,
 )
 from ketacare.core.instruments.scoring import (
     get_instrument,
@@ -43,6 +45,11 @@ from ketacare.core.instruments.scoring import (
     score_instrument,
 )
 from ketacare.core.instruments.texts import load_item_texts, parse_item_texts, with_item_texts
+from ketacare.core.instruments.uses import (
+    outcome_measures,
+    screening_instrument_ids,
+    self_report_ids,
+)
 
 __all__ = [
     "Band",
@@ -53,6 +60,7 @@ __all__ = [
     "Instrument",
     "Item",
     "Licence",
+    "OutcomeMeasure",
     "ResponseOption",
     "RuleBand",
     "ScoreResult",
@@ -60,17 +68,21 @@ __all__ = [
     "Source",
     "Subscale",
     "Unanswered",
+    "Use",
     "get_instrument",
     "list_instruments",
     "load_instrument_file",
     "load_instrument_text",
     "incomplete_label",
     "load_item_texts",
+    "outcome_measures",
     "parse_condition",
     "parse_item_texts",
     "require_complete",
     "score",
     "score_instrument",
+    "screening_instrument_ids",
+    "self_report_ids",
     "unanswered_items",
     "with_item_texts",
 ]

@@ -24,16 +24,19 @@ from ketacare.core.datafile import Reader, parse_toml, read_toml
 from ketacare.core.errors import InvalidInput
 from ketacare.core.instruments.expressions import Condition, parse_condition
 from ketacare.core.instruments.model import (
+    SCREENINGS,
     Band,
     EnableWhen,
     FlagRule,
     Instrument,
     Item,
     Licence,
+    OutcomeMeasure,
     ResponseOption,
     RuleBand,
     Scoring,
     Subscale,
+    Use,
     ValueRange,
 )
 
@@ -293,6 +296,44 @@ def _bands(readers: list[Reader], targets: set[str]) -> tuple[Band, ...]:
     return tuple(bands)
 
 
+def _use(top: Reader, instrument_id: str, scoring: Scoring, subscales: set[str]) -> Use:
+    """The ``[use]`` table every instrument file declares (see :class:`Use`)."""
+    use = top.sub("use")
+    use.fields(required={"self_report", "screenings"}, optional={"measures"})
+    if not isinstance(use.table.get("self_report"), bool):
+        raise use.fail("self_report", "must be true (a patient fills it in) or false (staff only)")
+    screenings = use.strings("screenings")
+    unknown = sorted(set(screenings) - set(SCREENINGS))
+    if unknown:
+        raise use.fail(
+            "screenings",
+            f"unknown screening(s) {', '.join(unknown)}: allowed {', '.join(SCREENINGS)}",
+        )
+    measures = []
+    for m in use.tables("measures"):
+        m.fields(required={"id", "field", "label", "short", "order"})
+        field = m.text("field")
+        if field == "total" and scoring.method != "sum":
+            raise m.fail("field", "total needs an instrument scored by sum")
+        if field != "total" and field not in subscales:
+            raise m.fail("field", f"{field!r} must be total or a subscale of {instrument_id}")
+        measures.append(
+            OutcomeMeasure(
+                id=m.text("id"),
+                instrument=instrument_id,
+                field=field,
+                label=m.text("label"),
+                short=m.text("short"),
+                order=m.integer("order"),
+            )
+        )
+    return Use(
+        self_report=use.boolean("self_report"),
+        screenings=screenings,
+        measures=tuple(measures),
+    )
+
+
 def _parse(where: str, data: Mapping[str, Any]) -> Instrument:
     top = Reader(kind=_KIND, path=where, table=data)
     top.only(
@@ -314,6 +355,7 @@ def _parse(where: str, data: Mapping[str, Any]) -> Instrument:
             "bands",
             "flags",
             "unverified",
+            "use",
         }
     )
     instrument_id = top.text("id")
@@ -443,6 +485,7 @@ def _parse(where: str, data: Mapping[str, Any]) -> Instrument:
         loinc_panel=_loinc(top, "loinc_panel"),
         loinc_total=_loinc(top, "loinc_total"),
         unverified=top.strings("unverified", default=()),
+        use=_use(top, instrument_id, scoring, {s.id for s in subscales}),
     )
     if instrument.requires_sex:
         for sex in _SEXES:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import Final, Literal
 
 from ketacare.core.instruments.expressions import Condition
 from ketacare.core.sources import Source
@@ -21,12 +21,14 @@ __all__ = [
     "Instrument",
     "Item",
     "Licence",
+    "OutcomeMeasure",
     "ResponseOption",
     "RuleBand",
     "ScoreResult",
     "Scoring",
     "Source",
     "Subscale",
+    "Use",
     "ValueRange",
 ]
 
@@ -36,6 +38,10 @@ ScoringMethod = Literal["sum", "none", "rules", "not_available"]
 SubscaleMethod = Literal["sum", "mean", "count_groups"]
 
 _EMPTY: Mapping[str, object] = MappingProxyType({})
+
+#: The screenings that read an instrument's latest result: ``eligibility`` is the
+#: eligibility screening (:mod:`ketacare.core.screening`).
+SCREENINGS: Final = ("eligibility",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +229,39 @@ class Licence:
 
 
 @dataclass(frozen=True, slots=True)
+class OutcomeMeasure:
+    """A value of an instrument followed over a course of treatment, with its display labels.
+
+    ``field`` is ``total`` or the id of a sub-score; ``label`` names the measure on the
+    outcome panel and in reports ("Depression (PHQ-9)"), ``short`` in a sentence ("PHQ-9");
+    ``order`` is its place on the panel among all instruments' measures.
+    """
+
+    id: str
+    instrument: str
+    field: str
+    label: str
+    short: str
+    order: int
+
+
+@dataclass(frozen=True, slots=True)
+class Use:
+    """How the clinic uses an instrument: workflow and display, no clinical number.
+
+    ``self_report``: a patient fills it in about themselves (on their own page, from a
+    self-report link or an outcome schedule); otherwise only staff enter it and a
+    patient-entered result is never read. ``screenings``: the screenings (of
+    :data:`SCREENINGS`) whose input takes its latest complete result. ``measures``: its
+    values followed as outcome measures.
+    """
+
+    self_report: bool = False
+    screenings: tuple[str, ...] = ()
+    measures: tuple[OutcomeMeasure, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Instrument:
     """A questionnaire or criteria set, as data."""
 
@@ -243,6 +282,7 @@ class Instrument:
     loinc_total: str | None = None
     unverified: tuple[str, ...] = ()
     texts_loaded_under: str | None = None
+    use: Use = Use()
 
     @property
     def item_ids(self) -> tuple[str, ...]:

@@ -20,50 +20,48 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Final
 
 from ketacare.core.protocols.limits import SitePolicy
 from ketacare.core.protocols.loading import load_library
 from ketacare.core.protocols.plan import Plan, build_plan
+from ketacare.core.terminology.treatments import engine_route, treatment_vocabulary
 
-#: protocol route -> the pharmacology engine's route
-ENGINE_ROUTE = {
-    "iv_infusion": "iv_infusion",
-    "iv_bolus": "iv_bolus",
-    "intranasal": "intranasal",
-    "intranasal_esketamine": "intranasal",
-    "oral": "oral",
-    "sublingual": "sublingual",
-    "im": "im",
-}
+#: protocol route -> the pharmacology engine's route, read from the treatment vocabulary
+#: (``core/terminology/treatments.toml``); :func:`engine_route` refuses an unknown route
+ENGINE_ROUTE: Final[Mapping[str, str]] = MappingProxyType(
+    {r.id: r.engine for r in treatment_vocabulary().routes.values()}
+)
 
 
 def plan_regimen(*, plan: Plan, route: str) -> dict[str, Any]:
     """The plan's sessions as ``{"doses": [...]}`` (day 1 starts at hour 0)."""
-    engine_route = ENGINE_ROUTE[route]
+    engine = engine_route(route)
     doses: list[dict[str, Any]] = []
     for session in plan.sessions:
         start_h = float((session.day - 1) * 24)
-        if engine_route == "iv_infusion" and session.duration_h and session.rate_mg_per_h:
+        if engine == "iv_infusion" and session.duration_h and session.rate_mg_per_h:
             doses.append(
                 {
-                    "route": engine_route,
+                    "route": engine,
                     "start_h": start_h,
                     "duration_h": session.duration_h,
                     "rate_mg_per_h": session.rate_mg_per_h,
                 }
             )
-        elif engine_route == "iv_infusion" and session.duration_h:
+        elif engine == "iv_infusion" and session.duration_h:
             doses.append(
                 {
-                    "route": engine_route,
+                    "route": engine,
                     "start_h": start_h,
                     "duration_h": session.duration_h,
                     "amount_mg": session.dose_mg,
                 }
             )
         else:
-            doses.append({"route": engine_route, "start_h": start_h, "amount_mg": session.dose_mg})
+            doses.append({"route": engine, "start_h": start_h, "amount_mg": session.dose_mg})
     return {"doses": doses}
 
 

@@ -53,6 +53,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Literal, get_args
 
 from ketacare.core.errors import DataFileError, InvalidInput
+from ketacare.core.terminology.treatments import treatment_vocabulary
 
 Measure = Literal["mg", "mg_per_kg", "sessions"]
 MEASURES: Final[tuple[Measure, ...]] = get_args(Measure)
@@ -69,8 +70,12 @@ _UNITS: Final[Mapping[Measure, str]] = {"mg": "mg", "mg_per_kg": "mg/kg", "sessi
 
 
 def molecule_label(molecule: str) -> str:
-    """``racemic_ketamine`` -> ``racemic ketamine``."""
-    return molecule.replace("_", " ")
+    """``racemic_ketamine`` -> ``racemic ketamine`` (the treatment vocabulary's label).
+
+    An unknown molecule is refused (:class:`~ketacare.core.errors.UnknownItem`), never shown
+    under a made-up name.
+    """
+    return treatment_vocabulary().molecule(molecule).label
 
 
 def _aware(value: datetime, name: str) -> datetime:

@@ -3,7 +3,8 @@
 The rules, interaction checks, medication map and diagnosis-code map are TOML files in
 ``data/`` (each entry with its source). :func:`screen_document` takes the JSON document of
 ``ketacare screen`` and returns a :class:`ScreeningDecision`; :func:`screen` does the same
-from typed input.
+from typed input. :func:`check_interactions` checks a list of medicines against a molecule
+and a route alone (an :class:`InteractionCheck`).
 
 Examples
 --------
@@ -24,6 +25,7 @@ from typing import Any
 
 from ketacare.core.screening.engine import screen
 from ketacare.core.screening.inputs import Scorer, parse_screening_input, parse_site_policy
+from ketacare.core.screening.interactions import InteractionCheck, check_interactions
 from ketacare.core.screening.knowledge import Knowledge, load_knowledge
 from ketacare.core.screening.model import (
     DECISIONS,
@@ -51,6 +53,7 @@ __all__ = [
     "SEVERITIES",
     "Condition",
     "InstrumentResult",
+    "InteractionCheck",
     "InteractionFinding",
     "Knowledge",
     "LabResult",
@@ -65,6 +68,7 @@ __all__ = [
     "SitePolicy",
     "Treatment",
     "Vitals",
+    "check_interactions",
     "input_schema",
     "load_knowledge",
     "parse_screening_input",

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ketacare.core.errors import InvalidInput
+from ketacare.core.screening.interactions import find_interactions
 from ketacare.core.screening.knowledge import Knowledge, Rule, load_knowledge
 from ketacare.core.screening.model import (
     SEVERITIES,
     Decision,
     FindingValue,
     InstrumentResult,
-    InteractionFinding,
     MissingItem,
     PolicyUse,
     Reason,
@@ -339,41 +339,6 @@ def _missing_label(item: str, kb: Knowledge) -> str:
     return labels.get(item, f"Not recorded: {item}.")
 
 
-def _check_interactions(
-    data: ScreeningInput, kb: Knowledge
-) -> tuple[list[InteractionFinding], list[str]]:
-    meds = data.medications or ()
-    unknown: list[str] = []
-    classes_by_med: dict[str, set[str]] = {}
-    for med in meds:
-        mapped = kb.classes_of(med.name, med.rxcui)
-        if mapped is None and med.classes is None:
-            unknown.append(med.name)
-        classes_by_med[med.name] = set(mapped or ()) | set(med.classes or ())
-    found: list[InteractionFinding] = []
-    molecule = data.treatment.molecule
-    for ix in kb.interactions:
-        if ix.routes and data.treatment.route not in ix.routes:
-            continue
-        hits = [(n, c & set(ix.classes)) for n, c in classes_by_med.items() if c & set(ix.classes)]
-        if not hits:
-            continue
-        extrapolated = ix.source_molecule not in ("both", molecule)
-        found.append(
-            InteractionFinding(
-                id=ix.id,
-                severity=ix.severity,
-                medications=tuple(n for n, _ in hits),
-                classes=tuple(sorted({c for _, cs in hits for c in cs})),
-                effect=ix.effect,
-                advice=ix.advice,
-                source=ix.source,
-                extrapolated=extrapolated,
-            )
-        )
-    return found, unknown
-
-
 def _decide(reasons: list[Reason], missing: list[MissingItem]) -> Decision:
     worst = max((SEVERITIES.index(r.severity) for r in reasons), default=0)
     if worst == SEVERITIES.index("contraindication"):
@@ -490,7 +455,13 @@ def screen(
     if data.medications is None:
         missing.setdefault("medications", []).append("interaction-check")
 
-    interactions, unknown_meds = _check_interactions(data, kb)
+    checked = find_interactions(
+        data.medications or (),
+        molecule=data.treatment.molecule,
+        route=data.treatment.route,
+        knowledge=kb,
+    )
+    interactions, unknown_meds = checked.findings, checked.not_recognised
     for name in unknown_meds:
         missing.setdefault(f"medication:{name}", []).append("interaction-check")
     unread = [*facts.unrecognised, *(("medication", name) for name in unknown_meds)]

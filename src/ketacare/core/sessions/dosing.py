@@ -31,10 +31,10 @@ from typing import Any
 
 from ketacare.core.errors import InvalidInput
 from ketacare.core.pharmacology import Model, Patient, parse_regimen, simulate
-from ketacare.core.protocols.regimen import ENGINE_ROUTE
 from ketacare.core.sessions.events import Event
 from ketacare.core.sessions.replay import replay
 from ketacare.core.sessions.state import DiscreteDose, Segment, SessionState
+from ketacare.core.terminology.treatments import engine_route
 
 _HOUR = timedelta(hours=1)
 
@@ -113,7 +113,7 @@ def session_regimen(
         if dose.at > at:
             continue
         start_h = (dose.at - start) / _HOUR
-        route = ENGINE_ROUTE.get(dose.route, dose.route)
+        route = engine_route(dose.route)
         doses.append((start_h, {"route": route, "start_h": start_h, "amount_mg": dose.amount_mg}))
     doses.sort(key=lambda pair: pair[0])
     return {"doses": [d for _, d in doses]}
