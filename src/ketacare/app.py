@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -17,6 +20,8 @@ from ketacare.clinic.assessments import api as assessments_api
 from ketacare.clinic.assessments import pages as assessments_pages
 from ketacare.clinic.audit import api as audit_api
 from ketacare.clinic.audit import pages as audit_pages
+from ketacare.clinic.audit import service as audit_service
+from ketacare.clinic.audit.anchors import anchor_periodically
 from ketacare.clinic.demo_policy import demo_settings
 from ketacare.clinic.followup import api as followup_api
 from ketacare.clinic.followup import pages as followup_pages
@@ -95,10 +100,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     """Build the application; refuses a database whose schema is behind the code."""
     settings = settings or load_settings()
     outcome_policy(settings)  # a bad outcome policy file stops the start, naming the entry
+    audit_key = settings.effective_audit_key()  # no key in production: refuse to start
     engine = make_engine(settings.effective_database_url)
     ensure_current(engine)
-    sessions = make_sessionmaker(engine)
+    sessions = make_sessionmaker(engine, info=audit_service.session_info(audit_key))
     app = FastAPI(
+        lifespan=_lifespan,
         title="ketacare",
         version=__version__,
         description="Ketamine therapy programs for chronic pain: the JSON API.",
@@ -138,3 +145,25 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.add_middleware(SecurityHeaders, csp=CSP)
 
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """While serving: the scheduled audit anchors, when a folder is configured."""
+    ctx: AppContext = app.state.ctx
+    folder = ctx.settings.audit_anchor_dir
+    task = None
+    if folder is not None:
+        task = asyncio.create_task(
+            anchor_periodically(
+                sessions=ctx.sessions,
+                directory=folder,
+                minutes=ctx.settings.audit_anchor_minutes,
+                clock=ctx.clock,
+            )
+        )
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
