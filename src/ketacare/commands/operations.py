@@ -10,10 +10,14 @@ ketacare restore FROM [--anchors DIR] [--replace] [--json]
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
 from ketacare.commands.common import emit_json, fail
 from ketacare.core.errors import KetacareError
@@ -154,6 +158,131 @@ def audit_keygen(
     )
 
 
+def _owner_url(settings: Settings) -> str:
+    return settings.migration_database_url or settings.effective_database_url
+
+
+@contextmanager
+def _steps(quiet: bool) -> Iterator[Callable[[str], None]]:
+    """Each long step shown as a rich spinner on stderr (nothing with --json)."""
+    if quiet:
+        yield lambda _message: None
+        return
+    console = Console(stderr=True, log_path=False)
+    with console.status("starting") as status:
+
+        def step(message: str) -> None:
+            console.log(message)
+            status.update(message)
+
+        yield step
+
+
+def backup_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder to put the new backup folder in")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+) -> None:
+    """Back up the database while it serves (SQLite online backup, or pg_dump), with a
+    manifest (time, schema, row counts, audit head), checked after writing."""
+    from ketacare.clinic.system.backup import BackupRefused, Manifest, backup
+
+    settings = load_settings()
+    try:
+        key = settings.effective_audit_key()
+        with _steps(json_out) as step:
+            folder = backup(url=_owner_url(settings), out=out, key=key, now=utc_now(), step=step)
+    except (BackupRefused, KetacareError) as exc:
+        fail(f"no backup written: {exc}", code=1)
+    except OSError as exc:
+        fail(f"cannot write the backup under {out}: {exc.strerror or exc}", code=1)
+    manifest = Manifest.read(folder)
+    if json_out:
+        emit_json({"folder": str(folder), "manifest": asdict(manifest)})
+        return
+    rows = sum(manifest.tables.values())
+    typer.echo(
+        f"backup {folder}: {manifest.bytes} bytes, schema {manifest.schema_revision}, "
+        f"{len(manifest.tables)} tables, {rows} rows; audit {manifest.audit_count} events, "
+        f"head {manifest.audit_head} (verified)"
+    )
+
+
+def restore_command(
+    source: Annotated[Path, typer.Argument(help="A backup folder written by `ketacare backup`")],
+    anchors: Annotated[
+        Path | None,
+        typer.Option(
+            "--anchors", help="Anchor folder to compare with (default: KETACARE_AUDIT_ANCHOR_DIR)"
+        ),
+    ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="SQLite: move the existing file aside (kept) first"),
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+) -> None:
+    """Restore a backup into the configured (empty) database, migrate it if older, verify
+    it against its manifest and the audit chain, and report what it lacks against the
+    latest anchor."""
+    from ketacare.clinic.system.backup import BackupRefused, describe, restore
+    from ketacare.commands.clinic import APPEND_ONLY_TABLES
+    from ketacare.infra.migrate import app_role, grant_app_role
+
+    settings = load_settings()
+    owner = _owner_url(settings)
+    try:
+        key = settings.effective_audit_key()
+        with _steps(json_out) as step:
+            report = restore(
+                source=source,
+                url=owner,
+                key=key,
+                now=utc_now(),
+                anchors_dir=anchors or settings.audit_anchor_dir,
+                replace=replace,
+                step=step,
+            )
+        role = app_role(settings.effective_database_url, settings.migration_database_url)
+        if role:
+            engine = make_engine(owner)
+            grant_app_role(engine, role=role, append_only=APPEND_ONLY_TABLES)
+            engine.dispose()
+    except (BackupRefused, KetacareError) as exc:
+        fail(f"not restored: {exc}", code=1)
+    except OSError as exc:
+        fail(f"cannot restore from {source}: {exc.strerror or exc}", code=1)
+    if json_out:
+        emit_json(describe(report))
+    else:
+        if report.moved_aside:
+            typer.echo(f"the database before the restore is kept at {report.moved_aside}")
+        typer.echo(
+            f"restored {source} (taken {report.backup.created_at}): schema "
+            f"{report.revision_before} -> {report.revision_after}; audit "
+            f"{report.audit_count} events, head {report.audit_head}, "
+            + ("verified" if report.audit_ok else "BROKEN")
+        )
+        if report.anchor_at is None:
+            typer.echo("no anchor to compare with (--anchors DIR)")
+        elif report.missing_events:
+            typer.echo(
+                f"LACKS {report.missing_events} audit events the anchor of {report.anchor_at} "
+                f"saw ({report.anchor_count}): everything recorded after the backup up to "
+                "then is not in this database; keep the old anchor file as evidence, move it "
+                "aside and anchor again",
+                err=True,
+            )
+        elif report.anchor_problems:
+            for problem in report.anchor_problems:
+                typer.echo(f"ANCHOR CHECK: {problem}", err=True)
+        else:
+            typer.echo(f"holds every event the latest anchor ({report.anchor_at}) saw")
+    if not report.audit_ok:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Add the operations commands to the ``ketacare`` app."""
     app.add_typer(audit_app, name="audit")
+    app.command("backup")(backup_command)
+    app.command("restore")(restore_command)
