@@ -10,6 +10,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from ketacare import __version__
 from ketacare.clinic.accounts import api as accounts_api
@@ -45,7 +47,8 @@ from ketacare.clinic.simulation import pages as simulation_pages
 from ketacare.clinic.system import api as system_api
 from ketacare.clinic.system import service as system_service
 from ketacare.infra.clock import Clock, utc_now
-from ketacare.infra.db import make_engine, make_sessionmaker
+from ketacare.infra.db import database_failure, make_engine, make_sessionmaker, probe
+from ketacare.infra.errors import DatabaseUnavailable
 from ketacare.infra.migrate import ensure_current
 from ketacare.infra.settings import Settings, load_settings
 from ketacare.web.deps import AppContext
@@ -102,7 +105,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     outcome_policy(settings)  # a bad outcome policy file stops the start, naming the entry
     audit_key = settings.effective_audit_key()  # no key in production: refuse to start
     engine = make_engine(settings.effective_database_url)
-    ensure_current(engine)
+    _refuse_unwritable(engine, settings)
     sessions = make_sessionmaker(engine, info=audit_service.session_info(audit_key))
     app = FastAPI(
         lifespan=_lifespan,
@@ -145,6 +148,20 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.add_middleware(SecurityHeaders, csp=CSP)
 
     return app
+
+
+def _refuse_unwritable(engine: Engine, settings: Settings) -> None:
+    """Start only on a database at the code's schema that can be read and written."""
+    where = settings.effective_database_url.split("@")[-1]
+    try:
+        ensure_current(engine)
+    except DBAPIError as exc:
+        raise DatabaseUnavailable(
+            f"cannot start on {where}: {database_failure(exc) or exc.orig}"
+        ) from None
+    failure = probe(engine)
+    if failure is not None:
+        raise DatabaseUnavailable(f"cannot start on {where}: {failure}")
 
 
 @asynccontextmanager

@@ -125,3 +125,80 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+#: What a driver says, and what it means for the operator (first match wins).
+_FAILURES = (
+    (
+        ("readonly database", "read-only transaction", "read only transaction", "read-only file"),
+        "the database is read-only: ketacare cannot record anything (check the file's or the "
+        "server's write permission, or a standby server)",
+    ),
+    (
+        ("disk is full", "no space left", "could not extend file", "disk full"),
+        "the disk holding the database is full: nothing can be recorded until space is freed",
+    ),
+    (
+        ("database is locked",),
+        "the database stayed locked by another writer for too long: try again",
+    ),
+    (
+        (
+            "connection refused",
+            "could not connect",
+            "connection failed",
+            "server closed the connection",
+            "terminating connection",
+            "connection is closed",
+            "unable to open database file",
+            "the database system is shutting down",
+            "the database system is starting up",
+            "no such host",
+            "timeout expired",
+            "consuming input failed",
+        ),
+        "the database cannot be reached: is the database server running?",
+    ),
+)
+
+
+def database_failure(exc: BaseException) -> str | None:
+    """What an operator should know about a driver error that is not the request's fault
+    (database down, read-only, disk full), or None for any other error."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return None
+    text_ = str(exc.orig if exc.orig is not None else exc).lower()
+    for needles, meaning in _FAILURES:
+        if any(needle in text_ for needle in needles):
+            return meaning
+    if exc.connection_invalidated:
+        return "the database connection was lost: is the database server running?"
+    return None
+
+
+def probe(engine: Engine) -> str | None:
+    """A real read and write, rolled back: None when both work, else what is wrong.
+
+    Writes a row into ``app_meta`` (a table every schema has) and rolls it back.
+    """
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with engine.connect() as conn:
+            with conn.begin() as tx:
+                conn.execute(text("SELECT count(*) FROM alembic_version")).scalar()
+                conn.execute(
+                    text("INSERT INTO app_meta (key, value) VALUES ('ready-probe', 'probe')")
+                )
+                tx.rollback()
+    except DBAPIError as exc:
+        return database_failure(exc) or f"the database refused a write: {_first_line(exc)}"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0][:300]
