@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from ketacare import __version__
 from ketacare.clinic.accounts import api as accounts_api
@@ -53,6 +54,7 @@ from ketacare.infra.migrate import ensure_current
 from ketacare.infra.settings import Settings, load_settings
 from ketacare.web.deps import AppContext
 from ketacare.web.headers import SecurityHeaders
+from ketacare.web.limits import BodyLimit, StrictTransport
 from ketacare.web.problems import API_ERROR_RESPONSES, HANDLERS
 from ketacare.web.render import WEB_DIR, make_templates
 
@@ -146,6 +148,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
             log.warning("front-end library %s not found at %s: run `make setup`", name, folder)
 
     app.add_middleware(SecurityHeaders, csp=CSP)
+    # added last = runs first: the proxy's word on client and scheme, then HSTS and the limit
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(StrictTransport)
+    if settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
     return app
 
