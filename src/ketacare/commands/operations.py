@@ -60,9 +60,11 @@ def audit_verify(
     settings = load_settings()
     key, sessions = _audit_sessions(settings)
     folder = anchors or settings.audit_anchor_dir
+    problems: list[str] = []
+    log: anchoring.AnchorLog | None = None
     with sessions() as session:
         if folder is None:
-            report, problems, log = audit.verify(session=session, key=key), [], None
+            report = audit.verify(session=session, key=key)
         else:
             log = anchoring.read_anchors(folder, key)
             report, problems = anchoring.verify_against(session=session, log_=log, key=key)

@@ -22,7 +22,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -221,7 +221,7 @@ def write_anchor(
         legacy_rows=report.legacy_rows,
         prev=last.sig if last else "",
     )
-    anchor = Anchor(**{**anchor.signed_fields(), "sig": _sign(anchor, key)})
+    anchor = replace(anchor, sig=_sign(anchor, key))
     _append_line(existing.path, json.dumps(asdict(anchor), sort_keys=True))
     return anchor
 
