@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+import audit_key_env  # noqa: F401  (one audit key for the run, before any settings)
+
 REQUIRE_ALL = os.environ.get("KETACARE_REQUIRE_ALL") == "1"
 NOTICES: list[str] = []
 

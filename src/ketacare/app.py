@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from ketacare import __version__
 from ketacare.clinic.accounts import api as accounts_api
@@ -17,6 +23,8 @@ from ketacare.clinic.assessments import api as assessments_api
 from ketacare.clinic.assessments import pages as assessments_pages
 from ketacare.clinic.audit import api as audit_api
 from ketacare.clinic.audit import pages as audit_pages
+from ketacare.clinic.audit import service as audit_service
+from ketacare.clinic.audit.anchors import anchor_periodically
 from ketacare.clinic.demo_policy import demo_settings
 from ketacare.clinic.followup import api as followup_api
 from ketacare.clinic.followup import pages as followup_pages
@@ -39,12 +47,14 @@ from ketacare.clinic.simulation import pages as simulation_pages
 from ketacare.clinic.system import api as system_api
 from ketacare.clinic.system import service as system_service
 from ketacare.infra.clock import Clock, utc_now
-from ketacare.infra.db import make_engine, make_sessionmaker
+from ketacare.infra.db import database_failure, make_engine, make_sessionmaker, probe
+from ketacare.infra.errors import DatabaseUnavailable
 from ketacare.infra.migrate import ensure_current
 from ketacare.infra.policy import check_site_policy
 from ketacare.infra.settings import Settings, load_settings
 from ketacare.web.deps import AppContext
 from ketacare.web.headers import SecurityHeaders
+from ketacare.web.limits import BodyLimit, StrictTransport
 from ketacare.web.problems import API_ERROR_RESPONSES, HANDLERS
 from ketacare.web.render import WEB_DIR, make_templates
 
@@ -95,10 +105,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     """Build the application; refuses a database whose schema is behind the code."""
     settings = settings or load_settings()
     check_site_policy(settings)  # a bad policy file stops the start, naming file and field
+    audit_key = settings.effective_audit_key()  # no key in production: refuse to start
     engine = make_engine(settings.effective_database_url)
-    ensure_current(engine)
-    sessions = make_sessionmaker(engine)
+    _refuse_unwritable(engine, settings)
+    sessions = make_sessionmaker(engine, info=audit_service.session_info(audit_key))
     app = FastAPI(
+        lifespan=_lifespan,
         title="ketacare",
         version=__version__,
         description="Ketamine therapy programs for chronic pain: the JSON API.",
@@ -136,5 +148,46 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
             log.warning("front-end library %s not found at %s: run `make setup`", name, folder)
 
     app.add_middleware(SecurityHeaders, csp=CSP)
+    # added last = runs first: the proxy's word on client and scheme, then HSTS and the limit
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(StrictTransport)
+    if settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
     return app
+
+
+def _refuse_unwritable(engine: Engine, settings: Settings) -> None:
+    """Start only on a database at the code's schema that can be read and written."""
+    where = settings.effective_database_url.split("@")[-1]
+    try:
+        ensure_current(engine)
+    except DBAPIError as exc:
+        raise DatabaseUnavailable(
+            f"cannot start on {where}: {database_failure(exc) or exc.orig}"
+        ) from None
+    failure = probe(engine)
+    if failure is not None:
+        raise DatabaseUnavailable(f"cannot start on {where}: {failure}")
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """While serving: the scheduled audit anchors, when a folder is configured."""
+    ctx: AppContext = app.state.ctx
+    folder = ctx.settings.audit_anchor_dir
+    task = None
+    if folder is not None:
+        task = asyncio.create_task(
+            anchor_periodically(
+                sessions=ctx.sessions,
+                directory=folder,
+                minutes=ctx.settings.audit_anchor_minutes,
+                clock=ctx.clock,
+            )
+        )
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()

@@ -15,6 +15,7 @@ from ketacare.commands import (
     analytics,
     clinic,
     instruments,
+    operations,
     personalise,
     pharmacology,
     protocols,
@@ -30,7 +31,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (clinic, pharmacology, personalise, instruments, screening, protocols, analytics):
+for module in (
+    clinic,
+    operations,
+    pharmacology,
+    personalise,
+    instruments,
+    screening,
+    protocols,
+    analytics,
+):
     module.register(app)
 
 

@@ -12,6 +12,7 @@ from ketacare.infra.permissions import PERMISSIONS, Role, Scope, allowed
 
 PUBLIC = {
     ("GET", "/healthz"),
+    ("GET", "/readyz"),
     ("POST", "/api/v1/auth/token"),
     ("GET", "/login"),
     ("POST", "/login"),

@@ -1,4 +1,4 @@
-"""CLI commands of the clinic shell: serve, demo, db upgrade, user create, audit verify."""
+"""CLI commands of the clinic shell: serve, demo, db upgrade, user create, outbox, reports."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from ketacare.infra.settings import load_settings
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 user_app = typer.Typer(help="Accounts.", no_args_is_help=True)
-audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 outbox_app = typer.Typer(help="Reminders waiting to be sent.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports.", no_args_is_help=True)
 export_app = typer.Typer(help="Exports for research.", no_args_is_help=True)
@@ -190,16 +189,26 @@ def demo(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the database schema to this version of ketacare."""
+    from ketacare.infra.migrate import app_role, grant_app_role
     from ketacare.infra.policy import check_site_policy
 
-    settings, engine, _ = _sessions()
+    settings = load_settings()
+    engine = make_engine(settings.migration_database_url or settings.effective_database_url)
     before, after = upgrade(engine)
     where = settings.effective_database_url.split("@")[-1]
     typer.echo(f"database {where}: schema {before or 'empty'} -> {after}")
+    role = app_role(settings.effective_database_url, settings.migration_database_url)
+    if role:
+        grant_app_role(engine, role=role, append_only=APPEND_ONLY_TABLES)
+        typer.echo(f"app role {role}: reads and writes; audit_events read and insert only")
     try:
         check_site_policy(settings)  # the app would refuse to start: say so now
     except KetacareError as exc:
         fail(f"the schema is upgraded, but the app will not start: {exc}")
+
+
+#: Tables the app's PostgreSQL role may only read and insert.
+APPEND_ONLY_TABLES = ("audit_events",)
 
 
 @user_app.command("create")
@@ -240,39 +249,6 @@ def user_create(
             typer.echo(f"created {user.role} account {user.username} (id {user.id})")
     except KetacareError as exc:
         fail(str(exc))
-
-
-@audit_app.command("verify")
-def audit_verify(
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
-) -> None:
-    """Check the audit trail's hash chain; exit 1 at the first broken link."""
-    from ketacare.clinic.audit import service as audit
-
-    _, engine, sessions = _sessions()
-    try:
-        ensure_current(engine)
-    except KetacareError as exc:
-        fail(str(exc))
-    with sessions() as session:
-        report = audit.verify(session=session)
-    if json_out:
-        emit_json(
-            {
-                "ok": report.ok,
-                "rows": report.rows,
-                "first_broken_id": report.first_broken_id,
-                "problem": report.problem,
-            }
-        )
-    elif report.ok:
-        typer.echo(f"audit trail intact: {report.rows} events, every link verified")
-    else:
-        typer.echo(
-            f"audit trail BROKEN at event {report.first_broken_id}: {report.problem}", err=True
-        )
-    if not report.ok:
-        raise typer.Exit(1)
 
 
 @outbox_app.command("send")
@@ -373,7 +349,6 @@ def register(app: typer.Typer) -> None:
     app.command()(demo)
     app.add_typer(db_app, name="db")
     app.add_typer(user_app, name="user")
-    app.add_typer(audit_app, name="audit")
     app.add_typer(outbox_app, name="outbox")
     app.add_typer(report_app, name="report")
     app.add_typer(export_app, name="export")

@@ -7,6 +7,7 @@ PostgreSQL is used when ``KETACARE_DATABASE_URL`` names one.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -62,8 +63,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create the engine for ``url`` with the pragmas ketacare relies on."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        if path and path != ":memory:" and not path.startswith("file:"):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(path))
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )
@@ -72,6 +74,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+
+
+def _create_private(path: Path) -> None:
+    """Create a new database file readable by its owner only (SQLite gives its WAL and
+    shared-memory files the same mode)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -92,9 +103,14 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded values after commit (handy for rendering)."""
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+def make_sessionmaker(
+    engine: Engine, *, info: dict[str, object] | None = None
+) -> sessionmaker[Session]:
+    """Sessions that keep loaded values after commit (handy for rendering).
+
+    ``info`` is copied into every session's ``Session.info`` (e.g. the audit key).
+    """
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True, info=info)
 
 
 @contextmanager
@@ -109,3 +125,80 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+#: What a driver says, and what it means for the operator (first match wins).
+_FAILURES = (
+    (
+        ("readonly database", "read-only transaction", "read only transaction", "read-only file"),
+        "the database is read-only: ketacare cannot record anything (check the file's or the "
+        "server's write permission, or a standby server)",
+    ),
+    (
+        ("disk is full", "no space left", "could not extend file", "disk full"),
+        "the disk holding the database is full: nothing can be recorded until space is freed",
+    ),
+    (
+        ("database is locked",),
+        "the database stayed locked by another writer for too long: try again",
+    ),
+    (
+        (
+            "connection refused",
+            "could not connect",
+            "connection failed",
+            "server closed the connection",
+            "terminating connection",
+            "connection is closed",
+            "unable to open database file",
+            "the database system is shutting down",
+            "the database system is starting up",
+            "no such host",
+            "timeout expired",
+            "consuming input failed",
+        ),
+        "the database cannot be reached: is the database server running?",
+    ),
+)
+
+
+def database_failure(exc: BaseException) -> str | None:
+    """What an operator should know about a driver error that is not the request's fault
+    (database down, read-only, disk full), or None for any other error."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return None
+    text_ = str(exc.orig if exc.orig is not None else exc).lower()
+    for needles, meaning in _FAILURES:
+        if any(needle in text_ for needle in needles):
+            return meaning
+    if exc.connection_invalidated:
+        return "the database connection was lost: is the database server running?"
+    return None
+
+
+def probe(engine: Engine) -> str | None:
+    """A real read and write, rolled back: None when both work, else what is wrong.
+
+    Writes a row into ``app_meta`` (a table every schema has) and rolls it back.
+    """
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with engine.connect() as conn:
+            with conn.begin() as tx:
+                conn.execute(text("SELECT count(*) FROM alembic_version")).scalar()
+                conn.execute(
+                    text("INSERT INTO app_meta (key, value) VALUES ('ready-probe', 'probe')")
+                )
+                tx.rollback()
+    except DBAPIError as exc:
+        return database_failure(exc) or f"the database refused a write: {_first_line(exc)}"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0][:300]

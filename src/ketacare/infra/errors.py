@@ -46,6 +46,14 @@ class SchemaBehind(KetacareError):
     """The database schema is older than the code: run ``ketacare db upgrade``."""
 
 
+class AuditKeyMissing(KetacareError):
+    """No usable audit key: the chain cannot be written or checked without it."""
+
+
+class DatabaseUnavailable(KetacareError):
+    """The database cannot be reached or written (stopped, read-only, disk full)."""
+
+
 #: Most specific class first; the first ``isinstance`` match wins.
 HTTP_STATUS: tuple[tuple[type[KetacareError], int, str], ...] = (
     (NotFound, 404, "Not found"),
@@ -62,6 +70,8 @@ HTTP_STATUS: tuple[tuple[type[KetacareError], int, str], ...] = (
     (InvalidInput, 422, "Invalid input"),
     (DataFileError, 500, "Clinical data file invalid"),
     (SchemaBehind, 503, "Database schema behind"),
+    (AuditKeyMissing, 503, "Audit key missing"),
+    (DatabaseUnavailable, 503, "Database unavailable"),
     (KetacareError, 400, "Request refused"),
 )
 

@@ -6,7 +6,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 
 from ketacare.infra.errors import SchemaBehind
 from ketacare.infra.settings import PROJECT_ROOT
@@ -53,3 +54,35 @@ def ensure_current(engine: Engine) -> None:
             f"the database schema is at {current or 'empty'} but this version of ketacare "
             f"needs {head}: run `ketacare db upgrade` (make run does it for you)"
         )
+
+
+def app_role(app_url: str, owner_url: str) -> str | None:
+    """The PostgreSQL role the app connects as, when it is not the owner that migrates."""
+    if not owner_url or not app_url.startswith("postgresql"):
+        return None
+    app_user, owner_user = make_url(app_url).username, make_url(owner_url).username
+    return app_user if app_user and app_user != owner_user else None
+
+
+def grant_app_role(engine: Engine, *, role: str, append_only: tuple[str, ...]) -> None:
+    """Let ``role`` read and write the schema's tables, but only read and insert
+    ``append_only`` ones, and only read ``alembic_version``; run as the owner.
+
+    Not being the owner, the role cannot alter, disable or drop the triggers that
+    keep the append-only tables so, nor truncate them.
+    """
+    quoted = engine.dialect.identifier_preparer.quote
+    who = quoted(role)
+    statements = [
+        f"GRANT USAGE ON SCHEMA public TO {who}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {who}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {who}",
+        f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version FROM {who}",
+    ]
+    statements += [
+        f"REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON {quoted(t)} FROM {who}"
+        for t in append_only
+    ]
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))

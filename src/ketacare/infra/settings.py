@@ -6,6 +6,7 @@ asks for them, never at import time, so a test can build as many as it likes.
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -101,6 +102,39 @@ class Settings(BaseSettings):
         default=None, description="Force the Secure cookie flag; unset: set it behind https"
     )
 
+    # --- operations: audit key and anchors, database roles, request limits, proxies ---
+    production: bool = Field(
+        default=False,
+        description="A real installation: refuse to start without an audit key file "
+        "(no generated key) and refuse a key file others can read",
+    )
+    audit_key_file: Path | None = Field(
+        default=None,
+        description="File holding the audit chain's HMAC key (64 hex characters), kept "
+        "outside the database; unset: var/audit.key, generated (not in production)",
+    )
+    audit_anchor_dir: Path | None = Field(
+        default=None,
+        description="Folder (another disk or host) where the server appends signed audit "
+        "checkpoints; unset: no scheduled anchors",
+    )
+    audit_anchor_minutes: float = Field(
+        default=60.0, gt=0, description="Minutes between the server's audit anchors"
+    )
+    migration_database_url: str = Field(
+        default="",
+        description="PostgreSQL: URL of the owner role that runs migrations and restores; "
+        "the app's URL then names a role that may only insert and read audit rows",
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest request body accepted (413 above)"
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For / -Proto are "
+        'believed (JSON list, e.g. ["127.0.0.1"]); unset: the peer address is audited',
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -153,6 +187,51 @@ class Settings(BaseSettings):
         path.write_text(key)
         path.chmod(0o600)
         return key
+
+    def effective_audit_key(self) -> bytes:
+        """The audit chain's HMAC key: from ``audit_key_file`` or, outside production,
+        one generated once into ``var/audit.key`` (0600). Refuses, naming the fix."""
+        from ketacare.infra.errors import AuditKeyMissing
+
+        path = self.audit_key_file
+        if path is None:
+            if self.production:
+                raise AuditKeyMissing(
+                    "production mode needs an audit key: set KETACARE_AUDIT_KEY_FILE to a "
+                    "file holding 64 hex characters (make one with `ketacare audit keygen "
+                    "--out FILE`), kept outside the database and its backups"
+                )
+            path = self.var_dir / "audit.key"
+            if not path.exists():
+                try:
+                    write_secret_file(path, secrets.token_hex(32) + "\n")
+                except FileExistsError:  # another process made it first
+                    pass
+        try:
+            text = path.read_text().strip()
+        except OSError as exc:
+            raise AuditKeyMissing(f"cannot read the audit key file {path}: {exc}") from exc
+        if self.production and path.stat().st_mode & 0o077:
+            raise AuditKeyMissing(
+                f"the audit key file {path} is readable by others: chmod 600 {path}"
+            )
+        try:
+            key = bytes.fromhex(text)
+        except ValueError:
+            key = b""
+        if len(key) < 32:
+            raise AuditKeyMissing(
+                f"the audit key file {path} must hold at least 64 hex characters (32 bytes)"
+            )
+        return key
+
+
+def write_secret_file(path: Path, text: str) -> None:
+    """Create ``path`` readable by its owner only (0600) and write ``text`` into it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
 
 
 def load_settings(**overrides: object) -> Settings:

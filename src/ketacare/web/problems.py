@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import quote
 
@@ -9,13 +10,16 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ketacare.clinic.audit import service as audit
 from ketacare.core.errors import KetacareError
+from ketacare.infra.db import database_failure
 from ketacare.infra.errors import CsrfRejected, Forbidden, NotAuthenticated, status_for
+
+log = logging.getLogger("ketacare")
 
 PROBLEM = "application/problem+json"
 
@@ -39,6 +43,7 @@ API_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (409, "Conflict"),
         (422, "Invalid input"),
         (429, "Account locked"),
+        (503, "Database unavailable (down, read-only or its disk full)"),
     )
 }
 
@@ -170,11 +175,26 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return _error_page(request, exc.status_code, detail, detail)
 
 
+async def database_error(request: Request, exc: Exception) -> Response:
+    """Database down, read-only or disk full: 503 with what is wrong, one log line, no
+    traceback; any other driver error is a bug and goes on to the 500 handler."""
+    meaning = database_failure(exc)
+    if meaning is None:
+        raise exc
+    orig = getattr(exc, "orig", None) or exc
+    first = (str(orig).strip().splitlines() or [type(orig).__name__])[0][:200]
+    log.error("503 %s %s: %s (%s)", request.method, request.url.path, meaning, first)
+    if _is_api(request) or request.url.path in ("/readyz", "/healthz"):
+        return problem(503, "Database unavailable", meaning)
+    return _error_page(request, 503, "Database unavailable", meaning)
+
+
 HANDLERS: tuple[tuple[type[Exception], Any], ...] = (
     (KetacareError, ketacare_error),
     (RequestValidationError, validation_error),
     (IntegrityError, integrity_error),
     (OverflowError, out_of_range),
     (DataError, out_of_range),
+    (DBAPIError, database_error),
     (StarletteHTTPException, http_error),
 )

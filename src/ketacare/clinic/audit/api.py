@@ -28,11 +28,14 @@ def list_events(
 def verify_chain(
     session: DbSession, _: Principal = api_permission("audit:read")
 ) -> schemas.ChainReportRead:
-    """Check the hash chain and report the first broken link."""
+    """Check the keyed hash chain: the count, the head hash, or the first broken link."""
     report = service.verify(session=session)
     return schemas.ChainReportRead(
         ok=report.ok,
         rows=report.rows,
         first_broken_id=report.first_broken_id,
         problem=report.problem,
+        head=report.head,
+        head_id=report.head_id,
+        legacy_rows=report.legacy_rows,
     )

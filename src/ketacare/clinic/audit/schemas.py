@@ -28,3 +28,6 @@ class ChainReportRead(BaseModel):
     rows: int
     first_broken_id: int | None
     problem: str | None
+    head: str
+    head_id: int | None
+    legacy_rows: int

@@ -1,27 +1,66 @@
 """The one audit writer, the chain verifier, and amendments.
 
 Every read and write of patient data goes through :func:`record`. Rows are
-hash-chained: each row's ``hash`` covers its fields and the previous row's
-hash, and ``prev_hash`` is unique, so altering, removing or inserting a row
-breaks the chain at that row, which :func:`verify` reports.
+chained: each row's ``hash`` is an HMAC-SHA256, under a key kept outside the
+database (:meth:`Settings.effective_audit_key`), of its fields and the previous
+row's hash, and ``prev_hash`` is unique. Altering, removing or inserting a row
+breaks the chain at that row, which :func:`verify` reports; recomputing the
+later hashes needs the key. Removing the newest rows (or all of them) leaves a
+shorter chain that is still whole: anchors kept elsewhere (:mod:`.anchors`)
+detect that.
+
+Rows written before the key was introduced carry a plain SHA-256 hash (the
+chain's first version). They are accepted only as the chain's prefix: the first
+keyed row covers the last of them, so none can be changed without the key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+import os
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.audit.orm import Amendment, AuditEvent
 from ketacare.infra.clock import as_utc
+from ketacare.infra.settings import load_settings
 
 GENESIS = "0" * 64
+
+#: ``Session.info`` entry holding the audit key (set by the app's and the CLI's
+#: session factories; see :func:`session_info`).
+AUDIT_KEY = "ketacare.audit_key"
+
+
+def session_info(key: bytes) -> dict[str, object]:
+    """The ``info`` of a session factory whose sessions sign audit rows with ``key``."""
+    return {AUDIT_KEY: key}
+
+
+_ENV_KEYS: dict[tuple[str | None, ...], bytes] = {}
+_KEY_ENV = ("KETACARE_AUDIT_KEY_FILE", "KETACARE_VAR_DIR", "KETACARE_PRODUCTION")
+
+
+def key_of(session: Session) -> bytes:
+    """The key the session's factory carries, else the one the environment's settings name.
+
+    The fallback serves sessions made outside the app and the CLI (a script, a seed);
+    in production mode it refuses when no key file is configured.
+    """
+    key = session.info.get(AUDIT_KEY)
+    if isinstance(key, bytes):
+        return key
+    marker = tuple(os.environ.get(name) for name in _KEY_ENV)
+    if marker not in _ENV_KEYS:
+        _ENV_KEYS[marker] = load_settings().effective_audit_key()
+    return _ENV_KEYS[marker]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +97,17 @@ def _payload(fields: Mapping[str, Any]) -> str:
     return json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def compute_hash(row: AuditEvent) -> str:
-    """SHA-256 of the row's canonical payload (which includes ``prev_hash``)."""
-    return _hash_of({k: getattr(row, k) for k in _HASHED})
+def compute_hash(row: Any, key: bytes) -> str:
+    """HMAC-SHA256 under ``key`` of the row's canonical payload (which includes ``prev_hash``)."""
+    return _hash_of({k: getattr(row, k) for k in _HASHED}, key)
 
 
-def _hash_of(fields: Mapping[str, Any]) -> str:
+def _hash_of(fields: Mapping[str, Any], key: bytes) -> str:
+    return hmac.new(key, _payload(fields).encode(), hashlib.sha256).hexdigest()
+
+
+def _legacy_hash_of(fields: Mapping[str, Any]) -> str:
+    """The chain's first version: plain SHA-256, no key."""
     return hashlib.sha256(_payload(fields).encode()).hexdigest()
 
 
@@ -106,50 +150,133 @@ def record(
         "detail": dict(detail or {}),
         "prev_hash": last or GENESIS,
     }
-    values["hash"] = _hash_of(values)
+    values["hash"] = _hash_of(values, key_of(session))
     session.execute(_INSERT, values)
 
 
 @dataclass(frozen=True, slots=True)
 class ChainReport:
-    """The result of verifying the chain."""
+    """The result of verifying the chain.
+
+    ``rows`` counts the events verified, ``head`` is the last one's hash (GENESIS
+    for an empty chain) and ``first`` the first one's; ``legacy_rows`` counts the
+    unkeyed rows written before the key. ``seen`` maps each watched id to its
+    position in the chain (1-based) and its hash.
+    """
 
     ok: bool
     rows: int
     first_broken_id: int | None = None
     problem: str | None = None
+    head: str = GENESIS
+    head_id: int | None = None
+    first: str | None = None
+    legacy_rows: int = 0
+    seen: Mapping[int, tuple[int, str]] = field(default_factory=dict)
 
 
-def verify(*, session: Session, batch: int = 5000) -> ChainReport:
-    """Walk the chain in order and report the first broken link."""
-    previous = GENESIS
-    count = 0
-    last_id = 0
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A verified point of the chain to continue from: after ``head_id``, ``count``
+    rows, the last hash ``head``; ``keyed`` once a keyed row has been seen."""
+
+    head_id: int
+    count: int
+    head: str
+    first: str | None
+    legacy_rows: int
+    keyed: bool
+
+
+_COLUMNS = select(_TABLE).order_by(_TABLE.c.id)
+
+
+def verify(
+    *,
+    session: Session,
+    key: bytes | None = None,
+    since: Checkpoint | None = None,
+    watch: Collection[int] = (),
+    batch: int = 5000,
+) -> ChainReport:
+    """Walk the chain in order (from ``since`` if given) and report the first broken link."""
+    key = key_of(session) if key is None else key
+    previous = since.head if since else GENESIS
+    count = since.count if since else 0
+    last_id = since.head_id if since else 0
+    first = since.first if since else None
+    legacy = since.legacy_rows if since else 0
+    keyed = since.keyed if since else False
+    seen: dict[int, tuple[int, str]] = {}
+    watched = frozenset(watch)
+
+    def broken(row_id: int, problem: str) -> ChainReport:
+        return ChainReport(
+            ok=False,
+            rows=count,
+            first_broken_id=row_id,
+            problem=problem,
+            head=previous,
+            head_id=last_id or None,
+            first=first,
+            legacy_rows=legacy,
+            seen=seen,
+        )
+
     while True:
-        rows = session.scalars(
-            select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
-        ).all()
+        rows = session.execute(_COLUMNS.where(_TABLE.c.id > last_id).limit(batch)).all()
         if not rows:
-            return ChainReport(ok=True, rows=count)
+            return ChainReport(
+                ok=True,
+                rows=count,
+                head=previous,
+                head_id=last_id or None,
+                first=first,
+                legacy_rows=legacy,
+                seen=seen,
+            )
         for row in rows:
             if row.prev_hash != previous:
-                return ChainReport(
-                    ok=False,
-                    rows=count,
-                    first_broken_id=row.id,
-                    problem=f"row {row.id} does not follow the row before it "
+                return broken(
+                    row.id,
+                    f"row {row.id} does not follow the row before it "
                     "(a row was removed or inserted)",
                 )
-            if compute_hash(row) != row.hash:
-                return ChainReport(
-                    ok=False,
-                    rows=count,
-                    first_broken_id=row.id,
-                    problem=f"row {row.id} was altered (its hash does not match its content)",
+            fields = {k: getattr(row, k) for k in _HASHED}
+            if hmac.compare_digest(_hash_of(fields, key), row.hash):
+                keyed = True
+            elif not keyed and _legacy_hash_of(fields) == row.hash:
+                legacy += 1
+            elif keyed and _legacy_hash_of(fields) == row.hash:
+                return broken(
+                    row.id,
+                    f"row {row.id} carries an unkeyed hash after the keyed chain began "
+                    "(rewritten without the key)",
+                )
+            else:
+                return broken(
+                    row.id,
+                    f"row {row.id} was altered (its hash does not match its content), "
+                    "or the audit key is not the one that wrote it",
                 )
             previous = row.hash
             count += 1
             last_id = row.id
+            if first is None:
+                first = row.hash
+            if row.id in watched:
+                seen[row.id] = (count, row.hash)
+
+
+def head(*, session: Session) -> tuple[int, int | None, str]:
+    """The chain's length, its newest id and hash (GENESIS when empty), as stored."""
+    last = session.execute(
+        select(_TABLE.c.id, _TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)
+    ).first()
+    if last is None:
+        return 0, None, GENESIS
+    count = session.scalar(select(func.count()).select_from(_TABLE).where(_TABLE.c.id <= last.id))
+    return int(count or 0), int(last.id), str(last.hash)
 
 
 def amend(
