@@ -37,7 +37,8 @@ def fuzz_app(sqlite_template: Path, tmp_path: Path) -> Iterator[Any]:
             database_url=f"sqlite:///{db}",
             var_dir=tmp_path / "var",
             secret_key="f" * 40,
-            max_failed_logins=10_000,
+            login_throttle_per_account_address="1000000/minute",
+            login_throttle_per_address="1000000/minute",
         )
     )
     app.state.fuzz_headers = api_token(TestClient(app), "physician")

@@ -41,8 +41,6 @@ class Settings(BaseSettings):
     )
     session_hours: float = Field(default=8.0, gt=0, description="Login session lifetime")
     token_hours: float = Field(default=8.0, gt=0, description="API bearer token lifetime")
-    max_failed_logins: int = Field(default=5, ge=1, description="Failures before a lockout")
-    lockout_minutes: float = Field(default=15.0, ge=0, description="Lockout duration")
     site_policy_file: Path | None = Field(
         default=None,
         description="The clinic's site-policy TOML (numbers no source gives); unset: none applied",
@@ -97,6 +95,22 @@ class Settings(BaseSettings):
         default=None, description="Force the Secure cookie flag; unset: set it behind https"
     )
 
+    # --- accounts: login throttling (see ketacare.clinic.accounts.throttle) ---
+    login_throttle_per_account_address: str = Field(
+        default="5/minute;10/15 minutes;20/hour;50/day",
+        description="Failed logins allowed for one account from one address, as growing "
+        "windows in the `limits` notation; past one, that pair waits for the window",
+    )
+    login_throttle_per_address: str = Field(
+        default="20/minute;100/hour;300/day",
+        description="Failed logins allowed from one address over all accounts",
+    )
+    throttle_storage_url: str = Field(
+        default="memory://",
+        description="Where failed-login counts live (`limits` storage URL); memory:// counts "
+        "per process, redis:// or memcached:// share counts between processes",
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -112,6 +126,21 @@ class Settings(BaseSettings):
         if value and (len(value) < 32 or value.lower() in {"changethis", "secret", "changeme"}):
             raise ValueError("KETACARE_SECRET_KEY must be at least 32 random characters")
         return value
+
+    @field_validator("login_throttle_per_account_address", "login_throttle_per_address")
+    @classmethod
+    def _throttle_tiers(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            if parse_many(value):
+                return value
+        except ValueError:
+            pass
+        raise ValueError(
+            f"{value!r} is not a list of limits: write e.g. '5/minute;20/hour' (counts per "
+            "second, minute, hour or day, separated by ';')"
+        )
 
     @cached_property
     def zone(self) -> ZoneInfo:

@@ -24,6 +24,7 @@ from starlette.datastructures import FormData
 
 from ketacare.clinic.accounts import service as accounts
 from ketacare.clinic.accounts.service import Principal
+from ketacare.clinic.accounts.throttle import LoginThrottle
 from ketacare.clinic.audit.service import Actor
 from ketacare.infra.clock import Clock
 from ketacare.infra.errors import CsrfRejected, Forbidden, NotAuthenticated
@@ -45,6 +46,7 @@ class AppContext:
     sessions: sessionmaker[Session]
     clock: Clock
     templates: Jinja2Templates
+    throttle: LoginThrottle
 
 
 # ``async def`` where nothing can block: FastAPI runs a plain ``def`` dependency in the

@@ -29,11 +29,11 @@ def issue_token(
             username=username,
             password=password,
             now=at,
-            settings=ctx.settings,
+            throttle=ctx.throttle,
             remote_addr=remote_addr(request),
         )
     except Exception:
-        session.commit()  # keep the failure count and the audit row of the failed attempt
+        session.commit()  # keep the audit row of the failed attempt
         raise
     token = service.start_session(
         session=session,

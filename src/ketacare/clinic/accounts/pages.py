@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from ketacare.clinic.accounts import service
 from ketacare.clinic.accounts.service import Principal
 from ketacare.core.errors import InvalidInput, KetacareError
-from ketacare.infra.errors import CsrfRejected, LockedOut
+from ketacare.infra.errors import CsrfRejected, Throttled
 from ketacare.infra.permissions import Role
 from ketacare.web.deps import (
     LOGIN_CSRF_COOKIE,
@@ -85,18 +85,20 @@ def login(
             username=username,
             password=password,
             now=at,
-            settings=ctx.settings,
+            throttle=ctx.throttle,
             remote_addr=remote_addr(request),
         )
     except KetacareError as exc:
-        session.commit()  # keep the failure count and its audit row
+        session.commit()  # keep the audit row of the failed attempt
         response = page(
             request,
             ctx,
             "login.html",
             {"login_csrf": cookie, "error": str(exc), "username": username, "next": next},
-            status_code=401 if "locked" not in str(exc) else 429,
+            status_code=429 if isinstance(exc, Throttled) else 401,
         )
+        if isinstance(exc, Throttled):
+            response.headers["Retry-After"] = str(exc.retry_after)
         return response
     token = service.start_session(
         session=session,
@@ -159,17 +161,17 @@ def change_password_page(
             current=current,
             new=new,
             now=at,
-            settings=ctx.settings,
+            throttle=ctx.throttle,
             keep_session_id=principal.session_id,
             remote_addr=remote_addr(request),
         )
-    except LockedOut as exc:
-        session.commit()  # the lock, the failure's audit row and the ended sessions
+    except Throttled as exc:
+        session.commit()  # the failure's audit row and this session's end
         response = page(request, ctx, "accounts/account.html", {"error": str(exc)}, status_code=429)
         response.delete_cookie(SESSION_COOKIE)
         return response
     except KetacareError as exc:
-        session.commit()  # only a wrong password's count and audit row precede a refusal
+        session.commit()  # only a wrong password's audit row precedes a refusal
         return page(request, ctx, "accounts/account.html", {"error": str(exc)}, status_code=422)
     return page(request, ctx, "accounts/account.html", {"message": "Password changed."})
 

@@ -1,4 +1,4 @@
-"""Accounts: argon2 passwords, lockout after repeated failures, sessions and tokens."""
+"""Accounts: argon2 passwords, throttled logins (never a lock-out), sessions and tokens."""
 
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.accounts.orm import AuthSession, User
+from ketacare.clinic.accounts.throttle import LoginThrottle, Refusal
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.orm import Patient
 from ketacare.core.errors import InvalidInput
 from ketacare.infra.clock import as_utc
-from ketacare.infra.errors import Conflict, LockedOut, NotAuthenticated
+from ketacare.infra.errors import Conflict, NotAuthenticated, Throttled
 from ketacare.infra.permissions import Role
 from ketacare.infra.settings import Settings
 
@@ -114,68 +115,47 @@ def authenticate(
     username: str,
     password: str,
     now: datetime,
-    settings: Settings,
+    throttle: LoginThrottle,
     remote_addr: str | None = None,
 ) -> User:
-    """Check a login; count failures and lock the account after too many."""
-    user = session.scalar(
-        select(User).where(User.username == username.strip().lower()).with_for_update()
-    )  # row lock: parallel guesses on PostgreSQL cannot overwrite each other's count
+    """Check a login, throttled per (account, address) pair and per address (never a lock).
+
+    Unknown, deactivated and known accounts take the same path: a refusal while throttled
+    comes before any look-up, and a wrong password costs one argon2 check either way.
+    """
+    refusal = throttle.refusal(username=username, address=remote_addr)
+    if refusal is not None:
+        _audit_login(session, username, None, "login_throttled", now, remote_addr)
+        raise _throttled(refusal)
+    user = session.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None or not user.is_active:
-        try:
-            _hasher.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
-        _audit_login(session, username, None, "login_failed", now, remote_addr)
-        raise NotAuthenticated("wrong username or password")
-    if user.locked_until is not None and as_utc(user.locked_until) > now:
         try:
             _hasher.verify(_DUMMY_HASH, password)  # same cost as a real check
         except VerificationError:
             pass
-        _audit_login(session, username, user, "login_locked", now, remote_addr)
-        raise _locked_out(settings, user, now)
+        throttle.failed(username=username, address=remote_addr)
+        _audit_login(session, username, None, "login_failed", now, remote_addr)
+        raise NotAuthenticated("wrong username or password")
     try:
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
-        _count_failure(session, user, "login_failed", now, settings, remote_addr)
+        throttle.failed(username=username, address=remote_addr)
+        _audit_login(session, username, user, "login_failed", now, remote_addr)
         raise NotAuthenticated("wrong username or password") from None
-    user.failed_logins = 0
-    user.locked_until = None
+    throttle.succeeded(username=username, address=remote_addr)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     _audit_login(session, username, user, "login", now, remote_addr)
     return user
 
 
-def _count_failure(
-    session: Session,
-    user: User,
-    action: str,
-    now: datetime,
-    settings: Settings,
-    remote_addr: str | None,
-) -> bool:
-    """Count one wrong password (at login or at a password change) and lock at the limit.
-
-    Returns whether the account is now locked. The caller commits this even though the
-    request is refused, so that guesses cannot be spread over requests for free.
-    """
-    user.failed_logins += 1
-    locked = user.failed_logins >= settings.max_failed_logins
-    if locked:
-        user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
-        user.failed_logins = 0
-    _audit_login(session, user.username, user, action, now, remote_addr)
-    return locked
-
-
-def _locked_out(settings: Settings, user: User, now: datetime) -> LockedOut:
-    assert user.locked_until is not None
-    minutes = max(1, round((as_utc(user.locked_until) - now).total_seconds() / 60))
-    return LockedOut(
-        f"account locked after {settings.max_failed_logins} failed logins: "
-        f"try again in {minutes} minute(s) or ask an administrator"
+def _throttled(refusal: Refusal) -> Throttled:
+    whose = "for this account from your address" if refusal.scope == "pair" else ""
+    whose = whose or "from your address"
+    return Throttled(
+        f"too many failed logins {whose}: try again in {refusal.seconds} seconds "
+        "(other addresses are not affected)",
+        retry_after=refusal.seconds,
     )
 
 
@@ -295,36 +275,40 @@ def change_password(
     current: str,
     new: str,
     now: datetime,
-    settings: Settings,
+    throttle: LoginThrottle,
     keep_session_id: int | None = None,
     remote_addr: str | None = None,
 ) -> None:
     """A user changes their own password; their other sessions and tokens end.
 
-    A wrong current password counts toward the lockout as a failed login does (whoever
-    holds an unattended session must not guess the password without limit); at the
-    limit the account locks and every session of it ends. The caller commits after a
-    refusal so that the count and its audit row stay: nothing else is written before
-    one.
+    A wrong current password counts as a failed login of the account from this address
+    (whoever holds an unattended session must not guess the password without limit):
+    once that pair is throttled the change is refused and this session ends. The caller
+    commits after a refusal so that the audit row (and the ended session) stay: nothing
+    else is written before one.
     """
-    user = session.scalar(select(User).where(User.id == user_id).with_for_update())
+    user = session.get(User, user_id)
     if user is None:
         raise InvalidInput(f"user {user_id} does not exist")
-    if user.locked_until is not None and as_utc(user.locked_until) > now:
-        raise _locked_out(settings, user, now)
-    try:
-        _hasher.verify(user.password_hash, current)
-    except (VerificationError, InvalidHashError):
-        action = "password_failed"
-        if _count_failure(session, user, action, now, settings, remote_addr):
-            _revoke_all(session, user_id, now, keep=None)
-            raise _locked_out(settings, user, now) from None
-        raise InvalidInput("the current password is wrong") from None
+    refusal = throttle.refusal(username=user.username, address=remote_addr)
+    if refusal is None:
+        try:
+            _hasher.verify(user.password_hash, current)
+        except (VerificationError, InvalidHashError):
+            throttle.failed(username=user.username, address=remote_addr)
+            _audit_login(session, user.username, user, "password_failed", now, remote_addr)
+            refusal = throttle.refusal(username=user.username, address=remote_addr)
+            if refusal is None:
+                raise InvalidInput("the current password is wrong") from None
+    if refusal is not None:
+        if keep_session_id is not None:
+            end_session(session=session, session_id=keep_session_id, now=now)
+        raise _throttled(refusal)
     validate_new_password(new)
     if new == current:
         raise InvalidInput("the new password must differ from the current one")
     user.password_hash = hash_password(new)
-    user.failed_logins = 0
+    throttle.succeeded(username=user.username, address=remote_addr)
     _revoke_all(session, user_id, now, keep_session_id)
     audit.record(
         session=session,
@@ -363,14 +347,12 @@ def set_active(
 def reset_password(
     *, session: Session, actor: audit.Actor, user_id: int, new: str, now: datetime
 ) -> User:
-    """An administrator sets a new password (and unlocks the account)."""
+    """An administrator sets a new password; the account's sessions and tokens end."""
     user = session.get(User, user_id)
     if user is None:
         raise InvalidInput(f"user {user_id} does not exist")
     validate_new_password(new)
     user.password_hash = hash_password(new)
-    user.failed_logins = 0
-    user.locked_until = None
     _revoke_all(session, user_id, now, None)
     audit.record(
         session=session,
