@@ -83,13 +83,13 @@ def _history(server: Any) -> None:
                 "username": "physician2",
                 "full_name": "Dr Second",
                 "role": "physician",
-                "password": "second-physician",
+                "password": "locum-cosigner-pw",
             },
         ).raise_for_status()
     with (
         _api(base, "nurse") as nurse,
         _api(base, "physician") as physician,
-        _api(base, "physician2", "second-physician") as second,
+        _api(base, "physician2", "locum-cosigner-pw") as second,
     ):
         screened(nurse, physician, 1)
         plan = physician.post(

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ketacare.clinic.accounts.orm import User
+from ketacare.clinic.demo import DEMO_PASSWORD
 
 
 def test_login_sets_an_httponly_samesite_cookie_and_passwords_are_argon2(
@@ -17,7 +18,7 @@ def test_login_sets_an_httponly_samesite_cookie_and_passwords_are_argon2(
     token = re.search(r'name="csrf_token" value="([^"]+)"', r.text).group(1)
     r = client.post(
         "/login",
-        data={"username": "nurse", "password": "demo-nurse", "csrf_token": token},
+        data={"username": "nurse", "password": DEMO_PASSWORD, "csrf_token": token},
         follow_redirects=False,
     )
     assert r.status_code == 303 and r.headers["location"] == "/patients"
@@ -26,7 +27,7 @@ def test_login_sets_an_httponly_samesite_cookie_and_passwords_are_argon2(
     assert "secure" not in cookie  # plain http on loopback
     with app.state.ctx.sessions() as session:
         stored = session.scalar(select(User.password_hash).where(User.username == "nurse"))
-    assert stored.startswith("$argon2id$") and "demo-nurse" not in stored
+    assert stored.startswith("$argon2id$") and DEMO_PASSWORD not in stored
 
 
 def test_secure_cookie_behind_https(app: Any) -> None:
@@ -38,7 +39,7 @@ def test_secure_cookie_behind_https(app: Any) -> None:
     token = re.search(r'name="csrf_token" value="([^"]+)"', r.text).group(1)
     r = client.post(
         "/login",
-        data={"username": "nurse", "password": "demo-nurse", "csrf_token": token},
+        data={"username": "nurse", "password": DEMO_PASSWORD, "csrf_token": token},
         follow_redirects=False,
     )
     assert r.status_code == 303
@@ -65,7 +66,7 @@ def test_form_post_without_or_with_a_wrong_csrf_token_is_refused_and_changes_not
 def test_login_form_needs_its_csrf_cookie(client: Any) -> None:
     r = client.post(
         "/login",
-        data={"username": "nurse", "password": "demo-nurse", "csrf_token": "made-up"},
+        data={"username": "nurse", "password": DEMO_PASSWORD, "csrf_token": "made-up"},
         follow_redirects=False,
     )
     assert r.status_code == 403
@@ -155,7 +156,7 @@ def test_password_change_ends_other_sessions(client: Any, login_page: Any, login
     assert r.status_code == 422 and "current password is wrong" in r.text
     r = client.post(
         "/account/password",
-        data={"current": "demo-nurse", "new": "a-new-password-1", "csrf_token": csrf},
+        data={"current": DEMO_PASSWORD, "new": "a-new-password-1", "csrf_token": csrf},
     )
     assert r.status_code == 200 and "Password changed." in r.text
     assert client.get("/patients", follow_redirects=False).status_code == 200  # this session
@@ -185,7 +186,7 @@ def test_admin_deactivates_and_resets_accounts(
     assert client.get("/api/v1/users/me", headers=nurse_token).status_code == 401
     assert (
         client.post(
-            "/api/v1/auth/token", data={"username": "nurse", "password": "demo-nurse"}
+            "/api/v1/auth/token", data={"username": "nurse", "password": DEMO_PASSWORD}
         ).status_code
         == 401
     )
@@ -196,7 +197,7 @@ def test_admin_deactivates_and_resets_accounts(
         f"/admin/users/{nurse_id}",
         data={"action": "reset", "password": "short", "csrf_token": csrf},
     )
-    assert r.status_code == 422 and "at least 10 characters" in r.text
+    assert r.status_code == 422 and "at least 12 characters" in r.text
     client.post(
         f"/admin/users/{nurse_id}",
         data={"action": "reset", "password": "reset-by-admin-1", "csrf_token": csrf},

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from ketacare.clinic.audit.orm import AuditEvent
+from ketacare.clinic.demo import DEMO_PASSWORD
 
 STRANGER = ("203.0.113.7", 40000)  # TEST-NET-3 documentation addresses
 HOLDER = ("198.51.100.20", 40000)
@@ -47,9 +48,9 @@ def test_a_strangers_failed_logins_never_lock_out_the_account_holder(app: Any) -
     assert codes[:5] == [401] * 5
     assert set(codes[5:]) == {429}  # the stranger's pair waits; nothing is locked
     # even the right password is refused to the stranger's address for now...
-    assert _token(stranger, "nurse", "demo-nurse").status_code == 429
+    assert _token(stranger, "nurse", DEMO_PASSWORD).status_code == 429
     # ...while the holder, from another address, signs in at once
-    assert _token(holder, "nurse", "demo-nurse").status_code == 200
+    assert _token(holder, "nurse", DEMO_PASSWORD).status_code == 200
 
 
 def test_refusal_windows_grow_with_more_failures(app: Any, fake_time: Any) -> None:
@@ -68,17 +69,17 @@ def test_refusal_windows_grow_with_more_failures(app: Any, fake_time: Any) -> No
     # ten failures in 15 minutes: the first one (61 s ago) leaves that window at 900 s
     assert r.status_code == 429 and r.headers["retry-after"] == str(900 - 61)
     fake_time.now += 900 - 61
-    assert _token(stranger, "nurse", "demo-nurse").status_code == 200
+    assert _token(stranger, "nurse", DEMO_PASSWORD).status_code == 200
 
 
 def test_a_right_password_clears_its_pair(app: Any) -> None:
     holder = TestClient(app, client=HOLDER)
     for _ in range(4):
         assert _token(holder, "nurse", "typo-typo").status_code == 401
-    assert _token(holder, "nurse", "demo-nurse").status_code == 200
+    assert _token(holder, "nurse", DEMO_PASSWORD).status_code == 200
     for _ in range(4):  # four more typos do not reach the limit: the count started again
         assert _token(holder, "nurse", "typo-typo").status_code == 401
-    assert _token(holder, "nurse", "demo-nurse").status_code == 200
+    assert _token(holder, "nurse", DEMO_PASSWORD).status_code == 200
 
 
 def test_unknown_and_known_accounts_get_identical_answers_and_the_same_work(
@@ -113,9 +114,9 @@ def test_one_address_spraying_many_accounts_is_refused_and_others_are_not(app: A
     codes = [_token(sprayer, accounts[i % 6], f"spray-{i}").status_code for i in range(24)]
     assert codes[:20] == [401] * 20  # each pair saw at most 4: only the address budget bites
     assert codes[20:] == [429] * 4
-    r = _token(sprayer, "nurse", "demo-nurse")
+    r = _token(sprayer, "nurse", DEMO_PASSWORD)
     assert r.status_code == 429 and "from your address" in r.json()["detail"]
-    assert _token(TestClient(app, client=HOLDER), "nurse", "demo-nurse").status_code == 200
+    assert _token(TestClient(app, client=HOLDER), "nurse", DEMO_PASSWORD).status_code == 200
 
 
 def test_failed_and_throttled_attempts_are_audited_with_the_address(app: Any) -> None:
@@ -168,7 +169,7 @@ def test_wrong_current_passwords_are_throttled_and_end_only_that_session(
     assert client.get("/patients", follow_redirects=False).status_code == 303  # ended
     assert client.get("/api/v1/users/me", headers=other_token).status_code == 200
     # the holder, from another address, still signs in
-    assert _token(TestClient(app, client=HOLDER), "nurse", "demo-nurse").status_code == 200
+    assert _token(TestClient(app, client=HOLDER), "nurse", DEMO_PASSWORD).status_code == 200
     with app.state.ctx.sessions() as session:
         actions = session.scalars(
             select(AuditEvent.action).where(

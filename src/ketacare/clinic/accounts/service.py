@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.accounts.orm import AuthSession, User
+from ketacare.clinic.accounts.passwords import password_problem
 from ketacare.clinic.accounts.throttle import LoginThrottle, Refusal
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.orm import Patient
@@ -26,7 +27,6 @@ from ketacare.infra.settings import Settings
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("timing-equaliser-not-a-password")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
-MIN_PASSWORD = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +50,19 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def validate_new_password(password: str) -> None:
-    """Refuse passwords that are too short."""
-    if len(password) < MIN_PASSWORD:
-        raise InvalidInput(f"password must have at least {MIN_PASSWORD} characters")
+def password_matches(stored_hash: str, password: str) -> bool:
+    """Whether ``password`` opens ``stored_hash`` (no audit, no throttle: for the demo)."""
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def validate_new_password(password: str, *, username: str, full_name: str) -> None:
+    """Refuse a password that breaks a rule of :mod:`.passwords`, naming the rule."""
+    problem = password_problem(password, username=username, full_name=full_name)
+    if problem is not None:
+        raise InvalidInput(problem)
 
 
 def create_user(
@@ -79,7 +88,7 @@ def create_user(
         raise InvalidInput(
             f"role {role!r} is not known: allowed {', '.join(r.value for r in Role)}"
         ) from None
-    validate_new_password(password)
+    validate_new_password(password, username=username, full_name=full_name)
     if (role is Role.PATIENT) != (patient_id is not None):
         raise InvalidInput("a patient account needs a patient record, and only a patient account")
     if patient_id is not None and session.get(Patient, patient_id) is None:
@@ -304,7 +313,7 @@ def change_password(
         if keep_session_id is not None:
             end_session(session=session, session_id=keep_session_id, now=now)
         raise _throttled(refusal)
-    validate_new_password(new)
+    validate_new_password(new, username=user.username, full_name=user.full_name)
     if new == current:
         raise InvalidInput("the new password must differ from the current one")
     user.password_hash = hash_password(new)
@@ -351,7 +360,7 @@ def reset_password(
     user = session.get(User, user_id)
     if user is None:
         raise InvalidInput(f"user {user_id} does not exist")
-    validate_new_password(new)
+    validate_new_password(new, username=user.username, full_name=user.full_name)
     user.password_hash = hash_password(new)
     _revoke_all(session, user_id, now, None)
     audit.record(
