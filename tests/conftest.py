@@ -193,6 +193,7 @@ def settings(db_url: str, tmp_path: Path) -> Any:
         secret_key="t" * 40,
         timezone="Europe/Amsterdam",
         protocol_policy_file=TEST_PROTOCOL_POLICY_FILE,  # test values: the hard ceilings
+        totp_required_roles="",  # logins without a code; test_totp turns the default on
     )
 
 

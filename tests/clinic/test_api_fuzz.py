@@ -39,6 +39,7 @@ def fuzz_app(sqlite_template: Path, tmp_path: Path) -> Iterator[Any]:
             secret_key="f" * 40,
             login_throttle_per_account_address="1000000/minute",
             login_throttle_per_address="1000000/minute",
+            totp_required_roles="",
         )
     )
     app.state.fuzz_headers = api_token(TestClient(app), "physician")

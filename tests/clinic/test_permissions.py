@@ -15,6 +15,9 @@ PUBLIC = {
     ("POST", "/api/v1/auth/token"),
     ("GET", "/login"),
     ("POST", "/login"),
+    # the second step of a login: the pending login's own cookie is the credential
+    ("GET", "/login/totp"),
+    ("POST", "/login/totp"),
     ("GET", "/api/openapi.json"),
     ("GET", "/api/docs"),
     ("GET", "/api/docs/oauth2-redirect"),

@@ -45,6 +45,10 @@ class Throttled(KetacareError):
         self.retry_after = retry_after
 
 
+class SecondFactorEnrolmentRequired(KetacareError):
+    """The role must sign in with a second factor and the account has none yet."""
+
+
 class CsrfRejected(KetacareError):
     """A form post without the right CSRF token."""
 
@@ -59,6 +63,7 @@ HTTP_STATUS: tuple[tuple[type[KetacareError], int, str], ...] = (
     (NotAuthenticated, 401, "Not authenticated"),
     (Forbidden, 403, "Forbidden"),
     (CsrfRejected, 403, "CSRF token missing or wrong"),
+    (SecondFactorEnrolmentRequired, 403, "Second factor enrolment required"),
     (Throttled, 429, "Too many attempts"),
     (Conflict, 409, "Conflict"),
     (StaleSession, 409, "Someone else recorded first"),

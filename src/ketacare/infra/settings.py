@@ -110,6 +110,15 @@ class Settings(BaseSettings):
         description="Where failed-login counts live (`limits` storage URL); memory:// counts "
         "per process, redis:// or memcached:// share counts between processes",
     )
+    # --- accounts: TOTP second factor ---
+    totp_required_roles: str = Field(
+        default="admin,physician",
+        description="Roles that must sign in with a TOTP second factor (comma-separated; "
+        "add nurse,therapist,researcher to require it of all staff; empty: nobody)",
+    )
+    totp_issuer: str = Field(
+        default="ketacare", description="The name authenticator apps show for the account"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -141,6 +150,25 @@ class Settings(BaseSettings):
             f"{value!r} is not a list of limits: write e.g. '5/minute;20/hour' (counts per "
             "second, minute, hour or day, separated by ';')"
         )
+
+    @field_validator("totp_required_roles")
+    @classmethod
+    def _known_roles(cls, value: str) -> str:
+        from ketacare.infra.permissions import Role
+
+        names = [v.strip() for v in value.split(",") if v.strip()]
+        unknown = [n for n in names if n not in {r.value for r in Role}]
+        if unknown:
+            raise ValueError(
+                f"unknown role(s) {', '.join(unknown)} in totp_required_roles: allowed "
+                f"{', '.join(r.value for r in Role)}"
+            )
+        return ",".join(names)
+
+    @property
+    def totp_roles(self) -> frozenset[str]:
+        """The roles that must sign in with a second factor."""
+        return frozenset(v for v in self.totp_required_roles.split(",") if v)
 
     @cached_property
     def zone(self) -> ZoneInfo:

@@ -15,7 +15,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ketacare.clinic.audit import service as audit
 from ketacare.core.errors import KetacareError
-from ketacare.infra.errors import CsrfRejected, Forbidden, NotAuthenticated, status_for
+from ketacare.infra.errors import (
+    CsrfRejected,
+    Forbidden,
+    NotAuthenticated,
+    SecondFactorEnrolmentRequired,
+    status_for,
+)
 
 PROBLEM = "application/problem+json"
 
@@ -130,6 +136,10 @@ async def ketacare_error(request: Request, exc: Exception) -> Response:
         await run_in_threadpool(_audit_refusal, request, exc)
     if _is_api(request):
         return problem(status, title, str(exc), retry_after=getattr(exc, "retry_after", None))
+    if isinstance(exc, SecondFactorEnrolmentRequired):
+        if request.headers.get("hx-request"):  # a fragment (e.g. the alerts badge): no swap
+            return Response(status_code=403)
+        return RedirectResponse("/account/totp", status_code=303)
     if isinstance(exc, NotAuthenticated):
         target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
         return RedirectResponse(f"/login?next={target}", status_code=303)

@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 
-from ketacare.clinic.accounts import schemas, service
+from ketacare.clinic.accounts import schemas, service, totp
 from ketacare.clinic.accounts.service import Principal
+from ketacare.infra.errors import NotAuthenticated
 from ketacare.web.deps import Ctx, DbSession, Now, actor_of, api_permission, remote_addr
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -21,8 +22,17 @@ def issue_token(
     at: Now,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=200)],
+    totp_code: Annotated[
+        str,
+        Form(
+            alias="totp",
+            max_length=40,
+            description="The authenticator app's 6-digit code, or an unused recovery code: "
+            "needed by accounts with a second factor (by default admins and physicians)",
+        ),
+    ] = "",
 ) -> schemas.Token:
-    """Exchange a username and password for a bearer token."""
+    """Exchange a username and password (and the second factor, where needed) for a token."""
     try:
         user = service.authenticate(
             session=session,
@@ -32,6 +42,25 @@ def issue_token(
             throttle=ctx.throttle,
             remote_addr=remote_addr(request),
         )
+        if totp.needs_second_factor(ctx.settings, user):
+            if user.totp_secret is None:
+                raise NotAuthenticated(
+                    f"the {user.role} role signs in with a second factor: enrol an "
+                    "authenticator app on the account page (/account/totp) first"
+                )
+            if not totp_code.strip():
+                raise NotAuthenticated(
+                    "this account signs in with a second factor: send the authenticator "
+                    "app's code (or a recovery code) in the form field totp"
+                )
+            service.second_factor(
+                session=session,
+                user=user,
+                code=totp_code,
+                now=at,
+                throttle=ctx.throttle,
+                remote_addr=remote_addr(request),
+            )
     except Exception:
         session.commit()  # keep the audit row of the failed attempt
         raise

@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
+from ketacare.clinic.accounts import totp
 from ketacare.clinic.accounts.orm import AuthSession, User
 from ketacare.clinic.accounts.passwords import password_problem
 from ketacare.clinic.accounts.throttle import LoginThrottle, Refusal
@@ -26,6 +27,8 @@ from ketacare.infra.settings import Settings
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("timing-equaliser-not-a-password")
+#: how long a right password waits for its second factor
+MFA_STEP_MINUTES = 5
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
 
@@ -40,6 +43,7 @@ class Principal:
     patient_id: int | None
     session_id: int
     csrf_token: str
+    totp_enrolled: bool = False
 
     def actor(self, remote_addr: str | None = None) -> audit.Actor:
         return audit.Actor(self.user_id, self.username, self.role.value, remote_addr)
@@ -151,11 +155,47 @@ def authenticate(
         throttle.failed(username=username, address=remote_addr)
         _audit_login(session, username, user, "login_failed", now, remote_addr)
         raise NotAuthenticated("wrong username or password") from None
-    throttle.succeeded(username=username, address=remote_addr)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    _audit_login(session, username, user, "login", now, remote_addr)
+    # an enrolled account is logged in (and its pair's count cleared) only once its
+    # second factor is checked: a right password alone must not reset wrong codes
+    if user.totp_secret is not None:
+        _audit_login(session, username, user, "password_ok", now, remote_addr)
+    else:
+        throttle.succeeded(username=username, address=remote_addr)
+        _audit_login(session, username, user, "login", now, remote_addr)
     return user
+
+
+def second_factor(
+    *,
+    session: Session,
+    user: User,
+    code: str,
+    now: datetime,
+    throttle: LoginThrottle,
+    remote_addr: str | None = None,
+) -> None:
+    """Check the second factor of a login whose password was right (throttled like one).
+
+    A wrong code counts as a failed login of the pair; a recovery code is spent.
+    """
+    refusal = throttle.refusal(username=user.username, address=remote_addr)
+    if refusal is not None:
+        _audit_login(session, user.username, user, "login_throttled", now, remote_addr)
+        raise _throttled(refusal)
+    kind = totp.check(session=session, user=user, code=code, now=now)
+    if kind is None:
+        throttle.failed(username=user.username, address=remote_addr)
+        _audit_login(session, user.username, user, "totp_failed", now, remote_addr)
+        raise NotAuthenticated(
+            "wrong authenticator code: enter the 6 digits your app shows now, or an unused "
+            "recovery code"
+        )
+    throttle.succeeded(username=user.username, address=remote_addr)
+    _audit_login(
+        session, user.username, user, "login", now, remote_addr, detail={"second_factor": kind}
+    )
 
 
 def _throttled(refusal: Refusal) -> Throttled:
@@ -175,6 +215,7 @@ def _audit_login(
     action: str,
     now: datetime,
     remote_addr: str | None,
+    detail: dict[str, str] | None = None,
 ) -> None:
     actor = audit.Actor(
         user.id if user else None, username[:64], user.role if user else "unknown", remote_addr
@@ -186,6 +227,7 @@ def _audit_login(
         resource_type="auth",
         resource_id=user.id if user else None,
         at=now,
+        detail=detail,
     )
 
 
@@ -203,7 +245,9 @@ def start_session(
     remote_addr: str | None = None,
 ) -> str:
     """Open a login session (``cookie``) or issue an API token (``bearer``); returns the token."""
-    hours = settings.session_hours if kind == "cookie" else settings.token_hours
+    hours = {"cookie": settings.session_hours, "mfa": MFA_STEP_MINUTES / 60}.get(
+        kind, settings.token_hours
+    )
     token = secrets.token_urlsafe(32)
     session.add(
         AuthSession(
@@ -235,6 +279,7 @@ _RESOLVE = (
         _USERS.c.role,
         _USERS.c.patient_id,
         _USERS.c.is_active,
+        _USERS.c.totp_secret.is_not(None),
     )
     .join(_USERS, _USERS.c.id == _AUTH.c.user_id)
     .where(_AUTH.c.token_hash == bindparam("digest"), _AUTH.c.kind == bindparam("kind"))
@@ -246,7 +291,19 @@ def resolve(*, session: Session, token: str, kind: str, now: datetime) -> Princi
     row = session.execute(_RESOLVE, {"digest": _digest(token), "kind": kind}).first()
     if row is None:
         return None
-    auth_id, csrf, revoked_at, expires_at, user_id, username, full_name, role, pid, active = row
+    (
+        auth_id,
+        csrf,
+        revoked_at,
+        expires_at,
+        user_id,
+        username,
+        full_name,
+        role,
+        pid,
+        active,
+        enrolled,
+    ) = row
     if revoked_at is not None or as_utc(expires_at) <= now or not active:
         return None
     return Principal(
@@ -257,6 +314,7 @@ def resolve(*, session: Session, token: str, kind: str, now: datetime) -> Princi
         patient_id=pid,
         session_id=auth_id,
         csrf_token=csrf,
+        totp_enrolled=bool(enrolled),
     )
 
 
