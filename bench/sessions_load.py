@@ -121,6 +121,7 @@ def serve(kind: str, port: int, source: str, var_dir: str) -> None:
             secret_key="x" * 40,
             cookie_secure=False,
             session_policy_file=policy,
+            totp_required_roles="",  # the benchmark logs in with passwords only
         )
         app = create_app(settings)
         engine = app.state.engine

@@ -49,6 +49,7 @@ def outcome_server(sqlite_template: Path, tmp_path: Path) -> Any:
             timezone=ZONE,
             outcome_loss_confirmations=2,  # the test clinic's choice (no published number)
             crisis_message=CRISIS,
+            totp_required_roles="",  # logins without a code (test_totp_login checks them)
         )
     )
     with LiveServer(app) as server:
