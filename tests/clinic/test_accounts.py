@@ -208,3 +208,14 @@ def test_admin_deactivates_and_resets_accounts(
         ).status_code
         == 200
     )
+
+
+def test_the_holder_of_a_token_revokes_it(client: Any, app: Any, login_api: Any) -> None:
+    token = login_api("nurse")
+    other = login_api("nurse")
+    assert client.get("/api/v1/users/me", headers=token).status_code == 200
+    r = client.delete("/api/v1/auth/token", headers=token)
+    assert r.status_code == 204 and r.content == b""
+    assert client.get("/api/v1/users/me", headers=token).status_code == 401
+    assert client.delete("/api/v1/auth/token", headers=token).status_code == 401
+    assert client.get("/api/v1/users/me", headers=other).status_code == 200  # only that one

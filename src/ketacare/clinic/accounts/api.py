@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Request, Response
 
 from ketacare.clinic.accounts import schemas, service, totp
 from ketacare.clinic.accounts.service import Principal
@@ -73,6 +73,15 @@ def issue_token(
         remote_addr=remote_addr(request),
     )
     return schemas.Token(access_token=token, expires_in=int(ctx.settings.token_hours * 3600))
+
+
+@router.delete("/auth/token", status_code=204)
+def revoke_token(
+    session: DbSession, at: Now, principal: Principal = api_permission("self:read")
+) -> Response:
+    """Revoke the bearer token this request carries (its holder logs it out)."""
+    service.end_session(session=session, session_id=principal.session_id, now=at)
+    return Response(status_code=204)
 
 
 @router.get("/users/me", response_model=schemas.Me)
