@@ -56,9 +56,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from support import HOST, Server, loopback_postgres, postgres_database, running  # noqa: E402
 
+from ketacare.clinic.demo import DEMO_PASSWORD
+
 CHART_PATH = "/patients/1"
 PEER_PATH = "/page"
-USERNAME, PASSWORD = "nurse", "demo-nurse"
+USERNAME, PASSWORD = "nurse", DEMO_PASSWORD
 REQUEST_TIMEOUT = httpx.Timeout(15.0)
 
 

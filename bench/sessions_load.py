@@ -74,6 +74,8 @@ from sqlalchemy import JSON, DateTime, Integer
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from support import HOST, Server, loopback_postgres, postgres_database, running  # noqa: E402
 
+from ketacare.clinic.demo import DEMO_PASSWORD
+
 BOARD_PATH = "/api/v1/sessions/board"
 PEER_PATH = "/rows"
 REQUEST_TIMEOUT = httpx.Timeout(15.0)
@@ -119,6 +121,7 @@ def serve(kind: str, port: int, source: str, var_dir: str) -> None:
             secret_key="x" * 40,
             cookie_secure=False,
             session_policy_file=policy,
+            totp_required_roles="",  # the benchmark logs in with passwords only
         )
         app = create_app(settings)
         engine = app.state.engine
@@ -264,7 +267,7 @@ class Team:
 
 
 def make_team(base_url: str) -> Team:
-    admin = token(base_url, "admin", "demo-admin")
+    admin = token(base_url, "admin", DEMO_PASSWORD)
     password = secrets.token_urlsafe(18)
     with client_for(base_url, admin) as client:
         call(
@@ -279,8 +282,8 @@ def make_team(base_url: str) -> Team:
             },
         )
     return Team(
-        nurse=token(base_url, "nurse", "demo-nurse"),
-        physician=token(base_url, "physician", "demo-physician"),
+        nurse=token(base_url, "nurse", DEMO_PASSWORD),
+        physician=token(base_url, "physician", DEMO_PASSWORD),
         physician2=token(base_url, "physician2", password),
     )
 

@@ -6,11 +6,13 @@ from typing import Any
 
 import httpx
 
+from ketacare.clinic.demo import DEMO_PASSWORD
+
 
 def login(page: Any, base: str, username: str, password: str | None = None) -> None:
     page.goto(f"{base}/login")
     page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password or f"demo-{username}")
+    page.get_by_label("Password").fill(password or DEMO_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_load_state("networkidle")
 
@@ -18,7 +20,7 @@ def login(page: Any, base: str, username: str, password: str | None = None) -> N
 def _api(base: str, username: str, password: str | None = None) -> httpx.Client:
     r = httpx.post(
         f"{base}/api/v1/auth/token",
-        data={"username": username, "password": password or f"demo-{username}"},
+        data={"username": username, "password": password or DEMO_PASSWORD},
     )
     r.raise_for_status()
     return httpx.Client(
@@ -35,7 +37,7 @@ def _prepare(base: str) -> None:
                 "username": "physician2",
                 "full_name": "Dr Second",
                 "role": "physician",
-                "password": "second-physician",
+                "password": "locum-cosigner-pw",
             },
         )
     with _api(base, "nurse") as nurse, _api(base, "physician") as physician:

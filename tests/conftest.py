@@ -195,6 +195,7 @@ def settings(db_url: str, tmp_path: Path) -> Any:
         secret_key="t" * 40,
         timezone="Europe/Amsterdam",
         protocol_policy_file=TEST_PROTOCOL_POLICY_FILE,  # test values: the hard ceilings
+        totp_required_roles="",  # logins without a code; test_totp turns the default on
     )
 
 
@@ -229,15 +230,17 @@ def client(app: Any) -> TestClient:
 
 def api_token(client: TestClient, username: str) -> dict[str, str]:
     """Bearer header for a demo account."""
-    r = client.post(
-        "/api/v1/auth/token", data={"username": username, "password": f"demo-{username}"}
-    )
+    from ketacare.clinic.demo import DEMO_PASSWORD
+
+    r = client.post("/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def page_login(client: TestClient, username: str, password: str | None = None) -> str:
     """Log a TestClient in through the login form; returns the session's CSRF token."""
+    from ketacare.clinic.demo import DEMO_PASSWORD
+
     r = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', r.text)
     assert token
@@ -245,7 +248,7 @@ def page_login(client: TestClient, username: str, password: str | None = None) -
         "/login",
         data={
             "username": username,
-            "password": password or f"demo-{username}",
+            "password": password or DEMO_PASSWORD,
             "csrf_token": token.group(1),
         },
         follow_redirects=False,

@@ -17,6 +17,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from ketacare import __version__
 from ketacare.clinic.accounts import api as accounts_api
 from ketacare.clinic.accounts import pages as accounts_pages
+from ketacare.clinic.accounts.throttle import LoginThrottle
 from ketacare.clinic.analytics import api as analytics_api
 from ketacare.clinic.analytics import pages as analytics_pages
 from ketacare.clinic.assessments import api as assessments_api
@@ -125,7 +126,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         # the demo clinic's EXAMPLE protocol policy, unless the operator named one
         settings = demo_settings(settings)
     app.state.ctx = AppContext(
-        settings=settings, sessions=sessions, clock=clock, templates=make_templates(settings)
+        settings=settings,
+        sessions=sessions,
+        clock=clock,
+        templates=make_templates(settings),
+        throttle=LoginThrottle.from_settings(settings),
     )
     app.state.engine = engine
     app.state.demo = demo

@@ -53,8 +53,14 @@ def session_policy() -> str | None:
 
 
 @pytest.fixture
+def totp_required_roles() -> str:
+    """Roles that must sign in with a second factor; a test module overrides this."""
+    return ""
+
+
+@pytest.fixture
 def live_server(
-    sqlite_template: Path, tmp_path: Path, session_policy: str | None
+    sqlite_template: Path, tmp_path: Path, session_policy: str | None, totp_required_roles: str
 ) -> Iterator[LiveServer]:
     """The app on a fresh copy of the demo database, on a loopback port."""
     from ketacare.app import create_app
@@ -74,6 +80,7 @@ def live_server(
         timezone="Europe/Amsterdam",
         session_policy_file=policy,
         protocol_policy_file=TEST_PROTOCOL_POLICY_FILE,  # test values: the hard ceilings
+        totp_required_roles=totp_required_roles,  # "" unless a module asks for the default
     )
     app = create_app(settings)
     with LiveServer(app) as server:

@@ -21,7 +21,7 @@ def _esketamine_course(base: str, dosed: datetime) -> int:
     with (
         _api(base, "nurse") as nurse,
         _api(base, "physician") as physician,
-        _api(base, "physician2", "second-physician") as second,
+        _api(base, "physician2", "locum-cosigner-pw") as second,
     ):
         screened(
             nurse,

@@ -50,7 +50,7 @@ def test_physician_builds_signs_and_books_a_crps_plan(
     plan_url = page.url
 
     second = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
-    login(second, live_server.url, "physician2", "second-physician")
+    login(second, live_server.url, "physician2", "locum-cosigner-pw")
     second.goto(plan_url)
     second.get_by_role("button", name="Co-sign").click()
     expect(second.get_by_test_id("plan-status")).to_have_text("signed")

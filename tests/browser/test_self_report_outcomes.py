@@ -49,6 +49,7 @@ def outcome_server(sqlite_template: Path, tmp_path: Path) -> Any:
             timezone=ZONE,
             outcome_loss_confirmations=2,  # the test clinic's choice (no published number)
             crisis_message=CRISIS,
+            totp_required_roles="",  # logins without a code (test_totp_login checks them)
         )
     )
     with LiveServer(app) as server:
@@ -83,13 +84,13 @@ def _history(server: Any) -> None:
                 "username": "physician2",
                 "full_name": "Dr Second",
                 "role": "physician",
-                "password": "second-physician",
+                "password": "locum-cosigner-pw",
             },
         ).raise_for_status()
     with (
         _api(base, "nurse") as nurse,
         _api(base, "physician") as physician,
-        _api(base, "physician2", "second-physician") as second,
+        _api(base, "physician2", "locum-cosigner-pw") as second,
     ):
         screened(nurse, physician, 1)
         plan = physician.post(

@@ -29,7 +29,7 @@ def _signed_plan(base: str) -> int:
     _prepare(base)
     with (
         _api(base, "physician") as physician,
-        _api(base, "physician2", "second-physician") as second,
+        _api(base, "physician2", "locum-cosigner-pw") as second,
     ):
         plan = physician.post(
             "/api/v1/patients/2/plans",

@@ -32,7 +32,7 @@ def _oral_plan(base: str) -> int:
     with (
         _api(base, "nurse") as nurse,
         _api(base, "physician") as physician,
-        _api(base, "physician2", "second-physician") as second,
+        _api(base, "physician2", "locum-cosigner-pw") as second,
     ):
         screened(nurse, physician, 2, route="oral")
         plan = physician.post(

@@ -20,11 +20,11 @@ def clinic(client: Any, login_api: Any) -> dict[str, Any]:
             "username": "physician2",
             "full_name": "Dr Second",
             "role": "physician",
-            "password": "second-physician-pw",
+            "password": "locum-cosigner-pw",
         },
     )
     r = client.post(
-        "/api/v1/auth/token", data={"username": "physician2", "password": "second-physician-pw"}
+        "/api/v1/auth/token", data={"username": "physician2", "password": "locum-cosigner-pw"}
     )
     team = {
         "nurse": login_api("nurse"),

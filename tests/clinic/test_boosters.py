@@ -102,7 +102,7 @@ class Team:
             return dict(self.login_api(role))
         r = self.client.post(
             "/api/v1/auth/token",
-            data={"username": "physician2", "password": "second-physician-pw"},
+            data={"username": "physician2", "password": "locum-cosigner-pw"},
         )
         assert r.status_code == 200, r.text
         return {"Authorization": f"Bearer {r.json()['access_token']}"}

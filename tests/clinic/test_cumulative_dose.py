@@ -229,7 +229,7 @@ def test_a_new_plan_version_continues_the_same_course(
     if r.json()["status"] == "awaiting_cosign":
         token = client.post(
             "/api/v1/auth/token",
-            data={"username": "physician2", "password": "second-physician-pw"},
+            data={"username": "physician2", "password": "locum-cosigner-pw"},
         ).json()["access_token"]
         second_physician = {"Authorization": f"Bearer {token}"}
         r = client.post(f"/api/v1/plans/{v2['id']}/cosign", headers=second_physician)

@@ -364,19 +364,19 @@ def test_a_patient_fills_what_is_due_on_their_own_page(
             "username": "plan.patient",
             "full_name": "Plan Patient",
             "role": "patient",
-            "password": "plan-patient-pw-1",
+            "password": "harbour-lantern-9",
             "patient_id": pid,
         },
     )
     assert r.status_code == 201, r.text
     token = client.post(
-        "/api/v1/auth/token", data={"username": "plan.patient", "password": "plan-patient-pw-1"}
+        "/api/v1/auth/token", data={"username": "plan.patient", "password": "harbour-lantern-9"}
     ).json()["access_token"]
     own = {"Authorization": f"Bearer {token}"}
     assert due(client, own, pid)["nrs_pain/baseline"]["status"] == "due"
     other = client.get("/api/v1/patients/1/due-questionnaires", headers=own)
     assert other.status_code == 403
-    csrf = login_page("plan.patient", "plan-patient-pw-1")
+    csrf = login_page("plan.patient", "harbour-lantern-9")
     page = client.get("/my/questionnaires")
     assert page.status_code == 200
     assert 'action="/my/questionnaires/nrs_pain"' in page.text

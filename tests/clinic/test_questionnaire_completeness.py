@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from conftest import page_login
 from ketacare.clinic.audit.orm import AuditEvent
+from ketacare.clinic.demo import DEMO_PASSWORD
 
 EIGHT = [1, 1, 2, 1, 0, 1, 0, 0]  # items 1-8; 1+1+2+1+0+1+0+0 = 6
 ITEM9_ASKED = (
@@ -171,9 +172,7 @@ def test_the_setting_is_off_by_default() -> None:
 
 
 def _api(client: TestClient, username: str) -> dict[str, str]:
-    r = client.post(
-        "/api/v1/auth/token", data={"username": username, "password": f"demo-{username}"}
-    )
+    r = client.post("/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from ketacare.clinic.demo import DEMO_PASSWORD
 from ketacare.infra.db import make_engine
 from ketacare.infra.errors import SchemaBehind
 from ketacare.infra.migrate import current_revision, head_revision, upgrade
@@ -72,9 +73,9 @@ def test_cli_upgrade_demo_verify_and_bad_input(tmp_path: Path) -> None:
     assert r.returncode == 2 and "ketacare db upgrade" in r.stderr
     assert run_cli("db", "upgrade", env=env).returncode == 0
     r = run_cli("demo", "--if-empty", env=env)
-    assert r.returncode == 0 and "demo-physician" in r.stdout
+    assert r.returncode == 0 and DEMO_PASSWORD in r.stdout
     r = run_cli("demo", "--if-empty", env=env)
-    assert r.returncode == 0 and "already seeded" in r.stdout
+    assert r.returncode == 0 and "already seeded" in r.stdout and DEMO_PASSWORD in r.stdout
     r = run_cli("audit", "verify", "--json", env=env)
     assert r.returncode == 0
     report = json.loads(r.stdout)

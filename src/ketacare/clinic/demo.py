@@ -1,8 +1,10 @@
 """The demo clinic: staff accounts, a patient account and synthetic patients.
 
-Every person here is invented. Passwords follow the design document
-(``demo-<username>``); a database holding them is marked as a demo, and its server
-binds to 127.0.0.1 only.
+Every person here is invented. Every demo account has the password
+:data:`DEMO_PASSWORD` (``demo-<username>`` before the password rules of
+:mod:`ketacare.clinic.accounts.passwords`, which refuse a password containing the
+username); a database holding them is marked as a demo, and its server binds to
+127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -10,14 +12,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.accounts import service as accounts
+from ketacare.clinic.accounts.orm import User
 from ketacare.clinic.audit.service import SYSTEM
 from ketacare.clinic.patients import schemas
 from ketacare.clinic.patients import service as patients
 from ketacare.clinic.plans.orm import Chair
 from ketacare.clinic.system import service as system
+
+#: the password of every demo account (synthetic data, served on 127.0.0.1 only)
+DEMO_PASSWORD = "ketacare-demo-clinic"
+#: what demo databases seeded before the password rules used
+_OLD_DEMO_PASSWORD = "demo-{username}"
 
 STAFF = (
     ("admin", "Alex Admin", "admin"),
@@ -137,10 +146,10 @@ def seed(*, session: Session, now: datetime) -> list[tuple[str, str, str]]:
             username=username,
             full_name=name,
             role=role,
-            password=f"demo-{username}",
+            password=DEMO_PASSWORD,
             now=now,
         ).id
-        logins.append((username, f"demo-{username}", role))
+        logins.append((username, DEMO_PASSWORD, role))
     first_id: int | None = None
     for i, p in enumerate(PATIENTS):
         patient = patients.create_patient(
@@ -203,11 +212,11 @@ def seed(*, session: Session, now: datetime) -> list[tuple[str, str, str]]:
         username="patient1",
         full_name="Maria Jansen",
         role="patient",
-        password="demo-patient1",
+        password=DEMO_PASSWORD,
         patient_id=first_id,
         now=now,
     )
-    logins.append(("patient1", "demo-patient1", "patient"))
+    logins.append(("patient1", DEMO_PASSWORD, "patient"))
     for name in ("Chair 1", "Chair 2", "Chair 3", "Chair 4"):
         session.add(Chair(name=name))
     if first_id is not None:  # an outcome schedule on the demo patient's plan
@@ -220,6 +229,28 @@ def seed(*, session: Session, now: datetime) -> list[tuple[str, str, str]]:
     return logins
 
 
-def logins() -> list[tuple[str, str, str]]:
-    """The demo logins, for printing on later runs."""
-    return [(u, f"demo-{u}", r) for u, _, r in STAFF] + [("patient1", "demo-patient1", "patient")]
+def logins(*, session: Session) -> list[tuple[str, str, str]]:
+    """The demo logins, for printing on later runs: the password that opens each account.
+
+    A demo seeded before the password rules still has ``demo-<username>``; an account
+    whose password was changed since says so.
+    """
+    accounts_ = [(u, r) for u, _, r in STAFF] + [("patient1", "patient")]
+    rows = session.execute(
+        select(User.username, User.password_hash).where(
+            User.username.in_([u for u, _ in accounts_])
+        )
+    ).all()
+    hashes: dict[str, str] = dict(rows)
+    found: list[tuple[str, str, str]] = []
+    for username, role in accounts_:
+        stored = hashes.get(username)
+        if stored is None:
+            continue
+        for candidate in (DEMO_PASSWORD, _OLD_DEMO_PASSWORD.format(username=username)):
+            if accounts.password_matches(stored, candidate):
+                found.append((username, candidate, role))
+                break
+        else:
+            found.append((username, "(changed since seeding)", role))
+    return found

@@ -173,7 +173,7 @@ def demo(
             if not system.is_demo(session=session):
                 typer.echo("The database already has accounts; no demo seeded.")
                 return
-            logins = demo_data.logins()
+            logins = demo_data.logins(session=session)
             typer.echo("Demo clinic already seeded.")
         else:
             logins = demo_data.seed(session=session, now=utc_now())

@@ -34,8 +34,19 @@ class Conflict(KetacareError):
     """The request conflicts with the stored state (e.g. a stale version)."""
 
 
-class LockedOut(KetacareError):
-    """Too many failed logins: the account is locked for a while."""
+class Throttled(KetacareError):
+    """Too many failed logins from one address (for one account or over all): wait a while.
+
+    ``retry_after`` is the number of seconds until the next attempt is allowed.
+    """
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SecondFactorEnrolmentRequired(KetacareError):
+    """The role must sign in with a second factor and the account has none yet."""
 
 
 class CsrfRejected(KetacareError):
@@ -60,7 +71,8 @@ HTTP_STATUS: tuple[tuple[type[KetacareError], int, str], ...] = (
     (NotAuthenticated, 401, "Not authenticated"),
     (Forbidden, 403, "Forbidden"),
     (CsrfRejected, 403, "CSRF token missing or wrong"),
-    (LockedOut, 429, "Account locked"),
+    (SecondFactorEnrolmentRequired, 403, "Second factor enrolment required"),
+    (Throttled, 429, "Too many attempts"),
     (Conflict, 409, "Conflict"),
     (StaleSession, 409, "Someone else recorded first"),
     (IllegalTransition, 409, "Not possible in this state"),

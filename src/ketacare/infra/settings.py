@@ -46,8 +46,6 @@ class Settings(BaseSettings):
     )
     session_hours: float = Field(default=8.0, gt=0, description="Login session lifetime")
     token_hours: float = Field(default=8.0, gt=0, description="API bearer token lifetime")
-    max_failed_logins: int = Field(default=5, ge=1, description="Failures before a lockout")
-    lockout_minutes: float = Field(default=15.0, ge=0, description="Lockout duration")
     site_policy_file: Path | None = Field(
         default=None,
         description="The clinic's site-policy TOML (numbers no source gives); unset: none applied",
@@ -134,6 +132,30 @@ class Settings(BaseSettings):
         description="Addresses of reverse proxies whose X-Forwarded-For / -Proto are "
         'believed (JSON list, e.g. ["127.0.0.1"]); unset: the peer address is audited',
     )
+    # --- accounts: login throttling (see ketacare.clinic.accounts.throttle) ---
+    login_throttle_per_account_address: str = Field(
+        default="5/minute;10/15 minutes;20/hour;50/day",
+        description="Failed logins allowed for one account from one address, as growing "
+        "windows in the `limits` notation; past one, that pair waits for the window",
+    )
+    login_throttle_per_address: str = Field(
+        default="20/minute;100/hour;300/day",
+        description="Failed logins allowed from one address over all accounts",
+    )
+    throttle_storage_url: str = Field(
+        default="memory://",
+        description="Where failed-login counts live (`limits` storage URL); memory:// counts "
+        "per process, redis:// or memcached:// share counts between processes",
+    )
+    # --- accounts: TOTP second factor ---
+    totp_required_roles: str = Field(
+        default="admin,physician",
+        description="Roles that must sign in with a TOTP second factor (comma-separated; "
+        "add nurse,therapist,researcher to require it of all staff; empty: nobody)",
+    )
+    totp_issuer: str = Field(
+        default="ketacare", description="The name authenticator apps show for the account"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -162,6 +184,40 @@ class Settings(BaseSettings):
         from ketacare.infra.policy import site_policy
 
         return site_policy(self)
+
+    @field_validator("login_throttle_per_account_address", "login_throttle_per_address")
+    @classmethod
+    def _throttle_tiers(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            if parse_many(value):
+                return value
+        except ValueError:
+            pass
+        raise ValueError(
+            f"{value!r} is not a list of limits: write e.g. '5/minute;20/hour' (counts per "
+            "second, minute, hour or day, separated by ';')"
+        )
+
+    @field_validator("totp_required_roles")
+    @classmethod
+    def _known_roles(cls, value: str) -> str:
+        from ketacare.infra.permissions import Role
+
+        names = [v.strip() for v in value.split(",") if v.strip()]
+        unknown = [n for n in names if n not in {r.value for r in Role}]
+        if unknown:
+            raise ValueError(
+                f"unknown role(s) {', '.join(unknown)} in totp_required_roles: allowed "
+                f"{', '.join(r.value for r in Role)}"
+            )
+        return ",".join(names)
+
+    @property
+    def totp_roles(self) -> frozenset[str]:
+        """The roles that must sign in with a second factor."""
+        return frozenset(v for v in self.totp_required_roles.split(",") if v)
 
     @cached_property
     def zone(self) -> ZoneInfo:

@@ -24,9 +24,15 @@ from starlette.datastructures import FormData
 
 from ketacare.clinic.accounts import service as accounts
 from ketacare.clinic.accounts.service import Principal
+from ketacare.clinic.accounts.throttle import LoginThrottle
 from ketacare.clinic.audit.service import Actor
 from ketacare.infra.clock import Clock
-from ketacare.infra.errors import CsrfRejected, Forbidden, NotAuthenticated
+from ketacare.infra.errors import (
+    CsrfRejected,
+    Forbidden,
+    NotAuthenticated,
+    SecondFactorEnrolmentRequired,
+)
 from ketacare.infra.permissions import Scope, check
 from ketacare.infra.settings import Settings
 
@@ -34,6 +40,7 @@ T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 SESSION_COOKIE = "kc_session"
+MFA_COOKIE = "kc_mfa"
 LOGIN_CSRF_COOKIE = "kc_login_csrf"
 
 
@@ -45,6 +52,7 @@ class AppContext:
     sessions: sessionmaker[Session]
     clock: Clock
     templates: Jinja2Templates
+    throttle: LoginThrottle
 
 
 # ``async def`` where nothing can block: FastAPI runs a plain ``def`` dependency in the
@@ -139,10 +147,27 @@ async def _check_csrf(request: Request, principal: Principal) -> None:
         raise CsrfRejected("the form's security token is missing or stale: reload the page")
 
 
+#: the pages an account that must enrol a second factor may still open
+ENROLMENT_PATHS = frozenset({"/account/totp", "/logout"})
+
+
+def _require_enrolment(request: Request, settings: Settings, principal: Principal) -> None:
+    """A role that must use a second factor reaches nothing else until it has one."""
+    if (
+        not principal.totp_enrolled
+        and principal.role.value in settings.totp_roles
+        and request.url.path not in ENROLMENT_PATHS
+    ):
+        raise SecondFactorEnrolmentRequired(
+            f"the {principal.role.value} role signs in with a second factor: enrol an "
+            "authenticator app on /account/totp first"
+        )
+
+
 def _make_dependency(permission: str, kind: str) -> Callable[..., Any]:
     # Plain ``def``: FastAPI runs it in the thread pool, so a database wait (SQLite's write
     # lock) never blocks the event loop that other requests need to finish.
-    def resolve(request: Request, session: DbSession, at: Now) -> Principal:
+    def resolve(request: Request, ctx: Ctx, session: DbSession, at: Now) -> Principal:
         finder = _bearer_principal if kind == "api" else _cookie_principal
         principal = finder(request, session, at)
         if principal is None:
@@ -150,6 +175,7 @@ def _make_dependency(permission: str, kind: str) -> Callable[..., Any]:
                 "log in first" if kind == "page" else "send a valid bearer token"
             )
         request.state.principal = principal  # set first: a refusal is audited with who
+        _require_enrolment(request, ctx.settings, principal)
         check(permission, principal.role)
         return principal
 
@@ -221,6 +247,7 @@ class ApiCall:
             if principal is None:
                 raise NotAuthenticated("send a valid bearer token")
             self._request.state.principal = principal
+            _require_enrolment(self._request, self._ctx.settings, principal)
             check(self._permission, principal.role)
             actor = principal.actor(remote_addr(self._request))
             result = work(Authenticated(session, principal, now, actor, raw))

@@ -17,7 +17,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ketacare.clinic.audit import service as audit
 from ketacare.core.errors import KetacareError
 from ketacare.infra.db import database_failure
-from ketacare.infra.errors import CsrfRejected, Forbidden, NotAuthenticated, status_for
+from ketacare.infra.errors import (
+    CsrfRejected,
+    Forbidden,
+    NotAuthenticated,
+    SecondFactorEnrolmentRequired,
+    status_for,
+)
 
 log = logging.getLogger("ketacare")
 
@@ -42,7 +48,7 @@ API_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (404, "Not found"),
         (409, "Conflict"),
         (422, "Invalid input"),
-        (429, "Account locked"),
+        (429, "Too many attempts"),
         (503, "Database unavailable (down, read-only or its disk full)"),
     )
 }
@@ -52,10 +58,14 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def problem(status: int, title: str, detail: str) -> JSONResponse:
+def problem(
+    status: int, title: str, detail: str, *, retry_after: int | None = None
+) -> JSONResponse:
     body = Problem(title=title, status=status, detail=detail).model_dump()
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers or None)
 
 
 def _error_page(request: Request, status: int, title: str, detail: str) -> Response:
@@ -130,7 +140,11 @@ async def ketacare_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, Forbidden | CsrfRejected):
         await run_in_threadpool(_audit_refusal, request, exc)
     if _is_api(request):
-        return problem(status, title, str(exc))
+        return problem(status, title, str(exc), retry_after=getattr(exc, "retry_after", None))
+    if isinstance(exc, SecondFactorEnrolmentRequired):
+        if request.headers.get("hx-request"):  # a fragment (e.g. the alerts badge): no swap
+            return Response(status_code=403)
+        return RedirectResponse("/account/totp", status_code=303)
     if isinstance(exc, NotAuthenticated):
         target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
         return RedirectResponse(f"/login?next={target}", status_code=303)

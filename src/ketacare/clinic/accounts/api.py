@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Request, Response
 
-from ketacare.clinic.accounts import schemas, service
+from ketacare.clinic.accounts import schemas, service, totp
 from ketacare.clinic.accounts.service import Principal
+from ketacare.infra.errors import NotAuthenticated
 from ketacare.web.deps import Ctx, DbSession, Now, actor_of, api_permission, remote_addr
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -21,19 +22,47 @@ def issue_token(
     at: Now,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=200)],
+    totp_code: Annotated[
+        str,
+        Form(
+            alias="totp",
+            max_length=40,
+            description="The authenticator app's 6-digit code, or an unused recovery code: "
+            "needed by accounts with a second factor (by default admins and physicians)",
+        ),
+    ] = "",
 ) -> schemas.Token:
-    """Exchange a username and password for a bearer token."""
+    """Exchange a username and password (and the second factor, where needed) for a token."""
     try:
         user = service.authenticate(
             session=session,
             username=username,
             password=password,
             now=at,
-            settings=ctx.settings,
+            throttle=ctx.throttle,
             remote_addr=remote_addr(request),
         )
+        if totp.needs_second_factor(ctx.settings, user):
+            if user.totp_secret is None:
+                raise NotAuthenticated(
+                    f"the {user.role} role signs in with a second factor: enrol an "
+                    "authenticator app on the account page (/account/totp) first"
+                )
+            if not totp_code.strip():
+                raise NotAuthenticated(
+                    "this account signs in with a second factor: send the authenticator "
+                    "app's code (or a recovery code) in the form field totp"
+                )
+            service.second_factor(
+                session=session,
+                user=user,
+                code=totp_code,
+                now=at,
+                throttle=ctx.throttle,
+                remote_addr=remote_addr(request),
+            )
     except Exception:
-        session.commit()  # keep the failure count and the audit row of the failed attempt
+        session.commit()  # keep the audit row of the failed attempt
         raise
     token = service.start_session(
         session=session,
@@ -44,6 +73,15 @@ def issue_token(
         remote_addr=remote_addr(request),
     )
     return schemas.Token(access_token=token, expires_in=int(ctx.settings.token_hours * 3600))
+
+
+@router.delete("/auth/token", status_code=204)
+def revoke_token(
+    session: DbSession, at: Now, principal: Principal = api_permission("self:read")
+) -> Response:
+    """Revoke the bearer token this request carries (its holder logs it out)."""
+    service.end_session(session=session, session_id=principal.session_id, now=at)
+    return Response(status_code=204)
 
 
 @router.get("/users/me", response_model=schemas.Me)

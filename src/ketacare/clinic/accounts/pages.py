@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
-from ketacare.clinic.accounts import service
+from ketacare.clinic.accounts import service, totp
+from ketacare.clinic.accounts.orm import User
 from ketacare.clinic.accounts.service import Principal
 from ketacare.core.errors import InvalidInput, KetacareError
-from ketacare.infra.errors import CsrfRejected, LockedOut
+from ketacare.infra.errors import CsrfRejected, Throttled
 from ketacare.infra.permissions import Role
 from ketacare.web.deps import (
     LOGIN_CSRF_COOKIE,
+    MFA_COOKIE,
     SESSION_COOKIE,
     Ctx,
     DbSession,
@@ -85,19 +90,49 @@ def login(
             username=username,
             password=password,
             now=at,
-            settings=ctx.settings,
+            throttle=ctx.throttle,
             remote_addr=remote_addr(request),
         )
     except KetacareError as exc:
-        session.commit()  # keep the failure count and its audit row
+        session.commit()  # keep the audit row of the failed attempt
         response = page(
             request,
             ctx,
             "login.html",
             {"login_csrf": cookie, "error": str(exc), "username": username, "next": next},
-            status_code=401 if "locked" not in str(exc) else 429,
+            status_code=429 if isinstance(exc, Throttled) else 401,
+        )
+        if isinstance(exc, Throttled):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    if user.totp_secret is not None:  # the password was right: now the second factor
+        pending = service.start_session(
+            session=session,
+            user=user,
+            kind="mfa",
+            now=at,
+            settings=ctx.settings,
+            remote_addr=remote_addr(request),
+        )
+        target = "/login/totp" + (f"?next={quote(_safe_next(next) or '')}" if next else "")
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            MFA_COOKIE,
+            pending,
+            httponly=True,
+            samesite="strict",
+            secure=secure_cookies(request, ctx),
+            max_age=service.MFA_STEP_MINUTES * 60,
         )
         return response
+    # a role that must use a second factor and has none is led to enrol it (deps.py)
+    needs_enrolment = totp.required(ctx.settings, user.role)
+    return _logged_in(request, ctx, session, at, user, "/account/totp" if needs_enrolment else next)
+
+
+def _logged_in(
+    request: Request, ctx: Ctx, session: Session, at: datetime, user: User, next: str | None
+) -> Response:
     token = service.start_session(
         session=session,
         user=user,
@@ -117,7 +152,72 @@ def login(
         max_age=int(ctx.settings.session_hours * 3600),
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE)
+    response.delete_cookie(MFA_COOKIE)
     return response
+
+
+def _pending(request: Request, session: Session, at: datetime) -> Principal | None:
+    token = request.cookies.get(MFA_COOKIE)
+    if not token:
+        return None
+    return service.resolve(session=session, token=token, kind="mfa", now=at)
+
+
+@router.get("/login/totp", response_class=HTMLResponse)
+def second_factor_form(
+    request: Request, ctx: Ctx, session: DbSession, at: Now, next: str | None = None
+) -> Response:
+    pending = _pending(request, session, at)
+    if pending is None:
+        return RedirectResponse("/login", status_code=303)
+    return page(
+        request,
+        ctx,
+        "accounts/login_totp.html",
+        {"pending_csrf": pending.csrf_token, "next": _safe_next(next)},
+    )
+
+
+@router.post("/login/totp")
+def second_factor_login(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    code: Annotated[str, Form(max_length=40)],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    pending = _pending(request, session, at)
+    if pending is None:
+        return RedirectResponse("/login", status_code=303)
+    if not secrets.compare_digest(pending.csrf_token, csrf_token):
+        raise CsrfRejected("the form's security token is missing or stale: log in again")
+    user = session.get(User, pending.user_id)
+    assert user is not None
+    try:
+        service.second_factor(
+            session=session,
+            user=user,
+            code=code,
+            now=at,
+            throttle=ctx.throttle,
+            remote_addr=remote_addr(request),
+        )
+    except KetacareError as exc:
+        session.commit()  # keep the audit row of the failed attempt
+        response = page(
+            request,
+            ctx,
+            "accounts/login_totp.html",
+            {"pending_csrf": pending.csrf_token, "next": next, "error": str(exc)},
+            status_code=429 if isinstance(exc, Throttled) else 401,
+        )
+        if isinstance(exc, Throttled):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    service.end_session(session=session, session_id=pending.session_id, now=at)
+    return _logged_in(request, ctx, session, at, user, next)
 
 
 @router.post("/logout")
@@ -133,6 +233,71 @@ def logout(
 @router.get("/", include_in_schema=False)
 def home(principal: Principal = page_permission("self:read")) -> Response:
     return RedirectResponse(_home_for(principal.role.value, principal.patient_id), status_code=303)
+
+
+@router.get("/account/totp", response_class=HTMLResponse)
+def totp_page(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    principal: Principal = page_permission("self:read"),
+) -> Response:
+    return page(request, ctx, "accounts/totp.html", _totp_context(ctx, session, principal))
+
+
+def _totp_context(ctx: Ctx, session: Session, principal: Principal) -> dict[str, object]:
+    user = session.get(User, principal.user_id)
+    assert user is not None
+    if user.totp_secret is not None:
+        return {
+            "enrolled_at": user.totp_enrolled_at,
+            "unused": totp.unused_recovery_codes(session=session, user_id=user.id),
+        }
+    secret = totp.offer(session=session, user_id=user.id)
+    uri = totp.provisioning_uri(
+        secret=secret, username=user.username, issuer=ctx.settings.totp_issuer
+    )
+    return {
+        "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+        "qr": totp.qr_data_uri(uri),
+        "required": totp.required(ctx.settings, user.role),
+    }
+
+
+@router.post("/account/totp")
+def totp_post(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    action: Annotated[str, Form(max_length=20)],
+    code: Annotated[str, Form(max_length=40)] = "",
+    principal: Principal = page_permission("self:read"),
+) -> Response:
+    try:
+        actor = actor_of(request, principal)
+        if action == "enrol":
+            codes = totp.confirm(
+                session=session, user_id=principal.user_id, code=code, now=at, actor=actor
+            )
+        elif action == "renew":
+            codes = totp.renew_recovery_codes(
+                session=session, user_id=principal.user_id, code=code, now=at, actor=actor
+            )
+        else:
+            raise InvalidInput(f"unknown action {action!r}: allowed enrol, renew")
+    except KetacareError as exc:
+        context = _totp_context(ctx, session, principal)
+        session.commit()  # a failed check still spends the code's step; nothing else changed
+        return page(
+            request, ctx, "accounts/totp.html", {**context, "error": str(exc)}, status_code=422
+        )
+    return page(
+        request,
+        ctx,
+        "accounts/totp.html",
+        {**_totp_context(ctx, session, principal), "recovery_codes": codes},
+    )
 
 
 @router.get("/account", response_class=HTMLResponse)
@@ -159,17 +324,17 @@ def change_password_page(
             current=current,
             new=new,
             now=at,
-            settings=ctx.settings,
+            throttle=ctx.throttle,
             keep_session_id=principal.session_id,
             remote_addr=remote_addr(request),
         )
-    except LockedOut as exc:
-        session.commit()  # the lock, the failure's audit row and the ended sessions
+    except Throttled as exc:
+        session.commit()  # the failure's audit row and this session's end
         response = page(request, ctx, "accounts/account.html", {"error": str(exc)}, status_code=429)
         response.delete_cookie(SESSION_COOKIE)
         return response
     except KetacareError as exc:
-        session.commit()  # only a wrong password's count and audit row precede a refusal
+        session.commit()  # only a wrong password's audit row precedes a refusal
         return page(request, ctx, "accounts/account.html", {"error": str(exc)}, status_code=422)
     return page(request, ctx, "accounts/account.html", {"message": "Password changed."})
 
@@ -183,11 +348,14 @@ def manage_user(
     user_id: int,
     action: Annotated[str, Form(max_length=20)],
     password: Annotated[str, Form(max_length=200)] = "",
+    reason: Annotated[str, Form(max_length=500)] = "",
     principal: Principal = page_permission("user:write"),
 ) -> Response:
     try:
         actor = actor_of(request, principal)
-        if action in ("deactivate", "activate"):
+        if action == "reset_totp":
+            totp.reset(session=session, actor=actor, user_id=user_id, reason=reason, now=at)
+        elif action in ("deactivate", "activate"):
             service.set_active(
                 session=session, actor=actor, user_id=user_id, active=action == "activate", now=at
             )
@@ -196,7 +364,9 @@ def manage_user(
                 session=session, actor=actor, user_id=user_id, new=password, now=at
             )
         else:
-            raise InvalidInput(f"unknown action {action!r}: allowed activate, deactivate, reset")
+            raise InvalidInput(
+                f"unknown action {action!r}: allowed activate, deactivate, reset, reset_totp"
+            )
     except KetacareError as exc:
         session.rollback()
         users = service.list_users(session=session)

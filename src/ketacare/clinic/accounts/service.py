@@ -1,4 +1,4 @@
-"""Accounts: argon2 passwords, lockout after repeated failures, sessions and tokens."""
+"""Accounts: argon2 passwords, throttled logins (never a lock-out), sessions and tokens."""
 
 from __future__ import annotations
 
@@ -13,19 +13,23 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
+from ketacare.clinic.accounts import totp
 from ketacare.clinic.accounts.orm import AuthSession, User
+from ketacare.clinic.accounts.passwords import password_problem
+from ketacare.clinic.accounts.throttle import LoginThrottle, Refusal
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.orm import Patient
 from ketacare.core.errors import InvalidInput
 from ketacare.infra.clock import as_utc
-from ketacare.infra.errors import Conflict, LockedOut, NotAuthenticated
+from ketacare.infra.errors import Conflict, NotAuthenticated, Throttled
 from ketacare.infra.permissions import Role
 from ketacare.infra.settings import Settings
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("timing-equaliser-not-a-password")
+#: how long a right password waits for its second factor
+MFA_STEP_MINUTES = 5
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
-MIN_PASSWORD = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,7 @@ class Principal:
     patient_id: int | None
     session_id: int
     csrf_token: str
+    totp_enrolled: bool = False
 
     def actor(self, remote_addr: str | None = None) -> audit.Actor:
         return audit.Actor(self.user_id, self.username, self.role.value, remote_addr)
@@ -49,10 +54,19 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def validate_new_password(password: str) -> None:
-    """Refuse passwords that are too short."""
-    if len(password) < MIN_PASSWORD:
-        raise InvalidInput(f"password must have at least {MIN_PASSWORD} characters")
+def password_matches(stored_hash: str, password: str) -> bool:
+    """Whether ``password`` opens ``stored_hash`` (no audit, no throttle: for the demo)."""
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def validate_new_password(password: str, *, username: str, full_name: str) -> None:
+    """Refuse a password that breaks a rule of :mod:`.passwords`, naming the rule."""
+    problem = password_problem(password, username=username, full_name=full_name)
+    if problem is not None:
+        raise InvalidInput(problem)
 
 
 def create_user(
@@ -78,7 +92,7 @@ def create_user(
         raise InvalidInput(
             f"role {role!r} is not known: allowed {', '.join(r.value for r in Role)}"
         ) from None
-    validate_new_password(password)
+    validate_new_password(password, username=username, full_name=full_name)
     if (role is Role.PATIENT) != (patient_id is not None):
         raise InvalidInput("a patient account needs a patient record, and only a patient account")
     if patient_id is not None and session.get(Patient, patient_id) is None:
@@ -114,68 +128,83 @@ def authenticate(
     username: str,
     password: str,
     now: datetime,
-    settings: Settings,
+    throttle: LoginThrottle,
     remote_addr: str | None = None,
 ) -> User:
-    """Check a login; count failures and lock the account after too many."""
-    user = session.scalar(
-        select(User).where(User.username == username.strip().lower()).with_for_update()
-    )  # row lock: parallel guesses on PostgreSQL cannot overwrite each other's count
+    """Check a login, throttled per (account, address) pair and per address (never a lock).
+
+    Unknown, deactivated and known accounts take the same path: a refusal while throttled
+    comes before any look-up, and a wrong password costs one argon2 check either way.
+    """
+    refusal = throttle.refusal(username=username, address=remote_addr)
+    if refusal is not None:
+        _audit_login(session, username, None, "login_throttled", now, remote_addr)
+        raise _throttled(refusal)
+    user = session.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None or not user.is_active:
-        try:
-            _hasher.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
-        _audit_login(session, username, None, "login_failed", now, remote_addr)
-        raise NotAuthenticated("wrong username or password")
-    if user.locked_until is not None and as_utc(user.locked_until) > now:
         try:
             _hasher.verify(_DUMMY_HASH, password)  # same cost as a real check
         except VerificationError:
             pass
-        _audit_login(session, username, user, "login_locked", now, remote_addr)
-        raise _locked_out(settings, user, now)
+        throttle.failed(username=username, address=remote_addr)
+        _audit_login(session, username, None, "login_failed", now, remote_addr)
+        raise NotAuthenticated("wrong username or password")
     try:
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
-        _count_failure(session, user, "login_failed", now, settings, remote_addr)
+        throttle.failed(username=username, address=remote_addr)
+        _audit_login(session, username, user, "login_failed", now, remote_addr)
         raise NotAuthenticated("wrong username or password") from None
-    user.failed_logins = 0
-    user.locked_until = None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    _audit_login(session, username, user, "login", now, remote_addr)
+    # an enrolled account is logged in (and its pair's count cleared) only once its
+    # second factor is checked: a right password alone must not reset wrong codes
+    if user.totp_secret is not None:
+        _audit_login(session, username, user, "password_ok", now, remote_addr)
+    else:
+        throttle.succeeded(username=username, address=remote_addr)
+        _audit_login(session, username, user, "login", now, remote_addr)
     return user
 
 
-def _count_failure(
+def second_factor(
+    *,
     session: Session,
     user: User,
-    action: str,
+    code: str,
     now: datetime,
-    settings: Settings,
-    remote_addr: str | None,
-) -> bool:
-    """Count one wrong password (at login or at a password change) and lock at the limit.
+    throttle: LoginThrottle,
+    remote_addr: str | None = None,
+) -> None:
+    """Check the second factor of a login whose password was right (throttled like one).
 
-    Returns whether the account is now locked. The caller commits this even though the
-    request is refused, so that guesses cannot be spread over requests for free.
+    A wrong code counts as a failed login of the pair; a recovery code is spent.
     """
-    user.failed_logins += 1
-    locked = user.failed_logins >= settings.max_failed_logins
-    if locked:
-        user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
-        user.failed_logins = 0
-    _audit_login(session, user.username, user, action, now, remote_addr)
-    return locked
+    refusal = throttle.refusal(username=user.username, address=remote_addr)
+    if refusal is not None:
+        _audit_login(session, user.username, user, "login_throttled", now, remote_addr)
+        raise _throttled(refusal)
+    kind = totp.check(session=session, user=user, code=code, now=now)
+    if kind is None:
+        throttle.failed(username=user.username, address=remote_addr)
+        _audit_login(session, user.username, user, "totp_failed", now, remote_addr)
+        raise NotAuthenticated(
+            "wrong authenticator code: enter the 6 digits your app shows now, or an unused "
+            "recovery code"
+        )
+    throttle.succeeded(username=user.username, address=remote_addr)
+    _audit_login(
+        session, user.username, user, "login", now, remote_addr, detail={"second_factor": kind}
+    )
 
 
-def _locked_out(settings: Settings, user: User, now: datetime) -> LockedOut:
-    assert user.locked_until is not None
-    minutes = max(1, round((as_utc(user.locked_until) - now).total_seconds() / 60))
-    return LockedOut(
-        f"account locked after {settings.max_failed_logins} failed logins: "
-        f"try again in {minutes} minute(s) or ask an administrator"
+def _throttled(refusal: Refusal) -> Throttled:
+    whose = "for this account from your address" if refusal.scope == "pair" else ""
+    whose = whose or "from your address"
+    return Throttled(
+        f"too many failed logins {whose}: try again in {refusal.seconds} seconds "
+        "(other addresses are not affected)",
+        retry_after=refusal.seconds,
     )
 
 
@@ -186,6 +215,7 @@ def _audit_login(
     action: str,
     now: datetime,
     remote_addr: str | None,
+    detail: dict[str, str] | None = None,
 ) -> None:
     actor = audit.Actor(
         user.id if user else None, username[:64], user.role if user else "unknown", remote_addr
@@ -197,6 +227,7 @@ def _audit_login(
         resource_type="auth",
         resource_id=user.id if user else None,
         at=now,
+        detail=detail,
     )
 
 
@@ -214,7 +245,9 @@ def start_session(
     remote_addr: str | None = None,
 ) -> str:
     """Open a login session (``cookie``) or issue an API token (``bearer``); returns the token."""
-    hours = settings.session_hours if kind == "cookie" else settings.token_hours
+    hours = {"cookie": settings.session_hours, "mfa": MFA_STEP_MINUTES / 60}.get(
+        kind, settings.token_hours
+    )
     token = secrets.token_urlsafe(32)
     session.add(
         AuthSession(
@@ -246,6 +279,7 @@ _RESOLVE = (
         _USERS.c.role,
         _USERS.c.patient_id,
         _USERS.c.is_active,
+        _USERS.c.totp_secret.is_not(None),
     )
     .join(_USERS, _USERS.c.id == _AUTH.c.user_id)
     .where(_AUTH.c.token_hash == bindparam("digest"), _AUTH.c.kind == bindparam("kind"))
@@ -257,7 +291,19 @@ def resolve(*, session: Session, token: str, kind: str, now: datetime) -> Princi
     row = session.execute(_RESOLVE, {"digest": _digest(token), "kind": kind}).first()
     if row is None:
         return None
-    auth_id, csrf, revoked_at, expires_at, user_id, username, full_name, role, pid, active = row
+    (
+        auth_id,
+        csrf,
+        revoked_at,
+        expires_at,
+        user_id,
+        username,
+        full_name,
+        role,
+        pid,
+        active,
+        enrolled,
+    ) = row
     if revoked_at is not None or as_utc(expires_at) <= now or not active:
         return None
     return Principal(
@@ -268,6 +314,7 @@ def resolve(*, session: Session, token: str, kind: str, now: datetime) -> Princi
         patient_id=pid,
         session_id=auth_id,
         csrf_token=csrf,
+        totp_enrolled=bool(enrolled),
     )
 
 
@@ -295,36 +342,40 @@ def change_password(
     current: str,
     new: str,
     now: datetime,
-    settings: Settings,
+    throttle: LoginThrottle,
     keep_session_id: int | None = None,
     remote_addr: str | None = None,
 ) -> None:
     """A user changes their own password; their other sessions and tokens end.
 
-    A wrong current password counts toward the lockout as a failed login does (whoever
-    holds an unattended session must not guess the password without limit); at the
-    limit the account locks and every session of it ends. The caller commits after a
-    refusal so that the count and its audit row stay: nothing else is written before
-    one.
+    A wrong current password counts as a failed login of the account from this address
+    (whoever holds an unattended session must not guess the password without limit):
+    once that pair is throttled the change is refused and this session ends. The caller
+    commits after a refusal so that the audit row (and the ended session) stay: nothing
+    else is written before one.
     """
-    user = session.scalar(select(User).where(User.id == user_id).with_for_update())
+    user = session.get(User, user_id)
     if user is None:
         raise InvalidInput(f"user {user_id} does not exist")
-    if user.locked_until is not None and as_utc(user.locked_until) > now:
-        raise _locked_out(settings, user, now)
-    try:
-        _hasher.verify(user.password_hash, current)
-    except (VerificationError, InvalidHashError):
-        action = "password_failed"
-        if _count_failure(session, user, action, now, settings, remote_addr):
-            _revoke_all(session, user_id, now, keep=None)
-            raise _locked_out(settings, user, now) from None
-        raise InvalidInput("the current password is wrong") from None
-    validate_new_password(new)
+    refusal = throttle.refusal(username=user.username, address=remote_addr)
+    if refusal is None:
+        try:
+            _hasher.verify(user.password_hash, current)
+        except (VerificationError, InvalidHashError):
+            throttle.failed(username=user.username, address=remote_addr)
+            _audit_login(session, user.username, user, "password_failed", now, remote_addr)
+            refusal = throttle.refusal(username=user.username, address=remote_addr)
+            if refusal is None:
+                raise InvalidInput("the current password is wrong") from None
+    if refusal is not None:
+        if keep_session_id is not None:
+            end_session(session=session, session_id=keep_session_id, now=now)
+        raise _throttled(refusal)
+    validate_new_password(new, username=user.username, full_name=user.full_name)
     if new == current:
         raise InvalidInput("the new password must differ from the current one")
     user.password_hash = hash_password(new)
-    user.failed_logins = 0
+    throttle.succeeded(username=user.username, address=remote_addr)
     _revoke_all(session, user_id, now, keep_session_id)
     audit.record(
         session=session,
@@ -363,14 +414,12 @@ def set_active(
 def reset_password(
     *, session: Session, actor: audit.Actor, user_id: int, new: str, now: datetime
 ) -> User:
-    """An administrator sets a new password (and unlocks the account)."""
+    """An administrator sets a new password; the account's sessions and tokens end."""
     user = session.get(User, user_id)
     if user is None:
         raise InvalidInput(f"user {user_id} does not exist")
-    validate_new_password(new)
+    validate_new_password(new, username=user.username, full_name=user.full_name)
     user.password_hash = hash_password(new)
-    user.failed_logins = 0
-    user.locked_until = None
     _revoke_all(session, user_id, now, None)
     audit.record(
         session=session,
