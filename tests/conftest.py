@@ -26,6 +26,16 @@ from fastapi.testclient import TestClient
 REQUIRE_ALL = os.environ.get("KETACARE_REQUIRE_ALL") == "1"
 NOTICES: list[str] = []
 
+# Cheap argon2id for every Settings the tests build (here and in the CLI's subprocesses):
+# the same code path as production, at argon2's minimum cost (about 0.1 ms a hash instead
+# of 0.5 s), since no real password is stored. test_accounts checks the production defaults.
+TEST_PASSWORD_HASHING = {
+    "KETACARE_PASSWORD_HASH_TIME_COST": "1",
+    "KETACARE_PASSWORD_HASH_MEMORY_KIB": "8",
+    "KETACARE_PASSWORD_HASH_PARALLELISM": "1",
+}
+os.environ.update(TEST_PASSWORD_HASHING)
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -102,11 +112,12 @@ def _migrate_and_seed(url: str) -> None:
     from ketacare.clinic import demo
     from ketacare.infra.db import make_engine, make_sessionmaker, unit_of_work
     from ketacare.infra.migrate import upgrade
+    from ketacare.infra.settings import load_settings
 
     engine = make_engine(url)
     upgrade(engine)
     with unit_of_work(make_sessionmaker(engine)) as session:
-        demo.seed(session=session, now=FIXED_NOW)
+        demo.seed(session=session, now=FIXED_NOW, settings=load_settings())
     engine.dispose()
 
 

@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from ketacare.clinic.accounts.orm import User
@@ -280,3 +281,61 @@ def test_admin_deactivates_and_resets_accounts(
         ).status_code
         == 200
     )
+
+
+#: RFC 9106 (Biryukov, Dinu, Khovratovich, Josefsson 2021, "Argon2 Memory-Hard Function for
+#: Password Hashing and Proof-of-Work Applications", https://www.rfc-editor.org/rfc/rfc9106
+#: section 4): "If much less memory is available, a uniformly safe option is Argon2id with
+#: t=3 iterations, p=4 lanes, m=2^(16) (64 MiB of RAM)".
+RFC_9106_SECOND_OPTION = {"time_cost": 3, "memory_kib": 2**16, "parallelism": 4}
+#: OWASP Password Storage Cheat Sheet (https://cheatsheetseries.owasp.org/cheatsheets/
+#: Password_Storage_Cheat_Sheet.html, "Argon2id"): the minimum is m=19 MiB (19456 KiB), t=2, p=1.
+OWASP_MINIMUM = {"time_cost": 2, "memory_kib": 19456, "parallelism": 1}
+
+
+def test_production_password_hashing_defaults_are_rfc_9106_argon2id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The suite hashes cheaply (conftest); an operator's defaults are the recommended ones."""
+    from ketacare.clinic.accounts.service import hash_password, password_hasher
+    from ketacare.infra.settings import load_settings
+
+    for name in ("TIME_COST", "MEMORY_KIB", "PARALLELISM"):
+        monkeypatch.delenv(f"KETACARE_PASSWORD_HASH_{name}", raising=False)
+    settings = load_settings()
+    configured = {
+        "time_cost": settings.password_hash_time_cost,
+        "memory_kib": settings.password_hash_memory_kib,
+        "parallelism": settings.password_hash_parallelism,
+    }
+    assert configured == RFC_9106_SECOND_OPTION
+    assert configured["memory_kib"] >= OWASP_MINIMUM["memory_kib"]
+    assert configured["time_cost"] >= OWASP_MINIMUM["time_cost"]
+    stored = hash_password("a-real-password", settings=settings)
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert password_hasher(settings).verify(stored, "a-real-password")
+
+
+def test_a_hash_of_other_parameters_verifies_and_is_due_a_rehash_to_the_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hash of other parameters still verifies and is due a rehash to the configured ones."""
+    from ketacare.clinic.accounts.service import hash_password, password_hasher
+    from ketacare.infra.settings import load_settings
+
+    cheap = load_settings()
+    stored = hash_password("a-test-password", settings=cheap)
+    assert stored.startswith("$argon2id$v=19$m=8,t=1,p=1$")
+    other = load_settings(password_hash_time_cost=2, password_hash_memory_kib=16)
+    assert password_hasher(other).verify(stored, "a-test-password")
+    assert password_hasher(other).check_needs_rehash(stored)
+    assert not password_hasher(cheap).check_needs_rehash(stored)
+
+
+def test_argon2_memory_below_8_kib_a_lane_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from ketacare.infra.settings import load_settings
+
+    with pytest.raises(ValidationError, match="at least 8 KiB per lane"):
+        load_settings(password_hash_memory_kib=16, password_hash_parallelism=4)

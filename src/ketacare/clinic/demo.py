@@ -18,6 +18,7 @@ from ketacare.clinic.patients import schemas
 from ketacare.clinic.patients import service as patients
 from ketacare.clinic.plans.orm import Chair
 from ketacare.clinic.system import service as system
+from ketacare.infra.settings import Settings
 
 STAFF = (
     ("admin", "Alex Admin", "admin"),
@@ -127,7 +128,7 @@ PATIENTS = (
 )
 
 
-def seed(*, session: Session, now: datetime) -> list[tuple[str, str, str]]:
+def seed(*, session: Session, now: datetime, settings: Settings) -> list[tuple[str, str, str]]:
     """Create the demo clinic; returns (username, password, role) for printing."""
     logins: list[tuple[str, str, str]] = []
     ids: dict[str, int] = {}
@@ -139,6 +140,7 @@ def seed(*, session: Session, now: datetime) -> list[tuple[str, str, str]]:
             role=role,
             password=f"demo-{username}",
             now=now,
+            settings=settings,
         ).id
         logins.append((username, f"demo-{username}", role))
     first_id: int | None = None
@@ -206,6 +208,7 @@ def seed(*, session: Session, now: datetime) -> list[tuple[str, str, str]]:
         password="demo-patient1",
         patient_id=first_id,
         now=now,
+        settings=settings,
     )
     logins.append(("patient1", "demo-patient1", "patient"))
     for name in ("Chair 1", "Chair 2", "Chair 3", "Chair 4"):

@@ -69,6 +69,7 @@ def create_user(
     request: Request,
     data: schemas.UserCreate,
     session: DbSession,
+    ctx: Ctx,
     at: Now,
     principal: Principal = api_permission("user:write"),
 ) -> object:
@@ -81,5 +82,6 @@ def create_user(
         password=data.password,
         patient_id=data.patient_id,
         now=at,
+        settings=ctx.settings,
         actor=actor_of(request, principal),
     )

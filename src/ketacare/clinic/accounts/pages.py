@@ -193,7 +193,12 @@ def manage_user(
             )
         elif action == "reset":
             service.reset_password(
-                session=session, actor=actor, user_id=user_id, new=password, now=at
+                session=session,
+                actor=actor,
+                user_id=user_id,
+                new=password,
+                now=at,
+                settings=ctx.settings,
             )
         else:
             raise InvalidInput(f"unknown action {action!r}: allowed activate, deactivate, reset")
@@ -244,6 +249,7 @@ def create_user_page(
             password=password,
             patient_id=pid,
             now=at,
+            settings=ctx.settings,
             actor=actor_of(request, principal),
         )
     except KetacareError as exc:

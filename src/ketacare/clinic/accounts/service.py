@@ -7,6 +7,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -22,8 +23,36 @@ from ketacare.infra.errors import Conflict, LockedOut, NotAuthenticated
 from ketacare.infra.permissions import Role
 from ketacare.infra.settings import Settings
 
-_hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("timing-equaliser-not-a-password")
+
+@lru_cache(maxsize=4)
+def _argon2(time_cost: int, memory_kib: int, parallelism: int) -> tuple[PasswordHasher, str]:
+    """The hasher of these parameters, and a hash of a non-password for timing-equal refusals."""
+    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+    return hasher, hasher.hash("timing-equaliser-not-a-password")
+
+
+def password_hasher(settings: Settings) -> PasswordHasher:
+    """The argon2id hasher of the settings' password-hash parameters."""
+    return _argon2(
+        settings.password_hash_time_cost,
+        settings.password_hash_memory_kib,
+        settings.password_hash_parallelism,
+    )[0]
+
+
+def _dummy_verify(settings: Settings, password: str) -> None:
+    """Spend what checking a real password costs, so a refusal does not tell why by its time."""
+    hasher, dummy = _argon2(
+        settings.password_hash_time_cost,
+        settings.password_hash_memory_kib,
+        settings.password_hash_parallelism,
+    )
+    try:
+        hasher.verify(dummy, password)
+    except VerificationError:
+        pass
+
+
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD = 10
 
@@ -44,9 +73,9 @@ class Principal:
         return audit.Actor(self.user_id, self.username, self.role.value, remote_addr)
 
 
-def hash_password(password: str) -> str:
-    """An argon2id hash of ``password``."""
-    return _hasher.hash(password)
+def hash_password(password: str, *, settings: Settings) -> str:
+    """An argon2id hash of ``password`` (the settings' parameters are kept in the hash)."""
+    return password_hasher(settings).hash(password)
 
 
 def validate_new_password(password: str) -> None:
@@ -63,6 +92,7 @@ def create_user(
     role: Role | str,
     password: str,
     now: datetime,
+    settings: Settings,
     patient_id: int | None = None,
     actor: audit.Actor = audit.SYSTEM,
 ) -> User:
@@ -89,7 +119,7 @@ def create_user(
         username=username,
         full_name=full_name.strip() or username,
         role=role.value,
-        password_hash=hash_password(password),
+        password_hash=hash_password(password, settings=settings),
         patient_id=patient_id,
         created_at=now,
     )
@@ -122,28 +152,23 @@ def authenticate(
         select(User).where(User.username == username.strip().lower()).with_for_update()
     )  # row lock: parallel guesses on PostgreSQL cannot overwrite each other's count
     if user is None or not user.is_active:
-        try:
-            _hasher.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
+        _dummy_verify(settings, password)
         _audit_login(session, username, None, "login_failed", now, remote_addr)
         raise NotAuthenticated("wrong username or password")
     if user.locked_until is not None and as_utc(user.locked_until) > now:
-        try:
-            _hasher.verify(_DUMMY_HASH, password)  # same cost as a real check
-        except VerificationError:
-            pass
+        _dummy_verify(settings, password)  # same cost as a real check
         _audit_login(session, username, user, "login_locked", now, remote_addr)
         raise _locked_out(settings, user, now)
+    hasher = password_hasher(settings)
     try:
-        _hasher.verify(user.password_hash, password)
+        hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         _count_failure(session, user, "login_failed", now, settings, remote_addr)
         raise NotAuthenticated("wrong username or password") from None
     user.failed_logins = 0
     user.locked_until = None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
     _audit_login(session, username, user, "login", now, remote_addr)
     return user
 
@@ -313,7 +338,7 @@ def change_password(
     if user.locked_until is not None and as_utc(user.locked_until) > now:
         raise _locked_out(settings, user, now)
     try:
-        _hasher.verify(user.password_hash, current)
+        password_hasher(settings).verify(user.password_hash, current)
     except (VerificationError, InvalidHashError):
         action = "password_failed"
         if _count_failure(session, user, action, now, settings, remote_addr):
@@ -323,7 +348,7 @@ def change_password(
     validate_new_password(new)
     if new == current:
         raise InvalidInput("the new password must differ from the current one")
-    user.password_hash = hash_password(new)
+    user.password_hash = hash_password(new, settings=settings)
     user.failed_logins = 0
     _revoke_all(session, user_id, now, keep_session_id)
     audit.record(
@@ -361,14 +386,20 @@ def set_active(
 
 
 def reset_password(
-    *, session: Session, actor: audit.Actor, user_id: int, new: str, now: datetime
+    *,
+    session: Session,
+    actor: audit.Actor,
+    user_id: int,
+    new: str,
+    now: datetime,
+    settings: Settings,
 ) -> User:
     """An administrator sets a new password (and unlocks the account)."""
     user = session.get(User, user_id)
     if user is None:
         raise InvalidInput(f"user {user_id} does not exist")
     validate_new_password(new)
-    user.password_hash = hash_password(new)
+    user.password_hash = hash_password(new, settings=settings)
     user.failed_logins = 0
     user.locked_until = None
     _revoke_all(session, user_id, now, None)
