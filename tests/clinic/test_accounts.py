@@ -339,3 +339,24 @@ def test_argon2_memory_below_8_kib_a_lane_is_refused() -> None:
 
     with pytest.raises(ValidationError, match="at least 8 KiB per lane"):
         load_settings(password_hash_memory_kib=16, password_hash_parallelism=4)
+
+
+def test_a_login_rehashes_a_password_stored_with_other_parameters(client: Any, app: Any) -> None:
+    from ketacare.clinic.accounts.service import hash_password
+    from ketacare.infra.settings import load_settings
+
+    older = hash_password(
+        "demo-nurse", settings=load_settings(password_hash_time_cost=2, password_hash_memory_kib=16)
+    )
+    assert older.startswith("$argon2id$v=19$m=16,t=2,p=1$")
+    with app.state.ctx.sessions() as session, session.begin():
+        session.get(User, _user_id(session, "nurse")).password_hash = older
+    r = client.post("/api/v1/auth/token", data={"username": "nurse", "password": "demo-nurse"})
+    assert r.status_code == 200
+    with app.state.ctx.sessions() as session:
+        stored = session.scalar(select(User.password_hash).where(User.username == "nurse"))
+    assert stored.startswith("$argon2id$v=19$m=8,t=1,p=1$")  # the settings' (conftest) values
+
+
+def _user_id(session: Any, username: str) -> int:
+    return int(session.scalar(select(User.id).where(User.username == username)))
