@@ -451,6 +451,7 @@ def bench_user(url: str) -> int:
     from ketacare.clinic.accounts import service as accounts
     from ketacare.infra.db import make_engine, make_sessionmaker, unit_of_work
     from ketacare.infra.migrate import upgrade
+    from ketacare.infra.settings import load_settings
 
     engine = make_engine(url)
     try:
@@ -463,6 +464,7 @@ def bench_user(url: str) -> int:
                 role="physician",
                 password=secrets.token_urlsafe(18),
                 now=NOW,
+                settings=load_settings(),
             )
             return int(user.id)
     finally:

@@ -198,12 +198,13 @@ def migrate_and_seed(url: str) -> None:
     from ketacare.clinic import demo
     from ketacare.infra.db import make_engine, make_sessionmaker, unit_of_work
     from ketacare.infra.migrate import upgrade
+    from ketacare.infra.settings import load_settings
 
     engine = make_engine(url)
     try:
         upgrade(engine)
         with unit_of_work(make_sessionmaker(engine)) as session:
-            demo.seed(session=session, now=datetime.now(UTC))
+            demo.seed(session=session, now=datetime.now(UTC), settings=load_settings())
     finally:
         engine.dispose()
 

@@ -9,6 +9,7 @@ PostgreSQL variants are skipped with a loud notice. With ``KETACARE_REQUIRE_ALL=
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,16 @@ import audit_key_env  # noqa: F401  (one audit key for the run, before any setti
 
 REQUIRE_ALL = os.environ.get("KETACARE_REQUIRE_ALL") == "1"
 NOTICES: list[str] = []
+
+# Cheap argon2id for every Settings the tests build (here and in the CLI's subprocesses):
+# the same code path as production, at argon2's minimum cost (about 0.1 ms a hash instead
+# of 0.5 s), since no real password is stored. test_accounts checks the production defaults.
+TEST_PASSWORD_HASHING = {
+    "KETACARE_PASSWORD_HASH_TIME_COST": "1",
+    "KETACARE_PASSWORD_HASH_MEMORY_KIB": "8",
+    "KETACARE_PASSWORD_HASH_PARALLELISM": "1",
+}
+os.environ.update(TEST_PASSWORD_HASHING)
 
 
 def free_port() -> int:
@@ -104,11 +116,12 @@ def _migrate_and_seed(url: str) -> None:
     from ketacare.clinic import demo
     from ketacare.infra.db import make_engine, make_sessionmaker, unit_of_work
     from ketacare.infra.migrate import upgrade
+    from ketacare.infra.settings import load_settings
 
     engine = make_engine(url)
     upgrade(engine)
     with unit_of_work(make_sessionmaker(engine)) as session:
-        demo.seed(session=session, now=FIXED_NOW)
+        demo.seed(session=session, now=FIXED_NOW, settings=load_settings())
     engine.dispose()
 
 
@@ -164,7 +177,57 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-_counter = iter(range(1, 10**6))
+class FreshDatabases:
+    """New copies of the worker's PostgreSQL template, one for each test that asks.
+
+    The next copy is made ahead and a used one is dropped behind, in one background
+    thread, so that a test waits for neither; each test still gets a database no other
+    test has touched.
+    """
+
+    def __init__(self, server: PostgresServer | ExternalPostgres) -> None:
+        self.server = server
+        self._names = (f"kc_test_{os.getpid()}_{n}" for n in itertools.count(1))
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kc-test-db")
+        self._drops: list[Future[None]] = []
+        self._next = self._thread.submit(self._create, next(self._names))
+
+    def _create(self, name: str) -> str:
+        _admin(self.server.url(), f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+        return name
+
+    def _drop(self, name: str) -> None:
+        _admin(self.server.url(), f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    def take(self) -> str:
+        """The URL of a new copy of the template."""
+        name = self._next.result()
+        self._next = self._thread.submit(self._create, next(self._names))
+        return self.server.url(name)
+
+    def release(self, url: str) -> None:
+        self._drops.append(self._thread.submit(self._drop, url.rsplit("/", 1)[1]))
+
+    def close(self) -> None:
+        """Drop the copy made ahead; raise the first failure of a background drop."""
+        try:
+            self._drops.append(self._thread.submit(self._drop, self._next.result()))
+        finally:
+            self._thread.shutdown(wait=True)
+        for drop in self._drops:
+            drop.result()
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(
+    postgres: PostgresServer | ExternalPostgres | None,
+) -> Iterator[FreshDatabases | None]:
+    if postgres is None:
+        yield None
+        return
+    databases = FreshDatabases(postgres)
+    yield databases
+    databases.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -175,13 +238,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
         shutil.copy(sqlite_template, target)
         yield f"sqlite:///{target}"
         return
-    server = request.getfixturevalue("postgres")
-    if server is None:
+    databases = request.getfixturevalue("postgres_databases")
+    if databases is None:
         pytest.skip("PostgreSQL not available (see the notice at the end of the run)")
-    name = f"kc_test_{os.getpid()}_{next(_counter)}"
-    _admin(server.url(), f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-    yield server.url(name)
-    _admin(server.url(), f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    url = databases.take()
+    yield url
+    databases.release(url)
 
 
 @pytest.fixture

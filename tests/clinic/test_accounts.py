@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from ketacare.clinic.accounts.orm import User
@@ -219,3 +220,85 @@ def test_the_holder_of_a_token_revokes_it(client: Any, app: Any, login_api: Any)
     assert client.get("/api/v1/users/me", headers=token).status_code == 401
     assert client.delete("/api/v1/auth/token", headers=token).status_code == 401
     assert client.get("/api/v1/users/me", headers=other).status_code == 200  # only that one
+
+
+#: RFC 9106 (Biryukov, Dinu, Khovratovich, Josefsson 2021, "Argon2 Memory-Hard Function for
+#: Password Hashing and Proof-of-Work Applications", https://www.rfc-editor.org/rfc/rfc9106
+#: section 4): "If much less memory is available, a uniformly safe option is Argon2id with
+#: t=3 iterations, p=4 lanes, m=2^(16) (64 MiB of RAM)".
+RFC_9106_SECOND_OPTION = {"time_cost": 3, "memory_kib": 2**16, "parallelism": 4}
+#: OWASP Password Storage Cheat Sheet (https://cheatsheetseries.owasp.org/cheatsheets/
+#: Password_Storage_Cheat_Sheet.html, "Argon2id"): the minimum is m=19 MiB (19456 KiB), t=2, p=1.
+OWASP_MINIMUM = {"time_cost": 2, "memory_kib": 19456, "parallelism": 1}
+
+
+def test_production_password_hashing_defaults_are_rfc_9106_argon2id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The suite hashes cheaply (conftest); an operator's defaults are the recommended ones."""
+    from ketacare.clinic.accounts.service import hash_password, password_hasher
+    from ketacare.infra.settings import load_settings
+
+    for name in ("TIME_COST", "MEMORY_KIB", "PARALLELISM"):
+        monkeypatch.delenv(f"KETACARE_PASSWORD_HASH_{name}", raising=False)
+    settings = load_settings()
+    configured = {
+        "time_cost": settings.password_hash_time_cost,
+        "memory_kib": settings.password_hash_memory_kib,
+        "parallelism": settings.password_hash_parallelism,
+    }
+    assert configured == RFC_9106_SECOND_OPTION
+    assert configured["memory_kib"] >= OWASP_MINIMUM["memory_kib"]
+    assert configured["time_cost"] >= OWASP_MINIMUM["time_cost"]
+    stored = hash_password("a-real-password", settings=settings)
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert password_hasher(settings).verify(stored, "a-real-password")
+
+
+def test_a_hash_of_other_parameters_verifies_and_is_due_a_rehash_to_the_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hash of other parameters still verifies and is due a rehash to the configured ones."""
+    from ketacare.clinic.accounts.service import hash_password, password_hasher
+    from ketacare.infra.settings import load_settings
+
+    cheap = load_settings()
+    stored = hash_password("a-test-password", settings=cheap)
+    assert stored.startswith("$argon2id$v=19$m=8,t=1,p=1$")
+    other = load_settings(password_hash_time_cost=2, password_hash_memory_kib=16)
+    assert password_hasher(other).verify(stored, "a-test-password")
+    assert password_hasher(other).check_needs_rehash(stored)
+    assert not password_hasher(cheap).check_needs_rehash(stored)
+
+
+def test_argon2_memory_below_8_kib_a_lane_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from ketacare.infra.settings import load_settings
+
+    with pytest.raises(ValidationError, match="at least 8 KiB per lane"):
+        load_settings(password_hash_memory_kib=16, password_hash_parallelism=4)
+
+
+def test_a_login_rehashes_a_password_stored_with_other_parameters(client: Any, app: Any) -> None:
+    from ketacare.clinic.accounts.service import hash_password
+    from ketacare.infra.settings import load_settings
+
+    older = hash_password(
+        "ketacare-demo-clinic",
+        settings=load_settings(password_hash_time_cost=2, password_hash_memory_kib=16),
+    )
+    assert older.startswith("$argon2id$v=19$m=16,t=2,p=1$")
+    with app.state.ctx.sessions() as session, session.begin():
+        session.get(User, _user_id(session, "nurse")).password_hash = older
+    r = client.post(
+        "/api/v1/auth/token", data={"username": "nurse", "password": "ketacare-demo-clinic"}
+    )
+    assert r.status_code == 200
+    with app.state.ctx.sessions() as session:
+        stored = session.scalar(select(User.password_hash).where(User.username == "nurse"))
+    assert stored.startswith("$argon2id$v=19$m=8,t=1,p=1$")  # the settings' (conftest) values
+
+
+def _user_id(session: Any, username: str) -> int:
+    return int(session.scalar(select(User.id).where(User.username == username)))

@@ -195,7 +195,9 @@ def test_anchors_are_signed_chained_and_private(app: Any, tmp_path: Path, client
 
 
 def _token(client: Any) -> dict[str, str]:
-    r = client.post("/api/v1/auth/token", data={"username": "nurse", "password": "ketacare-demo-clinic"})
+    r = client.post(
+        "/api/v1/auth/token", data={"username": "nurse", "password": "ketacare-demo-clinic"}
+    )
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 

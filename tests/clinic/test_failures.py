@@ -18,7 +18,9 @@ PROBLEM = "application/problem+json"
 
 
 def _token(client: TestClient) -> dict[str, str]:
-    r = client.post("/api/v1/auth/token", data={"username": "nurse", "password": "ketacare-demo-clinic"})
+    r = client.post(
+        "/api/v1/auth/token", data={"username": "nurse", "password": "ketacare-demo-clinic"}
+    )
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 

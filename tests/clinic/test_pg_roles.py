@@ -66,7 +66,9 @@ def test_the_app_role_cannot_change_or_unprotect_the_audit_trail(
     # ... and the app itself serves, writes and verifies as that role
     app = create_app(settings.model_copy(update={"database_url": app_url}))
     client = TestClient(app)
-    r = client.post("/api/v1/auth/token", data={"username": "nurse", "password": "ketacare-demo-clinic"})
+    r = client.post(
+        "/api/v1/auth/token", data={"username": "nurse", "password": "ketacare-demo-clinic"}
+    )
     headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
     r = client.post("/api/v1/patients/3/weights", headers=headers, json={"weight_kg": 58.0})
     assert r.status_code == 201, r.text

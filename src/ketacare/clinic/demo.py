@@ -22,6 +22,7 @@ from ketacare.clinic.patients import schemas
 from ketacare.clinic.patients import service as patients
 from ketacare.clinic.plans.orm import Chair
 from ketacare.clinic.system import service as system
+from ketacare.infra.settings import Settings
 
 #: the password of every demo account (synthetic data, served on 127.0.0.1 only)
 DEMO_PASSWORD = "ketacare-demo-clinic"
@@ -136,7 +137,7 @@ PATIENTS = (
 )
 
 
-def seed(*, session: Session, now: datetime) -> list[tuple[str, str, str]]:
+def seed(*, session: Session, now: datetime, settings: Settings) -> list[tuple[str, str, str]]:
     """Create the demo clinic; returns (username, password, role) for printing."""
     logins: list[tuple[str, str, str]] = []
     ids: dict[str, int] = {}
@@ -148,6 +149,7 @@ def seed(*, session: Session, now: datetime) -> list[tuple[str, str, str]]:
             role=role,
             password=DEMO_PASSWORD,
             now=now,
+            settings=settings,
         ).id
         logins.append((username, DEMO_PASSWORD, role))
     first_id: int | None = None
@@ -215,6 +217,7 @@ def seed(*, session: Session, now: datetime) -> list[tuple[str, str, str]]:
         password=DEMO_PASSWORD,
         patient_id=first_id,
         now=now,
+        settings=settings,
     )
     logins.append(("patient1", DEMO_PASSWORD, "patient"))
     for name in ("Chair 1", "Chair 2", "Chair 3", "Chair 4"):

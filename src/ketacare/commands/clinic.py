@@ -161,7 +161,7 @@ def demo(
     from ketacare.clinic.accounts import service as accounts
     from ketacare.clinic.system import service as system
 
-    _, engine, sessions = _sessions()
+    settings, engine, sessions = _sessions()
     try:
         ensure_current(engine)
     except KetacareError as exc:
@@ -176,7 +176,7 @@ def demo(
             logins = demo_data.logins(session=session)
             typer.echo("Demo clinic already seeded.")
         else:
-            logins = demo_data.seed(session=session, now=utc_now())
+            logins = demo_data.seed(session=session, now=utc_now(), settings=settings)
             typer.echo("Seeded the demo clinic (synthetic patients).")
     table = Table(title="Demo logins (demo database: served on 127.0.0.1 only)")
     for column in ("username", "password", "role"):
@@ -233,7 +233,7 @@ def user_create(
     """Create an account."""
     from ketacare.clinic.accounts import service as accounts
 
-    _, engine, sessions = _sessions()
+    settings, engine, sessions = _sessions()
     try:
         ensure_current(engine)
         with unit_of_work(sessions) as session:
@@ -245,6 +245,7 @@ def user_create(
                 password=password,
                 patient_id=patient_id,
                 now=utc_now(),
+                settings=settings,
             )
             typer.echo(f"created {user.role} account {user.username} (id {user.id})")
     except KetacareError as exc:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -98,6 +98,18 @@ class Settings(BaseSettings):
     )
     cookie_secure: bool | None = Field(
         default=None, description="Force the Secure cookie flag; unset: set it behind https"
+    )
+    # argon2id cost of a new password hash. The defaults are RFC 9106 section 4's second
+    # recommended option (t=3, p=4, m=64 MiB; argon2-cffi's RFC_9106_LOW_MEMORY profile);
+    # lower them only where no real password is stored (the test suite).
+    password_hash_time_cost: int = Field(
+        default=3, ge=1, description="argon2id iterations of a new password hash"
+    )
+    password_hash_memory_kib: int = Field(
+        default=65536, ge=8, description="argon2id memory of a new password hash, in KiB"
+    )
+    password_hash_parallelism: int = Field(
+        default=4, ge=1, description="argon2id lanes of a new password hash"
     )
 
     # --- operations: audit key and anchors, database roles, request limits, proxies ---
@@ -218,6 +230,15 @@ class Settings(BaseSettings):
     def totp_roles(self) -> frozenset[str]:
         """The roles that must sign in with a second factor."""
         return frozenset(v for v in self.totp_required_roles.split(",") if v)
+
+    @model_validator(mode="after")
+    def _argon2_memory_covers_its_lanes(self) -> Settings:
+        if self.password_hash_memory_kib < 8 * self.password_hash_parallelism:
+            raise ValueError(
+                f"KETACARE_PASSWORD_HASH_MEMORY_KIB must be at least 8 KiB per lane "
+                f"(8 x {self.password_hash_parallelism} = {8 * self.password_hash_parallelism})"
+            )
+        return self
 
     @cached_property
     def zone(self) -> ZoneInfo:

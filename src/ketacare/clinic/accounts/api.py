@@ -40,6 +40,7 @@ def issue_token(
             password=password,
             now=at,
             throttle=ctx.throttle,
+            settings=ctx.settings,
             remote_addr=remote_addr(request),
         )
         if totp.needs_second_factor(ctx.settings, user):
@@ -107,6 +108,7 @@ def create_user(
     request: Request,
     data: schemas.UserCreate,
     session: DbSession,
+    ctx: Ctx,
     at: Now,
     principal: Principal = api_permission("user:write"),
 ) -> object:
@@ -119,5 +121,6 @@ def create_user(
         password=data.password,
         patient_id=data.patient_id,
         now=at,
+        settings=ctx.settings,
         actor=actor_of(request, principal),
     )

@@ -91,6 +91,7 @@ def login(
             password=password,
             now=at,
             throttle=ctx.throttle,
+            settings=ctx.settings,
             remote_addr=remote_addr(request),
         )
     except KetacareError as exc:
@@ -325,6 +326,7 @@ def change_password_page(
             new=new,
             now=at,
             throttle=ctx.throttle,
+            settings=ctx.settings,
             keep_session_id=principal.session_id,
             remote_addr=remote_addr(request),
         )
@@ -361,7 +363,12 @@ def manage_user(
             )
         elif action == "reset":
             service.reset_password(
-                session=session, actor=actor, user_id=user_id, new=password, now=at
+                session=session,
+                actor=actor,
+                user_id=user_id,
+                new=password,
+                now=at,
+                settings=ctx.settings,
             )
         else:
             raise InvalidInput(
@@ -414,6 +421,7 @@ def create_user_page(
             password=password,
             patient_id=pid,
             now=at,
+            settings=ctx.settings,
             actor=actor_of(request, principal),
         )
     except KetacareError as exc:

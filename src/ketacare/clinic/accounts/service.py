@@ -7,6 +7,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -25,10 +26,39 @@ from ketacare.infra.errors import Conflict, NotAuthenticated, Throttled
 from ketacare.infra.permissions import Role
 from ketacare.infra.settings import Settings
 
-_hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("timing-equaliser-not-a-password")
 #: how long a right password waits for its second factor
 MFA_STEP_MINUTES = 5
+
+
+@lru_cache(maxsize=4)
+def _argon2(time_cost: int, memory_kib: int, parallelism: int) -> tuple[PasswordHasher, str]:
+    """The hasher of these parameters, and a hash of a non-password for timing-equal refusals."""
+    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+    return hasher, hasher.hash("timing-equaliser-not-a-password")
+
+
+def password_hasher(settings: Settings) -> PasswordHasher:
+    """The argon2id hasher of the settings' password-hash parameters."""
+    return _argon2(
+        settings.password_hash_time_cost,
+        settings.password_hash_memory_kib,
+        settings.password_hash_parallelism,
+    )[0]
+
+
+def _dummy_verify(settings: Settings, password: str) -> None:
+    """Spend what checking a real password costs, so a refusal does not tell why by its time."""
+    hasher, dummy = _argon2(
+        settings.password_hash_time_cost,
+        settings.password_hash_memory_kib,
+        settings.password_hash_parallelism,
+    )
+    try:
+        hasher.verify(dummy, password)
+    except VerificationError:
+        pass
+
+
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
 
@@ -49,15 +79,15 @@ class Principal:
         return audit.Actor(self.user_id, self.username, self.role.value, remote_addr)
 
 
-def hash_password(password: str) -> str:
-    """An argon2id hash of ``password``."""
-    return _hasher.hash(password)
+def hash_password(password: str, *, settings: Settings) -> str:
+    """An argon2id hash of ``password`` (the settings' parameters are kept in the hash)."""
+    return password_hasher(settings).hash(password)
 
 
 def password_matches(stored_hash: str, password: str) -> bool:
     """Whether ``password`` opens ``stored_hash`` (no audit, no throttle: for the demo)."""
     try:
-        return _hasher.verify(stored_hash, password)
+        return PasswordHasher().verify(stored_hash, password)  # the hash carries its parameters
     except (VerificationError, InvalidHashError):
         return False
 
@@ -77,6 +107,7 @@ def create_user(
     role: Role | str,
     password: str,
     now: datetime,
+    settings: Settings,
     patient_id: int | None = None,
     actor: audit.Actor = audit.SYSTEM,
 ) -> User:
@@ -103,7 +134,7 @@ def create_user(
         username=username,
         full_name=full_name.strip() or username,
         role=role.value,
-        password_hash=hash_password(password),
+        password_hash=hash_password(password, settings=settings),
         patient_id=patient_id,
         created_at=now,
     )
@@ -129,6 +160,7 @@ def authenticate(
     password: str,
     now: datetime,
     throttle: LoginThrottle,
+    settings: Settings,
     remote_addr: str | None = None,
 ) -> User:
     """Check a login, throttled per (account, address) pair and per address (never a lock).
@@ -142,21 +174,19 @@ def authenticate(
         raise _throttled(refusal)
     user = session.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None or not user.is_active:
-        try:
-            _hasher.verify(_DUMMY_HASH, password)  # same cost as a real check
-        except VerificationError:
-            pass
+        _dummy_verify(settings, password)  # same cost as a real check
         throttle.failed(username=username, address=remote_addr)
         _audit_login(session, username, None, "login_failed", now, remote_addr)
         raise NotAuthenticated("wrong username or password")
+    hasher = password_hasher(settings)
     try:
-        _hasher.verify(user.password_hash, password)
+        hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         throttle.failed(username=username, address=remote_addr)
         _audit_login(session, username, user, "login_failed", now, remote_addr)
         raise NotAuthenticated("wrong username or password") from None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
     # an enrolled account is logged in (and its pair's count cleared) only once its
     # second factor is checked: a right password alone must not reset wrong codes
     if user.totp_secret is not None:
@@ -343,6 +373,7 @@ def change_password(
     new: str,
     now: datetime,
     throttle: LoginThrottle,
+    settings: Settings,
     keep_session_id: int | None = None,
     remote_addr: str | None = None,
 ) -> None:
@@ -360,7 +391,7 @@ def change_password(
     refusal = throttle.refusal(username=user.username, address=remote_addr)
     if refusal is None:
         try:
-            _hasher.verify(user.password_hash, current)
+            password_hasher(settings).verify(user.password_hash, current)
         except (VerificationError, InvalidHashError):
             throttle.failed(username=user.username, address=remote_addr)
             _audit_login(session, user.username, user, "password_failed", now, remote_addr)
@@ -374,7 +405,7 @@ def change_password(
     validate_new_password(new, username=user.username, full_name=user.full_name)
     if new == current:
         raise InvalidInput("the new password must differ from the current one")
-    user.password_hash = hash_password(new)
+    user.password_hash = hash_password(new, settings=settings)
     throttle.succeeded(username=user.username, address=remote_addr)
     _revoke_all(session, user_id, now, keep_session_id)
     audit.record(
@@ -412,14 +443,20 @@ def set_active(
 
 
 def reset_password(
-    *, session: Session, actor: audit.Actor, user_id: int, new: str, now: datetime
+    *,
+    session: Session,
+    actor: audit.Actor,
+    user_id: int,
+    new: str,
+    now: datetime,
+    settings: Settings,
 ) -> User:
     """An administrator sets a new password; the account's sessions and tokens end."""
     user = session.get(User, user_id)
     if user is None:
         raise InvalidInput(f"user {user_id} does not exist")
     validate_new_password(new, username=user.username, full_name=user.full_name)
-    user.password_hash = hash_password(new)
+    user.password_hash = hash_password(new, settings=settings)
     _revoke_all(session, user_id, now, None)
     audit.record(
         session=session,
