@@ -109,7 +109,9 @@ def test_the_demo_printout_shows_the_password_that_opens_each_account(app: Any) 
     with app.state.ctx.sessions() as session, session.begin():
         users = {u.username: u for u in session.scalars(select(User))}
         users["nurse"].password_hash = hash_password("demo-nurse", settings=app.state.ctx.settings)
-        users["therapist"].password_hash = hash_password("someone-changed-it", settings=app.state.ctx.settings)
+        users["therapist"].password_hash = hash_password(
+            "someone-changed-it", settings=app.state.ctx.settings
+        )
         printed = {u: pw for u, pw, _ in demo.logins(session=session)}
     assert printed["nurse"] == "demo-nurse"
     assert printed["therapist"] == "(changed since seeding)"
