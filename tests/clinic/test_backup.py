@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sqlite3
@@ -212,12 +213,15 @@ def test_cli_backup_and_restore_with_replace(tmp_path: Path) -> None:
     from ketacare.cli import app
     from ketacare.clinic import demo
     from ketacare.infra.db import make_sessionmaker, unit_of_work
+    from ketacare.infra.settings import load_settings
 
     url = _sqlite_at(tmp_path / "var" / "ketacare.sqlite3", "head")
     engine = make_engine(url)
     with unit_of_work(make_sessionmaker(engine)) as session:
         demo.seed(
-            session=session, now=__import__("datetime").datetime.now(__import__("datetime").UTC)
+            session=session,
+            now=dt.datetime.now(dt.UTC),
+            settings=load_settings(database_url=url),
         )
     engine.dispose()
     env = {"KETACARE_VAR_DIR": str(tmp_path / "var"), "KETACARE_DATABASE_URL": ""}
