@@ -39,6 +39,11 @@ def test_physician_enrols_totp_then_signs_in_with_a_code(live_server: Any, page:
     expect(
         page.get_by_role("img", name="QR code of your ketacare authenticator secret")
     ).to_be_visible()
+    # nothing else opens until enrolment: no navigation, and no background request refused
+    expect(page.get_by_role("navigation", name="Main")).to_have_count(0)
+    page.wait_for_timeout(500)
+    expect(page.locator("#htmx-error")).to_have_count(0)
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
     secret = page.get_by_test_id("totp-secret").inner_text().replace(" ", "")
     totp = pyotp.TOTP(secret)
     page.get_by_label("Code from the app").fill(totp.now())

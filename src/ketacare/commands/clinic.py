@@ -184,6 +184,12 @@ def demo(
     for row in logins:
         table.add_row(*row)
     Console().print(table)
+    required = sorted(load_settings().totp_roles)
+    if required:
+        typer.echo(
+            f"Roles {', '.join(required)} enrol an authenticator app (TOTP) at their first "
+            "login: keep the recovery codes shown then."
+        )
 
 
 @db_app.command("upgrade")

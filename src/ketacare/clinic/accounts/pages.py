@@ -262,6 +262,8 @@ def _totp_context(ctx: Ctx, session: Session, principal: Principal) -> dict[str,
         "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
         "qr": totp.qr_data_uri(uri),
         "required": totp.required(ctx.settings, user.role),
+        # nothing else opens until enrolment: no navigation (and no background requests)
+        "enrolment_only": totp.required(ctx.settings, user.role),
     }
 
 
