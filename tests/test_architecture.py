@@ -83,3 +83,46 @@ def test_the_clinic_check_catches_a_command_import(tmp_path: Path) -> None:
         "service.py imports ketacare.cli",
         "service.py imports ketacare.commands.personalise",
     ]
+
+
+CLINIC = SRC / "clinic"
+#: the files a domain folder of the shell holds (the same few in each)
+STANDARD_FILES = ("__init__.py", "api.py", "orm.py", "pages.py", "schemas.py", "service.py")
+#: domains that lack a standard file, and why (this list only shrinks)
+NONSTANDARD = {
+    "demo_policy": "not a domain: the demo clinic's example protocol policy (data)",
+    "outcomes": "no service.py yet: record.py, panel.py and boosters.py hold its services",
+    "personalise": "pages only: no API, schemas of its own",
+    "sessions": "no schemas.py yet: its API answers the session view as a dict",
+    "simulation": "pages only: a form over the core's simulation, nothing stored",
+    "system": "no pages or schemas: health, readiness and backups",
+}
+
+
+def _domains() -> list[Path]:
+    return sorted(p for p in CLINIC.iterdir() if p.is_dir() and not p.name.startswith("_"))
+
+
+def test_each_domain_has_the_standard_files_or_is_a_listed_exception() -> None:
+    lacking = {
+        d.name: [f for f in STANDARD_FILES if not (d / f).exists()]
+        for d in _domains()
+        if d.name not in NONSTANDARD
+    }
+    assert {name: files for name, files in lacking.items() if files} == {}
+    # an exception that has become standard leaves the list
+    assert [n for n in NONSTANDARD if not (CLINIC / n).is_dir()] == []
+
+
+def test_every_orm_module_is_registered_in_the_metadata() -> None:
+    tree = ast.parse((CLINIC / "models.py").read_text(encoding="utf-8"))
+    registered = {
+        node.module.split(".")[2]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and node.module
+        and node.module.startswith("ketacare.clinic.")
+        and any(alias.name == "orm" for alias in node.names)
+    }
+    with_tables = {d.name for d in _domains() if (d / "orm.py").exists()}
+    assert with_tables == registered
