@@ -248,3 +248,22 @@ document.addEventListener("DOMContentLoaded", function () {
               y: { beginAtZero: true, title: { display: true, text: "mg given" } } } } });
   canvas.dataset.rendered = "true";
 });
+
+// A refreshed region (the chair's live part, every 5 s) is not replaced while someone is
+// filling in a form inside it (an alert's acknowledgement): their choice and note would be lost.
+function ketacareFormInUse(region) {
+  var active = document.activeElement;
+  if (active && region.contains(active) && active.matches("input, select, textarea")) {
+    return true;
+  }
+  return Array.prototype.some.call(
+    region.querySelectorAll("form select, form textarea, form input:not([type=hidden])"),
+    function (field) { return field.value !== ""; }
+  );
+}
+document.addEventListener("htmx:beforeRequest", function (event) {
+  var region = event.detail.elt;
+  if (region && region.id === "live" && ketacareFormInUse(region)) {
+    event.preventDefault();
+  }
+});
