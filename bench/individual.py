@@ -22,6 +22,7 @@ import warnings
 
 import numpy as np
 from scipy import integrate, optimize
+from support import fit_timed  # noqa: E402
 
 from ketacare.core.pharmacology import (
     Patient,
@@ -101,15 +102,10 @@ def study(n: int, seed: int) -> dict[str, list[float]]:
             est = np.empty_like(etas)
             spent = []
             for i in range(n):
-                samples = [
-                    Sample(time_h=t, value_ng_per_ml=float(v))
-                    for t, v in zip(times, obs[i], strict=True)
-                ]
-                t0 = time.perf_counter()
-                fit = fit_individual(
-                    model=MODEL, patient=PATIENT, regimen=regimen, samples=samples, n_draws=0
+                fit, seconds = fit_timed(
+                    model=MODEL, patient=PATIENT, regimen=regimen, times=times, values=obs[i]
                 )
-                spent.append(time.perf_counter() - t0)
+                spent.append(seconds)
                 est[i] = fit.eta
             informed = np.array(fit.informed)
             ind = predict_at(fit=prior, times_h=eval_t, etas=est)

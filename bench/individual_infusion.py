@@ -36,11 +36,11 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from support import fit_timed  # noqa: E402
 
 from ketacare.core.errors import KetacareError
 from ketacare.core.pharmacology import (
     Patient,
-    Sample,
     fit_individual,
     list_models,
     load_model,
@@ -158,15 +158,10 @@ def study(model: Model, n: int, seed: int, progress: Progress) -> tuple[list[Row
         informed = np.zeros(prior.eta.size, dtype=bool)
         task = progress.add_task(f"{model.id} | {design}", total=n)
         for i in range(n):
-            samples = [
-                Sample(time_h=t, value_ng_per_ml=float(v))
-                for t, v in zip(times, obs[i], strict=True)
-            ]
-            t0 = time.perf_counter()
-            fit = fit_individual(
-                model=model, patient=PATIENT, regimen=regimen, samples=samples, n_draws=0
+            fit, seconds = fit_timed(
+                model=model, patient=PATIENT, regimen=regimen, times=times, values=obs[i]
             )
-            spent.append(time.perf_counter() - t0)
+            spent.append(seconds)
             est[i] = fit.eta
             informed = np.array(fit.informed)
             progress.advance(task)

@@ -148,3 +148,17 @@ def running(server: Server) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
+
+
+def fit_timed(
+    *, model: Any, patient: Any, regimen: Any, times: Any, values: Any
+) -> tuple[Any, float]:
+    """One patient's MAP fit to levels at ``times`` (no posterior draws), and its seconds."""
+    from ketacare.core.pharmacology import Sample, fit_individual
+
+    samples = [
+        Sample(time_h=t, value_ng_per_ml=float(v)) for t, v in zip(times, values, strict=True)
+    ]
+    t0 = time.perf_counter()
+    fit = fit_individual(model=model, patient=patient, regimen=regimen, samples=samples, n_draws=0)
+    return fit, time.perf_counter() - t0
