@@ -279,6 +279,14 @@ def open_session(
                 "a new version with one before a supervised session is given"
             )
         setup = apply_order(setup, MonitoringOrder.from_dict(plan.monitoring_order))
+    if setup.observation.value is None:
+        # fail closed: without a minimum observation, discharge could never be checked
+        raise InvalidInput(
+            f"no minimum observation after dosing is set for plan {plan_id} (protocol "
+            f"{plan.protocol_id} publishes none, the plan's monitoring order has none and the "
+            "clinic's session policy sets no observation_min): a physician must sign a new "
+            "version of the plan with one, or the clinic must set it, before a session opens"
+        )
     at = opened_at or now
     if at.tzinfo is None or at > now:
         raise InvalidInput(
@@ -1057,7 +1065,7 @@ def order_lines(setup: Any) -> list[str]:
     """The monitoring order in force, one line per value with who set it and its origin."""
     lines = [
         s.describe()
-        for s in (setup.vitals_interval, setup.recovery_vitals_interval)
+        for s in (setup.vitals_interval, setup.recovery_vitals_interval, setup.observation)
         if s.basis == "order" or s.basis == "sourced"
     ]
     lines += [t.describe() for t in setup.thresholds if t.basis == "order"]
