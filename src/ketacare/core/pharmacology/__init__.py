@@ -27,22 +27,29 @@ from ketacare.core.pharmacology.bioavailability import (
     bioavailability,
     list_bioavailability,
 )
-from ketacare.core.pharmacology.individual import (
+from ketacare.core.pharmacology.convert import RouteConversion, convert_route
+from ketacare.core.pharmacology.individual.fit import (
     IndividualFit,
     IndividualParameter,
-    IndividualPrediction,
-    PainScore,
+    fit_individual,
+)
+from ketacare.core.pharmacology.individual.inputs import (
     ResidualError,
+    Sample,
+    published_residual_error,
+)
+from ketacare.core.pharmacology.individual.predict import (
+    IndividualPrediction,
+    predict_at,
+    predict_individual,
+)
+from ketacare.core.pharmacology.individual.response import (
+    PainScore,
     ResponseAssumptions,
     ResponseFit,
     ResponsePrediction,
-    Sample,
-    fit_individual,
     fit_response,
-    predict_at,
-    predict_individual,
     predict_response,
-    published_residual_error,
 )
 from ketacare.core.pharmacology.models import KNOWN_ROUTES, Model, list_models, load_model
 from ketacare.core.pharmacology.recommend import (
@@ -52,10 +59,8 @@ from ketacare.core.pharmacology.recommend import (
     LimitFinding,
     Recommendation,
     RepeatedOption,
-    RouteConversion,
     SimpleLimits,
     WindowTarget,
-    convert_route,
     recommend,
 )
 from ketacare.core.pharmacology.regimen import Dose, Regimen, make_regimen, parse_regimen
