@@ -15,7 +15,7 @@ Examples
 --------
 >>> from datetime import datetime, timedelta, UTC
 >>> from ketacare.core.protocols import load_library
->>> from ketacare.core.sessions.policy import session_setup
+>>> from ketacare.core.sessions.setup import session_setup
 >>> from ketacare.core.sessions.events import CheckIn, Scheduled
 >>> t0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 >>> setup = session_setup(protocol=load_library().get(protocol_id="crps-outpatient"),
@@ -67,7 +67,8 @@ from ketacare.core.sessions.events import (
 )
 from ketacare.core.sessions.machine import State, transition
 from ketacare.core.sessions.news2 import News2Score, news2_for
-from ketacare.core.sessions.policy import DISCHARGE_INSTRUMENT, CheckItem, SessionSetup
+from ketacare.core.sessions.rules import CheckItem
+from ketacare.core.sessions.setup import DISCHARGE_INSTRUMENT, SessionSetup
 from ketacare.core.sessions.state import (
     Alert,
     CheckRecord,
