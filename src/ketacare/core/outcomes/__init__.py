@@ -56,14 +56,13 @@ from ketacare.core.outcomes.patient import (
     select_baseline,
     trajectory,
 )
-from ketacare.core.outcomes.schedule import (
+from ketacare.core.outcomes.schedule import Schedule, parse_schedule
+from ketacare.core.outcomes.schedule_status import (
     Measurement,
     PlanEnd,
-    Schedule,
     ScheduleStatus,
     SessionTime,
     evaluate_schedule,
-    parse_schedule,
 )
 from ketacare.core.outcomes.survival import KaplanMeier, kaplan_meier
 from ketacare.core.outcomes.timeaxis import format_day, to_seconds
