@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from ketacare.core.instruments import score
 from ketacare.core.sessions import Amendment, Event
-from ketacare.core.sessions.policy import DISCHARGE_INSTRUMENT
+from ketacare.core.sessions.setup import DISCHARGE_INSTRUMENT
 
 #: Field and value names the core's messages use, as the chair says them.
 FIELD_WORDS: Mapping[str, str] = {

@@ -39,22 +39,29 @@ if TYPE_CHECKING:
         bioavailability,
         list_bioavailability,
     )
-    from ketacare.core.pharmacology.individual import (
+    from ketacare.core.pharmacology.convert import RouteConversion, convert_route
+    from ketacare.core.pharmacology.individual.fit import (
         IndividualFit,
         IndividualParameter,
-        IndividualPrediction,
-        PainScore,
+        fit_individual,
+    )
+    from ketacare.core.pharmacology.individual.inputs import (
         ResidualError,
+        Sample,
+        published_residual_error,
+    )
+    from ketacare.core.pharmacology.individual.predict import (
+        IndividualPrediction,
+        predict_at,
+        predict_individual,
+    )
+    from ketacare.core.pharmacology.individual.response import (
+        PainScore,
         ResponseAssumptions,
         ResponseFit,
         ResponsePrediction,
-        Sample,
-        fit_individual,
         fit_response,
-        predict_at,
-        predict_individual,
         predict_response,
-        published_residual_error,
     )
     from ketacare.core.pharmacology.models import KNOWN_ROUTES, Model, list_models, load_model
     from ketacare.core.pharmacology.recommend import (
@@ -64,10 +71,8 @@ if TYPE_CHECKING:
         LimitFinding,
         Recommendation,
         RepeatedOption,
-        RouteConversion,
         SimpleLimits,
         WindowTarget,
-        convert_route,
         recommend,
     )
     from ketacare.core.pharmacology.regimen import Dose, Regimen, make_regimen, parse_regimen
@@ -85,22 +90,17 @@ if TYPE_CHECKING:
 #: module (under this package) -> the public names it provides
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "bioavailability": ("Bioavailability", "bioavailability", "list_bioavailability"),
-    "individual": (
-        "IndividualFit",
-        "IndividualParameter",
-        "IndividualPrediction",
+    "convert": ("RouteConversion", "convert_route"),
+    "individual.fit": ("IndividualFit", "IndividualParameter", "fit_individual"),
+    "individual.inputs": ("ResidualError", "Sample", "published_residual_error"),
+    "individual.predict": ("IndividualPrediction", "predict_at", "predict_individual"),
+    "individual.response": (
         "PainScore",
-        "ResidualError",
         "ResponseAssumptions",
         "ResponseFit",
         "ResponsePrediction",
-        "Sample",
-        "fit_individual",
         "fit_response",
-        "predict_at",
-        "predict_individual",
         "predict_response",
-        "published_residual_error",
     ),
     "models": ("KNOWN_ROUTES", "Model", "list_models", "load_model"),
     "recommend": (
@@ -110,10 +110,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "LimitFinding",
         "Recommendation",
         "RepeatedOption",
-        "RouteConversion",
         "SimpleLimits",
         "WindowTarget",
-        "convert_route",
         "recommend",
     ),
     "regimen": ("Dose", "Regimen", "make_regimen", "parse_regimen"),

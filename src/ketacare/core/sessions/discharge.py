@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ketacare.core.errors import InvalidInput
-from ketacare.core.sessions.policy import (
+from ketacare.core.sessions.rules import (
     PLAUSIBILITY,
     TimedCheck,
     load_session_rules,
@@ -239,7 +239,7 @@ def can_discharge(state: SessionState, *, now: datetime) -> tuple[bool, tuple[st
     >>> from datetime import datetime, UTC
     >>> from ketacare.core.protocols import load_library
     >>> from ketacare.core.sessions.events import Scheduled
-    >>> from ketacare.core.sessions.policy import session_setup
+    >>> from ketacare.core.sessions.setup import session_setup
     >>> from ketacare.core.sessions.replay import replay
     >>> t0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
     >>> setup = session_setup(protocol=load_library().get(protocol_id="esketamine-trd"),

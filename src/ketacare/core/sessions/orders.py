@@ -39,16 +39,15 @@ from typing import Any, Final, Literal
 
 from ketacare.core.errors import InvalidInput
 from ketacare.core.protocols import Protocol
-from ketacare.core.sessions.policy import (
+from ketacare.core.sessions.rules import (
     PLAUSIBILITY,
     Direction,
     Observed,
-    SessionPolicy,
-    SessionSetup,
-    Setting,
     Threshold,
     load_session_rules,
 )
+from ketacare.core.sessions.setup import SessionSetup, Setting
+from ketacare.core.sessions.site_policy import SessionPolicy
 
 Origin = Literal["clinic_policy", "plan", "sourced"]
 
