@@ -413,8 +413,8 @@ def test_a_booking_holds_the_chair_for_dosing_and_observation(
 
 
 def test_chair_time_of_a_dose_given_at_once_is_its_observation_or_refused(app: Any) -> None:
+    from ketacare.clinic.plans.booking import chair_hours
     from ketacare.clinic.plans.orm import Plan
-    from ketacare.clinic.plans.service import chair_hours
     from ketacare.core.errors import InvalidInput
 
     settings = app.state.ctx.settings
@@ -438,7 +438,7 @@ def test_a_verified_model_becomes_the_default_for_its_protocol(
     from dataclasses import replace
 
     import ketacare.core.pharmacology as pharmacology
-    from ketacare.clinic.plans.service import exposure_models
+    from ketacare.clinic.plans.exposure import exposure_models
 
     ids = [m.id for m in exposure_models(settings=settings, protocol_id="crps-outpatient")]
     assert ids == ["clements-250", "domino"]
