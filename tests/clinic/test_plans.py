@@ -447,3 +447,12 @@ def test_a_verified_model_becomes_the_default_for_its_protocol(
     monkeypatch.setattr(pharmacology, "list_models", lambda: (*library, sourced))
     ids = [m.id for m in exposure_models(settings=settings, protocol_id="crps-outpatient")]
     assert ids == ["zz-sourced", "clements-250", "domino"]
+
+
+def test_the_status_route_takes_exactly_the_lifecycle_status_actions() -> None:
+    from typing import get_args
+
+    from ketacare.clinic.plans.schemas import EndRequest
+    from ketacare.core.protocols.lifecycle import STATUS_ACTIONS
+
+    assert get_args(EndRequest.model_fields["action"].annotation) == STATUS_ACTIONS

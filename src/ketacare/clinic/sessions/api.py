@@ -67,9 +67,7 @@ def open_session(
         appointment_id=data.appointment_id,
         opened_at=data.at,
     )
-    return view(
-        row=row, state=service.state_of(session=session, session_id=row.id), now=at
-    ).to_dict()
+    return view(row=row, state=service.state_of(session=session, session_id=row.id), now=at)
 
 
 @router.get("/sessions/board")
@@ -89,12 +87,12 @@ def board(
                 "chair": r.chair,
                 "patient_id": r.patient.id,
                 "patient": f"{r.patient.family_name}, {r.patient.given_name}",
-                "state": v.state,
-                "next_check": v.next_check,
-                "overdue": v.overdue,
-                "open_alerts": len(v.open_alerts),
-                "news2_latest": v.news2_latest,
-                "elapsed_s": v.timers.since_check_in,
+                "state": v["state"],
+                "next_check": v["next_check"],
+                "overdue": v["overdue"],
+                "open_alerts": len(v["open_alerts"]),
+                "news2_latest": v["news2_latest"],
+                "elapsed_s": v["timers"].get("since_check_in"),
             }
         )
     return out
@@ -111,9 +109,7 @@ def read_session(
     """The session as derived from its log."""
     row = service.get_session(session=session, session_id=session_id)
     service.record_read(session=session, actor=actor_of(request, principal), row=row, now=at)
-    return view(
-        row=row, state=service.state_of(session=session, session_id=row.id), now=at
-    ).to_dict()
+    return view(row=row, state=service.state_of(session=session, session_id=row.id), now=at)
 
 
 @router.post(

@@ -94,7 +94,7 @@ def _chair(
     patient = get_patient(session=session, patient_id=row.patient_id)
     state = service.state_of(session=session, session_id=session_id)
     v = view(row=row, state=state, now=at)
-    alert_words = {a.id: a.message for a in v.alerts}
+    alert_words = {a["id"]: a["message"] for a in v["alerts"]}
     if error is not None:
         error = clinical_message(error, zone=ctx.settings.zone, now=at, alerts=alert_words)
     live = None
@@ -162,7 +162,7 @@ def _chair(
             "medication_purposes": MEDICATION_PURPOSES,
             "discharge_reasons": [
                 clinical_message(r, zone=ctx.settings.zone, now=at, alerts=alert_words)
-                for r in v.discharge.reasons
+                for r in v["discharge"]["reasons"]
             ],
         },
         status_code=status_code,

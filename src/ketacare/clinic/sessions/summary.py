@@ -35,25 +35,25 @@ def _lines(
         f"Session {row.id} - plan {row.plan_id}, session {row.session_number}",
         f"Patient: {patient.family_name}, {patient.given_name} (MRN {patient.mrn}, born "
         f"{patient.birth_date.isoformat()})",
-        f"State: {state.state}; delivered {view.delivered_mg:g} mg; "
+        f"State: {state.state}; delivered {view['delivered_mg']:g} mg; "
         f"generated {local(generated_at)} ({zone.key})",
         "",
         "Monitoring order (value, who set it, origin):",
     ]
-    lines += [f"  {line}" for line in view.order] or ["  none in force for this session"]
+    lines += [f"  {line}" for line in view["order"]] or ["  none in force for this session"]
     lines += ["", "Events (who, when, what):"]
     for event in state.events:
         text = describe_entry(event, state=state)
         lines += _wrapped(f"  #{event.seq:<3} {local(event.at)}  {event.by:<12} {text}")
-    if view.alerts:
+    if view["alerts"]:
         lines += ["", "Alerts:"]
-        for alert in view.alerts:
+        for alert in view["alerts"]:
             ack = (
-                f"acknowledged by {alert.acknowledged_by}: {alert.action}"
-                if not alert.open
+                f"acknowledged by {alert['acknowledged_by']}: {alert['action']}"
+                if not alert["open"]
                 else "NOT ACKNOWLEDGED"
             )
-            lines += _wrapped(f"  {local(alert.opened_at)} {alert.message} - {ack}")
+            lines += _wrapped(f"  {local(alert['opened_at'])} {alert['message']} - {ack}")
     if state.discharge is not None:
         lines += [
             "",
@@ -63,10 +63,10 @@ def _lines(
     elif state.state in ("discharged", "stopped_early"):
         lines += ["", f"Ended: {state.state.replace('_', ' ')}"]
     else:
-        reasons = "; ".join(view.discharge.reasons)
+        reasons = "; ".join(view["discharge"]["reasons"])
         lines += [
             "",
-            "Discharge: " + ("allowed" if view.discharge.allowed else f"not yet: {reasons}"),
+            "Discharge: " + ("allowed" if view["discharge"]["allowed"] else f"not yet: {reasons}"),
         ]
     return lines
 
