@@ -47,6 +47,7 @@ from ketacare.core.outcomes.schedule_status import (
     SessionTime,
     evaluate_schedule,
 )
+from ketacare.core.protocols.plan import SessionDoc
 from ketacare.infra.errors import Conflict
 
 #: Plans whose schedule is evaluated (a draft has no sessions; a superseded plan's
@@ -216,7 +217,7 @@ def _label(number: int, plan_id: int, several: bool) -> str:
 def _sessions(session: Session, plans: list[Plan]) -> list[SessionTime]:
     """The sessions of a plan line: given (dosing started) and booked."""
     head = plans[0]
-    planned: list[dict[str, Any]] = list(head.schedule.get("sessions", []))  # type: ignore[call-overload]
+    planned: list[SessionDoc] = list(head.schedule["sessions"])
     last_number = max((int(s.get("number", 0)) for s in planned), default=0)
     several = len(plans) > 1
     out: list[SessionTime] = []

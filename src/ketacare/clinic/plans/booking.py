@@ -33,7 +33,7 @@ def chairs(*, session: Session) -> list[Chair]:
 def _session_days(plan: Plan) -> dict[int, tuple[int, float]]:
     """session number -> (day, dosing hours; 0 for a dose given at once) from the schedule."""
     out = {}
-    for s in plan.schedule.get("sessions", []):  # type: ignore[union-attr]
+    for s in plan.schedule["sessions"]:
         duration = s.get("duration_h") or 0.0
         out[int(s["number"] if "number" in s else s["session"])] = (int(s["day"]), float(duration))
     return out
@@ -46,7 +46,7 @@ def observation_min(*, settings: Settings, plan: Plan) -> float | None:
     sourced minimum); otherwise the stricter of the protocol's and the clinic's; None
     when nobody set it (the session will not open: see the sessions service).
     """
-    ordered = (plan.monitoring_order or {}).get("values", {}).get(OBSERVATION)
+    ordered = plan.monitoring_order["values"].get(OBSERVATION) if plan.monitoring_order else None
     if ordered is not None:
         return float(ordered)
     protocol = library(settings).get(protocol_id=plan.protocol_id)

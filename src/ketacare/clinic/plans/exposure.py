@@ -106,6 +106,6 @@ def exposure(
 def _metrics(metrics: Any) -> dict[str, Any]:
     from dataclasses import asdict, is_dataclass
 
-    if is_dataclass(metrics):
+    if is_dataclass(metrics) and not isinstance(metrics, type):
         return {k: v for k, v in asdict(metrics).items() if not isinstance(v, list | tuple)}
     return dict(metrics)

@@ -86,7 +86,10 @@ def required_safeguards(
     covered = screening_coverage(session=session, settings=settings, plan=plan, at=now)
     if covered.screening is None or not covered.ok:
         return []
-    return [dict(s) for s in covered.screening.result.get("safeguards", [])]  # type: ignore[union-attr]
+    listed = covered.screening.result.get("safeguards", [])
+    if not isinstance(listed, list):
+        raise TypeError(f"screening {covered.screening.id}: safeguards is not a list")
+    return [dict(s) for s in listed]
 
 
 def monitoring_order_for(

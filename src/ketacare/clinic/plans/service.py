@@ -71,7 +71,9 @@ def record_read(*, session: Session, actor: audit.Actor, plan: Plan, now: dateti
     )
 
 
-def _interaction_check(protocol: Protocol, drug: str, patient_meds: list[str]) -> list[dict]:
+def _interaction_check(
+    protocol: Protocol, drug: str, patient_meds: list[str]
+) -> list[dict[str, object]]:
     """Interaction findings that involve an adjunct, by the screening interaction rules.
 
     The protocol's molecule and route are the screening's through the core vocabulary; an

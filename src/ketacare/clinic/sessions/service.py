@@ -20,10 +20,9 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.engine import Row
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -42,6 +41,7 @@ from ketacare.clinic.sessions.orm import DosingSession, SessionEvent
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.protocols import PlannedSession, build_plan
 from ketacare.core.protocols.lifecycle import GIVEN, next_status
+from ketacare.core.protocols.plan import PlanDoc
 from ketacare.core.safeguards import PlannedDose
 from ketacare.core.sessions import (
     Amendment,
@@ -110,8 +110,8 @@ def state_of(*, session: Session, session_id: int) -> SessionState:
     return state_for(session=session, row=get_session(session=session, session_id=session_id))
 
 
-def _planned(plan_schedule: Mapping[str, Any], number: int) -> dict[str, Any] | None:
-    for s in plan_schedule.get("sessions", []):  # type: ignore[union-attr]
+def _planned(plan_schedule: PlanDoc, number: int) -> dict[str, Any] | None:
+    for s in plan_schedule["sessions"]:
         if int(s["number"]) == number:
             return dict(s)
     return None
@@ -265,7 +265,7 @@ def _claim_and_append(
     state: SessionState,
     actor: audit.Actor,
     now: datetime,
-) -> Row[Any] | None:
+) -> tuple[int, int, int] | None:
     """Write ``state``'s last entry; None (nothing written) when the row is past ``seen``.
 
     The next number is claimed on the session row first, guarded by the number this
@@ -287,6 +287,7 @@ def _claim_and_append(
     ).first()
     if claimed is None:
         return None
+    plan_id, patient_id, number = claimed
     loaded = session.identity_map.get(Session.identity_key(DosingSession, session_id))
     if loaded is not None:  # keep a mapped copy of the row in step, without a flush
         for key, value in (
@@ -300,7 +301,7 @@ def _claim_and_append(
         # a plain INSERT (entries are never changed, so the unit of work has nothing to
         # track); a duplicate (session, seq) means another writer took this number first
         session.execute(
-            SessionEvent.__table__.insert(),
+            cast(Table, SessionEvent.__table__).insert(),
             {
                 "session_id": session_id,
                 "seq": added.seq,
@@ -316,7 +317,7 @@ def _claim_and_append(
             expected_seq=seen, actual_seq=added.seq, latest="written at the same moment"
         ) from None
     remember(session, session_id, state)
-    return claimed
+    return int(plan_id), int(patient_id), int(number)
 
 
 def _fast_write(
@@ -366,7 +367,7 @@ def _overtaken(session: Session, session_id: int, seen: int) -> StaleSession:
     return StaleSession(expected_seq=seen, actual_seq=current, latest=latest)
 
 
-_SESSIONS = DosingSession.__table__
+_SESSIONS = cast(Table, DosingSession.__table__)
 _CLAIM = (
     update(_SESSIONS)
     .where(_SESSIONS.c.id == bindparam("b_id"), _SESSIONS.c.last_seq == bindparam("b_seen"))

@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import NotRequired, TypedDict
 
 from ketacare.core.errors import InvalidInput
 from ketacare.core.protocols.arithmetic import (
@@ -60,6 +61,47 @@ from ketacare.core.protocols.limits import (
 from ketacare.core.protocols.model import Protocol
 
 
+class SessionDoc(TypedDict):
+    """One session of a plan as stored and sent (:meth:`PlannedSession.to_dict`)."""
+
+    number: int
+    day: int
+    date: str | None
+    phase: str
+    dose_mg: float
+    dose_mg_per_kg: float
+    rate_mg_per_h: float | None
+    rate_mg_per_kg_per_h: float | None
+    rate_ml_per_h: float | None
+    duration_h: float | None
+    duration_min: float | None
+    capped_by_rule: bool
+    #: the session number under its older name, in plans stored before ``number``
+    session: NotRequired[int]
+
+
+class PlanDoc(TypedDict):
+    """A plan as stored with the plan record and printed by ``plan preview --json``
+    (:meth:`Plan.to_dict`)."""
+
+    protocol: str
+    title: str
+    weight_kg: float
+    order: str
+    concentration_mg_per_ml: float | None
+    sessions: list[SessionDoc]
+    total_dose_mg: float
+    rounding: str
+    limits: dict[str, dict[str, object]]
+    soft_limit_findings: list[dict[str, object]]
+    limits_not_configured: list[str]
+    requires_review: bool
+    usable: bool
+    hard_limits_not_set: list[str]
+    not_usable_reason: str | None
+    notes: list[str]
+
+
 @dataclass(frozen=True, slots=True)
 class PlannedSession:
     """One concrete session of a plan (rates and duration are None for non-infusions)."""
@@ -84,7 +126,7 @@ class PlannedSession:
         hours = to_decimal(self.duration_min) / MINUTES_PER_HOUR
         return float(hours.quantize(Decimal("0.001"), ROUND_HALF_UP))
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> SessionDoc:
         """JSON-ready form (the design document's session shape, plus detail)."""
         return {
             "number": self.number,
@@ -133,7 +175,7 @@ class Plan:
         """True when a soft limit is exceeded or a limit is not configured."""
         return bool(self.soft_findings or self.not_configured)
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> PlanDoc:
         """JSON-ready form (the ``ketacare plan preview --json`` document)."""
         limits: dict[str, dict[str, object]] = {}
         for bound in self.limits:

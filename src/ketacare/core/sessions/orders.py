@@ -35,7 +35,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypedDict
 
 from ketacare.core.errors import InvalidInput
 from ketacare.core.protocols import Protocol
@@ -113,6 +113,14 @@ def needs_order(protocol: Protocol) -> bool:
     return protocol.route in SUPERVISED_ROUTES
 
 
+class OrderDoc(TypedDict):
+    """A monitoring order as stored with its plan (:meth:`MonitoringOrder.to_dict`)."""
+
+    values: dict[str, float]
+    origins: dict[str, str]
+    set_by: str
+
+
 @dataclass(frozen=True, slots=True)
 class MonitoringOrder:
     """A complete monitoring order: every field's value and where it came from."""
@@ -121,7 +129,7 @@ class MonitoringOrder:
     origins: Mapping[str, str]
     set_by: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> OrderDoc:
         """JSON-ready (stored with the plan)."""
         return {"values": dict(self.values), "origins": dict(self.origins), "set_by": self.set_by}
 
