@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -103,9 +104,14 @@ def export_registry(
 
 
 def _sessions():  # type: ignore[no-untyped-def]
+    from ketacare.clinic.demo_policy import settings_for
+
     settings = load_settings()
     engine = make_engine(settings.effective_database_url)
-    return settings, engine, make_sessionmaker(engine)
+    sessions = make_sessionmaker(engine)
+    with sessions() as session:  # a demo database: the policy its server applies
+        settings = settings_for(settings, session=session)
+    return settings, engine, sessions
 
 
 def _is_loopback(host: str) -> bool:
@@ -176,8 +182,13 @@ def demo(
             logins = demo_data.logins(session=session)
             typer.echo("Demo clinic already seeded.")
         else:
-            logins = demo_data.seed(session=session, now=utc_now(), settings=settings)
-            typer.echo("Seeded the demo clinic (synthetic patients).")
+            started = time.perf_counter()
+            logins = demo_data.seed(session=session, now=utc_now(), settings=settings, history=True)
+            typer.echo(
+                "Seeded the demo clinic: 30 synthetic patients with months of care, under "
+                "the demo's EXAMPLE site policy (not clinical recommendations) "
+                f"in {time.perf_counter() - started:.1f} s."
+            )
     table = Table(title="Demo logins (demo database: served on 127.0.0.1 only)")
     for column in ("username", "password", "role"):
         table.add_column(column)
