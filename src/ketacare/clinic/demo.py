@@ -8,7 +8,7 @@ username); a database holding them is marked as a demo, and its server binds to
 
 ``seed(history=True)`` (``ketacare demo``, ``make run``) builds the whole demo clinic:
 two physicians, a nurse, a therapist, a researcher, an admin, patient accounts and 30
-synthetic patients with months of care (:mod:`ketacare.clinic.demo.history`) under the
+synthetic patients with months of care (:mod:`ketacare.clinic.demo_history`) under the
 demo's EXAMPLE site policy (:mod:`ketacare.clinic.demo_policy`). Without ``history``
 it makes only the accounts and eight patients with a draft plan: the fixture the test
 suite starts every test from.
@@ -23,10 +23,10 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketacare.clinic import demo_history as history_
 from ketacare.clinic.accounts import service as accounts
 from ketacare.clinic.accounts.orm import User
 from ketacare.clinic.audit.service import SYSTEM, Actor
-from ketacare.clinic.demo import history as history_
 from ketacare.clinic.patients import schemas
 from ketacare.clinic.patients import service as patients
 from ketacare.clinic.plans.orm import Chair
