@@ -161,6 +161,14 @@ def demo(
     if_empty: Annotated[
         bool, typer.Option("--if-empty", help="Seed only an empty database")
     ] = False,
+    history: Annotated[
+        bool,
+        typer.Option(
+            "--history/--no-history",
+            help="30 patients with months of care (default), or only the accounts and "
+            "eight patients (quick, for scripts and tests)",
+        ),
+    ] = True,
 ) -> None:
     """Seed the demo clinic (synthetic patients and demo accounts) and print the logins."""
     from ketacare.clinic import demo as demo_data
@@ -183,12 +191,17 @@ def demo(
             typer.echo("Demo clinic already seeded.")
         else:
             started = time.perf_counter()
-            logins = demo_data.seed(session=session, now=utc_now(), settings=settings, history=True)
-            typer.echo(
-                "Seeded the demo clinic: 30 synthetic patients with months of care, under "
-                "the demo's EXAMPLE site policy (not clinical recommendations) "
-                f"in {time.perf_counter() - started:.1f} s."
+            logins = demo_data.seed(
+                session=session, now=utc_now(), settings=settings, history=history
             )
+            if history:
+                typer.echo(
+                    "Seeded the demo clinic: 30 synthetic patients with months of care, "
+                    "under the demo's EXAMPLE site policy (not clinical recommendations) "
+                    f"in {time.perf_counter() - started:.1f} s."
+                )
+            else:
+                typer.echo("Seeded the demo clinic (accounts and eight synthetic patients).")
     table = Table(title="Demo logins (demo database: served on 127.0.0.1 only)")
     for column in ("username", "password", "role"):
         table.add_column(column)
