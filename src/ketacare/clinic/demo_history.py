@@ -44,17 +44,6 @@ from ketacare.infra.settings import Settings
 #: the one seed every synthetic number is drawn from
 SEED = 20260302
 
-#: the pre-dose checks ticked at an IV infusion (the sessions' data file names them; the
-#: screening check is read from the record when dosing starts)
-IV_CHECKS = (
-    "fasting",
-    "escort_arranged",
-    "consent_current",
-    "weight_current",
-    "iv_access",
-    "dose_verified",
-    "medication_lot",
-)
 #: ORT: "no" to every item; DAST-10: "no" to every item except item 3 ("able to stop")
 ORT_NONE = [False] * 10
 DAST_NONE = [False, False, True] + [False] * 7
