@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from ketacare.clinic.demo import DEMO_PASSWORD
+from plan_helpers import consent_to
 
 
 def login(page: Any, base: str, username: str, password: str | None = None) -> None:
@@ -53,7 +54,8 @@ def screened(
     route: str = "iv_infusion",
     blood_pressure: tuple[int, int] = (122, 78),
 ) -> int:
-    """No drug use on ORT and DAST-10, a screening for the treatment, signed; its id."""
+    """No drug use on ORT and DAST-10, a screening for the treatment, signed, and the
+    patient's consent to the treatment programs; the screening's id."""
     # "no" to every DAST-10 item except item 3 ("able to stop ... when you want")
     for instrument, answers in (
         ("ort", [False] * 10),
@@ -74,6 +76,14 @@ def screened(
         f"/api/v1/screenings/{sid}/sign",
         json={"note": "history reviewed", "valid_until": "2099-01-01"},
     ).raise_for_status()
+    standings = nurse.get(f"/api/v1/patients/{patient_id}/consents").json()["standings"]
+    missing = tuple(
+        s["program"]
+        for s in standings
+        if not s["in_force"] and s["program"] in ("iv_racemic", "racemic_other", "esketamine")
+    )
+    if missing:
+        consent_to((nurse, {}), (physician, {}), patient_id, missing)
     return sid
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import io
 from typing import Any
+
+from PIL import Image, ImageDraw
 
 #: the pre-dose checks ticked at an IV infusion session (the sessions' data file names them;
 #: the screening check is not ticked: it is read from the record when dosing starts)
@@ -68,8 +72,73 @@ def _signed(
     return r.json()
 
 
-def screened_patient(client: Any, team: dict[str, Any], family: str = "Patient") -> int:
-    """A new 70 kg patient with a signed screening for racemic IV ketamine."""
+#: the consent programs of the treatments the tests plan (core/consent/data/programs.toml)
+TREATMENT_PROGRAMS = ("iv_racemic", "racemic_other", "esketamine")
+
+
+def drawn_signature() -> str:
+    """A drawn signature as the signing page sends it: a black stroke on a clear PNG."""
+    image = Image.new("RGBA", (120, 40), (0, 0, 0, 0))
+    ImageDraw.Draw(image).line(
+        [(5, 30), (40, 8), (70, 32), (115, 10)], fill=(0, 0, 0, 255), width=3
+    )
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def consent_to(
+    signer: tuple[Any, dict[str, str]],
+    physician: tuple[Any, dict[str, str]],
+    patient_id: int,
+    programs: tuple[str, ...] = TREATMENT_PROGRAMS,
+) -> list[int]:
+    """Record the patient's countersigned consent to each program (publishing the program's
+    EXAMPLE template first where the clinic has none); ``signer`` holds the tablet, the
+    physician countersigns. Each agent is (client, headers). The consent ids."""
+    client, headers = physician
+    published: dict[str, Any] = {}
+    for template in client.get("/api/v1/consent-templates", headers=headers).json():
+        published.setdefault(template["program"], template)  # newest version first
+    ids = []
+    for program in programs:
+        template = published.get(program)
+        if template is None:
+            r = client.post("/api/v1/consent-templates", headers=headers, json={"program": program})
+            assert r.status_code == 201, r.text
+            template = r.json()
+        answers = {q["id"]: q["answer"] for q in template["content"]["teach_back"]}
+        s_client, s_headers = signer
+        got = s_client.get(f"/api/v1/patients/{patient_id}", headers=s_headers)
+        assert got.status_code == 200, got.text
+        name = got.json()["patient"]
+        r = s_client.post(
+            f"/api/v1/patients/{patient_id}/consents",
+            headers=s_headers,
+            json={
+                "template_id": template["id"],
+                "typed_name": f"{name['given_name']} {name['family_name']}",
+                "signature": drawn_signature(),
+                "teach_back": answers,
+            },
+        )
+        assert r.status_code == 201, r.text
+        consent_id = r.json()["id"]
+        r = client.post(
+            f"/api/v1/consents/{consent_id}/countersign",
+            headers=headers,
+            json={"capacity": "clinician"},
+        )
+        assert r.status_code == 200, r.text
+        ids.append(consent_id)
+    return ids
+
+
+def screened_patient(
+    client: Any, team: dict[str, Any], family: str = "Patient", *, consent: bool = True
+) -> int:
+    """A new 70 kg patient with a signed screening for racemic IV ketamine and (unless
+    ``consent`` is false) a countersigned consent to each treatment program."""
     pid = client.post(
         "/api/v1/patients",
         headers=team["nurse"],
@@ -98,6 +167,8 @@ def screened_patient(client: Any, team: dict[str, Any], family: str = "Patient")
         json={"note": "reviewed history", "valid_until": "2026-12-31"},
     )
     assert r.status_code == 200, r.text
+    if consent:
+        consent_to((client, team["nurse"]), (client, team["physician"]), int(pid))
     return int(pid)
 
 

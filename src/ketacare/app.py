@@ -26,6 +26,8 @@ from ketacare.clinic.audit import api as audit_api
 from ketacare.clinic.audit import pages as audit_pages
 from ketacare.clinic.audit import service as audit_service
 from ketacare.clinic.audit.anchors import anchor_periodically
+from ketacare.clinic.consent import api as consent_api
+from ketacare.clinic.consent import pages as consent_pages
 from ketacare.clinic.demo_policy import demo_settings
 from ketacare.clinic.followup import api as followup_api
 from ketacare.clinic.followup import pages as followup_pages
@@ -72,6 +74,7 @@ API_ROUTERS = (
     outcomes_api.router,
     safeguards_api.router,
     research_api.router,
+    consent_api.router,
     analytics_api.router,
     audit_api.router,
 )
@@ -88,12 +91,17 @@ PAGE_ROUTERS = (
     outcomes_pages.router,
     safeguards_pages.router,
     research_pages.router,
+    consent_pages.router,
     analytics_pages.router,
     audit_pages.router,
 )
 
 #: front-end libraries installed from the npm registry, served under /assets
-ASSETS = {"htmx": "htmx.org/dist", "chartjs": "chart.js/dist"}
+ASSETS = {
+    "htmx": "htmx.org/dist",
+    "chartjs": "chart.js/dist",
+    "signature_pad": "signature_pad/dist",
+}
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "

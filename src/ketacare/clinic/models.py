@@ -4,6 +4,7 @@ from ketacare.clinic.accounts import orm as accounts_orm
 from ketacare.clinic.analytics import orm as analytics_orm
 from ketacare.clinic.assessments import orm as assessments_orm
 from ketacare.clinic.audit import orm as audit_orm
+from ketacare.clinic.consent import orm as consent_orm
 from ketacare.clinic.followup import orm as followup_orm
 from ketacare.clinic.outcomes import orm as outcomes_orm
 from ketacare.clinic.patients import orm as patients_orm
@@ -22,6 +23,7 @@ __all__ = [
     "analytics_orm",
     "assessments_orm",
     "audit_orm",
+    "consent_orm",
     "followup_orm",
     "outcomes_orm",
     "patients_orm",

@@ -63,6 +63,15 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "plan:write": {Role.PHYSICIAN: ALL},
     "plan:sign": {Role.PHYSICIAN: ALL},
     "therapy:document": {Role.THERAPIST: ALL},
+    # treatment consent: the patient signs (on their own phone, or the clinic's tablet held
+    # by the team), a witness or the clinician countersigns, physicians publish the
+    # clinic's template versions; the patient reads and may withdraw their own
+    "consent:read": {**_CLINICAL_STAFF, Role.PATIENT: OWN},
+    "consent:sign": {**_CLINICAL_STAFF, Role.PATIENT: OWN},
+    "consent:countersign": {**_CLINICAL_STAFF},
+    "consent:withdraw": {**_CLINICAL_STAFF, Role.PATIENT: OWN},
+    "consent:publish": {Role.PHYSICIAN: ALL},
+    "consent:review": {**_CLINICAL_STAFF},
     # psychotherapy notes stay with the care team (not shown on the patient's own view)
     "therapy:read": {**_CLINICAL_STAFF},
     "schedule:read": {**_CLINICAL_STAFF},

@@ -162,6 +162,11 @@ def _chart(
         from ketacare.clinic.screenings.service import in_force as screenings_in_force
 
         in_force = screenings_in_force(session=session, patient_id=patient_id, today=at.date())
+    treatment_consent = None
+    if allowed("consent:read", principal.role):
+        from ketacare.clinic.consent.pages import chart_panel
+
+        treatment_consent = chart_panel(session=session, patient_id=patient_id)
     consents = None
     if principal.role != "patient":
         from ketacare.clinic.research import service as research
@@ -173,6 +178,7 @@ def _chart(
         "patients/chart.html",
         {
             "consents": consents,
+            "tc": treatment_consent,
             "chart": chart,
             "p": chart.patient,
             "error": error,

@@ -3,8 +3,10 @@
 A plan is signed only when the record's screening in force covers its molecule and
 route, its weight is the latest one (and recent enough, where the clinic says how
 recent), and it carries every safeguard that screening requires; a supervised
-protocol's plan also carries a complete monitoring order. These checks run again at
-the co-signature (:mod:`ketacare.clinic.plans.service`).
+protocol's plan also carries a complete monitoring order; and the patient's signed
+consent to the treatment's program is in force
+(:func:`ketacare.clinic.consent.service.consent_problem`). These checks run again at the
+co-signature (:mod:`ketacare.clinic.plans.service`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ketacare.clinic.consent.service import consent_problem
 from ketacare.clinic.patients.service import current_weight, get_patient
 from ketacare.clinic.plans.dosing import library
 from ketacare.clinic.plans.orm import Plan
@@ -60,6 +63,15 @@ def gates(*, session: Session, settings: Settings, plan: Plan, now: datetime) ->
     covered = screening_coverage(session=session, settings=settings, plan=plan, at=now)
     if covered.problem is not None:
         problems.append(covered.problem)
+    protocol = library(settings).get(protocol_id=plan.protocol_id)
+    consent = consent_problem(
+        session=session,
+        patient_id=plan.patient_id,
+        molecule=protocol.molecule,
+        route=protocol.route,
+    )
+    if consent is not None:
+        problems.append(consent)
     patient = get_patient(session=session, patient_id=plan.patient_id)
     latest = current_weight(patient)
     if latest is None or (latest.measured_at, latest.weight_kg) != (

@@ -29,6 +29,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from ketacare.clinic.analytics import service as analytics
 from ketacare.clinic.audit import service as audit
+from ketacare.clinic.consent.service import consent_problem
 from ketacare.clinic.plans import dosing, therapy
 from ketacare.clinic.plans import service as plans
 from ketacare.clinic.plans.gates import MOLECULES, ROUTES
@@ -128,7 +129,8 @@ def open_session(
     appointment_id: int | None = None,
     opened_at: datetime | None = None,
 ) -> DosingSession:
-    """Open a session of a signed plan (a required preparation session must be documented)."""
+    """Open a session of a signed plan (a required preparation session must be documented,
+    and the patient's consent to the treatment's program must be in force)."""
     plan = plans.get_plan(session=session, plan_id=plan_id)
     if plan.status not in GIVEN:
         raise Conflict(f"plan {plan_id} is {plan.status}: only a signed plan's sessions are given")
@@ -173,6 +175,14 @@ def open_session(
         policy=policies.session_policy(settings),
         limit_policy=dosing.protocol_policy(settings),
     )
+    consent = consent_problem(
+        session=session,
+        patient_id=plan.patient_id,
+        molecule=protocol.molecule,
+        route=protocol.route,
+    )
+    if consent is not None:
+        raise InvalidInput(f"no session opens for plan {plan_id}: {consent}")
     if needs_order(protocol):
         if not plan.monitoring_order:
             raise InvalidInput(

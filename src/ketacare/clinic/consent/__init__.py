@@ -1,0 +1,1 @@
+"""Treatment consent: templates, e-signature, countersignature, withdrawal."""

@@ -1,0 +1,202 @@
+"""Consent templates: the text a patient reads, the risks with their sources, and the
+teach-back questions the patient answers before signing.
+
+A template is a mapping (a TOML file for the shipped EXAMPLES in ``data/examples/``, or
+the JSON a clinic publishes); :func:`parse_template` checks it with the one data-file
+reader, so a risk without a source, an unknown source key or a question whose answer is
+not one of its choices is refused with the field named. :func:`teach_back_errors` says
+which questions a patient left unanswered or answered wrongly.
+
+Examples
+--------
+>>> t = example_template("iv_racemic")
+>>> t.example, t.program
+(True, 'iv_racemic')
+>>> sorted(r.id for r in t.risks)[:3]
+['alternatives', 'bladder', 'blood_pressure']
+>>> teach_back_errors(t, {q.id: q.answer for q in t.teach_back})
+[]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+from ketacare.core.consent.programs import programs
+from ketacare.core.datafile import Reader, read_toml
+from ketacare.core.errors import InvalidInput
+from ketacare.core.sources import Source
+
+__all__ = [
+    "Question",
+    "Risk",
+    "Section",
+    "TemplateContent",
+    "example_template",
+    "example_programs",
+    "parse_template",
+    "teach_back_errors",
+    "template_to_dict",
+]
+
+KIND = "consent template"
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    heading: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Risk:
+    """A risk named to the patient, with the keys of the sources it rests on."""
+
+    id: str
+    label: str
+    statement: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A teach-back question: the patient picks one choice; ``answer`` is the right one."""
+
+    id: str
+    question: str
+    choices: tuple[str, ...]
+    answer: int
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateContent:
+    """What one version of a consent says (the version number is the clinic's record's)."""
+
+    program: str
+    title: str
+    example: bool
+    notice: str
+    sections: tuple[Section, ...]
+    risks: tuple[Risk, ...]
+    teach_back: tuple[Question, ...]
+    sources: dict[str, Source]
+
+
+def parse_template(table: Mapping[str, Any], *, name: str) -> TemplateContent:
+    """A checked template from its mapping; ``name`` names it in messages."""
+    top = Reader(kind=KIND, path=name, table=table)
+    top.fields(required=("template", "section", "risk", "teach_back", "sources"))
+    head = top.sub("template")
+    head.fields(required=("program", "title"), optional=("example", "notice"))
+    program = head.choice("program", tuple(programs()))
+    example = head.boolean("example", default=False)
+    notice = head.text("notice", default="") if head.has("notice") else ""
+    if example and not notice:
+        raise head.fail("notice", "is missing: an example must say it is one, to adapt")
+    sources = top.sources("sources", required=("key", "citation"), optional=("url", "doi"))
+    sections = []
+    for entry in top.tables("section", required=True):
+        entry.fields(required=("heading", "text"))
+        sections.append(Section(heading=entry.text("heading"), text=entry.text("text")))
+    risks: list[Risk] = []
+    for entry in top.tables("risk", required=True, id_key="id"):
+        entry.fields(required=("id", "label", "statement", "sources"))
+        rid = entry.text("id")
+        if any(r.id == rid for r in risks):
+            raise entry.fail("id", f"duplicate risk {rid!r}")
+        risks.append(
+            Risk(
+                id=rid,
+                label=entry.text("label"),
+                statement=entry.text("statement"),
+                sources=entry.source_refs("sources", sources),
+            )
+        )
+    questions: list[Question] = []
+    for entry in top.tables("teach_back", required=True, id_key="id"):
+        entry.fields(required=("id", "question", "choices", "answer"))
+        qid = entry.text("id")
+        if any(q.id == qid for q in questions):
+            raise entry.fail("id", f"duplicate question {qid!r}")
+        choices = entry.strings("choices", non_empty=True)
+        if len(choices) < 2:
+            raise entry.fail("choices", "must offer at least two choices")
+        answer = entry.integer("answer", minimum=0)
+        if answer >= len(choices):
+            raise entry.fail(
+                "answer", f"must be the index of a choice (0 to {len(choices) - 1}), got {answer}"
+            )
+        questions.append(
+            Question(id=qid, question=entry.text("question"), choices=choices, answer=answer)
+        )
+    return TemplateContent(
+        program=program,
+        title=head.text("title"),
+        example=example,
+        notice=notice,
+        sections=tuple(sections),
+        risks=tuple(risks),
+        teach_back=tuple(questions),
+        sources=sources,
+    )
+
+
+def template_to_dict(t: TemplateContent) -> dict[str, Any]:
+    """The mapping :func:`parse_template` reads back to ``t`` (what the record stores)."""
+    head: dict[str, Any] = {"program": t.program, "title": t.title, "example": t.example}
+    if t.notice:
+        head["notice"] = t.notice
+    return {
+        "template": head,
+        "section": [{"heading": s.heading, "text": s.text} for s in t.sections],
+        "risk": [
+            {"id": r.id, "label": r.label, "statement": r.statement, "sources": list(r.sources)}
+            for r in t.risks
+        ],
+        "teach_back": [
+            {"id": q.id, "question": q.question, "choices": list(q.choices), "answer": q.answer}
+            for q in t.teach_back
+        ],
+        "sources": [
+            {
+                "key": s.key,
+                "citation": s.citation,
+                **({"url": s.url} if s.url else {}),
+                **({"doi": s.doi} if s.doi else {}),
+            }
+            for s in t.sources.values()
+        ],
+    }
+
+
+@cache
+def example_programs() -> tuple[str, ...]:
+    """The programs an EXAMPLE template ships for."""
+    folder = files("ketacare.core.consent") / "data" / "examples"
+    return tuple(
+        sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+    )
+
+
+@cache
+def example_template(program: str) -> TemplateContent:
+    """The shipped EXAMPLE template of ``program`` (to adapt, never to use as it stands)."""
+    if program not in example_programs():
+        raise InvalidInput(
+            f"no example consent template for program {program!r} "
+            f"(examples: {', '.join(example_programs())})"
+        )
+    resource = files("ketacare.core.consent") / "data" / "examples" / f"{program}.toml"
+    t = parse_template(read_toml(resource, kind=KIND), name=f"examples/{program}.toml")
+    if t.program != program:
+        raise InvalidInput(f"examples/{program}.toml declares program {t.program!r}")
+    return t
+
+
+def teach_back_errors(t: TemplateContent, answers: Mapping[str, object]) -> list[str]:
+    """The questions left unanswered or answered wrongly, as their ids (empty: all right)."""
+    return [q.id for q in t.teach_back if answers.get(q.id) != q.answer]

@@ -1,0 +1,35 @@
+// The consent signature: a signature_pad canvas whose PNG goes in the form on submit.
+(function () {
+  "use strict";
+  function start() {
+    var canvas = document.getElementById("signature-pad");
+    if (!canvas || typeof SignaturePad === "undefined") return;
+    var pad = new SignaturePad(canvas, { penColor: "rgb(0, 0, 0)" });
+    function fit() {
+      var ratio = Math.max(window.devicePixelRatio || 1, 1);
+      var kept = pad.toData();
+      canvas.width = canvas.offsetWidth * ratio;
+      canvas.height = canvas.offsetHeight * ratio;
+      canvas.getContext("2d").scale(ratio, ratio);
+      pad.clear();
+      pad.fromData(kept);
+    }
+    window.addEventListener("resize", fit);
+    fit();
+    document.getElementById("signature-clear").addEventListener("click", function () {
+      pad.clear();
+    });
+    document.getElementById("consent-form").addEventListener("submit", function (event) {
+      var missing = document.getElementById("signature-missing");
+      if (pad.isEmpty()) {
+        event.preventDefault();
+        missing.hidden = false;
+        return;
+      }
+      missing.hidden = true;
+      document.getElementById("signature-data").value = pad.toDataURL("image/png");
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

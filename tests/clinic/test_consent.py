@@ -1,0 +1,330 @@
+"""Treatment consent: the gates on the plan's signature and on every session, re-consent,
+withdrawal, the signed document and its hash, and what a refusal leaves unchanged."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+
+from plan_helpers import (
+    MONITORING_ORDER,
+    consent_to,
+    draft,
+    drawn_signature,
+    screened_patient,
+)
+
+
+@pytest.fixture
+def bare(client: Any, clinic: dict[str, Any]) -> dict[str, Any]:
+    """The clinic's team and a screened patient who has consented to nothing."""
+    pid = screened_patient(client, clinic["team"], "Unconsented", consent=False)
+    return {"pid": pid, "team": clinic["team"]}
+
+
+def _sign(client: Any, team: dict[str, Any], plan_id: int) -> Any:
+    return client.post(
+        f"/api/v1/plans/{plan_id}/sign",
+        headers=team["physician"],
+        json={
+            "weight_confirmed": True,
+            "reason": "site limits not configured",
+            "monitoring_order": MONITORING_ORDER,
+        },
+    )
+
+
+def _signed_plan(client: Any, clinic: dict[str, Any]) -> int:
+    plan = draft(client, clinic)
+    assert _sign(client, clinic["team"], plan["id"]).status_code == 200
+    r = client.post(f"/api/v1/plans/{plan['id']}/cosign", headers=clinic["team"]["physician2"])
+    assert r.status_code == 200, r.text
+    return int(plan["id"])
+
+
+def _open(client: Any, team: dict[str, Any], plan_id: int, number: int = 1) -> Any:
+    return client.post(
+        f"/api/v1/plans/{plan_id}/sessions",
+        headers=team["nurse"],
+        json={"session_number": number},
+    )
+
+
+def _consents(client: Any, team: dict[str, Any], pid: int) -> dict[str, Any]:
+    r = client.get(f"/api/v1/patients/{pid}/consents", headers=team["nurse"])
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_without_a_signed_consent_no_plan_is_signed_api_and_page(
+    client: Any, bare: dict[str, Any], login_page: Any
+) -> None:
+    team, pid = bare["team"], bare["pid"]
+    plan = draft(client, bare)
+    r = _sign(client, team, plan["id"])
+    assert r.status_code == 422
+    assert "consent: no signed consent for program iv_racemic" in r.json()["detail"]
+    assert (
+        client.get(f"/api/v1/plans/{plan['id']}", headers=team["physician"]).json()["status"]
+        == "draft"
+    )
+    # the page refuses the same way and shows why
+    csrf = login_page("physician")
+    page = client.post(
+        f"/plans/{plan['id']}/sign",
+        data={"csrf_token": csrf, "weight_confirmed": "yes", "reason": "x"},
+        follow_redirects=False,
+    )
+    assert page.status_code == 422
+    assert "no signed consent for program iv_racemic" in page.text
+    # a consent signed by the patient but not yet countersigned holds nothing
+    consent_to((client, team["nurse"]), (client, team["physician"]), pid, ("iv_racemic",))
+    assert _sign(client, team, plan["id"]).status_code == 200
+
+
+def test_a_consent_awaiting_countersignature_holds_nothing(
+    client: Any, bare: dict[str, Any]
+) -> None:
+    team, pid = bare["team"], bare["pid"]
+    template = client.post(
+        "/api/v1/consent-templates", headers=team["physician"], json={"program": "iv_racemic"}
+    ).json()
+    answers = {q["id"]: q["answer"] for q in template["content"]["teach_back"]}
+    r = client.post(
+        f"/api/v1/patients/{pid}/consents",
+        headers=team["nurse"],
+        json={
+            "template_id": template["id"],
+            "typed_name": "Plan Unconsented",
+            "signature": drawn_signature(),
+            "teach_back": answers,
+        },
+    )
+    assert r.status_code == 201 and r.json()["status"] == "awaiting countersignature"
+    plan = draft(client, bare)
+    detail = _sign(client, team, plan["id"]).json()["detail"]
+    assert "one awaits its countersignature" in detail
+    r = client.get(f"/api/v1/consents/{r.json()['id']}/pdf", headers=team["nurse"])
+    assert r.status_code == 409  # no signed document before the countersignature
+
+
+def test_a_withdrawn_consent_stops_the_next_session_api_and_page(
+    client: Any, clinic: dict[str, Any], login_page: Any, settings: Any
+) -> None:
+    team, pid = clinic["team"], clinic["pid"]
+    plan_id = _signed_plan(client, clinic)
+    assert _open(client, team, plan_id, 1).status_code == 201
+    iv = next(c for c in _consents(client, team, pid)["consents"] if c["program"] == "iv_racemic")
+    r = client.post(
+        f"/api/v1/consents/{iv['id']}/withdraw",
+        headers=team["nurse"],
+        json={"reason": "patient phoned to stop the course"},
+    )
+    assert r.status_code == 200 and r.json()["status"] == "withdrawn"
+    before = _count(settings, "dosing_sessions")
+    r = _open(client, team, plan_id, 2)
+    assert r.status_code == 422
+    assert "the patient withdrew consent to program iv_racemic" in r.json()["detail"]
+    csrf = login_page("nurse")
+    page = client.post(
+        f"/plans/{plan_id}/sessions/open",
+        data={"csrf_token": csrf, "session_number": "2"},
+        follow_redirects=False,
+    )
+    assert page.status_code == 422 and "withdrew consent" in page.text
+    assert _count(settings, "dosing_sessions") == before  # nothing stored on refusal
+    # the withdrawal is history: the consent is still listed, with its reason
+    listed = _consents(client, team, pid)
+    assert [c["withdrawal_reason"] for c in listed["consents"] if c["id"] == iv["id"]] == [
+        "patient phoned to stop the course"
+    ]
+    standing = {s["program"]: s for s in listed["standings"]}["iv_racemic"]
+    assert standing["in_force"] is False and standing["withdrawn"] is True
+    # a new consent lets the course go on
+    consent_to((client, team["nurse"]), (client, team["physician"]), pid, ("iv_racemic",))
+    assert _open(client, team, plan_id, 2).status_code == 201
+
+
+def test_a_new_version_requiring_reconsent_flags_exactly_the_older_consents(
+    client: Any, clinic: dict[str, Any]
+) -> None:
+    team = clinic["team"]
+    first = clinic["pid"]  # consented to version 1 of every treatment program
+    second = screened_patient(client, team, "Second")
+    plan_id = _signed_plan(client, clinic)
+    # a version without re-consent flags nobody
+    r = client.post(
+        "/api/v1/consent-templates",
+        headers=team["physician"],
+        json={"program": "iv_racemic", "note": "typo fixed"},
+    )
+    assert r.status_code == 201 and r.json()["version"] == 2
+    assert client.get("/api/v1/consent-reconsent", headers=team["nurse"]).json() == []
+    r = client.post(
+        "/api/v1/consent-templates",
+        headers=team["physician"],
+        json={"program": "iv_racemic", "reconsent_required": True, "note": "new risk"},
+    )
+    assert r.status_code == 201 and r.json()["version"] == 3
+    flags = client.get("/api/v1/consent-reconsent", headers=team["nurse"]).json()
+    assert sorted((f["patient_id"], f["program"], f["signed_version"]) for f in flags) == [
+        (first, "iv_racemic", 1),
+        (second, "iv_racemic", 1),
+    ]
+    # the flagged consent no longer opens a session
+    r = _open(client, team, plan_id, 1)
+    assert r.status_code == 422 and "requires re-consent" in r.json()["detail"]
+    # signing version 1 again is refused: only the current version is signed
+    v1 = next(
+        t
+        for t in client.get("/api/v1/consent-templates", headers=team["nurse"]).json()
+        if t["program"] == "iv_racemic" and t["version"] == 1
+    )
+    r = client.post(
+        f"/api/v1/patients/{first}/consents",
+        headers=team["nurse"],
+        json={
+            "template_id": v1["id"],
+            "typed_name": "Plan Patient",
+            "signature": drawn_signature(),
+            "teach_back": {q["id"]: q["answer"] for q in v1["content"]["teach_back"]},
+        },
+    )
+    assert r.status_code == 409 and "superseded by version 3" in r.json()["detail"]
+    consent_to((client, team["nurse"]), (client, team["physician"]), first, ("iv_racemic",))
+    flags = client.get("/api/v1/consent-reconsent", headers=team["nurse"]).json()
+    assert [(f["patient_id"], f["program"]) for f in flags] == [(second, "iv_racemic")]
+    assert _open(client, team, plan_id, 1).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"teach_back": {}}, "go over these again with the patient: ride_home"),
+        ({"typed_name": "Someone Else"}, "the typed name must be the patient's name"),
+        ({"signature": "data:image/png;base64,AAAA"}, "signature is not a readable PNG"),
+        ({"signature": "not a drawing"}, "signature must be a PNG drawing"),
+    ],
+)
+def test_a_refused_signature_stores_nothing(
+    client: Any, bare: dict[str, Any], settings: Any, change: dict[str, Any], message: str
+) -> None:
+    team, pid = bare["team"], bare["pid"]
+    template = client.post(
+        "/api/v1/consent-templates", headers=team["physician"], json={"program": "iv_racemic"}
+    ).json()
+    body = {
+        "template_id": template["id"],
+        "typed_name": "plan  UNCONSENTED",  # case and spacing do not matter
+        "signature": drawn_signature(),
+        "teach_back": {q["id"]: q["answer"] for q in template["content"]["teach_back"]},
+    }
+    before = _count(settings, "consents")
+    r = client.post(f"/api/v1/patients/{pid}/consents", headers=team["nurse"], json=body | change)
+    assert r.status_code == 422 and message in r.json()["detail"]
+    assert _count(settings, "consents") == before
+    ok = client.post(f"/api/v1/patients/{pid}/consents", headers=team["nurse"], json=body)
+    assert ok.status_code == 201, ok.text
+
+
+def test_a_blank_drawing_is_refused(client: Any, bare: dict[str, Any]) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGBA", (50, 20), (0, 0, 0, 0)).save(buffer, format="PNG")
+    blank = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    team = bare["team"]
+    template = client.post(
+        "/api/v1/consent-templates", headers=team["physician"], json={"program": "iv_racemic"}
+    ).json()
+    r = client.post(
+        f"/api/v1/patients/{bare['pid']}/consents",
+        headers=team["nurse"],
+        json={
+            "template_id": template["id"],
+            "typed_name": "Plan Unconsented",
+            "signature": blank,
+            "teach_back": {q["id"]: q["answer"] for q in template["content"]["teach_back"]},
+        },
+    )
+    assert r.status_code == 422 and "signature is blank" in r.json()["detail"]
+
+
+def test_the_signed_pdf_matches_its_stored_hash_and_rows_are_append_only(
+    client: Any, clinic: dict[str, Any], settings: Any
+) -> None:
+    team, pid = clinic["team"], clinic["pid"]
+    consent = _consents(client, team, pid)["consents"][0]
+    assert consent["status"] == "signed" and consent["countersigned_as"] == "clinician"
+    r = client.get(f"/api/v1/consents/{consent['id']}/pdf", headers=team["nurse"])
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
+    assert hashlib.sha256(r.content).hexdigest() == consent["pdf_sha256"]
+    again = client.post(
+        f"/api/v1/consents/{consent['id']}/countersign",
+        headers=team["nurse"],
+        json={"capacity": "witness"},
+    )
+    assert again.status_code == 409
+    engine = create_engine(settings.effective_database_url)
+    for statement in (
+        "UPDATE consents SET typed_name = 'x'",
+        "DELETE FROM consent_countersignatures",
+        "UPDATE consent_templates SET reconsent_required = true",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(text(statement))
+    engine.dispose()
+
+
+def test_a_template_risk_without_a_source_is_refused(client: Any, clinic: dict[str, Any]) -> None:
+    team = clinic["team"]
+    content = client.get("/api/v1/consent-templates", headers=team["nurse"]).json()[0]["content"]
+    content["risk"][0]["sources"] = ["nowhere-2020"]
+    r = client.post(
+        "/api/v1/consent-templates",
+        headers=team["physician"],
+        json={"program": content["template"]["program"], "content": content},
+    )
+    assert r.status_code == 422
+    assert "unknown source 'nowhere-2020'" in r.json()["detail"]
+    r = client.post(
+        "/api/v1/consent-templates", headers=team["nurse"], json={"program": "iv_racemic"}
+    )
+    assert r.status_code == 403  # physicians publish
+
+
+def test_a_patient_signs_their_own_consent_and_no_one_elses(
+    client: Any, login_api: Any, clinic: dict[str, Any]
+) -> None:
+    team = clinic["team"]
+    mine = login_api("patient1")
+    template = client.post(
+        "/api/v1/consent-templates", headers=team["physician"], json={"program": "research"}
+    ).json()
+    me = client.get("/api/v1/patients/1", headers=mine).json()["patient"]
+    body = {
+        "template_id": template["id"],
+        "typed_name": f"{me['given_name']} {me['family_name']}",
+        "signature": drawn_signature(),
+        "teach_back": {q["id"]: q["answer"] for q in template["content"]["teach_back"]},
+    }
+    assert client.post("/api/v1/patients/1/consents", headers=mine, json=body).status_code == 201
+    other = client.post("/api/v1/patients/2/consents", headers=mine, json=body)
+    assert other.status_code == 403
+    assert client.get("/api/v1/patients/2/consents", headers=mine).status_code == 403
+    assert client.get("/api/v1/patients/1/consents", headers=mine).status_code == 200
+
+
+def _count(settings: Any, table: str) -> int:
+    engine = create_engine(settings.effective_database_url)
+    with engine.connect() as conn:
+        n = int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())  # noqa: S608
+    engine.dispose()
+    return n
