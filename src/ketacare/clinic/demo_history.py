@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from ketacare.clinic.analytics import service as analytics
 from ketacare.clinic.assessments import service as assessments
 from ketacare.clinic.audit.service import Actor
+from ketacare.clinic.consent import demo as consent_demo
 from ketacare.clinic.outcomes import boosters
 from ketacare.clinic.outcomes.policy import booster_rules
 from ketacare.clinic.patients import schemas
@@ -289,6 +290,17 @@ def _plan(
     """A plan drafted and signed by the physician, co-signed by the second physician
     when it needs review (every soft limit the demo policy leaves unset needs one)."""
     physician = ctx.staff.physician
+    if consent_demo.consent_before_plan(
+        session=ctx.session,
+        settings=ctx.settings,
+        nurse=ctx.staff.nurse,
+        physician=physician,
+        patient_id=patient_id,
+        protocol_id=protocol_id,
+        at=at,
+        rng=random.Random(patient_id),  # its own draws: the history's stay as they were
+    ):
+        ctx.count("consents")
     plan = plans.create_draft(
         session=ctx.session,
         actor=physician,
@@ -834,6 +846,8 @@ def seed_history(
 ) -> Ctx:
     """Make every person's history up to ``now``; returns the context with counts."""
     ctx = Ctx(session=session, settings=settings, staff=staff, now=now, rng=random.Random(SEED))
+    first = now - timedelta(days=max(p.intake_days_ago for p in people) + 1)
+    consent_demo.publish_examples(session=session, actor=staff.physician, at=first)
     notes: dict[int, Any] = {}
     stories = [story(ctx, p, i, notes) for i, p in enumerate(people)]
     with analytics.refresh_deferred(session):  # one rebuild below replaces them all
