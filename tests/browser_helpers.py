@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from ketacare.clinic.demo import DEMO_PASSWORD
-from plan_helpers import consent_to
+from plan_helpers import consent_to, rems_on_record
 
 
 def login(page: Any, base: str, username: str, password: str | None = None) -> None:
@@ -84,6 +84,8 @@ def screened(
     )
     if missing:
         consent_to((nurse, {}), (physician, {}), patient_id, missing)
+    if nurse.get(f"/api/v1/patients/{patient_id}/rems-enrolment").json() is None:
+        rems_on_record((nurse, {}), (physician, {}), patient_id)
     return sid
 
 

@@ -134,11 +134,34 @@ def consent_to(
     return ids
 
 
+def rems_on_record(
+    nurse: tuple[Any, dict[str, str]], physician: tuple[Any, dict[str, str]], patient_id: int
+) -> None:
+    """The clinic's site certified under the SPRAVATO REMS (once) and the patient enrolled
+    (test identifiers, not real ones)."""
+    client, headers = physician
+    if not client.get("/api/v1/rems/certifications", headers=headers).json():
+        r = client.post(
+            "/api/v1/rems/certifications",
+            headers=headers,
+            json={"site": "Test clinic", "identifier": "TEST-SITE-1", "certified_on": "2025-01-02"},
+        )
+        assert r.status_code == 201, r.text
+    n_client, n_headers = nurse
+    r = n_client.post(
+        f"/api/v1/patients/{patient_id}/rems-enrolment",
+        headers=n_headers,
+        json={"identifier": f"TEST-PT-{patient_id}", "enrolled_on": "2025-01-03"},
+    )
+    assert r.status_code == 201, r.text
+
+
 def screened_patient(
     client: Any, team: dict[str, Any], family: str = "Patient", *, consent: bool = True
 ) -> int:
     """A new 70 kg patient with a signed screening for racemic IV ketamine and (unless
-    ``consent`` is false) a countersigned consent to each treatment program."""
+    ``consent`` is false) a countersigned consent to each treatment program and an
+    enrolment in the SPRAVATO REMS at a certified site."""
     pid = client.post(
         "/api/v1/patients",
         headers=team["nurse"],
@@ -169,6 +192,7 @@ def screened_patient(
     assert r.status_code == 200, r.text
     if consent:
         consent_to((client, team["nurse"]), (client, team["physician"]), int(pid))
+        rems_on_record((client, team["nurse"]), (client, team["physician"]), int(pid))
     return int(pid)
 
 

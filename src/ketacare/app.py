@@ -38,6 +38,8 @@ from ketacare.clinic.patients import pages as patients_pages
 from ketacare.clinic.personalise import pages as personalise_pages
 from ketacare.clinic.plans import api as plans_api
 from ketacare.clinic.plans import pages as plans_pages
+from ketacare.clinic.rems import api as rems_api
+from ketacare.clinic.rems import pages as rems_pages
 from ketacare.clinic.research import api as research_api
 from ketacare.clinic.research import pages as research_pages
 from ketacare.clinic.safeguards import api as safeguards_api
@@ -75,6 +77,7 @@ API_ROUTERS = (
     safeguards_api.router,
     research_api.router,
     consent_api.router,
+    rems_api.router,
     analytics_api.router,
     audit_api.router,
 )
@@ -92,6 +95,7 @@ PAGE_ROUTERS = (
     safeguards_pages.router,
     research_pages.router,
     consent_pages.router,
+    rems_pages.router,
     analytics_pages.router,
     audit_pages.router,
 )

@@ -10,6 +10,7 @@ from ketacare.clinic.outcomes import orm as outcomes_orm
 from ketacare.clinic.patients import orm as patients_orm
 from ketacare.clinic.personalise import orm as personalise_orm
 from ketacare.clinic.plans import orm as plans_orm
+from ketacare.clinic.rems import orm as rems_orm
 from ketacare.clinic.research import orm as research_orm
 from ketacare.clinic.safeguards import orm as safeguards_orm
 from ketacare.clinic.screenings import orm as screenings_orm
@@ -29,6 +30,7 @@ __all__ = [
     "patients_orm",
     "personalise_orm",
     "plans_orm",
+    "rems_orm",
     "research_orm",
     "safeguards_orm",
     "screenings_orm",

@@ -72,6 +72,11 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "consent:withdraw": {**_CLINICAL_STAFF, Role.PATIENT: OWN},
     "consent:publish": {Role.PHYSICIAN: ALL},
     "consent:review": {**_CLINICAL_STAFF},
+    # the SPRAVATO REMS: the setting's certification (a physician, as the authorized
+    # representative records it) and the patients' enrolments
+    "rems:read": {**_CLINICAL_STAFF},
+    "rems:write": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
+    "rems:certify": {Role.PHYSICIAN: ALL},
     # psychotherapy notes stay with the care team (not shown on the patient's own view)
     "therapy:read": {**_CLINICAL_STAFF},
     "schedule:read": {**_CLINICAL_STAFF},

@@ -167,6 +167,11 @@ def _chart(
         from ketacare.clinic.consent.pages import chart_panel
 
         treatment_consent = chart_panel(session=session, patient_id=patient_id)
+    rems_enrolment = None
+    if allowed("rems:read", principal.role):
+        from ketacare.clinic.rems.service import enrolment
+
+        rems_enrolment = enrolment(session=session, patient_id=patient_id)
     consents = None
     if principal.role != "patient":
         from ketacare.clinic.research import service as research
@@ -179,6 +184,8 @@ def _chart(
         {
             "consents": consents,
             "tc": treatment_consent,
+            "rems_enrolment": rems_enrolment,
+            "rems_shown": allowed("rems:read", principal.role),
             "chart": chart,
             "p": chart.patient,
             "error": error,

@@ -5,7 +5,9 @@ route, its weight is the latest one (and recent enough, where the clinic says ho
 recent), and it carries every safeguard that screening requires; a supervised
 protocol's plan also carries a complete monitoring order; and the patient's signed
 consent to the treatment's program is in force
-(:func:`ketacare.clinic.consent.service.consent_problem`). These checks run again at the
+(:func:`ketacare.clinic.consent.service.consent_problem`); a dose under the SPRAVATO REMS
+also needs the setting's certification and the patient's enrolment on record
+(:func:`ketacare.clinic.rems.service.rems_problem`). These checks run again at the
 co-signature (:mod:`ketacare.clinic.plans.service`).
 """
 
@@ -21,6 +23,7 @@ from ketacare.clinic.consent.service import consent_problem
 from ketacare.clinic.patients.service import current_weight, get_patient
 from ketacare.clinic.plans.dosing import library
 from ketacare.clinic.plans.orm import Plan
+from ketacare.clinic.rems.service import rems_problem
 from ketacare.clinic.screenings import service as screenings
 from ketacare.core.sessions.orders import FIELDS as ORDER_FIELDS
 from ketacare.core.sessions.orders import LABELS as ORDER_LABELS
@@ -72,6 +75,15 @@ def gates(*, session: Session, settings: Settings, plan: Plan, now: datetime) ->
     )
     if consent is not None:
         problems.append(consent)
+    rems = rems_problem(
+        session=session,
+        patient_id=plan.patient_id,
+        molecule=protocol.molecule,
+        route=protocol.route,
+        on=today,
+    )
+    if rems is not None:
+        problems.append(rems)
     patient = get_patient(session=session, patient_id=plan.patient_id)
     latest = current_weight(patient)
     if latest is None or (latest.measured_at, latest.weight_kg) != (

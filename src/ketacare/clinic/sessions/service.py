@@ -34,6 +34,7 @@ from ketacare.clinic.plans import dosing, therapy
 from ketacare.clinic.plans import service as plans
 from ketacare.clinic.plans.gates import MOLECULES, ROUTES
 from ketacare.clinic.plans.orm import Appointment
+from ketacare.clinic.rems.service import rems_problem
 from ketacare.clinic.screenings import service as screenings
 from ketacare.clinic.sessions import doses
 from ketacare.clinic.sessions.cache import cache_for, remember, state_for, written_here
@@ -183,6 +184,15 @@ def open_session(
     )
     if consent is not None:
         raise InvalidInput(f"no session opens for plan {plan_id}: {consent}")
+    rems = rems_problem(
+        session=session,
+        patient_id=plan.patient_id,
+        molecule=protocol.molecule,
+        route=protocol.route,
+        on=(opened_at or now).date(),
+    )
+    if rems is not None:
+        raise InvalidInput(f"no session opens for plan {plan_id}: {rems}")
     if needs_order(protocol):
         if not plan.monitoring_order:
             raise InvalidInput(

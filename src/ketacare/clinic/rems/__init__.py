@@ -1,0 +1,1 @@
+"""The SPRAVATO REMS: setting certifications, patient enrolments and the dose gate."""
