@@ -51,7 +51,9 @@ def _wrap(text: str, indent: str = "") -> list[str]:
 
 
 def _lines(t: TemplateContent, version: int, s: Signatures, zone: ZoneInfo) -> list[str]:
-    local = lambda at: at.astimezone(zone).strftime("%Y-%m-%d %H:%M")  # noqa: E731
+    def local(at: datetime) -> str:
+        return at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
     lines = [f"{t.title} - program {t.program}, version {version}", ""]
     if t.example:
         lines += _wrap(f"EXAMPLE TEXT: {t.notice}") + [""]

@@ -97,7 +97,7 @@ class ConsentRead(BaseModel):
             version=c.template.version,
             typed_name=c.typed_name,
             signed_at=c.signed_at,
-            status=e.status,  # type: ignore[arg-type]
+            status=e.status,
             countersigned_by=cs.signer_name if cs else None,
             countersigned_as=cs.capacity if cs else None,
             countersigned_at=cs.signed_at if cs else None,
