@@ -5,7 +5,8 @@ Revises: 0017
 Create Date: 2026-12-06 13:00:00.000000
 
 The SPRAVATO REMS: clinic sites' certifications as treatment settings (or their end) and
-patients' enrolments, each with its identifier and date. Append-only: triggers refuse
+patients' enrolments, each with its identifier and date; and the steps of each session's
+Patient Monitoring Form (answers, ready, submitted). Append-only: triggers refuse
 UPDATE and DELETE (and TRUNCATE on PostgreSQL); the newest record holds.
 """
 
@@ -21,7 +22,7 @@ down_revision = "0017"
 branch_labels = None
 depends_on = None
 
-TABLES = ("rems_certifications", "rems_enrolments")
+TABLES = ("rems_certifications", "rems_enrolments", "rems_form_entries")
 
 
 def _append_only(table: str) -> None:
@@ -89,6 +90,31 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_rems_enrolments_patient_id"), ["patient_id"], unique=False
         )
+    op.create_table(
+        "rems_form_entries",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("session_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("recorded_at", utc, nullable=False),
+        sa.Column("recorded_by", sa.Integer(), nullable=True),
+        sa.CheckConstraint(
+            "kind IN ('answers', 'ready', 'submitted')", name=op.f("ck_rems_form_entries_kind")
+        ),
+        sa.ForeignKeyConstraint(
+            ["recorded_by"], ["users.id"], name=op.f("fk_rems_form_entries_recorded_by_users")
+        ),
+        sa.ForeignKeyConstraint(
+            ["session_id"],
+            ["dosing_sessions.id"],
+            name=op.f("fk_rems_form_entries_session_id_dosing_sessions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_rems_form_entries")),
+    )
+    with op.batch_alter_table("rems_form_entries", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_rems_form_entries_session_id"), ["session_id"], unique=False
+        )
     for table in TABLES:
         _append_only(table)
 
@@ -105,6 +131,9 @@ def downgrade() -> None:
             )
         if dialect == "postgresql":
             op.execute(f"DROP FUNCTION IF EXISTS {table}_append_only()")
+    with op.batch_alter_table("rems_form_entries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_rems_form_entries_session_id"))
+    op.drop_table("rems_form_entries")
     with op.batch_alter_table("rems_enrolments", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_rems_enrolments_patient_id"))
     with op.batch_alter_table("rems_certifications", schema=None) as batch_op:

@@ -80,11 +80,9 @@ def _lines(t: TemplateContent, version: int, s: Signatures, zone: ZoneInfo) -> l
     return lines
 
 
-def consent_pdf(
-    *, template: TemplateContent, version: int, signatures: Signatures, zone: ZoneInfo
-) -> bytes:
-    """The signed consent document (A4 pages of text, the drawn signature on the last)."""
-    lines = _lines(template, version, signatures, zone)
+def text_pdf(lines: list[str], *, image_png: bytes | None = None) -> bytes:
+    """A4 pages of monospace text (and a PNG under the text of the last page), with no
+    creation time in the metadata so that the same lines give the same bytes."""
     pages: Sequence[list[str]] = [
         lines[i : i + PER_PAGE] for i in range(0, max(len(lines), 1), PER_PAGE)
     ]
@@ -94,14 +92,21 @@ def consent_pdf(
             fig = plt.figure(figsize=(8.27, 11.69))
             fig.text(0.06, 0.97, "\n".join(chunk), va="top", family="monospace", fontsize=6.8)
             fig.text(0.94, 0.02, f"page {number} of {len(pages)}", ha="right", fontsize=6)
-            if number == len(pages):
-                image = mpimg.imread(io.BytesIO(signatures.signature_png), format="png")
+            if number == len(pages) and image_png is not None:
+                image = mpimg.imread(io.BytesIO(image_png), format="png")
                 ax = fig.add_axes((0.06, 0.04, 0.5, 0.12))
                 ax.imshow(image)
                 ax.set_axis_off()
             pdf.savefig(fig)
             plt.close(fig)
     return buffer.getvalue()
+
+
+def consent_pdf(
+    *, template: TemplateContent, version: int, signatures: Signatures, zone: ZoneInfo
+) -> bytes:
+    """The signed consent document (A4 pages of text, the drawn signature on the last)."""
+    return text_pdf(_lines(template, version, signatures, zone), image_png=signatures.signature_png)
 
 
 def sha256(data: bytes) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, String
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ketacare.infra.db import Base, UTCDateTime
@@ -38,5 +39,21 @@ class RemsEnrolment(Base):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     identifier: Mapped[str] = mapped_column(String(100))
     enrolled_on: Mapped[date] = mapped_column(Date)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+
+
+class RemsFormEntry(Base):
+    """One step of a session's Patient Monitoring Form: the answers recorded (the newest
+    holds), the form marked ready (with the items it held then), or its submission (date,
+    route, confirmation reference)."""
+
+    __tablename__ = "rems_form_entries"
+    __table_args__ = (CheckConstraint("kind IN ('answers', 'ready', 'submitted')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("dosing_sessions.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
