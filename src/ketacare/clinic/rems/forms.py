@@ -158,9 +158,10 @@ def _check_answers(given: Mapping[str, Any]) -> dict[str, Any]:
             if not isinstance(value, Mapping) or value.get("present") not in (True, False):
                 raise InvalidInput(f"{name} must be {{'present': true|false, 'at': 'HH:MM'}}")
             at = value.get("at")
-            if value["present"] and (not isinstance(at, str) or not at.strip()):
+            at = at.strip()[:40] if isinstance(at, str) else ""
+            if value["present"] and not at:
                 raise InvalidInput(f"{name}: say when (the time) it was observed")
-            value = {"present": value["present"], "at": (at or "").strip()[:40]}
+            value = {"present": value["present"], "at": at}
         clean[name] = value
     return clean
 
