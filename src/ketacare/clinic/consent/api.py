@@ -8,9 +8,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from ketacare.clinic.accounts.service import Principal
-from ketacare.clinic.audit import service as audit
 from ketacare.clinic.consent import schemas, service
-from ketacare.clinic.patients.service import get_patient
 from ketacare.web.deps import Ctx, DbSession, Now, actor_of, api_permission, ensure_patient_scope
 
 router = APIRouter(prefix="/api/v1", tags=["consent"])
@@ -55,16 +53,7 @@ def reconsent_flags(
     principal: Principal = api_permission("consent:review"),
 ) -> object:
     """Patients whose consent predates a template version that requires re-consent."""
-    flags = service.reconsent_flags(session=session)
-    audit.record(
-        session=session,
-        actor=actor_of(request, principal),
-        action="read",
-        resource_type="consent_reconsent",
-        at=at,
-        detail={"patients": sorted({f["patient_id"] for f in flags})},
-    )
-    return flags
+    return service.reconsent_flags(session=session, actor=actor_of(request, principal), now=at)
 
 
 @router.get("/patients/{patient_id}/consents", response_model=schemas.PatientConsents)
@@ -77,25 +66,12 @@ def patient_consents(
 ) -> object:
     """The patient's standing in every program and every consent signed, newest first."""
     ensure_patient_scope(principal, "consent:read", patient_id)
-    get_patient(session=session, patient_id=patient_id)
-    audit.record(
-        session=session,
-        actor=actor_of(request, principal),
-        action="read",
-        resource_type="consent",
-        resource_id=patient_id,
-        patient_id=patient_id,
-        at=at,
+    standings, consents = service.read_consents(
+        session=session, actor=actor_of(request, principal), patient_id=patient_id, now=at
     )
     return schemas.PatientConsents(
-        standings=[
-            schemas.StandingRead.of(s)
-            for s in service.standings(session=session, patient_id=patient_id).values()
-        ],
-        consents=[
-            schemas.ConsentRead.of(e)
-            for e in service.entries(session=session, patient_id=patient_id)
-        ],
+        standings=[schemas.StandingRead.of(s) for s in standings.values()],
+        consents=[schemas.ConsentRead.of(e) for e in consents],
     )
 
 

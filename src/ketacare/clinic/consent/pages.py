@@ -198,7 +198,8 @@ def templates_page(
     request: Request,
     ctx: Ctx,
     session: DbSession,
-    principal: Principal = page_permission("consent:review"),  # noqa: ARG001
+    at: Now,
+    principal: Principal = page_permission("consent:review"),
 ) -> Response:
     """The clinic's template versions and the patients a re-consent flags."""
     return page(
@@ -208,7 +209,9 @@ def templates_page(
         {
             "templates": service.list_templates(session=session),
             "programs": programs(),
-            "flags": service.reconsent_flags(session=session),
+            "flags": service.reconsent_flags(
+                session=session, actor=actor_of(request, principal), now=at
+            ),
         },
     )
 

@@ -457,8 +457,9 @@ def consent_problem(*, session: Session, patient_id: int, molecule: str, route: 
     return None if found.ok else f"consent: {found.problem}"
 
 
-def reconsent_flags(*, session: Session) -> list[dict[str, Any]]:
-    """Patients whose consent in force predates a version that requires re-consent."""
+def reconsent_flags(*, session: Session, actor: audit.Actor, now: datetime) -> list[dict[str, Any]]:
+    """Patients whose consent in force predates a version that requires re-consent (an
+    audited read naming them)."""
     published = _published(session)
     patient_ids = sorted(set(session.scalars(select(Consent.patient_id))))
     flagged = []
@@ -476,4 +477,31 @@ def reconsent_flags(*, session: Session) -> list[dict[str, Any]]:
                         "problem": found.problem,
                     }
                 )
+    audit.record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type="consent_reconsent",
+        at=now,
+        detail={"patients": sorted({f["patient_id"] for f in flagged})},
+    )
     return flagged
+
+
+def read_consents(
+    *, session: Session, actor: audit.Actor, patient_id: int, now: datetime
+) -> tuple[dict[str, Standing], list[ConsentEntry]]:
+    """The patient's standing in every program and their consents (an audited read)."""
+    get_patient(session=session, patient_id=patient_id)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type="consent",
+        resource_id=patient_id,
+        patient_id=patient_id,
+        at=now,
+    )
+    return standings(session=session, patient_id=patient_id), entries(
+        session=session, patient_id=patient_id
+    )

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from ketacare.clinic.accounts.service import Principal
-from ketacare.clinic.audit import service as audit
 from ketacare.clinic.rems import forms, schemas, service
 from ketacare.core.rems.form import MonitoringForm
 from ketacare.web.deps import Ctx, DbSession, Now, actor_of, api_permission
@@ -55,16 +54,9 @@ def read_enrolment(
     principal: Principal = api_permission("rems:read"),
 ) -> object:
     """The patient's newest REMS enrolment (null when none is recorded)."""
-    audit.record(
-        session=session,
-        actor=actor_of(request, principal),
-        action="read",
-        resource_type="rems_enrolment",
-        resource_id=patient_id,
-        patient_id=patient_id,
-        at=at,
+    return service.read_enrolment(
+        session=session, actor=actor_of(request, principal), patient_id=patient_id, now=at
     )
-    return service.enrolment(session=session, patient_id=patient_id)
 
 
 @router.post(

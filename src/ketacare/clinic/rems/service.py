@@ -136,6 +136,23 @@ def enrolment(*, session: Session, patient_id: int) -> RemsEnrolment | None:
     )
 
 
+def read_enrolment(
+    *, session: Session, actor: audit.Actor, patient_id: int, now: datetime
+) -> RemsEnrolment | None:
+    """The patient's newest enrolment record (an audited read)."""
+    get_patient(session=session, patient_id=patient_id)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type="rems_enrolment",
+        resource_id=patient_id,
+        patient_id=patient_id,
+        at=now,
+    )
+    return enrolment(session=session, patient_id=patient_id)
+
+
 def rems_problem(
     *, session: Session, patient_id: int, molecule: str, route: str, on: date
 ) -> str | None:

@@ -1,7 +1,7 @@
 """REMS records
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-06 13:00:00.000000
 
 The SPRAVATO REMS: clinic sites' certifications as treatment settings (or their end) and
@@ -17,8 +17,8 @@ from alembic import op
 
 import ketacare.infra.db
 
-revision = "0018"
-down_revision = "0017"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
