@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.sessions import service
+from ketacare.clinic.stock import service as stock
 from ketacare.web.answers import OBJECT, json_answer
 from ketacare.web.deps import (
     ApiCall,
@@ -135,6 +136,13 @@ async def record_event(session_id: Id, call: ApiCall = api_call("session:write")
 
     def work(auth: Authenticated) -> dict[str, Any]:
         data = auth.body(EventPost)
+        # controlled-substance stock: no close while drug is unaccounted for
+        stock.refuse_unaccounted(
+            session=auth.session,
+            dosing_session_id=session_id,
+            kind=str(data.event.get("kind")),
+            now=auth.now,
+        )
         row, state = service.record_entry(
             session=auth.session,
             actor=auth.actor,

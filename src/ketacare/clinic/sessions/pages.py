@@ -18,6 +18,7 @@ from ketacare.clinic.plans import service as plans
 from ketacare.clinic.sessions import service
 from ketacare.clinic.sessions.summary import summary_pdf
 from ketacare.clinic.sessions.words import clinical_message, entry_lines
+from ketacare.clinic.stock import service as stock
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.instruments import get_instrument
 from ketacare.core.sessions import EVENT_TYPES, STOP_REASONS, VITALS
@@ -220,6 +221,10 @@ def record_page(
                 )
                 seq = state.last_seq
         else:
+            # controlled-substance stock: no close while drug is unaccounted for
+            stock.refuse_unaccounted(
+                session=session, dosing_session_id=session_id, kind=kind, now=at
+            )
             service.record(
                 session=session,
                 actor=actor,
