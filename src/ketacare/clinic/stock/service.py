@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -282,7 +282,7 @@ def receive(
         session.add(found)
         session.flush()
         book = Ledger(book.entries, book.rows, {**book.lots, found.id: found}, book.names)
-    entry = Receipt(**{**_fields(entry), "lot_id": found.id})
+    entry = replace(entry, lot_id=found.id)
     return _store(
         session=session,
         actor=actor,
@@ -294,10 +294,6 @@ def receive(
         now=now,
         detail={"lot": lot, "product": product, "site": site, "units": units},
     )
-
-
-def _fields(entry: Entry) -> dict[str, Any]:
-    return {name: getattr(entry, name) for name in entry.__dataclass_fields__}
 
 
 def _session_row(session: Session, dosing_session_id: int) -> Any:

@@ -8,7 +8,7 @@ Examples
 >>> lib = products()
 >>> vial = lib["ketamine-50mg-ml-10ml-vial"]
 >>> (vial.molecule, vial.unit, vial.mg_per_unit, vial.ndc)
-('ketamine', 'vial', 500.0, None)
+('racemic_ketamine', 'vial', 500.0, None)
 >>> device = lib["esketamine-28mg-device"]
 >>> (device.mg_per_unit, device.ndc)
 (28.0, '50458-028')
@@ -30,7 +30,7 @@ __all__ = ["MOLECULES", "Product", "load_products", "products"]
 
 _KIND = "stock products"
 #: The controlled molecules a product may hold (both Schedule III).
-MOLECULES = ("ketamine", "esketamine")
+MOLECULES = ("racemic_ketamine", "esketamine")
 _UNITS = ("vial", "device", "ampoule", "tablet", "troche", "bottle")
 _NDC = re.compile(r"^\d{4,5}-\d{3,4}(-\d{1,2})?$")
 
