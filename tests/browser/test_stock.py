@@ -105,7 +105,7 @@ def test_receive_draw_waste_with_a_witness_and_count(
     form.get_by_label("Expiry").fill("2099-12-31")
     form.get_by_label("Units").fill("10")
     form.get_by_label("Supplier").fill("Example Wholesale")
-    form.get_by_label("Invoice or order (DEA 222)").fill("INV-77")
+    form.get_by_label("Invoice or order reference").fill("INV-77")
     form.get_by_role("button", name="Receive").click()
     page.wait_for_load_state("networkidle")
     lot = page.get_by_test_id("lots").locator("tbody tr")

@@ -38,7 +38,7 @@ RECEIPT = {
     "expiry": "2027-12-31",
     "units": 10,
     "supplier": "Example Wholesale, Inc.",
-    "reference": "INV-40411 / DEA 222 no. 123456789",
+    "reference": "INV-40411 / PO 2026-118",
 }
 
 
