@@ -123,7 +123,9 @@ class ReceiptIn(BaseModel):
     expiry: date
     units: int = Field(ge=1, le=100_000)
     supplier: str = Field(min_length=1, max_length=500)
-    reference: str = Field(min_length=1, max_length=200, description="The invoice or order the units came with")
+    reference: str = Field(
+        min_length=1, max_length=200, description="The invoice or order the units came with"
+    )
     received_at: datetime | None = None
 
 

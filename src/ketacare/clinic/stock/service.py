@@ -220,6 +220,13 @@ def _store(
     return row
 
 
+def _lot(book: Ledger, lot_id: int) -> StockLot:
+    lot = book.lots.get(lot_id)
+    if lot is None:
+        raise NotFound(f"lot {lot_id} has not been received")
+    return lot
+
+
 def _common(book: Ledger, actor: audit.Actor, at: datetime) -> dict[str, Any]:
     return {"id": book.next_id(), "at": at, "by": actor.username}
 
@@ -296,10 +303,6 @@ def receive(
     )
 
 
-def _session_row(session: Session, dosing_session_id: int) -> Any:
-    return sessions.get_session(session=session, session_id=dosing_session_id)
-
-
 def _delivered(session: Session, dosing_session_id: int, now: datetime) -> tuple[float, Any]:
     state = sessions.state_of(session=session, session_id=dosing_session_id)
     if state.dosing_started_at is None:
@@ -337,13 +340,11 @@ def draw(
     """
     at = _when(drawn_at, now)
     book = ledger(session=session, lock=True)
-    lot = book.lots.get(lot_id)
-    if lot is None:
-        raise NotFound(f"lot {lot_id} has not been received")
+    lot = _lot(book, lot_id)
     product = library()[lot.product]
     patient_id: int | None
     if dosing_session_id is not None:
-        row = _session_row(session, dosing_session_id)
+        row = sessions.get_session(session=session, session_id=dosing_session_id)
         state = sessions.state_of(session=session, session_id=dosing_session_id)
         if state.state in _FINAL:
             raise Conflict(
@@ -393,7 +394,9 @@ def _purpose_account(
 ) -> tuple[Account, int]:
     if draw_entry.dosing_session_id is not None:
         given, _ = _delivered(session, draw_entry.dosing_session_id, now)
-        patient = _session_row(session, draw_entry.dosing_session_id).patient_id
+        patient = sessions.get_session(
+            session=session, session_id=draw_entry.dosing_session_id
+        ).patient_id
         return (
             account(
                 book.entries,
@@ -476,8 +479,7 @@ def count(
     """A count of a lot's unopened units; a second person witnesses it with their login."""
     at = _when(counted_at, now)
     book = ledger(session=session, lock=True)
-    if lot_id not in book.lots:
-        raise NotFound(f"lot {lot_id} has not been received")
+    _lot(book, lot_id)
     entry = Count(**_common(book, actor, at), lot_id=lot_id, units_counted=units_counted)
     return _store(
         session=session,
@@ -505,8 +507,7 @@ def dispose(
     """Units returned or destroyed (expired, damaged, recalled); witnessed like a waste."""
     at = _when(disposed_at, now)
     book = ledger(session=session, lock=True)
-    if lot_id not in book.lots:
-        raise NotFound(f"lot {lot_id} has not been received")
+    _lot(book, lot_id)
     entry = Disposal(
         **_common(book, actor, at),
         lot_id=lot_id,
@@ -541,27 +542,48 @@ def _target(book: Ledger, entry_id: int) -> StockEntry:
 
 def _patient_of(session: Session, row: StockEntry) -> int | None:
     if row.dosing_session_id is not None:
-        return int(_session_row(session, row.dosing_session_id).patient_id)
+        return int(
+            sessions.get_session(session=session, session_id=row.dosing_session_id).patient_id
+        )
     if row.take_home_id is not None:
         supply = session.get(TakeHomeDispense, row.take_home_id)
         return supply.patient_id if supply is not None else None
     return None
 
 
-def witness(*, session: Session, actor: audit.Actor, entry_id: int, now: datetime) -> StockEntry:
-    """The second person's signature on a waste, a count or a disposal (their own login)."""
+def _on_entry(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    entry_id: int,
+    now: datetime,
+    make: Any,
+    **columns: Any,
+) -> StockEntry:
+    """Store an entry about another one (a witness, a void, a resolution)."""
     book = ledger(session=session, lock=True)
     row = _target(book, entry_id)
-    entry = Witness(**_common(book, actor, now), target_id=entry_id)
+    entry = make(**_common(book, actor, now))
     return _store(
         session=session,
         actor=actor,
         book=book,
         entry=entry,
-        row=StockEntry(lot_id=row.lot_id, target_id=entry_id),
+        row=StockEntry(lot_id=row.lot_id, target_id=entry_id, **columns),
         now=now,
         patient_id=_patient_of(session, row),
-        detail={"entry": entry_id, "kind": row.kind},
+        detail={"entry": entry_id, "kind": row.kind, **columns},
+    )
+
+
+def witness(*, session: Session, actor: audit.Actor, entry_id: int, now: datetime) -> StockEntry:
+    """The second person's signature on a waste, a count or a disposal (their own login)."""
+    return _on_entry(
+        session=session,
+        actor=actor,
+        entry_id=entry_id,
+        now=now,
+        make=lambda **common: Witness(**common, target_id=entry_id),
     )
 
 
@@ -569,18 +591,13 @@ def void(
     *, session: Session, actor: audit.Actor, entry_id: int, reason: str, now: datetime
 ) -> StockEntry:
     """Retire an entry made in error, with the reason (it stays on record)."""
-    book = ledger(session=session, lock=True)
-    row = _target(book, entry_id)
-    entry = Void(**_common(book, actor, now), target_id=entry_id, reason=reason.strip())
-    return _store(
+    return _on_entry(
         session=session,
         actor=actor,
-        book=book,
-        entry=entry,
-        row=StockEntry(lot_id=row.lot_id, target_id=entry_id, reason=entry.reason),
+        entry_id=entry_id,
         now=now,
-        patient_id=_patient_of(session, row),
-        detail={"entry": entry_id, "kind": row.kind, "reason": entry.reason},
+        make=lambda **common: Void(**common, target_id=entry_id, reason=reason.strip()),
+        reason=reason.strip(),
     )
 
 
@@ -597,29 +614,22 @@ def resolve(
     """A physician's resolution of the discrepancy a count opened (the permission table
     gives it to physicians): a count error, an adjustment, or a loss or theft reported
     to the DEA (Form 106)."""
-    book = ledger(session=session, lock=True)
-    row = _target(book, count_id)
-    entry = Resolution(
-        **_common(book, actor, now),
-        count_id=count_id,
-        outcome=outcome,  # type: ignore[arg-type]
-        reason=reason.strip(),
-        report_reference=(report_reference or "").strip() or None,
-    )
-    return _store(
+    reference = (report_reference or "").strip() or None
+    return _on_entry(
         session=session,
         actor=actor,
-        book=book,
-        entry=entry,
-        row=StockEntry(
-            lot_id=row.lot_id,
-            target_id=count_id,
-            outcome=outcome,
-            reason=entry.reason,
-            reference=entry.report_reference,
-        ),
+        entry_id=count_id,
         now=now,
-        detail={"count": count_id, "outcome": outcome},
+        make=lambda **common: Resolution(
+            **common,
+            count_id=count_id,
+            outcome=outcome,  # type: ignore[arg-type]
+            reason=reason.strip(),
+            report_reference=reference,
+        ),
+        outcome=outcome,
+        reason=reason.strip(),
+        reference=reference,
     )
 
 
