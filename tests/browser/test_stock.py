@@ -112,8 +112,10 @@ def test_receive_draw_waste_with_a_witness_and_count(
     expect(lot).to_have_count(1)
     expect(lot.first).to_contain_text("K-77")
     expect(lot.first).to_contain_text("5000")
-    # the chair's draw: one vial, a 100 mg bag
-    page.goto(f"{base}/stock/sessions/{sid}")
+    # the chair's draw: one vial, a 100 mg bag (from the chair view's link)
+    page.goto(f"{base}/sessions/{sid}")
+    page.get_by_test_id("chair-stock").click()
+    page.wait_for_load_state("networkidle")
     draw = page.get_by_test_id("draw-form")
     draw.get_by_label("Units opened").fill("1")
     draw.get_by_label("Prepared mg").fill("100")
