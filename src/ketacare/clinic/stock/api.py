@@ -12,6 +12,7 @@ from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.sessions import service as sessions
 from ketacare.clinic.stock import schemas, service
+from ketacare.web.answers import OBJECT
 from ketacare.web.deps import DbSession, Now, actor_of, api_permission
 
 router = APIRouter(prefix="/api/v1/stock", tags=["stock"])
@@ -252,7 +253,16 @@ def session_account(
     return schemas.AccountRead.of(session_id, acc, why)
 
 
-@router.get("/reports/{report}", response_model=None)
+@router.get(
+    "/reports/{report}",
+    response_model=None,
+    responses={
+        200: {
+            "content": {**OBJECT, "text/csv": {"schema": {"type": "string"}}},
+            "description": "The rows, as JSON (default) or CSV (format=csv)",
+        }
+    },
+)
 def report(
     request: Request,
     report: Literal["inventory", "dispensing", "waste"],
