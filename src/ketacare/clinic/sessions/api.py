@@ -14,6 +14,7 @@ from ketacare.clinic.sessions import service
 from ketacare.clinic.sessions.board import board as sessions_board
 from ketacare.clinic.sessions.schemas import SessionView
 from ketacare.clinic.sessions.view import view
+from ketacare.clinic.stock import service as stock
 from ketacare.web.answers import OBJECT, json_answer
 from ketacare.web.deps import (
     ApiCall,
@@ -128,6 +129,13 @@ async def record_event(session_id: Id, call: ApiCall = api_call("session:write")
 
     def work(auth: Authenticated) -> SessionView:
         data = auth.body(EventPost)
+        # controlled-substance stock: no close while drug is unaccounted for
+        stock.refuse_unaccounted(
+            session=auth.session,
+            dosing_session_id=session_id,
+            kind=str(data.event.get("kind")),
+            now=auth.now,
+        )
         row, state = service.record_entry(
             session=auth.session,
             actor=auth.actor,

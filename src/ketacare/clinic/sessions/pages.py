@@ -20,6 +20,7 @@ from ketacare.clinic.sessions.board import board
 from ketacare.clinic.sessions.summary import summary_pdf
 from ketacare.clinic.sessions.view import view
 from ketacare.clinic.sessions.words import OBSERVED_NAMES, clinical_message, entry_lines
+from ketacare.clinic.stock import service as stock
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.instruments import get_instrument
 from ketacare.core.sessions import EVENT_TYPES, STOP_REASONS, VITALS
@@ -214,6 +215,10 @@ def record_page(
                 )
                 seq = state.last_seq
         else:
+            # controlled-substance stock: no close while drug is unaccounted for
+            stock.refuse_unaccounted(
+                session=session, dosing_session_id=session_id, kind=kind, now=at
+            )
             service.record(
                 session=session,
                 actor=actor,

@@ -1,0 +1,293 @@
+"""JSON routes of controlled-substance stock: lots, the ledger's entries, reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import PlainTextResponse
+
+from ketacare.clinic.accounts.service import Principal
+from ketacare.clinic.audit import service as audit
+from ketacare.clinic.sessions import service as sessions
+from ketacare.clinic.stock import schemas, service
+from ketacare.web.answers import OBJECT
+from ketacare.web.deps import DbSession, Now, actor_of, api_permission
+
+router = APIRouter(prefix="/api/v1/stock", tags=["stock"])
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
+At = Annotated[datetime | None, Query(description="The instant (default: now)")]
+
+
+@router.get("/products", response_model=list[schemas.ProductRead])
+def product_list(
+    _: Principal = api_permission("stock:read"),
+) -> list[schemas.ProductRead]:
+    """The products a lot may be received as, with the label each cites."""
+    return [schemas.ProductRead.of(p) for p in service.library().values()]
+
+
+@router.get("/lots", response_model=schemas.StockRead)
+def lots(
+    request: Request,
+    session: DbSession,
+    now: Now,
+    at: At = None,
+    principal: Principal = api_permission("stock:read"),
+) -> schemas.StockRead:
+    """Every lot's balance at an instant, the open discrepancies and what awaits a witness."""
+    when = at or now
+    found = service.stock_at(session=session, actor=actor_of(request, principal), at=when, now=now)
+    return schemas.StockRead(
+        at=when,
+        lots=[schemas.LotRead.of(b) for b in found.lots],
+        discrepancies=[
+            schemas.DiscrepancyRead(
+                count_id=d.count.id,
+                lot_id=d.count.lot_id,
+                counted=d.counted,
+                expected=d.expected,
+                difference=d.difference,
+                resolved=d.resolved,
+                outcome=d.resolution.outcome if d.resolution else None,
+            )
+            for d in found.discrepancies
+        ],
+        awaiting_witness=[e.id for e in found.pending],
+    )
+
+
+@router.post("/receipts", response_model=schemas.EntryRead, status_code=201)
+def receive(
+    request: Request,
+    data: schemas.ReceiptIn,
+    session: DbSession,
+    now: Now,
+    principal: Principal = api_permission("stock:write"),
+) -> schemas.EntryRead:
+    """Receive whole units of a lot (supplier, invoice or order, lot, expiry)."""
+    row = service.receive(
+        session=session,
+        actor=actor_of(request, principal),
+        site=data.site,
+        product=data.product,
+        lot=data.lot,
+        expiry=data.expiry,
+        units=data.units,
+        supplier=data.supplier,
+        reference=data.reference,
+        received_at=data.received_at,
+        now=now,
+    )
+    return schemas.EntryRead.of(row)
+
+
+@router.post("/draws", response_model=schemas.EntryRead, status_code=201)
+def draw(
+    request: Request,
+    data: schemas.DrawIn,
+    session: DbSession,
+    now: Now,
+    principal: Principal = api_permission("stock:write"),
+) -> schemas.EntryRead:
+    """Open units of a lot for a dosing session or a take-home supply (refused: an
+    expired lot, too little on hand, another molecule, a closed session)."""
+    row = service.draw(
+        session=session,
+        actor=actor_of(request, principal),
+        lot_id=data.lot_id,
+        units=data.units,
+        prepared_mg=data.prepared_mg,
+        prepared_ml=data.prepared_ml,
+        dosing_session_id=data.dosing_session_id,
+        take_home_id=data.take_home_id,
+        drawn_at=data.drawn_at,
+        now=now,
+    )
+    return schemas.EntryRead.of(row)
+
+
+@router.post("/wastes", response_model=schemas.EntryRead, status_code=201)
+def waste(
+    request: Request,
+    data: schemas.WasteIn,
+    session: DbSession,
+    now: Now,
+    principal: Principal = api_permission("stock:write"),
+) -> schemas.EntryRead:
+    """Waste what of a draw was not given; a second person witnesses it afterwards."""
+    row = service.waste(
+        session=session,
+        actor=actor_of(request, principal),
+        draw_id=data.draw_id,
+        mg=data.mg,
+        ml=data.ml,
+        method=data.method,
+        wasted_at=data.wasted_at,
+        now=now,
+    )
+    return schemas.EntryRead.of(row)
+
+
+@router.post("/counts", response_model=schemas.EntryRead, status_code=201)
+def count(
+    request: Request,
+    data: schemas.CountIn,
+    session: DbSession,
+    now: Now,
+    principal: Principal = api_permission("stock:write"),
+) -> schemas.EntryRead:
+    """Count a lot's unopened units; a second person witnesses the count."""
+    row = service.count(
+        session=session,
+        actor=actor_of(request, principal),
+        lot_id=data.lot_id,
+        units_counted=data.units_counted,
+        counted_at=data.counted_at,
+        now=now,
+    )
+    return schemas.EntryRead.of(row)
+
+
+@router.post("/disposals", response_model=schemas.EntryRead, status_code=201)
+def dispose(
+    request: Request,
+    data: schemas.DisposalIn,
+    session: DbSession,
+    now: Now,
+    principal: Principal = api_permission("stock:write"),
+) -> schemas.EntryRead:
+    """Return or destroy units (expired, damaged, recalled); witnessed like a waste."""
+    row = service.dispose(
+        session=session,
+        actor=actor_of(request, principal),
+        lot_id=data.lot_id,
+        units=data.units,
+        disposal=data.disposal,
+        reason=data.reason,
+        reference=data.reference,
+        now=now,
+    )
+    return schemas.EntryRead.of(row)
+
+
+@router.post("/entries/{entry_id}/witness", response_model=schemas.EntryRead, status_code=201)
+def witness(
+    request: Request,
+    entry_id: Id,
+    session: DbSession,
+    now: Now,
+    principal: Principal = api_permission("stock:write"),
+) -> schemas.EntryRead:
+    """Witness a waste, a count or a disposal (not one's own)."""
+    row = service.witness(
+        session=session, actor=actor_of(request, principal), entry_id=entry_id, now=now
+    )
+    return schemas.EntryRead.of(row)
+
+
+@router.post("/entries/{entry_id}/void", response_model=schemas.EntryRead, status_code=201)
+def void(
+    request: Request,
+    entry_id: Id,
+    data: schemas.VoidIn,
+    session: DbSession,
+    now: Now,
+    principal: Principal = api_permission("stock:write"),
+) -> schemas.EntryRead:
+    """Void an entry made in error, with the reason (it stays on record)."""
+    row = service.void(
+        session=session,
+        actor=actor_of(request, principal),
+        entry_id=entry_id,
+        reason=data.reason,
+        now=now,
+    )
+    return schemas.EntryRead.of(row)
+
+
+@router.post("/counts/{count_id}/resolve", response_model=schemas.EntryRead, status_code=201)
+def resolve(
+    request: Request,
+    count_id: Id,
+    data: schemas.ResolveIn,
+    session: DbSession,
+    now: Now,
+    principal: Principal = api_permission("stock:resolve"),
+) -> schemas.EntryRead:
+    """Resolve the discrepancy a count opened (loss and theft need the DEA Form 106)."""
+    row = service.resolve(
+        session=session,
+        actor=actor_of(request, principal),
+        count_id=count_id,
+        outcome=data.outcome,
+        reason=data.reason,
+        report_reference=data.report_reference,
+        now=now,
+    )
+    return schemas.EntryRead.of(row)
+
+
+@router.get("/sessions/{session_id}", response_model=schemas.AccountRead)
+def session_account(
+    request: Request,
+    session_id: Id,
+    session: DbSession,
+    now: Now,
+    principal: Principal = api_permission("stock:read"),
+) -> schemas.AccountRead:
+    """What became of the drug opened for a dosing session, and whether it may close."""
+    acc = service.session_account(session=session, dosing_session_id=session_id, now=now)
+    why = service.unaccounted_remainder(session=session, dosing_session_id=session_id, now=now)
+    row = sessions.get_session(session=session, session_id=session_id)
+    audit.record(
+        session=session,
+        actor=actor_of(request, principal),
+        action="read",
+        resource_type="stock_session",
+        resource_id=session_id,
+        patient_id=row.patient_id,
+        at=now,
+    )
+    return schemas.AccountRead.of(session_id, acc, why)
+
+
+@router.get(
+    "/reports/{report}",
+    response_model=None,
+    responses={
+        200: {
+            "content": {**OBJECT, "text/csv": {"schema": {"type": "string"}}},
+            "description": "The rows, as JSON (default) or CSV (format=csv)",
+        }
+    },
+)
+def report(
+    request: Request,
+    report: Literal["inventory", "dispensing", "waste"],
+    session: DbSession,
+    now: Now,
+    at: At = None,
+    format: Literal["json", "csv"] = "json",
+    principal: Principal = api_permission("stock:report"),
+) -> Any:
+    """The inventory at an instant (21 CFR 1304.11), the dispensing log or the waste log,
+    as JSON or CSV."""
+    when = at or now
+    rows = service.report_rows(session=session, report=report, at=when)
+    audit.record(
+        session=session,
+        actor=actor_of(request, principal),
+        action="read",
+        resource_type=f"stock_report_{report}",
+        at=now,
+        detail={"at": when.isoformat(), "format": format},
+    )
+    if format == "csv":
+        return PlainTextResponse(
+            service.to_csv(rows),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{report}.csv"'},
+        )
+    return {"report": report, "at": when.isoformat(), "rows": rows}
