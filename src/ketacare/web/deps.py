@@ -147,6 +147,9 @@ async def _check_csrf(request: Request, principal: Principal) -> None:
         raise CsrfRejected("the form's security token is missing or stale: reload the page")
 
 
+#: the methods that change nothing: no CSRF token asked
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 #: the pages an account that must enrol a second factor may still open
 ENROLMENT_PATHS = frozenset({"/account/totp", "/logout"})
 
@@ -165,6 +168,18 @@ def _require_enrolment(request: Request, settings: Settings, principal: Principa
 
 
 def _make_dependency(permission: str, kind: str) -> Callable[..., Any]:
+    """The principal dependency of a route, marked with its permission for the route test."""
+    dependency = principal_dependency(permission, kind)
+    dependency.permission = permission  # type: ignore[attr-defined]
+    dependency.kind = kind  # type: ignore[attr-defined]
+    return dependency
+
+
+def principal_dependency(permission: str, kind: str) -> Callable[..., Any]:
+    """Who calls (bearer token or login session), checked against ``permission``; a page's
+    non-GET request must carry the session's CSRF token. Not marked with the permission:
+    the dependency that uses it declares it (one per route)."""
+
     # Plain ``def``: FastAPI runs it in the thread pool, so a database wait (SQLite's write
     # lock) never blocks the event loop that other requests need to finish.
     def resolve(request: Request, ctx: Ctx, session: DbSession, at: Now) -> Principal:
@@ -180,17 +195,13 @@ def _make_dependency(permission: str, kind: str) -> Callable[..., Any]:
         return principal
 
     if kind == "api":
-        resolve.permission = permission  # type: ignore[attr-defined]
-        resolve.kind = kind  # type: ignore[attr-defined]
         return resolve
 
     async def with_csrf(request: Request, principal: Principal = Depends(resolve)) -> Principal:
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
+        if request.method not in SAFE_METHODS:
             await _check_csrf(request, principal)
         return principal
 
-    with_csrf.permission = permission  # type: ignore[attr-defined]
-    with_csrf.kind = kind  # type: ignore[attr-defined]
     return with_csrf
 
 
