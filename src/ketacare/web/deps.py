@@ -1,9 +1,9 @@
 """Request dependencies shared by every domain's routes.
 
-Each route declares exactly one permission with :func:`api_permission` (JSON API,
-bearer tokens) or :func:`page_permission` (pages, session cookie, CSRF on every
-non-GET). The permission is attached to the dependency so a test can walk all
-routes and check them against the permission table.
+Each route declares exactly one permission with :func:`api_permission` or
+:func:`api_call` (JSON API, bearer tokens) or ``page_call`` (pages, session cookie, CSRF
+on every non-GET; :mod:`ketacare.web.page_call`). The permission is attached to the
+dependency so a test can walk all routes and check them against the permission table.
 """
 
 from __future__ import annotations
@@ -307,12 +307,6 @@ def api_permission(permission: str) -> Any:
     """Dependency for a JSON route: a bearer token whose role holds ``permission``."""
     check_known(permission)
     return Depends(_make_dependency(permission, "api"))
-
-
-def page_permission(permission: str) -> Any:
-    """Dependency for a page: a login session whose role holds ``permission`` (+ CSRF)."""
-    check_known(permission)
-    return Depends(_make_dependency(permission, "page"))
 
 
 def check_known(permission: str) -> None:

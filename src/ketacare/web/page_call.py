@@ -31,7 +31,7 @@ from starlette.datastructures import FormData
 
 from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.audit.service import Actor
-from ketacare.core.errors import KetacareError
+from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.infra.errors import Conflict, status_for
 from ketacare.infra.settings import Settings
 from ketacare.web.deps import (
@@ -124,17 +124,21 @@ class PageCall:
         return {k: str(v) for k, v in self.form.items() if k != "csrf_token"}
 
     def parse(self, schema: type[ModelT], **values: Any) -> ModelT:
-        """The form through the API's schema of the same action (the same refusals).
+        """The form through the API's schema of the same action (the same refusals, as
+        :class:`InvalidInput` naming the first field refused and why).
 
-        The schema's fields are read from the form, a blank field left out (the schema's
-        default applies); ``values`` given here (already typed) take precedence.
+        The schema's fields are read from the form as sent, a blank field left out (the
+        schema's default applies); ``values`` given here (already typed) take precedence.
         """
         raw = {
-            name: self.text(name).strip()
+            name: self.text(name)
             for name in schema.model_fields
             if name not in values and self.text(name).strip()
         }
-        return schema.model_validate({**raw, **values})
+        try:
+            return schema.model_validate({**raw, **values})
+        except ValidationError as exc:
+            raise InvalidInput(validation_message(exc)) from None
 
     def render(
         self, template: str, values: dict[str, Any] | None = None, status_code: int = 200
@@ -154,13 +158,26 @@ class PageCall:
     ) -> Response:
         """Do ``act``; when refused, nothing of it is kept and ``again`` shows the form
         with the reason; else go to ``done`` (a URL, or a function of the result)."""
-        try:
-            result = act()
-        except (KetacareError, ValidationError) as exc:
-            self.session.rollback()  # nothing of the refused request is kept
-            message = validation_message(exc) if isinstance(exc, ValidationError) else str(exc)
-            return again(Refusal(exc, message, status(exc)))
-        return self.redirect(done) if isinstance(done, str) else done(result)
+        then = (lambda _: self.redirect(done)) if isinstance(done, str) else done
+        return attempt(self.session, act, done=then, again=again, status=status)
+
+
+def attempt(
+    session: Session,
+    act: Callable[[], T],
+    *,
+    done: Callable[[T], Response],
+    again: Callable[[Refusal], Response],
+    status: Callable[[Exception], int] = unprocessable,
+) -> Response:
+    """:meth:`PageCall.attempt` for a page without a login (a self-report link)."""
+    try:
+        result = act()
+    except (KetacareError, ValidationError) as exc:
+        session.rollback()  # nothing of the refused request is kept
+        message = validation_message(exc) if isinstance(exc, ValidationError) else str(exc)
+        return again(Refusal(exc, message, status(exc)))
+    return done(result)
 
 
 def page_call(permission: str) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from sqlalchemy import select
 
 from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.patients import schemas, service
@@ -214,34 +213,9 @@ def export_fhir(
     principal: Principal = api_permission("patient:read"),
 ) -> dict[str, object]:
     """The whole record as a FHIR R4 Bundle (type collection)."""
-    from ketacare.clinic.assessments.orm import Assessment
-    from ketacare.fhir.bundle import patient_bundle
-
     ensure_patient_scope(principal, "patient:read", patient_id)
-    patient = service.get_patient(session=session, patient_id=patient_id)
-    from ketacare.clinic.audit import service as audit
-
-    audit.record(
-        session=session,
-        actor=actor_of(request, principal),
-        action="export",
-        resource_type="patient",
-        resource_id=patient_id,
-        patient_id=patient_id,
-        at=at,
-        detail={"format": "fhir-r4-bundle"},
-    )
-    assessments = session.scalars(
-        select(Assessment).where(Assessment.patient_id == patient_id).order_by(Assessment.id)
-    )
-    return patient_bundle(
-        patient=patient,
-        conditions=patient.conditions,
-        medications=patient.medications,
-        allergies=patient.allergies,
-        measurements=patient.weights,
-        assessments=assessments,
-        generated_at=at,
+    return service.export_fhir(
+        session=session, actor=actor_of(request, principal), patient_id=patient_id, now=at
     )
 
 

@@ -46,21 +46,10 @@ def consent_history(
     principal: Principal = api_permission("patient:read"),
 ) -> object:
     """The patient's decisions on the registry, newest first (the newest holds)."""
-    from ketacare.clinic.audit import service as audit
-    from ketacare.clinic.patients.service import get_patient
-
     ensure_patient_scope(principal, "patient:read", patient_id)
-    get_patient(session=session, patient_id=patient_id)
-    audit.record(
-        session=session,
-        actor=actor_of(request, principal),
-        action="read",
-        resource_type="research_consent",
-        resource_id=patient_id,
-        patient_id=patient_id,
-        at=at,
+    return service.read_consents(
+        session=session, actor=actor_of(request, principal), patient_id=patient_id, now=at
     )
-    return service.consent_history(session=session, patient_id=patient_id)
 
 
 @router.get(
