@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
-from functools import cached_property
 from typing import Any, TypeVar
 
 from fastapi import Depends, Request
@@ -30,20 +28,16 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from ketacare.clinic.accounts.service import Principal
-from ketacare.clinic.audit.service import Actor
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.infra.errors import Conflict, status_for
-from ketacare.infra.settings import Settings
 from ketacare.web.deps import (
     SAFE_METHODS,
-    AppContext,
+    Call,
     Ctx,
     DbSession,
     Now,
     check_known,
-    ensure_patient_scope,
     principal_dependency,
-    remote_addr,
 )
 from ketacare.web.render import page
 
@@ -83,33 +77,14 @@ class Refusal:
 
 
 @dataclass
-class PageCall:
+class PageCall(Call):
     """A page request's unit of work, who asks, when, and the posted form (see module)."""
 
-    request: Request
-    ctx: AppContext
-    session: Session
-    principal: Principal
-    now: datetime
-    permission: str
     form: FormData = field(default_factory=FormData)
-
-    @property
-    def settings(self) -> Settings:
-        return self.ctx.settings
-
-    @cached_property
-    def actor(self) -> Actor:
-        """Who, for the audit trail (the account, its role and the address)."""
-        return self.principal.actor(remote_addr(self.request))
 
     @property
     def base_url(self) -> str:
         return str(self.request.base_url).rstrip("/")
-
-    def own(self, patient_id: int) -> None:
-        """A patient account reaches only its own record (the route's permission)."""
-        ensure_patient_scope(self.principal, self.permission, patient_id)
 
     def text(self, name: str, default: str = "") -> str:
         """One posted field as text ('' or ``default`` when absent or blank)."""

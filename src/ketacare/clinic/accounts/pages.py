@@ -95,16 +95,8 @@ def login(
         )
     except KetacareError as exc:
         session.commit()  # keep the audit row of the failed attempt
-        response = page(
-            request,
-            ctx,
-            "login.html",
-            {"login_csrf": cookie, "error": str(exc), "username": username, "next": next},
-            status_code=429 if isinstance(exc, Throttled) else 401,
-        )
-        if isinstance(exc, Throttled):
-            response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+        values = {"login_csrf": cookie, "username": username, "next": next}
+        return _login_refused(request, ctx, "login.html", values, exc)
     if user.totp_secret is not None:  # the password was right: now the second factor
         pending = service.start_session(
             session=session,
@@ -128,6 +120,19 @@ def login(
     # a role that must use a second factor and has none is led to enrol it (deps.py)
     needs_enrolment = totp.required(ctx.settings, user.role)
     return _logged_in(request, ctx, session, at, user, "/account/totp" if needs_enrolment else next)
+
+
+def _login_refused(
+    request: Request, ctx: Ctx, template: str, values: dict[str, object], exc: KetacareError
+) -> Response:
+    """A login step refused: the form again with why (401), or 429 and when to try again."""
+    throttled = isinstance(exc, Throttled)
+    response = page(
+        request, ctx, template, {**values, "error": str(exc)}, status_code=429 if throttled else 401
+    )
+    if isinstance(exc, Throttled):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _logged_in(
@@ -206,16 +211,8 @@ def second_factor_login(
         )
     except KetacareError as exc:
         session.commit()  # keep the audit row of the failed attempt
-        response = page(
-            request,
-            ctx,
-            "accounts/login_totp.html",
-            {"pending_csrf": pending.csrf_token, "next": next, "error": str(exc)},
-            status_code=429 if isinstance(exc, Throttled) else 401,
-        )
-        if isinstance(exc, Throttled):
-            response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+        values = {"pending_csrf": pending.csrf_token, "next": next}
+        return _login_refused(request, ctx, "accounts/login_totp.html", values, exc)
     service.end_session(session=session, session_id=pending.session_id, now=at)
     return _logged_in(request, ctx, session, at, user, next)
 
@@ -271,13 +268,7 @@ def totp_post(
     try:
         if action not in TOTP_ACTIONS:
             raise InvalidInput(f"unknown action {action!r}: allowed enrol, renew")
-        codes = TOTP_ACTIONS[action](
-            session=call.session,
-            user_id=call.principal.user_id,
-            code=code,
-            now=call.now,
-            actor=call.actor,
-        )
+        codes = call.do(TOTP_ACTIONS[action], user_id=call.principal.user_id, code=code)
     except KetacareError as exc:
         context = _totp_context(call)
         call.session.commit()  # a failed check still spends the code's step; nothing else changed
@@ -370,16 +361,14 @@ def create_user_page(call: PageCall = page_call("user:write")) -> Response:
         data = call.parse(
             schemas.UserCreate, patient_id=optional_int(call.text("patient_id"), "patient id")
         )
-        return service.create_user(
-            session=call.session,
+        return call.do(
+            service.create_user,
             username=data.username,
             full_name=data.full_name,
             role=data.role,
             password=data.password,
             patient_id=data.patient_id,
-            now=call.now,
             settings=call.settings,
-            actor=call.actor,
         )
 
     return call.attempt(

@@ -67,13 +67,8 @@ def dashboard_page(call: PageCall = page_call("analytics:read")) -> Response:
             status_code=422,
         )
     titles = {p.id: p.title for p in plans.library(call.settings).protocols}
-    found = service.dashboard(
-        session=call.session,
-        actor=call.actor,
-        settings=call.settings,
-        filters=filters,
-        now=call.now,
-        protocol_titles=titles,
+    found = call.do(
+        service.dashboard, settings=call.settings, filters=filters, protocol_titles=titles
     )
     return call.render(
         "analytics/dashboard.html", {**common, "found": found, "charts": chart_data(found)}

@@ -80,9 +80,7 @@ def _available(principal: Principal) -> list[Instrument]:
 def assessments_page(patient_id: int, call: PageCall = page_call("assessment:read")) -> Response:
     call.own(patient_id)
     patient = get_patient(session=call.session, patient_id=patient_id)
-    rows = service.list_assessments(
-        session=call.session, actor=call.actor, patient_id=patient_id, now=call.now
-    )
+    rows = call.do(service.list_assessments, patient_id=patient_id)
     return call.render(
         "assessments/list.html",
         {
@@ -155,15 +153,13 @@ def submit_assessment(
 
     def act() -> tuple[Any, list[Any]]:
         values.update(_answers_from_form(instrument, call.form))
-        return service.record_assessment(
-            session=call.session,
-            actor=call.actor,
+        return call.do(
+            service.record_assessment,
             patient_id=patient_id,
             instrument_id=instrument.id,
             answers=values,
             context=_context(call.text("context", "intake")),
             source="patient" if call.principal.role == "patient" else "staff",
-            now=call.now,
             accept_partial=call.settings.accept_partial_questionnaires,
         )
 
@@ -171,13 +167,7 @@ def submit_assessment(
         # nothing kept; the answers given are shown again, the blanks named
         raised = None
         if isinstance(refused.error, IncompleteAnswers):
-            raised = service.refuse_incomplete(
-                session=call.session,
-                actor=call.actor,
-                patient_id=patient_id,
-                error=refused.error,
-                now=call.now,
-            )
+            raised = call.do(service.refuse_incomplete, patient_id=patient_id, error=refused.error)
         return _form(call, patient, instrument, values, refused, alerts=raised)
 
     def done(recorded: tuple[Any, list[Any]]) -> Response:
@@ -220,7 +210,5 @@ def alerts_count(call: PageCall = page_call("alert:read")) -> Response:
 @router.post("/alerts/{alert_id}/acknowledge")
 def acknowledge_page(alert_id: int, call: PageCall = page_call("alert:acknowledge")) -> Response:
     data = call.parse(schemas.Acknowledge)
-    service.acknowledge(
-        session=call.session, actor=call.actor, alert_id=alert_id, action=data.action, now=call.now
-    )
+    call.do(service.acknowledge, alert_id=alert_id, action=data.action)
     return call.redirect("/alerts")

@@ -24,13 +24,7 @@ from ketacare.core.instruments import IncompleteAnswers, get_instrument
 from ketacare.core.outcomes.schedule import STARTS, WHENS, load_templates
 from ketacare.infra.errors import Conflict
 from ketacare.web.deps import Ctx, DbSession, FormFields, Now, remote_addr
-from ketacare.web.page_call import (
-    PageCall,
-    Refusal,
-    attempt,
-    conflict_or_unprocessable,
-    page_call,
-)
+from ketacare.web.page_call import PageCall, Refusal, attempt, conflict_or_unprocessable, page_call
 from ketacare.web.render import optional_float, optional_int, page
 
 router = APIRouter(include_in_schema=False)
@@ -47,13 +41,11 @@ def _sent(call: PageCall, patient: Any, created: tuple[Any, str]) -> Response:
 def send_link(patient_id: int, call: PageCall = page_call("followup:write")) -> Response:
     patient = get_patient(session=call.session, patient_id=patient_id)
     return call.attempt(
-        lambda: service.create_link(
-            session=call.session,
-            actor=call.actor,
+        lambda: call.do(
+            service.create_link,
             patient_id=patient_id,
             instruments=[str(v) for v in call.form.getlist("instrument")],
             valid_hours=optional_float(call.text("valid_hours", "72"), "valid_hours") or 0,
-            now=call.now,
             base_url=call.base_url,
             channel=call.text("channel") or None,
         ),
@@ -337,13 +329,8 @@ def save_schedule(plan_id: int, call: PageCall = page_call("outcome_schedule:wri
 
     def act() -> object:
         typed["spec"], typed["rows"] = _spec_from_form(call.form, call.settings.zone)
-        return schedules.set_schedule(
-            session=call.session,
-            actor=call.actor,
-            plan_id=plan_id,
-            spec=typed["spec"],
-            reason=call.text("reason"),
-            now=call.now,
+        return call.do(
+            schedules.set_schedule, plan_id=plan_id, spec=typed["spec"], reason=call.text("reason")
         )
 
     return call.attempt(
@@ -358,9 +345,7 @@ def save_schedule(plan_id: int, call: PageCall = page_call("outcome_schedule:wri
 
 def _patient_due_page(call: PageCall, patient_id: int, refused: Refusal | None = None) -> Response:
     patient = get_patient(session=call.session, patient_id=patient_id)
-    found = schedules.due_for_patient(
-        session=call.session, actor=call.actor, patient_id=patient_id, now=call.now
-    )
+    found = call.do(schedules.due_for_patient, patient_id=patient_id)
     return call.render(
         "followup/patient_due.html",
         {"patient": patient, "found": found, "error": refused.message if refused else None},
@@ -379,12 +364,10 @@ def link_for_due_page(patient_id: int, call: PageCall = page_call("followup:writ
     """A single-use link for exactly what is due now."""
     patient = get_patient(session=call.session, patient_id=patient_id)
     return call.attempt(
-        lambda: schedules.link_for_due(
-            session=call.session,
-            actor=call.actor,
+        lambda: call.do(
+            schedules.link_for_due,
             patient_id=patient_id,
             valid_hours=optional_float(call.text("valid_hours", "72"), "valid_hours") or 0,
-            now=call.now,
             base_url=call.base_url,
             channel=call.text("channel") or None,
         ),
@@ -397,17 +380,12 @@ def link_for_due_page(patient_id: int, call: PageCall = page_call("followup:writ
 @router.get("/due-questionnaires", response_class=HTMLResponse)
 def overview_page(call: PageCall = page_call("followup:read")) -> Response:
     """Patients with questionnaires due or overdue now, most overdue first."""
-    rows = schedules.overview(session=call.session, actor=call.actor, now=call.now)
+    rows = call.do(schedules.overview)
     return call.render("followup/overview.html", {"rows": rows})
 
 
 def _my_page(call: PageCall, refused: Refusal | None = None, **extra: Any) -> Response:
-    found = schedules.due_for_patient(
-        session=call.session,
-        actor=call.actor,
-        patient_id=call.principal.patient_id or 0,
-        now=call.now,
-    )
+    found = call.do(schedules.due_for_patient, patient_id=call.principal.patient_id or 0)
     asked = _asked(
         [schedules.occurrence_record(d.plan.id, s) for d in found for s in d.outstanding]
     )
@@ -450,35 +428,25 @@ def my_submit(instrument_id: str, call: PageCall = page_call("selfreport:fill"))
     def act() -> tuple[Any, list[Any]]:
         nonlocal instrument
         instrument = get_instrument(instrument_id)
-        found = schedules.due_for_patient(
-            session=call.session, actor=call.actor, patient_id=patient_id, now=call.now
-        )
+        found = call.do(schedules.due_for_patient, patient_id=patient_id)
         outstanding.extend(schedules.outstanding_instruments(found))
         if instrument.id not in outstanding:
             raise Conflict(f"{instrument.title} is not due now")
         values.update(_answers_from_form(instrument, call.form))
-        return record_assessment(
-            session=call.session,
-            actor=call.actor,
+        return call.do(
+            record_assessment,
             patient_id=patient_id,
             instrument_id=instrument.id,
             answers=values,
             context="follow_up",
             source="patient",
-            now=call.now,
             accept_partial=call.settings.accept_partial_questionnaires,
         )
 
     def again(refused: Refusal) -> Response:
         if not isinstance(refused.error, IncompleteAnswers):
             return _my_page(call, refused)
-        refuse_incomplete(
-            session=call.session,
-            actor=call.actor,
-            patient_id=patient_id,
-            error=refused.error,
-            now=call.now,
-        )
+        call.do(refuse_incomplete, patient_id=patient_id, error=refused.error)
         return _refused(_my_page(call, **_refusal(refused.error, values)))
 
     def done(recorded: tuple[Any, list[Any]]) -> Response:

@@ -91,16 +91,14 @@ def booster_decide(patient_id: int, call: PageCall = page_call("plan:write")) ->
             raise InvalidInput(
                 "assessment_id is missing: decide from the suggestion shown on the chart"
             )
-        return boosters.decide(
-            session=call.session,
-            actor=call.actor,
+        return call.do(
+            boosters.decide,
             patient_id=patient_id,
             measure=values["measure"],
             assessment_id=assessment,
             decision=values["decision"],
             note=values["note"] or None,
             supersedes=optional_int(values["supersedes"], "supersedes"),
-            now=call.now,
             zone=call.settings.zone,
             loss_confirmations=call.settings.outcome_loss_confirmations,
             booster_rules=booster_rules(call.settings),

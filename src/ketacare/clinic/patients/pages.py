@@ -25,10 +25,8 @@ router = APIRouter(include_in_schema=False)
 @router.get("/patients", response_class=HTMLResponse)
 def patient_list(q: str = "", call: PageCall = page_call("patient:read")) -> Response:
     own = check("patient:read", call.principal.role) is Scope.OWN
-    rows, total = service.list_patients(
-        session=call.session,
-        actor=call.actor,
-        now=call.now,
+    rows, total = call.do(
+        service.list_patients,
         search=q[:100],
         only_patient_id=(call.principal.patient_id or -1) if own else None,
         limit=100,
@@ -67,9 +65,7 @@ def register_patient(call: PageCall = page_call("patient:create")) -> Response:
             weight_kg=optional_float(call.text("weight_kg"), "weight_kg"),
             height_cm=optional_float(call.text("height_cm"), "height_cm"),
         )
-        return service.create_patient(
-            session=call.session, actor=call.actor, data=data, now=call.now
-        )
+        return call.do(service.create_patient, data=data)
 
     return call.attempt(
         act,
@@ -145,11 +141,9 @@ def report_pdf(patient_id: int, call: PageCall = page_call("plan:read")) -> Resp
     from ketacare.clinic.outcomes.report import progress_report
 
     call.own(patient_id)
-    data = progress_report(
-        session=call.session,
-        actor=call.actor,
+    data = call.do(
+        progress_report,
         patient_id=patient_id,
-        now=call.now,
         zone=call.settings.zone,
         loss_confirmations=call.settings.outcome_loss_confirmations,
         booster_rules=booster_rules(call.settings),
@@ -172,13 +166,7 @@ def _write(
     """The form through the API's schema, then one change of the record through its
     service; back to the chart, or the chart again with the reason (nothing kept)."""
     return call.attempt(
-        lambda: add(
-            session=call.session,
-            actor=call.actor,
-            patient_id=patient_id,
-            data=parse(),
-            now=call.now,
-        ),
+        lambda: call.do(add, patient_id=patient_id, data=parse()),
         done=f"/patients/{patient_id}",
         again=lambda refused: _chart(call, patient_id, refused),
     )

@@ -107,15 +107,13 @@ def add_level(plan_id: int, call: PageCall = page_call("patient:write")) -> Resp
             raise InvalidInput(f"sample time {raw!r} is not a date and time") from None
         sampled = local if local.tzinfo else local.replace(tzinfo=call.settings.zone)
         blq = call.form.get("below_lloq") == "yes"
-        service.add_level(
-            session=call.session,
-            actor=call.actor,
+        call.do(
+            service.add_level,
             plan_id=plan_id,
             sampled_at=sampled,
             analyte=call.text("analyte", "plasma"),
             value=None if blq else optional_float(call.text("value"), "value"),
             lloq=optional_float(call.text("lloq"), "LLOQ"),
-            now=call.now,
         )
         if not blq and call.form.get("value") in (None, ""):
             raise InvalidInput("give the measured value, or tick 'below the LLOQ'")
@@ -130,14 +128,12 @@ def add_level(plan_id: int, call: PageCall = page_call("patient:write")) -> Resp
 @router.post("/plans/{plan_id}/personalise/accept")
 def accept_page(plan_id: int, call: PageCall = page_call("plan:write")) -> Response:
     return call.attempt(
-        lambda: service.accept(
-            session=call.session,
-            actor=call.actor,
+        lambda: call.do(
+            service.accept,
             settings=call.settings,
             plan_id=plan_id,
             dose_mg=optional_float(call.text("dose_mg"), "dose"),
             rate_mg_per_h=optional_float(call.text("rate_mg_per_h"), "rate"),
-            now=call.now,
         ),
         done=lambda new: call.redirect(f"/plans/{new.id}"),
         again=lambda refused: _view(call, plan_id, refused),

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from ketacare.clinic.accounts.orm import User
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.service import current_weight, get_patient
-from ketacare.clinic.plans import service
+from ketacare.clinic.plans import schemas, service
 from ketacare.clinic.plans.orm import Adjunct, Appointment, TherapySession
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.sessions import MonitoringOrder
@@ -49,9 +49,7 @@ def _options(form: Any) -> service.DoseOptions:
 
 def _builder(call: PageCall, patient_id: int, refused: Refusal | None = None) -> Response:
     patient = get_patient(session=call.session, patient_id=patient_id)
-    plans = service.plans_of(
-        session=call.session, actor=call.actor, patient_id=patient_id, now=call.now
-    )
+    plans = call.do(service.plans_of, patient_id=patient_id)
     return call.render(
         "plans/list.html",
         {
@@ -81,14 +79,12 @@ def create_plan(patient_id: int, call: PageCall = page_call("plan:write")) -> Re
             for m in ("nrs_pain", "phq9", "bpi_interference")
             if call.text(f"goal_{m}").strip()
         ]
-        return service.create_draft(
-            session=call.session,
-            actor=call.actor,
+        return call.do(
+            service.create_draft,
             settings=call.settings,
             patient_id=patient_id,
             protocol_id=call.text("protocol"),
             options=_options(call.form),
-            now=call.now,
             goals=goals,
             booster_policy=call.text("booster_policy"),
             preparation_required=call.form.get("preparation_required") == "yes",
@@ -187,12 +183,10 @@ def sign_plan(plan_id: int, call: PageCall = page_call("plan:sign")) -> Response
     return _act(
         call,
         plan_id,
-        lambda: service.sign(
-            session=call.session,
-            actor=call.actor,
+        lambda: call.do(
+            service.sign,
             settings=call.settings,
             plan_id=plan_id,
-            now=call.now,
             reason=call.text("reason"),
             weight_confirmed=f.get("weight_confirmed") == "yes",
             safeguards_accepted=[str(v) for v in f.getlist("safeguard")],
@@ -213,13 +207,7 @@ def cosign_plan(plan_id: int, call: PageCall = page_call("plan:sign")) -> Respon
     return _act(
         call,
         plan_id,
-        lambda: service.cosign(
-            session=call.session,
-            actor=call.actor,
-            settings=call.settings,
-            plan_id=plan_id,
-            now=call.now,
-        ),
+        lambda: call.do(service.cosign, settings=call.settings, plan_id=plan_id),
     )
 
 
@@ -228,13 +216,8 @@ def plan_status(plan_id: int, call: PageCall = page_call("plan:write")) -> Respo
     return _act(
         call,
         plan_id,
-        lambda: service.transition(
-            session=call.session,
-            actor=call.actor,
-            plan_id=plan_id,
-            action=call.text("action"),
-            now=call.now,
-            reason=call.text("reason"),
+        lambda: call.do(
+            service.transition, plan_id=plan_id, **call.parse(schemas.EndRequest).model_dump()
         ),
     )
 
@@ -242,13 +225,11 @@ def plan_status(plan_id: int, call: PageCall = page_call("plan:write")) -> Respo
 @router.post("/plans/{plan_id}/versions")
 def plan_version(plan_id: int, call: PageCall = page_call("plan:write")) -> Response:
     return call.attempt(
-        lambda: service.new_version(
-            session=call.session,
-            actor=call.actor,
+        lambda: call.do(
+            service.new_version,
             settings=call.settings,
             plan_id=plan_id,
             options=_options(call.form),
-            now=call.now,
         ),
         done=lambda new: call.redirect(f"/plans/{new.id}"),
         again=lambda refused: _plan_page(call, plan_id, refused),
@@ -260,15 +241,13 @@ def plan_adjunct(plan_id: int, call: PageCall = page_call("plan:write")) -> Resp
     return _act(
         call,
         plan_id,
-        lambda: service.add_adjunct(
-            session=call.session,
-            actor=call.actor,
+        lambda: call.do(
+            service.add_adjunct,
             settings=call.settings,
             plan_id=plan_id,
             drug=call.text("drug"),
             dose_text=call.text("dose_text"),
             use=call.text("use"),
-            now=call.now,
         ),
     )
 
@@ -279,14 +258,12 @@ def plan_therapy(plan_id: int, call: PageCall = page_call("plan:write")) -> Resp
         therapist = optional_int(call.text("therapist_id"), "therapist")
         if therapist is None:
             raise InvalidInput("choose a therapist")
-        return service.add_therapy(
-            session=call.session,
-            actor=call.actor,
+        return call.do(
+            service.add_therapy,
             plan_id=plan_id,
             kind=call.text("kind"),
             therapist_id=therapist,
             planned_date=_date(call.text("planned_date"), "planned date"),
-            now=call.now,
         )
 
     return _act(call, plan_id, act)
@@ -303,15 +280,13 @@ def plan_book(plan_id: int, call: PageCall = page_call("schedule:write")) -> Res
             clock = time.fromisoformat(call.text("at_time", "09:00"))
         except ValueError:
             raise InvalidInput("time must be HH:MM") from None
-        return service.book_course(
-            session=call.session,
-            actor=call.actor,
+        return call.do(
+            service.book_course,
             plan_id=plan_id,
             chair_id=chair,
             first_day=first,
             at_time=clock,
             zone=call.settings.zone,
-            now=call.now,
             settings=call.settings,
         )
 
@@ -350,13 +325,11 @@ def therapy_page(therapy_id: int, call: PageCall = page_call("therapy:read")) ->
 @router.post("/therapy/{therapy_id}")
 def therapy_note(therapy_id: int, call: PageCall = page_call("therapy:document")) -> Response:
     return call.attempt(
-        lambda: service.document_therapy(
-            session=call.session,
-            actor=call.actor,
+        lambda: call.do(
+            service.document_therapy,
             therapy_id=therapy_id,
             note={f: call.text(f) for f in service.NOTE_FIELDS},
             risk_concern=call.form.get("risk_concern") == "yes",
-            now=call.now,
         ),
         done=lambda row: call.redirect(f"/plans/{row.plan_id}"),
         again=lambda refused: _therapy_page(call, therapy_id, refused),

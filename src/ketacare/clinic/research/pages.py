@@ -15,14 +15,7 @@ router = APIRouter(include_in_schema=False)
 def consent_page(patient_id: int, call: PageCall = page_call("patient:write")) -> Response:
     """Record a decision from the chart; a refusal is shown by the error page."""
     data = call.parse(schemas.ConsentIn)
-    service.record_consent(
-        session=call.session,
-        actor=call.actor,
-        patient_id=patient_id,
-        decision=data.decision,
-        note=data.note,
-        now=call.now,
-    )
+    call.do(service.record_consent, patient_id=patient_id, decision=data.decision, note=data.note)
     return call.redirect(f"/patients/{patient_id}#research-h")
 
 
@@ -33,11 +26,9 @@ def export_page(
     call: PageCall = page_call("research:export"),
 ) -> Response:
     """The registry export, downloaded from the dashboard's form."""
-    data, _ = service.export_registry(
-        session=call.session,
-        actor=call.actor,
+    data, _ = call.do(
+        service.export_registry,
         profile=profile,
-        now=call.now,
         data_use_agreement=data_use_agreement[:500] or None,
     )
     return Response(

@@ -138,23 +138,18 @@ def dispense_page(patient_id: int, call: PageCall = page_call("takehome:dispense
         days = optional_int(values["days_supply"], "days' supply (whole days)")
         if plan_id is None or strength is None or units is None or days is None:
             raise InvalidInput("plan, strength, units and days' supply are all required")
-        plan = plans.get_plan(session=call.session, plan_id=plan_id)
-        if plan.patient_id != patient_id:
-            raise InvalidInput(f"plan {plan_id} is not a plan of this patient")
-        return service.dispense(
-            session=call.session,
-            actor=call.actor,
-            settings=call.settings,
-            plan_id=plan_id,
-            form=values["form"],
+        data = call.parse(
+            schemas.TakeHomeIn,
             strength_mg=strength,
             units=units,
             days_supply=days,
-            directions=values["directions"],
-            lot=values["lot"],
             pdmp_checked=values["pdmp_checked"] == "yes",
-            reason=values["reason"] or None,
-            now=call.now,
+        )
+        plan = plans.get_plan(session=call.session, plan_id=plan_id)
+        if plan.patient_id != patient_id:
+            raise InvalidInput(f"plan {plan_id} is not a plan of this patient")
+        return call.do(
+            service.dispense, settings=call.settings, plan_id=plan_id, **data.model_dump()
         )
 
     return call.attempt(
@@ -172,12 +167,10 @@ def void_page(dispense_id: int, call: PageCall = page_call("takehome:dispense"))
         raise NotFound(f"take-home supply {dispense_id} does not exist")
     patient_id = row.patient_id
     return call.attempt(
-        lambda: service.void_dispense(
-            session=call.session,
-            actor=call.actor,
+        lambda: call.do(
+            service.void_dispense,
             dispense_id=dispense_id,
-            reason=call.text("reason"),
-            now=call.now,
+            reason=call.parse(schemas.VoidIn).reason,
         ),
         done=f"/patients/{patient_id}/cumulative-dose",
         again=lambda refused: _page(call, patient_id, refused),

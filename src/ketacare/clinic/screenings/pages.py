@@ -99,12 +99,10 @@ def screening_page(patient_id: int, call: PageCall = page_call("screening:read")
 def run_screening(patient_id: int, call: PageCall = page_call("screening:run")) -> Response:
     def act() -> object:
         data = schemas.ScreeningCreate.model_validate(_form_values(call.form))
-        return service.run_screening(
-            session=call.session,
-            actor=call.actor,
+        return call.do(
+            service.run_screening,
             patient_id=patient_id,
             form=data.model_dump(exclude_none=True),
-            now=call.now,
             policy=service.site_policy(call.settings),
         )
 
@@ -127,13 +125,11 @@ def _valid_until(text: str) -> date | None:
 def sign_screening(screening_id: int, call: PageCall = page_call("screening:sign")) -> Response:
     patient_id = service.get_screening(session=call.session, screening_id=screening_id).patient_id
     return call.attempt(
-        lambda: service.sign(
-            session=call.session,
-            actor=call.actor,
+        lambda: call.do(
+            service.sign,
             screening_id=screening_id,
             note=call.text("note"),
             valid_until=_valid_until(call.text("valid_until")),
-            now=call.now,
             policy=service.site_policy(call.settings),
         ),
         done=f"/patients/{patient_id}/screening",

@@ -5,24 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.sessions import service
 from ketacare.web.answers import OBJECT, json_answer
-from ketacare.web.deps import (
-    ApiCall,
-    Authenticated,
-    Ctx,
-    DbSession,
-    Now,
-    actor_of,
-    api_call,
-    api_permission,
-    body_schema,
-)
+from ketacare.web.deps import ApiCall, Authenticated, Call, api_call, api_request, body_schema
 
 router = APIRouter(prefix="/api/v1", tags=["sessions"])
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -45,39 +34,32 @@ class EventPost(BaseModel):
 
 @router.post("/plans/{plan_id}/sessions", status_code=201)
 def open_session(
-    request: Request,
     plan_id: Id,
     data: SessionOpen,
-    session: DbSession,
-    ctx: Ctx,
-    at: Now,
-    principal: Principal = api_permission("session:write"),
+    call: Call = api_request("session:write"),
 ) -> dict[str, Any]:
     """Open a dosing session of a signed plan."""
-    row = service.open_session(
-        session=session,
-        actor=actor_of(request, principal),
-        settings=ctx.settings,
+    row = call.do(
+        service.open_session,
+        settings=call.settings,
         plan_id=plan_id,
         session_number=data.session_number,
-        now=at,
         appointment_id=data.appointment_id,
         opened_at=data.at,
     )
-    return service.view(row=row, state=service.state_of(session=session, session_id=row.id), now=at)
+    return service.view(
+        row=row, state=service.state_of(session=call.session, session_id=row.id), now=call.now
+    )
 
 
 @router.get("/sessions/board")
 def board(
-    request: Request,
-    session: DbSession,
-    at: Now,
-    principal: Principal = api_permission("session:read"),
+    call: Call = api_request("session:read"),
 ) -> list[dict[str, Any]]:
     """Every active chair at a glance."""
     out = []
-    for r in service.board(session=session, actor=actor_of(request, principal), now=at):
-        v = service.view(row=r.session, state=r.state, now=at, include_events=False)
+    for r in call.do(service.board):
+        v = service.view(row=r.session, state=r.state, now=call.now, include_events=False)
         out.append(
             {
                 "session_id": r.session.id,
@@ -97,26 +79,25 @@ def board(
 
 @router.get("/sessions/{session_id}")
 def read_session(
-    request: Request,
     session_id: Id,
-    session: DbSession,
-    at: Now,
-    principal: Principal = api_permission("session:read"),
+    call: Call = api_request("session:read"),
 ) -> dict[str, Any]:
     """The session as derived from its log."""
-    row = service.get_session(session=session, session_id=session_id)
+    row = service.get_session(session=call.session, session_id=session_id)
     from ketacare.clinic.audit import service as audit
 
     audit.record(
-        session=session,
-        actor=actor_of(request, principal),
+        session=call.session,
+        actor=call.actor,
         action="read",
         resource_type="session",
         resource_id=row.id,
         patient_id=row.patient_id,
-        at=at,
+        at=call.now,
     )
-    return service.view(row=row, state=service.state_of(session=session, session_id=row.id), now=at)
+    return service.view(
+        row=row, state=service.state_of(session=call.session, session_id=row.id), now=call.now
+    )
 
 
 @router.post(

@@ -183,23 +183,19 @@ def record_page(session_id: int, call: PageCall = page_call("session:write")) ->
                 raise InvalidInput("tick the checks that were done")
             for item in items:
                 detail = call.text(f"detail_{item}")
-                state = service.record(
-                    session=call.session,
-                    actor=call.actor,
+                state = call.do(
+                    service.record,
                     session_id=session_id,
                     data={"kind": "pre_dose_check", "item": item, "ok": True, "detail": detail},
                     expected_seq=seq,
-                    now=call.now,
                 )
                 seq = state.last_seq
         else:
-            service.record(
-                session=call.session,
-                actor=call.actor,
+            call.do(
+                service.record,
                 session_id=session_id,
                 data=event_from_form(kind, form),
                 expected_seq=seq,
-                now=call.now,
             )
 
     return call.attempt(
@@ -217,13 +213,11 @@ def open_page(plan_id: int, call: PageCall = page_call("session:write")) -> Resp
         if number is None:
             raise InvalidInput("choose the session number")
         appointment = optional_int(call.text("appointment_id"), "appointment")
-        return service.open_session(
-            session=call.session,
-            actor=call.actor,
+        return call.do(
+            service.open_session,
             settings=call.settings,
             plan_id=plan_id,
             session_number=number,
-            now=call.now,
             appointment_id=appointment,
         )
 
