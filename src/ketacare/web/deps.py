@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
@@ -39,6 +39,9 @@ from ketacare.infra.settings import Settings
 
 T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+#: a stored row's id in a JSON route's path (the database's integer range)
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 SESSION_COOKIE = "kc_session"
 MFA_COOKIE = "kc_mfa"

@@ -4,14 +4,17 @@ A page handler declares ``call: PageCall = page_call("plan:write")`` and nothing
 the shell: the dependency resolves the login session, checks the permission (and the
 second factor's enrolment), checks the CSRF token on every non-GET, reads the posted form
 and hands the handler the unit of work, who, when, the settings and the audit actor.
-:meth:`PageCall.attempt` is the one "act, then show the form again with the reason"::
+:meth:`PageCall.attempt` is the one "act, then show the form again with the reason", and
+:meth:`PageCall.parse` reads a form through the API's schema of the same action::
 
-    @router.post("/plans/{plan_id}/cosign")
-    def cosign_plan(plan_id: int, call: PageCall = page_call("plan:sign")) -> Response:
+    @router.post("/plans/{plan_id}/status")
+    def plan_status(plan_id: int, call: PageCall = page_call("plan:write")) -> Response:
         return call.attempt(
-            lambda: service.cosign(session=call.session, actor=call.actor, ...),
+            lambda: call.do(
+                service.transition, plan_id=plan_id, **call.parse(EndRequest).model_dump()
+            ),
             done=f"/plans/{plan_id}",
-            again=lambda refusal: _plan_page(call, plan_id, refusal),
+            again=lambda refused: _plan_page(call, plan_id, refused),
         )
 """
 

@@ -106,12 +106,4 @@ def create_user(
     call: Call = api_request("user:write"),
 ) -> object:
     """Create an account (administrators)."""
-    return call.do(
-        service.create_user,
-        username=data.username,
-        full_name=data.full_name,
-        role=data.role,
-        password=data.password,
-        patient_id=data.patient_id,
-        settings=call.settings,
-    )
+    return call.do(service.create_user, settings=call.settings, **data.model_dump())

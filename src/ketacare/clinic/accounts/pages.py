@@ -361,15 +361,7 @@ def create_user_page(call: PageCall = page_call("user:write")) -> Response:
         data = call.parse(
             schemas.UserCreate, patient_id=optional_int(call.text("patient_id"), "patient id")
         )
-        return call.do(
-            service.create_user,
-            username=data.username,
-            full_name=data.full_name,
-            role=data.role,
-            password=data.password,
-            patient_id=data.patient_id,
-            settings=call.settings,
-        )
+        return call.do(service.create_user, settings=call.settings, **data.model_dump())
 
     return call.attempt(
         act,

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from ketacare.clinic.assessments import schemas, service
 from ketacare.core.instruments import IncompleteAnswers
 from ketacare.web.answers import json_answer
-from ketacare.web.deps import Call, api_request
+from ketacare.web.deps import Call, Id, api_request
 
 router = APIRouter(prefix="/api/v1", tags=["assessments"])
-PatientId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.post(
     "/patients/{patient_id}/assessments", response_model=schemas.AssessmentResult, status_code=201
 )
 def create_assessment(
-    patient_id: PatientId,
+    patient_id: Id,
     data: schemas.AssessmentCreate,
     call: Call = api_request("assessment:write"),
 ) -> schemas.AssessmentResult | Response:
@@ -75,7 +74,7 @@ def incomplete_problem(exc: IncompleteAnswers, alerts: list[object]) -> Response
 
 @router.get("/patients/{patient_id}/assessments", response_model=list[schemas.AssessmentRead])
 def list_assessments(
-    patient_id: PatientId,
+    patient_id: Id,
     instrument: Annotated[str | None, Query(max_length=40)] = None,
     call: Call = api_request("assessment:read"),
 ) -> list[object]:
@@ -97,7 +96,7 @@ def list_alerts(
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=schemas.AlertRead)
 def acknowledge_alert(
-    alert_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    alert_id: Id,
     data: schemas.Acknowledge,
     call: Call = api_request("alert:acknowledge"),
 ) -> object:

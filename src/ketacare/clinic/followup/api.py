@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
 from ketacare.clinic.followup import schedules, schemas, service
 from ketacare.clinic.plans.service import get_plan
-from ketacare.web.deps import Call, api_request, ensure_patient_scope
+from ketacare.web.deps import Call, Id, api_request, ensure_patient_scope
 
 router = APIRouter(prefix="/api/v1", tags=["follow-up"])
-Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.post(
     "/patients/{patient_id}/self-report-links", response_model=schemas.LinkCreated, status_code=201
 )
 def create_link(
-    patient_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    patient_id: Id,
     data: schemas.LinkCreate,
     call: Call = api_request("followup:write"),
 ) -> schemas.LinkCreated:

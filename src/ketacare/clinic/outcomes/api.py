@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
 from ketacare.clinic.outcomes import boosters, panel, schemas
 from ketacare.clinic.outcomes.policy import booster_rules
-from ketacare.web.deps import Call, api_request
+from ketacare.web.deps import Call, Id, api_request
 
 router = APIRouter(prefix="/api/v1", tags=["outcomes"])
-PatientId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.get("/patients/{patient_id}/outcomes", response_model=schemas.OutcomePanel)
 def patient_outcomes(
-    patient_id: PatientId,
+    patient_id: Id,
     call: Call = api_request("outcome:read"),
 ) -> schemas.OutcomePanel:
     """Scores over sessions, change from baseline, definitions met, doses, status line,
@@ -33,7 +30,7 @@ def patient_outcomes(
 
 @router.get("/patients/{patient_id}/booster-decisions", response_model=list[schemas.DecisionView])
 def list_booster_decisions(
-    patient_id: PatientId,
+    patient_id: Id,
     call: Call = api_request("outcome:read"),
 ) -> list[schemas.DecisionView]:
     """Every decision on the patient's booster suggestions, superseded ones included."""
@@ -48,7 +45,7 @@ def list_booster_decisions(
     status_code=201,
 )
 def decide_booster(
-    patient_id: PatientId,
+    patient_id: Id,
     data: schemas.DecisionCreate,
     call: Call = api_request("plan:write"),
 ) -> schemas.DecisionView:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from ketacare.clinic.patients import schemas, service
 from ketacare.infra.permissions import Scope, check
-from ketacare.web.deps import Call, api_request
+from ketacare.web.deps import Call, Id, api_request
 
 router = APIRouter(prefix="/api/v1", tags=["patients"])
-PatientId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-EntryId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.get("/patients", response_model=schemas.PatientsPage)
@@ -48,7 +46,7 @@ def create_patient(
 
 @router.get("/patients/{patient_id}", response_model=schemas.PatientChart)
 def read_patient(
-    patient_id: PatientId,
+    patient_id: Id,
     call: Call = api_request("patient:read"),
 ) -> schemas.PatientChart:
     """The whole record of one patient."""
@@ -58,7 +56,7 @@ def read_patient(
 
 @router.patch("/patients/{patient_id}", response_model=schemas.PatientRead)
 def amend_patient(
-    patient_id: PatientId,
+    patient_id: Id,
     data: schemas.PatientAmend,
     call: Call = api_request("patient:write"),
 ) -> schemas.PatientRead:
@@ -69,7 +67,7 @@ def amend_patient(
 
 @router.post("/patients/{patient_id}/weights", response_model=schemas.WeightRead, status_code=201)
 def add_weight(
-    patient_id: PatientId,
+    patient_id: Id,
     data: schemas.WeightCreate,
     call: Call = api_request("patient:write"),
 ) -> object:
@@ -81,7 +79,7 @@ def add_weight(
     "/patients/{patient_id}/conditions", response_model=schemas.ConditionRead, status_code=201
 )
 def add_condition(
-    patient_id: PatientId,
+    patient_id: Id,
     data: schemas.ConditionCreate,
     call: Call = api_request("patient:write"),
 ) -> object:
@@ -93,7 +91,7 @@ def add_condition(
     "/patients/{patient_id}/medications", response_model=schemas.MedicationRead, status_code=201
 )
 def add_medication(
-    patient_id: PatientId,
+    patient_id: Id,
     data: schemas.MedicationCreate,
     call: Call = api_request("patient:write"),
 ) -> object:
@@ -105,7 +103,7 @@ def add_medication(
     "/patients/{patient_id}/allergies", response_model=schemas.AllergyRead, status_code=201
 )
 def add_allergy(
-    patient_id: PatientId,
+    patient_id: Id,
     data: schemas.AllergyCreate,
     call: Call = api_request("patient:write"),
 ) -> object:
@@ -115,9 +113,9 @@ def add_allergy(
 
 @router.post("/patients/{patient_id}/{kind}/{entry_id}/status", status_code=200)
 def change_status(
-    patient_id: PatientId,
+    patient_id: Id,
     kind: Literal["conditions", "medications", "allergies", "weights"],
-    entry_id: EntryId,
+    entry_id: Id,
     data: schemas.StatusChange,
     call: Call = api_request("patient:write"),
 ) -> dict[str, object]:
@@ -136,7 +134,7 @@ def change_status(
 
 @router.get("/patients/{patient_id}/fhir")
 def export_fhir(
-    patient_id: PatientId,
+    patient_id: Id,
     call: Call = api_request("patient:read"),
 ) -> dict[str, object]:
     """The whole record as a FHIR R4 Bundle (type collection)."""
@@ -146,7 +144,7 @@ def export_fhir(
 
 @router.get("/patients/{patient_id}/history", response_model=list[schemas.AmendmentRead])
 def read_history(
-    patient_id: PatientId,
+    patient_id: Id,
     call: Call = api_request("patient:read"),
 ) -> list[schemas.AmendmentRead]:
     """Every amendment of the record, with values before and after."""

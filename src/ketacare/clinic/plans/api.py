@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.plans import schemas, service
-from ketacare.web.deps import Call, api_request, ensure_patient_scope
+from ketacare.web.deps import Call, Id, api_request, ensure_patient_scope
 
 router = APIRouter(prefix="/api/v1", tags=["plans"])
-Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def _options(data: schemas.DoseChoice) -> service.DoseOptions:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from ketacare.clinic.research import schemas, service
-from ketacare.web.deps import Call, api_request
+from ketacare.web.deps import Call, Id, api_request
 
 router = APIRouter(prefix="/api/v1", tags=["research"])
-Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.post(

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
 from ketacare.clinic.screenings import schemas, service
-from ketacare.web.deps import Call, api_request
+from ketacare.web.deps import Call, Id, api_request
 
 router = APIRouter(prefix="/api/v1", tags=["screenings"])
-Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.post(

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from ketacare.clinic.sessions import service
 from ketacare.web.answers import OBJECT, json_answer
-from ketacare.web.deps import ApiCall, Authenticated, Call, api_call, api_request, body_schema
+from ketacare.web.deps import ApiCall, Authenticated, Call, Id, api_call, api_request, body_schema
 
 router = APIRouter(prefix="/api/v1", tags=["sessions"])
-Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class SessionOpen(BaseModel):
