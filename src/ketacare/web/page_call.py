@@ -119,8 +119,16 @@ class PageCall(Call):
             raise InvalidInput(validation_message(exc)) from None
 
     def render(
-        self, template: str, values: dict[str, Any] | None = None, status_code: int = 200
+        self,
+        template: str,
+        values: dict[str, Any] | None = None,
+        status_code: int = 200,
+        *,
+        refused: Refusal | None = None,
     ) -> HTMLResponse:
+        """A page of ``template``; when ``refused``, with its reason (``error``) and status."""
+        if refused is not None:
+            values, status_code = {**(values or {}), "error": refused.message}, refused.status
         return page(self.request, self.ctx, template, values, status_code=status_code)
 
     def redirect(self, url: str) -> RedirectResponse:

@@ -312,11 +312,9 @@ def change_password_page(
 
 def _users_page(call: PageCall, refused: Refusal | None = None, **form: str) -> Response:
     users = service.list_users(session=call.session)
-    extra = {"error": refused.message, "form": form} if refused else {}
+    kept = {"form": form} if refused else {}
     return call.render(
-        "accounts/users.html",
-        {"users": users, "roles": list(Role), **extra},
-        status_code=refused.status if refused else 200,
+        "accounts/users.html", {"users": users, "roles": list(Role), **kept}, refused=refused
     )
 
 

@@ -108,11 +108,10 @@ def _form(
             "patient": patient,
             "instrument": instrument,
             "values": values or {},
-            "error": refused.message if refused else None,
             "unanswered": incomplete.unanswered if incomplete else (),
             "alerts": alerts or [],
         },
-        status_code=refused.status if refused else 200,
+        refused=refused,
     )
 
 

@@ -51,9 +51,7 @@ def send_link(patient_id: int, call: PageCall = page_call("followup:write")) -> 
         ),
         done=lambda created: _sent(call, patient, created),
         again=lambda refused: call.render(
-            "followup/sent.html",
-            {"patient": patient, "error": refused.message},
-            status_code=refused.status,
+            "followup/sent.html", {"patient": patient}, refused=refused
         ),
     )
 
@@ -307,9 +305,8 @@ def _schedule_page(
             "starts": STARTS,
             "templates": list(templates.values()),
             "chosen": chosen,
-            "error": refused.message if refused else None,
         },
-        status_code=refused.status if refused else 200,
+        refused=refused,
     )
 
 
@@ -348,8 +345,8 @@ def _patient_due_page(call: PageCall, patient_id: int, refused: Refusal | None =
     found = call.do(schedules.due_for_patient, patient_id=patient_id)
     return call.render(
         "followup/patient_due.html",
-        {"patient": patient, "found": found, "error": refused.message if refused else None},
-        status_code=refused.status if refused else 200,
+        {"patient": patient, "found": found},
+        refused=refused,
     )
 
 
@@ -402,12 +399,11 @@ def _my_page(call: PageCall, refused: Refusal | None = None, **extra: Any) -> Re
             "asked": asked,
             "due": due,
             "upcoming": sorted(upcoming, key=lambda u: u[1]),
-            "error": refused.message if refused else None,
             "values": {},
             "crisis_message": call.settings.crisis_message,
             **extra,
         },
-        status_code=refused.status if refused else 200,
+        refused=refused,
     )
 
 

@@ -65,10 +65,9 @@ def _booster_page(
             "decisions": [panel.decision_view(r, zone) for r in reversed(rows)],
             "rules_set": bool(rules),
             "plans": plans,
-            "error": refused.message if refused else None,
             "form": form or {},
         },
-        status_code=refused.status if refused else 200,
+        refused=refused,
     )
 
 

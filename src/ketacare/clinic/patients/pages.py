@@ -71,9 +71,7 @@ def register_patient(call: PageCall = page_call("patient:create")) -> Response:
         act,
         done=lambda patient: call.redirect(f"/patients/{patient.id}"),
         again=lambda refused: call.render(
-            "patients/new.html",
-            {"form": call.texts(REGISTRATION_FIELDS), "error": refused.message},
-            status_code=refused.status,
+            "patients/new.html", {"form": call.texts(REGISTRATION_FIELDS)}, refused=refused
         ),
     )
 
@@ -124,14 +122,13 @@ def _chart(call: PageCall, patient_id: int, refused: Refusal | None = None) -> R
             "consents": consents,
             "chart": chart,
             "p": chart.patient,
-            "error": refused.message if refused else None,
             "today": at.date(),
             "known_codes": sorted(icd10cm_codes().items()),
             "outcomes": outcomes,
             "cumulative": cumulative,
             "in_force": in_force,
         },
-        status_code=refused.status if refused else 200,
+        refused=refused,
     )
 
 

@@ -70,7 +70,6 @@ def _view(
             "patient": patient,
             "result": result,
             "problem": problem,
-            "error": refused.message if refused else None,
             "levels": service.levels(session=session, plan=plan),
             "form": {k: str(v) for k, v in (form or {}).items()},
             "chart": None
@@ -83,7 +82,7 @@ def _view(
                 "samples": result["samples"],
             },
         },
-        status_code=refused.status if refused else 200,
+        refused=refused,
     )
 
 

@@ -56,12 +56,11 @@ def _builder(call: PageCall, patient_id: int, refused: Refusal | None = None) ->
             "patient": patient,
             "plans": plans,
             "form": call.posted() if refused else {},
-            "error": refused.message if refused else None,
             "protocols": service.protocol_choices(call.settings),
             "policy_file": call.settings.protocol_policy_file,
             "weight": current_weight(patient),
         },
-        status_code=refused.status if refused else 200,
+        refused=refused,
     )
 
 
@@ -131,7 +130,6 @@ def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> 
             "plan": plan,
             "patient": patient,
             "protocol": protocol,
-            "error": refused.message if refused else None,
             "gates": service.gates(session=session, settings=settings, plan=plan, now=at)
             if draft
             else [],
@@ -161,7 +159,7 @@ def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> 
             "order_prefill": service.order_prefill(settings=settings, plan=plan),
             "order_shown": _order_shown(plan),
         },
-        status_code=refused.status if refused else 200,
+        refused=refused,
     )
 
 
@@ -298,11 +296,9 @@ def _therapy_page(call: PageCall, therapy_id: int, refused: Refusal | None = Non
     if row is None and refused is None:
         raise InvalidInput(f"therapy session {therapy_id} does not exist")
     patient = get_patient(session=call.session, patient_id=row.patient_id) if row else None
-    extra = {"error": refused.message, "form": call.posted()} if refused else {}
+    form = {"form": call.posted()} if refused else {}
     return call.render(
-        "plans/therapy.html",
-        {"row": row, "patient": patient, **extra},
-        status_code=refused.status if refused else 200,
+        "plans/therapy.html", {"row": row, "patient": patient, **form}, refused=refused
     )
 
 

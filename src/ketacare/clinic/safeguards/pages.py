@@ -114,10 +114,9 @@ def _page(
             "supplies": supplies,
             "take_home_policy": service.take_home_policy(settings),
             "take_home_plans": take_home_plans,
-            "error": refused.message if refused else None,
             "form": form or {},
         },
-        status_code=refused.status if refused else 200,
+        refused=refused,
     )
 
 

@@ -81,12 +81,11 @@ def _summary(call: PageCall, patient_id: int, refused: Refusal | None = None) ->
             "history_fields": _history_fields(),
             "molecules": MOLECULES,
             "routes": list(treatment_vocabulary().screening_routes.items()),
-            "error": refused.message if refused else None,
             "in_force": service.in_force(session=session, patient_id=patient_id, today=at.date()),
             "policy_days": policy.get("screening_valid_days") if policy else None,
             "policy_name": policy.name if policy else None,
         },
-        status_code=refused.status if refused else 200,
+        refused=refused,
     )
 
 
