@@ -226,19 +226,22 @@ def test_the_order_is_on_the_chair_board_summary_and_pdf_and_checks_off_are_loud
     # no session policy in this clinic: every unset check is named on a loud banner
     banner = _testid(page, "unset-banner")
     assert banner.startswith("Checks off, not set by the clinic")
-    assert "minimum observation after dosing: not set" in banner
+    # the order sets the minimum observation the protocol leaves open: on the order, not off
+    assert "minimum observation after dosing" not in banner
+    assert "minimum observation after dosing: 120 min (monitoring order signed by physician" in page
     assert "temperature high: not configured" in banner
     assert "session dose (mg) soft limit: not set" in banner and "dose_mg" not in banner
     assert 'data-testid="no-order-banner"' not in page  # this plan has an order
 
     from ketacare.clinic.sessions import service
     from ketacare.clinic.sessions.summary import _lines
+    from ketacare.clinic.sessions.view import view as session_view
 
     app = client.app
     with app.state.ctx.sessions() as db:  # the PDF's text, read before it is drawn
         row = service.get_session(session=db, session_id=chair.id)
         state = service.state_of(session=db, session_id=chair.id)
-        view = service.view(row=row, state=state, now=clock.now)
+        view = session_view(row=row, state=state, now=clock.now)
         from ketacare.clinic.patients.service import get_patient
 
         patient = get_patient(session=db, patient_id=row.patient_id)
@@ -283,7 +286,7 @@ def test_a_session_alert_is_acknowledged_at_the_chair_not_from_the_inbox(
     reasons = chair.read()["discharge"]["reasons"]
     assert any("open alert" in x for x in reasons), reasons
     shown = _testid(client.get(f"/sessions/{chair.id}").text, "discharge-status")
-    assert "open alert" in shown and "Systolic BP (mmHg) 190" in shown
+    assert "open alert" in shown and "Systolic blood pressure (mmHg) 190" in shown
     assert "/order-" not in shown and "sbp_high" not in shown  # no internal alert id
     r = chair.post({"kind": "acknowledge_alert", "alert_id": open_["id"], "action": "stop"})
     assert r.status_code == 201, r.text

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from ketacare.clinic.analytics import schemas, service
-from ketacare.clinic.plans import service as plans
+from ketacare.clinic.plans import dosing
 from ketacare.web.deps import Call, api_request
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
@@ -63,7 +63,7 @@ Filters = Annotated[dict[str, str | None], Depends(_filters)]
 
 
 def _run(call: Call, filters: dict[str, str | None], *, curves: bool) -> service.Dashboard:
-    titles = {p.id: p.title for p in plans.library(call.settings).protocols}
+    titles = {p.id: p.title for p in dosing.library(call.settings).protocols}
     return call.do(
         service.dashboard,
         settings=call.settings,

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from ketacare.clinic.analytics import service
 from ketacare.clinic.analytics.reference import statistics
-from ketacare.clinic.plans import service as plans
+from ketacare.clinic.plans import dosing
 from ketacare.core.errors import InvalidInput
 from ketacare.web.page_call import PageCall, page_call
 
@@ -66,7 +66,7 @@ def dashboard_page(call: PageCall = page_call("analytics:read")) -> Response:
             {**common, "error": str(exc), "found": None},
             status_code=422,
         )
-    titles = {p.id: p.title for p in plans.library(call.settings).protocols}
+    titles = {p.id: p.title for p in dosing.library(call.settings).protocols}
     found = call.do(
         service.dashboard, settings=call.settings, filters=filters, protocol_titles=titles
     )

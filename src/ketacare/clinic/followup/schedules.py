@@ -1,6 +1,7 @@
 """Outcome schedules of plans: set (versioned), what is due now, links and reminders.
 
-The rules live in :mod:`ketacare.core.outcomes.schedule`; this module gathers their
+The rules live in :mod:`ketacare.core.outcomes.schedule` and
+:mod:`ketacare.core.outcomes.schedule_status`; this module gathers their
 inputs from the database (the plan's sessions given and booked, the patient's
 completed assessments, the plan's end) and keeps the versions.
 
@@ -37,15 +38,14 @@ from ketacare.clinic.sessions.orm import DosingSession
 from ketacare.clinic.sessions.service import state_of
 from ketacare.core.errors import InvalidInput
 from ketacare.core.instruments import get_instrument
-from ketacare.core.outcomes.schedule import (
+from ketacare.core.outcomes.schedule import Schedule, parse_schedule
+from ketacare.core.outcomes.schedule_status import (
     ItemStatus,
     Measurement,
     PlanEnd,
-    Schedule,
     ScheduleStatus,
     SessionTime,
     evaluate_schedule,
-    parse_schedule,
 )
 from ketacare.infra.errors import Conflict
 

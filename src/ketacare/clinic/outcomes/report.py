@@ -156,7 +156,7 @@ def progress_report(
 
 def _cumulative_lines(*, session: Session, patient_id: int, now: datetime) -> list[str]:
     """Per molecule: the last 30 days and the whole history, as on the chart's card."""
-    from ketacare.clinic.sessions.service import doses_given
+    from ketacare.clinic.sessions.doses import doses_given
     from ketacare.core.safeguards import cumulative, molecule_label
 
     found = cumulative(doses_given(session=session, patient_id=patient_id, now=now), at=now)

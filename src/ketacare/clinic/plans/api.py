@@ -7,14 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from ketacare.clinic.patients.service import get_patient
-from ketacare.clinic.plans import schemas, service
+from ketacare.clinic.plans import booking, dosing, schemas, service, therapy
+from ketacare.clinic.plans import exposure as exposures
 from ketacare.web.deps import Call, Id, api_request, ensure_patient_scope
 
 router = APIRouter(prefix="/api/v1", tags=["plans"])
 
 
-def _options(data: schemas.DoseChoice) -> service.DoseOptions:
-    return service.DoseOptions(
+def _options(data: schemas.DoseChoice) -> dosing.DoseOptions:
+    return dosing.DoseOptions(
         bag_mg=data.bag_mg,
         bag_ml=data.bag_ml,
         dose_mg_per_kg_per_h=data.dose_mg_per_kg_per_h,
@@ -28,7 +29,7 @@ def preview(
     data: schemas.PlanPreviewRequest, call: Call = api_request("plan:read")
 ) -> dict[str, Any]:
     """The concrete schedule for a weight (hard limits refused, soft ones reported)."""
-    plan = service.preview(
+    plan = dosing.preview(
         settings=call.settings,
         protocol_id=data.protocol,
         weight_kg=data.weight_kg,
@@ -74,22 +75,8 @@ def read_plan(
     """One plan version."""
     plan = service.get_plan(session=call.session, plan_id=plan_id)
     ensure_patient_scope(call.principal, "plan:read", plan.patient_id)
-    _audit_read(call, plan)
+    call.do(service.record_read, plan=plan)
     return plan
-
-
-def _audit_read(call: Call, plan: Any) -> None:
-    from ketacare.clinic.audit import service as audit
-
-    audit.record(
-        session=call.session,
-        actor=call.actor,
-        action="read",
-        resource_type="plan",
-        resource_id=plan.id,
-        patient_id=plan.patient_id,
-        at=call.now,
-    )
 
 
 @router.get("/plans/{plan_id}/exposure")
@@ -101,10 +88,10 @@ def plan_exposure(
     """Predicted plasma, effect-site and metabolite curves of the planned course."""
     plan = service.get_plan(session=call.session, plan_id=plan_id)
     ensure_patient_scope(call.principal, "plan:read", plan.patient_id)
-    _audit_read(call, plan)
+    call.do(service.record_read, plan=plan)
     patient = get_patient(session=call.session, patient_id=plan.patient_id)
     age = (plan.created_at.date() - patient.birth_date).days // 365
-    return service.exposure(
+    return exposures.exposure(
         settings=call.settings, plan=plan, patient_age=age, patient_sex=patient.sex, model_id=model
     )
 
@@ -183,7 +170,7 @@ def add_therapy(
 ) -> object:
     """Plan a preparation or integration session with a therapist."""
     return call.do(
-        service.add_therapy,
+        therapy.add_therapy,
         plan_id=plan_id,
         kind=data.kind,
         therapist_id=data.therapist_id,
@@ -199,7 +186,7 @@ def document_therapy(
 ) -> object:
     """The therapist's structured note (a risk concern alerts the responsible clinician)."""
     return call.do(
-        service.document_therapy,
+        therapy.document_therapy,
         therapy_id=therapy_id,
         note=data.model_dump(exclude={"risk_concern"}),
         risk_concern=data.risk_concern,
@@ -219,7 +206,7 @@ def book(
     Double bookings and too-early sessions are refused.
     """
     return call.do(
-        service.book,
+        booking.book,
         plan_id=plan_id,
         session_number=data.session_number,
         chair_id=data.chair_id,

@@ -11,9 +11,9 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from ketacare.clinic.accounts.orm import User
-from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.service import current_weight, get_patient
-from ketacare.clinic.plans import schemas, service
+from ketacare.clinic.plans import booking, dosing, gates, schemas, service, therapy
+from ketacare.clinic.plans import exposure as exposures
 from ketacare.clinic.plans.orm import Adjunct, Appointment, TherapySession
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.sessions import MonitoringOrder
@@ -35,8 +35,8 @@ def _date(text: str, what: str) -> date | None:
         raise InvalidInput(f"{what} {text!r} is not a date: use YYYY-MM-DD") from None
 
 
-def _options(form: Any) -> service.DoseOptions:
-    return service.DoseOptions(
+def _options(form: Any) -> dosing.DoseOptions:
+    return dosing.DoseOptions(
         bag_mg=optional_float(str(form.get("bag_mg") or ""), "bag_mg"),
         bag_ml=optional_float(str(form.get("bag_ml") or ""), "bag_ml"),
         dose_mg_per_kg_per_h=optional_float(
@@ -56,7 +56,7 @@ def _builder(call: PageCall, patient_id: int, refused: Refusal | None = None) ->
             "patient": patient,
             "plans": plans,
             "form": call.posted() if refused else {},
-            "protocols": service.protocol_choices(call.settings),
+            "protocols": dosing.protocol_choices(call.settings),
             "policy_file": call.settings.protocol_policy_file,
             "weight": current_weight(patient),
         },
@@ -101,19 +101,11 @@ def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> 
     plan = service.get_plan(session=session, plan_id=plan_id)
     ensure_patient_scope(call.principal, "plan:read", plan.patient_id)
     patient = get_patient(session=session, patient_id=plan.patient_id)
-    audit.record(
-        session=session,
-        actor=call.actor,
-        action="read",
-        resource_type="plan",
-        resource_id=plan.id,
-        patient_id=plan.patient_id,
-        at=at,
-    )
-    protocol = service.library(settings).get(protocol_id=plan.protocol_id)
+    call.do(service.record_read, plan=plan)
+    protocol = dosing.library(settings).get(protocol_id=plan.protocol_id)
     age = (at.date() - patient.birth_date).days // 365
     try:
-        exposure = service.exposure(
+        exposure = exposures.exposure(
             settings=settings,
             plan=plan,
             patient_age=age,
@@ -130,10 +122,10 @@ def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> 
             "plan": plan,
             "patient": patient,
             "protocol": protocol,
-            "gates": service.gates(session=session, settings=settings, plan=plan, now=at)
+            "gates": gates.gates(session=session, settings=settings, plan=plan, now=at)
             if draft
             else [],
-            "safeguards": service.required_safeguards(
+            "safeguards": gates.required_safeguards(
                 session=session, settings=settings, plan=plan, now=at
             )
             if draft
@@ -145,7 +137,7 @@ def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> 
             ),
             "therapists": [u for u in users.values() if u.role == "therapist" and u.is_active],
             "users": users,
-            "chairs": service.chairs(session=session),
+            "chairs": booking.chairs(session=session),
             "appointments": list(
                 session.scalars(
                     select(Appointment)
@@ -155,8 +147,8 @@ def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> 
             ),
             "weight_policy_days": settings.weight_valid_days,
             "history": service.history(session=session, plan=plan),
-            "preparation_done": service.preparation_done(session=session, plan=plan),
-            "order_prefill": service.order_prefill(settings=settings, plan=plan),
+            "preparation_done": therapy.preparation_done(session=session, plan=plan),
+            "order_prefill": gates.order_prefill(settings=settings, plan=plan),
             "order_shown": _order_shown(plan),
         },
         refused=refused,
@@ -257,7 +249,7 @@ def plan_therapy(plan_id: int, call: PageCall = page_call("plan:write")) -> Resp
         if therapist is None:
             raise InvalidInput("choose a therapist")
         return call.do(
-            service.add_therapy,
+            therapy.add_therapy,
             plan_id=plan_id,
             kind=call.text("kind"),
             therapist_id=therapist,
@@ -279,7 +271,7 @@ def plan_book(plan_id: int, call: PageCall = page_call("schedule:write")) -> Res
         except ValueError:
             raise InvalidInput("time must be HH:MM") from None
         return call.do(
-            service.book_course,
+            booking.book_course,
             plan_id=plan_id,
             chair_id=chair,
             first_day=first,
@@ -291,10 +283,9 @@ def plan_book(plan_id: int, call: PageCall = page_call("schedule:write")) -> Res
     return _act(call, plan_id, act)
 
 
-def _therapy_page(call: PageCall, therapy_id: int, refused: Refusal | None = None) -> Response:
-    row = call.session.get(TherapySession, therapy_id)
-    if row is None and refused is None:
-        raise InvalidInput(f"therapy session {therapy_id} does not exist")
+def _therapy_page(
+    call: PageCall, row: TherapySession | None, refused: Refusal | None = None
+) -> Response:
     patient = get_patient(session=call.session, patient_id=row.patient_id) if row else None
     form = {"form": call.posted()} if refused else {}
     return call.render(
@@ -304,31 +295,22 @@ def _therapy_page(call: PageCall, therapy_id: int, refused: Refusal | None = Non
 
 @router.get("/therapy/{therapy_id}", response_class=HTMLResponse)
 def therapy_page(therapy_id: int, call: PageCall = page_call("therapy:read")) -> Response:
-    row = call.session.get(TherapySession, therapy_id)
-    if row is not None:
-        audit.record(
-            session=call.session,
-            actor=call.actor,
-            action="read",
-            resource_type="therapy_session",
-            resource_id=row.id,
-            patient_id=row.patient_id,
-            at=call.now,
-        )
-    return _therapy_page(call, therapy_id)
+    return _therapy_page(call, call.do(therapy.read_therapy, therapy_id=therapy_id))
 
 
 @router.post("/therapy/{therapy_id}")
 def therapy_note(therapy_id: int, call: PageCall = page_call("therapy:document")) -> Response:
     return call.attempt(
         lambda: call.do(
-            service.document_therapy,
+            therapy.document_therapy,
             therapy_id=therapy_id,
-            note={f: call.text(f) for f in service.NOTE_FIELDS},
+            note={f: call.text(f) for f in therapy.NOTE_FIELDS},
             risk_concern=call.form.get("risk_concern") == "yes",
         ),
         done=lambda row: call.redirect(f"/plans/{row.plan_id}"),
-        again=lambda refused: _therapy_page(call, therapy_id, refused),
+        again=lambda refused: _therapy_page(
+            call, call.session.get(TherapySession, therapy_id), refused
+        ),
     )
 
 
@@ -339,20 +321,10 @@ def calendar_page(week: str = "", call: PageCall = page_call("schedule:read")) -
     start_day = _date(week, "week") or at.astimezone(zone).date()
     start_day = start_day - timedelta(days=start_day.weekday())
     start = datetime.combine(start_day, time(0), tzinfo=zone)
-    appts = service.calendar(session=session, start=start, end=start + timedelta(days=7))
-    for appt in appts:
-        audit.record(
-            session=session,
-            actor=call.actor,
-            action="read",
-            resource_type="appointment",
-            resource_id=appt.id,
-            patient_id=appt.patient_id,
-            at=at,
-        )
+    appts = call.do(booking.calendar, start=start, end=start + timedelta(days=7))
     patients = {a.patient_id: get_patient(session=session, patient_id=a.patient_id) for a in appts}
     days = [start_day + timedelta(days=i) for i in range(7)]
-    chairs = service.chairs(session=session)
+    chairs = booking.chairs(session=session)
     grid = {
         (c.id, d): [
             a for a in appts if a.chair_id == c.id and a.starts_at.astimezone(zone).date() == d

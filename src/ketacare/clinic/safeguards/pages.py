@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from ketacare.clinic.patients.service import get_patient
+from ketacare.clinic.plans import dosing
 from ketacare.clinic.plans import service as plans
 from ketacare.clinic.plans.orm import Plan
 from ketacare.clinic.safeguards import schemas, service
@@ -94,7 +95,7 @@ def _page(
         schemas.TakeHomeRead.of(r)
         for r in service.dispenses(session=session, actor=call.actor, patient_id=patient_id, now=at)
     ]
-    library = plans.library(settings)
+    library = dosing.library(settings)
     take_home_plans = [
         p
         for p in session.scalars(

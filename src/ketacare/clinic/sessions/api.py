@@ -10,6 +10,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from ketacare.clinic.sessions import service
+from ketacare.clinic.sessions.board import board as sessions_board
+from ketacare.clinic.sessions.schemas import SessionView
+from ketacare.clinic.sessions.view import view
 from ketacare.web.answers import OBJECT, json_answer
 from ketacare.web.deps import ApiCall, Authenticated, Call, Id, api_call, api_request, body_schema
 
@@ -46,7 +49,7 @@ def open_session(
         appointment_id=data.appointment_id,
         opened_at=data.at,
     )
-    return service.view(
+    return view(
         row=row, state=service.state_of(session=call.session, session_id=row.id), now=call.now
     )
 
@@ -57,8 +60,8 @@ def board(
 ) -> list[dict[str, Any]]:
     """Every active chair at a glance."""
     out = []
-    for r in call.do(service.board):
-        v = service.view(row=r.session, state=r.state, now=call.now, include_events=False)
+    for r in call.do(sessions_board):
+        v = view(row=r.session, state=r.state, now=call.now, include_events=False)
         out.append(
             {
                 "session_id": r.session.id,
@@ -83,18 +86,8 @@ def read_session(
 ) -> dict[str, Any]:
     """The session as derived from its log."""
     row = service.get_session(session=call.session, session_id=session_id)
-    from ketacare.clinic.audit import service as audit
-
-    audit.record(
-        session=call.session,
-        actor=call.actor,
-        action="read",
-        resource_type="session",
-        resource_id=row.id,
-        patient_id=row.patient_id,
-        at=call.now,
-    )
-    return service.view(
+    call.do(service.record_read, row=row)
+    return view(
         row=row, state=service.state_of(session=call.session, session_id=row.id), now=call.now
     )
 
@@ -113,7 +106,7 @@ async def record_event(session_id: Id, call: ApiCall = api_call("session:write")
     thread-pool hop (:class:`~ketacare.web.deps.ApiCall`).
     """
 
-    def work(auth: Authenticated) -> dict[str, Any]:
+    def work(auth: Authenticated) -> SessionView:
         data = auth.body(EventPost)
         row, state = service.record_entry(
             session=auth.session,
@@ -124,6 +117,6 @@ async def record_event(session_id: Id, call: ApiCall = api_call("session:write")
             now=auth.now,
         )
         # the answer carries the new state, not the whole log (GET the session for that)
-        return service.view(row=row, state=state, now=auth.now, include_events=False)
+        return view(row=row, state=state, now=auth.now, include_events=False)
 
     return json_answer(await call.run(work), status_code=201)

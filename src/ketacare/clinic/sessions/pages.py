@@ -9,12 +9,14 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.service import get_patient
+from ketacare.clinic.plans import exposure as exposures
 from ketacare.clinic.plans import service as plans
 from ketacare.clinic.sessions import service
+from ketacare.clinic.sessions.board import board
 from ketacare.clinic.sessions.summary import summary_pdf
-from ketacare.clinic.sessions.words import clinical_message, entry_lines
+from ketacare.clinic.sessions.view import view
+from ketacare.clinic.sessions.words import OBSERVED_NAMES, clinical_message, entry_lines
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.instruments import get_instrument
 from ketacare.core.sessions import EVENT_TYPES, STOP_REASONS, VITALS
@@ -74,7 +76,7 @@ def _chair(
     row = service.get_session(session=session, session_id=session_id)
     patient = get_patient(session=session, patient_id=row.patient_id)
     state = service.state_of(session=session, session_id=session_id)
-    v = service.view(row=row, state=state, now=at)
+    v = view(row=row, state=state, now=at)
     alert_words = {a["id"]: a["message"] for a in v["alerts"]}
     if error is not None:
         error = clinical_message(error, zone=settings.zone, now=at, alerts=alert_words)
@@ -85,7 +87,7 @@ def _chair(
         from ketacare.core.sessions import live_concentration
 
         plan = plans.get_plan(session=session, plan_id=row.plan_id)
-        models = plans.exposure_models(settings=settings, protocol_id=plan.protocol_id)
+        models = exposures.exposure_models(settings=settings, protocol_id=plan.protocol_id)
         if models and state.dosing_started_at is not None:
             live = live_concentration(
                 state.events,
@@ -96,15 +98,7 @@ def _chair(
     except KetacareError:
         live = None
     if not partial:
-        audit.record(
-            session=session,
-            actor=call.actor,
-            action="read",
-            resource_type="session",
-            resource_id=row.id,
-            patient_id=row.patient_id,
-            at=at,
-        )
+        call.do(service.record_read, row=row)
     screening = (
         service.screening_for_session(
             session=session, patient_id=row.patient_id, state=state, at=at
@@ -136,7 +130,7 @@ def _chair(
             "chart": {
                 "vitals": vitals,
                 "thresholds": thresholds,
-                "labels": {**service.VITAL_NAMES, "sedation_moaas": "Sedation (MOAA/S)"},
+                "labels": OBSERVED_NAMES,
             },
             "vitals_rows": [
                 (e, next((n for n in state.news2 if n.seq == e.seq), None)) for e in state.vitals
@@ -236,8 +230,8 @@ def open_page(plan_id: int, call: PageCall = page_call("session:write")) -> Resp
 def board_page(partial: bool = False, call: PageCall = page_call("session:read")) -> Response:
     at = call.now
     rows = [
-        (r, service.view(row=r.session, state=r.state, now=at, include_events=False))
-        for r in service.board(session=call.session, actor=call.actor, now=at)
+        (r, view(row=r.session, state=r.state, now=at, include_events=False))
+        for r in call.do(board)
     ]
     return call.render(
         "sessions/board_rows.html" if partial else "sessions/board.html", {"rows": rows}
@@ -249,21 +243,13 @@ def summary_page(session_id: int, call: PageCall = page_call("session:read")) ->
     session, at = call.session, call.now
     row = service.get_session(session=session, session_id=session_id)
     state = service.state_of(session=session, session_id=session_id)
-    audit.record(
-        session=session,
-        actor=call.actor,
-        action="read",
-        resource_type="session_summary",
-        resource_id=row.id,
-        patient_id=row.patient_id,
-        at=at,
-    )
+    call.do(service.record_summary_read, row=row)
     return call.render(
         "sessions/summary.html",
         {
             "row": row,
             "state": state,
-            "v": service.view(row=row, state=state, now=at),
+            "v": view(row=row, state=state, now=at),
             "patient": get_patient(session=session, patient_id=row.patient_id),
             "entries": entry_lines(state),
         },
@@ -276,21 +262,12 @@ def summary_pdf_page(session_id: int, call: PageCall = page_call("session:read")
     row = service.get_session(session=session, session_id=session_id)
     state = service.state_of(session=session, session_id=session_id)
     patient = get_patient(session=session, patient_id=row.patient_id)
-    audit.record(
-        session=session,
-        actor=call.actor,
-        action="export",
-        resource_type="session_summary",
-        resource_id=row.id,
-        patient_id=row.patient_id,
-        at=at,
-        detail={"format": "pdf"},
-    )
+    call.do(service.record_summary_read, row=row, export="pdf")
     data = summary_pdf(
         row=row,
         state=state,
         patient=patient,
-        view=service.view(row=row, state=state, now=at),
+        view=view(row=row, state=state, now=at),
         zone=call.settings.zone,
         generated_at=at,
     )

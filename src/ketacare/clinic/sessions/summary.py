@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 
+from ketacare.clinic.sessions.schemas import SessionView  # noqa: E402
 from ketacare.clinic.sessions.words import describe_entry  # noqa: E402
 from ketacare.core.sessions import VITALS  # noqa: E402
 
@@ -27,7 +28,7 @@ LABELS = {
 
 
 def _lines(
-    row: Any, state: Any, patient: Any, view: dict[str, Any], zone: ZoneInfo, generated_at: datetime
+    row: Any, state: Any, patient: Any, view: SessionView, zone: ZoneInfo, generated_at: datetime
 ) -> list[str]:
     local = lambda t: t.astimezone(zone).strftime("%Y-%m-%d %H:%M")  # noqa: E731
     lines = [
@@ -86,7 +87,7 @@ def summary_pdf(
     row: Any,
     state: Any,
     patient: Any,
-    view: dict[str, Any],
+    view: SessionView,
     zone: ZoneInfo,
     generated_at: datetime,
 ) -> bytes:

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from ketacare.clinic.plans.service import (
+from ketacare.clinic.plans.dosing import (
     library,
     protocol_policy,  # noqa: E402
 )
