@@ -7,9 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 
 from ketacare.clinic.accounts import schemas, service, totp
-from ketacare.clinic.accounts.service import Principal
 from ketacare.infra.errors import NotAuthenticated
-from ketacare.web.deps import Ctx, DbSession, Now, actor_of, api_permission, remote_addr
+from ketacare.web.deps import Call, Ctx, DbSession, Now, api_request, remote_addr
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -77,50 +76,34 @@ def issue_token(
 
 
 @router.delete("/auth/token", status_code=204)
-def revoke_token(
-    session: DbSession, at: Now, principal: Principal = api_permission("self:read")
-) -> Response:
+def revoke_token(call: Call = api_request("self:read")) -> Response:
     """Revoke the bearer token this request carries (its holder logs it out)."""
-    service.end_session(session=session, session_id=principal.session_id, now=at)
+    service.end_session(session=call.session, session_id=call.principal.session_id, now=call.now)
     return Response(status_code=204)
 
 
 @router.get("/users/me", response_model=schemas.Me)
-def read_me(principal: Principal = api_permission("self:read")) -> schemas.Me:
+def read_me(call: Call = api_request("self:read")) -> schemas.Me:
     """The account behind the token."""
     return schemas.Me(
-        id=principal.user_id,
-        username=principal.username,
-        full_name=principal.full_name,
-        role=principal.role.value,
-        patient_id=principal.patient_id,
+        id=call.principal.user_id,
+        username=call.principal.username,
+        full_name=call.principal.full_name,
+        role=call.principal.role.value,
+        patient_id=call.principal.patient_id,
     )
 
 
 @router.get("/users", response_model=list[schemas.UserRead])
-def list_users(session: DbSession, _: Principal = api_permission("user:read")) -> list[object]:
+def list_users(call: Call = api_request("user:read")) -> list[object]:
     """Every account (administrators)."""
-    return list(service.list_users(session=session))
+    return list(service.list_users(session=call.session))
 
 
 @router.post("/users", response_model=schemas.UserRead, status_code=201)
 def create_user(
-    request: Request,
     data: schemas.UserCreate,
-    session: DbSession,
-    ctx: Ctx,
-    at: Now,
-    principal: Principal = api_permission("user:write"),
+    call: Call = api_request("user:write"),
 ) -> object:
     """Create an account (administrators)."""
-    return service.create_user(
-        session=session,
-        username=data.username,
-        full_name=data.full_name,
-        role=data.role,
-        password=data.password,
-        patient_id=data.patient_id,
-        now=at,
-        settings=ctx.settings,
-        actor=actor_of(request, principal),
-    )
+    return call.do(service.create_user, settings=call.settings, **data.model_dump())

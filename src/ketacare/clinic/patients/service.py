@@ -423,3 +423,32 @@ def _audit_write(
         patient_id=patient_id,
         at=now,
     )
+
+
+def export_fhir(
+    *, session: Session, actor: audit.Actor, patient_id: int, now: datetime
+) -> dict[str, object]:
+    """The whole record as a FHIR R4 Bundle (type collection); the export is audited."""
+    from ketacare.clinic.assessments import service as assessments
+    from ketacare.fhir.bundle import patient_bundle
+
+    patient = get_patient(session=session, patient_id=patient_id)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="export",
+        resource_type="patient",
+        resource_id=patient_id,
+        patient_id=patient_id,
+        at=now,
+        detail={"format": "fhir-r4-bundle"},
+    )
+    return patient_bundle(
+        patient=patient,
+        conditions=patient.conditions,
+        medications=patient.medications,
+        allergies=patient.allergies,
+        measurements=patient.weights,
+        assessments=assessments.of_patient(session=session, patient_id=patient_id),
+        generated_at=now,
+    )

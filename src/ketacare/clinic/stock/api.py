@@ -5,15 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse
 
-from ketacare.clinic.accounts.service import Principal
-from ketacare.clinic.audit import service as audit
-from ketacare.clinic.sessions import service as sessions
 from ketacare.clinic.stock import schemas, service
 from ketacare.web.answers import OBJECT
-from ketacare.web.deps import DbSession, Now, actor_of, api_permission
+from ketacare.web.deps import Call, api_request
 
 router = APIRouter(prefix="/api/v1/stock", tags=["stock"])
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -22,7 +19,7 @@ At = Annotated[datetime | None, Query(description="The instant (default: now)")]
 
 @router.get("/products", response_model=list[schemas.ProductRead])
 def product_list(
-    _: Principal = api_permission("stock:read"),
+    _: Call = api_request("stock:read"),
 ) -> list[schemas.ProductRead]:
     """The products a lot may be received as, with the label each cites."""
     return [schemas.ProductRead.of(p) for p in service.library().values()]
@@ -30,15 +27,12 @@ def product_list(
 
 @router.get("/lots", response_model=schemas.StockRead)
 def lots(
-    request: Request,
-    session: DbSession,
-    now: Now,
     at: At = None,
-    principal: Principal = api_permission("stock:read"),
+    call: Call = api_request("stock:read"),
 ) -> schemas.StockRead:
     """Every lot's balance at an instant, the open discrepancies and what awaits a witness."""
-    when = at or now
-    found = service.stock_at(session=session, actor=actor_of(request, principal), at=when, now=now)
+    when = at or call.now
+    found = call.do(service.stock_at, at=when)
     return schemas.StockRead(
         at=when,
         lots=[schemas.LotRead.of(b) for b in found.lots],
@@ -60,16 +54,12 @@ def lots(
 
 @router.post("/receipts", response_model=schemas.EntryRead, status_code=201)
 def receive(
-    request: Request,
     data: schemas.ReceiptIn,
-    session: DbSession,
-    now: Now,
-    principal: Principal = api_permission("stock:write"),
+    call: Call = api_request("stock:write"),
 ) -> schemas.EntryRead:
     """Receive whole units of a lot (supplier, invoice or order, lot, expiry)."""
-    row = service.receive(
-        session=session,
-        actor=actor_of(request, principal),
+    row = call.do(
+        service.receive,
         site=data.site,
         product=data.product,
         lot=data.lot,
@@ -78,24 +68,19 @@ def receive(
         supplier=data.supplier,
         reference=data.reference,
         received_at=data.received_at,
-        now=now,
     )
     return schemas.EntryRead.of(row)
 
 
 @router.post("/draws", response_model=schemas.EntryRead, status_code=201)
 def draw(
-    request: Request,
     data: schemas.DrawIn,
-    session: DbSession,
-    now: Now,
-    principal: Principal = api_permission("stock:write"),
+    call: Call = api_request("stock:write"),
 ) -> schemas.EntryRead:
     """Open units of a lot for a dosing session or a take-home supply (refused: an
     expired lot, too little on hand, another molecule, a closed session)."""
-    row = service.draw(
-        session=session,
-        actor=actor_of(request, principal),
+    row = call.do(
+        service.draw,
         lot_id=data.lot_id,
         units=data.units,
         prepared_mg=data.prepared_mg,
@@ -103,153 +88,108 @@ def draw(
         dosing_session_id=data.dosing_session_id,
         take_home_id=data.take_home_id,
         drawn_at=data.drawn_at,
-        now=now,
     )
     return schemas.EntryRead.of(row)
 
 
 @router.post("/wastes", response_model=schemas.EntryRead, status_code=201)
 def waste(
-    request: Request,
     data: schemas.WasteIn,
-    session: DbSession,
-    now: Now,
-    principal: Principal = api_permission("stock:write"),
+    call: Call = api_request("stock:write"),
 ) -> schemas.EntryRead:
     """Waste what of a draw was not given; a second person witnesses it afterwards."""
-    row = service.waste(
-        session=session,
-        actor=actor_of(request, principal),
+    row = call.do(
+        service.waste,
         draw_id=data.draw_id,
         mg=data.mg,
         ml=data.ml,
         method=data.method,
         wasted_at=data.wasted_at,
-        now=now,
     )
     return schemas.EntryRead.of(row)
 
 
 @router.post("/counts", response_model=schemas.EntryRead, status_code=201)
 def count(
-    request: Request,
     data: schemas.CountIn,
-    session: DbSession,
-    now: Now,
-    principal: Principal = api_permission("stock:write"),
+    call: Call = api_request("stock:write"),
 ) -> schemas.EntryRead:
     """Count a lot's unopened units; a second person witnesses the count."""
-    row = service.count(
-        session=session,
-        actor=actor_of(request, principal),
+    row = call.do(
+        service.count,
         lot_id=data.lot_id,
         units_counted=data.units_counted,
         counted_at=data.counted_at,
-        now=now,
     )
     return schemas.EntryRead.of(row)
 
 
 @router.post("/disposals", response_model=schemas.EntryRead, status_code=201)
 def dispose(
-    request: Request,
     data: schemas.DisposalIn,
-    session: DbSession,
-    now: Now,
-    principal: Principal = api_permission("stock:write"),
+    call: Call = api_request("stock:write"),
 ) -> schemas.EntryRead:
     """Return or destroy units (expired, damaged, recalled); witnessed like a waste."""
-    row = service.dispose(
-        session=session,
-        actor=actor_of(request, principal),
+    row = call.do(
+        service.dispose,
         lot_id=data.lot_id,
         units=data.units,
         disposal=data.disposal,
         reason=data.reason,
         reference=data.reference,
-        now=now,
     )
     return schemas.EntryRead.of(row)
 
 
 @router.post("/entries/{entry_id}/witness", response_model=schemas.EntryRead, status_code=201)
 def witness(
-    request: Request,
     entry_id: Id,
-    session: DbSession,
-    now: Now,
-    principal: Principal = api_permission("stock:write"),
+    call: Call = api_request("stock:write"),
 ) -> schemas.EntryRead:
     """Witness a waste, a count or a disposal (not one's own)."""
-    row = service.witness(
-        session=session, actor=actor_of(request, principal), entry_id=entry_id, now=now
-    )
+    row = call.do(service.witness, entry_id=entry_id)
     return schemas.EntryRead.of(row)
 
 
 @router.post("/entries/{entry_id}/void", response_model=schemas.EntryRead, status_code=201)
 def void(
-    request: Request,
     entry_id: Id,
     data: schemas.VoidIn,
-    session: DbSession,
-    now: Now,
-    principal: Principal = api_permission("stock:write"),
+    call: Call = api_request("stock:write"),
 ) -> schemas.EntryRead:
     """Void an entry made in error, with the reason (it stays on record)."""
-    row = service.void(
-        session=session,
-        actor=actor_of(request, principal),
+    row = call.do(
+        service.void,
         entry_id=entry_id,
         reason=data.reason,
-        now=now,
     )
     return schemas.EntryRead.of(row)
 
 
 @router.post("/counts/{count_id}/resolve", response_model=schemas.EntryRead, status_code=201)
 def resolve(
-    request: Request,
     count_id: Id,
     data: schemas.ResolveIn,
-    session: DbSession,
-    now: Now,
-    principal: Principal = api_permission("stock:resolve"),
+    call: Call = api_request("stock:resolve"),
 ) -> schemas.EntryRead:
     """Resolve the discrepancy a count opened (loss and theft need the DEA Form 106)."""
-    row = service.resolve(
-        session=session,
-        actor=actor_of(request, principal),
+    row = call.do(
+        service.resolve,
         count_id=count_id,
         outcome=data.outcome,
         reason=data.reason,
         report_reference=data.report_reference,
-        now=now,
     )
     return schemas.EntryRead.of(row)
 
 
 @router.get("/sessions/{session_id}", response_model=schemas.AccountRead)
 def session_account(
-    request: Request,
     session_id: Id,
-    session: DbSession,
-    now: Now,
-    principal: Principal = api_permission("stock:read"),
+    call: Call = api_request("stock:read"),
 ) -> schemas.AccountRead:
     """What became of the drug opened for a dosing session, and whether it may close."""
-    acc = service.session_account(session=session, dosing_session_id=session_id, now=now)
-    why = service.unaccounted_remainder(session=session, dosing_session_id=session_id, now=now)
-    row = sessions.get_session(session=session, session_id=session_id)
-    audit.record(
-        session=session,
-        actor=actor_of(request, principal),
-        action="read",
-        resource_type="stock_session",
-        resource_id=session_id,
-        patient_id=row.patient_id,
-        at=now,
-    )
+    acc, why = call.do(service.read_session_account, dosing_session_id=session_id)
     return schemas.AccountRead.of(session_id, acc, why)
 
 
@@ -264,26 +204,15 @@ def session_account(
     },
 )
 def report(
-    request: Request,
     report: Literal["inventory", "dispensing", "waste"],
-    session: DbSession,
-    now: Now,
     at: At = None,
     format: Literal["json", "csv"] = "json",
-    principal: Principal = api_permission("stock:report"),
+    call: Call = api_request("stock:report"),
 ) -> Any:
     """The inventory at an instant (21 CFR 1304.11), the dispensing log or the waste log,
     as JSON or CSV."""
-    when = at or now
-    rows = service.report_rows(session=session, report=report, at=when)
-    audit.record(
-        session=session,
-        actor=actor_of(request, principal),
-        action="read",
-        resource_type=f"stock_report_{report}",
-        at=now,
-        detail={"at": when.isoformat(), "format": format},
-    )
+    when = at or call.now
+    rows = call.do(service.read_report, report=report, at=when, export=format)
     if format == "csv":
         return PlainTextResponse(
             service.to_csv(rows),

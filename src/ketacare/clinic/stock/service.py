@@ -647,6 +647,27 @@ def session_account(*, session: Session, dosing_session_id: int, now: datetime) 
     )
 
 
+def read_session_account(
+    *, session: Session, actor: audit.Actor, dosing_session_id: int, now: datetime
+) -> tuple[Account, str | None]:
+    """The session's account and why it cannot close yet (None: it may), audited as a read."""
+    from ketacare.clinic.sessions.service import get_session
+
+    acc = session_account(session=session, dosing_session_id=dosing_session_id, now=now)
+    why = unaccounted_remainder(session=session, dosing_session_id=dosing_session_id, now=now)
+    row = get_session(session=session, session_id=dosing_session_id)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type="stock_session",
+        resource_id=dosing_session_id,
+        patient_id=row.patient_id,
+        at=now,
+    )
+    return acc, why
+
+
 def _keeps_stock_of(session: Session, molecule: str) -> bool:
     kept = {p.id for p in library().values() if p.molecule == molecule}
     return bool(session.scalar(select(StockLot.id).where(StockLot.product.in_(kept)).limit(1)))
@@ -802,6 +823,28 @@ def report_rows(*, session: Session, report: str, at: datetime) -> list[dict[str
                     "witnessed_at": w.at.isoformat() if w is not None else None,
                 }
             )
+    return rows
+
+
+def read_report(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    report: str,
+    at: datetime,
+    export: str,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """:func:`report_rows`, audited as a read of the report (with its instant and format)."""
+    rows = report_rows(session=session, report=report, at=at)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type=f"stock_report_{report}",
+        at=now,
+        detail={"at": at.isoformat(), "format": export},
+    )
     return rows
 
 
