@@ -181,3 +181,27 @@ def test_the_audit_check_catches_a_handler_that_writes(tmp_path: Path) -> None:
         "    other.record(session=session)\n"
     )
     assert audit_writes(handler) == [4, 5]
+
+
+#: The modules mypy may skip (pyproject's allow-list) as of this test: the list only
+#: shrinks. Remove a module here once it is clean under --strict and off the allow-list.
+MYPY_ALLOWED = frozenset({"ketacare.clinic.sessions.summary"})
+
+
+def mypy_allow_list(pyproject: Path) -> set[str]:
+    """The modules pyproject exempts from mypy's errors (``ignore_errors = true``)."""
+    import tomllib
+
+    config = tomllib.loads(pyproject.read_text())["tool"]["mypy"]
+    assert config.get("strict") is True and config.get("files") == ["src/ketacare"]
+    return {
+        module
+        for override in config.get("overrides", [])
+        if override.get("ignore_errors")
+        for module in override["module"]
+    }
+
+
+def test_mypy_runs_strict_on_all_of_src_with_an_allow_list_that_only_shrinks() -> None:
+    allowed = mypy_allow_list(SRC.parents[1] / "pyproject.toml")
+    assert allowed <= MYPY_ALLOWED, f"added to mypy's allow-list: {sorted(allowed - MYPY_ALLOWED)}"

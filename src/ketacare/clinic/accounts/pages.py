@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
@@ -123,7 +124,7 @@ def login(
 
 
 def _login_refused(
-    request: Request, ctx: Ctx, template: str, values: dict[str, object], exc: KetacareError
+    request: Request, ctx: Ctx, template: str, values: Mapping[str, object], exc: KetacareError
 ) -> Response:
     """A login step refused: the form again with why (401), or 429 and when to try again."""
     throttled = isinstance(exc, Throttled)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -56,7 +57,7 @@ def create_assessment(
     )
 
 
-def incomplete_problem(exc: IncompleteAnswers, alerts: list[object]) -> Response:
+def incomplete_problem(exc: IncompleteAnswers, alerts: Sequence[object]) -> Response:
     """The refusal as ``application/problem+json`` (RFC 9457 with extension members)."""
     body = {
         "type": "about:blank",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from ketacare.clinic.safeguards import schemas, service
+from ketacare.clinic.safeguards.orm import TakeHomeDispense
 from ketacare.web.deps import Call, Id, api_request
 
 router = APIRouter(prefix="/api/v1", tags=["safeguards"])
@@ -55,6 +56,6 @@ def void(
 ) -> schemas.TakeHomeRead:
     """Void a supply entered in error (it stays on record, marked void, with the reason)."""
     v = call.do(service.void_dispense, dispense_id=dispense_id, reason=data.reason)
-    row = call.session.get(service.TakeHomeDispense, dispense_id)
+    row = call.session.get(TakeHomeDispense, dispense_id)
     assert row is not None
     return schemas.TakeHomeRead.of(service.DispenseRow(row, v))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -50,9 +50,8 @@ def open_session(
         appointment_id=data.appointment_id,
         opened_at=data.at,
     )
-    return view(
-        row=row, state=service.state_of(session=call.session, session_id=row.id), now=call.now
-    )
+    state = service.state_of(session=call.session, session_id=row.id)
+    return cast(dict[str, Any], view(row=row, state=state, now=call.now))
 
 
 @router.get("/sessions/board")
@@ -88,9 +87,8 @@ def read_session(
     """The session as derived from its log."""
     row = service.get_session(session=call.session, session_id=session_id)
     call.do(service.record_read, row=row)
-    return view(
-        row=row, state=service.state_of(session=call.session, session_id=row.id), now=call.now
-    )
+    state = service.state_of(session=call.session, session_id=row.id)
+    return cast(dict[str, Any], view(row=row, state=state, now=call.now))
 
 
 @router.post(
