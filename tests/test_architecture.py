@@ -91,6 +91,7 @@ STANDARD_FILES = ("__init__.py", "api.py", "orm.py", "pages.py", "schemas.py", "
 #: domains that lack a standard file, and why (this list only shrinks)
 NONSTANDARD = {
     "demo_policy": "not a domain: the demo clinic's example protocol policy (data)",
+    "documents": "not a domain: the typesetting (HTML templates to PDF) of the domains' documents",
     "outcomes": "no service.py yet: record.py, panel.py and boosters.py hold its services",
     "personalise": "pages only: no API, schemas of its own",
     "sessions": "no schemas.py yet: its API answers the session view as a dict",

@@ -195,6 +195,7 @@ def report_pdf(
     patient_id: int,
     principal: Principal = page_permission("plan:read"),
 ) -> Response:
+    from ketacare.clinic.documents import Letterhead
     from ketacare.clinic.outcomes.policy import booster_rules
     from ketacare.clinic.outcomes.report import progress_report
 
@@ -207,6 +208,7 @@ def report_pdf(
         zone=ctx.settings.zone,
         loss_confirmations=ctx.settings.outcome_loss_confirmations,
         booster_rules=booster_rules(ctx.settings),
+        letterhead=Letterhead.of(ctx.settings),
     )
     return Response(
         data,

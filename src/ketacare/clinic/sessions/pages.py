@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.audit import service as audit
+from ketacare.clinic.documents import Letterhead
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.plans import service as plans
 from ketacare.clinic.sessions import service
@@ -374,6 +375,7 @@ def summary_pdf_page(
         view=service.view(row=row, state=state, now=at),
         zone=ctx.settings.zone,
         generated_at=at,
+        letterhead=Letterhead.of(ctx.settings),
     )
     return Response(
         data,
