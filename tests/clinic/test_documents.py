@@ -35,6 +35,10 @@ sbp_mmhg = { high = 160 }
 """
 PHQ9_ITEM9 = [1, 1, 2, 1, 0, 1, 0, 0, 1]  # total 7, item 9 = 1 ("several days")
 PAGE_MARGIN_PT = 15 / 25.4 * 72  # the documents' left and right page margins (15 mm)
+#: long unbroken words, as a scanner or another system pastes them: they must wrap, not run
+#: off the page (a GS1 DataMatrix scan of a vial; an out-of-hours call reference)
+SCAN = "0109501101020917172512311047110815" * 3
+CALL_REFERENCE = "OOH" + "7F3A9C2E4B1D8F6A0C5E" * 4
 
 pytestmark = pytest.mark.skipif(
     shutil.which("pdftotext") is None and not REQUIRE_ALL,
@@ -115,7 +119,9 @@ def course(
     client.post(
         f"/api/v1/alerts/{first['id']}/acknowledge",
         headers=physician,
-        json={"action": "phoned the patient; C-SSRS screener done, low risk"},
+        json={
+            "action": f"phoned the patient; C-SSRS screener done, low risk; call {CALL_REFERENCE}"
+        },
     ).raise_for_status()
 
     # the session (the clock starts at 10:00 UTC, 11:00 in Amsterdam)
@@ -141,7 +147,7 @@ def course(
     post({"kind": "check_in"})
     post({**vitals, "spo2_pct": 98, "rr_per_min": 14})
     for item in IV_CHECKS:
-        detail = "lot K9" if item == "medication_lot" else ""
+        detail = f"lot K9, scanned {SCAN}" if item == "medication_lot" else ""
         post({"kind": "pre_dose_check", "item": item, "ok": True, "detail": detail})
     post(
         {
@@ -179,7 +185,12 @@ def course(
     post({"kind": "discharge_score", "answers": {**answers, "bleeding": 2, "escort": True}})
     post({"kind": "escort_confirmed", "name": "A. Friend", "relation": "friend"})
     clock.now += timedelta(minutes=45)  # 13:45, 65 min after the end of dosing
-    post({"kind": "discharge", "instructions": "no driving today; call the clinic if unwell"})
+    post(
+        {
+            "kind": "discharge",
+            "instructions": "no driving today; call the clinic if unwell",
+        }
+    )
 
     # follow-up: two more PHQ-9 answers with item 9 above 0, left open; pain down to 4
     clock.now = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)

@@ -8,10 +8,11 @@ inline SVG from :mod:`ketacare.clinic.documents.charts`, scaled to the data.
 """
 
 from ketacare.clinic.documents.render import (
+    Document,
     Identity,
     Letterhead,
     render_html,
     render_pdf,
 )
 
-__all__ = ["Identity", "Letterhead", "render_html", "render_pdf"]
+__all__ = ["Document", "Identity", "Letterhead", "render_html", "render_pdf"]

@@ -268,8 +268,8 @@ def _rules(
             f'<line x1="{left}" x2="{right}" y1="{at:.1f}" y2="{at:.1f}" stroke="#B00020" '
             'stroke-width="0.8" stroke-dasharray="5 3"/>'
         )
-        side = "end" if at - last["end"] >= 10 else "start"
-        if at - last[side] < 10:
+        side = "end" if at - last["end"] >= 12 else "start"
+        if at - last[side] < 12:
             continue  # both ends taken this close: the line speaks for itself in the legend
         last[side] = at
         x = right - 3 if side == "end" else left + 3

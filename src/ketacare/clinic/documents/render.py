@@ -134,56 +134,46 @@ def _zone_label(zone: ZoneInfo, here: datetime) -> str:
     return f"{zone.key} ({here:%Z}, UTC{offset[:3]}:{offset[3:]})"
 
 
-def render_html(
-    *,
-    template: str,
-    title: str,
-    letterhead: Letterhead,
-    patient: Identity,
-    zone: ZoneInfo,
-    generated_at: datetime,
-    values: Mapping[str, Any],
-) -> str:
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One document to typeset: its template, title, letterhead, patient and values.
+
+    ``template`` extends ``documents/base.html``; ``values`` are its own context; times are
+    shown in ``zone`` and ``generated_at`` is printed on every page.
+    """
+
+    template: str
+    title: str
+    letterhead: Letterhead
+    patient: Identity
+    zone: ZoneInfo
+    generated_at: datetime
+    values: Mapping[str, Any]
+
+
+def render_html(document: Document) -> str:
     """The document as HTML (what :func:`render_pdf` typesets)."""
-    here = generated_at.astimezone(zone)
+    here = document.generated_at.astimezone(document.zone)
     return (
         _environment()
-        .get_template(template)
+        .get_template(document.template)
         .render(
-            title=title,
-            letterhead=letterhead,
-            patient=patient,
-            zone=zone,
-            zone_label=_zone_label(zone, here),
-            generated_at=generated_at,
+            title=document.title,
+            letterhead=document.letterhead,
+            patient=document.patient,
+            zone=document.zone,
+            zone_label=_zone_label(document.zone, here),
+            generated_at=document.generated_at,
             css=Markup(CSS_FILE.read_text(encoding="utf-8")),  # our own file, not user text
-            **values,
+            **document.values,
         )
     )
 
 
-def render_pdf(
-    *,
-    template: str,
-    title: str,
-    letterhead: Letterhead,
-    patient: Identity,
-    zone: ZoneInfo,
-    generated_at: datetime,
-    values: Mapping[str, Any],
-) -> bytes:
+def render_pdf(document: Document) -> bytes:
     """The document typeset as A4 PDF (letterhead, patient on every page, page N of M)."""
     from weasyprint import HTML
 
-    html = render_html(
-        template=template,
-        title=title,
-        letterhead=letterhead,
-        patient=patient,
-        zone=zone,
-        generated_at=generated_at,
-        values=values,
-    )
-    pdf = HTML(string=html, base_url=str(CSS_FILE.parent)).write_pdf()
+    pdf = HTML(string=render_html(document), base_url=str(CSS_FILE.parent)).write_pdf()
     assert pdf is not None  # write_pdf without a target returns the bytes
     return bytes(pdf)

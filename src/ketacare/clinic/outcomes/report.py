@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from ketacare.clinic.accounts.orm import User
 from ketacare.clinic.assessments.orm import ClinicalAlert
 from ketacare.clinic.audit import service as audit
-from ketacare.clinic.documents import Identity, Letterhead, render_pdf
+from ketacare.clinic.documents import Document, Identity, Letterhead, render_pdf
 from ketacare.clinic.documents.charts import Series, time_chart
 from ketacare.clinic.outcomes.boosters import decision_rows, standing
 from ketacare.clinic.outcomes.panel import measure_scale
@@ -123,13 +123,15 @@ def progress_report(
         "adverse": _adverse(session, patient_id),
     }
     return render_pdf(
-        template="outcomes/report_document.html",
-        title="Progress report",
-        letterhead=letterhead,
-        patient=Identity.of(patient),
-        zone=zone,
-        generated_at=now,
-        values=values,
+        Document(
+            template="outcomes/report_document.html",
+            title="Progress report",
+            letterhead=letterhead,
+            patient=Identity.of(patient),
+            zone=zone,
+            generated_at=now,
+            values=values,
+        )
     )
 
 

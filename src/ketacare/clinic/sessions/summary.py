@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ketacare.clinic.documents import Identity, Letterhead, render_pdf
+from ketacare.clinic.documents import Document, Identity, Letterhead, render_pdf
 from ketacare.clinic.documents.charts import Rule, Series, time_chart
 from ketacare.clinic.sessions.words import FIELD_WORDS, describe_entry
 from ketacare.core.errors import KetacareError
@@ -81,13 +81,15 @@ def summary_pdf(
 ) -> bytes:
     """The session record as A4 PDF (letterhead, patient and page number on every page)."""
     return render_pdf(
-        template="sessions/summary_document.html",
-        title="Dosing session record",
-        letterhead=letterhead,
-        patient=Identity.of(patient),
-        zone=zone,
-        generated_at=generated_at,
-        values=summary_values(row=row, state=state, view=view, zone=zone),
+        Document(
+            template="sessions/summary_document.html",
+            title="Dosing session record",
+            letterhead=letterhead,
+            patient=Identity.of(patient),
+            zone=zone,
+            generated_at=generated_at,
+            values=summary_values(row=row, state=state, view=view, zone=zone),
+        )
     )
 
 
