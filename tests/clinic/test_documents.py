@@ -313,3 +313,40 @@ def test_the_margin_check_catches_a_line_past_the_page_edge() -> None:
     )
     found = words_outside_the_margins(HTML(string=html).write_pdf())
     assert found and all("'ove" in f for f in found)
+
+
+def test_the_report_command_writes_the_same_document(tmp_path: Path) -> None:
+    """``ketacare report patient`` typesets the report with the letterhead of the settings."""
+    import os
+    import sys
+
+    env = {
+        **os.environ,
+        "KETACARE_VAR_DIR": str(tmp_path),
+        "KETACARE_DATABASE_URL": "",
+        "KETACARE_CLINIC_NAME": "Harbour Pain Service",
+        "KETACARE_TIMEZONE": "Europe/Amsterdam",
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ketacare.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+
+    assert cli("db", "upgrade").returncode == 0
+    assert cli("demo").returncode == 0
+    out = tmp_path / "report.pdf"
+    r = cli("report", "patient", "1", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    pdf = out.read_bytes()
+    text = flat(pdf)
+    assert "Harbour Pain Service" in text and "Progress report" in text
+    every_page_names_the_patient(pdf, "JANSEN, ", "KC000001")
+    assert words_outside_the_margins(pdf) == []
+    refused = cli("report", "patient", "1", "--out", str(tmp_path / "report.txt"))
+    assert refused.returncode == 2 and "--out must name a .pdf file" in refused.stderr
