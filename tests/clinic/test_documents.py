@@ -21,7 +21,7 @@ from xml.etree import ElementTree
 import pytest
 
 from conftest import REQUIRE_ALL
-from plan_helpers import IV_CHECKS, MONITORING_ORDER, _signed
+from plan_helpers import IV_CHECKS, MONITORING_ORDER, _signed, esketamine_course_with_one_dose
 
 # The test clinic's own numbers (no published source gives them): an alert above 160 mmHg
 # systolic, vitals every 15 min, 60 min of observation after dosing.
@@ -313,6 +313,27 @@ def test_the_margin_check_catches_a_line_past_the_page_edge() -> None:
     )
     found = words_outside_the_margins(HTML(string=html).write_pdf())
     assert found and all("'ove" in f for f in found)
+
+
+def test_a_nasal_spray_session_in_recovery(
+    app: Any, client: Any, clinic: dict[str, Any], clock: Any, login_page: Any, tmp_path: Path
+) -> None:
+    """An esketamine session (devices, no infusion) printed in recovery: two 28 mg devices."""
+    from sqlalchemy import select
+
+    from ketacare.clinic.sessions.orm import DosingSession
+
+    plan_id = esketamine_course_with_one_dose(client, clinic["team"], clock)
+    with app.state.ctx.sessions() as session:
+        sid = session.scalar(select(DosingSession.id).where(DosingSession.plan_id == plan_id))
+    login_page("nurse")
+    pdf = client.get(f"/sessions/{sid}/summary.pdf").content
+    (tmp_path / "nasal-summary.pdf").write_bytes(pdf)
+    text = flat(pdf)
+    assert "esketamine" in text and "dose self-administered: 2 device(s)" in text
+    assert "56.0 mg (0.80 mg/kg at 70 kg)" in text  # 2 x 28 mg at 70 kg
+    assert "Not discharged" in text and "No discharge score was recorded." in text
+    assert words_outside_the_margins(pdf) == []
 
 
 def test_the_report_command_writes_the_same_document(tmp_path: Path) -> None:
