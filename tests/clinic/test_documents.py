@@ -75,6 +75,29 @@ def words_outside_the_margins(pdf: bytes) -> list[str]:
     return outside
 
 
+def ink_outside_the_margins(pdf: bytes, folder: Path) -> list[str]:
+    """Every page with anything drawn (a rule, a border, a chart) in its left or right margin."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "document.pdf").write_bytes(pdf)
+    # at 72 dots per inch one pixel is one point
+    subprocess.run(
+        ["pdftoppm", "-r", "72", "-gray", str(folder / "document.pdf"), str(folder / "page")],
+        check=True,
+    )
+    margin = int(PAGE_MARGIN_PT) - 1  # one pixel of anti-aliasing allowed
+    found = []
+    for path in sorted(folder.glob("page-*.pgm")):
+        with Image.open(path) as image:
+            width, height = image.size
+            for left in (0, width - margin):
+                darkest = image.crop((left, 0, left + margin, height)).getextrema()[0]
+                if darkest < 200:
+                    found.append(f"{path.stem}: ink in the margin from x {left}")
+    return found
+
+
 def every_page_names_the_patient(pdf: bytes, name: str, mrn: str) -> None:
     pages = pages_of(pdf)
     assert pages
@@ -261,10 +284,11 @@ def test_the_session_summary_says_what_happened_at_the_chair(
     patient = _patient(client, course, login_api)
     every_page_names_the_patient(pdf, f"{patient['family_name'].upper()}, Plan", patient["mrn"])
     assert words_outside_the_margins(pdf) == []
+    assert ink_outside_the_margins(pdf, tmp_path / "pages") == []
 
 
 def test_the_summary_printed_during_the_session_shows_the_open_alert(
-    course: dict[str, Any],
+    course: dict[str, Any], tmp_path: Path
 ) -> None:
     text = flat(course["during"])
     assert "1 alert not acknowledged" in text
@@ -273,6 +297,7 @@ def test_the_summary_printed_during_the_session_shows_the_open_alert(
     # 24.5 mg/h for 30 min
     assert "12.3 mg (0.18 mg/kg at 70 kg)" in text  # 12.25 mg, 0.175 mg/kg: half up
     assert words_outside_the_margins(course["during"]) == []
+    assert ink_outside_the_margins(course["during"], tmp_path / "pages") == []
 
 
 def test_the_progress_report_lists_the_record_and_every_safety_alert(
@@ -301,18 +326,22 @@ def test_the_progress_report_lists_the_record_and_every_safety_alert(
     patient = _patient(client, course, login_api)
     every_page_names_the_patient(pdf, f"{patient['family_name'].upper()}, Plan", patient["mrn"])
     assert words_outside_the_margins(pdf) == []
+    assert ink_outside_the_margins(pdf, tmp_path / "pages") == []
 
 
-def test_the_margin_check_catches_a_line_past_the_page_edge() -> None:
-    """The check itself: text set past the right margin is reported."""
+def test_the_margin_checks_catch_a_line_past_the_page_edge(tmp_path: Path) -> None:
+    """The checks themselves: text or a rule set past the right margin is reported."""
     from weasyprint import HTML
 
-    html = (
-        "<style>@page { size: A4; margin: 15mm }</style>"
-        "<p style='white-space: nowrap'>" + "overflowing " * 40 + "</p><p>fine</p>"
-    )
-    found = words_outside_the_margins(HTML(string=html).write_pdf())
+    page = "<style>@page { size: A4; margin: 15mm }</style>"
+    text = page + "<p style='white-space: nowrap'>" + "overflowing " * 40 + "</p><p>fine</p>"
+    found = words_outside_the_margins(HTML(string=text).write_pdf())
     assert found and all("'ove" in f for f in found)
+    rule = page + "<div style='width: 110%; border-bottom: 1pt solid black'></div>"
+    [found] = ink_outside_the_margins(HTML(string=rule).write_pdf(), tmp_path / "rule")
+    assert found.startswith("page-1: ink in the margin from x 5")  # the right margin
+    fine = page + "<div style='width: 100%; border-bottom: 1pt solid black'></div>"
+    assert ink_outside_the_margins(HTML(string=fine).write_pdf(), tmp_path / "fine") == []
 
 
 def test_a_nasal_spray_session_in_recovery(
@@ -334,6 +363,7 @@ def test_a_nasal_spray_session_in_recovery(
     assert "56.0 mg (0.80 mg/kg at 70 kg)" in text  # 2 x 28 mg at 70 kg
     assert "Not discharged" in text and "No discharge score was recorded." in text
     assert words_outside_the_margins(pdf) == []
+    assert ink_outside_the_margins(pdf, tmp_path / "pages") == []
 
 
 def test_the_report_command_writes_the_same_document(tmp_path: Path) -> None:
@@ -369,5 +399,6 @@ def test_the_report_command_writes_the_same_document(tmp_path: Path) -> None:
     assert "Harbour Pain Service" in text and "Progress report" in text
     every_page_names_the_patient(pdf, "JANSEN, ", "KC000001")
     assert words_outside_the_margins(pdf) == []
+    assert ink_outside_the_margins(pdf, tmp_path / "pages") == []
     refused = cli("report", "patient", "1", "--out", str(tmp_path / "report.txt"))
     assert refused.returncode == 2 and "--out must name a .pdf file" in refused.stderr
