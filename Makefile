@@ -47,6 +47,7 @@ format: setup
 	$(BIN)/ruff check --fix $(LINTED)
 
 bench: setup
+	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/pk.py
 
 clean-venv:

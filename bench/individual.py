@@ -32,7 +32,7 @@ from ketacare.core.pharmacology import (
     parse_regimen,
     predict_at,
 )
-from ketacare.core.pharmacology.individual import _Problem
+from ketacare.core.pharmacology.individual.problem import Problem
 from ketacare.core.pharmacology.simulate import dose_inputs
 from ketacare.core.pharmacology.system import build_matrices
 
@@ -136,7 +136,7 @@ def study(n: int, seed: int) -> dict[str, list[float]]:
 class OdePeer:
     def __init__(self, regimen, samples):
         self.regimen = regimen
-        self.problem = _Problem(MODEL, PATIENT, regimen, samples, None)
+        self.problem = Problem(MODEL, PATIENT, regimen, samples, None)
         self.times = np.array([s.time_h for s in samples])
         self.log_y = np.log([s.value_ng_per_ml for s in samples])
 

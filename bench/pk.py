@@ -29,7 +29,11 @@ from scipy.integrate import solve_ivp
 
 from ketacare.core.pharmacology import Patient, load_model, parse_regimen, simulate
 from ketacare.core.pharmacology.engine import evaluate_grid
-from ketacare.core.pharmacology.simulate import _system_and_plan, simulate_population
+from ketacare.core.pharmacology.simulate import (
+    _system_and_plan,
+    simulate_population,
+    simulate_reference,
+)
 from ketacare.core.pharmacology.system import sample_parameters
 
 warnings.simplefilter("ignore")
@@ -184,6 +188,55 @@ def ketacare_typical(name: str, step_min: float = 1.0) -> np.ndarray:
     return np.vstack([sim.plasma_ng_per_ml, sim.effect_ng_per_ml["tpeak_1min"]])
 
 
+def one_patient_rows(name: str, rounds: int) -> list[tuple[str, float]]:
+    """One typical patient through ``simulate()`` (metrics included) and opentiva, timed
+    alternately call by call so that the machine's load falls on both alike."""
+    _, end_s = REGIMENS[name]
+    hours = end_s / 3600
+    doc = regimen_json(name)
+    regimen = parse_regimen(doc, weight_kg=WEIGHT)
+    patient = Patient(weight_kg=WEIGHT)
+    weights = iter(np.linspace(60.0, 80.0, 100_000))
+
+    def again() -> object:
+        return simulate(model=MODEL, patient=patient, regimen=regimen, hours=hours)
+
+    def parsed_each_time() -> object:
+        r = parse_regimen(doc, weight_kg=WEIGHT)
+        return simulate(model=MODEL, patient=patient, regimen=r, hours=hours)
+
+    def new_weight() -> object:
+        return simulate(
+            model=MODEL,
+            patient=Patient(weight_kg=float(next(weights))),
+            regimen=regimen,
+            hours=hours,
+        )
+
+    def reference() -> object:
+        return simulate_reference(model=MODEL, patient=patient, regimen=regimen, hours=hours)
+
+    targets: dict[str, Callable[[], object]] = {
+        "opentiva calculate_cp per minute": lambda: opentiva_minutes(name),
+        "simulate(), same patient again": again,
+        "parse_regimen + simulate()": parsed_each_time,
+        "simulate(), a new weight every call": new_weight,
+        "population engine, N=1 (the previous path)": reference,
+    }
+    # one call at a time, target after target: the median of single calls leaves out the
+    # calls during which this process was descheduled (a loaded machine), which a batch of
+    # calls timed together would include
+    times: dict[str, list[float]] = {label: [] for label in targets}
+    for fn in targets.values():
+        fn()
+    for _ in range(rounds):
+        for label, fn in targets.items():
+            t0 = time.perf_counter()
+            fn()
+            times[label].append(time.perf_counter() - t0)
+    return [(label, statistics.median(v)) for label, v in times.items()]
+
+
 def ketacare_curves(name: str, n: int, workers: int) -> np.ndarray:
     """Every curve of n patients at 1-min output, consumed block by block by a reducer that
     keeps each patient's running Cmax (the curves are computed in full, never stored)."""
@@ -256,6 +309,18 @@ def main() -> None:
             f"{name:8s} peak {peak:7.2f} ng/mL  max|dCp| {dcp:.2e} ({dcp / peak:.1e} of peak)"
             f"  max|dCe| {dce:.3f} ({dce / ot[:, 2].max():.2%} of peak)"
         )
+
+    # ---------------------------------------------------------------- one typical patient
+    print("\n== one typical patient through simulate(), metrics included, against opentiva ==")
+    print("(timed alternately call by call, medians; target: at least 10x faster than opentiva)")
+    for name in REGIMENS:
+        rounds = (30 if args.quick else 100) // (5 if name == "crps10d" else 1)
+        rows_one = one_patient_rows(name, rounds=rounds)
+        peer = rows_one[0][1]
+        print(f"-- {name}: {REGIMENS[name][1] // 60 + 1} points per patient")
+        print(f"{'method':44s} {'us/patient':>11s} {'opentiva / this':>16s}")
+        for label, t in rows_one:
+            print(f"{label:44s} {t * 1e6:11.1f} {peer / t:16.1f}")
 
     # ---------------------------------------------------------------- per patient, 1-min output
     print("\n== time per simulated patient, 1-min output ==")

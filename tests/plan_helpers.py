@@ -35,6 +35,7 @@ MONITORING_ORDER = {
     "spo2_low": 92,
     "rr_low": 10,
     "moaas_at_or_below": 2,
+    "observation_min": 120,
 }
 
 

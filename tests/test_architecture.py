@@ -94,7 +94,6 @@ NONSTANDARD = {
     "documents": "not a domain: the typesetting (HTML templates to PDF) of the domains' documents",
     "outcomes": "no service.py yet: record.py, panel.py and boosters.py hold its services",
     "personalise": "pages only: no API, schemas of its own",
-    "sessions": "no schemas.py yet: its API answers the session view as a dict",
     "simulation": "pages only: a form over the core's simulation, nothing stored",
     "system": "no pages or schemas: health, readiness and backups",
 }

@@ -39,7 +39,9 @@ def _signed_plan(base: str) -> int:
             f"/api/v1/plans/{plan['id']}/sign",
             json={
                 # systolic high is left to the clinic's policy above (pre-filled: 160)
-                "monitoring_order": {k: v for k, v in MONITORING_ORDER.items() if k != "sbp_high"},
+                # the observation is 3 s (test data) so that the live clock reaches discharge
+                "monitoring_order": {k: v for k, v in MONITORING_ORDER.items() if k != "sbp_high"}
+                | {"observation_min": 0.05},
                 "weight_confirmed": True,
                 "reason": "site limits not configured",
             },

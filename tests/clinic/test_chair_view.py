@@ -226,7 +226,9 @@ def test_the_order_is_on_the_chair_board_summary_and_pdf_and_checks_off_are_loud
     # no session policy in this clinic: every unset check is named on a loud banner
     banner = _testid(page, "unset-banner")
     assert banner.startswith("Checks off, not set by the clinic")
-    assert "minimum observation after dosing: not set" in banner
+    # the order sets the minimum observation the protocol leaves open: on the order, not off
+    assert "minimum observation after dosing" not in banner
+    assert "minimum observation after dosing: 120 min (monitoring order signed by physician" in page
     assert "temperature high: not configured" in banner
     assert "session dose (mg) soft limit: not set" in banner and "dose_mg" not in banner
     assert 'data-testid="no-order-banner"' not in page  # this plan has an order
@@ -280,7 +282,7 @@ def test_a_session_alert_is_acknowledged_at_the_chair_not_from_the_inbox(
     reasons = chair.read()["discharge"]["reasons"]
     assert any("open alert" in x for x in reasons), reasons
     shown = _testid(client.get(f"/sessions/{chair.id}").text, "discharge-status")
-    assert "open alert" in shown and "Systolic BP (mmHg) 190" in shown
+    assert "open alert" in shown and "Systolic blood pressure (mmHg) 190" in shown
     assert "/order-" not in shown and "sbp_high" not in shown  # no internal alert id
     r = chair.post({"kind": "acknowledge_alert", "alert_id": open_["id"], "action": "stop"})
     assert r.status_code == 201, r.text

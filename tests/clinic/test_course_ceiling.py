@@ -98,18 +98,18 @@ def test_the_course_ceiling_counts_the_earlier_versions_sessions(
 def test_a_dose_charted_past_the_course_ceiling_is_refused(
     client: Any, clinic: dict[str, Any], tight: None, monkeypatch: Any
 ) -> None:
-    from ketacare.clinic.sessions import service
+    from ketacare.clinic.sessions import doses
 
     first = _plan(client, clinic)
     for number in range(1, 11):
         assert _open(client, clinic, first["id"], number).status_code == 201
     second = _plan(client, clinic, supersedes=first["id"])
     # a session opened before the rule held (its open check passed over): the chair still stops it
-    real = service.check_course_ceiling
-    monkeypatch.setattr(service, "check_course_ceiling", lambda **kw: 0.0)
+    real = doses.check_course_ceiling
+    monkeypatch.setattr(doses, "check_course_ceiling", lambda **kw: 0.0)
     r = _open(client, clinic, second["id"], 1)
     assert r.status_code == 201, r.text
-    monkeypatch.setattr(service, "check_course_ceiling", real)
+    monkeypatch.setattr(doses, "check_course_ceiling", real)
     sid = r.json()["id"]
     nurse = clinic["team"]["nurse"]
 

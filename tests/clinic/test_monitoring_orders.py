@@ -190,6 +190,7 @@ def test_a_breach_alerts_chair_board_and_inbox_and_discharge_follows_the_record(
 
     clock.now += timedelta(minutes=30)
     ok({"kind": "stop", "reason": "completed"})
+    stopped_at = clock.now
     answers = {
         "vital_signs": 2,
         "ambulation": 2,
@@ -223,10 +224,19 @@ def test_a_breach_alerts_chair_board_and_inbox_and_discharge_follows_the_record(
     ok({"kind": "vitals", "spo2_pct": 89})
     r = _post(client, team, sid, {"kind": "discharge", "instructions": "no driving"})
     assert r.status_code == 409 and "open alert" in r.json()["detail"]
+    # the order's minimum observation (120 min) runs from the stop, 30 min ago at most
+    assert (
+        "minimum observation of 120 min after dosing ended (monitoring order signed by "
+        "physician, value from this plan) not reached" in r.json()["detail"]
+    )
     [open_alert] = client.get(f"/api/v1/sessions/{sid}", headers=team["nurse"]).json()[
         "open_alerts"
     ]
     ok({"kind": "acknowledge_alert", "alert_id": open_alert["id"], "action": "call_physician"})
+    clock.now = stopped_at + timedelta(minutes=119)
+    r = _post(client, team, sid, {"kind": "discharge", "instructions": "no driving"})
+    assert r.status_code == 409 and "in 1 min" in r.json()["detail"]
+    clock.now = stopped_at + timedelta(minutes=120)
     view = ok({"kind": "discharge", "instructions": "no driving"})
     assert view["state"] == "discharged"
     summary = client.get(f"/sessions/{sid}/summary").text

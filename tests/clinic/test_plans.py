@@ -386,7 +386,9 @@ def test_a_booking_holds_the_chair_for_dosing_and_observation(
     policy.write_text("[monitoring]\nobservation_min = 60\n")
     app.state.ctx.settings.session_policy_file = policy
     team = clinic["team"]
-    plan = _signed(client, clinic)
+    # the order leaves the observation to the clinic's policy (pre-filled: 60 min)
+    order = {k: v for k, v in MONITORING_ORDER.items() if k != "observation_min"}
+    plan = _signed(client, clinic, order=order)
     first = client.post(
         f"/api/v1/plans/{plan['id']}/appointments",
         headers=team["nurse"],
@@ -396,7 +398,9 @@ def test_a_booking_holds_the_chair_for_dosing_and_observation(
     # 4 h infusion + 60 min observation: 09:00 to 14:00 (08:00 to 13:00 UTC)
     ends = datetime.fromisoformat(first.json()["ends_at"])
     assert ends == datetime(2026, 3, 9, 13, 0, tzinfo=UTC)
-    other = _signed(client, {"pid": screened_patient(client, team, "Second"), "team": team})
+    other = _signed(
+        client, {"pid": screened_patient(client, team, "Second"), "team": team}, order=order
+    )
     url = f"/api/v1/plans/{other['id']}/appointments"
     during = client.post(
         url,
@@ -413,8 +417,8 @@ def test_a_booking_holds_the_chair_for_dosing_and_observation(
 
 
 def test_chair_time_of_a_dose_given_at_once_is_its_observation_or_refused(app: Any) -> None:
+    from ketacare.clinic.plans.booking import chair_hours
     from ketacare.clinic.plans.orm import Plan
-    from ketacare.clinic.plans.service import chair_hours
     from ketacare.core.errors import InvalidInput
 
     settings = app.state.ctx.settings
@@ -426,6 +430,19 @@ def test_chair_time_of_a_dose_given_at_once_is_its_observation_or_refused(app: A
     tablet = Plan(id=2, protocol_id="oral-followon", schedule=one_dose)
     with pytest.raises(InvalidInput, match="no known chair time.*observation_min"):
         chair_hours(settings=settings, plan=tablet, session_number=1)
+    # an infusion whose observation nobody set is refused too (its session could not open)
+    four_h = {"sessions": [{"number": 1, "day": 1, "duration_h": 4.0}]}
+    infusion = Plan(id=3, protocol_id="crps-outpatient", schedule=four_h)
+    with pytest.raises(InvalidInput, match="no minimum observation after dosing is set"):
+        chair_hours(settings=settings, plan=infusion, session_number=1)
+    # the plan's monitoring order sets it: 4 h + 90 min
+    ordered = Plan(
+        id=4,
+        protocol_id="crps-outpatient",
+        schedule=four_h,
+        monitoring_order={"values": {"observation_min": 90.0}, "origins": {}, "set_by": "dr"},
+    )
+    assert chair_hours(settings=settings, plan=ordered, session_number=1) == 5.5
 
 
 def test_a_verified_model_becomes_the_default_for_its_protocol(
@@ -438,7 +455,7 @@ def test_a_verified_model_becomes_the_default_for_its_protocol(
     from dataclasses import replace
 
     import ketacare.core.pharmacology as pharmacology
-    from ketacare.clinic.plans.service import exposure_models
+    from ketacare.clinic.plans.exposure import exposure_models
 
     ids = [m.id for m in exposure_models(settings=settings, protocol_id="crps-outpatient")]
     assert ids == ["clements-250", "domino"]
@@ -447,3 +464,12 @@ def test_a_verified_model_becomes_the_default_for_its_protocol(
     monkeypatch.setattr(pharmacology, "list_models", lambda: (*library, sourced))
     ids = [m.id for m in exposure_models(settings=settings, protocol_id="crps-outpatient")]
     assert ids == ["zz-sourced", "clements-250", "domino"]
+
+
+def test_the_status_route_takes_exactly_the_lifecycle_status_actions() -> None:
+    from typing import get_args
+
+    from ketacare.clinic.plans.schemas import EndRequest
+    from ketacare.core.protocols.lifecycle import STATUS_ACTIONS
+
+    assert get_args(EndRequest.model_fields["action"].annotation) == STATUS_ACTIONS

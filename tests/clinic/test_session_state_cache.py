@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.audit.orm import AuditEvent
-from ketacare.clinic.sessions import service
+from ketacare.clinic.sessions import cache, service
 from ketacare.core.sessions import replay
 from ketacare.infra.db import make_engine, make_sessionmaker
 from plan_helpers import _signed
@@ -109,7 +109,7 @@ def test_a_rolled_back_write_never_reaches_the_cache(
     # and the cached state is the replay of the stored log, entry for entry
     with factory() as s:
         cached = service.state_of(session=s, session_id=opened["sid"])
-        fresh = replay(service.events_of(session=s, session_id=opened["sid"]))
+        fresh = replay(cache.events_of(session=s, session_id=opened["sid"]))
         assert cached == fresh
 
 

@@ -160,8 +160,9 @@ def test_a_whole_session_delivered_dose_alerts_and_discharge(
     post(client, chair, {"kind": "discharge_score", "answers": padss})
     post(client, chair, {"kind": "escort_confirmed", "name": "J. Doe", "relation": "partner"})
     too_early = post(client, chair, {"kind": "discharge", "instructions": "no driving"})
-    assert too_early.status_code == 409 and "60" in too_early.json()["detail"]
-    clock.now += timedelta(minutes=61)
+    # the plan's monitoring order sets 120 min (it outranks the clinic policy's 60)
+    assert too_early.status_code == 409 and "observation of 120 min" in too_early.json()["detail"]
+    clock.now += timedelta(minutes=121)
     r = post(client, chair, {"kind": "discharge", "instructions": "no driving today"})
     assert r.status_code == 201 and r.json()["state"] == "discharged"
     plan = client.get(f"/api/v1/plans/{chair['plan']['id']}", headers=chair["team"]["nurse"])
@@ -322,7 +323,7 @@ def test_summary_pdf_of_a_discharged_session_says_when_and_by_whom(
         },
     )
     post(client, chair, {"kind": "escort_confirmed", "name": "A. Friend", "relation": "friend"})
-    clock.now += timedelta(minutes=61)
+    clock.now += timedelta(minutes=121)
     assert (
         post(client, chair, {"kind": "discharge", "instructions": "no driving today"}).status_code
         == 201

@@ -10,15 +10,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ketacare.commands.common import emit_json, fail
 from ketacare.core.errors import KetacareError
-from ketacare.infra.clock import utc_now
-from ketacare.infra.db import make_engine, make_sessionmaker, unit_of_work
-from ketacare.infra.migrate import ensure_current
-from ketacare.infra.settings import load_settings
 
 analytics_app = typer.Typer(help="The clinic dashboard's outcome summary.", no_args_is_help=True)
 
@@ -28,8 +22,21 @@ def refresh(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
 ) -> None:
     """Rebuild every patient's outcome summary (one transaction; readers see the old until done)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     from ketacare.clinic.analytics import service
     from ketacare.clinic.audit.service import Actor
+    from ketacare.infra.clock import utc_now
+    from ketacare.infra.db import make_engine, make_sessionmaker, unit_of_work
+    from ketacare.infra.migrate import ensure_current
+    from ketacare.infra.settings import load_settings
 
     settings = load_settings()
     engine = make_engine(settings.effective_database_url)

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from ketacare.commands.common import emit_json, fail
 from ketacare.core.errors import KetacareError
 from ketacare.infra.clock import utc_now
-from ketacare.infra.db import make_engine, make_sessionmaker, unit_of_work
-from ketacare.infra.migrate import ensure_current, upgrade
-from ketacare.infra.settings import load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from ketacare.infra.settings import Settings
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 user_app = typer.Typer(help="Accounts.", no_args_is_help=True)
@@ -37,6 +38,8 @@ def report_patient(
     from ketacare.clinic.documents import Letterhead
     from ketacare.clinic.outcomes.policy import booster_rules
     from ketacare.clinic.outcomes.report import progress_report
+    from ketacare.infra.db import unit_of_work
+    from ketacare.infra.migrate import ensure_current
 
     if out.suffix.lower() != ".pdf":
         fail(f"--out must name a .pdf file, got {out}")
@@ -78,6 +81,8 @@ def export_registry(
     """Write the research registry of consenting patients without identifiers."""
     from ketacare.clinic.audit.service import Actor
     from ketacare.clinic.research.service import export_registry as build
+    from ketacare.infra.db import unit_of_work
+    from ketacare.infra.migrate import ensure_current
 
     if out.suffix.lower() != ".zip":
         fail(f"--out must name a .zip file, got {out}")
@@ -104,7 +109,10 @@ def export_registry(
         typer.echo(f"wrote {out}: {count} consenting patient(s), profile {profile}")
 
 
-def _sessions():  # type: ignore[no-untyped-def]
+def _sessions() -> tuple[Settings, Engine, sessionmaker[Session]]:
+    from ketacare.infra.db import make_engine, make_sessionmaker
+    from ketacare.infra.settings import load_settings
+
     settings = load_settings()
     engine = make_engine(settings.effective_database_url)
     return settings, engine, make_sessionmaker(engine)
@@ -127,6 +135,7 @@ def serve(
     import uvicorn
 
     from ketacare.app import create_app
+    from ketacare.infra.settings import load_settings
 
     settings = load_settings()
     host = host or settings.host
@@ -162,6 +171,9 @@ def demo(
     from ketacare.clinic import demo as demo_data
     from ketacare.clinic.accounts import service as accounts
     from ketacare.clinic.system import service as system
+    from ketacare.infra.db import unit_of_work
+    from ketacare.infra.migrate import ensure_current
+    from ketacare.infra.settings import load_settings
 
     settings, engine, sessions = _sessions()
     try:
@@ -180,6 +192,9 @@ def demo(
         else:
             logins = demo_data.seed(session=session, now=utc_now(), settings=settings)
             typer.echo("Seeded the demo clinic (synthetic patients).")
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title="Demo logins (demo database: served on 127.0.0.1 only)")
     for column in ("username", "password", "role"):
         table.add_column(column)
@@ -197,8 +212,10 @@ def demo(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the database schema to this version of ketacare."""
-    from ketacare.infra.migrate import app_role, grant_app_role
+    from ketacare.infra.db import make_engine
+    from ketacare.infra.migrate import app_role, grant_app_role, upgrade
     from ketacare.infra.policy import check_site_policy
+    from ketacare.infra.settings import load_settings
 
     settings = load_settings()
     engine = make_engine(settings.migration_database_url or settings.effective_database_url)
@@ -240,6 +257,8 @@ def user_create(
 ) -> None:
     """Create an account."""
     from ketacare.clinic.accounts import service as accounts
+    from ketacare.infra.db import unit_of_work
+    from ketacare.infra.migrate import ensure_current
 
     settings, engine, sessions = _sessions()
     try:
@@ -267,6 +286,8 @@ def outbox_send(
     """Send pending reminders with the configured sender (default: files in var/outbox)."""
     from ketacare.clinic.followup import service as followup
     from ketacare.clinic.followup.senders import FileSender
+    from ketacare.infra.db import unit_of_work
+    from ketacare.infra.migrate import ensure_current
 
     settings, engine, sessions = _sessions()
     try:
@@ -309,10 +330,13 @@ def followup_remind(
     Each patient with a scheduled plan is visited in its own transaction; an
     occurrence already in the outbox is skipped. Send the queue with `outbox send`.
     """
+    from rich.console import Console
     from rich.progress import Progress
 
     from ketacare.clinic.audit.service import SYSTEM
     from ketacare.clinic.followup import schedules
+    from ketacare.infra.db import unit_of_work
+    from ketacare.infra.migrate import ensure_current
 
     if channel not in schedules.CHANNELS:
         fail(f"--channel {channel!r}: allowed {', '.join(schedules.CHANNELS)}")

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from ketacare.commands.common import emit_json, fail, parse_json_option, run_guarded
-from ketacare.core.instruments import ScoreResult, get_instrument, list_instruments, score
+
+if TYPE_CHECKING:
+    from ketacare.core.instruments import ScoreResult
 
 
 def _library_rows() -> list[dict[str, Any]]:
+    from ketacare.core.instruments import list_instruments
+
     rows = []
     for inst in list_instruments():
         rows.append(
@@ -76,6 +80,8 @@ def score_command(
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Score a completed instrument; bad input exits 2 with one line on stderr."""
+    from ketacare.core.instruments import get_instrument, score
+
     parsed = parse_json_option(answers, "--answers")
     if not isinstance(parsed, list | dict):
         fail("--answers must be a JSON array in item order or a JSON object keyed by item id")

@@ -14,23 +14,24 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from ketacare.commands.common import emit_json, fail
 from ketacare.core.errors import KetacareError
 from ketacare.infra.clock import utc_now
-from ketacare.infra.db import make_engine, make_sessionmaker
-from ketacare.infra.migrate import ensure_current
-from ketacare.infra.settings import Settings, load_settings, write_secret_file
+
+if TYPE_CHECKING:
+    from ketacare.infra.settings import Settings
 
 audit_app = typer.Typer(help="The audit trail: verify, anchor, key.", no_args_is_help=True)
 
 
 def _audit_sessions(settings: Settings) -> Any:
     from ketacare.clinic.audit.service import session_info
+    from ketacare.infra.db import make_engine, make_sessionmaker
+    from ketacare.infra.migrate import ensure_current
 
     try:
         key = settings.effective_audit_key()
@@ -56,6 +57,7 @@ def audit_verify(
     print the event count and the head hash; exit 1 when something does not hold."""
     from ketacare.clinic.audit import anchors as anchoring
     from ketacare.clinic.audit import service as audit
+    from ketacare.infra.settings import load_settings
 
     settings = load_settings()
     key, sessions = _audit_sessions(settings)
@@ -123,6 +125,7 @@ def audit_anchor(
     """Verify the chain since the last anchor and append a signed checkpoint
     (count, head, time) to DIR/audit-anchors.jsonl; exit 1 if the chain does not hold."""
     from ketacare.clinic.audit.anchors import AnchorRefused, write_anchor
+    from ketacare.infra.settings import load_settings
 
     settings = load_settings()
     key, sessions = _audit_sessions(settings)
@@ -148,6 +151,8 @@ def audit_keygen(
     out: Annotated[Path, typer.Option("--out", help="The key file to create (0600)")],
 ) -> None:
     """Create a new audit key file (64 hex characters, readable by its owner only)."""
+    from ketacare.infra.settings import write_secret_file
+
     try:
         write_secret_file(out, secrets.token_hex(32) + "\n")
     except FileExistsError:
@@ -170,6 +175,8 @@ def _steps(quiet: bool) -> Iterator[Callable[[str], None]]:
     if quiet:
         yield lambda _message: None
         return
+    from rich.console import Console
+
     console = Console(stderr=True, log_path=False)
     with console.status("starting") as status:
 
@@ -187,6 +194,7 @@ def backup_command(
     """Back up the database while it serves (SQLite online backup, or pg_dump), with a
     manifest (time, schema, row counts, audit head), checked after writing."""
     from ketacare.clinic.system.backup import BackupRefused, Manifest, backup
+    from ketacare.infra.settings import load_settings
 
     settings = load_settings()
     try:
@@ -228,7 +236,9 @@ def restore_command(
     latest anchor."""
     from ketacare.clinic.system.backup import BackupRefused, describe, restore
     from ketacare.commands.clinic import APPEND_ONLY_TABLES
+    from ketacare.infra.db import make_engine
     from ketacare.infra.migrate import app_role, grant_app_role
+    from ketacare.infra.settings import load_settings
 
     settings = load_settings()
     owner = _owner_url(settings)

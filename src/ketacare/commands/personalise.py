@@ -15,20 +15,17 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import typer
 
 from ketacare.commands.common import emit_json, fail, read_json_file
 from ketacare.core.errors import KetacareError
-from ketacare.core.pharmacology.personalise import (
-    PersonaliseOutcome,
-    compute,
-    parse_request,
-    to_document,
-)
-from ketacare.core.protocols import load_library, load_site_policy
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ketacare.core.pharmacology.personalise import PersonaliseOutcome
 
 # --------------------------------------------------------------------------------------
 # human output and plot
@@ -87,7 +84,7 @@ def _print_human(out: PersonaliseOutcome) -> None:
         console.print(st)
     pred = out.prediction
     line = (
-        f"predicted over 0-{pred.time_h[-1]:g} h: peak {_g(float(np.max(pred.plasma_ng_per_ml)))} "
+        f"predicted over 0-{pred.time_h[-1]:g} h: peak {_g(float(pred.plasma_ng_per_ml.max()))} "
         f"ng/mL, AUC {_g(pred.auc_ng_h_per_ml)} ng*h/mL"
     )
     if r.ceiling_ng_per_ml is not None:
@@ -283,6 +280,9 @@ def personalise_command(
     ),
 ) -> None:
     """Fit this patient's PK from measured levels; recommend and convert regimens."""
+    from ketacare.core.pharmacology.personalise import compute, parse_request, to_document
+    from ketacare.core.protocols import load_library, load_site_policy
+
     if plot_path is not None and plot_path.suffix.lower() != ".png":
         fail(f"--plot must name a .png file, got {plot_path}")
     raw = read_json_file(file, "personalisation input")

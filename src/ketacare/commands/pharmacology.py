@@ -6,24 +6,21 @@ import csv
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from ketacare.commands.common import emit_json, fail, read_json_file, run_guarded
 from ketacare.core.errors import ClinicalWarning
-from ketacare.core.pharmacology import (
-    Model,
-    Patient,
-    PopulationResult,
-    Regimen,
-    Simulation,
-    list_models,
-    load_model,
-    parse_regimen,
-    simulate,
-    simulate_population,
-)
+
+if TYPE_CHECKING:
+    from ketacare.core.pharmacology import (
+        Model,
+        Patient,
+        PopulationResult,
+        Regimen,
+        Simulation,
+    )
 
 #: Populations at least this large show a progress bar (on stderr, never with --json).
 PROGRESS_FROM = 2000
@@ -50,6 +47,8 @@ def models_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """List the PK/PD model library: id, molecule, routes, source."""
+    from ketacare.core.pharmacology.models import list_models
+
     entries = [_model_entry(m) for m in run_guarded(list_models)]
     if as_json:
         emit_json(entries)
@@ -209,6 +208,8 @@ def _run_population(
         "step_min": step_min,
         "workers": os.cpu_count() or 1,
     }
+    from ketacare.core.pharmacology import simulate_population
+
     if not show_progress:
         result: PopulationResult = run_guarded(simulate_population, **kwargs)
         return result
@@ -244,6 +245,8 @@ def simulate_command(
     plot_path: Path | None = typer.Option(None, "--plot", help="Write a PNG plot."),
 ) -> None:
     """Simulate plasma, effect-site and metabolite concentrations for one patient."""
+    from ketacare.core.pharmacology import Patient, load_model, parse_regimen, simulate
+
     if (regimen_file is None) == (protocol is None):
         fail("give exactly one of --regimen FILE or --protocol ID")
     if sex is not None and sex not in ("F", "M"):

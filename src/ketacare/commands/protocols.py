@@ -10,25 +10,14 @@ import datetime as dt
 import math
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from ketacare.commands.common import emit_json, fail, run_guarded
-from ketacare.core.protocols import (
-    Plan,
-    Protocol,
-    ProtocolLibrary,
-    SitePolicy,
-    load_library,
-    load_site_policy,
-    preview_plan,
-    unset_ceiling_reason,
-    unset_ceilings,
-)
+
+if TYPE_CHECKING:
+    from ketacare.core.protocols import Plan, Protocol, ProtocolLibrary, SitePolicy
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document to stdout.")]
 DirsOption = Annotated[
@@ -53,6 +42,8 @@ def _number(text: str | None, option: str) -> float | None:
 
 
 def _library(dirs: list[Path] | None) -> ProtocolLibrary:
+    from ketacare.core.protocols import load_library
+
     library: ProtocolLibrary = run_guarded(load_library, clinic_dirs=tuple(dirs or ()))
     return library
 
@@ -69,6 +60,8 @@ PolicyOption = Annotated[
 
 def cli_protocol_policy(path: Path | None, library: ProtocolLibrary) -> SitePolicy:
     """The protocol policy from --site-policy, else KETACARE_PROTOCOL_POLICY_FILE, else none."""
+    from ketacare.core.protocols import SitePolicy, load_site_policy
+
     if path is None:
         configured = os.environ.get("KETACARE_PROTOCOL_POLICY_FILE", "").strip()
         path = Path(configured) if configured else None
@@ -80,6 +73,8 @@ def cli_protocol_policy(path: Path | None, library: ProtocolLibrary) -> SitePoli
 
 def _usability(protocol: Protocol, policy: SitePolicy) -> dict[str, object]:
     """Whether a plan can be built under the protocol, and if not why (unset hard limits)."""
+    from ketacare.core.protocols import unset_ceiling_reason, unset_ceilings
+
     unset = unset_ceilings(protocol=protocol, site_policy=policy)
     return {
         "usable": not unset,
@@ -127,6 +122,10 @@ def protocols_command(
     if json_output:
         emit_json({"protocols": [_protocol_row(p, policy) for p in library.protocols]})
         return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title="Protocol library")
     table.add_column("id", no_wrap=True)
     for column in ("title", "indication (ICD-10-CM)", "route", "source", "usable"):
@@ -157,6 +156,9 @@ def _show(value: float | None, digits: str = "") -> str:
 
 
 def _print_plan(plan: Plan) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     concentration = (
         f", bag {plan.concentration_mg_per_ml:g} mg/mL" if plan.concentration_mg_per_ml else ""
@@ -227,6 +229,8 @@ def preview_command(
     stderr; its preview is still printed (``"usable": false`` and
     ``hard_limits_not_set`` in the JSON) so the clinic can see what it would set.
     """
+    from ketacare.core.protocols import preview_plan
+
     if protocol is None:
         fail("--protocol is required (see `ketacare protocols` for the ids)")
     if weight is None:

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ketacare.commands.common import emit_json, fail, read_json_file, run_guarded
-from ketacare.core.screening import (
-    ScreeningDecision,
-    SitePolicy,
-    input_schema,
-    parse_site_policy,
-    screen_document,
-)
+
+if TYPE_CHECKING:
+    from ketacare.core.screening import ScreeningDecision, SitePolicy
 
 DECISION_TEXT = {
     "eligible": "ELIGIBLE",
@@ -25,6 +22,8 @@ DECISION_TEXT = {
 
 
 def _read_policy(path: Path | None) -> SitePolicy | None:
+    from ketacare.core.screening import parse_site_policy
+
     if path is None:
         return None
     try:
@@ -78,6 +77,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Screen a patient for ketamine or esketamine treatment."""
+        from ketacare.core.screening import input_schema, screen_document
+
         if schema:
             typer.echo(json.dumps(input_schema(), indent=2, ensure_ascii=False))
             return

@@ -71,7 +71,7 @@ def problem(
 def _error_page(request: Request, status: int, title: str, detail: str) -> Response:
     ctx = request.app.state.ctx
     principal = getattr(request.state, "principal", None)
-    return ctx.templates.TemplateResponse(
+    response: Response = ctx.templates.TemplateResponse(
         request,
         "error.html",
         {
@@ -85,6 +85,7 @@ def _error_page(request: Request, status: int, title: str, detail: str) -> Respo
         },
         status_code=status,
     )
+    return response
 
 
 _MAX_ID = 2**31 - 1

@@ -96,7 +96,10 @@ def page(
         "demo": getattr(request.app.state, "demo", False),
         **(values or {}),
     }
-    return ctx.templates.TemplateResponse(request, template, context, status_code=status_code)
+    response: HTMLResponse = ctx.templates.TemplateResponse(
+        request, template, context, status_code=status_code
+    )
+    return response
 
 
 def optional_int(text: str, what: str) -> int | None:

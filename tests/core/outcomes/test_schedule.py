@@ -9,15 +9,14 @@ from typing import Any
 import pytest
 
 from ketacare.core.errors import InvalidInput
-from ketacare.core.outcomes.schedule import (
+from ketacare.core.outcomes.schedule import Schedule, parse_schedule
+from ketacare.core.outcomes.schedule_status import (
     Measurement,
     PlanEnd,
-    Schedule,
     SessionTime,
     evaluate_schedule,
-    load_templates,
-    parse_schedule,
 )
+from ketacare.core.outcomes.templates import load_templates
 
 INSTRUMENTS = ["nrs_pain", "phq9", "gad7", "bpi_sf", "pgic"]
 STOP = {"until": "2027-01-01T00:00:00+00:00"}

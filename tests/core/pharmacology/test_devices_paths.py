@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from ketacare.cli import app
 from ketacare.clinic.simulation.service import SimulationRequest, run
 from ketacare.core.pharmacology import Patient, load_model, parse_regimen, simulate
-from ketacare.core.pharmacology.individual import Sample, fit_individual
+from ketacare.core.pharmacology.individual.fit import fit_individual
+from ketacare.core.pharmacology.individual.inputs import Sample
 from ketacare.core.protocols import load_library
 from ketacare.core.protocols.regimen import plan_regimen
 from protocol_policy import build_plan, test_policy

@@ -170,7 +170,7 @@ def test_every_unmet_condition_is_listed_at_once() -> None:
     assert reasons[2] == "no responsible adult confirmed to accompany the patient home"
 
 
-def test_unset_observation_is_a_visible_note_not_an_invented_minimum() -> None:
+def test_unset_observation_refuses_discharge_rather_than_waiving_the_wait() -> None:
     from ketacare.core.sessions import StartInfusion
 
     c = chair("crps-outpatient").ready()
@@ -178,12 +178,51 @@ def test_unset_observation_is_a_visible_note_not_an_invented_minimum() -> None:
     c.add(Stop(at=at(250), by="nurse1", reason="completed"))
     c.add(DischargeScore(at=at(251), by="nurse1", answers=GOOD))
     c.add(EscortConfirmed(at=at(251), by="nurse1"))
-    status = discharge_status(c.state, now=at(251))
-    assert status.allowed and status.earliest_at is None
-    assert status.notes == (
-        "minimum observation after dosing: not set (site policy): no minimum observation time "
-        "is enforced; the clinician decides",
+    status = discharge_status(c.state, now=at(600))
+    assert not status.allowed and status.earliest_at is None
+    assert len(status.reasons) == 1
+    assert status.reasons[0].startswith(
+        "no minimum observation after dosing is set for protocol crps-outpatient"
     )
+    assert "discharge cannot be checked until a physician sets it" in status.reasons[0]
+
+
+def test_a_monitoring_order_sets_the_observation_the_protocol_leaves_open() -> None:
+    from ketacare.core.protocols import load_library
+    from ketacare.core.sessions import StartInfusion
+    from ketacare.core.sessions.orders import apply_order, monitoring_order
+
+    order = monitoring_order(
+        protocol=load_library().get(protocol_id="crps-outpatient"),
+        entered={
+            "sbp_high": 180,
+            "sbp_low": 90,
+            "dbp_high": 110,
+            "dbp_low": 50,
+            "hr_high": 120,
+            "hr_low": 50,
+            "spo2_low": 92,
+            "rr_low": 10,
+            "moaas_at_or_below": 2,
+            "vitals_interval_min": 15,
+            "recovery_vitals_interval_min": 15,
+            "observation_min": 45,
+        },
+        policy=None,
+        set_by="dr_a",
+    )
+    from core.sessions.session_helpers import Chair, setup_for
+
+    c = Chair(apply_order(setup_for("crps-outpatient"), order)).ready()
+    assert c.setup.observation.value == 45 and c.setup.observation.basis == "order"
+    c.add(StartInfusion(at=at(10), by="nurse1", rate_mg_per_h=24.5))
+    c.add(Stop(at=at(250), by="nurse1", reason="completed"))
+    c.add(DischargeScore(at=at(251), by="nurse1", answers=GOOD))
+    c.add(EscortConfirmed(at=at(251), by="nurse1"))
+    # 250 + 45 = 295: one minute before, refused with the time; at 295, allowed
+    allowed, reasons = can_discharge(c.state, now=at(294))
+    assert not allowed and reasons[0].startswith("minimum observation of 45 min after dosing")
+    assert can_discharge(c.state, now=at(295)) == (True, ())
 
 
 def test_site_may_require_two_consecutive_scores_and_a_longer_observation() -> None:

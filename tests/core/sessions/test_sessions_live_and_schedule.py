@@ -256,7 +256,7 @@ def test_session_rules_file_is_validated() -> None:
     import tomllib
     from importlib import resources
 
-    from ketacare.core.sessions.policy import parse_session_rules
+    from ketacare.core.sessions.rules import parse_session_rules
 
     text = resources.files("ketacare.core.sessions").joinpath("data", "sessions.toml")
     data = tomllib.loads(text.read_text(encoding="utf-8"))

@@ -27,7 +27,21 @@ from limits import RateLimitItem, parse_many
 from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
+from ketacare.core.errors import InvalidInput
 from ketacare.infra.settings import Settings
+
+
+def _sync_storage(url: str) -> Storage:
+    """The storage ``url`` names; the login path is synchronous, so async storages
+    (``async+redis://`` and the like) are refused with the reason."""
+    storage = storage_from_string(url)
+    if not isinstance(storage, Storage):
+        raise InvalidInput(
+            f"KETACARE_THROTTLE_STORAGE_URL {url!r} names an asynchronous storage; use a "
+            "synchronous one (memory://, redis://, memcached://)"
+        )
+    return storage
+
 
 _PAIR = "login-pair"
 _ADDRESS = "login-address"
@@ -78,7 +92,7 @@ class LoginThrottle:
             address_tiers=parse_tiers(
                 settings.login_throttle_per_address, "login_throttle_per_address"
             ),
-            storage=storage_from_string(settings.throttle_storage_url),
+            storage=_sync_storage(settings.throttle_storage_url),
         )
 
     @staticmethod

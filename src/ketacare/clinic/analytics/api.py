@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.analytics import schemas, service
-from ketacare.clinic.plans import service as plans
+from ketacare.clinic.plans import dosing
 from ketacare.web.deps import Ctx, DbSession, Now, actor_of, api_permission
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
@@ -64,7 +64,7 @@ def _run(
         lost_after_days=lost_after_days,
         split=split,
     )
-    titles = {p.id: p.title for p in plans.library(ctx.settings).protocols}
+    titles = {p.id: p.title for p in dosing.library(ctx.settings).protocols}
     return service.dashboard(
         session=session,
         actor=actor_of(request, principal),

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.analytics import service
 from ketacare.clinic.analytics.reference import statistics
-from ketacare.clinic.plans import service as plans
+from ketacare.clinic.plans import dosing
 from ketacare.core.errors import InvalidInput
 from ketacare.web.deps import Ctx, DbSession, Now, actor_of, page_permission
 from ketacare.web.render import page
@@ -76,7 +76,7 @@ def dashboard_page(
             {**common, "error": str(exc), "found": None},
             status_code=422,
         )
-    titles = {p.id: p.title for p in plans.library(ctx.settings).protocols}
+    titles = {p.id: p.title for p in dosing.library(ctx.settings).protocols}
     found = service.dashboard(
         session=session,
         actor=actor_of(request, principal),

@@ -234,7 +234,7 @@ def alerts_page(
             at=ctx.clock(),
         )
     patients = {a.patient_id: get_patient(session=session, patient_id=a.patient_id) for a in alerts}
-    from ketacare.clinic.sessions.service import acknowledged_at_the_chair
+    from ketacare.clinic.sessions.inbox import acknowledged_at_the_chair
 
     at_chair = {a.id for a in alerts if acknowledged_at_the_chair(session=session, alert=a)}
     return page(

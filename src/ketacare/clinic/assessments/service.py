@@ -305,7 +305,7 @@ def acknowledge(
     if alert.acknowledged_at is not None:
         raise Conflict(f"alert {alert_id} was already acknowledged")
     if alert.session_id is not None:
-        from ketacare.clinic.sessions.service import refuse_inbox_acknowledgement
+        from ketacare.clinic.sessions.inbox import refuse_inbox_acknowledgement
 
         refuse_inbox_acknowledgement(session=session, alert=alert)
     alert.acknowledged_at = now

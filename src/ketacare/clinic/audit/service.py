@@ -23,9 +23,9 @@ import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.audit.orm import Amendment, AuditEvent
@@ -113,7 +113,7 @@ def _legacy_hash_of(fields: Mapping[str, Any]) -> str:
 
 # Built once: every request of the application writes one audit row.
 _APPEND_LOCK = text("SELECT pg_advisory_xact_lock(4242001)")
-_TABLE = AuditEvent.__table__
+_TABLE = cast(Table, AuditEvent.__table__)
 _LAST_HASH = select(_TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)
 _INSERT = _TABLE.insert()
 
@@ -337,4 +337,5 @@ def recent(
 
 
 def _jsonable(values: Mapping[str, Any]) -> dict[str, object]:
-    return json.loads(json.dumps(dict(values), default=str))
+    plain: dict[str, object] = json.loads(json.dumps(dict(values), default=str))
+    return plain

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from ketacare.clinic.audit.service import Actor
 from ketacare.clinic.followup.orm import OutcomeSchedule
 from ketacare.clinic.followup.schedules import set_schedule
+from ketacare.clinic.plans import dosing
 from ketacare.clinic.plans import service as plans
 from ketacare.clinic.plans.orm import Plan
 
@@ -66,7 +67,7 @@ def seed_schedule(
             settings=demo_settings(load_settings()),
             patient_id=patient_id,
             protocol_id=DEMO_PROTOCOL,
-            options=plans.DoseOptions(bag_mg=100, bag_ml=100),
+            options=dosing.DoseOptions(bag_mg=100, bag_ml=100),
             now=now,
         )
     return set_schedule(

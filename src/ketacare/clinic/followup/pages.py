@@ -22,7 +22,8 @@ from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.plans.service import get_plan
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.instruments import IncompleteAnswers, get_instrument
-from ketacare.core.outcomes.schedule import STARTS, WHENS, load_templates
+from ketacare.core.outcomes.schedule import STARTS, WHENS
+from ketacare.core.outcomes.templates import load_templates
 from ketacare.infra.errors import Conflict
 from ketacare.web.deps import (
     Ctx,

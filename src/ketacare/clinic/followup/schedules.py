@@ -1,6 +1,7 @@
 """Outcome schedules of plans: set (versioned), what is due now, links and reminders.
 
-The rules live in :mod:`ketacare.core.outcomes.schedule`; this module gathers their
+The rules live in :mod:`ketacare.core.outcomes.schedule` and
+:mod:`ketacare.core.outcomes.schedule_status`; this module gathers their
 inputs from the database (the plan's sessions given and booked, the patient's
 completed assessments, the plan's end) and keeps the versions.
 
@@ -37,16 +38,16 @@ from ketacare.clinic.sessions.orm import DosingSession
 from ketacare.clinic.sessions.service import state_of
 from ketacare.core.errors import InvalidInput
 from ketacare.core.instruments import get_instrument
-from ketacare.core.outcomes.schedule import (
+from ketacare.core.outcomes.schedule import Schedule, parse_schedule
+from ketacare.core.outcomes.schedule_status import (
     ItemStatus,
     Measurement,
     PlanEnd,
-    Schedule,
     ScheduleStatus,
     SessionTime,
     evaluate_schedule,
-    parse_schedule,
 )
+from ketacare.core.protocols.plan import SessionDoc
 from ketacare.infra.errors import Conflict
 
 #: Plans whose schedule is evaluated (a draft has no sessions; a superseded plan's
@@ -216,7 +217,7 @@ def _label(number: int, plan_id: int, several: bool) -> str:
 def _sessions(session: Session, plans: list[Plan]) -> list[SessionTime]:
     """The sessions of a plan line: given (dosing started) and booked."""
     head = plans[0]
-    planned: list[dict[str, Any]] = list(head.schedule.get("sessions", []))  # type: ignore[call-overload]
+    planned: list[SessionDoc] = list(head.schedule["sessions"])
     last_number = max((int(s.get("number", 0)) for s in planned), default=0)
     several = len(plans) > 1
     out: list[SessionTime] = []

@@ -269,7 +269,7 @@ def _label(measure: str) -> str:
 
 
 def _course_parts(courses: Sequence[ResponseCourse], zone: ZoneInfo) -> list[str]:
-    """The core's wording of one measure's courses (see ``core.outcomes.patient``), local dates."""
+    """The core's wording of one measure's courses (see ``core.outcomes.findings``), local dates."""
     responding = [c for c in courses if c.state == "responding"]
     if responding:
         out = []

@@ -284,7 +284,7 @@ def _adverse(session: Session, patient_id: int) -> list[dict[str, Any]]:
 
 def _cumulative_lines(*, session: Session, patient_id: int, now: datetime) -> list[str]:
     """Per molecule: the last 30 days and the whole history, as on the chart's card."""
-    from ketacare.clinic.sessions.service import doses_given
+    from ketacare.clinic.sessions.doses import doses_given
     from ketacare.core.safeguards import cumulative, molecule_label
 
     found = cumulative(doses_given(session=session, patient_id=patient_id, now=now), at=now)

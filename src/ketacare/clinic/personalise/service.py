@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.personalise.orm import DrugLevel
+from ketacare.clinic.plans import dosing, exposure
 from ketacare.clinic.plans import service as plans
 from ketacare.clinic.plans.orm import Plan
 from ketacare.clinic.sessions import service as sessions
@@ -130,7 +131,7 @@ def build_request(
     """The ``ketacare personalise`` document for this plan (refuses what cannot be done)."""
     models = [
         m
-        for m in plans.exposure_models(settings=settings, protocol_id=plan.protocol_id)
+        for m in exposure.exposure_models(settings=settings, protocol_id=plan.protocol_id)
         if m.verified
     ]
     if not models:
@@ -212,7 +213,7 @@ def personalise(
     )
     request = parse_request(doc=doc)
     return to_document(
-        outcome=compute(request=request, site_policy=plans.protocol_policy(settings))
+        outcome=compute(request=request, site_policy=dosing.protocol_policy(settings))
     )
 
 
@@ -230,7 +231,7 @@ def accept(
     plan = plans.get_plan(session=session, plan_id=plan_id)
     if (dose_mg is None) == (rate_mg_per_h is None):
         raise InvalidInput("accept either a dose in mg or an infusion rate in mg/h")
-    options = plans.DoseOptions(
+    options = dosing.DoseOptions(
         bag_mg=plan.bag_mg,
         bag_ml=plan.bag_ml,
         dose_mg_per_kg_per_h=None

@@ -8,15 +8,16 @@ from fastapi import APIRouter, Path, Query, Request
 
 from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.patients.service import get_patient
-from ketacare.clinic.plans import schemas, service
+from ketacare.clinic.plans import booking, dosing, schemas, service, therapy
+from ketacare.clinic.plans import exposure as exposures
 from ketacare.web.deps import Ctx, DbSession, Now, actor_of, api_permission, ensure_patient_scope
 
 router = APIRouter(prefix="/api/v1", tags=["plans"])
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
-def _options(data: schemas.DoseChoice) -> service.DoseOptions:
-    return service.DoseOptions(
+def _options(data: schemas.DoseChoice) -> dosing.DoseOptions:
+    return dosing.DoseOptions(
         bag_mg=data.bag_mg,
         bag_ml=data.bag_ml,
         dose_mg_per_kg_per_h=data.dose_mg_per_kg_per_h,
@@ -30,7 +31,7 @@ def preview(
     data: schemas.PlanPreviewRequest, ctx: Ctx, _: Principal = api_permission("plan:read")
 ) -> dict[str, Any]:
     """The concrete schedule for a weight (hard limits refused, soft ones reported)."""
-    plan = service.preview(
+    plan = dosing.preview(
         settings=ctx.settings,
         protocol_id=data.protocol,
         weight_kg=data.weight_kg,
@@ -92,22 +93,8 @@ def read_plan(
     """One plan version."""
     plan = service.get_plan(session=session, plan_id=plan_id)
     ensure_patient_scope(principal, "plan:read", plan.patient_id)
-    _audit_read(request, principal, session, plan, at)
+    service.record_read(session=session, actor=actor_of(request, principal), plan=plan, now=at)
     return plan
-
-
-def _audit_read(request: Request, principal: Principal, session: Any, plan: Any, at: Any) -> None:
-    from ketacare.clinic.audit import service as audit
-
-    audit.record(
-        session=session,
-        actor=actor_of(request, principal),
-        action="read",
-        resource_type="plan",
-        resource_id=plan.id,
-        patient_id=plan.patient_id,
-        at=at,
-    )
 
 
 @router.get("/plans/{plan_id}/exposure")
@@ -123,10 +110,10 @@ def plan_exposure(
     """Predicted plasma, effect-site and metabolite curves of the planned course."""
     plan = service.get_plan(session=session, plan_id=plan_id)
     ensure_patient_scope(principal, "plan:read", plan.patient_id)
-    _audit_read(request, principal, session, plan, at)
+    service.record_read(session=session, actor=actor_of(request, principal), plan=plan, now=at)
     patient = get_patient(session=session, patient_id=plan.patient_id)
     age = (plan.created_at.date() - patient.birth_date).days // 365
-    return service.exposure(
+    return exposures.exposure(
         settings=ctx.settings, plan=plan, patient_age=age, patient_sex=patient.sex, model_id=model
     )
 
@@ -248,7 +235,7 @@ def add_therapy(
     principal: Principal = api_permission("plan:write"),
 ) -> object:
     """Plan a preparation or integration session with a therapist."""
-    return service.add_therapy(
+    return therapy.add_therapy(
         session=session,
         actor=actor_of(request, principal),
         plan_id=plan_id,
@@ -269,7 +256,7 @@ def document_therapy(
     principal: Principal = api_permission("therapy:document"),
 ) -> object:
     """The therapist's structured note (a risk concern alerts the responsible clinician)."""
-    return service.document_therapy(
+    return therapy.document_therapy(
         session=session,
         actor=actor_of(request, principal),
         therapy_id=therapy_id,
@@ -295,7 +282,7 @@ def book(
 
     Double bookings and too-early sessions are refused.
     """
-    return service.book(
+    return booking.book(
         session=session,
         actor=actor_of(request, principal),
         plan_id=plan_id,

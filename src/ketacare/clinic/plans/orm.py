@@ -7,6 +7,8 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ketacare.core.protocols.plan import PlanDoc
+from ketacare.core.sessions.orders import OrderDoc
 from ketacare.infra.db import Base, UTCDateTime
 
 
@@ -28,7 +30,7 @@ class Plan(Base):
     dose_mg_per_kg_per_h: Mapped[float | None] = mapped_column(Float, default=None)
     dose_mg: Mapped[float | None] = mapped_column(Float, default=None)
     start_date: Mapped[date | None] = mapped_column(Date, default=None)
-    schedule: Mapped[dict[str, object]] = mapped_column(JSON)
+    schedule: Mapped[PlanDoc] = mapped_column(JSON)
     total_dose_mg: Mapped[float] = mapped_column(Float)
     requires_review: Mapped[bool] = mapped_column(Boolean, default=False)
     review_reason: Mapped[str | None] = mapped_column(Text, default=None)
@@ -37,7 +39,7 @@ class Plan(Base):
     preparation_required: Mapped[bool] = mapped_column(Boolean, default=False)
     safeguards: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
     #: the physician's monitoring order (supervised sessions): values, origins, who set it
-    monitoring_order: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)
+    monitoring_order: Mapped[OrderDoc | None] = mapped_column(JSON, default=None)
     screening_id: Mapped[int | None] = mapped_column(ForeignKey("screenings.id"), default=None)
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from ketacare.clinic.accounts.orm import User
 from ketacare.clinic.accounts.service import Principal
-from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.service import current_weight, get_patient
-from ketacare.clinic.plans import service
+from ketacare.clinic.plans import booking, dosing, gates, service, therapy
+from ketacare.clinic.plans import exposure as exposures
 from ketacare.clinic.plans.orm import Adjunct, Appointment, TherapySession
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.sessions import MonitoringOrder
@@ -43,8 +43,8 @@ def _date(text: str, what: str) -> date | None:
         raise InvalidInput(f"{what} {text!r} is not a date: use YYYY-MM-DD") from None
 
 
-def _options(form: Any) -> service.DoseOptions:
-    return service.DoseOptions(
+def _options(form: Any) -> dosing.DoseOptions:
+    return dosing.DoseOptions(
         bag_mg=optional_float(str(form.get("bag_mg") or ""), "bag_mg"),
         bag_ml=optional_float(str(form.get("bag_ml") or ""), "bag_ml"),
         dose_mg_per_kg_per_h=optional_float(
@@ -80,7 +80,7 @@ def _builder(
             "plans": plans,
             "form": form or {},
             "error": error,
-            "protocols": service.protocol_choices(ctx.settings),
+            "protocols": dosing.protocol_choices(ctx.settings),
             "policy_file": ctx.settings.protocol_policy_file,
             "weight": current_weight(patient),
         },
@@ -160,19 +160,11 @@ def _plan_page(
     plan = service.get_plan(session=session, plan_id=plan_id)
     ensure_patient_scope(principal, "plan:read", plan.patient_id)
     patient = get_patient(session=session, patient_id=plan.patient_id)
-    audit.record(
-        session=session,
-        actor=actor_of(request, principal),
-        action="read",
-        resource_type="plan",
-        resource_id=plan.id,
-        patient_id=plan.patient_id,
-        at=at,
-    )
-    protocol = service.library(ctx.settings).get(protocol_id=plan.protocol_id)
+    service.record_read(session=session, actor=actor_of(request, principal), plan=plan, now=at)
+    protocol = dosing.library(ctx.settings).get(protocol_id=plan.protocol_id)
     age = (at.date() - patient.birth_date).days // 365
     try:
-        exposure = service.exposure(
+        exposure = exposures.exposure(
             settings=ctx.settings,
             plan=plan,
             patient_age=age,
@@ -191,10 +183,10 @@ def _plan_page(
             "patient": patient,
             "protocol": protocol,
             "error": error,
-            "gates": service.gates(session=session, settings=ctx.settings, plan=plan, now=at)
+            "gates": gates.gates(session=session, settings=ctx.settings, plan=plan, now=at)
             if plan.status == "draft"
             else [],
-            "safeguards": service.required_safeguards(
+            "safeguards": gates.required_safeguards(
                 session=session, settings=ctx.settings, plan=plan, now=at
             )
             if plan.status == "draft"
@@ -206,7 +198,7 @@ def _plan_page(
             ),
             "therapists": [u for u in users.values() if u.role == "therapist" and u.is_active],
             "users": users,
-            "chairs": service.chairs(session=session),
+            "chairs": booking.chairs(session=session),
             "appointments": list(
                 session.scalars(
                     select(Appointment)
@@ -216,8 +208,8 @@ def _plan_page(
             ),
             "weight_policy_days": ctx.settings.weight_valid_days,
             "history": service.history(session=session, plan=plan),
-            "preparation_done": service.preparation_done(session=session, plan=plan),
-            "order_prefill": service.order_prefill(settings=ctx.settings, plan=plan),
+            "preparation_done": therapy.preparation_done(session=session, plan=plan),
+            "order_prefill": gates.order_prefill(settings=ctx.settings, plan=plan),
             "order_shown": _order_shown(plan),
         },
         status_code=status_code,
@@ -426,7 +418,7 @@ def plan_therapy(
         therapist = optional_int(str(f.get("therapist_id") or ""), "therapist")
         if therapist is None:
             raise InvalidInput("choose a therapist")
-        return service.add_therapy(
+        return therapy.add_therapy(
             session=session,
             actor=actor_of(request, principal),
             plan_id=plan_id,
@@ -458,7 +450,7 @@ def plan_book(
             clock = time.fromisoformat(str(f.get("at_time") or "09:00"))
         except ValueError:
             raise InvalidInput("time must be HH:MM") from None
-        return service.book_course(
+        return booking.book_course(
             session=session,
             actor=actor_of(request, principal),
             plan_id=plan_id,
@@ -481,19 +473,10 @@ def therapy_page(
     therapy_id: int,
     principal: Principal = page_permission("therapy:read"),
 ) -> Response:
-    row = session.get(TherapySession, therapy_id)
-    if row is None:
-        raise InvalidInput(f"therapy session {therapy_id} does not exist")
-    patient = get_patient(session=session, patient_id=row.patient_id)
-    audit.record(
-        session=session,
-        actor=actor_of(request, principal),
-        action="read",
-        resource_type="therapy_session",
-        resource_id=row.id,
-        patient_id=row.patient_id,
-        at=ctx.clock(),
+    row = therapy.read_therapy(
+        session=session, actor=actor_of(request, principal), therapy_id=therapy_id, now=ctx.clock()
     )
+    patient = get_patient(session=session, patient_id=row.patient_id)
     return page(request, ctx, "plans/therapy.html", {"row": row, "patient": patient})
 
 
@@ -508,11 +491,11 @@ def therapy_note(
     principal: Principal = page_permission("therapy:document"),
 ) -> Response:
     try:
-        row = service.document_therapy(
+        row = therapy.document_therapy(
             session=session,
             actor=actor_of(request, principal),
             therapy_id=therapy_id,
-            note={f: str(form.get(f) or "") for f in service.NOTE_FIELDS},
+            note={f: str(form.get(f) or "") for f in therapy.NOTE_FIELDS},
             risk_concern=form.get("risk_concern") == "yes",
             now=at,
         )
@@ -548,20 +531,16 @@ def calendar_page(
     start_day = _date(week, "week") or at.astimezone(zone).date()
     start_day = start_day - timedelta(days=start_day.weekday())
     start = datetime.combine(start_day, time(0), tzinfo=zone)
-    appts = service.calendar(session=session, start=start, end=start + timedelta(days=7))
-    for appt in appts:
-        audit.record(
-            session=session,
-            actor=actor_of(request, principal),
-            action="read",
-            resource_type="appointment",
-            resource_id=appt.id,
-            patient_id=appt.patient_id,
-            at=at,
-        )
+    appts = booking.calendar(
+        session=session,
+        actor=actor_of(request, principal),
+        start=start,
+        end=start + timedelta(days=7),
+        now=at,
+    )
     patients = {a.patient_id: get_patient(session=session, patient_id=a.patient_id) for a in appts}
     days = [start_day + timedelta(days=i) for i in range(7)]
-    chairs = service.chairs(session=session)
+    chairs = booking.chairs(session=session)
     grid = {
         (c.id, d): [
             a for a in appts if a.chair_id == c.id and a.starts_at.astimezone(zone).date() == d

@@ -7,149 +7,48 @@ reason and a second physician's co-signature before the plan is signed. A protoc
 whose hard ceilings are not all set (by its source or the clinic's protocol policy)
 cannot be used at all, and signing and co-signing build the plan again under the
 limits in force then.
+
+This module holds the plan's life: draft, sign, co-sign, new version, status changes
+(the moves of :mod:`ketacare.core.protocols.lifecycle`). The protocol library and the
+dose arithmetic under the limits in force are in :mod:`~ketacare.clinic.plans.dosing`,
+what a signature needs in :mod:`~ketacare.clinic.plans.gates`, the calendar in
+:mod:`~ketacare.clinic.plans.booking`, the psychotherapy in
+:mod:`~ketacare.clinic.plans.therapy` and the exposure preview in
+:mod:`~ketacare.clinic.plans.exposure`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketacare.clinic.accounts.orm import User
-from ketacare.clinic.assessments.orm import ClinicalAlert
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.service import current_weight, get_patient
-from ketacare.clinic.plans.orm import Adjunct, Appointment, Chair, Plan, TherapySession
-from ketacare.clinic.screenings import service as screenings
+from ketacare.clinic.plans.dosing import DoseOptions, library, preview, recheck_limits
+from ketacare.clinic.plans.gates import (
+    gates,
+    monitoring_order_for,
+    required_safeguards,
+    screening_coverage,
+)
+from ketacare.clinic.plans.orm import Adjunct, Appointment, Plan
 from ketacare.core.errors import InvalidInput
-from ketacare.core.protocols import Plan as PlanPreview
-from ketacare.core.protocols import (
-    Protocol,
-    ProtocolLibrary,
-    SitePolicy,
-    build_plan,
-    review_limits,
-    unset_ceiling_reason,
-    unset_ceilings,
+from ketacare.core.protocols import Protocol, review_limits
+from ketacare.core.protocols.lifecycle import (
+    FINAL,
+    GIVEN,
+    IN_FORCE,
+    STATUS_ACTIONS,
+    next_status,
 )
 from ketacare.core.screening import check_interactions
-from ketacare.core.sessions.orders import FIELDS as ORDER_FIELDS
-from ketacare.core.sessions.orders import LABELS as ORDER_LABELS
-from ketacare.core.sessions.orders import (
-    MonitoringOrder,
-    monitoring_order,
-    needs_order,
-    order_defaults,
-)
 from ketacare.core.terminology.treatments import screened_treatment as screened_names
-from ketacare.core.terminology.treatments import treatment_vocabulary
-from ketacare.infra import policy as policies
-from ketacare.infra.errors import Conflict, Forbidden, NotFound
+from ketacare.infra.errors import Conflict, NotFound
 from ketacare.infra.settings import Settings
-
-#: what the screening's (molecule, route) must be for a protocol's (molecule, route): read
-#: from the one treatment vocabulary (``core/terminology/treatments.toml``)
-MOLECULES = {m.id: m.screening for m in treatment_vocabulary().molecules.values()}
-ROUTES = {r.id: r.screening for r in treatment_vocabulary().routes.values()}
-
-
-def library(settings: Settings) -> ProtocolLibrary:
-    """The protocol library, with the clinic's own protocols when configured."""
-    return policies.protocol_library(settings)
-
-
-def protocol_policy(settings: Settings) -> SitePolicy | None:
-    """The clinic's values for limits no source gives, when configured."""
-    return policies.protocol_policy(settings)
-
-
-@dataclass(frozen=True)
-class ProtocolChoice:
-    """A protocol as the plan builder lists it: usable, or why not (unset hard ceilings)."""
-
-    id: str
-    title: str
-    usable: bool
-    reason: str
-    unset: tuple[str, ...]
-
-
-def protocol_choices(settings: Settings) -> list[ProtocolChoice]:
-    """Every protocol of the library under the clinic's protocol policy, usable or not.
-
-    A protocol with a hard ceiling unset (per session mg or mg/kg, per course mg, or a
-    declared rate ceiling) cannot be used for a plan; its reason names each unset
-    limit and the policy table that sets it.
-    """
-    policy = protocol_policy(settings)
-    out = []
-    for protocol in library(settings).protocols:
-        unset = unset_ceilings(protocol=protocol, site_policy=policy)
-        out.append(
-            ProtocolChoice(
-                id=protocol.id,
-                title=protocol.title,
-                usable=not unset,
-                reason=unset_ceiling_reason(protocol_id=protocol.id, unset=unset) if unset else "",
-                unset=tuple(f"{r.key} ({r.unit})" for r in unset),
-            )
-        )
-    return out
-
-
-@dataclass(frozen=True)
-class DoseOptions:
-    """The prescriber's choices for a plan (all optional: the protocol's defaults apply)."""
-
-    bag_mg: float | None = None
-    bag_ml: float | None = None
-    dose_mg_per_kg_per_h: float | None = None
-    dose_mg: float | None = None
-    start_date: date | None = None
-
-
-def preview(
-    *, settings: Settings, protocol_id: str, weight_kg: float, options: DoseOptions
-) -> PlanPreview:
-    """The concrete schedule (refuses a hard-limit breach, names soft ones)."""
-    protocol = library(settings).get(protocol_id=protocol_id)
-    return build_plan(
-        protocol=protocol,
-        weight_kg=weight_kg,
-        bag_mg=options.bag_mg,
-        bag_ml=options.bag_ml,
-        dose_mg_per_kg_per_h=options.dose_mg_per_kg_per_h,
-        dose_mg=options.dose_mg,
-        start=options.start_date,
-        site_policy=protocol_policy(settings),
-    )
-
-
-def recheck_limits(*, settings: Settings, plan: Plan) -> PlanPreview:
-    """Build the stored plan again under today's limits before a signature or a session.
-
-    The clinic's protocol policy may have changed since the draft was made (a hard
-    ceiling lowered or removed): every signature and every session re-runs the
-    plan through :func:`build_plan`, which refuses a dose above a hard limit and a
-    protocol whose hard ceilings are not all set (fail closed).
-    """
-    return preview(
-        settings=settings,
-        protocol_id=plan.protocol_id,
-        weight_kg=plan.weight_kg,
-        options=DoseOptions(
-            bag_mg=plan.bag_mg,
-            bag_ml=plan.bag_ml,
-            dose_mg_per_kg_per_h=plan.dose_mg_per_kg_per_h,
-            dose_mg=plan.dose_mg,
-            start_date=plan.start_date,
-        ),
-    )
 
 
 def get_plan(*, session: Session, plan_id: int) -> Plan:
@@ -159,7 +58,22 @@ def get_plan(*, session: Session, plan_id: int) -> Plan:
     return plan
 
 
-def _interaction_check(protocol: Protocol, drug: str, patient_meds: list[str]) -> list[dict]:
+def record_read(*, session: Session, actor: audit.Actor, plan: Plan, now: datetime) -> None:
+    """Audit a read of one plan version (once the reader's scope has been checked)."""
+    audit.record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type="plan",
+        resource_id=plan.id,
+        patient_id=plan.patient_id,
+        at=now,
+    )
+
+
+def _interaction_check(
+    protocol: Protocol, drug: str, patient_meds: list[str]
+) -> list[dict[str, object]]:
     """Interaction findings that involve an adjunct, by the screening interaction rules.
 
     The protocol's molecule and route are the screening's through the core vocabulary; an
@@ -305,58 +219,6 @@ def _draft(session: Session, plan_id: int) -> Plan:
     return plan
 
 
-def screened_treatment(*, settings: Settings, plan: Plan) -> tuple[str, str]:
-    """The (molecule, route) a screening must cover for this plan's protocol."""
-    protocol = library(settings).get(protocol_id=plan.protocol_id)
-    return MOLECULES[protocol.molecule], ROUTES[protocol.route]
-
-
-def screening_coverage(
-    *, session: Session, settings: Settings, plan: Plan, at: datetime
-) -> screenings.Coverage:
-    """The record's screening for this plan's molecule and route, and whether it holds."""
-    molecule, route = screened_treatment(settings=settings, plan=plan)
-    return screenings.coverage(
-        session=session, patient_id=plan.patient_id, molecule=molecule, route=route, at=at
-    )
-
-
-def gates(*, session: Session, settings: Settings, plan: Plan, now: datetime) -> list[str]:
-    """What still stops this plan from being signed (empty when nothing does)."""
-    problems = []
-    today = now.date()
-    covered = screening_coverage(session=session, settings=settings, plan=plan, at=now)
-    if covered.problem is not None:
-        problems.append(covered.problem)
-    patient = get_patient(session=session, patient_id=plan.patient_id)
-    latest = current_weight(patient)
-    if latest is None or (latest.measured_at, latest.weight_kg) != (
-        plan.weight_measured_at,
-        plan.weight_kg,
-    ):
-        problems.append(
-            "a newer weight was recorded (or the plan's weight was corrected): build a new version"
-        )
-    elif settings.weight_valid_days is not None:
-        age = (today - latest.measured_at.date()).days
-        if age > settings.weight_valid_days:
-            problems.append(
-                f"the weight is {age} days old; site policy allows "
-                f"{settings.weight_valid_days}: record a current weight"
-            )
-    return problems
-
-
-def required_safeguards(
-    *, session: Session, settings: Settings, plan: Plan, now: datetime
-) -> list[dict[str, Any]]:
-    """Safeguards the screening in force for this plan's molecule and route requires."""
-    covered = screening_coverage(session=session, settings=settings, plan=plan, at=now)
-    if covered.screening is None or not covered.ok:
-        return []
-    return [dict(s) for s in covered.screening.result.get("safeguards", [])]  # type: ignore[union-attr]
-
-
 def sign(
     *,
     session: Session,
@@ -401,7 +263,7 @@ def sign(
         .where(
             Plan.patient_id == plan.patient_id,
             Plan.id.not_in(chain),
-            Plan.status.in_(("signed", "active", "awaiting_cosign")),
+            Plan.status.in_(IN_FORCE),
         )
         .limit(1)
     )
@@ -424,7 +286,7 @@ def sign(
     plan.signed_by = actor.user_id
     plan.signed_at = now
     plan.review_reason = reason.strip() or None
-    plan.status = "awaiting_cosign" if plan.requires_review else "signed"
+    plan.status = _moved(plan, "sign_for_review" if plan.requires_review else "sign")
     if plan.status == "signed":
         _supersede(session, plan, now)
     audit.record(
@@ -440,47 +302,12 @@ def sign(
     return plan
 
 
-def monitoring_order_for(
-    *, settings: Settings, plan: Plan, entered: Mapping[str, object] | None, set_by: str
-) -> MonitoringOrder | None:
-    """The order a signature would store (None for a protocol that is not supervised)."""
-    from ketacare.clinic.sessions.service import session_policy
-
-    protocol = library(settings).get(protocol_id=plan.protocol_id)
-    if not needs_order(protocol):
-        return None
-    return monitoring_order(
-        protocol=protocol, entered=entered, policy=session_policy(settings), set_by=set_by
-    )
-
-
-def order_prefill(*, settings: Settings, plan: Plan) -> dict[str, Any]:
-    """What the sign form shows: each field's value from the clinic's policy (or sourced), or
-    None where the physician must enter it; and whether the protocol needs an order."""
-    from ketacare.clinic.sessions.service import session_policy
-
-    protocol = library(settings).get(protocol_id=plan.protocol_id)
-    if not needs_order(protocol):
-        return {"required": False, "fields": []}
-    defaults = order_defaults(protocol=protocol, policy=session_policy(settings))
-    fields = [
-        {
-            "name": name,
-            "label": ORDER_LABELS[name],
-            "value": None if defaults[name] is None else defaults[name][0],  # type: ignore[index]
-            "origin": None if defaults[name] is None else defaults[name][1],  # type: ignore[index]
-        }
-        for name in ORDER_FIELDS
-    ]
-    return {"required": True, "fields": fields}
-
-
 def cosign(
     *, session: Session, actor: audit.Actor, settings: Settings, plan_id: int, now: datetime
 ) -> Plan:
     """The second physician's co-signature on a plan that needed review."""
     plan = get_plan(session=session, plan_id=plan_id)
-    if plan.status != "awaiting_cosign":
+    if next_status(plan.status, "cosign") is None:
         raise Conflict(f"plan {plan_id} is {plan.status}, not awaiting a co-signature")
     recheck_limits(settings=settings, plan=plan)  # a co-signature never passes a hard limit
     # the record may have changed since the first signature: the gates hold again
@@ -516,7 +343,7 @@ def cosign(
     )
     plan.cosigned_by = actor.user_id
     plan.cosigned_at = now
-    plan.status = "signed"
+    plan.status = _moved(plan, "cosign")
     _supersede(session, plan, now)
     audit.record(
         session=session,
@@ -569,8 +396,9 @@ def _supersede(session: Session, plan: Plan, now: datetime) -> None:
     if plan.supersedes_id is None:
         return
     old = get_plan(session=session, plan_id=plan.supersedes_id)
-    if old.status in ("signed", "active", "awaiting_cosign"):
-        old.status = "superseded"
+    superseded = next_status(old.status, "supersede")
+    if superseded is not None:
+        old.status = superseded
         old.ended_at = now
         old.end_reason = f"superseded by version {plan.version}"
         _cancel_bookings(session, old.id)
@@ -587,7 +415,7 @@ def new_version(
 ) -> Plan:
     """A new draft version of a signed or active plan, with new doses."""
     old = get_plan(session=session, plan_id=plan_id)
-    if old.status not in ("signed", "active"):
+    if old.status not in GIVEN:
         raise Conflict(
             f"plan {plan_id} is {old.status}: only a signed or active plan gets a "
             "new version (edit a draft directly)"
@@ -607,13 +435,6 @@ def new_version(
     )
 
 
-TRANSITIONS = {
-    "activate": ({"signed"}, "active"),
-    "complete": ({"active"}, "completed"),
-    "stop": ({"signed", "active", "awaiting_cosign"}, "stopped"),
-}
-
-
 def transition(
     *,
     session: Session,
@@ -624,16 +445,14 @@ def transition(
     reason: str = "",
 ) -> Plan:
     """activate, complete or stop (stop needs a reason); illegal moves are refused."""
-    if action not in TRANSITIONS:
-        raise InvalidInput(f"unknown action {action!r}: allowed {', '.join(TRANSITIONS)}")
-    allowed_from, target = TRANSITIONS[action]
+    if action not in STATUS_ACTIONS:
+        raise InvalidInput(f"unknown action {action!r}: allowed {', '.join(STATUS_ACTIONS)}")
     plan = get_plan(session=session, plan_id=plan_id)
-    if plan.status not in allowed_from:
-        raise Conflict(f"plan {plan_id} is {plan.status}: cannot {action} it")
+    target = _moved(plan, action)
     if action == "stop" and len(reason.strip()) < 3:
         raise InvalidInput("stopping a plan needs a reason")
     plan.status = target
-    if target in ("completed", "stopped"):
+    if target in FINAL:
         plan.ended_at = now
         plan.end_reason = reason.strip() or None
         _cancel_bookings(session, plan.id)
@@ -648,6 +467,14 @@ def transition(
         detail={"reason": reason.strip()} if reason else None,
     )
     return plan
+
+
+def _moved(plan: Plan, move: str) -> str:
+    """The status ``move`` takes ``plan`` to, by the lifecycle's table; Conflict if it may not."""
+    target = next_status(plan.status, move)
+    if target is None:
+        raise Conflict(f"plan {plan.id} is {plan.status}: cannot {move} it")
+    return target
 
 
 def plans_of(*, session: Session, actor: audit.Actor, patient_id: int, now: datetime) -> list[Plan]:
@@ -689,401 +516,3 @@ def history(*, session: Session, plan: Plan) -> list[Any]:
             .order_by(AuditEvent.id)
         )
     )
-
-
-# --- psychotherapy around the doses ---------------------------------------------------------
-
-NOTE_FIELDS = ("goals", "what_came_up", "integration_steps", "risk_check")
-
-
-def add_therapy(
-    *,
-    session: Session,
-    actor: audit.Actor,
-    plan_id: int,
-    kind: str,
-    therapist_id: int,
-    planned_date: date | None,
-    now: datetime,
-) -> TherapySession:
-    """Plan a preparation or integration session with a therapist."""
-    plan = get_plan(session=session, plan_id=plan_id)
-    if kind not in ("preparation", "integration"):
-        raise InvalidInput(f"therapy kind {kind!r}: allowed preparation, integration")
-    therapist = session.get(User, therapist_id)
-    if therapist is None or therapist.role != "therapist":
-        raise InvalidInput(f"user {therapist_id} is not a therapist")
-    row = TherapySession(
-        plan_id=plan_id,
-        patient_id=plan.patient_id,
-        kind=kind,
-        therapist_id=therapist_id,
-        planned_date=planned_date,
-    )
-    session.add(row)
-    session.flush()
-    audit.record(
-        session=session,
-        actor=actor,
-        action="create",
-        resource_type="therapy_session",
-        resource_id=row.id,
-        patient_id=plan.patient_id,
-        at=now,
-    )
-    return row
-
-
-def document_therapy(
-    *,
-    session: Session,
-    actor: audit.Actor,
-    therapy_id: int,
-    note: dict[str, str],
-    risk_concern: bool,
-    now: datetime,
-) -> TherapySession:
-    """The therapist's structured note; a risk concern alerts the responsible clinician."""
-    row = session.get(TherapySession, therapy_id)
-    if row is None:
-        raise NotFound(f"therapy session {therapy_id} does not exist")
-    if actor.user_id != row.therapist_id:
-        raise Forbidden("only the assigned therapist documents this session")
-    if row.status == "documented":
-        raise Conflict(f"therapy session {therapy_id} is already documented")
-    empty = [f for f in NOTE_FIELDS if not str(note.get(f, "")).strip()]
-    if empty:
-        raise InvalidInput(f"the note needs every part: {', '.join(empty)} missing")
-    row.note = {f: str(note[f]).strip() for f in NOTE_FIELDS} | {"risk_concern": risk_concern}
-    row.status = "documented"
-    row.documented_at = now
-    row.documented_by = actor.user_id
-    if risk_concern:
-        patient = get_patient(session=session, patient_id=row.patient_id)
-        session.add(
-            ClinicalAlert(
-                patient_id=row.patient_id,
-                kind="therapy_risk_concern",
-                message=f"Therapist raised a risk concern after a {row.kind} session: "
-                f"{row.note['risk_check']}",
-                recipient_id=patient.responsible_clinician_id,
-                raised_at=now,
-            )
-        )
-    audit.record(
-        session=session,
-        actor=actor,
-        action="document",
-        resource_type="therapy_session",
-        resource_id=row.id,
-        patient_id=row.patient_id,
-        at=now,
-        detail={"risk_concern": risk_concern},
-    )
-    return row
-
-
-def preparation_done(*, session: Session, plan: Plan) -> bool:
-    """Whether a required preparation session has been documented (doses wait for it)."""
-    if not plan.preparation_required:
-        return True
-    return (
-        session.scalar(
-            select(TherapySession.id)
-            .where(
-                TherapySession.plan_id == plan.id,
-                TherapySession.kind == "preparation",
-                TherapySession.status == "documented",
-            )
-            .limit(1)
-        )
-        is not None
-    )
-
-
-# --- the clinic calendar ---------------------------------------------------------------------
-
-
-def chairs(*, session: Session) -> list[Chair]:
-    return list(session.scalars(select(Chair).where(Chair.active).order_by(Chair.name)))
-
-
-def _session_days(plan: Plan) -> dict[int, tuple[int, float]]:
-    """session number -> (day, dosing hours; 0 for a dose given at once) from the schedule."""
-    out = {}
-    for s in plan.schedule.get("sessions", []):  # type: ignore[union-attr]
-        duration = s.get("duration_h") or 0.0
-        out[int(s["number"] if "number" in s else s["session"])] = (int(s["day"]), float(duration))
-    return out
-
-
-def observation_min(*, settings: Settings, protocol_id: str) -> float | None:
-    """The minimum observation after dosing: the stricter of the source's and the clinic's."""
-    protocol = library(settings).get(protocol_id=protocol_id)
-    values = [protocol.monitoring.observation_min.value]
-    site = policies.session_policy(settings)
-    if site is not None:
-        values.append(site.for_protocol(protocol_id).observation_min)
-    known = [v for v in values if v is not None]
-    return max(known) if known else None
-
-
-def chair_hours(*, settings: Settings, plan: Plan, session_number: int) -> float:
-    """How long a session holds its chair: the planned dosing time plus the observation.
-
-    Why: the chair stays taken until the patient may leave. A dose given at once (a
-    nasal spray, a tablet) with no known observation time has no length at all, so it
-    is refused rather than given an invented one.
-    """
-    days = _session_days(plan)
-    if session_number not in days:
-        raise InvalidInput(f"plan {plan.id} has sessions 1 to {len(days)}, not {session_number}")
-    dosing_h = days[session_number][1]
-    observation = observation_min(settings=settings, protocol_id=plan.protocol_id)
-    if observation is None and dosing_h == 0:
-        raise InvalidInput(
-            f"session {session_number} of plan {plan.id} has no known chair time: its protocol "
-            "gives neither an infusion time nor an observation time; set observation_min in "
-            "the session policy (KETACARE_SESSION_POLICY_FILE)"
-        )
-    return dosing_h + (observation or 0.0) / 60.0
-
-
-def book(
-    *,
-    session: Session,
-    actor: audit.Actor,
-    plan_id: int,
-    session_number: int,
-    chair_id: int,
-    starts_at: datetime,
-    now: datetime,
-    settings: Settings,
-) -> Appointment:
-    """Book one dosing session; a double-booked chair or a session too soon is refused.
-
-    The booking holds the chair for :func:`chair_hours` (dosing plus observation).
-    """
-    plan = get_plan(session=session, plan_id=plan_id)
-    if plan.status not in ("signed", "active"):
-        raise Conflict(f"plan {plan_id} is {plan.status}: only a signed plan is booked")
-    days = _session_days(plan)
-    if session_number not in days:
-        raise InvalidInput(f"plan {plan_id} has sessions 1 to {len(days)}, not {session_number}")
-    chair = session.get(Chair, chair_id)
-    if chair is None or not chair.active:
-        raise InvalidInput(f"chair {chair_id} does not exist")
-    if starts_at.tzinfo is None:
-        raise InvalidInput("starts_at needs a time zone")
-    ends_at = starts_at + timedelta(
-        hours=chair_hours(settings=settings, plan=plan, session_number=session_number)
-    )
-    clash = session.scalar(
-        select(Appointment)
-        .where(
-            Appointment.chair_id == chair_id,
-            Appointment.status == "booked",
-            and_(Appointment.starts_at < ends_at, Appointment.ends_at > starts_at),
-        )
-        .limit(1)
-    )
-    if clash is not None:
-        raise Conflict(
-            f"chair {chair.name} is booked from {clash.starts_at:%Y-%m-%d %H:%M} to "
-            f"{clash.ends_at:%H:%M} UTC (plan {clash.plan_id}, session "
-            f"{clash.session_number})"
-        )
-    booked = {
-        a.session_number: a
-        for a in session.scalars(
-            select(Appointment).where(
-                Appointment.plan_id == plan_id, Appointment.status == "booked"
-            )
-        )
-    }
-    if session_number in booked:
-        raise Conflict(f"session {session_number} of plan {plan_id} is already booked")
-    for other, appt in booked.items():
-        gap_days = days[session_number][0] - days[other][0]
-        if gap_days > 0:
-            earliest = appt.starts_at + timedelta(days=gap_days)
-            if starts_at.date() < earliest.date():
-                raise Conflict(
-                    f"session {session_number} is too soon: the protocol spaces it {gap_days} "
-                    f"day(s) after session {other} ({appt.starts_at:%Y-%m-%d}), so not before "
-                    f"{earliest:%Y-%m-%d}"
-                )
-        elif (
-            gap_days < 0 and starts_at.date() > (appt.starts_at - timedelta(days=-gap_days)).date()
-        ):
-            raise Conflict(
-                f"session {session_number} must come {-gap_days} day(s) before "
-                f"session {other} ({appt.starts_at:%Y-%m-%d})"
-            )
-    row = Appointment(
-        plan_id=plan_id,
-        patient_id=plan.patient_id,
-        session_number=session_number,
-        chair_id=chair_id,
-        starts_at=starts_at,
-        ends_at=ends_at,
-        booked_by=actor.user_id or 0,
-    )
-    session.add(row)
-    session.flush()
-    audit.record(
-        session=session,
-        actor=actor,
-        action="book",
-        resource_type="appointment",
-        resource_id=row.id,
-        patient_id=plan.patient_id,
-        at=now,
-        detail={"plan": plan_id, "session": session_number, "chair": chair.name},
-    )
-    return row
-
-
-def book_course(
-    *,
-    session: Session,
-    actor: audit.Actor,
-    plan_id: int,
-    chair_id: int,
-    first_day: date,
-    at_time: time,
-    zone: ZoneInfo,
-    now: datetime,
-    settings: Settings,
-) -> list[Appointment]:
-    """Book every session of the plan on its protocol day, same chair and clock time."""
-    plan = get_plan(session=session, plan_id=plan_id)
-    out = []
-    for number, (day, _) in sorted(_session_days(plan).items()):
-        local = datetime.combine(first_day + timedelta(days=day - 1), at_time, tzinfo=zone)
-        out.append(
-            book(
-                session=session,
-                actor=actor,
-                plan_id=plan_id,
-                session_number=number,
-                chair_id=chair_id,
-                starts_at=local,
-                now=now,
-                settings=settings,
-            )
-        )
-    return out
-
-
-def calendar(*, session: Session, start: datetime, end: datetime) -> list[Appointment]:
-    """Booked appointments between two instants."""
-    return list(
-        session.scalars(
-            select(Appointment)
-            .where(
-                Appointment.status == "booked",
-                Appointment.starts_at < end,
-                Appointment.ends_at > start,
-            )
-            .order_by(Appointment.starts_at)
-        )
-    )
-
-
-# --- exposure preview from the pharmacology engine -----------------------------------------
-
-ENGINE_MOLECULE = {m.id: m.engine for m in treatment_vocabulary().molecules.values()}
-
-
-def exposure_models(*, settings: Settings, protocol_id: str) -> list[Any]:
-    """Models that can simulate this protocol's molecule and route (verified first)."""
-    from ketacare.core.pharmacology import list_models
-    from ketacare.core.protocols.regimen import ENGINE_ROUTE
-
-    protocol = library(settings).get(protocol_id=protocol_id)
-    molecule = ENGINE_MOLECULE.get(protocol.molecule)
-    route = ENGINE_ROUTE.get(protocol.route)
-    found = [m for m in list_models() if m.molecule == molecule and route in m.routes]
-    return sorted(found, key=lambda m: (not m.verified, m.id))
-
-
-def exposure(
-    *,
-    settings: Settings,
-    plan: Plan,
-    patient_age: int | None,
-    patient_sex: str | None,
-    model_id: str | None = None,
-    step_min: float = 10.0,
-) -> dict[str, Any]:
-    """Predicted plasma, effect-site and metabolite curves of the planned course."""
-    import warnings
-
-    from ketacare.core.pharmacology import Patient as PkPatient
-    from ketacare.core.pharmacology import load_model, parse_regimen, simulate
-    from ketacare.core.protocols.regimen import plan_regimen
-
-    candidates = exposure_models(settings=settings, protocol_id=plan.protocol_id)
-    if model_id:
-        chosen = [m for m in candidates if m.id == model_id]
-        candidates = chosen + [m for m in candidates if m.id != model_id]
-    if not candidates:
-        protocol = library(settings).get(protocol_id=plan.protocol_id)
-        return {
-            "available": False,
-            "message": f"no sourced PK model in the library for {protocol.molecule} by "
-            f"{protocol.route}: no exposure preview",
-        }
-    model = load_model(model_id=candidates[0].id)
-    protocol = library(settings).get(protocol_id=plan.protocol_id)
-    preview_plan = build_plan(
-        protocol=protocol,
-        weight_kg=plan.weight_kg,
-        bag_mg=plan.bag_mg,
-        bag_ml=plan.bag_ml,
-        dose_mg_per_kg_per_h=plan.dose_mg_per_kg_per_h,
-        dose_mg=plan.dose_mg,
-        site_policy=protocol_policy(settings),
-    )
-    regimen = parse_regimen(
-        plan_regimen(plan=preview_plan, route=protocol.route), weight_kg=plan.weight_kg
-    )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        sim = simulate(
-            model=model,
-            patient=PkPatient(
-                weight_kg=plan.weight_kg,
-                age_years=patient_age,
-                sex={"female": "F", "male": "M"}.get(patient_sex or ""),
-            ),
-            regimen=regimen,
-            hours=regimen.end_h + 48.0,
-            step_min=step_min,
-        )
-    effect = {k: [round(float(x), 4) for x in v] for k, v in sim.effect_ng_per_ml.items()}
-    return {
-        "available": True,
-        "model": model.id,
-        "model_name": getattr(model, "name", model.id),
-        "verified": model.verified,
-        "time_h": [round(float(t), 4) for t in sim.time_h],
-        "plasma_ng_per_ml": [round(float(x), 4) for x in sim.plasma_ng_per_ml],
-        "effect_ng_per_ml": effect,
-        "metabolite_ng_per_ml": None
-        if sim.metabolite_ng_per_ml is None
-        else [round(float(x), 4) for x in sim.metabolite_ng_per_ml],
-        "metabolite": model.metabolite,
-        "metrics": _metrics(sim.metrics),
-        "warnings": sorted({str(w.message) for w in caught}),
-        "others": [m.id for m in candidates[1:]],
-    }
-
-
-def _metrics(metrics: Any) -> dict[str, Any]:
-    from dataclasses import asdict, is_dataclass
-
-    if is_dataclass(metrics):
-        return {k: v for k, v in asdict(metrics).items() if not isinstance(v, list | tuple)}
-    return dict(metrics)

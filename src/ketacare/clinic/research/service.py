@@ -27,6 +27,7 @@ from ketacare.clinic.patients.orm import Patient
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.research.orm import ResearchConsent
 from ketacare.clinic.sessions import service as sessions
+from ketacare.clinic.sessions.doses import doses_given
 from ketacare.core.errors import InvalidInput, UnknownItem
 from ketacare.core.research import (
     PROFILES,
@@ -120,7 +121,7 @@ def consenting_patients(*, session: Session) -> list[int]:
 
 def _record(session: Session, patient: Patient, now: datetime) -> PatientRecord:
     given = []
-    for dose in sessions.doses_given(session=session, patient_id=patient.id, now=now):
+    for dose in doses_given(session=session, patient_id=patient.id, now=now):
         state = sessions.state_of(session=session, session_id=dose.session_id)
         adverse = sorted(
             {f"alert_{a.source}" for a in state.alerts}

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.patients.service import get_patient
+from ketacare.clinic.plans import dosing
 from ketacare.clinic.plans import service as plans
 from ketacare.clinic.plans.orm import Plan
 from ketacare.clinic.safeguards import schemas, service
@@ -103,7 +104,7 @@ def _page(
         schemas.TakeHomeRead.of(r)
         for r in service.dispenses(session=session, actor=actor, patient_id=patient_id, now=at)
     ]
-    library = plans.library(ctx.settings)
+    library = dosing.library(ctx.settings)
     take_home_plans = [
         p
         for p in session.scalars(

@@ -1,7 +1,7 @@
 """The cumulative dose of one patient: totals, courses, sessions and the clinic's caps.
 
 The doses are what each session's own log says was delivered
-(:func:`ketacare.clinic.sessions.service.doses_given`); the arithmetic is the core's
+(:func:`ketacare.clinic.sessions.doses.doses_given`); the arithmetic is the core's
 (:mod:`ketacare.core.safeguards`). The caps are the clinic's (its session policy); the
 refusal of a session that would pass one happens where sessions are opened.
 """
@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.service import get_patient
+from ketacare.clinic.plans import dosing
 from ketacare.clinic.plans import service as plans
 from ketacare.clinic.safeguards.orm import TakeHomeDispense, TakeHomeVoid
-from ketacare.clinic.sessions import service as sessions
+from ketacare.clinic.sessions.doses import cumulative_caps, doses_given
 from ketacare.core.errors import DoseLimitExceeded, InvalidInput, SoftLimitNeedsReview
 from ketacare.core.safeguards import (
     REPORT_WINDOWS_DAYS,
@@ -31,6 +32,7 @@ from ketacare.core.safeguards import (
     cumulative,
     total,
 )
+from ketacare.infra import policy as policies
 from ketacare.infra.errors import Conflict, NotFound
 from ketacare.infra.settings import Settings
 
@@ -86,8 +88,8 @@ def cumulative_dose(
 ) -> PatientDose:
     """The patient's cumulative dose at ``now`` (an audited read of their sessions)."""
     get_patient(session=session, patient_id=patient_id)  # NotFound for an unknown id
-    doses = sessions.doses_given(session=session, patient_id=patient_id, now=now)
-    caps = sessions.cumulative_caps(settings)
+    doses = doses_given(session=session, patient_id=patient_id, now=now)
+    caps = cumulative_caps(settings)
     statuses = tuple(
         CapStatus(
             cap=cap,
@@ -161,7 +163,7 @@ class DispenseRow:
 
 def take_home_policy(settings: Settings) -> TakeHomePolicy | None:
     """The clinic's take-home limits (none unless its session policy sets them)."""
-    policy = sessions.session_policy(settings)
+    policy = policies.session_policy(settings)
     return policy.take_home if policy is not None else None
 
 
@@ -241,7 +243,7 @@ def dispense(
     plan = plans.get_plan(session=session, plan_id=plan_id)
     if plan.status not in _LIVE_PLANS:
         raise Conflict(f"plan {plan_id} is {plan.status}: only a signed plan's supplies are given")
-    protocol = plans.library(settings).get(protocol_id=plan.protocol_id)
+    protocol = dosing.library(settings).get(protocol_id=plan.protocol_id)
     if protocol.molecule == "esketamine":
         raise DoseLimitExceeded(f"take-home refused: {_ESKETAMINE_REMS}")
     if protocol.route not in TAKE_HOME_ROUTES:

@@ -11,6 +11,9 @@ from pydantic import BaseModel, Field
 
 from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.sessions import service
+from ketacare.clinic.sessions.board import board as sessions_board
+from ketacare.clinic.sessions.schemas import SessionView
+from ketacare.clinic.sessions.view import view
 from ketacare.web.answers import OBJECT, json_answer
 from ketacare.web.deps import (
     ApiCall,
@@ -64,7 +67,7 @@ def open_session(
         appointment_id=data.appointment_id,
         opened_at=data.at,
     )
-    return service.view(row=row, state=service.state_of(session=session, session_id=row.id), now=at)
+    return view(row=row, state=service.state_of(session=session, session_id=row.id), now=at)
 
 
 @router.get("/sessions/board")
@@ -76,8 +79,8 @@ def board(
 ) -> list[dict[str, Any]]:
     """Every active chair at a glance."""
     out = []
-    for r in service.board(session=session, actor=actor_of(request, principal), now=at):
-        v = service.view(row=r.session, state=r.state, now=at, include_events=False)
+    for r in sessions_board(session=session, actor=actor_of(request, principal), now=at):
+        v = view(row=r.session, state=r.state, now=at, include_events=False)
         out.append(
             {
                 "session_id": r.session.id,
@@ -105,18 +108,8 @@ def read_session(
 ) -> dict[str, Any]:
     """The session as derived from its log."""
     row = service.get_session(session=session, session_id=session_id)
-    from ketacare.clinic.audit import service as audit
-
-    audit.record(
-        session=session,
-        actor=actor_of(request, principal),
-        action="read",
-        resource_type="session",
-        resource_id=row.id,
-        patient_id=row.patient_id,
-        at=at,
-    )
-    return service.view(row=row, state=service.state_of(session=session, session_id=row.id), now=at)
+    service.record_read(session=session, actor=actor_of(request, principal), row=row, now=at)
+    return view(row=row, state=service.state_of(session=session, session_id=row.id), now=at)
 
 
 @router.post(
@@ -133,7 +126,7 @@ async def record_event(session_id: Id, call: ApiCall = api_call("session:write")
     thread-pool hop (:class:`~ketacare.web.deps.ApiCall`).
     """
 
-    def work(auth: Authenticated) -> dict[str, Any]:
+    def work(auth: Authenticated) -> SessionView:
         data = auth.body(EventPost)
         row, state = service.record_entry(
             session=auth.session,
@@ -144,6 +137,6 @@ async def record_event(session_id: Id, call: ApiCall = api_call("session:write")
             now=auth.now,
         )
         # the answer carries the new state, not the whole log (GET the session for that)
-        return service.view(row=row, state=state, now=auth.now, include_events=False)
+        return view(row=row, state=state, now=auth.now, include_events=False)
 
     return json_answer(await call.run(work), status_code=201)

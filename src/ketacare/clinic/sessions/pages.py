@@ -12,13 +12,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.accounts.service import Principal
-from ketacare.clinic.audit import service as audit
 from ketacare.clinic.documents import Letterhead
 from ketacare.clinic.patients.service import get_patient
+from ketacare.clinic.plans import exposure as exposures
 from ketacare.clinic.plans import service as plans
 from ketacare.clinic.sessions import service
+from ketacare.clinic.sessions.board import board
 from ketacare.clinic.sessions.summary import summary_pdf
-from ketacare.clinic.sessions.words import clinical_message, entry_lines
+from ketacare.clinic.sessions.view import view
+from ketacare.clinic.sessions.words import OBSERVED_NAMES, clinical_message, entry_lines
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.instruments import get_instrument
 from ketacare.core.sessions import EVENT_TYPES, STOP_REASONS, VITALS
@@ -92,7 +94,7 @@ def _chair(
     row = service.get_session(session=session, session_id=session_id)
     patient = get_patient(session=session, patient_id=row.patient_id)
     state = service.state_of(session=session, session_id=session_id)
-    v = service.view(row=row, state=state, now=at)
+    v = view(row=row, state=state, now=at)
     alert_words = {a["id"]: a["message"] for a in v["alerts"]}
     if error is not None:
         error = clinical_message(error, zone=ctx.settings.zone, now=at, alerts=alert_words)
@@ -103,7 +105,7 @@ def _chair(
         from ketacare.core.sessions import live_concentration
 
         plan = plans.get_plan(session=session, plan_id=row.plan_id)
-        models = plans.exposure_models(settings=ctx.settings, protocol_id=plan.protocol_id)
+        models = exposures.exposure_models(settings=ctx.settings, protocol_id=plan.protocol_id)
         if models and state.dosing_started_at is not None:
             live = live_concentration(
                 state.events,
@@ -114,15 +116,7 @@ def _chair(
     except KetacareError:
         live = None
     if not partial:
-        audit.record(
-            session=session,
-            actor=actor_of(request, principal),
-            action="read",
-            resource_type="session",
-            resource_id=row.id,
-            patient_id=row.patient_id,
-            at=at,
-        )
+        service.record_read(session=session, actor=actor_of(request, principal), row=row, now=at)
     screening = (
         service.screening_for_session(
             session=session, patient_id=row.patient_id, state=state, at=at
@@ -156,7 +150,7 @@ def _chair(
             "chart": {
                 "vitals": vitals,
                 "thresholds": thresholds,
-                "labels": {**service.VITAL_NAMES, "sedation_moaas": "Sedation (MOAA/S)"},
+                "labels": OBSERVED_NAMES,
             },
             "vitals_rows": [
                 (e, next((n for n in state.news2 if n.seq == e.seq), None)) for e in state.vitals
@@ -290,8 +284,8 @@ def board_page(
     principal: Principal = page_permission("session:read"),
 ) -> Response:
     rows = [
-        (r, service.view(row=r.session, state=r.state, now=at, include_events=False))
-        for r in service.board(session=session, actor=actor_of(request, principal), now=at)
+        (r, view(row=r.session, state=r.state, now=at, include_events=False))
+        for r in board(session=session, actor=actor_of(request, principal), now=at)
     ]
     return page(
         request,
@@ -323,14 +317,8 @@ def _chair_summary(
 ) -> Response:
     row = service.get_session(session=session, session_id=session_id)
     state = service.state_of(session=session, session_id=session_id)
-    audit.record(
-        session=session,
-        actor=actor_of(request, principal),
-        action="read",
-        resource_type="session_summary",
-        resource_id=row.id,
-        patient_id=row.patient_id,
-        at=at,
+    service.record_summary_read(
+        session=session, actor=actor_of(request, principal), row=row, now=at
     )
     return page(
         request,
@@ -339,7 +327,7 @@ def _chair_summary(
         {
             "row": row,
             "state": state,
-            "v": service.view(row=row, state=state, now=at),
+            "v": view(row=row, state=state, now=at),
             "patient": get_patient(session=session, patient_id=row.patient_id),
             "entries": entry_lines(state),
         },
@@ -358,21 +346,14 @@ def summary_pdf_page(
     row = service.get_session(session=session, session_id=session_id)
     state = service.state_of(session=session, session_id=session_id)
     patient = get_patient(session=session, patient_id=row.patient_id)
-    audit.record(
-        session=session,
-        actor=actor_of(request, principal),
-        action="export",
-        resource_type="session_summary",
-        resource_id=row.id,
-        patient_id=row.patient_id,
-        at=at,
-        detail={"format": "pdf"},
+    service.record_summary_read(
+        session=session, actor=actor_of(request, principal), row=row, now=at, export="pdf"
     )
     data = summary_pdf(
         row=row,
         state=state,
         patient=patient,
-        view=service.view(row=row, state=state, now=at),
+        view=view(row=row, state=state, now=at),
         zone=ctx.settings.zone,
         generated_at=at,
         letterhead=Letterhead.of(ctx.settings),

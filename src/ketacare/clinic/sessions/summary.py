@@ -9,7 +9,6 @@ discharge (when, by whom, to whom).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from ketacare.clinic.documents import Document, Identity, Letterhead, render_pdf
 from ketacare.clinic.documents.charts import Rule, Series, time_chart
+from ketacare.clinic.sessions.schemas import SessionView
 from ketacare.clinic.sessions.words import FIELD_WORDS, describe_entry
 from ketacare.core.errors import KetacareError
 from ketacare.core.instruments import get_instrument
@@ -74,7 +74,7 @@ def summary_pdf(
     row: Any,
     state: SessionState,
     patient: Any,
-    view: dict[str, Any],
+    view: SessionView,
     zone: ZoneInfo,
     generated_at: datetime,
     letterhead: Letterhead,
@@ -94,7 +94,7 @@ def summary_pdf(
 
 
 def summary_values(
-    *, row: Any, state: SessionState, view: Mapping[str, Any], zone: ZoneInfo
+    *, row: Any, state: SessionState, view: SessionView, zone: ZoneInfo
 ) -> dict[str, Any]:
     """What the template shows, all derived from the log."""
     setup = state.setup
@@ -199,7 +199,7 @@ def _checks(state: SessionState) -> list[dict[str, Any]]:
     return rows
 
 
-def _vitals_rows(state: SessionState, view: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _vitals_rows(state: SessionState, view: SessionView) -> list[dict[str, Any]]:
     news2 = {n.seq: n for n in state.news2}
     by = {v.seq: v for v in state.vitals}
     rows = []
@@ -249,7 +249,7 @@ def _vitals_chart(state: SessionState, zone: ZoneInfo) -> Any:
     )
 
 
-def _alerts(state: SessionState, view: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _alerts(state: SessionState, view: SessionView) -> list[dict[str, Any]]:
     messages = {a["id"]: a["message"] for a in view["alerts"]}
     out = []
     for alert in state.alerts:

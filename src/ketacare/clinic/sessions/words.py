@@ -16,8 +16,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ketacare.core.instruments import score
-from ketacare.core.sessions import Amendment, Event
-from ketacare.core.sessions.policy import DISCHARGE_INSTRUMENT
+from ketacare.core.sessions import VITALS, Amendment, Event
+from ketacare.core.sessions.rules import observed_label
+from ketacare.core.sessions.setup import DISCHARGE_INSTRUMENT
 
 #: Field and value names the core's messages use, as the chair says them.
 FIELD_WORDS: Mapping[str, str] = {
@@ -242,3 +243,35 @@ def entry_lines(state: Any) -> list[EntryLine]:
         EntryLine(e.seq, e.at, e.by, describe_entry(e, state=state), e.seq in corrected)
         for e in reversed(state.events)
     ]
+
+
+def observed_name(observed: str) -> str:
+    """A vital (or the MOAA/S sedation score) as the chair's table, chart and alerts name it:
+    the core's label and unit (``core/sessions/data/sessions.toml``).
+
+    >>> observed_name("sbp_mmhg"), observed_name("spo2_pct"), observed_name("sedation_moaas")
+    ('Systolic blood pressure (mmHg)', 'SpO2 (%)', 'Sedation (MOAA/S)')
+    """
+    label, unit = observed_label(observed)
+    name = label[:1].upper() + label[1:]
+    return f"{name} ({unit})" if unit else name
+
+
+#: every observed value's name, vitals first (the chart's labels)
+OBSERVED_NAMES: Mapping[str, str] = {o: observed_name(o) for o in (*VITALS, "sedation_moaas")}
+
+
+def alert_text(alert: Any) -> str:
+    """A session alert in words: the value, the limit it crossed and whose limit it is."""
+    t = alert.threshold
+    if t is None:  # NEWS2 (always on)
+        news2 = alert.news2
+        messages = " ".join(news2.flag_messages) if news2 is not None else ""
+        return f"{news2.describe() if news2 is not None else 'NEWS2'}. {messages}".strip()
+    above = "above" if t.direction == "high" else "below"
+    if t.inclusive:
+        above = "at or " + above
+    basis = "monitoring order" if t.basis == "order" else str(t.basis).replace("_", " ")
+    action = f" {t.action}" if getattr(t, "action", "") else ""
+    name = OBSERVED_NAMES.get(t.vital, t.vital)
+    return f"{name} {alert.value:g} is {above} the {basis} limit {t.value:g}.{action}"

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from ketacare.clinic.accounts.service import Principal
-from ketacare.clinic.plans.service import (
+from ketacare.clinic.plans.dosing import (
     library,
     protocol_policy,  # noqa: E402
 )

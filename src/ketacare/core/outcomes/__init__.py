@@ -6,8 +6,10 @@ source supports are clinic-set parameters without defaults
 (``loss_confirmations``, ``lost_after``, :class:`BoosterRule`).
 
 - per patient (:mod:`~ketacare.core.outcomes.patient`): baseline, change from
-  baseline, response episodes, responder since, durability, futility, booster,
-  status line;
+  baseline, response episodes, responder since, durability; and
+  (:mod:`~ketacare.core.outcomes.findings`) futility, booster, status line;
+- outcome schedules (:mod:`~ketacare.core.outcomes.schedule`,
+  :mod:`~ketacare.core.outcomes.schedule_status`): what is asked when, and what is due;
 - per clinic (:mod:`~ketacare.core.outcomes.cohort`): rates with denominators,
   lost to follow-up, completeness, groups, date range, over numpy columns;
 - survival (:mod:`~ketacare.core.outcomes.survival`): Kaplan-Meier with
@@ -38,32 +40,33 @@ from ketacare.core.outcomes.definitions import (
     load_definitions,
     parse_definitions,
 )
-from ketacare.core.outcomes.patient import (
-    BASELINE_RULE,
-    Baseline,
+from ketacare.core.outcomes.findings import (
     BoosterFinding,
-    Episode,
     FutilityFinding,
-    MeasureSeries,
     PatientStatus,
-    ResponseCourse,
-    Sessions,
-    Trajectory,
     booster,
     futility,
     patient_status,
+)
+from ketacare.core.outcomes.patient import (
+    BASELINE_RULE,
+    Baseline,
+    Episode,
+    MeasureSeries,
+    ResponseCourse,
+    Sessions,
+    Trajectory,
     response_course,
     select_baseline,
     trajectory,
 )
-from ketacare.core.outcomes.schedule import (
+from ketacare.core.outcomes.schedule import Schedule, parse_schedule
+from ketacare.core.outcomes.schedule_status import (
     Measurement,
     PlanEnd,
-    Schedule,
     ScheduleStatus,
     SessionTime,
     evaluate_schedule,
-    parse_schedule,
 )
 from ketacare.core.outcomes.survival import KaplanMeier, kaplan_meier
 from ketacare.core.outcomes.timeaxis import format_day, to_seconds

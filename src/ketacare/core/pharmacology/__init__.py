@@ -20,54 +20,142 @@ Examples
 ...              regimen=r, hours=1)
 >>> round(float(s.plasma_ng_per_ml[0]), 1)  # 35 mg into V1 = 4.41 L
 7936.5
+
+Each name is imported from its module on first use, so that reading the model library
+(``ketacare models``) loads neither numpy nor scipy, and a simulation does not load the
+individualisation's optimiser.
 """
 
-from ketacare.core.pharmacology.bioavailability import (
-    Bioavailability,
-    bioavailability,
-    list_bioavailability,
-)
-from ketacare.core.pharmacology.individual import (
-    IndividualFit,
-    IndividualParameter,
-    IndividualPrediction,
-    PainScore,
-    ResidualError,
-    ResponseAssumptions,
-    ResponseFit,
-    ResponsePrediction,
-    Sample,
-    fit_individual,
-    fit_response,
-    predict_at,
-    predict_individual,
-    predict_response,
-    published_residual_error,
-)
-from ketacare.core.pharmacology.models import KNOWN_ROUTES, Model, list_models, load_model
-from ketacare.core.pharmacology.recommend import (
-    AucTarget,
-    AverageConcentrationTarget,
-    IvOption,
-    LimitFinding,
-    Recommendation,
-    RepeatedOption,
-    RouteConversion,
-    SimpleLimits,
-    WindowTarget,
-    convert_route,
-    recommend,
-)
-from ketacare.core.pharmacology.regimen import Dose, Regimen, make_regimen, parse_regimen
-from ketacare.core.pharmacology.simulate import (
-    Metrics,
-    Patient,
-    PopulationResult,
-    Simulation,
-    check_patient,
-    simulate,
-    simulate_population,
-)
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ketacare.core.pharmacology.bioavailability import (
+        Bioavailability,
+        bioavailability,
+        list_bioavailability,
+    )
+    from ketacare.core.pharmacology.convert import RouteConversion, convert_route
+    from ketacare.core.pharmacology.individual.fit import (
+        IndividualFit,
+        IndividualParameter,
+        fit_individual,
+    )
+    from ketacare.core.pharmacology.individual.inputs import (
+        ResidualError,
+        Sample,
+        published_residual_error,
+    )
+    from ketacare.core.pharmacology.individual.predict import (
+        IndividualPrediction,
+        predict_at,
+        predict_individual,
+    )
+    from ketacare.core.pharmacology.individual.response import (
+        PainScore,
+        ResponseAssumptions,
+        ResponseFit,
+        ResponsePrediction,
+        fit_response,
+        predict_response,
+    )
+    from ketacare.core.pharmacology.models import KNOWN_ROUTES, Model, list_models, load_model
+    from ketacare.core.pharmacology.recommend import (
+        AucTarget,
+        AverageConcentrationTarget,
+        IvOption,
+        LimitFinding,
+        Recommendation,
+        RepeatedOption,
+        SimpleLimits,
+        WindowTarget,
+        recommend,
+    )
+    from ketacare.core.pharmacology.regimen import Dose, Regimen, make_regimen, parse_regimen
+    from ketacare.core.pharmacology.simulate import (
+        Metrics,
+        Patient,
+        PopulationResult,
+        Simulation,
+        check_patient,
+        simulate,
+        simulate_population,
+    )
+
+
+#: module (under this package) -> the public names it provides
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "bioavailability": ("Bioavailability", "bioavailability", "list_bioavailability"),
+    "convert": ("RouteConversion", "convert_route"),
+    "individual.fit": ("IndividualFit", "IndividualParameter", "fit_individual"),
+    "individual.inputs": ("ResidualError", "Sample", "published_residual_error"),
+    "individual.predict": ("IndividualPrediction", "predict_at", "predict_individual"),
+    "individual.response": (
+        "PainScore",
+        "ResponseAssumptions",
+        "ResponseFit",
+        "ResponsePrediction",
+        "fit_response",
+        "predict_response",
+    ),
+    "models": ("KNOWN_ROUTES", "Model", "list_models", "load_model"),
+    "recommend": (
+        "AucTarget",
+        "AverageConcentrationTarget",
+        "IvOption",
+        "LimitFinding",
+        "Recommendation",
+        "RepeatedOption",
+        "SimpleLimits",
+        "WindowTarget",
+        "recommend",
+    ),
+    "regimen": ("Dose", "Regimen", "make_regimen", "parse_regimen"),
+    "simulate": (
+        "Metrics",
+        "Patient",
+        "PopulationResult",
+        "Simulation",
+        "check_patient",
+        "simulate",
+        "simulate_population",
+    ),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_MODULE_OF})
+
+
+class _Package(types.ModuleType):
+    """This package's module object: the function ``simulate`` (``recommend``,
+    ``bioavailability``) stays what ``ketacare.core.pharmacology.simulate`` names here.
+
+    Importing a submodule binds it on its package; three submodules share their name with
+    the function they export, and the function, loaded on first use, keeps the name.
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if isinstance(value, types.ModuleType) and _MODULE_OF.get(name) == name:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "KNOWN_ROUTES",

@@ -25,22 +25,39 @@ One compartment, V = 10 L, k = 0.5/h, 100 mg bolus: C(2 h) = 10 exp(-1) mg/L.
 
 from __future__ import annotations
 
+import bisect
+import math
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from ketacare.core.errors import InvalidInput
 
-__all__ = ["Input", "Plan", "evaluate", "evaluate_grid", "integrate", "make_plan"]
+__all__ = [
+    "Input",
+    "Modes",
+    "OnePlan",
+    "Plan",
+    "evaluate",
+    "evaluate_grid",
+    "evaluate_one_grid",
+    "integrate",
+    "integrate_one",
+    "make_one_plan",
+    "make_plan",
+    "modes_of",
+]
 
 Array = npt.NDArray[np.float64]
 
 #: Above this condition number of the eigenvector matrix the modal form loses digits.
 _MAX_CONDITION = 1e10
+#: Longest table of exp(lam * step * m) a :class:`Modes` keeps for later grids (rows).
+_MAX_KEPT_TABLE = 1 << 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,3 +335,187 @@ def evaluate_grid(
             if progress is not None:
                 progress(done, len(starts))
             yield item
+
+
+# --------------------------------------------------------------------------------------
+# one patient: the same solution without the population axis
+# --------------------------------------------------------------------------------------
+#
+# A typical-patient simulation (a plan preview, the chair's live estimate, the simulation
+# page) is one patient on a grid of a few thousand points. Through the population engine
+# above it paid for the patient axis in every call: an eigen-decomposition, a power table
+# built for many patients, one einsum per block, and numpy calls on arrays of 4 numbers.
+# The functions below compute the same closed form for one patient: the decomposition is
+# made once per patient and reused for every regimen (:func:`modes_of`), the few numbers
+# per dosing segment are carried in plain floats, and each segment's stretch of the grid
+# is one matrix product with a kept table of exp(lam * step * m).
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Modes:
+    """One patient's system in modal form: ``A = V diag(lam) V^-1`` and ``G = C V``.
+
+    Checked once by :func:`modes_of` (negative real eigenvalues, a well-conditioned
+    eigenvector matrix); a simulation of the same patient reuses it for any regimen.
+    """
+
+    lam: tuple[float, ...]  # (K,) per hour
+    inv_columns: tuple[tuple[float, ...], ...]  # (n, K): column j of V^-1, per state j
+    g: tuple[tuple[float, ...], ...]  # (O, K)
+    tables: dict[float, Array] = field(default_factory=dict, repr=False)
+
+    def table(self, step_h: float, columns: int) -> Array:
+        """``exp(lam_k * step_h * m)`` in row ``k``, then a row of ones, for ``m = 0 ..
+        columns - 1``: shape (K + 1, columns).
+
+        The row of ones multiplies a segment's constant term, so that one matrix product
+        gives the outputs. Kept per step (up to a length) for the next grid.
+        """
+        kept = self.tables.get(step_h)
+        if kept is not None and kept.shape[1] >= columns:
+            return kept[:, :columns]
+        made = np.ones((len(self.lam) + 1, columns))
+        # exact exponentials (no accumulated product)
+        np.exp(np.multiply.outer(self.lam, step_h * np.arange(columns)), out=made[:-1])
+        if columns <= _MAX_KEPT_TABLE:
+            made.flags.writeable = False
+            self.tables[step_h] = made
+        return made
+
+
+def modes_of(a: Array, c: Array) -> Modes:
+    """Decompose one patient's system: ``a`` (n, n) per hour, ``c`` (O, n).
+
+    Raises InvalidInput as :func:`make_plan` does (non-negative or complex eigenvalues, a
+    nearly defective system).
+    """
+    lam, vec, inv = _modes(a[None])
+    g = c @ vec[0]
+    return Modes(
+        lam=tuple(lam[0].tolist()),
+        inv_columns=tuple(tuple(col) for col in inv[0].T.tolist()),
+        g=tuple(tuple(row) for row in g.tolist()),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OnePlan:
+    """One patient's regimen carried through every dosing segment (see :class:`Plan`).
+
+    ``breaks`` (S) are the segment starts; ``z`` and ``w`` (S, K) the modal state at each
+    segment start and the modal input rate during it.
+    """
+
+    breaks: list[float]
+    z: list[list[float]]
+    w: list[list[float]]
+
+
+def make_one_plan(modes: Modes, inputs: list[Input]) -> OnePlan:
+    """:func:`make_plan` for one patient (each input's ``amount_mg`` has one element)."""
+    times = {0.0}
+    for item in inputs:
+        if item.start_h < 0 or item.end_h < item.start_h:
+            raise InvalidInput("dose times must be non-negative and end after they start")
+        times.add(item.start_h)
+        times.add(item.end_h)
+    breaks = sorted(times)
+    where = {t: i for i, t in enumerate(breaks)}
+    lam = modes.lam
+    n_modes = len(lam)
+    n_seg = len(breaks)
+    bolus = [[0.0] * n_modes for _ in range(n_seg)]
+    rate = [[0.0] * n_modes for _ in range(n_seg)]
+    for item in inputs:
+        column = modes.inv_columns[item.state]
+        amount = float(item.amount_mg[0])
+        i0 = where[item.start_h]
+        if item.end_h == item.start_h:
+            row = bolus[i0]
+            for k in range(n_modes):
+                row[k] += column[k] * amount
+        else:
+            per_h = amount / (item.end_h - item.start_h)
+            for s in range(i0, where[item.end_h]):
+                row = rate[s]
+                for k in range(n_modes):
+                    row[k] += column[k] * per_h
+    z = []
+    state = [0.0] * n_modes
+    for s in range(n_seg):
+        start = [x + b for x, b in zip(state, bolus[s], strict=True)]
+        z.append(start)
+        if s + 1 < n_seg:
+            h = breaks[s + 1] - breaks[s]
+            state = [
+                math.exp(lk * h) * x + math.expm1(lk * h) / lk * wk
+                for lk, x, wk in zip(lam, start, rate[s], strict=True)
+            ]
+    return OnePlan(breaks=breaks, z=z, w=rate)
+
+
+def _first_at_or_after(t: float, step_h: float) -> int:
+    """The first ``j`` with ``step_h * j >= t`` (the grid's searchsorted, in floats)."""
+    j = max(0, math.floor(t / step_h) - 1)
+    while step_h * j < t:
+        j += 1
+    return j
+
+
+def evaluate_one_grid(modes: Modes, plan: OnePlan, step_h: float, n_times: int) -> Array:
+    """Every output on the grid ``j * step_h``, ``j = 0 .. n_times - 1``; returns (O, T).
+
+    Output ``o`` on segment ``s``, ``tau`` after its start, is
+    ``sum_k G_ok (z_sk + w_sk / lam_k) exp(lam_k tau) - sum_k G_ok w_sk / lam_k``.
+    """
+    lam, g = modes.lam, modes.g
+    breaks = plan.breaks
+    firsts = [_first_at_or_after(b, step_h) for b in breaks]
+    firsts.append(n_times)
+    pieces = []
+    coefs: list[float] = []  # per piece, per output: the K modal terms, then the constant
+    for s, b in enumerate(breaks):
+        j0, j1 = min(firsts[s], n_times), min(firsts[s + 1], n_times)
+        if j1 <= j0:
+            continue
+        offset = step_h * j0 - b
+        w_over = [wk / lk for wk, lk in zip(plan.w[s], lam, strict=True)]
+        modal = [
+            (zk + wo) * math.exp(lk * offset)
+            for zk, wo, lk in zip(plan.z[s], w_over, lam, strict=True)
+        ]
+        for row in g:
+            coefs.extend([gk * m for gk, m in zip(row, modal, strict=True)])
+            coefs.append(-sum(gk * wo for gk, wo in zip(row, w_over, strict=True)))
+        pieces.append((j0, j1))
+    coef = np.array(coefs).reshape(len(pieces), len(g), len(lam) + 1)
+    table = modes.table(step_h, max(j1 - j0 for j0, j1 in pieces))
+    out = np.empty((len(g), n_times))
+    for i, (j0, j1) in enumerate(pieces):
+        np.matmul(coef[i], table[:, : j1 - j0], out=out[:, j0:j1])
+    np.maximum(out, 0.0, out=out)  # round-off below zero (concentrations are >= 0)
+    return out
+
+
+def integrate_one(
+    modes: Modes, plan: OnePlan, times_h: list[float], output: int = 0
+) -> list[float]:
+    """Exact integral of one output from 0 to each time (ng*h/mL), as :func:`integrate`."""
+    lam, g = modes.lam, modes.g[output]
+    breaks, z, w = plan.breaks, plan.z, plan.w
+
+    def piece(s: int, h: float) -> float:
+        total = 0.0
+        for gk, lk, zk, wk in zip(g, lam, z[s], w[s], strict=True):
+            e1 = math.expm1(lk * h) / lk
+            total += gk * (zk * e1 + wk * (e1 - h) / lk)
+        return total
+
+    cumulative = [0.0]
+    for s in range(len(breaks) - 1):
+        cumulative.append(cumulative[-1] + piece(s, breaks[s + 1] - breaks[s]))
+    out = []
+    for t in times_h:
+        s = bisect.bisect_right(breaks, t) - 1
+        out.append(cumulative[s] + piece(s, t - breaks[s]))
+    return out

@@ -24,7 +24,18 @@ import numpy as np
 import numpy.typing as npt
 
 from ketacare.core.errors import ClinicalWarning, InvalidInput, OutOfRange
-from ketacare.core.pharmacology.engine import Input, Plan, evaluate_grid, integrate, make_plan
+from ketacare.core.pharmacology.engine import (
+    Input,
+    Modes,
+    Plan,
+    evaluate_grid,
+    evaluate_one_grid,
+    integrate,
+    integrate_one,
+    make_one_plan,
+    make_plan,
+    modes_of,
+)
 from ketacare.core.pharmacology.models import Model
 from ketacare.core.pharmacology.regimen import Regimen
 from ketacare.core.pharmacology.system import (
@@ -46,6 +57,7 @@ __all__ = [
     "dose_inputs",
     "simulate",
     "simulate_population",
+    "simulate_reference",
 ]
 
 Array = npt.NDArray[np.float64]
@@ -118,6 +130,14 @@ def check_patient(*, model: Model, patient: Patient) -> tuple[str, ...]:
     >>> message[:60]
     'weight 30 kg is outside the range of model perez-ruixo-2021 '
     """
+    messages = _patient_messages(model=model, patient=patient)
+    for message in messages:
+        warnings.warn(message, ClinicalWarning, stacklevel=2)
+    return messages
+
+
+def _patient_messages(*, model: Model, patient: Patient) -> tuple[str, ...]:
+    """:func:`check_patient` without issuing the warnings: refuse, or return the messages."""
     if not (isinstance(patient.weight_kg, int | float) and 0.5 <= patient.weight_kg <= 350):
         raise OutOfRange("weight_kg", patient.weight_kg, "0.5 to 350 kg")
     if patient.age_years is not None and not 0 <= patient.age_years <= 120:
@@ -145,9 +165,49 @@ def check_patient(*, model: Model, patient: Patient) -> tuple[str, ...]:
             )
     if not model.verified:
         messages.append(f"model {model.id} comes from an unverified primary source: see its notes")
-    for message in messages:
-        warnings.warn(message, ClinicalWarning, stacklevel=2)
     return tuple(messages)
+
+
+@dataclass(frozen=True, slots=True)
+class _Typical:
+    """A checked patient on a model: the warnings, parameters, matrices and modal form."""
+
+    model: Model
+    messages: tuple[str, ...]
+    params: ParameterSet
+    system: System
+    modes: Modes
+
+
+#: Checked patients by (model, covariates), oldest first; each entry holds its model, so the
+#: model's id cannot be reused while the entry lives.
+_TYPICAL: dict[tuple[int, object, object, object], _Typical] = {}
+#: How many patients :data:`_TYPICAL` keeps (about 1 kB each, plus the grid tables).
+_TYPICAL_KEPT = 256
+
+
+def _typical(model: Model, patient: Patient) -> _Typical:
+    """The patient checked and decomposed once per model and covariates, then reused."""
+    key = (id(model), patient.weight_kg, patient.age_years, patient.sex)
+    kept = _TYPICAL.get(key)
+    if kept is not None and kept.model is model:
+        return kept
+    messages = _patient_messages(model=model, patient=patient)
+    params = typical_parameters(model, weight_kg=patient.weight_kg, age_years=patient.age_years)
+    system = build_matrices(model, params)
+    for array in (system.a, system.c):
+        array.flags.writeable = False
+    made = _Typical(
+        model=model,
+        messages=messages,
+        params=params,
+        system=system,
+        modes=modes_of(system.a[0], system.c[0]),
+    )
+    while len(_TYPICAL) >= _TYPICAL_KEPT:
+        _TYPICAL.pop(next(iter(_TYPICAL)), None)
+    _TYPICAL[key] = made
+    return made
 
 
 def _fraction(params: ParameterSet, factors: Sequence[str], spray: Mapping[str, Array]) -> Array:
@@ -269,19 +329,26 @@ def _system_and_plan(model: Model, regimen: Regimen, params: ParameterSet) -> tu
 
 
 def _metrics(
-    plan: Plan, time_h: Array, plasma: Array, regimen: Regimen, threshold: float | None
+    integral: Callable[[list[float]], list[float]],
+    time_h: Array,
+    plasma: Array,
+    regimen: Regimen,
+    threshold: float | None,
 ) -> Metrics:
-    i = int(np.argmax(plasma))
+    i = int(plasma.argmax())
     end = float(time_h[-1])
-    day_edges = np.append(np.arange(0.0, end, 24.0), end)
-    cumulative = integrate(plan, day_edges, outputs=[0])[0, 0]
+    # 0, 24, 48, ... before the end, then the end (the last day may be partial)
+    day_edges = [24.0 * d for d in range(math.ceil(end / 24.0))] + [end]
+    cumulative = integral(day_edges)
     step = float(time_h[1] - time_h[0]) if time_h.size > 1 else 0.0
     above = None if threshold is None else float(np.count_nonzero(plasma > threshold) * step)
     return Metrics(
         cmax_ng_per_ml=float(plasma[i]),
         tmax_h=float(time_h[i]),
         auc_ng_h_per_ml=float(cumulative[-1]),
-        auc_by_day_ng_h_per_ml=tuple(float(x) for x in np.diff(cumulative)),
+        auc_by_day_ng_h_per_ml=tuple(
+            float(b - a) for a, b in zip(cumulative[:-1], cumulative[1:], strict=True)
+        ),
         time_above_h=above,
         threshold_ng_per_ml=threshold,
         total_dose_mg=regimen.total_dose_mg,
@@ -322,6 +389,55 @@ def simulate(
     >>> [round(float(x), 1) for x in s.plasma_ng_per_ml]
     [142.7, 67.0, 41.3, 31.2, 26.1]
     """
+    typical = _typical(model, patient)
+    for message in typical.messages:
+        warnings.warn(message, ClinicalWarning, stacklevel=2)
+    step_h, n_times = _grid(hours, step_min)
+    for route in regimen.routes:
+        model.route(route)  # unknown route for this model: UnknownItem
+    system = typical.system
+    inputs = dose_inputs(model=model, regimen=regimen, params=typical.params)
+    plan = make_one_plan(typical.modes, inputs)
+    time_h = step_h * np.arange(n_times, dtype=np.float64)
+    curves = evaluate_one_grid(typical.modes, plan, step_h, n_times)  # (O, T)
+    effects = {
+        name.split(":", 1)[1]: curves[i]
+        for i, name in enumerate(system.outputs)
+        if name.startswith("effect:")
+    }
+    metabolite = curves[system.outputs.index("metabolite")] if model.metabolite else None
+    return Simulation(
+        model_id=model.id,
+        time_h=time_h,
+        plasma_ng_per_ml=curves[0],
+        effect_ng_per_ml=effects,
+        metabolite_ng_per_ml=metabolite,
+        metrics=_metrics(
+            lambda times: integrate_one(typical.modes, plan, times),
+            time_h,
+            curves[0],
+            regimen,
+            threshold_ng_per_ml,
+        ),
+        warnings=typical.messages,
+    )
+
+
+def simulate_reference(
+    *,
+    model: Model,
+    patient: Patient,
+    regimen: Regimen,
+    hours: float,
+    step_min: float = 1.0,
+    threshold_ng_per_ml: float | None = None,
+) -> Simulation:
+    """:func:`simulate` through the population engine (one patient, nothing kept).
+
+    The reference the one-patient path is tested against: the same closed form, computed
+    by :func:`~ketacare.core.pharmacology.engine.make_plan` and
+    :func:`~ketacare.core.pharmacology.engine.evaluate_grid` with a patient axis.
+    """
     messages = check_patient(model=model, patient=patient)
     step_h, n_times = _grid(hours, step_min)
     params = typical_parameters(model, weight_kg=patient.weight_kg, age_years=patient.age_years)
@@ -347,7 +463,13 @@ def simulate(
         plasma_ng_per_ml=curves[0],
         effect_ng_per_ml=effects,
         metabolite_ng_per_ml=metabolite,
-        metrics=_metrics(plan, time_h, curves[0], regimen, threshold_ng_per_ml),
+        metrics=_metrics(
+            lambda times: integrate(plan, np.array(times), outputs=[0])[0, 0].tolist(),
+            time_h,
+            curves[0],
+            regimen,
+            threshold_ng_per_ml,
+        ),
         warnings=messages,
     )
 

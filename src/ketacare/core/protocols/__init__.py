@@ -20,6 +20,12 @@ Examples
 (12, 35.0, 52.5)
 """
 
+from ketacare.core.protocols.arithmetic import (
+    WEIGHT_MAX_KG,
+    WEIGHT_MIN_KG,
+    format_number,
+    round_to_step,
+)
 from ketacare.core.protocols.limits import (
     LimitReview,
     ResolvedLimit,
@@ -43,17 +49,7 @@ from ketacare.core.protocols.model import (
     LimitSpec,
     Protocol,
 )
-from ketacare.core.protocols.plan import (
-    WEIGHT_MAX_KG,
-    WEIGHT_MIN_KG,
-    Plan,
-    PlannedSession,
-    build_plan,
-    format_number,
-    preview_plan,
-    review_plan,
-    round_to_step,
-)
+from ketacare.core.protocols.plan import Plan, PlannedSession, build_plan, preview_plan, review_plan
 from ketacare.core.protocols.regimen import plan_regimen, protocol_regimen
 from ketacare.core.sources import Source
 

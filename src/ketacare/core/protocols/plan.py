@@ -29,11 +29,24 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from typing import NotRequired, TypedDict
 
-from ketacare.core.errors import DoseLimitExceeded, InvalidInput, OutOfRange
+from ketacare.core.errors import InvalidInput
+from ketacare.core.protocols.arithmetic import (
+    MINUTES_PER_HOUR,
+    PRIMARY_KEY,
+    ExactSession,
+    check_course,
+    check_limits,
+    check_weight,
+    exact_sessions,
+    format_number,
+    positive_decimal,
+    round_to_step,
+    to_decimal,
+)
 from ketacare.core.protocols.limits import (
     LimitReview,
     ResolvedLimit,
@@ -45,47 +58,48 @@ from ketacare.core.protocols.limits import (
     unset_ceiling_reason,
     unset_ceilings,
 )
-from ketacare.core.protocols.model import Phase, Protocol, RoundingStep
-
-#: Accepted patient weight, as the foundation validates it.
-WEIGHT_MIN_KG = 20.0
-WEIGHT_MAX_KG = 350.0
-
-_SIXTY = Decimal(60)
+from ketacare.core.protocols.model import Protocol
 
 
-def _dec(value: float) -> Decimal:
-    return Decimal(str(value))
+class SessionDoc(TypedDict):
+    """One session of a plan as stored and sent (:meth:`PlannedSession.to_dict`)."""
+
+    number: int
+    day: int
+    date: str | None
+    phase: str
+    dose_mg: float
+    dose_mg_per_kg: float
+    rate_mg_per_h: float | None
+    rate_mg_per_kg_per_h: float | None
+    rate_ml_per_h: float | None
+    duration_h: float | None
+    duration_min: float | None
+    capped_by_rule: bool
+    #: the session number under its older name, in plans stored before ``number``
+    session: NotRequired[int]
 
 
-def round_to_step(value: Decimal, step: RoundingStep) -> Decimal:
-    """Round ``value`` to a multiple of ``step.step`` (``half_up`` or ``down``).
+class PlanDoc(TypedDict):
+    """A plan as stored with the plan record and printed by ``plan preview --json``
+    (:meth:`Plan.to_dict`)."""
 
-    Examples
-    --------
-    >>> round_to_step(Decimal("22.75"), RoundingStep(0.1, "half_up"))
-    Decimal('22.8')
-    >>> round_to_step(Decimal("22.75"), RoundingStep(0.1, "down"))
-    Decimal('22.7')
-    >>> round_to_step(Decimal("57"), RoundingStep(28, "half_up"))
-    Decimal('56')
-    """
-    unit = _dec(step.step)
-    mode = ROUND_HALF_UP if step.mode == "half_up" else ROUND_DOWN
-    return (value / unit).quantize(Decimal(1), rounding=mode) * unit
-
-
-def format_number(value: Decimal | float) -> str:
-    """Show a value with at least one and at most three decimals.
-
-    Examples
-    --------
-    >>> format_number(1), format_number(2.1), format_number(Decimal("0.35")), format_number(0.47571)
-    ('1.0', '2.1', '0.35', '0.476')
-    """
-    number = Decimal(str(value)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
-    text = format(number.normalize(), "f")
-    return text if "." in text else f"{text}.0"
+    protocol: str
+    title: str
+    weight_kg: float
+    order: str
+    concentration_mg_per_ml: float | None
+    sessions: list[SessionDoc]
+    total_dose_mg: float
+    rounding: str
+    limits: dict[str, dict[str, object]]
+    soft_limit_findings: list[dict[str, object]]
+    limits_not_configured: list[str]
+    requires_review: bool
+    usable: bool
+    hard_limits_not_set: list[str]
+    not_usable_reason: str | None
+    notes: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +123,10 @@ class PlannedSession:
         """Duration in hours, to three decimals (40 min is 0.667 h)."""
         if self.duration_min is None:
             return None
-        return float((_dec(self.duration_min) / _SIXTY).quantize(Decimal("0.001"), ROUND_HALF_UP))
+        hours = to_decimal(self.duration_min) / MINUTES_PER_HOUR
+        return float(hours.quantize(Decimal("0.001"), ROUND_HALF_UP))
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> SessionDoc:
         """JSON-ready form (the design document's session shape, plus detail)."""
         return {
             "number": self.number,
@@ -160,7 +175,7 @@ class Plan:
         """True when a soft limit is exceeded or a limit is not configured."""
         return bool(self.soft_findings or self.not_configured)
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> PlanDoc:
         """JSON-ready form (the ``ketacare plan preview --json`` document)."""
         limits: dict[str, dict[str, object]] = {}
         for bound in self.limits:
@@ -183,172 +198,6 @@ class Plan:
             "not_usable_reason": self.not_usable_reason,
             "notes": list(self.notes),
         }
-
-
-@dataclass(frozen=True, slots=True)
-class _Exact:
-    day: int
-    phase: str
-    dose_mg: Decimal
-    rate_mg_per_h: Decimal | None
-    duration_min: Decimal | None
-    capped: bool
-
-
-def _check_weight(weight_kg: float) -> Decimal:
-    if (
-        isinstance(weight_kg, bool)
-        or not isinstance(weight_kg, int | float)
-        or not math.isfinite(weight_kg)
-        or not WEIGHT_MIN_KG <= weight_kg <= WEIGHT_MAX_KG
-    ):
-        raise OutOfRange("weight_kg", weight_kg, f"{WEIGHT_MIN_KG:g} to {WEIGHT_MAX_KG:g} kg")
-    return _dec(weight_kg)
-
-
-def _positive(name: str, value: float | None) -> Decimal | None:
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise InvalidInput(f"{name} must be a positive number, got {value!r}")
-    return _dec(value)
-
-
-def _days(protocol: Protocol) -> list[tuple[int, Phase | None]]:
-    days: list[tuple[int, Phase | None]] = [(d, ph) for ph in protocol.phases for d in ph.days()]
-    return days or [(1, None)]
-
-
-def _exact_sessions(
-    protocol: Protocol,
-    weight: Decimal,
-    per_kg_per_h: Decimal | None,
-    mg: Decimal | None,
-) -> list[_Exact]:
-    rule = protocol.dose
-    duration = _dec(rule.duration_min) if rule.duration_min is not None else None
-    sessions = []
-    for index, (day, phase) in enumerate(_days(protocol)):
-        name = phase.name if phase else "single dose (schedule is site policy)"
-        capped = False
-        rate: Decimal | None = None
-        if protocol.is_infusion:
-            assert duration is not None  # the loader requires it for infusion rules
-            hours = duration / _SIXTY
-            if per_kg_per_h is not None:
-                rate = per_kg_per_h * weight
-            elif mg is not None:
-                rate = mg / hours
-            elif rule.kind == "rate_per_kg":
-                rate = _dec(rule.mg_per_kg_per_h or 0) * weight
-                if rule.max_mg_per_h is not None and rate > _dec(rule.max_mg_per_h):
-                    rate, capped = _dec(rule.max_mg_per_h), True
-            elif rule.kind == "rate_fixed":
-                rate = _dec(rule.mg_per_h or 0)
-            else:  # amount_per_kg
-                rate = _dec(rule.mg_per_kg or 0) * weight / hours
-            dose = mg if mg is not None else rate * hours
-        else:
-            if index == 0 and rule.first_session_mg is not None:
-                dose = _dec(rule.first_session_mg)
-            elif mg is not None:
-                dose = mg
-            else:
-                dose = _dec(rule.mg or 0)
-        sessions.append(_Exact(day, name, dose, rate, duration, capped))
-    return sessions
-
-
-def _values(session: _Exact, weight: Decimal) -> dict[str, Decimal]:
-    values = {"dose_mg": session.dose_mg, "dose_mg_per_kg": session.dose_mg / weight}
-    if session.rate_mg_per_h is not None:
-        values["rate_mg_per_h"] = session.rate_mg_per_h
-        values["rate_mg_per_kg_per_h"] = session.rate_mg_per_h / weight
-    return values
-
-
-def _limit_label(bound: ResolvedLimit) -> str:
-    return f"source: {bound.source}" if bound.source else "site policy"
-
-
-_PRIMARY_KEY = {
-    "rate_per_kg": "rate_mg_per_kg_per_h",
-    "rate_fixed": "rate_mg_per_h",
-    "amount_per_kg": "dose_mg_per_kg",
-    "amount_fixed": "dose_mg",
-    "clinic_set": "dose_mg",
-}
-
-
-def _ordered(values: dict[str, Decimal], first: str) -> list[tuple[str, Decimal]]:
-    """The session's values with the quantity the clinician ordered checked first."""
-    order = ("rate_mg_per_kg_per_h", "rate_mg_per_h", "dose_mg_per_kg", "dose_mg")
-    return sorted(values.items(), key=lambda item: (item[0] != first, order.index(item[0])))
-
-
-def _check_limits(
-    protocol: Protocol,
-    sessions: list[_Exact],
-    weight: Decimal,
-    limits: tuple[ResolvedLimit, ...],
-    first: str,
-) -> tuple[SoftLimitFinding, ...]:
-    by_level = {(b.key, b.level): b for b in limits}
-    # hard limits first, across every session: one hard breach refuses the whole plan;
-    # the ordered quantity (e.g. mg/kg/h for a rate override) is named first
-    for session in sessions:
-        for key, value in _ordered(_values(session, weight), first):
-            hard = by_level.get((key, "hard"))
-            if hard is not None and hard.value is not None and value > _dec(hard.value):
-                raise DoseLimitExceeded(
-                    f"dose {format_number(value)} {hard.unit} exceeds the hard limit "
-                    f"{format_number(hard.value)} {hard.unit} of protocol {protocol.id} "
-                    f"({_limit_label(hard)}; day {session.day})"
-                )
-    findings = []
-    for session in sessions:
-        for key, value in _values(session, weight).items():
-            soft = by_level.get((key, "soft"))
-            if soft is not None and soft.value is not None and value > _dec(soft.value):
-                message = (
-                    f"dose {format_number(value)} {soft.unit} exceeds the soft limit "
-                    f"{format_number(soft.value)} {soft.unit} of protocol {protocol.id} "
-                    f"({_limit_label(soft)}; day {session.day}): needs a reason and a co-signature"
-                )
-                findings.append(
-                    SoftLimitFinding(
-                        day=session.day,
-                        key=key,
-                        value=float(value.quantize(Decimal("0.001"), ROUND_HALF_UP)),
-                        limit=soft.value,
-                        unit=soft.unit,
-                        basis=soft.basis,
-                        source=soft.source,
-                        message=message,
-                    )
-                )
-    return tuple(findings)
-
-
-def _check_course(
-    protocol: Protocol, sessions: list[_Exact], limits: tuple[ResolvedLimit, ...]
-) -> None:
-    """Refuse a course whose exact total dose passes the hard ceiling per course."""
-    hard = next((b for b in limits if b.key == "course_mg" and b.level == "hard"), None)
-    if hard is None or hard.value is None:
-        return
-    total = sum((s.dose_mg for s in sessions), Decimal(0))
-    if total > _dec(hard.value):
-        raise DoseLimitExceeded(
-            f"course dose {format_number(total)} mg ({len(sessions)} sessions) exceeds the hard "
-            f"limit {format_number(hard.value)} mg per course of protocol {protocol.id} "
-            f"({_limit_label(hard)})"
-        )
 
 
 def _rounding_text(protocol: Protocol) -> str:
@@ -502,9 +351,9 @@ def _build(
     site_policy: SitePolicy | None,
     preview: bool,
 ) -> Plan:
-    weight = _check_weight(weight_kg)
-    per_kg_per_h = _positive("dose_mg_per_kg_per_h", dose_mg_per_kg_per_h)
-    mg = _positive("dose_mg", dose_mg)
+    weight = check_weight(weight_kg)
+    per_kg_per_h = positive_decimal("dose_mg_per_kg_per_h", dose_mg_per_kg_per_h)
+    mg = positive_decimal("dose_mg", dose_mg)
     if per_kg_per_h is not None and mg is not None:
         raise InvalidInput("give either dose_mg_per_kg_per_h or dose_mg, not both")
     if per_kg_per_h is not None and not protocol.is_infusion:
@@ -524,24 +373,27 @@ def _build(
             raise InvalidInput(
                 f"protocol {protocol.id} is {protocol.route}: a bag applies only to infusions"
             )
-        bag = (_require(_positive("bag_mg", bag_mg)), _require(_positive("bag_ml", bag_ml)))
+        bag = (
+            _require(positive_decimal("bag_mg", bag_mg)),
+            _require(positive_decimal("bag_ml", bag_ml)),
+        )
 
-    exact = _exact_sessions(protocol, weight, per_kg_per_h, mg)
+    exact = exact_sessions(protocol, weight, per_kg_per_h, mg)
     limits = resolve_limits(protocol=protocol, site_policy=site_policy)
     if per_kg_per_h is not None:
         first = "rate_mg_per_kg_per_h"
     elif mg is not None:
         first = "dose_mg"
     else:
-        first = _PRIMARY_KEY[protocol.dose.kind]
-    findings = _check_limits(protocol, exact, weight, limits, first)
+        first = PRIMARY_KEY[protocol.dose.kind]
+    findings = check_limits(protocol, exact, weight, limits, first)
     if mg is not None and protocol.dose.allowed_mg and float(mg) not in protocol.dose.allowed_mg:
         allowed = " or ".join(f"{v:g}" for v in protocol.dose.allowed_mg)
         source = protocol.source(protocol.dose.source_key or "").label
         raise InvalidInput(
             f"protocol {protocol.id} allows {allowed} mg per session ({source}), not {mg} mg"
         )
-    _check_course(protocol, exact, limits)
+    check_course(protocol, exact, limits)
     unset = unset_ceilings(protocol=protocol, site_policy=site_policy)
     if unset and not preview:
         # fail closed: a protocol whose hard ceilings are not all set plans nothing
@@ -550,7 +402,7 @@ def _build(
     sessions = tuple(
         _round_session(protocol, i + 1, s, weight, bag, start) for i, s in enumerate(exact)
     )
-    total = sum((_dec(s.dose_mg) for s in sessions), Decimal(0))
+    total = sum((to_decimal(s.dose_mg) for s in sessions), Decimal(0))
     # soft slots only: an unset hard one was refused above, or is named on a preview
     not_configured = tuple(
         f"{b.key} {b.level}" for b in limits if b.basis == "not_configured" and b.level == "soft"
@@ -586,7 +438,7 @@ def _require(value: Decimal | None) -> Decimal:
 def _round_session(
     protocol: Protocol,
     number: int,
-    session: _Exact,
+    session: ExactSession,
     weight: Decimal,
     bag: tuple[Decimal, Decimal] | None,
     start: dt.date | None,

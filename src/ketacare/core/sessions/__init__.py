@@ -103,26 +103,30 @@ from ketacare.core.sessions.orders import (
     monitoring_order,
     needs_order,
 )
-from ketacare.core.sessions.policy import (
+from ketacare.core.sessions.replay import advance, append, replay
+from ketacare.core.sessions.rules import (
     CHECK_ITEMS,
     PLAUSIBILITY,
     VITALS,
     Bound,
-    Limit,
-    MonitoringPolicy,
-    SessionPolicy,
-    SessionSetup,
-    Setting,
     Threshold,
     TimedCheck,
-    discharge_criterion,
-    load_session_policy,
     load_session_rules,
-    parse_session_policy,
+)
+from ketacare.core.sessions.serialize import event_from_dict, event_to_dict
+from ketacare.core.sessions.setup import (
+    Limit,
+    SessionSetup,
+    Setting,
+    discharge_criterion,
     session_setup,
 )
-from ketacare.core.sessions.replay import advance, append, replay
-from ketacare.core.sessions.serialize import event_from_dict, event_to_dict
+from ketacare.core.sessions.site_policy import (
+    MonitoringPolicy,
+    SessionPolicy,
+    load_session_policy,
+    parse_session_policy,
+)
 from ketacare.core.sessions.state import (
     Alert,
     CheckRecord,

@@ -4,8 +4,10 @@ The conditions, each listed when unmet:
 
 1. dosing has ended and the session is in recovery;
 2. the minimum observation time after the end of dosing has passed (from the
-   protocol when sourced: esketamine at least 2 h; otherwise site policy; when
-   neither sets it, nothing is enforced and this is said in ``notes``);
+   protocol when sourced: esketamine at least 2 h; otherwise the plan's monitoring
+   order or the clinic's session policy). When none of them sets it, discharge is
+   refused: no source gives a minimum for racemic ketamine, and "no number" must
+   not mean "no wait" (fail closed);
 3. the latest discharge score(s) since dosing ended meet the criterion
    (modified PADSS total of 9 or more, Chung; the number of consecutive scores
    is 1 as published, or the site's choice) and raise no "no escort" flag;
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ketacare.core.errors import InvalidInput
-from ketacare.core.sessions.policy import (
+from ketacare.core.sessions.rules import (
     PLAUSIBILITY,
     TimedCheck,
     load_session_rules,
@@ -151,7 +153,7 @@ def discharge_status(state: SessionState, *, now: datetime) -> DischargeStatus:
     """Every discharge condition checked at ``now`` (see the module docstring).
 
     ``earliest_at`` is the end of the minimum observation (None before dosing
-    ends, or when no minimum is set).
+    ends, or when no minimum is set: then discharge is refused).
     """
     if now.tzinfo is None:
         raise InvalidInput("now must be a timezone-aware datetime")
@@ -166,16 +168,22 @@ def discharge_status(state: SessionState, *, now: datetime) -> DischargeStatus:
     observation = setup.observation
     ended = state.dosing_ended_at
     if observation.value is None:
-        notes.append(observation.describe())
+        reasons.append(
+            f"no minimum observation after dosing is set for protocol {setup.protocol_id} (no "
+            "published value, no monitoring order value, no clinic session policy "
+            "observation_min): discharge cannot be checked until a physician sets it; a "
+            "patient who leaves now leaves against advice"
+        )
     elif ended is not None:
         earliest = ended + timedelta(minutes=observation.value)
         if now < earliest:
             left = (earliest - now) / timedelta(minutes=1)
-            where = (
-                f"sourced: {observation.source}"
-                if observation.basis == "sourced"
-                else "site policy"
-            )
+            if observation.basis == "sourced":
+                where = f"sourced: {observation.source}"
+            elif observation.basis == "order":
+                where = observation.note or "monitoring order"
+            else:
+                where = "site policy"
             reasons.append(
                 f"minimum observation of {observation.value:g} min after dosing ended ({where}) "
                 f"not reached: earliest discharge at {_clock(earliest)}, in {left:.0f} min"
@@ -231,7 +239,7 @@ def can_discharge(state: SessionState, *, now: datetime) -> tuple[bool, tuple[st
     >>> from datetime import datetime, UTC
     >>> from ketacare.core.protocols import load_library
     >>> from ketacare.core.sessions.events import Scheduled
-    >>> from ketacare.core.sessions.policy import session_setup
+    >>> from ketacare.core.sessions.setup import session_setup
     >>> from ketacare.core.sessions.replay import replay
     >>> t0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
     >>> setup = session_setup(protocol=load_library().get(protocol_id="esketamine-trd"),

@@ -40,16 +40,15 @@ from typing import ClassVar, Final, Literal, get_args
 
 from ketacare.core.errors import InvalidInput, OutOfRange
 from ketacare.core.instruments import get_instrument, score
-from ketacare.core.sessions.policy import (
+from ketacare.core.sessions.rules import (
     CHECK_ITEMS,
-    DISCHARGE_INSTRUMENT,
     PLAUSIBILITY,
     VITALS,
     CheckItem,
-    SessionSetup,
     Vital,
     load_session_rules,
 )
+from ketacare.core.sessions.setup import DISCHARGE_INSTRUMENT, SessionSetup
 
 StopReason = Literal["completed", "adverse_effect", "patient_request", "equipment", "other"]
 STOP_REASONS: Final[tuple[StopReason, ...]] = get_args(StopReason)

@@ -17,7 +17,7 @@ Examples
 >>> from datetime import datetime, timedelta, UTC
 >>> from ketacare.core.protocols import load_library
 >>> from ketacare.core.sessions.events import Scheduled
->>> from ketacare.core.sessions.policy import session_setup
+>>> from ketacare.core.sessions.setup import session_setup
 >>> from ketacare.core.sessions.replay import replay
 >>> t0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 >>> setup = session_setup(protocol=load_library().get(protocol_id="crps-outpatient"),
@@ -35,7 +35,7 @@ from typing import Literal
 from ketacare.core.errors import InvalidInput
 from ketacare.core.sessions.discharge import timed_readings
 from ketacare.core.sessions.dosing import infusion_time
-from ketacare.core.sessions.policy import PLAUSIBILITY
+from ketacare.core.sessions.rules import PLAUSIBILITY
 from ketacare.core.sessions.state import SessionState
 
 CheckStatus = Literal["not_due", "due", "overdue"]
@@ -168,7 +168,7 @@ def timers(state: SessionState, *, now: datetime) -> Timers:
     >>> import dataclasses
     >>> from ketacare.core.protocols import load_library
     >>> from ketacare.core.sessions.events import Scheduled
-    >>> from ketacare.core.sessions.policy import session_setup
+    >>> from ketacare.core.sessions.setup import session_setup
     >>> from ketacare.core.sessions.replay import replay
     >>> t0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
     >>> setup = dataclasses.replace(session_setup(

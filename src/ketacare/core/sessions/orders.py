@@ -3,25 +3,30 @@
 Why: no source gives notify or stop parameters for an off-label ketamine infusion,
 and an unset parameter used to mean "no alert". A supervised session (IV routes and
 esketamine nasal spray) is therefore given only under a complete order, signed by a
-physician: the vitals interval during dosing and during recovery, and the notify /
-stop parameters (systolic and diastolic high and low, heart rate high and low, SpO2
-low, respiratory rate low, MOAA/S sedation at or below). Each value comes from the
+physician: the vitals interval during dosing and during recovery, the minimum
+observation after dosing ends (discharge waits for it), and the notify / stop
+parameters (systolic and diastolic high and low, heart rate high and low, SpO2 low,
+respiratory rate low, MOAA/S sedation at or below). Each value comes from the
 clinic's session policy where it sets it, from a protocol's sourced interval, or is
 entered by the physician at signing; the origin of each is kept.
 
-Sourced rules stay on top: an interval longer than a protocol's sourced one is
-refused, and the esketamine label's pre-dose blood-pressure guide is kept beside the
-order (it is not a slot of the order).
+Sourced rules stay on top: an interval longer than a protocol's sourced one, or an
+observation shorter than a protocol's sourced minimum (esketamine: 2 h), is refused,
+and the esketamine label's pre-dose blood-pressure guide is kept beside the order (it
+is not a slot of the order).
 
 Examples
 --------
 >>> from ketacare.core.protocols import load_library
 >>> p = load_library().get(protocol_id="depression-iv")
 >>> entered = {"sbp_high": 180, "sbp_low": 90, "dbp_high": 110, "dbp_low": 50, "hr_high": 120,
-...            "hr_low": 50, "spo2_low": 92, "rr_low": 10, "moaas_at_or_below": 2}
+...            "hr_low": 50, "spo2_low": 92, "rr_low": 10, "moaas_at_or_below": 2,
+...            "observation_min": 60}
 >>> o = monitoring_order(protocol=p, entered=entered, policy=None, set_by="dr_a")
 >>> o.values["vitals_interval_min"], o.origins["vitals_interval_min"], o.origins["sbp_high"]
 (10.0, 'sourced', 'plan')
+>>> o.values["observation_min"], o.origins["observation_min"]
+(60.0, 'plan')
 """
 
 from __future__ import annotations
@@ -30,20 +35,19 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypedDict
 
 from ketacare.core.errors import InvalidInput
 from ketacare.core.protocols import Protocol
-from ketacare.core.sessions.policy import (
+from ketacare.core.sessions.rules import (
     PLAUSIBILITY,
     Direction,
     Observed,
-    SessionPolicy,
-    SessionSetup,
-    Setting,
     Threshold,
     load_session_rules,
 )
+from ketacare.core.sessions.setup import SessionSetup, Setting
+from ketacare.core.sessions.site_policy import SessionPolicy
 
 Origin = Literal["clinic_policy", "plan", "sourced"]
 
@@ -52,6 +56,15 @@ SUPERVISED_ROUTES: Final = ("iv_infusion", "iv_bolus", "intranasal_esketamine")
 
 #: The order's interval fields (minutes).
 INTERVALS: Final = ("vitals_interval_min", "recovery_vitals_interval_min")
+
+#: The minimum observation after dosing ends (minutes): discharge waits for it. No
+#: source gives one for racemic ketamine, so without it a session would have no
+#: minimum at all; the esketamine labels' 2 h is the floor where a protocol cites it.
+OBSERVATION: Final = "observation_min"
+
+#: Fields a plan signed before the observation joined the order may lack; a session of
+#: such a plan then needs the clinic's policy or the protocol to set it (else refused).
+ADDED_LATER: Final = (OBSERVATION,)
 
 #: The order's notify/stop fields: (field, what it watches, direction).
 PARAMETERS: Final[tuple[tuple[str, Observed, Direction], ...]] = (
@@ -67,11 +80,12 @@ PARAMETERS: Final[tuple[tuple[str, Observed, Direction], ...]] = (
 )
 
 #: Every field of an order, in the order forms show them.
-FIELDS: Final[tuple[str, ...]] = INTERVALS + tuple(f for f, _, _ in PARAMETERS)
+FIELDS: Final[tuple[str, ...]] = (*INTERVALS, OBSERVATION, *(f for f, _, _ in PARAMETERS))
 
 LABELS: Final[Mapping[str, str]] = {
     "vitals_interval_min": "vitals interval during dosing (min)",
     "recovery_vitals_interval_min": "vitals interval during recovery (min)",
+    "observation_min": "minimum observation after dosing ends (min)",
     "sbp_high": "systolic high (mmHg)",
     "sbp_low": "systolic low (mmHg)",
     "dbp_high": "diastolic high (mmHg)",
@@ -99,6 +113,14 @@ def needs_order(protocol: Protocol) -> bool:
     return protocol.route in SUPERVISED_ROUTES
 
 
+class OrderDoc(TypedDict):
+    """A monitoring order as stored with its plan (:meth:`MonitoringOrder.to_dict`)."""
+
+    values: dict[str, float]
+    origins: dict[str, str]
+    set_by: str
+
+
 @dataclass(frozen=True, slots=True)
 class MonitoringOrder:
     """A complete monitoring order: every field's value and where it came from."""
@@ -107,7 +129,7 @@ class MonitoringOrder:
     origins: Mapping[str, str]
     set_by: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> OrderDoc:
         """JSON-ready (stored with the plan)."""
         return {"values": dict(self.values), "origins": dict(self.origins), "set_by": self.set_by}
 
@@ -115,7 +137,7 @@ class MonitoringOrder:
     def from_dict(cls, data: Mapping[str, Any]) -> MonitoringOrder:
         """Rebuild a stored order (checked to be complete)."""
         values = {k: float(v) for k, v in dict(data["values"]).items()}
-        missing = [f for f in FIELDS if f not in values]
+        missing = [f for f in FIELDS if f not in values and f not in ADDED_LATER]
         if missing:
             raise InvalidInput(f"stored monitoring order is missing {', '.join(missing)}")
         return cls(values, dict(data["origins"]), str(data["set_by"]))
@@ -125,6 +147,7 @@ class MonitoringOrder:
         return tuple(
             f"{LABELS[f]}: {self.values[f]:g} ({ORIGIN_NAMES.get(self.origins.get(f, ''), '?')})"
             for f in FIELDS
+            if f in self.values
         )
 
 
@@ -149,18 +172,23 @@ def order_defaults(
         "vitals_interval_min": site.vitals_interval_min,
         "recovery_vitals_interval_min": site.recovery_vitals_interval_min,
         "moaas_at_or_below": site.sedation_moaas_at_or_below,
+        OBSERVATION: site.observation_min,
     }
     for field, vital, direction in PARAMETERS:
         if vital != "sedation_moaas":
             from_policy[field] = site.thresholds.get((vital, direction))
     sourced = protocol.monitoring.vitals_interval_min.value
+    sourced_observation = protocol.monitoring.observation_min.value
     out: dict[str, tuple[float, str] | None] = {}
     for field in FIELDS:
         value = from_policy.get(field)
         if value is not None:
-            out[field] = (float(value), "clinic_policy")
+            floor = sourced_observation if field == OBSERVATION else None
+            out[field] = (max(float(value), floor or 0.0), "clinic_policy")
         elif field in INTERVALS and sourced is not None:
             out[field] = (float(sourced), "sourced")
+        elif field == OBSERVATION and sourced_observation is not None:
+            out[field] = (float(sourced_observation), "sourced")
         else:
             out[field] = None
     return out
@@ -180,7 +208,8 @@ def monitoring_order(
     InvalidInput
         Naming the field: an unknown field, a missing value (neither entered nor set by
         the clinic), a value outside its data-entry bounds, a low at or above its high,
-        or an interval longer than the protocol's sourced one.
+        an interval longer than the protocol's sourced one, or an observation shorter
+        than the protocol's sourced minimum.
     """
     given = {k: v for k, v in dict(entered or {}).items() if v not in (None, "")}
     unknown = sorted(set(given) - set(FIELDS))
@@ -219,6 +248,18 @@ def monitoring_order(
                 f"monitoring order: {field} {value:g} min would loosen the sourced interval of "
                 f"{sourced:g} min of protocol {protocol.id}"
             )
+    observation = values[OBSERVATION]
+    if not 0 < observation <= _MAX_INTERVAL_MIN:
+        raise InvalidInput(
+            f"monitoring order: {OBSERVATION} {observation:g} is outside the data-entry bounds "
+            f"(more than 0, at most {_MAX_INTERVAL_MIN:g} min)"
+        )
+    floor = protocol.monitoring.observation_min.value
+    if floor is not None and observation < floor:
+        raise InvalidInput(
+            f"monitoring order: {OBSERVATION} {observation:g} min would shorten the sourced "
+            f"minimum observation of {floor:g} min of protocol {protocol.id}"
+        )
     scale, lo, hi, _ = load_session_rules().sedation
     for field, vital, _direction in PARAMETERS:
         value = values[field]
@@ -262,6 +303,20 @@ def apply_order(setup: SessionSetup, order: MonitoringOrder) -> SessionSetup:
             return current
         return Setting(name, order.values[field], "min", "order", None, who(field))
 
+    def observation(current: Setting) -> Setting:
+        if OBSERVATION not in order.values:  # signed before the order carried it
+            return current
+        if order.origins.get(OBSERVATION) == "sourced" and current.basis == "sourced":
+            return current
+        return Setting(
+            "minimum observation after dosing",
+            order.values[OBSERVATION],
+            "min",
+            "order",
+            None,
+            who(OBSERVATION),
+        )
+
     covered = {(vital, direction) for _, vital, direction in PARAMETERS}
     kept = [
         t for t in setup.thresholds if t.basis == "sourced" or (t.vital, t.direction) not in covered
@@ -287,5 +342,6 @@ def apply_order(setup: SessionSetup, order: MonitoringOrder) -> SessionSetup:
             "recovery_vitals_interval_min",
             setup.recovery_vitals_interval,
         ),
+        observation=observation(setup.observation),
         thresholds=tuple(kept + ordered),
     )

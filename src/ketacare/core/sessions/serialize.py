@@ -28,7 +28,8 @@ from typing import Any
 
 from ketacare.core.errors import InvalidInput, UnknownItem
 from ketacare.core.sessions import events as _events
-from ketacare.core.sessions import policy as _policy
+from ketacare.core.sessions import rules as _rules
+from ketacare.core.sessions import setup as _setup
 from ketacare.core.sessions.events import EVENT_TYPES, Event
 
 
@@ -56,7 +57,7 @@ def event_to_dict(event: Event) -> dict[str, Any]:
 
 @cache
 def _hints(cls: type) -> dict[str, Any]:
-    namespace = {**vars(_policy), **vars(_events)}
+    namespace = {**vars(_rules), **vars(_setup), **vars(_events)}
     return typing.get_type_hints(cls, globalns=namespace)
 
 

@@ -22,7 +22,8 @@ from ketacare.core.sessions.events import (
 )
 from ketacare.core.sessions.machine import State
 from ketacare.core.sessions.news2 import News2Score
-from ketacare.core.sessions.policy import CheckItem, SessionSetup, Threshold, observed_label
+from ketacare.core.sessions.rules import CheckItem, Threshold, observed_label
+from ketacare.core.sessions.setup import SessionSetup
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,27 +39,23 @@ import numpy as np
 import numpy.typing as npt
 
 from ketacare.core.errors import ClinicalWarning
-from ketacare.core.pharmacology.individual import (
-    IndividualFit,
+from ketacare.core.pharmacology.convert import RouteConversion, convert_route
+from ketacare.core.pharmacology.individual.fit import IndividualFit, fit_individual
+from ketacare.core.pharmacology.individual.inputs import Sample
+from ketacare.core.pharmacology.individual.predict import (
     IndividualPrediction,
-    ResponseFit,
-    ResponsePrediction,
-    Sample,
-    fit_individual,
-    fit_response,
     predict_at,
     predict_individual,
+)
+from ketacare.core.pharmacology.individual.response import (
+    ResponseFit,
+    ResponsePrediction,
+    fit_response,
     predict_response,
 )
 from ketacare.core.pharmacology.personalise.limits import protocol_limit_check, protocol_route
 from ketacare.core.pharmacology.personalise.request import PersonaliseRequest
-from ketacare.core.pharmacology.recommend import (
-    IvOption,
-    Recommendation,
-    RouteConversion,
-    convert_route,
-    recommend,
-)
+from ketacare.core.pharmacology.recommend import IvOption, Recommendation, recommend
 from ketacare.core.protocols import ResolvedLimit, SitePolicy, resolve_limits
 
 Array = npt.NDArray[np.float64]

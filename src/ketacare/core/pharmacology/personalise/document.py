@@ -30,7 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from ketacare.core.pharmacology.individual import IndividualPrediction, ResponsePrediction
+from ketacare.core.pharmacology.convert import RouteConversion
+from ketacare.core.pharmacology.individual.predict import IndividualPrediction
+from ketacare.core.pharmacology.individual.response import ResponsePrediction
 from ketacare.core.pharmacology.personalise.compute import Array, PersonaliseOutcome
 from ketacare.core.pharmacology.personalise.limits import protocol_route
 from ketacare.core.pharmacology.personalise.request import Conversion, Target
@@ -38,7 +40,6 @@ from ketacare.core.pharmacology.recommend import (
     AucTarget,
     AverageConcentrationTarget,
     Recommendation,
-    RouteConversion,
 )
 from ketacare.core.pharmacology.regimen import Dose
 from ketacare.core.protocols import Protocol

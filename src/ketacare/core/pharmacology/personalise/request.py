@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ketacare.core.errors import InvalidInput, KetacareError
-from ketacare.core.pharmacology.individual import PainScore, ResponseAssumptions, Sample
+from ketacare.core.pharmacology.individual.inputs import Sample
+from ketacare.core.pharmacology.individual.response import PainScore, ResponseAssumptions
 from ketacare.core.pharmacology.models import Model, load_model
 from ketacare.core.pharmacology.personalise.fields import (
     bad,

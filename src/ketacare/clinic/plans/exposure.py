@@ -1,0 +1,111 @@
+"""The exposure preview of a plan, from the pharmacology engine.
+
+The planned course is simulated with the library's PK models for the protocol's
+molecule and route (verified models first): plasma, effect-site and metabolite
+curves, with the model's warnings for a patient outside its validated range.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ketacare.clinic.plans.dosing import library, protocol_policy
+from ketacare.clinic.plans.orm import Plan
+from ketacare.core.protocols import build_plan
+from ketacare.core.terminology.treatments import treatment_vocabulary
+from ketacare.infra.settings import Settings
+
+ENGINE_MOLECULE = {m.id: m.engine for m in treatment_vocabulary().molecules.values()}
+
+
+def exposure_models(*, settings: Settings, protocol_id: str) -> list[Any]:
+    """Models that can simulate this protocol's molecule and route (verified first)."""
+    from ketacare.core.pharmacology import list_models
+    from ketacare.core.protocols.regimen import ENGINE_ROUTE
+
+    protocol = library(settings).get(protocol_id=protocol_id)
+    molecule = ENGINE_MOLECULE.get(protocol.molecule)
+    route = ENGINE_ROUTE.get(protocol.route)
+    found = [m for m in list_models() if m.molecule == molecule and route in m.routes]
+    return sorted(found, key=lambda m: (not m.verified, m.id))
+
+
+def exposure(
+    *,
+    settings: Settings,
+    plan: Plan,
+    patient_age: int | None,
+    patient_sex: str | None,
+    model_id: str | None = None,
+    step_min: float = 10.0,
+) -> dict[str, Any]:
+    """Predicted plasma, effect-site and metabolite curves of the planned course."""
+    import warnings
+
+    from ketacare.core.pharmacology import Patient as PkPatient
+    from ketacare.core.pharmacology import load_model, parse_regimen, simulate
+    from ketacare.core.protocols.regimen import plan_regimen
+
+    candidates = exposure_models(settings=settings, protocol_id=plan.protocol_id)
+    if model_id:
+        chosen = [m for m in candidates if m.id == model_id]
+        candidates = chosen + [m for m in candidates if m.id != model_id]
+    if not candidates:
+        protocol = library(settings).get(protocol_id=plan.protocol_id)
+        return {
+            "available": False,
+            "message": f"no sourced PK model in the library for {protocol.molecule} by "
+            f"{protocol.route}: no exposure preview",
+        }
+    model = load_model(model_id=candidates[0].id)
+    protocol = library(settings).get(protocol_id=plan.protocol_id)
+    preview_plan = build_plan(
+        protocol=protocol,
+        weight_kg=plan.weight_kg,
+        bag_mg=plan.bag_mg,
+        bag_ml=plan.bag_ml,
+        dose_mg_per_kg_per_h=plan.dose_mg_per_kg_per_h,
+        dose_mg=plan.dose_mg,
+        site_policy=protocol_policy(settings),
+    )
+    regimen = parse_regimen(
+        plan_regimen(plan=preview_plan, route=protocol.route), weight_kg=plan.weight_kg
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sim = simulate(
+            model=model,
+            patient=PkPatient(
+                weight_kg=plan.weight_kg,
+                age_years=patient_age,
+                sex={"female": "F", "male": "M"}.get(patient_sex or ""),
+            ),
+            regimen=regimen,
+            hours=regimen.end_h + 48.0,
+            step_min=step_min,
+        )
+    effect = {k: [round(float(x), 4) for x in v] for k, v in sim.effect_ng_per_ml.items()}
+    return {
+        "available": True,
+        "model": model.id,
+        "model_name": getattr(model, "name", model.id),
+        "verified": model.verified,
+        "time_h": [round(float(t), 4) for t in sim.time_h],
+        "plasma_ng_per_ml": [round(float(x), 4) for x in sim.plasma_ng_per_ml],
+        "effect_ng_per_ml": effect,
+        "metabolite_ng_per_ml": None
+        if sim.metabolite_ng_per_ml is None
+        else [round(float(x), 4) for x in sim.metabolite_ng_per_ml],
+        "metabolite": model.metabolite,
+        "metrics": _metrics(sim.metrics),
+        "warnings": sorted({str(w.message) for w in caught}),
+        "others": [m.id for m in candidates[1:]],
+    }
+
+
+def _metrics(metrics: Any) -> dict[str, Any]:
+    from dataclasses import asdict, is_dataclass
+
+    if is_dataclass(metrics) and not isinstance(metrics, type):
+        return {k: v for k, v in asdict(metrics).items() if not isinstance(v, list | tuple)}
+    return dict(metrics)

@@ -1,0 +1,148 @@
+"""Psychotherapy around the doses: preparation and integration sessions, their notes.
+
+A plan may require a documented preparation session before its first dose
+(:func:`preparation_done`); the therapist's structured note with a risk concern
+raises an alert for the patient's responsible clinician.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketacare.clinic.accounts.orm import User
+from ketacare.clinic.assessments.orm import ClinicalAlert
+from ketacare.clinic.audit import service as audit
+from ketacare.clinic.patients.service import get_patient
+from ketacare.clinic.plans.orm import Plan, TherapySession
+from ketacare.clinic.plans.service import get_plan
+from ketacare.core.errors import InvalidInput
+from ketacare.infra.errors import Conflict, Forbidden, NotFound
+
+NOTE_FIELDS = ("goals", "what_came_up", "integration_steps", "risk_check")
+
+
+def add_therapy(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    plan_id: int,
+    kind: str,
+    therapist_id: int,
+    planned_date: date | None,
+    now: datetime,
+) -> TherapySession:
+    """Plan a preparation or integration session with a therapist."""
+    plan = get_plan(session=session, plan_id=plan_id)
+    if kind not in ("preparation", "integration"):
+        raise InvalidInput(f"therapy kind {kind!r}: allowed preparation, integration")
+    therapist = session.get(User, therapist_id)
+    if therapist is None or therapist.role != "therapist":
+        raise InvalidInput(f"user {therapist_id} is not a therapist")
+    row = TherapySession(
+        plan_id=plan_id,
+        patient_id=plan.patient_id,
+        kind=kind,
+        therapist_id=therapist_id,
+        planned_date=planned_date,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="create",
+        resource_type="therapy_session",
+        resource_id=row.id,
+        patient_id=plan.patient_id,
+        at=now,
+    )
+    return row
+
+
+def document_therapy(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    therapy_id: int,
+    note: dict[str, str],
+    risk_concern: bool,
+    now: datetime,
+) -> TherapySession:
+    """The therapist's structured note; a risk concern alerts the responsible clinician."""
+    row = session.get(TherapySession, therapy_id)
+    if row is None:
+        raise NotFound(f"therapy session {therapy_id} does not exist")
+    if actor.user_id != row.therapist_id:
+        raise Forbidden("only the assigned therapist documents this session")
+    if row.status == "documented":
+        raise Conflict(f"therapy session {therapy_id} is already documented")
+    empty = [f for f in NOTE_FIELDS if not str(note.get(f, "")).strip()]
+    if empty:
+        raise InvalidInput(f"the note needs every part: {', '.join(empty)} missing")
+    row.note = {f: str(note[f]).strip() for f in NOTE_FIELDS} | {"risk_concern": risk_concern}
+    row.status = "documented"
+    row.documented_at = now
+    row.documented_by = actor.user_id
+    if risk_concern:
+        patient = get_patient(session=session, patient_id=row.patient_id)
+        session.add(
+            ClinicalAlert(
+                patient_id=row.patient_id,
+                kind="therapy_risk_concern",
+                message=f"Therapist raised a risk concern after a {row.kind} session: "
+                f"{row.note['risk_check']}",
+                recipient_id=patient.responsible_clinician_id,
+                raised_at=now,
+            )
+        )
+    audit.record(
+        session=session,
+        actor=actor,
+        action="document",
+        resource_type="therapy_session",
+        resource_id=row.id,
+        patient_id=row.patient_id,
+        at=now,
+        detail={"risk_concern": risk_concern},
+    )
+    return row
+
+
+def preparation_done(*, session: Session, plan: Plan) -> bool:
+    """Whether a required preparation session has been documented (doses wait for it)."""
+    if not plan.preparation_required:
+        return True
+    return (
+        session.scalar(
+            select(TherapySession.id)
+            .where(
+                TherapySession.plan_id == plan.id,
+                TherapySession.kind == "preparation",
+                TherapySession.status == "documented",
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def read_therapy(
+    *, session: Session, actor: audit.Actor, therapy_id: int, now: datetime
+) -> TherapySession:
+    """One therapy session (audited read)."""
+    row = session.get(TherapySession, therapy_id)
+    if row is None:
+        raise InvalidInput(f"therapy session {therapy_id} does not exist")
+    audit.record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type="therapy_session",
+        resource_id=row.id,
+        patient_id=row.patient_id,
+        at=now,
+    )
+    return row
