@@ -121,10 +121,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     )
     with sessions() as session:
         demo = system_service.is_demo(session=session)
+        example_policy = system_service.uses_example_policy(session=session)
         session.commit()
     if demo:
-        # the demo clinic's EXAMPLE protocol policy, unless the operator named one
-        settings = demo_settings(settings)
+        # the demo clinic's EXAMPLE policy, wherever the operator named none
+        settings = demo_settings(settings, example_policy=example_policy)
+        check_site_policy(settings)
     app.state.ctx = AppContext(
         settings=settings,
         sessions=sessions,
@@ -134,6 +136,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     )
     app.state.engine = engine
     app.state.demo = demo
+    app.state.demo_example_policy = demo and example_policy
 
     for exc_class, handler in HANDLERS:
         app.add_exception_handler(exc_class, handler)

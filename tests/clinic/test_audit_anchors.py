@@ -293,7 +293,7 @@ def test_cli_verify_anchor_and_a_truncated_tail(tmp_path: Path) -> None:
 
     env = {"KETACARE_VAR_DIR": str(tmp_path), "KETACARE_DATABASE_URL": ""}
     run_cli("db", "upgrade", env=env)
-    run_cli("demo", env=env)
+    run_cli("demo", "--no-history", env=env)
     r = run_cli("audit", "verify", env=env)
     engine = make_engine(f"sqlite:///{tmp_path / 'ketacare.sqlite3'}")
     with Session(engine) as session:

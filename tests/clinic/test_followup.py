@@ -142,7 +142,7 @@ def test_cli_outbox_send_sends_each_message_once(tmp_path: Any) -> None:
         )
 
     cli("db", "upgrade")
-    cli("demo")
+    cli("demo", "--no-history")
     engine = make_engine(f"sqlite:///{tmp_path / 'ketacare.sqlite3'}")
     with unit_of_work(make_sessionmaker(engine)) as session:
         service.create_link(

@@ -226,7 +226,7 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 def test_the_command_writes_the_export(tmp_path: Path) -> None:
     env = {"KETACARE_VAR_DIR": str(tmp_path), "KETACARE_DATABASE_URL": ""}
     assert run_cli("db", "upgrade", env=env).returncode == 0
-    assert run_cli("demo", "--if-empty", env=env).returncode == 0
+    assert run_cli("demo", "--if-empty", "--no-history", env=env).returncode == 0
     r = run_cli("export", "registry", "--out", str(tmp_path / "r.zip"), "--json", env=env)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["patients"] == 0  # no demo patient has consented

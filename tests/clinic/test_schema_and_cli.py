@@ -69,12 +69,12 @@ def test_timestamps_are_stored_utc_and_naive_ones_refused(settings: Any) -> None
 
 def test_cli_upgrade_demo_verify_and_bad_input(tmp_path: Path) -> None:
     env = {"KETACARE_VAR_DIR": str(tmp_path), "KETACARE_DATABASE_URL": ""}
-    r = run_cli("demo", env=env)
+    r = run_cli("demo", "--no-history", env=env)
     assert r.returncode == 2 and "ketacare db upgrade" in r.stderr
     assert run_cli("db", "upgrade", env=env).returncode == 0
-    r = run_cli("demo", "--if-empty", env=env)
+    r = run_cli("demo", "--if-empty", "--no-history", env=env)
     assert r.returncode == 0 and DEMO_PASSWORD in r.stdout
-    r = run_cli("demo", "--if-empty", env=env)
+    r = run_cli("demo", "--if-empty", "--no-history", env=env)
     assert r.returncode == 0 and "already seeded" in r.stdout and DEMO_PASSWORD in r.stdout
     r = run_cli("audit", "verify", "--json", env=env)
     assert r.returncode == 0
@@ -104,7 +104,7 @@ def test_cli_upgrade_demo_verify_and_bad_input(tmp_path: Path) -> None:
 def test_cli_audit_verify_exits_1_on_a_tampered_trail(tmp_path: Path) -> None:
     env = {"KETACARE_VAR_DIR": str(tmp_path), "KETACARE_DATABASE_URL": ""}
     run_cli("db", "upgrade", env=env)
-    run_cli("demo", env=env)
+    run_cli("demo", "--no-history", env=env)
     engine = make_engine(f"sqlite:///{tmp_path / 'ketacare.sqlite3'}")
     with engine.begin() as conn:
         conn.execute(text("DROP TRIGGER audit_events_no_update"))
@@ -118,7 +118,7 @@ def test_cli_audit_verify_exits_1_on_a_tampered_trail(tmp_path: Path) -> None:
 def test_demo_database_is_served_on_loopback_only(tmp_path: Path) -> None:
     env = {"KETACARE_VAR_DIR": str(tmp_path), "KETACARE_DATABASE_URL": ""}
     run_cli("db", "upgrade", env=env)
-    run_cli("demo", env=env)
+    run_cli("demo", "--no-history", env=env)
     r = run_cli("serve", "--host", "0.0.0.0", env=env)
     assert r.returncode == 2
     assert "served on 127.0.0.1 only" in r.stderr

@@ -1,23 +1,32 @@
-"""The demo clinic: staff accounts, a patient account and synthetic patients.
+"""The demo clinic: staff accounts, patient accounts and synthetic patients.
 
 Every person here is invented. Every demo account has the password
 :data:`DEMO_PASSWORD` (``demo-<username>`` before the password rules of
 :mod:`ketacare.clinic.accounts.passwords`, which refuse a password containing the
 username); a database holding them is marked as a demo, and its server binds to
 127.0.0.1 only.
+
+``seed(history=True)`` (``ketacare demo``, ``make run``) builds the whole demo clinic:
+two physicians, a nurse, a therapist, a researcher, an admin, patient accounts and 30
+synthetic patients with months of care (:mod:`ketacare.clinic.demo_history`) under the
+demo's EXAMPLE site policy (:mod:`ketacare.clinic.demo_policy`). Without ``history``
+it makes only the accounts and eight patients with a draft plan: the fixture the test
+suite starts every test from.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketacare.clinic import demo_history as history_
 from ketacare.clinic.accounts import service as accounts
 from ketacare.clinic.accounts.orm import User
-from ketacare.clinic.audit.service import SYSTEM
+from ketacare.clinic.audit.service import SYSTEM, Actor
 from ketacare.clinic.patients import schemas
 from ketacare.clinic.patients import service as patients
 from ketacare.clinic.plans.orm import Chair
@@ -137,8 +146,17 @@ PATIENTS = (
 )
 
 
-def seed(*, session: Session, now: datetime, settings: Settings) -> list[tuple[str, str, str]]:
-    """Create the demo clinic; returns (username, password, role) for printing."""
+def seed(
+    *, session: Session, now: datetime, settings: Settings, history: bool = False
+) -> list[tuple[str, str, str]]:
+    """Create the demo clinic; returns (username, password, role) for printing.
+
+    ``history``: the whole demo clinic with months of care up to ``now`` (the clock the
+    history steps through; the same ``now`` gives the same records). Without it, the
+    accounts and eight patients only (the test suite's fixture).
+    """
+    if history:
+        return _seed_clinic(session=session, now=now, settings=settings)
     logins: list[tuple[str, str, str]] = []
     ids: dict[str, int] = {}
     for username, name, role in STAFF:
@@ -223,12 +241,185 @@ def seed(*, session: Session, now: datetime, settings: Settings) -> list[tuple[s
     for name in ("Chair 1", "Chair 2", "Chair 3", "Chair 4"):
         session.add(Chair(name=name))
     if first_id is not None:  # an outcome schedule on the demo patient's plan
-        from ketacare.clinic.audit.service import Actor
         from ketacare.clinic.followup.demo import seed_schedule
 
         physician = Actor(ids["physician"], "physician", "physician")
         seed_schedule(session=session, actor=physician, patient_id=first_id, now=now)
     system.mark_demo(session=session)
+    return logins
+
+
+#: the second physician (co-signs plans above a soft limit or with limits left unset)
+SECOND_PHYSICIAN = ("physician2", "Dr Quentin Cosigner", "physician")
+#: patient accounts of the whole demo clinic: (username, index into :data:`PEOPLE`)
+PATIENT_ACCOUNTS = (("patient1", 0), ("patient2", 1), ("patient3", 2), ("patient4", 3))
+
+
+#: the patients given oral follow-on with take-home supplies when they respond (chronic
+#: pain codes the oral-followon protocol lists)
+_TAKE_HOME = frozenset({"G89.4", "G89.29"})
+
+
+def _person(p: DemoPatient, group: str, days_ago: int) -> history_.Person:
+    return history_.Person(
+        given=p.given,
+        family=p.family,
+        born=p.born,
+        sex=p.sex,
+        weight=p.weight,
+        height=p.height,
+        conditions=p.conditions,
+        medications=p.medications,
+        allergies=p.allergies,
+        group=group,
+        intake_days_ago=days_ago,
+        take_home=p.conditions[0] in _TAKE_HOME,
+    )
+
+
+#: the groups of the eight base patients (by their first diagnosis)
+_BASE_GROUPS = (
+    "crps",
+    "crps",
+    "fibromyalgia",
+    "neuropathic",
+    "neuropathic",
+    "neuropathic",
+    "crps",
+    "neuropathic",
+)
+#: synthetic given names of the other patients (family names say "Demo")
+_GIVEN = (
+    ("Ada", "female"),
+    ("Bram", "male"),
+    ("Cleo", "female"),
+    ("Dario", "male"),
+    ("Elif", "female"),
+    ("Femi", "male"),
+    ("Greta", "female"),
+    ("Hugo", "male"),
+    ("Ines", "female"),
+    ("Jonas", "male"),
+    ("Kiri", "female"),
+    ("Leon", "male"),
+    ("Mira", "female"),
+    ("Nils", "male"),
+    ("Olga", "female"),
+    ("Pavel", "male"),
+    ("Rosa", "female"),
+    ("Sami", "male"),
+    ("Tara", "female"),
+    ("Umar", "male"),
+    ("Vera", "female"),
+    ("Wim", "male"),
+)
+#: (group, first diagnosis, other diagnoses, medication) of the other patients, in turn
+_CASES = (
+    ("crps", "G90.522", (), ("gabapentin", "300 mg three times daily")),
+    ("fibromyalgia", "M79.7", (), ("duloxetine", "60 mg daily")),
+    ("depression", "F33.2", (), ("escitalopram", "20 mg daily")),
+    ("neuropathic", "E11.42", (), ("pregabalin", "75 mg twice daily")),
+    ("crps", "G56.41", (), ("amitriptyline", "10 mg at night")),
+    ("fibromyalgia", "M79.7", ("F32.1",), ("amitriptyline", "25 mg at night")),
+    ("depression", "F32.2", (), ("sertraline", "150 mg daily")),
+    ("crps", "G90.521", (), ("pregabalin", "150 mg twice daily")),
+    ("fibromyalgia", "M79.7", (), ("milnacipran", "50 mg twice daily")),
+    ("depression", "F33.1", (), ("venlafaxine", "150 mg daily")),
+    ("neuropathic", "B02.23", (), ("gabapentin", "600 mg three times daily")),
+    ("crps", "G57.71", (), ("duloxetine", "60 mg daily")),
+    ("fibromyalgia", "M79.7", (), ("pregabalin", "150 mg twice daily")),
+    ("depression", "F32.2", (), ("bupropion", "300 mg daily")),
+    ("crps", "G90.512", (), ("naproxen", "500 mg twice daily")),
+    ("depression", "F33.2", (), ("mirtazapine", "30 mg at night")),
+    ("fibromyalgia", "M79.7", ("F33.1",), ("duloxetine", "60 mg daily")),
+    ("depression", "F32.1", (), ("fluoxetine", "40 mg daily")),
+    ("neuropathic", "G89.29", (), ("nortriptyline", "25 mg at night")),
+    ("depression", "F33.1", (), ("vortioxetine", "10 mg daily")),
+    ("fibromyalgia", "M79.7", (), ("cyclobenzaprine", "10 mg at night")),
+    ("depression", "F32.2", (), ("quetiapine", "50 mg at night")),
+)
+
+
+def people() -> tuple[history_.Person, ...]:
+    """The 30 patients of the whole demo clinic, in order of intake (first: patient 1).
+
+    Intakes spread over the eight months before today; the newest are still in their
+    course. Every number is drawn from the one fixed seed.
+    """
+    rng = random.Random(history_.SEED)
+    days = sorted((rng.randint(20, 235) for _ in range(30)), reverse=True)
+    days[0] = 240  # the patient account's record has the longest history
+    days[-3:] = [13, 10, 5]  # three courses still going on (sessions booked ahead)
+    out = [
+        _person(p, g, days[i]) for i, (p, g) in enumerate(zip(PATIENTS, _BASE_GROUPS, strict=True))
+    ]
+    for j, ((given, sex), (group, code, more, med)) in enumerate(zip(_GIVEN, _CASES, strict=True)):
+        female = sex == "female"
+        out.append(
+            history_.Person(
+                given=given,
+                family=f"Demo-{j + 9:02d}",
+                born=date(1950 + rng.randint(0, 50), rng.randint(1, 12), rng.randint(1, 28)),
+                sex=sex,
+                weight=round(rng.uniform(54, 78) if female else rng.uniform(66, 98), 1),
+                height=rng.randint(155, 172) if female else rng.randint(168, 192),
+                conditions=(code, *more),
+                medications=(med,),
+                group=group,
+                intake_days_ago=days[8 + j],
+                take_home=code in _TAKE_HOME,
+            )
+        )
+    return tuple(out)
+
+
+def _seed_clinic(
+    *, session: Session, now: datetime, settings: Settings
+) -> list[tuple[str, str, str]]:
+    """The whole demo clinic: accounts, 30 patients and their months of care."""
+    from ketacare.clinic.demo_policy import demo_settings
+
+    settings = demo_settings(settings, example_policy=True)
+    cast = people()
+    start = now - timedelta(days=max(p.intake_days_ago for p in cast) + 1)
+    logins: list[tuple[str, str, str]] = []
+    ids: dict[str, int] = {}
+    for username, name, role in (*STAFF, SECOND_PHYSICIAN):
+        ids[username] = accounts.create_user(
+            session=session,
+            username=username,
+            full_name=name,
+            role=role,
+            password=DEMO_PASSWORD,
+            now=start,
+            settings=settings,
+        ).id
+        logins.append((username, DEMO_PASSWORD, role))
+    for name in ("Chair 1", "Chair 2", "Chair 3", "Chair 4"):
+        session.add(Chair(name=name))
+    staff = history_.Staff(
+        physician=Actor(ids["physician"], "physician", "physician"),
+        physician2=Actor(ids["physician2"], "physician2", "physician"),
+        nurse=Actor(ids["nurse"], "nurse", "nurse"),
+        therapist=Actor(ids["therapist"], "therapist", "therapist"),
+    )
+    ctx = history_.seed_history(
+        session=session, settings=settings, now=now, staff=staff, people=cast
+    )
+    for username, index in PATIENT_ACCOUNTS:
+        person = cast[index]
+        accounts.create_user(
+            session=session,
+            username=username,
+            full_name=f"{person.given} {person.family}",
+            role="patient",
+            password=DEMO_PASSWORD,
+            patient_id=ctx.patient_ids[index],
+            now=now,
+            settings=settings,
+        )
+        logins.append((username, DEMO_PASSWORD, "patient"))
+    system.mark_demo(session=session, example_policy=True)
     return logins
 
 
@@ -238,7 +429,9 @@ def logins(*, session: Session) -> list[tuple[str, str, str]]:
     A demo seeded before the password rules still has ``demo-<username>``; an account
     whose password was changed since says so.
     """
-    accounts_ = [(u, r) for u, _, r in STAFF] + [("patient1", "patient")]
+    accounts_ = [(u, r) for u, _, r in (*STAFF, SECOND_PHYSICIAN)] + [
+        (u, "patient") for u, _ in PATIENT_ACCOUNTS
+    ]
     rows = session.execute(
         select(User.username, User.password_hash).where(
             User.username.in_([u for u, _ in accounts_])

@@ -42,6 +42,10 @@ def refresh(
     engine = make_engine(settings.effective_database_url)
     try:
         ensure_current(engine)
+        from ketacare.clinic.demo_policy import settings_for
+
+        with make_sessionmaker(engine)() as session:  # a demo: its example policy
+            settings = settings_for(settings, session=session)
         k = settings.outcome_loss_confirmations
         columns = (
             TextColumn("{task.description}"),

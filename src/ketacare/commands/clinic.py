@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -110,12 +111,16 @@ def export_registry(
 
 
 def _sessions() -> tuple[Settings, Engine, sessionmaker[Session]]:
+    from ketacare.clinic.demo_policy import settings_for
     from ketacare.infra.db import make_engine, make_sessionmaker
     from ketacare.infra.settings import load_settings
 
     settings = load_settings()
     engine = make_engine(settings.effective_database_url)
-    return settings, engine, make_sessionmaker(engine)
+    sessions = make_sessionmaker(engine)
+    with sessions() as session:  # a demo database: the policy its server applies
+        settings = settings_for(settings, session=session)
+    return settings, engine, sessions
 
 
 def _is_loopback(host: str) -> bool:
@@ -166,6 +171,14 @@ def demo(
     if_empty: Annotated[
         bool, typer.Option("--if-empty", help="Seed only an empty database")
     ] = False,
+    history: Annotated[
+        bool,
+        typer.Option(
+            "--history/--no-history",
+            help="30 patients with months of care (default), or only the accounts and "
+            "eight patients (quick, for scripts and tests)",
+        ),
+    ] = True,
 ) -> None:
     """Seed the demo clinic (synthetic patients and demo accounts) and print the logins."""
     from ketacare.clinic import demo as demo_data
@@ -190,8 +203,18 @@ def demo(
             logins = demo_data.logins(session=session)
             typer.echo("Demo clinic already seeded.")
         else:
-            logins = demo_data.seed(session=session, now=utc_now(), settings=settings)
-            typer.echo("Seeded the demo clinic (synthetic patients).")
+            started = time.perf_counter()
+            logins = demo_data.seed(
+                session=session, now=utc_now(), settings=settings, history=history
+            )
+            if history:
+                typer.echo(
+                    "Seeded the demo clinic: 30 synthetic patients with months of care, "
+                    "under the demo's EXAMPLE site policy (not clinical recommendations) "
+                    f"in {time.perf_counter() - started:.1f} s."
+                )
+            else:
+                typer.echo("Seeded the demo clinic (accounts and eight synthetic patients).")
     from rich.console import Console
     from rich.table import Table
 

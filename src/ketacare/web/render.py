@@ -94,6 +94,7 @@ def page(
         "principal": principal,
         "csrf_token": principal.csrf_token if principal else "",
         "demo": getattr(request.app.state, "demo", False),
+        "demo_example_policy": getattr(request.app.state, "demo_example_policy", False),
         **(values or {}),
     }
     response: HTMLResponse = ctx.templates.TemplateResponse(

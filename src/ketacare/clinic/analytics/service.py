@@ -16,7 +16,8 @@ denominator and are counted beside it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -59,6 +60,23 @@ PROTOCOL_RULE = "protocol is the protocol of the plan of the first given session
 # ----------------------------------------------------------------------------- refresh
 
 
+#: ``session.info`` key: while set, :func:`refresh_patient` leaves the summary for one
+#: :func:`refresh_clinic` at the end (a bulk load, such as the demo clinic's history,
+#: whose per-write refreshes would each be replaced by that rebuild)
+DEFER_REFRESH = "ketacare.analytics.defer_refresh"
+
+
+@contextmanager
+def refresh_deferred(session: Session) -> Iterator[None]:
+    """Within the block, per-patient summary refreshes are skipped; the caller must run
+    :func:`refresh_clinic` before the transaction commits."""
+    session.info[DEFER_REFRESH] = True
+    try:
+        yield
+    finally:
+        session.info.pop(DEFER_REFRESH, None)
+
+
 def follows(instrument_id: str) -> bool:
     """Whether scores of this instrument feed the summary (a definition is measured with it)."""
     return instrument_id in refresh.measures()
@@ -77,6 +95,8 @@ def refresh_patient(
     every row of the summary is judged with one setting (``ketacare analytics refresh``
     applies a changed setting to every patient). A patient with no dose given has no rows.
     """
+    if session.info.get(DEFER_REFRESH):
+        return 0
     k = (
         refresh.summary_loss_confirmations(session)
         if loss_confirmations == "summary"

@@ -1,0 +1,320 @@
+"""The whole demo clinic (``ketacare demo``): its records, its pages, its example policy.
+
+The clinic is seeded once for the module (about ten seconds of CPU at the suite's
+password cost) through the same entry the command uses, and once more for the
+determinism check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import shutil
+import time
+import tomllib
+import zipfile
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from ketacare.clinic import demo
+from ketacare.clinic.demo_policy import (
+    DEMO_OUTCOME_POLICY_FILE,
+    DEMO_OUTCOME_SETTINGS_FILE,
+    DEMO_PROTOCOL_POLICY_FILE,
+    DEMO_SESSION_POLICY_FILE,
+    DEMO_SITE_POLICY_FILE,
+    demo_settings,
+)
+from ketacare.infra.db import make_engine, make_sessionmaker, unit_of_work
+from ketacare.infra.migrate import upgrade
+from ketacare.infra.settings import load_settings
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def _seed(path: Path) -> float:
+    """Seed the whole demo clinic into a new SQLite file; returns the CPU seconds taken."""
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    upgrade(engine)
+    started = time.process_time()
+    with unit_of_work(make_sessionmaker(engine)) as session:
+        demo.seed(session=session, now=NOW, settings=load_settings(database_url=url), history=True)
+    taken = time.process_time() - started
+    engine.dispose()
+    return taken
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    path = tmp_path_factory.mktemp("demo") / "demo.sqlite3"
+    cpu = _seed(path)
+    return {"path": path, "cpu": cpu}
+
+
+def _rows(path: Path, sql: str) -> list[Any]:
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        rows = list(conn.execute(text(sql)))
+    engine.dispose()
+    return rows
+
+
+def test_seeding_takes_under_30_seconds(seeded: dict[str, Any]) -> None:
+    assert seeded["cpu"] < 30
+
+
+def test_thirty_patients_in_the_four_condition_groups(seeded: dict[str, Any]) -> None:
+    # the first-recorded diagnosis of each patient, grouped as the demo lists them:
+    # CRPS (G90.5x, G56.4x, G57.7x), fibromyalgia (M79.7), depression (F32.x, F33.x),
+    # neuropathic pain (every other code of the demo: B02.23, E11.42, G54.6, G89.x)
+    first = _rows(
+        seeded["path"],
+        "SELECT patient_id, icd10_code FROM conditions c WHERE id = "
+        "(SELECT min(id) FROM conditions WHERE patient_id = c.patient_id)",
+    )
+    assert len(first) == 30
+
+    def group(code: str) -> str:
+        if code.startswith(("G90.5", "G56.4", "G57.7")):
+            return "crps"
+        if code == "M79.7":
+            return "fibromyalgia"
+        if code.startswith(("F32", "F33")):
+            return "depression"
+        return "neuropathic"
+
+    assert Counter(group(code) for _, code in first) == {
+        "crps": 8,
+        "fibromyalgia": 7,
+        "neuropathic": 7,
+        "depression": 8,
+    }
+    names = _rows(seeded["path"], "SELECT given_name, family_name FROM patients WHERE id = 1")
+    assert tuple(names[0]) == ("Maria", "Jansen")  # patient1's record
+
+
+def test_accounts_two_physicians_and_patient_accounts(seeded: dict[str, Any]) -> None:
+    roles = Counter(r for (r,) in _rows(seeded["path"], "SELECT role FROM users"))
+    assert roles == {
+        "physician": 2,
+        "nurse": 1,
+        "therapist": 1,
+        "researcher": 1,
+        "admin": 1,
+        "patient": 4,
+    }
+
+
+def test_plans_signed_by_one_physician_and_cosigned_by_the_other(
+    seeded: dict[str, Any],
+) -> None:
+    rows = _rows(
+        seeded["path"],
+        "SELECT p.status, p.requires_review, s.username, c.username FROM plans p "
+        "LEFT JOIN users s ON s.id = p.signed_by LEFT JOIN users c ON c.id = p.cosigned_by",
+    )
+    assert len(rows) > 30 and not [r for r in rows if r[0] in ("draft", "awaiting_cosign")]
+    for _status, review, signer, cosigner in rows:
+        assert signer == "physician"
+        # every demo plan leaves a soft limit to the clinic, so every one needs review
+        assert review and cosigner == "physician2"
+
+
+def test_sessions_completed_with_vitals_and_scores_before_and_after(
+    seeded: dict[str, Any],
+) -> None:
+    path = seeded["path"]
+    states = dict(_rows(path, "SELECT state, count(*) FROM dosing_sessions GROUP BY state"))
+    assert set(states) == {"discharged"} and states["discharged"] > 200
+    per_session = _rows(
+        path,
+        "SELECT session_id, sum(kind = 'Vitals'), sum(kind = 'Discharge') FROM session_events "
+        "GROUP BY session_id",
+    )
+    assert all(vitals >= 4 and discharged == 1 for _, vitals, discharged in per_session)
+    contexts = dict(_rows(path, "SELECT context, count(*) FROM assessments GROUP BY context"))
+    # a score before and after every session of a first course (a booster course is two
+    # sessions without them), and follow-ups after the courses
+    iv_plans, iv_patients = _rows(
+        path,
+        "SELECT count(*), count(DISTINCT patient_id) FROM plans WHERE protocol_id != "
+        "'oral-followon'",
+    )[0]
+    boosters = iv_plans - iv_patients
+    assert boosters > 0
+    expected = states["discharged"] - 2 * boosters
+    assert contexts["pre_session"] == expected
+    # the score the day after a session given in the last day is not due yet
+    assert expected - 3 <= contexts["post_session"] <= expected
+    assert contexts["follow_up"] > 100
+    alerts = _rows(path, "SELECT session_id IS NULL, acknowledged_at IS NULL FROM clinical_alerts")
+    assert any(not s for s, _ in alerts) and any(s for s, _ in alerts)  # chair and questionnaire
+    assert _rows(path, "SELECT count(*) FROM booster_decisions")[0][0] > 0
+    assert _rows(path, "SELECT count(*) FROM take_home_dispenses")[0][0] > 0
+    assert _rows(path, "SELECT count(*) FROM appointments WHERE status = 'booked'")[0][0] > 0
+
+
+def test_the_same_clock_gives_the_same_records(seeded: dict[str, Any], tmp_path: Path) -> None:
+    again = tmp_path / "again.sqlite3"
+    _seed(again)
+
+    def digest(path: Path) -> str:
+        h = hashlib.sha256()
+        for sql in (
+            "SELECT id, given_name, family_name, birth_date FROM patients ORDER BY id",
+            "SELECT id, patient_id, protocol_id, status, total_dose_mg FROM plans ORDER BY id",
+            "SELECT session_id, seq, kind, at, data FROM session_events ORDER BY id",
+            "SELECT patient_id, instrument_id, total, completed_at FROM assessments ORDER BY id",
+            "SELECT patient_id, decision FROM research_consents ORDER BY id",
+        ):
+            for row in _rows(path, sql):
+                h.update(repr(tuple(row)).encode())
+        return h.hexdigest()
+
+    assert digest(again) == digest(seeded["path"])
+
+
+@pytest.fixture(scope="module")
+def demo_client(
+    seeded: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    from ketacare.app import create_app
+
+    folder = tmp_path_factory.mktemp("demo-app")
+    shutil.copy(seeded["path"], folder / "demo.sqlite3")
+    settings = load_settings(
+        database_url=f"sqlite:///{folder / 'demo.sqlite3'}",
+        var_dir=folder / "var",
+        secret_key="d" * 40,
+        totp_required_roles="",
+    )
+    app = create_app(settings, clock=lambda: NOW)
+    yield TestClient(app)
+    app.state.engine.dispose()
+
+
+def _token(client: TestClient, username: str) -> dict[str, str]:
+    r = client.post(
+        "/api/v1/auth/token", data={"username": username, "password": demo.DEMO_PASSWORD}
+    )
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def test_the_server_applies_the_example_policy_to_the_demo_database(
+    demo_client: TestClient,
+) -> None:
+    settings = demo_client.app.state.ctx.settings  # type: ignore[attr-defined]
+    assert settings.session_policy_file == DEMO_SESSION_POLICY_FILE
+    assert settings.outcome_policy_file == DEMO_OUTCOME_POLICY_FILE
+    assert settings.site_policy_file == DEMO_SITE_POLICY_FILE
+    assert settings.outcome_loss_confirmations == 2
+    assert settings.outcome_lost_after_days == 90
+
+
+def test_dashboard_kaplan_meier_and_outcome_panel_have_data(demo_client: TestClient) -> None:
+    physician = _token(demo_client, "physician")
+    outcomes = demo_client.get("/api/v1/analytics/outcomes", headers=physician).json()
+    assert outcomes["parameters"]["durability_computed"] is True
+    durability = demo_client.get("/api/v1/analytics/durability", headers=physician).json()
+    curves = {d["definition_id"]: d["curves"] for d in durability["definitions"]}
+    pain = curves["pain-30"][0]
+    assert d_computed(durability, "pain-30") and pain["n"] >= 10 and pain["events"] >= 1
+    assert len(pain["time_days"]) == len(pain["survival"]) > 3
+    panel = demo_client.get("/api/v1/patients/1/outcomes", headers=physician).json()
+    assert panel["status"]["computed"] is True and "responder" in panel["status"]["text"]
+    page = demo_client.get("/dashboard", headers=physician)
+    assert page.status_code == 200
+    assert "EXAMPLE site policy" in page.text and "not clinical recommendations" in page.text
+
+
+def d_computed(durability: dict[str, Any], definition: str) -> bool:
+    return any(
+        d["definition_id"] == definition and d["computed"] for d in durability["definitions"]
+    )
+
+
+def test_the_registry_export_holds_the_consenting_patients(demo_client: TestClient) -> None:
+    consenting = demo_client.app.state.ctx.sessions  # type: ignore[attr-defined]
+    with consenting() as session:
+        granted = session.execute(
+            text(
+                "SELECT count(*) FROM research_consents r WHERE decision = 'granted' AND id = "
+                "(SELECT max(id) FROM research_consents WHERE patient_id = r.patient_id)"
+            )
+        ).scalar_one()
+    assert granted > 10
+    r = demo_client.get("/api/v1/research/export", headers=_token(demo_client, "researcher"))
+    assert r.status_code == 200, r.text
+    with zipfile.ZipFile(io.BytesIO(r.content)) as archive:
+        names = archive.namelist()
+        patients_csv = next(n for n in names if n.endswith("patients.csv"))
+        lines = archive.read(patients_csv).decode().strip().splitlines()
+    assert len(lines) - 1 == granted
+
+
+def test_a_database_not_seeded_with_history_gets_no_example_session_policy(
+    settings: Any,
+) -> None:
+    # the test suite's fixture database is a demo without history: protocol policy only
+    assert demo_settings(settings).session_policy_file is None
+    bare = load_settings(protocol_policy_file=None)
+    applied = demo_settings(bare)
+    assert applied.protocol_policy_file == DEMO_PROTOCOL_POLICY_FILE
+    assert applied.session_policy_file is None and applied.outcome_loss_confirmations is None
+    # an operator's own file is never replaced
+    own = load_settings(session_policy_file=Path("/clinic/session.toml"))
+    assert demo_settings(own, example_policy=True).session_policy_file == Path(
+        "/clinic/session.toml"
+    )
+
+
+def test_the_app_on_the_fixture_database_applies_no_example_session_policy(app: Any) -> None:
+    assert app.state.ctx.settings.session_policy_file is None
+    assert app.state.demo_example_policy is False
+
+
+POLICY_FILES = (
+    DEMO_PROTOCOL_POLICY_FILE,
+    DEMO_SITE_POLICY_FILE,
+    DEMO_SESSION_POLICY_FILE,
+    DEMO_OUTCOME_POLICY_FILE,
+    DEMO_OUTCOME_SETTINGS_FILE,
+)
+
+
+@pytest.mark.parametrize("path", POLICY_FILES, ids=lambda p: p.name)
+def test_every_example_value_is_marked_as_an_example(path: Path) -> None:
+    """Each number of a demo policy file has EXAMPLE in a comment on its line, or in the
+    comment block of its table (or the block just above it)."""
+    tomllib.loads(path.read_text())  # a valid TOML file
+    block: list[str] = []  # comment lines since the last table header or value
+    table_note = ""
+    for line in path.read_text().splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            block.append(stripped)
+            continue
+        if not stripped:
+            continue
+        if stripped.startswith("["):
+            table_note = " ".join(block)
+            block = []
+            continue
+        key, _, value = stripped.partition("=")
+        if re.match(r"^\s*(-?[\d.]+|\{)", value):
+            note = " ".join(block) + " " + line + " " + table_note
+            assert "EXAMPLE" in note, f"{path.name}: {key.strip()} is not marked as an EXAMPLE"
+        block = []
+    assert "not a clinical recommendation" in path.read_text() or (
+        "not a recommendation" in path.read_text()
+    )
