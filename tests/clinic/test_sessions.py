@@ -335,8 +335,8 @@ def test_summary_pdf_of_a_discharged_session_says_when_and_by_whom(
     ).stdout.decode()
     flat = " ".join(text.split())
     assert "98.0 mg (1.40 mg/kg at 70 kg)" in flat  # 24.5 mg/h for 4 h, at 70 kg
-    # the clock starts at 10:00 UTC (11:00 in Amsterdam): 4 h of dosing, 61 min after
-    assert "Discharged 2 Mar 2026 16:01 by nurse" in flat
+    # the clock starts at 10:00 UTC (11:00 in Amsterdam): 4 h of dosing, 121 min after
+    assert "Discharged 2 Mar 2026 17:01 by nurse" in flat
     assert "Instructions no driving today" in flat
     assert "not yet" not in text
 

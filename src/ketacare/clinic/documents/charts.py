@@ -175,12 +175,13 @@ def time_chart(
     """The chart as an ``<svg>`` element (empty markup when no series has a point).
 
     ``least_span`` is the narrowest time axis (a single reading is shown in its context,
-    e.g. 30 minutes of a session, not a point on an axis of years).
+    e.g. 30 minutes of a session, not a point on an axis of years). The axis spans the
+    points and the ``marks`` (sessions given after the latest score are shown too).
     """
     drawn = [s for s in series if s.points]
     if not drawn:
         return Markup("")
-    times = [t for s in drawn for t, _ in s.points]
+    times = [t for s in drawn for t, _ in s.points] + list(marks)
     start, end = _extent(times, least_span)
     if y_range is None:
         values = [v for s in drawn for _, v in s.points] + [r.value for r in rules]

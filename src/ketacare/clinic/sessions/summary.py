@@ -20,9 +20,9 @@ from ketacare.clinic.sessions.schemas import SessionView
 from ketacare.clinic.sessions.words import FIELD_WORDS, describe_entry
 from ketacare.core.errors import KetacareError
 from ketacare.core.instruments import get_instrument
-from ketacare.core.sessions.events import DischargeScore, EscortConfirmed
-from ketacare.core.sessions.policy import DISCHARGE_INSTRUMENT, observed_label
-from ketacare.core.sessions.state import SessionState
+from ketacare.core.sessions import DischargeScore, EscortConfirmed, SessionState
+from ketacare.core.sessions.rules import observed_label
+from ketacare.core.sessions.setup import DISCHARGE_INSTRUMENT
 
 #: the vitals of the chart, with their short labels (the table has them all)
 CHARTED = {"sbp_mmhg": "SBP", "dbp_mmhg": "DBP", "hr_per_min": "HR"}
