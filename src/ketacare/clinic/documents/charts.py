@@ -25,6 +25,8 @@ _MINUTE_STEPS = (5, 10, 15, 20, 30, 60, 120, 180, 360, 720)
 _DAY_STEPS = (1, 2, 7, 14)
 _MONTH_STEPS = (1, 2, 3, 6, 12)
 _MAX_TICKS = 8
+#: the width of a character of the charts' 9-unit DejaVu Sans, a little generous
+_TEXT_WIDTH = 5.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,10 +217,13 @@ def time_chart(
             f'<text x="{left - 4}" y="{y(value) + 3:.1f}" text-anchor="end">{value:g}</text>'
         )
     for tick in time_ticks(start, end, zone):
+        at = x(tick.at)
+        half = _TEXT_WIDTH * len(tick.label) / 2  # a label near an edge stays inside it
+        anchor = "start" if at - half < 0 else "end" if at + half > width else "middle"
         parts.append(
-            f'<line x1="{x(tick.at):.1f}" x2="{x(tick.at):.1f}" y1="{top}" y2="{top + plot_h}" '
+            f'<line x1="{at:.1f}" x2="{at:.1f}" y1="{top}" y2="{top + plot_h}" '
             'stroke="#eee" stroke-width="0.5"/>'
-            f'<text x="{x(tick.at):.1f}" y="{top + plot_h + 12}" text-anchor="middle">'
+            f'<text x="{at:.1f}" y="{top + plot_h + 12}" text-anchor="{anchor}">'
             f"{escape(tick.label)}</text>"
         )
     parts.append(
@@ -295,7 +300,7 @@ def _legend(
         return
     x = right
     for label, stroke in reversed(items):
-        x -= 22 + 5.6 * len(label)
+        x -= 22 + _TEXT_WIDTH * len(label)
         yield (
             f'<line x1="{x:.1f}" x2="{x + 14:.1f}" y1="{top - 17}" y2="{top - 17}" {stroke}/>'
             f'<text x="{x + 17:.1f}" y="{top - 14}">{escape(label)}</text>'
