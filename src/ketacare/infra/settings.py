@@ -96,6 +96,24 @@ class Settings(BaseSettings):
         description="Crisis resources shown to a patient whose answers raise a safety flag "
         "(e.g. the local crisis line); set by the clinic",
     )
+    clinic_name: str = Field(
+        default="ketacare clinic",
+        min_length=1,
+        max_length=200,
+        description="The clinic's name on the letterhead of its documents (session "
+        "summaries, progress reports)",
+    )
+    clinic_address: str = Field(
+        default="",
+        max_length=500,
+        description="The clinic's postal address on the letterhead (lines separated by "
+        "';' or new lines); empty: no address line",
+    )
+    clinic_phone: str = Field(
+        default="",
+        max_length=60,
+        description="The clinic's telephone number on the letterhead; empty: none shown",
+    )
     cookie_secure: bool | None = Field(
         default=None, description="Force the Secure cookie flag; unset: set it behind https"
     )

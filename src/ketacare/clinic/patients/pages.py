@@ -134,6 +134,7 @@ def _chart(call: PageCall, patient_id: int, refused: Refusal | None = None) -> R
 
 @router.get("/patients/{patient_id}/report.pdf")
 def report_pdf(patient_id: int, call: PageCall = page_call("plan:read")) -> Response:
+    from ketacare.clinic.documents import Letterhead
     from ketacare.clinic.outcomes.policy import booster_rules
     from ketacare.clinic.outcomes.report import progress_report
 
@@ -144,6 +145,7 @@ def report_pdf(patient_id: int, call: PageCall = page_call("plan:read")) -> Resp
         zone=call.settings.zone,
         loss_confirmations=call.settings.outcome_loss_confirmations,
         booster_rules=booster_rules(call.settings),
+        letterhead=Letterhead.of(call.settings),
     )
     return Response(
         data,

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
+from ketacare.clinic.documents import Letterhead
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.plans import exposure as exposures
 from ketacare.clinic.plans import service as plans
@@ -275,6 +276,7 @@ def summary_pdf_page(session_id: int, call: PageCall = page_call("session:read")
         view=view(row=row, state=state, now=at),
         zone=call.settings.zone,
         generated_at=at,
+        letterhead=Letterhead.of(call.settings),
     )
     return Response(
         data,
