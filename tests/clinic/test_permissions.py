@@ -129,6 +129,12 @@ def test_each_role_gets_exactly_what_the_table_says(
             csrf = login_page(username)  # logging out ended the session: log in again
         if method == "DELETE" and path == "/api/v1/auth/token":
             bearer = login_api(username)  # the token revoked itself: a new one
+        if path.startswith(("/account/sessions/", "/api/v1/auth/sessions")) and method in (
+            "POST",
+            "DELETE",
+        ):  # ending one's sessions (session 1 may be this one, or all): log in again
+            bearer = login_api(username)
+            csrf = login_page(username)
     assert mismatches == []
 
 

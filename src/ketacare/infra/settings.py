@@ -168,6 +168,16 @@ class Settings(BaseSettings):
     totp_issuer: str = Field(
         default="ketacare", description="The name authenticator apps show for the account"
     )
+    # --- accounts: sessions ---
+    # 30 minutes: OWASP ASVS 4.0.3 item 3.3.2 at level 2 ("12 hours or 30 minutes of
+    # inactivity") and NIST SP 800-63B section 4.2.3 (AAL2: reauthenticate after any
+    # inactivity of 30 minutes or longer); the 12-hour absolute bound is session_hours (8).
+    idle_timeout_minutes: float = Field(
+        default=30.0,
+        ge=0,
+        description="A page session ends after this many minutes without a request from "
+        "its user (background refreshes do not count); 0: no idle timeout",
+    )
 
     @field_validator("timezone")
     @classmethod

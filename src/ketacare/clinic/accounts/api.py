@@ -72,6 +72,7 @@ def issue_token(
         now=at,
         settings=ctx.settings,
         remote_addr=remote_addr(request),
+        user_agent=request.headers.get("user-agent"),
     )
     return schemas.Token(access_token=token, expires_in=int(ctx.settings.token_hours * 3600))
 
@@ -82,6 +83,52 @@ def revoke_token(
 ) -> Response:
     """Revoke the bearer token this request carries (its holder logs it out)."""
     service.end_session(session=session, session_id=principal.session_id, now=at)
+    return Response(status_code=204)
+
+
+@router.get("/auth/sessions", response_model=list[schemas.SessionRead])
+def list_sessions(
+    session: DbSession,
+    ctx: Ctx,
+    at: Now,
+    principal: Principal = api_permission("self:read"),
+) -> list[schemas.SessionRead]:
+    """The holder's live page sessions and API tokens (``current``: this token)."""
+    rows = service.list_sessions(
+        session=session, user_id=principal.user_id, now=at, settings=ctx.settings
+    )
+    return [
+        schemas.SessionRead.model_validate(row).model_copy(
+            update={"current": row.id == principal.session_id}
+        )
+        for row in rows
+    ]
+
+
+@router.delete("/auth/sessions/{session_id}", status_code=204)
+def revoke_session(
+    request: Request,
+    session: DbSession,
+    at: Now,
+    session_id: int,
+    principal: Principal = api_permission("self:read"),
+) -> Response:
+    """End one of the holder's page sessions or API tokens."""
+    service.revoke_session(
+        session=session, actor=actor_of(request, principal), session_id=session_id, now=at
+    )
+    return Response(status_code=204)
+
+
+@router.delete("/auth/sessions", status_code=204)
+def log_out_everywhere(
+    request: Request,
+    session: DbSession,
+    at: Now,
+    principal: Principal = api_permission("self:read"),
+) -> Response:
+    """Log out everywhere: every page session and API token of the holder ends (this one too)."""
+    service.log_out_everywhere(session=session, actor=actor_of(request, principal), now=at)
     return Response(status_code=204)
 
 

@@ -46,6 +46,10 @@ class AuthSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     remote_addr: Mapped[str | None] = mapped_column(String(64), default=None)
+    # the last request made with it (to the minute: see service.TOUCH_SECONDS), and the
+    # browser or client that opened it, for the holder's list of their sessions
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(255), default=None)
 
 
 class RecoveryCode(Base):

@@ -114,6 +114,7 @@ def login(
             now=at,
             settings=ctx.settings,
             remote_addr=remote_addr(request),
+            user_agent=request.headers.get("user-agent"),
         )
         target = "/login/totp" + (f"?next={quote(_safe_next(next) or '')}" if next else "")
         response = RedirectResponse(target, status_code=303)
@@ -141,6 +142,7 @@ def _logged_in(
         now=at,
         settings=ctx.settings,
         remote_addr=remote_addr(request),
+        user_agent=request.headers.get("user-agent"),
     )
     target = _safe_next(next) or _home_for(user.role, user.patient_id)
     response = RedirectResponse(target, status_code=303)
@@ -442,3 +444,62 @@ def create_user_page(
             status_code=422,
         )
     return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.get("/account/sessions", response_class=HTMLResponse)
+def sessions_page(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    at: Now,
+    principal: Principal = page_permission("self:read"),
+) -> Response:
+    """One's live page sessions and API tokens, each with a button that ends it."""
+    rows = service.list_sessions(
+        session=session, user_id=principal.user_id, now=at, settings=ctx.settings
+    )
+    return page(
+        request,
+        ctx,
+        "accounts/sessions.html",
+        {
+            "sessions": rows,
+            "current": principal.session_id,
+            "idle_minutes": f"{ctx.settings.idle_timeout_minutes:g}"
+            if ctx.settings.idle_timeout_minutes
+            else "",
+        },
+    )
+
+
+@router.post("/account/sessions/{session_id}/revoke")
+def revoke_session_page(
+    request: Request,
+    session: DbSession,
+    at: Now,
+    session_id: int,
+    principal: Principal = page_permission("self:read"),
+) -> Response:
+    """End one of one's sessions or tokens (this one: back to the login page)."""
+    service.revoke_session(
+        session=session, actor=actor_of(request, principal), session_id=session_id, now=at
+    )
+    if session_id == principal.session_id:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+    return RedirectResponse("/account/sessions", status_code=303)
+
+
+@router.post("/account/sessions/revoke-all")
+def log_out_everywhere_page(
+    request: Request,
+    session: DbSession,
+    at: Now,
+    principal: Principal = page_permission("self:read"),
+) -> Response:
+    """Log out everywhere: every page session and API token of the account ends."""
+    service.log_out_everywhere(session=session, actor=actor_of(request, principal), now=at)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response

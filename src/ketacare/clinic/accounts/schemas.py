@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -27,6 +29,20 @@ class UserRead(BaseModel):
     role: str
     patient_id: int | None
     is_active: bool
+
+
+class SessionRead(BaseModel):
+    """A live page session (``cookie``) or API token (``bearer``) of the holder."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    kind: str
+    created_at: datetime
+    last_seen_at: datetime | None
+    expires_at: datetime
+    remote_addr: str | None
+    user_agent: str | None
+    current: bool = False
 
 
 class Me(BaseModel):
