@@ -11,6 +11,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -18,6 +19,20 @@ from conftest import page_login
 from ketacare.clinic.audit.orm import AuditEvent
 from ketacare.clinic.demo import DEMO_PASSWORD
 from ketacare.infra.settings import Settings
+
+DEFAULT_IDLE = Settings.model_fields["idle_timeout_minutes"].default
+
+
+@pytest.fixture
+def app(settings: Any, clock: Any) -> Any:
+    """The app with the shipped default idle timeout (the suite's settings turn it off)."""
+    from ketacare.app import create_app
+
+    application = create_app(
+        settings.model_copy(update={"idle_timeout_minutes": DEFAULT_IDLE}), clock=clock
+    )
+    yield application
+    application.state.engine.dispose()
 
 
 def _browser(app: Any, username: str, agent: str = "TestBrowser/1.0") -> tuple[TestClient, str]:
@@ -45,7 +60,7 @@ def _audit(app: Any, action: str) -> list[AuditEvent]:
 
 
 def test_the_default_idle_timeout_is_thirty_minutes() -> None:
-    assert Settings.model_fields["idle_timeout_minutes"].default == 30
+    assert DEFAULT_IDLE == 30
 
 
 def test_a_page_session_ends_after_thirty_idle_minutes(app: Any, clock: Any) -> None:

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 
-from ketacare.clinic.accounts import schemas, service, totp
+from ketacare.clinic.accounts import approvals, schemas, service, totp
+from ketacare.clinic.accounts.orm import RoleRequest, User
 from ketacare.clinic.accounts.service import Principal
 from ketacare.infra.errors import NotAuthenticated
 from ketacare.web.deps import Ctx, DbSession, Now, actor_of, api_permission, remote_addr
@@ -170,4 +171,69 @@ def create_user(
         now=at,
         settings=ctx.settings,
         actor=actor_of(request, principal),
+    )
+
+
+@router.post("/users/{user_id}/role", response_model=schemas.RoleChangeResult)
+def change_role(
+    request: Request,
+    user_id: int,
+    data: schemas.RoleChange,
+    session: DbSession,
+    at: Now,
+    principal: Principal = api_permission("user:write"),
+) -> schemas.RoleChangeResult:
+    """Change an account's role (administrators); a clinical role waits for approval."""
+    pending = approvals.change_role(
+        session=session, actor=actor_of(request, principal), user_id=user_id, role=data.role, now=at
+    )
+    return schemas.RoleChangeResult(
+        user=schemas.UserRead.model_validate(session.get(User, user_id)),
+        pending=None if pending is None else schemas.RoleRequestRead.model_validate(pending),
+    )
+
+
+@router.get("/role-requests", response_model=list[schemas.RoleRequestRead])
+def pending_role_requests(
+    session: DbSession, _: Principal = api_permission("role:approve")
+) -> list[object]:
+    """Clinical roles waiting for a second person's approval, oldest first."""
+    return [session.get(RoleRequest, p.id) for p in approvals.list_pending(session=session)]
+
+
+@router.post("/role-requests/{request_id}/approve", response_model=schemas.RoleRequestRead)
+def approve_role(
+    request: Request,
+    request_id: int,
+    session: DbSession,
+    at: Now,
+    principal: Principal = api_permission("role:approve"),
+) -> object:
+    """Approve a clinical role (a second administrator, or a physician)."""
+    return approvals.decide(
+        session=session,
+        actor=actor_of(request, principal),
+        request_id=request_id,
+        approve=True,
+        now=at,
+    )
+
+
+@router.post("/role-requests/{request_id}/reject", response_model=schemas.RoleRequestRead)
+def reject_role(
+    request: Request,
+    request_id: int,
+    data: schemas.RoleDecision,
+    session: DbSession,
+    at: Now,
+    principal: Principal = api_permission("role:approve"),
+) -> object:
+    """Reject a clinical role, with a reason; the account keeps the role it had."""
+    return approvals.decide(
+        session=session,
+        actor=actor_of(request, principal),
+        request_id=request_id,
+        approve=False,
+        now=at,
+        reason=data.reason,
     )

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from ketacare.clinic.accounts import service, totp
+from ketacare.clinic.accounts import approvals, service, totp
 from ketacare.clinic.accounts.orm import User
 from ketacare.clinic.accounts.service import Principal
 from ketacare.core.errors import InvalidInput, KetacareError
@@ -503,3 +503,55 @@ def log_out_everywhere_page(
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
+
+
+@router.post("/admin/users/{user_id}/role")
+def change_role_page(
+    request: Request,
+    session: DbSession,
+    at: Now,
+    user_id: int,
+    role: Annotated[str, Form(max_length=20)],
+    principal: Principal = page_permission("user:write"),
+) -> Response:
+    """Change an account's role; a clinical role waits for a second person's approval."""
+    approvals.change_role(
+        session=session, actor=actor_of(request, principal), user_id=user_id, role=role, now=at
+    )
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.get("/approvals", response_class=HTMLResponse)
+def approvals_page(
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    _: Principal = page_permission("role:approve"),
+) -> Response:
+    """Clinical roles waiting for a second person (another administrator or a physician)."""
+    pending = approvals.list_pending(session=session)
+    return page(request, ctx, "accounts/approvals.html", {"pending": pending})
+
+
+@router.post("/approvals/{request_id}")
+def decide_role_page(
+    request: Request,
+    session: DbSession,
+    at: Now,
+    request_id: int,
+    action: Annotated[str, Form(max_length=10)],
+    reason: Annotated[str, Form(max_length=500)] = "",
+    principal: Principal = page_permission("role:approve"),
+) -> Response:
+    """Approve or reject a pending clinical role."""
+    if action not in ("approve", "reject"):
+        raise InvalidInput(f"unknown action {action!r}: allowed approve, reject")
+    approvals.decide(
+        session=session,
+        actor=actor_of(request, principal),
+        request_id=request_id,
+        approve=action == "approve",
+        now=at,
+        reason=reason,
+    )
+    return RedirectResponse("/approvals", status_code=303)

@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from ketacare.clinic.accounts import totp
+from ketacare.clinic.accounts import approvals, totp
 from ketacare.clinic.accounts.orm import AuthSession, User
 from ketacare.clinic.accounts.passwords import password_problem
 from ketacare.clinic.accounts.throttle import LoginThrottle, Refusal
@@ -112,8 +112,15 @@ def create_user(
     settings: Settings,
     patient_id: int | None = None,
     actor: audit.Actor = audit.SYSTEM,
+    require_approval: bool | None = None,
 ) -> User:
-    """Create an account (a patient account must name its patient record)."""
+    """Create an account (a patient account must name its patient record).
+
+    A clinical role given by a person waits for a second person's approval (see
+    :mod:`.approvals`; the account cannot log in until then); the system's own accounts
+    (seeding, the operator's CLI) are created directly. ``require_approval`` overrides
+    that choice (an account provisioned by single sign-on asks like a person would).
+    """
     if not USERNAME.match(username):
         raise InvalidInput(
             f"username {username!r} is not allowed: use 2-64 lowercase letters, digits, '.', '_' "
@@ -152,6 +159,11 @@ def create_user(
         at=now,
         detail={"username": username, "role": role.value},
     )
+    if require_approval is None:
+        require_approval = approvals.needs_approval(role, actor)
+    if require_approval and role in approvals.CLINICAL_ROLES:
+        user.role_approved = False
+        approvals.ask(session=session, actor=actor, user=user, role=role, now=now)
     return user
 
 
@@ -189,6 +201,12 @@ def authenticate(
         raise NotAuthenticated("wrong username or password") from None
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
+    if not user.role_approved:
+        _audit_login(session, username, user, "login_unapproved", now, remote_addr)
+        raise NotAuthenticated(
+            "this account's role waits for approval by a second administrator or a "
+            "physician: ask them to approve it"
+        )
     # an enrolled account is logged in (and its pair's count cleared) only once its
     # second factor is checked: a right password alone must not reset wrong codes
     if user.totp_secret is not None:
@@ -315,6 +333,7 @@ _RESOLVE = (
         _USERS.c.role,
         _USERS.c.patient_id,
         _USERS.c.is_active,
+        _USERS.c.role_approved,
         _USERS.c.totp_secret.is_not(None),
     )
     .join(_USERS, _USERS.c.id == _AUTH.c.user_id)
@@ -360,9 +379,10 @@ def resolve(
         role,
         pid,
         active,
+        approved,
         enrolled,
     ) = row
-    if revoked_at is not None or as_utc(expires_at) <= now or not active:
+    if revoked_at is not None or as_utc(expires_at) <= now or not (active and approved):
         return None
     seen = as_utc(last_seen_at) if last_seen_at is not None else None
     if idle_minutes and seen is not None and now - seen > timedelta(minutes=idle_minutes):
