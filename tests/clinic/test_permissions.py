@@ -19,6 +19,9 @@ PUBLIC = {
     # the second step of a login: the pending login's own cookie is the credential
     ("GET", "/login/totp"),
     ("POST", "/login/totp"),
+    # single sign-on: the provider's signed ID token (and the login's own state cookie)
+    ("GET", "/login/oidc"),
+    ("GET", "/login/oidc/callback"),
     ("GET", "/api/openapi.json"),
     ("GET", "/api/docs"),
     ("GET", "/api/docs/oauth2-redirect"),

@@ -11,11 +11,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from ketacare.clinic.accounts import approvals, service, totp
+from ketacare.clinic.accounts import approvals, oidc, service, totp
 from ketacare.clinic.accounts.orm import User
 from ketacare.clinic.accounts.service import Principal
 from ketacare.core.errors import InvalidInput, KetacareError
-from ketacare.infra.errors import CsrfRejected, Throttled
+from ketacare.infra.errors import CsrfRejected, NotFound, Throttled
 from ketacare.infra.permissions import Role
 from ketacare.web.deps import (
     LOGIN_CSRF_COOKIE,
@@ -555,3 +555,64 @@ def decide_role_page(
         reason=reason,
     )
     return RedirectResponse("/approvals", status_code=303)
+
+
+@router.get("/login/oidc")
+def oidc_start(request: Request, ctx: Ctx, at: Now, next: str | None = None) -> Response:
+    """Single sign-on: off to the OpenID provider (authorization code with PKCE)."""
+    if not oidc.enabled(ctx.settings):
+        raise NotFound("single sign-on is not configured (KETACARE_OIDC_ISSUER)")
+    redirect_uri = ctx.settings.oidc_redirect_url or str(request.url_for("oidc_callback"))
+    url, state = oidc.begin(
+        settings=ctx.settings, redirect_uri=redirect_uri, next_path=_safe_next(next), now=at
+    )
+    response = RedirectResponse(url, status_code=303)
+    response.set_cookie(
+        oidc.STATE_COOKIE,
+        state,
+        httponly=True,
+        samesite="lax",  # the provider's redirect back is a top-level navigation
+        secure=secure_cookies(request, ctx),
+        max_age=oidc.STATE_MINUTES * 60,
+    )
+    return response
+
+
+@router.get("/login/oidc/callback", name="oidc_callback")
+def oidc_callback(request: Request, ctx: Ctx, session: DbSession, at: Now) -> Response:
+    """Single sign-on: the provider's answer; the ID token checked, the account opened."""
+    if not oidc.enabled(ctx.settings):
+        raise NotFound("single sign-on is not configured (KETACARE_OIDC_ISSUER)")
+    try:
+        claims, next_path = oidc.finish(
+            settings=ctx.settings,
+            cookie=request.cookies.get(oidc.STATE_COOKIE),
+            params=dict(request.query_params),
+            now=at,
+        )
+        user = oidc.account_for(
+            session=session,
+            settings=ctx.settings,
+            claims=claims,
+            now=at,
+            remote_addr=remote_addr(request),
+        )
+    except KetacareError as exc:
+        session.commit()  # keep the audit row (and a provisioned account waiting for approval)
+        token = secrets.token_urlsafe(24)  # the password form stays usable (patients)
+        response = page(
+            request, ctx, "login.html", {"login_csrf": token, "error": str(exc)}, status_code=401
+        )
+        response.set_cookie(
+            LOGIN_CSRF_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=secure_cookies(request, ctx),
+            max_age=3600,
+        )
+        response.delete_cookie(oidc.STATE_COOKIE)
+        return response
+    response = _logged_in(request, ctx, session, at, user, next_path)
+    response.delete_cookie(oidc.STATE_COOKIE)
+    return response

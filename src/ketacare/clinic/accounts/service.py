@@ -201,6 +201,11 @@ def authenticate(
         raise NotAuthenticated("wrong username or password") from None
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
+    if not settings.local_passwords_for_staff and user.role != Role.PATIENT.value:
+        _audit_login(session, username, user, "login_password_off", now, remote_addr)
+        raise NotAuthenticated(
+            "staff sign in with single sign-on here: local passwords are turned off"
+        )
     if not user.role_approved:
         _audit_login(session, username, user, "login_unapproved", now, remote_addr)
         raise NotAuthenticated(
