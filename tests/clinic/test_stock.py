@@ -57,6 +57,10 @@ def stock(app: Any, client: Any, clinic: dict[str, Any], login_api: Any) -> dict
         },
     )
     assert r.status_code == 201, r.text
+    # a clinical role needs a second person: the physician approves it
+    physician = clinic["team"]["physician"]
+    (pending,) = client.get("/api/v1/role-requests", headers=physician).json()
+    client.post(f"/api/v1/role-requests/{pending['id']}/approve", headers=physician)
     r = client.post(
         "/api/v1/auth/token", data={"username": "nurse2", "password": "amber-lantern-quay-71"}
     )

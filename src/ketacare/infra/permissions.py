@@ -97,6 +97,9 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "user:read": {Role.ADMIN: ALL},
     "user:write": {Role.ADMIN: ALL},
     "audit:read": {Role.ADMIN: ALL},
+    # separation of duties: a clinical role asked for by one administrator is approved by
+    # a second administrator or a physician (accounts/approvals.py)
+    "role:approve": {Role.ADMIN: ALL, Role.PHYSICIAN: ALL},
     # reference libraries and simulation hold no patient data
     "library:read": {**_STAFF},
     "simulate:run": {Role.PHYSICIAN: ALL, Role.NURSE: ALL, Role.RESEARCHER: ALL},

@@ -121,6 +121,11 @@ def _bearer_token(request: Request) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+#: a request a page makes by itself (a badge's periodic refresh): not its user's activity,
+#: so it neither keeps a session from its idle timeout nor moves its last-seen time
+BACKGROUND_HEADER = "x-ketacare-background"
+
+
 def _bearer_principal(request: Request, session: Session, at: datetime) -> Principal | None:
     token = _bearer_token(request)
     if token is None:
@@ -128,15 +133,26 @@ def _bearer_principal(request: Request, session: Session, at: datetime) -> Princ
     return accounts.resolve(session=session, token=token, kind="bearer", now=at)
 
 
-def _cookie_principal(request: Request, session: Session, at: datetime) -> Principal | None:
+def _cookie_principal(
+    request: Request, session: Session, at: datetime, settings: Settings
+) -> Principal | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    return accounts.resolve(session=session, token=token, kind="cookie", now=at)
+    return accounts.resolve(
+        session=session,
+        token=token,
+        kind="cookie",
+        now=at,
+        idle_minutes=settings.idle_timeout_minutes,
+        touch=BACKGROUND_HEADER not in request.headers,
+    )
 
 
-def optional_page_principal(request: Request, session: DbSession, at: Now) -> Principal | None:
-    return _cookie_principal(request, session, at)
+def optional_page_principal(
+    request: Request, ctx: Ctx, session: DbSession, at: Now
+) -> Principal | None:
+    return _cookie_principal(request, session, at, ctx.settings)
 
 
 async def _check_csrf(request: Request, principal: Principal) -> None:
@@ -179,8 +195,10 @@ def principal_dependency(permission: str, kind: str) -> Callable[..., Any]:
     # Plain ``def``: FastAPI runs it in the thread pool, so a database wait (SQLite's write
     # lock) never blocks the event loop that other requests need to finish.
     def resolve(request: Request, ctx: Ctx, session: DbSession, at: Now) -> Principal:
-        finder = _bearer_principal if kind == "api" else _cookie_principal
-        principal = finder(request, session, at)
+        if kind == "api":
+            principal = _bearer_principal(request, session, at)
+        else:
+            principal = _cookie_principal(request, session, at, ctx.settings)
         if principal is None:
             raise NotAuthenticated(
                 "log in first" if kind == "page" else "send a valid bearer token"

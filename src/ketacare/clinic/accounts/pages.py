@@ -12,11 +12,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from ketacare.clinic.accounts import schemas, service, totp
+from ketacare.clinic.accounts import approvals, oidc, schemas, service, totp
 from ketacare.clinic.accounts.orm import User
 from ketacare.clinic.accounts.service import Principal
 from ketacare.core.errors import InvalidInput, KetacareError
-from ketacare.infra.errors import CsrfRejected, Throttled
+from ketacare.infra.errors import CsrfRejected, NotFound, Throttled
 from ketacare.infra.permissions import Role
 from ketacare.web.deps import (
     LOGIN_CSRF_COOKIE,
@@ -106,6 +106,7 @@ def login(
             now=at,
             settings=ctx.settings,
             remote_addr=remote_addr(request),
+            user_agent=request.headers.get("user-agent"),
         )
         target = "/login/totp" + (f"?next={quote(_safe_next(next) or '')}" if next else "")
         response = RedirectResponse(target, status_code=303)
@@ -146,6 +147,7 @@ def _logged_in(
         now=at,
         settings=ctx.settings,
         remote_addr=remote_addr(request),
+        user_agent=request.headers.get("user-agent"),
     )
     target = _safe_next(next) or _home_for(user.role, user.patient_id)
     response = RedirectResponse(target, status_code=303)
@@ -369,3 +371,132 @@ def create_user_page(call: PageCall = page_call("user:write")) -> Response:
             call, refused, **call.texts(("username", "full_name", "role"))
         ),
     )
+
+
+@router.get("/account/sessions", response_class=HTMLResponse)
+def sessions_page(call: PageCall = page_call("self:read")) -> Response:
+    """One's live page sessions and API tokens, each with a button that ends it."""
+    settings = call.settings
+    rows = service.list_sessions(
+        session=call.session, user_id=call.principal.user_id, now=call.now, settings=settings
+    )
+    return call.render(
+        "accounts/sessions.html",
+        {
+            "sessions": rows,
+            "current": call.principal.session_id,
+            "idle_minutes": f"{settings.idle_timeout_minutes:g}"
+            if settings.idle_timeout_minutes
+            else "",
+        },
+    )
+
+
+@router.post("/account/sessions/{session_id}/revoke")
+def revoke_session_page(session_id: int, call: PageCall = page_call("self:read")) -> Response:
+    """End one of one's sessions or tokens (this one: back to the login page)."""
+    call.do(service.revoke_session, session_id=session_id)
+    if session_id == call.principal.session_id:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+    return RedirectResponse("/account/sessions", status_code=303)
+
+
+@router.post("/account/sessions/revoke-all")
+def log_out_everywhere_page(call: PageCall = page_call("self:read")) -> Response:
+    """Log out everywhere: every page session and API token of the account ends."""
+    call.do(service.log_out_everywhere)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.post("/admin/users/{user_id}/role")
+def change_role_page(user_id: int, call: PageCall = page_call("user:write")) -> Response:
+    """Change an account's role; a clinical role waits for a second person's approval."""
+    call.do(approvals.change_role, user_id=user_id, role=call.text("role").strip())
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.get("/approvals", response_class=HTMLResponse)
+def approvals_page(call: PageCall = page_call("role:approve")) -> Response:
+    """Clinical roles waiting for a second person (another administrator or a physician)."""
+    pending = approvals.list_pending(session=call.session)
+    return call.render("accounts/approvals.html", {"pending": pending})
+
+
+@router.post("/approvals/{request_id}")
+def decide_role_page(request_id: int, call: PageCall = page_call("role:approve")) -> Response:
+    """Approve or reject a pending clinical role."""
+    action = call.text("action").strip()
+    if action not in ("approve", "reject"):
+        raise InvalidInput(f"unknown action {action!r}: allowed approve, reject")
+    call.do(
+        approvals.decide,
+        request_id=request_id,
+        approve=action == "approve",
+        reason=call.text("reason").strip(),
+    )
+    return RedirectResponse("/approvals", status_code=303)
+
+
+@router.get("/login/oidc")
+def oidc_start(request: Request, ctx: Ctx, at: Now, next: str | None = None) -> Response:
+    """Single sign-on: off to the OpenID provider (authorization code with PKCE)."""
+    if not oidc.enabled(ctx.settings):
+        raise NotFound("single sign-on is not configured (KETACARE_OIDC_ISSUER)")
+    redirect_uri = ctx.settings.oidc_redirect_url or str(request.url_for("oidc_callback"))
+    url, state = oidc.begin(
+        settings=ctx.settings, redirect_uri=redirect_uri, next_path=_safe_next(next), now=at
+    )
+    response = RedirectResponse(url, status_code=303)
+    response.set_cookie(
+        oidc.STATE_COOKIE,
+        state,
+        httponly=True,
+        samesite="lax",  # the provider's redirect back is a top-level navigation
+        secure=secure_cookies(request, ctx),
+        max_age=oidc.STATE_MINUTES * 60,
+    )
+    return response
+
+
+@router.get("/login/oidc/callback", name="oidc_callback")
+def oidc_callback(request: Request, ctx: Ctx, session: DbSession, at: Now) -> Response:
+    """Single sign-on: the provider's answer; the ID token checked, the account opened."""
+    if not oidc.enabled(ctx.settings):
+        raise NotFound("single sign-on is not configured (KETACARE_OIDC_ISSUER)")
+    try:
+        claims, next_path = oidc.finish(
+            settings=ctx.settings,
+            cookie=request.cookies.get(oidc.STATE_COOKIE),
+            params=dict(request.query_params),
+            now=at,
+        )
+        user = oidc.account_for(
+            session=session,
+            settings=ctx.settings,
+            claims=claims,
+            now=at,
+            remote_addr=remote_addr(request),
+        )
+    except KetacareError as exc:
+        session.commit()  # keep the audit row (and a provisioned account waiting for approval)
+        token = secrets.token_urlsafe(24)  # the password form stays usable (patients)
+        refused: Response = page(
+            request, ctx, "login.html", {"login_csrf": token, "error": str(exc)}, status_code=401
+        )
+        refused.set_cookie(
+            LOGIN_CSRF_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=secure_cookies(request, ctx),
+            max_age=3600,
+        )
+        refused.delete_cookie(oidc.STATE_COOKIE)
+        return refused
+    response = _logged_in(request, ctx, session, at, user, next_path)
+    response.delete_cookie(oidc.STATE_COOKIE)
+    return response
