@@ -45,7 +45,7 @@ def report(
 ) -> None:
     """The inventory at a date per site and lot: units and mg on hand, and the totals."""
     from ketacare.clinic.audit.service import Actor, record
-    from ketacare.clinic.stock import service
+    from ketacare.clinic.stock import reading, reports
     from ketacare.infra.clock import utc_now
     from ketacare.infra.db import make_engine, make_sessionmaker, unit_of_work
     from ketacare.infra.migrate import ensure_current
@@ -57,8 +57,8 @@ def report(
     try:
         ensure_current(engine)
         with unit_of_work(make_sessionmaker(engine)) as session:
-            book = service.ledger(session=session)
-            lots = service.inventory(entries=book.entries, at=when)
+            book = reading.ledger(session=session)
+            lots = reports.inventory(entries=book.entries, at=when)
             record(
                 session=session,
                 actor=Actor(None, "cli", "system"),
@@ -71,12 +71,12 @@ def report(
         fail(str(exc))
     finally:
         engine.dispose()
-    document = service.inventory_json(lots, when)
+    document = reports.inventory_json(lots, when)
     if json_out:
         emit_json(document)
         return
     if csv_out:
-        typer.echo(service.to_csv(document["lots"]), nl=False)
+        typer.echo(reports.to_csv(document["lots"]), nl=False)
         return
     typer.echo(f"inventory at {when.isoformat()}")
     for row in document["lots"]:

@@ -13,7 +13,7 @@ from ketacare.clinic.sessions import service
 from ketacare.clinic.sessions.board import board as sessions_board
 from ketacare.clinic.sessions.schemas import SessionView
 from ketacare.clinic.sessions.view import view
-from ketacare.clinic.stock import service as stock
+from ketacare.clinic.stock import accounting as stock
 from ketacare.web.answers import OBJECT, json_answer
 from ketacare.web.deps import ApiCall, Authenticated, Call, Id, api_call, api_request, body_schema
 

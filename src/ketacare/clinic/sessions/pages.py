@@ -18,7 +18,7 @@ from ketacare.clinic.sessions.board import board
 from ketacare.clinic.sessions.summary import summary_pdf
 from ketacare.clinic.sessions.view import view
 from ketacare.clinic.sessions.words import OBSERVED_NAMES, clinical_message, entry_lines
-from ketacare.clinic.stock import service as stock
+from ketacare.clinic.stock import accounting as stock
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.instruments import get_instrument
 from ketacare.core.sessions import EVENT_TYPES, STOP_REASONS, VITALS

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse
 
-from ketacare.clinic.stock import schemas, service
+from ketacare.clinic.stock import accounting, reading, reports, schemas, service
 from ketacare.web.answers import OBJECT
 from ketacare.web.deps import Call, api_request
 
@@ -22,7 +22,7 @@ def product_list(
     _: Call = api_request("stock:read"),
 ) -> list[schemas.ProductRead]:
     """The products a lot may be received as, with the label each cites."""
-    return [schemas.ProductRead.of(p) for p in service.library().values()]
+    return [schemas.ProductRead.of(p) for p in reading.library().values()]
 
 
 @router.get("/lots", response_model=schemas.StockRead)
@@ -32,7 +32,7 @@ def lots(
 ) -> schemas.StockRead:
     """Every lot's balance at an instant, the open discrepancies and what awaits a witness."""
     when = at or call.now
-    found = call.do(service.stock_at, at=when)
+    found = call.do(reading.stock_at, at=when)
     return schemas.StockRead(
         at=when,
         lots=[schemas.LotRead.of(b) for b in found.lots],
@@ -189,7 +189,7 @@ def session_account(
     call: Call = api_request("stock:read"),
 ) -> schemas.AccountRead:
     """What became of the drug opened for a dosing session, and whether it may close."""
-    acc, why = call.do(service.read_session_account, dosing_session_id=session_id)
+    acc, why = call.do(accounting.read_session_account, dosing_session_id=session_id)
     return schemas.AccountRead.of(session_id, acc, why)
 
 
@@ -212,10 +212,10 @@ def report(
     """The inventory at an instant (21 CFR 1304.11), the dispensing log or the waste log,
     as JSON or CSV."""
     when = at or call.now
-    rows = call.do(service.read_report, report=report, at=when, export=format)
+    rows = call.do(reports.read_report, report=report, at=when, export=format)
     if format == "csv":
         return PlainTextResponse(
-            service.to_csv(rows),
+            reports.to_csv(rows),
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{report}.csv"'},
         )

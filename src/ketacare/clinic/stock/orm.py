@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ketacare.infra.db import Base, UTCDateTime
 
-#: The kinds of ledger entry (:mod:`ketacare.core.stock.ledger`).
+#: The kinds of ledger entry (:mod:`ketacare.core.stock.entries`).
 ENTRY_KINDS = ("receipt", "draw", "waste", "count", "disposal", "resolution", "witness", "void")
 
 
@@ -40,7 +40,7 @@ class StockLot(Base):
 class StockEntry(Base):
     """One line of the controlled-substance ledger, appended and never changed.
 
-    ``kind`` says which fields it uses (see :mod:`ketacare.core.stock.ledger`); a
+    ``kind`` says which fields it uses (see :mod:`ketacare.core.stock.entries`); a
     witness or a void names its entry in ``target_id``; corrections are voids with the
     reason, followed by the right entry. ``user_id`` is who recorded it (their login).
     """

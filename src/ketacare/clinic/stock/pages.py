@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from ketacare.clinic.sessions import service as sessions
-from ketacare.clinic.stock import service
+from ketacare.clinic.stock import accounting, reading, reports, service
 from ketacare.core.errors import InvalidInput
 from ketacare.web.page_call import PageCall, Refusal, mapped_status, page_call
 from ketacare.web.render import optional_float, optional_int
@@ -19,15 +19,15 @@ router = APIRouter(include_in_schema=False)
 
 
 def _stock_page(call: PageCall, refused: Refusal | None = None) -> Response:
-    found = call.do(service.stock_at, at=call.now)
-    book = service.ledger(session=call.session)
+    found = call.do(reading.stock_at, at=call.now)
+    book = reading.ledger(session=call.session)
     return call.render(
         "stock/stock.html",
         {
             "stock": found,
             "rows": book.rows,
             "names": book.names,
-            "products": service.library(),
+            "products": reading.library(),
             "error": None,
             "today": call.now.astimezone(call.settings.zone).date(),
         },
@@ -38,9 +38,9 @@ def _stock_page(call: PageCall, refused: Refusal | None = None) -> Response:
 def _session_page(call: PageCall, session_id: int, refused: Refusal | None = None) -> Response:
     row = sessions.get_session(session=call.session, session_id=session_id)
     state = sessions.state_of(session=call.session, session_id=session_id)
-    acc, why = call.do(service.read_session_account, dosing_session_id=session_id)
-    found = call.do(service.stock_at, at=call.now)
-    book = service.ledger(session=call.session)
+    acc, why = call.do(accounting.read_session_account, dosing_session_id=session_id)
+    found = call.do(reading.stock_at, at=call.now)
+    book = reading.ledger(session=call.session)
     today = call.now.astimezone(call.settings.zone).date()
     lots = [
         b
@@ -225,9 +225,9 @@ def report_csv_page(
     report: Literal["inventory", "dispensing", "waste"],
     call: PageCall = page_call("stock:report"),
 ) -> Response:
-    rows = call.do(service.read_report, report=report, at=call.now, export="csv")
+    rows = call.do(reports.read_report, report=report, at=call.now, export="csv")
     return PlainTextResponse(
-        service.to_csv(rows),
+        reports.to_csv(rows),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{report}.csv"'},
     )
