@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from ketacare.clinic.analytics import filters as filtering
 from ketacare.clinic.analytics import schemas, service
 from ketacare.clinic.plans import dosing
 from ketacare.web.deps import Call, api_request
@@ -67,7 +68,7 @@ def _run(call: Call, filters: dict[str, str | None], *, curves: bool) -> service
     return call.do(
         service.dashboard,
         settings=call.settings,
-        filters=service.parse_filters(**filters),
+        filters=filtering.parse_filters(**filters),
         protocol_titles=titles,
         curves=curves,
     )

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
+from ketacare.clinic.analytics import filters as filtering
 from ketacare.clinic.analytics import service
 from ketacare.clinic.analytics.reference import statistics
 from ketacare.clinic.plans import dosing
@@ -48,7 +49,7 @@ def chart_data(found: service.Dashboard) -> list[dict[str, Any]]:
 def dashboard_page(call: PageCall = page_call("analytics:read")) -> Response:
     """Aggregates over the clinic's treated patients (the read is audited, no patient named)."""
     raw = {name: call.request.query_params.get(name) for name in FIELDS}
-    clinic_window = service.clinic_lost_after_days(call.settings)
+    clinic_window = filtering.clinic_lost_after_days(call.settings)
     values = {k: (v or "") for k, v in raw.items()}
     if not values["lost_after_days"] and clinic_window:
         values["lost_after_days"] = str(clinic_window)
@@ -59,7 +60,7 @@ def dashboard_page(call: PageCall = page_call("analytics:read")) -> Response:
         "rules": (service.COHORT_ENTRY_RULE, service.CONDITION_RULE, service.PROTOCOL_RULE),
     }
     try:
-        filters = service.parse_filters(**raw)
+        filters = filtering.parse_filters(**raw)
     except InvalidInput as exc:
         return call.render(
             "analytics/dashboard.html",
