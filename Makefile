@@ -40,7 +40,7 @@ LINTED := $(wildcard src tests bench migrations)
 lint: setup
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
-	$(BIN)/mypy src/ketacare/core
+	$(BIN)/mypy
 
 format: setup
 	$(BIN)/ruff format $(LINTED)

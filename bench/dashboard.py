@@ -599,11 +599,12 @@ SCENARIOS: tuple[tuple[str, dict[str, str]], ...] = (
 def dashboard_once(url: str, tmp: Path, params: dict[str, str], what: str) -> float:
     """One measurement in a new engine (after a cold start): one query, or the whole call."""
     from ketacare.clinic.analytics import service
+    from ketacare.clinic.analytics.filters import parse_filters
     from ketacare.clinic.audit.service import Actor
     from ketacare.infra.db import make_engine, make_sessionmaker, unit_of_work
 
     settings = bench_settings(url, tmp)
-    filters = service.parse_filters(**params)
+    filters = parse_filters(**params)
     cutoff = NOW - timedelta(days=LOST_AFTER_DAYS)
     engine = make_engine(url)
     try:
@@ -633,11 +634,12 @@ def dashboard_once(url: str, tmp: Path, params: dict[str, str], what: str) -> fl
 def dashboard_warm(url: str, tmp: Path, params: dict[str, str], runs: int) -> dict[str, float]:
     """Warm: one engine, a first call to warm it, then ``runs`` timed calls (median)."""
     from ketacare.clinic.analytics import service
+    from ketacare.clinic.analytics.filters import parse_filters
     from ketacare.clinic.audit.service import Actor
     from ketacare.infra.db import make_engine, make_sessionmaker, unit_of_work
 
     settings = bench_settings(url, tmp)
-    filters = service.parse_filters(**params)
+    filters = parse_filters(**params)
     engine = make_engine(url)
     cutoff = NOW - timedelta(days=LOST_AFTER_DAYS)
     times: dict[str, list[float]] = {"rates_sql": [], "curves_sql": [], "dashboard_call": []}

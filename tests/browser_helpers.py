@@ -29,8 +29,8 @@ def _api(base: str, username: str, password: str | None = None) -> httpx.Client:
     )
 
 
-def _prepare(base: str) -> None:
-    """Patient 2 (David Okafor, CRPS) screened and signed; a second physician exists."""
+def add_second_physician(base: str) -> None:
+    """The account physician2: asked by the admin, approved by the physician (two people)."""
     with _api(base, "admin") as admin:
         admin.post(
             "/api/v1/users",
@@ -40,7 +40,15 @@ def _prepare(base: str) -> None:
                 "role": "physician",
                 "password": "locum-cosigner-pw",
             },
-        )
+        ).raise_for_status()
+    with _api(base, "physician") as physician:
+        for pending in physician.get("/api/v1/role-requests").json():
+            physician.post(f"/api/v1/role-requests/{pending['id']}/approve").raise_for_status()
+
+
+def _prepare(base: str) -> None:
+    """Patient 2 (David Okafor, CRPS) screened and signed; a second physician exists."""
+    add_second_physician(base)
     with _api(base, "nurse") as nurse, _api(base, "physician") as physician:
         screened(nurse, physician, 2, blood_pressure=(124, 80))
 

@@ -258,6 +258,9 @@ def settings(db_url: str, tmp_path: Path) -> Any:
         timezone="Europe/Amsterdam",
         protocol_policy_file=TEST_PROTOCOL_POLICY_FILE,  # test values: the hard ceilings
         totp_required_roles="",  # logins without a code; test_totp turns the default on
+        # test clocks jump days between page requests; test_account_sessions turns the
+        # default idle timeout on
+        idle_timeout_minutes=0,
     )
 
 

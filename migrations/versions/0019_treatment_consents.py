@@ -1,14 +1,13 @@
 """treatment consents
 
 Revision ID: 0019
-Revises: 0015
+Revises: 0018
 Create Date: 2026-12-06 12:00:00.000000
 
 Consent templates (a program's versions, the clinic's text with its sources), patients'
 signatures on a version, their countersignatures (with the signed PDF and its SHA-256)
 and withdrawals. All four are append-only: triggers refuse UPDATE and DELETE (and
-TRUNCATE on PostgreSQL). Numbered 0019 to follow the 0016 to 0018 made alongside it;
-it revises 0015 here, and merging re-chains ``down_revision`` to the newest before it.
+TRUNCATE on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from alembic import op
 import ketacare.infra.db
 
 revision = "0019"
-down_revision = "0015"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

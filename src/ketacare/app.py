@@ -49,6 +49,8 @@ from ketacare.clinic.screenings import pages as screenings_pages
 from ketacare.clinic.sessions import api as sessions_api
 from ketacare.clinic.sessions import pages as sessions_pages
 from ketacare.clinic.simulation import pages as simulation_pages
+from ketacare.clinic.stock import api as stock_api
+from ketacare.clinic.stock import pages as stock_pages
 from ketacare.clinic.system import api as system_api
 from ketacare.clinic.system import service as system_service
 from ketacare.infra.clock import Clock, utc_now
@@ -75,6 +77,7 @@ API_ROUTERS = (
     followup_api.router,
     outcomes_api.router,
     safeguards_api.router,
+    stock_api.router,
     research_api.router,
     consent_api.router,
     rems_api.router,
@@ -93,6 +96,7 @@ PAGE_ROUTERS = (
     personalise_pages.router,
     outcomes_pages.router,
     safeguards_pages.router,
+    stock_pages.router,
     research_pages.router,
     consent_pages.router,
     rems_pages.router,

@@ -20,6 +20,7 @@ from ketacare.commands import (
     pharmacology,
     protocols,
     screening,
+    stock,
 )
 from ketacare.core.errors import KetacareError
 
@@ -40,6 +41,7 @@ for module in (
     screening,
     protocols,
     analytics,
+    stock,
 ):
     module.register(app)
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
-from browser_helpers import _api, login, screened
+from browser_helpers import _api, add_second_physician, login, screened
 from live_server import LiveServer
 from plan_helpers import IV_CHECKS, MONITORING_ORDER
 
@@ -77,16 +77,7 @@ def _history(server: Any) -> None:
         )
         session.commit()
     base = server.url
-    with _api(base, "admin") as admin:
-        admin.post(
-            "/api/v1/users",
-            json={
-                "username": "physician2",
-                "full_name": "Dr Second",
-                "role": "physician",
-                "password": "locum-cosigner-pw",
-            },
-        ).raise_for_status()
+    add_second_physician(base)
     with (
         _api(base, "nurse") as nurse,
         _api(base, "physician") as physician,

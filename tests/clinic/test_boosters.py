@@ -593,6 +593,7 @@ def test_the_progress_report_carries_the_decision(
     app: Any, client: Any, course: dict[str, Any], clock: Any
 ) -> None:
     from ketacare.clinic.audit.service import Actor
+    from ketacare.clinic.documents import Letterhead
     from ketacare.clinic.outcomes.policy import booster_rules
     from ketacare.clinic.outcomes.report import progress_report
 
@@ -619,6 +620,7 @@ def test_the_progress_report_carries_the_decision(
             zone=settings.zone,
             loss_confirmations=2,
             booster_rules=booster_rules(settings),
+            letterhead=Letterhead.of(settings),
         )
         session.commit()
     flat = " ".join(

@@ -19,6 +19,9 @@ PUBLIC = {
     # the second step of a login: the pending login's own cookie is the credential
     ("GET", "/login/totp"),
     ("POST", "/login/totp"),
+    # single sign-on: the provider's signed ID token (and the login's own state cookie)
+    ("GET", "/login/oidc"),
+    ("GET", "/login/oidc/callback"),
     ("GET", "/api/openapi.json"),
     ("GET", "/api/docs"),
     ("GET", "/api/docs/oauth2-redirect"),
@@ -129,6 +132,12 @@ def test_each_role_gets_exactly_what_the_table_says(
             csrf = login_page(username)  # logging out ended the session: log in again
         if method == "DELETE" and path == "/api/v1/auth/token":
             bearer = login_api(username)  # the token revoked itself: a new one
+        if path.startswith(("/account/sessions/", "/api/v1/auth/sessions")) and method in (
+            "POST",
+            "DELETE",
+        ):  # ending one's sessions (session 1 may be this one, or all): log in again
+            bearer = login_api(username)
+            csrf = login_page(username)
     assert mismatches == []
 
 

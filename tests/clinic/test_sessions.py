@@ -333,8 +333,11 @@ def test_summary_pdf_of_a_discharged_session_says_when_and_by_whom(
     text = subprocess.run(
         ["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True
     ).stdout.decode()
-    assert "delivered 98 mg" in text  # 24.5 mg/h for 4 h
-    assert "Discharged" in text and "by nurse: no driving today" in text
+    flat = " ".join(text.split())
+    assert "98.0 mg (1.40 mg/kg at 70 kg)" in flat  # 24.5 mg/h for 4 h, at 70 kg
+    # the clock starts at 10:00 UTC (11:00 in Amsterdam): 4 h of dosing, 121 min after
+    assert "Discharged 2 Mar 2026 17:01 by nurse" in flat
+    assert "Instructions no driving today" in flat
     assert "not yet" not in text
 
 

@@ -342,7 +342,7 @@ def _plan(
 
 def _planned(ctx: Ctx, plan_id: int) -> list[dict[str, Any]]:
     plan = plans.get_plan(session=ctx.session, plan_id=plan_id)
-    return list(plan.schedule["sessions"])
+    return [dict(s) for s in plan.schedule["sessions"]]
 
 
 @dataclass
@@ -544,7 +544,7 @@ class Course:
     stop_reason: str = ""
 
 
-def story(ctx: Ctx, person: Person, index: int, plan_notes: dict[str, Any]) -> Story:
+def story(ctx: Ctx, person: Person, index: int, plan_notes: dict[int, Any]) -> Story:
     """One patient's care from intake to today: yields each step's instant."""
     rng = random.Random(SEED * 100 + index)
     today = ctx.now.astimezone(ctx.settings.zone).date()
@@ -575,7 +575,10 @@ def story(ctx: Ctx, person: Person, index: int, plan_notes: dict[str, Any]) -> S
     yield at
     pid = _intake(ctx, person, index, at)
     ctx.patient_ids[index] = pid
-    score = lambda v: _clamp(v, 0, 27 if depression else 10)  # noqa: E731
+
+    def score(value: float) -> int:
+        return _clamp(value, 0, 27 if depression else 10)
+
     pain0 = traj.baseline if not depression else rng.choice((3, 4, 5))
     phq0 = traj.baseline if depression else rng.choice((6, 8, 11, 13))
     t = at + timedelta(minutes=20)
@@ -645,7 +648,7 @@ def story(ctx: Ctx, person: Person, index: int, plan_notes: dict[str, Any]) -> S
     # -- the plan, signed and co-signed three days later
     at = _at(day0 + timedelta(days=3), time(13, 0), ctx)
     yield at
-    goals = [
+    goals: list[dict[str, object]] = [
         {
             "text": "reduce pain enough to walk 30 minutes"
             if not depression

@@ -15,6 +15,7 @@ from ketacare.clinic.research import orm as research_orm
 from ketacare.clinic.safeguards import orm as safeguards_orm
 from ketacare.clinic.screenings import orm as screenings_orm
 from ketacare.clinic.sessions import orm as sessions_orm
+from ketacare.clinic.stock import orm as stock_orm
 from ketacare.clinic.system import orm as system_orm
 from ketacare.infra.db import Base
 
@@ -35,5 +36,6 @@ __all__ = [
     "safeguards_orm",
     "screenings_orm",
     "sessions_orm",
+    "stock_orm",
     "system_orm",
 ]

@@ -36,6 +36,7 @@ def report_patient(
 ) -> None:
     """Write a patient's progress report (PDF) for a referring physician or an insurer."""
     from ketacare.clinic.audit.service import Actor
+    from ketacare.clinic.documents import Letterhead
     from ketacare.clinic.outcomes.policy import booster_rules
     from ketacare.clinic.outcomes.report import progress_report
     from ketacare.infra.db import unit_of_work
@@ -55,6 +56,7 @@ def report_patient(
                 zone=settings.zone,
                 loss_confirmations=settings.outcome_loss_confirmations,
                 booster_rules=booster_rules(settings),
+                letterhead=Letterhead.of(settings),
             )
     except KetacareError as exc:
         fail(str(exc))

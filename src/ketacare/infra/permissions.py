@@ -86,6 +86,13 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "session:write": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
     # take-home supplies of a controlled substance: the prescriber dispenses and voids
     "takehome:dispense": {Role.PHYSICIAN: ALL},
+    # controlled-substance stock (21 CFR 1304): nurses and physicians receive, draw, waste,
+    # count and witness (a second person, with their own login); physicians resolve a
+    # count's discrepancy; admins and physicians see the reports (no patient names)
+    "stock:read": {Role.PHYSICIAN: ALL, Role.NURSE: ALL, Role.ADMIN: ALL},
+    "stock:write": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
+    "stock:resolve": {Role.PHYSICIAN: ALL},
+    "stock:report": {Role.PHYSICIAN: ALL, Role.ADMIN: ALL},
     # measurement between visits: self-report links and reminders
     "followup:write": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
     # outcome schedules of plans: the team reads what is due; a patient reads and fills own
@@ -104,6 +111,9 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "user:read": {Role.ADMIN: ALL},
     "user:write": {Role.ADMIN: ALL},
     "audit:read": {Role.ADMIN: ALL},
+    # separation of duties: a clinical role asked for by one administrator is approved by
+    # a second administrator or a physician (accounts/approvals.py)
+    "role:approve": {Role.ADMIN: ALL, Role.PHYSICIAN: ALL},
     # reference libraries and simulation hold no patient data
     "library:read": {**_STAFF},
     "simulate:run": {Role.PHYSICIAN: ALL, Role.NURSE: ALL, Role.RESEARCHER: ALL},

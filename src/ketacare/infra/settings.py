@@ -96,6 +96,24 @@ class Settings(BaseSettings):
         description="Crisis resources shown to a patient whose answers raise a safety flag "
         "(e.g. the local crisis line); set by the clinic",
     )
+    clinic_name: str = Field(
+        default="ketacare clinic",
+        min_length=1,
+        max_length=200,
+        description="The clinic's name on the letterhead of its documents (session "
+        "summaries, progress reports)",
+    )
+    clinic_address: str = Field(
+        default="",
+        max_length=500,
+        description="The clinic's postal address on the letterhead (lines separated by "
+        "';' or new lines); empty: no address line",
+    )
+    clinic_phone: str = Field(
+        default="",
+        max_length=60,
+        description="The clinic's telephone number on the letterhead; empty: none shown",
+    )
     cookie_secure: bool | None = Field(
         default=None, description="Force the Secure cookie flag; unset: set it behind https"
     )
@@ -168,6 +186,71 @@ class Settings(BaseSettings):
     totp_issuer: str = Field(
         default="ketacare", description="The name authenticator apps show for the account"
     )
+    # --- accounts: sessions ---
+    # 30 minutes: OWASP ASVS 4.0.3 item 3.3.2 at level 2 ("12 hours or 30 minutes of
+    # inactivity") and NIST SP 800-63B section 4.2.3 (AAL2: reauthenticate after any
+    # inactivity of 30 minutes or longer); the 12-hour absolute bound is session_hours (8).
+    idle_timeout_minutes: float = Field(
+        default=30.0,
+        ge=0,
+        description="A page session ends after this many minutes without a request from "
+        "its user (background refreshes do not count); 0: no idle timeout",
+    )
+
+    # --- accounts: OpenID Connect single sign-on (see docs/security.md) ---
+    oidc_issuer: str = Field(
+        default="",
+        description="The OpenID provider's issuer URL (its discovery document is "
+        "ISSUER/.well-known/openid-configuration); empty: no single sign-on",
+    )
+    oidc_client_id: str = Field(default="", description="This clinic's client id at the provider")
+    oidc_client_secret: str = Field(
+        default="", description="The client secret (client_secret_basic at the token endpoint)"
+    )
+    oidc_redirect_url: str = Field(
+        default="",
+        description="The callback URL registered at the provider; empty: this server's "
+        "/login/oidc/callback as the request reached it",
+    )
+    oidc_scopes: str = Field(
+        default="openid profile", description="Scopes asked for (space-separated; openid first)"
+    )
+    oidc_username_claim: str = Field(
+        default="preferred_username",
+        description="The claim whose value is the ketacare username: an account of that "
+        "name is the person's; a claim the person cannot change themselves",
+    )
+    oidc_provision: bool = Field(
+        default=False,
+        description="Create an account at a first login whose groups map to a role (a "
+        "clinical role still waits for approval); off: only existing accounts sign in",
+    )
+    oidc_groups_claim: str = Field(
+        default="", description="The claim listing the person's groups (e.g. groups); empty: none"
+    )
+    oidc_role_map: dict[str, str] = Field(
+        default_factory=dict,
+        description='Group -> ketacare role for provisioned accounts (JSON, e.g. {"clinic-'
+        'nurses": "nurse"}); the first group listed that maps wins',
+    )
+    local_passwords_for_staff: bool = Field(
+        default=True,
+        description="Staff may sign in with a ketacare password (pages and API tokens); off: "
+        "staff sign in by single sign-on only (patients keep their passwords)",
+    )
+
+    @field_validator("oidc_role_map")
+    @classmethod
+    def _mapped_roles(cls, value: dict[str, str]) -> dict[str, str]:
+        from ketacare.infra.permissions import Role
+
+        staff = [r.value for r in Role if r is not Role.PATIENT]
+        bad = sorted({role for role in value.values() if role not in staff})
+        if bad:
+            raise ValueError(
+                f"unknown role(s) {', '.join(bad)} in oidc_role_map: allowed {', '.join(staff)}"
+            )
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -1,9 +1,9 @@
 """Request dependencies shared by every domain's routes.
 
-Each route declares exactly one permission with :func:`api_permission` (JSON API,
-bearer tokens) or :func:`page_permission` (pages, session cookie, CSRF on every
-non-GET). The permission is attached to the dependency so a test can walk all
-routes and check them against the permission table.
+Each route declares exactly one permission with :func:`api_request` or :func:`api_call`
+(JSON API, bearer tokens) or ``page_call`` (pages, session cookie, CSRF on every non-GET;
+:mod:`ketacare.web.page_call`). The permission is attached to the
+dependency so a test can walk all routes and check them against the permission table.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
@@ -38,6 +39,9 @@ from ketacare.infra.settings import Settings
 
 T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+#: a stored row's id in a JSON route's path (the database's integer range)
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 SESSION_COOKIE = "kc_session"
 MFA_COOKIE = "kc_mfa"
@@ -117,6 +121,11 @@ def _bearer_token(request: Request) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+#: a request a page makes by itself (a badge's periodic refresh): not its user's activity,
+#: so it neither keeps a session from its idle timeout nor moves its last-seen time
+BACKGROUND_HEADER = "x-ketacare-background"
+
+
 def _bearer_principal(request: Request, session: Session, at: datetime) -> Principal | None:
     token = _bearer_token(request)
     if token is None:
@@ -124,15 +133,26 @@ def _bearer_principal(request: Request, session: Session, at: datetime) -> Princ
     return accounts.resolve(session=session, token=token, kind="bearer", now=at)
 
 
-def _cookie_principal(request: Request, session: Session, at: datetime) -> Principal | None:
+def _cookie_principal(
+    request: Request, session: Session, at: datetime, settings: Settings
+) -> Principal | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    return accounts.resolve(session=session, token=token, kind="cookie", now=at)
+    return accounts.resolve(
+        session=session,
+        token=token,
+        kind="cookie",
+        now=at,
+        idle_minutes=settings.idle_timeout_minutes,
+        touch=BACKGROUND_HEADER not in request.headers,
+    )
 
 
-def optional_page_principal(request: Request, session: DbSession, at: Now) -> Principal | None:
-    return _cookie_principal(request, session, at)
+def optional_page_principal(
+    request: Request, ctx: Ctx, session: DbSession, at: Now
+) -> Principal | None:
+    return _cookie_principal(request, session, at, ctx.settings)
 
 
 async def _check_csrf(request: Request, principal: Principal) -> None:
@@ -146,6 +166,9 @@ async def _check_csrf(request: Request, principal: Principal) -> None:
     if not sent or not secrets.compare_digest(sent, principal.csrf_token):
         raise CsrfRejected("the form's security token is missing or stale: reload the page")
 
+
+#: the methods that change nothing: no CSRF token asked
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 #: the pages an account that must enrol a second factor may still open
 ENROLMENT_PATHS = frozenset({"/account/totp", "/logout"})
@@ -164,12 +187,18 @@ def _require_enrolment(request: Request, settings: Settings, principal: Principa
         )
 
 
-def _make_dependency(permission: str, kind: str) -> Callable[..., Any]:
+def principal_dependency(permission: str, kind: str) -> Callable[..., Any]:
+    """Who calls (bearer token or login session), checked against ``permission``; a page's
+    non-GET request must carry the session's CSRF token. Not marked with the permission:
+    the dependency that uses it declares it (one per route)."""
+
     # Plain ``def``: FastAPI runs it in the thread pool, so a database wait (SQLite's write
     # lock) never blocks the event loop that other requests need to finish.
     def resolve(request: Request, ctx: Ctx, session: DbSession, at: Now) -> Principal:
-        finder = _bearer_principal if kind == "api" else _cookie_principal
-        principal = finder(request, session, at)
+        if kind == "api":
+            principal = _bearer_principal(request, session, at)
+        else:
+            principal = _cookie_principal(request, session, at, ctx.settings)
         if principal is None:
             raise NotAuthenticated(
                 "log in first" if kind == "page" else "send a valid bearer token"
@@ -180,17 +209,13 @@ def _make_dependency(permission: str, kind: str) -> Callable[..., Any]:
         return principal
 
     if kind == "api":
-        resolve.permission = permission  # type: ignore[attr-defined]
-        resolve.kind = kind  # type: ignore[attr-defined]
         return resolve
 
     async def with_csrf(request: Request, principal: Principal = Depends(resolve)) -> Principal:
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
+        if request.method not in SAFE_METHODS:
             await _check_csrf(request, principal)
         return principal
 
-    with_csrf.permission = permission  # type: ignore[attr-defined]
-    with_csrf.kind = kind  # type: ignore[attr-defined]
     return with_csrf
 
 
@@ -221,7 +246,7 @@ class Authenticated:
 class ApiCall:
     """A JSON route that does all its work in one thread-pool hop, authentication first.
 
-    A route with :func:`api_permission` crosses to the thread pool three times (the
+    A route with :func:`api_request` crosses to the thread pool three times (the
     token lookup, the route, the answer's validation). The vitals a chair posts every
     few minutes, at every chair, are worth one: :meth:`run` opens the unit of work,
     resolves the bearer token and checks the permission, and only then validates the
@@ -292,16 +317,52 @@ async def read_form(request: Request) -> FormData:
 FormFields = Annotated[FormData, Depends(read_form)]
 
 
-def api_permission(permission: str) -> Any:
-    """Dependency for a JSON route: a bearer token whose role holds ``permission``."""
-    check_known(permission)
-    return Depends(_make_dependency(permission, "api"))
+@dataclass
+class Call:
+    """What a route handler gets from :func:`api_request` (a page's
+    :class:`~ketacare.web.page_call.PageCall` adds its form): the request's unit of work,
+    who asks (checked against the route's one permission), when, and the settings."""
+
+    request: Request
+    ctx: AppContext
+    session: Session
+    principal: Principal
+    now: datetime
+    permission: str
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    @cached_property
+    def actor(self) -> Actor:
+        """Who, for the audit trail (the account, its role and the address)."""
+        return self.principal.actor(remote_addr(self.request))
+
+    def own(self, patient_id: int) -> None:
+        """A patient account reaches only its own record (the route's permission)."""
+        ensure_patient_scope(self.principal, self.permission, patient_id)
+
+    def do(self, use_case: Callable[..., T], **values: Any) -> T:
+        """A service function called with this request's unit of work, actor and time
+        (``session=``, ``actor=``, ``now=``) and the given keyword ``values``."""
+        return use_case(session=self.session, actor=self.actor, now=self.now, **values)
 
 
-def page_permission(permission: str) -> Any:
-    """Dependency for a page: a login session whose role holds ``permission`` (+ CSRF)."""
+def api_request(permission: str) -> Any:
+    """Dependency for a JSON route: a bearer token whose role holds ``permission``,
+    handed over with the unit of work and the time as a :class:`Call`."""
     check_known(permission)
-    return Depends(_make_dependency(permission, "page"))
+    principal = principal_dependency(permission, "api")
+
+    async def declare(
+        request: Request, ctx: Ctx, session: DbSession, at: Now, who: Principal = Depends(principal)
+    ) -> Call:
+        return Call(request, ctx, session, who, at, permission)
+
+    declare.permission = permission  # type: ignore[attr-defined]
+    declare.kind = "api"  # type: ignore[attr-defined]
+    return Depends(declare)
 
 
 def check_known(permission: str) -> None:
@@ -315,7 +376,3 @@ def ensure_patient_scope(principal: Principal, permission: str, patient_id: int)
     """A patient account reaches only its own record."""
     if check(permission, principal.role) is Scope.OWN and principal.patient_id != patient_id:
         raise Forbidden("a patient account can open only its own record")
-
-
-def actor_of(request: Request, principal: Principal) -> Actor:
-    return principal.actor(remote_addr(request))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
@@ -11,11 +12,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from ketacare.clinic.accounts import service, totp
+from ketacare.clinic.accounts import approvals, oidc, schemas, service, totp
 from ketacare.clinic.accounts.orm import User
 from ketacare.clinic.accounts.service import Principal
 from ketacare.core.errors import InvalidInput, KetacareError
-from ketacare.infra.errors import CsrfRejected, Throttled
+from ketacare.infra.errors import CsrfRejected, NotFound, Throttled
 from ketacare.infra.permissions import Role
 from ketacare.web.deps import (
     LOGIN_CSRF_COOKIE,
@@ -24,10 +25,9 @@ from ketacare.web.deps import (
     Ctx,
     DbSession,
     Now,
-    actor_of,
-    page_permission,
     remote_addr,
 )
+from ketacare.web.page_call import PageCall, Refusal, page_call
 from ketacare.web.render import optional_int, page, secure_cookies
 
 router = APIRouter(include_in_schema=False)
@@ -96,16 +96,8 @@ def login(
         )
     except KetacareError as exc:
         session.commit()  # keep the audit row of the failed attempt
-        response = page(
-            request,
-            ctx,
-            "login.html",
-            {"login_csrf": cookie, "error": str(exc), "username": username, "next": next},
-            status_code=429 if isinstance(exc, Throttled) else 401,
-        )
-        if isinstance(exc, Throttled):
-            response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+        values = {"login_csrf": cookie, "username": username, "next": next}
+        return _login_refused(request, ctx, "login.html", values, exc)
     if user.totp_secret is not None:  # the password was right: now the second factor
         pending = service.start_session(
             session=session,
@@ -114,6 +106,7 @@ def login(
             now=at,
             settings=ctx.settings,
             remote_addr=remote_addr(request),
+            user_agent=request.headers.get("user-agent"),
         )
         target = "/login/totp" + (f"?next={quote(_safe_next(next) or '')}" if next else "")
         response = RedirectResponse(target, status_code=303)
@@ -131,6 +124,19 @@ def login(
     return _logged_in(request, ctx, session, at, user, "/account/totp" if needs_enrolment else next)
 
 
+def _login_refused(
+    request: Request, ctx: Ctx, template: str, values: Mapping[str, object], exc: KetacareError
+) -> Response:
+    """A login step refused: the form again with why (401), or 429 and when to try again."""
+    throttled = isinstance(exc, Throttled)
+    response = page(
+        request, ctx, template, {**values, "error": str(exc)}, status_code=429 if throttled else 401
+    )
+    if isinstance(exc, Throttled):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 def _logged_in(
     request: Request, ctx: Ctx, session: Session, at: datetime, user: User, next: str | None
 ) -> Response:
@@ -141,6 +147,7 @@ def _logged_in(
         now=at,
         settings=ctx.settings,
         remote_addr=remote_addr(request),
+        user_agent=request.headers.get("user-agent"),
     )
     target = _safe_next(next) or _home_for(user.role, user.patient_id)
     response = RedirectResponse(target, status_code=303)
@@ -207,47 +214,33 @@ def second_factor_login(
         )
     except KetacareError as exc:
         session.commit()  # keep the audit row of the failed attempt
-        response = page(
-            request,
-            ctx,
-            "accounts/login_totp.html",
-            {"pending_csrf": pending.csrf_token, "next": next, "error": str(exc)},
-            status_code=429 if isinstance(exc, Throttled) else 401,
-        )
-        if isinstance(exc, Throttled):
-            response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+        values = {"pending_csrf": pending.csrf_token, "next": next}
+        return _login_refused(request, ctx, "accounts/login_totp.html", values, exc)
     service.end_session(session=session, session_id=pending.session_id, now=at)
     return _logged_in(request, ctx, session, at, user, next)
 
 
 @router.post("/logout")
-def logout(
-    session: DbSession, at: Now, principal: Principal = page_permission("self:read")
-) -> Response:
-    service.end_session(session=session, session_id=principal.session_id, now=at)
-    response = RedirectResponse("/login", status_code=303)
+def logout(call: PageCall = page_call("self:read")) -> Response:
+    service.end_session(session=call.session, session_id=call.principal.session_id, now=call.now)
+    response = call.redirect("/login")
     response.delete_cookie(SESSION_COOKIE)
     return response
 
 
 @router.get("/", include_in_schema=False)
-def home(principal: Principal = page_permission("self:read")) -> Response:
-    return RedirectResponse(_home_for(principal.role.value, principal.patient_id), status_code=303)
+def home(call: PageCall = page_call("self:read")) -> Response:
+    return call.redirect(_home_for(call.principal.role.value, call.principal.patient_id))
 
 
 @router.get("/account/totp", response_class=HTMLResponse)
-def totp_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    principal: Principal = page_permission("self:read"),
-) -> Response:
-    return page(request, ctx, "accounts/totp.html", _totp_context(ctx, session, principal))
+def totp_page(call: PageCall = page_call("self:read")) -> Response:
+    return call.render("accounts/totp.html", _totp_context(call))
 
 
-def _totp_context(ctx: Ctx, session: Session, principal: Principal) -> dict[str, object]:
-    user = session.get(User, principal.user_id)
+def _totp_context(call: PageCall) -> dict[str, object]:
+    session, settings = call.session, call.settings
+    user = session.get(User, call.principal.user_id)
     assert user is not None
     if user.totp_secret is not None:
         return {
@@ -255,190 +248,255 @@ def _totp_context(ctx: Ctx, session: Session, principal: Principal) -> dict[str,
             "unused": totp.unused_recovery_codes(session=session, user_id=user.id),
         }
     secret = totp.offer(session=session, user_id=user.id)
-    uri = totp.provisioning_uri(
-        secret=secret, username=user.username, issuer=ctx.settings.totp_issuer
-    )
+    uri = totp.provisioning_uri(secret=secret, username=user.username, issuer=settings.totp_issuer)
     return {
         "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
         "qr": totp.qr_data_uri(uri),
-        "required": totp.required(ctx.settings, user.role),
+        "required": totp.required(settings, user.role),
         # nothing else opens until enrolment: no navigation (and no background requests)
-        "enrolment_only": totp.required(ctx.settings, user.role),
+        "enrolment_only": totp.required(settings, user.role),
     }
+
+
+#: what the second-factor page's form may ask
+TOTP_ACTIONS = {"enrol": totp.confirm, "renew": totp.renew_recovery_codes}
 
 
 @router.post("/account/totp")
 def totp_post(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
     action: Annotated[str, Form(max_length=20)],
     code: Annotated[str, Form(max_length=40)] = "",
-    principal: Principal = page_permission("self:read"),
+    call: PageCall = page_call("self:read"),
 ) -> Response:
     try:
-        actor = actor_of(request, principal)
-        if action == "enrol":
-            codes = totp.confirm(
-                session=session, user_id=principal.user_id, code=code, now=at, actor=actor
-            )
-        elif action == "renew":
-            codes = totp.renew_recovery_codes(
-                session=session, user_id=principal.user_id, code=code, now=at, actor=actor
-            )
-        else:
+        if action not in TOTP_ACTIONS:
             raise InvalidInput(f"unknown action {action!r}: allowed enrol, renew")
+        codes = call.do(TOTP_ACTIONS[action], user_id=call.principal.user_id, code=code)
     except KetacareError as exc:
-        context = _totp_context(ctx, session, principal)
-        session.commit()  # a failed check still spends the code's step; nothing else changed
-        return page(
-            request, ctx, "accounts/totp.html", {**context, "error": str(exc)}, status_code=422
-        )
-    return page(
-        request,
-        ctx,
-        "accounts/totp.html",
-        {**_totp_context(ctx, session, principal), "recovery_codes": codes},
-    )
+        context = _totp_context(call)
+        call.session.commit()  # a failed check still spends the code's step; nothing else changed
+        return call.render("accounts/totp.html", {**context, "error": str(exc)}, status_code=422)
+    return call.render("accounts/totp.html", {**_totp_context(call), "recovery_codes": codes})
 
 
 @router.get("/account", response_class=HTMLResponse)
-def account_page(
-    request: Request, ctx: Ctx, _: Principal = page_permission("self:read")
-) -> Response:
-    return page(request, ctx, "accounts/account.html", {})
+def account_page(call: PageCall = page_call("self:read")) -> Response:
+    return call.render("accounts/account.html", {})
 
 
 @router.post("/account/password")
 def change_password_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
     current: Annotated[str, Form(max_length=200)],
     new: Annotated[str, Form(max_length=200)],
-    principal: Principal = page_permission("self:read"),
+    call: PageCall = page_call("self:read"),
 ) -> Response:
     try:
         service.change_password(
-            session=session,
-            user_id=principal.user_id,
+            session=call.session,
+            user_id=call.principal.user_id,
             current=current,
             new=new,
-            now=at,
-            throttle=ctx.throttle,
-            settings=ctx.settings,
-            keep_session_id=principal.session_id,
-            remote_addr=remote_addr(request),
+            now=call.now,
+            throttle=call.ctx.throttle,
+            settings=call.settings,
+            keep_session_id=call.principal.session_id,
+            remote_addr=remote_addr(call.request),
         )
     except Throttled as exc:
-        session.commit()  # the failure's audit row and this session's end
-        response = page(request, ctx, "accounts/account.html", {"error": str(exc)}, status_code=429)
+        call.session.commit()  # the failure's audit row and this session's end
+        response = call.render("accounts/account.html", {"error": str(exc)}, status_code=429)
         response.delete_cookie(SESSION_COOKIE)
         return response
     except KetacareError as exc:
-        session.commit()  # only a wrong password's audit row precedes a refusal
-        return page(request, ctx, "accounts/account.html", {"error": str(exc)}, status_code=422)
-    return page(request, ctx, "accounts/account.html", {"message": "Password changed."})
+        call.session.commit()  # only a wrong password's audit row precedes a refusal
+        return call.render("accounts/account.html", {"error": str(exc)}, status_code=422)
+    return call.render("accounts/account.html", {"message": "Password changed."})
+
+
+def _users_page(call: PageCall, refused: Refusal | None = None, **form: str) -> Response:
+    users = service.list_users(session=call.session)
+    kept = {"form": form} if refused else {}
+    return call.render(
+        "accounts/users.html", {"users": users, "roles": list(Role), **kept}, refused=refused
+    )
 
 
 @router.post("/admin/users/{user_id}")
-def manage_user(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    user_id: int,
-    action: Annotated[str, Form(max_length=20)],
-    password: Annotated[str, Form(max_length=200)] = "",
-    reason: Annotated[str, Form(max_length=500)] = "",
-    principal: Principal = page_permission("user:write"),
-) -> Response:
-    try:
-        actor = actor_of(request, principal)
+def manage_user(user_id: int, call: PageCall = page_call("user:write")) -> Response:
+    action = call.text("action")
+
+    def act() -> None:
+        session, actor, now = call.session, call.actor, call.now
         if action == "reset_totp":
-            totp.reset(session=session, actor=actor, user_id=user_id, reason=reason, now=at)
+            reason = call.text("reason")
+            totp.reset(session=session, actor=actor, user_id=user_id, reason=reason, now=now)
         elif action in ("deactivate", "activate"):
             service.set_active(
-                session=session, actor=actor, user_id=user_id, active=action == "activate", now=at
+                session=session, actor=actor, user_id=user_id, active=action == "activate", now=now
             )
         elif action == "reset":
             service.reset_password(
                 session=session,
                 actor=actor,
                 user_id=user_id,
-                new=password,
-                now=at,
-                settings=ctx.settings,
+                new=call.text("password"),
+                now=now,
+                settings=call.settings,
             )
         else:
             raise InvalidInput(
                 f"unknown action {action!r}: allowed activate, deactivate, reset, reset_totp"
             )
-    except KetacareError as exc:
-        session.rollback()
-        users = service.list_users(session=session)
-        return page(
-            request,
-            ctx,
-            "accounts/users.html",
-            {"users": users, "roles": list(Role), "error": str(exc)},
-            status_code=422,
-        )
-    return RedirectResponse("/admin/users", status_code=303)
+
+    return call.attempt(act, done="/admin/users", again=lambda refused: _users_page(call, refused))
 
 
 @router.get("/admin/users", response_class=HTMLResponse)
-def users_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    _: Principal = page_permission("user:read"),
-) -> Response:
-    users = service.list_users(session=session)
-    return page(request, ctx, "accounts/users.html", {"users": users, "roles": list(Role)})
+def users_page(call: PageCall = page_call("user:read")) -> Response:
+    return _users_page(call)
 
 
 @router.post("/admin/users")
-def create_user_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    username: Annotated[str, Form(max_length=64)],
-    full_name: Annotated[str, Form(max_length=200)],
-    role: Annotated[str, Form(max_length=20)],
-    password: Annotated[str, Form(max_length=200)],
-    patient_id: Annotated[str, Form(max_length=12)] = "",
-    principal: Principal = page_permission("user:write"),
-) -> Response:
+def create_user_page(call: PageCall = page_call("user:write")) -> Response:
+    def act() -> object:
+        data = call.parse(
+            schemas.UserCreate, patient_id=optional_int(call.text("patient_id"), "patient id")
+        )
+        return call.do(service.create_user, settings=call.settings, **data.model_dump())
+
+    return call.attempt(
+        act,
+        done="/admin/users",
+        again=lambda refused: _users_page(
+            call, refused, **call.texts(("username", "full_name", "role"))
+        ),
+    )
+
+
+@router.get("/account/sessions", response_class=HTMLResponse)
+def sessions_page(call: PageCall = page_call("self:read")) -> Response:
+    """One's live page sessions and API tokens, each with a button that ends it."""
+    settings = call.settings
+    rows = service.list_sessions(
+        session=call.session, user_id=call.principal.user_id, now=call.now, settings=settings
+    )
+    return call.render(
+        "accounts/sessions.html",
+        {
+            "sessions": rows,
+            "current": call.principal.session_id,
+            "idle_minutes": f"{settings.idle_timeout_minutes:g}"
+            if settings.idle_timeout_minutes
+            else "",
+        },
+    )
+
+
+@router.post("/account/sessions/{session_id}/revoke")
+def revoke_session_page(session_id: int, call: PageCall = page_call("self:read")) -> Response:
+    """End one of one's sessions or tokens (this one: back to the login page)."""
+    call.do(service.revoke_session, session_id=session_id)
+    if session_id == call.principal.session_id:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+    return RedirectResponse("/account/sessions", status_code=303)
+
+
+@router.post("/account/sessions/revoke-all")
+def log_out_everywhere_page(call: PageCall = page_call("self:read")) -> Response:
+    """Log out everywhere: every page session and API token of the account ends."""
+    call.do(service.log_out_everywhere)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.post("/admin/users/{user_id}/role")
+def change_role_page(user_id: int, call: PageCall = page_call("user:write")) -> Response:
+    """Change an account's role; a clinical role waits for a second person's approval."""
+    call.do(approvals.change_role, user_id=user_id, role=call.text("role").strip())
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.get("/approvals", response_class=HTMLResponse)
+def approvals_page(call: PageCall = page_call("role:approve")) -> Response:
+    """Clinical roles waiting for a second person (another administrator or a physician)."""
+    pending = approvals.list_pending(session=call.session)
+    return call.render("accounts/approvals.html", {"pending": pending})
+
+
+@router.post("/approvals/{request_id}")
+def decide_role_page(request_id: int, call: PageCall = page_call("role:approve")) -> Response:
+    """Approve or reject a pending clinical role."""
+    action = call.text("action").strip()
+    if action not in ("approve", "reject"):
+        raise InvalidInput(f"unknown action {action!r}: allowed approve, reject")
+    call.do(
+        approvals.decide,
+        request_id=request_id,
+        approve=action == "approve",
+        reason=call.text("reason").strip(),
+    )
+    return RedirectResponse("/approvals", status_code=303)
+
+
+@router.get("/login/oidc")
+def oidc_start(request: Request, ctx: Ctx, at: Now, next: str | None = None) -> Response:
+    """Single sign-on: off to the OpenID provider (authorization code with PKCE)."""
+    if not oidc.enabled(ctx.settings):
+        raise NotFound("single sign-on is not configured (KETACARE_OIDC_ISSUER)")
+    redirect_uri = ctx.settings.oidc_redirect_url or str(request.url_for("oidc_callback"))
+    url, state = oidc.begin(
+        settings=ctx.settings, redirect_uri=redirect_uri, next_path=_safe_next(next), now=at
+    )
+    response = RedirectResponse(url, status_code=303)
+    response.set_cookie(
+        oidc.STATE_COOKIE,
+        state,
+        httponly=True,
+        samesite="lax",  # the provider's redirect back is a top-level navigation
+        secure=secure_cookies(request, ctx),
+        max_age=oidc.STATE_MINUTES * 60,
+    )
+    return response
+
+
+@router.get("/login/oidc/callback", name="oidc_callback")
+def oidc_callback(request: Request, ctx: Ctx, session: DbSession, at: Now) -> Response:
+    """Single sign-on: the provider's answer; the ID token checked, the account opened."""
+    if not oidc.enabled(ctx.settings):
+        raise NotFound("single sign-on is not configured (KETACARE_OIDC_ISSUER)")
     try:
-        pid = optional_int(patient_id, "patient id")
-        service.create_user(
-            session=session,
-            username=username,
-            full_name=full_name,
-            role=role,
-            password=password,
-            patient_id=pid,
-            now=at,
+        claims, next_path = oidc.finish(
             settings=ctx.settings,
-            actor=actor_of(request, principal),
+            cookie=request.cookies.get(oidc.STATE_COOKIE),
+            params=dict(request.query_params),
+            now=at,
+        )
+        user = oidc.account_for(
+            session=session,
+            settings=ctx.settings,
+            claims=claims,
+            now=at,
+            remote_addr=remote_addr(request),
         )
     except KetacareError as exc:
-        session.rollback()
-        users = service.list_users(session=session)
-        return page(
-            request,
-            ctx,
-            "accounts/users.html",
-            {
-                "users": users,
-                "roles": list(Role),
-                "error": str(exc),
-                "form": {"username": username, "full_name": full_name, "role": role},
-            },
-            status_code=422,
+        session.commit()  # keep the audit row (and a provisioned account waiting for approval)
+        token = secrets.token_urlsafe(24)  # the password form stays usable (patients)
+        refused: Response = page(
+            request, ctx, "login.html", {"login_csrf": token, "error": str(exc)}, status_code=401
         )
-    return RedirectResponse("/admin/users", status_code=303)
+        refused.set_cookie(
+            LOGIN_CSRF_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=secure_cookies(request, ctx),
+            max_age=3600,
+        )
+        refused.delete_cookie(oidc.STATE_COOKIE)
+        return refused
+    response = _logged_in(request, ctx, session, at, user, next_path)
+    response.delete_cookie(oidc.STATE_COOKIE)
+    return response

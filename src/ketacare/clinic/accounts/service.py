@@ -8,13 +8,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from ketacare.clinic.accounts import totp
+from ketacare.clinic.accounts import approvals, totp
 from ketacare.clinic.accounts.orm import AuthSession, User
 from ketacare.clinic.accounts.passwords import password_problem
 from ketacare.clinic.accounts.throttle import LoginThrottle, Refusal
@@ -28,6 +29,8 @@ from ketacare.infra.settings import Settings
 
 #: how long a right password waits for its second factor
 MFA_STEP_MINUTES = 5
+#: a session's last-seen time is written at most once a minute (not at every request)
+TOUCH_SECONDS = 60
 
 
 @lru_cache(maxsize=4)
@@ -110,8 +113,15 @@ def create_user(
     settings: Settings,
     patient_id: int | None = None,
     actor: audit.Actor = audit.SYSTEM,
+    require_approval: bool | None = None,
 ) -> User:
-    """Create an account (a patient account must name its patient record)."""
+    """Create an account (a patient account must name its patient record).
+
+    A clinical role given by a person waits for a second person's approval (see
+    :mod:`.approvals`; the account cannot log in until then); the system's own accounts
+    (seeding, the operator's CLI) are created directly. ``require_approval`` overrides
+    that choice (an account provisioned by single sign-on asks like a person would).
+    """
     if not USERNAME.match(username):
         raise InvalidInput(
             f"username {username!r} is not allowed: use 2-64 lowercase letters, digits, '.', '_' "
@@ -150,6 +160,11 @@ def create_user(
         at=now,
         detail={"username": username, "role": role.value},
     )
+    if require_approval is None:
+        require_approval = approvals.needs_approval(role, actor)
+    if require_approval and role in approvals.CLINICAL_ROLES:
+        user.role_approved = False
+        approvals.ask(session=session, actor=actor, user=user, role=role, now=now)
     return user
 
 
@@ -187,6 +202,17 @@ def authenticate(
         raise NotAuthenticated("wrong username or password") from None
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
+    if not settings.local_passwords_for_staff and user.role != Role.PATIENT.value:
+        _audit_login(session, username, user, "login_password_off", now, remote_addr)
+        raise NotAuthenticated(
+            "staff sign in with single sign-on here: local passwords are turned off"
+        )
+    if not user.role_approved:
+        _audit_login(session, username, user, "login_unapproved", now, remote_addr)
+        raise NotAuthenticated(
+            "this account's role waits for approval by a second administrator or a "
+            "physician: ask them to approve it"
+        )
     # an enrolled account is logged in (and its pair's count cleared) only once its
     # second factor is checked: a right password alone must not reset wrong codes
     if user.totp_secret is not None:
@@ -273,6 +299,7 @@ def start_session(
     now: datetime,
     settings: Settings,
     remote_addr: str | None = None,
+    user_agent: str | None = None,
 ) -> str:
     """Open a login session (``cookie``) or issue an API token (``bearer``); returns the token."""
     hours = {"cookie": settings.session_hours, "mfa": MFA_STEP_MINUTES / 60}.get(
@@ -288,6 +315,8 @@ def start_session(
             created_at=now,
             expires_at=now + timedelta(hours=hours),
             remote_addr=remote_addr,
+            last_seen_at=now,
+            user_agent=(user_agent or "")[:255] or None,
         )
     )
     session.flush()
@@ -295,7 +324,7 @@ def start_session(
 
 
 # Built once, as it runs on every request: table columns, not mapped entities.
-_AUTH = AuthSession.__table__
+_AUTH = cast(Table, AuthSession.__table__)
 _USERS = User.__table__
 _RESOLVE = (
     select(
@@ -303,12 +332,14 @@ _RESOLVE = (
         _AUTH.c.csrf_token,
         _AUTH.c.revoked_at,
         _AUTH.c.expires_at,
+        _AUTH.c.last_seen_at,
         _USERS.c.id,
         _USERS.c.username,
         _USERS.c.full_name,
         _USERS.c.role,
         _USERS.c.patient_id,
         _USERS.c.is_active,
+        _USERS.c.role_approved,
         _USERS.c.totp_secret.is_not(None),
     )
     .join(_USERS, _USERS.c.id == _AUTH.c.user_id)
@@ -316,8 +347,29 @@ _RESOLVE = (
 )
 
 
-def resolve(*, session: Session, token: str, kind: str, now: datetime) -> Principal | None:
-    """The principal behind a live token, or None."""
+_TOUCH = (
+    update(_AUTH)
+    .where(_AUTH.c.id == bindparam("auth_id"))
+    .values(last_seen_at=bindparam("seen"))
+    .execution_options(synchronize_session=False)
+)
+
+
+def resolve(
+    *,
+    session: Session,
+    token: str,
+    kind: str,
+    now: datetime,
+    idle_minutes: float = 0,
+    touch: bool = True,
+) -> Principal | None:
+    """The principal behind a live token, or None.
+
+    ``idle_minutes`` (page sessions): a session not used for longer has ended (0: never).
+    ``touch``: this request counts as use (a background refresh does not), and the
+    session's last-seen time moves on (written at most every :data:`TOUCH_SECONDS`).
+    """
     row = session.execute(_RESOLVE, {"digest": _digest(token), "kind": kind}).first()
     if row is None:
         return None
@@ -326,16 +378,23 @@ def resolve(*, session: Session, token: str, kind: str, now: datetime) -> Princi
         csrf,
         revoked_at,
         expires_at,
+        last_seen_at,
         user_id,
         username,
         full_name,
         role,
         pid,
         active,
+        approved,
         enrolled,
     ) = row
-    if revoked_at is not None or as_utc(expires_at) <= now or not active:
+    if revoked_at is not None or as_utc(expires_at) <= now or not (active and approved):
         return None
+    seen = as_utc(last_seen_at) if last_seen_at is not None else None
+    if idle_minutes and seen is not None and now - seen > timedelta(minutes=idle_minutes):
+        return None
+    if touch and (seen is None or (now - seen).total_seconds() >= TOUCH_SECONDS):
+        session.execute(_TOUCH, {"auth_id": auth_id, "seen": now})
     return Principal(
         user_id=user_id,
         username=username,
@@ -353,6 +412,72 @@ def end_session(*, session: Session, session_id: int, now: datetime) -> None:
     auth = session.get(AuthSession, session_id)
     if auth is not None and auth.revoked_at is None:
         auth.revoked_at = now
+
+
+#: the kinds of session a person holds and may list and end (not a pending second factor)
+LISTED_KINDS = ("cookie", "bearer")
+
+
+def is_live(auth: AuthSession, *, now: datetime, idle_minutes: float) -> bool:
+    """Whether a session or token still opens anything (not revoked, expired or idle)."""
+    if auth.revoked_at is not None or as_utc(auth.expires_at) <= now:
+        return False
+    seen = as_utc(auth.last_seen_at) if auth.last_seen_at is not None else None
+    idle = timedelta(minutes=idle_minutes)
+    return not (auth.kind == "cookie" and idle_minutes and seen and now - seen > idle)
+
+
+def list_sessions(
+    *, session: Session, user_id: int, now: datetime, settings: Settings
+) -> list[AuthSession]:
+    """One's live page sessions and API tokens, the most recently used first."""
+    rows = session.scalars(
+        select(AuthSession)
+        .where(
+            AuthSession.user_id == user_id,
+            AuthSession.kind.in_(LISTED_KINDS),
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > now,
+        )
+        .order_by(AuthSession.last_seen_at.desc(), AuthSession.id.desc())
+    )
+    idle = settings.idle_timeout_minutes
+    return [auth for auth in rows if is_live(auth, now=now, idle_minutes=idle)]
+
+
+def revoke_session(*, session: Session, actor: audit.Actor, session_id: int, now: datetime) -> None:
+    """End one of one's own sessions or tokens (another person's is refused)."""
+    auth = session.get(AuthSession, session_id)
+    if auth is None or auth.user_id != actor.user_id or auth.kind not in LISTED_KINDS:
+        raise InvalidInput(f"session {session_id} is not one of your sessions or tokens")
+    if auth.revoked_at is None:
+        auth.revoked_at = now
+    audit.record(
+        session=session,
+        actor=actor,
+        action="session_revoke",
+        resource_type="auth",
+        resource_id=actor.user_id,
+        at=now,
+        detail={"session_id": auth.id, "kind": auth.kind},
+    )
+
+
+def log_out_everywhere(*, session: Session, actor: audit.Actor, now: datetime) -> int:
+    """End every page session and API token of the actor (this one too); returns how many."""
+    if actor.user_id is None:
+        raise InvalidInput("only a person's account has sessions to end")
+    ended = _revoke_all(session, actor.user_id, now, None)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="logout_all",
+        resource_type="auth",
+        resource_id=actor.user_id,
+        at=now,
+        detail={"ended": ended},
+    )
+    return ended
 
 
 def list_users(*, session: Session) -> list[User]:
@@ -469,9 +594,12 @@ def reset_password(
     return user
 
 
-def _revoke_all(session: Session, user_id: int, now: datetime, keep: int | None) -> None:
+def _revoke_all(session: Session, user_id: int, now: datetime, keep: int | None) -> int:
+    ended = 0
     for auth in session.scalars(
         select(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
     ):
         if auth.id != keep:
             auth.revoked_at = now
+            ended += as_utc(auth.expires_at) > now
+    return ended

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query
 
-from ketacare.clinic.accounts.service import Principal
+from ketacare.clinic.analytics import filters as filtering
 from ketacare.clinic.analytics import schemas, service
 from ketacare.clinic.plans import dosing
-from ketacare.web.deps import Ctx, DbSession, Now, actor_of, api_permission
+from ketacare.web.deps import Call, api_request
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 
@@ -41,100 +41,48 @@ SplitQ = Annotated[
 ]
 
 
-def _run(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    principal: Principal,
-    *,
-    curves: bool,
-    started_from: str | None,
-    started_to: str | None,
-    condition: str | None,
-    protocol: str | None,
-    lost_after_days: str | None,
-    split: str | None,
-) -> service.Dashboard:
-    filters = service.parse_filters(
-        started_from=started_from,
-        started_to=started_to,
-        condition=condition,
-        protocol=protocol,
-        lost_after_days=lost_after_days,
-        split=split,
-    )
-    titles = {p.id: p.title for p in dosing.library(ctx.settings).protocols}
-    return service.dashboard(
-        session=session,
-        actor=actor_of(request, principal),
-        settings=ctx.settings,
-        filters=filters,
-        now=at,
+def _filters(
+    started_from: StartedFrom = None,
+    started_to: StartedTo = None,
+    condition: ConditionQ = None,
+    protocol: ProtocolQ = None,
+    lost_after_days: LostAfter = None,
+    split: SplitQ = None,
+) -> dict[str, str | None]:
+    """The dashboard's filters as given in the query (checked by the service)."""
+    return {
+        "started_from": started_from,
+        "started_to": started_to,
+        "condition": condition,
+        "protocol": protocol,
+        "lost_after_days": lost_after_days,
+        "split": split,
+    }
+
+
+Filters = Annotated[dict[str, str | None], Depends(_filters)]
+
+
+def _run(call: Call, filters: dict[str, str | None], *, curves: bool) -> service.Dashboard:
+    titles = {p.id: p.title for p in dosing.library(call.settings).protocols}
+    return call.do(
+        service.dashboard,
+        settings=call.settings,
+        filters=filtering.parse_filters(**filters),
         protocol_titles=titles,
         curves=curves,
     )
 
 
 @router.get("/outcomes", response_model=schemas.OutcomesOut)
-def outcomes(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    started_from: StartedFrom = None,
-    started_to: StartedTo = None,
-    condition: ConditionQ = None,
-    protocol: ProtocolQ = None,
-    lost_after_days: LostAfter = None,
-    split: SplitQ = None,
-    principal: Principal = api_permission("analytics:read"),
-) -> schemas.OutcomesOut:
+def outcomes(filters: Filters, call: Call = api_request("analytics:read")) -> schemas.OutcomesOut:
     """Response and remission rates with denominators, completeness and lost to follow-up."""
-    found = _run(
-        request,
-        ctx,
-        session,
-        at,
-        principal,
-        curves=False,
-        started_from=started_from,
-        started_to=started_to,
-        condition=condition,
-        protocol=protocol,
-        lost_after_days=lost_after_days,
-        split=split,
-    )
-    return schemas.OutcomesOut.of(found)
+    return schemas.OutcomesOut.of(_run(call, filters, curves=False))
 
 
 @router.get("/durability", response_model=schemas.DurabilityOut)
 def durability(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    started_from: StartedFrom = None,
-    started_to: StartedTo = None,
-    condition: ConditionQ = None,
-    protocol: ProtocolQ = None,
-    lost_after_days: LostAfter = None,
-    split: SplitQ = None,
-    principal: Principal = api_permission("analytics:read"),
+    filters: Filters, call: Call = api_request("analytics:read")
 ) -> schemas.DurabilityOut:
     """Kaplan-Meier curves (days from first response to a confirmed loss) with bands."""
-    found = _run(
-        request,
-        ctx,
-        session,
-        at,
-        principal,
-        curves=True,
-        started_from=started_from,
-        started_to=started_to,
-        condition=condition,
-        protocol=protocol,
-        lost_after_days=lost_after_days,
-        split=split,
-    )
-    return schemas.DurabilityOut.of(found)
+    return schemas.DurabilityOut.of(_run(call, filters, curves=True))

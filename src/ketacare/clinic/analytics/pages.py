@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from ketacare.clinic.accounts.service import Principal
+from ketacare.clinic.analytics import filters as filtering
 from ketacare.clinic.analytics import service
 from ketacare.clinic.analytics.reference import statistics
 from ketacare.clinic.plans import dosing
 from ketacare.core.errors import InvalidInput
-from ketacare.web.deps import Ctx, DbSession, Now, actor_of, page_permission
-from ketacare.web.render import page
+from ketacare.web.page_call import PageCall, page_call
 
 router = APIRouter(include_in_schema=False)
 
@@ -47,16 +46,10 @@ def chart_data(found: service.Dashboard) -> list[dict[str, Any]]:
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
-def dashboard_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    principal: Principal = page_permission("analytics:read"),
-) -> Response:
+def dashboard_page(call: PageCall = page_call("analytics:read")) -> Response:
     """Aggregates over the clinic's treated patients (the read is audited, no patient named)."""
-    raw = {name: request.query_params.get(name) for name in FIELDS}
-    clinic_window = service.clinic_lost_after_days(ctx.settings)
+    raw = {name: call.request.query_params.get(name) for name in FIELDS}
+    clinic_window = filtering.clinic_lost_after_days(call.settings)
     values = {k: (v or "") for k, v in raw.items()}
     if not values["lost_after_days"] and clinic_window:
         values["lost_after_days"] = str(clinic_window)
@@ -67,27 +60,17 @@ def dashboard_page(
         "rules": (service.COHORT_ENTRY_RULE, service.CONDITION_RULE, service.PROTOCOL_RULE),
     }
     try:
-        filters = service.parse_filters(**raw)
+        filters = filtering.parse_filters(**raw)
     except InvalidInput as exc:
-        return page(
-            request,
-            ctx,
+        return call.render(
             "analytics/dashboard.html",
             {**common, "error": str(exc), "found": None},
             status_code=422,
         )
-    titles = {p.id: p.title for p in dosing.library(ctx.settings).protocols}
-    found = service.dashboard(
-        session=session,
-        actor=actor_of(request, principal),
-        settings=ctx.settings,
-        filters=filters,
-        now=at,
-        protocol_titles=titles,
+    titles = {p.id: p.title for p in dosing.library(call.settings).protocols}
+    found = call.do(
+        service.dashboard, settings=call.settings, filters=filters, protocol_titles=titles
     )
-    return page(
-        request,
-        ctx,
-        "analytics/dashboard.html",
-        {**common, "found": found, "charts": chart_data(found)},
+    return call.render(
+        "analytics/dashboard.html", {**common, "found": found, "charts": chart_data(found)}
     )

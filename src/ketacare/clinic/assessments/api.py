@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.assessments import schemas, service
 from ketacare.core.instruments import IncompleteAnswers
 from ketacare.web.answers import json_answer
-from ketacare.web.deps import Ctx, DbSession, Now, actor_of, api_permission, ensure_patient_scope
+from ketacare.web.deps import Call, Id, api_request
 
 router = APIRouter(prefix="/api/v1", tags=["assessments"])
-PatientId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.post(
     "/patients/{patient_id}/assessments", response_model=schemas.AssessmentResult, status_code=201
 )
 def create_assessment(
-    request: Request,
-    patient_id: PatientId,
+    patient_id: Id,
     data: schemas.AssessmentCreate,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    principal: Principal = api_permission("assessment:write"),
+    call: Call = api_request("assessment:write"),
 ) -> schemas.AssessmentResult | Response:
     """Score and record an instrument; safety flags alert the responsible clinician.
 
@@ -36,24 +31,24 @@ def create_assessment(
     accepts partial answers; the alerts the refused answers call for (a blank or
     positive PHQ-9 item 9) are raised all the same and listed in ``alerts``.
     """
-    ensure_patient_scope(principal, "assessment:write", patient_id)
-    actor = actor_of(request, principal)
+    call.own(patient_id)
+    actor = call.actor
     try:
         row, alerts = service.record_assessment(
-            session=session,
+            session=call.session,
             actor=actor,
             patient_id=patient_id,
             instrument_id=data.instrument,
             answers=data.answers,
             context=data.context,
-            source="patient" if principal.role == "patient" else "staff",
-            now=at,
-            accept_partial=ctx.settings.accept_partial_questionnaires,
+            source="patient" if call.principal.role == "patient" else "staff",
+            now=call.now,
+            accept_partial=call.settings.accept_partial_questionnaires,
         )
     except IncompleteAnswers as exc:
-        session.rollback()
+        call.session.rollback()
         raised = service.refuse_incomplete(
-            session=session, actor=actor, patient_id=patient_id, error=exc, now=at
+            session=call.session, actor=actor, patient_id=patient_id, error=exc, now=call.now
         )
         return incomplete_problem(exc, raised)
     return schemas.AssessmentResult(
@@ -62,7 +57,7 @@ def create_assessment(
     )
 
 
-def incomplete_problem(exc: IncompleteAnswers, alerts: list[object]) -> Response:
+def incomplete_problem(exc: IncompleteAnswers, alerts: Sequence[object]) -> Response:
     """The refusal as ``application/problem+json`` (RFC 9457 with extension members)."""
     body = {
         "type": "about:blank",
@@ -80,50 +75,31 @@ def incomplete_problem(exc: IncompleteAnswers, alerts: list[object]) -> Response
 
 @router.get("/patients/{patient_id}/assessments", response_model=list[schemas.AssessmentRead])
 def list_assessments(
-    request: Request,
-    patient_id: PatientId,
-    session: DbSession,
-    at: Now,
+    patient_id: Id,
     instrument: Annotated[str | None, Query(max_length=40)] = None,
-    principal: Principal = api_permission("assessment:read"),
+    call: Call = api_request("assessment:read"),
 ) -> list[object]:
     """A patient's assessments, newest first."""
-    ensure_patient_scope(principal, "assessment:read", patient_id)
-    return list(
-        service.list_assessments(
-            session=session,
-            actor=actor_of(request, principal),
-            patient_id=patient_id,
-            now=at,
-            instrument_id=instrument,
-        )
-    )
+    call.own(patient_id)
+    return list(call.do(service.list_assessments, patient_id=patient_id, instrument_id=instrument))
 
 
 @router.get("/alerts", response_model=list[schemas.AlertRead])
 def list_alerts(
-    session: DbSession,
     mine: bool = True,
-    principal: Principal = api_permission("alert:read"),
+    call: Call = api_request("alert:read"),
 ) -> list[object]:
     """Open safety alerts (addressed to me or to no one in particular, unless mine=false)."""
-    return list(service.open_alerts(session=session, user_id=principal.user_id if mine else None))
+    return list(
+        service.open_alerts(session=call.session, user_id=call.principal.user_id if mine else None)
+    )
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=schemas.AlertRead)
 def acknowledge_alert(
-    request: Request,
-    alert_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    alert_id: Id,
     data: schemas.Acknowledge,
-    session: DbSession,
-    at: Now,
-    principal: Principal = api_permission("alert:acknowledge"),
+    call: Call = api_request("alert:acknowledge"),
 ) -> object:
     """Close an alert, saying what was done."""
-    return service.acknowledge(
-        session=session,
-        actor=actor_of(request, principal),
-        alert_id=alert_id,
-        action=data.action,
-        now=at,
-    )
+    return call.do(service.acknowledge, alert_id=alert_id, action=data.action)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from ketacare.clinic.accounts.service import Principal
-from ketacare.clinic.assessments import service
+from ketacare.clinic.assessments import schemas, service
 from ketacare.clinic.assessments.service import SELF_REPORT
-from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.service import get_patient
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.instruments import (
@@ -20,16 +20,8 @@ from ketacare.core.instruments import (
     incomplete_label,
     list_instruments,
 )
-from ketacare.web.deps import (
-    Ctx,
-    DbSession,
-    FormFields,
-    Now,
-    actor_of,
-    ensure_patient_scope,
-    page_permission,
-)
-from ketacare.web.render import page
+from ketacare.infra.settings import Settings
+from ketacare.web.page_call import PageCall, Refusal, page_call
 
 router = APIRouter(include_in_schema=False)
 
@@ -85,190 +77,137 @@ def _available(principal: Principal) -> list[Instrument]:
 
 
 @router.get("/patients/{patient_id}/assessments", response_class=HTMLResponse)
-def assessments_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    principal: Principal = page_permission("assessment:read"),
-) -> Response:
-    ensure_patient_scope(principal, "assessment:read", patient_id)
-    patient = get_patient(session=session, patient_id=patient_id)
-    rows = service.list_assessments(
-        session=session, actor=actor_of(request, principal), patient_id=patient_id, now=at
-    )
-    return page(
-        request,
-        ctx,
+def assessments_page(patient_id: int, call: PageCall = page_call("assessment:read")) -> Response:
+    call.own(patient_id)
+    patient = get_patient(session=call.session, patient_id=patient_id)
+    rows = call.do(service.list_assessments, patient_id=patient_id)
+    return call.render(
         "assessments/list.html",
         {
             "patient": patient,
             "rows": rows,
             "incomplete": {r.id: incomplete_of(r) for r in rows},
-            "instruments": _available(principal),
+            "instruments": _available(call.principal),
             "self_report": SELF_REPORT,
         },
     )
 
 
 def _form(
-    request: Request,
-    ctx: Ctx,
+    call: PageCall,
     patient: Any,
     instrument: Instrument,
     values: dict[str, object] | None = None,
-    error: str | None = None,
-    status_code: int = 200,
-    refused: IncompleteAnswers | None = None,
+    refused: Refusal | None = None,
     alerts: list[Any] | None = None,
 ) -> Response:
-    return page(
-        request,
-        ctx,
+    incomplete = refused.error if refused and isinstance(refused.error, IncompleteAnswers) else None
+    return call.render(
         "assessments/form.html",
         {
             "patient": patient,
             "instrument": instrument,
             "values": values or {},
-            "error": error,
-            "unanswered": refused.unanswered if refused else (),
+            "unanswered": incomplete.unanswered if incomplete else (),
             "alerts": alerts or [],
         },
-        status_code=status_code,
+        refused=refused,
     )
 
 
 @router.get("/patients/{patient_id}/assessments/new/{instrument_id}", response_class=HTMLResponse)
 def assessment_form(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    patient_id: int,
-    instrument_id: str,
-    principal: Principal = page_permission("assessment:write"),
+    patient_id: int, instrument_id: str, call: PageCall = page_call("assessment:write")
 ) -> Response:
-    ensure_patient_scope(principal, "assessment:write", patient_id)
-    patient = get_patient(session=session, patient_id=patient_id)
-    instrument = get_instrument(instrument_id)
-    return _form(request, ctx, patient, instrument)
+    call.own(patient_id)
+    patient = get_patient(session=call.session, patient_id=patient_id)
+    return _form(call, patient, get_instrument(instrument_id))
+
+
+def result_values(
+    *, session: Session, settings: Settings, patient: Any, row: Any, alerts: list[Any]
+) -> dict[str, Any]:
+    """What a result page shows of a recorded questionnaire: its flags, the alerts it
+    raised, the crisis message and who will see them."""
+    return {
+        "row": row,
+        "alerts": alerts,
+        "incomplete": incomplete_of(row),
+        "unanswered_kinds": sorted(service.UNANSWERED_FLAGS),
+        "crisis_message": settings.crisis_message,
+        "responsible": service.responsible_name(
+            session=session, user_id=patient.responsible_clinician_id
+        ),
+    }
 
 
 @router.post("/patients/{patient_id}/assessments/new/{instrument_id}", response_class=HTMLResponse)
 def submit_assessment(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    instrument_id: str,
-    principal: Principal = page_permission("assessment:write"),
+    patient_id: int, instrument_id: str, call: PageCall = page_call("assessment:write")
 ) -> Response:
-    ensure_patient_scope(principal, "assessment:write", patient_id)
-    patient = get_patient(session=session, patient_id=patient_id)
+    call.own(patient_id)
+    patient = get_patient(session=call.session, patient_id=patient_id)
     instrument = get_instrument(instrument_id)
     values: dict[str, object] = {}
-    actor = actor_of(request, principal)
-    try:
-        values = _answers_from_form(instrument, form)
-        row, alerts = service.record_assessment(
-            session=session,
-            actor=actor,
+
+    def act() -> tuple[Any, list[Any]]:
+        values.update(_answers_from_form(instrument, call.form))
+        return call.do(
+            service.record_assessment,
             patient_id=patient_id,
             instrument_id=instrument.id,
             answers=values,
-            context=_context(str(form.get("context") or "intake")),
-            source="patient" if principal.role == "patient" else "staff",
-            now=at,
-            accept_partial=ctx.settings.accept_partial_questionnaires,
+            context=_context(call.text("context", "intake")),
+            source="patient" if call.principal.role == "patient" else "staff",
+            accept_partial=call.settings.accept_partial_questionnaires,
         )
-    except IncompleteAnswers as exc:
+
+    def again(refused: Refusal) -> Response:
         # nothing kept; the answers given are shown again, the blanks named
-        session.rollback()
-        raised = service.refuse_incomplete(
-            session=session, actor=actor, patient_id=patient_id, error=exc, now=at
+        raised = None
+        if isinstance(refused.error, IncompleteAnswers):
+            raised = call.do(service.refuse_incomplete, patient_id=patient_id, error=refused.error)
+        return _form(call, patient, instrument, values, refused, alerts=raised)
+
+    def done(recorded: tuple[Any, list[Any]]) -> Response:
+        row, alerts = recorded
+        shown = result_values(
+            session=call.session, settings=call.settings, patient=patient, row=row, alerts=alerts
         )
-        return _form(
-            request, ctx, patient, instrument, values, str(exc), 422, refused=exc, alerts=raised
+        return call.render(
+            "assessments/result.html", {"patient": patient, "instrument": instrument, **shown}
         )
-    except KetacareError as exc:
-        session.rollback()
-        return _form(request, ctx, patient, instrument, values, str(exc), status_code=422)
-    return page(
-        request,
-        ctx,
-        "assessments/result.html",
-        {
-            "patient": patient,
-            "instrument": instrument,
-            "row": row,
-            "alerts": alerts,
-            "incomplete": incomplete_of(row),
-            "unanswered_kinds": sorted(service.UNANSWERED_FLAGS),
-            "crisis_message": ctx.settings.crisis_message,
-            "responsible": service.responsible_name(
-                session=session, user_id=patient.responsible_clinician_id
-            ),
-        },
-    )
+
+    return call.attempt(act, done=done, again=again)
 
 
 @router.get("/alerts", response_class=HTMLResponse)
-def alerts_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    principal: Principal = page_permission("alert:read"),
-) -> Response:
-    everyone = request.query_params.get("all") == "1"
-    alerts = service.open_alerts(session=session, user_id=None if everyone else principal.user_id)
-    for alert in alerts:
-        audit.record(
-            session=session,
-            actor=actor_of(request, principal),
-            action="read",
-            resource_type="clinical_alert",
-            resource_id=alert.id,
-            patient_id=alert.patient_id,
-            at=ctx.clock(),
-        )
+def alerts_page(call: PageCall = page_call("alert:read")) -> Response:
+    everyone = call.request.query_params.get("all") == "1"
+    session = call.session
+    alerts = service.read_open_alerts(
+        session=session,
+        actor=call.actor,
+        user_id=None if everyone else call.principal.user_id,
+        now=call.now,
+    )
     patients = {a.patient_id: get_patient(session=session, patient_id=a.patient_id) for a in alerts}
     from ketacare.clinic.sessions.inbox import acknowledged_at_the_chair
 
     at_chair = {a.id for a in alerts if acknowledged_at_the_chair(session=session, alert=a)}
-    return page(
-        request,
-        ctx,
-        "assessments/alerts.html",
-        {"alerts": alerts, "patients": patients, "at_chair": at_chair},
+    return call.render(
+        "assessments/alerts.html", {"alerts": alerts, "patients": patients, "at_chair": at_chair}
     )
 
 
 @router.get("/alerts/count", response_class=HTMLResponse)
-def alerts_count(
-    session: DbSession, principal: Principal = page_permission("alert:read")
-) -> Response:
-    count = len(service.open_alerts(session=session, user_id=principal.user_id))
+def alerts_count(call: PageCall = page_call("alert:read")) -> Response:
+    count = len(service.open_alerts(session=call.session, user_id=call.principal.user_id))
     return HTMLResponse(f'<span class="badge">{count}</span>' if count else "")
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
-def acknowledge_page(
-    request: Request,
-    session: DbSession,
-    at: Now,
-    alert_id: int,
-    action: Annotated[str, Form(max_length=2000)],
-    principal: Principal = page_permission("alert:acknowledge"),
-) -> Response:
-    if len(action.strip()) < 3:
-        raise InvalidInput("say what was done (at least 3 characters)")
-    service.acknowledge(
-        session=session,
-        actor=actor_of(request, principal),
-        alert_id=alert_id,
-        action=action,
-        now=at,
-    )
-    return RedirectResponse("/alerts", status_code=303)
+def acknowledge_page(alert_id: int, call: PageCall = page_call("alert:acknowledge")) -> Response:
+    data = call.parse(schemas.Acknowledge)
+    call.do(service.acknowledge, alert_id=alert_id, action=data.action)
+    return call.redirect("/alerts")

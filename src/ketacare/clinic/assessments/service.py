@@ -295,6 +295,33 @@ def open_alerts(
     return list(session.scalars(query.order_by(ClinicalAlert.raised_at.desc())))
 
 
+def read_open_alerts(
+    *, session: Session, actor: audit.Actor, user_id: int | None, now: datetime
+) -> list[ClinicalAlert]:
+    """:func:`open_alerts` for someone who reads them: each read is audited."""
+    alerts = open_alerts(session=session, user_id=user_id)
+    for alert in alerts:
+        audit.record(
+            session=session,
+            actor=actor,
+            action="read",
+            resource_type="clinical_alert",
+            resource_id=alert.id,
+            patient_id=alert.patient_id,
+            at=now,
+        )
+    return alerts
+
+
+def of_patient(*, session: Session, patient_id: int) -> list[Assessment]:
+    """Every assessment of a patient, oldest first (callers audit their read)."""
+    return list(
+        session.scalars(
+            select(Assessment).where(Assessment.patient_id == patient_id).order_by(Assessment.id)
+        )
+    )
+
+
 def acknowledge(
     *, session: Session, actor: audit.Actor, alert_id: int, action: str, now: datetime
 ) -> ClinicalAlert:

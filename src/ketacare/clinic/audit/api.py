@@ -6,30 +6,26 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.audit import schemas, service
-from ketacare.web.deps import DbSession, api_permission
+from ketacare.web.deps import Call, api_request
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 
 
 @router.get("/audit", response_model=list[schemas.AuditEventRead])
 def list_events(
-    session: DbSession,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     patient_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-    _: Principal = api_permission("audit:read"),
+    call: Call = api_request("audit:read"),
 ) -> list[object]:
     """The newest audit events, optionally for one patient."""
-    return list(service.recent(session=session, limit=limit, patient_id=patient_id))
+    return list(service.recent(session=call.session, limit=limit, patient_id=patient_id))
 
 
 @router.get("/audit/verify", response_model=schemas.ChainReportRead)
-def verify_chain(
-    session: DbSession, _: Principal = api_permission("audit:read")
-) -> schemas.ChainReportRead:
+def verify_chain(call: Call = api_request("audit:read")) -> schemas.ChainReportRead:
     """Check the keyed hash chain: the count, the head hash, or the first broken link."""
-    report = service.verify(session=session)
+    report = service.verify(session=call.session)
     return schemas.ChainReportRead(
         ok=report.ok,
         rows=report.rows,

@@ -5,30 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
-from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.consent import service
 from ketacare.clinic.patients.service import get_patient
 from ketacare.core.consent import programs
 from ketacare.core.errors import InvalidInput
 from ketacare.infra.errors import Conflict
-from ketacare.web.deps import (
-    Ctx,
-    DbSession,
-    FormFields,
-    Now,
-    actor_of,
-    ensure_patient_scope,
-    page_permission,
-)
-from ketacare.web.render import page
+from ketacare.web.page_call import PageCall, Refusal, page_call
 
 router = APIRouter(include_in_schema=False)
 
 
-def chart_panel(*, session: DbSession, patient_id: int) -> dict[str, Any]:
+def chart_panel(*, session: Session, patient_id: int) -> dict[str, Any]:
     """What the chart's consent card shows (the chart page reads it)."""
     return {
         "standings": service.standings(session=session, patient_id=patient_id),
@@ -39,199 +30,116 @@ def chart_panel(*, session: DbSession, patient_id: int) -> dict[str, Any]:
 
 
 def _sign_form(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    patient_id: int,
-    program: str,
-    *,
-    error: str | None = None,
-    typed_name: str = "",
-    status_code: int = 200,
+    call: PageCall, patient_id: int, program: str, refused: Refusal | None = None
 ) -> Response:
     if program not in programs():
         raise InvalidInput(f"unknown consent program {program!r} (known: {', '.join(programs())})")
-    template = service.current_template(session=session, program=program)
+    template = service.current_template(session=call.session, program=program)
     if template is None:
         raise Conflict(
             f"the clinic has published no consent template for program {program} yet: a "
             "physician publishes one under Consent templates"
         )
-    return page(
-        request,
-        ctx,
+    return call.render(
         "consent/sign.html",
         {
-            "p": get_patient(session=session, patient_id=patient_id),
+            "p": get_patient(session=call.session, patient_id=patient_id),
             "template": template,
             "content": service.content_of(template),
-            "error": error,
-            "typed_name": typed_name,
+            "typed_name": call.text("typed_name"),
         },
-        status_code=status_code,
+        refused=refused,
     )
 
 
 @router.get("/patients/{patient_id}/consent/{program}/sign", response_class=HTMLResponse)
 def sign_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    patient_id: int,
-    program: str,
-    principal: Principal = page_permission("consent:sign"),
+    patient_id: int, program: str, call: PageCall = page_call("consent:sign")
 ) -> Response:
     """The current version to read, the teach-back questions, the name and the signature."""
-    ensure_patient_scope(principal, "consent:sign", patient_id)
-    return _sign_form(request, ctx, session, patient_id, program)
+    call.own(patient_id)
+    return _sign_form(call, patient_id, program)
 
 
 @router.post("/patients/{patient_id}/consent/{program}/sign", response_class=HTMLResponse)
 def sign_submit(
-    request: Request,
-    ctx: Ctx,
-    form: FormFields,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    program: str,
-    principal: Principal = page_permission("consent:sign"),
+    patient_id: int, program: str, call: PageCall = page_call("consent:sign")
 ) -> Response:
-    ensure_patient_scope(principal, "consent:sign", patient_id)
-    answers: dict[str, object] = {}
-    for key, value in form.multi_items():
-        if key.startswith("q_") and isinstance(value, str) and value.isdigit():
-            answers[key[2:]] = int(value)
-    typed = str(form.get("typed_name") or "")
-    try:
-        template_id = int(str(form.get("template_id") or "0"))
-        # every check runs before anything is written: a refusal leaves nothing to undo
-        service.sign(
-            session=session,
-            actor=actor_of(request, principal),
+    call.own(patient_id)
+    answers: dict[str, object] = {
+        key[2:]: int(value)
+        for key, value in call.form.multi_items()
+        if key.startswith("q_") and isinstance(value, str) and value.isdigit()
+    }
+    template_id = call.text("template_id", "0")
+    return call.attempt(
+        lambda: call.do(
+            service.sign,
             patient_id=patient_id,
-            template_id=template_id,
-            typed_name=typed,
-            signature=str(form.get("signature") or ""),
+            template_id=int(template_id) if template_id.isdigit() else 0,
+            typed_name=call.text("typed_name"),
+            signature=call.text("signature"),
             answers=answers,
-            now=at,
-        )
-    except (InvalidInput, Conflict, ValueError) as exc:
-        return _sign_form(
-            request,
-            ctx,
-            session,
-            patient_id,
-            program,
-            error=str(exc),
-            typed_name=typed,
-            status_code=422,
-        )
-    return RedirectResponse(f"/patients/{patient_id}#consent-h", status_code=303)
+        ),
+        done=f"/patients/{patient_id}#consent-h",
+        again=lambda refused: _sign_form(call, patient_id, program, refused),
+    )
 
 
 @router.post("/consents/{consent_id}/countersign")
 def countersign_page(
-    request: Request,
-    ctx: Ctx,
-    form: FormFields,
-    session: DbSession,
-    at: Now,
-    consent_id: int,
-    principal: Principal = page_permission("consent:countersign"),
+    consent_id: int, call: PageCall = page_call("consent:countersign")
 ) -> Response:
-    consent = service.get_consent(session=session, consent_id=consent_id)
-    service.countersign(
-        session=session,
-        actor=actor_of(request, principal),
+    consent = service.get_consent(session=call.session, consent_id=consent_id)
+    call.do(
+        service.countersign,
         consent_id=consent_id,
-        capacity=str(form.get("capacity") or ""),
-        zone=ctx.settings.zone,
-        now=at,
+        capacity=call.text("capacity"),
+        zone=call.settings.zone,
     )
-    return RedirectResponse(f"/patients/{consent.patient_id}#consent-h", status_code=303)
+    return call.redirect(f"/patients/{consent.patient_id}#consent-h")
 
 
 @router.post("/consents/{consent_id}/withdraw")
-def withdraw_page(
-    request: Request,
-    form: FormFields,
-    session: DbSession,
-    at: Now,
-    consent_id: int,
-    principal: Principal = page_permission("consent:withdraw"),
-) -> Response:
-    consent = service.get_consent(session=session, consent_id=consent_id)
-    ensure_patient_scope(principal, "consent:withdraw", consent.patient_id)
-    service.withdraw(
-        session=session,
-        actor=actor_of(request, principal),
-        consent_id=consent_id,
-        reason=str(form.get("reason") or ""),
-        now=at,
-    )
-    return RedirectResponse(f"/patients/{consent.patient_id}#consent-h", status_code=303)
+def withdraw_page(consent_id: int, call: PageCall = page_call("consent:withdraw")) -> Response:
+    consent = service.get_consent(session=call.session, consent_id=consent_id)
+    call.own(consent.patient_id)
+    call.do(service.withdraw, consent_id=consent_id, reason=call.text("reason"))
+    return call.redirect(f"/patients/{consent.patient_id}#consent-h")
 
 
 @router.get("/consents/{consent_id}.pdf")
-def pdf_page(
-    request: Request,
-    session: DbSession,
-    at: Now,
-    consent_id: int,
-    principal: Principal = page_permission("consent:read"),
-) -> Response:
-    consent = service.get_consent(session=session, consent_id=consent_id)
-    ensure_patient_scope(principal, "consent:read", consent.patient_id)
-    data = service.signed_document(
-        session=session, actor=actor_of(request, principal), consent_id=consent_id, now=at
-    )
+def pdf_page(consent_id: int, call: PageCall = page_call("consent:read")) -> Response:
+    consent = service.get_consent(session=call.session, consent_id=consent_id)
+    call.own(consent.patient_id)
     return Response(
-        data,
+        call.do(service.signed_document, consent_id=consent_id),
         media_type="application/pdf",
         headers={"Content-Disposition": f'inline; filename="consent-{consent_id}.pdf"'},
     )
 
 
 @router.get("/consent-templates", response_class=HTMLResponse)
-def templates_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    principal: Principal = page_permission("consent:review"),
-) -> Response:
+def templates_page(call: PageCall = page_call("consent:review")) -> Response:
     """The clinic's template versions and the patients a re-consent flags."""
-    return page(
-        request,
-        ctx,
+    return call.render(
         "consent/templates.html",
         {
-            "templates": service.list_templates(session=session),
+            "templates": service.list_templates(session=call.session),
             "programs": programs(),
-            "flags": service.reconsent_flags(
-                session=session, actor=actor_of(request, principal), now=at
-            ),
+            "flags": call.do(service.reconsent_flags),
         },
     )
 
 
 @router.post("/consent-templates")
-def publish_page(
-    request: Request,
-    form: FormFields,
-    session: DbSession,
-    at: Now,
-    principal: Principal = page_permission("consent:publish"),
-) -> Response:
+def publish_page(call: PageCall = page_call("consent:publish")) -> Response:
     """Publish the program's EXAMPLE as the next version (the API takes the clinic's text)."""
-    service.publish_template(
-        session=session,
-        actor=actor_of(request, principal),
-        program=str(form.get("program") or ""),
+    call.do(
+        service.publish_template,
+        program=call.text("program"),
         content=None,
-        reconsent_required=form.get("reconsent_required") == "on",
-        note=str(form.get("note") or ""),
-        now=at,
+        reconsent_required=call.text("reconsent_required") == "on",
+        note=call.text("note"),
     )
-    return RedirectResponse("/consent-templates", status_code=303)
+    return call.redirect("/consent-templates")

@@ -2,39 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Path, Request
-
-from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.followup import schedules, schemas, service
 from ketacare.clinic.plans.service import get_plan
-from ketacare.web.deps import DbSession, Now, actor_of, api_permission, ensure_patient_scope
+from ketacare.web.deps import Call, Id, api_request, ensure_patient_scope
 
 router = APIRouter(prefix="/api/v1", tags=["follow-up"])
-Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.post(
     "/patients/{patient_id}/self-report-links", response_model=schemas.LinkCreated, status_code=201
 )
 def create_link(
-    request: Request,
-    patient_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    patient_id: Id,
     data: schemas.LinkCreate,
-    session: DbSession,
-    at: Now,
-    principal: Principal = api_permission("followup:write"),
+    call: Call = api_request("followup:write"),
 ) -> schemas.LinkCreated:
     """A single-use link for the patient to fill questionnaires on a phone."""
-    base = str(request.base_url).rstrip("/")
-    link, token = service.create_link(
-        session=session,
-        actor=actor_of(request, principal),
+    base = str(call.request.base_url).rstrip("/")
+    link, token = call.do(
+        service.create_link,
         patient_id=patient_id,
         instruments=data.instruments,
         valid_hours=data.valid_hours,
-        now=at,
         base_url=base,
         channel=data.channel,
     )
@@ -84,19 +75,16 @@ def plan_due_read(found: schedules.PlanDue) -> schemas.PlanDueRead:
 
 @router.get("/plans/{plan_id}/outcome-schedule", response_model=schemas.PlanScheduleRead)
 def read_schedule(
-    request: Request,
     plan_id: Id,
-    session: DbSession,
-    at: Now,
-    principal: Principal = api_permission("outcome_schedule:read"),
+    call: Call = api_request("outcome_schedule:read"),
 ) -> schemas.PlanScheduleRead:
     """The plan's outcome schedule (its own or inherited), its versions, and what is due."""
-    plan = get_plan(session=session, plan_id=plan_id)
-    ensure_patient_scope(principal, "outcome_schedule:read", plan.patient_id)
-    plan, current, rows = schedules.read_schedule(
-        session=session, actor=actor_of(request, principal), plan_id=plan_id, now=at
+    plan = get_plan(session=call.session, plan_id=plan_id)
+    ensure_patient_scope(call.principal, "outcome_schedule:read", plan.patient_id)
+    plan, current, rows = call.do(schedules.read_schedule, plan_id=plan_id)
+    found = (
+        schedules.evaluate_plan(session=call.session, plan=plan, now=call.now) if current else None
     )
-    found = schedules.evaluate_plan(session=session, plan=plan, now=at) if current else None
     return schemas.PlanScheduleRead(
         plan_id=plan.id,
         current=schemas.ScheduleRead.model_validate(current) if current else None,
@@ -110,38 +98,23 @@ def read_schedule(
     "/plans/{plan_id}/outcome-schedule", response_model=schemas.ScheduleRead, status_code=201
 )
 def set_schedule(
-    request: Request,
     plan_id: Id,
     data: schemas.ScheduleSet,
-    session: DbSession,
-    at: Now,
-    principal: Principal = api_permission("outcome_schedule:write"),
+    call: Call = api_request("outcome_schedule:write"),
 ) -> schemas.ScheduleRead:
     """Set or replace the plan's outcome schedule (a new version; the old one is kept)."""
-    row = schedules.set_schedule(
-        session=session,
-        actor=actor_of(request, principal),
-        plan_id=plan_id,
-        spec=data.schedule,
-        reason=data.reason,
-        now=at,
-    )
+    row = call.do(schedules.set_schedule, plan_id=plan_id, spec=data.schedule, reason=data.reason)
     return schemas.ScheduleRead.model_validate(row)
 
 
 @router.get("/patients/{patient_id}/due-questionnaires", response_model=list[schemas.PlanDueRead])
 def due_for_patient(
-    request: Request,
     patient_id: Id,
-    session: DbSession,
-    at: Now,
-    principal: Principal = api_permission("outcome_schedule:read"),
+    call: Call = api_request("outcome_schedule:read"),
 ) -> list[schemas.PlanDueRead]:
     """Every scheduled plan of the patient with each item's status now."""
-    ensure_patient_scope(principal, "outcome_schedule:read", patient_id)
-    found = schedules.due_for_patient(
-        session=session, actor=actor_of(request, principal), patient_id=patient_id, now=at
-    )
+    call.own(patient_id)
+    found = call.do(schedules.due_for_patient, patient_id=patient_id)
     return [plan_due_read(f) for f in found]
 
 
@@ -151,21 +124,16 @@ def due_for_patient(
     status_code=201,
 )
 def link_for_due(
-    request: Request,
     patient_id: Id,
     data: schemas.DueLinkCreate,
-    session: DbSession,
-    at: Now,
-    principal: Principal = api_permission("followup:write"),
+    call: Call = api_request("followup:write"),
 ) -> schemas.DueLinkCreated:
     """A single-use link for exactly what is due now (409 when nothing is)."""
-    base = str(request.base_url).rstrip("/")
-    link, token = schedules.link_for_due(
-        session=session,
-        actor=actor_of(request, principal),
+    base = str(call.request.base_url).rstrip("/")
+    link, token = call.do(
+        schedules.link_for_due,
         patient_id=patient_id,
         valid_hours=data.valid_hours,
-        now=at,
         base_url=base,
         channel=data.channel,
     )
@@ -180,13 +148,10 @@ def link_for_due(
 
 @router.get("/due-questionnaires", response_model=list[schemas.OverviewRead])
 def overview(
-    request: Request,
-    session: DbSession,
-    at: Now,
-    principal: Principal = api_permission("followup:read"),
+    call: Call = api_request("followup:read"),
 ) -> list[schemas.OverviewRead]:
     """Patients with questionnaires due or overdue now, most overdue first."""
-    rows = schedules.overview(session=session, actor=actor_of(request, principal), now=at)
+    rows = call.do(schedules.overview)
     return [
         schemas.OverviewRead(
             patient_id=r.patient.id,

@@ -8,10 +8,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
-from ketacare.clinic.accounts.service import Principal
-from ketacare.clinic.assessments.pages import _answers_from_form, incomplete_of
+from ketacare.clinic.assessments.pages import _answers_from_form, result_values
 from ketacare.clinic.assessments.service import (
     UNANSWERED_FLAGS,
     record_assessment,
@@ -25,53 +24,37 @@ from ketacare.core.instruments import IncompleteAnswers, get_instrument
 from ketacare.core.outcomes.schedule import STARTS, WHENS
 from ketacare.core.outcomes.templates import load_templates
 from ketacare.infra.errors import Conflict
-from ketacare.web.deps import (
-    Ctx,
-    DbSession,
-    FormFields,
-    Now,
-    actor_of,
-    page_permission,
-    remote_addr,
-)
+from ketacare.web.deps import Ctx, DbSession, FormFields, Now, remote_addr
+from ketacare.web.page_call import PageCall, Refusal, attempt, conflict_or_unprocessable, page_call
 from ketacare.web.render import optional_float, optional_int, page
 
 router = APIRouter(include_in_schema=False)
 
 
+def _sent(call: PageCall, patient: Any, created: tuple[Any, str]) -> Response:
+    """The page that shows a new self-report link (and where it was sent)."""
+    link, token = created
+    url = f"{call.base_url}/r/{token}"
+    return call.render("followup/sent.html", {"patient": patient, "link": link, "url": url})
+
+
 @router.post("/patients/{patient_id}/self-report-links", response_class=HTMLResponse)
-def send_link(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    principal: Principal = page_permission("followup:write"),
-) -> Response:
-    patient = get_patient(session=session, patient_id=patient_id)
-    try:
-        link, token = service.create_link(
-            session=session,
-            actor=actor_of(request, principal),
+def send_link(patient_id: int, call: PageCall = page_call("followup:write")) -> Response:
+    patient = get_patient(session=call.session, patient_id=patient_id)
+    return call.attempt(
+        lambda: call.do(
+            service.create_link,
             patient_id=patient_id,
-            instruments=[str(v) for v in form.getlist("instrument")],
-            valid_hours=optional_float(str(form.get("valid_hours") or "72"), "valid_hours") or 0,
-            now=at,
-            base_url=str(request.base_url).rstrip("/"),
-            channel=str(form.get("channel") or "") or None,
-        )
-    except KetacareError as exc:
-        session.rollback()
-        return page(
-            request,
-            ctx,
-            "followup/sent.html",
-            {"patient": patient, "error": str(exc)},
-            status_code=422,
-        )
-    url = f"{str(request.base_url).rstrip('/')}/r/{token}"
-    return page(request, ctx, "followup/sent.html", {"patient": patient, "link": link, "url": url})
+            instruments=[str(v) for v in call.form.getlist("instrument")],
+            valid_hours=optional_float(call.text("valid_hours", "72"), "valid_hours") or 0,
+            base_url=call.base_url,
+            channel=call.text("channel") or None,
+        ),
+        done=lambda created: _sent(call, patient, created),
+        again=lambda refused: call.render(
+            "followup/sent.html", {"patient": patient}, refused=refused
+        ),
+    )
 
 
 def _link_page(
@@ -127,10 +110,13 @@ def link_submit(
 ) -> Response:
     """One questionnaire submitted through the link; safety flags alert the clinician."""
     values: dict[str, object] = {}
-    try:
+    instrument = None
+
+    def act() -> tuple[Any, Any, list[Any]]:
+        nonlocal instrument
         instrument = get_instrument(instrument_id)
-        values = _answers_from_form(instrument, form)
-        link, row, alerts = service.submit_via_link(
+        values.update(_answers_from_form(instrument, form))
+        return service.submit_via_link(
             session=session,
             token=token,
             instrument_id=instrument_id,
@@ -139,37 +125,36 @@ def link_submit(
             remote_addr=remote_addr(request),
             accept_partial=ctx.settings.accept_partial_questionnaires,
         )
-    except IncompleteAnswers as exc:
-        # nothing kept and the link not spent: the same questionnaire again, blanks named
-        session.rollback()
-        service.refuse_via_link(
-            session=session, token=token, error=exc, now=at, remote_addr=remote_addr(request)
-        )
-        return _refused(_link_page(request, ctx, session, token, at, **_refusal(exc, values)))
-    except KetacareError as exc:
-        session.rollback()
-        return _link_page(request, ctx, session, token, at, error=str(exc))
-    patient = get_patient(session=session, patient_id=link.patient_id)
-    from ketacare.clinic.assessments.service import responsible_name
 
-    return page(
-        request,
-        ctx,
-        "followup/link_result.html",
-        {
-            "instrument": instrument,
-            "row": row,
-            "alerts": alerts,
-            "incomplete": incomplete_of(row),
-            "unanswered_kinds": sorted(UNANSWERED_FLAGS),
-            "token": token,
-            "more": link.used_at is None,
-            "crisis_message": ctx.settings.crisis_message,
-            "responsible": responsible_name(
-                session=session, user_id=patient.responsible_clinician_id
-            ),
-        },
-    )
+    def again(refused: Refusal) -> Response:
+        if not isinstance(refused.error, IncompleteAnswers):
+            return _link_page(request, ctx, session, token, at, error=refused.message)
+        # nothing kept and the link not spent: the same questionnaire again, blanks named
+        service.refuse_via_link(
+            session=session,
+            token=token,
+            error=refused.error,
+            now=at,
+            remote_addr=remote_addr(request),
+        )
+        return _refused(
+            _link_page(request, ctx, session, token, at, **_refusal(refused.error, values))
+        )
+
+    def done(recorded: tuple[Any, Any, list[Any]]) -> Response:
+        link, row, alerts = recorded
+        patient = get_patient(session=session, patient_id=link.patient_id)
+        shown = result_values(
+            session=session, settings=ctx.settings, patient=patient, row=row, alerts=alerts
+        )
+        return page(
+            request,
+            ctx,
+            "followup/link_result.html",
+            {"instrument": instrument, "token": token, "more": link.used_at is None, **shown},
+        )
+
+    return attempt(session, act, done=done, again=again)
 
 
 def _refusal(exc: IncompleteAnswers, values: dict[str, object]) -> dict[str, Any]:
@@ -274,21 +259,17 @@ def _spec_from_form(form: Any, zone: ZoneInfo) -> tuple[dict[str, Any], list[dic
 
 
 def _schedule_page(
-    request: Request,
-    ctx: Ctx,
-    session: Any,
-    at: Any,
-    principal: Principal,
+    call: PageCall,
     plan_id: int,
     *,
     form_spec: dict[str, Any] | None = None,
     rows: list[dict[str, Any]] | None = None,
-    error: str | None = None,
+    refused: Refusal | None = None,
     template_id: str | None = None,
-    status_code: int = 200,
 ) -> Response:
+    session, at = call.session, call.now
     plan, current, versions = schedules.read_schedule(
-        session=session, actor=actor_of(request, principal), plan_id=plan_id, now=at
+        session=session, actor=call.actor, plan_id=plan_id, now=at
     )
     patient = get_patient(session=session, patient_id=plan.patient_id)
     live = current is not None and plan.status != "superseded"
@@ -306,12 +287,10 @@ def _schedule_page(
     until = stop.get("until")
     if isinstance(until, str):
         try:
-            stop["until_date"] = datetime.fromisoformat(until).astimezone(ctx.settings.zone).date()
+            stop["until_date"] = datetime.fromisoformat(until).astimezone(call.settings.zone).date()
         except ValueError:
             stop["until_date"] = None
-    return page(
-        request,
-        ctx,
+    return call.render(
         "followup/schedule.html",
         {
             "plan": plan,
@@ -327,170 +306,84 @@ def _schedule_page(
             "starts": STARTS,
             "templates": list(templates.values()),
             "chosen": chosen,
-            "error": error,
         },
-        status_code=status_code,
+        refused=refused,
     )
 
 
 @router.get("/plans/{plan_id}/outcome-schedule", response_class=HTMLResponse)
 def schedule_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    plan_id: int,
-    template: str = "",
-    principal: Principal = page_permission("followup:read"),
+    plan_id: int, template: str = "", call: PageCall = page_call("followup:read")
 ) -> Response:
     """The plan's outcome schedule: what is due now, the editor, the versions."""
-    return _schedule_page(
-        request, ctx, session, at, principal, plan_id, template_id=template[:60] or None
-    )
+    return _schedule_page(call, plan_id, template_id=template[:60] or None)
 
 
 @router.post("/plans/{plan_id}/outcome-schedule", response_class=HTMLResponse)
-def save_schedule(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    plan_id: int,
-    principal: Principal = page_permission("outcome_schedule:write"),
-) -> Response:
+def save_schedule(plan_id: int, call: PageCall = page_call("outcome_schedule:write")) -> Response:
     """Save the edited schedule as a new version (bad input: the form again, with why)."""
-    get_plan(session=session, plan_id=plan_id)
-    spec: dict[str, Any] | None = None
-    rows: list[dict[str, Any]] | None = None
-    try:
-        spec, rows = _spec_from_form(form, ctx.settings.zone)
-        schedules.set_schedule(
-            session=session,
-            actor=actor_of(request, principal),
-            plan_id=plan_id,
-            spec=spec,
-            reason=str(form.get("reason") or ""),
-            now=at,
-        )
-    except KetacareError as exc:
-        session.rollback()
-        return _schedule_page(
-            request,
-            ctx,
-            session,
-            at,
-            principal,
-            plan_id,
-            form_spec=spec,
-            rows=rows,
-            error=str(exc),
-            status_code=409 if isinstance(exc, Conflict) else 422,
-        )
-    return RedirectResponse(f"/plans/{plan_id}/outcome-schedule", status_code=303)
+    get_plan(session=call.session, plan_id=plan_id)
+    typed: dict[str, Any] = {}
 
+    def act() -> object:
+        typed["spec"], typed["rows"] = _spec_from_form(call.form, call.settings.zone)
+        return call.do(
+            schedules.set_schedule, plan_id=plan_id, spec=typed["spec"], reason=call.text("reason")
+        )
 
-def _patient_due_page(
-    request: Request,
-    ctx: Ctx,
-    session: Any,
-    at: Any,
-    principal: Principal,
-    patient_id: int,
-    error: str | None = None,
-    status_code: int = 200,
-) -> Response:
-    patient = get_patient(session=session, patient_id=patient_id)
-    found = schedules.due_for_patient(
-        session=session, actor=actor_of(request, principal), patient_id=patient_id, now=at
+    return call.attempt(
+        act,
+        done=f"/plans/{plan_id}/outcome-schedule",
+        again=lambda refused: _schedule_page(
+            call, plan_id, form_spec=typed.get("spec"), rows=typed.get("rows"), refused=refused
+        ),
+        status=conflict_or_unprocessable,
     )
-    return page(
-        request,
-        ctx,
+
+
+def _patient_due_page(call: PageCall, patient_id: int, refused: Refusal | None = None) -> Response:
+    patient = get_patient(session=call.session, patient_id=patient_id)
+    found = call.do(schedules.due_for_patient, patient_id=patient_id)
+    return call.render(
         "followup/patient_due.html",
-        {"patient": patient, "found": found, "error": error},
-        status_code=status_code,
+        {"patient": patient, "found": found},
+        refused=refused,
     )
 
 
 @router.get("/patients/{patient_id}/due-questionnaires", response_class=HTMLResponse)
-def patient_due_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    principal: Principal = page_permission("followup:read"),
-) -> Response:
+def patient_due_page(patient_id: int, call: PageCall = page_call("followup:read")) -> Response:
     """The clinician's view of one patient's scheduled questionnaires."""
-    return _patient_due_page(request, ctx, session, at, principal, patient_id)
+    return _patient_due_page(call, patient_id)
 
 
 @router.post("/patients/{patient_id}/due-questionnaires/link", response_class=HTMLResponse)
-def link_for_due_page(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    principal: Principal = page_permission("followup:write"),
-) -> Response:
+def link_for_due_page(patient_id: int, call: PageCall = page_call("followup:write")) -> Response:
     """A single-use link for exactly what is due now."""
-    patient = get_patient(session=session, patient_id=patient_id)
-    try:
-        link, token = schedules.link_for_due(
-            session=session,
-            actor=actor_of(request, principal),
+    patient = get_patient(session=call.session, patient_id=patient_id)
+    return call.attempt(
+        lambda: call.do(
+            schedules.link_for_due,
             patient_id=patient_id,
-            valid_hours=optional_float(str(form.get("valid_hours") or "72"), "valid_hours") or 0,
-            now=at,
-            base_url=str(request.base_url).rstrip("/"),
-            channel=str(form.get("channel") or "") or None,
-        )
-    except KetacareError as exc:
-        session.rollback()
-        return _patient_due_page(
-            request,
-            ctx,
-            session,
-            at,
-            principal,
-            patient_id,
-            error=str(exc),
-            status_code=409 if isinstance(exc, Conflict) else 422,
-        )
-    url = f"{str(request.base_url).rstrip('/')}/r/{token}"
-    return page(request, ctx, "followup/sent.html", {"patient": patient, "link": link, "url": url})
+            valid_hours=optional_float(call.text("valid_hours", "72"), "valid_hours") or 0,
+            base_url=call.base_url,
+            channel=call.text("channel") or None,
+        ),
+        done=lambda created: _sent(call, patient, created),
+        again=lambda refused: _patient_due_page(call, patient_id, refused),
+        status=conflict_or_unprocessable,
+    )
 
 
 @router.get("/due-questionnaires", response_class=HTMLResponse)
-def overview_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    principal: Principal = page_permission("followup:read"),
-) -> Response:
+def overview_page(call: PageCall = page_call("followup:read")) -> Response:
     """Patients with questionnaires due or overdue now, most overdue first."""
-    rows = schedules.overview(session=session, actor=actor_of(request, principal), now=at)
-    return page(request, ctx, "followup/overview.html", {"rows": rows})
+    rows = call.do(schedules.overview)
+    return call.render("followup/overview.html", {"rows": rows})
 
 
-def _my_page(
-    request: Request,
-    ctx: Ctx,
-    session: Any,
-    at: Any,
-    principal: Principal,
-    error: str | None = None,
-    status_code: int = 200,
-    **extra: Any,
-) -> Response:
-    patient_id = principal.patient_id or 0
-    found = schedules.due_for_patient(
-        session=session, actor=actor_of(request, principal), patient_id=patient_id, now=at
-    )
+def _my_page(call: PageCall, refused: Refusal | None = None, **extra: Any) -> Response:
+    found = call.do(schedules.due_for_patient, patient_id=call.principal.patient_id or 0)
     asked = _asked(
         [schedules.occurrence_record(d.plan.id, s) for d in found for s in d.outstanding]
     )
@@ -501,100 +394,72 @@ def _my_page(
         for s in d.status.items
         if s.status in ("upcoming", "satisfied") and s.next_due_at is not None
     ]
-    return page(
-        request,
-        ctx,
+    return call.render(
         "followup/my.html",
         {
             "asked": asked,
             "due": due,
             "upcoming": sorted(upcoming, key=lambda u: u[1]),
-            "error": error,
             "values": {},
-            "crisis_message": ctx.settings.crisis_message,
+            "crisis_message": call.settings.crisis_message,
             **extra,
         },
-        status_code=status_code,
+        refused=refused,
     )
 
 
 @router.get("/my/questionnaires", response_class=HTMLResponse)
-def my_questionnaires(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    principal: Principal = page_permission("selfreport:fill"),
-) -> Response:
+def my_questionnaires(call: PageCall = page_call("selfreport:fill")) -> Response:
     """A logged-in patient's questionnaires due now, the first one ready to fill."""
-    return _my_page(request, ctx, session, at, principal)
+    return _my_page(call)
 
 
 @router.post("/my/questionnaires/{instrument_id}", response_class=HTMLResponse)
-def my_submit(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    instrument_id: str,
-    principal: Principal = page_permission("selfreport:fill"),
-) -> Response:
+def my_submit(instrument_id: str, call: PageCall = page_call("selfreport:fill")) -> Response:
     """One due questionnaire filled by the logged-in patient."""
-    patient_id = principal.patient_id or 0
+    patient_id = call.principal.patient_id or 0
     values: dict[str, object] = {}
-    try:
+    outstanding: list[str] = []
+    instrument = None
+
+    def act() -> tuple[Any, list[Any]]:
+        nonlocal instrument
         instrument = get_instrument(instrument_id)
-        found = schedules.due_for_patient(
-            session=session, actor=actor_of(request, principal), patient_id=patient_id, now=at
-        )
-        outstanding = schedules.outstanding_instruments(found)
+        found = call.do(schedules.due_for_patient, patient_id=patient_id)
+        outstanding.extend(schedules.outstanding_instruments(found))
         if instrument.id not in outstanding:
             raise Conflict(f"{instrument.title} is not due now")
-        values = _answers_from_form(instrument, form)
-        row, alerts = record_assessment(
-            session=session,
-            actor=actor_of(request, principal),
+        values.update(_answers_from_form(instrument, call.form))
+        return call.do(
+            record_assessment,
             patient_id=patient_id,
             instrument_id=instrument.id,
             answers=values,
             context="follow_up",
             source="patient",
-            now=at,
-            accept_partial=ctx.settings.accept_partial_questionnaires,
+            accept_partial=call.settings.accept_partial_questionnaires,
         )
-    except IncompleteAnswers as exc:
-        session.rollback()
-        refuse_incomplete(
-            session=session,
-            actor=actor_of(request, principal),
-            patient_id=patient_id,
-            error=exc,
-            now=at,
-        )
-        return _refused(_my_page(request, ctx, session, at, principal, **_refusal(exc, values)))
-    except KetacareError as exc:
-        session.rollback()
-        code = 409 if isinstance(exc, Conflict) else 422
-        return _my_page(request, ctx, session, at, principal, error=str(exc), status_code=code)
-    patient = get_patient(session=session, patient_id=patient_id)
-    from ketacare.clinic.assessments.service import responsible_name
 
-    return page(
-        request,
-        ctx,
-        "followup/link_result.html",
-        {
-            "instrument": instrument,
-            "row": row,
-            "alerts": alerts,
-            "incomplete": incomplete_of(row),
-            "unanswered_kinds": sorted(UNANSWERED_FLAGS),
-            "more": len(outstanding) > 1 or bool(row.missing),
-            "next_url": "/my/questionnaires",
-            "crisis_message": ctx.settings.crisis_message,
-            "responsible": responsible_name(
-                session=session, user_id=patient.responsible_clinician_id
-            ),
-        },
-    )
+    def again(refused: Refusal) -> Response:
+        if not isinstance(refused.error, IncompleteAnswers):
+            return _my_page(call, refused)
+        call.do(refuse_incomplete, patient_id=patient_id, error=refused.error)
+        return _refused(_my_page(call, **_refusal(refused.error, values)))
+
+    def done(recorded: tuple[Any, list[Any]]) -> Response:
+        row, alerts = recorded
+        patient = get_patient(session=call.session, patient_id=patient_id)
+        shown = result_values(
+            session=call.session, settings=call.settings, patient=patient, row=row, alerts=alerts
+        )
+        return call.render(
+            "followup/link_result.html",
+            {
+                "instrument": instrument,
+                "more": len(outstanding) > 1 or bool(row.missing),
+                "next_url": "/my/questionnaires",
+                **shown,
+            },
+        )
+
+    return call.attempt(act, done=done, again=again, status=conflict_or_unprocessable)

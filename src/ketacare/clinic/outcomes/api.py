@@ -2,57 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Path, Request
-
-from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.outcomes import boosters, panel, schemas
 from ketacare.clinic.outcomes.policy import booster_rules
-from ketacare.web.deps import Ctx, DbSession, Now, actor_of, api_permission, ensure_patient_scope
+from ketacare.web.deps import Call, Id, api_request
 
 router = APIRouter(prefix="/api/v1", tags=["outcomes"])
-PatientId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.get("/patients/{patient_id}/outcomes", response_model=schemas.OutcomePanel)
 def patient_outcomes(
-    request: Request,
-    patient_id: PatientId,
-    session: DbSession,
-    ctx: Ctx,
-    at: Now,
-    principal: Principal = api_permission("outcome:read"),
+    patient_id: Id,
+    call: Call = api_request("outcome:read"),
 ) -> schemas.OutcomePanel:
     """Scores over sessions, change from baseline, definitions met, doses, status line,
     booster suggestions and the decisions on them."""
-    ensure_patient_scope(principal, "outcome:read", patient_id)
-    return panel.outcome_panel(
-        session=session,
-        actor=actor_of(request, principal),
+    call.own(patient_id)
+    return call.do(
+        panel.outcome_panel,
         patient_id=patient_id,
-        now=at,
-        zone=ctx.settings.zone,
-        loss_confirmations=ctx.settings.outcome_loss_confirmations,
-        booster_rules=booster_rules(ctx.settings),
+        zone=call.settings.zone,
+        loss_confirmations=call.settings.outcome_loss_confirmations,
+        booster_rules=booster_rules(call.settings),
     )
 
 
 @router.get("/patients/{patient_id}/booster-decisions", response_model=list[schemas.DecisionView])
 def list_booster_decisions(
-    request: Request,
-    patient_id: PatientId,
-    session: DbSession,
-    ctx: Ctx,
-    at: Now,
-    principal: Principal = api_permission("outcome:read"),
+    patient_id: Id,
+    call: Call = api_request("outcome:read"),
 ) -> list[schemas.DecisionView]:
     """Every decision on the patient's booster suggestions, superseded ones included."""
-    ensure_patient_scope(principal, "outcome:read", patient_id)
-    rows = boosters.read_decisions(
-        session=session, actor=actor_of(request, principal), patient_id=patient_id, now=at
-    )
-    return [panel.decision_view(r, ctx.settings.zone) for r in rows]
+    call.own(patient_id)
+    rows = call.do(boosters.read_decisions, patient_id=patient_id)
+    return [panel.decision_view(r, call.settings.zone) for r in rows]
 
 
 @router.post(
@@ -61,13 +45,9 @@ def list_booster_decisions(
     status_code=201,
 )
 def decide_booster(
-    request: Request,
-    patient_id: PatientId,
+    patient_id: Id,
     data: schemas.DecisionCreate,
-    session: DbSession,
-    ctx: Ctx,
-    at: Now,
-    principal: Principal = api_permission("plan:write"),
+    call: Call = api_request("plan:write"),
 ) -> schemas.DecisionView:
     """Accept (optional note) or dismiss (reason required) the booster suggested by a score.
 
@@ -75,18 +55,16 @@ def decide_booster(
     the one named, or when the suggestion is already decided (name the standing decision
     in ``supersedes`` to correct it).
     """
-    row = boosters.decide(
-        session=session,
-        actor=actor_of(request, principal),
+    row = call.do(
+        boosters.decide,
         patient_id=patient_id,
         measure=data.measure,
         assessment_id=data.assessment_id,
         decision=data.decision,
         note=data.note,
         supersedes=data.supersedes,
-        now=at,
-        zone=ctx.settings.zone,
-        loss_confirmations=ctx.settings.outcome_loss_confirmations,
-        booster_rules=booster_rules(ctx.settings),
+        zone=call.settings.zone,
+        loss_confirmations=call.settings.outcome_loss_confirmations,
+        booster_rules=booster_rules(call.settings),
     )
-    return panel.decision_view(row, ctx.settings.zone)
+    return panel.decision_view(row, call.settings.zone)

@@ -7,31 +7,18 @@ policy text and the correction form. A refused decision comes back here with the
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.outcomes import boosters, panel
 from ketacare.clinic.outcomes.policy import booster_rules
 from ketacare.clinic.outcomes.record import gather
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.plans.orm import Plan
-from ketacare.core.errors import InvalidInput, KetacareError
-from ketacare.infra.errors import status_for
-from ketacare.web.deps import (
-    Ctx,
-    DbSession,
-    FormFields,
-    Now,
-    actor_of,
-    ensure_patient_scope,
-    page_permission,
-)
-from ketacare.web.render import optional_int, page
+from ketacare.core.errors import InvalidInput
+from ketacare.web.page_call import PageCall, Refusal, mapped_status, page_call
+from ketacare.web.render import optional_int
 
 router = APIRouter(include_in_schema=False)
 
@@ -41,29 +28,22 @@ _LIVE_PLANS = ("draft", "awaiting_cosign", "signed", "active")
 
 
 def _booster_page(
-    request: Request,
-    ctx: Ctx,
-    session: Session,
-    principal: Principal,
+    call: PageCall,
     patient_id: int,
-    at: Any,
-    *,
-    error: str | None = None,
+    refused: Refusal | None = None,
     form: dict[str, str] | None = None,
-    status_code: int = 200,
 ) -> Response:
+    session, at, settings = call.session, call.now, call.settings
     patient = get_patient(session=session, patient_id=patient_id)
-    rows = boosters.read_decisions(
-        session=session, actor=actor_of(request, principal), patient_id=patient_id, now=at
-    )
-    zone = ctx.settings.zone
-    rules = booster_rules(ctx.settings)
+    rows = boosters.read_decisions(session=session, actor=call.actor, patient_id=patient_id, now=at)
+    zone = settings.zone
+    rules = booster_rules(settings)
     record = gather(session=session, patient_id=patient_id, now=at)
     built = panel.build_panel(
         record=record,
         now=at,
         zone=zone,
-        loss_confirmations=ctx.settings.outcome_loss_confirmations,
+        loss_confirmations=settings.outcome_loss_confirmations,
         booster_rules=rules,
         decisions=rows,
     )
@@ -76,9 +56,7 @@ def _booster_page(
         )
         .order_by(Plan.id)
     ).all()
-    return page(
-        request,
-        ctx,
+    return call.render(
         "outcomes/booster.html",
         {
             "patient": patient,
@@ -87,71 +65,47 @@ def _booster_page(
             "decisions": [panel.decision_view(r, zone) for r in reversed(rows)],
             "rules_set": bool(rules),
             "plans": plans,
-            "error": error,
             "form": form or {},
         },
-        status_code=status_code,
+        refused=refused,
     )
 
 
 @router.get("/patients/{patient_id}/booster", response_class=HTMLResponse)
-def booster_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    principal: Principal = page_permission("outcome:read"),
-) -> Response:
+def booster_page(patient_id: int, call: PageCall = page_call("outcome:read")) -> Response:
     """The patient's booster suggestions and every decision taken on them."""
-    ensure_patient_scope(principal, "outcome:read", patient_id)
-    return _booster_page(request, ctx, session, principal, patient_id, at)
+    call.own(patient_id)
+    return _booster_page(call, patient_id)
 
 
 @router.post("/patients/{patient_id}/booster", response_class=HTMLResponse)
-def booster_decide(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    principal: Principal = page_permission("plan:write"),
-) -> Response:
+def booster_decide(patient_id: int, call: PageCall = page_call("plan:write")) -> Response:
     """Accept or dismiss a suggestion (or correct a decision); back to the chart when done."""
-    get_patient(session=session, patient_id=patient_id)
-    values = {k: str(form.get(k) or "").strip() for k in FORM_FIELDS}
-    try:
+    get_patient(session=call.session, patient_id=patient_id)
+    values = call.texts(FORM_FIELDS)
+
+    def act() -> object:
         assessment = optional_int(values["assessment_id"], "assessment_id")
         if assessment is None:
             raise InvalidInput(
                 "assessment_id is missing: decide from the suggestion shown on the chart"
             )
-        boosters.decide(
-            session=session,
-            actor=actor_of(request, principal),
+        return call.do(
+            boosters.decide,
             patient_id=patient_id,
             measure=values["measure"],
             assessment_id=assessment,
             decision=values["decision"],
             note=values["note"] or None,
             supersedes=optional_int(values["supersedes"], "supersedes"),
-            now=at,
-            zone=ctx.settings.zone,
-            loss_confirmations=ctx.settings.outcome_loss_confirmations,
-            booster_rules=booster_rules(ctx.settings),
+            zone=call.settings.zone,
+            loss_confirmations=call.settings.outcome_loss_confirmations,
+            booster_rules=booster_rules(call.settings),
         )
-    except KetacareError as exc:
-        session.rollback()
-        return _booster_page(
-            request,
-            ctx,
-            session,
-            principal,
-            patient_id,
-            at,
-            error=str(exc),
-            form=values,
-            status_code=status_for(exc)[0],
-        )
-    return RedirectResponse(f"/patients/{patient_id}#outcomes-h", status_code=303)
+
+    return call.attempt(
+        act,
+        done=f"/patients/{patient_id}#outcomes-h",
+        again=lambda refused: _booster_page(call, patient_id, refused, form=values),
+        status=mapped_status,
+    )

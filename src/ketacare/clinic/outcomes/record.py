@@ -91,14 +91,11 @@ class Given:
 
 @dataclass(frozen=True, slots=True)
 class OutcomeRecord:
-    """Scores per measure (oldest first), sessions given (in the order given) and the
-    adverse events of every session (alerts, side effects present, stops for an adverse
-    effect), given or not."""
+    """Scores per measure (oldest first) and sessions given (in the order given)."""
 
     patient_id: int
     scores: dict[str, tuple[Score, ...]]
     given: tuple[Given, ...]
-    adverse: tuple[str, ...] = ()
 
     def series(self) -> list[MeasureSeries]:
         """The core's series, one per measure that has scores."""
@@ -166,26 +163,12 @@ def gather(*, session: Session, patient_id: int, now: datetime) -> OutcomeRecord
                     Score(assessment.id, measure.id, at, value, assessment.source)
                 )
     given: list[Given] = []
-    adverse: list[str] = []
     for row in session.scalars(
         select(DosingSession)
         .where(DosingSession.patient_id == patient_id)
         .order_by(DosingSession.id)
     ):
         state = state_of(session=session, session_id=row.id)
-        adverse += [
-            f"session {row.id}: NEWS2 {a.value:g}"
-            if a.threshold is None
-            else f"session {row.id}: {a.threshold.vital} {a.value:g} (limit {a.threshold.value:g})"
-            for a in state.alerts
-        ]
-        present = [
-            k for k in SIDE_EFFECTS if any(getattr(s, k) is True for s in state.side_effects)
-        ]
-        if present:
-            adverse.append(f"session {row.id}: " + ", ".join(present))
-        if state.stop is not None and state.stop.reason == "adverse_effect":
-            adverse.append(f"session {row.id}: stopped for an adverse effect ({state.stop.detail})")
         if state.dosing_started_at is None:
             continue
         ended = state.dosing_ended_at or state.finished_at
@@ -207,7 +190,6 @@ def gather(*, session: Session, patient_id: int, now: datetime) -> OutcomeRecord
         patient_id=patient_id,
         scores={k: tuple(v) for k, v in scores.items()},
         given=tuple(given),
-        adverse=tuple(adverse),
     )
 
 

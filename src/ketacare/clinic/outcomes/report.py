@@ -1,39 +1,73 @@
-"""The progress report for a referring physician or an insurer, as PDF (matplotlib).
+"""The progress report for a referring physician or an insurer, typeset to PDF.
 
-Diagnosis, plan, sessions given, measures over time as charts with the sessions marked,
-response status (when the clinic has set how a loss of response is confirmed) and
-adverse events (session alerts and side effects), all from the record. Scores, sessions
-and the status line come from :mod:`ketacare.clinic.outcomes.record`, as on the chart's
-outcome panel, so the two never disagree.
+Diagnoses, medications and allergies, plans, sessions given with their doses, the
+cumulative dose, the response status (when the clinic has set how a loss of response is
+confirmed), every outcome measure as a table and a chart scaled to its dates, every safety
+alert (questionnaire flags such as PHQ-9 item 9, session vital-sign alerts) with who
+acknowledged it and what was done, and the adverse events of each session, all from the
+record. Scores, sessions and the status line come from
+:mod:`ketacare.clinic.outcomes.record`, as on the chart's outcome panel, so the two never
+disagree. The template is ``outcomes/report_document.html``.
 """
 
 from __future__ import annotations
 
-import io
-import textwrap
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-import matplotlib
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
-from sqlalchemy import select  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
-
-from ketacare.clinic.audit import service as audit  # noqa: E402
-from ketacare.clinic.outcomes.boosters import decision_rows, standing  # noqa: E402
-from ketacare.clinic.outcomes.panel import measure_scale  # noqa: E402
-from ketacare.clinic.outcomes.record import (  # noqa: E402
+from ketacare.clinic.accounts.orm import User
+from ketacare.clinic.assessments.orm import ClinicalAlert
+from ketacare.clinic.audit import service as audit
+from ketacare.clinic.documents import Document, Identity, Letterhead, render_pdf
+from ketacare.clinic.documents.charts import Series, time_chart
+from ketacare.clinic.outcomes.boosters import decision_rows, standing
+from ketacare.clinic.outcomes.panel import measure_scale
+from ketacare.clinic.outcomes.record import (
     MEASURE_BY_ID,
+    SIDE_EFFECTS,
+    OutcomeRecord,
     gather,
     status_line,
 )
-from ketacare.clinic.patients.service import current_weight, get_patient  # noqa: E402
-from ketacare.clinic.plans.orm import Plan  # noqa: E402
-from ketacare.core.outcomes import BoosterRule  # noqa: E402
+from ketacare.clinic.patients.service import current_weight, get_patient
+from ketacare.clinic.plans.orm import Plan
+from ketacare.clinic.sessions.orm import DosingSession
+from ketacare.clinic.sessions.service import state_of
+from ketacare.core.errors import KetacareError
+from ketacare.core.instruments import list_instruments
+from ketacare.core.outcomes import BoosterRule
+
+#: entries corrected as never true are left out of the report (they stay in the record)
+NOT_SHOWN = "entered-in-error"
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyAlert:
+    """One safety alert as the report lists it."""
+
+    raised_at: datetime
+    source: str
+    message: str
+    open: bool
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    action: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MeasureView:
+    """One outcome measure: its scores and their chart."""
+
+    label: str
+    scale: tuple[float, float]
+    points: tuple[Any, ...]
+    chart: Any
 
 
 def progress_report(
@@ -44,6 +78,7 @@ def progress_report(
     now: datetime,
     zone: ZoneInfo,
     loss_confirmations: int | None,
+    letterhead: Letterhead,
     booster_rules: Sequence[BoosterRule] = (),
 ) -> bytes:
     """The report as PDF bytes (the read is audited).
@@ -62,50 +97,7 @@ def progress_report(
         at=now,
         detail={"format": "pdf"},
     )
-    plans = list(
-        session.scalars(select(Plan).where(Plan.patient_id == patient_id).order_by(Plan.id))
-    )
     record = gather(session=session, patient_id=patient_id, now=now)
-    given = record.given
-    scores = {m: points for m, points in record.scores.items() if points}
-
-    def local(t: datetime) -> str:
-        return t.astimezone(zone).strftime("%Y-%m-%d")
-
-    weight = current_weight(patient)
-    lines = [
-        "Progress report",
-        "",
-        f"Patient: {patient.family_name}, {patient.given_name}  (MRN {patient.mrn}, born "
-        f"{patient.birth_date.isoformat()}, {patient.sex})",
-        f"Weight: {weight.weight_kg:g} kg" if weight else "Weight: not recorded",
-        f"Prepared {now.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})",
-        "",
-        "Diagnoses:",
-        *(
-            [f"  {c.icd10_code}  {c.display}" for c in patient.conditions if c.status == "active"]
-            or ["  none recorded"]
-        ),
-        "",
-        "Plans:",
-        *[
-            f"  plan {p.id} v{p.version}: {p.protocol_id}, {p.status}, planned total "
-            f"{p.total_dose_mg:g} mg"
-            for p in plans
-        ],
-        "",
-        f"Sessions given: {len(given)}",
-        *[
-            f"  {local(g.started_at)}: {g.dose_mg:.1f} mg ({g.state.replace('_', ' ')})"
-            + (" so far" if g.ongoing else "")
-            for g in given
-        ],
-        "",
-        "Cumulative dose (delivered, from the session logs):",
-        *_cumulative_lines(session=session, patient_id=patient_id, now=now),
-        "",
-        "Response status:",
-    ]
     status = status_line(
         record=record,
         loss_confirmations=loss_confirmations,
@@ -113,45 +105,181 @@ def progress_report(
         zone=zone,
         decisions=standing(decision_rows(session=session, patient_id=patient_id)),
     )
-    # one part per line (the same words as the chart's status line, joined there by "; ")
-    lines += [
-        *[f"  {part}" for part in status.parts or (status.text,)],
-        *[
-            line
-            for note in status.notes
-            for line in textwrap.wrap(
-                f"({note})", 100, initial_indent="  ", subsequent_indent="   "
-            )
-        ],
+    alerts = safety_alerts(session=session, patient_id=patient_id)
+    names = _names(session, [patient.responsible_clinician_id])
+    values = {
+        "weight": current_weight(patient),
+        "responsible": names.get(patient.responsible_clinician_id),
+        "conditions": [c for c in patient.conditions if c.status != NOT_SHOWN],
+        "medications": [m for m in patient.medications if m.status != NOT_SHOWN],
+        "allergies": [a for a in patient.allergies if a.status != NOT_SHOWN],
+        "plans": _plans(session, patient_id),
+        "given": record.given,
+        "cumulative": _cumulative_lines(session=session, patient_id=patient_id, now=now),
+        "status": status,
+        "measures": _measures(record, zone),
+        "alerts": alerts,
+        "open_alerts": [a for a in alerts if a.open],
+        "adverse": _adverse(session, patient_id),
+    }
+    return render_pdf(
+        Document(
+            template="outcomes/report_document.html",
+            title="Progress report",
+            letterhead=letterhead,
+            patient=Identity.of(patient),
+            zone=zone,
+            generated_at=now,
+            values=values,
+        )
+    )
+
+
+def _names(session: Session, ids: Sequence[int | None]) -> dict[int | None, str]:
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    return {u.id: u.full_name for u in session.scalars(select(User).where(User.id.in_(wanted)))}
+
+
+def _plans(session: Session, patient_id: int) -> list[dict[str, Any]]:
+    from ketacare.core.protocols import load_library
+
+    library = load_library()
+    rows = list(
+        session.scalars(select(Plan).where(Plan.patient_id == patient_id).order_by(Plan.id))
+    )
+    names = _names(session, [p.signed_by for p in rows] + [p.cosigned_by for p in rows])
+    out = []
+    for plan in rows:
+        try:
+            title = library.get(protocol_id=plan.protocol_id).title
+        except KetacareError:
+            title = plan.protocol_id  # a clinic's own protocol: its id
+        signed = [
+            f"{names.get(who, 'unknown')}"
+            for who in (plan.signed_by, plan.cosigned_by)
+            if who is not None
+        ]
+        out.append(
+            {
+                "plan": plan,
+                "protocol": f"{title} ({plan.protocol_id})",
+                "signed": ", ".join(signed),
+            }
+        )
+    return out
+
+
+def _measures(record: OutcomeRecord, zone: ZoneInfo) -> list[MeasureView]:
+    marks = [g.started_at for g in record.given]
+    out = []
+    for measure_id, points in record.scores.items():
+        if not points:
+            continue
+        measure = MEASURE_BY_ID[measure_id]
+        scale = measure_scale(measure)
+        chart = time_chart(
+            series=[Series(measure.short, tuple((p.at, p.value) for p in points))],
+            zone=zone,
+            y_label=f"score ({scale[0]:g} to {scale[1]:g})",
+            least_span=timedelta(days=2),
+            y_range=scale,
+            marks=marks,
+            mark_label="session given",
+            height=190,
+        )
+        out.append(MeasureView(measure.label, scale, points, chart))
+    return out
+
+
+def safety_alerts(*, session: Session, patient_id: int) -> list[SafetyAlert]:
+    """Every safety alert of the patient, open and closed, oldest first.
+
+    The clinical inbox holds the questionnaire flags (PHQ-9 item 9, C-SSRS risk, safety
+    items left unanswered) and mirrors each session's vital-sign alerts; a session alert
+    its log holds without a mirror (recorded before mirroring) is listed from the log.
+    """
+    rows = list(
+        session.scalars(
+            select(ClinicalAlert)
+            .where(ClinicalAlert.patient_id == patient_id)
+            .order_by(ClinicalAlert.raised_at, ClinicalAlert.id)
+        )
+    )
+    names = _names(session, [r.acknowledged_by for r in rows])
+    sources = {f.id: i.short_title for i in list_instruments() for f in i.flags}
+    found = [
+        SafetyAlert(
+            raised_at=r.raised_at,
+            source=f"Session {r.session_id}" if r.session_id else sources.get(r.kind, r.kind),
+            message=r.message,
+            open=r.acknowledged_at is None,
+            acknowledged_by=None if r.acknowledged_by is None else names.get(r.acknowledged_by),
+            acknowledged_at=r.acknowledged_at,
+            action=r.action,
+        )
+        for r in rows
     ]
-    adverse = record.adverse
-    lines += ["", "Adverse events and alerts:", *([f"  {a}" for a in adverse] or ["  none"])]
-    buffer = io.BytesIO()
-    with PdfPages(buffer) as pdf:
-        fig = plt.figure(figsize=(8.27, 11.69))
-        fig.text(0.07, 0.96, "\n".join(lines[:70]), va="top", family="monospace", fontsize=8)
-        pdf.savefig(fig)
-        plt.close(fig)
-        if scores:
-            fig, axes = plt.subplots(len(scores), 1, figsize=(8.27, 11.69), squeeze=False)
-            for ax, (measure, points) in zip(axes[:, 0], scores.items(), strict=True):
-                ax.plot(
-                    [p.at.astimezone(zone) for p in points],
-                    [p.value for p in points],
-                    marker="o",
+    mirrored = {(r.session_id, r.session_alert) for r in rows if r.session_id is not None}
+    for row in session.scalars(select(DosingSession).where(DosingSession.patient_id == patient_id)):
+        for alert in state_of(session=session, session_id=row.id).alerts:
+            if (row.id, alert.id) in mirrored:
+                continue
+            ack = alert.acknowledgement
+            found.append(
+                SafetyAlert(
+                    raised_at=alert.opened_at,
+                    source=f"Session {row.id}",
+                    message=alert.describe().split("; acknowledged by")[0],
+                    open=ack is None,
+                    acknowledged_by=None if ack is None else ack.by,
+                    acknowledged_at=None if ack is None else ack.at,
+                    action=None
+                    if ack is None
+                    else f"at the chair: {ack.action.replace('_', ' ')}"
+                    + (f" ({ack.note})" if ack.note else ""),
                 )
-                for g in given:
-                    ax.axvline(g.started_at.astimezone(zone), color="grey", alpha=0.4, lw=0.8)
-                title = MEASURE_BY_ID[measure].label
-                low, high = measure_scale(MEASURE_BY_ID[measure])
-                ax.set_ylim(low - 0.02 * (high - low), high + 0.02 * (high - low))
-                ax.set_title(f"{title} (grey lines: sessions given)", fontsize=9)
-                ax.grid(alpha=0.3)
-            fig.autofmt_xdate()
-            fig.tight_layout()
-            pdf.savefig(fig)
-            plt.close(fig)
-    return buffer.getvalue()
+            )
+    return sorted(found, key=lambda a: a.raised_at)
+
+
+def _adverse(session: Session, patient_id: int) -> list[dict[str, Any]]:
+    """Per session: side effects recorded present, rescue medications, an adverse stop."""
+    out = []
+    for row in session.scalars(
+        select(DosingSession)
+        .where(DosingSession.patient_id == patient_id)
+        .order_by(DosingSession.id)
+    ):
+        state = state_of(session=session, session_id=row.id)
+        for entry in state.side_effects:
+            present = [k.replace("_", " ") for k in SIDE_EFFECTS if getattr(entry, k) is True]
+            if present and entry.note:
+                present.append(f"note: {entry.note}")
+            if present:
+                out.append({"session": row.id, "at": entry.at, "what": ", ".join(present)})
+        for med in state.medications:
+            if med.purpose != "premedication":
+                out.append(
+                    {
+                        "session": row.id,
+                        "at": med.at,
+                        "what": f"{med.drug} {med.dose} {med.route} given ({med.purpose}"
+                        + (f": {med.reason}" if med.reason else "")
+                        + ")",
+                    }
+                )
+        if state.stop is not None and state.stop.reason == "adverse_effect":
+            out.append(
+                {
+                    "session": row.id,
+                    "at": state.stop.at,
+                    "what": "dosing stopped for an adverse effect"
+                    + (f" ({state.stop.detail})" if state.stop.detail else ""),
+                }
+            )
+    return sorted(out, key=lambda a: a["at"])
 
 
 def _cumulative_lines(*, session: Session, patient_id: int, now: datetime) -> list[str]:
@@ -169,5 +297,5 @@ def _cumulative_lines(*, session: Session, patient_id: int, now: datetime) -> li
             for t in found.totals_of(molecule)
             if t.window_days in (30, None)
         ]
-        lines.append(f"  {molecule_label(molecule)}: " + "; ".join(parts))
-    return lines or ["  none given"]
+        lines.append(f"{molecule_label(molecule)}: " + "; ".join(parts))
+    return lines

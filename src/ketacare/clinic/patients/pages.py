@@ -4,112 +4,76 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any
+from functools import partial
+from typing import Any
 
-from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
-from sqlalchemy.orm import Session
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel
 
-from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.patients import schemas, service
-from ketacare.core.errors import InvalidInput, KetacareError
+from ketacare.core.errors import InvalidInput
 from ketacare.core.terminology import icd10cm_codes
 from ketacare.infra.permissions import Scope, allowed, check
-from ketacare.web.deps import Ctx, DbSession, Now, actor_of, ensure_patient_scope, page_permission
-from ketacare.web.render import optional_float, optional_int, page
+from ketacare.web.deps import ensure_patient_scope
+from ketacare.web.page_call import PageCall, Refusal, page_call
+from ketacare.web.render import optional_float, optional_int
 
 router = APIRouter(include_in_schema=False)
-Text = Annotated[str, Form(max_length=500)]
-
-
-def _validation_message(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    field = ".".join(str(p) for p in first.get("loc", ())) or "input"
-    return f"{field}: {first.get('msg', 'invalid')}"
 
 
 @router.get("/patients", response_class=HTMLResponse)
-def patient_list(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    q: str = "",
-    principal: Principal = page_permission("patient:read"),
-) -> Response:
-    own = check("patient:read", principal.role) is Scope.OWN
-    rows, total = service.list_patients(
-        session=session,
-        actor=actor_of(request, principal),
-        now=at,
+def patient_list(q: str = "", call: PageCall = page_call("patient:read")) -> Response:
+    own = check("patient:read", call.principal.role) is Scope.OWN
+    rows, total = call.do(
+        service.list_patients,
         search=q[:100],
-        only_patient_id=(principal.patient_id or -1) if own else None,
+        only_patient_id=(call.principal.patient_id or -1) if own else None,
         limit=100,
     )
-    template = "patients/rows.html" if request.headers.get("hx-request") else "patients/list.html"
-    return page(
-        request, ctx, template, {"patients": rows, "total": total, "q": q, "today": at.date()}
+    partial = call.request.headers.get("hx-request")
+    return call.render(
+        "patients/rows.html" if partial else "patients/list.html",
+        {"patients": rows, "total": total, "q": q, "today": call.now.date()},
     )
 
 
 @router.get("/patients/new", response_class=HTMLResponse)
-def new_patient_form(
-    request: Request, ctx: Ctx, _: Principal = page_permission("patient:create")
-) -> Response:
-    return page(request, ctx, "patients/new.html", {"form": {}})
+def new_patient_form(call: PageCall = page_call("patient:create")) -> Response:
+    return call.render("patients/new.html", {"form": {}})
+
+
+REGISTRATION_FIELDS = (
+    "given_name",
+    "family_name",
+    "birth_date",
+    "sex",
+    "phone",
+    "email",
+    "address",
+    "weight_kg",
+    "height_cm",
+)
 
 
 @router.post("/patients")
-def register_patient(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    given_name: Text,
-    family_name: Text,
-    birth_date: Text,
-    sex: Text,
-    phone: Text = "",
-    email: Text = "",
-    address: Text = "",
-    weight_kg: Text = "",
-    height_cm: Text = "",
-    principal: Principal = page_permission("patient:create"),
-) -> Response:
-    form = {
-        "given_name": given_name,
-        "family_name": family_name,
-        "birth_date": birth_date,
-        "sex": sex,
-        "phone": phone,
-        "email": email,
-        "address": address,
-        "weight_kg": weight_kg,
-        "height_cm": height_cm,
-    }
-    try:
-        data = schemas.PatientCreate(
-            given_name=given_name,
-            family_name=family_name,
-            birth_date=_date(birth_date),
-            sex=sex,
-            phone=phone or None,
-            email=email or None,
-            address=address or None,
-            weight_kg=optional_float(weight_kg, "weight_kg"),
-            height_cm=optional_float(height_cm, "height_cm"),
+def register_patient(call: PageCall = page_call("patient:create")) -> Response:
+    def act() -> Any:
+        data = call.parse(
+            schemas.PatientCreate,
+            birth_date=_date(call.text("birth_date")),
+            weight_kg=optional_float(call.text("weight_kg"), "weight_kg"),
+            height_cm=optional_float(call.text("height_cm"), "height_cm"),
         )
-        patient = service.create_patient(
-            session=session, actor=actor_of(request, principal), data=data, now=at
-        )
-    except (KetacareError, ValidationError) as exc:
-        session.rollback()
-        message = _validation_message(exc) if isinstance(exc, ValidationError) else str(exc)
-        return page(
-            request, ctx, "patients/new.html", {"form": form, "error": message}, status_code=422
-        )
-    return RedirectResponse(f"/patients/{patient.id}", status_code=303)
+        return call.do(service.create_patient, data=data)
+
+    return call.attempt(
+        act,
+        done=lambda patient: call.redirect(f"/patients/{patient.id}"),
+        again=lambda refused: call.render(
+            "patients/new.html", {"form": call.texts(REGISTRATION_FIELDS)}, refused=refused
+        ),
+    )
 
 
 def _date(text: str) -> date:
@@ -119,29 +83,14 @@ def _date(text: str) -> date:
         raise InvalidInput(f"date {text!r} is not a date: use YYYY-MM-DD") from None
 
 
-def _chart(
-    request: Request,
-    ctx: Ctx,
-    session: Session,
-    principal: Principal,
-    patient_id: int,
-    at: Any,
-    *,
-    error: str | None = None,
-    status_code: int = 200,
-) -> Response:
+def _chart(call: PageCall, patient_id: int, refused: Refusal | None = None) -> Response:
+    session, principal, at, settings = call.session, call.principal, call.now, call.settings
     ensure_patient_scope(principal, "patient:read", patient_id)
-    chart = service.read_chart(
-        session=session, actor=actor_of(request, principal), patient_id=patient_id, now=at
-    )
+    chart = service.read_chart(session=session, actor=call.actor, patient_id=patient_id, now=at)
     from ketacare.clinic.outcomes.panel import panel_for_chart
 
     outcomes = panel_for_chart(
-        session=session,
-        actor=actor_of(request, principal),
-        patient_id=patient_id,
-        now=at,
-        settings=ctx.settings,
+        session=session, actor=call.actor, patient_id=patient_id, now=at, settings=settings
     )
     cumulative = None
     if allowed("session:read", principal.role):
@@ -151,8 +100,8 @@ def _chart(
         cumulative = safeguards_schemas.CumulativeDose.of(
             safeguards.cumulative_dose(
                 session=session,
-                actor=actor_of(request, principal),
-                settings=ctx.settings,
+                actor=call.actor,
+                settings=settings,
                 patient_id=patient_id,
                 now=at,
             )
@@ -177,9 +126,7 @@ def _chart(
         from ketacare.clinic.research import service as research
 
         consents = research.consent_history(session=session, patient_id=patient_id)
-    return page(
-        request,
-        ctx,
+    return call.render(
         "patients/chart.html",
         {
             "consents": consents,
@@ -188,38 +135,30 @@ def _chart(
             "rems_shown": allowed("rems:read", principal.role),
             "chart": chart,
             "p": chart.patient,
-            "error": error,
             "today": at.date(),
             "known_codes": sorted(icd10cm_codes().items()),
             "outcomes": outcomes,
             "cumulative": cumulative,
             "in_force": in_force,
         },
-        status_code=status_code,
+        refused=refused,
     )
 
 
 @router.get("/patients/{patient_id}/report.pdf")
-def report_pdf(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    principal: Principal = page_permission("plan:read"),
-) -> Response:
+def report_pdf(patient_id: int, call: PageCall = page_call("plan:read")) -> Response:
+    from ketacare.clinic.documents import Letterhead
     from ketacare.clinic.outcomes.policy import booster_rules
     from ketacare.clinic.outcomes.report import progress_report
 
-    ensure_patient_scope(principal, "plan:read", patient_id)
-    data = progress_report(
-        session=session,
-        actor=actor_of(request, principal),
+    call.own(patient_id)
+    data = call.do(
+        progress_report,
         patient_id=patient_id,
-        now=at,
-        zone=ctx.settings.zone,
-        loss_confirmations=ctx.settings.outcome_loss_confirmations,
-        booster_rules=booster_rules(ctx.settings),
+        zone=call.settings.zone,
+        loss_confirmations=call.settings.outcome_loss_confirmations,
+        booster_rules=booster_rules(call.settings),
+        letterhead=Letterhead.of(call.settings),
     )
     return Response(
         data,
@@ -229,221 +168,85 @@ def report_pdf(
 
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
-def chart_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    principal: Principal = page_permission("patient:read"),
-) -> Response:
-    return _chart(request, ctx, session, principal, patient_id, at)
+def chart_page(patient_id: int, call: PageCall = page_call("patient:read")) -> Response:
+    return _chart(call, patient_id)
 
 
 def _write(
-    request: Request,
-    ctx: Ctx,
-    session: Session,
-    principal: Principal,
-    patient_id: int,
-    at: Any,
-    action: Callable[[], object],
+    call: PageCall, patient_id: int, add: Callable[..., object], parse: Callable[[], BaseModel]
 ) -> Response:
-    try:
-        action()
-    except (KetacareError, ValidationError) as exc:
-        session.rollback()  # nothing of the refused request is kept
-        message = _validation_message(exc) if isinstance(exc, ValidationError) else str(exc)
-        return _chart(
-            request, ctx, session, principal, patient_id, at, error=message, status_code=422
-        )
-    return RedirectResponse(f"/patients/{patient_id}", status_code=303)
+    """The form through the API's schema, then one change of the record through its
+    service; back to the chart, or the chart again with the reason (nothing kept)."""
+    return call.attempt(
+        lambda: call.do(add, patient_id=patient_id, data=parse()),
+        done=f"/patients/{patient_id}",
+        again=lambda refused: _chart(call, patient_id, refused),
+    )
 
 
 @router.post("/patients/{patient_id}/weights")
-def add_weight(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    weight_kg: Text,
-    height_cm: Text = "",
-    principal: Principal = page_permission("patient:write"),
-) -> Response:
-    def act() -> object:
-        weight = optional_float(weight_kg, "weight_kg")
+def add_weight(patient_id: int, call: PageCall = page_call("patient:write")) -> Response:
+    def parse() -> BaseModel:
+        weight = optional_float(call.text("weight_kg"), "weight_kg")
         if weight is None:
             raise InvalidInput("weight_kg is required")
-        data = schemas.WeightCreate(
-            weight_kg=weight, height_cm=optional_float(height_cm, "height_cm")
-        )
-        return service.add_weight(
-            session=session,
-            actor=actor_of(request, principal),
-            patient_id=patient_id,
-            data=data,
-            now=at,
-        )
+        height = optional_float(call.text("height_cm"), "height_cm")
+        return schemas.WeightCreate(weight_kg=weight, height_cm=height)
 
-    return _write(request, ctx, session, principal, patient_id, at, act)
+    return _write(call, patient_id, service.add_weight, parse)
 
 
 @router.post("/patients/{patient_id}/conditions")
-def add_condition(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    icd10_code: Text,
-    display: Text = "",
-    onset_date: Text = "",
-    principal: Principal = page_permission("patient:write"),
-) -> Response:
-    def act() -> object:
-        data = schemas.ConditionCreate(
-            icd10_code=icd10_code,
-            display=display or None,
-            onset_date=_date(onset_date) if onset_date.strip() else None,
-        )
-        return service.add_condition(
-            session=session,
-            actor=actor_of(request, principal),
-            patient_id=patient_id,
-            data=data,
-            now=at,
-        )
+def add_condition(patient_id: int, call: PageCall = page_call("patient:write")) -> Response:
+    def parse() -> BaseModel:
+        onset = call.text("onset_date").strip()
+        return call.parse(schemas.ConditionCreate, onset_date=_date(onset) if onset else None)
 
-    return _write(request, ctx, session, principal, patient_id, at, act)
+    return _write(call, patient_id, service.add_condition, parse)
 
 
 @router.post("/patients/{patient_id}/medications")
-def add_medication(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    name: Text,
-    rxnorm_code: Text = "",
-    dose_text: Text = "",
-    principal: Principal = page_permission("patient:write"),
-) -> Response:
-    def act() -> object:
-        data = schemas.MedicationCreate(
-            name=name, rxnorm_code=rxnorm_code or None, dose_text=dose_text or None
-        )
-        return service.add_medication(
-            session=session,
-            actor=actor_of(request, principal),
-            patient_id=patient_id,
-            data=data,
-            now=at,
-        )
-
-    return _write(request, ctx, session, principal, patient_id, at, act)
+def add_medication(patient_id: int, call: PageCall = page_call("patient:write")) -> Response:
+    return _write(
+        call, patient_id, service.add_medication, lambda: call.parse(schemas.MedicationCreate)
+    )
 
 
 @router.post("/patients/{patient_id}/allergies")
-def add_allergy(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    substance: Text,
-    reaction: Text = "",
-    severity: Text = "",
-    principal: Principal = page_permission("patient:write"),
-) -> Response:
-    def act() -> object:
-        data = schemas.AllergyCreate(
-            substance=substance, reaction=reaction or None, severity=severity or None
-        )  # type: ignore[arg-type]
-        return service.add_allergy(
-            session=session,
-            actor=actor_of(request, principal),
-            patient_id=patient_id,
-            data=data,
-            now=at,
-        )
+def add_allergy(patient_id: int, call: PageCall = page_call("patient:write")) -> Response:
+    return _write(call, patient_id, service.add_allergy, lambda: call.parse(schemas.AllergyCreate))
 
-    return _write(request, ctx, session, principal, patient_id, at, act)
+
+#: the fields of the record a correction may change (blank: leave as it is)
+AMENDABLE = ("given_name", "family_name", "sex", "phone", "email", "address")
 
 
 @router.post("/patients/{patient_id}/amend")
-def amend_patient(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    reason: Text,
-    version: Text,
-    given_name: Text = "",
-    family_name: Text = "",
-    birth_date: Text = "",
-    sex: Text = "",
-    phone: Text = "",
-    email: Text = "",
-    address: Text = "",
-    principal: Principal = page_permission("patient:write"),
-) -> Response:
-    def act() -> object:
-        patient = service.get_patient(session=session, patient_id=patient_id)
-        submitted: dict[str, Any] = {
-            "given_name": given_name,
-            "family_name": family_name,
-            "sex": sex,
-            "phone": phone,
-            "email": email,
-            "address": address,
+def amend_patient(patient_id: int, call: PageCall = page_call("patient:write")) -> Response:
+    def parse() -> BaseModel:
+        patient = service.get_patient(session=call.session, patient_id=patient_id)
+        changes: dict[str, Any] = {
+            k: v for k, v in call.texts(AMENDABLE).items() if v != (getattr(patient, k) or "")
         }
-        changes = {
-            k: v.strip() for k, v in submitted.items() if v.strip() != (getattr(patient, k) or "")
-        }
+        birth_date = call.text("birth_date")
         if birth_date.strip() and _date(birth_date) != patient.birth_date:
             changes["birth_date"] = _date(birth_date)
-        data = schemas.PatientAmend(
-            reason=reason,
-            version=optional_int(version, "version") or 0,
+        return schemas.PatientAmend(
+            reason=call.text("reason"),
+            version=optional_int(call.text("version"), "version") or 0,
             **{k: (v if v != "" else None) for k, v in changes.items()},
         )
-        return service.amend_patient(
-            session=session,
-            actor=actor_of(request, principal),
-            patient_id=patient_id,
-            data=data,
-            now=at,
-        )
 
-    return _write(request, ctx, session, principal, patient_id, at, act)
+    return _write(call, patient_id, service.amend_patient, parse)
 
 
 @router.post("/patients/{patient_id}/entries/{kind}/{entry_id}/status")
 def change_status(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    kind: str,
-    entry_id: int,
-    status: Text,
-    reason: Text,
-    principal: Principal = page_permission("patient:write"),
+    patient_id: int, kind: str, entry_id: int, call: PageCall = page_call("patient:write")
 ) -> Response:
-    def act() -> object:
-        data = schemas.StatusChange(status=status, reason=reason)
-        return service.change_status(
-            session=session,
-            actor=actor_of(request, principal),
-            patient_id=patient_id,
-            kind=kind,
-            entry_id=entry_id,
-            data=data,
-            now=at,
-        )
-
-    return _write(request, ctx, session, principal, patient_id, at, act)
+    return _write(
+        call,
+        patient_id,
+        partial(service.change_status, kind=kind, entry_id=entry_id),
+        lambda: call.parse(schemas.StatusChange),
+    )

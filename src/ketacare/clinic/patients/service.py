@@ -7,7 +7,7 @@ not clinical limits: 20-350 kg, 50-260 cm, born after 1900 and not in the future
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -314,7 +314,8 @@ def add_medication(
 ) -> Medication:
     """Record a current medication (RxNorm code when known)."""
     get_patient(session=session, patient_id=patient_id)
-    rxcui = normalise_rxcui(data.rxnorm_code) if _clean(data.rxnorm_code) else None
+    code = _clean(data.rxnorm_code)
+    rxcui = normalise_rxcui(code) if code else None
     row = Medication(
         patient_id=patient_id,
         name=data.name.strip(),
@@ -380,7 +381,10 @@ def change_status(
         raise InvalidInput(
             f"status {data.status!r} is not allowed for a {kind}: {', '.join(allowed)}"
         )
-    row = session.get(_ENTRY_TABLES[kind], entry_id)
+    row = cast(
+        "Condition | Medication | Allergy | BodyMeasurement | None",
+        session.get(_ENTRY_TABLES[kind], entry_id),
+    )
     if row is None or row.patient_id != patient_id:
         raise NotFound(f"{kind} {entry_id} of patient {patient_id} does not exist")
     if row.status == data.status:
@@ -422,4 +426,33 @@ def _audit_write(
         resource_id=row_id,
         patient_id=patient_id,
         at=now,
+    )
+
+
+def export_fhir(
+    *, session: Session, actor: audit.Actor, patient_id: int, now: datetime
+) -> dict[str, object]:
+    """The whole record as a FHIR R4 Bundle (type collection); the export is audited."""
+    from ketacare.clinic.assessments import service as assessments
+    from ketacare.fhir.bundle import patient_bundle
+
+    patient = get_patient(session=session, patient_id=patient_id)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="export",
+        resource_type="patient",
+        resource_id=patient_id,
+        patient_id=patient_id,
+        at=now,
+        detail={"format": "fhir-r4-bundle"},
+    )
+    return patient_bundle(
+        patient=patient,
+        conditions=patient.conditions,
+        medications=patient.medications,
+        allergies=patient.allergies,
+        measurements=patient.weights,
+        assessments=assessments.of_patient(session=session, patient_id=patient_id),
+        generated_at=now,
     )

@@ -5,25 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
 
-from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.personalise import service
 from ketacare.clinic.plans import service as plans
 from ketacare.core.errors import InvalidInput, KetacareError
-from ketacare.web.deps import (
-    Ctx,
-    DbSession,
-    FormFields,
-    Now,
-    actor_of,
-    ensure_patient_scope,
-    page_permission,
-)
-from ketacare.web.render import optional_float, page
+from ketacare.web.deps import ensure_patient_scope
+from ketacare.web.page_call import PageCall, Refusal, page_call
+from ketacare.web.render import optional_float
 
 router = APIRouter(include_in_schema=False)
 
@@ -48,46 +39,37 @@ def _target(form: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]], flo
 
 
 def _view(
-    request: Request,
-    ctx: Ctx,
-    session: Session,
-    principal: Principal,
-    plan_id: int,
-    at: datetime,
-    form: Any | None = None,
-    error: str | None = None,
-    status_code: int = 200,
+    call: PageCall, plan_id: int, refused: Refusal | None = None, *, recommend: bool = False
 ) -> Response:
+    session = call.session
     plan = plans.get_plan(session=session, plan_id=plan_id)
-    ensure_patient_scope(principal, "plan:read", plan.patient_id)
+    ensure_patient_scope(call.principal, "plan:read", plan.patient_id)
     patient = get_patient(session=session, patient_id=plan.patient_id)
+    form = call.form if recommend else None
     result = None
     problem = None
-    if error is None:
+    if refused is None:
         try:
             target, options, ceiling = _target(form) if form is not None else (None, [], None)
             result = service.personalise(
                 session=session,
-                actor=actor_of(request, principal),
-                settings=ctx.settings,
+                actor=call.actor,
+                settings=call.settings,
                 plan_id=plan_id,
-                now=at,
+                now=call.now,
                 target=target,
                 options=options,
                 ceiling=ceiling,
             )
         except KetacareError as exc:
             problem = str(exc)
-    return page(
-        request,
-        ctx,
+    return call.render(
         "personalise/personalise.html",
         {
             "plan": plan,
             "patient": patient,
             "result": result,
             "problem": problem,
-            "error": error,
             "levels": service.levels(session=session, plan=plan),
             "form": {k: str(v) for k, v in (form or {}).items()},
             "chart": None
@@ -100,92 +82,58 @@ def _view(
                 "samples": result["samples"],
             },
         },
-        status_code=status_code,
+        refused=refused,
     )
 
 
 @router.get("/plans/{plan_id}/personalise", response_class=HTMLResponse)
-def personalise_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    plan_id: int,
-    principal: Principal = page_permission("plan:read"),
-) -> Response:
-    return _view(request, ctx, session, principal, plan_id, at)
+def personalise_page(plan_id: int, call: PageCall = page_call("plan:read")) -> Response:
+    return _view(call, plan_id)
 
 
 @router.post("/plans/{plan_id}/personalise", response_class=HTMLResponse)
-def recommend_page(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    plan_id: int,
-    principal: Principal = page_permission("plan:write"),
-) -> Response:
-    return _view(request, ctx, session, principal, plan_id, at, form=form)
+def recommend_page(plan_id: int, call: PageCall = page_call("plan:write")) -> Response:
+    return _view(call, plan_id, recommend=True)
 
 
 @router.post("/plans/{plan_id}/levels")
-def add_level(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    plan_id: int,
-    principal: Principal = page_permission("patient:write"),
-) -> Response:
-    try:
-        raw = str(form.get("sampled_at") or "")
+def add_level(plan_id: int, call: PageCall = page_call("patient:write")) -> Response:
+    def act() -> None:
+        raw = call.text("sampled_at")
         try:
             local = datetime.fromisoformat(raw)
         except ValueError:
             raise InvalidInput(f"sample time {raw!r} is not a date and time") from None
-        sampled = local if local.tzinfo else local.replace(tzinfo=ctx.settings.zone)
-        blq = form.get("below_lloq") == "yes"
-        service.add_level(
-            session=session,
-            actor=actor_of(request, principal),
+        sampled = local if local.tzinfo else local.replace(tzinfo=call.settings.zone)
+        blq = call.form.get("below_lloq") == "yes"
+        call.do(
+            service.add_level,
             plan_id=plan_id,
             sampled_at=sampled,
-            analyte=str(form.get("analyte") or "plasma"),
-            value=None if blq else optional_float(str(form.get("value") or ""), "value"),
-            lloq=optional_float(str(form.get("lloq") or ""), "LLOQ"),
-            now=at,
+            analyte=call.text("analyte", "plasma"),
+            value=None if blq else optional_float(call.text("value"), "value"),
+            lloq=optional_float(call.text("lloq"), "LLOQ"),
         )
-        if not blq and form.get("value") in (None, ""):
+        if not blq and call.form.get("value") in (None, ""):
             raise InvalidInput("give the measured value, or tick 'below the LLOQ'")
-    except KetacareError as exc:
-        session.rollback()
-        return _view(request, ctx, session, principal, plan_id, at, error=str(exc), status_code=422)
-    return RedirectResponse(f"/plans/{plan_id}/personalise", status_code=303)
+
+    return call.attempt(
+        act,
+        done=f"/plans/{plan_id}/personalise",
+        again=lambda refused: _view(call, plan_id, refused),
+    )
 
 
 @router.post("/plans/{plan_id}/personalise/accept")
-def accept_page(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    plan_id: int,
-    principal: Principal = page_permission("plan:write"),
-) -> Response:
-    try:
-        new = service.accept(
-            session=session,
-            actor=actor_of(request, principal),
-            settings=ctx.settings,
+def accept_page(plan_id: int, call: PageCall = page_call("plan:write")) -> Response:
+    return call.attempt(
+        lambda: call.do(
+            service.accept,
+            settings=call.settings,
             plan_id=plan_id,
-            dose_mg=optional_float(str(form.get("dose_mg") or ""), "dose"),
-            rate_mg_per_h=optional_float(str(form.get("rate_mg_per_h") or ""), "rate"),
-            now=at,
-        )
-    except KetacareError as exc:
-        session.rollback()
-        return _view(request, ctx, session, principal, plan_id, at, error=str(exc), status_code=422)
-    return RedirectResponse(f"/plans/{new.id}", status_code=303)
+            dose_mg=optional_float(call.text("dose_mg"), "dose"),
+            rate_mg_per_h=optional_float(call.text("rate_mg_per_h"), "rate"),
+        ),
+        done=lambda new: call.redirect(f"/plans/{new.id}"),
+        again=lambda refused: _view(call, plan_id, refused),
+    )

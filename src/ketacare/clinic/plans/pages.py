@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from ketacare.clinic.accounts.orm import User
-from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.patients.service import current_weight, get_patient
-from ketacare.clinic.plans import booking, dosing, gates, service, therapy
+from ketacare.clinic.plans import booking, dosing, gates, schemas, service, therapy
 from ketacare.clinic.plans import exposure as exposures
 from ketacare.clinic.plans.orm import Adjunct, Appointment, TherapySession
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.sessions import MonitoringOrder
 from ketacare.core.sessions.orders import FIELDS as ORDER_FIELDS
-from ketacare.web.deps import (
-    Ctx,
-    DbSession,
-    FormFields,
-    Now,
-    actor_of,
-    ensure_patient_scope,
-    page_permission,
-)
-from ketacare.web.render import optional_float, optional_int, page
+from ketacare.web.deps import ensure_patient_scope
+from ketacare.web.page_call import PageCall, Refusal, page_call
+from ketacare.web.render import optional_float, optional_int
 
 router = APIRouter(include_in_schema=False)
 
@@ -55,141 +47,88 @@ def _options(form: Any) -> dosing.DoseOptions:
     )
 
 
-def _builder(
-    request: Request,
-    ctx: Ctx,
-    session: Session,
-    principal: Principal,
-    patient_id: int,
-    at: datetime,
-    *,
-    form: dict[str, Any] | None = None,
-    error: str | None = None,
-    status_code: int = 200,
-) -> Response:
-    patient = get_patient(session=session, patient_id=patient_id)
-    plans = service.plans_of(
-        session=session, actor=actor_of(request, principal), patient_id=patient_id, now=at
-    )
-    return page(
-        request,
-        ctx,
+def _builder(call: PageCall, patient_id: int, refused: Refusal | None = None) -> Response:
+    patient = get_patient(session=call.session, patient_id=patient_id)
+    plans = call.do(service.plans_of, patient_id=patient_id)
+    return call.render(
         "plans/list.html",
         {
             "patient": patient,
             "plans": plans,
-            "form": form or {},
-            "error": error,
-            "protocols": dosing.protocol_choices(ctx.settings),
-            "policy_file": ctx.settings.protocol_policy_file,
+            "form": call.posted() if refused else {},
+            "protocols": dosing.protocol_choices(call.settings),
+            "policy_file": call.settings.protocol_policy_file,
             "weight": current_weight(patient),
         },
-        status_code=status_code,
+        refused=refused,
     )
 
 
 @router.get("/patients/{patient_id}/plans", response_class=HTMLResponse)
-def plans_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    principal: Principal = page_permission("plan:read"),
-) -> Response:
-    ensure_patient_scope(principal, "plan:read", patient_id)
-    return _builder(request, ctx, session, principal, patient_id, at)
+def plans_page(patient_id: int, call: PageCall = page_call("plan:read")) -> Response:
+    call.own(patient_id)
+    return _builder(call, patient_id)
 
 
 @router.post("/patients/{patient_id}/plans")
-def create_plan(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    principal: Principal = page_permission("plan:write"),
-) -> Response:
-    values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
-    try:
+def create_plan(patient_id: int, call: PageCall = page_call("plan:write")) -> Response:
+    def act() -> Any:
         goals = [
-            {"measure": m, "target": str(form.get(f"goal_{m}") or "").strip()}
+            {"measure": m, "target": call.text(f"goal_{m}").strip()}
             for m in ("nrs_pain", "phq9", "bpi_interference")
-            if str(form.get(f"goal_{m}") or "").strip()
+            if call.text(f"goal_{m}").strip()
         ]
-        plan = service.create_draft(
-            session=session,
-            actor=actor_of(request, principal),
-            settings=ctx.settings,
+        return call.do(
+            service.create_draft,
+            settings=call.settings,
             patient_id=patient_id,
-            protocol_id=str(form.get("protocol") or ""),
-            options=_options(form),
-            now=at,
+            protocol_id=call.text("protocol"),
+            options=_options(call.form),
             goals=goals,
-            booster_policy=str(form.get("booster_policy") or ""),
-            preparation_required=form.get("preparation_required") == "yes",
+            booster_policy=call.text("booster_policy"),
+            preparation_required=call.form.get("preparation_required") == "yes",
         )
-    except KetacareError as exc:
-        session.rollback()
-        return _builder(
-            request,
-            ctx,
-            session,
-            principal,
-            patient_id,
-            at,
-            form=values,
-            error=str(exc),
-            status_code=422,
-        )
-    return RedirectResponse(f"/plans/{plan.id}", status_code=303)
+
+    return call.attempt(
+        act,
+        done=lambda plan: call.redirect(f"/plans/{plan.id}"),
+        again=lambda refused: _builder(call, patient_id, refused),
+    )
 
 
-def _plan_page(
-    request: Request,
-    ctx: Ctx,
-    session: Session,
-    principal: Principal,
-    plan_id: int,
-    at: datetime,
-    *,
-    error: str | None = None,
-    status_code: int = 200,
-) -> Response:
+def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> Response:
+    session, at, settings = call.session, call.now, call.settings
     plan = service.get_plan(session=session, plan_id=plan_id)
-    ensure_patient_scope(principal, "plan:read", plan.patient_id)
+    ensure_patient_scope(call.principal, "plan:read", plan.patient_id)
     patient = get_patient(session=session, patient_id=plan.patient_id)
-    service.record_read(session=session, actor=actor_of(request, principal), plan=plan, now=at)
-    protocol = dosing.library(ctx.settings).get(protocol_id=plan.protocol_id)
+    call.do(service.record_read, plan=plan)
+    protocol = dosing.library(settings).get(protocol_id=plan.protocol_id)
     age = (at.date() - patient.birth_date).days // 365
     try:
         exposure = exposures.exposure(
-            settings=ctx.settings,
+            settings=settings,
             plan=plan,
             patient_age=age,
             patient_sex=patient.sex,
-            model_id=request.query_params.get("model"),
+            model_id=call.request.query_params.get("model"),
         )
     except KetacareError as exc:
         exposure = {"available": False, "message": str(exc)}
     users = {u.id: u for u in session.scalars(select(User))}
-    return page(
-        request,
-        ctx,
+    draft = plan.status == "draft"
+    return call.render(
         "plans/plan.html",
         {
             "plan": plan,
             "patient": patient,
             "protocol": protocol,
-            "error": error,
-            "gates": gates.gates(session=session, settings=ctx.settings, plan=plan, now=at)
-            if plan.status == "draft"
+            "gates": gates.gates(session=session, settings=settings, plan=plan, now=at)
+            if draft
             else [],
             "safeguards": gates.required_safeguards(
-                session=session, settings=ctx.settings, plan=plan, now=at
+                session=session, settings=settings, plan=plan, now=at
             )
-            if plan.status == "draft"
+            if draft
             else plan.safeguards,
             "exposure": exposure,
             "adjuncts": list(session.scalars(select(Adjunct).where(Adjunct.plan_id == plan.id))),
@@ -206,78 +145,42 @@ def _plan_page(
                     .order_by(Appointment.starts_at)
                 )
             ),
-            "weight_policy_days": ctx.settings.weight_valid_days,
+            "weight_policy_days": settings.weight_valid_days,
             "history": service.history(session=session, plan=plan),
             "preparation_done": therapy.preparation_done(session=session, plan=plan),
-            "order_prefill": gates.order_prefill(settings=ctx.settings, plan=plan),
+            "order_prefill": gates.order_prefill(settings=settings, plan=plan),
             "order_shown": _order_shown(plan),
         },
-        status_code=status_code,
+        refused=refused,
     )
 
 
 @router.get("/plans/{plan_id}", response_class=HTMLResponse)
-def plan_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    plan_id: int,
-    principal: Principal = page_permission("plan:read"),
-) -> Response:
-    return _plan_page(request, ctx, session, principal, plan_id, at)
+def plan_page(plan_id: int, call: PageCall = page_call("plan:read")) -> Response:
+    return _plan_page(call, plan_id)
 
 
-def _act(
-    request: Request,
-    ctx: Ctx,
-    session: Session,
-    principal: Principal,
-    plan_id: int,
-    at: datetime,
-    form: Any,
-    action: Any,
-) -> Response:
-    try:
-        action(form)
-    except KetacareError as exc:
-        session.rollback()
-        return _plan_page(
-            request, ctx, session, principal, plan_id, at, error=str(exc), status_code=422
-        )
-    return RedirectResponse(f"/plans/{plan_id}", status_code=303)
+def _act(call: PageCall, plan_id: int, act: Callable[[], object]) -> Response:
+    """Act on the plan; back to the plan, or the plan again with the reason."""
+    return call.attempt(
+        act, done=f"/plans/{plan_id}", again=lambda refused: _plan_page(call, plan_id, refused)
+    )
 
 
 @router.post("/plans/{plan_id}/sign")
-def sign_plan(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    plan_id: int,
-    principal: Principal = page_permission("plan:sign"),
-) -> Response:
+def sign_plan(plan_id: int, call: PageCall = page_call("plan:sign")) -> Response:
+    f = call.form
     return _act(
-        request,
-        ctx,
-        session,
-        principal,
+        call,
         plan_id,
-        at,
-        form,
-        lambda f: service.sign(
-            session=session,
-            actor=actor_of(request, principal),
-            settings=ctx.settings,
+        lambda: call.do(
+            service.sign,
+            settings=call.settings,
             plan_id=plan_id,
-            now=at,
-            reason=str(f.get("reason") or ""),
+            reason=call.text("reason"),
             weight_confirmed=f.get("weight_confirmed") == "yes",
             safeguards_accepted=[str(v) for v in f.getlist("safeguard")],
-            monitoring={
-                name: str(f.get(f"order_{name}") or "").strip() or None for name in ORDER_FIELDS
-            },
+            monitoring={name: call.text(f"order_{name}").strip() or None for name in ORDER_FIELDS},
         ),
     )
 
@@ -290,254 +193,135 @@ def _order_shown(plan: Any) -> dict[str, Any] | None:
 
 
 @router.post("/plans/{plan_id}/cosign")
-def cosign_plan(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    plan_id: int,
-    principal: Principal = page_permission("plan:sign"),
-) -> Response:
+def cosign_plan(plan_id: int, call: PageCall = page_call("plan:sign")) -> Response:
     return _act(
-        request,
-        ctx,
-        session,
-        principal,
+        call,
         plan_id,
-        at,
-        form,
-        lambda f: service.cosign(
-            session=session,
-            actor=actor_of(request, principal),
-            settings=ctx.settings,
-            plan_id=plan_id,
-            now=at,
-        ),
+        lambda: call.do(service.cosign, settings=call.settings, plan_id=plan_id),
     )
 
 
 @router.post("/plans/{plan_id}/status")
-def plan_status(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    plan_id: int,
-    principal: Principal = page_permission("plan:write"),
-) -> Response:
+def plan_status(plan_id: int, call: PageCall = page_call("plan:write")) -> Response:
     return _act(
-        request,
-        ctx,
-        session,
-        principal,
+        call,
         plan_id,
-        at,
-        form,
-        lambda f: service.transition(
-            session=session,
-            actor=actor_of(request, principal),
-            plan_id=plan_id,
-            action=str(f.get("action") or ""),
-            now=at,
-            reason=str(f.get("reason") or ""),
+        lambda: call.do(
+            service.transition, plan_id=plan_id, **call.parse(schemas.EndRequest).model_dump()
         ),
     )
 
 
 @router.post("/plans/{plan_id}/versions")
-def plan_version(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    plan_id: int,
-    principal: Principal = page_permission("plan:write"),
-) -> Response:
-    try:
-        new = service.new_version(
-            session=session,
-            actor=actor_of(request, principal),
-            settings=ctx.settings,
+def plan_version(plan_id: int, call: PageCall = page_call("plan:write")) -> Response:
+    return call.attempt(
+        lambda: call.do(
+            service.new_version,
+            settings=call.settings,
             plan_id=plan_id,
-            options=_options(form),
-            now=at,
-        )
-    except KetacareError as exc:
-        session.rollback()
-        return _plan_page(
-            request, ctx, session, principal, plan_id, at, error=str(exc), status_code=422
-        )
-    return RedirectResponse(f"/plans/{new.id}", status_code=303)
+            options=_options(call.form),
+        ),
+        done=lambda new: call.redirect(f"/plans/{new.id}"),
+        again=lambda refused: _plan_page(call, plan_id, refused),
+    )
 
 
 @router.post("/plans/{plan_id}/adjuncts")
-def plan_adjunct(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    plan_id: int,
-    principal: Principal = page_permission("plan:write"),
-) -> Response:
+def plan_adjunct(plan_id: int, call: PageCall = page_call("plan:write")) -> Response:
     return _act(
-        request,
-        ctx,
-        session,
-        principal,
+        call,
         plan_id,
-        at,
-        form,
-        lambda f: service.add_adjunct(
-            session=session,
-            actor=actor_of(request, principal),
-            settings=ctx.settings,
+        lambda: call.do(
+            service.add_adjunct,
+            settings=call.settings,
             plan_id=plan_id,
-            drug=str(f.get("drug") or ""),
-            dose_text=str(f.get("dose_text") or ""),
-            use=str(f.get("use") or ""),
-            now=at,
+            drug=call.text("drug"),
+            dose_text=call.text("dose_text"),
+            use=call.text("use"),
         ),
     )
 
 
 @router.post("/plans/{plan_id}/therapy")
-def plan_therapy(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    plan_id: int,
-    principal: Principal = page_permission("plan:write"),
-) -> Response:
-    def act(f: Any) -> object:
-        therapist = optional_int(str(f.get("therapist_id") or ""), "therapist")
+def plan_therapy(plan_id: int, call: PageCall = page_call("plan:write")) -> Response:
+    def act() -> object:
+        therapist = optional_int(call.text("therapist_id"), "therapist")
         if therapist is None:
             raise InvalidInput("choose a therapist")
-        return therapy.add_therapy(
-            session=session,
-            actor=actor_of(request, principal),
+        return call.do(
+            therapy.add_therapy,
             plan_id=plan_id,
-            kind=str(f.get("kind") or ""),
+            kind=call.text("kind"),
             therapist_id=therapist,
-            planned_date=_date(str(f.get("planned_date") or ""), "planned date"),
-            now=at,
+            planned_date=_date(call.text("planned_date"), "planned date"),
         )
 
-    return _act(request, ctx, session, principal, plan_id, at, form, act)
+    return _act(call, plan_id, act)
 
 
 @router.post("/plans/{plan_id}/book")
-def plan_book(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    plan_id: int,
-    principal: Principal = page_permission("schedule:write"),
-) -> Response:
-    def act(f: Any) -> object:
-        first = _date(str(f.get("first_day") or ""), "first day")
-        chair = optional_int(str(f.get("chair_id") or ""), "chair")
+def plan_book(plan_id: int, call: PageCall = page_call("schedule:write")) -> Response:
+    def act() -> object:
+        first = _date(call.text("first_day"), "first day")
+        chair = optional_int(call.text("chair_id"), "chair")
         if first is None or chair is None:
             raise InvalidInput("choose the first day and a chair")
         try:
-            clock = time.fromisoformat(str(f.get("at_time") or "09:00"))
+            clock = time.fromisoformat(call.text("at_time", "09:00"))
         except ValueError:
             raise InvalidInput("time must be HH:MM") from None
-        return booking.book_course(
-            session=session,
-            actor=actor_of(request, principal),
+        return call.do(
+            booking.book_course,
             plan_id=plan_id,
             chair_id=chair,
             first_day=first,
             at_time=clock,
-            zone=ctx.settings.zone,
-            now=at,
-            settings=ctx.settings,
+            zone=call.settings.zone,
+            settings=call.settings,
         )
 
-    return _act(request, ctx, session, principal, plan_id, at, form, act)
+    return _act(call, plan_id, act)
+
+
+def _therapy_page(
+    call: PageCall, row: TherapySession | None, refused: Refusal | None = None
+) -> Response:
+    patient = get_patient(session=call.session, patient_id=row.patient_id) if row else None
+    form = {"form": call.posted()} if refused else {}
+    return call.render(
+        "plans/therapy.html", {"row": row, "patient": patient, **form}, refused=refused
+    )
 
 
 @router.get("/therapy/{therapy_id}", response_class=HTMLResponse)
-def therapy_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    therapy_id: int,
-    principal: Principal = page_permission("therapy:read"),
-) -> Response:
-    row = therapy.read_therapy(
-        session=session, actor=actor_of(request, principal), therapy_id=therapy_id, now=ctx.clock()
-    )
-    patient = get_patient(session=session, patient_id=row.patient_id)
-    return page(request, ctx, "plans/therapy.html", {"row": row, "patient": patient})
+def therapy_page(therapy_id: int, call: PageCall = page_call("therapy:read")) -> Response:
+    return _therapy_page(call, call.do(therapy.read_therapy, therapy_id=therapy_id))
 
 
 @router.post("/therapy/{therapy_id}")
-def therapy_note(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    therapy_id: int,
-    principal: Principal = page_permission("therapy:document"),
-) -> Response:
-    try:
-        row = therapy.document_therapy(
-            session=session,
-            actor=actor_of(request, principal),
+def therapy_note(therapy_id: int, call: PageCall = page_call("therapy:document")) -> Response:
+    return call.attempt(
+        lambda: call.do(
+            therapy.document_therapy,
             therapy_id=therapy_id,
-            note={f: str(form.get(f) or "") for f in therapy.NOTE_FIELDS},
-            risk_concern=form.get("risk_concern") == "yes",
-            now=at,
-        )
-    except KetacareError as exc:
-        session.rollback()
-        row = session.get(TherapySession, therapy_id)
-        patient = get_patient(session=session, patient_id=row.patient_id) if row else None
-        return page(
-            request,
-            ctx,
-            "plans/therapy.html",
-            {
-                "row": row,
-                "patient": patient,
-                "error": str(exc),
-                "form": {k: str(v) for k, v in form.items()},
-            },
-            status_code=422,
-        )
-    return RedirectResponse(f"/plans/{row.plan_id}", status_code=303)
+            note={f: call.text(f) for f in therapy.NOTE_FIELDS},
+            risk_concern=call.form.get("risk_concern") == "yes",
+        ),
+        done=lambda row: call.redirect(f"/plans/{row.plan_id}"),
+        again=lambda refused: _therapy_page(
+            call, call.session.get(TherapySession, therapy_id), refused
+        ),
+    )
 
 
 @router.get("/calendar", response_class=HTMLResponse)
-def calendar_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    week: str = "",
-    principal: Principal = page_permission("schedule:read"),
-) -> Response:
-    zone = ctx.settings.zone
+def calendar_page(week: str = "", call: PageCall = page_call("schedule:read")) -> Response:
+    session, at = call.session, call.now
+    zone = call.settings.zone
     start_day = _date(week, "week") or at.astimezone(zone).date()
     start_day = start_day - timedelta(days=start_day.weekday())
     start = datetime.combine(start_day, time(0), tzinfo=zone)
-    appts = booking.calendar(
-        session=session,
-        actor=actor_of(request, principal),
-        start=start,
-        end=start + timedelta(days=7),
-        now=at,
-    )
+    appts = call.do(booking.calendar, start=start, end=start + timedelta(days=7))
     patients = {a.patient_id: get_patient(session=session, patient_id=a.patient_id) for a in appts}
     days = [start_day + timedelta(days=i) for i in range(7)]
     chairs = booking.chairs(session=session)
@@ -548,9 +332,7 @@ def calendar_page(
         for c in chairs
         for d in days
     }
-    return page(
-        request,
-        ctx,
+    return call.render(
         "plans/calendar.html",
         {
             "days": days,

@@ -2,52 +2,33 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter
+from fastapi.responses import Response
 
-from ketacare.clinic.accounts.service import Principal
-from ketacare.clinic.research import service
-from ketacare.web.deps import DbSession, FormFields, Now, actor_of, page_permission
+from ketacare.clinic.research import schemas, service
+from ketacare.web.page_call import PageCall, page_call
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.post("/patients/{patient_id}/research-consent")
-def consent_page(
-    request: Request,
-    form: FormFields,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    principal: Principal = page_permission("patient:write"),
-) -> Response:
+def consent_page(patient_id: int, call: PageCall = page_call("patient:write")) -> Response:
     """Record a decision from the chart; a refusal is shown by the error page."""
-    service.record_consent(
-        session=session,
-        actor=actor_of(request, principal),
-        patient_id=patient_id,
-        decision=str(form.get("decision") or ""),
-        note=str(form.get("note") or ""),
-        now=at,
-    )
-    return RedirectResponse(f"/patients/{patient_id}#research-h", status_code=303)
+    data = call.parse(schemas.ConsentIn)
+    call.do(service.record_consent, patient_id=patient_id, decision=data.decision, note=data.note)
+    return call.redirect(f"/patients/{patient_id}#research-h")
 
 
 @router.get("/research/export.zip")
 def export_page(
-    request: Request,
-    session: DbSession,
-    at: Now,
     profile: str = "year_only",
     data_use_agreement: str = "",
-    principal: Principal = page_permission("research:export"),
+    call: PageCall = page_call("research:export"),
 ) -> Response:
     """The registry export, downloaded from the dashboard's form."""
-    data, _ = service.export_registry(
-        session=session,
-        actor=actor_of(request, principal),
+    data, _ = call.do(
+        service.export_registry,
         profile=profile,
-        now=at,
         data_use_agreement=data_use_agreement[:500] or None,
     )
     return Response(

@@ -96,6 +96,23 @@ def record_consent(
     return row
 
 
+def read_consents(
+    *, session: Session, actor: audit.Actor, patient_id: int, now: datetime
+) -> list[ResearchConsent]:
+    """:func:`consent_history` for someone who reads it: the read is audited."""
+    get_patient(session=session, patient_id=patient_id)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type="research_consent",
+        resource_id=patient_id,
+        patient_id=patient_id,
+        at=now,
+    )
+    return consent_history(session=session, patient_id=patient_id)
+
+
 def consent_history(*, session: Session, patient_id: int) -> list[ResearchConsent]:
     """Every decision of the patient, newest first."""
     return list(

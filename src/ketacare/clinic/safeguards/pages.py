@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.plans import dosing
 from ketacare.clinic.plans import service as plans
@@ -19,11 +16,11 @@ from ketacare.clinic.plans.orm import Plan
 from ketacare.clinic.safeguards import schemas, service
 from ketacare.clinic.safeguards.orm import TakeHomeDispense
 from ketacare.clinic.safeguards.service import PatientDose
-from ketacare.core.errors import InvalidInput, KetacareError
+from ketacare.core.errors import InvalidInput
 from ketacare.core.safeguards import DoseGiven, molecule_label, total
-from ketacare.infra.errors import NotFound, status_for
-from ketacare.web.deps import Ctx, DbSession, FormFields, Now, actor_of, page_permission
-from ketacare.web.render import optional_float, optional_int, page
+from ketacare.infra.errors import NotFound
+from ketacare.web.page_call import PageCall, Refusal, mapped_status, page_call
+from ketacare.web.render import optional_float, optional_int
 
 router = APIRouter(include_in_schema=False)
 
@@ -84,27 +81,21 @@ TAKE_HOME_FIELDS = (
 
 
 def _page(
-    request: Request,
-    ctx: Ctx,
-    session: Session,
-    principal: Principal,
+    call: PageCall,
     patient_id: int,
-    at: datetime,
-    *,
-    error: str | None = None,
+    refused: Refusal | None = None,
     form: dict[str, str] | None = None,
-    status_code: int = 200,
 ) -> Response:
+    session, at, settings = call.session, call.now, call.settings
     patient = get_patient(session=session, patient_id=patient_id)
-    actor = actor_of(request, principal)
     found = service.cumulative_dose(
-        session=session, actor=actor, settings=ctx.settings, patient_id=patient_id, now=at
+        session=session, actor=call.actor, settings=settings, patient_id=patient_id, now=at
     )
     supplies = [
         schemas.TakeHomeRead.of(r)
-        for r in service.dispenses(session=session, actor=actor, patient_id=patient_id, now=at)
+        for r in service.dispenses(session=session, actor=call.actor, patient_id=patient_id, now=at)
     ]
-    library = dosing.library(ctx.settings)
+    library = dosing.library(settings)
     take_home_plans = [
         p
         for p in session.scalars(
@@ -115,122 +106,73 @@ def _page(
         if (proto := library.get(protocol_id=p.protocol_id)).route in service.TAKE_HOME_ROUTES
         and proto.molecule != "esketamine"
     ]
-    return page(
-        request,
-        ctx,
+    return call.render(
         "safeguards/cumulative.html",
         {
             "patient": patient,
             "dose": schemas.CumulativeDose.of(found),
-            "chart": chart_points(found, ctx.settings.zone),
+            "chart": chart_points(found, settings.zone),
             "supplies": supplies,
-            "take_home_policy": service.take_home_policy(ctx.settings),
+            "take_home_policy": service.take_home_policy(settings),
             "take_home_plans": take_home_plans,
-            "error": error,
             "form": form or {},
         },
-        status_code=status_code,
+        refused=refused,
     )
 
 
 @router.get("/patients/{patient_id}/cumulative-dose", response_class=HTMLResponse)
-def cumulative_dose_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    principal: Principal = page_permission("session:read"),
-) -> Response:
-    return _page(request, ctx, session, principal, patient_id, at)
+def cumulative_dose_page(patient_id: int, call: PageCall = page_call("session:read")) -> Response:
+    return _page(call, patient_id)
 
 
 @router.post("/patients/{patient_id}/take-home", response_class=HTMLResponse)
-def dispense_page(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    principal: Principal = page_permission("takehome:dispense"),
-) -> Response:
+def dispense_page(patient_id: int, call: PageCall = page_call("takehome:dispense")) -> Response:
     """Dispense from the page; a refusal comes back with the reason and the form kept."""
-    values = {k: str(form.get(k) or "").strip() for k in TAKE_HOME_FIELDS}
-    try:
+    values = call.texts(TAKE_HOME_FIELDS)
+
+    def act() -> object:
         plan_id = optional_int(values["plan_id"], "plan")
         strength = optional_float(values["strength_mg"], "strength (mg per unit)")
         units = optional_int(values["units"], "units")
         days = optional_int(values["days_supply"], "days' supply (whole days)")
         if plan_id is None or strength is None or units is None or days is None:
             raise InvalidInput("plan, strength, units and days' supply are all required")
-        plan = plans.get_plan(session=session, plan_id=plan_id)
-        if plan.patient_id != patient_id:
-            raise InvalidInput(f"plan {plan_id} is not a plan of this patient")
-        service.dispense(
-            session=session,
-            actor=actor_of(request, principal),
-            settings=ctx.settings,
-            plan_id=plan_id,
-            form=values["form"],
+        data = call.parse(
+            schemas.TakeHomeIn,
             strength_mg=strength,
             units=units,
             days_supply=days,
-            directions=values["directions"],
-            lot=values["lot"],
             pdmp_checked=values["pdmp_checked"] == "yes",
-            reason=values["reason"] or None,
-            now=at,
         )
-    except KetacareError as exc:
-        session.rollback()
-        status, _ = status_for(exc)
-        return _page(
-            request,
-            ctx,
-            session,
-            principal,
-            patient_id,
-            at,
-            error=str(exc),
-            form=values,
-            status_code=status,
+        plan = plans.get_plan(session=call.session, plan_id=plan_id)
+        if plan.patient_id != patient_id:
+            raise InvalidInput(f"plan {plan_id} is not a plan of this patient")
+        return call.do(
+            service.dispense, settings=call.settings, plan_id=plan_id, **data.model_dump()
         )
-    return RedirectResponse(f"/patients/{patient_id}/cumulative-dose", status_code=303)
+
+    return call.attempt(
+        act,
+        done=f"/patients/{patient_id}/cumulative-dose",
+        again=lambda refused: _page(call, patient_id, refused, form=values),
+        status=mapped_status,
+    )
 
 
 @router.post("/take-home/{dispense_id}/void", response_class=HTMLResponse)
-def void_page(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    dispense_id: int,
-    principal: Principal = page_permission("takehome:dispense"),
-) -> Response:
-    row = session.get(TakeHomeDispense, dispense_id)
+def void_page(dispense_id: int, call: PageCall = page_call("takehome:dispense")) -> Response:
+    row = call.session.get(TakeHomeDispense, dispense_id)
     if row is None:
         raise NotFound(f"take-home supply {dispense_id} does not exist")
-    try:
-        service.void_dispense(
-            session=session,
-            actor=actor_of(request, principal),
+    patient_id = row.patient_id
+    return call.attempt(
+        lambda: call.do(
+            service.void_dispense,
             dispense_id=dispense_id,
-            reason=str(form.get("reason") or ""),
-            now=at,
-        )
-    except KetacareError as exc:
-        session.rollback()
-        status, _ = status_for(exc)
-        return _page(
-            request,
-            ctx,
-            session,
-            principal,
-            row.patient_id,
-            at,
-            error=str(exc),
-            status_code=status,
-        )
-    return RedirectResponse(f"/patients/{row.patient_id}/cumulative-dose", status_code=303)
+            reason=call.parse(schemas.VoidIn).reason,
+        ),
+        done=f"/patients/{patient_id}/cumulative-dose",
+        again=lambda refused: _page(call, patient_id, refused),
+        status=mapped_status,
+    )

@@ -5,19 +5,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
 
-from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.screenings import schemas, service
-from ketacare.core.errors import InvalidInput, KetacareError
+from ketacare.core.errors import InvalidInput
 from ketacare.core.screening import input_schema
 from ketacare.core.screening.model import MOLECULES
 from ketacare.core.terminology.treatments import treatment_vocabulary
-from ketacare.web.deps import Ctx, DbSession, FormFields, Now, actor_of, page_permission
-from ketacare.web.render import optional_float, page
+from ketacare.web.page_call import PageCall, Refusal, page_call
+from ketacare.web.render import optional_float
 
 router = APIRouter(include_in_schema=False)
 
@@ -69,25 +67,12 @@ def _form_values(form: Any) -> dict[str, Any]:
     return values
 
 
-def _summary(
-    request: Request,
-    ctx: Ctx,
-    session: Any,
-    principal: Principal,
-    patient_id: int,
-    at: Any,
-    *,
-    error: str | None = None,
-    status_code: int = 200,
-) -> Response:
+def _summary(call: PageCall, patient_id: int, refused: Refusal | None = None) -> Response:
+    session, at = call.session, call.now
     patient = get_patient(session=session, patient_id=patient_id)
-    rows = service.list_screenings(
-        session=session, actor=actor_of(request, principal), patient_id=patient_id, now=at
-    )
-    policy = service.site_policy(ctx.settings)
-    return page(
-        request,
-        ctx,
+    rows = service.list_screenings(session=session, actor=call.actor, patient_id=patient_id, now=at)
+    policy = service.site_policy(call.settings)
+    return call.render(
         "screenings/summary.html",
         {
             "patient": patient,
@@ -96,94 +81,56 @@ def _summary(
             "history_fields": _history_fields(),
             "molecules": MOLECULES,
             "routes": list(treatment_vocabulary().screening_routes.items()),
-            "error": error,
             "in_force": service.in_force(session=session, patient_id=patient_id, today=at.date()),
             "policy_days": policy.get("screening_valid_days") if policy else None,
             "policy_name": policy.name if policy else None,
         },
-        status_code=status_code,
+        refused=refused,
     )
 
 
 @router.get("/patients/{patient_id}/screening", response_class=HTMLResponse)
-def screening_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    principal: Principal = page_permission("screening:read"),
-) -> Response:
-    return _summary(request, ctx, session, principal, patient_id, at)
+def screening_page(patient_id: int, call: PageCall = page_call("screening:read")) -> Response:
+    return _summary(call, patient_id)
 
 
 @router.post("/patients/{patient_id}/screening")
-def run_screening(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    patient_id: int,
-    principal: Principal = page_permission("screening:run"),
-) -> Response:
-    try:
-        data = schemas.ScreeningCreate.model_validate(_form_values(form))
-        service.run_screening(
-            session=session,
-            actor=actor_of(request, principal),
+def run_screening(patient_id: int, call: PageCall = page_call("screening:run")) -> Response:
+    def act() -> object:
+        data = schemas.ScreeningCreate.model_validate(_form_values(call.form))
+        return call.do(
+            service.run_screening,
             patient_id=patient_id,
             form=data.model_dump(exclude_none=True),
-            now=at,
-            policy=service.site_policy(ctx.settings),
+            policy=service.site_policy(call.settings),
         )
-    except (KetacareError, ValidationError) as exc:
-        session.rollback()
-        message = str(exc) if isinstance(exc, KetacareError) else _first(exc)
-        return _summary(
-            request, ctx, session, principal, patient_id, at, error=message, status_code=422
-        )
-    return RedirectResponse(f"/patients/{patient_id}/screening", status_code=303)
+
+    return call.attempt(
+        act,
+        done=f"/patients/{patient_id}/screening",
+        again=lambda refused: _summary(call, patient_id, refused),
+    )
 
 
-def _first(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+def _valid_until(text: str) -> date | None:
+    text = text.strip()
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError as exc:
+        raise InvalidInput(f"valid_until: {exc}") from None
 
 
 @router.post("/screenings/{screening_id}/sign")
-def sign_screening(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    screening_id: int,
-    principal: Principal = page_permission("screening:sign"),
-) -> Response:
-    row = service.get_screening(session=session, screening_id=screening_id)
-    patient_id = row.patient_id
-    try:
-        raw = str(form.get("valid_until") or "").strip()
-        until = date.fromisoformat(raw) if raw else None
-        service.sign(
-            session=session,
-            actor=actor_of(request, principal),
+def sign_screening(screening_id: int, call: PageCall = page_call("screening:sign")) -> Response:
+    patient_id = service.get_screening(session=call.session, screening_id=screening_id).patient_id
+    return call.attempt(
+        lambda: call.do(
+            service.sign,
             screening_id=screening_id,
-            note=str(form.get("note") or ""),
-            valid_until=until,
-            now=at,
-            policy=service.site_policy(ctx.settings),
-        )
-    except ValueError as exc:
-        session.rollback()
-        message = str(exc) if isinstance(exc, KetacareError) else f"valid_until: {exc}"
-        return _summary(
-            request, ctx, session, principal, patient_id, at, error=message, status_code=422
-        )
-    except KetacareError as exc:
-        session.rollback()
-        return _summary(
-            request, ctx, session, principal, patient_id, at, error=str(exc), status_code=422
-        )
-    return RedirectResponse(f"/patients/{patient_id}/screening", status_code=303)
+            note=call.text("note"),
+            valid_until=_valid_until(call.text("valid_until")),
+            policy=service.site_policy(call.settings),
+        ),
+        done=f"/patients/{patient_id}/screening",
+        again=lambda refused: _summary(call, patient_id, refused),
+    )

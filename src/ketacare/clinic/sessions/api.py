@@ -3,32 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any, cast
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.sessions import service
 from ketacare.clinic.sessions.board import board as sessions_board
 from ketacare.clinic.sessions.schemas import SessionView
 from ketacare.clinic.sessions.view import view
+from ketacare.clinic.stock import accounting as stock
 from ketacare.web.answers import OBJECT, json_answer
-from ketacare.web.deps import (
-    ApiCall,
-    Authenticated,
-    Ctx,
-    DbSession,
-    Now,
-    actor_of,
-    api_call,
-    api_permission,
-    body_schema,
-)
+from ketacare.web.deps import ApiCall, Authenticated, Call, Id, api_call, api_request, body_schema
 
 router = APIRouter(prefix="/api/v1", tags=["sessions"])
-Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class SessionOpen(BaseModel):
@@ -48,39 +37,31 @@ class EventPost(BaseModel):
 
 @router.post("/plans/{plan_id}/sessions", status_code=201)
 def open_session(
-    request: Request,
     plan_id: Id,
     data: SessionOpen,
-    session: DbSession,
-    ctx: Ctx,
-    at: Now,
-    principal: Principal = api_permission("session:write"),
+    call: Call = api_request("session:write"),
 ) -> dict[str, Any]:
     """Open a dosing session of a signed plan."""
-    row = service.open_session(
-        session=session,
-        actor=actor_of(request, principal),
-        settings=ctx.settings,
+    row = call.do(
+        service.open_session,
+        settings=call.settings,
         plan_id=plan_id,
         session_number=data.session_number,
-        now=at,
         appointment_id=data.appointment_id,
         opened_at=data.at,
     )
-    return view(row=row, state=service.state_of(session=session, session_id=row.id), now=at)
+    state = service.state_of(session=call.session, session_id=row.id)
+    return cast(dict[str, Any], view(row=row, state=state, now=call.now))
 
 
 @router.get("/sessions/board")
 def board(
-    request: Request,
-    session: DbSession,
-    at: Now,
-    principal: Principal = api_permission("session:read"),
+    call: Call = api_request("session:read"),
 ) -> list[dict[str, Any]]:
     """Every active chair at a glance."""
     out = []
-    for r in sessions_board(session=session, actor=actor_of(request, principal), now=at):
-        v = view(row=r.session, state=r.state, now=at, include_events=False)
+    for r in call.do(sessions_board):
+        v = view(row=r.session, state=r.state, now=call.now, include_events=False)
         out.append(
             {
                 "session_id": r.session.id,
@@ -100,16 +81,14 @@ def board(
 
 @router.get("/sessions/{session_id}")
 def read_session(
-    request: Request,
     session_id: Id,
-    session: DbSession,
-    at: Now,
-    principal: Principal = api_permission("session:read"),
+    call: Call = api_request("session:read"),
 ) -> dict[str, Any]:
     """The session as derived from its log."""
-    row = service.get_session(session=session, session_id=session_id)
-    service.record_read(session=session, actor=actor_of(request, principal), row=row, now=at)
-    return view(row=row, state=service.state_of(session=session, session_id=row.id), now=at)
+    row = service.get_session(session=call.session, session_id=session_id)
+    call.do(service.record_read, row=row)
+    state = service.state_of(session=call.session, session_id=row.id)
+    return cast(dict[str, Any], view(row=row, state=state, now=call.now))
 
 
 @router.post(
@@ -128,6 +107,13 @@ async def record_event(session_id: Id, call: ApiCall = api_call("session:write")
 
     def work(auth: Authenticated) -> SessionView:
         data = auth.body(EventPost)
+        # controlled-substance stock: no close while drug is unaccounted for
+        stock.refuse_unaccounted(
+            session=auth.session,
+            dosing_session_id=session_id,
+            kind=str(data.event.get("kind")),
+            now=auth.now,
+        )
         row, state = service.record_entry(
             session=auth.session,
             actor=auth.actor,

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import types
 import typing
-from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
 
-from ketacare.clinic.accounts.service import Principal
+from ketacare.clinic.documents import Letterhead
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.plans import exposure as exposures
 from ketacare.clinic.plans import service as plans
@@ -20,20 +18,14 @@ from ketacare.clinic.sessions.board import board
 from ketacare.clinic.sessions.summary import summary_pdf
 from ketacare.clinic.sessions.view import view
 from ketacare.clinic.sessions.words import OBSERVED_NAMES, clinical_message, entry_lines
+from ketacare.clinic.stock import accounting as stock
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.instruments import get_instrument
 from ketacare.core.sessions import EVENT_TYPES, STOP_REASONS, VITALS
 from ketacare.core.sessions.events import CONSCIOUSNESS_LEVELS, MEDICATION_PURPOSES
 from ketacare.core.sessions.news2 import news2_rules
-from ketacare.web.deps import (
-    Ctx,
-    DbSession,
-    FormFields,
-    Now,
-    actor_of,
-    page_permission,
-)
-from ketacare.web.render import optional_int, page
+from ketacare.web.page_call import PageCall, Refusal, page_call
+from ketacare.web.render import optional_int
 
 router = APIRouter(include_in_schema=False)
 SKIP = {"kind", "at", "by", "seq", "override", "setup", "replacement", "answers"}
@@ -79,24 +71,17 @@ def event_from_form(kind: str, form: Any) -> dict[str, Any]:
 
 
 def _chair(
-    request: Request,
-    ctx: Ctx,
-    session: Session,
-    principal: Principal,
-    session_id: int,
-    at: datetime,
-    *,
-    error: str | None = None,
-    status_code: int = 200,
-    partial: bool = False,
+    call: PageCall, session_id: int, refused: Refusal | None = None, *, partial: bool = False
 ) -> Response:
+    session, at, settings = call.session, call.now, call.settings
+    error = refused.message if refused else None
     row = service.get_session(session=session, session_id=session_id)
     patient = get_patient(session=session, patient_id=row.patient_id)
     state = service.state_of(session=session, session_id=session_id)
     v = view(row=row, state=state, now=at)
     alert_words = {a["id"]: a["message"] for a in v["alerts"]}
     if error is not None:
-        error = clinical_message(error, zone=ctx.settings.zone, now=at, alerts=alert_words)
+        error = clinical_message(error, zone=settings.zone, now=at, alerts=alert_words)
     live = None
     try:
         from ketacare.core.pharmacology import Patient as PkPatient
@@ -104,7 +89,7 @@ def _chair(
         from ketacare.core.sessions import live_concentration
 
         plan = plans.get_plan(session=session, plan_id=row.plan_id)
-        models = exposures.exposure_models(settings=ctx.settings, protocol_id=plan.protocol_id)
+        models = exposures.exposure_models(settings=settings, protocol_id=plan.protocol_id)
         if models and state.dosing_started_at is not None:
             live = live_concentration(
                 state.events,
@@ -115,7 +100,7 @@ def _chair(
     except KetacareError:
         live = None
     if not partial:
-        service.record_read(session=session, actor=actor_of(request, principal), row=row, now=at)
+        call.do(service.record_read, row=row)
     screening = (
         service.screening_for_session(
             session=session, patient_id=row.patient_id, state=state, at=at
@@ -133,9 +118,7 @@ def _chair(
         if state.setup
         else []
     )
-    return page(
-        request,
-        ctx,
+    return call.render(
         "sessions/partial.html" if partial else "sessions/chair.html",
         {
             "row": row,
@@ -161,167 +144,113 @@ def _chair(
             "entries": entry_lines(state),
             "medication_purposes": MEDICATION_PURPOSES,
             "discharge_reasons": [
-                clinical_message(r, zone=ctx.settings.zone, now=at, alerts=alert_words)
+                clinical_message(r, zone=settings.zone, now=at, alerts=alert_words)
                 for r in v["discharge"]["reasons"]
             ],
         },
-        status_code=status_code,
+        status_code=refused.status if refused else 200,
     )
 
 
 @router.get("/sessions/{session_id}", response_class=HTMLResponse)
 def chair_view(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    session_id: int,
-    partial: bool = False,
-    principal: Principal = page_permission("session:read"),
+    session_id: int, partial: bool = False, call: PageCall = page_call("session:read")
 ) -> Response:
-    return _chair(request, ctx, session, principal, session_id, at, partial=partial)
+    return _chair(call, session_id, partial=partial)
+
+
+def _stale_or_unprocessable(error: Exception) -> int:
+    """Someone else recorded first: 409 (the chair view again shows what they did)."""
+    return 409 if "someone else" in str(error) else 422
 
 
 @router.post("/sessions/{session_id}/record", response_class=HTMLResponse)
-def record_page(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    session_id: int,
-    principal: Principal = page_permission("session:write"),
-) -> Response:
-    try:
-        kind = str(form.get("kind") or "")
-        seq = optional_int(str(form.get("expected_seq") or ""), "expected_seq")
+def record_page(session_id: int, call: PageCall = page_call("session:write")) -> Response:
+    form = call.form
+
+    def act() -> None:
+        kind = call.text("kind")
+        seq = optional_int(call.text("expected_seq"), "expected_seq")
         if seq is None:
             raise InvalidInput("expected_seq is missing: reload the page")
-        actor = actor_of(request, principal)
         if kind == "pre_dose_checks":
             items = [str(i) for i in form.getlist("item")]
             if not items:
                 raise InvalidInput("tick the checks that were done")
             for item in items:
-                detail = str(form.get(f"detail_{item}") or "")
-                state = service.record(
-                    session=session,
-                    actor=actor,
+                detail = call.text(f"detail_{item}")
+                state = call.do(
+                    service.record,
                     session_id=session_id,
                     data={"kind": "pre_dose_check", "item": item, "ok": True, "detail": detail},
                     expected_seq=seq,
-                    now=at,
                 )
                 seq = state.last_seq
         else:
-            service.record(
-                session=session,
-                actor=actor,
+            # controlled-substance stock: no close while drug is unaccounted for
+            stock.refuse_unaccounted(
+                session=call.session, dosing_session_id=session_id, kind=kind, now=call.now
+            )
+            call.do(
+                service.record,
                 session_id=session_id,
                 data=event_from_form(kind, form),
                 expected_seq=seq,
-                now=at,
             )
-    except KetacareError as exc:
-        session.rollback()
-        return _chair(
-            request,
-            ctx,
-            session,
-            principal,
-            session_id,
-            at,
-            error=str(exc),
-            status_code=422 if "someone else" not in str(exc) else 409,
-        )
-    return RedirectResponse(f"/sessions/{session_id}", status_code=303)
+
+    return call.attempt(
+        act,
+        done=f"/sessions/{session_id}",
+        again=lambda refused: _chair(call, session_id, refused),
+        status=_stale_or_unprocessable,
+    )
 
 
 @router.post("/plans/{plan_id}/sessions/open")
-def open_page(
-    request: Request,
-    form: FormFields,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    plan_id: int,
-    principal: Principal = page_permission("session:write"),
-) -> Response:
-    try:
-        number = optional_int(str(form.get("session_number") or ""), "session number")
+def open_page(plan_id: int, call: PageCall = page_call("session:write")) -> Response:
+    def act() -> Any:
+        number = optional_int(call.text("session_number"), "session number")
         if number is None:
             raise InvalidInput("choose the session number")
-        appointment = optional_int(str(form.get("appointment_id") or ""), "appointment")
-        row = service.open_session(
-            session=session,
-            actor=actor_of(request, principal),
-            settings=ctx.settings,
+        appointment = optional_int(call.text("appointment_id"), "appointment")
+        return call.do(
+            service.open_session,
+            settings=call.settings,
             plan_id=plan_id,
             session_number=number,
-            now=at,
             appointment_id=appointment,
         )
-    except KetacareError as exc:
-        session.rollback()
-        return page(
-            request,
-            ctx,
+
+    return call.attempt(
+        act,
+        done=lambda row: call.redirect(f"/sessions/{row.id}"),
+        again=lambda refused: call.render(
             "error.html",
-            {"title": "Session not opened", "detail": str(exc)},
-            status_code=422,
-        )
-    return RedirectResponse(f"/sessions/{row.id}", status_code=303)
+            {"title": "Session not opened", "detail": refused.message},
+            status_code=refused.status,
+        ),
+    )
 
 
 @router.get("/board", response_class=HTMLResponse)
-def board_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    partial: bool = False,
-    principal: Principal = page_permission("session:read"),
-) -> Response:
+def board_page(partial: bool = False, call: PageCall = page_call("session:read")) -> Response:
+    at = call.now
     rows = [
         (r, view(row=r.session, state=r.state, now=at, include_events=False))
-        for r in board(session=session, actor=actor_of(request, principal), now=at)
+        for r in call.do(board)
     ]
-    return page(
-        request,
-        ctx,
-        "sessions/board_rows.html" if partial else "sessions/board.html",
-        {"rows": rows},
+    return call.render(
+        "sessions/board_rows.html" if partial else "sessions/board.html", {"rows": rows}
     )
 
 
 @router.get("/sessions/{session_id}/summary", response_class=HTMLResponse)
-def summary_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    session_id: int,
-    principal: Principal = page_permission("session:read"),
-) -> Response:
-    return _chair_summary(request, ctx, session, principal, session_id, at)
-
-
-def _chair_summary(
-    request: Request,
-    ctx: Ctx,
-    session: Session,
-    principal: Principal,
-    session_id: int,
-    at: datetime,
-) -> Response:
+def summary_page(session_id: int, call: PageCall = page_call("session:read")) -> Response:
+    session, at = call.session, call.now
     row = service.get_session(session=session, session_id=session_id)
     state = service.state_of(session=session, session_id=session_id)
-    service.record_summary_read(
-        session=session, actor=actor_of(request, principal), row=row, now=at
-    )
-    return page(
-        request,
-        ctx,
+    call.do(service.record_summary_read, row=row)
+    return call.render(
         "sessions/summary.html",
         {
             "row": row,
@@ -334,27 +263,20 @@ def _chair_summary(
 
 
 @router.get("/sessions/{session_id}/summary.pdf")
-def summary_pdf_page(
-    request: Request,
-    ctx: Ctx,
-    session: DbSession,
-    at: Now,
-    session_id: int,
-    principal: Principal = page_permission("session:read"),
-) -> Response:
+def summary_pdf_page(session_id: int, call: PageCall = page_call("session:read")) -> Response:
+    session, at = call.session, call.now
     row = service.get_session(session=session, session_id=session_id)
     state = service.state_of(session=session, session_id=session_id)
     patient = get_patient(session=session, patient_id=row.patient_id)
-    service.record_summary_read(
-        session=session, actor=actor_of(request, principal), row=row, now=at, export="pdf"
-    )
+    call.do(service.record_summary_read, row=row, export="pdf")
     data = summary_pdf(
         row=row,
         state=state,
         patient=patient,
         view=view(row=row, state=state, now=at),
-        zone=ctx.settings.zone,
+        zone=call.settings.zone,
         generated_at=at,
+        letterhead=Letterhead.of(call.settings),
     )
     return Response(
         data,

@@ -5,18 +5,17 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.plans.dosing import (
     library,
     protocol_policy,  # noqa: E402
 )
 from ketacare.clinic.simulation import service
 from ketacare.core.errors import InvalidInput, KetacareError
-from ketacare.web.deps import Ctx, page_permission
-from ketacare.web.render import optional_float, optional_int, page
+from ketacare.web.page_call import PageCall, page_call
+from ketacare.web.render import optional_float, optional_int
 
 router = APIRouter(include_in_schema=False)
 
@@ -42,25 +41,21 @@ def _request(q: Any) -> service.SimulationRequest:
 
 
 @router.get("/simulate", response_class=HTMLResponse)
-def simulate_page(
-    request: Request, ctx: Ctx, _: Principal = page_permission("simulate:run")
-) -> Response:
-    q = request.query_params
+def simulate_page(call: PageCall = page_call("simulate:run")) -> Response:
+    q = call.request.query_params
     result: dict[str, Any] | None = None
     error = None
     if q.get("model"):
         try:
-            policy = protocol_policy(ctx.settings)
+            policy = protocol_policy(call.settings)
             result = service.run(dataclasses.replace(_request(q), site_policy=policy))
         except KetacareError as exc:
             error = str(exc)
-    return page(
-        request,
-        ctx,
+    return call.render(
         "simulation/simulate.html",
         {
             "models": service.models(),
-            "protocols": library(ctx.settings).protocols,
+            "protocols": library(call.settings).protocols,
             "q": q,
             "result": result,
             "error": error,

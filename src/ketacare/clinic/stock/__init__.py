@@ -1,0 +1,1 @@
+"""Controlled-substance stock: lots, the ledger, draws at the chair, counts, reports."""

@@ -1,0 +1,158 @@
+"""Controlled-substance stock: what became of the drug a dosing session opened, and
+the hook that keeps a session from closing while any of it is unaccounted for.
+
+The dose a session gave is what its own log says
+(:func:`ketacare.clinic.sessions.service.state_of`); the account is the core's
+(:func:`ketacare.core.stock.account`) over the whole stored ledger.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketacare.clinic.audit import service as audit
+from ketacare.clinic.sessions import service as sessions
+from ketacare.clinic.stock.orm import StockLot
+from ketacare.clinic.stock.reading import Ledger, _supply, ledger, library
+from ketacare.core.sessions import delivered_mg
+from ketacare.core.stock import Account, Draw, account
+from ketacare.infra.errors import Conflict
+
+#: What closes a dosing session (a remainder must be accounted for first).
+CLOSING_KINDS = ("discharge", "end_session")
+
+
+def _delivered(session: Session, dosing_session_id: int, now: datetime) -> tuple[float, Any]:
+    state = sessions.state_of(session=session, session_id=dosing_session_id)
+    if state.dosing_started_at is None:
+        return 0.0, state
+    ended = state.dosing_ended_at or state.finished_at
+    return delivered_mg(state, at=ended or now), state
+
+
+def _purpose_account(
+    session: Session, book: Ledger, draw_entry: Draw, now: datetime
+) -> tuple[Account, int]:
+    if draw_entry.dosing_session_id is not None:
+        given, _ = _delivered(session, draw_entry.dosing_session_id, now)
+        patient = sessions.get_session(
+            session=session, session_id=draw_entry.dosing_session_id
+        ).patient_id
+        return (
+            account(
+                book.entries,
+                library(),
+                delivered_mg=given,
+                dosing_session_id=draw_entry.dosing_session_id,
+            ),
+            patient,
+        )
+    assert draw_entry.take_home_id is not None
+    supply = _supply(session, draw_entry.take_home_id)
+    return (
+        account(
+            book.entries,
+            library(),
+            delivered_mg=supply.strength_mg * supply.units,
+            take_home_id=draw_entry.take_home_id,
+        ),
+        supply.patient_id,
+    )
+
+
+def session_account(*, session: Session, dosing_session_id: int, now: datetime) -> Account:
+    """What became of the drug opened for a dosing session (not audited: the caller's)."""
+    given, _ = _delivered(session, dosing_session_id, now)
+    return account(
+        ledger(session=session).entries,
+        library(),
+        delivered_mg=given,
+        dosing_session_id=dosing_session_id,
+    )
+
+
+def read_session_account(
+    *, session: Session, actor: audit.Actor, dosing_session_id: int, now: datetime
+) -> tuple[Account, str | None]:
+    """The session's account and why it cannot close yet (None: it may), audited as a read."""
+    from ketacare.clinic.sessions.service import get_session
+
+    acc = session_account(session=session, dosing_session_id=dosing_session_id, now=now)
+    why = unaccounted_remainder(session=session, dosing_session_id=dosing_session_id, now=now)
+    row = get_session(session=session, session_id=dosing_session_id)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type="stock_session",
+        resource_id=dosing_session_id,
+        patient_id=row.patient_id,
+        at=now,
+    )
+    return acc, why
+
+
+def _keeps_stock_of(session: Session, molecule: str) -> bool:
+    kept = {p.id for p in library().values() if p.molecule == molecule}
+    return bool(session.scalar(select(StockLot.id).where(StockLot.product.in_(kept)).limit(1)))
+
+
+def unaccounted_remainder(
+    *, session: Session, dosing_session_id: int, now: datetime | None = None
+) -> str | None:
+    """Why the session cannot be closed yet, or None when every mg is accounted for.
+
+    A session that drew from stock must have given or wasted (witnessed) every mg it
+    opened; once the clinic keeps stock of the session's molecule, a session that gave
+    a dose without a draw cannot be closed either.
+    """
+    from ketacare.infra.clock import utc_now
+
+    at = now or utc_now()
+    given, state = _delivered(session, dosing_session_id, at)
+    acc = account(
+        ledger(session=session).entries,
+        library(),
+        delivered_mg=given,
+        dosing_session_id=dosing_session_id,
+    )
+    if not acc.draws:
+        if given > 0 and _keeps_stock_of(session, state.setup.molecule):
+            return (
+                f"session {dosing_session_id} gave {given:.2f} mg of {state.setup.molecule} but "
+                "drew nothing from stock: record the draw (lot and units opened) first"
+            )
+        return None
+    if acc.accounted:
+        return None
+    pending = (
+        f" ({acc.pending_waste_mg:g} mg of waste awaits its witness)"
+        if acc.pending_waste_mg
+        else ""
+    )
+    if acc.remainder_mg < 0:
+        return (
+            f"session {dosing_session_id}: the log says {acc.delivered_mg:.2f} mg was given but "
+            f"only {acc.opened_mg:g} mg was opened: record the missing draw or amend the log"
+        )
+    return (
+        f"session {dosing_session_id} has {acc.remainder_mg:.2f} mg unaccounted for (opened "
+        f"{acc.opened_mg:g} mg, given {acc.delivered_mg:.2f} mg, wasted {acc.wasted_mg:g} mg "
+        f"with a witness){pending}: waste the remainder in front of a witness first"
+    )
+
+
+def refuse_unaccounted(
+    *, session: Session, dosing_session_id: int, kind: str, now: datetime
+) -> None:
+    """The hook a session's close goes through: :class:`Conflict` while drug is
+    unaccounted for (called before a ``discharge`` or ``end_session`` is recorded)."""
+    if kind not in CLOSING_KINDS:
+        return
+    why = unaccounted_remainder(session=session, dosing_session_id=dosing_session_id, now=now)
+    if why is not None:
+        raise Conflict(f"the session cannot be closed: {why}")

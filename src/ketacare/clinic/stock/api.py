@@ -1,0 +1,222 @@
+"""JSON routes of controlled-substance stock: lots, the ledger's entries, reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import PlainTextResponse
+
+from ketacare.clinic.stock import accounting, reading, reports, schemas, service
+from ketacare.web.answers import OBJECT
+from ketacare.web.deps import Call, api_request
+
+router = APIRouter(prefix="/api/v1/stock", tags=["stock"])
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
+At = Annotated[datetime | None, Query(description="The instant (default: now)")]
+
+
+@router.get("/products", response_model=list[schemas.ProductRead])
+def product_list(
+    _: Call = api_request("stock:read"),
+) -> list[schemas.ProductRead]:
+    """The products a lot may be received as, with the label each cites."""
+    return [schemas.ProductRead.of(p) for p in reading.library().values()]
+
+
+@router.get("/lots", response_model=schemas.StockRead)
+def lots(
+    at: At = None,
+    call: Call = api_request("stock:read"),
+) -> schemas.StockRead:
+    """Every lot's balance at an instant, the open discrepancies and what awaits a witness."""
+    when = at or call.now
+    found = call.do(reading.stock_at, at=when)
+    return schemas.StockRead(
+        at=when,
+        lots=[schemas.LotRead.of(b) for b in found.lots],
+        discrepancies=[
+            schemas.DiscrepancyRead(
+                count_id=d.count.id,
+                lot_id=d.count.lot_id,
+                counted=d.counted,
+                expected=d.expected,
+                difference=d.difference,
+                resolved=d.resolved,
+                outcome=d.resolution.outcome if d.resolution else None,
+            )
+            for d in found.discrepancies
+        ],
+        awaiting_witness=[e.id for e in found.pending],
+    )
+
+
+@router.post("/receipts", response_model=schemas.EntryRead, status_code=201)
+def receive(
+    data: schemas.ReceiptIn,
+    call: Call = api_request("stock:write"),
+) -> schemas.EntryRead:
+    """Receive whole units of a lot (supplier, invoice or order, lot, expiry)."""
+    row = call.do(
+        service.receive,
+        site=data.site,
+        product=data.product,
+        lot=data.lot,
+        expiry=data.expiry,
+        units=data.units,
+        supplier=data.supplier,
+        reference=data.reference,
+        received_at=data.received_at,
+    )
+    return schemas.EntryRead.of(row)
+
+
+@router.post("/draws", response_model=schemas.EntryRead, status_code=201)
+def draw(
+    data: schemas.DrawIn,
+    call: Call = api_request("stock:write"),
+) -> schemas.EntryRead:
+    """Open units of a lot for a dosing session or a take-home supply (refused: an
+    expired lot, too little on hand, another molecule, a closed session)."""
+    row = call.do(
+        service.draw,
+        lot_id=data.lot_id,
+        units=data.units,
+        prepared_mg=data.prepared_mg,
+        prepared_ml=data.prepared_ml,
+        dosing_session_id=data.dosing_session_id,
+        take_home_id=data.take_home_id,
+        drawn_at=data.drawn_at,
+    )
+    return schemas.EntryRead.of(row)
+
+
+@router.post("/wastes", response_model=schemas.EntryRead, status_code=201)
+def waste(
+    data: schemas.WasteIn,
+    call: Call = api_request("stock:write"),
+) -> schemas.EntryRead:
+    """Waste what of a draw was not given; a second person witnesses it afterwards."""
+    row = call.do(
+        service.waste,
+        draw_id=data.draw_id,
+        mg=data.mg,
+        ml=data.ml,
+        method=data.method,
+        wasted_at=data.wasted_at,
+    )
+    return schemas.EntryRead.of(row)
+
+
+@router.post("/counts", response_model=schemas.EntryRead, status_code=201)
+def count(
+    data: schemas.CountIn,
+    call: Call = api_request("stock:write"),
+) -> schemas.EntryRead:
+    """Count a lot's unopened units; a second person witnesses the count."""
+    row = call.do(
+        service.count,
+        lot_id=data.lot_id,
+        units_counted=data.units_counted,
+        counted_at=data.counted_at,
+    )
+    return schemas.EntryRead.of(row)
+
+
+@router.post("/disposals", response_model=schemas.EntryRead, status_code=201)
+def dispose(
+    data: schemas.DisposalIn,
+    call: Call = api_request("stock:write"),
+) -> schemas.EntryRead:
+    """Return or destroy units (expired, damaged, recalled); witnessed like a waste."""
+    row = call.do(
+        service.dispose,
+        lot_id=data.lot_id,
+        units=data.units,
+        disposal=data.disposal,
+        reason=data.reason,
+        reference=data.reference,
+    )
+    return schemas.EntryRead.of(row)
+
+
+@router.post("/entries/{entry_id}/witness", response_model=schemas.EntryRead, status_code=201)
+def witness(
+    entry_id: Id,
+    call: Call = api_request("stock:write"),
+) -> schemas.EntryRead:
+    """Witness a waste, a count or a disposal (not one's own)."""
+    row = call.do(service.witness, entry_id=entry_id)
+    return schemas.EntryRead.of(row)
+
+
+@router.post("/entries/{entry_id}/void", response_model=schemas.EntryRead, status_code=201)
+def void(
+    entry_id: Id,
+    data: schemas.VoidIn,
+    call: Call = api_request("stock:write"),
+) -> schemas.EntryRead:
+    """Void an entry made in error, with the reason (it stays on record)."""
+    row = call.do(
+        service.void,
+        entry_id=entry_id,
+        reason=data.reason,
+    )
+    return schemas.EntryRead.of(row)
+
+
+@router.post("/counts/{count_id}/resolve", response_model=schemas.EntryRead, status_code=201)
+def resolve(
+    count_id: Id,
+    data: schemas.ResolveIn,
+    call: Call = api_request("stock:resolve"),
+) -> schemas.EntryRead:
+    """Resolve the discrepancy a count opened (loss and theft need the DEA Form 106)."""
+    row = call.do(
+        service.resolve,
+        count_id=count_id,
+        outcome=data.outcome,
+        reason=data.reason,
+        report_reference=data.report_reference,
+    )
+    return schemas.EntryRead.of(row)
+
+
+@router.get("/sessions/{session_id}", response_model=schemas.AccountRead)
+def session_account(
+    session_id: Id,
+    call: Call = api_request("stock:read"),
+) -> schemas.AccountRead:
+    """What became of the drug opened for a dosing session, and whether it may close."""
+    acc, why = call.do(accounting.read_session_account, dosing_session_id=session_id)
+    return schemas.AccountRead.of(session_id, acc, why)
+
+
+@router.get(
+    "/reports/{report}",
+    response_model=None,
+    responses={
+        200: {
+            "content": {**OBJECT, "text/csv": {"schema": {"type": "string"}}},
+            "description": "The rows, as JSON (default) or CSV (format=csv)",
+        }
+    },
+)
+def report(
+    report: Literal["inventory", "dispensing", "waste"],
+    at: At = None,
+    format: Literal["json", "csv"] = "json",
+    call: Call = api_request("stock:report"),
+) -> Any:
+    """The inventory at an instant (21 CFR 1304.11), the dispensing log or the waste log,
+    as JSON or CSV."""
+    when = at or call.now
+    rows = call.do(reports.read_report, report=report, at=when, export=format)
+    if format == "csv":
+        return PlainTextResponse(
+            reports.to_csv(rows),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{report}.csv"'},
+        )
+    return {"report": report, "at": when.isoformat(), "rows": rows}

@@ -1,0 +1,79 @@
+"""Tables of controlled-substance stock: lots and the ledger (both append-only)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ketacare.infra.db import Base, UTCDateTime
+
+#: The kinds of ledger entry (:mod:`ketacare.core.stock.entries`).
+ENTRY_KINDS = ("receipt", "draw", "waste", "count", "disposal", "resolution", "witness", "void")
+
+
+class StockLot(Base):
+    """One lot of one product at one site, named by its first receipt; never changed."""
+
+    __tablename__ = "stock_lots"
+    __table_args__ = (UniqueConstraint("site", "product", "lot"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site: Mapped[str] = mapped_column(String(60))
+    product: Mapped[str] = mapped_column(String(80))
+    lot: Mapped[str] = mapped_column(String(60))
+    expiry: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class StockEntry(Base):
+    """One line of the controlled-substance ledger, appended and never changed.
+
+    ``kind`` says which fields it uses (see :mod:`ketacare.core.stock.entries`); a
+    witness or a void names its entry in ``target_id``; corrections are voids with the
+    reason, followed by the right entry. ``user_id`` is who recorded it (their login).
+    """
+
+    __tablename__ = "stock_entries"
+    __table_args__ = (
+        CheckConstraint("kind IN (" + ", ".join(f"'{k}'" for k in ENTRY_KINDS) + ")", name="kind"),
+        CheckConstraint("units IS NULL OR units >= 0", name="units"),
+        CheckConstraint("mg IS NULL OR mg > 0", name="mg"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    lot_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stock_lots.id"), index=True, default=None
+    )
+    units: Mapped[int | None] = mapped_column(Integer, default=None)
+    mg: Mapped[float | None] = mapped_column(Float, default=None)
+    ml: Mapped[float | None] = mapped_column(Float, default=None)
+    dosing_session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dosing_sessions.id"), index=True, default=None
+    )
+    take_home_id: Mapped[int | None] = mapped_column(
+        ForeignKey("take_home_dispenses.id"), index=True, default=None
+    )
+    target_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stock_entries.id"), index=True, default=None
+    )
+    supplier: Mapped[str | None] = mapped_column(Text, default=None)
+    reference: Mapped[str | None] = mapped_column(Text, default=None)
+    method: Mapped[str | None] = mapped_column(Text, default=None)
+    outcome: Mapped[str | None] = mapped_column(String(20), default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,233 @@
+"""Pages of controlled-substance stock: the stock room and a session's draws and wastes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+
+from ketacare.clinic.sessions import service as sessions
+from ketacare.clinic.stock import accounting, reading, reports, service
+from ketacare.core.errors import InvalidInput
+from ketacare.web.page_call import PageCall, Refusal, mapped_status, page_call
+from ketacare.web.render import optional_float, optional_int
+
+router = APIRouter(include_in_schema=False)
+
+
+def _stock_page(call: PageCall, refused: Refusal | None = None) -> Response:
+    found = call.do(reading.stock_at, at=call.now)
+    book = reading.ledger(session=call.session)
+    return call.render(
+        "stock/stock.html",
+        {
+            "stock": found,
+            "rows": book.rows,
+            "names": book.names,
+            "products": reading.library(),
+            "error": None,
+            "today": call.now.astimezone(call.settings.zone).date(),
+        },
+        refused=refused,
+    )
+
+
+def _session_page(call: PageCall, session_id: int, refused: Refusal | None = None) -> Response:
+    row = sessions.get_session(session=call.session, session_id=session_id)
+    state = sessions.state_of(session=call.session, session_id=session_id)
+    acc, why = call.do(accounting.read_session_account, dosing_session_id=session_id)
+    found = call.do(reading.stock_at, at=call.now)
+    book = reading.ledger(session=call.session)
+    today = call.now.astimezone(call.settings.zone).date()
+    lots = [
+        b
+        for b in found.lots
+        if b.product.molecule == state.setup.molecule and b.units_on_hand > 0 and b.expiry >= today
+    ]
+    draw_ids = {d.id for d in acc.draws}
+    wastes = [r for r in book.rows.values() if r.kind == "waste" and r.target_id in draw_ids]
+    return call.render(
+        "stock/session.html",
+        {
+            "row": row,
+            "state": state,
+            "account": acc,
+            "why": why,
+            "lots": lots,
+            "wastes": wastes,
+            "witnessed": {r.target_id: r for r in book.rows.values() if r.kind == "witness"},
+            "voided": found.voided,
+            "names": book.names,
+            "error": None,
+        },
+        refused=refused,
+    )
+
+
+def _act(
+    call: PageCall, action: Callable[[], Any], *, back: str, session_id: int | None = None
+) -> Response:
+    """Run one write; a refusal comes back on its page with the reason (nothing stored)."""
+
+    def again(refused: Refusal) -> Response:
+        if session_id is not None:
+            return _session_page(call, session_id, refused)
+        return _stock_page(call, refused)
+
+    return call.attempt(action, done=back, again=again, status=mapped_status)
+
+
+def _required_int(call: PageCall, name: str, what: str) -> int:
+    value = optional_int(call.text(name).strip(), what)
+    if value is None:
+        raise InvalidInput(f"{what} is required")
+    return value
+
+
+def _required_float(call: PageCall, name: str, what: str) -> float:
+    value = optional_float(call.text(name).strip(), what)
+    if value is None:
+        raise InvalidInput(f"{what} is required")
+    return value
+
+
+@router.get("/stock", response_class=HTMLResponse)
+def stock_page(call: PageCall = page_call("stock:read")) -> Response:
+    return _stock_page(call)
+
+
+@router.post("/stock/receipts", response_class=HTMLResponse)
+def receipt_page(call: PageCall = page_call("stock:write")) -> Response:
+    def act() -> None:
+        try:
+            expiry = date.fromisoformat(call.text("expiry").strip())
+        except ValueError as exc:
+            raise InvalidInput("expiry must be a date (YYYY-MM-DD)") from exc
+        call.do(
+            service.receive,
+            site=call.text("site").strip(),
+            product=call.text("product").strip(),
+            lot=call.text("lot").strip(),
+            expiry=expiry,
+            units=_required_int(call, "units", "units"),
+            supplier=call.text("supplier").strip(),
+            reference=call.text("reference").strip(),
+        )
+
+    return _act(call, act, back="/stock")
+
+
+@router.post("/stock/counts", response_class=HTMLResponse)
+def count_page(call: PageCall = page_call("stock:write")) -> Response:
+    def act() -> None:
+        call.do(
+            service.count,
+            lot_id=_required_int(call, "lot_id", "lot"),
+            units_counted=_required_int(call, "units_counted", "units counted"),
+        )
+
+    return _act(call, act, back="/stock")
+
+
+@router.post("/stock/disposals", response_class=HTMLResponse)
+def disposal_page(call: PageCall = page_call("stock:write")) -> Response:
+    def act() -> None:
+        call.do(
+            service.dispose,
+            lot_id=_required_int(call, "lot_id", "lot"),
+            units=_required_int(call, "units", "units"),
+            disposal=call.text("disposal").strip(),
+            reason=call.text("reason").strip(),
+            reference=call.text("reference").strip(),
+        )
+
+    return _act(call, act, back="/stock")
+
+
+def _back(call: PageCall) -> str:
+    back = call.text("back").strip()
+    return back if back.startswith("/stock") and "//" not in back else "/stock"
+
+
+def _session_of(back: str) -> int | None:
+    parts = back.split("/")
+    return (
+        int(parts[3]) if len(parts) == 4 and parts[2] == "sessions" and parts[3].isdigit() else None
+    )
+
+
+@router.post("/stock/entries/{entry_id}/witness", response_class=HTMLResponse)
+def witness_page(entry_id: int, call: PageCall = page_call("stock:write")) -> Response:
+    back = _back(call)
+    return _act(
+        call,
+        lambda: call.do(service.witness, entry_id=entry_id),
+        back=back,
+        session_id=_session_of(back),
+    )
+
+
+@router.post("/stock/counts/{count_id}/resolve", response_class=HTMLResponse)
+def resolve_page(count_id: int, call: PageCall = page_call("stock:resolve")) -> Response:
+    def act() -> None:
+        call.do(
+            service.resolve,
+            count_id=count_id,
+            outcome=call.text("outcome").strip(),
+            reason=call.text("reason").strip(),
+            report_reference=call.text("report_reference").strip() or None,
+        )
+
+    return _act(call, act, back="/stock")
+
+
+@router.get("/stock/sessions/{session_id}", response_class=HTMLResponse)
+def session_stock_page(session_id: int, call: PageCall = page_call("stock:read")) -> Response:
+    return _session_page(call, session_id)
+
+
+@router.post("/stock/sessions/{session_id}/draw", response_class=HTMLResponse)
+def draw_page(session_id: int, call: PageCall = page_call("stock:write")) -> Response:
+    def act() -> None:
+        call.do(
+            service.draw,
+            lot_id=_required_int(call, "lot_id", "lot"),
+            units=_required_int(call, "units", "units opened"),
+            prepared_mg=_required_float(call, "prepared_mg", "prepared mg"),
+            prepared_ml=optional_float(call.text("prepared_ml").strip(), "prepared mL"),
+            dosing_session_id=session_id,
+        )
+
+    back = f"/stock/sessions/{session_id}"
+    return _act(call, act, back=back, session_id=session_id)
+
+
+@router.post("/stock/sessions/{session_id}/waste", response_class=HTMLResponse)
+def waste_page(session_id: int, call: PageCall = page_call("stock:write")) -> Response:
+    def act() -> None:
+        call.do(
+            service.waste,
+            draw_id=_required_int(call, "draw_id", "draw"),
+            mg=_required_float(call, "mg", "wasted mg"),
+            ml=optional_float(call.text("ml").strip(), "wasted mL"),
+            method=call.text("method").strip(),
+        )
+
+    back = f"/stock/sessions/{session_id}"
+    return _act(call, act, back=back, session_id=session_id)
+
+
+@router.get("/stock/reports/{report}.csv")
+def report_csv_page(
+    report: Literal["inventory", "dispensing", "waste"],
+    call: PageCall = page_call("stock:report"),
+) -> Response:
+    rows = call.do(reports.read_report, report=report, at=call.now, export="csv")
+    return PlainTextResponse(
+        reports.to_csv(rows),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{report}.csv"'},
+    )

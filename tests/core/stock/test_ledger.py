@@ -1,0 +1,279 @@
+"""The stock core: the product library, the ledger's rules, and properties of the replay
+over random sequences (the inventory at a past instant is the ledger replayed to it)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ketacare.core.errors import DataFileError, InvalidInput
+from ketacare.core.stock import (
+    Count,
+    Disposal,
+    Draw,
+    Entry,
+    Receipt,
+    Resolution,
+    Void,
+    Waste,
+    Witness,
+    account,
+    append,
+    load_products,
+    products,
+    replay,
+)
+
+T0 = datetime(2026, 3, 2, 8, tzinfo=UTC)
+VIAL = "ketamine-50mg-ml-10ml-vial"  # 50 mg/mL x 10 mL = 500 mg a vial
+DEVICE = "esketamine-28mg-device"
+
+
+def at(minutes: int) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def receipt(id: int, lot_id: int = 1, units: int = 10, **kw: object) -> Receipt:
+    values: dict[str, object] = {
+        "id": id,
+        "at": at(0),
+        "by": "ana",
+        "lot_id": lot_id,
+        "site": "main",
+        "product": VIAL,
+        "lot": f"L{lot_id}",
+        "expiry": date(2027, 1, 31),
+        "units": units,
+        "supplier": "Wholesaler",
+        "reference": "INV-1",
+    }
+    values.update(kw)
+    return Receipt(**values)  # type: ignore[arg-type]
+
+
+def test_the_library_cites_a_source_for_every_product_and_an_ndc_only_where_sourced() -> None:
+    lib = products()
+    assert {p.id: p.mg_per_unit for p in lib.values()} == {
+        "ketamine-10mg-ml-20ml-vial": 200.0,  # 10 mg/mL x 20 mL
+        VIAL: 500.0,
+        "ketamine-100mg-ml-5ml-vial": 500.0,  # 100 mg/mL x 5 mL
+        DEVICE: 28.0,
+    }
+    assert {p.id for p in lib.values() if p.ndc} == {DEVICE}
+    assert lib[DEVICE].ndc == "50458-028"
+    assert all(p.source.url.startswith("https://") and p.source.quote for p in lib.values())
+
+
+def test_a_products_file_whose_numbers_disagree_is_refused(tmp_path: Path) -> None:
+    text = (Path(__file__).parents[3] / "src/ketacare/core/stock/data/products.toml").read_text()
+    bad = tmp_path / "p.toml"
+    bad.write_text(text.replace("mg_per_unit = 28", "mg_per_unit = 28\nstrength_mg_per_ml = 100"))
+    with pytest.raises(DataFileError, match="mg_per_unit.*disagrees"):
+        load_products(bad)
+
+
+def test_the_remainder_of_a_session_and_its_witness() -> None:
+    ledger: tuple[Entry, ...] = (
+        receipt(1),
+        Draw(id=2, at=at(10), by="ana", lot_id=1, units=2, prepared_mg=150, dosing_session_id=9),
+        Waste(id=3, at=at(90), by="ana", draw_id=2, mg=880, ml=None, method="sink"),
+    )
+    # 2 vials = 1000 mg opened; 120 mg given; 880 mg wasted but not yet witnessed
+    a = account(ledger, delivered_mg=120, dosing_session_id=9)
+    assert (a.opened_mg, a.wasted_mg, a.pending_waste_mg, a.remainder_mg) == (1000, 0, 880, 880)
+    assert not a.accounted
+    ledger = append(ledger, Witness(id=4, at=at(91), by="ben", target_id=3))
+    assert account(ledger, delivered_mg=120, dosing_session_id=9).accounted
+    # more waste than was opened is refused
+    with pytest.raises(InvalidInput, match="1001 mg wasted is more than the 1000 mg opened"):
+        replay(
+            (
+                *ledger,
+                Waste(id=5, at=at(92), by="ana", draw_id=2, mg=121, ml=None, method="sink"),
+                Witness(id=6, at=at(92), by="ben", target_id=5),
+            )
+        )
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            Draw(id=9, at=at(5), by="ana", lot_id=2, units=1, prepared_mg=10, dosing_session_id=1),
+            "lot L2 expired on 2026-03-01",
+        ),
+        (
+            Draw(id=9, at=at(5), by="ana", lot_id=1, units=11, prepared_mg=10, dosing_session_id=1),
+            "lot L1 has 10",
+        ),
+        (
+            Draw(id=9, at=at(-5), by="ana", lot_id=1, units=1, prepared_mg=10, dosing_session_id=1),
+            "lot 1 had not been received",
+        ),
+        (Void(id=9, at=at(5), by="ana", target_id=1, reason="typo"), None),
+        (
+            Resolution(id=9, at=at(5), by="doc", count_id=1, outcome="adjusted", reason="x"),
+            "not a witnessed count",
+        ),
+    ],
+    ids=repr,
+)
+def test_refusals_name_the_reason(entry: Entry, message: str | None) -> None:
+    base = (receipt(1), receipt(2, lot_id=2, units=3, expiry=date(2026, 3, 1)))
+    if message is None:  # a void of a receipt is allowed while nothing was drawn from it
+        assert [b.lot_id for b in replay(append(base, entry)).lots] == [2]
+        return
+    with pytest.raises(InvalidInput, match=message):
+        append(base, entry)
+
+
+def test_a_void_that_would_leave_a_draw_without_stock_is_refused() -> None:
+    ledger = (
+        receipt(1, units=2),
+        Draw(id=2, at=at(5), by="ana", lot_id=1, units=2, prepared_mg=10, dosing_session_id=1),
+    )
+    with pytest.raises(InvalidInput, match="entry 2: lot 1 had not been received"):
+        append(ledger, Void(id=3, at=at(6), by="ana", target_id=1, reason="wrong lot"))
+
+
+def test_a_discrepancy_resolved_as_theft_needs_the_dea_form_and_adjusts_the_balance() -> None:
+    ledger: tuple[Entry, ...] = (
+        receipt(1, units=5),
+        Count(id=2, at=at(60), by="ana", lot_id=1, units_counted=3),
+        Witness(id=3, at=at(61), by="ben", target_id=2),
+    )
+    [d] = replay(ledger).discrepancies
+    assert (d.expected, d.counted, d.difference) == (5, 3, -2)
+    with pytest.raises(InvalidInput, match="DEA Form 106"):
+        Resolution(id=4, at=at(70), by="doc", count_id=2, outcome="theft", reason="break-in")
+    ledger = append(
+        ledger,
+        Resolution(
+            id=4,
+            at=at(70),
+            by="doc",
+            count_id=2,
+            outcome="theft",
+            reason="break-in",
+            report_reference="106-1",
+        ),
+    )
+    stock = replay(ledger)
+    assert (stock.lot(1).units_on_hand, stock.lot(1).mg_on_hand) == (3, 1500)
+    assert stock.discrepancies[0].resolved
+    # before the resolution the books still said 5
+    assert replay(ledger, at=at(65)).lot(1).units_on_hand == 5
+
+
+# --------------------------------------------------------------------------- properties
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(("receipt", "draw", "dispose", "count", "void")),
+        st.integers(min_value=1, max_value=3),  # lot
+        st.integers(min_value=1, max_value=6),  # units
+        st.integers(min_value=1, max_value=240),  # minutes after the previous entry
+        st.booleans(),  # witnessed (disposals, counts)
+    ),
+    max_size=30,
+)
+
+
+def _build(ops: list[tuple[str, int, int, int, bool]]) -> tuple[Entry, ...]:
+    """Append each operation; keep those the ledger accepts (the refused change nothing)."""
+    ledger: tuple[Entry, ...] = ()
+    clock = 0
+    for kind, lot, units, step, witnessed in ops:
+        clock += step
+        n = len(ledger) + 1
+        new: list[Entry]
+        if kind == "receipt":
+            new = [receipt(n, lot_id=lot, units=units, at=at(clock), product=VIAL)]
+        elif kind == "draw":
+            new = [
+                Draw(
+                    id=n,
+                    at=at(clock),
+                    by="ana",
+                    lot_id=lot,
+                    units=units,
+                    prepared_mg=1,
+                    dosing_session_id=n,
+                )
+            ]
+        elif kind in ("dispose", "count"):
+            first: Entry = (
+                Disposal(
+                    id=n,
+                    at=at(clock),
+                    by="ana",
+                    lot_id=lot,
+                    units=units,
+                    disposal="destroyed",
+                    reason="expired",
+                    reference="41-1",
+                )
+                if kind == "dispose"
+                else Count(id=n, at=at(clock), by="ana", lot_id=lot, units_counted=units)
+            )
+            new = [first] + (
+                [Witness(id=n + 1, at=at(clock + 1), by="ben", target_id=n)] if witnessed else []
+            )
+        else:
+            targets = [e for e in ledger if isinstance(e, Receipt | Draw)]
+            if not targets:
+                continue
+            new = [
+                Void(
+                    id=n,
+                    at=at(clock),
+                    by="ana",
+                    target_id=targets[units % len(targets)].id,
+                    reason="error",
+                )
+            ]
+        try:
+            candidate = ledger
+            for e in new:
+                candidate = append(candidate, e)
+        except InvalidInput:
+            continue
+        ledger = candidate
+    return ledger
+
+
+def _expected_on_hand(ledger: tuple[Entry, ...], t: datetime) -> dict[int, int]:
+    """An independent count: what came in minus what went out, by ``t``."""
+    voided = {e.target_id for e in ledger if isinstance(e, Void) and e.at <= t}
+    signed = {e.target_id for e in ledger if isinstance(e, Witness) and e.at <= t}
+    out: dict[int, int] = {}
+    for e in ledger:
+        if e.at > t or e.id in voided:
+            continue
+        if isinstance(e, Receipt):
+            out[e.lot_id] = out.get(e.lot_id, 0) + e.units
+        elif isinstance(e, Draw):
+            out[e.lot_id] -= e.units
+        elif isinstance(e, Disposal) and e.id in signed:
+            out[e.lot_id] -= e.units
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=OPS, probe=st.integers(min_value=0, max_value=30 * 241))
+def test_the_inventory_at_a_past_instant_is_the_ledger_replayed_to_it(
+    ops: list[tuple[str, int, int, int, bool]], probe: int
+) -> None:
+    ledger = _build(ops)
+    t = at(probe)
+    report = {b.lot_id: (b.units_on_hand, b.mg_on_hand) for b in replay(ledger, at=t).lots}
+    expected = _expected_on_hand(ledger, t)
+    assert report == {lot: (units, units * 500.0) for lot, units in expected.items()}
+    assert all(units >= 0 for units, _ in report.values())
+    # the ledger as it stood at t (later entries not yet written) gives the same inventory
+    then = tuple(e for e in ledger if e.at <= t)
+    assert {b.lot_id: b.units_on_hand for b in replay(then).lots} == expected
