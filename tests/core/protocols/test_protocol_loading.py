@@ -138,13 +138,15 @@ def test_clinic_protocol_loads_and_plans(tmp_path: Path) -> None:
     library = load_library(clinic_dirs=[tmp_path / "protocols"])
     protocol = library.get(protocol_id="clinic-crps-short")
     assert protocol.origin == "clinic"
-    # 0.25 x 71 = 17.75 mg/h -> 17.8 mg/h (half up); 1 mg/mL -> 17.75 -> 17.7 mL/h (down)
+    # 0.25 x 71 = 17.75 mg/h; half up would give 17.8 mg/h, above the 0.25 mg/kg/h soft
+    # limit (17.75 mg/h) the order sits on, so it rounds down: 17.7 mg/h;
+    # 1 mg/mL -> 17.75 -> 17.7 mL/h (down)
     # dose 17.75 x 2 = 35.5 mg; 3 sessions -> 106.5 mg
     # the clinic's policy (TEST VALUE) sets the one hard slot the clinic's file leaves open
     policy = SitePolicy(limits={("clinic-crps-short", "dose_mg", "hard"): 100.0})
     plan = build_plan(protocol=protocol, weight_kg=71, bag_mg=100, bag_ml=100, site_policy=policy)
     first = plan.sessions[0]
-    assert (first.rate_mg_per_h, first.rate_ml_per_h, first.dose_mg) == (17.8, 17.7, 35.5)
+    assert (first.rate_mg_per_h, first.rate_ml_per_h, first.dose_mg) == (17.7, 17.7, 35.5)
     assert plan.total_dose_mg == 106.5
     assert "pump rates to 0.1 mL/h (down)" in plan.rounding
 

@@ -63,14 +63,15 @@ def test_crps_outpatient_80_kg_is_capped_at_25_mg_per_h() -> None:
     assert any("capped at 25 mg/h" in note for note in plan.notes)
 
 
-def test_crps_outpatient_65_kg_rounding_half_up() -> None:
-    # 0.35 x 65 = 22.75 mg/h -> 22.8 mg/h (0.1 mg/h, half up)
-    # bag 100 mg / 60 mL: 22.75 x 60 / 100 = 13.65 mL/h exactly -> 13.7 mL/h (half up)
-    # (dividing by a rounded 1.6667 mg/mL would give 13.6499... -> 13.6: the code must not)
-    # dose 22.75 x 4 = 91.0 mg; total 910.0 mg
+def test_crps_outpatient_65_kg_rounding_half_up_but_not_across_a_limit() -> None:
+    # 0.35 x 65 = 22.75 mg/h; half up to 0.1 would give 22.8 mg/h = 0.3508 mg/kg/h, above
+    # the 0.35 soft limit the order sits on, so it rounds down: 22.7 mg/h
+    # bag 100 mg / 60 mL: 22.75 x 60 / 100 = 13.65 mL/h exactly; half up 13.7 mL/h would
+    # deliver 22.83 mg/h (above 22.75), so 13.6 mL/h
+    # dose 22.75 x 4 = 91.0 mg (no dose limit at 91.0); total 910.0 mg
     plan = build_plan(protocol=proto("crps-outpatient"), weight_kg=65, bag_mg=100, bag_ml=60)
     first = plan.sessions[0]
-    assert (first.rate_mg_per_h, first.rate_ml_per_h, first.dose_mg) == (22.8, 13.7, 91.0)
+    assert (first.rate_mg_per_h, first.rate_ml_per_h, first.dose_mg) == (22.7, 13.6, 91.0)
     assert plan.total_dose_mg == 910.0
     assert plan.concentration_mg_per_ml == 1.6667
 
@@ -287,6 +288,14 @@ def _half_up_tenth(value: Fraction) -> float:
     return whole / 10
 
 
+def _tenth_within(value: Fraction, *bounds: Fraction) -> float:
+    """Half up to 0.1, but down when half up would cross a bound ``value`` respects."""
+    up = _half_up_tenth(value)
+    if any(value <= bound < Fraction(up).limit_denominator(10) for bound in bounds):
+        return int(value * 10) / 10
+    return up
+
+
 @pytest.mark.parametrize("bag", [(100, 100), (100, 250), (500, 500), (200, 30)])
 def test_published_formulas_hold_for_every_weight(bag: tuple[int, int]) -> None:
     # Schwartzman 2009: min(0.35 mg/kg/h x W, 25 mg/h) for 4 h; Sanacora 2017: 0.5 mg/kg over
@@ -299,15 +308,20 @@ def test_published_formulas_hold_for_every_weight(bag: tuple[int, int]) -> None:
             protocol=proto("crps-outpatient"), weight_kg=weight, bag_mg=bag_mg, bag_ml=bag_ml
         ).sessions[0]
         rate = min(Fraction(35, 100) * w, Fraction(25))
-        assert crps.rate_mg_per_h == _half_up_tenth(rate), weight
-        assert crps.dose_mg == _half_up_tenth(rate * 4), weight
-        assert crps.rate_ml_per_h == _half_up_tenth(rate * bag_ml / bag_mg), weight
+        # rate bounds: soft 0.35 mg/kg/h, hard 1.0 mg/kg/h and 25 mg/h; dose: hard 100 mg
+        # and (test policy) 2.0 mg/kg; rounding never crosses one the exact value respects
+        rate_bounds = (Fraction(35, 100) * w, w, Fraction(25))
+        ml = Fraction(bag_ml, bag_mg)
+        assert crps.rate_mg_per_h == _tenth_within(rate, *rate_bounds), weight
+        assert crps.dose_mg == _tenth_within(rate * 4, Fraction(100), 2 * w), weight
+        assert crps.rate_ml_per_h == _tenth_within(rate * ml, *(b * ml for b in rate_bounds))
         assert crps.capped_by_rule is (Fraction(35, 100) * w > 25), weight
         dep = build_plan(
             protocol=proto("depression-iv"), weight_kg=weight, bag_mg=bag_mg, bag_ml=bag_ml
         ).sessions[0]
         dose = Fraction(1, 2) * w
-        assert dep.dose_mg == _half_up_tenth(dose), weight
+        # dose bounds: soft 0.5 mg/kg, hard 0.75 mg/kg and (test policy) 300 mg
+        assert dep.dose_mg == _tenth_within(dose, w / 2, w * 3 / 4, Fraction(300)), weight
         assert dep.rate_mg_per_h == _half_up_tenth(dose * Fraction(3, 2)), weight
         assert dep.rate_ml_per_h == _half_up_tenth(dose * Fraction(3, 2) * bag_ml / bag_mg), weight
 
@@ -318,3 +332,31 @@ def test_heavy_patient_protocol_rate_override_hits_the_25_mg_per_h_limit() -> No
     assert build_plan(protocol=proto("crps-outpatient"), weight_kg=100).sessions[0].dose_mg == 100.0
     with pytest.raises(DoseLimitExceeded, match=r"^dose 35\.0 mg/h exceeds the hard limit 25\.0"):
         build_plan(protocol=proto("crps-outpatient"), weight_kg=100, dose_mg_per_kg_per_h=0.35)
+
+
+def test_rounding_never_lifts_the_planned_rate_above_the_soft_per_kg_limit() -> None:
+    # 0.35 mg/kg/h x 50.5 kg = 17.675 mg/h; half up to 0.1 would give 17.7 mg/h, and the
+    # chair would then see 17.7 / 50.5 = 0.35050 mg/kg/h: above the 0.35 soft limit the
+    # plan never breached. The plan rounds down instead: 17.6 mg/h (0.34851 mg/kg/h),
+    # and the pump rate at 1 mg/mL likewise 17.6 mL/h. The dose stays exact: 17.675 x 4 h
+    # = 70.7 mg.
+    plan = build_plan(protocol=proto("crps-outpatient"), weight_kg=50.5, bag_mg=100, bag_ml=100)
+    first = plan.sessions[0]
+    assert (first.rate_mg_per_h, first.rate_ml_per_h, first.dose_mg) == (17.6, 17.6, 70.7)
+    assert plan.soft_findings == ()
+    # a weight whose rate rounds down anyway is unchanged: 0.35 x 50.3 = 17.605 -> 17.6
+    plan = build_plan(protocol=proto("crps-outpatient"), weight_kg=50.3, bag_mg=100, bag_ml=100)
+    assert plan.sessions[0].rate_mg_per_h == 17.6
+
+
+@pytest.mark.parametrize("tenths", range(200, 715))
+def test_no_weight_gets_a_planned_rate_the_chair_would_call_above_the_soft_limit(
+    tenths: int,
+) -> None:
+    # every weight from 20.0 to 71.4 kg (above it the 25 mg/h cap governs): the rounded
+    # planned rate per kg is at most 0.35 mg/kg/h, as the chair computes it (float)
+    weight = tenths / 10
+    plan = build_plan(protocol=proto("crps-outpatient"), weight_kg=weight, bag_mg=100, bag_ml=100)
+    rate = plan.sessions[0].rate_mg_per_h
+    assert rate is not None and rate / weight <= 0.35 * (1 + 1e-9)
+    assert rate >= 0.35 * weight - 0.1  # and never more than one step below the order

@@ -58,7 +58,7 @@ from ketacare.core.protocols.limits import (
     unset_ceiling_reason,
     unset_ceilings,
 )
-from ketacare.core.protocols.model import Protocol
+from ketacare.core.protocols.model import Protocol, RoundingStep
 
 
 class SessionDoc(TypedDict):
@@ -400,7 +400,7 @@ def _build(
         require_ceilings(protocol=protocol, site_policy=site_policy)
 
     sessions = tuple(
-        _round_session(protocol, i + 1, s, weight, bag, start) for i, s in enumerate(exact)
+        _round_session(protocol, i + 1, s, weight, bag, start, limits) for i, s in enumerate(exact)
     )
     total = sum((to_decimal(s.dose_mg) for s in sessions), Decimal(0))
     # soft slots only: an unset hard one was refused above, or is named on a preview
@@ -435,6 +435,38 @@ def _require(value: Decimal | None) -> Decimal:
     return value
 
 
+def _bounds_mg(
+    limits: tuple[ResolvedLimit, ...], keys: tuple[str, str], weight: Decimal
+) -> tuple[Decimal, ...]:
+    """The set soft and hard bounds among ``keys``, per kg ones converted at ``weight``."""
+    return tuple(
+        to_decimal(b.value) * (weight if "per_kg" in b.key else 1)
+        for b in limits
+        if b.key in keys and b.value is not None
+    )
+
+
+def _round_within(value: Decimal, step: RoundingStep, bounds: tuple[Decimal, ...]) -> Decimal:
+    """Round ``value`` to its step, but never up across a bound the exact value respects.
+
+    The chair checks the ordered (rounded) value against the same limits, so a rate of
+    0.35 mg/kg/h for 73 kg (25.55 mg/h) rounded half up to 25.6 mg/h would be 0.3507
+    mg/kg/h there: above a 0.35 soft limit that the plan never breached. Such a value is
+    rounded down instead.
+
+    >>> _round_within(Decimal("25.55"), RoundingStep(0.1, "half_up"), (Decimal("25.55"),))
+    Decimal('25.5')
+    >>> _round_within(Decimal("25.55"), RoundingStep(0.1, "half_up"), (Decimal("30"),))
+    Decimal('25.6')
+    >>> _round_within(Decimal("31"), RoundingStep(0.1, "half_up"), (Decimal("30"),))
+    Decimal('31.0')
+    """
+    rounded = round_to_step(value, step)
+    if any(value <= bound < rounded for bound in bounds):
+        return round_to_step(value, RoundingStep(step.step, "down"))
+    return rounded
+
+
 def _round_session(
     protocol: Protocol,
     number: int,
@@ -442,18 +474,26 @@ def _round_session(
     weight: Decimal,
     bag: tuple[Decimal, Decimal] | None,
     start: dt.date | None,
+    limits: tuple[ResolvedLimit, ...],
 ) -> PlannedSession:
     rounding = protocol.rounding
-    dose = round_to_step(session.dose_mg, rounding.dose_mg)
+    dose_caps = _bounds_mg(limits, ("dose_mg", "dose_mg_per_kg"), weight)
+    dose = _round_within(session.dose_mg, rounding.dose_mg, dose_caps)
     rate = rate_ml = rate_per_kg = None
     if session.rate_mg_per_h is not None:
-        rate = float(round_to_step(session.rate_mg_per_h, rounding.rate_mg_per_h))
+        rate_caps = _bounds_mg(limits, ("rate_mg_per_h", "rate_mg_per_kg_per_h"), weight)
+        rate = float(_round_within(session.rate_mg_per_h, rounding.rate_mg_per_h, rate_caps))
         rate_per_kg = float(
             (session.rate_mg_per_h / weight).quantize(Decimal("0.001"), ROUND_HALF_UP)
         )
         if bag is not None:  # mL/h = mg/h x bag mL / bag mg (no rounded concentration)
+            ml_per_mg = bag[1] / bag[0]
             rate_ml = float(
-                round_to_step(session.rate_mg_per_h * bag[1] / bag[0], rounding.rate_ml_per_h)
+                _round_within(
+                    session.rate_mg_per_h * ml_per_mg,
+                    rounding.rate_ml_per_h,
+                    tuple(cap * ml_per_mg for cap in rate_caps),
+                )
             )
     return PlannedSession(
         number=number,
