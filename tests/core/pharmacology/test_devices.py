@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from ketacare.core.pharmacology import Patient, load_model, parse_regimen, simulate
-from ketacare.core.pharmacology.simulate import device_doses, simulate_population
+from ketacare.core.pharmacology.population import simulate_population
+from ketacare.core.pharmacology.simulate import device_doses
 
 MODEL = load_model(model_id="perez-ruixo-2021")
 PATIENT = Patient(weight_kg=74, age_years=45)

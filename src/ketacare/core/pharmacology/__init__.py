@@ -64,6 +64,7 @@ if TYPE_CHECKING:
         predict_response,
     )
     from ketacare.core.pharmacology.models import KNOWN_ROUTES, Model, list_models, load_model
+    from ketacare.core.pharmacology.population import PopulationResult, simulate_population
     from ketacare.core.pharmacology.recommend import (
         AucTarget,
         AverageConcentrationTarget,
@@ -79,11 +80,9 @@ if TYPE_CHECKING:
     from ketacare.core.pharmacology.simulate import (
         Metrics,
         Patient,
-        PopulationResult,
         Simulation,
         check_patient,
         simulate,
-        simulate_population,
     )
 
 
@@ -115,15 +114,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "recommend",
     ),
     "regimen": ("Dose", "Regimen", "make_regimen", "parse_regimen"),
-    "simulate": (
-        "Metrics",
-        "Patient",
-        "PopulationResult",
-        "Simulation",
-        "check_patient",
-        "simulate",
-        "simulate_population",
-    ),
+    "population": ("PopulationResult", "simulate_population"),
+    "simulate": ("Metrics", "Patient", "Simulation", "check_patient", "simulate"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

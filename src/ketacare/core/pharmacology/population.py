@@ -1,0 +1,172 @@
+"""Simulate a virtual population: percentile bands of plasma concentration.
+
+Patients share the given covariates and differ by the model's published
+inter-individual variability; percentiles are reduced block by block in time so that
+memory stays bounded for large populations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ketacare.core.errors import InvalidInput, OutOfRange
+from ketacare.core.pharmacology.engine import evaluate_grid
+from ketacare.core.pharmacology.models import Model
+from ketacare.core.pharmacology.regimen import Regimen
+from ketacare.core.pharmacology.simulate import (
+    Array,
+    Patient,
+    _grid,
+    _system_and_plan,
+    check_patient,
+)
+from ketacare.core.pharmacology.system import sample_parameters
+
+__all__ = ["MAX_POPULATION", "PopulationResult", "simulate_population"]
+
+#: Largest population a single call accepts.
+MAX_POPULATION = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class PopulationResult:
+    """Percentile bands of plasma concentration across ``n`` virtual patients."""
+
+    n: int
+    seed: int
+    time_h: Array
+    percentiles: tuple[float, ...]
+    plasma_ng_per_ml: Array  # (P, T)
+    curves: Array | None = field(default=None)  # (N, T) when requested
+
+
+def _row_percentiles(block: Array, qs: Sequence[float], *, overwrite: bool = False) -> Array:
+    """Percentiles along the last axis, numpy's default (linear) definition.
+
+    Nested single-k partitions (median first, then each half) are several times faster
+    than numpy's multi-k partition; the neighbour order statistic needed for interpolation
+    is the minimum of the range up to the next partitioned index. With ``overwrite`` the
+    rows of ``block`` are reordered in place instead of copied.
+    """
+    n = block.shape[-1]
+    work = block if overwrite else block.copy()
+    positions = [(n - 1) * q / 100.0 for q in qs]
+    ks = sorted({int(math.floor(p)) for p in positions})
+
+    def split(a: int, b: int, wanted: list[int]) -> None:
+        if not wanted:
+            return
+        mid = wanted[len(wanted) // 2]
+        work[..., a:b].partition(mid - a, axis=-1)
+        split(a, mid, [k for k in wanted if k < mid])
+        split(mid + 1, b, [k for k in wanted if k > mid])
+
+    split(0, n, ks)
+    out = np.empty((len(qs),) + block.shape[:-1])
+    for i, pos in enumerate(positions):
+        lo = int(math.floor(pos))
+        frac = pos - lo
+        low = work[..., lo]
+        if frac > 0 and lo + 1 < n:
+            nxt = min([k for k in ks if k > lo], default=n - 1)
+            high = work[..., lo + 1 : nxt + 1].min(axis=-1)
+            out[i] = low + frac * (high - low)
+        else:
+            out[i] = low
+    return out
+
+
+def simulate_population(
+    *,
+    model: Model,
+    patient: Patient,
+    regimen: Regimen,
+    n: int,
+    seed: int,
+    hours: float,
+    step_min: float = 1.0,
+    percentiles: Sequence[float] = (5.0, 50.0, 95.0),
+    keep_curves: bool = False,
+    workers: int = 1,
+    omega_override: Mapping[str, float] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> PopulationResult:
+    """Plasma percentile bands over ``n`` virtual patients with the model's published IIV.
+
+    Patients share the given covariates and differ by log-normal (logit-normal for
+    fractions) random effects drawn with ``numpy.random.default_rng(seed)``. Percentiles
+    are computed block by block in time, so memory stays bounded (about 50 MB per worker
+    for 10,000 patients) unless ``keep_curves`` asks for every curve.
+
+    Raises
+    ------
+    InvalidInput
+        When the model has no published variability and no ``omega_override`` is given.
+
+    Examples
+    --------
+    >>> from ketacare.core.pharmacology import load_model, parse_regimen
+    >>> m = load_model(model_id="perez-ruixo-2021")
+    >>> r = parse_regimen({"doses": [{"route": "intranasal", "start_h": 0, "amount_mg": 56}]},
+    ...                   weight_kg=70)
+    >>> pop = simulate_population(model=m, patient=Patient(weight_kg=70, age_years=40),
+    ...                           regimen=r, n=200, seed=1, hours=4, step_min=60)
+    >>> pop.plasma_ng_per_ml.shape
+    (3, 5)
+    >>> bool(np.all(pop.plasma_ng_per_ml[0] <= pop.plasma_ng_per_ml[2]))
+    True
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_POPULATION:
+        raise OutOfRange("population", n, f"1 to {MAX_POPULATION} patients")
+    if not model.has_variability and not omega_override:
+        raise InvalidInput(
+            f"model {model.id} has no published inter-individual variability, so a population "
+            "cannot be simulated; use a model with variability"
+        )
+    for q in percentiles:
+        if not 0 <= q <= 100:
+            raise OutOfRange("percentile", q, "0 to 100")
+    check_patient(model=model, patient=patient)
+    step_h, n_times = _grid(hours, step_min)
+    rng = np.random.default_rng(seed)
+    params = sample_parameters(
+        model,
+        weight_kg=patient.weight_kg,
+        age_years=patient.age_years,
+        n=n,
+        rng=rng,
+        omega_override=omega_override,
+    )
+    _, plan = _system_and_plan(model, regimen, params)
+    bands = np.empty((len(percentiles), n_times))
+    curves = np.empty((n, n_times)) if keep_curves else None
+
+    def reduce(j0: int, block: Array) -> Array:
+        if curves is not None:
+            curves[:, j0 : j0 + block.shape[1]] = block[0].T
+        return _row_percentiles(block[0], percentiles, overwrite=True)
+
+    for j0, band in evaluate_grid(
+        plan,
+        start_h=0.0,
+        step_h=step_h,
+        n_times=n_times,
+        outputs=[0],
+        reduce=reduce,
+        workers=workers,
+        progress=progress,
+    ):
+        assert isinstance(band, np.ndarray)
+        bands[:, j0 : j0 + band.shape[1]] = band
+    return PopulationResult(
+        n=n,
+        seed=seed,
+        time_h=step_h * np.arange(n_times, dtype=np.float64),
+        percentiles=tuple(float(q) for q in percentiles),
+        plasma_ng_per_ml=bands,
+        curves=curves,
+    )
