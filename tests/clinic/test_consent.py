@@ -6,10 +6,14 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import shutil
+from pathlib import Path
+
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
+from pdf_text import every_page_names_the_patient, flat, words_outside_the_margins
 from plan_helpers import (
     MONITORING_ORDER,
     consent_to,
@@ -328,3 +332,28 @@ def _count(settings: Any, table: str) -> int:
         n = int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())  # noqa: S608
     engine.dispose()
     return n
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils")
+def test_the_signed_pdf_reads_as_a_consent_document(
+    client: Any, clinic: dict[str, Any], tmp_path: Path
+) -> None:
+    team, pid = clinic["team"], clinic["pid"]
+    patient = client.get(f"/api/v1/patients/{pid}", headers=team["nurse"]).json()["patient"]
+    consent = _consents(client, team, pid)["consents"][0]
+    templates = client.get("/api/v1/consent-templates", headers=team["nurse"]).json()
+    template = next(t for t in templates if t["id"] == consent["template_id"])
+    pdf = client.get(f"/api/v1/consents/{consent['id']}/pdf", headers=team["nurse"]).content
+    (tmp_path / "consent.pdf").write_bytes(pdf)
+    text_ = flat(pdf)
+    every_page_names_the_patient(pdf, patient["family_name"].upper(), patient["mrn"])
+    typed = f"{patient['given_name']} {patient['family_name']}"
+    assert "Treatment consent" in text_ and "Patient (typed name)" in text_ and typed in text_
+    for risk in template["content"]["risk"]:
+        assert risk["label"] in text_, risk["label"]
+    for question in template["content"]["teach_back"]:  # every answer given was the right one
+        answer = question["choices"][question["answer"]]
+        assert " ".join(answer.split()[:4]) in text_, answer  # a long answer wraps in its cell
+    assert " no " not in text_.split("Teach-back")[1].split("Sources")[0]  # none marked wrong
+    assert "Countersigned by (clinician)" in text_ and "EXAMPLE" in text_.upper()
+    assert words_outside_the_margins(pdf) == []

@@ -16,11 +16,16 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree
 
 import pytest
 
 from conftest import REQUIRE_ALL
+from pdf_text import (
+    every_page_names_the_patient,
+    flat,
+    ink_outside_the_margins,
+    words_outside_the_margins,
+)
 from plan_helpers import IV_CHECKS, MONITORING_ORDER, _signed, esketamine_course_with_one_dose
 
 # The test clinic's own numbers (no published source gives them): an alert above 160 mmHg
@@ -35,7 +40,6 @@ observation_min = 60
 sbp_mmhg = { high = 160 }
 """
 PHQ9_ITEM9 = [1, 1, 2, 1, 0, 1, 0, 0, 1]  # total 7, item 9 = 1 ("several days")
-PAGE_MARGIN_PT = 15 / 25.4 * 72  # the documents' left and right page margins (15 mm)
 #: long unbroken words, as a scanner or another system pastes them: they must wrap, not run
 #: off the page (a GS1 DataMatrix scan of a vial; an out-of-hours call reference)
 SCAN = "0109501101020917172512311047110815" * 3
@@ -45,67 +49,6 @@ pytestmark = pytest.mark.skipif(
     shutil.which("pdftotext") is None and not REQUIRE_ALL,
     reason="pdftotext not installed (Debian package poppler-utils)",
 )
-
-
-def pages_of(pdf: bytes) -> list[str]:
-    """The text of each page (pdftotext ends every page with a form feed)."""
-    text = subprocess.run(
-        ["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True
-    ).stdout.decode()
-    return text.split("\f")[:-1]
-
-
-def flat(pdf: bytes) -> str:
-    """The whole text on one line, runs of white space as one space."""
-    return " ".join(" ".join(pages_of(pdf)).split())
-
-
-def words_outside_the_margins(pdf: bytes) -> list[str]:
-    """Every word whose box reaches into the left or right page margin (or off the page)."""
-    xhtml = subprocess.run(
-        ["pdftotext", "-bbox", "-", "-"], input=pdf, capture_output=True, check=True
-    ).stdout.decode()
-    root = ElementTree.fromstring(xhtml)
-    outside = []
-    for number, page in enumerate(root.iter("{http://www.w3.org/1999/xhtml}page"), start=1):
-        width = float(page.attrib["width"])
-        for word in page.iter("{http://www.w3.org/1999/xhtml}word"):
-            x_min, x_max = float(word.attrib["xMin"]), float(word.attrib["xMax"])
-            if x_min < PAGE_MARGIN_PT - 1 or x_max > width - PAGE_MARGIN_PT + 1:
-                outside.append(f"page {number}: {word.text!r} at x {x_min:.0f}-{x_max:.0f}")
-    return outside
-
-
-def ink_outside_the_margins(pdf: bytes, folder: Path) -> list[str]:
-    """Every page with anything drawn (a rule, a border, a chart) in its left or right margin."""
-    from PIL import Image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "document.pdf").write_bytes(pdf)
-    # at 72 dots per inch one pixel is one point
-    subprocess.run(
-        ["pdftoppm", "-r", "72", "-gray", str(folder / "document.pdf"), str(folder / "page")],
-        check=True,
-    )
-    margin = int(PAGE_MARGIN_PT) - 1  # one pixel of anti-aliasing allowed
-    found = []
-    for path in sorted(folder.glob("page-*.pgm")):
-        with Image.open(path) as image:
-            width, height = image.size
-            for left in (0, width - margin):
-                darkest = image.crop((left, 0, left + margin, height)).getextrema()[0]
-                if darkest < 200:
-                    found.append(f"{path.stem}: ink in the margin from x {left}")
-    return found
-
-
-def every_page_names_the_patient(pdf: bytes, name: str, mrn: str) -> None:
-    pages = pages_of(pdf)
-    assert pages
-    for number, text in enumerate(pages, start=1):
-        line = " ".join(text.split())
-        assert name in line and f"MRN {mrn}" in line, f"page {number} lacks the patient"
-        assert f"Page {number} of {len(pages)}" in line, f"page {number} lacks its number"
 
 
 @pytest.fixture

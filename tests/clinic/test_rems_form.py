@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pdf_text import every_page_names_the_patient, flat, words_outside_the_margins
 from plan_helpers import esketamine_course_with_one_dose
 
 PADSS = {
@@ -141,6 +142,14 @@ def test_a_complete_session_gives_a_complete_form_matching_the_record(
     assert "CONF-001" in csv
     pdf = client.get(f"/api/v1/sessions/{sid}/rems-form/pdf", headers=team["nurse"])
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    pid = client.get(f"/api/v1/sessions/{sid}", headers=team["nurse"]).json()["patient_id"]
+    mrn = client.get(f"/api/v1/patients/{pid}", headers=team["nurse"]).json()["patient"]["mrn"]
+    every_page_names_the_patient(pdf.content, "SPRAY, Plan", mrn)
+    text = flat(pdf.content)
+    assert "Patient Monitoring Form" in text and "complete" in text and "missing" not in text
+    assert f"134/80 mmHg at {local(42)}" in text and "56 mg (2 devices)" in text
+    assert "on the 11/2021 form" in text and "unconfirmed" in text
+    assert words_outside_the_margins(pdf.content) == []
 
 
 def test_an_incomplete_session_lists_what_is_missing_and_is_not_marked_ready(
@@ -179,6 +188,10 @@ def test_an_incomplete_session_lists_what_is_missing_and_is_not_marked_ready(
         json={"answers": {"sedation": {"present": True}}},
     )
     assert r.status_code == 422 and "say when" in r.json()["detail"]
+    pdf = client.get(f"/api/v1/sessions/{sid}/rems-form/pdf", headers=team["nurse"]).content
+    text = flat(pdf)
+    assert "INCOMPLETE" in text and "Not ready to submit" in text
+    assert "record it in the session: vitals with blood pressure after the first device" in text
 
 
 def _relogin(client: Any, login_api: Any, team: dict[str, Any]) -> None:

@@ -83,7 +83,7 @@ def countersign(
         service.countersign,
         consent_id=consent_id,
         capacity=data.capacity,
-        zone=call.settings.zone,
+        settings=call.settings,
     )
     return _entry(call, consent_id)
 

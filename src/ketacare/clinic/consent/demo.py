@@ -89,7 +89,7 @@ def consent_before_plan(
         actor=physician,
         consent_id=consent.id,
         capacity="clinician",
-        zone=settings.zone,
+        settings=settings,
         now=at - timedelta(minutes=25),
     )
     return True

@@ -95,7 +95,7 @@ def countersign_page(
         service.countersign,
         consent_id=consent_id,
         capacity=call.text("capacity"),
-        zone=call.settings.zone,
+        settings=call.settings,
     )
     return call.redirect(f"/patients/{consent.patient_id}#consent-h")
 

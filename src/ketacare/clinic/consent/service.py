@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -33,6 +32,7 @@ from ketacare.clinic.consent.orm import (
     ConsentTemplate,
     ConsentWithdrawal,
 )
+from ketacare.clinic.documents import Letterhead
 from ketacare.clinic.patients.orm import Patient
 from ketacare.clinic.patients.service import get_patient
 from ketacare.core.consent import (
@@ -50,6 +50,7 @@ from ketacare.core.consent import (
 )
 from ketacare.core.errors import DataFileError, InvalidInput, UnknownItem
 from ketacare.infra.errors import Conflict, NotFound
+from ketacare.infra.settings import Settings
 
 CAPACITIES = ("witness", "clinician")
 PNG_PREFIX = "data:image/png;base64,"
@@ -276,7 +277,7 @@ def countersign(
     actor: audit.Actor,
     consent_id: int,
     capacity: str,
-    zone: ZoneInfo,
+    settings: Settings,
     now: datetime,
 ) -> ConsentCountersignature:
     """A witness or the clinician countersigns; the signed document is rendered and hashed."""
@@ -294,10 +295,10 @@ def countersign(
     pdf = document.consent_pdf(
         template=content_of(consent.template),
         version=consent.template.version,
+        consent_id=consent_id,
+        program_label=programs()[consent.template.program].label,
+        patient=patient,
         signatures=document.Signatures(
-            patient=f"{patient.family_name}, {patient.given_name}",
-            patient_mrn=patient.mrn,
-            patient_birth_date=patient.birth_date.isoformat(),
             typed_name=consent.typed_name,
             signed_at=consent.signed_at,
             signature_png=consent.signature_png,
@@ -306,7 +307,8 @@ def countersign(
             counter_name=signer.full_name,
             counter_at=now,
         ),
-        zone=zone,
+        letterhead=Letterhead.of(settings),
+        zone=settings.zone,
     )
     row = ConsentCountersignature(
         consent_id=consent_id,

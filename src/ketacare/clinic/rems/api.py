@@ -121,9 +121,8 @@ def mark_submitted(
 )
 def form_pdf(session_id: Id, call: Call = api_request("rems:read")) -> Response:
     """The form as PDF (its items, values and field status; missing items listed)."""
-    form = _read(call, session_id)
     return Response(
-        forms.form_pdf(form=form, session_id=session_id, zone=call.settings.zone),
+        call.do(forms.form_pdf, settings=call.settings, session_id=session_id),
         media_type="application/pdf",
         headers={"Content-Disposition": f'inline; filename="rems-form-{session_id}.pdf"'},
     )

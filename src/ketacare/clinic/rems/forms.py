@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from ketacare.clinic.accounts.orm import User
 from ketacare.clinic.audit import service as audit
-from ketacare.clinic.consent.document import text_pdf
+from ketacare.clinic.documents import Document, Identity, Letterhead, render_pdf
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.plans.dosing import library
 from ketacare.clinic.plans.orm import Plan
@@ -338,20 +338,37 @@ def queue_csv(rows: list[QueueRow]) -> str:
     return text.getvalue()
 
 
-def form_pdf(*, form: MonitoringForm, session_id: int, zone: ZoneInfo) -> bytes:
-    """The form as PDF: each item, its value and how far its field is confirmed."""
+#: how the document names a field's status (the data file's words)
+STATUS_WORDS = {"form-2021": "on the 11/2021 form", "unconfirmed": "unconfirmed"}
+
+
+def form_pdf(
+    *, session: Session, actor: audit.Actor, settings: Settings, session_id: int, now: datetime
+) -> bytes:
+    """The form as A4 PDF (an audited read): each item, its value, how far its field is
+    confirmed, and what is missing, with the clinic's letterhead and the patient."""
+    form = monitoring_form(
+        session=session, actor=actor, settings=settings, session_id=session_id, now=now
+    )
+    row = sessions.get_session(session=session, session_id=session_id)
+    patient = get_patient(session=session, patient_id=row.patient_id)
     r = rules()
-    lines = [
-        f"{r.name} Patient Monitoring Form - session {session_id} (times in {zone.key})",
-        "Generated from the session record. Field status: form-2021 = printed on the 11/2021",
-        "form; unconfirmed = named in the FDA or Janssen summaries only. No field was checked",
-        "against the form of the REMS update of 12/31/2024.",
-        "",
-    ]
-    for _, label, value, status in form.items:
-        lines.append(f"{label}: {value or '(missing)'} [{status}]")
-    if form.missing:
-        lines += ["", "MISSING:"] + [
-            f"  {name}: record it in {where}" for name, where in form.missing
-        ]
-    return text_pdf(lines)
+    return render_pdf(
+        Document(
+            template="rems/form_document.html",
+            title="Patient Monitoring Form",
+            letterhead=Letterhead.of(settings),
+            patient=Identity.of(patient),
+            zone=settings.zone,
+            generated_at=now,
+            values={
+                "rems_name": r.name,
+                "session_id": session_id,
+                "form": form,
+                "labels": {name: label for name, label, _, _ in form.items},
+                "status_words": STATUS_WORDS,
+                "submit_within_days": r.submit_within_days,
+                "sources": r.sources,
+            },
+        )
+    )

@@ -150,9 +150,8 @@ def form_action(session_id: int, call: PageCall = page_call("rems:write")) -> Re
 
 @router.get("/sessions/{session_id}/rems-form.pdf")
 def form_pdf_page(session_id: int, call: PageCall = page_call("rems:read")) -> Response:
-    form = call.do(forms.monitoring_form, settings=call.settings, session_id=session_id)
     return Response(
-        forms.form_pdf(form=form, session_id=session_id, zone=call.settings.zone),
+        call.do(forms.form_pdf, settings=call.settings, session_id=session_id),
         media_type="application/pdf",
         headers={"Content-Disposition": f'inline; filename="rems-form-{session_id}.pdf"'},
     )
