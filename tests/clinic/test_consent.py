@@ -4,10 +4,9 @@ withdrawal, the signed document and its hash, and what a refusal leaves unchange
 from __future__ import annotations
 
 import hashlib
-from typing import Any
-
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
