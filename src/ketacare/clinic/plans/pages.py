@@ -320,9 +320,11 @@ def _clock(text: str) -> time:
 def _day_label(hours: ClinicHours, day: date) -> dict[str, Any]:
     closed = hours.closed_because(day)
     open_hours = hours.hours_on(day)
+    closure = hours.closure_on(day)
     return {
         "date": day,
         "closed": closed,
+        "closed_short": None if closed is None else closure.label if closure else "closed",
         "hours": open_hours.text() if open_hours and hours.opening_days_set else None,
     }
 
