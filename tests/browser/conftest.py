@@ -53,6 +53,12 @@ def session_policy() -> str | None:
 
 
 @pytest.fixture
+def clinic_hours() -> str | None:
+    """A test clinic's opening days and closures (TOML); a test module overrides this."""
+    return None
+
+
+@pytest.fixture
 def totp_required_roles() -> str:
     """Roles that must sign in with a second factor; a test module overrides this."""
     return ""
@@ -60,7 +66,11 @@ def totp_required_roles() -> str:
 
 @pytest.fixture
 def live_server(
-    sqlite_template: Path, tmp_path: Path, session_policy: str | None, totp_required_roles: str
+    sqlite_template: Path,
+    tmp_path: Path,
+    session_policy: str | None,
+    totp_required_roles: str,
+    clinic_hours: str | None,
 ) -> Iterator[LiveServer]:
     """The app on a fresh copy of the demo database, on a loopback port."""
     from ketacare.app import create_app
@@ -73,12 +83,17 @@ def live_server(
     if session_policy is not None:
         policy = tmp_path / "session-policy.toml"
         policy.write_text(session_policy)
+    hours = None
+    if clinic_hours is not None:
+        hours = tmp_path / "clinic-hours.toml"
+        hours.write_text(clinic_hours)
     settings = load_settings(
         database_url=f"sqlite:///{db}",
         var_dir=tmp_path / "var",
         secret_key="b" * 40,
         timezone="Europe/Amsterdam",
         session_policy_file=policy,
+        clinic_hours_file=hours,
         protocol_policy_file=TEST_PROTOCOL_POLICY_FILE,  # test values: the hard ceilings
         totp_required_roles=totp_required_roles,  # "" unless a module asks for the default
     )

@@ -33,13 +33,14 @@ from ketacare.clinic.outcomes import boosters
 from ketacare.clinic.outcomes.policy import booster_rules
 from ketacare.clinic.patients import schemas
 from ketacare.clinic.patients import service as patients
-from ketacare.clinic.plans import booking, dosing, gates
+from ketacare.clinic.plans import booking, dosing, gates, therapy
 from ketacare.clinic.plans import service as plans
 from ketacare.clinic.research import service as research
 from ketacare.clinic.safeguards import service as safeguards
 from ketacare.clinic.screenings import service as screenings
 from ketacare.clinic.sessions import service as sessions
 from ketacare.core.errors import InvalidInput, SoftLimitNeedsReview
+from ketacare.core.scheduling import PlannedDay, place_sessions
 from ketacare.infra.errors import Conflict
 from ketacare.infra.settings import Settings
 
@@ -777,23 +778,51 @@ def story(ctx: Ctx, person: Person, index: int, plan_notes: dict[int, Any]) -> S
 def _book(
     ctx: Ctx, plan_id: int, rest: list[dict[str, Any]], first_day: date, slot: time, index: int
 ) -> None:
-    """Book the sessions of a course still to come (a clash with another booking: the
-    session is left unbooked, as the front desk would)."""
-    for s in rest:
+    """Book the sessions of a course still to come on the clinic's open days (a session
+    on a closed day moves to the next open day, as "book all sessions" places it; one the
+    clinic's days or a clash with another booking cannot hold is left unbooked, as the
+    front desk would), and an integration session with the therapist after the first."""
+    hours = booking.clinic_hours(ctx.settings)
+    wanted = [PlannedDay(int(s["number"]), int(s["day"])) for s in rest]
+    try:
+        days = {
+            p.number: (p.date, p.why_moved)
+            for p in place_sessions(sessions=wanted, start=first_day, hours=hours)
+        }
+    except InvalidInput:  # too far to move: only the sessions on open days
+        days = {w.number: (first_day + timedelta(days=w.day - 1), None) for w in wanted}
+    first_booked: date | None = None
+    for number, (day, why) in days.items():
         try:
             booking.book(
                 session=ctx.session,
                 actor=ctx.staff.nurse,
                 plan_id=plan_id,
-                session_number=int(s["number"]),
+                session_number=number,
                 chair_id=1 + index % 4,
-                starts_at=_at(first_day + timedelta(days=int(s["day"]) - 1), slot, ctx),
+                starts_at=_at(day, slot, ctx),
                 now=ctx.now,
                 settings=ctx.settings,
+                why_moved=why,
             )
             ctx.count("bookings")
+            first_booked = first_booked or day
         except (Conflict, InvalidInput):
             continue
+    if first_booked is not None:
+        after = first_booked + timedelta(days=1)
+        while hours.closed_because(after) is not None:
+            after += timedelta(days=1)
+        therapy.add_therapy(
+            session=ctx.session,
+            actor=ctx.staff.physician,
+            plan_id=plan_id,
+            kind="integration",
+            therapist_id=ctx.staff.therapist.user_id or 0,
+            planned_date=after,
+            now=ctx.now,
+        )
+        ctx.count("therapy sessions planned")
 
 
 #: the demo's oral follow-on dose: 50 mg, inside the 25-300 mg fixed doses Andrade 2019

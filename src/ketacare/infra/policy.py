@@ -1,6 +1,6 @@
 """The clinic's site policy: every number no source gives, read through one typed loader.
 
-A clinic's policy lives in four files and three numbers, each named by a ``KETACARE_*``
+A clinic's policy lives in five files and three numbers, each named by a ``KETACARE_*``
 setting (their formats and names stay as they are: other tools write them):
 
 ====================================  =====================================================
@@ -8,6 +8,7 @@ setting (their formats and names stay as they are: other tools write them):
 ``KETACARE_PROTOCOL_POLICY_FILE``     values for protocol limits no source gives
 ``KETACARE_SESSION_POLICY_FILE``      vitals thresholds, intervals, cumulative caps, take-home
 ``KETACARE_OUTCOME_POLICY_FILE``      booster rules
+``KETACARE_CLINIC_HOURS_FILE``        opening days and hours, closures (clinic choices)
 ``KETACARE_OUTCOME_LOSS_CONFIRMATIONS``  scores out of response that confirm a loss
 ``KETACARE_OUTCOME_LOST_AFTER_DAYS``     days without a score before lost to follow-up
 ``KETACARE_WEIGHT_VALID_DAYS``           how recent a weight must be to sign a plan
@@ -33,6 +34,7 @@ from ketacare.core.errors import DataFileError, KetacareError
 from ketacare.core.outcomes.policy import NO_POLICY, OutcomePolicy, load_outcome_policy
 from ketacare.core.protocols import ProtocolLibrary, load_library, load_site_policy
 from ketacare.core.protocols import SitePolicy as ProtocolPolicy
+from ketacare.core.scheduling import ClinicHours, load_clinic_hours
 from ketacare.core.screening import SitePolicy as ScreeningPolicy
 from ketacare.core.screening import parse_site_policy
 from ketacare.core.sessions import SessionPolicy, load_session_policy
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SitePolicy",
     "check_site_policy",
+    "clinic_hours",
     "outcome_policy",
     "protocol_library",
     "protocol_policy",
@@ -51,7 +54,7 @@ __all__ = [
     "site_policy",
 ]
 
-PolicyKind = Literal["site", "protocol", "session", "outcome"]
+PolicyKind = Literal["site", "protocol", "session", "outcome", "clinic hours"]
 
 #: each policy file's setting (the environment variable an operator sets)
 ENVIRONMENT: dict[PolicyKind, str] = {
@@ -59,6 +62,7 @@ ENVIRONMENT: dict[PolicyKind, str] = {
     "protocol": "KETACARE_PROTOCOL_POLICY_FILE",
     "session": "KETACARE_SESSION_POLICY_FILE",
     "outcome": "KETACARE_OUTCOME_POLICY_FILE",
+    "clinic hours": "KETACARE_CLINIC_HOURS_FILE",
 }
 
 T = TypeVar("T")
@@ -72,6 +76,7 @@ class SitePolicy:
     protocol: ProtocolPolicy | None
     session: SessionPolicy | None
     outcome: OutcomePolicy
+    clinic_hours: ClinicHours | None
     loss_confirmations: int | None
     lost_after_days: int | None
     weight_valid_days: int | None
@@ -112,6 +117,8 @@ def _parsed(kind: PolicyKind, path: str, mtime_ns: int, protocols_dir: str | Non
         return load_site_policy(path=file, library=_library(protocols_dir))
     if kind == "session":
         return load_session_policy(path=file)
+    if kind == "clinic hours":
+        return load_clinic_hours(path=file)
     return load_outcome_policy(path=file)
 
 
@@ -149,6 +156,11 @@ def outcome_policy(settings: Settings) -> OutcomePolicy:
     return _load(settings, "outcome", settings.outcome_policy_file, OutcomePolicy) or NO_POLICY
 
 
+def clinic_hours(settings: Settings) -> ClinicHours | None:
+    """The opening days and hours and the closures, when configured (clinic choices)."""
+    return _load(settings, "clinic hours", settings.clinic_hours_file, ClinicHours)
+
+
 def site_policy(settings: Settings) -> SitePolicy:
     """Every part of the clinic's site policy, each file read (and validated) once."""
     return SitePolicy(
@@ -156,6 +168,7 @@ def site_policy(settings: Settings) -> SitePolicy:
         protocol=protocol_policy(settings),
         session=session_policy(settings),
         outcome=outcome_policy(settings),
+        clinic_hours=clinic_hours(settings),
         loss_confirmations=settings.outcome_loss_confirmations,
         lost_after_days=settings.outcome_lost_after_days,
         weight_valid_days=settings.weight_valid_days,

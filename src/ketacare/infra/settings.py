@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         description="The clinic's session policy TOML: vitals thresholds and intervals no "
         "source gives (unset: no automatic alert, no schedule)",
     )
+    clinic_hours_file: Path | None = Field(
+        default=None,
+        description="The clinic's opening days and hours, closures and how far a closed day "
+        "may move a session (TOML; clinic choices, not clinical numbers); unset: every day "
+        "is bookable and the calendar says the opening days are not set",
+    )
     outcome_loss_confirmations: int | None = Field(
         default=None,
         ge=1,

@@ -9,7 +9,7 @@ that ``ketacare demo`` seeded, and only where the operator has not named a file 
 value of their own:
 
 * ``protocol-policy.toml``: every demo database (plans can be signed);
-* ``site-policy.toml``, ``session-policy.toml``, ``outcome-policy.toml`` and
+* ``site-policy.toml``, ``session-policy.toml``, ``clinic-hours.toml``, ``outcome-policy.toml`` and
   ``outcome-settings.toml``: a demo seeded with its clinical history (``ketacare
   demo``), which marks its database as using the example policy.
 """
@@ -31,12 +31,13 @@ DEMO_SITE_POLICY_FILE = HERE / "site-policy.toml"
 DEMO_SESSION_POLICY_FILE = HERE / "session-policy.toml"
 DEMO_OUTCOME_POLICY_FILE = HERE / "outcome-policy.toml"
 DEMO_OUTCOME_SETTINGS_FILE = HERE / "outcome-settings.toml"
+DEMO_CLINIC_HOURS_FILE = HERE / "clinic-hours.toml"
 
 #: what the pages say wherever the example policy is in force
 EXAMPLE_NOTICE = (
     "The site policy (protocol ceilings, vitals thresholds and intervals, the cumulative "
-    "cap, take-home limits, booster rules and outcome settings) holds EXAMPLE values "
-    "chosen for the demo, not clinical recommendations"
+    "cap, take-home limits, booster rules, outcome settings, opening days and closures) "
+    "holds EXAMPLE values chosen for the demo, not clinical recommendations"
 )
 
 
@@ -63,6 +64,7 @@ def demo_settings(settings: Settings, *, example_policy: bool = False) -> Settin
             "site_policy_file": DEMO_SITE_POLICY_FILE,
             "session_policy_file": DEMO_SESSION_POLICY_FILE,
             "outcome_policy_file": DEMO_OUTCOME_POLICY_FILE,
+            "clinic_hours_file": DEMO_CLINIC_HOURS_FILE,
         }
         update.update({k: v for k, v in files.items() if getattr(settings, k) is None})
         update.update(

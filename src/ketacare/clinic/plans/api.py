@@ -214,3 +214,70 @@ def book(
         starts_at=data.starts_at,
         settings=call.settings,
     )
+
+
+@router.post(
+    "/plans/{plan_id}/appointments/course",
+    response_model=list[schemas.AppointmentRead],
+    status_code=201,
+)
+def book_course(
+    plan_id: Id,
+    data: schemas.CourseBookingRequest,
+    call: Call = api_request("schedule:write"),
+) -> list[object]:
+    """Book every session on the plan's own dates; a closed day moves a session to the
+    next open day within the clinic's limit, or the whole booking is refused."""
+    return list(
+        call.do(
+            booking.book_course,
+            plan_id=plan_id,
+            chair_id=data.chair_id,
+            at_time=data.at_time,
+            first_day=data.first_day,
+            zone=call.settings.zone,
+            settings=call.settings,
+        )
+    )
+
+
+@router.get("/appointments/{appointment_id}", response_model=schemas.AppointmentWithHistory)
+def read_appointment(
+    appointment_id: Id,
+    call: Call = api_request("schedule:read"),
+) -> object:
+    """One appointment with its history (booked, moved, cancelled, each with its reason)."""
+    appt, events = call.do(booking.read_appointment, appointment_id=appointment_id)
+    return schemas.AppointmentWithHistory.model_validate(
+        {
+            **schemas.AppointmentRead.model_validate(appt).model_dump(),
+            "history": [schemas.AppointmentEventRead.model_validate(e) for e in events],
+        }
+    )
+
+
+@router.post("/appointments/{appointment_id}/move", response_model=schemas.AppointmentRead)
+def move_appointment(
+    appointment_id: Id,
+    data: schemas.MoveRequest,
+    call: Call = api_request("schedule:write"),
+) -> object:
+    """Move one appointment (a reason is required; the time before is kept)."""
+    return call.do(
+        booking.move,
+        appointment_id=appointment_id,
+        starts_at=data.starts_at,
+        chair_id=data.chair_id,
+        reason=data.reason,
+        settings=call.settings,
+    )
+
+
+@router.post("/appointments/{appointment_id}/cancel", response_model=schemas.AppointmentRead)
+def cancel_appointment(
+    appointment_id: Id,
+    data: schemas.CancelRequest,
+    call: Call = api_request("schedule:write"),
+) -> object:
+    """Cancel one appointment (a reason is required; the appointment is kept, cancelled)."""
+    return call.do(booking.cancel, appointment_id=appointment_id, reason=data.reason)

@@ -1,9 +1,13 @@
 """The clinic calendar: chairs, how long a session holds one, booking a plan's sessions.
 
 A booking holds its chair for the planned dosing time plus the observation after it
-(:func:`chair_hours`); a double-booked chair, or a session booked closer to another
-than its protocol spaces them, is refused. Ending or superseding a plan cancels its
-bookings (:mod:`ketacare.clinic.plans.service`).
+(:func:`chair_hours`); a double-booked chair, a session booked closer to another than
+its protocol spaces them, a closed day or a time outside the clinic's hours
+(``KETACARE_CLINIC_HOURS_FILE``) is refused. "Book all sessions" (:func:`book_course`)
+follows the plan's own dates and moves a session planned on a closed day to the next
+open day (:mod:`ketacare.core.scheduling.placement`). An appointment is moved or
+cancelled with a reason and keeps its history (:class:`AppointmentEvent`, append-only);
+ending or superseding a plan cancels its bookings (:mod:`ketacare.clinic.plans.service`).
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ from sqlalchemy.orm import Session
 
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.plans.dosing import library
-from ketacare.clinic.plans.orm import Appointment, Chair, Plan
+from ketacare.clinic.plans.orm import Appointment, AppointmentEvent, Chair, Plan
 from ketacare.clinic.plans.service import get_plan
 from ketacare.core.errors import InvalidInput
 from ketacare.core.protocols.lifecycle import GIVEN
+from ketacare.core.scheduling import ClinicHours, PlannedDay, place_sessions
 from ketacare.core.sessions.orders import OBSERVATION
 from ketacare.infra import policy as policies
-from ketacare.infra.errors import Conflict
+from ketacare.infra.errors import Conflict, NotFound
 from ketacare.infra.settings import Settings
 
 
@@ -80,60 +85,70 @@ def chair_hours(*, settings: Settings, plan: Plan, session_number: int) -> float
     return dosing_h + observation / 60.0
 
 
-def book(
-    *,
-    session: Session,
-    actor: audit.Actor,
-    plan_id: int,
-    session_number: int,
-    chair_id: int,
-    starts_at: datetime,
-    now: datetime,
-    settings: Settings,
-) -> Appointment:
-    """Book one dosing session; a double-booked chair or a session too soon is refused.
+def clinic_hours(settings: Settings) -> ClinicHours:
+    """The clinic's opening days, hours and closures (none set: every day is bookable)."""
+    return policies.clinic_hours(settings) or ClinicHours()
 
-    The booking holds the chair for :func:`chair_hours` (dosing plus observation).
-    """
-    plan = get_plan(session=session, plan_id=plan_id)
-    if plan.status not in GIVEN:
-        raise Conflict(f"plan {plan_id} is {plan.status}: only a signed plan is booked")
-    days = _session_days(plan)
-    if session_number not in days:
-        raise InvalidInput(f"plan {plan_id} has sessions 1 to {len(days)}, not {session_number}")
-    chair = session.get(Chair, chair_id)
-    if chair is None or not chair.active:
-        raise InvalidInput(f"chair {chair_id} does not exist")
-    if starts_at.tzinfo is None:
-        raise InvalidInput("starts_at needs a time zone")
-    ends_at = starts_at + timedelta(
-        hours=chair_hours(settings=settings, plan=plan, session_number=session_number)
-    )
-    clash = session.scalar(
-        select(Appointment)
-        .where(
-            Appointment.chair_id == chair_id,
-            Appointment.status == "booked",
-            and_(Appointment.starts_at < ends_at, Appointment.ends_at > starts_at),
+
+def _day(value: datetime | date) -> str:
+    return f"{value:%a %d %b %Y}"
+
+
+def _check_clinic_time(
+    *, settings: Settings, session_number: int, starts_at: datetime, ends_at: datetime
+) -> None:
+    """Refuse a booking on a closed day or outside the opening hours (local time)."""
+    zone = settings.zone
+    local_start, local_end = starts_at.astimezone(zone), ends_at.astimezone(zone)
+    day = local_start.date()
+    hours = clinic_hours(settings)
+    closed = hours.closed_because(day)
+    if closed is not None:
+        raise InvalidInput(f"session {session_number} cannot be booked on {_day(day)}: {closed}")
+    ends = local_end.time() if local_end.date() == day else None
+    outside = hours.outside_hours(day, local_start.time(), ends)
+    if outside is not None:
+        raise InvalidInput(
+            f"session {session_number} on {_day(day)} holds its chair {outside} "
+            f"({settings.timezone})"
         )
-        .limit(1)
+
+
+def _check_chair(
+    *, session: Session, chair: Chair, starts_at: datetime, ends_at: datetime, skip: int | None
+) -> None:
+    query = select(Appointment).where(
+        Appointment.chair_id == chair.id,
+        Appointment.status == "booked",
+        and_(Appointment.starts_at < ends_at, Appointment.ends_at > starts_at),
     )
+    if skip is not None:
+        query = query.where(Appointment.id != skip)
+    clash = session.scalar(query.limit(1))
     if clash is not None:
         raise Conflict(
             f"chair {chair.name} is booked from {clash.starts_at:%Y-%m-%d %H:%M} to "
             f"{clash.ends_at:%H:%M} UTC (plan {clash.plan_id}, session "
             f"{clash.session_number})"
         )
+
+
+def _check_spacing(
+    *, session: Session, plan: Plan, session_number: int, starts_at: datetime, skip: int | None
+) -> None:
+    """Refuse a session closer to the plan's other booked sessions than the schedule spaces them."""
+    days = _session_days(plan)
     booked = {
         a.session_number: a
         for a in session.scalars(
             select(Appointment).where(
-                Appointment.plan_id == plan_id, Appointment.status == "booked"
+                Appointment.plan_id == plan.id, Appointment.status == "booked"
             )
         )
+        if a.id != skip
     }
     if session_number in booked:
-        raise Conflict(f"session {session_number} of plan {plan_id} is already booked")
+        raise Conflict(f"session {session_number} of plan {plan.id} is already booked")
     for other, appt in booked.items():
         gap_days = days[session_number][0] - days[other][0]
         if gap_days > 0:
@@ -151,6 +166,77 @@ def book(
                 f"session {session_number} must come {-gap_days} day(s) before "
                 f"session {other} ({appt.starts_at:%Y-%m-%d})"
             )
+
+
+def _event(
+    session: Session,
+    *,
+    appt: Appointment,
+    kind: str,
+    actor: audit.Actor,
+    now: datetime,
+    reason: str | None,
+    before: tuple[datetime, int] | None = None,
+) -> None:
+    session.add(
+        AppointmentEvent(
+            appointment_id=appt.id,
+            kind=kind,
+            at=now,
+            by=actor.user_id,
+            reason=reason,
+            starts_at_before=before[0] if before else None,
+            chair_id_before=before[1] if before else None,
+            starts_at=appt.starts_at,
+            chair_id=appt.chair_id,
+        )
+    )
+
+
+def _chair(session: Session, chair_id: int) -> Chair:
+    chair = session.get(Chair, chair_id)
+    if chair is None or not chair.active:
+        raise InvalidInput(f"chair {chair_id} does not exist")
+    return chair
+
+
+def book(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    plan_id: int,
+    session_number: int,
+    chair_id: int,
+    starts_at: datetime,
+    now: datetime,
+    settings: Settings,
+    why_moved: str | None = None,
+) -> Appointment:
+    """Book one dosing session; a double-booked chair, a session too soon, a closed day
+    or a time outside the clinic's hours is refused.
+
+    The booking holds the chair for :func:`chair_hours` (dosing plus observation).
+    ``why_moved``: why the session is not on its planned day (kept in its history).
+    """
+    plan = get_plan(session=session, plan_id=plan_id)
+    if plan.status not in GIVEN:
+        raise Conflict(f"plan {plan_id} is {plan.status}: only a signed plan is booked")
+    days = _session_days(plan)
+    if session_number not in days:
+        raise InvalidInput(f"plan {plan_id} has sessions 1 to {len(days)}, not {session_number}")
+    chair = _chair(session, chair_id)
+    if starts_at.tzinfo is None:
+        raise InvalidInput("starts_at needs a time zone")
+    ends_at = starts_at + timedelta(
+        hours=chair_hours(settings=settings, plan=plan, session_number=session_number)
+    )
+    _check_clinic_time(
+        settings=settings, session_number=session_number, starts_at=starts_at, ends_at=ends_at
+    )
+    _check_chair(session=session, chair=chair, starts_at=starts_at, ends_at=ends_at, skip=None)
+    _check_spacing(
+        session=session, plan=plan, session_number=session_number, starts_at=starts_at, skip=None
+    )
     row = Appointment(
         plan_id=plan_id,
         patient_id=plan.patient_id,
@@ -162,6 +248,7 @@ def book(
     )
     session.add(row)
     session.flush()
+    _event(session, appt=row, kind="booked", actor=actor, now=now, reason=why_moved)
     audit.record(
         session=session,
         actor=actor,
@@ -170,7 +257,8 @@ def book(
         resource_id=row.id,
         patient_id=plan.patient_id,
         at=now,
-        detail={"plan": plan_id, "session": session_number, "chair": chair.name},
+        detail={"plan": plan_id, "session": session_number, "chair": chair.name}
+        | ({"moved": why_moved} if why_moved else {}),
     )
     return row
 
@@ -181,30 +269,211 @@ def book_course(
     actor: audit.Actor,
     plan_id: int,
     chair_id: int,
-    first_day: date,
     at_time: time,
     zone: ZoneInfo,
     now: datetime,
     settings: Settings,
+    first_day: date | None = None,
 ) -> list[Appointment]:
-    """Book every session of the plan on its protocol day, same chair and clock time."""
+    """Book every session not yet booked on the plan's own dates, same chair and clock time.
+
+    The dates run from the plan's start date (``first_day`` when the plan has none; a
+    different ``first_day`` is refused: the plan's table and its bookings must agree).
+    A session planned on a closed day moves to the next open day within the clinic's
+    ``max_shift_days``, keeping the schedule's spacing; otherwise nothing is booked and
+    the reason names the session and the day. Sessions already booked keep their day.
+    """
     plan = get_plan(session=session, plan_id=plan_id)
+    start = plan.start_date or first_day
+    if start is None:
+        raise InvalidInput(f"plan {plan_id} has no start date: give the first day of its course")
+    if plan.start_date is not None and first_day is not None and first_day != plan.start_date:
+        raise InvalidInput(
+            f"plan {plan_id} starts on {_day(plan.start_date)} (the dates of its table); "
+            f"its sessions are booked from that day, not {_day(first_day)}: to start on "
+            "another day, sign a new version of the plan with that start date"
+        )
+    already = {
+        a.session_number: a.starts_at.astimezone(zone).date()
+        for a in session.scalars(
+            select(Appointment).where(
+                Appointment.plan_id == plan_id, Appointment.status == "booked"
+            )
+        )
+    }
+    placements = place_sessions(
+        sessions=[PlannedDay(n, day) for n, (day, _) in _session_days(plan).items()],
+        start=start,
+        hours=clinic_hours(settings),
+        booked=already,
+    )
     out = []
-    for number, (day, _) in sorted(_session_days(plan).items()):
-        local = datetime.combine(first_day + timedelta(days=day - 1), at_time, tzinfo=zone)
+    for p in placements:
+        if p.already_booked:
+            continue
+        why = f"planned {_day(p.planned)}: {p.why_moved}" if p.why_moved else None
         out.append(
             book(
                 session=session,
                 actor=actor,
                 plan_id=plan_id,
-                session_number=number,
+                session_number=p.number,
                 chair_id=chair_id,
-                starts_at=local,
+                starts_at=datetime.combine(p.date, at_time, tzinfo=zone),
                 now=now,
                 settings=settings,
+                why_moved=why,
             )
         )
+    if not out:
+        raise Conflict(f"every session of plan {plan_id} is already booked")
     return out
+
+
+def _booked(session: Session, appointment_id: int) -> Appointment:
+    appt = session.get(Appointment, appointment_id)
+    if appt is None:
+        raise NotFound(f"appointment {appointment_id} does not exist")
+    if appt.status != "booked":
+        raise Conflict(
+            f"appointment {appointment_id} is {appt.status}: only a booked appointment is "
+            "moved or cancelled"
+        )
+    return appt
+
+
+def _reason(reason: str, what: str) -> str:
+    text = reason.strip()
+    if len(text) < 3:
+        raise InvalidInput(f"{what} an appointment needs a reason (at least 3 characters)")
+    return text
+
+
+def move(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    appointment_id: int,
+    starts_at: datetime,
+    reason: str,
+    now: datetime,
+    settings: Settings,
+    chair_id: int | None = None,
+) -> Appointment:
+    """Move one appointment to another time (and chair), with a reason kept in its history.
+
+    The same checks as a booking hold (clinic days and hours, a free chair, the
+    schedule's spacing to the plan's other bookings); refused, nothing changes.
+    """
+    appt = _booked(session, appointment_id)
+    text = _reason(reason, "moving")
+    if starts_at.tzinfo is None:
+        raise InvalidInput("starts_at needs a time zone")
+    plan = get_plan(session=session, plan_id=appt.plan_id)
+    chair = _chair(session, chair_id if chair_id is not None else appt.chair_id)
+    if starts_at == appt.starts_at and chair.id == appt.chair_id:
+        raise InvalidInput(f"appointment {appointment_id} is already at that time and chair")
+    ends_at = starts_at + (appt.ends_at - appt.starts_at)
+    _check_clinic_time(
+        settings=settings,
+        session_number=appt.session_number,
+        starts_at=starts_at,
+        ends_at=ends_at,
+    )
+    _check_chair(session=session, chair=chair, starts_at=starts_at, ends_at=ends_at, skip=appt.id)
+    _check_spacing(
+        session=session,
+        plan=plan,
+        session_number=appt.session_number,
+        starts_at=starts_at,
+        skip=appt.id,
+    )
+    before = (appt.starts_at, appt.chair_id)
+    appt.starts_at, appt.ends_at, appt.chair_id = starts_at, ends_at, chair.id
+    session.flush()
+    _event(session, appt=appt, kind="moved", actor=actor, now=now, reason=text, before=before)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="move",
+        resource_type="appointment",
+        resource_id=appt.id,
+        patient_id=appt.patient_id,
+        at=now,
+        detail={
+            "reason": text,
+            "from": before[0].isoformat(),
+            "to": starts_at.astimezone(before[0].tzinfo).isoformat(),
+            "chair": chair.name,
+        },
+    )
+    return appt
+
+
+def cancel(
+    *, session: Session, actor: audit.Actor, appointment_id: int, reason: str, now: datetime
+) -> Appointment:
+    """Cancel one appointment with a reason; the row stays (status cancelled) with its history."""
+    appt = _booked(session, appointment_id)
+    text = _reason(reason, "cancelling")
+    appt.status = "cancelled"
+    session.flush()
+    _event(session, appt=appt, kind="cancelled", actor=actor, now=now, reason=text)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="cancel",
+        resource_type="appointment",
+        resource_id=appt.id,
+        patient_id=appt.patient_id,
+        at=now,
+        detail={"reason": text},
+    )
+    return appt
+
+
+def history(*, session: Session, appointment_id: int) -> list[AppointmentEvent]:
+    """An appointment's events, oldest first (read with the appointment)."""
+    return list(
+        session.scalars(
+            select(AppointmentEvent)
+            .where(AppointmentEvent.appointment_id == appointment_id)
+            .order_by(AppointmentEvent.id)
+        )
+    )
+
+
+def read_appointment(
+    *, session: Session, actor: audit.Actor, appointment_id: int, now: datetime
+) -> tuple[Appointment, list[AppointmentEvent]]:
+    """One appointment and its history (audited read)."""
+    appt = session.get(Appointment, appointment_id)
+    if appt is None:
+        raise NotFound(f"appointment {appointment_id} does not exist")
+    audit.record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type="appointment",
+        resource_id=appt.id,
+        patient_id=appt.patient_id,
+        at=now,
+    )
+    return appt, history(session=session, appointment_id=appt.id)
+
+
+def moved_ids(*, session: Session, appointment_ids: list[int]) -> set[int]:
+    """Which of these appointments have been moved at least once (for the calendar)."""
+    if not appointment_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(AppointmentEvent.appointment_id).where(
+                AppointmentEvent.appointment_id.in_(appointment_ids),
+                AppointmentEvent.kind == "moved",
+            )
+        )
+    )
 
 
 def calendar(

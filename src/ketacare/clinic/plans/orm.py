@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ketacare.core.protocols.plan import PlanDoc
@@ -107,3 +117,25 @@ class Appointment(Base):
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(20), default="booked")  # booked | cancelled
     booked_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class AppointmentEvent(Base):
+    """One step of an appointment's history: booked, moved or cancelled (append-only).
+
+    A move changes the appointment's time or chair and keeps the one before here; a
+    cancellation keeps the row (status ``cancelled``). Database triggers refuse changes.
+    """
+
+    __tablename__ = "appointment_events"
+    __table_args__ = (CheckConstraint("kind IN ('booked', 'moved', 'cancelled')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # booked | moved | cancelled
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    starts_at_before: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    chair_id_before: Mapped[int | None] = mapped_column(ForeignKey("chairs.id"), default=None)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    chair_id: Mapped[int] = mapped_column(ForeignKey("chairs.id"))

@@ -14,12 +14,13 @@ from ketacare.clinic.accounts.orm import User
 from ketacare.clinic.patients.service import current_weight, get_patient
 from ketacare.clinic.plans import booking, dosing, gates, schemas, service, therapy
 from ketacare.clinic.plans import exposure as exposures
-from ketacare.clinic.plans.orm import Adjunct, Appointment, TherapySession
+from ketacare.clinic.plans.orm import Adjunct, Appointment, Chair, TherapySession
 from ketacare.core.errors import InvalidInput, KetacareError
+from ketacare.core.scheduling import ClinicHours
 from ketacare.core.sessions import MonitoringOrder
 from ketacare.core.sessions.orders import FIELDS as ORDER_FIELDS
 from ketacare.web.deps import ensure_patient_scope
-from ketacare.web.page_call import PageCall, Refusal, page_call
+from ketacare.web.page_call import PageCall, Refusal, conflict_or_unprocessable, page_call
 from ketacare.web.render import optional_float, optional_int
 
 router = APIRouter(include_in_schema=False)
@@ -262,20 +263,15 @@ def plan_therapy(plan_id: int, call: PageCall = page_call("plan:write")) -> Resp
 @router.post("/plans/{plan_id}/book")
 def plan_book(plan_id: int, call: PageCall = page_call("schedule:write")) -> Response:
     def act() -> object:
-        first = _date(call.text("first_day"), "first day")
         chair = optional_int(call.text("chair_id"), "chair")
-        if first is None or chair is None:
-            raise InvalidInput("choose the first day and a chair")
-        try:
-            clock = time.fromisoformat(call.text("at_time", "09:00"))
-        except ValueError:
-            raise InvalidInput("time must be HH:MM") from None
+        if chair is None:
+            raise InvalidInput("choose a chair")
         return call.do(
             booking.book_course,
             plan_id=plan_id,
             chair_id=chair,
-            first_day=first,
-            at_time=clock,
+            first_day=_date(call.text("first_day"), "first day"),
+            at_time=_clock(call.text("at_time", "09:00")),
             zone=call.settings.zone,
             settings=call.settings,
         )
@@ -314,16 +310,46 @@ def therapy_note(therapy_id: int, call: PageCall = page_call("therapy:document")
     )
 
 
+def _clock(text: str) -> time:
+    try:
+        return time.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"time {text.strip()!r} is not a time: use HH:MM") from None
+
+
+def _day_label(hours: ClinicHours, day: date) -> dict[str, Any]:
+    closed = hours.closed_because(day)
+    open_hours = hours.hours_on(day)
+    closure = hours.closure_on(day)
+    return {
+        "date": day,
+        "closed": closed,
+        "closed_short": None if closed is None else closure.label if closure else "closed",
+        "hours": open_hours.text() if open_hours and hours.opening_days_set else None,
+    }
+
+
 @router.get("/calendar", response_class=HTMLResponse)
-def calendar_page(week: str = "", call: PageCall = page_call("schedule:read")) -> Response:
-    session, at = call.session, call.now
-    zone = call.settings.zone
-    start_day = _date(week, "week") or at.astimezone(zone).date()
-    start_day = start_day - timedelta(days=start_day.weekday())
-    start = datetime.combine(start_day, time(0), tzinfo=zone)
-    appts = call.do(booking.calendar, start=start, end=start + timedelta(days=7))
-    patients = {a.patient_id: get_patient(session=session, patient_id=a.patient_id) for a in appts}
-    days = [start_day + timedelta(days=i) for i in range(7)]
+def calendar_page(
+    week: str = "", day: str = "", call: PageCall = page_call("schedule:read")
+) -> Response:
+    """Chairs by week (``?week=``, any day of it) or by day (``?day=``), with therapy."""
+    session, zone = call.session, call.settings.zone
+    today = call.now.astimezone(zone).date()
+    one_day = _date(day, "day")
+    if one_day is not None:
+        first, count = one_day, 1
+    else:
+        first = _date(week, "week") or today
+        first, count = first - timedelta(days=first.weekday()), 7
+    days = [first + timedelta(days=i) for i in range(count)]
+    start = datetime.combine(first, time(0), tzinfo=zone)
+    appts = call.do(booking.calendar, start=start, end=start + timedelta(days=count))
+    therapies = call.do(therapy.therapy_between, first=days[0], last=days[-1])
+    patients = {
+        pid: get_patient(session=session, patient_id=pid)
+        for pid in {a.patient_id for a in appts} | {t.patient_id for t in therapies}
+    }
     chairs = booking.chairs(session=session)
     grid = {
         (c.id, d): [
@@ -332,14 +358,101 @@ def calendar_page(week: str = "", call: PageCall = page_call("schedule:read")) -
         for c in chairs
         for d in days
     }
+    hours = booking.clinic_hours(call.settings)
+    step = timedelta(days=count)
+    key = "day" if count == 1 else "week"
     return call.render(
         "plans/calendar.html",
         {
-            "days": days,
+            "view": key,
+            "days": [_day_label(hours, d) for d in days],
+            "today": today,
             "chairs": chairs,
             "grid": grid,
+            "therapy": {d: [t for t in therapies if t.planned_date == d] for d in days},
+            "therapists": {u.id: u for u in session.scalars(select(User))},
             "patients": patients,
-            "prev": (start_day - timedelta(days=7)).isoformat(),
-            "next": (start_day + timedelta(days=7)).isoformat(),
+            "moved": booking.moved_ids(session=session, appointment_ids=[a.id for a in appts]),
+            "hours": hours,
+            "closures": [c for c in hours.closures if c.last >= days[0] and c.first <= days[-1]],
+            "prev": f"?{key}={(first - step).isoformat()}",
+            "next": f"?{key}={(first + step).isoformat()}",
+            "other_view": _other_view(days, today),
         },
+    )
+
+
+def _other_view(days: list[date], today: date) -> str:
+    """The link from a week to one of its days (today when shown), or from a day to its week."""
+    if len(days) == 1:
+        return f"?week={days[0].isoformat()}"
+    return f"?day={(today if days[0] <= today <= days[-1] else days[0]).isoformat()}"
+
+
+def _appointment_page(
+    call: PageCall, appointment_id: int, refused: Refusal | None = None
+) -> Response:
+    appt, events = call.do(booking.read_appointment, appointment_id=appointment_id)
+    session = call.session
+    local = appt.starts_at.astimezone(call.settings.zone)
+    return call.render(
+        "plans/appointment.html",
+        {
+            "appt": appt,
+            "events": events,
+            "patient": get_patient(session=session, patient_id=appt.patient_id),
+            "chairs": booking.chairs(session=session),
+            "chair_names": {c.id: c.name for c in session.scalars(select(Chair))},
+            "users": {u.id: u for u in session.scalars(select(User))},
+            "form": call.posted()
+            if refused
+            else {"date": local.date().isoformat(), "time": local.strftime("%H:%M")},
+            "hours": booking.clinic_hours(call.settings),
+        },
+        refused=refused,
+    )
+
+
+@router.get("/appointments/{appointment_id}", response_class=HTMLResponse)
+def appointment_page(appointment_id: int, call: PageCall = page_call("schedule:read")) -> Response:
+    return _appointment_page(call, appointment_id)
+
+
+@router.post("/appointments/{appointment_id}/move")
+def appointment_move(appointment_id: int, call: PageCall = page_call("schedule:write")) -> Response:
+    def act() -> object:
+        day = _date(call.text("date"), "date")
+        if day is None:
+            raise InvalidInput("choose the new date")
+        chair = optional_int(call.text("chair_id"), "chair")
+        return call.do(
+            booking.move,
+            appointment_id=appointment_id,
+            starts_at=datetime.combine(day, _clock(call.text("time")), tzinfo=call.settings.zone),
+            chair_id=chair,
+            reason=call.text("reason"),
+            settings=call.settings,
+        )
+
+    return call.attempt(
+        act,
+        done=f"/appointments/{appointment_id}",
+        again=lambda refused: _appointment_page(call, appointment_id, refused),
+        status=conflict_or_unprocessable,
+    )
+
+
+@router.post("/appointments/{appointment_id}/cancel")
+def appointment_cancel(
+    appointment_id: int, call: PageCall = page_call("schedule:write")
+) -> Response:
+    return call.attempt(
+        lambda: call.do(
+            booking.cancel,
+            appointment_id=appointment_id,
+            reason=call.parse(schemas.CancelRequest).reason,
+        ),
+        done=f"/appointments/{appointment_id}",
+        again=lambda refused: _appointment_page(call, appointment_id, refused),
+        status=conflict_or_unprocessable,
     )

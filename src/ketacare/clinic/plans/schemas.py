@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -73,6 +73,24 @@ class BookingRequest(BaseModel):
     starts_at: datetime
 
 
+class CourseBookingRequest(BaseModel):
+    chair_id: int = Field(ge=1, le=2**31 - 1)
+    at_time: time = Field(description="The clinic's local clock time of every session")
+    first_day: date | None = Field(
+        default=None, description="Only for a plan without a start date: its first day"
+    )
+
+
+class MoveRequest(BaseModel):
+    starts_at: datetime = Field(description="The new start, with its time zone")
+    chair_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="Default: same")
+    reason: str = Field(max_length=2000, description="Why it moves (kept in its history)")
+
+
+class CancelRequest(BaseModel):
+    reason: str = Field(max_length=2000, description="Why it is cancelled (kept)")
+
+
 class AdjunctRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
@@ -105,6 +123,22 @@ class AppointmentRead(BaseModel):
     starts_at: datetime
     ends_at: datetime
     status: str
+
+
+class AppointmentEventRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    kind: str
+    at: datetime
+    by: int | None
+    reason: str | None
+    starts_at_before: datetime | None
+    chair_id_before: int | None
+    starts_at: datetime
+    chair_id: int
+
+
+class AppointmentWithHistory(AppointmentRead):
+    history: list[AppointmentEventRead]
 
 
 class PlanRead(BaseModel):

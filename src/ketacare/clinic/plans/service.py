@@ -35,7 +35,7 @@ from ketacare.clinic.plans.gates import (
     required_safeguards,
     screening_coverage,
 )
-from ketacare.clinic.plans.orm import Adjunct, Appointment, Plan
+from ketacare.clinic.plans.orm import Adjunct, Appointment, AppointmentEvent, Plan
 from ketacare.core.errors import InvalidInput
 from ketacare.core.protocols import Protocol, review_limits
 from ketacare.core.protocols.lifecycle import (
@@ -288,7 +288,7 @@ def sign(
     plan.review_reason = reason.strip() or None
     plan.status = _moved(plan, "sign_for_review" if plan.requires_review else "sign")
     if plan.status == "signed":
-        _supersede(session, plan, now)
+        _supersede(session, plan, now, actor.user_id)
     audit.record(
         session=session,
         actor=actor,
@@ -344,7 +344,7 @@ def cosign(
     plan.cosigned_by = actor.user_id
     plan.cosigned_at = now
     plan.status = _moved(plan, "cosign")
-    _supersede(session, plan, now)
+    _supersede(session, plan, now, actor.user_id)
     audit.record(
         session=session,
         actor=actor,
@@ -385,14 +385,28 @@ def course_roots(*, session: Session, patient_id: int) -> dict[int, int]:
     return roots
 
 
-def _cancel_bookings(session: Session, plan_id: int) -> None:
+def _cancel_bookings(
+    session: Session, plan_id: int, *, by: int | None, now: datetime, reason: str
+) -> None:
+    """Cancel the plan's bookings, each kept with a cancelled event giving the reason."""
     for appt in session.scalars(
         select(Appointment).where(Appointment.plan_id == plan_id, Appointment.status == "booked")
     ):
         appt.status = "cancelled"
+        session.add(
+            AppointmentEvent(
+                appointment_id=appt.id,
+                kind="cancelled",
+                at=now,
+                by=by,
+                reason=reason,
+                starts_at=appt.starts_at,
+                chair_id=appt.chair_id,
+            )
+        )
 
 
-def _supersede(session: Session, plan: Plan, now: datetime) -> None:
+def _supersede(session: Session, plan: Plan, now: datetime, by: int | None) -> None:
     if plan.supersedes_id is None:
         return
     old = get_plan(session=session, plan_id=plan.supersedes_id)
@@ -401,7 +415,7 @@ def _supersede(session: Session, plan: Plan, now: datetime) -> None:
         old.status = superseded
         old.ended_at = now
         old.end_reason = f"superseded by version {plan.version}"
-        _cancel_bookings(session, old.id)
+        _cancel_bookings(session, old.id, by=by, now=now, reason=old.end_reason)
 
 
 def new_version(
@@ -455,7 +469,13 @@ def transition(
     if target in FINAL:
         plan.ended_at = now
         plan.end_reason = reason.strip() or None
-        _cancel_bookings(session, plan.id)
+        _cancel_bookings(
+            session,
+            plan.id,
+            by=actor.user_id,
+            now=now,
+            reason=f"plan {target}" + (f": {reason.strip()}" if reason.strip() else ""),
+        )
     audit.record(
         session=session,
         actor=actor,

@@ -146,3 +146,27 @@ def read_therapy(
         at=now,
     )
     return row
+
+
+def therapy_between(
+    *, session: Session, actor: audit.Actor, first: date, last: date, now: datetime
+) -> list[TherapySession]:
+    """Therapy sessions planned from ``first`` to ``last`` (the calendar; each read audited)."""
+    rows = list(
+        session.scalars(
+            select(TherapySession)
+            .where(TherapySession.planned_date >= first, TherapySession.planned_date <= last)
+            .order_by(TherapySession.planned_date, TherapySession.id)
+        )
+    )
+    for row in rows:
+        audit.record(
+            session=session,
+            actor=actor,
+            action="read",
+            resource_type="therapy_session",
+            resource_id=row.id,
+            patient_id=row.patient_id,
+            at=now,
+        )
+    return rows

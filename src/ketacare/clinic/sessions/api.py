@@ -26,6 +26,11 @@ class SessionOpen(BaseModel):
     at: datetime | None = Field(
         default=None, description="Charting after the fact: when the session started (past only)"
     )
+    off_schedule_reason: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Why the session opens on another day than its booking (required then)",
+    )
 
 
 class EventPost(BaseModel):
@@ -49,9 +54,15 @@ def open_session(
         session_number=data.session_number,
         appointment_id=data.appointment_id,
         opened_at=data.at,
+        off_schedule_reason=data.off_schedule_reason,
     )
     state = service.state_of(session=call.session, session_id=row.id)
-    return cast(dict[str, Any], view(row=row, state=state, now=call.now))
+    shown = cast(dict[str, Any], view(row=row, state=state, now=call.now))
+    # opened on another day than booked: the booked day and the reason given
+    return shown | {
+        "booked_day": row.booked_day.isoformat() if row.booked_day else None,
+        "off_schedule_reason": row.off_schedule_reason,
+    }
 
 
 @router.get("/sessions/board")

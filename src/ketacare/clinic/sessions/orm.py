@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ketacare.infra.db import Base, UTCDateTime
@@ -23,6 +23,9 @@ class DosingSession(Base):
     chair_id: Mapped[int | None] = mapped_column(ForeignKey("chairs.id"), default=None)
     state: Mapped[str] = mapped_column(String(20), index=True)
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    #: the day the session was booked for, when it opened on another day, and why
+    booked_day: Mapped[date | None] = mapped_column(Date, default=None)
+    off_schedule_reason: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

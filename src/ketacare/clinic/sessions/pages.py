@@ -219,6 +219,7 @@ def open_page(plan_id: int, call: PageCall = page_call("session:write")) -> Resp
             plan_id=plan_id,
             session_number=number,
             appointment_id=appointment,
+            off_schedule_reason=call.text("off_schedule_reason") or None,
         )
 
     return call.attempt(

@@ -19,8 +19,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
@@ -129,9 +130,15 @@ def open_session(
     now: datetime,
     appointment_id: int | None = None,
     opened_at: datetime | None = None,
+    off_schedule_reason: str | None = None,
 ) -> DosingSession:
     """Open a session of a signed plan (a required preparation session must be documented,
-    and the patient's consent to the treatment's program must be in force)."""
+    and the patient's consent to the treatment's program must be in force).
+
+    A session booked for another day (its appointment, or the plan's booking of that
+    session) opens only with ``off_schedule_reason``; the booked day and the reason are
+    kept on the session and shown in its record.
+    """
     plan = plans.get_plan(session=session, plan_id=plan_id)
     if plan.status not in GIVEN:
         raise Conflict(f"plan {plan_id} is {plan.status}: only a signed plan's sessions are given")
@@ -153,11 +160,22 @@ def open_session(
             f"session {session_number} of plan {plan_id} is already open (session {existing.id})"
         )
     chair_id = None
+    appt: Appointment | None = None
     if appointment_id is not None:
         appt = session.get(Appointment, appointment_id)
         if appt is None or appt.plan_id != plan_id:
             raise InvalidInput(f"appointment {appointment_id} is not part of plan {plan_id}")
         chair_id = appt.chair_id
+    else:
+        appt = session.scalar(
+            select(Appointment).where(
+                Appointment.plan_id == plan_id,
+                Appointment.session_number == session_number,
+                Appointment.status == "booked",
+            )
+        )
+        if appt is not None:
+            appointment_id, chair_id = appt.id, appt.chair_id
     protocol = dosing.library(settings).get(protocol_id=plan.protocol_id)
     built = build_plan(
         protocol=protocol,
@@ -214,6 +232,14 @@ def open_session(
             "the session's start must be a past time with a time zone "
             "(charting after the fact is allowed, ahead of time is not)"
         )
+    booked_day, off_schedule = _off_schedule(
+        appt=appt,
+        at=at,
+        zone=settings.zone,
+        session_number=session_number,
+        plan_id=plan_id,
+        reason=off_schedule_reason,
+    )
     # the clinic's caps on the cumulative dose, before anything is stored
     doses.check_cumulative_dose(
         session=session,
@@ -238,6 +264,8 @@ def open_session(
         chair_id=chair_id,
         state="scheduled",
         last_seq=0,
+        booked_day=booked_day,
+        off_schedule_reason=off_schedule,
         created_at=now,
         updated_at=now,
     )
@@ -252,9 +280,44 @@ def open_session(
         resource_id=row.id,
         patient_id=plan.patient_id,
         at=now,
-        detail={"plan": plan_id, "session": session_number},
+        detail={"plan": plan_id, "session": session_number}
+        | (
+            {"booked_day": booked_day.isoformat(), "off_schedule_reason": off_schedule}
+            if booked_day
+            else {}
+        ),
     )
     return row
+
+
+def _off_schedule(
+    *,
+    appt: Appointment | None,
+    at: datetime,
+    zone: ZoneInfo,
+    session_number: int,
+    plan_id: int,
+    reason: str | None,
+) -> tuple[date | None, str | None]:
+    """The booked day and the reason when a session opens on another day than booked.
+
+    Nothing when it has no booking or opens on the booked day (in the clinic's zone);
+    refused without a reason.
+    """
+    if appt is None or appt.status != "booked":
+        return None, None
+    booked = appt.starts_at.astimezone(zone).date()
+    opened = at.astimezone(zone).date()
+    if booked == opened:
+        return None, None
+    text = (reason or "").strip()
+    if len(text) < 3:
+        raise InvalidInput(
+            f"session {session_number} of plan {plan_id} is booked for {booked:%a %d %b %Y}, "
+            f"not {opened:%a %d %b %Y}: opening it on another day needs a reason "
+            "(off_schedule_reason)"
+        )
+    return booked, text
 
 
 def _store(

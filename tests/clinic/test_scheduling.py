@@ -1,0 +1,302 @@
+"""Scheduling on the clinic's days: book a course on the plan's dates, move and cancel one
+appointment (kept as history, audited), open a session off its booked day with a reason.
+
+The clinic opens Monday to Friday 08:00-18:00 (Europe/Amsterdam, the test settings' zone).
+March 2026: Thu 5, Fri 6, Sat 7, Sun 8, Mon 9 ... Fri 13, Sat 14, Sun 15, Mon 16.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from plan_helpers import _signed
+
+HOURS = """
+[opening]
+days = ["mon", "tue", "wed", "thu", "fri"]
+opens = "08:00"
+closes = "18:00"
+
+[[closure]]
+date = 2026-03-18
+label = "Staff training"
+
+[moves]
+max_shift_days = {max_shift}
+"""
+
+
+def _hours(app: Any, tmp_path: Path, max_shift: int = 5) -> None:
+    path = tmp_path / "clinic-hours.toml"
+    path.write_text(HOURS.format(max_shift=max_shift))
+    app.state.ctx.settings.clinic_hours_file = path
+
+
+def _local(value: str) -> str:
+    """An API time shown as the clinic's local day and clock, e.g. 'Mon 09 09:00'."""
+    from zoneinfo import ZoneInfo
+
+    at = datetime.fromisoformat(value).astimezone(ZoneInfo("Europe/Amsterdam"))
+    return f"{at:%a %d %H:%M}"
+
+
+def _course(client: Any, clinic: dict[str, Any], plan_id: int, **body: Any) -> Any:
+    return client.post(
+        f"/api/v1/plans/{plan_id}/appointments/course",
+        headers=clinic["team"]["nurse"],
+        json={"chair_id": 1, "at_time": "09:00", **body},
+    )
+
+
+def _appointments(app: Any, plan_id: int) -> list[Any]:
+    from ketacare.clinic.plans.orm import Appointment
+
+    with app.state.ctx.sessions() as session:
+        return list(
+            session.scalars(
+                select(Appointment).where(Appointment.plan_id == plan_id).order_by(Appointment.id)
+            )
+        )
+
+
+def _audit(app: Any, action: str, resource_id: int) -> list[Any]:
+    from ketacare.clinic.audit.orm import AuditEvent
+
+    with app.state.ctx.sessions() as session:
+        return list(
+            session.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.action == action,
+                    AuditEvent.resource_type == "appointment",
+                    AuditEvent.resource_id == str(resource_id),
+                )
+            )
+        )
+
+
+def test_a_course_across_a_weekend_is_booked_monday_to_friday_on_the_plans_dates(
+    app: Any, client: Any, clinic: dict[str, Any], tmp_path: Path
+) -> None:
+    # session 10 (planned Sat 14) lands on Thu 19: 5 days later (the weekends and Wed 18)
+    _hours(app, tmp_path, max_shift=5)
+    plan = _signed(client, clinic, start_date="2026-03-05")  # a Thursday; 10 daily sessions
+    r = _course(client, clinic, plan["id"])
+    assert r.status_code == 201, r.text
+    booked = [_local(a["starts_at"]) for a in r.json()]
+    # the plan's dates, not today's (the clock says Mon 2 March); weekends skipped, the
+    # closure on Wed 18 skipped, one day between sessions kept; 4 h + 120 min in the chair
+    assert booked == [
+        "Thu 05 09:00", "Fri 06 09:00", "Mon 09 09:00", "Tue 10 09:00", "Wed 11 09:00",
+        "Thu 12 09:00", "Fri 13 09:00", "Mon 16 09:00", "Tue 17 09:00", "Thu 19 09:00",
+    ]  # fmt: skip
+    assert {_local(a["ends_at"])[-5:] for a in r.json()} == {"15:00"}
+    # each moved session keeps why in its history
+    third = client.get(f"/api/v1/appointments/{r.json()[2]['id']}", headers=clinic["team"]["nurse"])
+    (event,) = third.json()["history"]
+    assert event["kind"] == "booked"
+    assert event["reason"] == "planned Sat 07 Mar 2026: closed on Saturdays (open Mon-Fri)"
+    assert len(_audit(app, "book", r.json()[0]["id"])) == 1
+
+
+def test_a_course_the_clinics_days_cannot_hold_is_refused_and_nothing_is_booked(
+    app: Any, client: Any, clinic: dict[str, Any], tmp_path: Path
+) -> None:
+    _hours(app, tmp_path, max_shift=3)
+    plan = _signed(client, clinic, start_date="2026-03-05")
+    r = _course(client, clinic, plan["id"])
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("session 8 (day 8) is planned on Thu 12 Mar 2026")
+    assert "more than the 3 day(s) the clinic allows" in r.json()["detail"]
+    assert _appointments(app, plan["id"]) == []
+    # a clock time whose chair time runs past closing is refused the same way
+    _hours(app, tmp_path)
+    r = _course(client, clinic, plan["id"], at_time="14:00")
+    assert r.status_code == 422
+    assert "session 1 on Thu 05 Mar 2026 holds its chair 14:00 to 20:00" in r.json()["detail"]
+    assert "outside the clinic's hours on Thursdays (08:00-18:00)" in r.json()["detail"]
+    assert _appointments(app, plan["id"]) == []
+    # a first day other than the plan's start date is refused: table and bookings agree
+    r = _course(client, clinic, plan["id"], first_day="2026-03-09")
+    assert r.status_code == 422 and "starts on Thu 05 Mar 2026" in r.json()["detail"]
+
+
+def test_one_booking_on_a_closed_day_is_refused(
+    app: Any, client: Any, clinic: dict[str, Any], tmp_path: Path
+) -> None:
+    _hours(app, tmp_path)
+    plan = _signed(client, clinic)
+    r = client.post(
+        f"/api/v1/plans/{plan['id']}/appointments",
+        headers=clinic["team"]["nurse"],
+        json={"session_number": 1, "chair_id": 1, "starts_at": "2026-03-07T09:00:00+01:00"},
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"] == (
+        "session 1 cannot be booked on Sat 07 Mar 2026: closed on Saturdays (open Mon-Fri)"
+    )
+
+
+def test_moving_and_cancelling_one_appointment_keeps_its_history_and_is_audited(
+    app: Any, client: Any, clinic: dict[str, Any], tmp_path: Path
+) -> None:
+    _hours(app, tmp_path)
+    nurse = clinic["team"]["nurse"]
+    plan = _signed(client, clinic, start_date="2026-03-09")
+    booked = _course(client, clinic, plan["id"]).json()
+    second = booked[1]["id"]  # Tue 10 09:00
+    url = f"/api/v1/appointments/{second}"
+    move = {"starts_at": "2026-03-10T11:30:00+01:00", "chair_id": 2}
+    # no reason, a closed day, too soon after session 1, a clash: refused, nothing changes
+    r = client.post(f"{url}/move", headers=nurse, json={**move, "reason": " "})
+    assert r.status_code == 422 and "needs a reason" in r.json()["detail"]
+    r = client.post(
+        f"{url}/move",
+        headers=nurse,
+        json={"starts_at": "2026-03-14T09:00:00+01:00", "reason": "patient asked"},
+    )
+    assert r.status_code == 422 and "closed on Saturdays" in r.json()["detail"]
+    r = client.post(
+        f"{url}/move",
+        headers=nurse,
+        json={"starts_at": "2026-03-09T16:00:00+01:00", "reason": "patient asked"},
+    )
+    assert r.status_code == 422 and "outside the clinic's hours" in r.json()["detail"]
+    r = client.post(
+        f"{url}/move",
+        headers=nurse,
+        json={"starts_at": "2026-03-09T08:00:00+01:00", "chair_id": 2, "reason": "asked"},
+    )
+    assert r.status_code == 409 and "too soon" in r.json()["detail"]
+    assert _local(client.get(url, headers=nurse).json()["starts_at"]) == "Tue 10 09:00"
+    # the move, with a reason
+    r = client.post(f"{url}/move", headers=nurse, json={**move, "reason": "patient works late"})
+    assert r.status_code == 200, r.text
+    assert _local(r.json()["starts_at"]) == "Tue 10 11:30"
+    assert _local(r.json()["ends_at"]) == "Tue 10 17:30" and r.json()["chair_id"] == 2
+    history = client.get(url, headers=nurse).json()["history"]
+    assert [e["kind"] for e in history] == ["booked", "moved"]
+    assert _local(history[1]["starts_at_before"]) == "Tue 10 09:00"
+    assert history[1]["chair_id_before"] == 1 and history[1]["reason"] == "patient works late"
+    (audited,) = _audit(app, "move", second)
+    assert audited.detail["reason"] == "patient works late"
+    assert audited.patient_id == clinic["pid"]
+    # the cancellation keeps the row and its history
+    r = client.post(f"{url}/cancel", headers=nurse, json={"reason": "no"})
+    assert r.status_code == 422 and "needs a reason" in r.json()["detail"]
+    r = client.post(f"{url}/cancel", headers=nurse, json={"reason": "patient unwell"})
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    shown = client.get(url, headers=nurse).json()
+    assert shown["status"] == "cancelled"
+    assert [e["kind"] for e in shown["history"]] == ["booked", "moved", "cancelled"]
+    assert len(_audit(app, "cancel", second)) == 1
+    r = client.post(f"{url}/cancel", headers=nurse, json={"reason": "patient unwell"})
+    assert r.status_code == 409 and "is cancelled" in r.json()["detail"]
+    assert len(_appointments(app, plan["id"])) == 10  # none deleted
+    # the therapist reads the calendar but does not move bookings
+    therapist = clinic["team"]["therapist"]
+    r = client.post(f"/api/v1/appointments/{booked[2]['id']}/move", headers=therapist, json=move)
+    assert r.status_code == 403
+
+
+def test_the_history_is_append_only_in_the_database(
+    app: Any, client: Any, clinic: dict[str, Any], tmp_path: Path
+) -> None:
+    _hours(app, tmp_path)
+    plan = _signed(client, clinic, start_date="2026-03-09")
+    assert _course(client, clinic, plan["id"]).status_code == 201
+    for statement in (
+        "UPDATE appointment_events SET reason = 'x'",
+        "DELETE FROM appointment_events",
+    ):
+        with app.state.ctx.sessions() as session, pytest.raises(Exception, match="append-only"):
+            session.execute(text(statement))
+            session.flush()
+
+
+def test_a_session_opened_off_its_booked_day_needs_a_reason(
+    app: Any, client: Any, clinic: dict[str, Any], clock: Any, login_api: Any
+) -> None:
+    nurse = clinic["team"]["nurse"]
+    plan = _signed(client, clinic)
+    for number, day in ((1, "2026-03-05"), (2, "2026-03-06"), (3, "2026-03-07")):
+        r = client.post(
+            f"/api/v1/plans/{plan['id']}/appointments",
+            headers=nurse,
+            json={"session_number": number, "chair_id": 1, "starts_at": f"{day}T09:00:00+01:00"},
+        )
+        assert r.status_code == 201, r.text
+    url = f"/api/v1/plans/{plan['id']}/sessions"
+    # session 1 on its booked day: the contract as before, no reason asked
+    clock.now = datetime(2026, 3, 5, 8, 30, tzinfo=UTC)
+    nurse = login_api("nurse")  # a token of that day
+    r = client.post(url, headers=nurse, json={"session_number": 1})
+    assert r.status_code == 201, r.text
+    assert r.json()["booked_day"] is None and r.json()["off_schedule_reason"] is None
+    # session 2 is booked for Friday 6; opened on Thursday 5 without a reason: refused
+    clock.now = datetime(2026, 3, 5, 14, 0, tzinfo=UTC)
+    r = client.post(url, headers=nurse, json={"session_number": 2})
+    assert r.status_code == 422
+    assert r.json()["detail"] == (
+        f"session 2 of plan {plan['id']} is booked for Fri 06 Mar 2026, not Thu 05 Mar 2026: "
+        "opening it on another day needs a reason (off_schedule_reason)"
+    )
+    from ketacare.clinic.sessions.orm import DosingSession
+
+    with app.state.ctx.sessions() as session:
+        opened = session.scalars(
+            select(DosingSession.session_number).where(DosingSession.plan_id == plan["id"])
+        ).all()
+    assert opened == [1]  # nothing stored
+    reason = "patient travels on Friday; physician agreed"
+    r = client.post(url, headers=nurse, json={"session_number": 2, "off_schedule_reason": reason})
+    assert r.status_code == 201, r.text
+    assert r.json()["booked_day"] == "2026-03-06" and r.json()["off_schedule_reason"] == reason
+    # the record shows it
+    from conftest import page_login
+
+    page_login(client, "nurse")
+    summary = client.get(f"/sessions/{r.json()['id']}/summary").text
+    assert "Booked for Fri 06 Mar 2026; opened on another day. Reason: " + reason in summary
+    # a session with no booking opens as before
+    r = client.post(url, headers=nurse, json={"session_number": 4})
+    assert r.status_code == 201 and r.json()["booked_day"] is None
+
+
+def test_the_calendar_shows_chairs_by_week_and_day_with_therapy_and_closed_days(
+    app: Any, client: Any, clinic: dict[str, Any], tmp_path: Path, login_page: Any
+) -> None:
+    _hours(app, tmp_path)
+    team = clinic["team"]
+    plan = _signed(client, clinic, start_date="2026-03-05")
+    assert _course(client, clinic, plan["id"]).status_code == 201
+    therapist_id = client.get("/api/v1/users/me", headers=team["therapist"]).json()["id"]
+    r = client.post(
+        f"/api/v1/plans/{plan['id']}/therapy",
+        headers=team["physician"],
+        json={"kind": "integration", "therapist_id": therapist_id, "planned_date": "2026-03-09"},
+    )
+    assert r.status_code == 201, r.text
+    login_page("nurse")
+    week = client.get("/calendar?week=2026-03-05").text
+    assert "Chairs, week of 02 March 2026" in week
+    assert "Open Mon-Fri, 08:00-18:00." in week
+    assert week.count('class="appt"') == 2  # Thu 5, Fri 6 and nothing on the weekend
+    assert 'class="appt therapy"' not in week
+    next_week = client.get("/calendar?week=2026-03-09").text
+    assert next_week.count('class="appt therapy"') == 1  # the integration session on Mon 9
+    assert "closed on Saturdays (open Mon-Fri)" in week
+    day = client.get("/calendar?day=2026-03-09").text
+    assert "Chairs on Monday 09 March 2026" in day
+    assert "09:00–15:00" in day and "session 3" in day
+    assert "Integration · " in day and "therapy" in day
+    assert "Times in Europe/Amsterdam." in day and day.count("Europe/Amsterdam") == 1
+    closed = client.get("/calendar?day=2026-03-18").text
+    assert "Clinic closed: Staff training." in closed
+    # without opening days the calendar says so loudly
+    app.state.ctx.settings.clinic_hours_file = None
+    assert "Opening days are not set" in client.get("/calendar").text
