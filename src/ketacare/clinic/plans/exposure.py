@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ketacare.core.terminology.treatments import molecule_label, route_label
 from ketacare.clinic.plans.dosing import library, protocol_policy
 from ketacare.clinic.plans.orm import Plan
 from ketacare.core.protocols import build_plan
@@ -54,8 +55,9 @@ def exposure(
         protocol = library(settings).get(protocol_id=plan.protocol_id)
         return {
             "available": False,
-            "message": f"no sourced PK model in the library for {protocol.molecule} by "
-            f"{protocol.route}: no exposure preview",
+            "message": "no sourced PK model in the library for "
+            f"{molecule_label(protocol.molecule)} ({route_label(protocol.route)}): "
+            "no exposure preview",
         }
     model = load_model(model_id=candidates[0].id)
     protocol = library(settings).get(protocol_id=plan.protocol_id)
