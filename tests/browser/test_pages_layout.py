@@ -11,7 +11,6 @@ in that zone, stored in UTC and shown back as it was entered.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime

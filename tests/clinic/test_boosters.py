@@ -361,7 +361,8 @@ def test_the_percent_rule_edge(
     booster = _pain_booster(_panel(client, course["team"]["physician"], course["pid"]))
     assert booster["state"] == state
     sign = "<" if state == "suggested" else ">="
-    assert booster["messages"] == [f"pain (NRS) reduction 25% {sign} {threshold}% (set by {SET_BY})"]
+    expected = f"pain (NRS) reduction 25% {sign} {threshold}% (set by {SET_BY})"
+    assert booster["messages"] == [expected]
 
 
 # --------------------------------------------------------------------------- decisions

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ketacare.core.terminology.treatments import molecule_label, route_label
 from ketacare.clinic.plans.dosing import library, protocol_policy
 from ketacare.clinic.plans.orm import Plan
 from ketacare.core.protocols import build_plan
-from ketacare.core.terminology.treatments import treatment_vocabulary
+from ketacare.core.terminology.treatments import molecule_label, route_label, treatment_vocabulary
 from ketacare.infra.settings import Settings
 
 ENGINE_MOLECULE = {m.id: m.engine for m in treatment_vocabulary().molecules.values()}
