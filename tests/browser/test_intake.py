@@ -28,7 +28,7 @@ def test_patient_fills_phq9_on_a_phone_and_sees_score_and_item9_alert(
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     phone.get_by_role("button", name="Submit").click()
     expect(phone.get_by_test_id("score-total")).to_have_text("7")
-    expect(phone.get_by_test_id("score-band")).to_have_text("mild")
+    expect(phone.get_by_test_id("score-band")).to_have_text("Mild depression")
     alert = phone.get_by_test_id("safety-alert")
     expect(alert).to_be_visible()
     expect(alert).to_contain_text("Your care team (Dr Priya Physician) has been alerted")

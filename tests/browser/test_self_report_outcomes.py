@@ -169,7 +169,7 @@ def test_self_report_reaches_the_chart_panel_and_alerts(
 
     # the clinician makes a PHQ-9 link (the form pre-ticks PHQ-9 and the pain NRS)
     desk.get_by_role("link", name="Questionnaires", exact=True).click()
-    desk.get_by_label("nrs_pain").uncheck()
+    desk.get_by_label("Pain NRS").uncheck()
     desk.get_by_role("button", name="Create link").click()
     url = desk.get_by_test_id("self-report-url").inner_text().strip()
     assert url.startswith(f"{base}/r/")

@@ -320,7 +320,7 @@ def test_a_score_exactly_at_the_threshold_suggests_a_booster(
     booster = _pain_booster(before)
     # pain 5 on 4 Mar: 5 < 6
     assert booster["state"] == "not_suggested" and not booster["pending"]
-    assert booster["messages"] == [f"nrs_pain 5 < 6 (set by {SET_BY})"]
+    assert booster["messages"] == [f"pain (NRS) 5 < 6 (set by {SET_BY})"]
     assert "booster suggested" not in before["status"]["text"]
 
     raised_by = _rise_to_6(client, course, clock)
@@ -330,7 +330,7 @@ def test_a_score_exactly_at_the_threshold_suggests_a_booster(
     assert booster["state"] == "suggested" and booster["pending"] is True
     assert booster["assessment_id"] == raised_by and booster["score"] == 6
     assert booster["score_local"] == "6 Mar 2026 11:00"
-    assert booster["messages"] == [f"nrs_pain 6 >= 6 (set by {SET_BY})"]
+    assert booster["messages"] == [f"pain (NRS) 6 >= 6 (set by {SET_BY})"]
     assert booster["rules"] == [
         {
             "definition_id": "pain-30",
@@ -361,7 +361,8 @@ def test_the_percent_rule_edge(
     booster = _pain_booster(_panel(client, course["team"]["physician"], course["pid"]))
     assert booster["state"] == state
     sign = "<" if state == "suggested" else ">="
-    assert booster["messages"] == [f"nrs_pain reduction 25% {sign} {threshold}% (set by {SET_BY})"]
+    expected = f"pain (NRS) reduction 25% {sign} {threshold}% (set by {SET_BY})"
+    assert booster["messages"] == [expected]
 
 
 # --------------------------------------------------------------------------- decisions
@@ -479,7 +480,7 @@ def test_bad_decisions_are_refused_and_nothing_is_stored(
     )
     assert r.status_code == 409
     assert r.json()["detail"] == (
-        f"no booster is suggested for pain (NRS) now: nrs_pain 5 < 6 (set by {SET_BY})"
+        f"no booster is suggested for pain (NRS) now: pain (NRS) 5 < 6 (set by {SET_BY})"
     )
     raised_by = _rise_to_6(client, course, clock)
     cases = [

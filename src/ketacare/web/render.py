@@ -18,6 +18,7 @@ from markupsafe import Markup
 from ketacare.core.errors import InvalidInput
 from ketacare.infra.permissions import allowed
 from ketacare.infra.settings import Settings
+from ketacare.web.labels import label
 
 WEB_DIR = Path(__file__).resolve().parent
 CLINIC_DIR = WEB_DIR.parent / "clinic"
@@ -38,6 +39,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     env.filters["localtime"] = lambda v, fmt="%Y-%m-%d %H:%M": _localtime(v, zone, fmt)
     env.filters["isodate"] = lambda v: v.isoformat() if isinstance(v, date) else ""
     env.filters["json_script"] = _json_script
+    env.filters["label"] = label
     env.globals["can"] = lambda principal, permission: bool(
         principal and allowed(permission, principal.role)
     )

@@ -238,8 +238,8 @@ class SummaryState:
         if k is None:
             return (
                 "Durability is not computed: the clinic has not set how many consecutive "
-                "scores out of response confirm a loss of response (site policy "
-                "KETACARE_OUTCOME_LOSS_CONFIRMATIONS)."
+                "scores out of response confirm a loss of response (the site policy's "
+                "loss-of-response confirmations)."
             )
         if not self.durability_computed:
             used = self.summary_loss_confirmations

@@ -158,7 +158,8 @@ def _current(line: StatusLine, measure: str) -> BoosterLine:
     if not line.computed:
         raise Conflict(
             "no booster can be suggested: response status is not computed until the clinic "
-            "sets KETACARE_OUTCOME_LOSS_CONFIRMATIONS"
+            "sets how many consecutive scores out of response confirm a loss of response "
+            "(site policy KETACARE_OUTCOME_LOSS_CONFIRMATIONS)"
         )
     found = next((b for b in line.boosters if b.measure == measure), None)
     if found is None:

@@ -58,9 +58,12 @@ Measure = OutcomeMeasure
 MEASURES: tuple[Measure, ...] = outcome_measures()
 MEASURE_BY_ID = {m.id: m for m in MEASURES}
 
+#: Shown on the chart (to the patient too) while the site policy's number of loss
+#: confirmations (``KETACARE_OUTCOME_LOSS_CONFIRMATIONS``) is unset: plain words, no
+#: configuration name.
 NOT_SET = (
-    "response status not computed: the clinic has not set how many consecutive scores out "
-    "of response confirm a loss of response (site policy KETACARE_OUTCOME_LOSS_CONFIRMATIONS)"
+    "response status not computed: the clinic has not yet set how many consecutive scores "
+    "out of response confirm a loss of response (a site policy setting)"
 )
 
 
@@ -268,6 +271,13 @@ def _label(measure: str) -> str:
     return found.short if found else measure
 
 
+def _finding_words(finding: BoosterFinding) -> str:
+    """The core's booster message with its leading measure id in words ("pain (NRS) ...")."""
+    if finding.message.startswith(f"{finding.measure} "):
+        return _label(finding.measure) + finding.message[len(finding.measure) :]
+    return finding.message
+
+
 def _course_parts(courses: Sequence[ResponseCourse], zone: ZoneInfo) -> list[str]:
     """The core's wording of one measure's courses (see ``core.outcomes.findings``), local dates."""
     responding = [c for c in courses if c.state == "responding"]
@@ -378,7 +388,7 @@ def status_line(
         if f.state == "not_configured":
             parts.append(f"booster threshold not set for {_label(f.measure)}")
         elif f.state in ("suggested", "not_suggested"):
-            notes.append(f"booster ({_label(f.measure)}): {f.message}")
+            notes.append(f"booster ({_label(f.measure)}): {_finding_words(f)}")
     if not record.given:
         notes.append(
             "no session given yet: response is judged against the last score at or before "
@@ -416,7 +426,7 @@ def booster_lines(
                 measure=measure,
                 label=_label(measure),
                 state=state,
-                messages=tuple(f.message for f in findings),
+                messages=tuple(_finding_words(f) for f in findings),
                 rules=tuple(f.rule for f in chosen if f.rule is not None),
                 score=score,
                 decided=None if score is None else decisions.get((measure, score.assessment_id)),

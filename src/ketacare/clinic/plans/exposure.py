@@ -12,7 +12,7 @@ from typing import Any
 from ketacare.clinic.plans.dosing import library, protocol_policy
 from ketacare.clinic.plans.orm import Plan
 from ketacare.core.protocols import build_plan
-from ketacare.core.terminology.treatments import treatment_vocabulary
+from ketacare.core.terminology.treatments import molecule_label, route_label, treatment_vocabulary
 from ketacare.infra.settings import Settings
 
 ENGINE_MOLECULE = {m.id: m.engine for m in treatment_vocabulary().molecules.values()}
@@ -54,8 +54,9 @@ def exposure(
         protocol = library(settings).get(protocol_id=plan.protocol_id)
         return {
             "available": False,
-            "message": f"no sourced PK model in the library for {protocol.molecule} by "
-            f"{protocol.route}: no exposure preview",
+            "message": "no sourced PK model in the library for "
+            f"{molecule_label(protocol.molecule)} ({route_label(protocol.route)}): "
+            "no exposure preview",
         }
     model = load_model(model_id=candidates[0].id)
     protocol = library(settings).get(protocol_id=plan.protocol_id)

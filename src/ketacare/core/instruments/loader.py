@@ -446,7 +446,7 @@ def _parse(where: str, data: Mapping[str, Any]) -> Instrument:
 
     flags = []
     for f in top.tables("flags", id_key="id"):
-        f.only({"id", "message", "when", "unanswered", "routes_to", "evidence"})
+        f.only({"id", "label", "message", "when", "unanswered", "routes_to", "evidence"})
         flag_id = f.text("id")
         if not _ID.match(flag_id):
             raise f.fail(
@@ -465,6 +465,7 @@ def _parse(where: str, data: Mapping[str, Any]) -> Instrument:
                 f.opt_text("routes_to"),
                 f.text("evidence", default=""),
                 unanswered,
+                f.text("label", default="") or f.text("message"),
             )
         )
 

@@ -186,7 +186,8 @@ class FlagRule:
     ``when`` compares answers (a comparison with a missing answer is false, so it never
     fires on a blank). ``unanswered`` names a required item whose blank is itself a
     signal (PHQ-9 item 9: an unknown answer must be asked, it is not "no"); such a flag
-    fires when that item was asked and left blank. A flag has one of the two.
+    fires when that item was asked and left blank. A flag has one of the two. ``label``
+    is how the flag reads in a list on a page (a few words; the message says what to do).
     """
 
     id: str
@@ -195,6 +196,7 @@ class FlagRule:
     routes_to: str | None = None
     evidence: str = ""
     unanswered: str | None = None
+    label: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -307,6 +307,10 @@ def _message(rule: Rule, outcome: _Outcome) -> str:
     return f"{rule.message} [{evidence}]" if evidence else rule.message
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _missing_label(item: str, kb: Knowledge) -> str:
     if item == "history.ketamine_hypersensitivity":
         return "Allergies are not recorded (give the allergy list, [] for none)."
@@ -538,10 +542,9 @@ def screen(
                 MISSING_RULE,
                 "review",
                 "Information needed before a decision without physician review: "
-                + "; ".join(m.item for m in missing_items)
-                + ".",
-                f"{kb.ruleset_id} {kb.ruleset_version}: items the rules listed under "
-                "'needed_by' require",
+                + _count(len(missing_items), "item")
+                + " (each listed under what is missing, with what to record).",
+                f"{kb.ruleset_id} {kb.ruleset_version}: items the rules need to decide",
             )
         )
     decision = _decide(ordered, missing_items)

@@ -40,6 +40,7 @@ __all__ = [
     "engine_route",
     "engine_treatment",
     "molecule_label",
+    "route_label",
     "route_words",
     "screened_treatment",
     "treatment_vocabulary",
@@ -216,6 +217,15 @@ def molecule_label(molecule: str) -> str:
     'esketamine'
     """
     return treatment_vocabulary().molecule(molecule).label
+
+
+def route_label(route: str) -> str:
+    """How a protocol's route reads on a page or in a message.
+
+    >>> route_label("im")
+    'intramuscular injection'
+    """
+    return treatment_vocabulary().route(route).label
 
 
 def route_words(route: str) -> str:
