@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -59,9 +60,19 @@ def _is_api(request: Request) -> bool:
 
 
 def problem(
-    status: int, title: str, detail: str, *, retry_after: int | None = None
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    retry_after: int | None = None,
+    extensions: Mapping[str, object] | None = None,
 ) -> JSONResponse:
-    body = Problem(title=title, status=status, detail=detail).model_dump()
+    """A problem response; ``extensions`` are members beside the standard ones (RFC 9457
+    section 3.2), e.g. ``duplicates`` of a possible duplicate patient."""
+    body: dict[str, object] = {
+        **(extensions or {}),
+        **Problem(title=title, status=status, detail=detail).model_dump(),
+    }
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
@@ -141,7 +152,13 @@ async def ketacare_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, Forbidden | CsrfRejected):
         await run_in_threadpool(_audit_refusal, request, exc)
     if _is_api(request):
-        return problem(status, title, str(exc), retry_after=getattr(exc, "retry_after", None))
+        return problem(
+            status,
+            title,
+            str(exc),
+            retry_after=getattr(exc, "retry_after", None),
+            extensions=getattr(exc, "problem_extensions", None),
+        )
     if isinstance(exc, SecondFactorEnrolmentRequired):
         if request.headers.get("hx-request"):  # a fragment (e.g. the alerts badge): no swap
             return Response(status_code=403)
