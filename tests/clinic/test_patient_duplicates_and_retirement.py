@@ -36,9 +36,7 @@ def test_same_name_and_birth_date_answers_409_with_the_matching_ids(
     assert "confirm_duplicate" in body["detail"]
     assert _count(client, nurse) == before  # nothing stored
 
-    r = client.post(
-        "/api/v1/patients", headers=nurse, json={**payload, "confirm_duplicate": True}
-    )
+    r = client.post("/api/v1/patients", headers=nurse, json={**payload, "confirm_duplicate": True})
     assert r.status_code == 201, r.text
     assert _count(client, nurse) == before + 1
 
@@ -57,7 +55,12 @@ def test_an_mrn_differing_in_case_warns_and_an_exact_mrn_is_refused(
     client: Any, login_api: Any
 ) -> None:
     nurse = login_api("nurse")
-    new = {"given_name": "Noor", "family_name": "Visser", "birth_date": "1991-01-02", "sex": "female"}
+    new = {
+        "given_name": "Noor",
+        "family_name": "Visser",
+        "birth_date": "1991-01-02",
+        "sex": "female",
+    }
     r = client.post("/api/v1/patients", headers=nurse, json={**new, "mrn": "kc000002"})
     assert r.status_code == 409
     assert r.json()["duplicates"] == [2]
@@ -101,9 +104,9 @@ def test_retiring_a_record_keeps_it_hides_it_and_refuses_writes(
     # a reason is required; nothing changes without one
     r = client.post(f"/api/v1/patients/{pid}/retire", headers=physician, json={"reason": ""})
     assert r.status_code == 422
-    assert client.get(f"/api/v1/patients/{pid}", headers=nurse).json()["patient"][
-        "retired_at"
-    ] is None
+    assert (
+        client.get(f"/api/v1/patients/{pid}", headers=nurse).json()["patient"]["retired_at"] is None
+    )
     # the permission table: not a therapist
     therapist = login_api("therapist")
     r = client.post(f"/api/v1/patients/{pid}/retire", headers=therapist, json={"reason": "dup"})

@@ -180,6 +180,7 @@ def report_pdf(patient_id: int, call: PageCall = page_call("plan:read")) -> Resp
         loss_confirmations=call.settings.outcome_loss_confirmations,
         booster_rules=booster_rules(call.settings),
         letterhead=Letterhead.of(call.settings),
+        patient_view=call.principal.role == "patient",
     )
     return Response(
         data,
