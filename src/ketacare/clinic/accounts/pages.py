@@ -330,7 +330,7 @@ ACCOUNT_ACTIONS = {
 }
 
 
-def _confirm_page(call: PageCall, target: User, change: dict[str, str]) -> Response:
+def _confirm_page(call: PageCall, target: User, change: dict[str, object]) -> Response:
     """The step before a deactivation or a role change: who, what changes, and a second
     button that posts the same form confirmed (no script needed); nothing is changed yet."""
     return call.render("accounts/confirm.html", {"target": target, **change})
