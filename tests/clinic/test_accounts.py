@@ -180,7 +180,7 @@ def test_admin_deactivates_and_resets_accounts(
         admin_id = session.scalar(select(User.id).where(User.username == "admin"))
     r = client.post(
         f"/admin/users/{nurse_id}",
-        data={"action": "deactivate", "csrf_token": csrf},
+        data={"action": "deactivate", "confirmed": "yes", "csrf_token": csrf},
         follow_redirects=False,
     )
     assert r.status_code == 303

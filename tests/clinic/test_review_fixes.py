@@ -135,7 +135,10 @@ def test_alerts_of_an_inactive_clinician_reach_the_team(
     with app.state.ctx.sessions() as session:
         physician_id = session.scalar(select(User.id).where(User.username == "physician"))
     csrf = login_page("admin")
-    client.post(f"/admin/users/{physician_id}", data={"action": "deactivate", "csrf_token": csrf})
+    client.post(
+        f"/admin/users/{physician_id}",
+        data={"action": "deactivate", "confirmed": "yes", "csrf_token": csrf},
+    )
     client.post(
         "/api/v1/patients/1/assessments",
         headers=login_api("patient1"),

@@ -205,7 +205,7 @@ def test_the_pages_ask_and_approve(app: Any, client: TestClient, login_api: Any)
     uid = client.get("/api/v1/users/me", headers=nurse).json()["id"]
     r = admin_page.post(
         f"/admin/users/{uid}/role",
-        data={"role": "therapist", "csrf_token": csrf},
+        data={"role": "therapist", "confirmed": "yes", "csrf_token": csrf},
         follow_redirects=False,
     )
     assert r.status_code == 303

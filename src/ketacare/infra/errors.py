@@ -34,6 +34,23 @@ class Conflict(KetacareError):
     """The request conflicts with the stored state (e.g. a stale version)."""
 
 
+class PossibleDuplicate(Conflict):
+    """A new patient's name and birth date, or MRN, match a record already registered.
+
+    ``matches`` holds the ids of those records; the API answers them as the problem's
+    ``duplicates`` member, and the request is accepted once it confirms the duplicate.
+    """
+
+    def __init__(self, message: str, *, matches: tuple[int, ...]) -> None:
+        super().__init__(message)
+        self.matches = matches
+        self.problem_extensions = {"duplicates": list(matches)}
+
+
+class RecordRetired(Conflict):
+    """The patient record was retired as entered in error: it is read-only."""
+
+
 class Throttled(KetacareError):
     """Too many failed logins from one address (for one account or over all): wait a while.
 
@@ -73,6 +90,8 @@ HTTP_STATUS: tuple[tuple[type[KetacareError], int, str], ...] = (
     (CsrfRejected, 403, "CSRF token missing or wrong"),
     (SecondFactorEnrolmentRequired, 403, "Second factor enrolment required"),
     (Throttled, 429, "Too many attempts"),
+    (PossibleDuplicate, 409, "Possible duplicate patient"),
+    (RecordRetired, 409, "Record retired (entered in error)"),
     (Conflict, 409, "Conflict"),
     (StaleSession, 409, "Someone else recorded first"),
     (IllegalTransition, 409, "Not possible in this state"),

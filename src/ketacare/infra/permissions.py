@@ -49,6 +49,9 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "patient:read": {**_CLINICAL_STAFF, Role.PATIENT: OWN},
     "patient:create": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
     "patient:write": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
+    # retiring a record entered in error (a duplicate, the wrong person): the clinicians who
+    # register and keep records; the record is kept, hidden from lists, closed to writes
+    "patient:retire": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
     # instruments filled by staff or by the patient (own record), and the alerts they raise
     "assessment:read": {**_CLINICAL_STAFF, Role.PATIENT: OWN},
     "assessment:write": {**_CLINICAL_STAFF, Role.PATIENT: OWN},

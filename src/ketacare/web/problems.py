@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -13,6 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ketacare.clinic.audit import service as audit
 from ketacare.core.errors import KetacareError
@@ -59,26 +61,62 @@ def _is_api(request: Request) -> bool:
 
 
 def problem(
-    status: int, title: str, detail: str, *, retry_after: int | None = None
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    retry_after: int | None = None,
+    extensions: Mapping[str, object] | None = None,
 ) -> JSONResponse:
-    body = Problem(title=title, status=status, detail=detail).model_dump()
+    """A problem response; ``extensions`` are members beside the standard ones (RFC 9457
+    section 3.2), e.g. ``duplicates`` of a possible duplicate patient."""
+    body: dict[str, object] = {
+        **(extensions or {}),
+        **Problem(title=title, status=status, detail=detail).model_dump(),
+    }
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers or None)
 
 
-def _error_page(request: Request, status: int, title: str, detail: str) -> Response:
+#: what a person reading an error page is told, by status: a heading and what to do next
+FRIENDLY: dict[int, tuple[str, str]] = {
+    403: (
+        "Not allowed",
+        "Your account's role does not give access to this page or action. If your work "
+        "needs it, ask an administrator.",
+    ),
+    404: (
+        "Page not found",
+        "There is no page at this address, or the record it names does not exist (or is "
+        "not yours to see). Check the address, or start again from your home page.",
+    ),
+    405: (
+        "This address is a form's destination",
+        "It is used when a form is sent, not opened as a page. Go back to the page that "
+        "holds the form.",
+    ),
+}
+
+
+def _error_page(
+    request: Request, status: int, title: str, detail: str, *, back: str | None = None
+) -> Response:
     ctx = request.app.state.ctx
     principal = getattr(request.state, "principal", None)
+    heading, hint = FRIENDLY.get(status, (title, None))
     response: Response = ctx.templates.TemplateResponse(
         request,
         "error.html",
         {
             "request": request,
             "principal": principal,
-            "title": title,
-            "detail": detail,
+            "title": heading,
+            # the framework's bare reason phrase says nothing the heading does not
+            "detail": None if detail in (title, "Not Found", "Method Not Allowed") else detail,
+            "hint": hint,
+            "back": back,
             "status": status,
             "csrf_token": principal.csrf_token if principal else "",
             "demo": getattr(request.app.state, "demo", False),
@@ -86,6 +124,21 @@ def _error_page(request: Request, status: int, title: str, detail: str) -> Respo
         status_code=status,
     )
     return response
+
+
+def _page_above(request: Request) -> str | None:
+    """The nearest page above ``request``'s path that answers GET (the form's own page for a
+    form's POST-only address), or None."""
+    parts = request.url.path.rstrip("/").split("/")
+    while len(parts) > 1:
+        parts.pop()
+        candidate = "/".join(parts) or "/"
+        scope = {**request.scope, "path": candidate, "method": "GET"}
+        for route in request.app.router.routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return candidate
+    return None
 
 
 _MAX_ID = 2**31 - 1
@@ -141,7 +194,13 @@ async def ketacare_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, Forbidden | CsrfRejected):
         await run_in_threadpool(_audit_refusal, request, exc)
     if _is_api(request):
-        return problem(status, title, str(exc), retry_after=getattr(exc, "retry_after", None))
+        return problem(
+            status,
+            title,
+            str(exc),
+            retry_after=getattr(exc, "retry_after", None),
+            extensions=getattr(exc, "problem_extensions", None),
+        )
     if isinstance(exc, SecondFactorEnrolmentRequired):
         if request.headers.get("hx-request"):  # a fragment (e.g. the alerts badge): no swap
             return Response(status_code=403)
@@ -187,6 +246,12 @@ async def http_error(request: Request, exc: Exception) -> Response:
     detail = str(exc.detail)
     if _is_api(request):
         return problem(exc.status_code, detail, detail)
+    if exc.status_code == 405:
+        above = _page_above(request)
+        if above is not None and request.method in ("GET", "HEAD"):
+            # a form's address opened as a page (a bookmark, a reload): its form's page
+            return RedirectResponse(above, status_code=303)
+        return _error_page(request, 405, detail, detail, back=above)
     return _error_page(request, exc.status_code, detail, detail)
 
 

@@ -27,7 +27,7 @@ from ketacare.web.deps import (
     Now,
     remote_addr,
 )
-from ketacare.web.page_call import PageCall, Refusal, page_call
+from ketacare.web.page_call import PageCall, Refusal, mapped_status, page_call
 from ketacare.web.render import optional_int, page, secure_cookies
 
 router = APIRouter(include_in_schema=False)
@@ -321,20 +321,72 @@ def _users_page(call: PageCall, refused: Refusal | None = None, **form: str) -> 
     )
 
 
+#: the account menu's actions (the menu starts on none: nothing is done by default)
+ACCOUNT_ACTIONS = {
+    "activate": "activate",
+    "deactivate": "deactivate",
+    "reset": "reset password",
+    "reset_totp": "reset second factor",
+}
+
+
+def _confirm_page(call: PageCall, target: User, change: dict[str, object]) -> Response:
+    """The step before a deactivation or a role change: who, what changes, and a second
+    button that posts the same form confirmed (no script needed); nothing is changed yet."""
+    return call.render("accounts/confirm.html", {"target": target, **change})
+
+
+def _account(call: PageCall, user_id: int) -> User:
+    user = call.session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
 @router.post("/admin/users/{user_id}")
 def manage_user(user_id: int, call: PageCall = page_call("user:write")) -> Response:
-    action = call.text("action")
+    action = call.text("action").strip()
+    confirmed = call.text("confirmed") == "yes"
+    shown: dict[str, Response] = {}
 
     def act() -> None:
         session, actor, now = call.session, call.actor, call.now
-        if action == "reset_totp":
+        if action not in ACCOUNT_ACTIONS:
+            allowed = ", ".join(ACCOUNT_ACTIONS.values())
+            raise InvalidInput(
+                "choose an action in the account's menu: " + allowed
+                if not action
+                else f"unknown action {action!r}: allowed {', '.join(ACCOUNT_ACTIONS)}"
+            )
+        target = _account(call, user_id)
+        if action == "deactivate" and not confirmed:
+            if target.id == actor.user_id:
+                raise InvalidInput("you cannot deactivate your own account")
+            if not target.is_active:
+                raise InvalidInput(f"the account {target.username} is already inactive")
+            shown["page"] = _confirm_page(
+                call,
+                target,
+                {
+                    "kind": "deactivate",
+                    "title": "Deactivate an account",
+                    "action_url": f"/admin/users/{target.id}",
+                    "fields": {"action": "deactivate"},
+                    "change": "deactivate the account",
+                    "consequence": "They are logged out everywhere at once and cannot log in "
+                    "until an administrator activates the account again. Nothing they "
+                    "recorded is changed.",
+                    "button": f"Deactivate {target.username}",
+                },
+            )
+        elif action == "reset_totp":
             reason = call.text("reason")
             totp.reset(session=session, actor=actor, user_id=user_id, reason=reason, now=now)
         elif action in ("deactivate", "activate"):
             service.set_active(
                 session=session, actor=actor, user_id=user_id, active=action == "activate", now=now
             )
-        elif action == "reset":
+        else:
             service.reset_password(
                 session=session,
                 actor=actor,
@@ -343,12 +395,12 @@ def manage_user(user_id: int, call: PageCall = page_call("user:write")) -> Respo
                 now=now,
                 settings=call.settings,
             )
-        else:
-            raise InvalidInput(
-                f"unknown action {action!r}: allowed activate, deactivate, reset, reset_totp"
-            )
 
-    return call.attempt(act, done="/admin/users", again=lambda refused: _users_page(call, refused))
+    return call.attempt(
+        act,
+        done=lambda _: shown.get("page") or call.redirect("/admin/users"),
+        again=lambda refused: _users_page(call, refused),
+    )
 
 
 @router.get("/admin/users", response_class=HTMLResponse)
@@ -359,6 +411,9 @@ def users_page(call: PageCall = page_call("user:read")) -> Response:
 @router.post("/admin/users")
 def create_user_page(call: PageCall = page_call("user:write")) -> Response:
     def act() -> object:
+        if not call.text("role").strip():
+            roles = ", ".join(r.value for r in Role)
+            raise InvalidInput(f"role is required: choose the new account's role ({roles})")
         data = call.parse(
             schemas.UserCreate, patient_id=optional_int(call.text("patient_id"), "patient id")
         )
@@ -368,7 +423,7 @@ def create_user_page(call: PageCall = page_call("user:write")) -> Response:
         act,
         done="/admin/users",
         again=lambda refused: _users_page(
-            call, refused, **call.texts(("username", "full_name", "role"))
+            call, refused, **call.texts(("username", "full_name", "role", "patient_id"))
         ),
     )
 
@@ -414,9 +469,52 @@ def log_out_everywhere_page(call: PageCall = page_call("self:read")) -> Response
 
 @router.post("/admin/users/{user_id}/role")
 def change_role_page(user_id: int, call: PageCall = page_call("user:write")) -> Response:
-    """Change an account's role; a clinical role waits for a second person's approval."""
-    call.do(approvals.change_role, user_id=user_id, role=call.text("role").strip())
-    return RedirectResponse("/admin/users", status_code=303)
+    """Change an account's role, after a confirmation step naming the account and the
+    change; a clinical role then waits for a second person's approval."""
+    role = call.text("role").strip()
+    shown: dict[str, Response] = {}
+
+    def act() -> None:
+        target = _account(call, user_id)
+        if call.text("confirmed") == "yes":
+            call.do(approvals.change_role, user_id=user_id, role=role)
+            return
+        staff = [r.value for r in Role if r is not Role.PATIENT]
+        if role not in staff:
+            raise InvalidInput(
+                f"choose the new role of {target.username}: one of {', '.join(staff)}"
+            )
+        if target.id == call.principal.user_id:
+            raise InvalidInput("nobody changes their own role: another administrator does")
+        if role == target.role and target.role_approved:
+            raise InvalidInput(f"{target.username} already holds the role {role}")
+        clinical = Role(role) in approvals.CLINICAL_ROLES
+        shown["page"] = _confirm_page(
+            call,
+            target,
+            {
+                "kind": "role",
+                "title": "Change an account's role",
+                "action_url": f"/admin/users/{target.id}/role",
+                "fields": {"role": role},
+                "change": f"change the role from {target.role} to {role}",
+                "consequence": (
+                    f"A clinical role waits for a second administrator or a physician to "
+                    f"approve it; {target.username} keeps the role {target.role} meanwhile."
+                    if clinical
+                    else f"The account holds the role {role} at once, with what that role "
+                    "may see and do."
+                ),
+                "button": f"Change {target.username} to {role}",
+            },
+        )
+
+    return call.attempt(
+        act,
+        done=lambda _: shown.get("page") or call.redirect("/admin/users"),
+        again=lambda refused: _users_page(call, refused),
+        status=mapped_status,
+    )
 
 
 @router.get("/approvals", response_class=HTMLResponse)

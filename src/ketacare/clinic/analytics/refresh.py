@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session
 from ketacare.clinic.analytics.orm import OutcomeSummary, OutcomeSummaryRun
 from ketacare.clinic.analytics.reference import NO_DIAGNOSIS, condition_group
 from ketacare.clinic.assessments.orm import Assessment
-from ketacare.clinic.patients.orm import Condition
+from ketacare.clinic.patients.orm import Condition, Patient
 from ketacare.clinic.plans.orm import Plan
 from ketacare.clinic.sessions.orm import DosingSession, SessionEvent
 from ketacare.core.outcomes import (
@@ -127,6 +127,9 @@ def given_sessions(session: Session, *, patient_id: int | None = None) -> list[G
             SessionEvent,
             and_(SessionEvent.session_id == firsts.c.session_id, SessionEvent.seq == firsts.c.seq),
         )
+        # a record retired as entered in error leaves the dashboard
+        .join(Patient, Patient.id == DosingSession.patient_id)
+        .where(Patient.retired_at.is_(None))
     ).all()
     targets = {(sid, data.get("target_seq")) for sid, data in session.execute(amendments)}
     replayed: set[int] = set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ketacare.infra.db import Base, UTCDateTime
@@ -18,6 +18,12 @@ class AuditEvent(Base):
     """
 
     __tablename__ = "audit_events"
+    __table_args__ = (
+        # the audit trail page's filters, newest first (keyset paging on id)
+        Index("ix_audit_events_username_id", "username", "id"),
+        Index("ix_audit_events_action_id", "action", "id"),
+        Index("ix_audit_events_patient_id_id", "patient_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
@@ -27,7 +33,7 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(20))
     resource_type: Mapped[str] = mapped_column(String(40))
     resource_id: Mapped[str | None] = mapped_column(String(64), default=None)
-    patient_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
+    patient_id: Mapped[int | None] = mapped_column(Integer, default=None)
     remote_addr: Mapped[str | None] = mapped_column(String(64), default=None)
     detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)

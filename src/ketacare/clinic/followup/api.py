@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from ketacare.clinic.followup import schedules, schemas, service
 from ketacare.clinic.plans.service import get_plan
+from ketacare.infra.permissions import Role
 from ketacare.web.deps import Call, Id, api_request, ensure_patient_scope
 
 router = APIRouter(prefix="/api/v1", tags=["follow-up"])
@@ -79,7 +80,9 @@ def read_schedule(
     call: Call = api_request("outcome_schedule:read"),
 ) -> schemas.PlanScheduleRead:
     """The plan's outcome schedule (its own or inherited), its versions, and what is due."""
-    plan = get_plan(session=call.session, plan_id=plan_id)
+    plan = get_plan(
+        session=call.session, plan_id=plan_id, patient_view=call.principal.role is Role.PATIENT
+    )
     ensure_patient_scope(call.principal, "outcome_schedule:read", plan.patient_id)
     plan, current, rows = call.do(schedules.read_schedule, plan_id=plan_id)
     found = (

@@ -320,7 +320,9 @@ def _live_plans(session: Session, patient_id: int | None = None) -> list[Plan]:
     query = select(Plan).where(Plan.status.in_(LIVE)).order_by(Plan.id)
     if patient_id is not None:
         query = query.where(Plan.patient_id == patient_id)
-    return list(session.scalars(query))
+    # a record retired as entered in error is asked nothing and reminded of nothing
+    retired = select(Patient.id).where(Patient.retired_at.is_not(None))
+    return list(session.scalars(query.where(Plan.patient_id.not_in(retired))))
 
 
 def _due_unaudited(session: Session, patient_id: int, now: datetime) -> list[PlanDue]:

@@ -80,8 +80,12 @@ def progress_report(
     loss_confirmations: int | None,
     letterhead: Letterhead,
     booster_rules: Sequence[BoosterRule] = (),
+    patient_view: bool = False,
 ) -> bytes:
     """The report as PDF bytes (the read is audited).
+
+    ``patient_view``: the patient downloads their own report, which lists only plans
+    signed and later (a draft is never shown to the patient).
 
     ``booster_rules`` are the clinic's (:func:`ketacare.clinic.outcomes.policy.booster_rules`);
     the status says "booster accepted by <name> on <date>" as on the chart.
@@ -113,7 +117,7 @@ def progress_report(
         "conditions": [c for c in patient.conditions if c.status != NOT_SHOWN],
         "medications": [m for m in patient.medications if m.status != NOT_SHOWN],
         "allergies": [a for a in patient.allergies if a.status != NOT_SHOWN],
-        "plans": _plans(session, patient_id),
+        "plans": _plans(session, patient_id, patient_view=patient_view),
         "given": record.given,
         "cumulative": _cumulative_lines(session=session, patient_id=patient_id, now=now),
         "status": status,
@@ -142,13 +146,15 @@ def _names(session: Session, ids: Sequence[int | None]) -> dict[int | None, str]
     return {u.id: u.full_name for u in session.scalars(select(User).where(User.id.in_(wanted)))}
 
 
-def _plans(session: Session, patient_id: int) -> list[dict[str, Any]]:
+def _plans(session: Session, patient_id: int, *, patient_view: bool) -> list[dict[str, Any]]:
     from ketacare.core.protocols import load_library
+    from ketacare.core.protocols.lifecycle import SHOWN_TO_PATIENT
 
     library = load_library()
-    rows = list(
-        session.scalars(select(Plan).where(Plan.patient_id == patient_id).order_by(Plan.id))
-    )
+    query = select(Plan).where(Plan.patient_id == patient_id)
+    if patient_view:
+        query = query.where(Plan.status.in_(SHOWN_TO_PATIENT))
+    rows = list(session.scalars(query.order_by(Plan.id)))
     names = _names(session, [p.signed_by for p in rows] + [p.cosigned_by for p in rows])
     out = []
     for plan in rows:

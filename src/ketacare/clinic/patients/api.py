@@ -39,7 +39,13 @@ def create_patient(
     data: schemas.PatientCreate,
     call: Call = api_request("patient:create"),
 ) -> schemas.PatientRead:
-    """Register a patient."""
+    """Register a patient.
+
+    A name and birth date (normalised: case, accents, spaces) or an MRN (ignoring case)
+    matching a record already registered answers 409 with the matching ids in
+    ``duplicates``; send ``confirm_duplicate: true`` to register a different person
+    anyway. An MRN already on record is always refused (409).
+    """
     patient = call.do(service.create_patient, data=data)
     return service.chart_of(session=call.session, patient=patient).patient
 
@@ -52,6 +58,18 @@ def read_patient(
     """The whole record of one patient."""
     call.own(patient_id)
     return call.do(service.read_chart, patient_id=patient_id)
+
+
+@router.post("/patients/{patient_id}/retire", response_model=schemas.PatientRead)
+def retire_patient(
+    patient_id: Id,
+    data: schemas.RetireRequest,
+    call: Call = api_request("patient:retire"),
+) -> schemas.PatientRead:
+    """Retire a record entered in error, with a reason: kept and readable by its id,
+    hidden from the list, the search and the dashboard; later writes are refused (409)."""
+    patient = call.do(service.retire_patient, patient_id=patient_id, reason=data.reason)
+    return service.chart_of(session=call.session, patient=patient).patient
 
 
 @router.patch("/patients/{patient_id}", response_model=schemas.PatientRead)

@@ -19,7 +19,7 @@ class Patient(Base):
     mrn: Mapped[str] = mapped_column(String(32), unique=True)
     given_name: Mapped[str] = mapped_column(String(100))
     family_name: Mapped[str] = mapped_column(String(100), index=True)
-    birth_date: Mapped[date] = mapped_column(Date)
+    birth_date: Mapped[date] = mapped_column(Date, index=True)  # the duplicate check
     sex: Mapped[str] = mapped_column(String(10))  # female | male | other | unknown
     phone: Mapped[str | None] = mapped_column(String(40), default=None)
     email: Mapped[str | None] = mapped_column(String(200), default=None)
@@ -32,6 +32,11 @@ class Patient(Base):
     responsible_clinician_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", use_alter=True), default=None
     )
+    # retired as entered in error (a duplicate, a wrong person): kept, hidden from lists,
+    # closed to writes; never deleted
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    retired_by: Mapped[int | None] = mapped_column(default=None)  # user id (see created_by)
+    retired_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
     weights: Mapped[list[BodyMeasurement]] = relationship(
         back_populates="patient", order_by="BodyMeasurement.measured_at"

@@ -14,9 +14,10 @@ from pydantic import BaseModel
 from ketacare.clinic.patients import schemas, service
 from ketacare.core.errors import InvalidInput
 from ketacare.core.terminology import icd10cm_codes
+from ketacare.infra.errors import PossibleDuplicate
 from ketacare.infra.permissions import Scope, allowed, check
 from ketacare.web.deps import ensure_patient_scope
-from ketacare.web.page_call import PageCall, Refusal, page_call
+from ketacare.web.page_call import PageCall, Refusal, conflict_or_unprocessable, page_call
 from ketacare.web.render import optional_float, optional_int
 
 router = APIRouter(include_in_schema=False)
@@ -64,15 +65,29 @@ def register_patient(call: PageCall = page_call("patient:create")) -> Response:
             birth_date=_date(call.text("birth_date")),
             weight_kg=optional_float(call.text("weight_kg"), "weight_kg"),
             height_cm=optional_float(call.text("height_cm"), "height_cm"),
+            confirm_duplicate=call.text("confirm_duplicate") == "yes",
         )
         return call.do(service.create_patient, data=data)
+
+    def again(refused: Refusal) -> Response:
+        duplicates = []
+        if isinstance(refused.error, PossibleDuplicate):
+            duplicates = [
+                service.get_patient(session=call.session, patient_id=i)
+                for i in refused.error.matches
+            ]
+        return call.render(
+            "patients/new.html",
+            {"form": call.texts(REGISTRATION_FIELDS), "duplicates": duplicates},
+            refused=None if duplicates else refused,
+            status_code=409 if duplicates else 200,
+        )
 
     return call.attempt(
         act,
         done=lambda patient: call.redirect(f"/patients/{patient.id}"),
-        again=lambda refused: call.render(
-            "patients/new.html", {"form": call.texts(REGISTRATION_FIELDS)}, refused=refused
-        ),
+        again=again,
+        status=conflict_or_unprocessable,
     )
 
 
@@ -126,9 +141,15 @@ def _chart(call: PageCall, patient_id: int, refused: Refusal | None = None) -> R
         from ketacare.clinic.research import service as research
 
         consents = research.consent_history(session=session, patient_id=patient_id)
+    retired_by = None
+    if chart.patient.retired_by is not None:
+        from ketacare.clinic.accounts.orm import User
+
+        retired_by = call.session.get(User, chart.patient.retired_by)
     return call.render(
         "patients/chart.html",
         {
+            "retired_by": retired_by,
             "consents": consents,
             "tc": treatment_consent,
             "rems_enrolment": rems_enrolment,
@@ -159,6 +180,7 @@ def report_pdf(patient_id: int, call: PageCall = page_call("plan:read")) -> Resp
         loss_confirmations=call.settings.outcome_loss_confirmations,
         booster_rules=booster_rules(call.settings),
         letterhead=Letterhead.of(call.settings),
+        patient_view=call.principal.role == "patient",
     )
     return Response(
         data,
@@ -215,6 +237,21 @@ def add_medication(patient_id: int, call: PageCall = page_call("patient:write"))
 @router.post("/patients/{patient_id}/allergies")
 def add_allergy(patient_id: int, call: PageCall = page_call("patient:write")) -> Response:
     return _write(call, patient_id, service.add_allergy, lambda: call.parse(schemas.AllergyCreate))
+
+
+@router.post("/patients/{patient_id}/retire")
+def retire_patient(patient_id: int, call: PageCall = page_call("patient:retire")) -> Response:
+    """Retire a record entered in error (reason required); back to it, now read-only."""
+    return call.attempt(
+        lambda: call.do(
+            service.retire_patient,
+            patient_id=patient_id,
+            reason=call.text("reason"),
+        ),
+        done=f"/patients/{patient_id}",
+        again=lambda refused: _chart(call, patient_id, refused),
+        status=conflict_or_unprocessable,
+    )
 
 
 #: the fields of the record a correction may change (blank: leave as it is)

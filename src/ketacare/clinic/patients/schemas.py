@@ -21,6 +21,19 @@ class PatientCreate(BaseModel):
     address: str | None = Field(default=None, max_length=500)
     weight_kg: float | None = Field(default=None, description="Measured weight, 20-350 kg")
     height_cm: float | None = Field(default=None, description="Measured height, 50-260 cm")
+    confirm_duplicate: bool = Field(
+        default=False,
+        description="Register even though the name and birth date (or the MRN, ignoring "
+        "case) match a record already registered: without it such a request answers 409 "
+        "with the matching record ids in `duplicates`. An MRN already on record is always "
+        "refused.",
+    )
+
+
+class RetireRequest(BaseModel):
+    """Retire a record entered in error: kept, hidden from lists, closed to writes."""
+
+    reason: str = Field(min_length=3, max_length=1000)
 
 
 class PatientAmend(BaseModel):
@@ -119,6 +132,11 @@ class PatientRead(PatientSummary):
     email: str | None
     address: str | None
     version: int
+    retired_at: datetime | None = Field(
+        default=None, description="Set when the record was retired as entered in error"
+    )
+    retired_by: int | None = None
+    retired_reason: str | None = None
     current_weight_kg: float | None = None
     current_weight_measured_at: datetime | None = None
 

@@ -12,6 +12,7 @@ from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.personalise import service
 from ketacare.clinic.plans import service as plans
 from ketacare.core.errors import InvalidInput, KetacareError
+from ketacare.infra.permissions import Role
 from ketacare.web.deps import ensure_patient_scope
 from ketacare.web.page_call import PageCall, Refusal, page_call
 from ketacare.web.render import optional_float
@@ -42,7 +43,9 @@ def _view(
     call: PageCall, plan_id: int, refused: Refusal | None = None, *, recommend: bool = False
 ) -> Response:
     session = call.session
-    plan = plans.get_plan(session=session, plan_id=plan_id)
+    plan = plans.get_plan(
+        session=session, plan_id=plan_id, patient_view=call.principal.role is Role.PATIENT
+    )
     ensure_patient_scope(call.principal, "plan:read", plan.patient_id)
     patient = get_patient(session=session, patient_id=plan.patient_id)
     form = call.form if recommend else None

@@ -9,9 +9,15 @@ from fastapi import APIRouter, Query
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.plans import booking, dosing, schemas, service, therapy
 from ketacare.clinic.plans import exposure as exposures
+from ketacare.infra.permissions import Role
 from ketacare.web.deps import Call, Id, api_request, ensure_patient_scope
 
 router = APIRouter(prefix="/api/v1", tags=["plans"])
+
+
+def _patient(call: Call) -> bool:
+    """Whether a patient reads (their own record): plans not yet signed are not shown."""
+    return call.principal.role is Role.PATIENT
 
 
 def _options(data: schemas.DoseChoice) -> dosing.DoseOptions:
@@ -65,7 +71,7 @@ def list_plans(
 ) -> list[object]:
     """A patient's plans, newest version first."""
     call.own(patient_id)
-    return list(call.do(service.plans_of, patient_id=patient_id))
+    return list(call.do(service.plans_of, patient_id=patient_id, patient_view=_patient(call)))
 
 
 @router.get("/plans/{plan_id}", response_model=schemas.PlanRead)
@@ -73,8 +79,8 @@ def read_plan(
     plan_id: Id,
     call: Call = api_request("plan:read"),
 ) -> object:
-    """One plan version."""
-    plan = service.get_plan(session=call.session, plan_id=plan_id)
+    """One plan version (a patient reads their own once signed: a draft is not found)."""
+    plan = service.get_plan(session=call.session, plan_id=plan_id, patient_view=_patient(call))
     ensure_patient_scope(call.principal, "plan:read", plan.patient_id)
     call.do(service.record_read, plan=plan)
     return plan
@@ -87,7 +93,7 @@ def plan_exposure(
     call: Call = api_request("plan:read"),
 ) -> dict[str, Any]:
     """Predicted plasma, effect-site and metabolite curves of the planned course."""
-    plan = service.get_plan(session=call.session, plan_id=plan_id)
+    plan = service.get_plan(session=call.session, plan_id=plan_id, patient_view=_patient(call))
     ensure_patient_scope(call.principal, "plan:read", plan.patient_id)
     call.do(service.record_read, plan=plan)
     patient = get_patient(session=call.session, patient_id=plan.patient_id)

@@ -19,6 +19,7 @@ from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.scheduling import ClinicHours
 from ketacare.core.sessions import MonitoringOrder
 from ketacare.core.sessions.orders import FIELDS as ORDER_FIELDS
+from ketacare.infra.permissions import Role
 from ketacare.web.deps import ensure_patient_scope
 from ketacare.web.page_call import PageCall, Refusal, conflict_or_unprocessable, page_call
 from ketacare.web.render import optional_float, optional_int
@@ -50,7 +51,9 @@ def _options(form: Any) -> dosing.DoseOptions:
 
 def _builder(call: PageCall, patient_id: int, refused: Refusal | None = None) -> Response:
     patient = get_patient(session=call.session, patient_id=patient_id)
-    plans = call.do(service.plans_of, patient_id=patient_id)
+    plans = call.do(
+        service.plans_of, patient_id=patient_id, patient_view=call.principal.role is Role.PATIENT
+    )
     return call.render(
         "plans/list.html",
         {
@@ -99,7 +102,8 @@ def create_plan(patient_id: int, call: PageCall = page_call("plan:write")) -> Re
 
 def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> Response:
     session, at, settings = call.session, call.now, call.settings
-    plan = service.get_plan(session=session, plan_id=plan_id)
+    patient_view = call.principal.role is Role.PATIENT
+    plan = service.get_plan(session=session, plan_id=plan_id, patient_view=patient_view)
     ensure_patient_scope(call.principal, "plan:read", plan.patient_id)
     patient = get_patient(session=session, patient_id=plan.patient_id)
     call.do(service.record_read, plan=plan)
@@ -121,6 +125,7 @@ def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> 
         "plans/plan.html",
         {
             "plan": plan,
+            "patient_view": patient_view,
             "patient": patient,
             "protocol": protocol,
             "gates": gates.gates(session=session, settings=settings, plan=plan, now=at)

@@ -42,6 +42,7 @@ from ketacare.core.protocols.lifecycle import (
     FINAL,
     GIVEN,
     IN_FORCE,
+    SHOWN_TO_PATIENT,
     STATUS_ACTIONS,
     next_status,
 )
@@ -51,9 +52,11 @@ from ketacare.infra.errors import Conflict, NotFound
 from ketacare.infra.settings import Settings
 
 
-def get_plan(*, session: Session, plan_id: int) -> Plan:
+def get_plan(*, session: Session, plan_id: int, patient_view: bool = False) -> Plan:
+    """The plan, or :class:`NotFound`; with ``patient_view`` (a patient reading their own
+    plan), a plan not yet signed is not found either: the patient never sees a draft."""
     plan = session.get(Plan, plan_id)
-    if plan is None:
+    if plan is None or (patient_view and plan.status not in SHOWN_TO_PATIENT):
         raise NotFound(f"plan {plan_id} does not exist")
     return plan
 
@@ -497,12 +500,21 @@ def _moved(plan: Plan, move: str) -> str:
     return target
 
 
-def plans_of(*, session: Session, actor: audit.Actor, patient_id: int, now: datetime) -> list[Plan]:
-    """A patient's plans, newest first (audited read)."""
+def plans_of(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    patient_id: int,
+    now: datetime,
+    patient_view: bool = False,
+) -> list[Plan]:
+    """A patient's plans, newest first (audited read); with ``patient_view`` (the patient
+    reading their own), only plans signed and later (:data:`SHOWN_TO_PATIENT`)."""
     get_patient(session=session, patient_id=patient_id)
-    rows = list(
-        session.scalars(select(Plan).where(Plan.patient_id == patient_id).order_by(Plan.id.desc()))
-    )
+    query = select(Plan).where(Plan.patient_id == patient_id)
+    if patient_view:
+        query = query.where(Plan.status.in_(SHOWN_TO_PATIENT))
+    rows = list(session.scalars(query.order_by(Plan.id.desc())))
     audit.record(
         session=session,
         actor=actor,

@@ -60,6 +60,17 @@ IN_FORCE: Final[tuple[Status, ...]] = ("awaiting_cosign", "signed", "active")
 #: version is drafted (a draft is edited directly; an ended plan stays as it was).
 GIVEN: Final[tuple[Status, ...]] = ("signed", "active")
 
+#: Statuses under which the patient sees the plan on their own pages and through the API:
+#: signed (by every physician it needs) and later. A draft, or a plan awaiting its
+#: co-signature, is not shown to the patient at all.
+SHOWN_TO_PATIENT: Final[tuple[Status, ...]] = (
+    "signed",
+    "active",
+    "completed",
+    "stopped",
+    "superseded",
+)
+
 #: Statuses a plan ends in; nothing moves it out of them.
 FINAL: Final[tuple[Status, ...]] = ("completed", "stopped", "superseded")
 
