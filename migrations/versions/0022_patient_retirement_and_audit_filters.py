@@ -1,7 +1,7 @@
 """Patients retired as entered in error; indexes of the audit trail's filters
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-15 09:00:00.000000
 
 Patients gain ``retired_at``, ``retired_by`` and ``retired_reason`` (a record entered in
@@ -19,8 +19,8 @@ from alembic import op
 
 import ketacare.infra.db
 
-revision = "0021"
-down_revision = "0020"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
