@@ -21,7 +21,8 @@ from ketacare.core.pharmacology.individual.fit import fit_individual
 from ketacare.core.pharmacology.individual.inputs import Sample
 from ketacare.core.protocols import load_library
 from ketacare.core.protocols.regimen import plan_regimen
-from protocol_policy import build_plan, test_policy
+from protocol_policy import build_plan
+from protocol_policy import test_policy as policy_for_tests
 
 MODEL = load_model(model_id="perez-ruixo-2021")
 PATIENT = Patient(weight_kg=74, age_years=45)
@@ -83,7 +84,7 @@ def test_plan_preview_and_protocol_page_equal_the_course_charted_as_devices(prot
     np.testing.assert_allclose(devices.plasma_ng_per_ml, whole.plasma_ng_per_ml, rtol=1e-9)
     page = run(
         SimulationRequest(
-            model_id=MODEL.id, weight_kg=74, protocol_id=protocol_id, site_policy=test_policy()
+            model_id=MODEL.id, weight_kg=74, protocol_id=protocol_id, site_policy=policy_for_tests()
         )
     )
     assert page["metrics"]["total_dose_mg"] == pytest.approx(sum(d["amount_mg"] for d in doses))
