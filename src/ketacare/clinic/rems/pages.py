@@ -86,6 +86,8 @@ def _form_page(call: PageCall, session_id: int, refused: Refusal | None = None) 
             "form": form,
             "answers": forms.answers_of(session=call.session, session_id=session_id),
             "kinds": ANSWERS,
+            "labels": {name: label for name, label, _, _ in form.items},
+            "status_words": forms.STATUS_WORDS,
             "row": next((r for r in rows if r.session_id == session_id), None),
             "rules": rules(),
         },
