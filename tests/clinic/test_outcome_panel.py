@@ -254,7 +254,7 @@ def test_a_clinic_booster_rule_suggests_a_booster(
         session.commit()
     # the latest pain score (3, after the last session) is at the clinic's threshold of 3
     assert panel.status.parts[-2:] == ["booster suggested", "booster threshold not set for PHQ-9"]
-    assert "booster (pain (NRS)): pain (NRS) 3 >= 3 (set by test clinic)" in panel.status.notes
+    assert "booster: pain (NRS) 3 >= 3 (set by test clinic)" in panel.status.notes
 
 
 def test_chart_page_carries_the_panel_and_the_report_agrees(

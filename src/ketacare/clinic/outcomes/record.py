@@ -388,7 +388,7 @@ def status_line(
         if f.state == "not_configured":
             parts.append(f"booster threshold not set for {_label(f.measure)}")
         elif f.state in ("suggested", "not_suggested"):
-            notes.append(f"booster ({_label(f.measure)}): {_finding_words(f)}")
+            notes.append(f"booster: {_finding_words(f)}")  # the words begin with the measure
     if not record.given:
         notes.append(
             "no session given yet: response is judged against the last score at or before "
