@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fhir.resources.R4B.bundle import Bundle
+
 from pdf_text import every_page_names_the_patient, flat, words_outside_the_margins
 from plan_helpers import esketamine_course_with_one_dose
 
@@ -150,6 +152,18 @@ def test_a_complete_session_gives_a_complete_form_matching_the_record(
     assert f"134/80 mmHg at {local(42)}" in text and "56 mg (2 devices)" in text
     assert "on the 11/2021 form" in text and "unconfirmed" in text
     assert words_outside_the_margins(pdf.content) == []
+    # the same form as FHIR R4: a Bundle that validates, whose response answers are the
+    # form's values and whose status is completed
+    r = client.get(f"/api/v1/sessions/{sid}/rems-form/fhir", headers=team["nurse"])
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/fhir+json")
+    bundle = Bundle.model_validate(r.json())
+    questionnaire, response = (e.resource for e in bundle.entry)
+    assert questionnaire.get_resource_type() == "Questionnaire"
+    assert response.status == "completed" and response.subject.reference == f"Patient/patient-{pid}"
+    answered = {i.linkId: i.answer[0].valueString for i in response.item}
+    assert answered["bp_40_min"] == f"134/80 mmHg at {local(42)} (42 min after the first device)"
+    assert answered["dose_administered"] == "56 mg (2 devices)"
+    assert len(questionnaire.item) == len(response.item) == len(form["items"])
 
 
 def test_an_incomplete_session_lists_what_is_missing_and_is_not_marked_ready(
@@ -191,6 +205,11 @@ def test_an_incomplete_session_lists_what_is_missing_and_is_not_marked_ready(
     pdf = client.get(f"/api/v1/sessions/{sid}/rems-form/pdf", headers=team["nurse"]).content
     text = flat(pdf)
     assert "INCOMPLETE" in text and "Not ready to submit" in text
+    bundle = client.get(f"/api/v1/sessions/{sid}/rems-form/fhir", headers=team["nurse"]).json()
+    response = Bundle.model_validate(bundle).entry[1].resource
+    assert response.status == "in-progress"
+    unanswered = {i.linkId for i in response.item if not i.answer}
+    assert unanswered == set(missing)  # exactly what the form lists as missing
     assert "record it in the session: vitals with blood pressure after the first device" in text
 
 

@@ -3,6 +3,8 @@ Monitoring Form of each esketamine nasal spray session and the submission queue.
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter
 from fastapi.responses import Response
 
@@ -126,6 +128,17 @@ def form_pdf(session_id: Id, call: Call = api_request("rems:read")) -> Response:
         media_type="application/pdf",
         headers={"Content-Disposition": f'inline; filename="rems-form-{session_id}.pdf"'},
     )
+
+
+@router.get(
+    "/sessions/{session_id}/rems-form/fhir",
+    responses={200: {"content": {"application/fhir+json": {}}, "description": "The form"}},
+)
+def form_fhir(session_id: Id, call: Call = api_request("rems:read")) -> Response:
+    """The form as a FHIR R4 Bundle: its Questionnaire and the session's
+    QuestionnaireResponse (``completed`` only when nothing is missing)."""
+    bundle = call.do(forms.form_fhir, settings=call.settings, session_id=session_id)
+    return Response(json.dumps(bundle), media_type="application/fhir+json")
 
 
 @router.get("/rems/queue", response_model=list[schemas.QueueRowRead])

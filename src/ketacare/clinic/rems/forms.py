@@ -372,3 +372,28 @@ def form_pdf(
             },
         )
     )
+
+
+def form_fhir(
+    *, session: Session, actor: audit.Actor, settings: Settings, session_id: int, now: datetime
+) -> dict[str, Any]:
+    """The form as a FHIR R4 collection Bundle: its Questionnaire and the session's
+    QuestionnaireResponse (an audited read)."""
+    from ketacare.fhir.rems import form_questionnaire, form_response
+
+    form = monitoring_form(
+        session=session, actor=actor, settings=settings, session_id=session_id, now=now
+    )
+    row = sessions.get_session(session=session, session_id=session_id)
+    response = form_response(
+        form,
+        response_id=f"rems-form-{session_id}",
+        subject=f"Patient/patient-{row.patient_id}",
+        authored=now.isoformat(),
+    )
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": now.isoformat(),
+        "entry": [{"resource": form_questionnaire(form)}, {"resource": response}],
+    }
