@@ -61,6 +61,7 @@ from ketacare.infra.policy import check_site_policy
 from ketacare.infra.settings import Settings, load_settings
 from ketacare.web.deps import AppContext
 from ketacare.web.headers import SecurityHeaders
+from ketacare.web.idempotency import IdempotencyKeys, Replayed, replayed
 from ketacare.web.limits import BodyLimit, StrictTransport
 from ketacare.web.problems import API_ERROR_RESPONSES, HANDLERS
 from ketacare.web.render import WEB_DIR, make_templates
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
 
     for exc_class, handler in HANDLERS:
         app.add_exception_handler(exc_class, handler)
+    app.add_exception_handler(Replayed, replayed)
 
     for router in API_ROUTERS:
         app.include_router(router, responses=API_ERROR_RESPONSES)
@@ -172,6 +174,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
             log.warning("front-end library %s not found at %s: run `make setup`", name, folder)
 
     app.add_middleware(SecurityHeaders, csp=CSP)
+    app.add_middleware(IdempotencyKeys)  # inside the body limit: reads the body whole
     # added last = runs first: the proxy's word on client and scheme, then HSTS and the limit
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(StrictTransport)

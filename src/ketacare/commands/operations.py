@@ -199,8 +199,16 @@ def backup_command(
     settings = load_settings()
     try:
         key = settings.effective_audit_key()
+        backup_key = _backup_key(settings, out)
         with _steps(json_out) as step:
-            folder = backup(url=_owner_url(settings), out=out, key=key, now=utc_now(), step=step)
+            folder = backup(
+                url=_owner_url(settings),
+                out=out,
+                key=key,
+                now=utc_now(),
+                step=step,
+                backup_key=backup_key,
+            )
     except (BackupRefused, KetacareError) as exc:
         fail(f"no backup written: {exc}", code=1)
     except OSError as exc:
@@ -214,7 +222,25 @@ def backup_command(
         f"backup {folder}: {manifest.bytes} bytes, schema {manifest.schema_revision}, "
         f"{len(manifest.tables)} tables, {rows} rows; audit {manifest.audit_count} events, "
         f"head {manifest.audit_head} (verified)"
+        + ("; sealed with the backup key" if manifest.sealed else "")
     )
+
+
+def _backup_key(settings: Settings, out: Path | None = None) -> bytes | None:
+    """The key that seals backups (KETACARE_BACKUP_KEY_FILE), if one is set; refused if
+    it lies among the backups it protects."""
+    from ketacare.clinic.system.backup import BackupRefused
+    from ketacare.clinic.system.sealing import read_key
+
+    path = settings.backup_key_file
+    if path is None:
+        return None
+    if out is not None and path.resolve().is_relative_to(out.resolve()):
+        raise BackupRefused(
+            f"the backup key file {path} lies under the backup folder {out}: keep it "
+            "elsewhere (another disk, a password manager), or the backups protect nothing"
+        )
+    return read_key(path)
 
 
 def restore_command(
@@ -253,6 +279,7 @@ def restore_command(
                 anchors_dir=anchors or settings.audit_anchor_dir,
                 replace=replace,
                 step=step,
+                backup_key=_backup_key(settings),
             )
         role = app_role(settings.effective_database_url, settings.migration_database_url)
         if role:

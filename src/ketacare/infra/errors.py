@@ -51,6 +51,14 @@ class RecordRetired(Conflict):
     """The patient record was retired as entered in error: it is read-only."""
 
 
+class IdempotencyKeyReused(KetacareError):
+    """An ``Idempotency-Key`` sent again with a different body or to another route."""
+
+
+class IdempotencyKeyPending(Conflict):
+    """The first request with this ``Idempotency-Key`` has no stored answer (yet)."""
+
+
 class Throttled(KetacareError):
     """Too many failed logins from one address (for one account or over all): wait a while.
 
@@ -91,6 +99,7 @@ HTTP_STATUS: tuple[tuple[type[KetacareError], int, str], ...] = (
     (SecondFactorEnrolmentRequired, 403, "Second factor enrolment required"),
     (Throttled, 429, "Too many attempts"),
     (PossibleDuplicate, 409, "Possible duplicate patient"),
+    (IdempotencyKeyPending, 409, "Idempotency key in use"),
     (RecordRetired, 409, "Record retired (entered in error)"),
     (Conflict, 409, "Conflict"),
     (StaleSession, 409, "Someone else recorded first"),
@@ -98,6 +107,7 @@ HTTP_STATUS: tuple[tuple[type[KetacareError], int, str], ...] = (
     (SoftLimitNeedsReview, 409, "Soft limit needs a reason and a co-signature"),
     (DoseLimitExceeded, 422, "Dose above the hard limit"),
     (HardLimitNotSet, 422, "Hard dose limit not set"),
+    (IdempotencyKeyReused, 422, "Idempotency key reused"),
     (InvalidInput, 422, "Invalid input"),
     (DataFileError, 500, "Clinical data file invalid"),
     (SchemaBehind, 503, "Database schema behind"),

@@ -147,6 +147,12 @@ class Settings(BaseSettings):
         description="File holding the audit chain's HMAC key (64 hex characters), kept "
         "outside the database; unset: var/audit.key, generated (not in production)",
     )
+    backup_key_file: Path | None = Field(
+        default=None,
+        description="File holding the key (64 hex characters) that seals backup files "
+        "(AES-256-GCM), kept outside the database and the backups; unset: backups are "
+        "written unsealed",
+    )
     audit_anchor_dir: Path | None = Field(
         default=None,
         description="Folder (another disk or host) where the server appends signed audit "

@@ -36,6 +36,7 @@ from ketacare.infra.errors import (
 )
 from ketacare.infra.permissions import Scope, check
 from ketacare.infra.settings import Settings
+from ketacare.web.idempotency import claim_key
 
 T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -206,6 +207,8 @@ def principal_dependency(permission: str, kind: str) -> Callable[..., Any]:
         request.state.principal = principal  # set first: a refusal is audited with who
         _require_enrolment(request, ctx.settings, principal)
         check(permission, principal.role)
+        if kind == "api":
+            claim_key(request, session, principal.user_id, at)
         return principal
 
     if kind == "api":
@@ -274,6 +277,7 @@ class ApiCall:
             self._request.state.principal = principal
             _require_enrolment(self._request, self._ctx.settings, principal)
             check(self._permission, principal.role)
+            claim_key(self._request, session, principal.user_id, now)
             actor = principal.actor(remote_addr(self._request))
             result = work(Authenticated(session, principal, now, actor, raw))
             session.commit()

@@ -12,10 +12,16 @@ A restore refuses a backup from a newer schema, a damaged file or a database tha
 already holds data; it runs the migrations on an older backup, checks the counts
 against the manifest, verifies the audit chain and reports what the restored
 database lacks compared with the latest anchor.
+
+With a backup key (``KETACARE_BACKUP_KEY_FILE``, kept outside the database and the
+backups) the data file is sealed (:mod:`ketacare.clinic.system.sealing`, AES-256-GCM)
+once verified, and the plain copy removed; the manifest (no patient data: counts and
+hashes) stays readable, and names the plain file's SHA-256 too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import hashlib
 import json
@@ -23,7 +29,9 @@ import os
 import shutil
 import sqlite3
 import subprocess
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +45,7 @@ from sqlalchemy.orm import Session
 from ketacare import __version__
 from ketacare.clinic.audit import anchors as anchoring
 from ketacare.clinic.audit import service as audit
+from ketacare.clinic.system import sealing
 from ketacare.core.errors import KetacareError
 from ketacare.infra.db import make_engine
 from ketacare.infra.migrate import alembic_config, head_revision, upgrade
@@ -70,6 +79,9 @@ class Manifest:
     audit_head_id: int | None
     audit_verified: bool
     format: int = FORMAT
+    #: the data file is sealed with the backup key; ``plain_sha256`` is the content's
+    sealed: bool = False
+    plain_sha256: str | None = None
 
     @classmethod
     def read(cls, folder: Path) -> Manifest:
@@ -137,21 +149,49 @@ def _audit_of(conn: Connection, key: bytes) -> audit.ChainReport:
 # ---------------------------------------------------------------- backup
 
 
-def backup(*, url: str, out: Path, key: bytes, now: datetime, step: Step = _quiet) -> Path:
-    """Back up the database at ``url`` into a new folder under ``out``; returns the folder."""
+def backup(
+    *,
+    url: str,
+    out: Path,
+    key: bytes,
+    now: datetime,
+    step: Step = _quiet,
+    backup_key: bytes | None = None,
+) -> Path:
+    """Back up the database at ``url`` into a new folder under ``out``; returns the folder.
+
+    ``backup_key``: seal the data file with it (the plain copy is removed)."""
     folder = _private_dir(out, now)
     try:
         if url.startswith("sqlite"):
             manifest = _backup_sqlite(url, folder, key, now, step)
         else:
             manifest = _backup_postgres(url, folder, key, now, step)
+        if backup_key is not None:
+            step("sealing the data file with the backup key")
+            manifest = _sealed(folder, manifest, backup_key)
         _write_manifest(folder, manifest)
         step("checking the backup against its manifest")
-        check_backup(folder)
+        check_backup(folder, backup_key=backup_key)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)  # never leave a half-written backup
         raise
     return folder
+
+
+def _sealed(folder: Path, manifest: Manifest, backup_key: bytes) -> Manifest:
+    plain = folder / manifest.file
+    target = folder / f"{manifest.file}.sealed"
+    sealing.seal(plain, target, backup_key)
+    plain.unlink()
+    return dataclasses.replace(
+        manifest,
+        file=target.name,
+        sha256=_sha256(target),
+        bytes=target.stat().st_size,
+        sealed=True,
+        plain_sha256=manifest.sha256,
+    )
 
 
 def _sqlite_path(url: str) -> Path:
@@ -281,14 +321,49 @@ def _backup_postgres(url: str, folder: Path, key: bytes, now: datetime, step: St
     return _with_file(manifest, target)
 
 
-def check_backup(folder: Path) -> Manifest:
-    """Check a backup folder: its manifest, the data file's checksum and readability."""
+@contextmanager
+def _plain_data(folder: Path, manifest: Manifest, backup_key: bytes | None) -> Iterator[Path]:
+    """The backup's data file in plain: itself, or opened from its seal into a private
+    temporary folder that is removed afterwards."""
+    data = folder / manifest.file
+    if not manifest.sealed:
+        yield data
+        return
+    if backup_key is None:
+        raise BackupRefused(
+            f"{data} is sealed: set KETACARE_BACKUP_KEY_FILE to the backup key it was sealed with"
+        )
+    scratch = Path(tempfile.mkdtemp(prefix="ketacare-restore-"))  # 0700
+    try:
+        plain = scratch / manifest.file.removesuffix(".sealed")
+        try:
+            sealing.open_sealed(data, plain, backup_key)
+        except sealing.SealBroken as exc:
+            raise BackupRefused(str(exc)) from None
+        if _sha256(plain) != manifest.plain_sha256:
+            raise BackupRefused(f"{data} opened, but its content does not match the manifest")
+        yield plain
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def check_backup(folder: Path, *, backup_key: bytes | None = None) -> Manifest:
+    """Check a backup folder: its manifest, the data file's checksum and readability (a
+    sealed one is opened when ``backup_key`` is given)."""
     manifest = Manifest.read(folder)
     data = folder / manifest.file
     if not data.is_file():
         raise BackupRefused(f"the backup's data file {data} is missing")
     if _sha256(data) != manifest.sha256:
         raise BackupRefused(f"{data} does not match its manifest's SHA-256 (damaged or altered)")
+    if manifest.sealed and backup_key is None:
+        return manifest  # the checksum is all that can be checked without the key
+    with _plain_data(folder, manifest, backup_key) as plain:
+        _check_readable(manifest, plain)
+    return manifest
+
+
+def _check_readable(manifest: Manifest, data: Path) -> None:
     if manifest.backend == "postgresql":
         listing = _run(
             [pg_tool("pg_restore"), "--list", str(data)], dict(os.environ), "pg_restore --list"
@@ -296,7 +371,6 @@ def check_backup(folder: Path) -> Manifest:
         missing = [t for t in manifest.tables if f"TABLE DATA public {t} " not in listing.stdout]
         if missing:
             raise BackupRefused(f"the dump lacks the data of {', '.join(missing)}")
-    return manifest
 
 
 # ---------------------------------------------------------------- restore
@@ -333,10 +407,17 @@ def restore(
     anchors_dir: Path | None = None,
     replace: bool = False,
     step: Step = _quiet,
+    backup_key: bytes | None = None,
 ) -> RestoreReport:
-    """Restore the backup folder ``source`` into the (empty) database at ``url``."""
+    """Restore the backup folder ``source`` into the (empty) database at ``url``
+    (``backup_key``: the key a sealed backup was sealed with)."""
     step("checking the backup")
-    manifest = check_backup(source)
+    manifest = check_backup(source, backup_key=backup_key)
+    if manifest.sealed and backup_key is None:
+        raise BackupRefused(
+            f"{source / manifest.file} is sealed: set KETACARE_BACKUP_KEY_FILE to the "
+            "backup key it was sealed with"
+        )
     backend = "sqlite" if url.startswith("sqlite") else "postgresql"
     if manifest.backend != backend:
         raise BackupRefused(f"a {manifest.backend} backup cannot be restored into {backend}")
@@ -348,10 +429,11 @@ def restore(
             f"{manifest.ketacare_version} or later"
         )
     moved = None
-    if backend == "sqlite":
-        moved = _restore_sqlite(source / manifest.file, _sqlite_path(url), replace, now, step)
-    else:
-        _restore_postgres(source / manifest.file, url, step)
+    with _plain_data(source, manifest, backup_key) as data:
+        if backend == "sqlite":
+            moved = _restore_sqlite(data, _sqlite_path(url), replace, now, step)
+        else:
+            _restore_postgres(data, url, step)
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
