@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 
-from ketacare.clinic.stock import accounting, reading, reports, schemas, service
+from ketacare.clinic.documents import Letterhead
+from ketacare.clinic.stock import accounting, documents, reading, reports, schemas, service
 from ketacare.web.answers import OBJECT
 from ketacare.web.deps import Call, api_request
 
@@ -191,6 +192,53 @@ def session_account(
     """What became of the drug opened for a dosing session, and whether it may close."""
     acc, why = call.do(accounting.read_session_account, dosing_session_id=session_id)
     return schemas.AccountRead.of(session_id, acc, why)
+
+
+PDF: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/pdf": {}}, "description": "The report as A4 PDF"}
+}
+
+
+def _pdf(data: bytes, name: str) -> Response:
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
+    )
+
+
+@router.get("/reports/inventory.pdf", response_class=Response, responses=PDF)
+def inventory_pdf(
+    at: At = None,
+    call: Call = api_request("stock:report"),
+) -> Response:
+    """The inventory at an instant (21 CFR 1304.11) typeset as PDF."""
+    when = at or call.now
+    data = call.do(
+        documents.read_inventory_pdf,
+        at=when,
+        letterhead=Letterhead.of(call.settings),
+        zone=call.settings.zone,
+    )
+    return _pdf(data, "inventory")
+
+
+@router.get("/reports/log.pdf", response_class=Response, responses=PDF)
+def log_pdf(
+    start: Annotated[date, Query(alias="from", description="The first day (clinic's zone)")],
+    end: Annotated[date, Query(alias="to", description="The last day (clinic's zone)")],
+    call: Call = api_request("stock:report"),
+) -> Response:
+    """The log of a period (receipts, draws, wastes with witnesses, counts and
+    discrepancies, disposals, voids) typeset as PDF."""
+    data = call.do(
+        documents.log_pdf,
+        start_day=start,
+        end_day=end,
+        letterhead=Letterhead.of(call.settings),
+        zone=call.settings.zone,
+    )
+    return _pdf(data, f"stock-log-{start.isoformat()}-{end.isoformat()}")
 
 
 @router.get(

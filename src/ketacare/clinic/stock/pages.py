@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
+from ketacare.clinic.documents import Letterhead
 from ketacare.clinic.sessions import service as sessions
-from ketacare.clinic.stock import accounting, reading, reports, service
+from ketacare.clinic.stock import accounting, documents, reading, reports, service
 from ketacare.core.errors import InvalidInput
 from ketacare.web.page_call import PageCall, Refusal, mapped_status, page_call
 from ketacare.web.render import optional_float, optional_int
@@ -231,3 +232,59 @@ def report_csv_page(
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{report}.csv"'},
     )
+
+
+def _pdf(data: bytes, name: str) -> Response:
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}.pdf"'},
+    )
+
+
+def _day(value: str | None, what: str, default: date) -> date:
+    if not (value or "").strip():
+        return default
+    try:
+        return date.fromisoformat((value or "").strip())
+    except ValueError as exc:
+        raise InvalidInput(f"{what} must be a date (YYYY-MM-DD), got {value!r}") from exc
+
+
+@router.get("/stock/reports/inventory.pdf")
+def inventory_pdf_page(
+    at: Annotated[str | None, Query(description="A day: the inventory at its close")] = None,
+    call: PageCall = page_call("stock:report"),
+) -> Response:
+    """The inventory at the close of a day (today by default) as PDF."""
+    zone = call.settings.zone
+    day = _day(at, "the inventory's day", call.now.astimezone(zone).date())
+    when = min(documents.close_of(day, zone), call.now)
+    data = call.do(
+        documents.read_inventory_pdf,
+        at=when,
+        day=day if when < call.now else None,
+        letterhead=Letterhead.of(call.settings),
+        zone=zone,
+    )
+    return _pdf(data, f"inventory-{day.isoformat()}")
+
+
+@router.get("/stock/reports/log.pdf")
+def log_pdf_page(
+    start: Annotated[str | None, Query(alias="from", description="The first day")] = None,
+    end: Annotated[str | None, Query(alias="to", description="The last day")] = None,
+    call: PageCall = page_call("stock:report"),
+) -> Response:
+    """The log of a period of days (today by default) as PDF."""
+    today = call.now.astimezone(call.settings.zone).date()
+    first = _day(start, "the first day", today)
+    last = _day(end, "the last day", first if start else today)
+    data = call.do(
+        documents.log_pdf,
+        start_day=first,
+        end_day=last,
+        letterhead=Letterhead.of(call.settings),
+        zone=call.settings.zone,
+    )
+    return _pdf(data, f"stock-log-{first.isoformat()}-{last.isoformat()}")
