@@ -142,6 +142,26 @@ def dispose(
     return schemas.EntryRead.of(row)
 
 
+@router.post("/transfers", response_model=schemas.TransferRead, status_code=201)
+def transfer(
+    data: schemas.TransferRequest,
+    call: Call = api_request("stock:write"),
+) -> schemas.TransferRead:
+    """Send units of a lot to another site (refused: more than on hand, an expired lot, the
+    same site); a second person witnesses the transfer out before either counts."""
+    sent, received = call.do(
+        service.transfer,
+        lot_id=data.lot_id,
+        units=data.units,
+        to_site=data.to_site,
+        reference=data.reference,
+        transferred_at=data.transferred_at,
+    )
+    return schemas.TransferRead(
+        transfer_out=schemas.EntryRead.of(sent), transfer_in=schemas.EntryRead.of(received)
+    )
+
+
 @router.post("/entries/{entry_id}/witness", response_model=schemas.EntryRead, status_code=201)
 def witness(
     entry_id: Id,

@@ -31,6 +31,8 @@ from ketacare.core.stock import (
     Entry,
     LotBalance,
     Receipt,
+    TransferIn,
+    TransferOut,
     Void,
     Waste,
     Witness,
@@ -136,6 +138,8 @@ class Movement:
     drawn: int
     disposed: int
     adjusted: int
+    moved_in: int = 0
+    moved_out: int = 0
 
     @property
     def closing(self) -> int:
@@ -155,6 +159,8 @@ def _movements(start: Sequence[LotBalance], end: Sequence[LotBalance]) -> list[M
                 drawn=b.drawn - (a.drawn if a else 0),
                 disposed=b.disposed - (a.disposed if a else 0),
                 adjusted=b.adjusted - (a.adjusted if a else 0),
+                moved_in=b.transferred_in - (a.transferred_in if a else 0),
+                moved_out=b.transferred_out - (a.transferred_out if a else 0),
             )
         )
     return out
@@ -189,6 +195,7 @@ def log_values(*, session: Session, book: Ledger, start: datetime, end: datetime
         return book.lots[book.rows[entry_id].lot_id or 0]
 
     draws = {e.id: e for e in book.entries if isinstance(e, Draw)}
+    arrivals = {e.transfer_id: e for e in book.entries if isinstance(e, TransferIn)}
     return {
         "start": start,
         "end": end,
@@ -213,6 +220,11 @@ def log_values(*, session: Session, book: Ledger, start: datetime, end: datetime
             (e, lot_of(e.id), lib[lot_of(e.id).product], witnesses.get(e.id))
             for e in period
             if isinstance(e, Disposal)
+        ],
+        "transfers": [
+            (e, arrivals[e.id], lot_of(e.id), lot_of(arrivals[e.id].id), witnesses.get(e.id))
+            for e in period
+            if isinstance(e, TransferOut)
         ],
         "voids": [
             (v, next(e for e in book.entries if e.id == target))

@@ -148,6 +148,20 @@ def disposal_page(call: PageCall = page_call("stock:write")) -> Response:
     return _act(call, act, back="/stock")
 
 
+@router.post("/stock/transfers", response_class=HTMLResponse)
+def transfer_page(call: PageCall = page_call("stock:write")) -> Response:
+    def act() -> None:
+        call.do(
+            service.transfer,
+            lot_id=_required_int(call, "lot_id", "lot"),
+            units=_required_int(call, "units", "units"),
+            to_site=call.text("to_site").strip(),
+            reference=call.text("reference").strip(),
+        )
+
+    return _act(call, act, back="/stock")
+
+
 def _back(call: PageCall) -> str:
     back = call.text("back").strip()
     return back if back.startswith("/stock") and "//" not in back else "/stock"

@@ -27,6 +27,8 @@ from ketacare.core.stock import (
     Receipt,
     Resolution,
     Stock,
+    TransferIn,
+    TransferOut,
     Void,
     Waste,
     Witness,
@@ -58,6 +60,23 @@ class Ledger:
 
 def _entry(row: StockEntry, lot: StockLot | None, by: str) -> Entry:
     common: dict[str, Any] = {"id": row.id, "at": row.at, "by": by}
+    kind = row.entry_kind
+    if kind == "transfer_in":
+        assert lot is not None and row.units is not None and row.target_id is not None
+        return TransferIn(
+            **common,
+            transfer_id=row.target_id,
+            lot_id=lot.id,
+            site=lot.site,
+            product=lot.product,
+            lot=lot.lot,
+            expiry=lot.expiry,
+            units=row.units,
+        )
+    if kind == "transfer_out":
+        return TransferOut(
+            **common, lot_id=row.lot_id or 0, units=row.units or 0, reference=row.reference or ""
+        )
     if row.kind == "receipt":
         assert lot is not None and row.units is not None
         return Receipt(

@@ -51,6 +51,8 @@ class LotRead(BaseModel):
     drawn: int
     disposed: int
     adjusted: int
+    transferred_in: int
+    transferred_out: int
     units_on_hand: int
     mg_on_hand: float
 
@@ -66,6 +68,8 @@ class LotRead(BaseModel):
             drawn=b.drawn,
             disposed=b.disposed,
             adjusted=b.adjusted,
+            transferred_in=b.transferred_in,
+            transferred_out=b.transferred_out,
             units_on_hand=b.units_on_hand,
             mg_on_hand=b.mg_on_hand,
         )
@@ -104,7 +108,7 @@ class EntryRead(BaseModel):
     def of(cls, r: StockEntry) -> EntryRead:
         return cls(
             id=r.id,
-            kind=r.kind,
+            kind=r.entry_kind,
             at=r.at,
             lot_id=r.lot_id,
             units=r.units,
@@ -159,6 +163,21 @@ class DisposalIn(BaseModel):
     disposal: Literal["returned", "destroyed"]
     reason: str = Field(min_length=1, max_length=2000)
     reference: str = Field(min_length=1, max_length=200)
+
+
+class TransferRequest(BaseModel):
+    lot_id: int = Id
+    units: int = Field(ge=1, le=100_000)
+    to_site: str = Field(min_length=1, max_length=60, description="The site the units go to")
+    reference: str = Field(
+        min_length=1, max_length=200, description="The transfer sheet or order the units go with"
+    )
+    transferred_at: datetime | None = None
+
+
+class TransferRead(BaseModel):
+    transfer_out: EntryRead = Field(description="At the first site; a second person witnesses it")
+    transfer_in: EntryRead = Field(description="At the other site; counts with its transfer out")
 
 
 class VoidIn(BaseModel):

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.sessions import service as sessions
 from ketacare.clinic.stock.accounting import _purpose_account
-from ketacare.clinic.stock.orm import StockEntry, StockLot
+from ketacare.clinic.stock.orm import STORED_KINDS, TRANSFER_OUTCOME, StockEntry, StockLot
 from ketacare.clinic.stock.reading import Ledger, _aware, _patient_of, _supply, ledger, library
 from ketacare.core.errors import InvalidInput
 from ketacare.core.stock import (
@@ -31,10 +31,13 @@ from ketacare.core.stock import (
     Entry,
     Receipt,
     Resolution,
+    TransferIn,
+    TransferOut,
     Void,
     Waste,
     Witness,
     append,
+    append_all,
 )
 from ketacare.infra.errors import Conflict, NotFound
 
@@ -61,11 +64,37 @@ def _store(
     detail: dict[str, Any] | None = None,
 ) -> StockEntry:
     append(book.entries, entry, library())  # InvalidInput with the reason, nothing stored
+    return _write(
+        session=session,
+        actor=actor,
+        entry=entry,
+        row=row,
+        now=now,
+        patient_id=patient_id,
+        detail=detail,
+    )
+
+
+def _signer(actor: audit.Actor) -> int:
     if actor.user_id is None:
         raise InvalidInput("stock entries are signed by a logged-in person")
-    row.kind = entry.kind
+    return actor.user_id
+
+
+def _write(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    entry: Entry,
+    row: StockEntry,
+    now: datetime,
+    patient_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> StockEntry:
+    """Store an entry the core has accepted, and audit it."""
+    row.kind = STORED_KINDS.get(entry.kind, entry.kind)
     row.at = entry.at
-    row.user_id = actor.user_id
+    row.user_id = _signer(actor)
     row.recorded_at = now
     session.add(row)
     session.flush()
@@ -79,6 +108,36 @@ def _store(
         at=now,
         detail=detail or {},
     )
+    return row
+
+
+def _site_lot(session: Session, site: str, product: str, lot: str) -> StockLot | None:
+    return session.scalar(
+        select(StockLot).where(
+            StockLot.site == site, StockLot.product == product, StockLot.lot == lot
+        )
+    )
+
+
+def _new_lot(
+    session: Session,
+    actor: audit.Actor,
+    site: str,
+    product: str,
+    lot: str,
+    expiry: date,
+    now: datetime,
+) -> StockLot:
+    row = StockLot(
+        site=site,
+        product=product,
+        lot=lot,
+        expiry=expiry,
+        created_at=now,
+        created_by=_signer(actor),
+    )
+    session.add(row)
+    session.flush()
     return row
 
 
@@ -114,11 +173,7 @@ def receive(
         raise InvalidInput(f"product {product!r} is not known: known are {', '.join(lib)}")
     book = ledger(session=session, lock=True)
     site, lot = site.strip(), lot.strip()
-    found = session.scalar(
-        select(StockLot).where(
-            StockLot.site == site, StockLot.product == product, StockLot.lot == lot
-        )
-    )
+    found = _site_lot(session, site, product, lot)
     lot_id = found.id if found is not None else 0
     if found is not None and found.expiry != expiry:
         raise InvalidInput(
@@ -138,18 +193,7 @@ def receive(
     )
     if found is None:
         append(book.entries, entry, lib)  # refuse before a lot row is written
-        if actor.user_id is None:
-            raise InvalidInput("stock entries are signed by a logged-in person")
-        found = StockLot(
-            site=site,
-            product=product,
-            lot=lot,
-            expiry=expiry,
-            created_at=now,
-            created_by=actor.user_id,
-        )
-        session.add(found)
-        session.flush()
+        found = _new_lot(session, actor, site, product, lot, expiry, now)
         book = Ledger(book.entries, book.rows, {**book.lots, found.id: found}, book.names)
     entry = replace(entry, lot_id=found.id)
     return _store(
@@ -346,6 +390,68 @@ def dispose(
         now=now,
         detail={"lot": book.lots[lot_id].lot, "units": units, "disposal": disposal},
     )
+
+
+def transfer(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    lot_id: int,
+    units: int,
+    to_site: str,
+    reference: str,
+    now: datetime,
+    transferred_at: datetime | None = None,
+) -> tuple[StockEntry, StockEntry]:
+    """Send units of a lot to another site: a transfer out of this site and a transfer in
+    to the same lot at the other one, stored together; they count once a second person
+    witnesses the transfer out (with their own login).
+
+    Refused, nothing stored: more units than on hand, an expired lot, the same site.
+    """
+    at = _when(transferred_at, now)
+    book = ledger(session=session, lock=True)
+    source = _lot(book, lot_id)
+    site = to_site.strip()
+    found = _site_lot(session, site, source.product, source.lot)
+    out = TransferOut(
+        **_common(book, actor, at), lot_id=lot_id, units=units, reference=reference.strip()
+    )
+    into = TransferIn(
+        id=out.id + 1,
+        at=at,
+        by=actor.username,
+        transfer_id=out.id,
+        lot_id=found.id if found is not None else -1,
+        site=site,
+        product=source.product,
+        lot=source.lot,
+        expiry=source.expiry,
+        units=units,
+    )
+    append_all(book.entries, (out, into), library())  # the reason, nothing stored
+    if found is None:
+        found = _new_lot(session, actor, site, source.product, source.lot, source.expiry, now)
+    detail = {"lot": source.lot, "units": units, "from": source.site, "to": site}
+    sent = _write(
+        session=session,
+        actor=actor,
+        entry=out,
+        row=StockEntry(
+            lot_id=lot_id, units=units, outcome=TRANSFER_OUTCOME, reference=out.reference
+        ),
+        now=now,
+        detail=detail,
+    )
+    received = _write(
+        session=session,
+        actor=actor,
+        entry=into,
+        row=StockEntry(lot_id=found.id, units=units, target_id=sent.id, reference=out.reference),
+        now=now,
+        detail=detail,
+    )
+    return sent, received
 
 
 def _target(book: Ledger, entry_id: int) -> StockEntry:

@@ -31,6 +31,8 @@ __all__ = [
     "Outcome",
     "Receipt",
     "Resolution",
+    "TransferIn",
+    "TransferOut",
     "Void",
     "Waste",
     "Witness",
@@ -215,6 +217,44 @@ class Resolution(Entry):
                 f"a {self.outcome} is reported to the DEA: give the DEA Form 106 reference "
                 "(21 CFR 1301.76(b))"
             )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferOut(Entry):
+    """Units of a lot sent to another site of the clinic (counts once witnessed); its
+    :class:`TransferIn` at the other site is recorded with it."""
+
+    kind: ClassVar[str] = "transfer_out"
+    witnessed: ClassVar[bool] = True
+    lot_id: int
+    units: int
+    reference: str
+
+    def __post_init__(self) -> None:
+        Entry.__post_init__(self)
+        _units(self.units, "units transferred")
+        _text(self.reference, "the transfer reference (the transfer sheet or order)")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferIn(Entry):
+    """The units of :class:`TransferOut` ``transfer_id`` received at ``site``, into the
+    same lot (product, lot number, expiry) there; it counts when the transfer out does."""
+
+    kind: ClassVar[str] = "transfer_in"
+    transfer_id: int
+    lot_id: int
+    site: str
+    product: str
+    lot: str
+    expiry: date
+    units: int
+
+    def __post_init__(self) -> None:
+        Entry.__post_init__(self)
+        for value, what in ((self.site, "site"), (self.product, "product"), (self.lot, "lot")):
+            _text(value, what)
+        _units(self.units, "units transferred")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
