@@ -49,8 +49,7 @@ def report(
     ] = None,
 ) -> None:
     """The inventory at a date per site and lot: units and mg on hand, and the totals."""
-    from ketacare.clinic.audit.service import Actor, record
-    from ketacare.clinic.documents import Letterhead
+    from ketacare.clinic.audit.service import Actor
     from ketacare.clinic.stock import documents, reading, reports
     from ketacare.infra.clock import utc_now
     from ketacare.infra.db import make_engine, make_sessionmaker, unit_of_work
@@ -65,12 +64,11 @@ def report(
         with unit_of_work(make_sessionmaker(engine)) as session:
             book = reading.ledger(session=session)
             lots = reports.inventory(entries=book.entries, at=when)
-            record(
+            reading.read_audited(
                 session=session,
                 actor=Actor(None, "cli", "system"),
-                action="read",
-                resource_type="stock_report_inventory",
-                at=utc_now(),
+                what="stock_report_inventory",
+                now=utc_now(),
                 detail={"at": when.isoformat(), "format": "json" if json_out else "text"},
             )
             if pdf_out is not None:
@@ -79,8 +77,7 @@ def report(
                     actor=Actor(None, "cli", "system"),
                     at=when,
                     day=date.fromisoformat(at) if len(at) == 10 else None,
-                    letterhead=Letterhead.of(settings),
-                    zone=settings.zone,
+                    paper=documents.Paper.of(settings),
                     now=utc_now(),
                 )
                 try:

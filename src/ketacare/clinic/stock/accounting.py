@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.sessions import service as sessions
 from ketacare.clinic.stock.orm import StockLot
-from ketacare.clinic.stock.reading import Ledger, _supply, ledger, library
+from ketacare.clinic.stock.reading import Ledger, _supply, ledger, library, read_audited
 from ketacare.core.sessions import delivered_mg
 from ketacare.core.stock import Account, Draw, account
 from ketacare.infra.errors import Conflict
@@ -84,14 +84,13 @@ def read_session_account(
     acc = session_account(session=session, dosing_session_id=dosing_session_id, now=now)
     why = unaccounted_remainder(session=session, dosing_session_id=dosing_session_id, now=now)
     row = get_session(session=session, session_id=dosing_session_id)
-    audit.record(
+    read_audited(
         session=session,
         actor=actor,
-        action="read",
-        resource_type="stock_session",
+        what="stock_session",
+        now=now,
         resource_id=dosing_session_id,
         patient_id=row.patient_id,
-        at=now,
     )
     return acc, why
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.documents import Document, Letterhead, render_pdf
 from ketacare.clinic.patients.orm import Patient
-from ketacare.clinic.stock.reading import Ledger, _patient_of, ledger, library
+from ketacare.clinic.stock.reading import Ledger, _patient_of, ledger, library, read_audited
 from ketacare.clinic.stock.reports import inventory
 from ketacare.core.errors import InvalidInput
 from ketacare.core.stock import (
@@ -39,6 +39,7 @@ from ketacare.core.stock import (
     replay,
 )
 from ketacare.core.terminology.treatments import molecule_label
+from ketacare.infra.settings import Settings
 
 #: The longest period one log covers (a printed log, not an export of the ledger).
 MAX_LOG_DAYS = 366
@@ -70,26 +71,30 @@ def _totals(lots: Sequence[LotBalance]) -> list[MoleculeTotal]:
     return [MoleculeTotal(molecule_label(m), int(u), mg) for m, (u, mg) in sorted(by.items())]
 
 
-def _pdf(
-    *,
-    template: str,
-    title: str,
-    letterhead: Letterhead,
-    zone: ZoneInfo,
-    now: datetime,
-    values: dict[str, Any],
-) -> bytes:
-    return render_pdf(
-        Document(
-            template=template,
-            title=title,
-            letterhead=letterhead,
-            patient=None,
-            zone=zone,
-            generated_at=now,
-            values=values,
+@dataclass(frozen=True, slots=True)
+class Paper:
+    """What a report is printed with: the clinic's letterhead and time zone."""
+
+    letterhead: Letterhead
+    zone: ZoneInfo
+
+    @classmethod
+    def of(cls, settings: Settings) -> Paper:
+        return cls(Letterhead.of(settings), settings.zone)
+
+    def pdf(self, template: str, title: str, now: datetime, values: dict[str, Any]) -> bytes:
+        """The template typeset as A4 PDF, about no patient."""
+        return render_pdf(
+            Document(
+                template=template,
+                title=title,
+                letterhead=self.letterhead,
+                patient=None,
+                zone=self.zone,
+                generated_at=now,
+                values=values,
+            )
         )
-    )
 
 
 def inventory_values(
@@ -109,23 +114,11 @@ def inventory_values(
 
 
 def inventory_pdf(
-    *,
-    entries: Sequence[Entry],
-    at: datetime,
-    letterhead: Letterhead,
-    zone: ZoneInfo,
-    now: datetime,
-    day: date | None = None,
+    *, entries: Sequence[Entry], at: datetime, paper: Paper, now: datetime, day: date | None = None
 ) -> bytes:
     """The inventory at ``at`` (the close of ``day`` when given) as A4 PDF."""
-    return _pdf(
-        template="stock/inventory_document.html",
-        title="Controlled-substance inventory",
-        letterhead=letterhead,
-        zone=zone,
-        now=now,
-        values=inventory_values(entries=entries, at=at, day=day),
-    )
+    values = inventory_values(entries=entries, at=at, day=day)
+    return paper.pdf("stock/inventory_document.html", "Controlled-substance inventory", now, values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,8 +234,7 @@ def log_pdf(
     actor: audit.Actor,
     start_day: date,
     end_day: date,
-    letterhead: Letterhead,
-    zone: ZoneInfo,
+    paper: Paper,
     now: datetime,
 ) -> bytes:
     """The log of the days ``start_day`` to ``end_day`` (the clinic's zone) as A4 PDF,
@@ -251,17 +243,12 @@ def log_pdf(
         raise InvalidInput(f"the period ends ({end_day}) before it starts ({start_day})")
     if (end_day - start_day).days >= MAX_LOG_DAYS:
         raise InvalidInput(f"a log covers at most {MAX_LOG_DAYS} days: print it in parts")
-    start, end = start_of(start_day, zone), close_of(end_day, zone)
+    start, end = start_of(start_day, paper.zone), close_of(end_day, paper.zone)
     values = log_values(session=session, book=ledger(session=session), start=start, end=end)
-    _audit(session, actor, "log", now, {"from": start.isoformat(), "to": end.isoformat()})
-    return _pdf(
-        template="stock/log_document.html",
-        title="Controlled-substance log",
-        letterhead=letterhead,
-        zone=zone,
-        now=now,
-        values={**values, "start_day": start_day, "end_day": end_day},
-    )
+    period = {"from": start.isoformat(), "to": end.isoformat(), "format": "pdf"}
+    read_audited(session=session, actor=actor, what="stock_report_log", now=now, detail=period)
+    values = {**values, "start_day": start_day, "end_day": end_day}
+    return paper.pdf("stock/log_document.html", "Controlled-substance log", now, values)
 
 
 def read_inventory_pdf(
@@ -269,27 +256,14 @@ def read_inventory_pdf(
     session: Session,
     actor: audit.Actor,
     at: datetime,
-    letterhead: Letterhead,
-    zone: ZoneInfo,
+    paper: Paper,
     now: datetime,
     day: date | None = None,
 ) -> bytes:
     """:func:`inventory_pdf` of the stored ledger, audited as a read of the report."""
-    book = ledger(session=session)
-    _audit(session, actor, "inventory", now, {"at": at.isoformat()})
-    return inventory_pdf(
-        entries=book.entries, at=at, letterhead=letterhead, zone=zone, now=now, day=day
+    detail = {"at": at.isoformat(), "format": "pdf"}
+    read_audited(
+        session=session, actor=actor, what="stock_report_inventory", now=now, detail=detail
     )
-
-
-def _audit(
-    session: Session, actor: audit.Actor, report: str, now: datetime, detail: dict[str, Any]
-) -> None:
-    audit.record(
-        session=session,
-        actor=actor,
-        action="read",
-        resource_type=f"stock_report_{report}",
-        at=now,
-        detail={**detail, "format": "pdf"},
-    )
+    entries = ledger(session=session).entries
+    return inventory_pdf(entries=entries, at=at, paper=paper, now=now, day=day)

@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from ketacare.clinic.documents import Letterhead
 from ketacare.clinic.sessions import service as sessions
 from ketacare.clinic.stock import accounting, documents, reading, reports, service
+from ketacare.clinic.stock.api import pdf_response
 from ketacare.core.errors import InvalidInput
 from ketacare.web.page_call import PageCall, Refusal, mapped_status, page_call
 from ketacare.web.render import optional_float, optional_int
@@ -248,14 +248,6 @@ def report_csv_page(
     )
 
 
-def _pdf(data: bytes, name: str) -> Response:
-    return Response(
-        data,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="{name}.pdf"'},
-    )
-
-
 def _day(value: str | None, what: str, default: date) -> date:
     if not (value or "").strip():
         return default
@@ -278,10 +270,9 @@ def inventory_pdf_page(
         documents.read_inventory_pdf,
         at=when,
         day=day if when < call.now else None,
-        letterhead=Letterhead.of(call.settings),
-        zone=zone,
+        paper=documents.Paper.of(call.settings),
     )
-    return _pdf(data, f"inventory-{day.isoformat()}")
+    return pdf_response(data, f"inventory-{day.isoformat()}", "inline")
 
 
 @router.get("/stock/reports/log.pdf")
@@ -294,11 +285,6 @@ def log_pdf_page(
     today = call.now.astimezone(call.settings.zone).date()
     first = _day(start, "the first day", today)
     last = _day(end, "the last day", first if start else today)
-    data = call.do(
-        documents.log_pdf,
-        start_day=first,
-        end_day=last,
-        letterhead=Letterhead.of(call.settings),
-        zone=call.settings.zone,
-    )
-    return _pdf(data, f"stock-log-{first.isoformat()}-{last.isoformat()}")
+    paper = documents.Paper.of(call.settings)
+    data = call.do(documents.log_pdf, start_day=first, end_day=last, paper=paper)
+    return pdf_response(data, f"stock-log-{first.isoformat()}-{last.isoformat()}", "inline")

@@ -67,8 +67,6 @@ from datetime import date, datetime
 
 from ketacare.core.errors import InvalidInput
 from ketacare.core.stock.entries import (
-    DISPOSAL_KINDS,
-    OUTCOMES,
     Count,
     Disposal,
     Draw,
@@ -84,24 +82,11 @@ from ketacare.core.stock.entries import (
 from ketacare.core.stock.products import Product, products
 
 __all__ = [
-    "DISPOSAL_KINDS",
     "MG_RESOLUTION",
-    "OUTCOMES",
     "Account",
-    "Count",
     "Discrepancy",
-    "Disposal",
-    "Draw",
-    "Entry",
     "LotBalance",
-    "Receipt",
-    "Resolution",
     "Stock",
-    "TransferIn",
-    "TransferOut",
-    "Void",
-    "Waste",
-    "Witness",
     "account",
     "append",
     "append_all",
