@@ -31,6 +31,7 @@ def _stock_page(call: PageCall, refused: Refusal | None = None) -> Response:
             "products": reading.library(),
             "error": None,
             "today": call.now.astimezone(call.settings.zone).date(),
+            "unbalanced": accounting.closed_unbalanced(session=call.session, now=call.now),
         },
         refused=refused,
     )

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.sessions import service as sessions
-from ketacare.clinic.stock.accounting import _purpose_account
+from ketacare.clinic.stock.accounting import CLOSED_STATES, _purpose_account
 from ketacare.clinic.stock.orm import STORED_KINDS, TRANSFER_OUTCOME, StockEntry, StockLot
 from ketacare.clinic.stock.reading import Ledger, _aware, _patient_of, _supply, ledger, library
 from ketacare.core.errors import InvalidInput
@@ -40,8 +40,6 @@ from ketacare.core.stock import (
     append_all,
 )
 from ketacare.infra.errors import Conflict, NotFound
-
-_FINAL = ("discharged", "stopped_early")
 
 
 def _when(at: datetime | None, now: datetime) -> datetime:
@@ -217,7 +215,7 @@ def draw(
     if dosing_session_id is not None:
         row = sessions.get_session(session=session, session_id=dosing_session_id)
         state = sessions.state_of(session=session, session_id=dosing_session_id)
-        if state.state in _FINAL:
+        if state.state in CLOSED_STATES:
             raise Conflict(
                 f"session {dosing_session_id} is closed ({state.state}): nothing is drawn"
             )
