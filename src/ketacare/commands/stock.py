@@ -7,6 +7,7 @@ the database and domain modules are imported inside the command, not at start-up
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -42,10 +43,14 @@ def report(
     ],
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="Print CSV (one row per lot)")] = False,
+    pdf_out: Annotated[
+        Path | None,
+        typer.Option("--pdf", help="Also write the inventory typeset as PDF to this file"),
+    ] = None,
 ) -> None:
     """The inventory at a date per site and lot: units and mg on hand, and the totals."""
-    from ketacare.clinic.audit.service import Actor, record
-    from ketacare.clinic.stock import reading, reports
+    from ketacare.clinic.audit.service import Actor
+    from ketacare.clinic.stock import documents, reading, reports
     from ketacare.infra.clock import utc_now
     from ketacare.infra.db import make_engine, make_sessionmaker, unit_of_work
     from ketacare.infra.migrate import ensure_current
@@ -59,14 +64,26 @@ def report(
         with unit_of_work(make_sessionmaker(engine)) as session:
             book = reading.ledger(session=session)
             lots = reports.inventory(entries=book.entries, at=when)
-            record(
+            reading.read_audited(
                 session=session,
                 actor=Actor(None, "cli", "system"),
-                action="read",
-                resource_type="stock_report_inventory",
-                at=utc_now(),
+                what="stock_report_inventory",
+                now=utc_now(),
                 detail={"at": when.isoformat(), "format": "json" if json_out else "text"},
             )
+            if pdf_out is not None:
+                pdf = documents.read_inventory_pdf(
+                    session=session,
+                    actor=Actor(None, "cli", "system"),
+                    at=when,
+                    day=date.fromisoformat(at) if len(at) == 10 else None,
+                    paper=documents.Paper.of(settings),
+                    now=utc_now(),
+                )
+                try:
+                    pdf_out.write_bytes(pdf)
+                except OSError as exc:
+                    fail(f"--pdf {str(pdf_out)!r} cannot be written: {exc.strerror}")
     except KetacareError as exc:
         fail(str(exc))
     finally:
@@ -86,6 +103,8 @@ def report(
         )
     totals = document["totals"]
     typer.echo(f"total: {totals['units_on_hand']} units, {totals['mg_on_hand']:g} mg")
+    if pdf_out is not None:
+        typer.echo(f"PDF written to {pdf_out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -18,11 +18,14 @@ from ketacare.core.stock import (
     Entry,
     Receipt,
     Resolution,
+    TransferIn,
+    TransferOut,
     Void,
     Waste,
     Witness,
     account,
     append,
+    append_all,
     load_products,
     products,
     replay,
@@ -277,3 +280,75 @@ def test_the_inventory_at_a_past_instant_is_the_ledger_replayed_to_it(
     # the ledger as it stood at t (later entries not yet written) gives the same inventory
     then = tuple(e for e in ledger if e.at <= t)
     assert {b.lot_id: b.units_on_hand for b in replay(then).lots} == expected
+
+
+def transfer(
+    out_id: int, units: int = 3, site: str = "north", minutes: int = 10, **kw: object
+) -> tuple[TransferOut, TransferIn]:
+    """Lot 1 (L1 at main) to ``site``: the out and its in (lot 2 there)."""
+    out = TransferOut(id=out_id, at=at(minutes), by="ana", lot_id=1, units=units, reference="TS-1")
+    values: dict[str, object] = {
+        "id": out_id + 1,
+        "at": at(minutes),
+        "by": "ana",
+        "transfer_id": out_id,
+        "lot_id": 2,
+        "site": site,
+        "product": VIAL,
+        "lot": "L1",
+        "expiry": date(2027, 1, 31),
+        "units": units,
+    }
+    values.update(kw)
+    return out, TransferIn(**values)  # type: ignore[arg-type]
+
+
+def test_a_witnessed_transfer_moves_units_between_sites() -> None:
+    lib = products()
+    ledger = append_all((receipt(1),), transfer(2), lib)
+    # not witnessed yet: nothing moved, the transfer awaits its witness
+    stock = replay(ledger, lib)
+    assert [(b.site, b.units_on_hand) for b in stock.lots] == [("main", 10)]
+    assert [e.id for e in stock.pending] == [2]
+    ledger = append(ledger, Witness(id=4, at=at(11), by="ben", target_id=2), lib)
+    stock = replay(ledger, lib)
+    assert [(b.site, b.lot, b.units_on_hand, b.mg_on_hand) for b in stock.lots] == [
+        ("main", "L1", 7, 3500),
+        ("north", "L1", 3, 1500),
+    ]
+    assert (stock.lot(1).transferred_out, stock.lot(2).transferred_in) == (3, 3)
+    # the receiving site draws from the lot it now holds
+    draw = Draw(id=5, at=at(20), by="ana", lot_id=2, units=1, prepared_mg=100, dosing_session_id=9)
+    ledger = append(ledger, draw, lib)
+    assert account(ledger, lib, delivered_mg=100, dosing_session_id=9).opened_mg == 500
+    # a void of the in alone is refused; the in follows a void of the out
+    with pytest.raises(InvalidInput, match="void the transfer out 2"):
+        append(ledger, Void(id=6, at=at(30), by="ana", target_id=3, reason="x"), lib)
+    with pytest.raises(InvalidInput, match="lot 2 had not been received"):  # the draw from it
+        append(ledger, Void(id=6, at=at(30), by="ana", target_id=2, reason="x"), lib)
+    undone = append(ledger[:-1], Void(id=6, at=at(30), by="ana", target_id=2, reason="x"), lib)
+    assert [(b.site, b.units_on_hand) for b in replay(undone, lib).lots] == [("main", 10)]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"units": 11}, "has 10"),
+        ({"site": "main"}, "a transfer is between two sites"),
+        ({"minutes": 60 * 24 * 400}, "expired on 2027-01-31: an expired lot is not transferred"),
+    ],
+)
+def test_a_bad_transfer_is_refused(change: dict[str, object], message: str) -> None:
+    units = int(change.get("units", 3))  # type: ignore[call-overload]
+    minutes = int(change.get("minutes", 10))  # type: ignore[call-overload]
+    site = str(change.get("site", "north"))
+    with pytest.raises(InvalidInput, match=message):
+        append_all((receipt(1),), transfer(2, units=units, site=site, minutes=minutes))
+
+
+def test_a_transfer_out_without_its_in_and_a_self_witness_are_refused() -> None:
+    out, into = transfer(2)
+    with pytest.raises(InvalidInput, match="recorded with its transfer in"):
+        append((receipt(1),), out)
+    with pytest.raises(InvalidInput, match="second person"):
+        append((receipt(1), out, into), Witness(id=4, at=at(11), by="ana", target_id=2))

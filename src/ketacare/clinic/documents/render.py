@@ -138,6 +138,9 @@ def _zone_label(zone: ZoneInfo, here: datetime) -> str:
 class Document:
     """One document to typeset: its template, title, letterhead, patient and values.
 
+    ``patient`` is None for a document about no patient (a stock report): its template
+    then overrides the ``running_right`` and ``identity`` blocks of the base.
+
     ``template`` extends ``documents/base.html``; ``values`` are its own context; times are
     shown in ``zone`` and ``generated_at`` is printed on every page.
     """
@@ -145,7 +148,7 @@ class Document:
     template: str
     title: str
     letterhead: Letterhead
-    patient: Identity
+    patient: Identity | None
     zone: ZoneInfo
     generated_at: datetime
     values: Mapping[str, Any]

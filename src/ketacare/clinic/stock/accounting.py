@@ -8,6 +8,7 @@ The dose a session gave is what its own log says
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,9 +18,9 @@ from sqlalchemy.orm import Session
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.sessions import service as sessions
 from ketacare.clinic.stock.orm import StockLot
-from ketacare.clinic.stock.reading import Ledger, _supply, ledger, library
+from ketacare.clinic.stock.reading import Ledger, _supply, ledger, library, read_audited
 from ketacare.core.sessions import delivered_mg
-from ketacare.core.stock import Account, Draw, account
+from ketacare.core.stock import Account, Draw, Void, account
 from ketacare.infra.errors import Conflict
 
 #: What closes a dosing session (a remainder must be accounted for first).
@@ -84,14 +85,13 @@ def read_session_account(
     acc = session_account(session=session, dosing_session_id=dosing_session_id, now=now)
     why = unaccounted_remainder(session=session, dosing_session_id=dosing_session_id, now=now)
     row = get_session(session=session, session_id=dosing_session_id)
-    audit.record(
+    read_audited(
         session=session,
         actor=actor,
-        action="read",
-        resource_type="stock_session",
+        what="stock_session",
+        now=now,
         resource_id=dosing_session_id,
         patient_id=row.patient_id,
-        at=now,
     )
     return acc, why
 
@@ -144,6 +144,43 @@ def unaccounted_remainder(
         f"{acc.opened_mg:g} mg, given {acc.delivered_mg:.2f} mg, wasted {acc.wasted_mg:g} mg "
         f"with a witness){pending}: waste the remainder in front of a witness first"
     )
+
+
+#: The states of a closed session (:mod:`ketacare.core.sessions`).
+CLOSED_STATES = ("discharged", "stopped_early")
+
+
+@dataclass(frozen=True, slots=True)
+class Unbalanced:
+    """A closed session whose drug no longer balances, and what its log now says."""
+
+    dosing_session_id: int
+    state: str
+    account: Account
+
+
+def closed_unbalanced(*, session: Session, now: datetime) -> list[Unbalanced]:
+    """Closed sessions that drew from stock and whose account no longer balances: a
+    correction of the log after the close changed what it says was given (more or less
+    than was opened and wasted). Not audited: the caller's page read is."""
+    book = ledger(session=session)
+    voided = {e.target_id for e in book.entries if isinstance(e, Void)}
+    drawn = sorted(
+        {
+            e.dosing_session_id
+            for e in book.entries
+            if isinstance(e, Draw) and e.dosing_session_id is not None and e.id not in voided
+        }
+    )
+    found = []
+    for sid in drawn:
+        given, state = _delivered(session, sid, now)
+        if state.state not in CLOSED_STATES:
+            continue
+        acc = account(book.entries, library(), delivered_mg=given, dosing_session_id=sid)
+        if not acc.accounted:
+            found.append(Unbalanced(sid, state.state, acc))
+    return found
 
 
 def refuse_unaccounted(

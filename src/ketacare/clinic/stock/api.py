@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
+from pydantic import BaseModel
 
-from ketacare.clinic.stock import accounting, reading, reports, schemas, service
+from ketacare.clinic.stock import accounting, documents, reading, reports, schemas, service
+from ketacare.clinic.stock.orm import StockEntry
 from ketacare.web.answers import OBJECT
 from ketacare.web.deps import Call, api_request
 
 router = APIRouter(prefix="/api/v1/stock", tags=["stock"])
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 At = Annotated[datetime | None, Query(description="The instant (default: now)")]
+
+
+def _entry(
+    call: Call, use_case: Callable[..., StockEntry], data: BaseModel | None, **values: Any
+) -> schemas.EntryRead:
+    """Run one write with the request's fields (named as the use case's) and ``values``."""
+    fields = data.model_dump() if data is not None else {}
+    return schemas.EntryRead.of(call.do(use_case, **fields, **values))
 
 
 @router.get("/products", response_model=list[schemas.ProductRead])
@@ -36,18 +47,7 @@ def lots(
     return schemas.StockRead(
         at=when,
         lots=[schemas.LotRead.of(b) for b in found.lots],
-        discrepancies=[
-            schemas.DiscrepancyRead(
-                count_id=d.count.id,
-                lot_id=d.count.lot_id,
-                counted=d.counted,
-                expected=d.expected,
-                difference=d.difference,
-                resolved=d.resolved,
-                outcome=d.resolution.outcome if d.resolution else None,
-            )
-            for d in found.discrepancies
-        ],
+        discrepancies=[schemas.DiscrepancyRead.of(d) for d in found.discrepancies],
         awaiting_witness=[e.id for e in found.pending],
     )
 
@@ -58,18 +58,7 @@ def receive(
     call: Call = api_request("stock:write"),
 ) -> schemas.EntryRead:
     """Receive whole units of a lot (supplier, invoice or order, lot, expiry)."""
-    row = call.do(
-        service.receive,
-        site=data.site,
-        product=data.product,
-        lot=data.lot,
-        expiry=data.expiry,
-        units=data.units,
-        supplier=data.supplier,
-        reference=data.reference,
-        received_at=data.received_at,
-    )
-    return schemas.EntryRead.of(row)
+    return _entry(call, service.receive, data)
 
 
 @router.post("/draws", response_model=schemas.EntryRead, status_code=201)
@@ -79,17 +68,7 @@ def draw(
 ) -> schemas.EntryRead:
     """Open units of a lot for a dosing session or a take-home supply (refused: an
     expired lot, too little on hand, another molecule, a closed session)."""
-    row = call.do(
-        service.draw,
-        lot_id=data.lot_id,
-        units=data.units,
-        prepared_mg=data.prepared_mg,
-        prepared_ml=data.prepared_ml,
-        dosing_session_id=data.dosing_session_id,
-        take_home_id=data.take_home_id,
-        drawn_at=data.drawn_at,
-    )
-    return schemas.EntryRead.of(row)
+    return _entry(call, service.draw, data)
 
 
 @router.post("/wastes", response_model=schemas.EntryRead, status_code=201)
@@ -98,15 +77,7 @@ def waste(
     call: Call = api_request("stock:write"),
 ) -> schemas.EntryRead:
     """Waste what of a draw was not given; a second person witnesses it afterwards."""
-    row = call.do(
-        service.waste,
-        draw_id=data.draw_id,
-        mg=data.mg,
-        ml=data.ml,
-        method=data.method,
-        wasted_at=data.wasted_at,
-    )
-    return schemas.EntryRead.of(row)
+    return _entry(call, service.waste, data)
 
 
 @router.post("/counts", response_model=schemas.EntryRead, status_code=201)
@@ -115,13 +86,7 @@ def count(
     call: Call = api_request("stock:write"),
 ) -> schemas.EntryRead:
     """Count a lot's unopened units; a second person witnesses the count."""
-    row = call.do(
-        service.count,
-        lot_id=data.lot_id,
-        units_counted=data.units_counted,
-        counted_at=data.counted_at,
-    )
-    return schemas.EntryRead.of(row)
+    return _entry(call, service.count, data)
 
 
 @router.post("/disposals", response_model=schemas.EntryRead, status_code=201)
@@ -130,15 +95,20 @@ def dispose(
     call: Call = api_request("stock:write"),
 ) -> schemas.EntryRead:
     """Return or destroy units (expired, damaged, recalled); witnessed like a waste."""
-    row = call.do(
-        service.dispose,
-        lot_id=data.lot_id,
-        units=data.units,
-        disposal=data.disposal,
-        reason=data.reason,
-        reference=data.reference,
+    return _entry(call, service.dispose, data)
+
+
+@router.post("/transfers", response_model=schemas.TransferRead, status_code=201)
+def transfer(
+    data: schemas.TransferRequest,
+    call: Call = api_request("stock:write"),
+) -> schemas.TransferRead:
+    """Send units of a lot to another site (refused: more than on hand, an expired lot, the
+    same site); a second person witnesses the transfer out before either counts."""
+    sent, received = call.do(service.transfer, **data.model_dump())
+    return schemas.TransferRead(
+        transfer_out=schemas.EntryRead.of(sent), transfer_in=schemas.EntryRead.of(received)
     )
-    return schemas.EntryRead.of(row)
 
 
 @router.post("/entries/{entry_id}/witness", response_model=schemas.EntryRead, status_code=201)
@@ -147,8 +117,7 @@ def witness(
     call: Call = api_request("stock:write"),
 ) -> schemas.EntryRead:
     """Witness a waste, a count or a disposal (not one's own)."""
-    row = call.do(service.witness, entry_id=entry_id)
-    return schemas.EntryRead.of(row)
+    return _entry(call, service.witness, None, entry_id=entry_id)
 
 
 @router.post("/entries/{entry_id}/void", response_model=schemas.EntryRead, status_code=201)
@@ -158,12 +127,7 @@ def void(
     call: Call = api_request("stock:write"),
 ) -> schemas.EntryRead:
     """Void an entry made in error, with the reason (it stays on record)."""
-    row = call.do(
-        service.void,
-        entry_id=entry_id,
-        reason=data.reason,
-    )
-    return schemas.EntryRead.of(row)
+    return _entry(call, service.void, data, entry_id=entry_id)
 
 
 @router.post("/counts/{count_id}/resolve", response_model=schemas.EntryRead, status_code=201)
@@ -173,14 +137,7 @@ def resolve(
     call: Call = api_request("stock:resolve"),
 ) -> schemas.EntryRead:
     """Resolve the discrepancy a count opened (loss and theft need the DEA Form 106)."""
-    row = call.do(
-        service.resolve,
-        count_id=count_id,
-        outcome=data.outcome,
-        reason=data.reason,
-        report_reference=data.report_reference,
-    )
-    return schemas.EntryRead.of(row)
+    return _entry(call, service.resolve, data, count_id=count_id)
 
 
 @router.get("/sessions/{session_id}", response_model=schemas.AccountRead)
@@ -191,6 +148,44 @@ def session_account(
     """What became of the drug opened for a dosing session, and whether it may close."""
     acc, why = call.do(accounting.read_session_account, dosing_session_id=session_id)
     return schemas.AccountRead.of(session_id, acc, why)
+
+
+PDF: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/pdf": {}}, "description": "The report as A4 PDF"}
+}
+
+
+def pdf_response(data: bytes, name: str, disposition: str = "attachment") -> Response:
+    """A typeset report as the response (``inline``: shown in the browser)."""
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'{disposition}; filename="{name}.pdf"'},
+    )
+
+
+@router.get("/reports/inventory.pdf", response_class=Response, responses=PDF)
+def inventory_pdf(
+    at: At = None,
+    call: Call = api_request("stock:report"),
+) -> Response:
+    """The inventory at an instant (21 CFR 1304.11) typeset as PDF."""
+    when = at or call.now
+    data = call.do(documents.read_inventory_pdf, at=when, paper=documents.Paper.of(call.settings))
+    return pdf_response(data, "inventory")
+
+
+@router.get("/reports/log.pdf", response_class=Response, responses=PDF)
+def log_pdf(
+    start: Annotated[date, Query(alias="from", description="The first day (clinic's zone)")],
+    end: Annotated[date, Query(alias="to", description="The last day (clinic's zone)")],
+    call: Call = api_request("stock:report"),
+) -> Response:
+    """The log of a period (receipts, draws, wastes with witnesses, counts and
+    discrepancies, disposals, voids) typeset as PDF."""
+    paper = documents.Paper.of(call.settings)
+    data = call.do(documents.log_pdf, start_day=start, end_day=end, paper=paper)
+    return pdf_response(data, f"stock-log-{start.isoformat()}-{end.isoformat()}")
 
 
 @router.get(

@@ -20,6 +20,11 @@ from ketacare.infra.db import Base, UTCDateTime
 
 #: The kinds of ledger entry (:mod:`ketacare.core.stock.entries`).
 ENTRY_KINDS = ("receipt", "draw", "waste", "count", "disposal", "resolution", "witness", "void")
+#: How a transfer between sites is stored: the units leave the lot at the first site as
+#: a disposal whose ``outcome`` is "transfer", and come into the same lot at the other
+#: site as a receipt naming that disposal in ``target_id``.
+TRANSFER_OUTCOME = "transfer"
+STORED_KINDS = {"transfer_out": "disposal", "transfer_in": "receipt"}
 
 
 class StockLot(Base):
@@ -77,3 +82,12 @@ class StockEntry(Base):
     outcome: Mapped[str | None] = mapped_column(String(20), default=None)
     reason: Mapped[str | None] = mapped_column(Text, default=None)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @property
+    def entry_kind(self) -> str:
+        """The ledger's kind of the entry (a transfer's two rows: transfer_out, transfer_in)."""
+        if self.kind == "disposal" and self.outcome == TRANSFER_OUTCOME:
+            return "transfer_out"
+        if self.kind == "receipt" and self.target_id is not None:
+            return "transfer_in"
+        return self.kind

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from ketacare.clinic.sessions import service as sessions
-from ketacare.clinic.stock import accounting, reading, reports, service
+from ketacare.clinic.stock import accounting, documents, reading, reports, service
+from ketacare.clinic.stock.api import pdf_response
 from ketacare.core.errors import InvalidInput
 from ketacare.web.page_call import PageCall, Refusal, mapped_status, page_call
 from ketacare.web.render import optional_float, optional_int
@@ -30,6 +31,7 @@ def _stock_page(call: PageCall, refused: Refusal | None = None) -> Response:
             "products": reading.library(),
             "error": None,
             "today": call.now.astimezone(call.settings.zone).date(),
+            "unbalanced": accounting.closed_unbalanced(session=call.session, now=call.now),
         },
         refused=refused,
     )
@@ -147,6 +149,20 @@ def disposal_page(call: PageCall = page_call("stock:write")) -> Response:
     return _act(call, act, back="/stock")
 
 
+@router.post("/stock/transfers", response_class=HTMLResponse)
+def transfer_page(call: PageCall = page_call("stock:write")) -> Response:
+    def act() -> None:
+        call.do(
+            service.transfer,
+            lot_id=_required_int(call, "lot_id", "lot"),
+            units=_required_int(call, "units", "units"),
+            to_site=call.text("to_site").strip(),
+            reference=call.text("reference").strip(),
+        )
+
+    return _act(call, act, back="/stock")
+
+
 def _back(call: PageCall) -> str:
     back = call.text("back").strip()
     return back if back.startswith("/stock") and "//" not in back else "/stock"
@@ -231,3 +247,45 @@ def report_csv_page(
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{report}.csv"'},
     )
+
+
+def _day(value: str | None, what: str, default: date) -> date:
+    if not (value or "").strip():
+        return default
+    try:
+        return date.fromisoformat((value or "").strip())
+    except ValueError as exc:
+        raise InvalidInput(f"{what} must be a date (YYYY-MM-DD), got {value!r}") from exc
+
+
+@router.get("/stock/reports/inventory.pdf")
+def inventory_pdf_page(
+    at: Annotated[str | None, Query(description="A day: the inventory at its close")] = None,
+    call: PageCall = page_call("stock:report"),
+) -> Response:
+    """The inventory at the close of a day (today by default) as PDF."""
+    zone = call.settings.zone
+    day = _day(at, "the inventory's day", call.now.astimezone(zone).date())
+    when = min(documents.close_of(day, zone), call.now)
+    data = call.do(
+        documents.read_inventory_pdf,
+        at=when,
+        day=day if when < call.now else None,
+        paper=documents.Paper.of(call.settings),
+    )
+    return pdf_response(data, f"inventory-{day.isoformat()}", "inline")
+
+
+@router.get("/stock/reports/log.pdf")
+def log_pdf_page(
+    start: Annotated[str | None, Query(alias="from", description="The first day")] = None,
+    end: Annotated[str | None, Query(alias="to", description="The last day")] = None,
+    call: PageCall = page_call("stock:report"),
+) -> Response:
+    """The log of a period of days (today by default) as PDF."""
+    today = call.now.astimezone(call.settings.zone).date()
+    first = _day(start, "the first day", today)
+    last = _day(end, "the last day", first if start else today)
+    paper = documents.Paper.of(call.settings)
+    data = call.do(documents.log_pdf, start_day=first, end_day=last, paper=paper)
+    return pdf_response(data, f"stock-log-{first.isoformat()}-{last.isoformat()}", "inline")

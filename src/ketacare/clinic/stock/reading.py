@@ -27,6 +27,8 @@ from ketacare.core.stock import (
     Receipt,
     Resolution,
     Stock,
+    TransferIn,
+    TransferOut,
     Void,
     Waste,
     Witness,
@@ -58,18 +60,26 @@ class Ledger:
 
 def _entry(row: StockEntry, lot: StockLot | None, by: str) -> Entry:
     common: dict[str, Any] = {"id": row.id, "at": row.at, "by": by}
-    if row.kind == "receipt":
+    kind = row.entry_kind
+    if kind in ("receipt", "transfer_in"):
         assert lot is not None and row.units is not None
+        arrival: dict[str, Any] = {
+            "lot_id": lot.id,
+            "site": lot.site,
+            "product": lot.product,
+            "lot": lot.lot,
+            "expiry": lot.expiry,
+            "units": row.units,
+        }
+        if kind == "transfer_in":
+            assert row.target_id is not None
+            return TransferIn(**common, **arrival, transfer_id=row.target_id)
         return Receipt(
-            **common,
-            lot_id=lot.id,
-            site=lot.site,
-            product=lot.product,
-            lot=lot.lot,
-            expiry=lot.expiry,
-            units=row.units,
-            supplier=row.supplier or "",
-            reference=row.reference or "",
+            **common, **arrival, supplier=row.supplier or "", reference=row.reference or ""
+        )
+    if kind == "transfer_out":
+        return TransferOut(
+            **common, lot_id=row.lot_id or 0, units=row.units or 0, reference=row.reference or ""
         )
     if row.kind == "draw":
         return Draw(
@@ -141,15 +151,16 @@ def stock_at(*, session: Session, actor: audit.Actor, at: datetime, now: datetim
     """Every lot's balance at ``at`` (an audited read)."""
     _aware(at, "at")
     found = replay(ledger(session=session).entries, library(), at=at)
-    audit.record(
-        session=session,
-        actor=actor,
-        action="read",
-        resource_type="stock",
-        at=now,
-        detail={"at": at.isoformat()},
-    )
+    read_audited(session=session, actor=actor, what="stock", now=now, detail={"at": at.isoformat()})
     return found
+
+
+def read_audited(
+    *, session: Session, actor: audit.Actor, what: str, now: datetime, **fields: Any
+) -> None:
+    """The audit event of a read of the stock (``what``: the stock, a session's drug, a
+    report), with the resource, patient or detail ``fields`` of :func:`audit.record`."""
+    audit.record(session=session, actor=actor, action="read", resource_type=what, at=now, **fields)
 
 
 def _aware(value: datetime, what: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.audit import service as audit
-from ketacare.clinic.stock.reading import _patient_of, ledger, library
+from ketacare.clinic.stock.reading import _patient_of, ledger, library, read_audited
 from ketacare.core.errors import InvalidInput
 from ketacare.core.stock import Disposal, Draw, Entry, LotBalance, Waste, Witness, replay
 
@@ -121,12 +121,11 @@ def read_report(
 ) -> list[dict[str, Any]]:
     """:func:`report_rows`, audited as a read of the report (with its instant and format)."""
     rows = report_rows(session=session, report=report, at=at)
-    audit.record(
+    read_audited(
         session=session,
         actor=actor,
-        action="read",
-        resource_type=f"stock_report_{report}",
-        at=now,
+        what=f"stock_report_{report}",
+        now=now,
         detail={"at": at.isoformat(), "format": export},
     )
     return rows

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from ketacare.clinic.stock.orm import StockEntry
-from ketacare.core.stock import Account, LotBalance, Product
+from ketacare.core.stock import Account, Discrepancy, LotBalance, Product
 
 Id = Field(ge=1, le=2**31 - 1)
+
+
+def _fields(model: type[BaseModel], obj: object, /, **given: Any) -> dict[str, Any]:
+    """The model's fields: ``given``, and the rest read from the attributes of ``obj``."""
+    return {
+        name: given[name] if name in given else getattr(obj, name) for name in model.model_fields
+    }
 
 
 class ProductRead(BaseModel):
@@ -27,18 +34,7 @@ class ProductRead(BaseModel):
 
     @classmethod
     def of(cls, p: Product) -> ProductRead:
-        return cls(
-            id=p.id,
-            molecule=p.molecule,
-            label=p.label,
-            form=p.form,
-            unit=p.unit,
-            mg_per_unit=p.mg_per_unit,
-            strength_mg_per_ml=p.strength_mg_per_ml,
-            volume_ml=p.volume_ml,
-            ndc=p.ndc,
-            source=p.source.text,
-        )
+        return cls(**_fields(cls, p, source=p.source.text))
 
 
 class LotRead(BaseModel):
@@ -51,24 +47,14 @@ class LotRead(BaseModel):
     drawn: int
     disposed: int
     adjusted: int
+    transferred_in: int
+    transferred_out: int
     units_on_hand: int
     mg_on_hand: float
 
     @classmethod
     def of(cls, b: LotBalance) -> LotRead:
-        return cls(
-            lot_id=b.lot_id,
-            site=b.site,
-            product=b.product.id,
-            lot=b.lot,
-            expiry=b.expiry,
-            received=b.received,
-            drawn=b.drawn,
-            disposed=b.disposed,
-            adjusted=b.adjusted,
-            units_on_hand=b.units_on_hand,
-            mg_on_hand=b.mg_on_hand,
-        )
+        return cls(**_fields(cls, b, product=b.product.id))
 
 
 class DiscrepancyRead(BaseModel):
@@ -79,6 +65,11 @@ class DiscrepancyRead(BaseModel):
     difference: int
     resolved: bool
     outcome: str | None
+
+    @classmethod
+    def of(cls, d: Discrepancy) -> DiscrepancyRead:
+        outcome = d.resolution.outcome if d.resolution else None
+        return cls(**_fields(cls, d, count_id=d.count.id, lot_id=d.count.lot_id, outcome=outcome))
 
 
 class StockRead(BaseModel):
@@ -102,18 +93,7 @@ class EntryRead(BaseModel):
 
     @classmethod
     def of(cls, r: StockEntry) -> EntryRead:
-        return cls(
-            id=r.id,
-            kind=r.kind,
-            at=r.at,
-            lot_id=r.lot_id,
-            units=r.units,
-            mg=r.mg,
-            ml=r.ml,
-            dosing_session_id=r.dosing_session_id,
-            take_home_id=r.take_home_id,
-            target_id=r.target_id,
-        )
+        return cls(**_fields(cls, r, kind=r.entry_kind))
 
 
 class ReceiptIn(BaseModel):
@@ -161,6 +141,21 @@ class DisposalIn(BaseModel):
     reference: str = Field(min_length=1, max_length=200)
 
 
+class TransferRequest(BaseModel):
+    lot_id: int = Id
+    units: int = Field(ge=1, le=100_000)
+    to_site: str = Field(min_length=1, max_length=60, description="The site the units go to")
+    reference: str = Field(
+        min_length=1, max_length=200, description="The transfer sheet or order the units go with"
+    )
+    transferred_at: datetime | None = None
+
+
+class TransferRead(BaseModel):
+    transfer_out: EntryRead = Field(description="At the first site; a second person witnesses it")
+    transfer_in: EntryRead = Field(description="At the other site; counts with its transfer out")
+
+
 class VoidIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -188,14 +183,13 @@ class AccountRead(BaseModel):
     @classmethod
     def of(cls, sid: int, a: Account, reason: str | None) -> AccountRead:
         return cls(
-            dosing_session_id=sid,
-            opened_mg=a.opened_mg,
-            delivered_mg=round(a.delivered_mg, 3),
-            wasted_mg=a.wasted_mg,
-            pending_waste_mg=a.pending_waste_mg,
-            remainder_mg=a.remainder_mg,
-            accounted=a.accounted,
-            draws=[d.id for d in a.draws],
-            can_close=reason is None,
-            reason=reason,
+            **_fields(
+                cls,
+                a,
+                dosing_session_id=sid,
+                delivered_mg=round(a.delivered_mg, 3),
+                draws=[d.id for d in a.draws],
+                can_close=reason is None,
+                reason=reason,
+            )
         )

@@ -11,7 +11,8 @@ second person with their own login.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -20,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.sessions import service as sessions
-from ketacare.clinic.stock.accounting import _purpose_account
-from ketacare.clinic.stock.orm import StockEntry, StockLot
+from ketacare.clinic.stock.accounting import CLOSED_STATES, _purpose_account
+from ketacare.clinic.stock.orm import STORED_KINDS, TRANSFER_OUTCOME, StockEntry, StockLot
 from ketacare.clinic.stock.reading import Ledger, _aware, _patient_of, _supply, ledger, library
 from ketacare.core.errors import InvalidInput
 from ketacare.core.stock import (
@@ -31,14 +32,14 @@ from ketacare.core.stock import (
     Entry,
     Receipt,
     Resolution,
+    TransferIn,
+    TransferOut,
     Void,
     Waste,
     Witness,
-    append,
+    append_all,
 )
 from ketacare.infra.errors import Conflict, NotFound
-
-_FINAL = ("discharged", "stopped_early")
 
 
 def _when(at: datetime | None, now: datetime) -> datetime:
@@ -49,48 +50,92 @@ def _when(at: datetime | None, now: datetime) -> datetime:
     return when
 
 
-def _store(
-    *,
-    session: Session,
-    actor: audit.Actor,
-    book: Ledger,
-    entry: Entry,
-    row: StockEntry,
-    now: datetime,
-    patient_id: int | None = None,
-    detail: dict[str, Any] | None = None,
-) -> StockEntry:
-    append(book.entries, entry, library())  # InvalidInput with the reason, nothing stored
+def _signer(actor: audit.Actor) -> int:
     if actor.user_id is None:
         raise InvalidInput("stock entries are signed by a logged-in person")
-    row.kind = entry.kind
-    row.at = entry.at
-    row.user_id = actor.user_id
-    row.recorded_at = now
-    session.add(row)
-    session.flush()
-    audit.record(
-        session=session,
-        actor=actor,
-        action="create",
-        resource_type=f"stock_{entry.kind}",
-        resource_id=row.id,
-        patient_id=patient_id,
-        at=now,
-        detail=detail or {},
-    )
-    return row
+    return actor.user_id
 
 
-def _lot(book: Ledger, lot_id: int) -> StockLot:
-    lot = book.lots.get(lot_id)
-    if lot is None:
-        raise NotFound(f"lot {lot_id} has not been received")
-    return lot
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """One write to the ledger: who, when, and the ledger as it stands (under the lock)."""
 
+    session: Session
+    actor: audit.Actor
+    now: datetime
+    book: Ledger
 
-def _common(book: Ledger, actor: audit.Actor, at: datetime) -> dict[str, Any]:
-    return {"id": book.next_id(), "at": at, "by": actor.username}
+    @classmethod
+    def begin(cls, session: Session, actor: audit.Actor, now: datetime) -> _Write:
+        return cls(session, actor, now, ledger(session=session, lock=True))
+
+    def common(self, at: datetime | None = None) -> dict[str, Any]:
+        """The number, time and signer of the next entry."""
+        return {"id": self.book.next_id(), "at": at or self.now, "by": self.actor.username}
+
+    def check(self, *entries: Entry) -> None:
+        """:class:`InvalidInput` with the reason when the core refuses the entries."""
+        append_all(self.book.entries, entries, library())
+
+    def store(
+        self,
+        entry: Entry,
+        row: StockEntry,
+        *,
+        patient_id: int | None = None,
+        detail: dict[str, Any] | None = None,
+        checked: bool = False,
+    ) -> StockEntry:
+        """Store one row for ``entry`` (checked by the core first unless ``checked``) and
+        audit it; a refused entry stores nothing."""
+        if not checked:
+            self.check(entry)
+        row.kind = STORED_KINDS.get(entry.kind, entry.kind)
+        row.at = entry.at
+        row.user_id = _signer(self.actor)
+        row.recorded_at = self.now
+        self.session.add(row)
+        self.session.flush()
+        audit.record(
+            session=self.session,
+            actor=self.actor,
+            action="create",
+            resource_type=f"stock_{entry.kind}",
+            resource_id=row.id,
+            patient_id=patient_id,
+            at=self.now,
+            detail=detail or {},
+        )
+        return row
+
+    def lot(self, lot_id: int) -> StockLot:
+        """A lot on record (:class:`NotFound` otherwise)."""
+        lot = self.book.lots.get(lot_id)
+        if lot is None:
+            raise NotFound(f"lot {lot_id} has not been received")
+        return lot
+
+    def site_lot(self, site: str, product: str, lot: str) -> StockLot | None:
+        """The lot of ``product`` numbered ``lot`` at ``site``, if any."""
+        return self.session.scalar(
+            select(StockLot).where(
+                StockLot.site == site, StockLot.product == product, StockLot.lot == lot
+            )
+        )
+
+    def new_lot(self, site: str, product: str, lot: str, expiry: date) -> StockLot:
+        """A lot's row, written once the core has accepted the entry that brings it."""
+        row = StockLot(
+            site=site,
+            product=product,
+            lot=lot,
+            expiry=expiry,
+            created_at=self.now,
+            created_by=_signer(self.actor),
+        )
+        self.session.add(row)
+        self.session.flush()
+        return row
 
 
 def receive(
@@ -112,22 +157,17 @@ def receive(
     lib = library()
     if product not in lib:
         raise InvalidInput(f"product {product!r} is not known: known are {', '.join(lib)}")
-    book = ledger(session=session, lock=True)
+    w = _Write.begin(session, actor, now)
     site, lot = site.strip(), lot.strip()
-    found = session.scalar(
-        select(StockLot).where(
-            StockLot.site == site, StockLot.product == product, StockLot.lot == lot
-        )
-    )
-    lot_id = found.id if found is not None else 0
+    found = w.site_lot(site, product, lot)
     if found is not None and found.expiry != expiry:
         raise InvalidInput(
             f"lot {lot} of {product} at {site} was received with expiry {found.expiry}: "
             f"a receipt of it cannot say {expiry}"
         )
     entry = Receipt(
-        **_common(book, actor, at),
-        lot_id=lot_id or -1,
+        **w.common(at),
+        lot_id=found.id if found is not None else -1,
         site=site,
         product=product,
         lot=lot,
@@ -137,30 +177,14 @@ def receive(
         reference=reference.strip(),
     )
     if found is None:
-        append(book.entries, entry, lib)  # refuse before a lot row is written
-        if actor.user_id is None:
-            raise InvalidInput("stock entries are signed by a logged-in person")
-        found = StockLot(
-            site=site,
-            product=product,
-            lot=lot,
-            expiry=expiry,
-            created_at=now,
-            created_by=actor.user_id,
-        )
-        session.add(found)
-        session.flush()
-        book = Ledger(book.entries, book.rows, {**book.lots, found.id: found}, book.names)
+        w.check(entry)  # refuse before a lot row is written
+        found = w.new_lot(site, product, lot, expiry)
     entry = replace(entry, lot_id=found.id)
-    return _store(
-        session=session,
-        actor=actor,
-        book=book,
-        entry=entry,
-        row=StockEntry(
+    return w.store(
+        entry,
+        StockEntry(
             lot_id=found.id, units=units, supplier=entry.supplier, reference=entry.reference
         ),
-        now=now,
         detail={"lot": lot, "product": product, "site": site, "units": units},
     )
 
@@ -184,14 +208,14 @@ def draw(
     molecule than the session's or the supply's, a closed session.
     """
     at = _when(drawn_at, now)
-    book = ledger(session=session, lock=True)
-    lot = _lot(book, lot_id)
+    w = _Write.begin(session, actor, now)
+    lot = w.lot(lot_id)
     product = library()[lot.product]
     patient_id: int | None
     if dosing_session_id is not None:
         row = sessions.get_session(session=session, session_id=dosing_session_id)
         state = sessions.state_of(session=session, session_id=dosing_session_id)
-        if state.state in _FINAL:
+        if state.state in CLOSED_STATES:
             raise Conflict(
                 f"session {dosing_session_id} is closed ({state.state}): nothing is drawn"
             )
@@ -206,29 +230,18 @@ def draw(
             f"lot {lot.lot} is {product.label} ({product.molecule}): the "
             f"{'session' if take_home_id is None else 'supply'} is {molecule}"
         )
+    purpose: dict[str, Any] = {"dosing_session_id": dosing_session_id, "take_home_id": take_home_id}
     entry = Draw(
-        **_common(book, actor, at),
+        **w.common(at),
         lot_id=lot_id,
         units=units,
         prepared_mg=prepared_mg,
         prepared_ml=prepared_ml,
-        dosing_session_id=dosing_session_id,
-        take_home_id=take_home_id,
+        **purpose,
     )
-    return _store(
-        session=session,
-        actor=actor,
-        book=book,
-        entry=entry,
-        row=StockEntry(
-            lot_id=lot_id,
-            units=units,
-            mg=float(prepared_mg),
-            ml=prepared_ml,
-            dosing_session_id=dosing_session_id,
-            take_home_id=take_home_id,
-        ),
-        now=now,
+    return w.store(
+        entry,
+        StockEntry(lot_id=lot_id, units=units, mg=float(prepared_mg), ml=prepared_ml, **purpose),
         patient_id=patient_id,
         detail={"lot": lot.lot, "units": units, "prepared_mg": prepared_mg},
     )
@@ -250,24 +263,21 @@ def waste(
     Refused above what is left: opened minus given minus the waste already recorded.
     """
     at = _when(wasted_at, now)
-    book = ledger(session=session, lock=True)
-    target = next((e for e in book.entries if e.id == draw_id), None)
+    w = _Write.begin(session, actor, now)
+    target = next((e for e in w.book.entries if e.id == draw_id), None)
     if not isinstance(target, Draw):
         raise NotFound(f"entry {draw_id} is not a draw")
-    acc, patient_id = _purpose_account(session, book, target, now)
+    acc, patient_id = _purpose_account(session, w.book, target, now)
     left = acc.opened_mg - acc.delivered_mg - acc.wasted_mg - acc.pending_waste_mg
     if mg > left + 0.01:
         raise InvalidInput(
             f"{mg:g} mg is more than is left to waste: {left:.2f} mg (opened {acc.opened_mg:g} mg, "
             f"given {acc.delivered_mg:.2f} mg, wasted {acc.wasted_mg + acc.pending_waste_mg:g} mg)"
         )
-    entry = Waste(**_common(book, actor, at), draw_id=draw_id, mg=mg, ml=ml, method=method.strip())
-    return _store(
-        session=session,
-        actor=actor,
-        book=book,
-        entry=entry,
-        row=StockEntry(
+    entry = Waste(**w.common(at), draw_id=draw_id, mg=mg, ml=ml, method=method.strip())
+    return w.store(
+        entry,
+        StockEntry(
             lot_id=target.lot_id,
             target_id=draw_id,
             mg=float(mg),
@@ -276,7 +286,6 @@ def waste(
             dosing_session_id=target.dosing_session_id,
             take_home_id=target.take_home_id,
         ),
-        now=now,
         patient_id=patient_id,
         detail={"draw": draw_id, "mg": mg, "method": entry.method},
     )
@@ -293,17 +302,12 @@ def count(
 ) -> StockEntry:
     """A count of a lot's unopened units; a second person witnesses it with their login."""
     at = _when(counted_at, now)
-    book = ledger(session=session, lock=True)
-    _lot(book, lot_id)
-    entry = Count(**_common(book, actor, at), lot_id=lot_id, units_counted=units_counted)
-    return _store(
-        session=session,
-        actor=actor,
-        book=book,
-        entry=entry,
-        row=StockEntry(lot_id=lot_id, units=units_counted),
-        now=now,
-        detail={"lot": book.lots[lot_id].lot, "units_counted": units_counted},
+    w = _Write.begin(session, actor, now)
+    lot = w.lot(lot_id)
+    return w.store(
+        Count(**w.common(at), lot_id=lot_id, units_counted=units_counted),
+        StockEntry(lot_id=lot_id, units=units_counted),
+        detail={"lot": lot.lot, "units_counted": units_counted},
     )
 
 
@@ -321,38 +325,79 @@ def dispose(
 ) -> StockEntry:
     """Units returned or destroyed (expired, damaged, recalled); witnessed like a waste."""
     at = _when(disposed_at, now)
-    book = ledger(session=session, lock=True)
-    _lot(book, lot_id)
+    w = _Write.begin(session, actor, now)
+    lot = w.lot(lot_id)
     entry = Disposal(
-        **_common(book, actor, at),
+        **w.common(at),
         lot_id=lot_id,
         units=units,
         disposal=disposal,  # type: ignore[arg-type]
         reason=reason.strip(),
         reference=reference.strip(),
     )
-    return _store(
-        session=session,
-        actor=actor,
-        book=book,
-        entry=entry,
-        row=StockEntry(
+    return w.store(
+        entry,
+        StockEntry(
             lot_id=lot_id,
             units=units,
             outcome=disposal,
             reason=entry.reason,
             reference=entry.reference,
         ),
-        now=now,
-        detail={"lot": book.lots[lot_id].lot, "units": units, "disposal": disposal},
+        detail={"lot": lot.lot, "units": units, "disposal": disposal},
     )
 
 
-def _target(book: Ledger, entry_id: int) -> StockEntry:
-    row = book.rows.get(entry_id)
-    if row is None:
-        raise NotFound(f"stock entry {entry_id} does not exist")
-    return row
+def transfer(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    lot_id: int,
+    units: int,
+    to_site: str,
+    reference: str,
+    now: datetime,
+    transferred_at: datetime | None = None,
+) -> tuple[StockEntry, StockEntry]:
+    """Send units of a lot to another site: a transfer out of this site and a transfer in
+    to the same lot at the other one, stored together; they count once a second person
+    witnesses the transfer out (with their own login).
+
+    Refused, nothing stored: more units than on hand, an expired lot, the same site.
+    """
+    at = _when(transferred_at, now)
+    w = _Write.begin(session, actor, now)
+    source = w.lot(lot_id)
+    site = to_site.strip()
+    found = w.site_lot(site, source.product, source.lot)
+    out = TransferOut(**w.common(at), lot_id=lot_id, units=units, reference=reference.strip())
+    into = TransferIn(
+        **{**w.common(at), "id": out.id + 1},
+        transfer_id=out.id,
+        lot_id=found.id if found is not None else -1,
+        site=site,
+        product=source.product,
+        lot=source.lot,
+        expiry=source.expiry,
+        units=units,
+    )
+    w.check(out, into)  # the reason, nothing stored
+    if found is None:
+        found = w.new_lot(site, source.product, source.lot, source.expiry)
+    detail = {"lot": source.lot, "units": units, "from": source.site, "to": site}
+    sent = w.store(
+        out,
+        StockEntry(lot_id=lot_id, units=units, outcome=TRANSFER_OUTCOME, reference=out.reference),
+        detail=detail,
+        checked=True,
+    )
+    received = w.store(
+        into,
+        StockEntry(lot_id=found.id, units=units, target_id=sent.id, reference=out.reference),
+        detail=detail,
+        checked=True,
+    )
+    return sent, received
 
 
 def _on_entry(
@@ -361,20 +406,17 @@ def _on_entry(
     actor: audit.Actor,
     entry_id: int,
     now: datetime,
-    make: Any,
+    make: Callable[..., Entry],
     **columns: Any,
 ) -> StockEntry:
     """Store an entry about another one (a witness, a void, a resolution)."""
-    book = ledger(session=session, lock=True)
-    row = _target(book, entry_id)
-    entry = make(**_common(book, actor, now))
-    return _store(
-        session=session,
-        actor=actor,
-        book=book,
-        entry=entry,
-        row=StockEntry(lot_id=row.lot_id, target_id=entry_id, **columns),
-        now=now,
+    w = _Write.begin(session, actor, now)
+    row = w.book.rows.get(entry_id)
+    if row is None:
+        raise NotFound(f"stock entry {entry_id} does not exist")
+    return w.store(
+        make(**w.common()),
+        StockEntry(lot_id=row.lot_id, target_id=entry_id, **columns),
         patient_id=_patient_of(session, row),
         detail={"entry": entry_id, "kind": row.kind, **columns},
     )

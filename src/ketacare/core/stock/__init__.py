@@ -2,25 +2,30 @@
 and the append-only ledger of receipts, draws, wastes, counts, disposals and their
 resolution, replayed to any instant (:mod:`~ketacare.core.stock.ledger`)."""
 
-from ketacare.core.stock.ledger import (
+from ketacare.core.stock.entries import (
     DISPOSAL_KINDS,
-    MG_RESOLUTION,
     OUTCOMES,
-    Account,
     Count,
-    Discrepancy,
     Disposal,
     Draw,
     Entry,
-    LotBalance,
     Receipt,
     Resolution,
-    Stock,
+    TransferIn,
+    TransferOut,
     Void,
     Waste,
     Witness,
+)
+from ketacare.core.stock.ledger import (
+    MG_RESOLUTION,
+    Account,
+    Discrepancy,
+    LotBalance,
+    Stock,
     account,
     append,
+    append_all,
     replay,
 )
 from ketacare.core.stock.products import MOLECULES, Product, load_products, products
@@ -41,11 +46,14 @@ __all__ = [
     "Receipt",
     "Resolution",
     "Stock",
+    "TransferIn",
+    "TransferOut",
     "Void",
     "Waste",
     "Witness",
     "account",
     "append",
+    "append_all",
     "load_products",
     "products",
     "replay",

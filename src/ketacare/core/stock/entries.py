@@ -31,6 +31,8 @@ __all__ = [
     "Outcome",
     "Receipt",
     "Resolution",
+    "TransferIn",
+    "TransferOut",
     "Void",
     "Waste",
     "Witness",
@@ -79,18 +81,17 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Receipt(Entry):
-    """Whole units of one lot received from a supplier (21 CFR 1304.22(c))."""
+class _Arrival(Entry):
+    """Whole units of one lot (product, lot number, expiry) coming to a site."""
 
-    kind: ClassVar[str] = "receipt"
+    #: how the units came, in the message about them ("units received")
+    came: ClassVar[str] = "received"
     lot_id: int
     site: str
     product: str
     lot: str
     expiry: date
     units: int
-    supplier: str
-    reference: str
 
     def __post_init__(self) -> None:
         Entry.__post_init__(self)
@@ -98,30 +99,54 @@ class Receipt(Entry):
             (self.site, "site"),
             (self.product, "product"),
             (self.lot, "lot number"),
-            (self.supplier, "supplier"),
-            (self.reference, "invoice or order reference"),
         ):
             _text(value, what)
-        _units(self.units, "units received")
+        _units(self.units, f"units {self.came}")
         if not isinstance(self.expiry, date):
             raise InvalidInput("expiry must be a date")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Draw(Entry):
+class _Taking(Entry):
+    """Whole units taken out of one lot (opened, disposed of, transferred)."""
+
+    #: what happens to the units, in the message about them ("units opened")
+    went: ClassVar[str] = "taken"
+    lot_id: int
+    units: int
+
+    def __post_init__(self) -> None:
+        Entry.__post_init__(self)
+        _units(self.units, f"units {self.went}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Receipt(_Arrival):
+    """Whole units of one lot received from a supplier (21 CFR 1304.22(c))."""
+
+    kind: ClassVar[str] = "receipt"
+    supplier: str
+    reference: str
+
+    def __post_init__(self) -> None:
+        _Arrival.__post_init__(self)
+        _text(self.supplier, "supplier")
+        _text(self.reference, "invoice or order reference")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Draw(_Taking):
     """Units of a lot opened for one dosing session or one take-home supply."""
 
     kind: ClassVar[str] = "draw"
-    lot_id: int
-    units: int
+    went: ClassVar[str] = "opened"
     prepared_mg: float
     prepared_ml: float | None = None
     dosing_session_id: int | None = None
     take_home_id: int | None = None
 
     def __post_init__(self) -> None:
-        Entry.__post_init__(self)
-        _units(self.units, "units opened")
+        _Taking.__post_init__(self)
         _positive(self.prepared_mg, "prepared mg")
         if self.prepared_ml is not None:
             _positive(self.prepared_ml, "prepared mL")
@@ -171,20 +196,18 @@ class Count(Entry):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Disposal(Entry):
+class Disposal(_Taking):
     """Units returned or destroyed (expired, damaged, recalled; counts once witnessed)."""
 
     kind: ClassVar[str] = "disposal"
     witnessed: ClassVar[bool] = True
-    lot_id: int
-    units: int
+    went: ClassVar[str] = "disposed of"
     disposal: DisposalKind
     reason: str
     reference: str
 
     def __post_init__(self) -> None:
-        Entry.__post_init__(self)
-        _units(self.units, "units disposed of")
+        _Taking.__post_init__(self)
         if self.disposal not in DISPOSAL_KINDS:
             raise InvalidInput(
                 f"disposal {self.disposal!r} is not known: allowed {', '.join(DISPOSAL_KINDS)}"
@@ -215,6 +238,31 @@ class Resolution(Entry):
                 f"a {self.outcome} is reported to the DEA: give the DEA Form 106 reference "
                 "(21 CFR 1301.76(b))"
             )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferOut(_Taking):
+    """Units of a lot sent to another site of the clinic (counts once witnessed); its
+    :class:`TransferIn` at the other site is recorded with it."""
+
+    kind: ClassVar[str] = "transfer_out"
+    witnessed: ClassVar[bool] = True
+    went: ClassVar[str] = "transferred"
+    reference: str
+
+    def __post_init__(self) -> None:
+        _Taking.__post_init__(self)
+        _text(self.reference, "the transfer reference (the transfer sheet or order)")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferIn(_Arrival):
+    """The units of :class:`TransferOut` ``transfer_id`` received at ``site``, into the
+    same lot (product, lot number, expiry) there; it counts when the transfer out does."""
+
+    kind: ClassVar[str] = "transfer_in"
+    came: ClassVar[str] = "transferred"
+    transfer_id: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

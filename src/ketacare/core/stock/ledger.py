@@ -67,14 +67,14 @@ from datetime import date, datetime
 
 from ketacare.core.errors import InvalidInput
 from ketacare.core.stock.entries import (
-    DISPOSAL_KINDS,
-    OUTCOMES,
     Count,
     Disposal,
     Draw,
     Entry,
     Receipt,
     Resolution,
+    TransferIn,
+    TransferOut,
     Void,
     Waste,
     Witness,
@@ -82,24 +82,14 @@ from ketacare.core.stock.entries import (
 from ketacare.core.stock.products import Product, products
 
 __all__ = [
-    "DISPOSAL_KINDS",
     "MG_RESOLUTION",
-    "OUTCOMES",
     "Account",
-    "Count",
     "Discrepancy",
-    "Disposal",
-    "Draw",
-    "Entry",
     "LotBalance",
-    "Receipt",
-    "Resolution",
     "Stock",
-    "Void",
-    "Waste",
-    "Witness",
     "account",
     "append",
+    "append_all",
     "replay",
 ]
 
@@ -125,11 +115,20 @@ class LotBalance:
     drawn: int
     disposed: int
     adjusted: int
+    transferred_in: int = 0
+    transferred_out: int = 0
 
     @property
     def units_on_hand(self) -> int:
         """Unopened units on hand."""
-        return self.received - self.drawn - self.disposed + self.adjusted
+        return (
+            self.received
+            + self.transferred_in
+            - self.drawn
+            - self.disposed
+            - self.transferred_out
+            + self.adjusted
+        )
 
     @property
     def mg_on_hand(self) -> float:
@@ -227,16 +226,47 @@ def _signatures(
 
 
 class _Lot:
-    __slots__ = ("adjusted", "disposed", "drawn", "first", "receipt", "received")
+    __slots__ = (
+        "adjusted",
+        "disposed",
+        "drawn",
+        "first",
+        "moved_in",
+        "moved_out",
+        "receipt",
+        "received",
+    )
 
-    def __init__(self, receipt: Receipt) -> None:
-        self.receipt = receipt
-        self.first = receipt.at
+    def __init__(self, origin: Receipt | TransferIn) -> None:
+        #: what brought the lot to its site first: a receipt, or a transfer from another site
+        self.receipt = origin
+        self.first = origin.at
         self.received = self.drawn = self.disposed = self.adjusted = 0
+        self.moved_in = self.moved_out = 0
 
     @property
     def on_hand(self) -> int:
-        return self.received - self.drawn - self.disposed + self.adjusted
+        return (
+            self.received + self.moved_in - self.drawn - self.disposed - self.moved_out
+        ) + self.adjusted
+
+    def available(self, e: Draw | Disposal | TransferOut) -> None:
+        """Refuse taking ``e.units`` the lot does not hold, or from an expired lot."""
+        if self.first > e.at:
+            raise _fail(e, f"lot {e.lot_id} had not been received at {e.at.isoformat()}")
+        if e.units > self.on_hand:
+            raise _fail(
+                e,
+                f"lot {self.receipt.lot} has {self.on_hand} {self.receipt.product} on hand: "
+                f"{e.units} cannot be taken from it",
+            )
+        if not isinstance(e, Disposal) and e.at.date() > self.receipt.expiry:
+            verb = "drawn from" if isinstance(e, Draw) else "transferred"
+            raise _fail(
+                e,
+                f"lot {self.receipt.lot} expired on {self.receipt.expiry.isoformat()}: an "
+                f"expired lot is not {verb} (record its disposal instead)",
+            )
 
 
 def _fail(entry: Entry, problem: str) -> InvalidInput:
@@ -262,8 +292,10 @@ def replay(
     opened: dict[tuple[str, int], float] = {}
     wasted: dict[tuple[str, int], float] = {}
     counts: dict[int, Discrepancy] = {}
+    outs: dict[int, TransferOut] = {}
     pending: list[Entry] = []
     _check_signatures(entries, index)
+    _check_transfers(entries, index)
     live = [
         e
         for e in entries
@@ -271,9 +303,13 @@ def replay(
     ]
     for e in sorted(live, key=lambda e: (e.at, e.id)):
         if e.witnessed and e.id not in witnesses:
+            if isinstance(e, TransferOut):  # refused when made, not at its witness
+                _lot_of(e, lots).available(e)
             pending.append(e)
             continue
-        if isinstance(e, Receipt):
+        if isinstance(e, TransferIn) and e.transfer_id not in outs:
+            continue  # its transfer out awaits a witness or is voided: nothing moved yet
+        if isinstance(e, Receipt | TransferIn):
             if e.product not in lib:
                 raise _fail(e, f"product {e.product!r} is not known: known {', '.join(lib)}")
             lot = lots.get(e.lot_id)
@@ -290,7 +326,10 @@ def replay(
                     raise _fail(
                         e, f"lot {e.lot_id} was received as another site, product or expiry"
                     )
-            lot.received += e.units
+            if isinstance(e, Receipt):
+                lot.received += e.units
+            else:
+                lot.moved_in += e.units
             continue
         if isinstance(e, Resolution):
             _resolve(e, counts, lots)
@@ -308,29 +347,22 @@ def replay(
                     f"{key[0].replace('_', '-')} {key[1]}",
                 )
             continue
-        assert isinstance(e, Draw | Count | Disposal)
-        lot = lots.get(e.lot_id)
-        if lot is None or lot.first > e.at:
-            raise _fail(e, f"lot {e.lot_id} had not been received at {e.at.isoformat()}")
+        assert isinstance(e, Draw | Count | Disposal | TransferOut)
+        lot = _lot_of(e, lots)
         if isinstance(e, Count):
+            if lot.first > e.at:
+                raise _fail(e, f"lot {e.lot_id} had not been received at {e.at.isoformat()}")
             counts[e.id] = Discrepancy(count=e, expected=lot.on_hand)
             continue
-        if e.units > lot.on_hand:
-            raise _fail(
-                e,
-                f"lot {lot.receipt.lot} has {lot.on_hand} {lot.receipt.product} on hand: "
-                f"{e.units} cannot be taken from it",
-            )
+        lot.available(e)
         if isinstance(e, Disposal):
             lot.disposed += e.units
             continue
+        if isinstance(e, TransferOut):
+            lot.moved_out += e.units
+            outs[e.id] = e
+            continue
         product = lib[lot.receipt.product]
-        if e.at.date() > lot.receipt.expiry:
-            raise _fail(
-                e,
-                f"lot {lot.receipt.lot} expired on {lot.receipt.expiry.isoformat()}: an expired "
-                "lot is not drawn from (record its disposal instead)",
-            )
         if e.prepared_mg > product.mg(e.units) + MG_RESOLUTION:
             raise _fail(
                 e,
@@ -352,6 +384,8 @@ def replay(
                 drawn=lot.drawn,
                 disposed=lot.disposed,
                 adjusted=lot.adjusted,
+                transferred_in=lot.moved_in,
+                transferred_out=lot.moved_out,
             )
             for lot_id, lot in sorted(lots.items())
         ),
@@ -359,6 +393,46 @@ def replay(
         pending=tuple(pending),
         voided=frozenset(voids),
     )
+
+
+def _lot_of(e: Draw | Count | Disposal | TransferOut, lots: Mapping[int, _Lot]) -> _Lot:
+    lot = lots.get(e.lot_id)
+    if lot is None:
+        raise _fail(e, f"lot {e.lot_id} had not been received at {e.at.isoformat()}")
+    return lot
+
+
+def _check_transfers(entries: Sequence[Entry], index: Mapping[int, Entry]) -> None:
+    """Each transfer out with its one transfer in: the same units of the same lot
+    (product, lot number, expiry), at another site, recorded together."""
+    origins: dict[int, Receipt | TransferIn] = {}
+    for e in entries:
+        if isinstance(e, Receipt | TransferIn):
+            origins.setdefault(e.lot_id, e)
+    received: dict[int, TransferIn] = {}
+    for e in entries:
+        if not isinstance(e, TransferIn):
+            continue
+        out = index.get(e.transfer_id)
+        if not isinstance(out, TransferOut):
+            raise _fail(e, f"entry {e.transfer_id} is not a transfer out")
+        if out.id in received:
+            raise _fail(e, f"transfer {out.id} is already received (entry {received[out.id].id})")
+        received[out.id] = e
+        if e.units != out.units or e.at < out.at:
+            raise _fail(e, f"a transfer in takes the units of transfer {out.id}, at its time")
+        source = origins.get(out.lot_id)
+        if source is None:
+            raise _fail(out, f"lot {out.lot_id} has not been received")
+        if (source.product, source.lot, source.expiry) != (e.product, e.lot, e.expiry):
+            raise _fail(e, "a transfer in is the same product, lot and expiry as its transfer out")
+        if source.site == e.site:
+            raise _fail(
+                e, f"lot {e.lot} is at site {e.site} already: a transfer is between two sites"
+            )
+    for e in entries:
+        if isinstance(e, TransferOut) and e.id not in received:
+            raise _fail(e, "a transfer out is recorded with its transfer in at the other site")
 
 
 def _check_signatures(entries: Sequence[Entry], index: Mapping[int, Entry]) -> None:
@@ -372,13 +446,18 @@ def _check_signatures(entries: Sequence[Entry], index: Mapping[int, Entry]) -> N
             raise _fail(e, f"entry {e.target_id} is not an entry that can be {e.kind}ed")
         if isinstance(e, Witness):
             if not target.witnessed:
-                raise _fail(e, f"a {target.kind} is not witnessed (only waste, count, disposal)")
+                raise _fail(
+                    e,
+                    f"a {target.kind} is not witnessed (only waste, count, disposal, transfer out)",
+                )
             if e.by == target.by:
                 raise _fail(
                     e,
                     f"{target.by} recorded {target.kind} {target.id}: "
                     "a second person must witness it",
                 )
+        elif isinstance(target, TransferIn):
+            raise _fail(e, f"void the transfer out {target.transfer_id}: its transfer in follows")
         if (e.kind, e.target_id) in seen:
             raise _fail(e, f"{target.kind} {target.id} is already {e.kind}ed")
         seen.add((e.kind, e.target_id))
@@ -424,6 +503,16 @@ def append(
     return out
 
 
+def append_all(
+    entries: Sequence[Entry], new: Sequence[Entry], library: Mapping[str, Product] | None = None
+) -> tuple[Entry, ...]:
+    """The ledger with the entries ``new`` appended together (a transfer out and its
+    transfer in), or :class:`InvalidInput` saying why not."""
+    out = (*entries, *new)
+    replay(out, library)
+    return out
+
+
 def account(
     entries: Sequence[Entry],
     library: Mapping[str, Product] | None = None,
@@ -444,7 +533,7 @@ def account(
         if dosing_session_id is not None
         else ("take_home", take_home_id)
     )
-    lot_product = {e.lot_id: e.product for e in entries if isinstance(e, Receipt)}
+    lot_product = {e.lot_id: e.product for e in entries if isinstance(e, Receipt | TransferIn)}
     draws = tuple(
         e for e in entries if isinstance(e, Draw) and e.purpose == key and e.id not in voids
     )
