@@ -24,6 +24,7 @@ from ketacare.clinic.plans import dosing, gates
 from ketacare.clinic.plans import service as plans
 from ketacare.clinic.research import service as research
 from ketacare.clinic.screenings import service as screenings
+from ketacare.clinic.sessions import log as session_log
 from ketacare.clinic.sessions import service as sessions
 from ketacare.core.errors import InvalidInput, SoftLimitNeedsReview
 from ketacare.infra.errors import Conflict
@@ -249,7 +250,9 @@ def give_iv(ctx: Ctx, plan_id: int, number: int, start: datetime, *, alert: bool
         now=start,
         opened_at=start,
     )
-    chair = Chair(ctx, row.id, seq=sessions.head(session=ctx.session, session_id=row.id).last_seq)
+    chair = Chair(
+        ctx, row.id, seq=session_log.head(session=ctx.session, session_id=row.id).last_seq
+    )
     setup = sessions.state_of(session=ctx.session, session_id=row.id).setup
     base = (rng.randint(114, 130), rng.randint(70, 80), rng.randint(64, 80))
     t = start + timedelta(minutes=5)
@@ -275,7 +278,7 @@ def give_iv(ctx: Ctx, plan_id: int, number: int, start: datetime, *, alert: bool
             chair(begin, kind="start_infusion", rate_mg_per_h=rate)
             break
         except SoftLimitNeedsReview:
-            chair.seq = sessions.head(session=ctx.session, session_id=row.id).last_seq
+            chair.seq = session_log.head(session=ctx.session, session_id=row.id).last_seq
             rate = round(rate - 0.1, 1)
     duration = float(setup.planned_duration_min or 40)
     interval = float(setup.vitals_interval.value or 15)

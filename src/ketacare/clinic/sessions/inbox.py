@@ -23,7 +23,7 @@ from ketacare.core.sessions import ALERT_ACTIONS, FINAL_STATES, SessionState
 from ketacare.infra.errors import Conflict
 
 if TYPE_CHECKING:
-    from ketacare.clinic.sessions.service import SessionHead
+    from ketacare.clinic.sessions.log import SessionHead
 
 ALERT_KINDS = frozenset({"vitals", "side_effects", "acknowledge_alert", "amendment"})
 """Entries after which the session's alerts are mirrored to the clinician's inbox."""
