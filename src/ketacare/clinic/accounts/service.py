@@ -153,16 +153,13 @@ def create_user(
         patient_id=patient_id,
         created_at=now,
     )
-    session.add(user)
-    session.flush()
-    audit.record(
+    audit.stored(
+        user,
         session=session,
         actor=actor,
-        action="create",
-        resource_type="user",
-        resource_id=user.id,
-        patient_id=patient_id,
         at=now,
+        resource_type="user",
+        patient_id=patient_id,
         detail={"username": username, "role": role.value},
     )
     if require_approval is None:

@@ -25,7 +25,7 @@ import os
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, Table, func, select, text
@@ -155,6 +155,91 @@ def record(
     }
     values["hash"] = _hash_of(values, key_of(session))
     session.execute(_INSERT, values)
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+class _PatientRow(_Row, Protocol):
+    @property
+    def patient_id(self) -> int: ...
+
+
+_R = TypeVar("_R", bound=_Row)
+
+
+def stored(
+    row: _R,
+    *,
+    session: Session,
+    actor: Actor,
+    at: datetime,
+    resource_type: str,
+    patient_id: int | None = None,
+    detail: Mapping[str, Any] | None = None,
+    action: str = "create",
+) -> _R:
+    """Add a new row, flush it (so it has its id) and record its creation; gives the row."""
+    session.add(row)
+    session.flush()
+    record(
+        session=session,
+        actor=actor,
+        action=action,
+        resource_type=resource_type,
+        resource_id=row.id,
+        patient_id=patient_id,
+        at=at,
+        detail=detail,
+    )
+    return row
+
+
+def read_row(
+    row: _PatientRow,
+    *,
+    session: Session,
+    actor: Actor,
+    at: datetime,
+    resource_type: str,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Record that ``actor`` read one row of a patient's record (by its id)."""
+    record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type=resource_type,
+        resource_id=row.id,
+        patient_id=row.patient_id,
+        at=at,
+        detail=detail,
+    )
+
+
+def read_patient(
+    patient_id: int,
+    *,
+    session: Session,
+    actor: Actor,
+    at: datetime,
+    resource_type: str,
+    detail: Mapping[str, Any] | None = None,
+    action: str = "read",
+) -> None:
+    """Record that ``actor`` read (or exported) a part of one patient's record as a whole."""
+    record(
+        session=session,
+        actor=actor,
+        action=action,
+        resource_type=resource_type,
+        resource_id=patient_id,
+        patient_id=patient_id,
+        at=at,
+        detail=detail,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -318,14 +318,12 @@ def outcome_panel(
     get_patient(session=session, patient_id=patient_id)
     record = gather(session=session, patient_id=patient_id, now=now)
     decisions = decision_rows(session=session, patient_id=patient_id)
-    audit.record(
+    audit.read_patient(
+        patient_id,
         session=session,
         actor=actor,
-        action="read",
-        resource_type="outcomes",
-        resource_id=patient_id,
-        patient_id=patient_id,
         at=now,
+        resource_type="outcomes",
         detail={
             "scores": sum(len(v) for v in record.scores.values()),
             "sessions": len(record.given),

@@ -502,15 +502,14 @@ def export_fhir(
     from ketacare.fhir.bundle import patient_bundle
 
     patient = get_patient(session=session, patient_id=patient_id)
-    audit.record(
+    audit.read_patient(
+        patient_id,
         session=session,
         actor=actor,
-        action="export",
-        resource_type="patient",
-        resource_id=patient_id,
-        patient_id=patient_id,
         at=now,
+        resource_type="patient",
         detail={"format": "fhir-r4-bundle"},
+        action="export",
     )
     return patient_bundle(
         patient=patient,

@@ -452,15 +452,7 @@ def sessions_of_plan(*, session: Session, plan_id: int) -> list[DosingSession]:
 
 def record_read(*, session: Session, actor: audit.Actor, row: DosingSession, now: datetime) -> None:
     """Audit a read of the session (the chair view, the API)."""
-    audit.record(
-        session=session,
-        actor=actor,
-        action="read",
-        resource_type="session",
-        resource_id=row.id,
-        patient_id=row.patient_id,
-        at=now,
-    )
+    audit.read_row(row, session=session, actor=actor, at=now, resource_type="session")
 
 
 def record_summary_read(
