@@ -180,8 +180,13 @@ def stored(
     patient_id: int | None = None,
     detail: Mapping[str, Any] | None = None,
     action: str = "create",
+    resource_id: object | None = None,
 ) -> _R:
-    """Add a new row, flush it (so it has its id) and record its creation; gives the row."""
+    """Add a new row, flush it (so it has its id) and record its creation; gives the row.
+
+    ``resource_id``: the resource the event is about when not the row itself (an entry
+    added to a consent or a plan is recorded against that consent or plan).
+    """
     session.add(row)
     session.flush()
     record(
@@ -189,7 +194,7 @@ def stored(
         actor=actor,
         action=action,
         resource_type=resource_type,
-        resource_id=row.id,
+        resource_id=row.id if resource_id is None else resource_id,
         patient_id=patient_id,
         at=at,
         detail=detail,

@@ -311,19 +311,17 @@ def countersign(
         pdf=pdf,
         pdf_sha256=document.sha256(pdf),
     )
-    session.add(row)
-    session.flush()
-    audit.record(
+    return audit.stored(
+        row,
         session=session,
         actor=actor,
-        action="sign",
-        resource_type="consent",
-        resource_id=consent_id,
-        patient_id=consent.patient_id,
         at=now,
+        resource_type="consent",
+        patient_id=consent.patient_id,
         detail={"capacity": capacity, "pdf_sha256": row.pdf_sha256},
+        resource_id=consent_id,
+        action="sign",
     )
-    return row
 
 
 def withdraw(
@@ -341,18 +339,16 @@ def withdraw(
         withdrawn_at=now,
         recorded_by=actor.user_id,
     )
-    session.add(row)
-    session.flush()
-    audit.record(
+    return audit.stored(
+        row,
         session=session,
         actor=actor,
-        action="withdraw",
-        resource_type="consent",
-        resource_id=consent_id,
-        patient_id=consent.patient_id,
         at=now,
+        resource_type="consent",
+        patient_id=consent.patient_id,
+        resource_id=consent_id,
+        action="withdraw",
     )
-    return row
 
 
 def signed_document(

@@ -190,19 +190,17 @@ def add_adjunct(
         source="added by the prescriber",
         interactions=_interaction_check(protocol, drug.strip(), meds),
     )
-    session.add(row)
-    session.flush()
-    audit.record(
+    return audit.stored(
+        row,
         session=session,
         actor=actor,
-        action="update",
-        resource_type="plan",
-        resource_id=plan_id,
-        patient_id=plan.patient_id,
         at=now,
+        resource_type="plan",
+        patient_id=plan.patient_id,
         detail={"adjunct": row.drug},
+        resource_id=plan_id,
+        action="update",
     )
-    return row
 
 
 def _draft(session: Session, plan_id: int) -> Plan:

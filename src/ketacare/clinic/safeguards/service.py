@@ -313,16 +313,14 @@ def void_dispense(
     void = TakeHomeVoid(
         dispense_id=dispense_id, reason=reason.strip(), voided_by=actor.user_id, voided_at=now
     )
-    session.add(void)
-    session.flush()
-    audit.record(
+    return audit.stored(
+        void,
         session=session,
         actor=actor,
-        action="void",
-        resource_type="take_home",
-        resource_id=dispense_id,
-        patient_id=row.patient_id,
         at=now,
+        resource_type="take_home",
+        patient_id=row.patient_id,
         detail={"reason": reason.strip()},
+        resource_id=dispense_id,
+        action="void",
     )
-    return void
