@@ -7,7 +7,7 @@ not clinical limits: 20-350 kg, 50-260 cm, born after 1900 and not in the future
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -332,10 +332,7 @@ def add_weight(
         measured_at=measured_at,
         recorded_by=actor.user_id,
     )
-    session.add(row)
-    session.flush()
-    _audit_write(session, actor, "weight", row.id, patient_id, now)
-    return row
+    return _stored(session, actor, "weight", row, now)
 
 
 def add_condition(
@@ -362,9 +359,7 @@ def add_condition(
         recorded_at=now,
         recorded_by=actor.user_id,
     )
-    session.add(row)
-    session.flush()
-    _audit_write(session, actor, "condition", row.id, patient_id, now)
+    _stored(session, actor, "condition", row, now)
     _diagnosis_changed(session=session, patient_id=patient_id, now=now)
     return row
 
@@ -389,10 +384,7 @@ def add_medication(
         recorded_at=now,
         recorded_by=actor.user_id,
     )
-    session.add(row)
-    session.flush()
-    _audit_write(session, actor, "medication", row.id, patient_id, now)
-    return row
+    return _stored(session, actor, "medication", row, now)
 
 
 def add_allergy(
@@ -413,10 +405,7 @@ def add_allergy(
         recorded_at=now,
         recorded_by=actor.user_id,
     )
-    session.add(row)
-    session.flush()
-    _audit_write(session, actor, "allergy", row.id, patient_id, now)
-    return row
+    return _stored(session, actor, "allergy", row, now)
 
 
 _ENTRY_TABLES: dict[str, type[Condition] | type[Medication] | type[Allergy] | type[BodyMeasurement]]
@@ -480,17 +469,13 @@ def _diagnosis_changed(*, session: Session, patient_id: int, now: datetime) -> N
     analytics.refresh_patient(session=session, patient_id=patient_id, now=now)
 
 
-def _audit_write(
-    session: Session, actor: audit.Actor, kind: str, row_id: int, patient_id: int, now: datetime
-) -> None:
-    audit.record(
-        session=session,
-        actor=actor,
-        action="create",
-        resource_type=kind,
-        resource_id=row_id,
-        patient_id=patient_id,
-        at=now,
+_Entry = TypeVar("_Entry", Condition, Medication, Allergy, BodyMeasurement)
+
+
+def _stored(session: Session, actor: audit.Actor, kind: str, row: _Entry, now: datetime) -> _Entry:
+    """A new entry of the chart stored, its creation audited."""
+    return audit.stored(
+        row, session=session, actor=actor, at=now, resource_type=kind, patient_id=row.patient_id
     )
 
 
