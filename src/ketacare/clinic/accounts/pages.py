@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
@@ -55,47 +55,18 @@ def _safe_next(target: str | None) -> str | None:
     return None
 
 
-def _set_cookie(
-    response: Response,
-    request: Request,
-    ctx: Ctx,
-    name: str,
-    value: str,
-    *,
-    samesite: Literal["lax", "strict"],
-    max_age: int,
-) -> None:
-    """Set an HTTP-only cookie, secure where the request came over HTTPS."""
-    response.set_cookie(
-        name,
-        value,
-        httponly=True,
-        samesite=samesite,
-        secure=secure_cookies(request, ctx),
-        max_age=max_age,
-    )
-
-
-def _open_session(
-    request: Request, ctx: Ctx, session: Session, at: datetime, user: User, *, kind: str
-) -> str:
-    """A new login session of ``kind`` for the request's client; gives its token."""
-    return service.start_session(
-        session=session,
-        user=user,
-        kind=kind,
-        now=at,
-        settings=ctx.settings,
-        remote_addr=remote_addr(request),
-        user_agent=request.headers.get("user-agent"),
-    )
-
-
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, ctx: Ctx, next: str | None = None) -> Response:
     token = secrets.token_urlsafe(24)
     response = page(request, ctx, "login.html", {"login_csrf": token, "next": _safe_next(next)})
-    _set_cookie(response, request, ctx, LOGIN_CSRF_COOKIE, token, samesite="strict", max_age=3600)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookies(request, ctx),
+        max_age=3600,
+    )
     return response
 
 
@@ -128,16 +99,23 @@ def login(
         values = {"login_csrf": cookie, "username": username, "next": next}
         return _login_refused(request, ctx, "login.html", values, exc)
     if user.totp_secret is not None:  # the password was right: now the second factor
-        pending = _open_session(request, ctx, session, at, user, kind="mfa")
+        pending = service.start_session(
+            session=session,
+            user=user,
+            kind="mfa",
+            now=at,
+            settings=ctx.settings,
+            remote_addr=remote_addr(request),
+            user_agent=request.headers.get("user-agent"),
+        )
         target = "/login/totp" + (f"?next={quote(_safe_next(next) or '')}" if next else "")
         response = RedirectResponse(target, status_code=303)
-        _set_cookie(
-            response,
-            request,
-            ctx,
+        response.set_cookie(
             MFA_COOKIE,
             pending,
+            httponly=True,
             samesite="strict",
+            secure=secure_cookies(request, ctx),
             max_age=service.MFA_STEP_MINUTES * 60,
         )
         return response
@@ -162,16 +140,23 @@ def _login_refused(
 def _logged_in(
     request: Request, ctx: Ctx, session: Session, at: datetime, user: User, next: str | None
 ) -> Response:
-    token = _open_session(request, ctx, session, at, user, kind="cookie")
+    token = service.start_session(
+        session=session,
+        user=user,
+        kind="cookie",
+        now=at,
+        settings=ctx.settings,
+        remote_addr=remote_addr(request),
+        user_agent=request.headers.get("user-agent"),
+    )
     target = _safe_next(next) or _home_for(user.role, user.patient_id)
     response = RedirectResponse(target, status_code=303)
-    _set_cookie(
-        response,
-        request,
-        ctx,
+    response.set_cookie(
         SESSION_COOKIE,
         token,
+        httponly=True,
         samesite="lax",
+        secure=secure_cookies(request, ctx),
         max_age=int(ctx.settings.session_hours * 3600),
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE)
@@ -564,14 +549,12 @@ def oidc_start(request: Request, ctx: Ctx, at: Now, next: str | None = None) -> 
         settings=ctx.settings, redirect_uri=redirect_uri, next_path=_safe_next(next), now=at
     )
     response = RedirectResponse(url, status_code=303)
-    # the provider's redirect back is a top-level navigation
-    _set_cookie(
-        response,
-        request,
-        ctx,
+    response.set_cookie(
         oidc.STATE_COOKIE,
         state,
-        samesite="lax",
+        httponly=True,
+        samesite="lax",  # the provider's redirect back is a top-level navigation
+        secure=secure_cookies(request, ctx),
         max_age=oidc.STATE_MINUTES * 60,
     )
     return response
@@ -602,8 +585,13 @@ def oidc_callback(request: Request, ctx: Ctx, session: DbSession, at: Now) -> Re
         refused: Response = page(
             request, ctx, "login.html", {"login_csrf": token, "error": str(exc)}, status_code=401
         )
-        _set_cookie(
-            refused, request, ctx, LOGIN_CSRF_COOKIE, token, samesite="strict", max_age=3600
+        refused.set_cookie(
+            LOGIN_CSRF_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=secure_cookies(request, ctx),
+            max_age=3600,
         )
         refused.delete_cookie(oidc.STATE_COOKIE)
         return refused
