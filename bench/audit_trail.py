@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import create_engine, insert, select
 from sqlalchemy.orm import Session
 
-from ketacare.clinic.audit import service
+from ketacare.clinic.audit import trail
 from ketacare.clinic.audit.orm import AuditEvent
 from ketacare.infra.migrate import upgrade
 
@@ -85,15 +85,13 @@ def timed(fn: Callable[[], object], runs: int) -> float:
 def run(url: str, events: int, runs: int) -> None:
     engine = create_engine(url)
     deep = events // 10  # an id 90 % of the way down the trail
-    cases: dict[str, service.TrailFilters] = {
-        "no filter": service.TrailFilters(),
-        "user": service.TrailFilters(username="user7"),
-        "patient": service.TrailFilters(patient_id=1234),
-        "action denied": service.TrailFilters(action="denied"),
-        "one local day": service.TrailFilters(
-            date_from=date(2026, 2, 10), date_to=date(2026, 2, 10)
-        ),
-        "user + days": service.TrailFilters(
+    cases: dict[str, trail.TrailFilters] = {
+        "no filter": trail.TrailFilters(),
+        "user": trail.TrailFilters(username="user7"),
+        "patient": trail.TrailFilters(patient_id=1234),
+        "action denied": trail.TrailFilters(action="denied"),
+        "one local day": trail.TrailFilters(date_from=date(2026, 2, 10), date_to=date(2026, 2, 10)),
+        "user + days": trail.TrailFilters(
             username="user3", date_from=date(2026, 2, 1), date_to=date(2026, 2, 20)
         ),
     }
@@ -102,13 +100,13 @@ def run(url: str, events: int, runs: int) -> None:
         for name, filters in cases.items():
             for where, before in (("newest", None), ("deep", deep)):
                 ms = timed(
-                    lambda f=filters, b=before: service.trail(
+                    lambda f=filters, b=before: trail.trail(
                         session=session, filters=f, zone=ZONE, before=b
                     ),
                     runs,
                 )
                 print(f"  {name:<14} {where:<6} {ms:8.2f} ms")
-        ms = timed(lambda: service.actions_seen(session=session), runs)
+        ms = timed(lambda: trail.actions_seen(session=session), runs)
         print(f"  {'action list':<21} {ms:8.2f} ms")
         if engine.dialect.name == "sqlite":
             for name, filters in cases.items():

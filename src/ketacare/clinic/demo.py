@@ -17,7 +17,7 @@ suite starts every test from.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
@@ -27,6 +27,7 @@ from ketacare.clinic import demo_history as history_
 from ketacare.clinic.accounts import service as accounts
 from ketacare.clinic.accounts.orm import User
 from ketacare.clinic.audit.service import SYSTEM, Actor
+from ketacare.clinic.demo_model import Person
 from ketacare.clinic.patients import schemas
 from ketacare.clinic.patients import service as patients
 from ketacare.clinic.plans.orm import Chair
@@ -47,21 +48,8 @@ STAFF = (
 )
 
 
-@dataclass(frozen=True)
-class DemoPatient:
-    given: str
-    family: str
-    born: date
-    sex: str
-    weight: float
-    height: float
-    conditions: tuple[str, ...]
-    medications: tuple[tuple[str, str], ...]
-    allergies: tuple[str, ...] = ()
-
-
 PATIENTS = (
-    DemoPatient(
+    Person(
         "Maria",
         "Jansen",
         date(1979, 4, 12),
@@ -71,7 +59,7 @@ PATIENTS = (
         ("G90.512", "F33.1"),
         (("sertraline", "100 mg daily"), ("pregabalin", "150 mg twice daily")),
     ),
-    DemoPatient(
+    Person(
         "David",
         "Okafor",
         date(1968, 11, 3),
@@ -82,7 +70,7 @@ PATIENTS = (
         (("gabapentin", "600 mg three times daily"),),
         ("penicillin",),
     ),
-    DemoPatient(
+    Person(
         "Sofia",
         "Lindqvist",
         date(1990, 2, 27),
@@ -92,7 +80,7 @@ PATIENTS = (
         ("M79.7", "F32.1"),
         (("duloxetine", "60 mg daily"),),
     ),
-    DemoPatient(
+    Person(
         "Tomás",
         "Herrera",
         date(1957, 7, 19),
@@ -102,7 +90,7 @@ PATIENTS = (
         ("B02.23",),
         (("amitriptyline", "25 mg at night"), ("lisinopril", "10 mg daily")),
     ),
-    DemoPatient(
+    Person(
         "Aisha",
         "Rahman",
         date(1984, 9, 8),
@@ -112,7 +100,7 @@ PATIENTS = (
         ("E11.42", "G89.29"),
         (("metformin", "1 g twice daily"),),
     ),
-    DemoPatient(
+    Person(
         "Lukas",
         "Becker",
         date(1995, 5, 30),
@@ -122,7 +110,7 @@ PATIENTS = (
         ("G54.6",),
         (("tramadol", "50 mg as needed"),),
     ),
-    DemoPatient(
+    Person(
         "Hannah",
         "Cohen",
         date(1972, 12, 1),
@@ -133,7 +121,7 @@ PATIENTS = (
         (("bupropion", "150 mg daily"), ("lorazepam", "1 mg as needed")),
         ("latex",),
     ),
-    DemoPatient(
+    Person(
         "Kenji",
         "Watanabe",
         date(1963, 3, 16),
@@ -260,20 +248,10 @@ PATIENT_ACCOUNTS = (("patient1", 0), ("patient2", 1), ("patient3", 2), ("patient
 _TAKE_HOME = frozenset({"G89.4", "G89.29"})
 
 
-def _person(p: DemoPatient, group: str, days_ago: int) -> history_.Person:
-    return history_.Person(
-        given=p.given,
-        family=p.family,
-        born=p.born,
-        sex=p.sex,
-        weight=p.weight,
-        height=p.height,
-        conditions=p.conditions,
-        medications=p.medications,
-        allergies=p.allergies,
-        group=group,
-        intake_days_ago=days_ago,
-        take_home=p.conditions[0] in _TAKE_HOME,
+def _person(p: Person, group: str, days_ago: int) -> Person:
+    """A base patient with the course of care the history gives them."""
+    return replace(
+        p, group=group, intake_days_ago=days_ago, take_home=p.conditions[0] in _TAKE_HOME
     )
 
 
@@ -340,7 +318,7 @@ _CASES = (
 )
 
 
-def people() -> tuple[history_.Person, ...]:
+def people() -> tuple[Person, ...]:
     """The 30 patients of the whole demo clinic, in order of intake (first: patient 1).
 
     Intakes spread over the eight months before today; the newest are still in their
@@ -356,7 +334,7 @@ def people() -> tuple[history_.Person, ...]:
     for j, ((given, sex), (group, code, more, med)) in enumerate(zip(_GIVEN, _CASES, strict=True)):
         female = sex == "female"
         out.append(
-            history_.Person(
+            Person(
                 given=given,
                 family=f"Demo-{j + 9:02d}",
                 born=date(1950 + rng.randint(0, 50), rng.randint(1, 12), rng.randint(1, 28)),

@@ -96,16 +96,13 @@ def record_assessment(
         completed_at=now,
         entered_by=actor.user_id,
     )
-    session.add(row)
-    session.flush()
-    audit.record(
+    audit.stored(
+        row,
         session=session,
         actor=actor,
-        action="create",
-        resource_type="assessment",
-        resource_id=row.id,
-        patient_id=patient_id,
         at=now,
+        resource_type="assessment",
+        patient_id=patient_id,
         detail={
             "instrument": result.instrument,
             "flags": list(result.flags),
@@ -206,21 +203,19 @@ def _raise_alerts(
             recipient_id=recipient_id,
             raised_at=now,
         )
-        session.add(alert)
-        session.flush()
-        audit.record(
+        audit.stored(
+            alert,
             session=session,
             actor=actor,
-            action="alert",
-            resource_type="clinical_alert",
-            resource_id=alert.id,
-            patient_id=patient_id,
             at=now,
+            resource_type="clinical_alert",
+            patient_id=patient_id,
             detail={
                 "kind": flag,
                 "recipient_id": alert.recipient_id,
                 **({"assessment_id": assessment_id} if assessment_id else {"refused": True}),
             },
+            action="alert",
         )
         alerts.append(alert)
     return alerts
@@ -301,15 +296,7 @@ def read_open_alerts(
     """:func:`open_alerts` for someone who reads them: each read is audited."""
     alerts = open_alerts(session=session, user_id=user_id)
     for alert in alerts:
-        audit.record(
-            session=session,
-            actor=actor,
-            action="read",
-            resource_type="clinical_alert",
-            resource_id=alert.id,
-            patient_id=alert.patient_id,
-            at=now,
-        )
+        audit.read_row(alert, session=session, actor=actor, at=now, resource_type="clinical_alert")
     return alerts
 
 

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from ketacare.clinic.audit import service
+from ketacare.clinic.audit import service, trail
 from ketacare.core.errors import InvalidInput
 from ketacare.web.page_call import PageCall, page_call
 
@@ -28,11 +28,11 @@ def _day(text: str, what: str) -> date | None:
         raise InvalidInput(f"{what} {text!r} is not a date: use YYYY-MM-DD") from None
 
 
-def _filters(user: str, patient_id: str, action: str, start: str, end: str) -> service.TrailFilters:
+def _filters(user: str, patient_id: str, action: str, start: str, end: str) -> trail.TrailFilters:
     pid = patient_id.strip()
     if pid and not (pid.isdigit() and 1 <= int(pid) <= 2**31 - 1):
         raise InvalidInput(f"patient {pid!r} is not a patient id: use a whole number from 1")
-    filters = service.TrailFilters(
+    filters = trail.TrailFilters(
         username=user.strip() or None,
         patient_id=int(pid) if pid else None,
         action=action.strip() or None,
@@ -67,7 +67,7 @@ def audit_page(
         filters = _filters(user, patient_id, action, start, end)
     except InvalidInput as exc:
         return _refused(call, typed, str(exc))
-    page = service.trail(
+    page = trail.trail(
         session=call.session,
         filters=filters,
         zone=call.settings.zone,
@@ -81,7 +81,7 @@ def audit_page(
         {
             "page": page,
             "form": typed,
-            "actions": service.actions_seen(session=call.session),
+            "actions": trail.actions_seen(session=call.session),
             "report": service.verify(session=call.session) if verify else None,
             "filtered": bool(query),
             "newer_url": _url(query, after=page.newer) if page.newer else None,
@@ -99,7 +99,7 @@ def _refused(call: PageCall, typed: dict[str, str], message: str) -> Response:
         {
             "page": None,
             "form": typed,
-            "actions": service.actions_seen(session=call.session),
+            "actions": trail.actions_seen(session=call.session),
             "error": message,
         },
         status_code=422,
@@ -122,7 +122,7 @@ def audit_csv(
 ) -> Response:
     """Every event the filters match, as CSV (the export itself is audited)."""
     filters = _filters(user, patient_id, action, start, end)
-    body = call.do(service.export_csv, filters=filters, zone=call.settings.zone)
+    body = call.do(trail.export_csv, filters=filters, zone=call.settings.zone)
     stamp = call.now.astimezone(call.settings.zone).strftime("%Y%m%d-%H%M")
     return Response(
         body,

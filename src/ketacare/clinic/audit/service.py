@@ -1,4 +1,4 @@
-"""The one audit writer, the chain verifier, and amendments.
+"""The one audit writer, the chain verifier, and amendments (the trail as read: :mod:`.trail`).
 
 Every read and write of patient data goes through :func:`record`. Rows are
 chained: each row's ``hash`` is an HMAC-SHA256, under a key kept outside the
@@ -16,19 +16,16 @@ keyed row covers the last of them, so none can be changed without the key.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
 import json
 import os
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, cast
-from zoneinfo import ZoneInfo
+from datetime import datetime
+from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import Select, Table, func, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.audit.orm import Amendment, AuditEvent
@@ -155,6 +152,96 @@ def record(
     }
     values["hash"] = _hash_of(values, key_of(session))
     session.execute(_INSERT, values)
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+class _PatientRow(_Row, Protocol):
+    @property
+    def patient_id(self) -> int: ...
+
+
+_R = TypeVar("_R", bound=_Row)
+
+
+def stored(
+    row: _R,
+    *,
+    session: Session,
+    actor: Actor,
+    at: datetime,
+    resource_type: str,
+    patient_id: int | None = None,
+    detail: Mapping[str, Any] | None = None,
+    action: str = "create",
+    resource_id: object | None = None,
+) -> _R:
+    """Add a new row, flush it (so it has its id) and record its creation; gives the row.
+
+    ``resource_id``: the resource the event is about when not the row itself (an entry
+    added to a consent or a plan is recorded against that consent or plan).
+    """
+    session.add(row)
+    session.flush()
+    record(
+        session=session,
+        actor=actor,
+        action=action,
+        resource_type=resource_type,
+        resource_id=row.id if resource_id is None else resource_id,
+        patient_id=patient_id,
+        at=at,
+        detail=detail,
+    )
+    return row
+
+
+def read_row(
+    row: _PatientRow,
+    *,
+    session: Session,
+    actor: Actor,
+    at: datetime,
+    resource_type: str,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Record that ``actor`` read one row of a patient's record (by its id)."""
+    record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type=resource_type,
+        resource_id=row.id,
+        patient_id=row.patient_id,
+        at=at,
+        detail=detail,
+    )
+
+
+def read_patient(
+    patient_id: int,
+    *,
+    session: Session,
+    actor: Actor,
+    at: datetime,
+    resource_type: str,
+    detail: Mapping[str, Any] | None = None,
+    action: str = "read",
+) -> None:
+    """Record that ``actor`` read (or exported) a part of one patient's record as a whole."""
+    record(
+        session=session,
+        actor=actor,
+        action=action,
+        resource_type=resource_type,
+        resource_id=patient_id,
+        patient_id=patient_id,
+        at=at,
+        detail=detail,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,179 +424,6 @@ def recent(
     if patient_id is not None:
         query = query.where(AuditEvent.patient_id == patient_id)
     return list(session.scalars(query))
-
-
-# ------------------------------------------------------------------ the trail's page
-
-
-@dataclass(frozen=True, slots=True)
-class TrailFilters:
-    """What the audit trail page and its CSV export show: all given filters together.
-
-    ``date_from`` and ``date_to`` are days of the clinic's time zone, both included.
-    """
-
-    username: str | None = None
-    patient_id: int | None = None
-    action: str | None = None
-    date_from: date | None = None
-    date_to: date | None = None
-
-    def where(self, zone: ZoneInfo) -> list[Any]:
-        """The SQL conditions (each answered from an index: ``ix_audit_events_*``)."""
-        e = AuditEvent
-        found: list[Any] = []
-        if self.username:
-            found.append(e.username == self.username)
-        if self.patient_id is not None:
-            found.append(e.patient_id == self.patient_id)
-        if self.action:
-            found.append(e.action == self.action)
-        if self.date_from is not None:
-            found.append(e.at >= datetime.combine(self.date_from, time(0), zone).astimezone(UTC))
-        if self.date_to is not None:
-            after = datetime.combine(self.date_to + timedelta(days=1), time(0), zone)
-            found.append(e.at < after.astimezone(UTC))
-        return found
-
-    def query(self) -> dict[str, str]:
-        """The filters as URL query parameters (for the paging and export links)."""
-        values = {
-            "user": self.username or "",
-            "patient_id": "" if self.patient_id is None else str(self.patient_id),
-            "action": self.action or "",
-            "from": self.date_from.isoformat() if self.date_from else "",
-            "to": self.date_to.isoformat() if self.date_to else "",
-        }
-        return {k: v for k, v in values.items() if v}
-
-
-@dataclass(frozen=True, slots=True)
-class TrailPage:
-    """One page of events, newest first, with the cursors of the pages around it."""
-
-    events: list[AuditEvent]
-    newer: int | None  # ``after`` of the newer page (None: this is the newest)
-    older: int | None  # ``before`` of the older page (None: this is the oldest)
-
-
-def trail(
-    *,
-    session: Session,
-    filters: TrailFilters,
-    zone: ZoneInfo,
-    limit: int = 100,
-    before: int | None = None,
-    after: int | None = None,
-) -> TrailPage:
-    """A page of the events matching ``filters``, newest first.
-
-    Keyset paging on the id: ``before`` gives the page of events older than that id,
-    ``after`` the page of those newer; neither, the newest. A page costs one index range
-    read whatever its depth (no OFFSET), so the trail pages as fast at its millionth row.
-    """
-    base = select(AuditEvent).where(*filters.where(zone))
-    if after is not None:
-        rows = list(
-            session.scalars(
-                base.where(AuditEvent.id > after).order_by(AuditEvent.id).limit(limit + 1)
-            )
-        )
-        more_newer = len(rows) > limit
-        rows = rows[:limit][::-1]
-        has_newer, has_older = more_newer, True
-    else:
-        query = base.order_by(AuditEvent.id.desc())
-        if before is not None:
-            query = query.where(AuditEvent.id < before)
-        rows = list(session.scalars(query.limit(limit + 1)))
-        has_older = len(rows) > limit
-        rows = rows[:limit]
-        has_newer = before is not None
-    if not rows:
-        return TrailPage(events=[], newer=None, older=None)
-    return TrailPage(
-        events=rows,
-        newer=rows[0].id if has_newer else None,
-        older=rows[-1].id if has_older else None,
-    )
-
-
-def actions_seen(*, session: Session) -> list[str]:
-    """Every action the trail holds (the filter's choices), from its index alone."""
-    return list(session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)))
-
-
-CSV_COLUMNS = (
-    "id",
-    "at_local",
-    "at_utc",
-    "username",
-    "role",
-    "action",
-    "resource_type",
-    "resource_id",
-    "patient_id",
-    "remote_addr",
-    "detail",
-    "hash",
-)
-
-
-def _cell(value: object) -> str:
-    """A CSV cell a spreadsheet will not run as a formula (OWASP: CSV injection)."""
-    text_value = "" if value is None else str(value)
-    return "'" + text_value if text_value[:1] in ("=", "+", "-", "@", "\t", "\r") else text_value
-
-
-def _batches(session: Session, query: Select[AuditEvent]) -> Iterator[AuditEvent]:
-    last: int | None = None
-    while True:
-        page = query if last is None else query.where(AuditEvent.id < last)
-        rows = list(session.scalars(page.order_by(AuditEvent.id.desc()).limit(5000)))
-        yield from rows
-        if len(rows) < 5000:
-            return
-        last = rows[-1].id
-
-
-def export_csv(
-    *, session: Session, actor: Actor, filters: TrailFilters, zone: ZoneInfo, now: datetime
-) -> str:
-    """Every event matching ``filters`` as CSV, newest first; the export is audited."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    count = 0
-    for e in _batches(session, select(AuditEvent).where(*filters.where(zone))):
-        at = as_utc(e.at)
-        writer.writerow(
-            [
-                e.id,
-                at.astimezone(zone).isoformat(timespec="seconds"),
-                at.isoformat(timespec="seconds"),
-                _cell(e.username),
-                e.role,
-                _cell(e.action),
-                _cell(e.resource_type),
-                _cell(e.resource_id),
-                "" if e.patient_id is None else e.patient_id,
-                _cell(e.remote_addr),
-                _cell(json.dumps(e.detail, sort_keys=True, default=str)),
-                e.hash,
-            ]
-        )
-        count += 1
-    record(
-        session=session,
-        actor=actor,
-        action="export",
-        resource_type="audit",
-        patient_id=filters.patient_id,
-        at=now,
-        detail={"format": "csv", "rows": count, "filters": filters.query()},
-    )
-    return out.getvalue()
 
 
 def _jsonable(values: Mapping[str, Any]) -> dict[str, object]:

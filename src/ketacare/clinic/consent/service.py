@@ -110,15 +110,12 @@ def publish_template(
         published_at=now,
         published_by=actor.user_id,
     )
-    session.add(row)
-    session.flush()
-    audit.record(
+    return audit.stored(
+        row,
         session=session,
         actor=actor,
-        action="create",
-        resource_type="consent_template",
-        resource_id=row.id,
         at=now,
+        resource_type="consent_template",
         detail={
             "program": program,
             "version": row.version,
@@ -126,7 +123,6 @@ def publish_template(
             "example": parsed.example,
         },
     )
-    return row
 
 
 def list_templates(*, session: Session, program: str | None = None) -> list[ConsentTemplate]:
@@ -237,19 +233,15 @@ def sign(
         signed_at=now,
         recorded_by=actor.user_id,
     )
-    session.add(row)
-    session.flush()
-    audit.record(
+    return audit.stored(
+        row,
         session=session,
         actor=actor,
-        action="create",
-        resource_type="consent",
-        resource_id=row.id,
-        patient_id=patient_id,
         at=now,
+        resource_type="consent",
+        patient_id=patient_id,
         detail={"program": template.program, "version": template.version},
     )
-    return row
 
 
 def get_consent(*, session: Session, consent_id: int) -> Consent:
@@ -319,19 +311,17 @@ def countersign(
         pdf=pdf,
         pdf_sha256=document.sha256(pdf),
     )
-    session.add(row)
-    session.flush()
-    audit.record(
+    return audit.stored(
+        row,
         session=session,
         actor=actor,
-        action="sign",
-        resource_type="consent",
-        resource_id=consent_id,
-        patient_id=consent.patient_id,
         at=now,
+        resource_type="consent",
+        patient_id=consent.patient_id,
         detail={"capacity": capacity, "pdf_sha256": row.pdf_sha256},
+        resource_id=consent_id,
+        action="sign",
     )
-    return row
 
 
 def withdraw(
@@ -349,18 +339,16 @@ def withdraw(
         withdrawn_at=now,
         recorded_by=actor.user_id,
     )
-    session.add(row)
-    session.flush()
-    audit.record(
+    return audit.stored(
+        row,
         session=session,
         actor=actor,
-        action="withdraw",
-        resource_type="consent",
-        resource_id=consent_id,
-        patient_id=consent.patient_id,
         at=now,
+        resource_type="consent",
+        patient_id=consent.patient_id,
+        resource_id=consent_id,
+        action="withdraw",
     )
-    return row
 
 
 def signed_document(
@@ -495,15 +483,7 @@ def read_consents(
 ) -> tuple[dict[str, Standing], list[ConsentEntry]]:
     """The patient's standing in every program and their consents (an audited read)."""
     get_patient(session=session, patient_id=patient_id)
-    audit.record(
-        session=session,
-        actor=actor,
-        action="read",
-        resource_type="consent",
-        resource_id=patient_id,
-        patient_id=patient_id,
-        at=now,
-    )
+    audit.read_patient(patient_id, session=session, actor=actor, at=now, resource_type="consent")
     return standings(session=session, patient_id=patient_id), entries(
         session=session, patient_id=patient_id
     )

@@ -166,16 +166,13 @@ def set_schedule(
         created_by=actor.user_id or 0,
         created_at=now,
     )
-    session.add(row)
-    session.flush()
-    audit.record(
+    return audit.stored(
+        row,
         session=session,
         actor=actor,
-        action="replace" if previous is not None else "create",
-        resource_type="outcome_schedule",
-        resource_id=row.id,
-        patient_id=plan.patient_id,
         at=now,
+        resource_type="outcome_schedule",
+        patient_id=plan.patient_id,
         detail={
             "plan": plan_id,
             "version": row.version,
@@ -183,8 +180,8 @@ def set_schedule(
             **({"reason": reason} if reason else {}),
             **({"supersedes": previous.id} if previous is not None else {}),
         },
+        action="replace" if previous is not None else "create",
     )
-    return row
 
 
 def read_schedule(

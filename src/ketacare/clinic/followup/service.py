@@ -71,16 +71,13 @@ def create_link(
         created_by=created_by if created_by is not None else (actor.user_id or 0),
         expires_at=now + timedelta(hours=valid_hours),
     )
-    session.add(link)
-    session.flush()
-    audit.record(
+    audit.stored(
+        link,
         session=session,
         actor=actor,
-        action="create",
-        resource_type="self_report_link",
-        resource_id=link.id,
-        patient_id=patient_id,
         at=now,
+        resource_type="self_report_link",
+        patient_id=patient_id,
         detail={"instruments": link.instruments},
     )
     if channel:

@@ -121,14 +121,12 @@ def read_decisions(
     """Every decision on the patient's booster suggestions, oldest first (audited read)."""
     get_patient(session=session, patient_id=patient_id)
     rows = _rows(session, patient_id)
-    audit.record(
+    audit.read_patient(
+        patient_id,
         session=session,
         actor=actor,
-        action="read",
-        resource_type="booster_decisions",
-        resource_id=patient_id,
-        patient_id=patient_id,
         at=now,
+        resource_type="booster_decisions",
         detail={"decisions": len(rows)},
     )
     return rows

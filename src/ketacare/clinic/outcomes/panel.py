@@ -141,7 +141,10 @@ def _measure(
     scores = record.scores.get(measure.id, ())
     library = load_definitions()
     definitions = library.for_measure(measure=measure.id)
-    if not scores:
+
+    def view(
+        points: list[schemas.PointView], baseline: float | None, local: str | None, note: str
+    ) -> schemas.MeasureView:
         return schemas.MeasureView(
             id=measure.id,
             label=measure.label,
@@ -149,12 +152,15 @@ def _measure(
             instrument=measure.instrument,
             scale_min=low,
             scale_max=high,
-            points=[],
-            baseline=None,
-            baseline_local=None,
-            definitions=[_definition(d, None) for d in definitions],
-            note=f"No {measure.short} score recorded.",
+            points=points,
+            baseline=baseline,
+            baseline_local=local,
+            definitions=[_definition(d, baseline) for d in definitions],
+            note=note,
         )
+
+    if not scores:
+        return view([], None, None, f"No {measure.short} score recorded.")
     series = next(s for s in record.series() if s.measure == measure.id)
     tr = trajectory(series=series, sessions=sessions, library=library)
     points = []
@@ -176,18 +182,11 @@ def _measure(
         )
     base = tr.baseline
     base_index = tr.phase.index("baseline") if "baseline" in tr.phase else None
-    return schemas.MeasureView(
-        id=measure.id,
-        label=measure.label,
-        short=measure.short,
-        instrument=measure.instrument,
-        scale_min=low,
-        scale_max=high,
-        points=points,
-        baseline=None if base is None else base.value,
-        baseline_local=None if base_index is None else points[base_index].local,
-        definitions=[_definition(d, None if base is None else base.value) for d in definitions],
-        note=""
+    return view(
+        points,
+        None if base is None else base.value,
+        None if base_index is None else points[base_index].local,
+        ""
         if record.given
         else "No session given yet: change from baseline starts with the first session.",
     )
@@ -318,14 +317,12 @@ def outcome_panel(
     get_patient(session=session, patient_id=patient_id)
     record = gather(session=session, patient_id=patient_id, now=now)
     decisions = decision_rows(session=session, patient_id=patient_id)
-    audit.record(
+    audit.read_patient(
+        patient_id,
         session=session,
         actor=actor,
-        action="read",
-        resource_type="outcomes",
-        resource_id=patient_id,
-        patient_id=patient_id,
         at=now,
+        resource_type="outcomes",
         detail={
             "scores": sum(len(v) for v in record.scores.values()),
             "sessions": len(record.given),

@@ -48,6 +48,7 @@ from ketacare.core.outcomes import (
     load_definitions,
     patient_status,
 )
+from ketacare.core.outcomes.findings import course_parts
 from ketacare.core.sessions import delivered_mg
 
 #: One outcome measure: which instrument, which of its values, its display labels
@@ -279,29 +280,8 @@ def _finding_words(finding: BoosterFinding) -> str:
 
 
 def _course_parts(courses: Sequence[ResponseCourse], zone: ZoneInfo) -> list[str]:
-    """The core's wording of one measure's courses (see ``core.outcomes.findings``), local dates."""
-    responding = [c for c in courses if c.state == "responding"]
-    if responding:
-        out = []
-        for c in responding:
-            day = local_day(c.responder_since or 0, zone)
-            if c.definition.role == "response":
-                out.append(f"responder since {day} ({c.definition.short})")
-            else:
-                out.append(f"{c.definition.short} since {day}")
-        return out
-    lost = [c for c in courses if c.state == "lost"]
-    if lost:
-        return [
-            f"{c.definition.role} lost on {local_day(c.episodes[-1].end or 0, zone)} "
-            f"({c.definition.short})"
-            for c in lost
-        ]
-    judged = [c for c in courses if c.state == "never" and c.definition.role == "response"]
-    if judged:
-        weakest = min(judged, key=lambda c: c.definition.threshold)
-        return [f"no response yet ({weakest.definition.short})"]
-    return []
+    """The core's wording of one measure's courses (:func:`course_parts`), local dates."""
+    return course_parts(courses, day=lambda seconds: local_day(seconds, zone))
 
 
 def _course_notes(courses: Sequence[ResponseCourse]) -> list[str]:

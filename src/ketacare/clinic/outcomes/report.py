@@ -91,15 +91,14 @@ def progress_report(
     the status says "booster accepted by <name> on <date>" as on the chart.
     """
     patient = get_patient(session=session, patient_id=patient_id)
-    audit.record(
+    audit.read_patient(
+        patient_id,
         session=session,
         actor=actor,
-        action="export",
-        resource_type="report",
-        resource_id=patient_id,
-        patient_id=patient_id,
         at=now,
+        resource_type="report",
         detail={"format": "pdf"},
+        action="export",
     )
     record = gather(session=session, patient_id=patient_id, now=now)
     status = status_line(

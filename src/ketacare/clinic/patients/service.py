@@ -6,15 +6,15 @@ not clinical limits: 20-350 kg, 50-260 cm, born after 1900 and not in the future
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import event, func, inspect, or_, select
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients import schemas
+from ketacare.clinic.patients.identity import duplicate_message, possible_duplicates
 from ketacare.clinic.patients.orm import Allergy, BodyMeasurement, Condition, Medication, Patient
 from ketacare.core.errors import InvalidInput, OutOfRange
 from ketacare.core.terminology import icd10cm_display, normalise_icd10cm, normalise_rxcui
@@ -61,53 +61,6 @@ def _clean(text: str | None) -> str | None:
     return text or None
 
 
-def normalised_name(text: str) -> str:
-    """A name as the duplicate check compares it: no accents, case folded, spaces collapsed.
-
-    >>> normalised_name("  Tomás  HERRERA ")
-    'tomas herrera'
-    """
-    decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(bare.casefold().split())
-
-
-def possible_duplicates(
-    *,
-    session: Session,
-    given_name: str,
-    family_name: str,
-    birth_date: date,
-    mrn: str | None = None,
-) -> list[Patient]:
-    """Records not retired whose name and birth date, or MRN, match (normalised: case,
-    accents and spaces; an MRN by case and surrounding spaces), oldest first."""
-    name = (normalised_name(given_name), normalised_name(family_name))
-    live = Patient.retired_at.is_(None)
-    found = {
-        p.id: p
-        for p in session.scalars(select(Patient).where(Patient.birth_date == birth_date, live))
-        if (normalised_name(p.given_name), normalised_name(p.family_name)) == name
-    }
-    key = (mrn or "").strip().casefold()
-    if key:
-        for p in session.scalars(select(Patient).where(func.lower(Patient.mrn) == key, live)):
-            found[p.id] = p
-    return [found[i] for i in sorted(found)]
-
-
-def _duplicate_message(matches: list[Patient]) -> str:
-    named = "; ".join(
-        f"patient {p.id} ({p.family_name}, {p.given_name}, born {p.birth_date.isoformat()}, "
-        f"MRN {p.mrn})"
-        for p in matches[:5]
-    )
-    return (
-        f"possible duplicate: the name and birth date or the MRN match {named}. Open that "
-        "record, or confirm to register a different person anyway (API: confirm_duplicate: true)"
-    )
-
-
 def create_patient(
     *, session: Session, actor: audit.Actor, data: schemas.PatientCreate, now: datetime
 ) -> Patient:
@@ -142,7 +95,7 @@ def create_patient(
         )
         if matches:
             raise PossibleDuplicate(
-                _duplicate_message(matches), matches=tuple(p.id for p in matches)
+                duplicate_message(matches), matches=tuple(p.id for p in matches)
             )
     patient = Patient(
         mrn=mrn or f"TMP-{now.timestamp():.6f}",
@@ -272,47 +225,6 @@ def retire_patient(
     return patient
 
 
-#: tables whose rows name a patient but are not part of the clinical record (an account
-#: linked to a patient keeps logging in and out)
-_NOT_RECORD = frozenset({"users"})
-
-
-@event.listens_for(Session, "before_flush")
-def _retired_records_are_read_only(
-    session: Session, _context: UOWTransaction, _instances: object
-) -> None:
-    """Refuse any row added to or changed in a record retired as entered in error.
-
-    One guard for every domain: a plan, a session, a questionnaire or an entry written
-    against a retired patient is refused before it reaches the database. The retiring
-    transaction's own changes pass.
-    """
-    patient_ids: set[int] = set()
-    for obj in (*session.new, *session.dirty):
-        if isinstance(obj, Patient):
-            if obj.retired_at is not None and session.is_modified(obj):
-                patient_ids.add(obj.id)
-            continue
-        if getattr(obj, "__tablename__", None) in _NOT_RECORD:
-            continue
-        pid = getattr(obj, "patient_id", None)
-        if isinstance(pid, int) and (obj in session.new or session.is_modified(obj)):
-            patient_ids.add(pid)
-    if not patient_ids:
-        return
-    with session.no_autoflush:
-        for pid in sorted(patient_ids):
-            patient = session.get(Patient, pid)
-            if patient is None or patient.retired_at is None:
-                continue
-            if inspect(patient).attrs.retired_at.history.has_changes():
-                continue  # retired in this very transaction: its own changes
-            raise RecordRetired(
-                f"patient {pid} was retired as entered in error "
-                f"({patient.retired_reason}): the record is read-only, nothing was changed"
-            )
-
-
 def current_weight(patient: Patient) -> BodyMeasurement | None:
     """The latest valid weight measurement."""
     valid = [w for w in patient.weights if w.status == "final"]
@@ -420,10 +332,7 @@ def add_weight(
         measured_at=measured_at,
         recorded_by=actor.user_id,
     )
-    session.add(row)
-    session.flush()
-    _audit_write(session, actor, "weight", row.id, patient_id, now)
-    return row
+    return _stored(session, actor, "weight", row, now)
 
 
 def add_condition(
@@ -450,9 +359,7 @@ def add_condition(
         recorded_at=now,
         recorded_by=actor.user_id,
     )
-    session.add(row)
-    session.flush()
-    _audit_write(session, actor, "condition", row.id, patient_id, now)
+    _stored(session, actor, "condition", row, now)
     _diagnosis_changed(session=session, patient_id=patient_id, now=now)
     return row
 
@@ -477,10 +384,7 @@ def add_medication(
         recorded_at=now,
         recorded_by=actor.user_id,
     )
-    session.add(row)
-    session.flush()
-    _audit_write(session, actor, "medication", row.id, patient_id, now)
-    return row
+    return _stored(session, actor, "medication", row, now)
 
 
 def add_allergy(
@@ -501,10 +405,7 @@ def add_allergy(
         recorded_at=now,
         recorded_by=actor.user_id,
     )
-    session.add(row)
-    session.flush()
-    _audit_write(session, actor, "allergy", row.id, patient_id, now)
-    return row
+    return _stored(session, actor, "allergy", row, now)
 
 
 _ENTRY_TABLES: dict[str, type[Condition] | type[Medication] | type[Allergy] | type[BodyMeasurement]]
@@ -568,17 +469,13 @@ def _diagnosis_changed(*, session: Session, patient_id: int, now: datetime) -> N
     analytics.refresh_patient(session=session, patient_id=patient_id, now=now)
 
 
-def _audit_write(
-    session: Session, actor: audit.Actor, kind: str, row_id: int, patient_id: int, now: datetime
-) -> None:
-    audit.record(
-        session=session,
-        actor=actor,
-        action="create",
-        resource_type=kind,
-        resource_id=row_id,
-        patient_id=patient_id,
-        at=now,
+_Entry = TypeVar("_Entry", Condition, Medication, Allergy, BodyMeasurement)
+
+
+def _stored(session: Session, actor: audit.Actor, kind: str, row: _Entry, now: datetime) -> _Entry:
+    """A new entry of the chart stored, its creation audited."""
+    return audit.stored(
+        row, session=session, actor=actor, at=now, resource_type=kind, patient_id=row.patient_id
     )
 
 
@@ -590,15 +487,14 @@ def export_fhir(
     from ketacare.fhir.bundle import patient_bundle
 
     patient = get_patient(session=session, patient_id=patient_id)
-    audit.record(
+    audit.read_patient(
+        patient_id,
         session=session,
         actor=actor,
-        action="export",
-        resource_type="patient",
-        resource_id=patient_id,
-        patient_id=patient_id,
         at=now,
+        resource_type="patient",
         detail={"format": "fhir-r4-bundle"},
+        action="export",
     )
     return patient_bundle(
         patient=patient,

@@ -61,18 +61,14 @@ def add_level(
         entered_by=actor.user_id,
         entered_at=now,
     )
-    session.add(row)
-    session.flush()
-    audit.record(
+    return audit.stored(
+        row,
         session=session,
         actor=actor,
-        action="create",
-        resource_type="drug_level",
-        resource_id=row.id,
-        patient_id=plan.patient_id,
         at=now,
+        resource_type="drug_level",
+        patient_id=plan.patient_id,
     )
-    return row
 
 
 def course_plans(*, session: Session, plan: Plan) -> list[int]:
@@ -201,14 +197,12 @@ def personalise(
         options=options,
         ceiling=ceiling,
     )
-    audit.record(
+    audit.read_row(
+        plan,
         session=session,
         actor=actor,
-        action="read",
-        resource_type="personalise",
-        resource_id=plan.id,
-        patient_id=plan.patient_id,
         at=now,
+        resource_type="personalise",
         detail={"samples": len(doc["samples"])},
     )
     request = parse_request(doc=doc)

@@ -450,15 +450,7 @@ def read_appointment(
     appt = session.get(Appointment, appointment_id)
     if appt is None:
         raise NotFound(f"appointment {appointment_id} does not exist")
-    audit.record(
-        session=session,
-        actor=actor,
-        action="read",
-        resource_type="appointment",
-        resource_id=appt.id,
-        patient_id=appt.patient_id,
-        at=now,
-    )
+    audit.read_row(appt, session=session, actor=actor, at=now, resource_type="appointment")
     return appt, history(session=session, appointment_id=appt.id)
 
 
@@ -492,13 +484,5 @@ def calendar(
         )
     )
     for appt in appointments:
-        audit.record(
-            session=session,
-            actor=actor,
-            action="read",
-            resource_type="appointment",
-            resource_id=appt.id,
-            patient_id=appt.patient_id,
-            at=now,
-        )
+        audit.read_row(appt, session=session, actor=actor, at=now, resource_type="appointment")
     return appointments

@@ -63,15 +63,7 @@ def get_plan(*, session: Session, plan_id: int, patient_view: bool = False) -> P
 
 def record_read(*, session: Session, actor: audit.Actor, plan: Plan, now: datetime) -> None:
     """Audit a read of one plan version (once the reader's scope has been checked)."""
-    audit.record(
-        session=session,
-        actor=actor,
-        action="read",
-        resource_type="plan",
-        resource_id=plan.id,
-        patient_id=plan.patient_id,
-        at=now,
-    )
+    audit.read_row(plan, session=session, actor=actor, at=now, resource_type="plan")
 
 
 def _interaction_check(
@@ -198,19 +190,17 @@ def add_adjunct(
         source="added by the prescriber",
         interactions=_interaction_check(protocol, drug.strip(), meds),
     )
-    session.add(row)
-    session.flush()
-    audit.record(
+    return audit.stored(
+        row,
         session=session,
         actor=actor,
-        action="update",
-        resource_type="plan",
-        resource_id=plan_id,
-        patient_id=plan.patient_id,
         at=now,
+        resource_type="plan",
+        patient_id=plan.patient_id,
         detail={"adjunct": row.drug},
+        resource_id=plan_id,
+        action="update",
     )
-    return row
 
 
 def _draft(session: Session, plan_id: int) -> Plan:

@@ -48,18 +48,14 @@ def add_therapy(
         therapist_id=therapist_id,
         planned_date=planned_date,
     )
-    session.add(row)
-    session.flush()
-    audit.record(
+    return audit.stored(
+        row,
         session=session,
         actor=actor,
-        action="create",
-        resource_type="therapy_session",
-        resource_id=row.id,
-        patient_id=plan.patient_id,
         at=now,
+        resource_type="therapy_session",
+        patient_id=plan.patient_id,
     )
-    return row
 
 
 def document_therapy(
@@ -136,15 +132,7 @@ def read_therapy(
     row = session.get(TherapySession, therapy_id)
     if row is None:
         raise InvalidInput(f"therapy session {therapy_id} does not exist")
-    audit.record(
-        session=session,
-        actor=actor,
-        action="read",
-        resource_type="therapy_session",
-        resource_id=row.id,
-        patient_id=row.patient_id,
-        at=now,
-    )
+    audit.read_row(row, session=session, actor=actor, at=now, resource_type="therapy_session")
     return row
 
 
@@ -160,13 +148,5 @@ def therapy_between(
         )
     )
     for row in rows:
-        audit.record(
-            session=session,
-            actor=actor,
-            action="read",
-            resource_type="therapy_session",
-            resource_id=row.id,
-            patient_id=row.patient_id,
-            at=now,
-        )
+        audit.read_row(row, session=session, actor=actor, at=now, resource_type="therapy_session")
     return rows

@@ -178,19 +178,16 @@ def _record(
     entry = RemsFormEntry(
         session_id=session_id, kind=kind, data=data, recorded_at=now, recorded_by=actor.user_id
     )
-    session.add(entry)
-    session.flush()
-    audit.record(
+    return audit.stored(
+        entry,
         session=session,
         actor=actor,
-        action="create",
-        resource_type=f"rems_form_{kind}",
-        resource_id=session_id,
-        patient_id=row.patient_id,
         at=now,
+        resource_type=f"rems_form_{kind}",
+        patient_id=row.patient_id,
         detail={k: v for k, v in data.items() if k != "items"},
+        resource_id=session_id,
     )
-    return entry
 
 
 def record_answers(

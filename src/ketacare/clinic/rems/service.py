@@ -54,18 +54,14 @@ def record_certification(
         recorded_at=now,
         recorded_by=actor.user_id,
     )
-    session.add(row)
-    session.flush()
-    audit.record(
+    return audit.stored(
+        row,
         session=session,
         actor=actor,
-        action="create",
-        resource_type="rems_certification",
-        resource_id=row.id,
         at=now,
+        resource_type="rems_certification",
         detail={"site": row.site, "status": status, "identifier": row.identifier},
     )
-    return row
 
 
 def record_enrolment(
@@ -88,19 +84,15 @@ def record_enrolment(
         recorded_at=now,
         recorded_by=actor.user_id,
     )
-    session.add(row)
-    session.flush()
-    audit.record(
+    return audit.stored(
+        row,
         session=session,
         actor=actor,
-        action="create",
-        resource_type="rems_enrolment",
-        resource_id=row.id,
-        patient_id=patient_id,
         at=now,
+        resource_type="rems_enrolment",
+        patient_id=patient_id,
         detail={"identifier": row.identifier},
     )
-    return row
 
 
 def certifications(*, session: Session) -> list[RemsCertification]:
@@ -141,14 +133,8 @@ def read_enrolment(
 ) -> RemsEnrolment | None:
     """The patient's newest enrolment record (an audited read)."""
     get_patient(session=session, patient_id=patient_id)
-    audit.record(
-        session=session,
-        actor=actor,
-        action="read",
-        resource_type="rems_enrolment",
-        resource_id=patient_id,
-        patient_id=patient_id,
-        at=now,
+    audit.read_patient(
+        patient_id, session=session, actor=actor, at=now, resource_type="rems_enrolment"
     )
     return enrolment(session=session, patient_id=patient_id)
 

@@ -81,19 +81,15 @@ def record_consent(
         recorded_at=now,
         recorded_by=actor.user_id,
     )
-    session.add(row)
-    session.flush()
-    audit.record(
+    return audit.stored(
+        row,
         session=session,
         actor=actor,
-        action="create",
-        resource_type="research_consent",
-        resource_id=row.id,
-        patient_id=patient_id,
         at=now,
+        resource_type="research_consent",
+        patient_id=patient_id,
         detail={"decision": decision},
     )
-    return row
 
 
 def read_consents(
@@ -101,14 +97,8 @@ def read_consents(
 ) -> list[ResearchConsent]:
     """:func:`consent_history` for someone who reads it: the read is audited."""
     get_patient(session=session, patient_id=patient_id)
-    audit.record(
-        session=session,
-        actor=actor,
-        action="read",
-        resource_type="research_consent",
-        resource_id=patient_id,
-        patient_id=patient_id,
-        at=now,
+    audit.read_patient(
+        patient_id, session=session, actor=actor, at=now, resource_type="research_consent"
     )
     return consent_history(session=session, patient_id=patient_id)
 

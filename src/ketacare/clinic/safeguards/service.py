@@ -102,14 +102,12 @@ def cumulative_dose(
         for cap in caps
         for measure, limit in cap.limits()
     )
-    audit.record(
+    audit.read_patient(
+        patient_id,
         session=session,
         actor=actor,
-        action="read",
-        resource_type="cumulative_dose",
-        resource_id=patient_id,
-        patient_id=patient_id,
         at=now,
+        resource_type="cumulative_dose",
         detail={"sessions": [d.session_id for d in doses]},
     )
     supplies = [r.row for r in _rows(session, patient_id) if r.void is None]
@@ -204,15 +202,7 @@ def dispenses(
     """The patient's take-home supplies, voided ones included (an audited read)."""
     get_patient(session=session, patient_id=patient_id)
     rows = _rows(session, patient_id)
-    audit.record(
-        session=session,
-        actor=actor,
-        action="read",
-        resource_type="take_home",
-        resource_id=patient_id,
-        patient_id=patient_id,
-        at=now,
-    )
+    audit.read_patient(patient_id, session=session, actor=actor, at=now, resource_type="take_home")
     return rows
 
 
@@ -298,19 +288,15 @@ def dispense(
         dispensed_by=actor.user_id,
         recorded_at=now,
     )
-    session.add(row)
-    session.flush()
-    audit.record(
+    return audit.stored(
+        row,
         session=session,
         actor=actor,
-        action="create",
-        resource_type="take_home",
-        resource_id=row.id,
-        patient_id=plan.patient_id,
         at=now,
+        resource_type="take_home",
+        patient_id=plan.patient_id,
         detail={"plan": plan.id, "total_mg": new.total_mg, "days_supply": days_supply},
     )
-    return row
 
 
 def void_dispense(
@@ -327,16 +313,14 @@ def void_dispense(
     void = TakeHomeVoid(
         dispense_id=dispense_id, reason=reason.strip(), voided_by=actor.user_id, voided_at=now
     )
-    session.add(void)
-    session.flush()
-    audit.record(
+    return audit.stored(
+        void,
         session=session,
         actor=actor,
-        action="void",
-        resource_type="take_home",
-        resource_id=dispense_id,
-        patient_id=row.patient_id,
         at=now,
+        resource_type="take_home",
+        patient_id=row.patient_id,
         detail={"reason": reason.strip()},
+        resource_id=dispense_id,
+        action="void",
     )
-    return void

@@ -106,19 +106,15 @@ def run_screening(
         created_at=now,
         created_by=actor.user_id,
     )
-    session.add(row)
-    session.flush()
-    audit.record(
+    return audit.stored(
+        row,
         session=session,
         actor=actor,
-        action="create",
-        resource_type="screening",
-        resource_id=row.id,
-        patient_id=patient_id,
         at=now,
+        resource_type="screening",
+        patient_id=patient_id,
         detail={"decision": decision.decision, "ruleset": row.ruleset_version},
     )
-    return row
 
 
 def get_screening(*, session: Session, screening_id: int) -> Screening:

@@ -23,7 +23,7 @@ from ketacare.core.sessions import ALERT_ACTIONS, FINAL_STATES, SessionState
 from ketacare.infra.errors import Conflict
 
 if TYPE_CHECKING:
-    from ketacare.clinic.sessions.service import SessionHead
+    from ketacare.clinic.sessions.log import SessionHead
 
 ALERT_KINDS = frozenset({"vitals", "side_effects", "acknowledge_alert", "amendment"})
 """Entries after which the session's alerts are mirrored to the clinician's inbox."""
@@ -60,17 +60,15 @@ def sync_inbox(
                 session_id=head.id,
                 session_alert=alert.id,
             )
-            session.add(row)
-            session.flush()
-            audit.record(
+            audit.stored(
+                row,
                 session=session,
                 actor=actor,
-                action="alert",
-                resource_type="clinical_alert",
-                resource_id=row.id,
-                patient_id=head.patient_id,
                 at=now,
+                resource_type="clinical_alert",
+                patient_id=head.patient_id,
                 detail={"kind": "session_vitals", "session": head.id, "alert": alert.id},
+                action="alert",
             )
         elif row is not None and not alert.is_open and row.acknowledged_at is None:
             ack = alert.acknowledgement

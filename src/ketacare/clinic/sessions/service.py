@@ -6,9 +6,9 @@ other's entries: each write names the sequence number it saw, and a stale one is
 refused with a message saying to reload.
 
 A write claims the next entry number on the session row, guarded by the number it
-saw, then inserts the entry; when this process's cached state
-(:mod:`~ketacare.clinic.sessions.cache`) is the one the writer saw, it does so
-without reading the row first. The doses given and their limits are in
+saw, then inserts the entry (:mod:`~ketacare.clinic.sessions.log`); when this
+process's cached state (:mod:`~ketacare.clinic.sessions.cache`) is the one the writer
+saw, it does so without reading the row first. The doses given and their limits are in
 :mod:`~ketacare.clinic.sessions.doses`, the alerts' inbox in
 :mod:`~ketacare.clinic.sessions.inbox`, the view in :mod:`~ketacare.clinic.sessions.view`
 and the nurses' board in :mod:`~ketacare.clinic.sessions.board`.
@@ -16,17 +16,13 @@ and the nurses' board in :mod:`~ketacare.clinic.sessions.board`.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from ketacare.clinic.analytics import service as analytics
 from ketacare.clinic.audit import service as audit
@@ -38,10 +34,11 @@ from ketacare.clinic.plans.orm import Appointment
 from ketacare.clinic.rems.service import rems_problem
 from ketacare.clinic.screenings import service as screenings
 from ketacare.clinic.sessions import doses
-from ketacare.clinic.sessions.cache import cache_for, remember, state_for, written_here
+from ketacare.clinic.sessions.cache import state_for
 from ketacare.clinic.sessions.inbox import ALERT_KINDS, sync_inbox
-from ketacare.clinic.sessions.orm import DosingSession, SessionEvent
-from ketacare.core.errors import InvalidInput, KetacareError
+from ketacare.clinic.sessions.log import SessionHead, append, fast_append, head
+from ketacare.clinic.sessions.orm import DosingSession
+from ketacare.core.errors import InvalidInput
 from ketacare.core.protocols import PlannedSession, build_plan
 from ketacare.core.protocols.lifecycle import GIVEN, next_status
 from ketacare.core.protocols.plan import PlanDoc
@@ -52,13 +49,9 @@ from ketacare.core.sessions import (
     PreDoseCheck,
     Scheduled,
     SessionState,
-    StaleSession,
-    advance,
     apply_order,
     event_from_dict,
-    event_to_dict,
     needs_order,
-    replay,
     session_setup,
 )
 from ketacare.infra import policy as policies
@@ -71,41 +64,6 @@ def get_session(*, session: Session, session_id: int) -> DosingSession:
     if row is None:
         raise NotFound(f"session {session_id} does not exist")
     return row
-
-
-@dataclass(frozen=True, slots=True)
-class SessionHead:
-    """The columns of a session row that a write and its answer need.
-
-    Read as plain columns, not as a mapped object: every vitals post reads one, and
-    building the object cost more than the rest of the read.
-    """
-
-    id: int
-    plan_id: int
-    patient_id: int
-    session_number: int
-    state: str
-    last_seq: int
-
-
-_HEAD = select(
-    DosingSession.__table__.c.id,
-    DosingSession.__table__.c.plan_id,
-    DosingSession.__table__.c.patient_id,
-    DosingSession.__table__.c.session_number,
-    DosingSession.__table__.c.state,
-    DosingSession.__table__.c.last_seq,
-).where(DosingSession.__table__.c.id == bindparam("session_id"))
-
-
-def head(*, session: Session, session_id: int) -> SessionHead:
-    """The session's head (as committed, or as written earlier in this transaction)."""
-    session.flush()  # a pending change to the row would otherwise be missed
-    found = session.connection().execute(_HEAD, {"session_id": session_id}).first()
-    if found is None:
-        raise NotFound(f"session {session_id} does not exist")
-    return SessionHead(*found)
 
 
 def state_of(*, session: Session, session_id: int) -> SessionState:
@@ -271,7 +229,7 @@ def open_session(
     )
     session.add(row)
     session.flush()
-    _store(session, row, None, Scheduled(at=at, by=actor.username, setup=setup), 0, actor, now)
+    append(session, row, None, Scheduled(at=at, by=actor.username, setup=setup), 0, actor, now)
     audit.record(
         session=session,
         actor=actor,
@@ -320,145 +278,6 @@ def _off_schedule(
     return booked, text
 
 
-def _store(
-    session: Session,
-    row: DosingSession | SessionHead,
-    before: SessionState | None,
-    new: Any,
-    expected_seq: int,
-    actor: audit.Actor,
-    now: datetime,
-) -> SessionState:
-    if before is None:
-        if expected_seq != 0:
-            raise StaleSession(expected_seq=expected_seq, actual_seq=0, latest="no entries")
-        state = replay((dataclasses.replace(new, seq=1),))
-    else:
-        state = advance(before, new, expected_seq=expected_seq)
-    seen = 0 if before is None else before.last_seq
-    if _claim_and_append(session, row.id, seen, state, actor, now) is None:
-        raise _overtaken(session, row.id, seen)
-    return state
-
-
-def _claim_and_append(
-    session: Session,
-    session_id: int,
-    seen: int,
-    state: SessionState,
-    actor: audit.Actor,
-    now: datetime,
-) -> tuple[int, int, int] | None:
-    """Write ``state``'s last entry; None (nothing written) when the row is past ``seen``.
-
-    The next number is claimed on the session row first, guarded by the number this
-    write saw: a concurrent writer that got there first leaves no row to update
-    (PostgreSQL re-checks the guard once the other transaction ends), so the loser is
-    refused cleanly before it inserts anything. Plain statements, not the unit of work
-    (whose flush of one dirty row cost more than the rest of the write). Gives the
-    row's plan, patient and number.
-    """
-    claimed = session.execute(
-        _CLAIM,
-        {
-            "b_id": session_id,
-            "b_seen": seen,
-            "b_state": state.state,
-            "b_seq": state.last_seq,
-            "b_now": now,
-        },
-    ).first()
-    if claimed is None:
-        return None
-    plan_id, patient_id, number = claimed
-    loaded = session.identity_map.get(Session.identity_key(DosingSession, session_id))
-    if loaded is not None:  # keep a mapped copy of the row in step, without a flush
-        for key, value in (
-            ("state", state.state),
-            ("last_seq", state.last_seq),
-            ("updated_at", now),
-        ):
-            set_committed_value(loaded, key, value)
-    added = state.events[-1]
-    try:
-        # a plain INSERT (entries are never changed, so the unit of work has nothing to
-        # track); a duplicate (session, seq) means another writer took this number first
-        session.execute(
-            cast(Table, SessionEvent.__table__).insert(),
-            {
-                "session_id": session_id,
-                "seq": added.seq,
-                "kind": type(added).__name__,
-                "at": added.at,
-                "recorded_by": actor.user_id,
-                "data": event_to_dict(added),
-            },
-        )
-    except IntegrityError:
-        # the row's guard makes this unreachable unless the row and its log disagree
-        raise StaleSession(
-            expected_seq=seen, actual_seq=added.seq, latest="written at the same moment"
-        ) from None
-    remember(session, session_id, state)
-    return int(plan_id), int(patient_id), int(number)
-
-
-def _fast_write(
-    session: Session,
-    session_id: int,
-    event: Any,
-    expected_seq: int,
-    actor: audit.Actor,
-    now: datetime,
-) -> tuple[SessionHead, SessionState] | None:
-    """The write without reading the row first, when this process's cached state is the
-    one the writer saw; None (nothing written) when it may not be.
-
-    The guard on the row is what makes it safe: the cached state is committed, and a
-    row still at its entry number holds exactly the log that state was built from. A
-    refusal on the cached state is not trusted (the session may have moved on in
-    another process): the full path decides what to say.
-    """
-    if expected_seq == 0 or written_here(session, session_id) is not None:
-        return None
-    cached = cache_for(session).get(session_id)
-    if cached is None or cached.last_seq != expected_seq:
-        return None
-    try:
-        state = advance(cached, event, expected_seq=expected_seq)
-    except KetacareError:
-        return None
-    session.flush()  # a pending change of this transaction goes first, as in head()
-    claimed = _claim_and_append(session, session_id, cached.last_seq, state, actor, now)
-    if claimed is None:
-        return None
-    plan_id, patient_id, number = claimed
-    return SessionHead(session_id, plan_id, patient_id, number, state.state, state.last_seq), state
-
-
-def _overtaken(session: Session, session_id: int, seen: int) -> StaleSession:
-    """The refusal for a write that another writer overtook: what the session holds now."""
-    current = session.execute(
-        select(DosingSession.last_seq).where(DosingSession.id == session_id)
-    ).scalar_one()
-    data = session.execute(
-        select(SessionEvent.data).where(
-            SessionEvent.session_id == session_id, SessionEvent.seq == current
-        )
-    ).scalar_one_or_none()
-    latest = "no entries" if data is None else event_from_dict(data).describe()
-    return StaleSession(expected_seq=seen, actual_seq=current, latest=latest)
-
-
-_SESSIONS = cast(Table, DosingSession.__table__)
-_CLAIM = (
-    update(_SESSIONS)
-    .where(_SESSIONS.c.id == bindparam("b_id"), _SESSIONS.c.last_seq == bindparam("b_seen"))
-    .values(state=bindparam("b_state"), last_seq=bindparam("b_seq"), updated_at=bindparam("b_now"))
-    .returning(_SESSIONS.c.plan_id, _SESSIONS.c.patient_id, _SESSIONS.c.session_number)
-)
-
-
 DOSE_KINDS = frozenset({"start_infusion", "bolus", "self_administration", "amendment"})
 """Entries after which the clinic dashboard's summary of the patient is recomputed."""
 
@@ -505,12 +324,12 @@ def record_entry(
         _course_ceiling_at_the_chair(session, session_id, now)
     if payload.get("kind") in ("start_infusion", "self_administration"):
         expected_seq = _screening_from_record(session, session_id, event, expected_seq, actor, now)
-    fast = _fast_write(session, session_id, event, expected_seq, actor, now)
+    fast = fast_append(session, session_id, event, expected_seq, actor, now)
     if fast is not None:
         row, state = fast
     else:
         row = head(session=session, session_id=session_id)
-        state = _store(
+        state = append(
             session, row, state_for(session=session, row=row), event, expected_seq, actor, now
         )
     if payload.get("kind") in ALERT_KINDS:
@@ -602,7 +421,7 @@ def _screening_from_record(
         ok=True,
         detail=f"from the record: {covered.describe()}",
     )
-    return _store(session, row, before, check, expected_seq, actor, now).last_seq
+    return append(session, row, before, check, expected_seq, actor, now).last_seq
 
 
 def _course_ceiling_at_the_chair(session: Session, session_id: int, now: datetime) -> None:
@@ -633,15 +452,7 @@ def sessions_of_plan(*, session: Session, plan_id: int) -> list[DosingSession]:
 
 def record_read(*, session: Session, actor: audit.Actor, row: DosingSession, now: datetime) -> None:
     """Audit a read of the session (the chair view, the API)."""
-    audit.record(
-        session=session,
-        actor=actor,
-        action="read",
-        resource_type="session",
-        resource_id=row.id,
-        patient_id=row.patient_id,
-        at=now,
-    )
+    audit.read_row(row, session=session, actor=actor, at=now, resource_type="session")
 
 
 def record_summary_read(

@@ -25,7 +25,7 @@ booster threshold not set for nrs_pain
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -249,7 +249,7 @@ def patient_status(
             for d in defs
         ]
         courses.extend(found)
-        parts.extend(_course_parts(found))
+        parts.extend(course_parts(found))
         if any(c.episodes for c in found if c.definition.role == "response"):
             responded_measures.append(measure)
     findings = []
@@ -296,9 +296,17 @@ def patient_status(
     )
 
 
-def _course_parts(courses: list[ResponseCourse]) -> list[str]:
+def course_parts(
+    courses: Sequence[ResponseCourse], day: Callable[[int], str] = format_day
+) -> list[str]:
+    """One measure's courses in words: responding since, lost on, or no response yet.
+
+    ``day`` writes a core time (seconds) as a day: :func:`format_day` by default, the
+    clinic's local calendar day in the shell.
+    """
+
     def since(c: ResponseCourse) -> str:
-        when = format_day(c.responder_since or 0)
+        when = day(c.responder_since or 0)
         if c.definition.role == "response":
             return f"responder since {when} ({c.definition.short})"
         return f"{c.definition.short} since {when}"
@@ -309,8 +317,7 @@ def _course_parts(courses: list[ResponseCourse]) -> list[str]:
     lost = [c for c in courses if c.state == "lost"]
     if lost:
         return [
-            f"{c.definition.role} lost on {format_day(c.episodes[-1].end or 0)} "
-            f"({c.definition.short})"
+            f"{c.definition.role} lost on {day(c.episodes[-1].end or 0)} ({c.definition.short})"
             for c in lost
         ]
     judged = [c for c in courses if c.state == "never" and c.definition.role == "response"]

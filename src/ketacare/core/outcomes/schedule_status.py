@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final, Literal, get_args
 
@@ -333,33 +333,14 @@ def stop_time(stop: StopCondition, plan_end: PlanEnd | None) -> tuple[datetime |
 def _satisfy(occurrence: Occurrence, times: Sequence[datetime]) -> Occurrence:
     for at in times:
         if occurrence.counts(at):
-            return Occurrence(
-                key=occurrence.key,
-                instrument=occurrence.instrument,
-                label=occurrence.label,
-                opens_at=occurrence.opens_at,
-                overdue_at=occurrence.overdue_at,
-                closes_at=occurrence.closes_at,
-                counts_from=occurrence.counts_from,
-                closes_inclusive=occurrence.closes_inclusive,
-                satisfied_at=at,
-            )
+            return replace(occurrence, satisfied_at=at)
     return occurrence
 
 
 def _clip(occurrence: Occurrence, stops_at: datetime | None) -> Occurrence:
     if stops_at is None or (occurrence.closes_at is not None and occurrence.closes_at <= stops_at):
         return occurrence
-    return Occurrence(
-        key=occurrence.key,
-        instrument=occurrence.instrument,
-        label=occurrence.label,
-        opens_at=occurrence.opens_at,
-        overdue_at=occurrence.overdue_at,
-        closes_at=stops_at,
-        counts_from=occurrence.counts_from,
-        closes_inclusive=False,
-    )
+    return replace(occurrence, closes_at=stops_at, closes_inclusive=False, satisfied_at=None)
 
 
 def _is_open(occurrence: Occurrence, now: datetime) -> bool:

@@ -338,6 +338,36 @@ def _metrics(
     )
 
 
+def _simulation(
+    *,
+    model: Model,
+    outputs: Sequence[str],
+    curves: Array,
+    step_h: float,
+    integral: Callable[[list[float]], list[float]],
+    regimen: Regimen,
+    threshold: float | None,
+    warnings: tuple[str, ...],
+) -> Simulation:
+    """The simulation of the model's output curves (plasma first; effects; metabolite)."""
+    time_h = step_h * np.arange(curves.shape[1], dtype=np.float64)
+    effects = {
+        name.split(":", 1)[1]: curves[i]
+        for i, name in enumerate(outputs)
+        if name.startswith("effect:")
+    }
+    metabolite = curves[list(outputs).index("metabolite")] if model.metabolite else None
+    return Simulation(
+        model_id=model.id,
+        time_h=time_h,
+        plasma_ng_per_ml=curves[0],
+        effect_ng_per_ml=effects,
+        metabolite_ng_per_ml=metabolite,
+        metrics=_metrics(integral, time_h, curves[0], regimen, threshold),
+        warnings=warnings,
+    )
+
+
 def simulate(
     *,
     model: Model,
@@ -381,27 +411,14 @@ def simulate(
     system = typical.system
     inputs = dose_inputs(model=model, regimen=regimen, params=typical.params)
     plan = make_one_plan(typical.modes, inputs)
-    time_h = step_h * np.arange(n_times, dtype=np.float64)
-    curves = evaluate_one_grid(typical.modes, plan, step_h, n_times)  # (O, T)
-    effects = {
-        name.split(":", 1)[1]: curves[i]
-        for i, name in enumerate(system.outputs)
-        if name.startswith("effect:")
-    }
-    metabolite = curves[system.outputs.index("metabolite")] if model.metabolite else None
-    return Simulation(
-        model_id=model.id,
-        time_h=time_h,
-        plasma_ng_per_ml=curves[0],
-        effect_ng_per_ml=effects,
-        metabolite_ng_per_ml=metabolite,
-        metrics=_metrics(
-            lambda times: integrate_one(typical.modes, plan, times),
-            time_h,
-            curves[0],
-            regimen,
-            threshold_ng_per_ml,
-        ),
+    return _simulation(
+        model=model,
+        outputs=system.outputs,
+        curves=evaluate_one_grid(typical.modes, plan, step_h, n_times),  # (O, T)
+        step_h=step_h,
+        integral=lambda times: integrate_one(typical.modes, plan, times),
+        regimen=regimen,
+        threshold=threshold_ng_per_ml,
         warnings=typical.messages,
     )
 
@@ -432,26 +449,13 @@ def simulate_reference(
         )
     )
     assert not rest and isinstance(block, np.ndarray)
-    curves = block[:, :, 0]  # (O, T)
-    time_h = step_h * np.arange(n_times, dtype=np.float64)
-    effects = {
-        name.split(":", 1)[1]: curves[i]
-        for i, name in enumerate(system.outputs)
-        if name.startswith("effect:")
-    }
-    metabolite = curves[system.outputs.index("metabolite")] if model.metabolite else None
-    return Simulation(
-        model_id=model.id,
-        time_h=time_h,
-        plasma_ng_per_ml=curves[0],
-        effect_ng_per_ml=effects,
-        metabolite_ng_per_ml=metabolite,
-        metrics=_metrics(
-            lambda times: integrate(plan, np.array(times), outputs=[0])[0, 0].tolist(),
-            time_h,
-            curves[0],
-            regimen,
-            threshold_ng_per_ml,
-        ),
+    return _simulation(
+        model=model,
+        outputs=system.outputs,
+        curves=block[:, :, 0],  # (O, T)
+        step_h=step_h,
+        integral=lambda times: integrate(plan, np.array(times), outputs=[0])[0, 0].tolist(),
+        regimen=regimen,
+        threshold=threshold_ng_per_ml,
         warnings=messages,
     )
