@@ -267,3 +267,11 @@ document.addEventListener("htmx:beforeRequest", function (event) {
     event.preventDefault();
   }
 });
+// A refresh that left before the nurse started typing can come back after: its answer is
+// dropped too, or it would wipe the choice made while it was on its way.
+document.addEventListener("htmx:beforeSwap", function (event) {
+  var region = event.detail.target;
+  if (region && region.id === "live" && ketacareFormInUse(region)) {
+    event.detail.shouldSwap = false;
+  }
+});
