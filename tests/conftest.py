@@ -8,7 +8,9 @@ PostgreSQL variants are skipped with a loud notice. With ``KETACARE_REQUIRE_ALL=
 
 from __future__ import annotations
 
+import copy
 import glob
+import inspect
 import itertools
 import os
 import re
@@ -190,6 +192,7 @@ class FreshDatabases:
         self._names = (f"kc_test_{os.getpid()}_{n}" for n in itertools.count(1))
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kc-test-db")
         self._drops: list[Future[None]] = []
+        self._clinic: tuple[str, dict[str, Any]] | None = None
         self._next = self._thread.submit(self._create, next(self._names))
 
     def _create(self, name: str) -> str:
@@ -205,6 +208,25 @@ class FreshDatabases:
         self._next = self._thread.submit(self._create, next(self._names))
         return self.server.url(name)
 
+    def take_clinic(self) -> tuple[str, dict[str, Any]]:
+        """The URL of a new copy of the worker's prebuilt clinic (built on first use from a
+        copy of the template), and what building it returned."""
+        if self._clinic is None:
+            name = f"{TEMPLATE}_clinic"
+            _admin(
+                self.server.url(),
+                f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",
+                f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}",
+            )
+            built = _build_clinic(
+                self.server.url(name), Path(tempfile.mkdtemp(prefix="kc-clinic-")) / "var"
+            )
+            self._clinic = (name, built)
+        template, built = self._clinic
+        name = next(self._names)
+        _admin(self.server.url(), f"CREATE DATABASE {name} TEMPLATE {template}")
+        return self.server.url(name), built
+
     def release(self, url: str) -> None:
         self._drops.append(self._thread.submit(self._drop, url.rsplit("/", 1)[1]))
 
@@ -216,6 +238,8 @@ class FreshDatabases:
             self._thread.shutdown(wait=True)
         for drop in self._drops:
             drop.result()
+        if self._clinic is not None:
+            _admin(self.server.url(), f"DROP DATABASE IF EXISTS {self._clinic[0]} WITH (FORCE)")
 
 
 @pytest.fixture(scope="session")
@@ -232,28 +256,102 @@ def postgres_databases(
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
-    """A fresh database holding the demo clinic, on each backend."""
+    """A fresh database holding the demo clinic, on each backend.
+
+    A test of the clinic fixture gets a copy of the database that fixture built once for
+    this worker (see ``_uses_shared_clinic``), with what it returned."""
+    snapshot = _uses_shared_clinic(request)
     if request.param == "sqlite":
         target = tmp_path / "ketacare.sqlite3"
-        shutil.copy(sqlite_template, target)
+        if snapshot:
+            path, built = _clinic_snapshot_sqlite(sqlite_template)
+            shutil.copy(path, target)
+            request.node.clinic_snapshot = copy.deepcopy(built)  # type: ignore[attr-defined]
+        else:
+            shutil.copy(sqlite_template, target)
         yield f"sqlite:///{target}"
         return
     databases = request.getfixturevalue("postgres_databases")
     if databases is None:
         pytest.skip("PostgreSQL not available (see the notice at the end of the run)")
-    url = databases.take()
+    if snapshot:
+        url, built = databases.take_clinic()
+        request.node.clinic_snapshot = copy.deepcopy(built)  # type: ignore[attr-defined]
+    else:
+        url = databases.take()
     yield url
     databases.release(url)
 
 
+#: fixtures a test must take from this file (or tests/clinic/conftest.py for ``clinic``)
+#: for a prebuilt clinic to be the one it would have built
+_SHARED = ("settings", "app", "clock", "client", "login_api", "db_url")
+
+
+def _uses_shared_clinic(request: pytest.FixtureRequest) -> bool:
+    """Whether the test asks for the clinic fixture of tests/clinic/conftest.py with the
+    shared settings, app and clock, so that a copy of one built clinic is the same as
+    building it again."""
+    if "clinic" not in request.fixturenames:
+        return False
+    manager = request._fixturemanager  # noqa: SLF001  (pytest offers no public lookup)
+    clinic = manager.getfixturedefs("clinic", request.node)
+    if not clinic or clinic[-1].func.__module__.rsplit(".", 1)[-1] != "conftest":
+        return False
+    if Path(inspect.getfile(clinic[-1].func)).parent.name != "clinic":
+        return False
+    for name in _SHARED:
+        defs = manager.getfixturedefs(name, request.node)
+        if not defs or Path(inspect.getfile(defs[-1].func)) != Path(__file__):
+            return False
+    return True
+
+
+def _build_clinic(db_url: str, var_dir: Path) -> dict[str, Any]:
+    """Build the clinic fixture's records on ``db_url`` through the app, as a test would."""
+    from ketacare.app import create_app
+    from plan_helpers import build_clinic
+
+    application = create_app(shared_settings(db_url, var_dir), clock=Clock(TEST_START))
+    client = TestClient(application)
+    try:
+        return build_clinic(client, lambda username: api_token(client, username))
+    finally:
+        application.state.engine.dispose()
+
+
+_SQLITE_CLINIC: dict[str, tuple[Path, dict[str, Any]]] = {}
+
+
+def _clinic_snapshot_sqlite(template: Path) -> tuple[Path, dict[str, Any]]:
+    """The worker's prebuilt clinic database (built on first use)."""
+    if "built" not in _SQLITE_CLINIC:
+        import sqlite3
+
+        folder = Path(tempfile.mkdtemp(prefix="kc-clinic-"))
+        work = folder / "work.sqlite3"
+        shutil.copy(template, work)
+        built = _build_clinic(f"sqlite:///{work}", folder / "var")
+        final = folder / "clinic.sqlite3"
+        with sqlite3.connect(work) as source, sqlite3.connect(final) as target:
+            source.backup(target)  # whatever is still in the write-ahead log included
+        _SQLITE_CLINIC["built"] = (final, built)
+    return _SQLITE_CLINIC["built"]
+
+
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Any:
+    return shared_settings(db_url, tmp_path / "var")
+
+
+def shared_settings(db_url: str, var_dir: Path) -> Any:
+    """The settings every test app runs on unless a module overrides the fixture."""
     from ketacare.infra.settings import load_settings
     from protocol_policy import TEST_PROTOCOL_POLICY_FILE
 
     return load_settings(
         database_url=db_url,
-        var_dir=tmp_path / "var",
+        var_dir=var_dir,
         secret_key="t" * 40,
         timezone="Europe/Amsterdam",
         protocol_policy_file=TEST_PROTOCOL_POLICY_FILE,  # test values: the hard ceilings
@@ -274,9 +372,13 @@ class Clock:
         return self.now
 
 
+#: where every test's clock starts
+TEST_START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
 @pytest.fixture
 def clock() -> Clock:
-    return Clock(datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
+    return Clock(TEST_START)
 
 
 @pytest.fixture

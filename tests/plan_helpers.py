@@ -268,3 +268,35 @@ def esketamine_course_with_one_dose(client: Any, team: dict[str, Any], clock: An
         record({"kind": "pre_dose_check", "item": item, "ok": True, "detail": "lot E1"})
     record({"kind": "self_administration", "devices": 2})
     return int(plan["id"])
+
+
+def build_clinic(client: Any, login_api: Any) -> dict[str, Any]:
+    """The clinic tests' starting point: a second physician approved, the team's API
+    tokens, and a 70 kg patient with a signed screening for racemic IV ketamine, consent
+    to each treatment program and REMS enrolment. ``{"pid": ..., "team": ...}``."""
+    admin = login_api("admin")
+    physician = login_api("physician")
+    client.post(
+        "/api/v1/users",
+        headers=admin,
+        json={
+            "username": "physician2",
+            "full_name": "Dr Second",
+            "role": "physician",
+            "password": "locum-cosigner-pw",
+        },
+    )
+    # a clinical role needs a second person: the physician approves it
+    (pending,) = client.get("/api/v1/role-requests", headers=physician).json()
+    client.post(f"/api/v1/role-requests/{pending['id']}/approve", headers=physician)
+    r = client.post(
+        "/api/v1/auth/token", data={"username": "physician2", "password": "locum-cosigner-pw"}
+    )
+    team = {
+        "nurse": login_api("nurse"),
+        "physician": physician,
+        "physician2": {"Authorization": f"Bearer {r.json()['access_token']}"},
+        "therapist": login_api("therapist"),
+    }
+    pid = screened_patient(client, team)
+    return {"pid": pid, "team": team}

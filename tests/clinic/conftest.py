@@ -6,35 +6,17 @@ from typing import Any
 
 import pytest
 
-from plan_helpers import screened_patient
+from plan_helpers import build_clinic
 
 
 @pytest.fixture
-def clinic(client: Any, login_api: Any) -> dict[str, Any]:
-    """A 70 kg patient with a signed screening for racemic IV ketamine, and the team."""
-    admin = login_api("admin")
-    physician = login_api("physician")
-    client.post(
-        "/api/v1/users",
-        headers=admin,
-        json={
-            "username": "physician2",
-            "full_name": "Dr Second",
-            "role": "physician",
-            "password": "locum-cosigner-pw",
-        },
-    )
-    # a clinical role needs a second person: the physician approves it
-    (pending,) = client.get("/api/v1/role-requests", headers=physician).json()
-    client.post(f"/api/v1/role-requests/{pending['id']}/approve", headers=physician)
-    r = client.post(
-        "/api/v1/auth/token", data={"username": "physician2", "password": "locum-cosigner-pw"}
-    )
-    team = {
-        "nurse": login_api("nurse"),
-        "physician": physician,
-        "physician2": {"Authorization": f"Bearer {r.json()['access_token']}"},
-        "therapist": login_api("therapist"),
-    }
-    pid = screened_patient(client, team)
-    return {"pid": pid, "team": team}
+def clinic(request: pytest.FixtureRequest, client: Any, login_api: Any) -> dict[str, Any]:
+    """A 70 kg patient with a signed screening for racemic IV ketamine, and the team.
+
+    Built once per worker and database kind and copied for each test (``db_url`` copies
+    the built database when the test's settings, app and clock are the shared ones): the
+    copy holds exactly what building it here would store, tokens included."""
+    built: dict[str, Any] | None = getattr(request.node, "clinic_snapshot", None)
+    if built is not None:
+        return built
+    return build_clinic(client, login_api)
