@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,25 @@ def totp_required_roles() -> str:
     return ""
 
 
+class LiveClock:
+    """The live server's clock: real time, moved on by a test that must wait hours (a
+    2-hour observation) without waiting them."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, minutes: float) -> None:
+        self.offset += timedelta(minutes=minutes)
+
+
+@pytest.fixture
+def live_clock() -> LiveClock:
+    return LiveClock()
+
+
 @pytest.fixture
 def live_server(
     sqlite_template: Path,
@@ -71,6 +91,7 @@ def live_server(
     session_policy: str | None,
     totp_required_roles: str,
     clinic_hours: str | None,
+    live_clock: LiveClock,
 ) -> Iterator[LiveServer]:
     """The app on a fresh copy of the demo database, on a loopback port."""
     from ketacare.app import create_app
@@ -97,7 +118,7 @@ def live_server(
         protocol_policy_file=TEST_PROTOCOL_POLICY_FILE,  # test values: the hard ceilings
         totp_required_roles=totp_required_roles,  # "" unless a module asks for the default
     )
-    app = create_app(settings)
+    app = create_app(settings, clock=live_clock)
     with LiveServer(app) as server:
         yield server
     app.state.engine.dispose()

@@ -1,10 +1,14 @@
-"""An esketamine nasal spray session's Patient Monitoring Form appears in the REMS queue,
-is completed with the answers the log does not hold, marked ready and marked submitted.
+"""An esketamine nasal spray session run at the chair in the browser; its Patient
+Monitoring Form appears in the REMS queue, is completed with the answers the log does not
+hold, marked ready and marked submitted.
 
-The nurse charts the session of demo patient 2 two days ago (after the fact, through the
-API): baseline vitals, the pre-dose checks with the lot, two devices, vitals every 15
-minutes, discharge. In the browser she finds the form due in the queue, records the
-answers, marks it ready and submitted, and the queue shows it submitted.
+The physician's plan is signed through the API. In the browser the nurse opens the session
+at the chair, checks the patient in, records baseline vitals and the pre-dose checks with
+the lot, records two devices, and charts vitals through the label's two-hour observation
+(the live server's clock is moved on twenty minutes at a time, as the hours pass), then
+the discharge score, the escort and the discharge. She finds the form due in the queue,
+records the answers, marks it ready and submitted, and the queue shows it submitted. A
+second test charts a session after the fact through the API.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from plan_helpers import ESK_CHECKS, MONITORING_ORDER
 pytestmark = pytest.mark.browser
 
 
-def _chart_session(base: str) -> int:
+def _signed_plan(base: str) -> int:
+    """Patient 2 screened, consented and enrolled for esketamine nasal spray, and a signed,
+    co-signed esketamine plan; the plan's id."""
     _prepare(base)
     with (
         _api(base, "nurse") as nurse,
@@ -42,6 +48,12 @@ def _chart_session(base: str) -> int:
             },
         ).raise_for_status()
         second.post(f"/api/v1/plans/{plan_id}/cosign").raise_for_status()
+        return int(plan_id)
+
+
+def _chart_session(base: str) -> int:
+    plan_id = _signed_plan(base)
+    with _api(base, "nurse") as nurse:
         start = datetime.now(UTC) - timedelta(days=2)
         opened = nurse.post(
             f"/api/v1/plans/{plan_id}/sessions",
@@ -84,15 +96,72 @@ def _chart_session(base: str) -> int:
     return sid
 
 
-def test_the_form_is_queued_completed_and_marked_submitted(live_server: Any, page: Any) -> None:
-    base = live_server.url
-    sid = _chart_session(base)
+def _record(page: Any, button: str) -> None:
+    page.get_by_role("button", name=button, exact=True).click()
+    page.wait_for_load_state("networkidle")
+
+
+def _vitals(page: Any, sbp: int, dbp: int) -> None:
+    for name, value in (
+        ("sbp_mmhg", sbp),
+        ("dbp_mmhg", dbp),
+        ("hr_per_min", 72),
+        ("spo2_pct", 97),
+        ("rr_per_min", 14),
+    ):
+        page.locator(f"input[name={name}]").fill(str(value))
+    _record(page, "Record vitals")
+
+
+def _run_at_the_chair(base: str, page: Any, clock: Any) -> int:
+    """The nurse runs the session in the browser; the session's id."""
+    plan_id = _signed_plan(base)
     login(page, base, "nurse")
-    page.goto(f"{base}/rems/queue")
-    row = page.get_by_test_id(f"queue-{sid}")
-    expect(row).to_contain_text("due")
-    row.get_by_role("link", name=f"session {sid}").click()
-    expect(page.get_by_test_id("form-items")).to_contain_text("56 mg (2 devices)")
+    page.goto(f"{base}/plans/{plan_id}")
+    _record(page, "Open session at the chair")
+    sid = int(page.url.rsplit("/", 1)[1])
+    _record(page, "Check in")
+    _vitals(page, 122, 76)
+    for box in page.locator("input[name=item]").all():
+        box.check()
+    page.get_by_label("Lot number").fill("E7-2291")
+    _record(page, "Record checks")
+    expect(page.get_by_test_id("state")).to_have_text("pre dose checks")
+    page.get_by_label("Devices").fill("2")
+    _record(page, "Record dose given")
+    page.get_by_label("Stop reason").select_option("completed")
+    _record(page, "Stop")
+    expect(page.get_by_test_id("state")).to_have_text("recovery")
+    # the label's two hours pass: vitals every twenty minutes, the 40-minute reading
+    # among them, discharge not allowed before the two hours are up
+    for minute in range(20, 141, 20):
+        clock.advance(20)
+        page.reload()
+        if minute == 100:
+            expect(page.get_by_test_id("discharge-status")).to_contain_text("Not yet")
+        _vitals(page, 134 if minute == 40 else 128, 82 if minute == 40 else 80)
+    for item, value in (
+        ("vital_signs", "2"),
+        ("ambulation", "2"),
+        ("nausea_vomiting", "2"),
+        ("pain", "2"),
+        ("bleeding", "2"),
+        ("escort", "yes"),
+    ):
+        page.get_by_test_id(f"padss-{item}").select_option(value)
+    _record(page, "Record discharge score")
+    page.get_by_label("Escort name").fill("J. Doe")
+    page.get_by_label("Relation").fill("partner")
+    _record(page, "Confirm escort")
+    expect(page.get_by_test_id("discharge-status")).to_have_text("Discharge allowed.")
+    page.get_by_label("Instructions").fill("Accompanied home; no driving until tomorrow.")
+    _record(page, "Discharge")
+    expect(page.get_by_test_id("state")).to_have_text("discharged")
+    return sid
+
+
+def _complete_and_submit(page: Any, base: str, sid: int, *, dissociation_at: str | None) -> None:
+    """On the form's page: the answers the log does not hold, ready, submitted by fax."""
     expect(page.get_by_test_id("form-missing")).to_contain_text("would have been ready to leave")
     answers = page.get_by_test_id("answers-form")
     answers.locator("input[name=provider_telephone]").fill("+31 20 555 0100")
@@ -113,8 +182,11 @@ def test_the_form_is_queued_completed_and_marked_submitted(live_server: Any, pag
     # every question reads in words, not as the field's internal name
     labels = answers.locator("label").all_inner_texts()
     assert labels and not [t for t in labels if re.search(r"\b[a-z]+_[a-z_]+\b", t)], labels
-    answers.locator("select[name=dissociation]").select_option("yes")
-    answers.locator("input[name=dissociation_at]").fill("11:05")
+    if dissociation_at is None:
+        answers.locator("select[name=dissociation]").select_option("no")
+    else:
+        answers.locator("select[name=dissociation]").select_option("yes")
+        answers.locator("input[name=dissociation_at]").fill(dissociation_at)
     answers.locator("input[name=ready_to_leave_min]").fill("90")
     answers.get_by_role("button", name="Save answers").click()
     expect(page.get_by_test_id("form-missing")).to_have_count(0)
@@ -128,3 +200,34 @@ def test_the_form_is_queued_completed_and_marked_submitted(live_server: Any, pag
     expect(page.get_by_test_id("form-status")).to_contain_text("submitted")
     page.goto(f"{base}/rems/queue")
     expect(page.get_by_test_id(f"queue-{sid}")).to_contain_text("by fax, ref. FAX-4711")
+
+
+def test_a_session_run_at_the_chair_is_queued_completed_and_submitted(
+    live_server: Any, live_clock: Any, page: Any
+) -> None:
+    base = live_server.url
+    sid = _run_at_the_chair(base, page, live_clock)
+    page.goto(f"{base}/rems/queue")
+    expect(page.get_by_test_id(f"queue-{sid}")).to_contain_text("due")
+    page.get_by_test_id(f"queue-{sid}").get_by_role("link", name=f"session {sid}").click()
+    items = page.get_by_test_id("form-items")
+    # what the chair recorded: two devices, the lot, the blood pressure before the first
+    # device, the reading at 40 minutes and the last before discharge
+    expect(items).to_contain_text("56 mg (2 devices)")
+    expect(items).to_contain_text("E7-2291")
+    expect(items).to_contain_text("122/76")
+    expect(items).to_contain_text("134/82")
+    expect(items).to_contain_text("128/80")
+    _complete_and_submit(page, base, sid, dissociation_at=None)
+
+
+def test_the_form_is_queued_completed_and_marked_submitted(live_server: Any, page: Any) -> None:
+    base = live_server.url
+    sid = _chart_session(base)
+    login(page, base, "nurse")
+    page.goto(f"{base}/rems/queue")
+    row = page.get_by_test_id(f"queue-{sid}")
+    expect(row).to_contain_text("due")
+    row.get_by_role("link", name=f"session {sid}").click()
+    expect(page.get_by_test_id("form-items")).to_contain_text("56 mg (2 devices)")
+    _complete_and_submit(page, base, sid, dissociation_at="11:05")
