@@ -163,6 +163,31 @@ def test_sessions_completed_with_vitals_and_scores_before_and_after(
     assert _rows(path, "SELECT count(*) FROM appointments WHERE status = 'booked'")[0][0] > 0
 
 
+def test_an_esketamine_course_under_the_rems_with_forms_submitted_and_one_due(
+    seeded: dict[str, Any],
+) -> None:
+    path = seeded["path"]
+    sessions = _rows(
+        path,
+        "SELECT s.id FROM dosing_sessions s JOIN plans p ON p.id = s.plan_id "
+        "WHERE p.protocol_id = 'esketamine-trd' ORDER BY s.id",
+    )
+    assert len(sessions) >= 4
+    kinds = dict(_rows(path, "SELECT kind, count(*) FROM rems_form_entries GROUP BY kind"))
+    # every session's form answered and ready; all but the newest submitted three days on
+    assert kinds["answers"] == kinds["ready"] == len(sessions)
+    assert 1 <= len(sessions) - kinds["submitted"] <= 2
+    devices = _rows(
+        path,
+        "SELECT count(*) FROM session_events e JOIN dosing_sessions s ON s.id = e.session_id "
+        "JOIN plans p ON p.id = s.plan_id WHERE p.protocol_id = 'esketamine-trd' "
+        "AND e.kind = 'SelfAdministration'",
+    )[0][0]
+    assert devices == len(sessions)
+    assert _rows(path, "SELECT count(*) FROM rems_certifications")[0][0] == 1
+    assert _rows(path, "SELECT count(*) FROM rems_enrolments")[0][0] == 1
+
+
 def test_the_same_clock_gives_the_same_records(seeded: dict[str, Any], tmp_path: Path) -> None:
     again = tmp_path / "again.sqlite3"
     _seed(again)

@@ -318,6 +318,10 @@ _CASES = (
 )
 
 
+#: the case (index in _CASES) treated with esketamine nasal spray
+_ESKETAMINE = 2
+
+
 def people() -> tuple[Person, ...]:
     """The 30 patients of the whole demo clinic, in order of intake (first: patient 1).
 
@@ -344,8 +348,11 @@ def people() -> tuple[Person, ...]:
                 conditions=(code, *more),
                 medications=(med,),
                 group=group,
-                intake_days_ago=days[8 + j],
-                take_home=code in _TAKE_HOME,
+                # the third (treatment-resistant depression on escitalopram) is in an
+                # esketamine nasal spray course begun five weeks ago, under the REMS
+                intake_days_ago=33 if j == _ESKETAMINE else days[8 + j],
+                take_home=code in _TAKE_HOME and j != _ESKETAMINE,
+                esketamine=j == _ESKETAMINE,
             )
         )
     return tuple(out)

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ketacare.clinic import demo_rems
 from ketacare.clinic import demo_steps as steps
 from ketacare.clinic.analytics import service as analytics
 from ketacare.clinic.assessments import service as assessments
@@ -71,8 +72,9 @@ def story(ctx: Ctx, person: Person, index: int, plan_notes: dict[int, Any]) -> S
     day0 = today - timedelta(days=person.intake_days_ago)
     slot = time(8 + index % 4, (index * 7) % 60)
     depression = person.group == "depression"
+    spray = person.esketamine
     measure = "phq9" if depression else "nrs_pain"
-    protocol = "depression-iv" if depression else "crps-outpatient"
+    protocol = demo_rems.PROTOCOL if spray else "depression-iv" if depression else "crps-outpatient"
     responder = rng.random() < (0.55 if depression else 0.62)
     traj = Trajectory(
         baseline=rng.choice((16, 18, 19, 21, 23)) if depression else rng.choice((6, 7, 7, 8, 8, 9)),
@@ -163,7 +165,9 @@ def story(ctx: Ctx, person: Person, index: int, plan_notes: dict[int, Any]) -> S
             t + timedelta(minutes=15),
             "registry consent form v2 signed at intake",
         )
-    steps.screen(ctx, pid, IV, t + timedelta(minutes=20))
+    steps.screen(ctx, pid, demo_rems.ESKETAMINE if spray else IV, t + timedelta(minutes=20))
+    if spray:
+        demo_rems.enrol(ctx, pid, t + timedelta(minutes=65))
 
     # -- the plan, signed and co-signed three days later
     at = steps.local_at(day0 + timedelta(days=3), time(13, 0), ctx)
@@ -175,9 +179,8 @@ def story(ctx: Ctx, person: Person, index: int, plan_notes: dict[int, Any]) -> S
             else "return to work part time"
         }
     ]
-    plan_id = steps.signed_plan(
-        ctx, pid, protocol, dosing.DoseOptions(bag_mg=100, bag_ml=100), at, goals=goals
-    )
+    options = dosing.DoseOptions() if spray else dosing.DoseOptions(bag_mg=100, bag_ml=100)
+    plan_id = steps.signed_plan(ctx, pid, protocol, options, at, goals=goals)
     planned = steps.planned_sessions(ctx, plan_id)
     first_day = day0 + timedelta(days=7)
 
@@ -200,8 +203,12 @@ def story(ctx: Ctx, person: Person, index: int, plan_notes: dict[int, Any]) -> S
             source="patient",
         )
         yield start
-        last_leave = steps.give_iv(
-            ctx, plan_id, int(s["number"]), start, alert=(index % 6 == 1 and n == 2)
+        last_leave = (
+            demo_rems.give_spray(ctx, plan_id, int(s["number"]), start)
+            if spray
+            else steps.give_iv(
+                ctx, plan_id, int(s["number"]), start, alert=(index % 6 == 1 and n == 2)
+            )
         )
         yield last_leave + timedelta(hours=20)
         value = traj.value(sessions_done=n, course_len=given, days_since_course=None)
@@ -267,7 +274,7 @@ def story(ctx: Ctx, person: Person, index: int, plan_notes: dict[int, Any]) -> S
             at=at,
             source="patient",
         )
-        if not responder or boosters_given >= 2 or since < traj.durable_days + 20:
+        if spray or not responder or boosters_given >= 2 or since < traj.durable_days + 20:
             continue
         decided = steps.local_at(day + timedelta(days=1), time(11, 0), ctx)
         if decided > ctx.now:
@@ -399,6 +406,7 @@ def seed_history(
     ctx = Ctx(session=session, settings=settings, staff=staff, now=now, rng=random.Random(SEED))
     first = now - timedelta(days=max(p.intake_days_ago for p in people) + 1)
     consent_demo.publish_examples(session=session, actor=staff.physician, at=first)
+    demo_rems.certify_site(ctx, first)
     notes: dict[int, Any] = {}
     stories = [story(ctx, p, i, notes) for i, p in enumerate(people)]
     with analytics.refresh_deferred(session):  # one rebuild below replaces them all

@@ -44,6 +44,7 @@ class Person:
     group: str = "crps"  # crps, fibromyalgia, neuropathic, depression
     intake_days_ago: int = 120
     take_home: bool = False  # oral follow-on with take-home supplies after the IV course
+    esketamine: bool = False  # esketamine nasal spray under the SPRAVATO REMS, not IV
 
 
 @dataclass

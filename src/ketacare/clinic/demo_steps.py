@@ -26,7 +26,7 @@ from ketacare.clinic.research import service as research
 from ketacare.clinic.screenings import service as screenings
 from ketacare.clinic.sessions import log as session_log
 from ketacare.clinic.sessions import service as sessions
-from ketacare.core.errors import InvalidInput, SoftLimitNeedsReview
+from ketacare.core.errors import InvalidInput
 from ketacare.infra.errors import Conflict
 
 
@@ -271,15 +271,8 @@ def give_iv(ctx: Ctx, plan_id: int, number: int, start: datetime, *, alert: bool
         )
     begin = t + timedelta(minutes=15)
     rate = float(setup.planned_rate_mg_per_h or 0)
-    # the plan rounds the rate to 0.1 mg/h half up, which can land a hair above the
-    # protocol's per-kg soft limit; the nurse then starts 0.1 mg/h lower, within it
-    for _ in range(3):
-        try:
-            chair(begin, kind="start_infusion", rate_mg_per_h=rate)
-            break
-        except SoftLimitNeedsReview:
-            chair.seq = session_log.head(session=ctx.session, session_id=row.id).last_seq
-            rate = round(rate - 0.1, 1)
+    # the planned rate (rounded by the plan never to cross a limit the order respects)
+    chair(begin, kind="start_infusion", rate_mg_per_h=rate)
     duration = float(setup.planned_duration_min or 40)
     interval = float(setup.vitals_interval.value or 15)
     step = 1

@@ -1,0 +1,190 @@
+"""The demo's esketamine nasal spray course under the SPRAVATO REMS.
+
+One patient of the demo's depression group is treated with esketamine nasal spray
+instead of IV ketamine, so that a newcomer sees the REMS at work: the clinic's site
+certification, the patient's enrolment, each session from check-in through the label's
+observation (the monitoring the session policy enforces), and each Patient Monitoring
+Form answered and submitted three days later, the newest still due. Identifiers are
+EXAMPLE values for the demo, not real REMS numbers.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from ketacare.clinic.demo_model import ESCORTS, Ctx
+from ketacare.clinic.demo_steps import Chair, vitals_event
+from ketacare.clinic.rems import forms as rems_forms
+from ketacare.clinic.rems import service as rems
+from ketacare.clinic.sessions import log as session_log
+from ketacare.clinic.sessions import service as sessions
+
+#: the screening and the plan's treatment
+ESKETAMINE = {"molecule": "esketamine", "route": "intranasal"}
+PROTOCOL = "esketamine-trd"
+#: the demo clinic's site as its REMS certification names it (EXAMPLE identifier)
+SITE = "ketacare demo clinic"
+DEVICE_MG = 28  # each device delivers 28 mg (the protocol's and the stock product's source)
+
+
+def certify_site(ctx: Ctx, at: datetime) -> None:
+    """The clinic's certification as a SPRAVATO REMS treatment setting (EXAMPLE number)."""
+    rems.record_certification(
+        session=ctx.session,
+        actor=ctx.staff.physician,
+        site=SITE,
+        identifier="EXAMPLE-SITE-0001",
+        certified_on=(at - timedelta(days=30)).date(),
+        now=at,
+    )
+
+
+def enrol(ctx: Ctx, patient_id: int, at: datetime) -> None:
+    """The patient's REMS enrolment, signed at intake (EXAMPLE number)."""
+    rems.record_enrolment(
+        session=ctx.session,
+        actor=ctx.staff.nurse,
+        patient_id=patient_id,
+        identifier=f"EXAMPLE-PT-{patient_id:04d}",
+        enrolled_on=at.date(),
+        now=at,
+    )
+
+
+def give_spray(ctx: Ctx, plan_id: int, number: int, start: datetime) -> datetime:
+    """One esketamine session from check-in to discharge; returns when the patient left.
+    Its monitoring form is answered, marked ready and, unless it is one of the newest,
+    submitted three days later."""
+    rng = ctx.rng
+    row = sessions.open_session(
+        session=ctx.session,
+        actor=ctx.staff.nurse,
+        settings=ctx.settings,
+        plan_id=plan_id,
+        session_number=number,
+        now=start,
+        opened_at=start,
+    )
+    chair = Chair(
+        ctx, row.id, seq=session_log.head(session=ctx.session, session_id=row.id).last_seq
+    )
+    setup = sessions.state_of(session=ctx.session, session_id=row.id).setup
+    base = (rng.randint(116, 128), rng.randint(70, 80), rng.randint(62, 78))
+    t = start + timedelta(minutes=5)
+    chair(t, kind="check_in")
+    chair(t + timedelta(minutes=3), **vitals_event(rng, base))
+    checks = [
+        c for c in setup.required_checks if c not in (sessions.RECORD_CHECK, "baseline_vitals")
+    ]
+    for i, item in enumerate(checks):
+        chair(
+            t + timedelta(minutes=5 + i),
+            kind="pre_dose_check",
+            item=item,
+            ok=True,
+            detail=f"lot E{start:%y%m}-{number:02d}" if item == "medication_lot" else "",
+        )
+    first = t + timedelta(minutes=15)
+    devices = max(1, round(float(setup.planned_dose_mg or 2 * DEVICE_MG) / DEVICE_MG))
+    chair(first, kind="self_administration", devices=devices)
+    chair(first + timedelta(minutes=1), kind="stop", reason="completed")
+    dissociated = rng.random() < 0.5
+    if dissociated:
+        chair(
+            first + timedelta(minutes=20),
+            kind="side_effects",
+            dissociation=True,
+            sedation_moaas=5,
+            note="mild dissociation, resolved within the hour",
+        )
+    observe = float(setup.observation.value or 120)
+    interval = float(setup.recovery_vitals_interval.value or 20)
+    k = 1
+    while k * interval <= observe:
+        rise = 10 if 30 <= k * interval <= 50 else 3  # the rise near 40 minutes
+        chair(first + timedelta(minutes=k * interval), **vitals_event(rng, base, rise))
+        k += 1
+    leave = first + timedelta(minutes=observe + 4)
+    padss = {
+        "vital_signs": 2,
+        "ambulation": 2,
+        "nausea_vomiting": 2,
+        "pain": 2,
+        "bleeding": 2,
+        "escort": True,
+    }
+    chair(leave - timedelta(minutes=2), **vitals_event(rng, base))
+    chair(leave - timedelta(minutes=1), kind="discharge_score", answers=padss)
+    relation, name = ESCORTS[number % len(ESCORTS)]
+    chair(leave - timedelta(seconds=30), kind="escort_confirmed", name=name, relation=relation)
+    chair(
+        leave,
+        kind="discharge",
+        instructions="no driving until tomorrow after a restful sleep; call with any concern",
+    )
+    ctx.count("sessions")
+    _file_form(ctx, row.id, number, leave, dissociated=dissociated, first=first)
+    return leave
+
+
+def _file_form(
+    ctx: Ctx, session_id: int, number: int, leave: datetime, *, dissociated: bool, first: datetime
+) -> None:
+    """The form's answers the session log does not hold, then ready; submitted online
+    three days later unless that day has not come (those stay due in the queue)."""
+    local = ctx.settings.zone
+    answers: dict[str, object] = {
+        "provider_telephone": "+1 555 010 0000",
+        "provider_email": "nurse@demo-clinic.example",
+        "first_treatment": number == 1,
+        "concomitant_benzodiazepines": False,
+        "concomitant_non_benzo_hypnotics": False,
+        "concomitant_psychostimulants": False,
+        "concomitant_maois": False,
+        "concomitant_opioids": False,
+        "vitals_acceptable_before": True,
+        "vitals_acceptable_at_completion": True,
+        "sedation": {"present": False, "at": ""},
+        "dissociation": {
+            "present": dissociated,
+            "at": (first + timedelta(minutes=20)).astimezone(local).strftime("%H:%M")
+            if dissociated
+            else "",
+        },
+        "respiratory_depression": {"present": False, "at": ""},
+        "ready_to_leave_min": 75,
+    }
+    at = leave + timedelta(minutes=10)
+    rems_forms.record_answers(
+        session=ctx.session,
+        actor=ctx.staff.nurse,
+        settings=ctx.settings,
+        session_id=session_id,
+        answers=answers,
+        now=at,
+    )
+    rems_forms.mark_ready(
+        session=ctx.session,
+        actor=ctx.staff.nurse,
+        settings=ctx.settings,
+        session_id=session_id,
+        now=at,
+    )
+    sent = leave + timedelta(days=3)
+    if sent > ctx.now:
+        return
+    rems_forms.mark_submitted(
+        session=ctx.session,
+        actor=ctx.staff.nurse,
+        settings=ctx.settings,
+        session_id=session_id,
+        submitted_on=_day(sent, ctx),
+        route="online",
+        reference=f"EXAMPLE-{session_id:05d}",
+        now=sent,
+    )
+    ctx.count("REMS forms submitted")
+
+
+def _day(at: datetime, ctx: Ctx) -> date:
+    return at.astimezone(ctx.settings.zone).date()
