@@ -82,7 +82,7 @@ def give_spray(ctx: Ctx, plan_id: int, number: int, start: datetime) -> datetime
             kind="pre_dose_check",
             item=item,
             ok=True,
-            detail=f"lot E{start:%y%m}-{number:02d}" if item == "medication_lot" else "",
+            detail=f"E{start:%y%m}-{number:02d}" if item == "medication_lot" else "",
         )
     first = t + timedelta(minutes=15)
     devices = max(1, round(float(setup.planned_dose_mg or 2 * DEVICE_MG) / DEVICE_MG))
@@ -99,11 +99,12 @@ def give_spray(ctx: Ctx, plan_id: int, number: int, start: datetime) -> datetime
         )
     observe = float(setup.observation.value or 120)
     interval = float(setup.recovery_vitals_interval.value or 20)
-    k = 1
-    while k * interval <= observe:
-        rise = 10 if 30 <= k * interval <= 50 else 3  # the rise near 40 minutes
-        chair(first + timedelta(minutes=k * interval), **vitals_event(rng, base, rise))
-        k += 1
+    # every interval of the policy, and the blood pressure about 40 minutes after the
+    # first device that the label asks for (the usual rise near it)
+    minutes = sorted({*(k * interval for k in range(1, int(observe // interval) + 1)), 40.0})
+    for minute in minutes:
+        rise = 10 if 30 <= minute <= 50 else 3
+        chair(first + timedelta(minutes=minute), **vitals_event(rng, base, rise))
     leave = first + timedelta(minutes=observe + 4)
     padss = {
         "vital_signs": 2,
