@@ -34,6 +34,9 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
+        # templates ship with the code, which is not reloaded either: no file check on
+        # every include (a chart includes some templates once per row)
+        auto_reload=False,
     )
     zone = settings.zone
     env.filters["localtime"] = lambda v, fmt="%Y-%m-%d %H:%M": _localtime(v, zone, fmt)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.audit.orm import Amendment, AuditEvent
@@ -118,6 +118,33 @@ _LAST_HASH = select(_TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)
 _INSERT = _TABLE.insert()
 
 
+#: ``Session.info`` entry: the row this session's transaction appended last, with the
+#: transaction (and savepoint) it was appended in
+_HEAD = "ketacare.audit_head"
+
+
+def _known_head(session: Session) -> str | None:
+    """The chain's head when this very transaction appended it, else None (read it).
+
+    The first append of a transaction takes the chain's lock: PostgreSQL's advisory lock
+    and SQLite's write lock (``BEGIN IMMEDIATE``, or the insert itself) are both held
+    until the transaction ends, so no other writer can append in between, and the row
+    this transaction appended last is still the head. It is trusted only in the same
+    transaction and savepoint it was written in: a savepoint rolled back, or any new
+    transaction, reads the head again (under the lock, as the first append does).
+    """
+    known = session.info.get(_HEAD)
+    if known is None:
+        return None
+    transaction, nested, head = known
+    current = session.get_transaction()
+    if current is None or transaction is not current or not current.is_active:
+        return None
+    if nested is not session.get_nested_transaction():
+        return None
+    return cast(str, head)
+
+
 def record(
     *,
     session: Session,
@@ -133,10 +160,12 @@ def record(
 
     A plain INSERT, not the unit of work: the row is never changed afterwards.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        # serialise appends across processes until this transaction ends
-        session.execute(_APPEND_LOCK)
-    last = session.execute(_LAST_HASH).scalar_one_or_none()
+    last = _known_head(session)
+    if last is None:
+        if session.get_bind().dialect.name == "postgresql":
+            # serialise appends across processes until this transaction ends
+            session.execute(_APPEND_LOCK)
+        last = session.execute(_LAST_HASH).scalar_one_or_none()
     values: dict[str, Any] = {
         "at": as_utc(at),
         "user_id": actor.user_id,
@@ -152,6 +181,11 @@ def record(
     }
     values["hash"] = _hash_of(values, key_of(session))
     session.execute(_INSERT, values)
+    session.info[_HEAD] = (
+        session.get_transaction(),
+        session.get_nested_transaction(),
+        values["hash"],
+    )
 
 
 class _Row(Protocol):
@@ -407,13 +441,14 @@ def amend(
     return amendment
 
 
+_HISTORY = (
+    select(Amendment).where(Amendment.patient_id == bindparam("patient_id")).order_by(Amendment.id)
+)
+
+
 def history(*, session: Session, patient_id: int) -> list[Amendment]:
     """Every amendment to a patient's record, oldest first."""
-    return list(
-        session.scalars(
-            select(Amendment).where(Amendment.patient_id == patient_id).order_by(Amendment.id)
-        )
-    )
+    return list(session.scalars(_HISTORY, {"patient_id": patient_id}))
 
 
 def recent(

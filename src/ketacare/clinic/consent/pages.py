@@ -21,10 +21,12 @@ router = APIRouter(include_in_schema=False)
 
 def chart_panel(*, session: Session, patient_id: int) -> dict[str, Any]:
     """What the chart's consent card shows (the chart page reads it)."""
+    found = service.entries(session=session, patient_id=patient_id)
+    templates = service.all_templates(session=session)  # one read for both uses
     return {
-        "standings": service.standings(session=session, patient_id=patient_id),
-        "entries": service.entries(session=session, patient_id=patient_id),
-        "current": {p: service.current_template(session=session, program=p) for p in programs()},
+        "standings": service.standings_of(found, templates),
+        "entries": found,
+        "current": service.newest_templates(templates),
         "labels": {p.id: p.label for p in programs().values()},
     }
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.accounts.orm import User
@@ -389,19 +389,57 @@ class ConsentEntry:
         return "signed" if self.countersignature is not None else "awaiting countersignature"
 
 
+# Built once (the chart reads them on every request).
+_CONSENTS = (
+    select(Consent)
+    .where(Consent.patient_id == bindparam("patient_id"))
+    .order_by(Consent.signed_at.desc(), Consent.id.desc())
+)
+_TEMPLATES = select(ConsentTemplate)
+
+
 def entries(*, session: Session, patient_id: int) -> list[ConsentEntry]:
     """The patient's consents, newest first, each with its countersignature and withdrawal."""
-    rows = session.scalars(
-        select(Consent)
-        .where(Consent.patient_id == patient_id)
-        .order_by(Consent.signed_at.desc(), Consent.id.desc())
-    )
-    return [
-        ConsentEntry(c, _countersignature(session, c.id), _withdrawal(session, c.id)) for c in rows
-    ]
+    rows = list(session.scalars(_CONSENTS, {"patient_id": patient_id}))
+    if not rows:
+        return []
+    ids = [c.id for c in rows]
+    counters = {
+        c.consent_id: c
+        for c in session.scalars(
+            select(ConsentCountersignature).where(ConsentCountersignature.consent_id.in_(ids))
+        )
+    }
+    withdrawals = {
+        w.consent_id: w
+        for w in session.scalars(
+            select(ConsentWithdrawal).where(ConsentWithdrawal.consent_id.in_(ids))
+        )
+    }
+    return [ConsentEntry(c, counters.get(c.id), withdrawals.get(c.id)) for c in rows]
+
+
+def all_templates(*, session: Session) -> list[ConsentTemplate]:
+    """Every published template version of every program (one read)."""
+    return list(session.scalars(_TEMPLATES))
+
+
+def newest_templates(templates: list[ConsentTemplate]) -> dict[str, ConsentTemplate | None]:
+    """Each program's newest version among ``templates`` (None before its first), as
+    :func:`current_template` gives it, for every program."""
+    newest: dict[str, ConsentTemplate | None] = dict.fromkeys(programs())
+    for t in templates:
+        found = newest.get(t.program)
+        if t.program in newest and (found is None or t.version > found.version):
+            newest[t.program] = t
+    return newest
 
 
 def _published(session: Session) -> list[Published]:
+    return _published_of(all_templates(session=session))
+
+
+def _published_of(templates: list[ConsentTemplate]) -> list[Published]:
     return [
         Published(
             program=t.program,
@@ -409,7 +447,7 @@ def _published(session: Session) -> list[Published]:
             published_at=t.published_at,
             reconsent_required=t.reconsent_required,
         )
-        for t in session.scalars(select(ConsentTemplate))
+        for t in templates
     ]
 
 
@@ -429,8 +467,16 @@ def _signed(found: list[ConsentEntry]) -> list[Signed]:
 
 def standings(*, session: Session, patient_id: int) -> dict[str, Standing]:
     """The patient's standing in every program."""
-    signed = _signed(entries(session=session, patient_id=patient_id))
-    published = _published(session)
+    return standings_of(
+        entries(session=session, patient_id=patient_id), all_templates(session=session)
+    )
+
+
+def standings_of(
+    found: list[ConsentEntry], templates: list[ConsentTemplate]
+) -> dict[str, Standing]:
+    """:func:`standings` from the patient's consents and the templates already read."""
+    signed, published = _signed(found), _published_of(templates)
     return {p: standing(program=p, consents=signed, published=published) for p in programs()}
 
 

@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -67,13 +67,18 @@ class DecisionRow:
         return self.superseded_by is None
 
 
+# Built once (the chart reads it on every request): building a statement costs more
+# than running it.
+_DECISIONS = (
+    select(BoosterDecision, User.full_name)
+    .join(User, User.id == BoosterDecision.decided_by)
+    .where(BoosterDecision.patient_id == bindparam("patient_id"))
+    .order_by(BoosterDecision.id)
+)
+
+
 def _rows(session: Session, patient_id: int) -> list[DecisionRow]:
-    found = session.execute(
-        select(BoosterDecision, User.full_name)
-        .join(User, User.id == BoosterDecision.decided_by)
-        .where(BoosterDecision.patient_id == patient_id)
-        .order_by(BoosterDecision.id)
-    ).all()
+    found = session.execute(_DECISIONS, {"patient_id": patient_id}).all()
     successor = {r.supersedes_id: r.id for r, _ in found if r.supersedes_id is not None}
     return [DecisionRow(r, name, successor.get(r.id)) for r, name in found]
 

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.assessments.orm import Assessment
@@ -143,18 +143,27 @@ def _value(row: Assessment, measure: Measure) -> float | None:
 SIDE_EFFECTS = ("nausea", "vomiting", "dizziness", "dissociation", "emergence_reaction")
 
 
+# Built once (the chart reads them on every request): building a statement costs
+# more than running it.
+_SCORES = (
+    select(Assessment)
+    .where(
+        Assessment.patient_id == bindparam("patient_id"),
+        Assessment.status == "final",
+        Assessment.instrument_id.in_(sorted({m.instrument for m in MEASURES})),
+    )
+    .order_by(Assessment.completed_at, Assessment.id)
+)
+_SESSIONS = (
+    select(DosingSession)
+    .where(DosingSession.patient_id == bindparam("patient_id"))
+    .order_by(DosingSession.id)
+)
+
+
 def gather(*, session: Session, patient_id: int, now: datetime) -> OutcomeRecord:
     """The patient's scores and given sessions (not audited: the caller audits its read)."""
-    instruments = {m.instrument for m in MEASURES}
-    rows = session.scalars(
-        select(Assessment)
-        .where(
-            Assessment.patient_id == patient_id,
-            Assessment.status == "final",
-            Assessment.instrument_id.in_(sorted(instruments)),
-        )
-        .order_by(Assessment.completed_at, Assessment.id)
-    )
+    rows = session.scalars(_SCORES, {"patient_id": patient_id})
     scores: dict[str, list[Score]] = {m.id: [] for m in MEASURES}
     for assessment in rows:
         for measure in MEASURES:
@@ -167,11 +176,7 @@ def gather(*, session: Session, patient_id: int, now: datetime) -> OutcomeRecord
                     Score(assessment.id, measure.id, at, value, assessment.source)
                 )
     given: list[Given] = []
-    for row in session.scalars(
-        select(DosingSession)
-        .where(DosingSession.patient_id == patient_id)
-        .order_by(DosingSession.id)
-    ):
+    for row in session.scalars(_SESSIONS, {"patient_id": patient_id}):
         state = state_of(session=session, session_id=row.id)
         if state.dosing_started_at is None:
             continue

@@ -101,6 +101,10 @@ def _date(text: str) -> date:
 def _chart(call: PageCall, patient_id: int, refused: Refusal | None = None) -> Response:
     session, principal, at, settings = call.session, call.principal, call.now, call.settings
     ensure_patient_scope(principal, "patient:read", patient_id)
+    # Held until the page is built: the panels below read the same patient, and the
+    # session finds a row it still holds without asking the database again (it keeps
+    # only weak references to what it loaded).
+    held = service.get_patient(session=session, patient_id=patient_id)
     chart = service.read_chart(session=session, actor=call.actor, patient_id=patient_id, now=at)
     from ketacare.clinic.outcomes.panel import panel_for_chart
 
@@ -146,7 +150,7 @@ def _chart(call: PageCall, patient_id: int, refused: Refusal | None = None) -> R
         from ketacare.clinic.accounts.orm import User
 
         retired_by = call.session.get(User, chart.patient.retired_by)
-    return call.render(
+    page = call.render(
         "patients/chart.html",
         {
             "retired_by": retired_by,
@@ -164,6 +168,8 @@ def _chart(call: PageCall, patient_id: int, refused: Refusal | None = None) -> R
         },
         refused=refused,
     )
+    del held
+    return page
 
 
 @router.get("/patients/{patient_id}/report.pdf")

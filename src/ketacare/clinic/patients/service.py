@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, inspect, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients import schemas
@@ -248,8 +249,31 @@ def read_chart(
     return chart_of(session=session, patient=patient)
 
 
+# The record's lists, each read by a statement built once, in the order of the
+# relationship it fills (a lazy load of each costs several times the query).
+_LISTS = tuple(
+    (name, select(kind).where(kind.patient_id == bindparam("patient_id")).order_by(order))
+    for name, kind, order in (
+        ("weights", BodyMeasurement, BodyMeasurement.measured_at),
+        ("conditions", Condition, Condition.id),
+        ("medications", Medication, Medication.id),
+        ("allergies", Allergy, Allergy.id),
+    )
+)
+
+
+def _load_lists(session: Session, patient: Patient) -> None:
+    """Fill the record's lists not loaded yet (as their relationships would load them)."""
+    unloaded = inspect(patient).unloaded
+    which = {"patient_id": patient.id}
+    for name, statement in _LISTS:
+        if name in unloaded:
+            set_committed_value(patient, name, list(session.scalars(statement, which)))
+
+
 def chart_of(*, session: Session, patient: Patient) -> schemas.PatientChart:
     """Assemble the chart of a patient already read."""
+    _load_lists(session, patient)
     latest = current_weight(patient)
     read = schemas.PatientRead.model_validate(patient, from_attributes=True)
     read.current_weight_kg = latest.weight_kg if latest else None

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.audit import service as audit
@@ -360,13 +360,19 @@ def _chain_ids(session: Session, plan: Plan) -> list[int]:
     return ids
 
 
+# Built once: the chart and every dose check read it.
+_COURSE_LINKS = select(Plan.id, Plan.supersedes_id).where(
+    Plan.patient_id == bindparam("patient_id")
+)
+
+
 def course_roots(*, session: Session, patient_id: int) -> dict[int, int]:
     """Each of the patient's plan versions mapped to the first version of its course.
 
     A new version supersedes the one before, so a course is a chain of versions; its
     first version names it.
     """
-    rows = session.execute(select(Plan.id, Plan.supersedes_id).where(Plan.patient_id == patient_id))
+    rows = session.execute(_COURSE_LINKS, {"patient_id": patient_id})
     parent: dict[int, int | None] = dict(rows.all())
     roots: dict[int, int] = {}
     for plan_id in parent:

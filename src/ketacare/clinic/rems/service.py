@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.audit import service as audit
@@ -118,14 +118,18 @@ def certified_sites(*, session: Session, on: date) -> dict[str, RemsCertificatio
     }
 
 
+# Built once (the chart reads it on every request).
+_NEWEST = (
+    select(RemsEnrolment)
+    .where(RemsEnrolment.patient_id == bindparam("patient_id"))
+    .order_by(RemsEnrolment.recorded_at.desc(), RemsEnrolment.id.desc())
+    .limit(1)
+)
+
+
 def enrolment(*, session: Session, patient_id: int) -> RemsEnrolment | None:
     """The patient's newest enrolment record."""
-    return session.scalar(
-        select(RemsEnrolment)
-        .where(RemsEnrolment.patient_id == patient_id)
-        .order_by(RemsEnrolment.recorded_at.desc(), RemsEnrolment.id.desc())
-        .limit(1)
-    )
+    return session.scalar(_NEWEST, {"patient_id": patient_id})
 
 
 def read_enrolment(

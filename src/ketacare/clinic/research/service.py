@@ -17,7 +17,7 @@ import secrets
 import zipfile
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.assessments.orm import Assessment
@@ -103,15 +103,17 @@ def read_consents(
     return consent_history(session=session, patient_id=patient_id)
 
 
+# Built once (the chart reads it on every request).
+_HISTORY = (
+    select(ResearchConsent)
+    .where(ResearchConsent.patient_id == bindparam("patient_id"))
+    .order_by(ResearchConsent.recorded_at.desc(), ResearchConsent.id.desc())
+)
+
+
 def consent_history(*, session: Session, patient_id: int) -> list[ResearchConsent]:
     """Every decision of the patient, newest first."""
-    return list(
-        session.scalars(
-            select(ResearchConsent)
-            .where(ResearchConsent.patient_id == patient_id)
-            .order_by(ResearchConsent.recorded_at.desc(), ResearchConsent.id.desc())
-        )
-    )
+    return list(session.scalars(_HISTORY, {"patient_id": patient_id}))
 
 
 def consenting_patients(*, session: Session) -> list[int]:

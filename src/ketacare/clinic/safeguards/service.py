@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.audit import service as audit
@@ -177,23 +177,23 @@ def _core(row: TakeHomeDispense) -> Dispense:
     )
 
 
+# Built once (the chart's cumulative-dose card reads them on every request).
+_VOIDS = (
+    select(TakeHomeVoid)
+    .join(TakeHomeDispense, TakeHomeDispense.id == TakeHomeVoid.dispense_id)
+    .where(TakeHomeDispense.patient_id == bindparam("patient_id"))
+)
+_DISPENSES = (
+    select(TakeHomeDispense)
+    .where(TakeHomeDispense.patient_id == bindparam("patient_id"))
+    .order_by(TakeHomeDispense.dispensed_at, TakeHomeDispense.id)
+)
+
+
 def _rows(session: Session, patient_id: int) -> list[DispenseRow]:
-    voids = {
-        v.dispense_id: v
-        for v in session.scalars(
-            select(TakeHomeVoid)
-            .join(TakeHomeDispense, TakeHomeDispense.id == TakeHomeVoid.dispense_id)
-            .where(TakeHomeDispense.patient_id == patient_id)
-        )
-    }
-    return [
-        DispenseRow(row, voids.get(row.id))
-        for row in session.scalars(
-            select(TakeHomeDispense)
-            .where(TakeHomeDispense.patient_id == patient_id)
-            .order_by(TakeHomeDispense.dispensed_at, TakeHomeDispense.id)
-        )
-    ]
+    which = {"patient_id": patient_id}
+    voids = {v.dispense_id: v for v in session.scalars(_VOIDS, which)}
+    return [DispenseRow(row, voids.get(row.id)) for row in session.scalars(_DISPENSES, which)]
 
 
 def dispenses(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.assessments.service import latest_by_instrument
@@ -264,19 +264,21 @@ def valid_screening(
     )
 
 
+# Built once (the chart reads it on every request).
+_IN_FORCE = (
+    select(Screening)
+    .where(
+        Screening.patient_id == bindparam("patient_id"),
+        Screening.status == "signed",
+        Screening.valid_until >= bindparam("today"),
+    )
+    .order_by(Screening.molecule, Screening.route)
+)
+
+
 def in_force(*, session: Session, patient_id: int, today: date) -> list[Screening]:
     """Every signed screening in force today, one per molecule and route (for the chart)."""
-    return list(
-        session.scalars(
-            select(Screening)
-            .where(
-                Screening.patient_id == patient_id,
-                Screening.status == "signed",
-                Screening.valid_until >= today,
-            )
-            .order_by(Screening.molecule, Screening.route)
-        )
-    )
+    return list(session.scalars(_IN_FORCE, {"patient_id": patient_id, "today": today}))
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.plans import service as plans
@@ -22,6 +22,13 @@ from ketacare.core.safeguards import CapCheck, CumulativeCap, DoseGiven, Planned
 from ketacare.core.sessions import FINAL_STATES, delivered_mg
 from ketacare.infra import policy as policies
 from ketacare.infra.settings import Settings
+
+# Built once: the chart and every dose check read it.
+_SESSIONS = (
+    select(DosingSession)
+    .where(DosingSession.patient_id == bindparam("patient_id"))
+    .order_by(DosingSession.id)
+)
 
 
 def doses_given(
@@ -43,11 +50,7 @@ def doses_given(
     """
     roots = plans.course_roots(session=session, patient_id=patient_id)
     out: list[DoseGiven] = []
-    for row in session.scalars(
-        select(DosingSession)
-        .where(DosingSession.patient_id == patient_id)
-        .order_by(DosingSession.id)
-    ):
+    for row in session.scalars(_SESSIONS, {"patient_id": patient_id}):
         state = state_for(session=session, row=row)
         started = state.dosing_started_at
         planned_mg = state.setup.planned_dose_mg or 0.0
