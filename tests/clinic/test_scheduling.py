@@ -300,3 +300,36 @@ def test_the_calendar_shows_chairs_by_week_and_day_with_therapy_and_closed_days(
     # without opening days the calendar says so loudly
     app.state.ctx.settings.clinic_hours_file = None
     assert "Opening days are not set" in client.get("/calendar").text
+
+
+def test_retiring_a_record_cancels_its_bookings_to_come_with_the_reason(
+    app: Any,
+    client: Any,
+    clinic: dict[str, Any],
+    tmp_path: Path,
+    clock: Any,
+    login_api: Any,
+) -> None:
+    _hours(app, tmp_path)
+    plan = _signed(client, clinic, start_date="2026-03-09")
+    booked = _course(client, clinic, plan["id"]).json()
+    assert len(booked) == 10
+    # the clock stands on Wed 11 March 12:00 local: sessions 1-3 (Mon 9 - Wed 11 09:00)
+    # have begun, the seven from Thu 12 have not
+    clock.now = datetime(2026, 3, 11, 11, 0, tzinfo=UTC)
+    nurse, physician = login_api("nurse"), login_api("physician")
+    r = client.post(
+        f"/api/v1/patients/{clinic['pid']}/retire",
+        headers=physician,
+        json={"reason": "duplicate of another record"},
+    )
+    assert r.status_code == 200, r.text
+    statuses = [a.status for a in _appointments(app, plan["id"])]
+    assert statuses == ["booked"] * 3 + ["cancelled"] * 7
+    last = client.get(f"/api/v1/appointments/{booked[-1]['id']}", headers=nurse).json()
+    assert [e["kind"] for e in last["history"]] == ["booked", "cancelled"]
+    assert last["history"][-1]["reason"] == (
+        "the patient's record was retired as entered in error: duplicate of another record"
+    )
+    assert len(_audit(app, "cancel", booked[-1]["id"])) == 1
+    assert _audit(app, "cancel", booked[2]["id"]) == []  # begun: kept as it was

@@ -193,8 +193,9 @@ def retire_patient(
     """Retire a record entered in error (a duplicate, the wrong person), with a reason.
 
     The record is kept whole and stays readable by its id, with who retired it, when and
-    why; it leaves the patient list, the search and the clinic dashboard, and every later
-    write against it is refused (:class:`RecordRetired`). The retirement is audited.
+    why; it leaves the patient list, the search and the clinic dashboard, every later
+    write against it is refused (:class:`RecordRetired`), and its chair bookings still
+    to come are cancelled with the reason. The retirement is audited.
     """
     patient = get_patient(session=session, patient_id=patient_id)
     if patient.retired_at is not None:
@@ -208,6 +209,13 @@ def retire_patient(
             "reason is required to retire a record: say why it was entered in error "
             "(3 to 1000 characters)"
         )
+    # its bookings to come would hold chairs for a person who is not this one (cancelled
+    # first: a retired record takes no more writes)
+    from ketacare.clinic.plans import booking  # plans read patients: imported on use
+
+    booking.cancel_for_retired_record(
+        session=session, actor=actor, patient_id=patient.id, reason=why, now=now
+    )
     patient.retired_at = now
     patient.retired_by = actor.user_id
     patient.retired_reason = why

@@ -454,6 +454,30 @@ def read_appointment(
     return appt, history(session=session, appointment_id=appt.id)
 
 
+def cancel_for_retired_record(
+    *, session: Session, actor: audit.Actor, patient_id: int, reason: str, now: datetime
+) -> list[int]:
+    """Cancel every chair booking of a record retired as entered in error that has not
+    begun, each with the retirement's reason kept in its history (its chair is free
+    again); the cancelled appointments' ids."""
+    booked = session.scalars(
+        select(Appointment.id).where(
+            Appointment.patient_id == patient_id,
+            Appointment.status == "booked",
+            Appointment.starts_at >= now,
+        )
+    ).all()
+    for appointment_id in booked:
+        cancel(
+            session=session,
+            actor=actor,
+            appointment_id=appointment_id,
+            reason=f"the patient's record was retired as entered in error: {reason}"[:500],
+            now=now,
+        )
+    return list(booked)
+
+
 def moved_ids(*, session: Session, appointment_ids: list[int]) -> set[int]:
     """Which of these appointments have been moved at least once (for the calendar)."""
     if not appointment_ids:
