@@ -270,8 +270,6 @@ def dispense(
     for name, text in (("form", form), ("directions", directions)):
         if not text.strip():
             raise InvalidInput(f"{name} is required for a take-home supply")
-    if lot_id is None and not (lot or "").strip():
-        raise InvalidInput("lot is required for a take-home supply (lot_id from stock, or lot)")
     at = dispensed_at or now
     if at.tzinfo is None or at > now:
         raise InvalidInput("dispensed_at must be a past time with a time zone")
@@ -311,6 +309,8 @@ def dispense(
                 f"lot {lot_number!r} is not the number of lot {stock.lot.id} ({stock.lot.lot})"
             )
         lot_number = stock.lot.lot
+    if not lot_number:
+        raise InvalidInput("lot is required for a take-home supply")
     row = TakeHomeDispense(
         patient_id=plan.patient_id,
         plan_id=plan.id,

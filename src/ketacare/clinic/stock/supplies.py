@@ -116,8 +116,8 @@ def check_supply(
         )
     if not product.fits(route):
         raise InvalidInput(
-            f"lot {lot.lot} is {product.shown}, a {product.form_label}: the plan is given "
-            f"by {route_label(route)}, not a route of that form"
+            f"lot {lot.lot} is {product.shown}, a form ({product.form_label}) not given by "
+            f"the plan's route ({route_label(route)})"
         )
     if at.date() > lot.expiry:
         raise InvalidInput(
