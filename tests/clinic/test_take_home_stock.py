@@ -319,7 +319,17 @@ def test_clinic_products_register_amend_retire_and_permissions(
     assert r.status_code == 201, r.text
     assert [e["action"] for e in r.json()["entries"]] == ["registered", "amended"]
     assert r.json()["product"]["label"] == "ketamine HCl 100 mg troche (mint)"
-    _receive(client, nurse, troche["product"]["id"], "TR-1")
+    tr1 = _receive(client, nurse, troche["product"]["id"], "TR-1")
+    # nor is a troche drawn for an infusion at the chair
+    from plan_helpers import _signed
+
+    iv = _signed(client, clinic)
+    r = client.post(f"/api/v1/plans/{iv['id']}/sessions", headers=nurse, json={"session_number": 1})
+    assert r.status_code == 201, r.text
+    draw = {"lot_id": tr1, "units": 1, "prepared_mg": 100, "dosing_session_id": r.json()["id"]}
+    r = client.post("/api/v1/stock/draws", headers=nurse, json=draw)
+    assert r.status_code == 422, r.text
+    assert "not given by the session's route (iv infusion)" in r.json()["detail"]
     stronger = {**amended, "mg_per_unit": 200, "reason": "strength misread"}
     r = client.post(f"/api/v1/stock/clinic-products/{reg}/amend", headers=physician, json=stronger)
     assert r.status_code == 409 and "has lots on record (TR-1)" in r.json()["detail"]

@@ -54,7 +54,10 @@ def _session_page(call: PageCall, session_id: int, refused: Refusal | None = Non
     lots = [
         b
         for b in found.lots
-        if b.product.molecule == state.setup.molecule and b.units_on_hand > 0 and b.expiry >= today
+        if b.product.molecule == state.setup.molecule
+        and b.product.fits(state.setup.route)
+        and b.units_on_hand > 0
+        and b.expiry >= today
     ]
     draw_ids = {d.id for d in acc.draws}
     wastes = [r for r in book.rows.values() if r.kind == "waste" and r.target_id in draw_ids]

@@ -207,7 +207,8 @@ def draw(
     """Open ``units`` of a lot for a dosing session (still open).
 
     Refused: a lot expired on the day, too little on hand, a product of another
-    molecule than the session's, a closed session; a take-home supply (it draws when it
+    molecule than the session's or of a form its route does not take, a closed session;
+    a take-home supply (it draws when it
     is dispensed: :mod:`~ketacare.clinic.stock.supplies`).
     """
     at = _when(drawn_at, now)
@@ -222,7 +223,7 @@ def draw(
             raise Conflict(
                 f"session {dosing_session_id} is closed ({state.state}): nothing is drawn"
             )
-        molecule, patient_id = state.setup.molecule, row.patient_id
+        molecule, route, patient_id = state.setup.molecule, state.setup.route, row.patient_id
     elif take_home_id is not None:
         supply = _supply(session, take_home_id)
         raise Conflict(
@@ -235,6 +236,11 @@ def draw(
     if product.molecule != molecule:
         raise InvalidInput(
             f"lot {lot.lot} is {product.shown} ({product.molecule}): the session is {molecule}"
+        )
+    if not product.fits(route):
+        raise InvalidInput(
+            f"lot {lot.lot} is {product.shown}, a form ({product.form_label}) not given by "
+            f"the session's route ({route.replace('_', ' ')})"
         )
     purpose: dict[str, Any] = {"dosing_session_id": dosing_session_id, "take_home_id": take_home_id}
     entry = Draw(
