@@ -63,7 +63,7 @@ def report(
         ensure_current(engine)
         with unit_of_work(make_sessionmaker(engine)) as session:
             book = reading.ledger(session=session)
-            lots = reports.inventory(entries=book.entries, at=when)
+            lots = reports.inventory(entries=book.entries, at=when, library=book.library)
             reading.read_audited(
                 session=session,
                 actor=Actor(None, "cli", "system"),

@@ -96,6 +96,9 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "stock:write": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
     "stock:resolve": {Role.PHYSICIAN: ALL},
     "stock:report": {Role.PHYSICIAN: ALL, Role.ADMIN: ALL},
+    # a product the clinic stocks that ketacare's library does not hold (a compounded oral
+    # solution or troche), registered from the supplier's label: physicians and admins
+    "stock:register": {Role.PHYSICIAN: ALL, Role.ADMIN: ALL},
     # measurement between visits: self-report links and reminders
     "followup:write": {Role.PHYSICIAN: ALL, Role.NURSE: ALL},
     # outcome schedules of plans: the team reads what is due; a patient reads and fills own

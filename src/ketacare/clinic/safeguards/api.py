@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from ketacare.clinic.safeguards import schemas, service
-from ketacare.clinic.safeguards.orm import TakeHomeDispense
 from ketacare.web.deps import Call, Id, api_request
 
 router = APIRouter(prefix="/api/v1", tags=["safeguards"])
@@ -29,13 +28,16 @@ def dispense(
     data: schemas.TakeHomeIn,
     call: Call = api_request("takehome:dispense"),
 ) -> schemas.TakeHomeRead:
-    """Dispense a take-home supply under a signed oral or intranasal plan.
+    """Dispense a take-home supply under a signed oral, sublingual or intranasal plan,
+    drawn from the stock lot it names.
 
     Refused until the clinic sets its take-home limits; refused above them, for
     esketamine, and where the screening requires no take-home doses; an early refill
-    beyond the clinic's tolerance needs a reason."""
+    beyond the clinic's tolerance needs a reason. Once the clinic keeps stock of the
+    molecule the lot is required; refused: a lot of another molecule or of a form the
+    route does not take, expired, too little on hand, mg not what its units hold."""
     row = call.do(service.dispense, settings=call.settings, plan_id=plan_id, **data.model_dump())
-    return schemas.TakeHomeRead.of(service.DispenseRow(row, None))
+    return schemas.TakeHomeRead.of(service.dispense_row(session=call.session, dispense_id=row.id))
 
 
 @router.get("/patients/{patient_id}/take-home", response_model=list[schemas.TakeHomeRead])
@@ -54,8 +56,9 @@ def void(
     data: schemas.VoidIn,
     call: Call = api_request("takehome:dispense"),
 ) -> schemas.TakeHomeRead:
-    """Void a supply entered in error (it stays on record, marked void, with the reason)."""
-    v = call.do(service.void_dispense, dispense_id=dispense_id, reason=data.reason)
-    row = call.session.get(TakeHomeDispense, dispense_id)
-    assert row is not None
-    return schemas.TakeHomeRead.of(service.DispenseRow(row, v))
+    """Void a supply entered in error (it stays on record, marked void, with the reason);
+    its draw from stock is voided in the ledger."""
+    call.do(service.void_dispense, dispense_id=dispense_id, reason=data.reason)
+    return schemas.TakeHomeRead.of(
+        service.dispense_row(session=call.session, dispense_id=dispense_id)
+    )

@@ -16,6 +16,8 @@ from ketacare.clinic.plans.orm import Plan
 from ketacare.clinic.safeguards import schemas, service
 from ketacare.clinic.safeguards.orm import TakeHomeDispense
 from ketacare.clinic.safeguards.service import PatientDose
+from ketacare.clinic.stock import supplies as stock_supplies
+from ketacare.clinic.stock.accounting import keeps_stock_of
 from ketacare.core.errors import InvalidInput
 from ketacare.core.safeguards import DoseGiven, molecule_label, total
 from ketacare.infra.errors import NotFound
@@ -75,6 +77,8 @@ TAKE_HOME_FIELDS = (
     "days_supply",
     "directions",
     "lot",
+    "lot_id",
+    "lot_units",
     "pdmp_checked",
     "reason",
 )
@@ -106,6 +110,19 @@ def _page(
         if (proto := library.get(protocol_id=p.protocol_id)).route in service.TAKE_HOME_ROUTES
         and proto.molecule != "esketamine"
     ]
+    treatments = {
+        (proto.molecule, proto.route)
+        for p in take_home_plans
+        for proto in (library.get(protocol_id=p.protocol_id),)
+    }
+    today = at.astimezone(settings.zone).date()
+    lots = {
+        b.lot_id: b
+        for molecule, route in sorted(treatments)
+        for b in stock_supplies.fitting_lots(
+            session=session, molecule=molecule, route=route, today=today
+        )
+    }
     return call.render(
         "safeguards/cumulative.html",
         {
@@ -115,6 +132,8 @@ def _page(
             "supplies": supplies,
             "take_home_policy": service.take_home_policy(settings),
             "take_home_plans": take_home_plans,
+            "stock_kept": any(keeps_stock_of(session, m) for m, _ in treatments),
+            "lots": list(lots.values()),
             "form": form or {},
         },
         refused=refused,

@@ -155,7 +155,26 @@ class TakeHomeIn(BaseModel):
     units: int = Field(ge=1, le=1000)
     days_supply: int = Field(ge=1, le=365, description="Whole days the supply lasts as ordered")
     directions: str = Field(min_length=1, max_length=2000)
-    lot: str = Field(min_length=1, max_length=60)
+    lot_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="The stock lot it comes from (required once the clinic keeps stock of the "
+        "plan's molecule)",
+    )
+    lot_units: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Units of the lot's product handed over (default: units); their mg must "
+        "equal strength_mg x units",
+    )
+    lot: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=60,
+        description="The lot number, when no stock lot is named (else the stock lot's)",
+    )
     pdmp_checked: bool = Field(
         default=False, description="The prescription drug monitoring programme was checked"
     )
@@ -185,6 +204,9 @@ class TakeHomeRead(BaseModel):
     runs_out: datetime = Field(description="When the supply runs out if used as ordered")
     directions: str
     lot: str
+    lot_id: int | None = Field(description="The stock lot it was drawn from (while not voided)")
+    lot_units: int | None
+    stock_draw_id: int | None = Field(description="Its draw in the stock ledger")
     pdmp_checked: bool
     reason: str | None
     findings: list[dict[str, object]]
@@ -196,7 +218,7 @@ class TakeHomeRead(BaseModel):
 
     @classmethod
     def of(cls, item: DispenseRow) -> TakeHomeRead:
-        r, v = item.row, item.void
+        r, v, d = item.row, item.void, item.draw
         return cls(
             id=r.id,
             patient_id=r.patient_id,
@@ -211,6 +233,9 @@ class TakeHomeRead(BaseModel):
             runs_out=r.dispensed_at + timedelta(days=r.days_supply),
             directions=r.directions,
             lot=r.lot,
+            lot_id=d.lot_id if d else None,
+            lot_units=d.units if d else None,
+            stock_draw_id=d.id if d else None,
             pdmp_checked=r.pdmp_checked,
             reason=r.reason,
             findings=list(r.findings or []),

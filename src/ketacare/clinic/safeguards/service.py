@@ -20,6 +20,8 @@ from ketacare.clinic.plans import dosing
 from ketacare.clinic.plans import service as plans
 from ketacare.clinic.safeguards.orm import TakeHomeDispense, TakeHomeVoid
 from ketacare.clinic.sessions.doses import cumulative_caps, doses_given
+from ketacare.clinic.stock import supplies
+from ketacare.clinic.stock.orm import StockEntry
 from ketacare.core.errors import DoseLimitExceeded, InvalidInput, SoftLimitNeedsReview
 from ketacare.core.safeguards import (
     REPORT_WINDOWS_DAYS,
@@ -149,10 +151,12 @@ _ESKETAMINE_REMS = (
 
 @dataclass(frozen=True, slots=True)
 class DispenseRow:
-    """A dispense as the pages and the API show it, with its void if any."""
+    """A dispense as the pages and the API show it, with its void if any and its draw
+    from stock (None when it drew nothing, or once voided: the draw is reversed)."""
 
     row: TakeHomeDispense
     void: TakeHomeVoid | None
+    draw: StockEntry | None = None
 
     @property
     def total_mg(self) -> float:
@@ -193,7 +197,18 @@ _DISPENSES = (
 def _rows(session: Session, patient_id: int) -> list[DispenseRow]:
     which = {"patient_id": patient_id}
     voids = {v.dispense_id: v for v in session.scalars(_VOIDS, which)}
-    return [DispenseRow(row, voids.get(row.id)) for row in session.scalars(_DISPENSES, which)]
+    rows = list(session.scalars(_DISPENSES, which))
+    draws = supplies.supply_draws(session, [r.id for r in rows])
+    return [DispenseRow(row, voids.get(row.id), draws.get(row.id)) for row in rows]
+
+
+def dispense_row(*, session: Session, dispense_id: int) -> DispenseRow:
+    """One supply with its void and its draw (not audited: the caller's write is)."""
+    row = session.get(TakeHomeDispense, dispense_id)
+    if row is None:
+        raise NotFound(f"take-home supply {dispense_id} does not exist")
+    void = session.scalar(select(TakeHomeVoid).where(TakeHomeVoid.dispense_id == dispense_id))
+    return DispenseRow(row, void, supplies.supply_draws(session, [row.id]).get(row.id))
 
 
 def dispenses(
@@ -217,18 +232,25 @@ def dispense(
     units: int,
     days_supply: float,
     directions: str,
-    lot: str,
     pdmp_checked: bool,
     now: datetime,
+    lot: str | None = None,
+    lot_id: int | None = None,
+    lot_units: int | None = None,
     reason: str | None = None,
     dispensed_at: datetime | None = None,
 ) -> TakeHomeDispense:
-    """Hand a take-home supply to the patient of a signed plan, after every check.
+    """Hand a take-home supply to the patient of a signed plan, after every check, and
+    draw it from stock (lot ``lot_id``, ``lot_units`` of its product: ``units`` unless
+    given) in the same transaction.
 
     Refused (nothing stored): a plan not signed, a route given only at the chair,
     esketamine, a plan whose screening requires no take-home doses, no clinic limits,
     a supply above them, a missing PDMP check the clinic requires; an early refill
-    beyond the clinic's tolerance without a reason.
+    beyond the clinic's tolerance without a reason; no lot named while the clinic keeps
+    stock of the molecule, a lot of another molecule or of a form the plan's route does
+    not take, an expired lot, too little on hand, mg that are not what the lot's units
+    hold (:func:`ketacare.clinic.stock.supplies.check_supply`).
     """
     plan = plans.get_plan(session=session, plan_id=plan_id)
     if plan.status not in _LIVE_PLANS:
@@ -246,7 +268,7 @@ def dispense(
             "take-home refused: this patient's screening requires the safeguard 'no take-home "
             "doses: every dose is given under direct supervision in the clinic'"
         )
-    for name, text in (("form", form), ("directions", directions), ("lot", lot)):
+    for name, text in (("form", form), ("directions", directions)):
         if not text.strip():
             raise InvalidInput(f"{name} is required for a take-home supply")
     at = dispensed_at or now
@@ -270,6 +292,26 @@ def dispense(
     reason = (reason or "").strip() or None
     if needs and reason is None:
         raise SoftLimitNeedsReview("; ".join(needs) + " (give the reason with the dispense)")
+    stock = supplies.check_supply(
+        session=session,
+        actor=actor,
+        now=now,
+        molecule=protocol.molecule,
+        route=protocol.route,
+        lot_id=lot_id,
+        lot_units=units if lot_units is None else lot_units,
+        mg=new.total_mg,
+        at=at,
+    )
+    lot_number = (lot or "").strip()
+    if stock is not None:
+        if lot_number and lot_number != stock.lot.lot:
+            raise InvalidInput(
+                f"lot {lot_number!r} is not the number of lot {stock.lot.id} ({stock.lot.lot})"
+            )
+        lot_number = stock.lot.lot
+    if not lot_number:
+        raise InvalidInput("lot is required for a take-home supply")
     row = TakeHomeDispense(
         patient_id=plan.patient_id,
         plan_id=plan.id,
@@ -280,7 +322,7 @@ def dispense(
         units=int(units),
         days_supply=float(days_supply),
         directions=directions.strip(),
-        lot=lot.strip()[:60],
+        lot=lot_number[:60],
         pdmp_checked=pdmp_checked,
         reason=reason,
         findings=[{"kind": f.kind, "severity": f.severity, "message": f.message} for f in findings],
@@ -288,21 +330,30 @@ def dispense(
         dispensed_by=actor.user_id,
         recorded_at=now,
     )
-    return audit.stored(
+    stored = audit.stored(
         row,
         session=session,
         actor=actor,
         at=now,
         resource_type="take_home",
         patient_id=plan.patient_id,
-        detail={"plan": plan.id, "total_mg": new.total_mg, "days_supply": days_supply},
+        detail={
+            "plan": plan.id,
+            "total_mg": new.total_mg,
+            "days_supply": days_supply,
+            "lot_id": lot_id,
+        },
     )
+    if stock is not None:
+        stock.store(take_home_id=stored.id, patient_id=plan.patient_id)
+    return stored
 
 
 def void_dispense(
     *, session: Session, actor: audit.Actor, dispense_id: int, reason: str, now: datetime
 ) -> TakeHomeVoid:
-    """Void a dispense entered in error; the dispense itself stays on record."""
+    """Void a dispense entered in error; the dispense itself stays on record, and its draw
+    from stock is voided in the ledger (the units are back on hand)."""
     row = session.get(TakeHomeDispense, dispense_id)
     if row is None:
         raise NotFound(f"take-home supply {dispense_id} does not exist")
@@ -310,6 +361,10 @@ def void_dispense(
         raise InvalidInput("a void needs the reason the dispense was entered in error")
     if session.scalar(select(TakeHomeVoid.id).where(TakeHomeVoid.dispense_id == dispense_id)):
         raise Conflict(f"take-home supply {dispense_id} is already voided")
+    # its draw from stock is reversed by a void entry of the ledger (both stay on record)
+    supplies.void_supply_draw(
+        session=session, actor=actor, take_home_id=dispense_id, reason=reason.strip(), now=now
+    )
     void = TakeHomeVoid(
         dispense_id=dispense_id, reason=reason.strip(), voided_by=actor.user_id, voided_at=now
     )

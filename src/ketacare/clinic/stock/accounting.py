@@ -46,7 +46,7 @@ def _purpose_account(
         return (
             account(
                 book.entries,
-                library(),
+                book.library,
                 delivered_mg=given,
                 dosing_session_id=draw_entry.dosing_session_id,
             ),
@@ -57,7 +57,7 @@ def _purpose_account(
     return (
         account(
             book.entries,
-            library(),
+            book.library,
             delivered_mg=supply.strength_mg * supply.units,
             take_home_id=draw_entry.take_home_id,
         ),
@@ -68,11 +68,9 @@ def _purpose_account(
 def session_account(*, session: Session, dosing_session_id: int, now: datetime) -> Account:
     """What became of the drug opened for a dosing session (not audited: the caller's)."""
     given, _ = _delivered(session, dosing_session_id, now)
+    book = ledger(session=session)
     return account(
-        ledger(session=session).entries,
-        library(),
-        delivered_mg=given,
-        dosing_session_id=dosing_session_id,
+        book.entries, book.library, delivered_mg=given, dosing_session_id=dosing_session_id
     )
 
 
@@ -96,8 +94,10 @@ def read_session_account(
     return acc, why
 
 
-def _keeps_stock_of(session: Session, molecule: str) -> bool:
-    kept = {p.id for p in library().values() if p.molecule == molecule}
+def keeps_stock_of(session: Session, molecule: str) -> bool:
+    """Whether the clinic keeps stock of ``molecule``: a lot of a product of it (shipped or
+    registered by the clinic) is on record."""
+    kept = {p.id for p in library(session).values() if p.molecule == molecule}
     return bool(session.scalar(select(StockLot.id).where(StockLot.product.in_(kept)).limit(1)))
 
 
@@ -114,14 +114,15 @@ def unaccounted_remainder(
 
     at = now or utc_now()
     given, state = _delivered(session, dosing_session_id, at)
+    book = ledger(session=session)
     acc = account(
-        ledger(session=session).entries,
-        library(),
+        book.entries,
+        book.library,
         delivered_mg=given,
         dosing_session_id=dosing_session_id,
     )
     if not acc.draws:
-        if given > 0 and _keeps_stock_of(session, state.setup.molecule):
+        if given > 0 and keeps_stock_of(session, state.setup.molecule):
             return (
                 f"session {dosing_session_id} gave {given:.2f} mg of {state.setup.molecule} but "
                 "drew nothing from stock: record the draw (lot and units opened) first"
@@ -177,7 +178,7 @@ def closed_unbalanced(*, session: Session, now: datetime) -> list[Unbalanced]:
         given, state = _delivered(session, sid, now)
         if state.state not in CLOSED_STATES:
             continue
-        acc = account(book.entries, library(), delivered_mg=given, dosing_session_id=sid)
+        acc = account(book.entries, book.library, delivered_mg=given, dosing_session_id=sid)
         if not acc.accounted:
             found.append(Unbalanced(sid, state.state, acc))
     return found

@@ -10,7 +10,15 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
 
-from ketacare.clinic.stock import accounting, documents, reading, reports, schemas, service
+from ketacare.clinic.stock import (
+    accounting,
+    documents,
+    reading,
+    registry,
+    reports,
+    schemas,
+    service,
+)
 from ketacare.clinic.stock.orm import StockEntry
 from ketacare.web.answers import OBJECT
 from ketacare.web.deps import Call, api_request
@@ -30,10 +38,69 @@ def _entry(
 
 @router.get("/products", response_model=list[schemas.ProductRead])
 def product_list(
-    _: Call = api_request("stock:read"),
+    call: Call = api_request("stock:read"),
 ) -> list[schemas.ProductRead]:
-    """The products a lot may be received as, with the label each cites."""
-    return [schemas.ProductRead.of(p) for p in reading.library().values()]
+    """The products a lot may be received as, with the label each cites: ketacare's
+    library and the products the clinic registered from its suppliers' labels."""
+    return [schemas.ProductRead.of(p) for p in reading.library(call.session).values()]
+
+
+@router.get("/clinic-products", response_model=list[schemas.ClinicProductRead])
+def clinic_products(
+    call: Call = api_request("stock:read"),
+) -> list[schemas.ClinicProductRead]:
+    """The products the clinic registered from its suppliers' labels (retired ones too),
+    each with its source statement and every entry (registration, amendments, retirement)."""
+    return [schemas.ClinicProductRead.of(r) for r in registry.registered(call.session).values()]
+
+
+def _registered(call: Call, registration_id: int) -> schemas.ClinicProductRead:
+    return schemas.ClinicProductRead.of(
+        registry.registered(call.session)[f"clinic-{registration_id}"]
+    )
+
+
+@router.post("/clinic-products", response_model=schemas.ClinicProductRead, status_code=201)
+def register_product(
+    data: schemas.ClinicProductIn,
+    call: Call = api_request("stock:register"),
+) -> schemas.ClinicProductRead:
+    """Register a product the clinic stocks from its supplier's label: molecule, dosage
+    form, unit, strength (mg per unit, or mg/mL and mL per unit), the supplier and the
+    label or certificate of analysis it was read from. Lots are then received as it."""
+    row = call.do(registry.register, **data.model_dump())
+    return _registered(call, row.id)
+
+
+@router.post(
+    "/clinic-products/{registration_id}/amend",
+    response_model=schemas.ClinicProductRead,
+    status_code=201,
+)
+def amend_product(
+    registration_id: Id,
+    data: schemas.ClinicProductAmendIn,
+    call: Call = api_request("stock:register"),
+) -> schemas.ClinicProductRead:
+    """A new entry correcting the product, with the reason (what one unit holds is fixed
+    once a lot of it is on record: retire it and register the right one)."""
+    call.do(registry.amend, registration_id=registration_id, **data.model_dump())
+    return _registered(call, registration_id)
+
+
+@router.post(
+    "/clinic-products/{registration_id}/retire",
+    response_model=schemas.ClinicProductRead,
+    status_code=201,
+)
+def retire_product(
+    registration_id: Id,
+    data: schemas.RetireIn,
+    call: Call = api_request("stock:register"),
+) -> schemas.ClinicProductRead:
+    """Retire the product (no new receipt of it; its entries and lots stay on record)."""
+    call.do(registry.retire, registration_id=registration_id, reason=data.reason)
+    return _registered(call, registration_id)
 
 
 @router.get("/lots", response_model=schemas.StockRead)
@@ -66,8 +133,8 @@ def draw(
     data: schemas.DrawIn,
     call: Call = api_request("stock:write"),
 ) -> schemas.EntryRead:
-    """Open units of a lot for a dosing session or a take-home supply (refused: an
-    expired lot, too little on hand, another molecule, a closed session)."""
+    """Open units of a lot for a dosing session (refused: an expired lot, too little on
+    hand, another molecule, a closed session; a take-home supply draws when dispensed)."""
     return _entry(call, service.draw, data)
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.documents import Document, Letterhead, render_pdf
 from ketacare.clinic.patients.orm import Patient
-from ketacare.clinic.stock.reading import Ledger, _patient_of, ledger, library, read_audited
+from ketacare.clinic.stock.reading import Ledger, _patient_of, ledger, read_audited
 from ketacare.clinic.stock.reports import inventory
 from ketacare.core.errors import InvalidInput
 from ketacare.core.stock import (
@@ -28,7 +28,6 @@ from ketacare.core.stock import (
     Discrepancy,
     Disposal,
     Draw,
-    Entry,
     LotBalance,
     Receipt,
     TransferIn,
@@ -97,11 +96,9 @@ class Paper:
         )
 
 
-def inventory_values(
-    *, entries: Sequence[Entry], at: datetime, day: date | None = None
-) -> dict[str, Any]:
+def inventory_values(*, book: Ledger, at: datetime, day: date | None = None) -> dict[str, Any]:
     """What the inventory shows: per site, each lot on record, with its totals."""
-    lots = inventory(entries=entries, at=at)
+    lots = inventory(entries=book.entries, at=at, library=book.library)
     by_site: dict[str, list[LotBalance]] = {}
     for b in lots:
         by_site.setdefault(b.site, []).append(b)
@@ -114,10 +111,10 @@ def inventory_values(
 
 
 def inventory_pdf(
-    *, entries: Sequence[Entry], at: datetime, paper: Paper, now: datetime, day: date | None = None
+    *, book: Ledger, at: datetime, paper: Paper, now: datetime, day: date | None = None
 ) -> bytes:
     """The inventory at ``at`` (the close of ``day`` when given) as A4 PDF."""
-    values = inventory_values(entries=entries, at=at, day=day)
+    values = inventory_values(book=book, at=at, day=day)
     return paper.pdf("stock/inventory_document.html", "Controlled-substance inventory", now, values)
 
 
@@ -161,7 +158,7 @@ def _movements(start: Sequence[LotBalance], end: Sequence[LotBalance]) -> list[M
 
 def log_values(*, session: Session, book: Ledger, start: datetime, end: datetime) -> dict[str, Any]:
     """What the log of ``start``..``end`` shows, every entry of the period by kind."""
-    lib = library()
+    lib = book.library
     opened = replay(book.entries, lib, at=start - timedelta(microseconds=1))
     closed = replay(book.entries, lib, at=end)
     signed = [e for e in book.entries if e.at <= end]
@@ -265,5 +262,5 @@ def read_inventory_pdf(
     read_audited(
         session=session, actor=actor, what="stock_report_inventory", now=now, detail=detail
     )
-    entries = ledger(session=session).entries
-    return inventory_pdf(entries=entries, at=at, paper=paper, now=now, day=day)
+    book = ledger(session=session)
+    return inventory_pdf(book=book, at=at, paper=paper, now=now, day=day)

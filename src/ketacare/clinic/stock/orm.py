@@ -1,10 +1,12 @@
-"""Tables of controlled-substance stock: lots and the ledger (both append-only)."""
+"""Tables of controlled-substance stock: lots, the ledger and the products the clinic
+registered from its suppliers' labels (all append-only)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Date,
     Float,
@@ -91,3 +93,47 @@ class StockEntry(Base):
         if self.kind == "receipt" and self.target_id is not None:
             return "transfer_in"
         return self.kind
+
+
+class ClinicProduct(Base):
+    """One entry of a product the clinic stocks and registered from its supplier's label
+    (or certificate of analysis): its registration, an amendment or its retirement, each
+    a new row, never changed (database triggers refuse it).
+
+    The product is ``clinic-N``, N the id of its first entry (``registration_id`` of the
+    later ones); its latest entry says what it is now. It is the clinic's data, not a
+    product of ketacare's library: pages and reports say "registered by the clinic from
+    the supplier's label".
+    """
+
+    __tablename__ = "clinic_products"
+    __table_args__ = (
+        CheckConstraint("mg_per_unit > 0", name="mg_per_unit"),
+        CheckConstraint(
+            "strength_mg_per_ml IS NULL OR strength_mg_per_ml > 0", name="strength_mg_per_ml"
+        ),
+        CheckConstraint("volume_ml IS NULL OR volume_ml > 0", name="volume_ml"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    registration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("clinic_products.id"), index=True, default=None
+    )
+    molecule: Mapped[str] = mapped_column(String(30))
+    label: Mapped[str] = mapped_column(String(200))
+    form: Mapped[str] = mapped_column(String(40))
+    unit: Mapped[str] = mapped_column(String(20))
+    mg_per_unit: Mapped[float] = mapped_column(Float)
+    strength_mg_per_ml: Mapped[float | None] = mapped_column(Float, default=None)
+    volume_ml: Mapped[float | None] = mapped_column(Float, default=None)
+    supplier: Mapped[str] = mapped_column(Text)
+    statement: Mapped[str] = mapped_column(Text)
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    entered_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @property
+    def product_id(self) -> str:
+        """The product's id in the ledger (``clinic-N``)."""
+        return f"clinic-{self.registration_id or self.id}"

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from ketacare.clinic.sessions import service as sessions
-from ketacare.clinic.stock import accounting, documents, reading, reports, service
+from ketacare.clinic.stock import accounting, documents, reading, registry, reports, service
 from ketacare.clinic.stock.api import pdf_response
 from ketacare.core.errors import InvalidInput
+from ketacare.core.stock import MOLECULES, UNITS, forms
 from ketacare.web.page_call import PageCall, Refusal, mapped_status, page_call
 from ketacare.web.render import optional_float, optional_int
 
@@ -22,13 +23,19 @@ router = APIRouter(include_in_schema=False)
 def _stock_page(call: PageCall, refused: Refusal | None = None) -> Response:
     found = call.do(reading.stock_at, at=call.now)
     book = reading.ledger(session=call.session)
+    registered = registry.registered(call.session)
+    retired = {key for key, r in registered.items() if r.retired}
     return call.render(
         "stock/stock.html",
         {
             "stock": found,
             "rows": book.rows,
             "names": book.names,
-            "products": reading.library(),
+            "products": {k: p for k, p in book.library.items() if k not in retired},
+            "registered": list(registered.values()),
+            "forms": forms(),
+            "molecules": MOLECULES,
+            "units": UNITS,
             "error": None,
             "today": call.now.astimezone(call.settings.zone).date(),
             "unbalanced": accounting.closed_unbalanced(session=call.session, now=call.now),
@@ -47,7 +54,10 @@ def _session_page(call: PageCall, session_id: int, refused: Refusal | None = Non
     lots = [
         b
         for b in found.lots
-        if b.product.molecule == state.setup.molecule and b.units_on_hand > 0 and b.expiry >= today
+        if b.product.molecule == state.setup.molecule
+        and b.product.fits(state.setup.route)
+        and b.units_on_hand > 0
+        and b.expiry >= today
     ]
     draw_ids = {d.id for d in acc.draws}
     wastes = [r for r in book.rows.values() if r.kind == "waste" and r.target_id in draw_ids]
@@ -120,6 +130,42 @@ def receipt_page(call: PageCall = page_call("stock:write")) -> Response:
         )
 
     return _act(call, act, back="/stock")
+
+
+@router.post("/stock/clinic-products", response_class=HTMLResponse)
+def register_product_page(call: PageCall = page_call("stock:register")) -> Response:
+    """Register a product the clinic stocks from its supplier's label."""
+
+    def act() -> None:
+        call.do(
+            registry.register,
+            molecule=call.text("molecule").strip(),
+            label=call.text("label").strip(),
+            form=call.text("form").strip(),
+            unit=call.text("unit").strip(),
+            mg_per_unit=optional_float(call.text("mg_per_unit").strip(), "mg per unit"),
+            strength_mg_per_ml=optional_float(
+                call.text("strength_mg_per_ml").strip(), "strength (mg/mL)"
+            ),
+            volume_ml=optional_float(call.text("volume_ml").strip(), "volume (mL per unit)"),
+            supplier=call.text("supplier").strip(),
+            statement=call.text("statement").strip(),
+        )
+
+    return _act(call, act, back="/stock")
+
+
+@router.post("/stock/clinic-products/{registration_id}/retire", response_class=HTMLResponse)
+def retire_product_page(
+    registration_id: int, call: PageCall = page_call("stock:register")
+) -> Response:
+    return _act(
+        call,
+        lambda: call.do(
+            registry.retire, registration_id=registration_id, reason=call.text("reason").strip()
+        ),
+        back="/stock",
+    )
 
 
 @router.post("/stock/counts", response_class=HTMLResponse)

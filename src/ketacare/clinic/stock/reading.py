@@ -17,6 +17,7 @@ from ketacare.clinic.audit import service as audit
 from ketacare.clinic.safeguards.orm import TakeHomeDispense, TakeHomeVoid
 from ketacare.clinic.sessions import service as sessions
 from ketacare.clinic.stock.orm import StockEntry, StockLot
+from ketacare.clinic.stock.registry import clinic_library
 from ketacare.core.errors import InvalidInput
 from ketacare.core.stock import (
     Count,
@@ -40,9 +41,10 @@ from ketacare.infra.errors import Conflict, NotFound
 _LOCK = text("SELECT pg_advisory_xact_lock(4242016)")
 
 
-def library() -> dict[str, Product]:
-    """The products a lot may be received as."""
-    return products()
+def library(session: Session) -> dict[str, Product]:
+    """The products a lot may be received as: ketacare's library and the products the
+    clinic registered from its suppliers' labels (:mod:`~ketacare.clinic.stock.registry`)."""
+    return {**products(), **clinic_library(session)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,8 @@ class Ledger:
     rows: dict[int, StockEntry]
     lots: dict[int, StockLot]
     names: dict[int, str]
+    #: the products its lots may be (:func:`library`)
+    library: dict[str, Product]
 
     def next_id(self) -> int:
         return max(self.rows, default=0) + 1
@@ -144,13 +148,14 @@ def ledger(*, session: Session, lock: bool = False) -> Ledger:
         )
         for r in rows.values()
     )
-    return Ledger(entries=entries, rows=rows, lots=lots, names=names)
+    return Ledger(entries=entries, rows=rows, lots=lots, names=names, library=library(session))
 
 
 def stock_at(*, session: Session, actor: audit.Actor, at: datetime, now: datetime) -> Stock:
     """Every lot's balance at ``at`` (an audited read)."""
     _aware(at, "at")
-    found = replay(ledger(session=session).entries, library(), at=at)
+    book = ledger(session=session)
+    found = replay(book.entries, book.library, at=at)
     read_audited(session=session, actor=actor, what="stock", now=now, detail={"at": at.isoformat()})
     return found
 

@@ -6,25 +6,34 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.audit import service as audit
-from ketacare.clinic.stock.reading import _patient_of, ledger, library, read_audited
+from ketacare.clinic.stock.reading import _patient_of, ledger, read_audited
 from ketacare.core.errors import InvalidInput
-from ketacare.core.stock import Disposal, Draw, Entry, LotBalance, Waste, Witness, replay
+from ketacare.core.stock import (
+    Disposal,
+    Draw,
+    Entry,
+    LotBalance,
+    Product,
+    Waste,
+    Witness,
+    replay,
+)
 
 REPORTS = ("inventory", "dispensing", "waste")
 
 
-def inventory(*, entries: Sequence[Entry], at: datetime) -> list[LotBalance]:
+def inventory(
+    *, entries: Sequence[Entry], at: datetime, library: Mapping[str, Product]
+) -> list[LotBalance]:
     """The inventory at ``at`` per site and lot (21 CFR 1304.11), lots ever received."""
-    return sorted(
-        replay(entries, library(), at=at).lots, key=lambda b: (b.site, b.product.id, b.lot)
-    )
+    return sorted(replay(entries, library, at=at).lots, key=lambda b: (b.site, b.product.id, b.lot))
 
 
 def inventory_json(lots: Sequence[LotBalance], at: datetime) -> dict[str, Any]:
@@ -63,8 +72,9 @@ def report_rows(*, session: Session, report: str, at: datetime) -> list[dict[str
         raise InvalidInput(f"report {report!r} is not known: allowed {', '.join(REPORTS)}")
     book = ledger(session=session)
     if report == "inventory":
-        return inventory_json(inventory(entries=book.entries, at=at), at)["lots"]  # type: ignore[no-any-return]
-    stock = replay(book.entries, library(), at=at)
+        lots = inventory(entries=book.entries, at=at, library=book.library)
+        return inventory_json(lots, at)["lots"]  # type: ignore[no-any-return]
+    stock = replay(book.entries, book.library, at=at)
     witnesses = {e.target_id: e for e in book.entries if isinstance(e, Witness) and e.at <= at}
     rows: list[dict[str, Any]] = []
     for e in book.entries:
@@ -78,8 +88,9 @@ def report_rows(*, session: Session, report: str, at: datetime) -> list[dict[str
                     "at": e.at.isoformat(),
                     "lot": lot.lot,
                     "product": lot.product,
+                    "product_label": book.library[lot.product].shown,
                     "units": e.units,
-                    "mg_opened": library()[lot.product].mg(e.units),
+                    "mg_opened": book.library[lot.product].mg(e.units),
                     "prepared_mg": e.prepared_mg,
                     "prepared_ml": e.prepared_ml,
                     "dosing_session": e.dosing_session_id,
@@ -98,7 +109,7 @@ def report_rows(*, session: Session, report: str, at: datetime) -> list[dict[str
                     "kind": e.kind if isinstance(e, Waste) else e.disposal,
                     "lot": lot.lot,
                     "product": lot.product,
-                    "mg": e.mg if isinstance(e, Waste) else library()[lot.product].mg(e.units),
+                    "mg": e.mg if isinstance(e, Waste) else book.library[lot.product].mg(e.units),
                     "units": None if isinstance(e, Waste) else e.units,
                     "method": e.method if isinstance(e, Waste) else e.reason,
                     "dosing_session": book.rows[e.id].dosing_session_id,

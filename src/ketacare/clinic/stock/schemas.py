@@ -8,7 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from ketacare.clinic.stock.orm import StockEntry
-from ketacare.core.stock import Account, Discrepancy, LotBalance, Product
+from ketacare.clinic.stock.registry import Registered
+from ketacare.core.stock import CLINIC_MARK, Account, Discrepancy, LotBalance, Product, form
 
 Id = Field(ge=1, le=2**31 - 1)
 
@@ -24,17 +25,101 @@ class ProductRead(BaseModel):
     id: str
     molecule: str
     label: str
-    form: str
+    form: str = Field(description="A dosage form of the library's forms.toml")
+    form_label: str
+    routes: list[str] = Field(description="The protocol routes the form is given by")
     unit: str
     mg_per_unit: float
     strength_mg_per_ml: float | None
     volume_ml: float | None
     ndc: str | None = Field(description="Only where a source names it for this product")
     source: str
+    registered_by_clinic: bool = Field(
+        description="The clinic's own product, registered from its supplier's label (not "
+        "a product of ketacare's library)"
+    )
 
     @classmethod
     def of(cls, p: Product) -> ProductRead:
-        return cls(**_fields(cls, p, source=p.source.text))
+        routes = list(form(p.form).routes)
+        return cls(**_fields(cls, p, source=p.source.text, routes=routes, form_label=p.form_label))
+
+
+class ClinicProductIn(BaseModel):
+    """A product the clinic stocks, read from its supplier's label."""
+
+    molecule: Literal["racemic_ketamine", "esketamine"]
+    label: str = Field(
+        min_length=1, max_length=200, description="As the label names it (product, strength)"
+    )
+    form: str = Field(
+        min_length=1, max_length=40, description="A dosage form id (GET /stock/products)"
+    )
+    unit: str = Field(min_length=1, max_length=20, description="What one counted unit is")
+    mg_per_unit: float | None = Field(default=None, gt=0, le=100_000)
+    strength_mg_per_ml: float | None = Field(default=None, gt=0, le=10_000)
+    volume_ml: float | None = Field(default=None, gt=0, le=10_000, description="mL per unit")
+    supplier: str = Field(min_length=1, max_length=500)
+    statement: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="What it was read from: the label or certificate of analysis (lot, date)",
+    )
+
+
+class ClinicProductAmendIn(ClinicProductIn):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ClinicProductEntryRead(BaseModel):
+    entry: int
+    action: Literal["registered", "amended", "retired"]
+    at: datetime
+    by: str
+    reason: str | None
+
+
+class ClinicProductRead(BaseModel):
+    """A clinic's product as its latest entry says, with every entry."""
+
+    product: ProductRead
+    supplier: str
+    statement: str
+    marking: str = Field(description="How pages and reports mark it")
+    retired: bool
+    registered_at: datetime
+    registered_by: str
+    entries: list[ClinicProductEntryRead]
+
+    @classmethod
+    def of(cls, r: Registered) -> ClinicProductRead:
+        return cls(
+            product=ProductRead.of(r.product),
+            supplier=r.current.supplier,
+            statement=r.current.statement,
+            marking=CLINIC_MARK,
+            retired=r.retired,
+            registered_at=r.first.entered_at,
+            registered_by=r.names.get(r.first.entered_by, str(r.first.entered_by)),
+            entries=[
+                ClinicProductEntryRead(
+                    entry=e.id,
+                    action="retired"
+                    if e.retired
+                    else "registered"
+                    if e.registration_id is None
+                    else "amended",
+                    at=e.entered_at,
+                    by=r.names.get(e.entered_by, str(e.entered_by)),
+                    reason=e.reason,
+                )
+                for e in r.entries
+            ],
+        )
+
+
+class RetireIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class LotRead(BaseModel):

@@ -23,7 +23,8 @@ from ketacare.clinic.audit import service as audit
 from ketacare.clinic.sessions import service as sessions
 from ketacare.clinic.stock.accounting import CLOSED_STATES, _purpose_account
 from ketacare.clinic.stock.orm import STORED_KINDS, TRANSFER_OUTCOME, StockEntry, StockLot
-from ketacare.clinic.stock.reading import Ledger, _aware, _patient_of, _supply, ledger, library
+from ketacare.clinic.stock.reading import Ledger, _aware, _patient_of, _supply, ledger
+from ketacare.clinic.stock.registry import refuse_retired
 from ketacare.core.errors import InvalidInput
 from ketacare.core.stock import (
     Count,
@@ -75,7 +76,7 @@ class _Write:
 
     def check(self, *entries: Entry) -> None:
         """:class:`InvalidInput` with the reason when the core refuses the entries."""
-        append_all(self.book.entries, entries, library())
+        append_all(self.book.entries, entries, self.book.library)
 
     def store(
         self,
@@ -154,10 +155,11 @@ def receive(
 ) -> StockEntry:
     """Receive whole units of a lot (a new lot, or more of one already received)."""
     at = _when(received_at, now)
-    lib = library()
+    w = _Write.begin(session, actor, now)
+    lib = w.book.library
     if product not in lib:
         raise InvalidInput(f"product {product!r} is not known: known are {', '.join(lib)}")
-    w = _Write.begin(session, actor, now)
+    refuse_retired(session, product)
     site, lot = site.strip(), lot.strip()
     found = w.site_lot(site, product, lot)
     if found is not None and found.expiry != expiry:
@@ -202,15 +204,17 @@ def draw(
     take_home_id: int | None = None,
     drawn_at: datetime | None = None,
 ) -> StockEntry:
-    """Open ``units`` of a lot for a dosing session (still open) or a take-home supply.
+    """Open ``units`` of a lot for a dosing session (still open).
 
     Refused: a lot expired on the day, too little on hand, a product of another
-    molecule than the session's or the supply's, a closed session.
+    molecule than the session's or of a form its route does not take, a closed session;
+    a take-home supply (it draws when it
+    is dispensed: :mod:`~ketacare.clinic.stock.supplies`).
     """
     at = _when(drawn_at, now)
     w = _Write.begin(session, actor, now)
     lot = w.lot(lot_id)
-    product = library()[lot.product]
+    product = w.book.library[lot.product]
     patient_id: int | None
     if dosing_session_id is not None:
         row = sessions.get_session(session=session, session_id=dosing_session_id)
@@ -219,16 +223,24 @@ def draw(
             raise Conflict(
                 f"session {dosing_session_id} is closed ({state.state}): nothing is drawn"
             )
-        molecule, patient_id = state.setup.molecule, row.patient_id
+        molecule, route, patient_id = state.setup.molecule, state.setup.route, row.patient_id
     elif take_home_id is not None:
         supply = _supply(session, take_home_id)
-        molecule, patient_id = supply.molecule, supply.patient_id
+        raise Conflict(
+            f"take-home supply {take_home_id} is on record: a supply draws from stock when it "
+            f"is dispensed (POST /api/v1/plans/{supply.plan_id}/take-home naming lot_id), "
+            "never afterwards"
+        )
     else:
         raise InvalidInput("a draw names the dosing session or the take-home supply it is for")
     if product.molecule != molecule:
         raise InvalidInput(
-            f"lot {lot.lot} is {product.label} ({product.molecule}): the "
-            f"{'session' if take_home_id is None else 'supply'} is {molecule}"
+            f"lot {lot.lot} is {product.shown} ({product.molecule}): the session is {molecule}"
+        )
+    if not product.fits(route):
+        raise InvalidInput(
+            f"lot {lot.lot} is {product.shown}, a form ({product.form_label}) not given by "
+            f"the session's route ({route.replace('_', ' ')})"
         )
     purpose: dict[str, Any] = {"dosing_session_id": dosing_session_id, "take_home_id": take_home_id}
     entry = Draw(

@@ -17,6 +17,7 @@ from ketacare.core.stock.entries import (
     Waste,
     Witness,
 )
+from ketacare.core.stock.forms import Form, form, forms
 from ketacare.core.stock.ledger import (
     MG_RESOLUTION,
     Account,
@@ -28,9 +29,20 @@ from ketacare.core.stock.ledger import (
     append_all,
     replay,
 )
-from ketacare.core.stock.products import MOLECULES, Product, load_products, products
+from ketacare.core.stock.products import (
+    CLINIC_MARK,
+    CLINIC_PREFIX,
+    MOLECULES,
+    UNITS,
+    Product,
+    clinic_product,
+    load_products,
+    products,
+)
 
 __all__ = [
+    "CLINIC_MARK",
+    "CLINIC_PREFIX",
     "DISPOSAL_KINDS",
     "MG_RESOLUTION",
     "MOLECULES",
@@ -41,6 +53,7 @@ __all__ = [
     "Disposal",
     "Draw",
     "Entry",
+    "Form",
     "LotBalance",
     "Product",
     "Receipt",
@@ -48,12 +61,16 @@ __all__ = [
     "Stock",
     "TransferIn",
     "TransferOut",
+    "UNITS",
     "Void",
     "Waste",
     "Witness",
     "account",
     "append",
     "append_all",
+    "clinic_product",
+    "form",
+    "forms",
     "load_products",
     "products",
     "replay",
