@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy.integrate import solve_ivp
 
 from ketacare.core.pharmacology import Patient, load_model, make_regimen, simulate_population
@@ -33,6 +34,27 @@ def test_percentiles_equal_numpy_percentiles_of_the_curves():
     pop = run(workers=2)
     expected = np.percentile(pop.curves, [5, 50, 95], axis=0)
     np.testing.assert_allclose(pop.plasma_ng_per_ml, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_a_page_sized_band_equals_numpy_percentiles_of_the_curves():
+    # 2,000 patients: the simulation page's largest band, computed by the multi-k path
+    pop = run(n=2000, hours=12, step_min=30)
+    expected = np.percentile(pop.curves, [5, 50, 95], axis=0)
+    np.testing.assert_allclose(pop.plasma_ng_per_ml, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 2, 199, 999, 1000, 1001, 2000, 4321])
+def test_row_percentiles_equal_numpy_on_both_paths(n: int) -> None:
+    from ketacare.core.pharmacology.population import _MULTI_K_FROM, _row_percentiles
+
+    assert 999 < _MULTI_K_FROM <= 1000  # the sizes above cover both paths and the edge
+    rng = np.random.default_rng(n)
+    block = rng.lognormal(size=(7, n))
+    block[1] = 3.0  # every value tied
+    block[2] = np.round(block[2], 1)  # many ties
+    qs = (0.0, 2.5, 5.0, 50.0, 95.0, 99.9, 100.0)
+    expected = np.percentile(block, qs, axis=-1)
+    np.testing.assert_allclose(_row_percentiles(block, qs), expected, rtol=1e-13, atol=0)
 
 
 def test_seeded_and_block_independent():

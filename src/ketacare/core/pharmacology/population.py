@@ -30,6 +30,9 @@ __all__ = ["MAX_POPULATION", "PopulationResult", "simulate_population"]
 
 #: Largest population a single call accepts.
 MAX_POPULATION = 100_000
+#: from this many patients a row's percentiles come from one multi-k partition
+#: (measured with numpy 2.4: 25-30% faster at 2,000 and 10,000 patients, slower at 200)
+_MULTI_K_FROM = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +50,34 @@ class PopulationResult:
 def _row_percentiles(block: Array, qs: Sequence[float], *, overwrite: bool = False) -> Array:
     """Percentiles along the last axis, numpy's default (linear) definition.
 
-    Nested single-k partitions (median first, then each half) are several times faster
-    than numpy's multi-k partition; the neighbour order statistic needed for interpolation
-    is the minimum of the range up to the next partitioned index. With ``overwrite`` the
+    From :data:`_MULTI_K_FROM` patients on, one multi-k partition places every order
+    statistic needed (each position's floor and its neighbour). Below that, nested
+    single-k partitions (median first, then each half) are faster; the neighbour order
+    statistic needed for interpolation is then the minimum of the range up to the next
+    partitioned index. With ``overwrite`` the
     rows of ``block`` are reordered in place instead of copied.
     """
     n = block.shape[-1]
     work = block if overwrite else block.copy()
     positions = [(n - 1) * q / 100.0 for q in qs]
+    if n >= _MULTI_K_FROM:
+        # one multi-k partition placing each needed order statistic and its neighbour
+        # (with numpy 2 it is faster than the nested partitions for a thousand or more)
+        needed = set()
+        for pos in positions:
+            lo = int(math.floor(pos))
+            needed.update((lo, min(lo + 1, n - 1)))
+        work.partition(sorted(needed), axis=-1)
+        out = np.empty((len(qs),) + block.shape[:-1])
+        for i, pos in enumerate(positions):
+            lo = int(math.floor(pos))
+            frac = pos - lo
+            low = work[..., lo]
+            if frac > 0 and lo + 1 < n:
+                out[i] = low + frac * (work[..., lo + 1] - low)
+            else:
+                out[i] = low
+        return out
     ks = sorted({int(math.floor(p)) for p in positions})
 
     def split(a: int, b: int, wanted: list[int]) -> None:
