@@ -120,3 +120,43 @@ def test_variability_is_log_normal_with_published_cv():
     assert abs(np.median(params["Vc"]) - 192.0) < 3.0
     assert np.all((params["FRn"] > 0) & (params["FRn"] < 1))
     assert np.all(params["Q1"] == 84.3)  # no published variability: fixed
+
+
+def test_upstream_states_follow_the_flows_into_the_output() -> None:
+    from ketacare.core.pharmacology.population import upstream_states
+
+    # depot 0 -> central 1 -> metabolite 2; 1 <-> peripheral 3; 4 is fed by the metabolite
+    a = np.zeros((2, 5, 5))
+    a[:, 0, 0] = -1.0
+    a[:, 1, 0] = 1.0
+    a[:, 1, 1] = -2.0
+    a[:, 2, 1] = 0.5
+    a[:, 3, 1] = 0.5
+    a[:, 1, 3] = 0.3
+    a[:, 3, 3] = -0.3
+    a[:, 2, 2] = -0.1
+    a[1, 4, 2] = 0.1  # only the second patient has this flow
+    plasma = np.zeros((2, 5))
+    plasma[:, 1] = 1.0
+    assert upstream_states(a, plasma) == [0, 1, 3]
+    downstream = np.zeros((2, 5))
+    downstream[1, 4] = 1.0
+    assert upstream_states(a, downstream) == [0, 1, 2, 3, 4]
+
+
+def test_the_band_on_plasma_states_alone_matches_every_curve_of_the_whole_system() -> None:
+    # Perez-Ruixo has 11 states, plasma depends on 7; each patient's plasma from the whole
+    # system (the engine's exact modal solution, metabolite states included)
+    from ketacare.core.pharmacology.engine import evaluate, make_plan
+    from ketacare.core.pharmacology.simulate import dose_inputs
+
+    pop = run(n=50, hours=30, step_min=30)
+    rng = np.random.default_rng(7)
+    params = sample_parameters(MODEL, weight_kg=70.0, age_years=45.0, n=50, rng=rng)
+    system = build_matrices(MODEL, params)
+    assert system.a.shape[1] == 11
+    plan = make_plan(
+        a=system.a, c=system.c, inputs=dose_inputs(model=MODEL, regimen=REGIMEN, params=params)
+    )
+    whole = evaluate(plan, pop.time_h, outputs=[0])[0]
+    np.testing.assert_allclose(pop.curves, whole, rtol=1e-9, atol=1e-9 * whole.max())
