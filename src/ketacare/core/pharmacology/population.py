@@ -63,7 +63,7 @@ def _row_percentiles(block: Array, qs: Sequence[float], *, overwrite: bool = Fal
     if n >= _MULTI_K_FROM:
         # one multi-k partition placing each needed order statistic and its neighbour
         # (with numpy 2 it is faster than the nested partitions for a thousand or more)
-        needed = set()
+        needed: set[int] = set()
         for pos in positions:
             lo = int(math.floor(pos))
             needed.update((lo, min(lo + 1, n - 1)))
