@@ -219,7 +219,9 @@ async def run(rounds: int, warmup: int) -> dict[str, Any]:
 
                     return call
 
-                peers = {f"peer route, bytes of #{i + 1}": peer_call(i) for i in range(len(ketacare))}
+                peers = {
+                    f"peer route, bytes of #{i + 1}": peer_call(i) for i in range(len(ketacare))
+                }
 
                 # the engine alone, as the pages call it
                 model = load_model(model_id="perez-ruixo-2021")
@@ -244,7 +246,11 @@ async def run(rounds: int, warmup: int) -> dict[str, Any]:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         simulate(
-                            model=model, patient=patient, regimen=regimen, hours=hours, step_min=step
+                            model=model,
+                            patient=patient,
+                            regimen=regimen,
+                            hours=hours,
+                            step_min=step,
                         )
 
                 async def engine_pop() -> None:
@@ -285,7 +291,9 @@ async def run(rounds: int, warmup: int) -> dict[str, Any]:
     rows = []
     for i, name in enumerate(ketacare):
         peer_name = f"peer route, bytes of #{i + 1}"
-        rows.append(_row(f"#{i + 1} {name}", walls[name], cpus[name], walls[peer_name], len(bodies[str(i)])))
+        rows.append(
+            _row(f"#{i + 1} {name}", walls[name], cpus[name], walls[peer_name], len(bodies[str(i)]))
+        )
     for name in (*peers, *engine):
         rows.append(_row(name, walls[name], cpus[name], None, None))
     return {
@@ -335,7 +343,9 @@ def main() -> int:
         f"python {report['python']}, {report['cores']} cores, load {report['load']}, "
         f"{report['rounds']} rounds (median), in-process ASGI, SQLite demo database"
     )
-    print(f"{'target':52s} {'wall ms':>8s} {'p90 ms':>8s} {'cpu ms':>8s} {'x peer':>7s} {'bytes':>8s}")
+    print(
+        f"{'target':52s} {'wall ms':>8s} {'p90 ms':>8s} {'cpu ms':>8s} {'x peer':>7s} {'bytes':>8s}"
+    )
     for row in report["rows"]:
         ratio = f"{row['x_peer']:7.1f}" if "x_peer" in row else f"{'':7s}"
         size = f"{row['bytes']:8d}" if row.get("bytes") else f"{'':8s}"
