@@ -49,6 +49,7 @@ format: setup
 bench: setup
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/pk.py
+	$(BIN)/python bench/preview.py
 
 clean-venv:
 	rm -rf $(VENV) node_modules

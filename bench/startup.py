@@ -13,7 +13,10 @@ Each target runs as a new process (``python -m ketacare.cli``, as the console sc
 with this tree's ``src`` first on the path). Wall time and CPU time (user + system of the
 child) are medians over the rounds; on a loaded machine the CPU time is the steadier figure.
 
-Run: .venv/bin/python bench/startup.py [--rounds 15]
+With ``--compare-src DIR`` (another tree's ``src``, e.g. ``git archive main src | tar -x
+-C /tmp/main``) the same ketacare commands also run from that tree, in the same rounds.
+
+Run: .venv/bin/python bench/startup.py [--rounds 15] [--compare-src /tmp/main/src]
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--compare-src", type=Path, default=None)
     args = parser.parse_args()
     env = {
         **os.environ,
@@ -85,13 +89,24 @@ def main() -> None:
             "ketacare models": [py, "-m", "ketacare.cli", "models"],
             "ketacare models --json": [py, "-m", "ketacare.cli", "models", "--json"],
         }
-        for argv in targets.values():  # warm the file cache and the bytecode
-            run_once(argv, env)
+        envs = dict.fromkeys(targets, env)
+        if args.compare_src is not None:
+            other = {
+                **env,
+                "PYTHONPATH": os.pathsep.join(
+                    [str(args.compare_src.resolve()), os.environ.get("PYTHONPATH", "")]
+                ),
+            }
+            for name in ("ketacare --help", "ketacare models"):
+                targets[f"{name} [compare]"] = targets[name]
+                envs[f"{name} [compare]"] = other
+        for name, argv in targets.items():  # warm the file cache and the bytecode
+            run_once(argv, envs[name])
         walls: dict[str, list[float]] = {name: [] for name in targets}
         cpus: dict[str, list[float]] = {name: [] for name in targets}
         for _ in range(args.rounds):
             for name, argv in targets.items():
-                wall, cpu = run_once(argv, env)
+                wall, cpu = run_once(argv, envs[name])
                 walls[name].append(wall)
                 cpus[name].append(cpu)
     wall = {name: statistics.median(v) for name, v in walls.items()}
@@ -104,6 +119,8 @@ def main() -> None:
         "ketacare --help": "bare Typer app --help",
         "ketacare models": "bare Typer app models",
         "ketacare models --json": "bare Typer app models",
+        "ketacare --help [compare]": "bare Typer app --help",
+        "ketacare models [compare]": "bare Typer app models",
     }
     for name in targets:
         peer = peers.get(name)

@@ -135,18 +135,19 @@ def make_plan(*, a: Array, c: Array, inputs: list[Input]) -> Plan:
         times.update((item.start_h, item.end_h))
     breaks = np.array(sorted(times))
     n_seg = breaks.size
-    bolus = np.zeros((n_seg, n_pat, n_states))
-    rate = np.zeros((n_seg, n_pat, n_states))
+    # doses in modal coordinates (z = V^-1 x): each dose enters one state, so its modal
+    # image is that state's column of V^-1 times the amount (or the rate)
+    zb = np.zeros((n_seg, n_pat, n_states))
+    w = np.zeros((n_seg, n_pat, n_states))
     for item in inputs:
         i0 = int(np.searchsorted(breaks, item.start_h))
+        column = inv[:, :, item.state]  # (N, K)
         if item.end_h == item.start_h:
-            bolus[i0, :, item.state] += item.amount_mg
+            zb[i0] += column * item.amount_mg[:, None]
         else:
             i1 = int(np.searchsorted(breaks, item.end_h))
-            rate[i0:i1, :, item.state] += (item.amount_mg / (item.end_h - item.start_h))[None, :]
-    # modal coordinates: z = V^-1 x
-    zb = np.einsum("nkj,snj->snk", inv, bolus)
-    w = np.einsum("nkj,snj->snk", inv, rate)
+            per_h = item.amount_mg / (item.end_h - item.start_h)
+            w[i0:i1] += (column * per_h[:, None])[None]
     z = np.empty_like(zb)
     state = np.zeros((n_pat, lam.shape[1]))
     for s in range(n_seg):
