@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request, Response
 from ketacare.clinic.accounts import approvals, schemas, service, signin, totp
 from ketacare.clinic.accounts.orm import RoleRequest, User
 from ketacare.infra.errors import NotAuthenticated
-from ketacare.web.deps import Call, Ctx, DbSession, Now, api_request, remote_addr
+from ketacare.web.deps import Call, Ctx, DbSession, Now, api_request
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -48,13 +48,8 @@ def issue_token(
                     "this account signs in with a second factor: send the authenticator "
                     "app's code (or a recovery code) in the form field totp"
                 )
-            service.second_factor(
-                session=session,
-                user=user,
-                code=totp_code,
-                now=at,
-                throttle=ctx.throttle,
-                remote_addr=remote_addr(request),
+            signin.second_factor(
+                request=request, ctx=ctx, session=session, at=at, user=user, code=totp_code
             )
     except Exception:
         session.commit()  # keep the audit row of the failed attempt

@@ -197,14 +197,7 @@ def second_factor_login(
     user = session.get(User, pending.user_id)
     assert user is not None
     try:
-        service.second_factor(
-            session=session,
-            user=user,
-            code=code,
-            now=at,
-            throttle=ctx.throttle,
-            remote_addr=remote_addr(request),
-        )
+        signin.second_factor(request=request, ctx=ctx, session=session, at=at, user=user, code=code)
     except KetacareError as exc:
         session.commit()  # keep the audit row of the failed attempt
         values = {"pending_csrf": pending.csrf_token, "next": next}

@@ -1,5 +1,6 @@
-"""Signing in from an HTTP request (JSON routes and pages alike): the password check
-and a new session, each with the client's address (and browser) for the audit trail."""
+"""Signing in from an HTTP request (JSON routes and pages alike): the password check,
+the second factor and a new session, each with the client's address (and browser)
+for the audit trail."""
 
 from __future__ import annotations
 
@@ -30,6 +31,20 @@ def authenticate(
         now=at,
         throttle=ctx.throttle,
         settings=ctx.settings,
+        remote_addr=remote_addr(request),
+    )
+
+
+def second_factor(
+    *, request: Request, ctx: AppContext, session: Session, at: datetime, user: User, code: str
+) -> None:
+    """:func:`service.second_factor` for the client of ``request``."""
+    service.second_factor(
+        session=session,
+        user=user,
+        code=code,
+        now=at,
+        throttle=ctx.throttle,
         remote_addr=remote_addr(request),
     )
 
