@@ -220,16 +220,9 @@ def list_screenings(
             .order_by(Screening.id.desc())
         )
     )
-    audit.record(
-        session=session,
-        actor=actor,
-        action="read",
-        resource_type="screening",
-        patient_id=patient_id,
-        at=now,
-        detail={"count": len(rows)},
+    return audit.read_list(
+        rows, patient_id, session=session, actor=actor, at=now, resource_type="screening"
     )
-    return rows
 
 
 #: decisions that let a plan of the screened treatment go ahead once a physician has
