@@ -160,3 +160,34 @@ def test_cli_outbox_send_sends_each_message_once(tmp_path: Any) -> None:
     assert first.returncode == 0 and "sent 1 message(s)" in first.stdout
     assert second.returncode == 0 and "sent 0 message(s)" in second.stdout
     assert len(list((tmp_path / "outbox").iterdir())) == 1
+
+
+def test_the_pages_send_a_link_that_works_and_refuse_bad_hours_storing_nothing(
+    app: Any, client: Any, login_page: Any
+) -> None:
+    csrf = login_page("nurse")
+    form = {"csrf_token": csrf, "instrument": ["phq9", "nrs_pain"], "valid_hours": "48"}
+    sent = client.post("/patients/1/self-report-links", data=form)
+    assert sent.status_code == 200, sent.text
+    url = re.search(r'data-testid="self-report-url">([^<]+)<', sent.text)
+    assert url and "/r/" in url.group(1)
+    assert "Questionnaires: phq9, nrs_pain." in sent.text
+    token = url.group(1).split("/r/")[1]
+    assert client.get(f"/r/{token}").status_code == 200
+    refused = client.post("/patients/1/self-report-links", data={**form, "valid_hours": "two"})
+    assert refused.status_code == 422
+    assert "valid_hours &#39;two&#39; is not a number" in refused.text
+    assert 'data-testid="self-report-url"' not in refused.text
+    # nothing is scheduled for the patient: the due-now link is refused (409), none is made
+    none_due = client.post(
+        "/patients/1/due-questionnaires/link", data={"csrf_token": csrf, "valid_hours": "24"}
+    )
+    assert none_due.status_code == 409, none_due.text
+    assert 'data-testid="self-report-url"' not in none_due.text
+    # the refused requests stored nothing: the first link is still the only one
+    from sqlalchemy import func, select
+
+    from ketacare.clinic.followup.orm import SelfReportLink
+
+    with app.state.ctx.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(SelfReportLink)) == 1

@@ -6,11 +6,11 @@ import json
 import math
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
@@ -85,6 +85,27 @@ def secure_cookies(request: Request, ctx: Any) -> bool:
         return bool(forced)
     proto = request.headers.get("x-forwarded-proto", request.url.scheme)
     return proto == "https"
+
+
+def set_cookie(
+    response: Response,
+    *,
+    request: Request,
+    ctx: Any,
+    name: str,
+    value: str,
+    samesite: Literal["lax", "strict"],
+    max_age: int,
+) -> None:
+    """Set an http-only cookie, secure as :func:`secure_cookies` says."""
+    response.set_cookie(
+        name,
+        value,
+        httponly=True,
+        samesite=samesite,
+        secure=secure_cookies(request, ctx),
+        max_age=max_age,
+    )
 
 
 def page(

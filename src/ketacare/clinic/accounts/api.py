@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 
-from ketacare.clinic.accounts import approvals, schemas, service, totp
+from ketacare.clinic.accounts import approvals, schemas, service, signin, totp
 from ketacare.clinic.accounts.orm import RoleRequest, User
 from ketacare.infra.errors import NotAuthenticated
-from ketacare.web.deps import Call, Ctx, DbSession, Now, api_request, remote_addr
+from ketacare.web.deps import Call, Ctx, DbSession, Now, api_request
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -34,14 +34,8 @@ def issue_token(
 ) -> schemas.Token:
     """Exchange a username and password (and the second factor, where needed) for a token."""
     try:
-        user = service.authenticate(
-            session=session,
-            username=username,
-            password=password,
-            now=at,
-            throttle=ctx.throttle,
-            settings=ctx.settings,
-            remote_addr=remote_addr(request),
+        user = signin.authenticate(
+            request=request, ctx=ctx, session=session, at=at, username=username, password=password
         )
         if totp.needs_second_factor(ctx.settings, user):
             if user.totp_secret is None:
@@ -54,25 +48,14 @@ def issue_token(
                     "this account signs in with a second factor: send the authenticator "
                     "app's code (or a recovery code) in the form field totp"
                 )
-            service.second_factor(
-                session=session,
-                user=user,
-                code=totp_code,
-                now=at,
-                throttle=ctx.throttle,
-                remote_addr=remote_addr(request),
+            signin.second_factor(
+                request=request, ctx=ctx, session=session, at=at, user=user, code=totp_code
             )
     except Exception:
         session.commit()  # keep the audit row of the failed attempt
         raise
-    token = service.start_session(
-        session=session,
-        user=user,
-        kind="bearer",
-        now=at,
-        settings=ctx.settings,
-        remote_addr=remote_addr(request),
-        user_agent=request.headers.get("user-agent"),
+    token = signin.start_session(
+        request=request, ctx=ctx, session=session, at=at, user=user, kind="bearer"
     )
     return schemas.Token(access_token=token, expires_in=int(ctx.settings.token_hours * 3600))
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from ketacare.clinic.accounts import approvals, oidc, schemas, service, totp
+from ketacare.clinic.accounts import approvals, oidc, schemas, service, signin, totp
 from ketacare.clinic.accounts.orm import User
 from ketacare.clinic.accounts.service import Principal
 from ketacare.core.errors import InvalidInput, KetacareError
@@ -28,7 +28,7 @@ from ketacare.web.deps import (
     remote_addr,
 )
 from ketacare.web.page_call import PageCall, Refusal, mapped_status, page_call
-from ketacare.web.render import optional_int, page, secure_cookies
+from ketacare.web.render import optional_int, page, set_cookie
 
 router = APIRouter(include_in_schema=False)
 
@@ -57,14 +57,23 @@ def _safe_next(target: str | None) -> str | None:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, ctx: Ctx, next: str | None = None) -> Response:
+    return _login_page(request, ctx, {"next": _safe_next(next)})
+
+
+def _login_page(
+    request: Request, ctx: Ctx, values: Mapping[str, object], status_code: int = 200
+) -> Response:
+    """The login form with a fresh security token (in the form and in its cookie)."""
     token = secrets.token_urlsafe(24)
-    response = page(request, ctx, "login.html", {"login_csrf": token, "next": _safe_next(next)})
-    response.set_cookie(
-        LOGIN_CSRF_COOKIE,
-        token,
-        httponly=True,
+    values = {"login_csrf": token, **values}
+    response = page(request, ctx, "login.html", values, status_code=status_code)
+    set_cookie(
+        response,
+        request=request,
+        ctx=ctx,
+        name=LOGIN_CSRF_COOKIE,
+        value=token,
         samesite="strict",
-        secure=secure_cookies(request, ctx),
         max_age=3600,
     )
     return response
@@ -85,37 +94,26 @@ def login(
     if not cookie or not secrets.compare_digest(cookie, csrf_token):
         raise CsrfRejected("the login form's security token is missing or stale: reload the page")
     try:
-        user = service.authenticate(
-            session=session,
-            username=username,
-            password=password,
-            now=at,
-            throttle=ctx.throttle,
-            settings=ctx.settings,
-            remote_addr=remote_addr(request),
+        user = signin.authenticate(
+            request=request, ctx=ctx, session=session, at=at, username=username, password=password
         )
     except KetacareError as exc:
         session.commit()  # keep the audit row of the failed attempt
         values = {"login_csrf": cookie, "username": username, "next": next}
         return _login_refused(request, ctx, "login.html", values, exc)
     if user.totp_secret is not None:  # the password was right: now the second factor
-        pending = service.start_session(
-            session=session,
-            user=user,
-            kind="mfa",
-            now=at,
-            settings=ctx.settings,
-            remote_addr=remote_addr(request),
-            user_agent=request.headers.get("user-agent"),
+        pending = signin.start_session(
+            request=request, ctx=ctx, session=session, at=at, user=user, kind="mfa"
         )
         target = "/login/totp" + (f"?next={quote(_safe_next(next) or '')}" if next else "")
         response = RedirectResponse(target, status_code=303)
-        response.set_cookie(
-            MFA_COOKIE,
-            pending,
-            httponly=True,
+        set_cookie(
+            response,
+            request=request,
+            ctx=ctx,
+            name=MFA_COOKIE,
+            value=pending,
             samesite="strict",
-            secure=secure_cookies(request, ctx),
             max_age=service.MFA_STEP_MINUTES * 60,
         )
         return response
@@ -140,23 +138,18 @@ def _login_refused(
 def _logged_in(
     request: Request, ctx: Ctx, session: Session, at: datetime, user: User, next: str | None
 ) -> Response:
-    token = service.start_session(
-        session=session,
-        user=user,
-        kind="cookie",
-        now=at,
-        settings=ctx.settings,
-        remote_addr=remote_addr(request),
-        user_agent=request.headers.get("user-agent"),
+    token = signin.start_session(
+        request=request, ctx=ctx, session=session, at=at, user=user, kind="cookie"
     )
     target = _safe_next(next) or _home_for(user.role, user.patient_id)
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        httponly=True,
+    set_cookie(
+        response,
+        request=request,
+        ctx=ctx,
+        name=SESSION_COOKIE,
+        value=token,
         samesite="lax",
-        secure=secure_cookies(request, ctx),
         max_age=int(ctx.settings.session_hours * 3600),
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE)
@@ -204,14 +197,7 @@ def second_factor_login(
     user = session.get(User, pending.user_id)
     assert user is not None
     try:
-        service.second_factor(
-            session=session,
-            user=user,
-            code=code,
-            now=at,
-            throttle=ctx.throttle,
-            remote_addr=remote_addr(request),
-        )
+        signin.second_factor(request=request, ctx=ctx, session=session, at=at, user=user, code=code)
     except KetacareError as exc:
         session.commit()  # keep the audit row of the failed attempt
         values = {"pending_csrf": pending.csrf_token, "next": next}
@@ -549,12 +535,13 @@ def oidc_start(request: Request, ctx: Ctx, at: Now, next: str | None = None) -> 
         settings=ctx.settings, redirect_uri=redirect_uri, next_path=_safe_next(next), now=at
     )
     response = RedirectResponse(url, status_code=303)
-    response.set_cookie(
-        oidc.STATE_COOKIE,
-        state,
-        httponly=True,
+    set_cookie(
+        response,
+        request=request,
+        ctx=ctx,
+        name=oidc.STATE_COOKIE,
+        value=state,
         samesite="lax",  # the provider's redirect back is a top-level navigation
-        secure=secure_cookies(request, ctx),
         max_age=oidc.STATE_MINUTES * 60,
     )
     return response
@@ -581,18 +568,8 @@ def oidc_callback(request: Request, ctx: Ctx, session: DbSession, at: Now) -> Re
         )
     except KetacareError as exc:
         session.commit()  # keep the audit row (and a provisioned account waiting for approval)
-        token = secrets.token_urlsafe(24)  # the password form stays usable (patients)
-        refused: Response = page(
-            request, ctx, "login.html", {"login_csrf": token, "error": str(exc)}, status_code=401
-        )
-        refused.set_cookie(
-            LOGIN_CSRF_COOKIE,
-            token,
-            httponly=True,
-            samesite="strict",
-            secure=secure_cookies(request, ctx),
-            max_age=3600,
-        )
+        # the password form stays usable (patients)
+        refused = _login_page(request, ctx, {"error": str(exc)}, status_code=401)
         refused.delete_cookie(oidc.STATE_COOKIE)
         return refused
     response = _logged_in(request, ctx, session, at, user, next_path)

@@ -237,16 +237,9 @@ def list_assessments(
     rows = list(
         session.scalars(query.order_by(Assessment.completed_at.desc(), Assessment.id.desc()))
     )
-    audit.record(
-        session=session,
-        actor=actor,
-        action="read",
-        resource_type="assessment",
-        patient_id=patient_id,
-        at=now,
-        detail={"count": len(rows)},
+    return audit.read_list(
+        rows, patient_id, session=session, actor=actor, at=now, resource_type="assessment"
     )
-    return rows
 
 
 def latest_by_instrument(*, session: Session, patient_id: int) -> dict[str, Assessment]:

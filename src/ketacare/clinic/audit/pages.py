@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, Response
 
 from ketacare.clinic.audit import service, trail
@@ -16,6 +17,8 @@ from ketacare.web.page_call import PageCall, page_call
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 100
+
+Text = Annotated[str, Query(max_length=64)]
 
 
 def _day(text: str, what: str) -> date | None:
@@ -28,43 +31,60 @@ def _day(text: str, what: str) -> date | None:
         raise InvalidInput(f"{what} {text!r} is not a date: use YYYY-MM-DD") from None
 
 
-def _filters(user: str, patient_id: str, action: str, start: str, end: str) -> trail.TrailFilters:
-    pid = patient_id.strip()
-    if pid and not (pid.isdigit() and 1 <= int(pid) <= 2**31 - 1):
-        raise InvalidInput(f"patient {pid!r} is not a patient id: use a whole number from 1")
-    filters = trail.TrailFilters(
-        username=user.strip() or None,
-        patient_id=int(pid) if pid else None,
-        action=action.strip() or None,
-        date_from=_day(start, "from"),
-        date_to=_day(end, "to"),
-    )
-    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
-        raise InvalidInput(
-            f"the date range ends ({filters.date_to}) before it starts ({filters.date_from})"
+@dataclass(frozen=True, slots=True)
+class FilterForm:
+    """The trail's filters as typed in the page's form (the query string)."""
+
+    user: Text = ""
+    patient_id: Text = ""
+    action: Text = ""
+    start: Annotated[str, Query(alias="from", max_length=10)] = ""
+    end: Annotated[str, Query(alias="to", max_length=10)] = ""
+
+    def typed(self) -> dict[str, str]:
+        """The form's fields as typed, by their names in the query string."""
+        return {
+            "user": self.user,
+            "patient_id": self.patient_id,
+            "action": self.action,
+            "from": self.start,
+            "to": self.end,
+        }
+
+    def filters(self) -> trail.TrailFilters:
+        """The checked filters (:class:`InvalidInput` naming the field that is wrong)."""
+        pid = self.patient_id.strip()
+        if pid and not (pid.isdigit() and 1 <= int(pid) <= 2**31 - 1):
+            raise InvalidInput(f"patient {pid!r} is not a patient id: use a whole number from 1")
+        filters = trail.TrailFilters(
+            username=self.user.strip() or None,
+            patient_id=int(pid) if pid else None,
+            action=self.action.strip() or None,
+            date_from=_day(self.start, "from"),
+            date_to=_day(self.end, "to"),
         )
-    return filters
+        if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
+            raise InvalidInput(
+                f"the date range ends ({filters.date_to}) before it starts ({filters.date_from})"
+            )
+        return filters
 
 
-Text = Annotated[str, Query(max_length=64)]
+Filters = Annotated[FilterForm, Depends()]
 
 
 @router.get("/admin/audit", response_class=HTMLResponse)
 def audit_page(
-    user: Text = "",
-    patient_id: Text = "",
-    action: Text = "",
-    start: Annotated[str, Query(alias="from", max_length=10)] = "",
-    end: Annotated[str, Query(alias="to", max_length=10)] = "",
+    form: Filters,
     before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     after: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
     verify: bool = False,
     call: PageCall = page_call("audit:read"),
 ) -> Response:
     """The trail newest first, a page at a time, with filters; the chain checked on request."""
-    typed = {"user": user, "patient_id": patient_id, "action": action, "from": start, "to": end}
+    typed = form.typed()
     try:
-        filters = _filters(user, patient_id, action, start, end)
+        filters = form.filters()
     except InvalidInput as exc:
         return _refused(call, typed, str(exc))
     page = trail.trail(
@@ -112,16 +132,9 @@ def _url(query: dict[str, str], **cursor: object) -> str:
 
 
 @router.get("/admin/audit.csv")
-def audit_csv(
-    user: Text = "",
-    patient_id: Text = "",
-    action: Text = "",
-    start: Annotated[str, Query(alias="from", max_length=10)] = "",
-    end: Annotated[str, Query(alias="to", max_length=10)] = "",
-    call: PageCall = page_call("audit:read"),
-) -> Response:
+def audit_csv(form: Filters, call: PageCall = page_call("audit:read")) -> Response:
     """Every event the filters match, as CSV (the export itself is audited)."""
-    filters = _filters(user, patient_id, action, start, end)
+    filters = form.filters()
     body = call.do(trail.export_csv, filters=filters, zone=call.settings.zone)
     stamp = call.now.astimezone(call.settings.zone).strftime("%Y%m%d-%H%M")
     return Response(

@@ -278,6 +278,28 @@ def read_patient(
     )
 
 
+def read_list(
+    rows: list[_R],
+    patient_id: int,
+    *,
+    session: Session,
+    actor: Actor,
+    at: datetime,
+    resource_type: str,
+) -> list[_R]:
+    """Record that ``actor`` read a list of one patient's rows (how many); gives the rows."""
+    record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type=resource_type,
+        patient_id=patient_id,
+        at=at,
+        detail={"count": len(rows)},
+    )
+    return rows
+
+
 @dataclass(frozen=True, slots=True)
 class ChainReport:
     """The result of verifying the chain.

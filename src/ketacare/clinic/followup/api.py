@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import APIRouter
 
 from ketacare.clinic.followup import schedules, schemas, service
+from ketacare.clinic.followup.orm import SelfReportLink
 from ketacare.clinic.plans.service import get_plan
 from ketacare.infra.permissions import Role
 from ketacare.web.deps import Call, Id, api_request, ensure_patient_scope
@@ -21,21 +25,24 @@ def create_link(
     call: Call = api_request("followup:write"),
 ) -> schemas.LinkCreated:
     """A single-use link for the patient to fill questionnaires on a phone."""
-    base = str(call.request.base_url).rstrip("/")
-    link, token = call.do(
+    link, url = _issue(
+        call,
         service.create_link,
         patient_id=patient_id,
         instruments=data.instruments,
         valid_hours=data.valid_hours,
-        base_url=base,
         channel=data.channel,
     )
-    return schemas.LinkCreated(
-        id=link.id,
-        url=f"{base}/r/{token}",
-        expires_at=link.expires_at,
-        instruments=link.instruments,
-    )
+    return schemas.LinkCreated.of(link, url)
+
+
+def _issue(
+    call: Call, issue: Callable[..., tuple[SelfReportLink, str]], **values: Any
+) -> tuple[SelfReportLink, str]:
+    """A link issued by the service ``issue`` for this server's address: the link and its URL."""
+    base = str(call.request.base_url).rstrip("/")
+    link, token = call.do(issue, base_url=base, **values)
+    return link, f"{base}/r/{token}"
 
 
 def plan_due_read(found: schedules.PlanDue) -> schemas.PlanDueRead:
@@ -132,21 +139,14 @@ def link_for_due(
     call: Call = api_request("followup:write"),
 ) -> schemas.DueLinkCreated:
     """A single-use link for exactly what is due now (409 when nothing is)."""
-    base = str(call.request.base_url).rstrip("/")
-    link, token = call.do(
+    link, url = _issue(
+        call,
         schedules.link_for_due,
         patient_id=patient_id,
         valid_hours=data.valid_hours,
-        base_url=base,
         channel=data.channel,
     )
-    return schemas.DueLinkCreated(
-        id=link.id,
-        url=f"{base}/r/{token}",
-        expires_at=link.expires_at,
-        instruments=link.instruments,
-        occurrences=list(link.occurrences or []),
-    )
+    return schemas.DueLinkCreated.of(link, url, occurrences=list(link.occurrences or []))
 
 
 @router.get("/due-questionnaires", response_model=list[schemas.OverviewRead])

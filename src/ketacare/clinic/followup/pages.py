@@ -3,6 +3,7 @@ outcome schedules of plans (the editor, the clinician's due lists, the patient's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,35 +26,61 @@ from ketacare.core.outcomes.schedule import STARTS, WHENS
 from ketacare.core.outcomes.templates import load_templates
 from ketacare.infra.errors import Conflict
 from ketacare.web.deps import Ctx, DbSession, FormFields, Now, remote_addr
-from ketacare.web.page_call import PageCall, Refusal, attempt, conflict_or_unprocessable, page_call
+from ketacare.web.page_call import (
+    PageCall,
+    Refusal,
+    attempt,
+    conflict_or_unprocessable,
+    page_call,
+    unprocessable,
+)
 from ketacare.web.render import optional_float, optional_int, page
 
 router = APIRouter(include_in_schema=False)
 
 
-def _sent(call: PageCall, patient: Any, created: tuple[Any, str]) -> Response:
-    """The page that shows a new self-report link (and where it was sent)."""
-    link, token = created
-    url = f"{call.base_url}/r/{token}"
-    return call.render("followup/sent.html", {"patient": patient, "link": link, "url": url})
+def _send(
+    call: PageCall,
+    patient: Any,
+    issue: Callable[..., tuple[Any, str]],
+    again: Callable[[Refusal], Response],
+    status: Callable[[Exception], int] = unprocessable,
+    **values: Any,
+) -> Response:
+    """Issue a self-report link (the form's hours valid and channel) through the service
+    ``issue``, then show it and where it was sent; refused, ``again`` shows why."""
+
+    def sent(created: tuple[Any, str]) -> Response:
+        link, token = created
+        url = f"{call.base_url}/r/{token}"
+        return call.render("followup/sent.html", {"patient": patient, "link": link, "url": url})
+
+    return call.attempt(
+        lambda: call.do(
+            issue,
+            patient_id=patient.id,
+            valid_hours=optional_float(call.text("valid_hours", "72"), "valid_hours") or 0,
+            base_url=call.base_url,
+            channel=call.text("channel") or None,
+            **values,
+        ),
+        done=sent,
+        again=again,
+        status=status,
+    )
 
 
 @router.post("/patients/{patient_id}/self-report-links", response_class=HTMLResponse)
 def send_link(patient_id: int, call: PageCall = page_call("followup:write")) -> Response:
     patient = get_patient(session=call.session, patient_id=patient_id)
-    return call.attempt(
-        lambda: call.do(
-            service.create_link,
-            patient_id=patient_id,
-            instruments=[str(v) for v in call.form.getlist("instrument")],
-            valid_hours=optional_float(call.text("valid_hours", "72"), "valid_hours") or 0,
-            base_url=call.base_url,
-            channel=call.text("channel") or None,
-        ),
-        done=lambda created: _sent(call, patient, created),
+    return _send(
+        call,
+        patient,
+        service.create_link,
         again=lambda refused: call.render(
             "followup/sent.html", {"patient": patient}, refused=refused
         ),
+        instruments=[str(v) for v in call.form.getlist("instrument")],
     )
 
 
@@ -361,15 +388,10 @@ def patient_due_page(patient_id: int, call: PageCall = page_call("followup:read"
 def link_for_due_page(patient_id: int, call: PageCall = page_call("followup:write")) -> Response:
     """A single-use link for exactly what is due now."""
     patient = get_patient(session=call.session, patient_id=patient_id)
-    return call.attempt(
-        lambda: call.do(
-            schedules.link_for_due,
-            patient_id=patient_id,
-            valid_hours=optional_float(call.text("valid_hours", "72"), "valid_hours") or 0,
-            base_url=call.base_url,
-            channel=call.text("channel") or None,
-        ),
-        done=lambda created: _sent(call, patient, created),
+    return _send(
+        call,
+        patient,
+        schedules.link_for_due,
         again=lambda refused: _patient_due_page(call, patient_id, refused),
         status=conflict_or_unprocessable,
     )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from ketacare.clinic.followup.orm import SelfReportLink
 
 
 class LinkCreate(BaseModel):
@@ -19,6 +21,13 @@ class LinkCreated(BaseModel):
     url: str
     expires_at: datetime
     instruments: list[str]
+
+    @classmethod
+    def of(cls, link: SelfReportLink, url: str, **more: Any) -> Self:
+        """A link just issued, with its URL (which holds the token: shown this once)."""
+        return cls(
+            id=link.id, url=url, expires_at=link.expires_at, instruments=link.instruments, **more
+        )
 
 
 class ScheduleSet(BaseModel):

@@ -26,14 +26,12 @@ from ketacare.clinic.assessments.orm import ClinicalAlert
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.documents import Document, Identity, Letterhead, render_pdf
 from ketacare.clinic.documents.charts import Series, time_chart
-from ketacare.clinic.outcomes.boosters import decision_rows, standing
+from ketacare.clinic.outcomes.boosters import booster_status
 from ketacare.clinic.outcomes.panel import measure_scale
 from ketacare.clinic.outcomes.record import (
     MEASURE_BY_ID,
     SIDE_EFFECTS,
     OutcomeRecord,
-    gather,
-    status_line,
 )
 from ketacare.clinic.patients.service import current_weight, get_patient
 from ketacare.clinic.plans.orm import Plan
@@ -100,13 +98,13 @@ def progress_report(
         detail={"format": "pdf"},
         action="export",
     )
-    record = gather(session=session, patient_id=patient_id, now=now)
-    status = status_line(
-        record=record,
+    record, status = booster_status(
+        session=session,
+        patient_id=patient_id,
+        now=now,
+        zone=zone,
         loss_confirmations=loss_confirmations,
         booster_rules=booster_rules,
-        zone=zone,
-        decisions=standing(decision_rows(session=session, patient_id=patient_id)),
     )
     alerts = safety_alerts(session=session, patient_id=patient_id)
     names = _names(session, [patient.responsible_clinician_id])

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.assessments.service import latest_by_instrument
@@ -220,16 +220,9 @@ def list_screenings(
             .order_by(Screening.id.desc())
         )
     )
-    audit.record(
-        session=session,
-        actor=actor,
-        action="read",
-        resource_type="screening",
-        patient_id=patient_id,
-        at=now,
-        detail={"count": len(rows)},
+    return audit.read_list(
+        rows, patient_id, session=session, actor=actor, at=now, resource_type="screening"
     )
-    return rows
 
 
 #: decisions that let a plan of the screened treatment go ahead once a physician has
@@ -250,17 +243,21 @@ def valid_screening(
     Each treatment has its own: an esketamine nasal-spray screening never stands in
     for a racemic IV one, nor ends it.
     """
-    return session.scalar(
+    in_force_today = _signed(patient_id, molecule, route).where(Screening.valid_until >= today)
+    return session.scalar(in_force_today.limit(1))
+
+
+def _signed(patient_id: int, molecule: str, route: str) -> Select[Screening]:
+    """The patient's signed screenings for one molecule and route, newest first."""
+    return (
         select(Screening)
         .where(
             Screening.patient_id == patient_id,
             Screening.molecule == molecule,
             Screening.route == route,
             Screening.status == "signed",
-            Screening.valid_until >= today,
         )
         .order_by(Screening.id.desc())
-        .limit(1)
     )
 
 
@@ -322,17 +319,7 @@ def coverage(
     is not compared with it.)
     """
     what = treatment_label((molecule, route))
-    latest = session.scalar(
-        select(Screening)
-        .where(
-            Screening.patient_id == patient_id,
-            Screening.molecule == molecule,
-            Screening.route == route,
-            Screening.status == "signed",
-        )
-        .order_by(Screening.id.desc())
-        .limit(1)
-    )
+    latest = session.scalar(_signed(patient_id, molecule, route).limit(1))
     day = at.date()
     problem = None
     if latest is None or latest.signed_at is None or latest.valid_until is None:

@@ -62,6 +62,16 @@ _INFUSION_KINDS = ("rate_per_kg", "rate_fixed", "amount_per_kg")
 #: mg/kg, per course in mg); infusion protocols must also declare their rate limits.
 _REQUIRED_LIMITS = ("dose_mg", "dose_mg_per_kg", "course_mg")
 _REQUIRED_INFUSION_LIMITS = (*_REQUIRED_LIMITS, "rate_mg_per_h", "rate_mg_per_kg_per_h")
+#: The numeric fields of a ``[dose]`` table (which apply depends on its kind).
+_DOSE_NUMBERS = (
+    "mg_per_kg_per_h",
+    "mg_per_h",
+    "mg_per_kg",
+    "mg",
+    "duration_min",
+    "max_mg_per_h",
+    "first_session_mg",
+)
 
 
 def _sources(reader: Reader) -> tuple[Source, ...]:
@@ -87,21 +97,7 @@ def _indications(reader: Reader) -> tuple[Indication, ...]:
 
 def _dose(reader: Reader, keys: set[str], route: str) -> DoseRule:
     dose = reader.sub("dose")
-    dose.only(
-        (
-            "kind",
-            "source",
-            "mg_per_kg_per_h",
-            "mg_per_h",
-            "mg_per_kg",
-            "mg",
-            "duration_min",
-            "max_mg_per_h",
-            "first_session_mg",
-            "allowed_mg",
-            "note",
-        )
-    )
+    dose.only(("kind", "source", *_DOSE_NUMBERS, "allowed_mg", "note"))
     kind = dose.text("kind")
     if kind not in _DOSE_FIELDS:
         raise dose.fail("kind", f"{kind!r} is not one of {', '.join(_DOSE_FIELDS)}")
@@ -112,20 +108,11 @@ def _dose(reader: Reader, keys: set[str], route: str) -> DoseRule:
         raise dose.fail("kind", "an infusion gives a rate or an amount per kg over a duration")
     if kind == "clinic_set" and infusion:
         raise dose.fail("kind", "clinic_set is for non-infusion routes; give a rate rule")
-    numeric = (
-        "mg_per_kg_per_h",
-        "mg_per_h",
-        "mg_per_kg",
-        "mg",
-        "duration_min",
-        "max_mg_per_h",
-        "first_session_mg",
-    )
     wanted = _DOSE_FIELDS[kind]
     extras = {"rate_per_kg": ("max_mg_per_h",), "amount_fixed": ("first_session_mg",)}
     allowed_numbers = set(wanted) | set(extras.get(kind, ()))
     values: dict[str, float | None] = {}
-    for field in numeric:
+    for field in _DOSE_NUMBERS:
         if field in dose.table and field not in allowed_numbers:
             raise dose.fail(field, f"does not apply to dose kind {kind!r}")
         values[field] = (

@@ -35,7 +35,8 @@ from ketacare.core.sessions.events import (
     Stop,
     Vitals,
 )
-from ketacare.core.sessions.news2 import news2_for
+from ketacare.core.sessions.news2 import News2Score, news2_for
+from ketacare.core.sessions.rules import Threshold
 from ketacare.core.sessions.setup import DISCHARGE_INSTRUMENT
 from ketacare.core.sessions.state import (
     Alert,
@@ -71,31 +72,7 @@ class Builder(Accumulator):
             value = values.get(threshold.vital)
             if value is None or not threshold.breached_by(value):
                 continue
-            for i, alert in enumerate(self.alerts):
-                if (
-                    alert.is_open
-                    and alert.threshold is not None
-                    and alert.threshold.id == threshold.id
-                ):
-                    self.alerts[i] = dataclasses.replace(
-                        alert,
-                        breaches=alert.breaches + 1,
-                        last_value=value,
-                        last_breach_at=max(alert.last_breach_at, event.at),
-                    )
-                    break
-            else:
-                self.alerts.append(
-                    Alert(
-                        id=f"{event.seq}/{threshold.id}",
-                        threshold=threshold,
-                        opened_at=event.at,
-                        value=value,
-                        breaches=1,
-                        last_value=value,
-                        last_breach_at=event.at,
-                    )
-                )
+            self._breach(event, threshold, value)
 
     def _news2(self, event: Vitals) -> None:
         """NEWS2 of a complete set; an urgent result alerts whatever the clinic's policy."""
@@ -105,26 +82,40 @@ class Builder(Accumulator):
         insort(self.news2, result, key=lambda n: (n.at, n.seq))
         if not result.alerting or result.total is None:
             return
-        total = float(result.total)
+        self._breach(event, None, float(result.total), news2=result)
+
+    def _breach(
+        self,
+        event: Event,
+        threshold: Threshold | None,
+        value: float,
+        news2: News2Score | None = None,
+    ) -> None:
+        """Count a breach on the open alert of ``threshold`` (None: NEWS2), or open one."""
         for i, alert in enumerate(self.alerts):
-            if alert.is_open and alert.threshold is None:
+            same = (
+                alert.threshold is None
+                if threshold is None
+                else alert.threshold is not None and alert.threshold.id == threshold.id
+            )
+            if alert.is_open and same:
                 self.alerts[i] = dataclasses.replace(
                     alert,
                     breaches=alert.breaches + 1,
-                    last_value=total,
+                    last_value=value,
                     last_breach_at=max(alert.last_breach_at, event.at),
                 )
                 return
         self.alerts.append(
             Alert(
-                id=f"{event.seq}/news2",
-                threshold=None,
+                id=f"{event.seq}/{'news2' if threshold is None else threshold.id}",
+                threshold=threshold,
                 opened_at=event.at,
-                value=total,
+                value=value,
                 breaches=1,
-                last_value=total,
+                last_value=value,
                 last_breach_at=event.at,
-                news2=result,
+                news2=news2,
             )
         )
 
