@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from ketacare.clinic.demo_model import ESCORTS, Ctx
-from ketacare.clinic.demo_steps import Chair, vitals_event
+from ketacare.clinic.demo_model import Ctx
+from ketacare.clinic.demo_steps import arrive, discharge, vitals_event
 from ketacare.clinic.rems import forms as rems_forms
 from ketacare.clinic.rems import service as rems
-from ketacare.clinic.sessions import log as session_log
-from ketacare.clinic.sessions import service as sessions
 
 #: the screening and the plan's treatment
 ESKETAMINE = {"molecule": "esketamine", "route": "intranasal"}
@@ -56,34 +54,8 @@ def give_spray(ctx: Ctx, plan_id: int, number: int, start: datetime) -> datetime
     Its monitoring form is answered, marked ready and, unless it is one of the newest,
     submitted three days later."""
     rng = ctx.rng
-    row = sessions.open_session(
-        session=ctx.session,
-        actor=ctx.staff.nurse,
-        settings=ctx.settings,
-        plan_id=plan_id,
-        session_number=number,
-        now=start,
-        opened_at=start,
-    )
-    chair = Chair(
-        ctx, row.id, seq=session_log.head(session=ctx.session, session_id=row.id).last_seq
-    )
-    setup = sessions.state_of(session=ctx.session, session_id=row.id).setup
     base = (rng.randint(116, 128), rng.randint(70, 80), rng.randint(62, 78))
-    t = start + timedelta(minutes=5)
-    chair(t, kind="check_in")
-    chair(t + timedelta(minutes=3), **vitals_event(rng, base))
-    checks = [
-        c for c in setup.required_checks if c not in (sessions.RECORD_CHECK, "baseline_vitals")
-    ]
-    for i, item in enumerate(checks):
-        chair(
-            t + timedelta(minutes=5 + i),
-            kind="pre_dose_check",
-            item=item,
-            ok=True,
-            detail=f"E{start:%y%m}-{number:02d}" if item == "medication_lot" else "",
-        )
+    chair, setup, t = arrive(ctx, plan_id, number, start, base=base, lot=f"E{start:%y%m}")
     first = t + timedelta(minutes=15)
     devices = max(1, round(float(setup.planned_dose_mg or 2 * DEVICE_MG) / DEVICE_MG))
     chair(first, kind="self_administration", devices=devices)
@@ -106,25 +78,15 @@ def give_spray(ctx: Ctx, plan_id: int, number: int, start: datetime) -> datetime
         rise = 10 if 30 <= minute <= 50 else 3
         chair(first + timedelta(minutes=minute), **vitals_event(rng, base, rise))
     leave = first + timedelta(minutes=observe + 4)
-    padss = {
-        "vital_signs": 2,
-        "ambulation": 2,
-        "nausea_vomiting": 2,
-        "pain": 2,
-        "bleeding": 2,
-        "escort": True,
-    }
     chair(leave - timedelta(minutes=2), **vitals_event(rng, base))
-    chair(leave - timedelta(minutes=1), kind="discharge_score", answers=padss)
-    relation, name = ESCORTS[number % len(ESCORTS)]
-    chair(leave - timedelta(seconds=30), kind="escort_confirmed", name=name, relation=relation)
-    chair(
+    discharge(
+        chair,
+        number,
         leave,
-        kind="discharge",
-        instructions="no driving until tomorrow after a restful sleep; call with any concern",
+        "no driving until tomorrow after a restful sleep; call with any concern",
     )
     ctx.count("sessions")
-    _file_form(ctx, row.id, number, leave, dissociated=dissociated, first=first)
+    _file_form(ctx, chair.session_id, number, leave, dissociated=dissociated, first=first)
     return leave
 
 

@@ -27,6 +27,7 @@ from ketacare.clinic.screenings import service as screenings
 from ketacare.clinic.sessions import log as session_log
 from ketacare.clinic.sessions import service as sessions
 from ketacare.core.errors import InvalidInput
+from ketacare.core.sessions import SessionSetup
 from ketacare.infra.errors import Conflict
 
 
@@ -238,9 +239,12 @@ def vitals_event(rng: random.Random, base: tuple[int, int, int], rise: int = 0) 
     }
 
 
-def give_iv(ctx: Ctx, plan_id: int, number: int, start: datetime, *, alert: bool) -> datetime:
-    """One IV session from check-in to discharge; returns when the patient left."""
-    rng = ctx.rng
+def arrive(
+    ctx: Ctx, plan_id: int, number: int, start: datetime, *, base: tuple[int, int, int], lot: str
+) -> tuple[Chair, SessionSetup, datetime]:
+    """Open a session at the chair, check the patient in five minutes later, record the
+    baseline vitals and every pre-dose check (the lot as ``{lot}-{number}``); the chair,
+    the session's setup and the check-in time."""
     row = sessions.open_session(
         session=ctx.session,
         actor=ctx.staff.nurse,
@@ -254,10 +258,9 @@ def give_iv(ctx: Ctx, plan_id: int, number: int, start: datetime, *, alert: bool
         ctx, row.id, seq=session_log.head(session=ctx.session, session_id=row.id).last_seq
     )
     setup = sessions.state_of(session=ctx.session, session_id=row.id).setup
-    base = (rng.randint(114, 130), rng.randint(70, 80), rng.randint(64, 80))
     t = start + timedelta(minutes=5)
     chair(t, kind="check_in")
-    chair(t + timedelta(minutes=3), **vitals_event(rng, base))
+    chair(t + timedelta(minutes=3), **vitals_event(ctx.rng, base))
     checks = [
         c for c in setup.required_checks if c not in (sessions.RECORD_CHECK, "baseline_vitals")
     ]
@@ -267,8 +270,32 @@ def give_iv(ctx: Ctx, plan_id: int, number: int, start: datetime, *, alert: bool
             kind="pre_dose_check",
             item=item,
             ok=True,
-            detail=f"lot K{start:%y%m}-{number:02d}" if item == "medication_lot" else "",
+            detail=f"{lot}-{number:02d}" if item == "medication_lot" else "",
         )
+    return chair, setup, t
+
+
+def discharge(chair: Chair, number: int, leave: datetime, instructions: str) -> None:
+    """A full discharge score a minute before ``leave``, the escort, then the discharge."""
+    padss = {
+        "vital_signs": 2,
+        "ambulation": 2,
+        "nausea_vomiting": 2,
+        "pain": 2,
+        "bleeding": 2,
+        "escort": True,
+    }
+    chair(leave - timedelta(minutes=1), kind="discharge_score", answers=padss)
+    relation, name = ESCORTS[number % len(ESCORTS)]
+    chair(leave - timedelta(seconds=30), kind="escort_confirmed", name=name, relation=relation)
+    chair(leave, kind="discharge", instructions=instructions)
+
+
+def give_iv(ctx: Ctx, plan_id: int, number: int, start: datetime, *, alert: bool) -> datetime:
+    """One IV session from check-in to discharge; returns when the patient left."""
+    rng = ctx.rng
+    base = (rng.randint(114, 130), rng.randint(70, 80), rng.randint(64, 80))
+    chair, setup, t = arrive(ctx, plan_id, number, start, base=base, lot=f"lot K{start:%y%m}")
     begin = t + timedelta(minutes=15)
     rate = float(setup.planned_rate_mg_per_h or 0)
     # the planned rate (rounded by the plan never to cross a limit the order respects)
@@ -319,21 +346,11 @@ def give_iv(ctx: Ctx, plan_id: int, number: int, start: datetime, *, alert: bool
         chair(end + timedelta(minutes=k * recovery), **vitals_event(rng, base))
         k += 1
     leave = end + timedelta(minutes=observe + 2)
-    padss = {
-        "vital_signs": 2,
-        "ambulation": 2,
-        "nausea_vomiting": 2,
-        "pain": 2,
-        "bleeding": 2,
-        "escort": True,
-    }
-    chair(leave - timedelta(minutes=1), kind="discharge_score", answers=padss)
-    relation, name = ESCORTS[number % len(ESCORTS)]
-    chair(leave - timedelta(seconds=30), kind="escort_confirmed", name=name, relation=relation)
-    chair(
+    discharge(
+        chair,
+        number,
         leave,
-        kind="discharge",
-        instructions="no driving or machinery until tomorrow; call the clinic with any concern",
+        "no driving or machinery until tomorrow; call the clinic with any concern",
     )
     ctx.count("sessions")
     return leave
