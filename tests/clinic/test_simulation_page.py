@@ -28,6 +28,36 @@ def test_crps_course_peak_matches_the_independent_reference() -> None:
     assert result["population"] is None
 
 
+def test_a_long_course_drawn_at_a_coarse_step_keeps_the_one_minute_peak() -> None:
+    # esketamine-trd over 50 days is drawn at a 30-minute step (at most 3,000 points); a
+    # nasal spray peaks within minutes, between two drawn points, so the page's metrics
+    # come from a 1-minute grid: the peak equals a 1-minute simulation's and lies above
+    # every drawn point
+    from ketacare.clinic.simulation.service import regimen_document
+    from ketacare.core.pharmacology import Patient, load_model, parse_regimen, simulate
+    from protocol_policy import test_policy
+
+    request = SimulationRequest(
+        model_id="perez-ruixo-2021",
+        weight_kg=70,
+        age_years=40,
+        protocol_id="esketamine-trd",
+        site_policy=test_policy(),
+    )
+    result = run(request)
+    assert result["step_min"] == 30
+    regimen = parse_regimen(regimen_document(request), weight_kg=70)
+    fine = simulate(
+        model=load_model(model_id="perez-ruixo-2021"),
+        patient=Patient(weight_kg=70, age_years=40),
+        regimen=regimen,
+        hours=result["time_h"][-1],
+        step_min=1,
+    )
+    assert result["metrics"]["cmax_ng_per_ml"] == pytest.approx(fine.metrics.cmax_ng_per_ml)
+    assert result["metrics"]["cmax_ng_per_ml"] > max(result["plasma_ng_per_ml"]) * 1.01
+
+
 def test_population_band_brackets_the_median() -> None:
     result = run(
         SimulationRequest(
@@ -76,3 +106,18 @@ def test_page_shows_metrics_and_refuses_bad_input(client: Any, login_page: Any) 
         params={"model": "domino", "weight_kg": "700", "route": "iv_bolus", "amount_mg": "10"},
     )
     assert r.status_code == 422 and "weight" in r.text
+
+
+def test_effect_sites_are_named_in_words_from_the_model_file() -> None:
+    result = run(
+        SimulationRequest(
+            model_id="perez-ruixo-2021",
+            weight_kg=70,
+            age_years=40,
+            route="intranasal",
+            amount_mg=56,
+        )
+    )
+    assert set(result["effect_labels"]) == set(result["effect_ng_per_ml"])
+    assert result["effect_labels"]["crps_analgesia"] == "CRPS analgesia effect site"
+    assert not [label for label in result["effect_labels"].values() if "_" in label]

@@ -94,6 +94,7 @@ def exposure(
         "time_h": [round(float(t), 4) for t in sim.time_h],
         "plasma_ng_per_ml": [round(float(x), 4) for x in sim.plasma_ng_per_ml],
         "effect_ng_per_ml": effect,
+        "effect_labels": {site.id: site.label for site in model.effect_sites},
         "metabolite_ng_per_ml": None
         if sim.metabolite_ng_per_ml is None
         else [round(float(x), 4) for x in sim.metabolite_ng_per_ml],

@@ -147,6 +147,7 @@ class EffectSite:
     """A hypothetical effect compartment: dCe/dt = ke0 (Cp - Ce)."""
 
     id: str
+    label: str  # a short name for charts and tables
     description: str
     driver: str
     ke0: str | None
@@ -374,7 +375,9 @@ def _read_effects(
 ) -> tuple[EffectSite, ...]:
     sites = []
     for r in top.tables("effect_sites"):
-        r.fields(required={"id", "description", "driver"}, optional={"ke0", "t_half", "c50"})
+        r.fields(
+            required={"id", "label", "description", "driver"}, optional={"ke0", "t_half", "c50"}
+        )
         driver = r.text("driver")
         if driver not in volumes:
             raise r.fail("driver", f"{driver!r} must be a compartment with a volume")
@@ -393,6 +396,7 @@ def _read_effects(
         sites.append(
             EffectSite(
                 id=r.text("id"),
+                label=r.text("label"),
                 description=r.text("description"),
                 driver=driver,
                 ke0=ke0,

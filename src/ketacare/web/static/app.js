@@ -39,7 +39,7 @@ document.addEventListener("DOMContentLoaded", function () {
   var sets = [{ label: "plasma (ng/mL)", data: points(e.plasma_ng_per_ml), borderColor: "#1f5f99", pointRadius: 0, borderWidth: 1.5 }];
   var colours = ["#c0392b", "#8e44ad"];
   Object.keys(e.effect_ng_per_ml || {}).forEach(function (k, i) {
-    sets.push({ label: "effect site " + k + " (ng/mL)", data: points(e.effect_ng_per_ml[k]), borderColor: colours[i % 2], pointRadius: 0, borderWidth: 1.5 });
+    sets.push({ label: ((e.effect_labels || {})[k] || k) + " (ng/mL)", data: points(e.effect_ng_per_ml[k]), borderColor: colours[i % 2], pointRadius: 0, borderWidth: 1.5 });
   });
   if (e.metabolite_ng_per_ml) {
     sets.push({ label: e.metabolite + " (ng/mL)", data: points(e.metabolite_ng_per_ml), borderColor: "#27ae60", pointRadius: 0, borderWidth: 1.5, borderDash: [4, 3] });
@@ -67,7 +67,7 @@ document.addEventListener("DOMContentLoaded", function () {
   sets.push({ label: "typical patient plasma (ng/mL)", data: pts(e.plasma_ng_per_ml), borderColor: "#1f5f99", pointRadius: 0 });
   var colours = ["#c0392b", "#8e44ad"];
   Object.keys(e.effect_ng_per_ml || {}).forEach(function (k, i) {
-    sets.push({ label: "effect site " + k, data: pts(e.effect_ng_per_ml[k]), borderColor: colours[i % 2], pointRadius: 0 });
+    sets.push({ label: ((e.effect_labels || {})[k] || k) + " (ng/mL)", data: pts(e.effect_ng_per_ml[k]), borderColor: colours[i % 2], pointRadius: 0 });
   });
   if (e.metabolite_ng_per_ml) {
     sets.push({ label: e.metabolite + " (ng/mL)", data: pts(e.metabolite_ng_per_ml), borderColor: "#27ae60", pointRadius: 0, borderDash: [4, 3] });
