@@ -16,13 +16,13 @@ from ketacare.clinic.demo_model import Ctx
 from ketacare.clinic.demo_steps import arrive, discharge, vitals_event
 from ketacare.clinic.rems import forms as rems_forms
 from ketacare.clinic.rems import service as rems
+from ketacare.core.rems import rules as rems_rules
 
 #: the screening and the plan's treatment
 ESKETAMINE = {"molecule": "esketamine", "route": "intranasal"}
 PROTOCOL = "esketamine-trd"
 #: the demo clinic's site as its REMS certification names it (EXAMPLE identifier)
 SITE = "ketacare demo clinic"
-DEVICE_MG = 28  # each device delivers 28 mg (the protocol's and the stock product's source)
 
 
 def certify_site(ctx: Ctx, at: datetime) -> None:
@@ -57,7 +57,9 @@ def give_spray(ctx: Ctx, plan_id: int, number: int, start: datetime) -> datetime
     base = (rng.randint(116, 128), rng.randint(70, 80), rng.randint(62, 78))
     chair, setup, t = arrive(ctx, plan_id, number, start, base=base, lot=f"E{start:%y%m}")
     first = t + timedelta(minutes=15)
-    devices = max(1, round(float(setup.planned_dose_mg or 2 * DEVICE_MG) / DEVICE_MG))
+    # the planned dose in devices of the size the session's sourced rules give
+    assert setup.planned_dose_mg is not None and setup.device_mg is not None
+    devices = round(setup.planned_dose_mg / setup.device_mg)
     chair(first, kind="self_administration", devices=devices)
     chair(first + timedelta(minutes=1), kind="stop", reason="completed")
     dissociated = rng.random() < 0.5
@@ -69,11 +71,14 @@ def give_spray(ctx: Ctx, plan_id: int, number: int, start: datetime) -> datetime
             sedation_moaas=5,
             note="mild dissociation, resolved within the hour",
         )
-    observe = float(setup.observation.value or 120)
-    interval = float(setup.recovery_vitals_interval.value or 20)
+    # the label's observation and the EXAMPLE policy's interval, as the session set them
+    assert setup.observation.value is not None and setup.recovery_vitals_interval.value
+    observe = float(setup.observation.value)
+    interval = float(setup.recovery_vitals_interval.value)
     # every interval of the policy, and the blood pressure about 40 minutes after the
     # first device that the label asks for (the usual rise near it)
-    minutes = sorted({*(k * interval for k in range(1, int(observe // interval) + 1)), 40.0})
+    bp_minute = float(rems_rules().bp_after_first_device_min)
+    minutes = sorted({*(k * interval for k in range(1, int(observe // interval) + 1)), bp_minute})
     for minute in minutes:
         rise = 10 if 30 <= minute <= 50 else 3
         chair(first + timedelta(minutes=minute), **vitals_event(rng, base, rise))

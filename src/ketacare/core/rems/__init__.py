@@ -43,6 +43,8 @@ class RemsRules:
     name: str
     treatments: tuple[tuple[str, str], ...]
     submit_within_days: int
+    #: the form's "blood pressure 40 minutes post-administration", after the first device
+    bp_after_first_device_min: int
     routes: tuple[str, ...]
     fields: tuple[FormField, ...]
     sources: dict[str, Source]
@@ -67,11 +69,14 @@ def rules() -> RemsRules:
             "treatments",
             "submit_within_days",
             "submit_within_days_sources",
+            "bp_after_first_device_min",
+            "bp_after_first_device_min_sources",
             "routes",
             "routes_sources",
         )
     )
     head.source_refs("submit_within_days_sources", sources)
+    head.source_refs("bp_after_first_device_min_sources", sources)
     head.source_refs("routes_sources", sources)
     raw = head.table["treatments"]
     if not isinstance(raw, list) or not all(
@@ -93,6 +98,7 @@ def rules() -> RemsRules:
         name=head.text("name"),
         treatments=tuple((str(m), str(r)) for m, r in raw),
         submit_within_days=head.integer("submit_within_days", minimum=1),
+        bp_after_first_device_min=head.integer("bp_after_first_device_min", minimum=1),
         routes=head.strings("routes", non_empty=True),
         fields=tuple(fields),
         sources=sources,

@@ -200,8 +200,9 @@ def build_form(facts: FormFacts, *, zone: ZoneInfo) -> MonitoringForm:
         r for r in facts.blood_pressures if first and r.at > first and (not end or r.at <= end)
     ]
     values["bp_before"] = bp(before[-1]) if before else None
+    at_s = rules().bp_after_first_device_min * 60
     forty = (
-        min(after, key=lambda r: abs((r.at - first).total_seconds() - 40 * 60))
+        min(after, key=lambda r: abs((r.at - first).total_seconds() - at_s))
         if after and first
         else None
     )
