@@ -29,11 +29,8 @@ from scipy.integrate import solve_ivp
 
 from ketacare.core.pharmacology import Patient, load_model, parse_regimen, simulate
 from ketacare.core.pharmacology.engine import evaluate_grid
-from ketacare.core.pharmacology.simulate import (
-    _system_and_plan,
-    simulate_population,
-    simulate_reference,
-)
+from ketacare.core.pharmacology.population import simulate_population
+from ketacare.core.pharmacology.simulate import _system_and_plan, simulate_reference
 from ketacare.core.pharmacology.system import sample_parameters
 
 warnings.simplefilter("ignore")
