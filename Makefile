@@ -19,6 +19,8 @@ $(VENV)/.stamp-python: requirements.lock pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps -e .
 	# opentiva (agreement tests and benchmarks) ships a stale C file: rebuild it from its .pyx
 	$(BIN)/python -m pip install -q --no-build-isolation opentiva==1.1.2
+	# compile the population engine's loops once, into numba's on-disk cache
+	$(BIN)/python -c "from ketacare.core.pharmacology.kernel import warm; warm()"
 	touch $@
 
 node_modules/.stamp-npm: package.json package-lock.json

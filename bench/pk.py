@@ -234,7 +234,7 @@ def one_patient_rows(name: str, rounds: int) -> list[tuple[str, float]]:
     return [(label, statistics.median(v)) for label, v in times.items()]
 
 
-def ketacare_curves(name: str, n: int, workers: int) -> np.ndarray:
+def ketacare_curves(name: str, n: int, workers: int, compiled: bool | None = None) -> np.ndarray:
     """Every curve of n patients at 1-min output, consumed block by block by a reducer that
     keeps each patient's running Cmax (the curves are computed in full, never stored)."""
     _, end_s = REGIMENS[name]
@@ -257,12 +257,13 @@ def ketacare_curves(name: str, n: int, workers: int) -> np.ndarray:
         outputs=[0],
         workers=workers,
         reduce=lambda _j0, block: block[0].max(axis=0),
+        compiled=compiled,
     ):
         np.maximum(cmax, block_max, out=cmax)
     return cmax
 
 
-def population(n: int, workers: int) -> np.ndarray:
+def population(n: int, workers: int, kernel: str = "auto") -> np.ndarray:
     regimen = parse_regimen(regimen_json("crps10d"), weight_kg=WEIGHT)
     pop = simulate_population(
         model=MODEL,
@@ -274,6 +275,7 @@ def population(n: int, workers: int) -> np.ndarray:
         step_min=1,
         workers=workers,
         omega_override=BENCH_OMEGA,
+        kernel=kernel,  # type: ignore[arg-type]
     )
     return pop.plasma_ng_per_ml
 
@@ -368,6 +370,8 @@ def main() -> None:
         for n_pat in (100, 1000):
             t = timeit(lambda n=name, k=n_pat: ketacare_curves(n, k, workers), rep)
             rows.append((f"ketacare curves, N={n_pat}, {workers} threads", t / n_pat, 0.0))
+        t = timeit(lambda n=name: ketacare_curves(n, 1000, workers, compiled=False), rep)
+        rows.append((f"  same, numpy blocks (reference), {workers} thr", t / 1000, 0.0))
         best = min(r[1] for r in rows if r[0].startswith("ketacare curves"))
         print(f"-- {name}: {points} points per patient")
         print(
@@ -378,10 +382,17 @@ def main() -> None:
 
     # ---------------------------------------------------------------- population target
     print("\n== 10,000 patients x 10-day course, 1-min output, 5/50/95th percentiles ==")
-    population(2000, workers)  # warm-up
+    print("(compiled: numba loops, curves never stored; numpy: the reference path, same run)")
+    population(2000, workers)  # warm-up (loads the compiled loops)
+    check = np.abs(population(10_000, workers) - population(10_000, workers, "numpy")).max()
+    print(f"compiled vs numpy bands: max |difference| {check:.1e} ng/mL")
     for w in sorted({1, workers}):
-        t = timeit(lambda w=w: population(10_000, w), 3)
-        print(f"{w} thread(s): {t:.3f} s  ({10_000 * 14_401 / t / 1e6:.0f} M points/s)")
+        t_c = timeit(lambda w=w: population(10_000, w), 3)
+        t_n = timeit(lambda w=w: population(10_000, w, "numpy"), 1 if args.quick else 2)
+        print(
+            f"{w} thread(s): compiled {t_c:.3f} s ({10_000 * 14_401 / t_c / 1e6:.0f} M points/s)"
+            f", numpy {t_n:.3f} s: x{t_n / t_c:.1f}"
+        )
     tracemalloc.start()
     population(10_000, workers)
     _, peak = tracemalloc.get_traced_memory()

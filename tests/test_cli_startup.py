@@ -16,7 +16,7 @@ import sys
 import pytest
 
 #: top-level packages no command needs before it runs
-HEAVY = ("numpy", "scipy", "matplotlib", "sqlalchemy", "fastapi", "starlette", "alembic")
+HEAVY = ("numpy", "scipy", "numba", "matplotlib", "sqlalchemy", "fastapi", "starlette", "alembic")
 
 
 def loaded_after(code: str) -> dict[str, bool]:

@@ -58,6 +58,8 @@ Array = npt.NDArray[np.float64]
 _MAX_CONDITION = 1e10
 #: Longest table of exp(lam * step * m) a :class:`Modes` keeps for later grids (rows).
 _MAX_KEPT_TABLE = 1 << 15
+#: From this many patients :func:`evaluate_grid` fills its blocks with compiled loops.
+COMPILED_FROM = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +252,7 @@ def evaluate_grid(
     block: int | None = None,
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    compiled: bool | None = None,
 ) -> Iterator[tuple[int, Array | object]]:
     """Evaluate on the uniform grid ``start_h + j * step_h`` in time-major blocks.
 
@@ -262,6 +265,10 @@ def evaluate_grid(
     The exponentials are computed once per grid as ``r ** m`` with ``r = exp(lam * step)``
     (a cumulative product, relative error below m * 1.2e-16) and scaled per segment piece
     by ``exp(lam * delta)``; a block then costs one multiply-add per active mode and point.
+
+    ``compiled`` fills the blocks with :func:`ketacare.core.pharmacology.kernel.fill_rows`
+    instead (the same closed form, each row carried from the one before); ``None`` takes
+    it from :data:`COMPILED_FROM` patients on. The numpy path is the reference.
     """
     if n_times <= 0 or step_h <= 0 or start_h < 0:
         raise InvalidInput("the grid needs n_times > 0, step_h > 0 and start_h >= 0")
@@ -282,6 +289,20 @@ def evaluate_grid(
     a_sel = plan.a[:, :, outputs, :][:, :, :, modes]  # (S, N, O, K)
     c_sel = plan.c[:, :, outputs]  # (S, N, O)
     breaks = plan.breaks
+    if compiled is None:
+        compiled = n_pat >= COMPILED_FROM
+    fill: Callable[..., None] | None = None
+    if compiled:
+        from ketacare.core.pharmacology.kernel import fill_rows  # numba: when first needed
+
+        fill = fill_rows
+        per_output = [
+            (
+                np.ascontiguousarray(a_sel[:, :, i, :].transpose(0, 2, 1)),  # (S, K, N)
+                np.ascontiguousarray(c_sel[:, :, i]),  # (S, N)
+            )
+            for i in range(len(outputs))
+        ]
     starts = list(range(0, n_times, block))
     # with a reducer the block never leaves this function, so each thread reuses one buffer
     # (fresh allocations of tens of MB cost more in page faults than the arithmetic)
@@ -300,6 +321,10 @@ def evaluate_grid(
         times = start_h + step_h * np.arange(j0, j1)
         seg = np.searchsorted(breaks, times, side="right") - 1
         out = buffer(j1 - j0)
+        if fill is not None:
+            for i, (a_i, c_i) in enumerate(per_output):
+                fill(lam, a_i, c_i, breaks, start_h, step_h, j0, out[i])
+            return (j0, reduce(j0, out)) if reduce is not None else (j0, out)
         cuts = np.flatnonzero(np.diff(seg)) + 1
         for lo, hi in zip(
             np.concatenate(([0], cuts)), np.concatenate((cuts, [j1 - j0])), strict=True
