@@ -473,16 +473,6 @@ def history(*, session: Session, patient_id: int) -> list[Amendment]:
     return list(session.scalars(_HISTORY, {"patient_id": patient_id}))
 
 
-def recent(
-    *, session: Session, limit: int = 200, patient_id: int | None = None
-) -> list[AuditEvent]:
-    """The newest audit events, optionally for one patient."""
-    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
-    if patient_id is not None:
-        query = query.where(AuditEvent.patient_id == patient_id)
-    return list(session.scalars(query))
-
-
 def _jsonable(values: Mapping[str, Any]) -> dict[str, object]:
     plain: dict[str, object] = json.loads(json.dumps(dict(values), default=str))
     return plain

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ketacare.clinic.audit.orm import AuditEvent
 from ketacare.clinic.audit.service import Actor, record
+from ketacare.core.errors import InvalidInput
 from ketacare.infra.clock import as_utc
 
 
@@ -110,6 +111,43 @@ def trail(
         newer=rows[0].id if has_newer else None,
         older=rows[-1].id if has_older else None,
     )
+
+
+def read_page(
+    *,
+    session: Session,
+    actor: Actor,
+    filters: TrailFilters,
+    zone: ZoneInfo,
+    limit: int,
+    before: int | None,
+    now: datetime,
+) -> TrailPage:
+    """A page of the trail for an API client, newest first; the read is audited.
+
+    A program reading the trail page by page takes it out of the clinic as the CSV
+    export does, so each page is recorded as an export (``format`` json, the rows and
+    the filters); the page in the browser is not.
+    """
+    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
+        raise InvalidInput(
+            f"the date range ends ({filters.date_to}) before it starts ({filters.date_from})"
+        )
+    page = trail(session=session, filters=filters, zone=zone, limit=limit, before=before)
+    detail: dict[str, object] = {"format": "json", "rows": len(page.events)}
+    detail["filters"] = filters.query()
+    if before is not None:
+        detail["before"] = before
+    record(
+        session=session,
+        actor=actor,
+        action="export",
+        resource_type="audit",
+        patient_id=filters.patient_id,
+        at=now,
+        detail=detail,
+    )
+    return page
 
 
 def actions_seen(*, session: Session) -> list[str]:
