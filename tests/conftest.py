@@ -28,6 +28,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 import audit_key_env  # noqa: F401  (one audit key for the run, before any settings)
+from route_state import share_route_state
+
+share_route_state()  # each route's FastAPI state built once per process, not per test app
 
 REQUIRE_ALL = os.environ.get("KETACARE_REQUIRE_ALL") == "1"
 NOTICES: list[str] = []

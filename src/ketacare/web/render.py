@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -12,7 +13,8 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jinja2 import BytecodeCache, ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jinja2.bccache import Bucket
 from markupsafe import Markup
 
 from ketacare.core.errors import InvalidInput
@@ -22,6 +24,35 @@ from ketacare.web.labels import label
 
 WEB_DIR = Path(__file__).resolve().parent
 CLINIC_DIR = WEB_DIR.parent / "clinic"
+
+
+class _CompiledOnce(BytecodeCache):
+    """Compiled templates kept in memory for the life of the process.
+
+    Each app builds its own template environment (its settings go into the filters); an
+    app built again in the same process (the test suite builds one per test, a server
+    restarted in-process) loads each template's compiled code from here instead of
+    parsing and compiling it again. Jinja checks each entry against a checksum of the
+    template's source, so a changed template is compiled again.
+    """
+
+    def __init__(self) -> None:
+        self._kept: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        with self._lock:
+            code = self._kept.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        code = bucket.bytecode_to_string()
+        with self._lock:
+            self._kept[bucket.key] = code
+
+
+_COMPILED = _CompiledOnce()
 
 
 def make_templates(settings: Settings) -> Jinja2Templates:
@@ -37,6 +68,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         # templates ship with the code, which is not reloaded either: no file check on
         # every include (a chart includes some templates once per row)
         auto_reload=False,
+        bytecode_cache=_COMPILED,
     )
     zone = settings.zone
     env.filters["localtime"] = lambda v, fmt="%Y-%m-%d %H:%M": _localtime(v, zone, fmt)
