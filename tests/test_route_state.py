@@ -10,7 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 import route_state
-from conftest import Clock, TEST_START, shared_settings
+from conftest import TEST_START, Clock, shared_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
