@@ -253,6 +253,7 @@ def retire_patient(patient_id: int, call: PageCall = page_call("patient:retire")
             service.retire_patient,
             patient_id=patient_id,
             reason=call.text("reason"),
+            zone=call.settings.zone,
         ),
         done=f"/patients/{patient_id}",
         again=lambda refused: _chart(call, patient_id, refused),

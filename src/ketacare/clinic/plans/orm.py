@@ -72,10 +72,14 @@ class TherapySession(Base):
     kind: Mapped[str] = mapped_column(String(20))  # preparation | integration
     therapist_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     planned_date: Mapped[date | None] = mapped_column(Date, default=None)
-    status: Mapped[str] = mapped_column(String(20), default="planned")  # planned | documented
+    # planned | documented | cancelled (the row stays, with who cancelled it, when and why)
+    status: Mapped[str] = mapped_column(String(20), default="planned")
     note: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)
     documented_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     documented_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    cancelled_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    cancel_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class Adjunct(Base):
