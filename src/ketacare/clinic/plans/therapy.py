@@ -36,6 +36,8 @@ def add_therapy(
 ) -> TherapySession:
     """Plan a preparation or integration session with a therapist."""
     plan = get_plan(session=session, plan_id=plan_id)
+    if not kind:
+        raise InvalidInput("therapy kind is missing: choose preparation or integration")
     if kind not in ("preparation", "integration"):
         raise InvalidInput(f"therapy kind {kind!r}: allowed preparation, integration")
     therapist = session.get(User, therapist_id)
