@@ -20,6 +20,7 @@ def test_registration_warns_of_a_duplicate_and_registers_only_when_confirmed(
     page.get_by_label("Given name").fill("  maria ")
     page.get_by_label("Family name").fill("JANSEN")
     page.get_by_label("Date of birth").fill("1979-04-12")
+    page.get_by_label("Sex").select_option("female")
     page.get_by_role("button", name="Register").click()
     warning = page.get_by_test_id("duplicate-warning")
     expect(warning).to_contain_text("This may be a patient already registered")

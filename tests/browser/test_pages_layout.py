@@ -193,6 +193,7 @@ def test_a_time_entered_in_local_time_shows_back_in_local_time(
         assert "Times in America/New_York" in tab.locator("footer").inner_text()
         local = "2025-07-04T08:30"  # summer: New York is UTC-4
         tab.get_by_label("Sampled at").fill(local)
+        tab.get_by_label("Analyte").select_option("plasma")
         tab.get_by_label("Value (ng/mL)").fill("41")
         tab.get_by_role("button", name="Add level").click()
         tab.wait_for_load_state("networkidle")

@@ -97,6 +97,7 @@ def test_two_levels_to_an_accepted_recommendation(live_server: Any, page: Any) -
         page.get_by_label("Sampled at").fill(
             (dosed + timedelta(hours=hours)).astimezone(zone).strftime("%Y-%m-%dT%H:%M")
         )
+        page.get_by_label("Analyte").select_option("plasma")
         page.get_by_label("Value (ng/mL)").fill(value)
         page.get_by_role("button", name="Add level").click()
         page.wait_for_load_state("networkidle")

@@ -713,3 +713,22 @@ def test_every_read_and_write_is_audited_and_decisions_are_append_only(
     with app.state.ctx.sessions() as session:
         row = session.get(BoosterDecision, decision_id)
         assert row is not None and row.decision == "accepted"
+
+
+def test_the_decision_form_preselects_nothing_and_a_missing_decision_is_refused(
+    app: Any, client: Any, course: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    pid = course["pid"]
+    raised_by = _rise_to_6(client, course, clock)
+    login_page("physician")
+    page = client.get(f"/patients/{pid}/booster").text
+    select = re.search(r'<select name="decision"[^>]*>(.*?)</select>', page, re.S)
+    assert select is not None
+    options = re.findall(r"<option[^>]*>", select.group(1))
+    assert options[0] == '<option value="" selected>'
+    assert [o for o in options if "selected" in o] == ['<option value="" selected>']
+    form = {"csrf_token": _csrf(page), "measure": "nrs_pain", "assessment_id": str(raised_by)}
+    refused = client.post(f"/patients/{pid}/booster", data={**form, "decision": ""})
+    assert refused.status_code == 422
+    assert "decision is missing: choose one of accepted, dismissed" in refused.text
+    assert _decision_count(app, pid) == 0

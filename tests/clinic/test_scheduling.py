@@ -333,3 +333,145 @@ def test_retiring_a_record_cancels_its_bookings_to_come_with_the_reason(
     )
     assert len(_audit(app, "cancel", booked[-1]["id"])) == 1
     assert _audit(app, "cancel", booked[2]["id"]) == []  # begun: kept as it was
+
+
+def test_retiring_a_record_cancels_its_therapy_sessions_to_come_with_the_reason(
+    app: Any,
+    client: Any,
+    clinic: dict[str, Any],
+    tmp_path: Path,
+    clock: Any,
+    login_api: Any,
+    login_page: Any,
+) -> None:
+    from ketacare.clinic.audit.orm import AuditEvent
+    from ketacare.clinic.plans.orm import TherapySession
+
+    _hours(app, tmp_path)
+    team = clinic["team"]
+    plan = _signed(client, clinic, start_date="2026-03-09")
+    therapist_id = client.get("/api/v1/users/me", headers=team["therapist"]).json()["id"]
+    ids = {}
+    for day in ("2026-03-10", "2026-03-11", "2026-03-13", "2026-03-16"):
+        r = client.post(
+            f"/api/v1/plans/{plan['id']}/therapy",
+            headers=team["physician"],
+            json={"kind": "integration", "therapist_id": therapist_id, "planned_date": day},
+        )
+        assert r.status_code == 201, r.text
+        ids[day] = r.json()["id"]
+    # the session of Mon 16 was held early and documented: held, so it stays documented
+    note = {
+        "goals": "g",
+        "what_came_up": "w",
+        "integration_steps": "i",
+        "risk_check": "none",
+        "risk_concern": False,
+    }
+    r = client.post(
+        f"/api/v1/therapy/{ids['2026-03-16']}/note", headers=team["therapist"], json=note
+    )
+    assert r.status_code == 200, r.text
+    # Wed 11 March 12:00 local: Tue 10 is past, Wed 11 is today (it may have begun),
+    # Fri 13 is still to come
+    clock.now = datetime(2026, 3, 11, 11, 0, tzinfo=UTC)
+    physician = login_api("physician")
+    r = client.post(
+        f"/api/v1/patients/{clinic['pid']}/retire",
+        headers=physician,
+        json={"reason": "duplicate of another record"},
+    )
+    assert r.status_code == 200, r.text
+    reason = "the patient's record was retired as entered in error: duplicate of another record"
+    with app.state.ctx.sessions() as session:
+        rows = {t.id: t for t in session.scalars(select(TherapySession))}
+        audits = list(
+            session.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.action == "cancel", AuditEvent.resource_type == "therapy_session"
+                )
+            )
+        )
+    future = rows[ids["2026-03-13"]]
+    assert (future.status, future.cancel_reason) == ("cancelled", reason)
+    assert future.cancelled_at == clock.now
+    assert future.cancelled_by == client.get("/api/v1/users/me", headers=physician).json()["id"]
+    for day in ("2026-03-10", "2026-03-11"):
+        kept = rows[ids[day]]
+        assert (kept.status, kept.cancelled_at, kept.cancel_reason) == ("planned", None, None)
+    assert rows[ids["2026-03-16"]].status == "documented"
+    assert rows[ids["2026-03-16"]].cancel_reason is None
+    assert [(a.resource_id, a.detail) for a in audits] == [
+        (str(ids["2026-03-13"]), {"reason": reason})
+    ]
+    # the therapy page says so, with the reason; the calendar no longer shows it
+    login_page("physician")
+    page = client.get(f"/therapy/{ids['2026-03-13']}").text
+    assert 'data-testid="therapy-cancelled"' in page
+    assert "retired as entered in error: duplicate of another record" in page
+    week = client.get("/calendar?week=2026-03-09").text
+    assert week.count('href="/therapy/') == 2  # Tue 10 and Wed 11 (Mon 16 is next week)
+    assert f'href="/therapy/{ids["2026-03-13"]}"' not in week
+
+
+def test_opening_a_booked_session_marks_its_appointment_attended_on_the_calendar(
+    app: Any, client: Any, clinic: dict[str, Any], clock: Any, login_api: Any
+) -> None:
+    nurse = clinic["team"]["nurse"]
+    plan = _signed(client, clinic)
+    appts = []
+    for number, day in ((1, "2026-03-05"), (2, "2026-03-06")):
+        r = client.post(
+            f"/api/v1/plans/{plan['id']}/appointments",
+            headers=nurse,
+            json={"session_number": number, "chair_id": 1, "starts_at": f"{day}T09:00:00+01:00"},
+        )
+        assert r.status_code == 201, r.text
+        appts.append(r.json()["id"])
+    first, second = appts
+    clock.now = datetime(2026, 3, 5, 8, 30, tzinfo=UTC)  # Thu 5, 09:30 in Amsterdam
+    nurse = login_api("nurse")
+    r = client.post(
+        f"/api/v1/plans/{plan['id']}/sessions", headers=nurse, json={"session_number": 1}
+    )
+    assert r.status_code == 201, r.text
+    session_id = r.json()["id"]
+    shown = client.get(f"/api/v1/appointments/{first}", headers=nurse).json()
+    assert shown["status"] == "attended"
+    assert [e["kind"] for e in shown["history"]] == ["booked", "attended"]
+    assert shown["history"][-1]["reason"] == f"dosing session {session_id} opened"
+    (audited,) = _audit(app, "attend", first)
+    assert audited.detail == {"session": session_id} and audited.patient_id == clinic["pid"]
+    # the next booking is untouched
+    assert client.get(f"/api/v1/appointments/{second}", headers=nurse).json()["status"] == "booked"
+    assert _audit(app, "attend", second) == []
+    # attended: it happened, so it is neither moved nor cancelled, and still holds its
+    # chair and its place in the course
+    url = f"/api/v1/appointments/{first}"
+    r = client.post(f"{url}/cancel", headers=nurse, json={"reason": "patient unwell"})
+    assert r.status_code == 409 and "is attended" in r.json()["detail"]
+    r = client.post(
+        f"{url}/move",
+        headers=nurse,
+        json={"starts_at": "2026-03-05T11:00:00+01:00", "reason": "patient asked"},
+    )
+    assert r.status_code == 409 and "is attended" in r.json()["detail"]
+    r = client.post(
+        f"/api/v1/plans/{plan['id']}/appointments",
+        headers=nurse,
+        json={"session_number": 1, "chair_id": 2, "starts_at": "2026-03-05T13:00:00+01:00"},
+    )
+    assert r.status_code == 409 and "already booked" in r.json()["detail"]
+    # the calendar shows it attended (day and week), the next one not
+    from conftest import page_login
+
+    page_login(client, "nurse")
+    day = client.get("/calendar?day=2026-03-05").text
+    assert f'href="/appointments/{first}"' in day
+    assert day.count('data-testid="attended"') == 1
+    assert "session 1 (plan" in day and "· <span" in day
+    assert 'data-testid="attended"' not in client.get("/calendar?day=2026-03-06").text
+    week = client.get("/calendar?week=2026-03-05").text
+    assert week.count('data-testid="attended"') == 1 and week.count("/appointments/") == 2
+    page = client.get(f"/appointments/{first}").text
+    assert "attended (Thu 05 Mar 09:00" in page and 'data-testid="move-form"' not in page

@@ -83,7 +83,13 @@ def test_population_band_brackets_the_median() -> None:
     [
         ({"route": "iv_infusion", "amount_mg": 35}, "an infusion needs duration_h"),
         ({"route": "oral"}, "a oral dose needs amount_mg"),
-        ({}, "choose a protocol, or a route with a dose"),
+        (
+            {},
+            r"route is missing: choose a protocol, or a route for a single dose "
+            r"\(allowed: iv_infusion, iv_bolus, intranasal, oral\)",
+        ),
+        ({"amount_mg": 35, "duration_h": 1}, "route is missing"),
+        ({"route": "sublingual", "amount_mg": 10}, "route 'sublingual' is not offered"),
         (
             {"route": "iv_bolus", "amount_mg": 10, "population": 5000},
             "population 5000 is out of range",
@@ -121,3 +127,43 @@ def test_effect_sites_are_named_in_words_from_the_model_file() -> None:
     assert set(result["effect_labels"]) == set(result["effect_ng_per_ml"])
     assert result["effect_labels"]["crps_analgesia"] == "CRPS analgesia effect site"
     assert not [label for label in result["effect_labels"].values() if "_" in label]
+
+
+def test_fresh_page_preselects_no_route_and_an_empty_route_is_refused(
+    client: Any, login_page: Any
+) -> None:
+    import re
+
+    login_page("researcher")
+    page = client.get("/simulate")
+    assert page.status_code == 200
+    route_select = re.search(r'<select name="route">(.*?)</select>', page.text, re.S)
+    assert route_select is not None
+    options = re.findall(r"<option[^>]*>", route_select.group(1))
+    # the empty choice comes first and is the only one selected
+    assert options[0] == '<option value="" selected>'
+    assert [o for o in options if "selected" in o] == ['<option value="" selected>']
+    assert "— choose a route —" in route_select.group(1)
+    # a single dose with no route: refused, nothing simulated, the allowed routes named
+    r = client.get(
+        "/simulate",
+        params={"model": "domino", "weight_kg": "70", "route": "", "amount_mg": "35"},
+    )
+    assert r.status_code == 422
+    assert "route is missing" in r.text
+    assert "allowed: iv_infusion, iv_bolus, intranasal, oral" in r.text
+    assert "Peak plasma" not in r.text
+    # the chosen route stays selected when the page comes back
+    r = client.get(
+        "/simulate",
+        params={"model": "domino", "weight_kg": "70", "route": "iv_bolus", "amount_mg": "35"},
+    )
+    assert r.status_code == 200 and "Peak plasma" in r.text
+    assert '<option value="iv_bolus" selected>' in r.text
+    assert '<option value="" selected>' not in r.text
+    # a protocol brings its own route: no route needed
+    r = client.get(
+        "/simulate",
+        params={"model": "domino", "weight_kg": "70", "protocol": "crps-outpatient", "route": ""},
+    )
+    assert r.status_code == 200 and "Peak plasma <strong>181.8 ng/mL</strong>" in r.text

@@ -203,6 +203,8 @@ def decide(
     get_patient(session=session, patient_id=patient_id)
     if actor.user_id is None:
         raise InvalidInput("a booster decision is made by a named physician, not by the system")
+    if not decision:
+        raise InvalidInput(f"decision is missing: choose one of {', '.join(DECISIONS)}")
     if decision not in DECISIONS:
         raise UnknownItem("booster decision", decision, list(DECISIONS))
     if measure not in MEASURE_BY_ID:

@@ -68,7 +68,12 @@ def retire_patient(
 ) -> schemas.PatientRead:
     """Retire a record entered in error, with a reason: kept and readable by its id,
     hidden from the list, the search and the dashboard; later writes are refused (409)."""
-    patient = call.do(service.retire_patient, patient_id=patient_id, reason=data.reason)
+    patient = call.do(
+        service.retire_patient,
+        patient_id=patient_id,
+        reason=data.reason,
+        zone=call.settings.zone,
+    )
     return service.chart_of(session=call.session, patient=patient).patient
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from functools import partial
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
@@ -60,6 +60,8 @@ REGISTRATION_FIELDS = (
 @router.post("/patients")
 def register_patient(call: PageCall = page_call("patient:create")) -> Response:
     def act() -> Any:
+        if not call.text("sex").strip():
+            raise InvalidInput(f"sex is missing: choose one of {', '.join(get_args(schemas.Sex))}")
         data = call.parse(
             schemas.PatientCreate,
             birth_date=_date(call.text("birth_date")),
@@ -253,6 +255,7 @@ def retire_patient(patient_id: int, call: PageCall = page_call("patient:retire")
             service.retire_patient,
             patient_id=patient_id,
             reason=call.text("reason"),
+            zone=call.settings.zone,
         ),
         done=f"/patients/{patient_id}",
         again=lambda refused: _chart(call, patient_id, refused),

@@ -6,7 +6,7 @@ not clinical limits: 20-350 kg, 50-260 cm, born after 1900 and not in the future
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import bindparam, func, inspect, or_, select
@@ -188,14 +188,21 @@ def get_patient(*, session: Session, patient_id: int) -> Patient:
 
 
 def retire_patient(
-    *, session: Session, actor: audit.Actor, patient_id: int, reason: str, now: datetime
+    *,
+    session: Session,
+    actor: audit.Actor,
+    patient_id: int,
+    reason: str,
+    zone: tzinfo,
+    now: datetime,
 ) -> Patient:
     """Retire a record entered in error (a duplicate, the wrong person), with a reason.
 
     The record is kept whole and stays readable by its id, with who retired it, when and
     why; it leaves the patient list, the search and the clinic dashboard, every later
-    write against it is refused (:class:`RecordRetired`), and its chair bookings still
-    to come are cancelled with the reason. The retirement is audited.
+    write against it is refused (:class:`RecordRetired`), and its chair bookings and
+    therapy sessions still to come are cancelled with the reason (therapy sessions dated
+    after today in the clinic's ``zone``). The retirement is audited.
     """
     patient = get_patient(session=session, patient_id=patient_id)
     if patient.retired_at is not None:
@@ -211,10 +218,18 @@ def retire_patient(
         )
     # its bookings to come would hold chairs for a person who is not this one (cancelled
     # first: a retired record takes no more writes)
-    from ketacare.clinic.plans import booking  # plans read patients: imported on use
+    from ketacare.clinic.plans import booking, therapy  # plans read patients: imported on use
 
     booking.cancel_for_retired_record(
         session=session, actor=actor, patient_id=patient.id, reason=why, now=now
+    )
+    therapy.cancel_for_retired_record(
+        session=session,
+        actor=actor,
+        patient_id=patient.id,
+        reason=why,
+        today=now.astimezone(zone).date(),
+        now=now,
     )
     patient.retired_at = now
     patient.retired_by = actor.user_id

@@ -113,7 +113,7 @@ def add_level(plan_id: int, call: PageCall = page_call("patient:write")) -> Resp
             service.add_level,
             plan_id=plan_id,
             sampled_at=sampled,
-            analyte=call.text("analyte", "plasma"),
+            analyte=call.text("analyte").strip(),  # no default: the form asks which
             value=None if blq else optional_float(call.text("value"), "value"),
             lloq=optional_float(call.text("lloq"), "LLOQ"),
         )

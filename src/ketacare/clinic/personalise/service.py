@@ -42,6 +42,8 @@ def add_level(
 ) -> DrugLevel:
     """Record a measured level (value None = below the quantification limit, LLOQ given)."""
     plan = plans.get_plan(session=session, plan_id=plan_id)
+    if not analyte:
+        raise InvalidInput("analyte is missing: choose plasma or metabolite")
     if analyte not in ("plasma", "metabolite"):
         raise InvalidInput(f"analyte {analyte!r}: allowed plasma, metabolite")
     if sampled_at.tzinfo is None or sampled_at > now:

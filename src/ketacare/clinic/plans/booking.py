@@ -30,6 +30,10 @@ from ketacare.infra import policy as policies
 from ketacare.infra.errors import Conflict, NotFound
 from ketacare.infra.settings import Settings
 
+#: an appointment in one of these holds its chair and its place in the course (a booking
+#: still to come, or one the patient came to: a session was opened for it)
+HOLDING = ("booked", "attended")
+
 
 def chairs(*, session: Session) -> list[Chair]:
     return list(session.scalars(select(Chair).where(Chair.active).order_by(Chair.name)))
@@ -119,7 +123,7 @@ def _check_chair(
 ) -> None:
     query = select(Appointment).where(
         Appointment.chair_id == chair.id,
-        Appointment.status == "booked",
+        Appointment.status.in_(HOLDING),
         and_(Appointment.starts_at < ends_at, Appointment.ends_at > starts_at),
     )
     if skip is not None:
@@ -142,7 +146,7 @@ def _check_spacing(
         a.session_number: a
         for a in session.scalars(
             select(Appointment).where(
-                Appointment.plan_id == plan.id, Appointment.status == "booked"
+                Appointment.plan_id == plan.id, Appointment.status.in_(HOLDING)
             )
         )
         if a.id != skip
@@ -297,7 +301,7 @@ def book_course(
         a.session_number: a.starts_at.astimezone(zone).date()
         for a in session.scalars(
             select(Appointment).where(
-                Appointment.plan_id == plan_id, Appointment.status == "booked"
+                Appointment.plan_id == plan_id, Appointment.status.in_(HOLDING)
             )
         )
     }
@@ -432,6 +436,42 @@ def cancel(
     return appt
 
 
+def mark_attended(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    appointment: Appointment,
+    dosing_session_id: int,
+    now: datetime,
+) -> None:
+    """The patient came: a session was opened for this booked appointment. Its status
+    becomes ``attended`` (it keeps its chair and can no longer be moved or cancelled),
+    with an ``attended`` event in its history naming the session; audited. An
+    appointment not booked (cancelled, or already attended) is left as it is."""
+    if appointment.status != "booked":
+        return
+    appointment.status = "attended"
+    session.flush()
+    _event(
+        session,
+        appt=appointment,
+        kind="attended",
+        actor=actor,
+        now=now,
+        reason=f"dosing session {dosing_session_id} opened",
+    )
+    audit.record(
+        session=session,
+        actor=actor,
+        action="attend",
+        resource_type="appointment",
+        resource_id=appointment.id,
+        patient_id=appointment.patient_id,
+        at=now,
+        detail={"session": dosing_session_id},
+    )
+
+
 def history(*, session: Session, appointment_id: int) -> list[AppointmentEvent]:
     """An appointment's events, oldest first (read with the appointment)."""
     return list(
@@ -495,12 +535,12 @@ def moved_ids(*, session: Session, appointment_ids: list[int]) -> set[int]:
 def calendar(
     *, session: Session, actor: audit.Actor, start: datetime, end: datetime, now: datetime
 ) -> list[Appointment]:
-    """Booked appointments between two instants (each one's read audited)."""
+    """Booked and attended appointments between two instants (each one's read audited)."""
     appointments = list(
         session.scalars(
             select(Appointment)
             .where(
-                Appointment.status == "booked",
+                Appointment.status.in_(HOLDING),
                 Appointment.starts_at < end,
                 Appointment.ends_at > start,
             )

@@ -72,10 +72,14 @@ class TherapySession(Base):
     kind: Mapped[str] = mapped_column(String(20))  # preparation | integration
     therapist_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     planned_date: Mapped[date | None] = mapped_column(Date, default=None)
-    status: Mapped[str] = mapped_column(String(20), default="planned")  # planned | documented
+    # planned | documented | cancelled (the row stays, with who cancelled it, when and why)
+    status: Mapped[str] = mapped_column(String(20), default="planned")
     note: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)
     documented_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     documented_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    cancelled_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    cancel_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class Adjunct(Base):
@@ -115,23 +119,28 @@ class Appointment(Base):
     nurse_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(20), default="booked")  # booked | cancelled
+    # booked | attended (a session was opened for it) | cancelled
+    status: Mapped[str] = mapped_column(String(20), default="booked")
     booked_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
 
 class AppointmentEvent(Base):
-    """One step of an appointment's history: booked, moved or cancelled (append-only).
+    """One step of an appointment's history: booked, moved, attended or cancelled
+    (append-only).
 
     A move changes the appointment's time or chair and keeps the one before here; a
-    cancellation keeps the row (status ``cancelled``). Database triggers refuse changes.
+    cancellation keeps the row (status ``cancelled``); opening its dosing session marks
+    it attended (status ``attended``). Database triggers refuse changes.
     """
 
     __tablename__ = "appointment_events"
-    __table_args__ = (CheckConstraint("kind IN ('booked', 'moved', 'cancelled')", name="kind"),)
+    __table_args__ = (
+        CheckConstraint("kind IN ('booked', 'moved', 'attended', 'cancelled')", name="kind"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))  # booked | moved | cancelled
+    kind: Mapped[str] = mapped_column(String(20))  # booked | moved | attended | cancelled
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     reason: Mapped[str | None] = mapped_column(Text, default=None)

@@ -36,6 +36,8 @@ def add_therapy(
 ) -> TherapySession:
     """Plan a preparation or integration session with a therapist."""
     plan = get_plan(session=session, plan_id=plan_id)
+    if not kind:
+        raise InvalidInput("therapy kind is missing: choose preparation or integration")
     if kind not in ("preparation", "integration"):
         raise InvalidInput(f"therapy kind {kind!r}: allowed preparation, integration")
     therapist = session.get(User, therapist_id)
@@ -75,6 +77,8 @@ def document_therapy(
         raise Forbidden("only the assigned therapist documents this session")
     if row.status == "documented":
         raise Conflict(f"therapy session {therapy_id} is already documented")
+    if row.status == "cancelled":
+        raise Conflict(f"therapy session {therapy_id} was cancelled: {row.cancel_reason}")
     empty = [f for f in NOTE_FIELDS if not str(note.get(f, "")).strip()]
     if empty:
         raise InvalidInput(f"the note needs every part: {', '.join(empty)} missing")
@@ -105,6 +109,51 @@ def document_therapy(
         detail={"risk_concern": risk_concern},
     )
     return row
+
+
+def cancel_for_retired_record(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    patient_id: int,
+    reason: str,
+    today: date,
+    now: datetime,
+) -> list[int]:
+    """Cancel every therapy session of a record retired as entered in error that is still
+    to come (planned, not documented, dated after ``today``, the clinic's day), each with
+    the retirement's reason kept on the row (status ``cancelled``) and audited; sessions
+    held or documented, dated today or before, or undated, are left as they are. The
+    cancelled sessions' ids."""
+    rows = list(
+        session.scalars(
+            select(TherapySession)
+            .where(
+                TherapySession.patient_id == patient_id,
+                TherapySession.status == "planned",
+                TherapySession.planned_date > today,
+            )
+            .order_by(TherapySession.id)
+        )
+    )
+    text = f"the patient's record was retired as entered in error: {reason}"[:500]
+    for row in rows:
+        row.status = "cancelled"
+        row.cancelled_at = now
+        row.cancelled_by = actor.user_id
+        row.cancel_reason = text
+        audit.record(
+            session=session,
+            actor=actor,
+            action="cancel",
+            resource_type="therapy_session",
+            resource_id=row.id,
+            patient_id=row.patient_id,
+            at=now,
+            detail={"reason": text},
+        )
+    session.flush()
+    return [row.id for row in rows]
 
 
 def preparation_done(*, session: Session, plan: Plan) -> bool:
@@ -139,11 +188,16 @@ def read_therapy(
 def therapy_between(
     *, session: Session, actor: audit.Actor, first: date, last: date, now: datetime
 ) -> list[TherapySession]:
-    """Therapy sessions planned from ``first`` to ``last`` (the calendar; each read audited)."""
+    """Therapy sessions planned from ``first`` to ``last``, not cancelled (the calendar;
+    each read audited)."""
     rows = list(
         session.scalars(
             select(TherapySession)
-            .where(TherapySession.planned_date >= first, TherapySession.planned_date <= last)
+            .where(
+                TherapySession.planned_date >= first,
+                TherapySession.planned_date <= last,
+                TherapySession.status != "cancelled",  # cancelled: no longer on the calendar
+            )
             .order_by(TherapySession.planned_date, TherapySession.id)
         )
     )

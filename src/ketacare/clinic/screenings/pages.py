@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
@@ -25,14 +25,22 @@ def _history_fields() -> list[tuple[str, dict[str, Any]]]:
     return list(props.items())
 
 
-def _form_values(form: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "treatment": {
-            "molecule": form.get("molecule"),
-            "route": form.get("route"),
-            "setting": form.get("setting") or "in_clinic",
-        },
+def _treatment(form: Any) -> dict[str, str]:
+    """The treatment screened for, each part chosen on the form (none pre-selected)."""
+    allowed: dict[str, list[str]] = {
+        "molecule": list(MOLECULES),
+        "route": list(treatment_vocabulary().screening_routes),
+        "setting": [str(a) for a in get_args(schemas.Treatment.model_fields["setting"].annotation)],
     }
+    chosen = {name: str(form.get(name) or "").strip() for name in allowed}
+    for name, options in allowed.items():
+        if not chosen[name]:
+            raise InvalidInput(f"{name} is missing: choose one of {', '.join(options)}")
+    return chosen
+
+
+def _form_values(form: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {"treatment": _treatment(form)}
     history: dict[str, Any] = {}
     for key, spec in _history_fields():
         raw = str(form.get(f"h_{key}") or "")

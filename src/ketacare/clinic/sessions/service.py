@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from ketacare.clinic.analytics import service as analytics
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.consent.service import consent_problem
-from ketacare.clinic.plans import dosing, therapy
+from ketacare.clinic.plans import booking, dosing, therapy
 from ketacare.clinic.plans import service as plans
 from ketacare.clinic.plans.gates import MOLECULES, ROUTES
 from ketacare.clinic.plans.orm import Appointment
@@ -129,7 +129,8 @@ def open_session(
             select(Appointment).where(
                 Appointment.plan_id == plan_id,
                 Appointment.session_number == session_number,
-                Appointment.status == "booked",
+                # attended: a session opened for it was stopped early and is opened again
+                Appointment.status.in_(booking.HOLDING),
             )
         )
         if appt is not None:
@@ -230,6 +231,11 @@ def open_session(
     session.add(row)
     session.flush()
     append(session, row, None, Scheduled(at=at, by=actor.username, setup=setup), 0, actor, now)
+    if appt is not None:
+        # the patient came for this booking: the calendar shows it attended
+        booking.mark_attended(
+            session=session, actor=actor, appointment=appt, dosing_session_id=row.id, now=now
+        )
     audit.record(
         session=session,
         actor=actor,
@@ -262,7 +268,7 @@ def _off_schedule(
     Nothing when it has no booking or opens on the booked day (in the clinic's zone);
     refused without a reason.
     """
-    if appt is None or appt.status != "booked":
+    if appt is None or appt.status not in booking.HOLDING:
         return None, None
     booked = appt.starts_at.astimezone(zone).date()
     opened = at.astimezone(zone).date()

@@ -55,6 +55,7 @@ def simulate_page(call: PageCall = page_call("simulate:run")) -> Response:
         "simulation/simulate.html",
         {
             "models": service.models(),
+            "routes": service.PAGE_ROUTES,
             "protocols": library(call.settings).protocols,
             "q": q,
             "result": result,

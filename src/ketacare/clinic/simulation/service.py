@@ -21,6 +21,8 @@ from ketacare.core.protocols.limits import SitePolicy
 MAX_POPULATION = 2000  # keeps one page request within a second or two
 MAX_HOURS = 24 * 60
 STEPS_MIN = (1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0)
+#: the routes a single dose on the page can take (the form lists these, in this order)
+PAGE_ROUTES = ("iv_infusion", "iv_bolus", "intranasal", "oral")
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,15 @@ def regimen_document(request: SimulationRequest) -> dict[str, Any]:
             site_policy=request.site_policy,
         )
     if not request.route:
-        raise InvalidInput("choose a protocol, or a route with a dose")
+        raise InvalidInput(
+            "route is missing: choose a protocol, or a route for a single dose "
+            f"(allowed: {', '.join(PAGE_ROUTES)})"
+        )
+    if request.route not in PAGE_ROUTES:
+        raise InvalidInput(
+            f"route {request.route!r} is not offered on this page "
+            f"(allowed: {', '.join(PAGE_ROUTES)})"
+        )
     dose: dict[str, Any] = {"route": request.route, "start_h": 0}
     if request.route == "iv_infusion":
         if not request.duration_h:

@@ -1,0 +1,116 @@
+"""Therapy sessions cancelled with a reason; appointments attended
+
+Revision ID: 0025
+Revises: 0024
+Create Date: 2027-01-27 09:00:00.000000
+
+``therapy_sessions`` gain ``cancelled_at``, ``cancelled_by`` and ``cancel_reason``: a
+psychotherapy session still to come of a record retired as entered in error is cancelled,
+not deleted (status ``cancelled``), with who cancelled it, when and why.
+
+``appointment_events`` accept the kind ``attended`` (a dosing session was opened for the
+appointment, whose status becomes ``attended``). The table is append-only (migration
+0021): on SQLite the check is changed by copying the table, so its triggers are dropped
+first and created again after; on PostgreSQL the constraint is replaced in place.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import ketacare.infra.db
+
+revision = "0025"
+down_revision = "0024"
+branch_labels = None
+depends_on = None
+
+
+EVENTS = "appointment_events"
+CHECK = "ck_appointment_events_kind"
+BEFORE = ("booked", "moved", "cancelled")
+AFTER = ("booked", "moved", "attended", "cancelled")
+
+
+def _condition(kinds: tuple[str, ...]) -> str:
+    return "kind IN (" + ", ".join(f"'{k}'" for k in kinds) + ")"
+
+
+def _events_table(kinds: tuple[str, ...]) -> sa.Table:
+    """``appointment_events`` as migration 0021 made it, with the check on ``kinds``
+    (the copy SQLite's batch mode works from, instead of reflecting it)."""
+    utc = ketacare.infra.db.UTCDateTime(timezone=True)
+    return sa.Table(
+        EVENTS,
+        sa.MetaData(),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("appointment_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("at", utc, nullable=False),
+        sa.Column("by", sa.Integer(), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("starts_at_before", utc, nullable=True),
+        sa.Column("chair_id_before", sa.Integer(), nullable=True),
+        sa.Column("starts_at", utc, nullable=False),
+        sa.Column("chair_id", sa.Integer(), nullable=False),
+        sa.CheckConstraint(_condition(kinds), name=CHECK),
+        sa.ForeignKeyConstraint(
+            ["appointment_id"],
+            ["appointments.id"],
+            name="fk_appointment_events_appointment_id_appointments",
+        ),
+        sa.ForeignKeyConstraint(["by"], ["users.id"], name="fk_appointment_events_by_users"),
+        sa.ForeignKeyConstraint(
+            ["chair_id_before"], ["chairs.id"], name="fk_appointment_events_chair_id_before_chairs"
+        ),
+        sa.ForeignKeyConstraint(
+            ["chair_id"], ["chairs.id"], name="fk_appointment_events_chair_id_chairs"
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_appointment_events"),
+        sa.Index("ix_appointment_events_appointment_id", "appointment_id"),
+    )
+
+
+def _event_kinds(old: tuple[str, ...], new: tuple[str, ...]) -> None:
+    """Replace the check on ``appointment_events.kind`` (rows and triggers kept)."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_constraint(op.f(CHECK), EVENTS, type_="check")
+        op.create_check_constraint(op.f(CHECK), EVENTS, _condition(new))
+        return
+    message = f"{EVENTS} is append-only: record a new event instead"
+    for event in ("update", "delete"):
+        op.execute(f"DROP TRIGGER IF EXISTS {EVENTS}_no_{event}")
+    with op.batch_alter_table(EVENTS, copy_from=_events_table(old), recreate="always") as batch_op:
+        batch_op.drop_constraint(op.f(CHECK), type_="check")
+        batch_op.create_check_constraint(op.f(CHECK), _condition(new))
+    for event in ("UPDATE", "DELETE"):
+        op.execute(
+            f"CREATE TRIGGER {EVENTS}_no_{event.lower()} BEFORE {event} ON {EVENTS} "
+            f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
+        )
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("therapy_sessions", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("cancelled_at", ketacare.infra.db.UTCDateTime(timezone=True), nullable=True)
+        )
+        batch_op.add_column(sa.Column("cancelled_by", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("cancel_reason", sa.Text(), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_therapy_sessions_cancelled_by_users"), "users", ["cancelled_by"], ["id"]
+        )
+    _event_kinds(BEFORE, AFTER)
+
+
+def downgrade() -> None:
+    # refused by the check while an appointment's history holds an attended event
+    _event_kinds(AFTER, BEFORE)
+    with op.batch_alter_table("therapy_sessions", schema=None) as batch_op:
+        batch_op.drop_constraint(
+            batch_op.f("fk_therapy_sessions_cancelled_by_users"), type_="foreignkey"
+        )
+        batch_op.drop_column("cancel_reason")
+        batch_op.drop_column("cancelled_by")
+        batch_op.drop_column("cancelled_at")
