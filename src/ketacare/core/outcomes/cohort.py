@@ -47,10 +47,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.stats import norm
 
 from ketacare.core.errors import InvalidInput, OutOfRange
 from ketacare.core.outcomes.definitions import Definition, DefinitionLibrary, load_definitions
@@ -208,8 +208,15 @@ class Rate:
 
 @lru_cache(maxsize=8)
 def _two_sided_z(confidence: float) -> float:
-    """The normal quantile for a two-sided interval (scipy's ppf costs ~85 us a call)."""
-    return float(norm.ppf(0.5 + confidence / 2))
+    """The normal quantile for a two-sided interval.
+
+    The standard library's (Wichura's AS 241, as scipy's ``norm.ppf``; importing
+    scipy.stats for it cost every command that reads outcomes 0.75 s of start-up).
+
+    >>> round(_two_sided_z(0.95), 6)
+    1.959964
+    """
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

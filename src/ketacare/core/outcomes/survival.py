@@ -29,11 +29,11 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.stats import norm
 
 from ketacare.core.errors import InvalidInput, OutOfRange
 
@@ -141,7 +141,7 @@ def kaplan_meier(
         )
         greenwood = np.cumsum(term)  # inf once S reaches 0
         variance = np.where(survival > 0, survival**2 * greenwood, 0.0)
-        z = float(norm.ppf(0.5 + confidence / 2))
+        z = NormalDist().inv_cdf(0.5 + confidence / 2)
         if band == "linear":
             half = z * np.sqrt(variance)
             lower = np.clip(survival - half, 0.0, 1.0)
