@@ -475,3 +475,49 @@ def test_opening_a_booked_session_marks_its_appointment_attended_on_the_calendar
     assert week.count('data-testid="attended"') == 1 and week.count("/appointments/") == 2
     page = client.get(f"/appointments/{first}").text
     assert "attended (Thu 05 Mar 09:00" in page and 'data-testid="move-form"' not in page
+
+
+def test_a_session_is_not_opened_for_a_cancelled_or_another_session_s_appointment(
+    app: Any, client: Any, clinic: dict[str, Any], clock: Any, login_api: Any
+) -> None:
+    nurse = clinic["team"]["nurse"]
+    plan = _signed(client, clinic)
+    appts = []
+    for number, day in ((1, "2026-03-05"), (2, "2026-03-06")):
+        r = client.post(
+            f"/api/v1/plans/{plan['id']}/appointments",
+            headers=nurse,
+            json={"session_number": number, "chair_id": 1, "starts_at": f"{day}T09:00:00+01:00"},
+        )
+        assert r.status_code == 201, r.text
+        appts.append(r.json()["id"])
+    first, second = appts
+    r = client.post(
+        f"/api/v1/appointments/{first}/cancel", headers=nurse, json={"reason": "patient unwell"}
+    )
+    assert r.status_code == 200, r.text
+    clock.now = datetime(2026, 3, 5, 8, 30, tzinfo=UTC)  # Thu 5, 09:30 in Amsterdam
+    nurse = login_api("nurse")
+    url = f"/api/v1/plans/{plan['id']}/sessions"
+    r = client.post(url, headers=nurse, json={"session_number": 1, "appointment_id": first})
+    assert r.status_code == 409
+    assert r.json()["detail"] == (
+        f"appointment {first} is cancelled: a session cannot be opened for it (book the "
+        "session again, or open it without the appointment)"
+    )
+    r = client.post(url, headers=nurse, json={"session_number": 1, "appointment_id": second})
+    assert r.status_code == 422
+    assert f"appointment {second} is booked for session 2, not session 1" in r.text
+    # nothing was opened, the appointments are as they were
+    from ketacare.clinic.sessions.orm import DosingSession
+
+    with app.state.ctx.sessions() as db:
+        opened = db.scalars(select(DosingSession).where(DosingSession.plan_id == plan["id"]))
+        assert list(opened) == []
+    statuses = [
+        client.get(f"/api/v1/appointments/{a}", headers=nurse).json()["status"] for a in appts
+    ]
+    assert statuses == ["cancelled", "booked"]
+    # without the appointment the session opens (an unbooked session)
+    r = client.post(url, headers=nurse, json={"session_number": 1})
+    assert r.status_code == 201, r.text

@@ -123,6 +123,16 @@ def open_session(
         appt = session.get(Appointment, appointment_id)
         if appt is None or appt.plan_id != plan_id:
             raise InvalidInput(f"appointment {appointment_id} is not part of plan {plan_id}")
+        if appt.session_number != session_number:
+            raise InvalidInput(
+                f"appointment {appointment_id} is booked for session {appt.session_number}, "
+                f"not session {session_number}"
+            )
+        if appt.status not in booking.HOLDING:
+            raise Conflict(
+                f"appointment {appointment_id} is {appt.status}: a session cannot be opened "
+                "for it (book the session again, or open it without the appointment)"
+            )
         chair_id = appt.chair_id
     else:
         appt = session.scalar(
