@@ -151,6 +151,7 @@ def serve(
         fail(str(exc))
     if app.state.demo and not _is_loopback(host):
         fail(f"this database holds the demo clinic: it is served on 127.0.0.1 only, not {host}")
+    _warm_population_loops()
     uvicorn.run(
         app,
         host=host,
@@ -159,6 +160,32 @@ def serve(
         proxy_headers=False,
         timeout_keep_alive=KEEP_ALIVE_S,
     )
+
+
+def _warm_population_loops() -> None:
+    """Compile the population engine's loops into numba's on-disk cache, in a process of
+    its own at low priority, while the server starts.
+
+    ``make setup`` does it once for a checkout; an installation made otherwise would
+    make the first person who asks for a population band wait about 20 s for the
+    compiler. With the cache already filled the child only loads it (about 1 s). The
+    server never waits for it: a band asked for before it is done compiles on its own.
+    """
+    import os
+    import subprocess
+    import sys
+
+    code = "from ketacare.core.pharmacology.kernel import warm; warm()"
+    try:
+        subprocess.Popen(  # our own interpreter and a fixed statement
+            [sys.executable, "-c", code],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=lambda: os.nice(10),  # before uvicorn starts any thread
+        )
+    except OSError:
+        pass  # a band then compiles on first use
 
 
 KEEP_ALIVE_S = 75
