@@ -203,7 +203,10 @@ def _compiled_bands(
 
     def piece(j0: int) -> None:
         j1 = min(n_times, j0 + _ROWS_PER_PIECE)
-        kernel.band_rows(lam, a, c, plan.breaks, 0.0, step_h, j0, ranks, bounds, stats[:, j0:j1])
+        # a contiguous block: the loops are compiled (and cached) for contiguous arrays
+        block = np.empty((len(needed), j1 - j0))
+        kernel.band_rows(lam, a, c, plan.breaks, 0.0, step_h, j0, ranks, bounds, block)
+        stats[:, j0:j1] = block
 
     done = 0
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
