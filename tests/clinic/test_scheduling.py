@@ -414,21 +414,28 @@ def test_retiring_a_record_cancels_its_therapy_sessions_to_come_with_the_reason(
     assert f'href="/therapy/{ids["2026-03-13"]}"' not in week
 
 
-def test_opening_a_booked_session_marks_its_appointment_attended_on_the_calendar(
-    app: Any, client: Any, clinic: dict[str, Any], clock: Any, login_api: Any
-) -> None:
-    nurse = clinic["team"]["nurse"]
+def _booked_thursday_and_friday(
+    client: Any, clinic: dict[str, Any]
+) -> tuple[dict[str, Any], list[int]]:
+    """A signed plan with sessions 1 and 2 booked on chair 1, Thu 5 and Fri 6 March 09:00."""
     plan = _signed(client, clinic)
     appts = []
     for number, day in ((1, "2026-03-05"), (2, "2026-03-06")):
         r = client.post(
             f"/api/v1/plans/{plan['id']}/appointments",
-            headers=nurse,
+            headers=clinic["team"]["nurse"],
             json={"session_number": number, "chair_id": 1, "starts_at": f"{day}T09:00:00+01:00"},
         )
         assert r.status_code == 201, r.text
         appts.append(r.json()["id"])
-    first, second = appts
+    return plan, appts
+
+
+def test_opening_a_booked_session_marks_its_appointment_attended_on_the_calendar(
+    app: Any, client: Any, clinic: dict[str, Any], clock: Any, login_api: Any
+) -> None:
+    nurse = clinic["team"]["nurse"]
+    plan, (first, second) = _booked_thursday_and_friday(client, clinic)
     clock.now = datetime(2026, 3, 5, 8, 30, tzinfo=UTC)  # Thu 5, 09:30 in Amsterdam
     nurse = login_api("nurse")
     r = client.post(
@@ -481,17 +488,7 @@ def test_a_session_is_not_opened_for_a_cancelled_or_another_session_s_appointmen
     app: Any, client: Any, clinic: dict[str, Any], clock: Any, login_api: Any
 ) -> None:
     nurse = clinic["team"]["nurse"]
-    plan = _signed(client, clinic)
-    appts = []
-    for number, day in ((1, "2026-03-05"), (2, "2026-03-06")):
-        r = client.post(
-            f"/api/v1/plans/{plan['id']}/appointments",
-            headers=nurse,
-            json={"session_number": number, "chair_id": 1, "starts_at": f"{day}T09:00:00+01:00"},
-        )
-        assert r.status_code == 201, r.text
-        appts.append(r.json()["id"])
-    first, second = appts
+    plan, (first, second) = _booked_thursday_and_friday(client, clinic)
     r = client.post(
         f"/api/v1/appointments/{first}/cancel", headers=nurse, json={"reason": "patient unwell"}
     )
@@ -515,7 +512,8 @@ def test_a_session_is_not_opened_for_a_cancelled_or_another_session_s_appointmen
         opened = db.scalars(select(DosingSession).where(DosingSession.plan_id == plan["id"]))
         assert list(opened) == []
     statuses = [
-        client.get(f"/api/v1/appointments/{a}", headers=nurse).json()["status"] for a in appts
+        client.get(f"/api/v1/appointments/{a}", headers=nurse).json()["status"]
+        for a in (first, second)
     ]
     assert statuses == ["cancelled", "booked"]
     # without the appointment the session opens (an unbooked session)

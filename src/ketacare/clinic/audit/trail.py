@@ -134,10 +134,21 @@ def read_page(
             f"the date range ends ({filters.date_to}) before it starts ({filters.date_from})"
         )
     page = trail(session=session, filters=filters, zone=zone, limit=limit, before=before)
-    detail: dict[str, object] = {"format": "json", "rows": len(page.events)}
-    detail["filters"] = filters.query()
-    if before is not None:
-        detail["before"] = before
+    extra = {} if before is None else {"before": before}
+    _record_export(session, actor, filters, now, "json", len(page.events), **extra)
+    return page
+
+
+def _record_export(
+    session: Session,
+    actor: Actor,
+    filters: TrailFilters,
+    now: datetime,
+    form: str,
+    rows: int,
+    **extra: object,
+) -> None:
+    """The trail taken out of the clinic (CSV, or a page through the API), in the trail."""
     record(
         session=session,
         actor=actor,
@@ -145,9 +156,8 @@ def read_page(
         resource_type="audit",
         patient_id=filters.patient_id,
         at=now,
-        detail=detail,
+        detail={"format": form, "rows": rows, "filters": filters.query(), **extra},
     )
-    return page
 
 
 def actions_seen(*, session: Session) -> list[str]:
@@ -215,13 +225,5 @@ def export_csv(
             ]
         )
         count += 1
-    record(
-        session=session,
-        actor=actor,
-        action="export",
-        resource_type="audit",
-        patient_id=filters.patient_id,
-        at=now,
-        detail={"format": "csv", "rows": count, "filters": filters.query()},
-    )
+    _record_export(session, actor, filters, now, "csv", count)
     return out.getvalue()

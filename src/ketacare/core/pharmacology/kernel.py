@@ -81,6 +81,34 @@ def _row(c: Array, s: int, q: Array, r: Array, row: Array) -> None:
 
 
 @njit(cache=True, nogil=True)
+def _next_row(
+    lam: Array,
+    a: Array,
+    c: Array,
+    breaks: Array,
+    t: float,
+    seg: int,
+    since: int,
+    q: Array,
+    r: Array,
+    row: Array,
+) -> tuple[int, int]:
+    """The grid row at time ``t`` into ``row``, carrying the modal terms ``q`` on.
+
+    ``seg`` is the segment of the row before (-1 at the first) and ``since`` the rows
+    carried since the terms were last computed exactly: they are computed again at a new
+    segment and every :data:`REANCHOR` rows. Returns the new ``(seg, since)``.
+    """
+    s = _segment_of(breaks, t, max(seg, 0))
+    if s != seg or since >= REANCHOR:
+        _anchor(lam, a, s, t - breaks[s], q)
+        seg = s
+        since = 0
+    _row(c, s, q, r, row)
+    return seg, since + 1
+
+
+@njit(cache=True, nogil=True)
 def fill_rows(
     lam: Array,
     a: Array,
@@ -100,17 +128,11 @@ def fill_rows(
     rows = out.shape[0]
     r = np.exp(lam * step_h)
     q = np.empty_like(lam)
-    seg = -1
-    since = 0
+    seg, since = -1, 0
     for j in range(rows):
-        t = start_h + step_h * (j0 + j)
-        s = _segment_of(breaks, t, max(seg, 0))
-        if s != seg or since >= REANCHOR:
-            _anchor(lam, a, s, t - breaks[s], q)
-            seg = s
-            since = 0
-        _row(c, s, q, r, out[j])
-        since += 1
+        seg, since = _next_row(
+            lam, a, c, breaks, start_h + step_h * (j0 + j), seg, since, q, r, out[j]
+        )
 
 
 @njit(cache=True, nogil=True)
@@ -331,17 +353,11 @@ def band_rows(
     margins = np.full(n_bands, MARGIN, dtype=np.int64)
     streaks = np.zeros(n_bands, dtype=np.int64)
     misses = 0
-    seg = -1
-    since = 0
+    seg, since = -1, 0
     for j in range(n_rows):
-        t = start_h + step_h * (j0 + j)
-        s = _segment_of(breaks, t, max(seg, 0))
-        if s != seg or since >= REANCHOR:
-            _anchor(lam, a, s, t - breaks[s], q)
-            seg = s
-            since = 0
-        _row(c, s, q, r, row)
-        since += 1
+        seg, since = _next_row(
+            lam, a, c, breaks, start_h + step_h * (j0 + j), seg, since, q, r, row
+        )
         for b in range(n_bands):
             k_lo = ranks[groups[b]]
             k_hi = ranks[groups[b + 1] - 1]
