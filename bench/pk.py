@@ -367,6 +367,7 @@ def main() -> None:
         )
         single = timeit(lambda n=name: ketacare_typical(n), rep)
         rows.append(("ketacare simulate(), N=1 (with metrics)", single, 0.0))
+        ketacare_curves(name, 1000, workers)  # warm-up: loads the compiled loops
         for n_pat in (100, 1000):
             t = timeit(lambda n=name, k=n_pat: ketacare_curves(n, k, workers), rep)
             rows.append((f"ketacare curves, N={n_pat}, {workers} threads", t / n_pat, 0.0))
