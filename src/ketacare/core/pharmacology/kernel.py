@@ -160,12 +160,15 @@ def _count_below(row: Array, x: float) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _count_upto(row: Array, x: float) -> int:
-    """How many values are at most ``x``."""
+def _counts(row: Array, low: float, high: float) -> tuple[int, int]:
+    """How many values are below ``low``, and how many at most ``high``, in one pass."""
+    below = 0
     upto = 0
     for i in range(row.shape[0]):
-        upto += row[i] <= x
-    return upto
+        x = row[i]
+        below += x < low
+        upto += x <= high
+    return below, upto
 
 
 @njit(cache=True, nogil=True)
@@ -223,51 +226,12 @@ def _bound_below(row: Array, rank: int, guess: float, slack: int) -> float:
 @njit(cache=True, nogil=True)
 def _bound_upto(row: Array, rank: int, guess: float, slack: int) -> float:
     """A value ``x`` with ``rank + 1 <= count(row <= x) <= rank + 1 + slack`` where the
-    values allow; always ``count(row <= x) >= rank + 1`` (the maximum at worst)."""
-    high = row.max()
+    values allow; always ``count(row <= x) >= rank + 1`` (the maximum at worst).
+
+    The mirror of :func:`_bound_below`: ``count(row <= x) = n - count(-row < -x)``.
+    """
     n = row.shape[0]
-    if rank >= n - 1:
-        return float(high)
-    x = min(guess, high)
-    c = _count_upto(row, x)
-    if rank + 1 <= c <= rank + 1 + slack:
-        return float(x)
-    step = max(abs(x), 1e-12) * 1e-3
-    if c < rank + 1:  # too low: walk up
-        lo_x = x
-        x = min(x + step, high)
-        c = _count_upto(row, x)
-        while c < rank + 1:
-            lo_x = x
-            step *= 2.0
-            x = min(x + step, high)
-            c = _count_upto(row, x)
-        hi_x = x
-    else:  # too high: walk down while still covering the rank
-        hi_x = x
-        x = x - step
-        c = _count_upto(row, x)
-        while c >= rank + 1:
-            if c <= rank + 1 + slack:
-                return float(x)
-            hi_x = x
-            step *= 2.0
-            x = x - step
-            c = _count_upto(row, x)
-        lo_x = x
-    # count(<= lo_x) < rank + 1 <= count(<= hi_x)
-    for _ in range(60):
-        mid = 0.5 * (lo_x + hi_x)
-        if mid <= lo_x or mid >= hi_x:
-            break
-        c = _count_upto(row, mid)
-        if c < rank + 1:
-            lo_x = mid
-        else:
-            hi_x = mid
-            if c <= rank + 1 + slack:
-                break
-    return float(hi_x)
+    return -_bound_below(-row, n - 1 - rank, -guess, slack)
 
 
 @njit(cache=True, nogil=True)
@@ -367,8 +331,7 @@ def band_rows(
             if held > 0:
                 lo_v = lower[b]
                 hi_v = upper[b]
-                below = _count_below(row, lo_v)
-                upto = _count_upto(row, hi_v)
+                below, upto = _counts(row, lo_v, hi_v)
                 if below <= k_lo and upto - 1 >= k_hi:
                     for m in range(held):
                         vals[m] = row[who[m]]
