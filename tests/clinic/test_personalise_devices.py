@@ -125,7 +125,16 @@ def test_plan_exposure_preview_equals_the_course_charted_as_devices(
         patient=Patient(weight_kg=70, age_years=45, sex="F"),
         regimen=regimen,
         hours=sessions["doses"][-1]["start_h"] + 48.0,
-        step_min=10.0,
+        step_min=1.0,
     )
-    assert len(body["plasma_ng_per_ml"]) == sim.plasma_ng_per_ml.size
-    assert body["plasma_ng_per_ml"] == pytest.approx(list(sim.plasma_ng_per_ml), abs=1e-4)
+    # the preview draws the 1-minute curve's envelope: each drawn point is the curve's
+    # own at its minute, and the curve's peak is among them
+    minutes = [round(t * 60) for t in body["time_h"]]
+    assert body["drawn"] == {"step_min": 1.0, "points": len(minutes), "of": sim.time_h.size}
+    assert len(minutes) <= 2000 < sim.time_h.size
+    assert body["plasma_ng_per_ml"] == pytest.approx(
+        [float(sim.plasma_ng_per_ml[m]) for m in minutes], abs=1e-4
+    )
+    assert max(body["plasma_ng_per_ml"]) == pytest.approx(
+        float(sim.plasma_ng_per_ml.max()), abs=1e-4
+    )
