@@ -15,12 +15,15 @@ from ketacare.core.pharmacology import (
     simulate,
     simulate_population,
 )
+from ketacare.core.pharmacology.envelope import envelope_indices
 from ketacare.core.protocols import protocol_regimen
 from ketacare.core.protocols.limits import SitePolicy
 
 MAX_POPULATION = 2000  # keeps one page request within a second or two
 MAX_HOURS = 24 * 60
 STEPS_MIN = (1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0)
+#: Most points a drawn typical-patient curve carries (its min/max envelope)
+DRAWN_POINTS = 3000
 #: the routes a single dose on the page can take (the form lists these, in this order)
 PAGE_ROUTES = ("iv_infusion", "iv_bolus", "intranasal", "oral")
 
@@ -110,19 +113,15 @@ def run(request: SimulationRequest) -> dict[str, Any]:
     hours = request.hours or regimen.end_h + 24.0
     if not 0 < hours <= MAX_HOURS:
         raise InvalidInput(f"hours {hours:g} is out of range: allowed up to {MAX_HOURS}")
-    # a round output step (1, 2, 5 ... 60 min) so infusion ends fall on the grid, <= 3000 points
+    # the band's step: a round one (1, 2, 5 ... 60 min) so infusion ends fall on the grid,
+    # <= 3000 points (2,000 patients at every minute of a long course would cost seconds)
     step = next((m for m in STEPS_MIN if hours * 60 / m <= 3000), STEPS_MIN[-1])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        sim = simulate(model=model, patient=patient, regimen=regimen, hours=hours, step_min=step)
-        # the curves are drawn at the page's step, but a peak between two points of a
-        # coarse step would be under-read: the typical patient's metrics come from a
-        # 1-minute grid (one patient: a few milliseconds even for the longest course)
-        exact = (
-            sim
-            if step == 1
-            else simulate(model=model, patient=patient, regimen=regimen, hours=hours, step_min=1)
-        )
+        # the typical patient at every minute (a few milliseconds even for the longest
+        # course): its metrics and its drawn curves keep every peak, which a coarse grid
+        # would pass over (a nasal spray peaks within minutes)
+        exact = simulate(model=model, patient=patient, regimen=regimen, hours=hours, step_min=1)
         band = None
         if request.population:
             pop = simulate_population(
@@ -136,11 +135,20 @@ def run(request: SimulationRequest) -> dict[str, Any]:
             )
             band = {
                 "n": pop.n,
+                "time_h": _round(pop.time_h),
                 "p05": _round(pop.plasma_ng_per_ml[0]),
                 "p50": _round(pop.plasma_ng_per_ml[1]),
                 "p95": _round(pop.plasma_ng_per_ml[2]),
             }
     metrics = asdict(exact.metrics) if is_dataclass(exact.metrics) else dict(exact.metrics)
+    curves = [exact.plasma_ng_per_ml, *exact.effect_ng_per_ml.values()]
+    if exact.metabolite_ng_per_ml is not None:
+        curves.append(exact.metabolite_ng_per_ml)
+    keep = envelope_indices(curves, max_points=DRAWN_POINTS)
+
+    def drawn(values: Any) -> list[float] | None:
+        return None if values is None else _round(values[keep])
+
     return {
         "available": True,
         "model": model.id,
@@ -148,11 +156,12 @@ def run(request: SimulationRequest) -> dict[str, Any]:
         "verified": model.verified,
         "molecule": model.molecule,
         "metabolite": model.metabolite,
-        "time_h": _round(sim.time_h),
-        "plasma_ng_per_ml": _round(sim.plasma_ng_per_ml),
-        "effect_ng_per_ml": {k: _round(v) for k, v in sim.effect_ng_per_ml.items()},
+        "time_h": drawn(exact.time_h),
+        "drawn": {"step_min": 1, "points": int(keep.size), "of": int(exact.time_h.size)},
+        "plasma_ng_per_ml": drawn(exact.plasma_ng_per_ml),
+        "effect_ng_per_ml": {k: drawn(v) for k, v in exact.effect_ng_per_ml.items()},
         "effect_labels": {site.id: site.label for site in model.effect_sites},
-        "metabolite_ng_per_ml": _round(sim.metabolite_ng_per_ml),
+        "metabolite_ng_per_ml": drawn(exact.metabolite_ng_per_ml),
         "population": band,
         "metrics": {k: v for k, v in metrics.items() if not isinstance(v, list | tuple)},
         "step_min": step,

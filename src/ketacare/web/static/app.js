@@ -57,12 +57,13 @@ document.addEventListener("DOMContentLoaded", function () {
   var canvas = document.getElementById("sim-chart");
   if (!data || !canvas || typeof Chart === "undefined") { return; }
   var e = JSON.parse(data.textContent);
-  var pts = function (ys) { return e.time_h.map(function (t, i) { return { x: t, y: ys[i] }; }); };
+  var pts = function (ys, ts) { return (ts || e.time_h).map(function (t, i) { return { x: t, y: ys[i] }; }); };
   var sets = [];
   if (e.population) {
-    sets.push({ label: "95th percentile", data: pts(e.population.p95), borderColor: "rgba(31,95,153,0.2)", backgroundColor: "rgba(31,95,153,0.15)", pointRadius: 0, fill: "+1" });
-    sets.push({ label: "5th percentile", data: pts(e.population.p05), borderColor: "rgba(31,95,153,0.2)", pointRadius: 0, fill: false });
-    sets.push({ label: "population median (ng/mL)", data: pts(e.population.p50), borderColor: "#12324f", pointRadius: 0, borderDash: [5, 3] });
+    var bt = e.population.time_h;  // the band has its own (coarser) time axis
+    sets.push({ label: "95th percentile", data: pts(e.population.p95, bt), borderColor: "rgba(31,95,153,0.2)", backgroundColor: "rgba(31,95,153,0.15)", pointRadius: 0, fill: "+1" });
+    sets.push({ label: "5th percentile", data: pts(e.population.p05, bt), borderColor: "rgba(31,95,153,0.2)", pointRadius: 0, fill: false });
+    sets.push({ label: "population median (ng/mL)", data: pts(e.population.p50, bt), borderColor: "#12324f", pointRadius: 0, borderDash: [5, 3] });
   }
   sets.push({ label: "typical patient plasma (ng/mL)", data: pts(e.plasma_ng_per_ml), borderColor: "#1f5f99", pointRadius: 0 });
   var colours = ["#c0392b", "#8e44ad"];
