@@ -129,6 +129,16 @@ def test_plans_signed_by_one_physician_and_cosigned_by_the_other(
         assert review and cosigner == "physician2"
 
 
+def test_every_plan_goal_has_a_measure_and_a_target(seeded: dict[str, Any]) -> None:
+    # the plan page shows "measure: target"; goals of another shape showed as ":"
+    import json
+
+    goals = [json.loads(g) for (g,) in _rows(seeded["path"], "SELECT goals FROM plans")]
+    every = [goal for g in goals for goal in g]
+    assert len(every) > 20
+    assert all(set(goal) == {"measure", "target"} and goal["target"] for goal in every)
+
+
 def test_sessions_completed_with_vitals_and_scores_before_and_after(
     seeded: dict[str, Any],
 ) -> None:

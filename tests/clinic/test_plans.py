@@ -473,3 +473,37 @@ def test_the_status_route_takes_exactly_the_lifecycle_status_actions() -> None:
     from ketacare.core.protocols.lifecycle import STATUS_ACTIONS
 
     assert get_args(EndRequest.model_fields["action"].annotation) == STATUS_ACTIONS
+
+
+def test_a_goal_without_a_measure_and_a_target_is_refused_storing_nothing(
+    app: Any, clinic: dict[str, Any]
+) -> None:
+    # the API's schema holds its callers to measure and target; the service does too, for
+    # every other caller (the demo clinic once stored {"text": ...}, shown as ":")
+    from ketacare.clinic.audit.service import Actor
+    from ketacare.clinic.plans import service
+    from ketacare.clinic.plans.dosing import DoseOptions
+    from ketacare.clinic.plans.orm import Plan
+    from ketacare.core.errors import InvalidInput
+
+    actor = Actor(user_id=None, username="test", role="physician", remote_addr=None)
+    with app.state.ctx.sessions() as session:
+        before = session.query(Plan).count()
+        for goals, said in (
+            ([{"text": "walk 30 minutes"}], "goal 1 must have a measure and a target"),
+            ([{"measure": "phq9", "target": " "}], "goal 1 must have a measure and a target"),
+            ([{"measure": "phq9", "target": "x" * 301}], "target up to 300"),
+        ):
+            with pytest.raises(InvalidInput, match=said):
+                service.create_draft(
+                    session=session,
+                    actor=actor,
+                    settings=app.state.ctx.settings,
+                    patient_id=clinic["pid"],
+                    protocol_id="crps-outpatient",
+                    options=DoseOptions(bag_mg=100, bag_ml=100),
+                    now=datetime(2026, 3, 2, 10, 0, tzinfo=UTC),
+                    goals=goals,
+                )
+            session.rollback()
+        assert session.query(Plan).count() == before

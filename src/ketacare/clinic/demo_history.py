@@ -173,11 +173,9 @@ def story(ctx: Ctx, person: Person, index: int, plan_notes: dict[int, Any]) -> S
     at = steps.local_at(day0 + timedelta(days=3), time(13, 0), ctx)
     yield at
     goals: list[dict[str, object]] = [
-        {
-            "text": "reduce pain enough to walk 30 minutes"
-            if not depression
-            else "return to work part time"
-        }
+        {"measure": "phq9", "target": "return to work part time"}
+        if depression
+        else {"measure": "bpi_interference", "target": "walk 30 minutes without stopping"}
     ]
     options = dosing.DoseOptions() if spray else dosing.DoseOptions(bag_mg=100, bag_ml=100)
     plan_id = steps.signed_plan(ctx, pid, protocol, options, at, goals=goals)

@@ -89,6 +89,29 @@ def _interaction_check(
     ]
 
 
+def _checked_goals(goals: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Each goal as the plan page shows it: a measure and a target, both in words.
+
+    The API's schema holds its callers to this; services are called from elsewhere too
+    (the demo clinic once stored goals of another shape, which the page showed as ":").
+    """
+    checked: list[dict[str, object]] = []
+    for i, goal in enumerate(goals):
+        measure, target = goal.get("measure"), goal.get("target")
+        if set(goal) != {"measure", "target"} or not all(
+            isinstance(v, str) and v.strip() for v in (measure, target)
+        ):
+            raise InvalidInput(
+                f"goal {i + 1} must have a measure and a target, both in words (got "
+                f"{sorted(goal)})"
+            )
+        assert isinstance(measure, str) and isinstance(target, str)
+        if len(measure) > 60 or len(target) > 300:
+            raise InvalidInput(f"goal {i + 1}: measure up to 60 characters, target up to 300")
+        checked.append({"measure": measure.strip(), "target": target.strip()})
+    return checked
+
+
 def create_draft(
     *,
     session: Session,
@@ -127,7 +150,7 @@ def create_draft(
         schedule=built.to_dict(),
         total_dose_mg=built.total_dose_mg,
         requires_review=built.requires_review,
-        goals=list(goals or []),
+        goals=_checked_goals(goals or []),
         booster_policy=(booster_policy or "").strip() or None,
         preparation_required=preparation_required,
         created_by=actor.user_id or 0,
