@@ -290,9 +290,7 @@ def cancel_appointment(
     return call.do(booking.cancel, appointment_id=appointment_id, reason=data.reason)
 
 
-@router.post(
-    "/appointments/{appointment_id}/not-attended", response_model=schemas.AppointmentRead
-)
+@router.post("/appointments/{appointment_id}/not-attended", response_model=schemas.AppointmentRead)
 def not_attended_appointment(
     appointment_id: Id,
     data: schemas.NotAttendedRequest,

@@ -338,9 +338,7 @@ def book_course(
     return out
 
 
-def _booked(
-    session: Session, appointment_id: int, what: str = "moved or cancelled"
-) -> Appointment:
+def _booked(session: Session, appointment_id: int, what: str = "moved or cancelled") -> Appointment:
     appt = session.get(Appointment, appointment_id)
     if appt is None:
         raise NotFound(f"appointment {appointment_id} does not exist")
