@@ -519,3 +519,155 @@ def test_a_session_is_not_opened_for_a_cancelled_or_another_session_s_appointmen
     # without the appointment the session opens (an unbooked session)
     r = client.post(url, headers=nurse, json={"session_number": 1})
     assert r.status_code == 201, r.text
+
+
+def test_a_no_show_is_refused_before_the_start_and_recorded_after_it_with_a_reason(
+    app: Any, client: Any, clinic: dict[str, Any], clock: Any, login_api: Any
+) -> None:
+    nurse = clinic["team"]["nurse"]
+    plan, (first, second) = _booked_thursday_and_friday(client, clinic)
+    url = f"/api/v1/appointments/{first}"
+    again = {"session_number": 1, "chair_id": 1, "starts_at": "2026-03-05T13:00:00+01:00"}
+    book_url = f"/api/v1/plans/{plan['id']}/appointments"
+    # Thu 5 09:00 in Amsterdam is 08:00 UTC: one second before, it has not started
+    clock.now = datetime(2026, 3, 5, 7, 59, 59, tzinfo=UTC)
+    nurse = login_api("nurse")
+    r = client.post(f"{url}/not-attended", headers=nurse, json={"reason": "did not come"})
+    assert r.status_code == 409
+    assert r.json()["detail"] == (
+        f"appointment {first} starts Thu 05 Mar 2026 09:00 (Europe/Amsterdam): it has not "
+        "started yet, so it cannot be marked not attended; to call it off before then, "
+        "cancel it instead"
+    )
+    # from its start on: a reason is needed (blank, too short, missing, too long)
+    clock.now = datetime(2026, 3, 5, 8, 0, tzinfo=UTC)
+    nurse = login_api("nurse")
+    for body in ({"reason": "   "}, {"reason": " ab "}, {}, {"reason": "x" * 2001}):
+        r = client.post(f"{url}/not-attended", headers=nurse, json=body)
+        assert r.status_code == 422, (body, r.text)
+    assert (
+        "recording a no-show for an appointment needs a reason"
+        in client.post(f"{url}/not-attended", headers=nurse, json={"reason": " "}).text
+    )
+    shown = client.get(url, headers=nurse).json()
+    assert shown["status"] == "booked" and [e["kind"] for e in shown["history"]] == ["booked"]
+    assert _audit(app, "not_attended", first) == []
+    # while booked it holds its chair and its place in the course
+    r = client.post(book_url, headers=nurse, json=again)
+    assert (
+        r.status_code == 409
+        and "chair Chair 1 is booked from 2026-03-05 08:00" in r.json()["detail"]
+    )
+    r = client.post(book_url, headers=nurse, json={**again, "chair_id": 2})
+    assert r.status_code == 409 and "already booked" in r.json()["detail"]
+    # marked, with the reason trimmed, in its history and the audit trail
+    reason = "patient did not come; no answer by phone"
+    r = client.post(f"{url}/not-attended", headers=nurse, json={"reason": f"  {reason} "})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "not_attended" and r.json()["id"] == first
+    shown = client.get(url, headers=nurse).json()
+    assert shown["status"] == "not_attended"
+    assert [e["kind"] for e in shown["history"]] == ["booked", "not_attended"]
+    assert shown["history"][-1]["reason"] == reason
+    assert _local(shown["history"][-1]["at"]) == "Thu 05 09:00"
+    (audited,) = _audit(app, "not_attended", first)
+    assert audited.detail == {"reason": reason} and audited.patient_id == clinic["pid"]
+    # once only; neither moved nor cancelled afterwards; no session opens for it
+    r = client.post(f"{url}/not-attended", headers=nurse, json={"reason": reason})
+    assert r.status_code == 409
+    assert r.json()["detail"] == (
+        f"appointment {first} is not_attended: only a booked appointment is marked not attended"
+    )
+    r = client.post(f"{url}/cancel", headers=nurse, json={"reason": "patient unwell"})
+    assert r.status_code == 409 and "is not_attended" in r.json()["detail"]
+    r = client.post(
+        f"{url}/move",
+        headers=nurse,
+        json={"starts_at": "2026-03-05T11:00:00+01:00", "reason": "patient asked"},
+    )
+    assert r.status_code == 409 and "is not_attended" in r.json()["detail"]
+    r = client.post(
+        f"/api/v1/plans/{plan['id']}/sessions",
+        headers=nurse,
+        json={"session_number": 1, "appointment_id": first},
+    )
+    assert r.status_code == 409 and "is not_attended" in r.json()["detail"]
+    assert len(_audit(app, "not_attended", first)) == 1
+    # the next booking is untouched; the session is booked again, on the chair it freed
+    assert client.get(f"/api/v1/appointments/{second}", headers=nurse).json()["status"] == "booked"
+    r = client.post(book_url, headers=nurse, json=again)
+    assert r.status_code == 201, r.text
+    assert r.json()["session_number"] == 1 and _local(r.json()["starts_at"]) == "Thu 05 13:00"
+    rows = _appointments(app, plan["id"])  # none deleted
+    assert [(a.session_number, a.status) for a in rows] == [
+        (1, "not_attended"),
+        (2, "booked"),
+        (1, "booked"),
+    ]
+    # the therapist reads the calendar but does not record a no-show
+    therapist = login_api("therapist")
+    r = client.post(
+        f"/api/v1/appointments/{second}/not-attended", headers=therapist, json={"reason": reason}
+    )
+    assert r.status_code == 403
+
+
+def test_the_calendar_and_the_appointment_page_show_a_no_show_in_words(
+    app: Any, client: Any, clinic: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    from conftest import page_login
+
+    plan, (first, second) = _booked_thursday_and_friday(client, clinic)
+    # before Thursday: neither has started, nothing is pending, no form
+    csrf = login_page("nurse")
+    assert 'data-testid="no-show-pending"' not in client.get("/calendar?week=2026-03-05").text
+    assert 'data-testid="not-attended-form"' not in client.get(f"/appointments/{first}").text
+    # Thu 5, 11:00 in Amsterdam: the 09:00 booking has started with no session opened
+    clock.now = datetime(2026, 3, 5, 10, 0, tzinfo=UTC)
+    csrf = page_login(client, "nurse")
+    day = client.get("/calendar?day=2026-03-05").text
+    assert day.count('data-testid="no-show-pending"') == 1
+    assert "09:00–15:00" in day and '· <span data-testid="no-show-pending">no session opened' in day
+    assert 'data-testid="not-attended"' not in day
+    assert 'data-testid="no-show-pending"' not in client.get("/calendar?day=2026-03-06").text
+    week = client.get("/calendar?week=2026-03-05").text
+    assert week.count('data-testid="no-show-pending"') == 1 and week.count("/appointments/") == 2
+    assert "no session opened</span>" in week and "did not attend" not in week
+    # the form only where it is allowed: a started booking, for whoever writes the schedule
+    page = client.get(f"/appointments/{first}").text
+    assert 'data-testid="not-attended-form"' in page
+    assert f'action="/appointments/{first}/not-attended"' in page
+    assert 'name="csrf_token"' in page and 'name="reason" required' in page
+    assert 'data-testid="not-attended-form"' not in client.get(f"/appointments/{second}").text
+    # a refusal (no reason, or too short) stores nothing and says why
+    for reason, why in ((" ", "reason: Field required"), ("ab", "needs a reason")):
+        r = client.post(
+            f"/appointments/{first}/not-attended",
+            data={"reason": reason, "csrf_token": csrf},
+            follow_redirects=False,
+        )
+        assert r.status_code == 422 and why in r.text
+    assert _appointments(app, plan["id"])[0].status == "booked"
+    r = client.post(
+        f"/appointments/{first}/not-attended",
+        data={"reason": "patient did not come", "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == f"/appointments/{first}"
+    page = client.get(f"/appointments/{first}").text
+    assert 'data-testid="not-attended-form"' not in page and 'data-testid="move-form"' not in page
+    assert "did not attend (Thu 05 Mar 09:00, " in page and "patient did not come" in page
+    day = client.get("/calendar?day=2026-03-05").text
+    assert day.count('data-testid="not-attended"') == 1 and "· <span" in day
+    assert ">did not attend</span>" in day and 'data-testid="no-show-pending"' not in day
+    week = client.get("/calendar?week=2026-03-05").text
+    assert week.count('data-testid="not-attended"') == 1 and week.count("/appointments/") == 2
+    assert 'data-testid="no-show-pending"' not in week
+    # the therapist reads the calendar and the page, without the form
+    page_login(client, "therapist")
+    page = client.get(f"/appointments/{first}").text
+    assert "did not attend" in page
+    clock.now = datetime(2026, 3, 6, 10, 0, tzinfo=UTC)  # Fri 6 11:00: the second started
+    page_login(client, "therapist")
+    page = client.get(f"/appointments/{second}").text
+    assert "no session opened" in page and 'data-testid="not-attended-form"' not in page

@@ -252,7 +252,8 @@ def read_appointment(
     appointment_id: Id,
     call: Call = api_request("schedule:read"),
 ) -> object:
-    """One appointment with its history (booked, moved, cancelled, each with its reason)."""
+    """One appointment with its history (booked, moved, attended, not attended, cancelled,
+    each with its reason)."""
     appt, events = call.do(booking.read_appointment, appointment_id=appointment_id)
     return schemas.AppointmentWithHistory.model_validate(
         {
@@ -287,3 +288,20 @@ def cancel_appointment(
 ) -> object:
     """Cancel one appointment (a reason is required; the appointment is kept, cancelled)."""
     return call.do(booking.cancel, appointment_id=appointment_id, reason=data.reason)
+
+
+@router.post("/appointments/{appointment_id}/not-attended", response_model=schemas.AppointmentRead)
+def not_attended_appointment(
+    appointment_id: Id,
+    data: schemas.NotAttendedRequest,
+    call: Call = api_request("schedule:write"),
+) -> object:
+    """Record that the patient did not come (only once the appointment's start has passed;
+    a reason is required; the appointment is kept, not attended, and its session can be
+    booked again)."""
+    return call.do(
+        booking.mark_not_attended,
+        appointment_id=appointment_id,
+        reason=data.reason,
+        settings=call.settings,
+    )

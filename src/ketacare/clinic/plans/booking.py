@@ -7,7 +7,9 @@ its protocol spaces them, a closed day or a time outside the clinic's hours
 follows the plan's own dates and moves a session planned on a closed day to the next
 open day (:mod:`ketacare.core.scheduling.placement`). An appointment is moved or
 cancelled with a reason and keeps its history (:class:`AppointmentEvent`, append-only);
-ending or superseding a plan cancels its bookings (:mod:`ketacare.clinic.plans.service`).
+one whose start has passed with no session opened is marked not attended (a no-show,
+:func:`mark_not_attended`); ending or superseding a plan cancels its bookings
+(:mod:`ketacare.clinic.plans.service`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from ketacare.infra.settings import Settings
 #: an appointment in one of these holds its chair and its place in the course (a booking
 #: still to come, or one the patient came to: a session was opened for it)
 HOLDING = ("booked", "attended")
+#: the calendar shows these: the holding ones and the no-shows (which free their place)
+SHOWN = (*HOLDING, "not_attended")
 
 
 def chairs(*, session: Session) -> list[Chair]:
@@ -334,14 +338,13 @@ def book_course(
     return out
 
 
-def _booked(session: Session, appointment_id: int) -> Appointment:
+def _booked(session: Session, appointment_id: int, what: str = "moved or cancelled") -> Appointment:
     appt = session.get(Appointment, appointment_id)
     if appt is None:
         raise NotFound(f"appointment {appointment_id} does not exist")
     if appt.status != "booked":
         raise Conflict(
-            f"appointment {appointment_id} is {appt.status}: only a booked appointment is "
-            "moved or cancelled"
+            f"appointment {appointment_id} is {appt.status}: only a booked appointment is {what}"
         )
     return appt
 
@@ -427,6 +430,47 @@ def cancel(
         session=session,
         actor=actor,
         action="cancel",
+        resource_type="appointment",
+        resource_id=appt.id,
+        patient_id=appt.patient_id,
+        at=now,
+        detail={"reason": text},
+    )
+    return appt
+
+
+def mark_not_attended(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    appointment_id: int,
+    reason: str,
+    now: datetime,
+    settings: Settings,
+) -> Appointment:
+    """The patient did not come: a booked appointment whose start has passed (no session
+    was opened for it) becomes ``not_attended``, with the reason in its history; audited.
+
+    It no longer holds its chair or its place in the course (the session can be booked
+    again) and cannot be moved or cancelled. Refused before its start (cancel it instead)
+    and for an appointment not booked; refused, nothing changes.
+    """
+    appt = _booked(session, appointment_id, "marked not attended")
+    if now < appt.starts_at:
+        raise Conflict(
+            f"appointment {appointment_id} starts "
+            f"{appt.starts_at.astimezone(settings.zone):%a %d %b %Y %H:%M} "
+            f"({settings.timezone}): it has not started yet, so it cannot be marked not "
+            "attended; to call it off before then, cancel it instead"
+        )
+    text = _reason(reason, "recording a no-show for")
+    appt.status = "not_attended"
+    session.flush()
+    _event(session, appt=appt, kind="not_attended", actor=actor, now=now, reason=text)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="not_attended",
         resource_type="appointment",
         resource_id=appt.id,
         patient_id=appt.patient_id,
@@ -535,12 +579,13 @@ def moved_ids(*, session: Session, appointment_ids: list[int]) -> set[int]:
 def calendar(
     *, session: Session, actor: audit.Actor, start: datetime, end: datetime, now: datetime
 ) -> list[Appointment]:
-    """Booked and attended appointments between two instants (each one's read audited)."""
+    """Booked, attended and not attended appointments between two instants (each one's
+    read audited)."""
     appointments = list(
         session.scalars(
             select(Appointment)
             .where(
-                Appointment.status.in_(HOLDING),
+                Appointment.status.in_(SHOWN),
                 Appointment.starts_at < end,
                 Appointment.ends_at > start,
             )

@@ -119,28 +119,31 @@ class Appointment(Base):
     nurse_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # booked | attended (a session was opened for it) | cancelled
+    # booked | attended (a session was opened for it) | not_attended (a no-show) | cancelled
     status: Mapped[str] = mapped_column(String(20), default="booked")
     booked_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
 
 class AppointmentEvent(Base):
-    """One step of an appointment's history: booked, moved, attended or cancelled
-    (append-only).
+    """One step of an appointment's history: booked, moved, attended, not attended or
+    cancelled (append-only).
 
     A move changes the appointment's time or chair and keeps the one before here; a
     cancellation keeps the row (status ``cancelled``); opening its dosing session marks
-    it attended (status ``attended``). Database triggers refuse changes.
+    it attended (status ``attended``); a no-show is marked after its start with a reason
+    (status ``not_attended``). Database triggers refuse changes.
     """
 
     __tablename__ = "appointment_events"
     __table_args__ = (
-        CheckConstraint("kind IN ('booked', 'moved', 'attended', 'cancelled')", name="kind"),
+        CheckConstraint(
+            "kind IN ('booked', 'moved', 'attended', 'not_attended', 'cancelled')", name="kind"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))  # booked | moved | attended | cancelled
+    kind: Mapped[str] = mapped_column(String(20))  # booked | moved | (not_)attended | cancelled
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     reason: Mapped[str | None] = mapped_column(Text, default=None)

@@ -378,6 +378,8 @@ def calendar_page(
             "therapists": {u.id: u for u in session.scalars(select(User))},
             "patients": patients,
             "moved": booking.moved_ids(session=session, appointment_ids=[a.id for a in appts]),
+            # started, still booked: no session was opened for it (yet)
+            "no_session": {a.id for a in appts if a.status == "booked" and a.starts_at <= call.now},
             "hours": hours,
             "closures": [c for c in hours.closures if c.last >= days[0] and c.first <= days[-1]],
             "prev": f"?{key}={(first - step).isoformat()}",
@@ -413,6 +415,7 @@ def _appointment_page(
             if refused
             else {"date": local.date().isoformat(), "time": local.strftime("%H:%M")},
             "hours": booking.clinic_hours(call.settings),
+            "started": appt.starts_at <= call.now,
         },
         refused=refused,
     )
@@ -456,6 +459,23 @@ def appointment_cancel(
             booking.cancel,
             appointment_id=appointment_id,
             reason=call.parse(schemas.CancelRequest).reason,
+        ),
+        done=f"/appointments/{appointment_id}",
+        again=lambda refused: _appointment_page(call, appointment_id, refused),
+        status=conflict_or_unprocessable,
+    )
+
+
+@router.post("/appointments/{appointment_id}/not-attended")
+def appointment_not_attended(
+    appointment_id: int, call: PageCall = page_call("schedule:write")
+) -> Response:
+    return call.attempt(
+        lambda: call.do(
+            booking.mark_not_attended,
+            appointment_id=appointment_id,
+            reason=call.parse(schemas.NotAttendedRequest).reason,
+            settings=call.settings,
         ),
         done=f"/appointments/{appointment_id}",
         again=lambda refused: _appointment_page(call, appointment_id, refused),

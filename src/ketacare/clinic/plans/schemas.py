@@ -91,6 +91,10 @@ class CancelRequest(BaseModel):
     reason: str = Field(max_length=2000, description="Why it is cancelled (kept)")
 
 
+class NotAttendedRequest(BaseModel):
+    reason: str = Field(max_length=2000, description="Why the patient did not come (kept)")
+
+
 class AdjunctRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
