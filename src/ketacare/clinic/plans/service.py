@@ -102,8 +102,7 @@ def _checked_goals(goals: list[dict[str, object]]) -> list[dict[str, object]]:
             isinstance(v, str) and v.strip() for v in (measure, target)
         ):
             raise InvalidInput(
-                f"goal {i + 1} must have a measure and a target, both in words (got "
-                f"{sorted(goal)})"
+                f"goal {i + 1} must have a measure and a target, both in words (got {sorted(goal)})"
             )
         assert isinstance(measure, str) and isinstance(target, str)
         if len(measure) > 60 or len(target) > 300:
