@@ -7,7 +7,7 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Query
 
 from ketacare.clinic.patients.service import get_patient
-from ketacare.clinic.plans import booking, dosing, schemas, service, therapy
+from ketacare.clinic.plans import appointments, booking, dosing, schemas, service, therapy
 from ketacare.clinic.plans import exposure as exposures
 from ketacare.infra.permissions import Role
 from ketacare.web.deps import Call, Id, api_request, ensure_patient_scope
@@ -254,7 +254,7 @@ def read_appointment(
 ) -> object:
     """One appointment with its history (booked, moved, attended, not attended, cancelled,
     each with its reason)."""
-    appt, events = call.do(booking.read_appointment, appointment_id=appointment_id)
+    appt, events = call.do(appointments.read_appointment, appointment_id=appointment_id)
     return schemas.AppointmentWithHistory.model_validate(
         {
             **schemas.AppointmentRead.model_validate(appt).model_dump(),

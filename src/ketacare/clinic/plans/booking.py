@@ -35,8 +35,6 @@ from ketacare.infra.settings import Settings
 #: an appointment in one of these holds its chair and its place in the course (a booking
 #: still to come, or one the patient came to: a session was opened for it)
 HOLDING = ("booked", "attended")
-#: the calendar shows these: the holding ones and the no-shows (which free their place)
-SHOWN = (*HOLDING, "not_attended")
 
 
 def chairs(*, session: Session) -> list[Chair]:
@@ -199,6 +197,34 @@ def _event(
             chair_id=appt.chair_id,
         )
     )
+
+
+def _set_status(
+    session: Session,
+    *,
+    appt: Appointment,
+    status: str,
+    action: str,
+    actor: audit.Actor,
+    now: datetime,
+    reason: str,
+    detail: dict[str, object],
+) -> Appointment:
+    """The appointment's new status, an event of that kind in its history, audited."""
+    appt.status = status
+    session.flush()
+    _event(session, appt=appt, kind=status, actor=actor, now=now, reason=reason)
+    audit.record(
+        session=session,
+        actor=actor,
+        action=action,
+        resource_type="appointment",
+        resource_id=appt.id,
+        patient_id=appt.patient_id,
+        at=now,
+        detail=detail,
+    )
+    return appt
 
 
 def _chair(session: Session, chair_id: int) -> Chair:
@@ -423,20 +449,16 @@ def cancel(
     """Cancel one appointment with a reason; the row stays (status cancelled) with its history."""
     appt = _booked(session, appointment_id)
     text = _reason(reason, "cancelling")
-    appt.status = "cancelled"
-    session.flush()
-    _event(session, appt=appt, kind="cancelled", actor=actor, now=now, reason=text)
-    audit.record(
-        session=session,
-        actor=actor,
+    return _set_status(
+        session,
+        appt=appt,
+        status="cancelled",
         action="cancel",
-        resource_type="appointment",
-        resource_id=appt.id,
-        patient_id=appt.patient_id,
-        at=now,
+        actor=actor,
+        now=now,
+        reason=text,
         detail={"reason": text},
     )
-    return appt
 
 
 def mark_not_attended(
@@ -464,20 +486,16 @@ def mark_not_attended(
             "attended; to call it off before then, cancel it instead"
         )
     text = _reason(reason, "recording a no-show for")
-    appt.status = "not_attended"
-    session.flush()
-    _event(session, appt=appt, kind="not_attended", actor=actor, now=now, reason=text)
-    audit.record(
-        session=session,
-        actor=actor,
+    return _set_status(
+        session,
+        appt=appt,
+        status="not_attended",
         action="not_attended",
-        resource_type="appointment",
-        resource_id=appt.id,
-        patient_id=appt.patient_id,
-        at=now,
+        actor=actor,
+        now=now,
+        reason=text,
         detail={"reason": text},
     )
-    return appt
 
 
 def mark_attended(
@@ -494,48 +512,16 @@ def mark_attended(
     appointment not booked (cancelled, or already attended) is left as it is."""
     if appointment.status != "booked":
         return
-    appointment.status = "attended"
-    session.flush()
-    _event(
+    _set_status(
         session,
         appt=appointment,
-        kind="attended",
+        status="attended",
+        action="attend",
         actor=actor,
         now=now,
         reason=f"dosing session {dosing_session_id} opened",
-    )
-    audit.record(
-        session=session,
-        actor=actor,
-        action="attend",
-        resource_type="appointment",
-        resource_id=appointment.id,
-        patient_id=appointment.patient_id,
-        at=now,
         detail={"session": dosing_session_id},
     )
-
-
-def history(*, session: Session, appointment_id: int) -> list[AppointmentEvent]:
-    """An appointment's events, oldest first (read with the appointment)."""
-    return list(
-        session.scalars(
-            select(AppointmentEvent)
-            .where(AppointmentEvent.appointment_id == appointment_id)
-            .order_by(AppointmentEvent.id)
-        )
-    )
-
-
-def read_appointment(
-    *, session: Session, actor: audit.Actor, appointment_id: int, now: datetime
-) -> tuple[Appointment, list[AppointmentEvent]]:
-    """One appointment and its history (audited read)."""
-    appt = session.get(Appointment, appointment_id)
-    if appt is None:
-        raise NotFound(f"appointment {appointment_id} does not exist")
-    audit.read_row(appt, session=session, actor=actor, at=now, resource_type="appointment")
-    return appt, history(session=session, appointment_id=appt.id)
 
 
 def cancel_for_retired_record(
@@ -560,38 +546,3 @@ def cancel_for_retired_record(
             now=now,
         )
     return list(booked)
-
-
-def moved_ids(*, session: Session, appointment_ids: list[int]) -> set[int]:
-    """Which of these appointments have been moved at least once (for the calendar)."""
-    if not appointment_ids:
-        return set()
-    return set(
-        session.scalars(
-            select(AppointmentEvent.appointment_id).where(
-                AppointmentEvent.appointment_id.in_(appointment_ids),
-                AppointmentEvent.kind == "moved",
-            )
-        )
-    )
-
-
-def calendar(
-    *, session: Session, actor: audit.Actor, start: datetime, end: datetime, now: datetime
-) -> list[Appointment]:
-    """Booked, attended and not attended appointments between two instants (each one's
-    read audited)."""
-    appointments = list(
-        session.scalars(
-            select(Appointment)
-            .where(
-                Appointment.status.in_(SHOWN),
-                Appointment.starts_at < end,
-                Appointment.ends_at > start,
-            )
-            .order_by(Appointment.starts_at)
-        )
-    )
-    for appt in appointments:
-        audit.read_row(appt, session=session, actor=actor, at=now, resource_type="appointment")
-    return appointments

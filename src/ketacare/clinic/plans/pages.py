@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from ketacare.clinic.accounts.orm import User
 from ketacare.clinic.patients.service import current_weight, get_patient
-from ketacare.clinic.plans import booking, dosing, gates, schemas, service, therapy
+from ketacare.clinic.plans import appointments, booking, dosing, gates, schemas, service, therapy
 from ketacare.clinic.plans import exposure as exposures
 from ketacare.clinic.plans.orm import Adjunct, Appointment, Chair, TherapySession
 from ketacare.core.errors import InvalidInput, KetacareError
@@ -349,7 +349,7 @@ def calendar_page(
         first, count = first - timedelta(days=first.weekday()), 7
     days = [first + timedelta(days=i) for i in range(count)]
     start = datetime.combine(first, time(0), tzinfo=zone)
-    appts = call.do(booking.calendar, start=start, end=start + timedelta(days=count))
+    appts = call.do(appointments.calendar, start=start, end=start + timedelta(days=count))
     therapies = call.do(therapy.therapy_between, first=days[0], last=days[-1])
     patients = {
         pid: get_patient(session=session, patient_id=pid)
@@ -377,7 +377,7 @@ def calendar_page(
             "therapy": {d: [t for t in therapies if t.planned_date == d] for d in days},
             "therapists": {u.id: u for u in session.scalars(select(User))},
             "patients": patients,
-            "moved": booking.moved_ids(session=session, appointment_ids=[a.id for a in appts]),
+            "moved": appointments.moved_ids(session=session, appointment_ids=[a.id for a in appts]),
             # started, still booked: no session was opened for it (yet)
             "no_session": {a.id for a in appts if a.status == "booked" and a.starts_at <= call.now},
             "hours": hours,
@@ -399,7 +399,7 @@ def _other_view(days: list[date], today: date) -> str:
 def _appointment_page(
     call: PageCall, appointment_id: int, refused: Refusal | None = None
 ) -> Response:
-    appt, events = call.do(booking.read_appointment, appointment_id=appointment_id)
+    appt, events = call.do(appointments.read_appointment, appointment_id=appointment_id)
     session = call.session
     local = appt.starts_at.astimezone(call.settings.zone)
     return call.render(
