@@ -61,7 +61,12 @@ from ketacare.infra.policy import check_site_policy
 from ketacare.infra.settings import Settings, load_settings
 from ketacare.web.deps import AppContext
 from ketacare.web.headers import SecurityHeaders
-from ketacare.web.idempotency import IdempotencyKeys, Replayed, replayed
+from ketacare.web.idempotency import (
+    IdempotencyKeys,
+    Replayed,
+    purge_keys_periodically,
+    replayed,
+)
 from ketacare.web.limits import BodyLimit, StrictTransport
 from ketacare.web.problems import API_ERROR_RESPONSES, HANDLERS
 from ketacare.web.render import WEB_DIR, make_templates
@@ -200,21 +205,32 @@ def _refuse_unwritable(engine: Engine, settings: Settings) -> None:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """While serving: the scheduled audit anchors, when a folder is configured."""
+    """While serving: the scheduled audit anchors (when a folder is configured) and the
+    hourly removal of expired idempotency keys."""
     ctx: AppContext = app.state.ctx
     folder = ctx.settings.audit_anchor_dir
-    task = None
-    if folder is not None:
-        task = asyncio.create_task(
-            anchor_periodically(
+    tasks = [
+        asyncio.create_task(
+            purge_keys_periodically(
                 sessions=ctx.sessions,
-                directory=folder,
-                minutes=ctx.settings.audit_anchor_minutes,
+                keep_hours=ctx.settings.idempotency_keep_hours,
                 clock=ctx.clock,
+            )
+        )
+    ]
+    if folder is not None:
+        tasks.append(
+            asyncio.create_task(
+                anchor_periodically(
+                    sessions=ctx.sessions,
+                    directory=folder,
+                    minutes=ctx.settings.audit_anchor_minutes,
+                    clock=ctx.clock,
+                )
             )
         )
     try:
         yield
     finally:
-        if task is not None:
+        for task in tasks:
             task.cancel()

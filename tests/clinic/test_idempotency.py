@@ -118,3 +118,48 @@ def test_a_replayed_session_event_is_charted_once(
     # without the key, the retry is stale (the sequence moved): the key is what saves it
     stale = client.post(f"/api/v1/sessions/{sid}/events", headers=nurse, json=body)
     assert stale.status_code == 409
+
+
+def test_a_key_is_kept_for_the_configured_hours_then_free_and_purged(
+    app: Any, client: Any, login_api: Any, clock: Any
+) -> None:
+    from datetime import timedelta
+
+    from ketacare.clinic.system import idempotency as keys
+
+    keep = app.state.ctx.settings.idempotency_keep_hours
+    assert keep == 24  # the default
+    nurse = {**login_api("nurse"), "Idempotency-Key": "kept-for-a-day"}
+    before = _weights(app)
+    first = client.post(WEIGHTS, headers=nurse, json={"weight_kg": 61.5})
+    assert first.status_code == 201, first.text
+    # 23 h 59 min later: still a replay, nothing written
+    clock.now += timedelta(hours=keep) - timedelta(minutes=1)
+    nurse = {**login_api("nurse"), "Idempotency-Key": "kept-for-a-day"}
+    again = client.post(WEIGHTS, headers=nurse, json={"weight_kg": 61.5})
+    assert again.headers.get("idempotent-replayed") == "true" and _weights(app) == before + 1
+    # past the hours kept the key is free again: a new request, a new measurement,
+    # the expired row replaced by the new one
+    clock.now += timedelta(minutes=2)
+    nurse = {**login_api("nurse"), "Idempotency-Key": "kept-for-a-day"}
+    later = client.post(WEIGHTS, headers=nurse, json={"weight_kg": 61.5})
+    assert later.status_code == 201 and "idempotent-replayed" not in later.headers
+    assert later.json()["id"] != first.json()["id"] and _weights(app) == before + 2
+    (row,) = _rows(app)
+    assert row.created_at == clock.now
+    # the housekeeping removes what is older than the hours kept, and only that
+    other = {**login_api("nurse"), "Idempotency-Key": "another-key"}
+    assert client.post(WEIGHTS, headers=other, json={"weight_kg": 62.0}).status_code == 201
+    with app.state.ctx.sessions() as session, session.begin():
+        removed = keys.purge(
+            session=session, now=clock.now + timedelta(hours=keep), keep=timedelta(hours=keep)
+        )
+    assert removed == 0
+    with app.state.ctx.sessions() as session, session.begin():
+        removed = keys.purge(
+            session=session,
+            now=clock.now + timedelta(hours=keep, seconds=1),
+            keep=timedelta(hours=keep),
+        )
+    assert removed == 2 and _rows(app) == []
+    assert _weights(app) == before + 3  # the measurements themselves are untouched

@@ -161,6 +161,14 @@ class Settings(BaseSettings):
     audit_anchor_minutes: float = Field(
         default=60.0, gt=0, description="Minutes between the server's audit anchors"
     )
+    idempotency_keep_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 365,
+        description="Hours an API write's Idempotency-Key and its answer are kept: a retry "
+        "within them gets the first answer; after them the key is free again and the row "
+        "is removed (it holds no clinical record, only a copy of an answer)",
+    )
     migration_database_url: str = Field(
         default="",
         description="PostgreSQL: URL of the owner role that runs migrations and restores; "

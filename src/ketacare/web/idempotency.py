@@ -11,17 +11,19 @@ has an answer, which :func:`replayed` sends back as it was first sent. The rules
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from ketacare.clinic.system import idempotency as keys
@@ -64,6 +66,7 @@ def claim_key(request: Request, session: Session, user_id: int, now: datetime) -
         route=pending.route,
         body_sha256=pending.body_sha256,
         now=now,
+        keep=timedelta(hours=request.app.state.ctx.settings.idempotency_keep_hours),
     )
     if answer is not None:
         raise Replayed(answer)
@@ -194,3 +197,23 @@ async def _refuse(send: Send, key: str) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def purge_keys_periodically(
+    *, sessions: sessionmaker[Session], keep_hours: float, clock: Callable[[], datetime]
+) -> None:
+    """The server's housekeeping: expired keys removed at start, then every hour; a
+    failure is logged in one line and retried at the next turn."""
+
+    def once() -> int:
+        with sessions() as session, session.begin():
+            return keys.purge(session=session, now=clock(), keep=timedelta(hours=keep_hours))
+
+    while True:
+        try:
+            removed = await run_in_threadpool(once)
+            if removed:
+                log.info("idempotency keys: %d expired removed", removed)
+        except Exception as exc:  # keep serving; the log says why, once per turn
+            log.error("idempotency keys NOT purged: %s", exc)
+        await asyncio.sleep(3600)

@@ -7,15 +7,17 @@ first time it inserts the key (committed with the write, or rolled back with it)
 replay with the same body and route gets the stored answer and writes nothing; the same
 key with another body or route is refused. :func:`keep_answer` stores the answer once
 it is sent. The rows hold no clinical record of their own: the answer is a copy of what
-the account was already shown.
+the account was already shown. A key is kept for ``keep`` (the setting
+``KETACARE_IDEMPOTENCY_KEEP_HOURS``, 24 h by default): after that a request with it is a
+new request, and :func:`purge` removes the old rows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.system.orm import IdempotencyKey
@@ -42,6 +44,7 @@ def claim(
     route: str,
     body_sha256: str,
     now: datetime,
+    keep: timedelta,
 ) -> tuple[int | None, StoredAnswer | None]:
     """Reserve ``key`` for this write, or find its first answer.
 
@@ -49,11 +52,15 @@ def claim(
     concurrent requests with one key cannot both write: the second fails on the unique
     key), or ``(None, answer)`` for a replay. Raises :class:`IdempotencyKeyReused` when
     the key came with another body or route, :class:`IdempotencyKeyPending` when the
-    first request has no stored answer.
+    first request has no stored answer. A key older than ``keep`` is a new key.
     """
     row = session.scalars(
         select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
     ).one_or_none()
+    if row is not None and row.created_at < now - keep:
+        session.delete(row)  # expired: the key is free again
+        session.flush()
+        row = None
     if row is None:
         row = IdempotencyKey(
             user_id=user_id, key=key, route=route, body_sha256=body_sha256, created_at=now
@@ -98,3 +105,9 @@ def keep_answer(
             response=body.decode("utf-8", errors="replace"),
         )
     )
+
+
+def purge(*, session: Session, now: datetime, keep: timedelta) -> int:
+    """Remove the keys (and their answers) older than ``keep``; how many were removed."""
+    result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < now - keep))
+    return int(getattr(result, "rowcount", 0) or 0)
