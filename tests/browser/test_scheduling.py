@@ -115,3 +115,40 @@ def test_a_course_lands_monday_to_friday_and_one_appointment_moves_with_a_reason
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, width
     phone.screenshot(path=f"{SHOTS}/sched-phone-week.png", full_page=True)
+
+
+def test_a_no_show_is_recorded_with_a_reason_and_the_session_booked_again(
+    live_server: Any, page: Any, live_clock: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    base = live_server.url
+    plan_id = _signed_plan(base)
+    login(page, base, "nurse")
+    page.goto(f"{base}/plans/{plan_id}")
+    booking = page.get_by_test_id("book-course")
+    booking.get_by_label("Chair").select_option(label="Chair 3")
+    page.get_by_role("button", name="Book all sessions").click()
+    expect(page.get_by_test_id("appointments").locator("li")).to_have_count(10)
+    # Thursday 4 February 2027, 12:00 UTC: session 1 (09:00) started, no session opened
+    live_clock.offset = datetime(2027, 2, 4, 12, 0, tzinfo=UTC) - datetime.now(UTC)
+    login(page, base, "nurse")
+    page.goto(f"{base}/calendar?week=2027-02-04")
+    week = page.get_by_test_id("calendar-week")
+    expect(week.get_by_test_id("no-show-pending")).to_have_count(1)  # Friday's is to come
+    week.locator("a.appt", has_text="#1").click()
+    expect(page.get_by_test_id("appointment")).to_contain_text("no session opened")
+    form = page.get_by_test_id("not-attended-form")
+    form.get_by_label("Reason").fill("did not come; no answer by phone")
+    form.get_by_role("button", name="Record did not attend").click()
+    expect(page.get_by_test_id("appointment")).to_contain_text("did not attend")
+    expect(page.get_by_test_id("appointment-history")).to_contain_text(
+        "did not come; no answer by phone"
+    )
+    expect(page.get_by_test_id("not-attended-form")).to_have_count(0)
+    expect(page.get_by_test_id("move-form")).to_have_count(0)
+    page.screenshot(path=f"{SHOTS}/sched-no-show.png", full_page=True)
+    page.goto(f"{base}/calendar?week=2027-02-04")
+    expect(week.get_by_test_id("not-attended")).to_have_count(1)
+    expect(week.get_by_test_id("no-show-pending")).to_have_count(0)
+    page.screenshot(path=f"{SHOTS}/sched-no-show-week.png", full_page=True)
