@@ -62,6 +62,29 @@ class PopulationResult:
     curves: Array | None = field(default=None)  # (N, T) when requested
 
 
+def _positions(n: int, qs: Sequence[float]) -> list[tuple[int, float]]:
+    """Each percentile's order statistic (0-based) and interpolation weight, numpy's
+    default (linear) definition: position ``(n - 1) * q / 100``."""
+    out = []
+    for q in qs:
+        pos = (n - 1) * q / 100.0
+        lo = int(math.floor(pos))
+        out.append((lo, pos - lo))
+    return out
+
+
+def _interpolated(
+    positions: list[tuple[int, float]], n: int, order_stat: Callable[[int], Array]
+) -> Array:
+    """Each percentile from the order statistics at and after its position (numpy's
+    linear definition), ``order_stat(k)`` giving the values of rank ``k``."""
+    rows = []
+    for lo, frac in positions:
+        low = order_stat(lo)
+        rows.append(low + frac * (order_stat(lo + 1) - low) if frac > 0 and lo + 1 < n else low)
+    return np.stack(rows)
+
+
 def _row_percentiles(block: Array, qs: Sequence[float], *, overwrite: bool = False) -> Array:
     """Percentiles along the last axis, numpy's default (linear) definition.
 
@@ -74,26 +97,14 @@ def _row_percentiles(block: Array, qs: Sequence[float], *, overwrite: bool = Fal
     """
     n = block.shape[-1]
     work = block if overwrite else block.copy()
-    positions = [(n - 1) * q / 100.0 for q in qs]
+    positions = _positions(n, qs)
     if n >= _MULTI_K_FROM:
         # one multi-k partition placing each needed order statistic and its neighbour
         # (with numpy 2 it is faster than the nested partitions for a thousand or more)
-        needed: set[int] = set()
-        for pos in positions:
-            lo = int(math.floor(pos))
-            needed.update((lo, min(lo + 1, n - 1)))
+        needed = {k for lo, _ in positions for k in (lo, min(lo + 1, n - 1))}
         work.partition(sorted(needed), axis=-1)
-        out = np.empty((len(qs),) + block.shape[:-1])
-        for i, pos in enumerate(positions):
-            lo = int(math.floor(pos))
-            frac = pos - lo
-            low = work[..., lo]
-            if frac > 0 and lo + 1 < n:
-                out[i] = low + frac * (work[..., lo + 1] - low)
-            else:
-                out[i] = low
-        return out
-    ks = sorted({int(math.floor(p)) for p in positions})
+        return _interpolated(positions, n, lambda k: work[..., k])
+    ks = sorted({lo for lo, _ in positions})
 
     def split(a: int, b: int, wanted: list[int]) -> None:
         if not wanted:
@@ -104,18 +115,16 @@ def _row_percentiles(block: Array, qs: Sequence[float], *, overwrite: bool = Fal
         split(mid + 1, b, [k for k in wanted if k > mid])
 
     split(0, n, ks)
-    out = np.empty((len(qs),) + block.shape[:-1])
-    for i, pos in enumerate(positions):
-        lo = int(math.floor(pos))
-        frac = pos - lo
-        low = work[..., lo]
-        if frac > 0 and lo + 1 < n:
-            nxt = min([k for k in ks if k > lo], default=n - 1)
-            high = work[..., lo + 1 : nxt + 1].min(axis=-1)
-            out[i] = low + frac * (high - low)
-        else:
-            out[i] = low
-    return out
+
+    def order_stat(k: int) -> Array:
+        if k in ks:
+            return work[..., k]
+        # rank k just after a partitioned index: the least of the range up to the next
+        nxt = min([j for j in ks if j > k], default=n - 1)
+        least: Array = work[..., k : nxt + 1].min(axis=-1)
+        return least
+
+    return _interpolated(positions, n, order_stat)
 
 
 def upstream_states(a: Array, c_row: Array) -> list[int]:
@@ -157,17 +166,6 @@ def _plasma_plan(model: Model, regimen: Regimen, params: ParameterSet) -> Plan:
         if item.state in where
     ]
     return make_plan(a=a, c=c, inputs=inputs)
-
-
-def _positions(n: int, qs: Sequence[float]) -> list[tuple[int, float]]:
-    """Each percentile's order statistic (0-based) and interpolation weight, numpy's
-    default (linear) definition: position ``(n - 1) * q / 100``."""
-    out = []
-    for q in qs:
-        pos = (n - 1) * q / 100.0
-        lo = int(math.floor(pos))
-        out.append((lo, pos - lo))
-    return out
 
 
 def _compiled_bands(
@@ -215,14 +213,7 @@ def _compiled_bands(
             if progress is not None:
                 progress(done, len(pieces))
     row_of = {k: i for i, k in enumerate(needed)}
-    bands = np.empty((len(percentiles), n_times))
-    for i, (lo, frac) in enumerate(positions):
-        low = stats[row_of[lo]]
-        if frac > 0 and lo + 1 < n:
-            bands[i] = low + frac * (stats[row_of[lo + 1]] - low)
-        else:
-            bands[i] = low
-    return bands
+    return _interpolated(positions, n, lambda k: stats[row_of[k]])
 
 
 def simulate_population(
