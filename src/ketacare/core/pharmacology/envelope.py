@@ -50,7 +50,7 @@ def envelope_indices(
     width = -(-n // intervals)  # ceil: the last interval may be shorter
     starts = np.arange(0, n, width)
     found = [starts, np.array([n - 1])]
-    padded = intervals * width if starts.size == intervals else starts.size * width
+    padded = starts.size * width
     for s in series:
         # pad the last interval with its own last value: no extreme that is not there
         block = np.concatenate((s, np.full(padded - n, s[-1]))).reshape(-1, width)
