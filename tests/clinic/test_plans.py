@@ -491,6 +491,7 @@ def test_a_goal_without_a_measure_and_a_target_is_refused_storing_nothing(
         before = session.query(Plan).count()
         for goals, said in (
             ([{"text": "walk 30 minutes"}], "goal 1 must have a measure and a target"),
+            (["walk 30 minutes"], "goal 1 must have a measure and a target"),
             ([{"measure": "phq9", "target": " "}], "goal 1 must have a measure and a target"),
             ([{"measure": "phq9", "target": "x" * 301}], "target up to 300"),
         ):

@@ -97,6 +97,8 @@ def _checked_goals(goals: list[dict[str, object]]) -> list[dict[str, object]]:
     """
     checked: list[dict[str, object]] = []
     for i, goal in enumerate(goals):
+        if not isinstance(goal, dict):
+            raise InvalidInput(f"goal {i + 1} must have a measure and a target, both in words")
         measure, target = goal.get("measure"), goal.get("target")
         if set(goal) != {"measure", "target"} or not all(
             isinstance(v, str) and v.strip() for v in (measure, target)
