@@ -431,6 +431,18 @@ def _booked_thursday_and_friday(
     return plan, appts
 
 
+def _neither_cancelled_nor_moved(client: Any, nurse: Any, url: str, status: str) -> None:
+    """Cancelling and moving the appointment at ``url`` are refused, naming ``status``."""
+    r = client.post(f"{url}/cancel", headers=nurse, json={"reason": "patient unwell"})
+    assert r.status_code == 409 and f"is {status}" in r.json()["detail"]
+    r = client.post(
+        f"{url}/move",
+        headers=nurse,
+        json={"starts_at": "2026-03-05T11:00:00+01:00", "reason": "patient asked"},
+    )
+    assert r.status_code == 409 and f"is {status}" in r.json()["detail"]
+
+
 def test_opening_a_booked_session_marks_its_appointment_attended_on_the_calendar(
     app: Any, client: Any, clinic: dict[str, Any], clock: Any, login_api: Any
 ) -> None:
@@ -455,14 +467,7 @@ def test_opening_a_booked_session_marks_its_appointment_attended_on_the_calendar
     # attended: it happened, so it is neither moved nor cancelled, and still holds its
     # chair and its place in the course
     url = f"/api/v1/appointments/{first}"
-    r = client.post(f"{url}/cancel", headers=nurse, json={"reason": "patient unwell"})
-    assert r.status_code == 409 and "is attended" in r.json()["detail"]
-    r = client.post(
-        f"{url}/move",
-        headers=nurse,
-        json={"starts_at": "2026-03-05T11:00:00+01:00", "reason": "patient asked"},
-    )
-    assert r.status_code == 409 and "is attended" in r.json()["detail"]
+    _neither_cancelled_nor_moved(client, nurse, url, "attended")
     r = client.post(
         f"/api/v1/plans/{plan['id']}/appointments",
         headers=nurse,
@@ -578,14 +583,7 @@ def test_a_no_show_is_refused_before_the_start_and_recorded_after_it_with_a_reas
     assert r.json()["detail"] == (
         f"appointment {first} is not_attended: only a booked appointment is marked not attended"
     )
-    r = client.post(f"{url}/cancel", headers=nurse, json={"reason": "patient unwell"})
-    assert r.status_code == 409 and "is not_attended" in r.json()["detail"]
-    r = client.post(
-        f"{url}/move",
-        headers=nurse,
-        json={"starts_at": "2026-03-05T11:00:00+01:00", "reason": "patient asked"},
-    )
-    assert r.status_code == 409 and "is not_attended" in r.json()["detail"]
+    _neither_cancelled_nor_moved(client, nurse, url, "not_attended")
     r = client.post(
         f"/api/v1/plans/{plan['id']}/sessions",
         headers=nurse,
