@@ -163,3 +163,27 @@ def test_a_key_is_kept_for_the_configured_hours_then_free_and_purged(
         )
     assert removed == 2 and _rows(app) == []
     assert _weights(app) == before + 3  # the measurements themselves are untouched
+
+
+def test_the_server_removes_expired_keys_when_it_starts(
+    settings: Any, clock: Any, client: Any, login_api: Any, app: Any
+) -> None:
+    import time
+    from datetime import timedelta
+
+    from fastapi.testclient import TestClient
+
+    from ketacare.app import create_app
+
+    nurse = {**login_api("nurse"), "Idempotency-Key": "old-key"}
+    assert client.post(WEIGHTS, headers=nurse, json={"weight_kg": 61.5}).status_code == 201
+    assert len(_rows(app)) == 1
+    # the same database served a day and a minute later: the key has expired
+    later = create_app(settings, clock=lambda: clock.now + timedelta(hours=24, minutes=1))
+    with TestClient(later):
+        for _ in range(100):
+            if not _rows(later):
+                break
+            time.sleep(0.05)
+    assert _rows(later) == []
+    later.state.engine.dispose()

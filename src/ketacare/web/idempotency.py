@@ -11,7 +11,6 @@ has an answer, which :func:`replayed` sends back as it was first sent. The rules
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -27,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from ketacare.clinic.system import idempotency as keys
+from ketacare.infra.periodic import every
 from ketacare.web.headers import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("ketacare")
@@ -209,11 +209,9 @@ async def purge_keys_periodically(
         with sessions() as session, session.begin():
             return keys.purge(session=session, now=clock(), keep=timedelta(hours=keep_hours))
 
-    while True:
-        try:
-            removed = await run_in_threadpool(once)
-            if removed:
-                log.info("idempotency keys: %d expired removed", removed)
-        except Exception as exc:  # keep serving; the log says why, once per turn
-            log.error("idempotency keys NOT purged: %s", exc)
-        await asyncio.sleep(3600)
+    await every(
+        3600,
+        once,
+        done=lambda removed: f"idempotency keys: {removed} expired removed" if removed else None,
+        failed="idempotency keys NOT purged",
+    )

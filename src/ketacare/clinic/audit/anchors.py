@@ -15,7 +15,6 @@ rewritten and the later hashes recomputed, which needs the key) are each named.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -28,11 +27,11 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 
 from ketacare.clinic.audit.orm import AuditEvent
 from ketacare.clinic.audit.service import ChainReport, Checkpoint, key_of, verify
 from ketacare.core.errors import KetacareError
+from ketacare.infra.periodic import every
 
 log = logging.getLogger("ketacare.audit")
 
@@ -258,10 +257,10 @@ async def anchor_periodically(
         with sessions() as session:
             return write_anchor(session=session, directory=directory, now=clock())
 
-    while True:
-        try:
-            anchor = await run_in_threadpool(once)
-            log.info("audit anchor: %d events, head %s", anchor.count, anchor.head[:16])
-        except Exception as exc:  # keep serving; the log says why, once per turn
-            log.error("audit anchor NOT written to %s: %s", directory, exc)
-        await asyncio.sleep(minutes * 60)
+    await every(
+        minutes * 60,
+        once,
+        done=lambda anchor: f"audit anchor: {anchor.count} events, head {anchor.head[:16]}",
+        failed=f"audit anchor NOT written to {directory}",
+        logger=log,
+    )
