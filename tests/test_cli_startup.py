@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -112,3 +113,25 @@ def test_every_command_is_still_listed() -> None:
         "analytics",
     ):
         assert f" {name} " in done.stdout, name
+
+
+def test_serve_starts_no_warm_child_once_the_loops_are_cached(tmp_path: Path) -> None:
+    """The server skips the child that would only load numba's cache, and starts it when
+    either entry point is missing or older than the module's source."""
+    from ketacare.commands.clinic import _population_loops_cached
+
+    source = tmp_path / "kernel.py"
+    source.write_text("# loops\n")
+    cache = tmp_path / "__pycache__"
+    cache.mkdir()
+    assert not _population_loops_cached(source)  # nothing compiled yet
+    fill = cache / "kernel.fill_rows-120.py311.nbi"
+    fill.write_bytes(b"")
+    assert not _population_loops_cached(source)  # band_rows missing
+    band = cache / "kernel.band_rows-260.py311.nbi"
+    band.write_bytes(b"")
+    assert _population_loops_cached(source)
+    changed = source.stat().st_mtime
+    os.utime(band, (changed - 60, changed - 60))  # compiled before the source changed
+    assert not _population_loops_cached(source)
+    assert not _population_loops_cached(tmp_path / "gone.py")

@@ -117,6 +117,7 @@ def live_server(
         clinic_hours_file=hours,
         protocol_policy_file=TEST_PROTOCOL_POLICY_FILE,  # test values: the hard ceilings
         totp_required_roles=totp_required_roles,  # "" unless a module asks for the default
+        live_refresh_seconds=1,  # the chair and the board show news within a second
     )
     app = create_app(settings, clock=live_clock)
     with LiveServer(app) as server:

@@ -146,8 +146,8 @@ def test_nurse_runs_a_whole_session(live_server: Any, page: Any, browser: Any) -
     inbox.close()
     alert.get_by_label("Action taken").select_option("continue")
     alert.get_by_label("Note").fill("physician informed; rate kept at 20 mg/h")
-    # the 5-second refresh of the chair does not wipe a form being filled in
-    page.wait_for_timeout(6_000)
+    # the chair's refresh (every second in this clinic) does not wipe a form being filled in
+    page.wait_for_timeout(2_500)
     expect(alert.get_by_label("Action taken")).to_have_value("continue")
     expect(alert.get_by_label("Note")).to_have_value("physician informed; rate kept at 20 mg/h")
     _record(page, "Acknowledge")

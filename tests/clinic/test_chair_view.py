@@ -309,3 +309,30 @@ def test_an_alert_of_a_session_ended_early_is_acknowledged_in_the_inbox(
     )
     assert r.status_code == 200, r.text  # the chair can no longer record it
     assert r.json()["acknowledged_at"] is not None
+
+
+def test_the_chair_and_board_refresh_at_the_clinic_s_interval(
+    client: Any, clinic: dict[str, Any], login_page: Any, settings: Any
+) -> None:
+    """Both live parts ask for news every ``KETACARE_LIVE_REFRESH_SECONDS`` (5 s unless
+    set); an interval outside 0.5 to 60 s is refused at start-up, naming the range."""
+    import pydantic
+    import pytest
+
+    from ketacare.app import create_app
+
+    chair = Chair(client, clinic)
+    login_page("nurse")
+    assert 'hx-trigger="every 5000ms"' in chair.page()
+    assert 'hx-trigger="every 5000ms"' in client.get("/board").text
+    quick = create_app(settings.model_copy(update={"live_refresh_seconds": 1.5}))
+    try:
+        templates = quick.state.ctx.templates.env
+        assert templates.globals["live_refresh_ms"] == 1500
+    finally:
+        quick.state.engine.dispose()
+    from ketacare.infra.settings import load_settings
+
+    for bad in (0.1, 61):
+        with pytest.raises(pydantic.ValidationError, match="live_refresh_seconds"):
+            load_settings(database_url=settings.database_url, live_refresh_seconds=bad)

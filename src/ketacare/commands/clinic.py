@@ -175,6 +175,8 @@ def _warm_population_loops() -> None:
     import subprocess
     import sys
 
+    if _population_loops_cached():
+        return
     code = "from ketacare.core.pharmacology.kernel import warm; warm()"
     try:
         subprocess.Popen(  # our own interpreter and a fixed statement
@@ -186,6 +188,32 @@ def _warm_population_loops() -> None:
         )
     except OSError:
         pass  # a band then compiles on first use
+
+
+def _population_loops_cached(source: Path | None = None) -> bool:
+    """Whether numba's cache beside the loops' module (``source``) already holds both
+    entry points, written after the module last changed: a process then loads them in
+    about 1 s on first use, and a child that only loads them would be work for nothing.
+
+    Anything unexpected (no such folder, another cache location) answers no, and the
+    child is started as before.
+    """
+    if source is None:
+        from importlib.util import find_spec
+
+        spec = find_spec("ketacare.core.pharmacology.kernel")
+        if spec is None or spec.origin is None:
+            return False
+        source = Path(spec.origin)
+    cache = source.parent / "__pycache__"
+    try:
+        changed = source.stat().st_mtime
+        return all(
+            any(index.stat().st_mtime >= changed for index in cache.glob(f"kernel.{name}-*.nbi"))
+            for name in ("fill_rows", "band_rows")
+        )
+    except OSError:
+        return False
 
 
 KEEP_ALIVE_S = 75

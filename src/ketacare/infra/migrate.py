@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from functools import cache
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -24,7 +27,20 @@ def alembic_config(url: str) -> Config:
 
 
 def head_revision() -> str:
-    """The newest migration in the code."""
+    """The newest migration in the code.
+
+    Reading it loads every migration script (about 0.1 s), and the app asks at each start;
+    the answer is kept for as long as the scripts' folder lists the same files with the
+    same modification times.
+    """
+    versions = MIGRATIONS_DIR / "versions"
+    listing = tuple(sorted((e.name, e.stat().st_mtime_ns) for e in os.scandir(versions)))
+    return _head_of(listing)
+
+
+@cache
+def _head_of(listing: tuple[tuple[str, int], ...]) -> str:
+    del listing  # the key only: what the folder held when the head was read
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
     assert head is not None
     return head

@@ -210,6 +210,14 @@ class Settings(BaseSettings):
     # 30 minutes: OWASP ASVS 4.0.3 item 3.3.2 at level 2 ("12 hours or 30 minutes of
     # inactivity") and NIST SP 800-63B section 4.2.3 (AAL2: reauthenticate after any
     # inactivity of 30 minutes or longer); the 12-hour absolute bound is session_hours (8).
+    # how often the chair's live part and the nurses' board ask the server for news: an
+    # operational choice (how soon a second screen shows a new reading), not a clinical one
+    live_refresh_seconds: float = Field(
+        default=5.0,
+        ge=0.5,
+        le=60,
+        description="Seconds between the chair's and the board's background refreshes",
+    )
     idle_timeout_minutes: float = Field(
         default=30.0,
         ge=0,

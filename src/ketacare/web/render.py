@@ -79,6 +79,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         principal and allowed(permission, principal.role)
     )
     env.globals["clinic_timezone"] = settings.timezone
+    env.globals["live_refresh_ms"] = round(settings.live_refresh_seconds * 1000)
     env.globals["sso_enabled"] = bool(settings.oidc_issuer and settings.oidc_client_id)
     env.globals["staff_passwords"] = settings.local_passwords_for_staff
     return Jinja2Templates(env=env)

@@ -250,7 +250,7 @@ document.addEventListener("DOMContentLoaded", function () {
   canvas.dataset.rendered = "true";
 });
 
-// A refreshed region (the chair's live part, every 5 s) is not replaced while someone is
+// A refreshed region (the chair's live part, every KETACARE_LIVE_REFRESH_SECONDS: 5 s) is not replaced while someone is
 // filling in a form inside it (an alert's acknowledgement): their choice and note would be lost.
 function ketacareFormInUse(region) {
   var active = document.activeElement;
