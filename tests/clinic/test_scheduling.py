@@ -335,6 +335,47 @@ def test_retiring_a_record_cancels_its_bookings_to_come_with_the_reason(
     assert _audit(app, "cancel", booked[2]["id"]) == []  # begun: kept as it was
 
 
+def test_stopping_a_plan_cancels_its_bookings_to_come_and_leaves_a_passed_one_to_record(
+    app: Any,
+    client: Any,
+    clinic: dict[str, Any],
+    tmp_path: Path,
+    clock: Any,
+    login_api: Any,
+) -> None:
+    """A plan stopped mid-course: the seven bookings not begun are cancelled, each with the
+    stop's reason and audited; the three whose start has passed stay booked (no session
+    was opened: whether the patient came is still to be recorded, not rewritten as a
+    cancellation) and can be marked not attended afterwards."""
+    _hours(app, tmp_path)
+    plan = _signed(client, clinic, start_date="2026-03-09")
+    booked = _course(client, clinic, plan["id"]).json()
+    assert len(booked) == 10
+    # Wed 11 March 12:00 local: sessions 1-3 (Mon 9 - Wed 11 09:00) have begun
+    clock.now = datetime(2026, 3, 11, 11, 0, tzinfo=UTC)
+    nurse, physician = login_api("nurse"), login_api("physician")
+    url = f"/api/v1/plans/{plan['id']}/status"
+    assert client.post(url, headers=physician, json={"action": "activate"}).status_code == 200
+    r = client.post(
+        url, headers=physician, json={"action": "stop", "reason": "hypertension at session 2"}
+    )
+    assert r.status_code == 200 and r.json()["status"] == "stopped", r.text
+    statuses = [a.status for a in _appointments(app, plan["id"])]
+    assert statuses == ["booked"] * 3 + ["cancelled"] * 7
+    last = client.get(f"/api/v1/appointments/{booked[-1]['id']}", headers=nurse).json()
+    assert [e["kind"] for e in last["history"]] == ["booked", "cancelled"]
+    assert last["history"][-1]["reason"] == "plan stopped: hypertension at session 2"
+    assert all(len(_audit(app, "cancel", b["id"])) == 1 for b in booked[3:])
+    assert _audit(app, "cancel", booked[2]["id"]) == []
+    # the passed one is recorded as what happened
+    r = client.post(
+        f"/api/v1/appointments/{booked[2]['id']}/not-attended",
+        headers=nurse,
+        json={"reason": "told by phone the plan was stopped"},
+    )
+    assert r.status_code == 200 and r.json()["status"] == "not_attended", r.text
+
+
 def test_retiring_a_record_cancels_its_therapy_sessions_to_come_with_the_reason(
     app: Any,
     client: Any,

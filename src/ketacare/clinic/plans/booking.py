@@ -8,8 +8,8 @@ follows the plan's own dates and moves a session planned on a closed day to the 
 open day (:mod:`ketacare.core.scheduling.placement`). An appointment is moved or
 cancelled with a reason and keeps its history (:class:`AppointmentEvent`, append-only);
 one whose start has passed with no session opened is marked not attended (a no-show,
-:func:`mark_not_attended`); ending or superseding a plan cancels its bookings
-(:mod:`ketacare.clinic.plans.service`).
+:func:`mark_not_attended`); ending or superseding a plan cancels its bookings still to
+come (:func:`cancel_for_ended_plan`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.audit import service as audit
@@ -530,19 +530,43 @@ def cancel_for_retired_record(
     """Cancel every chair booking of a record retired as entered in error that has not
     begun, each with the retirement's reason kept in its history (its chair is free
     again); the cancelled appointments' ids."""
+    return _cancel_to_come(
+        session,
+        actor,
+        Appointment.patient_id == patient_id,
+        reason=f"the patient's record was retired as entered in error: {reason}",
+        now=now,
+    )
+
+
+def cancel_for_ended_plan(
+    *, session: Session, actor: audit.Actor, plan_id: int, reason: str, now: datetime
+) -> list[int]:
+    """Cancel the bookings of a plan that has ended (completed, stopped or superseded)
+    that have not begun, each with the reason in its history and audited; the cancelled
+    appointments' ids.
+
+    One whose start has passed with no session opened is left booked: the calendar shows
+    it as "no session opened" until someone records whether the patient came (a no-show
+    is kept as one, not rewritten as a cancellation).
+    """
+    return _cancel_to_come(session, actor, Appointment.plan_id == plan_id, reason=reason, now=now)
+
+
+def _cancel_to_come(
+    session: Session, actor: audit.Actor, whose: ColumnElement[bool], *, reason: str, now: datetime
+) -> list[int]:
     booked = session.scalars(
-        select(Appointment.id).where(
-            Appointment.patient_id == patient_id,
-            Appointment.status == "booked",
-            Appointment.starts_at >= now,
-        )
+        select(Appointment.id)
+        .where(whose, Appointment.status == "booked", Appointment.starts_at >= now)
+        .order_by(Appointment.starts_at, Appointment.id)
     ).all()
     for appointment_id in booked:
         cancel(
             session=session,
             actor=actor,
             appointment_id=appointment_id,
-            reason=f"the patient's record was retired as entered in error: {reason}"[:500],
+            reason=reason[:500],
             now=now,
         )
     return list(booked)

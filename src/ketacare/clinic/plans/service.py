@@ -35,7 +35,7 @@ from ketacare.clinic.plans.gates import (
     required_safeguards,
     screening_coverage,
 )
-from ketacare.clinic.plans.orm import Adjunct, Appointment, AppointmentEvent, Plan
+from ketacare.clinic.plans.orm import Adjunct, Plan
 from ketacare.core.errors import InvalidInput
 from ketacare.core.protocols import Protocol, review_limits
 from ketacare.core.protocols.lifecycle import (
@@ -305,7 +305,7 @@ def sign(
     plan.review_reason = reason.strip() or None
     plan.status = _moved(plan, "sign_for_review" if plan.requires_review else "sign")
     if plan.status == "signed":
-        _supersede(session, plan, now, actor.user_id)
+        _supersede(session, plan, now, actor)
     audit.record(
         session=session,
         actor=actor,
@@ -361,7 +361,7 @@ def cosign(
     plan.cosigned_by = actor.user_id
     plan.cosigned_at = now
     plan.status = _moved(plan, "cosign")
-    _supersede(session, plan, now, actor.user_id)
+    _supersede(session, plan, now, actor)
     audit.record(
         session=session,
         actor=actor,
@@ -409,27 +409,18 @@ def course_roots(*, session: Session, patient_id: int) -> dict[int, int]:
 
 
 def _cancel_bookings(
-    session: Session, plan_id: int, *, by: int | None, now: datetime, reason: str
+    session: Session, plan_id: int, *, actor: audit.Actor, now: datetime, reason: str
 ) -> None:
-    """Cancel the plan's bookings, each kept with a cancelled event giving the reason."""
-    for appt in session.scalars(
-        select(Appointment).where(Appointment.plan_id == plan_id, Appointment.status == "booked")
-    ):
-        appt.status = "cancelled"
-        session.add(
-            AppointmentEvent(
-                appointment_id=appt.id,
-                kind="cancelled",
-                at=now,
-                by=by,
-                reason=reason,
-                starts_at=appt.starts_at,
-                chair_id=appt.chair_id,
-            )
-        )
+    """Cancel the ended plan's bookings still to come (:mod:`booking` books on the plans
+    read here, so it is imported on use)."""
+    from ketacare.clinic.plans import booking
+
+    booking.cancel_for_ended_plan(
+        session=session, actor=actor, plan_id=plan_id, reason=reason, now=now
+    )
 
 
-def _supersede(session: Session, plan: Plan, now: datetime, by: int | None) -> None:
+def _supersede(session: Session, plan: Plan, now: datetime, actor: audit.Actor) -> None:
     if plan.supersedes_id is None:
         return
     old = get_plan(session=session, plan_id=plan.supersedes_id)
@@ -438,7 +429,7 @@ def _supersede(session: Session, plan: Plan, now: datetime, by: int | None) -> N
         old.status = superseded
         old.ended_at = now
         old.end_reason = f"superseded by version {plan.version}"
-        _cancel_bookings(session, old.id, by=by, now=now, reason=old.end_reason)
+        _cancel_bookings(session, old.id, actor=actor, now=now, reason=old.end_reason)
 
 
 def new_version(
@@ -495,7 +486,7 @@ def transition(
         _cancel_bookings(
             session,
             plan.id,
-            by=actor.user_id,
+            actor=actor,
             now=now,
             reason=f"plan {target}" + (f": {reason.strip()}" if reason.strip() else ""),
         )
