@@ -15,7 +15,7 @@ def login(page: Any, base: str, username: str, password: str | None = None) -> N
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password or DEMO_PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state("networkidle")
+    page.wait_for_load_state("load")
 
 
 def _api(base: str, username: str, password: str | None = None) -> httpx.Client:

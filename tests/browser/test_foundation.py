@@ -22,7 +22,7 @@ def test_nurse_logs_in_finds_a_demo_patient_and_opens_the_chart(
     expect(rows).to_have_count(1)  # htmx replaced the 8 demo rows with the one match
     assert "Okafor, David" in rows.first.inner_text()
     page.get_by_role("link", name="Okafor, David").click()
-    page.wait_for_load_state("networkidle")
+    page.wait_for_load_state("load")
     assert page.get_by_role("heading", level=1).inner_text() == "Okafor, David"
     assert "G90.521" in page.locator("#conditions-h + ul").inner_text()
     assert "91.5 kg" in page.get_by_test_id("current-weight").inner_text()

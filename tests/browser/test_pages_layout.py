@@ -24,7 +24,8 @@ from sqlalchemy import text
 from browser_helpers import login
 from live_server import LiveServer
 
-pytestmark = pytest.mark.browser
+# one worker runs the module, so that its demo clinic (about 15 s to seed) is seeded once
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("pages-layout")]
 
 ZONE = "America/New_York"
 WIDTHS = (390, 768, 1280)
@@ -196,7 +197,7 @@ def test_a_time_entered_in_local_time_shows_back_in_local_time(
         tab.get_by_label("Analyte").select_option("plasma")
         tab.get_by_label("Value (ng/mL)").fill("41")
         tab.get_by_role("button", name="Add level").click()
-        tab.wait_for_load_state("networkidle")
+        tab.wait_for_load_state("load")
         levels = tab.get_by_test_id("levels").inner_text()
     finally:
         tab.context.close()

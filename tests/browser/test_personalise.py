@@ -100,7 +100,7 @@ def test_two_levels_to_an_accepted_recommendation(live_server: Any, page: Any) -
         page.get_by_label("Analyte").select_option("plasma")
         page.get_by_label("Value (ng/mL)").fill(value)
         page.get_by_role("button", name="Add level").click()
-        page.wait_for_load_state("networkidle")
+        page.wait_for_load_state("load")
     expect(page.get_by_test_id("levels").locator("tbody tr")).to_have_count(2)
     assert page.get_by_test_id("personalise-problem").count() == 0, page.get_by_test_id(
         "personalise-problem"

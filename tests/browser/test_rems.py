@@ -98,7 +98,7 @@ def _chart_session(base: str) -> int:
 
 def _record(page: Any, button: str) -> None:
     page.get_by_role("button", name=button, exact=True).click()
-    page.wait_for_load_state("networkidle")
+    page.wait_for_load_state("load")
 
 
 def _vitals(page: Any, sbp: int, dbp: int) -> None:

@@ -52,7 +52,7 @@ def _signed_plan(base: str) -> int:
 
 def _record(page: Any, button: str) -> None:
     page.get_by_role("button", name=button, exact=True).click()
-    page.wait_for_load_state("networkidle")
+    page.wait_for_load_state("load")
 
 
 def test_nurse_runs_a_whole_session(live_server: Any, page: Any, browser: Any) -> None:

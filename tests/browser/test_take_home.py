@@ -56,7 +56,7 @@ def _fill(page: Any, units: str, reason: str = "") -> None:
     page.get_by_label("Directions").fill("50 mg by mouth once daily")
     page.get_by_label("Reason (when a check asks for one)").fill(reason)
     page.get_by_role("button", name="Dispense").click()
-    page.wait_for_load_state("networkidle")
+    page.wait_for_load_state("load")
 
 
 def test_a_physician_dispenses_refills_and_voids(live_server: Any, page: Any) -> None:
@@ -80,7 +80,7 @@ def test_a_physician_dispenses_refills_and_voids(live_server: Any, page: Any) ->
     newest = row.first
     newest.get_by_role("textbox").fill("charted twice")
     newest.get_by_role("button", name="Void").click()
-    page.wait_for_load_state("networkidle")
+    page.wait_for_load_state("load")
     expect(row.first).to_contain_text("void: charted twice")
     page.screenshot(path="/tmp/ketacare-take-home.png", full_page=True)
 
@@ -104,7 +104,7 @@ def test_a_physician_registers_a_product_and_dispenses_from_its_lot(
     form.get_by_label("Supplier").fill("Example Compounding Pharmacy")
     form.get_by_label("Read from").fill("bottle label and certificate of analysis, lot OS-7")
     form.get_by_role("button", name="Register").click()
-    page.wait_for_load_state("networkidle")
+    page.wait_for_load_state("load")
     listed = page.get_by_test_id("clinic-product-list")
     expect(listed).to_contain_text("registered by the clinic from the supplier's label")
     expect(listed).to_contain_text("Example Compounding Pharmacy: bottle label")
@@ -134,7 +134,7 @@ def test_a_physician_registers_a_product_and_dispenses_from_its_lot(
     page.get_by_label("Days' supply").fill("3")
     page.get_by_label("Directions").fill("100 mg by mouth once daily")
     page.get_by_role("button", name="Dispense").click()
-    page.wait_for_load_state("networkidle")
+    page.wait_for_load_state("load")
     row = page.get_by_test_id("take-home-supplies").locator("tbody tr")
     expect(row.first).to_contain_text("3 × 100 mg oral solution = 300 mg")
     expect(row.first).to_contain_text("drawn from stock: 3 unit(s)")

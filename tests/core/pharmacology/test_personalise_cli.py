@@ -29,6 +29,9 @@ from ketacare.core.pharmacology import (
     simulate,
 )
 
+# one worker runs the module, so that its module-wide fixtures are built once
+pytestmark = pytest.mark.xdist_group("personalise-cli")
+
 EXAMPLES = Path(__file__).resolve().parents[3] / "docs" / "examples" / "personalise"
 MODEL = "perez-ruixo-2021"
 
