@@ -54,6 +54,13 @@ def test_importing_the_cli_loads_no_heavy_package() -> None:
     assert not loaded["uvicorn"]
 
 
+def test_the_error_tree_and_permission_table_load_no_numerical_package() -> None:
+    """Every command and route imports them: a database command (audit verify, backup)
+    must not pay for numpy, scipy or numba because the error tree named a session error."""
+    loaded = loaded_after("import ketacare.infra.errors, ketacare.infra.permissions")
+    assert [name for name in ("numpy", "scipy", "numba") if loaded[name]] == []
+
+
 def test_help_loads_no_heavy_package() -> None:
     loaded = loaded_after(run_command("--help"))
     assert [name for name in HEAVY if loaded[name]] == []

@@ -14,6 +14,8 @@ exit codes in one place::
     ├── HardLimitNotSet         a hard ceiling no source or clinic policy sets (HTTP 422, exit 2)
     ├── SoftLimitNeedsReview    above a soft limit without reason/co-signature (HTTP 409, exit 2)
     ├── DataFileError           a clinical data file that fails validation (exit 2)
+    ├── IllegalTransition       a move a dosing session's state does not allow (HTTP 409)
+    ├── StaleSession            a session write based on an out-of-date view (HTTP 409)
     └── (shell) NotFound, Forbidden, NotAuthenticated, Conflict, SchemaBehind ...
 
 Warnings that must reach the user but do not stop the computation (a patient
@@ -23,6 +25,10 @@ Examples
 --------
 >>> str(OutOfRange("weight_kg", 400, "20 to 350 kg"))
 'weight_kg 400 is out of range: allowed 20 to 350 kg'
+>>> print(StaleSession(expected_seq=4, actual_seq=5, latest="vitals by nurse2"))
+... # doctest: +NORMALIZE_WHITESPACE
+the session changed since you loaded it: you saw entry 4, it now has entry 5
+(vitals by nurse2); reload it and enter your change again
 """
 
 from __future__ import annotations
@@ -86,3 +92,30 @@ class DataFileError(KetacareError):
 
 class ClinicalWarning(UserWarning):
     """A caution that does not stop the computation (e.g. a patient outside a model's range)."""
+
+
+class IllegalTransition(KetacareError):
+    """An event the session's current state does not allow (or whose guard is unmet)."""
+
+    def __init__(self, message: str, *, state: str, move: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.state = state
+        self.move = move
+        self.allowed = allowed
+
+
+class StaleSession(KetacareError):
+    """A write whose expected sequence number is not the session's latest.
+
+    Two staff working on one session never overwrite each other: the second
+    write is refused and must be re-entered on the reloaded session.
+    """
+
+    def __init__(self, *, expected_seq: int, actual_seq: int, latest: str) -> None:
+        super().__init__(
+            f"the session changed since you loaded it: you saw entry {expected_seq}, "
+            f"it now has entry {actual_seq} ({latest}); reload it and enter your change again"
+        )
+        self.expected_seq = expected_seq
+        self.actual_seq = actual_seq
+        self.latest = latest

@@ -11,11 +11,12 @@ from ketacare.core.errors import (
     DataFileError,
     DoseLimitExceeded,
     HardLimitNotSet,
+    IllegalTransition,
     InvalidInput,
     KetacareError,
     SoftLimitNeedsReview,
+    StaleSession,
 )
-from ketacare.core.sessions.errors import IllegalTransition, StaleSession
 
 
 class NotFound(KetacareError):

@@ -35,6 +35,7 @@ Examples
 ('dosing', 24.5, 24.5)
 """
 
+from ketacare.core.errors import IllegalTransition, StaleSession
 from ketacare.core.sessions.discharge import (
     DischargeStatus,
     RecordVitalSigns,
@@ -53,7 +54,6 @@ from ketacare.core.sessions.dosing import (
     live_concentration,
     session_regimen,
 )
-from ketacare.core.sessions.errors import IllegalTransition, StaleSession
 from ketacare.core.sessions.events import (
     ALERT_ACTIONS,
     EVENT_TYPES,

@@ -14,8 +14,12 @@ import dataclasses
 from datetime import datetime, timedelta
 from typing import Self
 
-from ketacare.core.errors import DoseLimitExceeded, InvalidInput, SoftLimitNeedsReview
-from ketacare.core.sessions.errors import IllegalTransition
+from ketacare.core.errors import (
+    DoseLimitExceeded,
+    IllegalTransition,
+    InvalidInput,
+    SoftLimitNeedsReview,
+)
 from ketacare.core.sessions.events import (
     Amendment,
     Discharge,

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final, Literal, get_args
 
-from ketacare.core.sessions.errors import IllegalTransition
+from ketacare.core.errors import IllegalTransition
 
 State = Literal[
     "scheduled",

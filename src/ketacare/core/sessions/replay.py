@@ -36,9 +36,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from ketacare.core.errors import InvalidInput
+from ketacare.core.errors import InvalidInput, StaleSession
 from ketacare.core.sessions.builder import Builder
-from ketacare.core.sessions.errors import StaleSession
 from ketacare.core.sessions.events import (
     Amendment,
     Event,
