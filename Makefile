@@ -4,9 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# the suite runs on both cores (each worker has its own databases); a module marked
-# xdist_group runs on one worker, so that its module-wide fixtures are built once
-PYTEST_ARGS ?= -n 2 --dist loadgroup
+# the suite runs on both cores (each worker has its own databases)
+PYTEST_ARGS ?= -n 2
 
 .PHONY: setup run test lint format bench clean-venv
 

@@ -379,6 +379,56 @@ class Clock:
 TEST_START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
+#: the instant the whole demo clinic is seeded at (its months of care end here)
+DEMO_NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def seeded_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The whole demo clinic (thirty patients, months of care) seeded at ``DEMO_NOW``:
+    a SQLite file to copy before writing.
+
+    Seeding takes about 15 s, so the run does it once: the first worker to ask seeds it
+    into the run's shared temporary folder under a file lock, and the others wait for
+    it there and reuse it.
+    """
+    import fcntl
+
+    from ketacare.clinic import demo
+    from ketacare.infra.db import make_engine, make_sessionmaker, unit_of_work
+    from ketacare.infra.migrate import upgrade
+    from ketacare.infra.settings import load_settings
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's folder, above each worker's own
+    path = shared / "seeded-demo.sqlite3"
+    with open(shared / "seeded-demo.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            work = shared / "seeded-demo.tmp.sqlite3"
+            url = f"sqlite:///{work}"
+            engine = make_engine(url)
+            upgrade(engine)
+            with unit_of_work(make_sessionmaker(engine)) as session:
+                settings = load_settings(database_url=url)
+                demo.seed(session=session, now=DEMO_NOW, settings=settings, history=True)
+            engine.dispose()
+            _copy_sqlite(work, path)
+    return path
+
+
+def _copy_sqlite(source: Path, target: Path) -> None:
+    """``source`` copied whole (its write-ahead log included) to ``target``, which appears
+    only once complete."""
+    import sqlite3
+
+    part = target.with_suffix(".part")
+    with sqlite3.connect(source) as src, sqlite3.connect(part) as dst:
+        src.backup(dst)
+    part.rename(target)
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock(TEST_START)

@@ -11,9 +11,10 @@ in that zone, stored in UTC and shown back as it was entered.
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,10 +23,10 @@ import pytest
 from sqlalchemy import text
 
 from browser_helpers import login
+from conftest import DEMO_NOW
 from live_server import LiveServer
 
-# one worker runs the module, so that its demo clinic (about 15 s to seed) is seeded once
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("pages-layout")]
+pytestmark = pytest.mark.browser
 
 ZONE = "America/New_York"
 WIDTHS = (390, 768, 1280)
@@ -98,29 +99,26 @@ class Clinic:
 
 
 @pytest.fixture(scope="module")
-def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
-    """The whole demo clinic (months of care) served in America/New_York."""
+def clinic(seeded_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
+    """The whole demo clinic (months of care, tests/conftest.py) served in America/New_York,
+    its clock standing an hour after the seeding."""
     from ketacare.app import create_app
-    from ketacare.clinic import demo
-    from ketacare.infra.db import make_engine, make_sessionmaker, unit_of_work
-    from ketacare.infra.migrate import upgrade
+    from ketacare.infra.db import make_engine
     from ketacare.infra.settings import load_settings
 
     folder = tmp_path_factory.mktemp("demo-clinic")
     db = folder / "demo.sqlite3"
+    shutil.copy(seeded_demo, db)
     url = f"sqlite:///{db}"
     engine = make_engine(url)
-    upgrade(engine)
-    now = datetime.now(UTC).replace(microsecond=0)
-    with unit_of_work(make_sessionmaker(engine)) as session:
-        demo.seed(session=session, now=now, settings=load_settings(database_url=url), history=True)
-        patient = session.execute(
+    with engine.connect() as conn:
+        patient = conn.execute(
             text("SELECT patient_id FROM users WHERE username = 'patient1'")
         ).scalar_one()
-        plan = session.execute(
+        plan = conn.execute(
             text("SELECT min(id) FROM plans WHERE patient_id = :p"), {"p": patient}
         ).scalar_one()
-        dosing = session.execute(
+        dosing = conn.execute(
             text("SELECT min(id) FROM dosing_sessions WHERE patient_id = :p"), {"p": patient}
         ).scalar_one()
     engine.dispose()
@@ -131,7 +129,7 @@ def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
         timezone=ZONE,
         totp_required_roles="",
     )
-    app = create_app(settings)
+    app = create_app(settings, clock=lambda: DEMO_NOW + timedelta(hours=1))
     with LiveServer(app) as server:
         yield Clinic(server.url, db, {"patient": patient, "plan": plan, "session": dosing})
     app.state.engine.dispose()

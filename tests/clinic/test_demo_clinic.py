@@ -15,7 +15,6 @@ import tomllib
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from conftest import DEMO_NOW
 from ketacare.clinic import demo
 from ketacare.clinic.demo_policy import (
     DEMO_OUTCOME_POLICY_FILE,
@@ -36,10 +36,7 @@ from ketacare.infra.db import make_engine, make_sessionmaker, unit_of_work
 from ketacare.infra.migrate import upgrade
 from ketacare.infra.settings import load_settings
 
-# one worker runs the module, so that its module-wide fixtures are built once
-pytestmark = pytest.mark.xdist_group("demo-clinic")
-
-NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+NOW = DEMO_NOW  # 2026-03-02 09:00 UTC: the instant the demo clinic is seeded at
 
 
 def _seed(path: Path) -> None:
@@ -53,10 +50,9 @@ def _seed(path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    path = tmp_path_factory.mktemp("demo") / "demo.sqlite3"
-    _seed(path)
-    return {"path": path}
+def seeded(seeded_demo: Path) -> dict[str, Any]:
+    """The whole demo clinic seeded at NOW (tests/conftest.py: once per worker)."""
+    return {"path": seeded_demo}
 
 
 def _rows(path: Path, sql: str) -> list[Any]:

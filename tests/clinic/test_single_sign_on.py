@@ -31,9 +31,6 @@ from ketacare.clinic.accounts.orm import RoleRequest, User
 from ketacare.clinic.audit.orm import AuditEvent
 from ketacare.clinic.demo import DEMO_PASSWORD
 
-# one worker runs the module, so that its module-wide fixtures are built once
-pytestmark = pytest.mark.xdist_group("single-sign-on")
-
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tests" / "oidc_provider.mjs"
 CALLBACK = "http://testserver/login/oidc/callback"

@@ -29,9 +29,6 @@ from ketacare.core.pharmacology import (
     simulate,
 )
 
-# one worker runs the module, so that its module-wide fixtures are built once
-pytestmark = pytest.mark.xdist_group("personalise-cli")
-
 EXAMPLES = Path(__file__).resolve().parents[3] / "docs" / "examples" / "personalise"
 MODEL = "perez-ruixo-2021"
 
