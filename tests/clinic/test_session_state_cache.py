@@ -225,3 +225,44 @@ def test_a_refusal_on_an_outdated_cached_state_is_not_trusted(
     r = _post(client, opened, {"kind": "discharge", "instructions": "no driving for 24 h"}, 2)
     assert r.status_code == 409, r.text
     assert "you saw entry 2, it now has entry 3 (vitals by nurse-elsewhere" in r.json()["detail"]
+
+
+def test_many_states_at_once_equal_each_replayed_from_its_log(
+    app: Any, client: Any, opened: dict[str, Any], clock: Any
+) -> None:
+    """``states_of`` gives each session the state its whole log replays to, whether the
+    cache holds it current, holds an older state (entries another process wrote since),
+    or holds nothing; an unknown id is refused."""
+    from ketacare.clinic.sessions.orm import SessionEvent
+    from ketacare.core.sessions import event_from_dict
+    from ketacare.infra.errors import NotFound
+
+    nurse = opened["team"]["nurse"]
+    assert _post(client, opened, {"kind": "check_in"}, 1).status_code == 201
+    second = client.post(
+        f"/api/v1/plans/{opened['session_plan']}/sessions",
+        headers=nurse,
+        json={"session_number": 2, "off_schedule_reason": "two chairs in one test"},
+    )
+    assert second.status_code == 201, second.text
+    sid, other = opened["sid"], second.json()["id"]
+    # the first is cached at entry 2 while another process writes entry 3
+    _write_elsewhere(app, opened, {"kind": "vitals", "spo2_pct": 97, "hr_per_min": 80}, at=clock())
+
+    def replayed(session: Any, session_id: int) -> Any:
+        rows = session.scalars(
+            select(SessionEvent.data)
+            .where(SessionEvent.session_id == session_id)
+            .order_by(SessionEvent.seq)
+        )
+        return replay(tuple(event_from_dict(d) for d in rows))
+
+    with app.state.ctx.sessions() as session:
+        assert cache.cache_for(session).get(sid).last_seq == 2  # older than the log
+        cache.cache_for(session)._states.pop(other, None)  # noqa: SLF001  (not cached)
+        states = service.states_of(session=session, session_ids=[other, sid])
+        assert states == {sid: replayed(session, sid), other: replayed(session, other)}
+        assert states[sid].last_seq == 3 and states[sid].state == "pre_dose_checks"
+        assert states[other].last_seq == 1
+        with pytest.raises(NotFound, match="session 999999 does not exist"):
+            service.states_of(session=session, session_ids=[sid, 999999])

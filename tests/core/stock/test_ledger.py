@@ -24,6 +24,7 @@ from ketacare.core.stock import (
     Waste,
     Witness,
     account,
+    accounts,
     append,
     append_all,
     load_products,
@@ -100,6 +101,50 @@ def test_the_remainder_of_a_session_and_its_witness() -> None:
                 Witness(id=6, at=at(92), by="ben", target_id=5),
             )
         )
+
+
+def test_every_session_s_account_from_one_pass_over_the_ledger() -> None:
+    """``accounts`` gives, for each purpose, what ``account`` gives for it alone; the
+    figures worked by hand from the entries (500 mg a vial)."""
+    ledger: tuple[Entry, ...] = (
+        receipt(1, units=20),
+        # session 9: two draws (3 vials), one of them voided; 880 mg wasted, witnessed
+        Draw(id=2, at=at(10), by="ana", lot_id=1, units=2, prepared_mg=150, dosing_session_id=9),
+        Draw(id=3, at=at(11), by="ana", lot_id=1, units=1, prepared_mg=50, dosing_session_id=9),
+        Void(id=4, at=at(12), by="ana", target_id=3, reason="drawn for the wrong session"),
+        Waste(id=5, at=at(90), by="ana", draw_id=2, mg=880, ml=None, method="sink"),
+        Witness(id=6, at=at(91), by="ben", target_id=5),
+        # session 11: one vial, 400 mg wasted and not yet witnessed, 60 mg voided waste
+        Draw(id=7, at=at(20), by="ana", lot_id=1, units=1, prepared_mg=100, dosing_session_id=11),
+        Waste(id=8, at=at(95), by="ana", draw_id=7, mg=400, ml=None, method="sink"),
+        Waste(id=9, at=at(96), by="ana", draw_id=7, mg=60, ml=None, method="sink"),
+        Void(id=10, at=at(97), by="ana", target_id=9, reason="entered twice"),
+        # a take-home supply of 2 vials
+        Draw(id=11, at=at(30), by="ana", lot_id=1, units=2, prepared_mg=1000, take_home_id=4),
+    )
+    delivered = {("session", 9): 120.0, ("session", 11): 100.0, ("take_home", 4): 1000.0}
+    delivered |= {("session", 12): 0.0}  # a session that drew nothing
+    together = accounts(ledger, delivered=delivered)
+    alone = {
+        ("session", 9): account(ledger, delivered_mg=120, dosing_session_id=9),
+        ("session", 11): account(ledger, delivered_mg=100, dosing_session_id=11),
+        ("take_home", 4): account(ledger, delivered_mg=1000, take_home_id=4),
+        ("session", 12): account(ledger, delivered_mg=0, dosing_session_id=12),
+    }
+    assert together == alone
+    figures = {
+        key: (a.opened_mg, a.wasted_mg, a.pending_waste_mg, a.accounted)
+        for key, a in together.items()
+    }
+    assert figures == {
+        ("session", 9): (1000, 880, 0, True),  # 1000 - 120 given - 880 wasted = 0
+        ("session", 11): (500, 0, 400, False),  # 500 - 100 = 400 waiting for its witness
+        ("take_home", 4): (1000, 0, 0, True),
+        ("session", 12): (0, 0, 0, True),
+    }
+    assert [d.id for d in together[("session", 9)].draws] == [2]
+    with pytest.raises(InvalidInput, match="a dosing session or a take-home supply"):
+        account(ledger, delivered_mg=0)
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import event as sa_event
@@ -117,18 +118,79 @@ class SessionRow(Protocol):
 
 def state_for(*, session: Session, row: SessionRow) -> SessionState:
     """The replayed state of the session ``row`` (cached, topped up, or replayed)."""
+    known = _known(session, row)
+    if known is not None:
+        return known
+    base = _base(session, row)
+    after = base.last_seq if base is not None else 0
+    newer = events_of(session=session, session_id=row.id, after_seq=after)
+    return _caught_up(session, row.id, base, newer)
+
+
+def states_for(*, session: Session, rows: Sequence[SessionRow]) -> dict[int, SessionState]:
+    """The replayed states of many sessions, as :func:`state_for` gives each, reading the
+    logs of those not cached in one query a chunk of sessions (a page over hundreds of
+    sessions asks the database a few times, not twice a session)."""
+    states: dict[int, SessionState] = {}
+    behind: dict[int, SessionState | None] = {}
+    for row in rows:
+        known = _known(session, row)
+        if known is not None:
+            states[row.id] = known
+            continue
+        behind[row.id] = _base(session, row)
+    ids = list(behind)
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        logs: dict[int, list[Any]] = {sid: [] for sid in chunk}
+        rows_read = session.execute(
+            select(SessionEvent.session_id, SessionEvent.seq, SessionEvent.data)
+            .where(SessionEvent.session_id.in_(chunk))
+            .order_by(SessionEvent.session_id, SessionEvent.seq)
+        )
+        for sid, seq, data in rows_read:
+            base = behind[sid]
+            if base is None or seq > base.last_seq:
+                logs[sid].append(event_from_dict(data))
+        for sid in chunk:
+            states[sid] = _caught_up(session, sid, behind[sid], tuple(logs[sid]))
+    return states
+
+
+#: sessions whose logs one query reads (well under SQLite's and PostgreSQL's bind limits)
+_CHUNK = 500
+
+
+def _known(session: Session, row: SessionRow) -> SessionState | None:
+    """The state written earlier in this transaction, or the cached one, when either is
+    the row's latest."""
     pending = written_here(session, row.id)
     if pending is not None and pending.last_seq == row.last_seq:
-        return pending  # written earlier in this very transaction
+        return pending
     cached = cache_for(session).get(row.id)
     if cached is not None and cached.last_seq == row.last_seq:
         return cached
+    return None
+
+
+def _base(session: Session, row: SessionRow) -> SessionState | None:
+    """A cached state the row's newer entries can be applied to (None: replay the log)."""
+    cached = cache_for(session).get(row.id)
     if cached is not None and 0 < cached.last_seq < row.last_seq:
-        state = cached
-        newer = events_of(session=session, session_id=row.id, after_seq=cached.last_seq)
+        return cached
+    return None
+
+
+def _caught_up(
+    session: Session, session_id: int, base: SessionState | None, newer: tuple[Any, ...]
+) -> SessionState:
+    """``base`` with the ``newer`` entries applied (or the log ``newer`` replayed when there
+    is no base), offered to the cache."""
+    if base is not None:
+        state = base
         for entry in newer:
             state = advance(state, entry, expected_seq=state.last_seq)
     else:
-        state = replay(events_of(session=session, session_id=row.id))
-    remember(session, row.id, state)
+        state = replay(newer)
+    remember(session, session_id, state)
     return state

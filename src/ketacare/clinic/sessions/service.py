@@ -16,7 +16,7 @@ and the nurses' board in :mod:`~ketacare.clinic.sessions.board`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,7 +34,7 @@ from ketacare.clinic.plans.orm import Appointment
 from ketacare.clinic.rems.service import rems_problem
 from ketacare.clinic.screenings import service as screenings
 from ketacare.clinic.sessions import doses
-from ketacare.clinic.sessions.cache import state_for
+from ketacare.clinic.sessions.cache import state_for, states_for
 from ketacare.clinic.sessions.inbox import ALERT_KINDS, sync_inbox
 from ketacare.clinic.sessions.log import SessionHead, append, fast_append, head
 from ketacare.clinic.sessions.orm import DosingSession
@@ -69,6 +69,16 @@ def get_session(*, session: Session, session_id: int) -> DosingSession:
 def state_of(*, session: Session, session_id: int) -> SessionState:
     """The replayed state of a session."""
     return state_for(session=session, row=get_session(session=session, session_id=session_id))
+
+
+def states_of(*, session: Session, session_ids: Sequence[int]) -> dict[int, SessionState]:
+    """The replayed states of many sessions (their logs read a few queries at a time);
+    an id that is not a session is refused as :class:`NotFound`."""
+    rows = session.scalars(select(DosingSession).where(DosingSession.id.in_(session_ids))).all()
+    missing = set(session_ids) - {row.id for row in rows}
+    if missing:
+        raise NotFound(f"session {min(missing)} does not exist")
+    return states_for(session=session, rows=rows)
 
 
 def _planned(plan_schedule: PlanDoc, number: int) -> dict[str, Any] | None:

@@ -19,8 +19,8 @@ from ketacare.clinic.audit import service as audit
 from ketacare.clinic.sessions import service as sessions
 from ketacare.clinic.stock.orm import StockLot
 from ketacare.clinic.stock.reading import Ledger, _supply, ledger, library, read_audited
-from ketacare.core.sessions import delivered_mg
-from ketacare.core.stock import Account, Draw, Void, account
+from ketacare.core.sessions import SessionState, delivered_mg
+from ketacare.core.stock import Account, Draw, Purpose, Void, account, accounts
 from ketacare.infra.errors import Conflict
 
 #: What closes a dosing session (a remainder must be accounted for first).
@@ -29,10 +29,15 @@ CLOSING_KINDS = ("discharge", "end_session")
 
 def _delivered(session: Session, dosing_session_id: int, now: datetime) -> tuple[float, Any]:
     state = sessions.state_of(session=session, session_id=dosing_session_id)
+    return _given(state, now), state
+
+
+def _given(state: SessionState, now: datetime) -> float:
+    """What the session's log says was given (up to its end, or up to now)."""
     if state.dosing_started_at is None:
-        return 0.0, state
+        return 0.0
     ended = state.dosing_ended_at or state.finished_at
-    return delivered_mg(state, at=ended or now), state
+    return delivered_mg(state, at=ended or now)
 
 
 def _purpose_account(
@@ -173,15 +178,16 @@ def closed_unbalanced(*, session: Session, now: datetime) -> list[Unbalanced]:
             if isinstance(e, Draw) and e.dosing_session_id is not None and e.id not in voided
         }
     )
-    found = []
-    for sid in drawn:
-        given, state = _delivered(session, sid, now)
-        if state.state not in CLOSED_STATES:
-            continue
-        acc = account(book.entries, book.library, delivered_mg=given, dosing_session_id=sid)
-        if not acc.accounted:
-            found.append(Unbalanced(sid, state.state, acc))
-    return found
+    closed: dict[Purpose, str] = {}
+    given: dict[Purpose, float] = {}
+    states = sessions.states_of(session=session, session_ids=drawn)
+    for sid in drawn:  # in session order
+        state = states[sid]
+        if state.state in CLOSED_STATES:
+            closed[("session", sid)] = state.state
+            given[("session", sid)] = _given(state, now)
+    found = accounts(book.entries, book.library, delivered=given)
+    return [Unbalanced(key[1], closed[key], acc) for key, acc in found.items() if not acc.accounted]
 
 
 def refuse_unaccounted(

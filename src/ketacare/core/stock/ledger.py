@@ -513,6 +513,10 @@ def append_all(
     return out
 
 
+#: whose drug an account follows: ("session", dosing session id) or ("take_home", supply id)
+Purpose = tuple[str, int]
+
+
 def account(
     entries: Sequence[Entry],
     library: Mapping[str, Product] | None = None,
@@ -525,24 +529,47 @@ def account(
 
     ``delivered_mg`` is what the session's log says was given (or the supply's total).
     """
+    if dosing_session_id is not None:
+        key: Purpose = ("session", dosing_session_id)
+    elif take_home_id is not None:
+        key = ("take_home", take_home_id)
+    else:
+        raise InvalidInput("an account follows a dosing session or a take-home supply: name one")
+    return accounts(entries, library, delivered={key: delivered_mg})[key]
+
+
+def accounts(
+    entries: Sequence[Entry],
+    library: Mapping[str, Product] | None = None,
+    *,
+    delivered: Mapping[Purpose, float],
+) -> dict[Purpose, Account]:
+    """The account of each purpose in ``delivered`` (what its log says was given), read
+    from the ledger in one pass: a page that checks every closed session reads the
+    ledger once, not once a session.
+
+    Each account is the one :func:`account` gives for that purpose alone.
+    """
     lib = products() if library is None else library
     _by_id(entries)
     witnesses, voids = _signatures(entries, None)
-    key = (
-        ("session", dosing_session_id)
-        if dosing_session_id is not None
-        else ("take_home", take_home_id)
-    )
     lot_product = {e.lot_id: e.product for e in entries if isinstance(e, Receipt | TransferIn)}
-    draws = tuple(
-        e for e in entries if isinstance(e, Draw) and e.purpose == key and e.id not in voids
-    )
-    ids = {d.id for d in draws}
-    wastes = [e for e in entries if isinstance(e, Waste) and e.draw_id in ids and e.id not in voids]
-    return Account(
-        draws=draws,
-        opened_mg=sum(lib[lot_product[d.lot_id]].mg(d.units) for d in draws),
-        delivered_mg=delivered_mg,
-        wasted_mg=sum(float(w.mg) for w in wastes if w.id in witnesses),
-        pending_waste_mg=sum(float(w.mg) for w in wastes if w.id not in witnesses),
-    )
+    draws: dict[Purpose, list[Draw]] = {key: [] for key in delivered}
+    for e in entries:
+        if isinstance(e, Draw) and e.purpose in draws and e.id not in voids:
+            draws[e.purpose].append(e)
+    owner = {d.id: key for key, found in draws.items() for d in found}
+    wastes: dict[Purpose, list[Waste]] = {key: [] for key in delivered}
+    for e in entries:
+        if isinstance(e, Waste) and e.draw_id in owner and e.id not in voids:
+            wastes[owner[e.draw_id]].append(e)
+    return {
+        key: Account(
+            draws=tuple(draws[key]),
+            opened_mg=sum(lib[lot_product[d.lot_id]].mg(d.units) for d in draws[key]),
+            delivered_mg=given,
+            wasted_mg=sum(float(w.mg) for w in wastes[key] if w.id in witnesses),
+            pending_waste_mg=sum(float(w.mg) for w in wastes[key] if w.id not in witnesses),
+        )
+        for key, given in delivered.items()
+    }
