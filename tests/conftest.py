@@ -28,6 +28,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import audit_key_env  # noqa: F401  (one audit key for the run, before any settings)
+import pg_reset
 from route_state import share_route_state
 
 share_route_state()  # each route's FastAPI state built once per process, not per test app
@@ -183,11 +184,14 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 class FreshDatabases:
-    """New copies of the worker's PostgreSQL template, one for each test that asks.
+    """A database for each test that asks, holding exactly what a new copy of the worker's
+    PostgreSQL template (or of its prebuilt clinic) holds.
 
-    The next copy is made ahead and a used one is dropped behind, in one background
-    thread, so that a test waits for neither; each test still gets a database no other
-    test has touched.
+    The first ones are new copies (the next made ahead in a background thread); a
+    database a test has finished with is restored to what its copy held and given to a
+    later test (``pg_reset``: about 10 ms instead of half a second of server CPU for a
+    copy), unless the test changed its schema, privileges or triggers: then it is
+    dropped behind, in the background thread.
     """
 
     def __init__(self, server: PostgresServer | ExternalPostgres) -> None:
@@ -197,6 +201,11 @@ class FreshDatabases:
         self._drops: list[Future[None]] = []
         self._clinic: tuple[str, dict[str, Any]] | None = None
         self._next = self._thread.submit(self._create, next(self._names))
+        #: per template: what a new copy holds, and the restored databases ready to use
+        self._snapshots: dict[str, pg_reset.Snapshot] = {}
+        self._free: dict[str, list[str]] = {}
+        self._template_of: dict[str, str] = {}
+        self.reused = 0
 
     def _create(self, name: str) -> str:
         _admin(self.server.url(), f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
@@ -205,15 +214,39 @@ class FreshDatabases:
     def _drop(self, name: str) -> None:
         _admin(self.server.url(), f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
-    def take(self) -> str:
-        """The URL of a new copy of the template."""
-        name = self._next.result()
-        self._next = self._thread.submit(self._create, next(self._names))
+    def _connect(self, name: str) -> Any:
+        import psycopg
+
+        return psycopg.connect(self.server.url(name).replace("+psycopg", ""), autocommit=True)
+
+    def _handed_out(self, name: str, template: str) -> str:
+        """``name``, a new copy of ``template`` or one restored to it, as a test's URL."""
+        if template not in self._snapshots:  # the first copy: as pristine as any
+            with self._connect(name) as conn:
+                self._snapshots[template] = pg_reset.take(conn)
+        self._template_of[name] = template
         return self.server.url(name)
 
+    def _reuse(self, template: str) -> str | None:
+        free = self._free.get(template)
+        if not free:
+            return None
+        self.reused += 1
+        return self._handed_out(free.pop(), template)
+
+    def take(self) -> str:
+        """The URL of a database holding what a new copy of the template holds."""
+        reused = self._reuse(TEMPLATE)
+        if reused is not None:
+            return reused
+        name = self._next.result()
+        self._next = self._thread.submit(self._create, next(self._names))
+        return self._handed_out(name, TEMPLATE)
+
     def take_clinic(self) -> tuple[str, dict[str, Any]]:
-        """The URL of a new copy of the worker's prebuilt clinic (built on first use from a
-        copy of the template), and what building it returned."""
+        """The URL of a database holding what a new copy of the worker's prebuilt clinic
+        holds (built on first use from a copy of the template), and what building it
+        returned."""
         if self._clinic is None:
             name = f"{TEMPLATE}_clinic"
             _admin(
@@ -226,17 +259,34 @@ class FreshDatabases:
             )
             self._clinic = (name, built)
         template, built = self._clinic
+        reused = self._reuse(template)
+        if reused is not None:
+            return reused, built
         name = next(self._names)
         _admin(self.server.url(), f"CREATE DATABASE {name} TEMPLATE {template}")
-        return self.server.url(name), built
+        return self._handed_out(name, template), built
 
     def release(self, url: str) -> None:
-        self._drops.append(self._thread.submit(self._drop, url.rsplit("/", 1)[1]))
+        """Restore the test's database for a later test, or drop it behind."""
+        name = url.rsplit("/", 1)[1]
+        template = self._template_of.pop(name)
+        try:
+            with self._connect(name) as conn:
+                restored = pg_reset.restore(conn, self._snapshots[template])
+        except Exception:  # noqa: BLE001  (whatever the test left: a new copy is safe)
+            restored = False
+        if restored:
+            self._free.setdefault(template, []).append(name)
+        else:
+            self._drops.append(self._thread.submit(self._drop, name))
 
     def close(self) -> None:
-        """Drop the copy made ahead; raise the first failure of a background drop."""
+        """Drop the copy made ahead and the restored ones; raise the first failure of a
+        background drop."""
         try:
             self._drops.append(self._thread.submit(self._drop, self._next.result()))
+            for names in self._free.values():
+                self._drops += [self._thread.submit(self._drop, name) for name in names]
         finally:
             self._thread.shutdown(wait=True)
         for drop in self._drops:
