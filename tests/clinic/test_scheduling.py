@@ -302,6 +302,20 @@ def test_the_calendar_shows_chairs_by_week_and_day_with_therapy_and_closed_days(
     assert "Opening days are not set" in client.get("/calendar").text
 
 
+def _three_of_ten_begun(
+    app: Any, client: Any, clinic: dict[str, Any], tmp_path: Path, clock: Any
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A signed plan's ten sessions booked from Mon 9 March, and the clock on Wed 11 March
+    12:00 local: sessions 1-3 (Mon 9 - Wed 11 09:00) have begun, the seven from Thu 12
+    have not. The plan and its bookings."""
+    _hours(app, tmp_path)
+    plan = _signed(client, clinic, start_date="2026-03-09")
+    booked = _course(client, clinic, plan["id"]).json()
+    assert len(booked) == 10
+    clock.now = datetime(2026, 3, 11, 11, 0, tzinfo=UTC)
+    return plan, booked
+
+
 def test_retiring_a_record_cancels_its_bookings_to_come_with_the_reason(
     app: Any,
     client: Any,
@@ -310,13 +324,7 @@ def test_retiring_a_record_cancels_its_bookings_to_come_with_the_reason(
     clock: Any,
     login_api: Any,
 ) -> None:
-    _hours(app, tmp_path)
-    plan = _signed(client, clinic, start_date="2026-03-09")
-    booked = _course(client, clinic, plan["id"]).json()
-    assert len(booked) == 10
-    # the clock stands on Wed 11 March 12:00 local: sessions 1-3 (Mon 9 - Wed 11 09:00)
-    # have begun, the seven from Thu 12 have not
-    clock.now = datetime(2026, 3, 11, 11, 0, tzinfo=UTC)
+    plan, booked = _three_of_ten_begun(app, client, clinic, tmp_path, clock)
     nurse, physician = login_api("nurse"), login_api("physician")
     r = client.post(
         f"/api/v1/patients/{clinic['pid']}/retire",
@@ -347,12 +355,7 @@ def test_stopping_a_plan_cancels_its_bookings_to_come_and_leaves_a_passed_one_to
     stop's reason and audited; the three whose start has passed stay booked (no session
     was opened: whether the patient came is still to be recorded, not rewritten as a
     cancellation) and can be marked not attended afterwards."""
-    _hours(app, tmp_path)
-    plan = _signed(client, clinic, start_date="2026-03-09")
-    booked = _course(client, clinic, plan["id"]).json()
-    assert len(booked) == 10
-    # Wed 11 March 12:00 local: sessions 1-3 (Mon 9 - Wed 11 09:00) have begun
-    clock.now = datetime(2026, 3, 11, 11, 0, tzinfo=UTC)
+    plan, booked = _three_of_ten_begun(app, client, clinic, tmp_path, clock)
     nurse, physician = login_api("nurse"), login_api("physician")
     url = f"/api/v1/plans/{plan['id']}/status"
     assert client.post(url, headers=physician, json={"action": "activate"}).status_code == 200
