@@ -120,6 +120,8 @@ def test_receive_draw_waste_with_a_witness_and_count(
     page.get_by_test_id("chair-stock").click()
     page.wait_for_load_state("load")
     draw = page.get_by_test_id("draw-form")
+    expect(draw.get_by_label("Lot")).to_have_value("")  # no lot is chosen for the nurse
+    draw.get_by_label("Lot").select_option(index=1)
     draw.get_by_label("Units opened").fill("1")
     draw.get_by_label("Prepared mg").fill("100")
     draw.get_by_label("Prepared mL").fill("100")
@@ -135,6 +137,7 @@ def test_receive_draw_waste_with_a_witness_and_count(
     expect(page.get_by_test_id("close-status")).to_contain_text("unaccounted")
     waste = page.get_by_test_id("waste-form")
     expect(waste.get_by_label("mg", exact=True)).not_to_have_value("")  # the remainder
+    waste.get_by_label("Draw").select_option(index=1)
     waste.get_by_label("Method").fill("drug-waste container")
     waste.get_by_role("button", name="Record the waste").click()
     page.wait_for_load_state("load")
@@ -151,6 +154,7 @@ def test_receive_draw_waste_with_a_witness_and_count(
     # end of the day: nurse2 counts nine vials, the first nurse witnesses the count
     other.goto(f"{base}/stock")
     count = other.get_by_test_id("count-form")
+    count.get_by_label("Lot").select_option(index=1)
     count.get_by_label("Units counted").fill("9")
     count.get_by_role("button", name="Record the count").click()
     other.wait_for_load_state("load")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from html import unescape
 from typing import Any
 
 from sqlalchemy import func, select
@@ -134,3 +135,81 @@ def test_a_drug_level_asks_for_its_analyte(
         f"/plans/{plan_id}/levels", data={**form, "analyte": "plasma"}, follow_redirects=False
     )
     assert r.status_code == 303 and _count(app, DrugLevel) == 1
+
+
+def test_the_stock_forms_choose_no_product_lot_or_outcome(
+    app: Any, client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    """A controlled-substance entry on the wrong product or lot would misstate every
+    milligram after it: each choice starts empty and a form sent without it is refused,
+    naming it, and stores nothing."""
+    from ketacare.clinic.stock.orm import StockEntry
+
+    r = client.post(
+        "/api/v1/stock/receipts",
+        headers=clinic["team"]["nurse"],
+        json={
+            "site": "main",
+            "product": "ketamine-50mg-ml-10ml-vial",
+            "lot": "K-1",
+            "expiry": "2030-12-31",
+            "units": 10,
+            "supplier": "Example Wholesale",
+            "reference": "INV-1",
+        },
+    )
+    assert r.status_code == 201, r.text
+    csrf = login_page("physician")
+    page = client.get("/stock").text
+    for name in ("product", "lot_id", "disposal", "molecule", "form", "unit"):
+        _starts_empty(page, name)
+    before = _count(app, StockEntry)
+    sent = {
+        "/stock/receipts": {
+            "site": "main",
+            "product": "",
+            "lot": "K-2",
+            "expiry": "2030-12-31",
+            "units": "5",
+            "supplier": "Example Wholesale",
+            "reference": "INV-2",
+        },
+        "/stock/counts": {"lot_id": "", "units_counted": "10"},
+        "/stock/transfers": {"lot_id": "", "units": "1", "to_site": "east", "reference": "T-1"},
+        "/stock/disposals": {
+            "lot_id": "1",
+            "units": "1",
+            "disposal": "",
+            "reason": "expired",
+            "reference": "41-1",
+        },
+        "/stock/clinic-products": {
+            "molecule": "",
+            "label": "ketamine 100 mg troche",
+            "form": "troche",
+            "unit": "troche",
+            "mg_per_unit": "100",
+            "supplier": "Example Compounding Pharmacy",
+            "statement": "label of lot 7",
+        },
+    }
+    said = {}
+    for url, form in sent.items():
+        r = client.post(url, data={**form, "csrf_token": csrf}, follow_redirects=False)
+        assert r.status_code in (409, 422), (url, r.status_code)
+        said[url] = _stock_error(r.text)
+    assert said == {
+        "/stock/receipts": "product is missing: choose one of ketamine-10mg-ml-20ml-vial, "
+        "ketamine-50mg-ml-10ml-vial, ketamine-100mg-ml-5ml-vial, esketamine-28mg-device",
+        "/stock/counts": "lot is missing: choose the lot from the list",
+        "/stock/transfers": "lot is missing: choose the lot from the list",
+        "/stock/disposals": "how the units leave is missing: choose one of returned, destroyed",
+        "/stock/clinic-products": "molecule is missing: choose one of racemic_ketamine, esketamine",
+    }
+    assert _count(app, StockEntry) == before
+
+
+def _stock_error(html: str) -> str:
+    found = re.search(r'data-testid="stock-error">(.*?)</p>', html, re.S)
+    assert found is not None, html[:300]
+    return unescape(found.group(1))

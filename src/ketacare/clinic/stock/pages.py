@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -13,7 +13,7 @@ from ketacare.clinic.sessions import service as sessions
 from ketacare.clinic.stock import accounting, documents, reading, registry, reports, service
 from ketacare.clinic.stock.api import pdf_response
 from ketacare.core.errors import InvalidInput
-from ketacare.core.stock import MOLECULES, UNITS, forms
+from ketacare.core.stock import MOLECULES, OUTCOMES, UNITS, forms
 from ketacare.web.page_call import PageCall, Refusal, mapped_status, page_call
 from ketacare.web.render import optional_float, optional_int
 
@@ -99,6 +99,23 @@ def _required_int(call: PageCall, name: str, what: str) -> int:
     return value
 
 
+def _chosen_id(call: PageCall, name: str, what: str) -> int:
+    """The id picked in a list that starts on no choice (a lot, a draw)."""
+    value = optional_int(call.text(name).strip(), what)
+    if value is None:
+        raise InvalidInput(f"{what} is missing: choose the {what} from the list")
+    return value
+
+
+def _chosen(call: PageCall, name: str, what: str, allowed: Iterable[str]) -> str:
+    """The value picked in a list that starts on no choice; missing, it is refused naming
+    what may be chosen (an unknown one is refused by the service, naming the same)."""
+    value = call.text(name).strip()
+    if not value:
+        raise InvalidInput(f"{what} is missing: choose one of {', '.join(allowed)}")
+    return value
+
+
 def _required_float(call: PageCall, name: str, what: str) -> float:
     value = optional_float(call.text(name).strip(), what)
     if value is None:
@@ -121,7 +138,9 @@ def receipt_page(call: PageCall = page_call("stock:write")) -> Response:
         call.do(
             service.receive,
             site=call.text("site").strip(),
-            product=call.text("product").strip(),
+            product=_chosen(
+                call, "product", "product", reading.ledger(session=call.session).library
+            ),
             lot=call.text("lot").strip(),
             expiry=expiry,
             units=_required_int(call, "units", "units"),
@@ -139,10 +158,10 @@ def register_product_page(call: PageCall = page_call("stock:register")) -> Respo
     def act() -> None:
         call.do(
             registry.register,
-            molecule=call.text("molecule").strip(),
+            molecule=_chosen(call, "molecule", "molecule", MOLECULES),
             label=call.text("label").strip(),
-            form=call.text("form").strip(),
-            unit=call.text("unit").strip(),
+            form=_chosen(call, "form", "dosage form", forms()),
+            unit=_chosen(call, "unit", "unit counted", UNITS),
             mg_per_unit=optional_float(call.text("mg_per_unit").strip(), "mg per unit"),
             strength_mg_per_ml=optional_float(
                 call.text("strength_mg_per_ml").strip(), "strength (mg/mL)"
@@ -173,7 +192,7 @@ def count_page(call: PageCall = page_call("stock:write")) -> Response:
     def act() -> None:
         call.do(
             service.count,
-            lot_id=_required_int(call, "lot_id", "lot"),
+            lot_id=_chosen_id(call, "lot_id", "lot"),
             units_counted=_required_int(call, "units_counted", "units counted"),
         )
 
@@ -185,9 +204,9 @@ def disposal_page(call: PageCall = page_call("stock:write")) -> Response:
     def act() -> None:
         call.do(
             service.dispose,
-            lot_id=_required_int(call, "lot_id", "lot"),
+            lot_id=_chosen_id(call, "lot_id", "lot"),
             units=_required_int(call, "units", "units"),
-            disposal=call.text("disposal").strip(),
+            disposal=_chosen(call, "disposal", "how the units leave", ("returned", "destroyed")),
             reason=call.text("reason").strip(),
             reference=call.text("reference").strip(),
         )
@@ -200,7 +219,7 @@ def transfer_page(call: PageCall = page_call("stock:write")) -> Response:
     def act() -> None:
         call.do(
             service.transfer,
-            lot_id=_required_int(call, "lot_id", "lot"),
+            lot_id=_chosen_id(call, "lot_id", "lot"),
             units=_required_int(call, "units", "units"),
             to_site=call.text("to_site").strip(),
             reference=call.text("reference").strip(),
@@ -238,7 +257,7 @@ def resolve_page(count_id: int, call: PageCall = page_call("stock:resolve")) -> 
         call.do(
             service.resolve,
             count_id=count_id,
-            outcome=call.text("outcome").strip(),
+            outcome=_chosen(call, "outcome", "outcome", OUTCOMES),
             reason=call.text("reason").strip(),
             report_reference=call.text("report_reference").strip() or None,
         )
@@ -256,7 +275,7 @@ def draw_page(session_id: int, call: PageCall = page_call("stock:write")) -> Res
     def act() -> None:
         call.do(
             service.draw,
-            lot_id=_required_int(call, "lot_id", "lot"),
+            lot_id=_chosen_id(call, "lot_id", "lot"),
             units=_required_int(call, "units", "units opened"),
             prepared_mg=_required_float(call, "prepared_mg", "prepared mg"),
             prepared_ml=optional_float(call.text("prepared_ml").strip(), "prepared mL"),
@@ -272,7 +291,7 @@ def waste_page(session_id: int, call: PageCall = page_call("stock:write")) -> Re
     def act() -> None:
         call.do(
             service.waste,
-            draw_id=_required_int(call, "draw_id", "draw"),
+            draw_id=_chosen_id(call, "draw_id", "draw"),
             mg=_required_float(call, "mg", "wasted mg"),
             ml=optional_float(call.text("ml").strip(), "wasted mL"),
             method=call.text("method").strip(),
