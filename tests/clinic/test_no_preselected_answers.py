@@ -199,12 +199,14 @@ def test_the_stock_forms_choose_no_product_lot_or_outcome(
         assert r.status_code in (409, 422), (url, r.status_code)
         said[url] = _stock_error(r.text)
     assert said == {
-        "/stock/receipts": "product is missing: choose one of ketamine-10mg-ml-20ml-vial, "
-        "ketamine-50mg-ml-10ml-vial, ketamine-100mg-ml-5ml-vial, esketamine-28mg-device",
+        "/stock/receipts": "product is missing: choose one of ketamine HCl injection 10 mg/mL, "
+        "20 mL multiple-dose vial (200 mg); ketamine HCl injection 50 mg/mL, 10 mL "
+        "multiple-dose vial (500 mg); ketamine HCl injection 100 mg/mL, 5 mL multiple-dose "
+        "vial (500 mg); Spravato (esketamine) nasal spray device, 28 mg",
         "/stock/counts": "lot is missing: choose the lot from the list",
         "/stock/transfers": "lot is missing: choose the lot from the list",
-        "/stock/disposals": "how the units leave is missing: choose one of returned, destroyed",
-        "/stock/clinic-products": "molecule is missing: choose one of racemic_ketamine, esketamine",
+        "/stock/disposals": "how the units leave is missing: choose one of returned; destroyed",
+        "/stock/clinic-products": "molecule is missing: choose one of racemic ketamine; esketamine",
     }
     assert _count(app, StockEntry) == before
 

@@ -109,10 +109,11 @@ def _chosen_id(call: PageCall, name: str, what: str) -> int:
 
 def _chosen(call: PageCall, name: str, what: str, allowed: Iterable[str]) -> str:
     """The value picked in a list that starts on no choice; missing, it is refused naming
-    what may be chosen (an unknown one is refused by the service, naming the same)."""
+    what may be chosen, in the list's own words (an unknown one is refused by the
+    service)."""
     value = call.text(name).strip()
     if not value:
-        raise InvalidInput(f"{what} is missing: choose one of {', '.join(allowed)}")
+        raise InvalidInput(f"{what} is missing: choose one of {'; '.join(allowed)}")
     return value
 
 
@@ -139,7 +140,10 @@ def receipt_page(call: PageCall = page_call("stock:write")) -> Response:
             service.receive,
             site=call.text("site").strip(),
             product=_chosen(
-                call, "product", "product", reading.ledger(session=call.session).library
+                call,
+                "product",
+                "product",
+                (p.shown for p in reading.ledger(session=call.session).library.values()),
             ),
             lot=call.text("lot").strip(),
             expiry=expiry,
@@ -158,9 +162,11 @@ def register_product_page(call: PageCall = page_call("stock:register")) -> Respo
     def act() -> None:
         call.do(
             registry.register,
-            molecule=_chosen(call, "molecule", "molecule", MOLECULES),
+            molecule=_chosen(
+                call, "molecule", "molecule", (m.replace("_", " ") for m in MOLECULES)
+            ),
             label=call.text("label").strip(),
-            form=_chosen(call, "form", "dosage form", forms()),
+            form=_chosen(call, "form", "dosage form", (f.label for f in forms().values())),
             unit=_chosen(call, "unit", "unit counted", UNITS),
             mg_per_unit=optional_float(call.text("mg_per_unit").strip(), "mg per unit"),
             strength_mg_per_ml=optional_float(
@@ -257,7 +263,7 @@ def resolve_page(count_id: int, call: PageCall = page_call("stock:resolve")) -> 
         call.do(
             service.resolve,
             count_id=count_id,
-            outcome=_chosen(call, "outcome", "outcome", OUTCOMES),
+            outcome=_chosen(call, "outcome", "outcome", (o.replace("_", " ") for o in OUTCOMES)),
             reason=call.text("reason").strip(),
             report_reference=call.text("report_reference").strip() or None,
         )
