@@ -457,6 +457,8 @@ def seeded_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not path.exists():
             work = shared / "seeded-demo.tmp.sqlite3"
+            for left in shared.glob("seeded-demo.tmp.sqlite3*"):  # a worker that died seeding
+                left.unlink()
             url = f"sqlite:///{work}"
             engine = make_engine(url)
             upgrade(engine)
