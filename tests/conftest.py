@@ -85,7 +85,8 @@ class PostgresServer:
             str(self.dir / "log"),
             "-o",
             f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300 "
+            "-c autovacuum=off",  # restored test databases keep rows in insertion order
             "start",
         )
 
@@ -475,8 +476,10 @@ def _copy_sqlite(source: Path, target: Path) -> None:
     only once complete."""
     import sqlite3
 
+    from contextlib import closing
+
     part = target.with_suffix(".part")
-    with sqlite3.connect(source) as src, sqlite3.connect(part) as dst:
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(part)) as dst:
         src.backup(dst)
     part.rename(target)
 

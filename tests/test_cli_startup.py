@@ -132,10 +132,14 @@ def test_serve_starts_no_warm_child_once_the_loops_are_cached(tmp_path: Path) ->
     cache = tmp_path / "__pycache__"
     cache.mkdir()
     assert not _population_loops_cached(source)  # nothing compiled yet
-    fill = cache / "kernel.fill_rows-120.py311.nbi"
+    v = f"{sys.version_info.major}{sys.version_info.minor}"
+    (cache / "kernel.fill_rows-1.py27.nbi").write_bytes(b"")  # another interpreter's
+    (cache / "kernel.band_rows-1.py27.nbi").write_bytes(b"")
+    assert not _population_loops_cached(source)
+    fill = cache / f"kernel.fill_rows-120.py{v}.nbi"
     fill.write_bytes(b"")
     assert not _population_loops_cached(source)  # band_rows missing
-    band = cache / "kernel.band_rows-260.py311.nbi"
+    band = cache / f"kernel.band_rows-260.py{v}.nbi"
     band.write_bytes(b"")
     assert _population_loops_cached(source)
     changed = source.stat().st_mtime

@@ -74,6 +74,10 @@ def test_rows_and_sequences_come_back_even_in_append_only_tables(
         "ALTER TABLE audit_events DISABLE TRIGGER USER",
         "CREATE TABLE leftover (id int)",
         "GRANT SELECT ON patients TO PUBLIC",
+        "ALTER TABLE plans DISABLE TRIGGER ALL",  # its foreign keys' internal triggers
+        "ALTER SEQUENCE patients_id_seq INCREMENT BY 5",
+        "CREATE RULE quiet AS ON INSERT TO chairs DO INSTEAD NOTHING",
+        "SELECT lo_create(0)",
     ],
 )
 def test_a_changed_schema_is_refused_and_left_as_it_is(

@@ -198,18 +198,26 @@ def _population_loops_cached(source: Path | None = None) -> bool:
     Anything unexpected (no such folder, another cache location) answers no, and the
     child is started as before.
     """
-    if source is None:
-        from importlib.util import find_spec
+    import sys
+    from importlib.util import find_spec
 
+    if source is None:
         spec = find_spec("ketacare.core.pharmacology.kernel")
         if spec is None or spec.origin is None:
             return False
         source = Path(spec.origin)
     cache = source.parent / "__pycache__"
+    python = f"py{sys.version_info.major}{sys.version_info.minor}"
+    numba = find_spec("numba")
     try:
         changed = source.stat().st_mtime
+        if numba is not None and numba.origin is not None:  # an upgraded numba recompiles
+            changed = max(changed, Path(numba.origin).stat().st_mtime)
         return all(
-            any(index.stat().st_mtime >= changed for index in cache.glob(f"kernel.{name}-*.nbi"))
+            any(
+                index.stat().st_mtime >= changed
+                for index in cache.glob(f"kernel.{name}-*.{python}.nbi")
+            )
             for name in ("fill_rows", "band_rows")
         )
     except OSError:

@@ -34,7 +34,8 @@ def head_revision() -> str:
     same modification times.
     """
     versions = MIGRATIONS_DIR / "versions"
-    listing = tuple(sorted((e.name, e.stat().st_mtime_ns) for e in os.scandir(versions)))
+    scripts = (e for e in os.scandir(versions) if e.name.endswith(".py"))
+    listing = tuple(sorted((e.name, e.stat().st_mtime_ns) for e in scripts))
     return _head_of(listing)
 
 

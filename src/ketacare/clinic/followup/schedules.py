@@ -47,6 +47,7 @@ from ketacare.core.outcomes.schedule_status import (
     SessionTime,
     evaluate_schedule,
 )
+from ketacare.core.protocols.lifecycle import FINAL
 from ketacare.core.protocols.plan import SessionDoc
 from ketacare.infra.errors import Conflict
 
@@ -251,6 +252,10 @@ def _sessions(session: Session, plans: list[Plan]) -> list[SessionTime]:
                         last_of_course=plan is head and row.session_number == last_number,
                     )
                 )
+        if plan.status in FINAL:
+            # an ended plan's bookings to come were cancelled; one whose start passed with
+            # no session opened is kept booked for its no-show, not a session to come
+            continue
         for appt in session.scalars(
             select(Appointment).where(
                 Appointment.plan_id == plan.id, Appointment.status == "booked"

@@ -74,7 +74,13 @@ def state_of(*, session: Session, session_id: int) -> SessionState:
 def states_of(*, session: Session, session_ids: Sequence[int]) -> dict[int, SessionState]:
     """The replayed states of many sessions (their logs read a few queries at a time);
     an id that is not a session is refused as :class:`NotFound`."""
-    rows = session.scalars(select(DosingSession).where(DosingSession.id.in_(session_ids))).all()
+    rows = [
+        row
+        for start in range(0, len(session_ids), 500)
+        for row in session.scalars(
+            select(DosingSession).where(DosingSession.id.in_(session_ids[start : start + 500]))
+        )
+    ]
     missing = set(session_ids) - {row.id for row in rows}
     if missing:
         raise NotFound(f"session {min(missing)} does not exist")

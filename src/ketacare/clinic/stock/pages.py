@@ -107,14 +107,24 @@ def _chosen_id(call: PageCall, name: str, what: str) -> int:
     return value
 
 
-def _chosen(call: PageCall, name: str, what: str, allowed: Iterable[str]) -> str:
+def _chosen(
+    call: PageCall, name: str, what: str, allowed: Iterable[str] | Callable[[], Iterable[str]]
+) -> str:
     """The value picked in a list that starts on no choice; missing, it is refused naming
     what may be chosen, in the list's own words (an unknown one is refused by the
     service)."""
     value = call.text(name).strip()
     if not value:
-        raise InvalidInput(f"{what} is missing: choose one of {'; '.join(allowed)}")
+        choices = allowed() if callable(allowed) else allowed
+        raise InvalidInput(f"{what} is missing: choose one of {'; '.join(choices)}")
     return value
+
+
+def _offered_products(call: PageCall) -> list[str]:
+    """The products the receipt form lists (retired clinic products are not)."""
+    library = reading.ledger(session=call.session).library
+    retired = {key for key, r in registry.registered(call.session).items() if r.retired}
+    return [p.shown for key, p in library.items() if key not in retired]
 
 
 def _required_float(call: PageCall, name: str, what: str) -> float:
@@ -139,12 +149,7 @@ def receipt_page(call: PageCall = page_call("stock:write")) -> Response:
         call.do(
             service.receive,
             site=call.text("site").strip(),
-            product=_chosen(
-                call,
-                "product",
-                "product",
-                (p.shown for p in reading.ledger(session=call.session).library.values()),
-            ),
+            product=_chosen(call, "product", "product", lambda: _offered_products(call)),
             lot=call.text("lot").strip(),
             expiry=expiry,
             units=_required_int(call, "units", "units"),
