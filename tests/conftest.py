@@ -475,7 +475,6 @@ def _copy_sqlite(source: Path, target: Path) -> None:
     """``source`` copied whole (its write-ahead log included) to ``target``, which appears
     only once complete."""
     import sqlite3
-
     from contextlib import closing
 
     part = target.with_suffix(".part")
