@@ -355,7 +355,16 @@ def test_stopping_a_plan_cancels_its_bookings_to_come_and_leaves_a_passed_one_to
     stop's reason and audited; the three whose start has passed stay booked (no session
     was opened: whether the patient came is still to be recorded, not rewritten as a
     cancellation) and can be marked not attended afterwards."""
+    from ketacare.clinic.followup.schedules import _sessions
+    from ketacare.clinic.plans.orm import Plan
+
+    def session_times() -> list[str]:
+        """The sessions the plan's outcome schedule counts as given or to come."""
+        with app.state.ctx.sessions() as session:
+            return [t.key for t in _sessions(session, [session.get(Plan, plan["id"])])]
+
     plan, booked = _three_of_ten_begun(app, client, clinic, tmp_path, clock)
+    assert len(session_times()) == 10  # booked, to come or not yet recorded
     nurse, physician = login_api("nurse"), login_api("physician")
     url = f"/api/v1/plans/{plan['id']}/status"
     assert client.post(url, headers=physician, json={"action": "activate"}).status_code == 200
@@ -370,6 +379,8 @@ def test_stopping_a_plan_cancels_its_bookings_to_come_and_leaves_a_passed_one_to
     assert last["history"][-1]["reason"] == "plan stopped: hypertension at session 2"
     assert all(len(_audit(app, "cancel", b["id"])) == 1 for b in booked[3:])
     assert _audit(app, "cancel", booked[2]["id"]) == []
+    # no session of the stopped plan is to come: questionnaires wait for none of them
+    assert session_times() == []
     # the passed one is recorded as what happened
     r = client.post(
         f"/api/v1/appointments/{booked[2]['id']}/not-attended",
