@@ -2,7 +2,7 @@
 
 ``CREATE DATABASE … TEMPLATE`` costs the server about half a second of CPU a test (it
 copies the whole catalog), more than many tests themselves. A database a test has used
-is restored instead, in about 10 ms: every table emptied and refilled with the rows the
+is restored instead, in about 25 ms: every table emptied and refilled with the rows the
 fresh copy held, every sequence set back to where it stood. That is only sound when the
 test changed rows and nothing else, so the schema's fingerprint (relations, columns,
 constraints, triggers and rules and whether they are enabled, sequences' settings,
