@@ -1,14 +1,14 @@
 """A used PostgreSQL test database restored to the copy of the template it started as.
 
-``CREATE DATABASE … TEMPLATE`` takes the server 0.13 s on an idle machine and up to 0.9 s
-with the suite running (it copies the whole catalog), more than many tests themselves. A database a test has used
-is restored instead, in about 25 ms: every table emptied and refilled with the rows the
-fresh copy held, every sequence set back to where it stood. That is only sound when the
-test changed rows and nothing else, so the schema's fingerprint (relations, columns,
-constraints, triggers and rules and whether they are enabled, sequences' settings,
-policies, types, functions, privileges, owners, large objects, database settings) is
-compared with the fresh copy's first; a database whose fingerprint differs is dropped
-instead.
+``CREATE DATABASE … TEMPLATE`` takes the server 0.13 s on an idle machine and up to
+0.9 s with the suite running (it copies the whole catalog), more than many tests
+themselves. A database a test has used is restored instead, in about 25 ms: every table
+emptied and refilled with the rows the fresh copy held, every sequence set back to where
+it stood. That is only sound when the test changed rows and nothing else, so the
+schema's fingerprint (relations, columns, constraints, triggers and rules and whether
+they are enabled, sequences' settings, policies, types, functions, privileges, owners,
+large objects, database settings) is compared with the fresh copy's first; a database
+whose fingerprint differs is dropped instead.
 """
 
 from __future__ import annotations
