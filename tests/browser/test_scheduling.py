@@ -52,10 +52,9 @@ def _signed_plan(base: str) -> int:
     return int(plan["id"])
 
 
-def test_a_course_lands_monday_to_friday_and_one_appointment_moves_with_a_reason(
-    live_server: Any, page: Any, phone: Any
-) -> None:
-    base = live_server.url
+def _course_booked_by_the_nurse(base: str, page: Any) -> None:
+    """A signed plan whose course the nurse books on Chair 3 from the plan page (the form
+    offers the plan's own start date)."""
     plan_id = _signed_plan(base)
     login(page, base, "nurse")
     page.goto(f"{base}/plans/{plan_id}")
@@ -63,6 +62,13 @@ def test_a_course_lands_monday_to_friday_and_one_appointment_moves_with_a_reason
     expect(booking).to_contain_text("From the plan's start date, Thu 04 Feb 2027")
     booking.get_by_label("Chair").select_option(label="Chair 3")
     page.get_by_role("button", name="Book all sessions").click()
+
+
+def test_a_course_lands_monday_to_friday_and_one_appointment_moves_with_a_reason(
+    live_server: Any, page: Any, phone: Any
+) -> None:
+    base = live_server.url
+    _course_booked_by_the_nurse(base, page)
     listed = page.get_by_test_id("appointments").locator("li")
     expect(listed).to_have_count(10)
     # Thu 4, Fri 5, then Mon 8 to Fri 12, then Mon 15 to Wed 17: never a weekend
@@ -123,12 +129,7 @@ def test_a_no_show_is_recorded_with_a_reason_and_the_session_booked_again(
     from datetime import UTC, datetime
 
     base = live_server.url
-    plan_id = _signed_plan(base)
-    login(page, base, "nurse")
-    page.goto(f"{base}/plans/{plan_id}")
-    booking = page.get_by_test_id("book-course")
-    booking.get_by_label("Chair").select_option(label="Chair 3")
-    page.get_by_role("button", name="Book all sessions").click()
+    _course_booked_by_the_nurse(base, page)
     expect(page.get_by_test_id("appointments").locator("li")).to_have_count(10)
     # Thursday 4 February 2027, 12:00 UTC: session 1 (09:00) started, no session opened
     live_clock.offset = datetime(2027, 2, 4, 12, 0, tzinfo=UTC) - datetime.now(UTC)
