@@ -118,10 +118,9 @@ class SessionRow(Protocol):
 
 def state_for(*, session: Session, row: SessionRow) -> SessionState:
     """The replayed state of the session ``row`` (cached, topped up, or replayed)."""
-    known = _known(session, row)
+    known, base = _lookup(session, row)
     if known is not None:
         return known
-    base = _base(session, row)
     after = base.last_seq if base is not None else 0
     newer = events_of(session=session, session_id=row.id, after_seq=after)
     return _caught_up(session, row.id, base, newer)
@@ -134,14 +133,14 @@ def states_for(*, session: Session, rows: Sequence[SessionRow]) -> dict[int, Ses
     states: dict[int, SessionState] = {}
     behind: dict[int, SessionState | None] = {}
     for row in rows:
-        known = _known(session, row)
+        known, base = _lookup(session, row)
         if known is not None:
             states[row.id] = known
-            continue
-        behind[row.id] = _base(session, row)
+        else:
+            behind[row.id] = base
     ids = list(behind)
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
         logs: dict[int, list[Any]] = {sid: [] for sid in chunk}
         rows_read = session.execute(
             select(SessionEvent.session_id, SessionEvent.seq, SessionEvent.data)
@@ -157,28 +156,22 @@ def states_for(*, session: Session, rows: Sequence[SessionRow]) -> dict[int, Ses
     return states
 
 
-#: sessions whose logs one query reads (well under SQLite's and PostgreSQL's bind limits)
-_CHUNK = 500
+#: sessions one query reads (well under SQLite's and PostgreSQL's bind limits)
+CHUNK = 500
 
 
-def _known(session: Session, row: SessionRow) -> SessionState | None:
-    """The state written earlier in this transaction, or the cached one, when either is
-    the row's latest."""
+def _lookup(session: Session, row: SessionRow) -> tuple[SessionState | None, SessionState | None]:
+    """(the row's latest state if this transaction wrote it or the cache holds it, else
+    None; a cached older state its newer entries can be applied to, else None: replay)."""
     pending = written_here(session, row.id)
     if pending is not None and pending.last_seq == row.last_seq:
-        return pending
+        return pending, None
     cached = cache_for(session).get(row.id)
-    if cached is not None and cached.last_seq == row.last_seq:
-        return cached
-    return None
-
-
-def _base(session: Session, row: SessionRow) -> SessionState | None:
-    """A cached state the row's newer entries can be applied to (None: replay the log)."""
-    cached = cache_for(session).get(row.id)
-    if cached is not None and 0 < cached.last_seq < row.last_seq:
-        return cached
-    return None
+    if cached is None:
+        return None, None
+    if cached.last_seq == row.last_seq:
+        return cached, None
+    return None, cached if 0 < cached.last_seq < row.last_seq else None
 
 
 def _caught_up(

@@ -34,7 +34,7 @@ from ketacare.clinic.plans.orm import Appointment
 from ketacare.clinic.rems.service import rems_problem
 from ketacare.clinic.screenings import service as screenings
 from ketacare.clinic.sessions import doses
-from ketacare.clinic.sessions.cache import state_for, states_for
+from ketacare.clinic.sessions.cache import CHUNK, state_for, states_for
 from ketacare.clinic.sessions.inbox import ALERT_KINDS, sync_inbox
 from ketacare.clinic.sessions.log import SessionHead, append, fast_append, head
 from ketacare.clinic.sessions.orm import DosingSession
@@ -76,9 +76,9 @@ def states_of(*, session: Session, session_ids: Sequence[int]) -> dict[int, Sess
     an id that is not a session is refused as :class:`NotFound`."""
     rows = [
         row
-        for start in range(0, len(session_ids), 500)
+        for start in range(0, len(session_ids), CHUNK)
         for row in session.scalars(
-            select(DosingSession).where(DosingSession.id.in_(session_ids[start : start + 500]))
+            select(DosingSession).where(DosingSession.id.in_(session_ids[start : start + CHUNK]))
         )
     ]
     missing = set(session_ids) - {row.id for row in rows}
