@@ -15,8 +15,10 @@ import tomllib
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -25,6 +27,7 @@ from sqlalchemy import text
 from conftest import DEMO_NOW
 from ketacare.clinic import demo
 from ketacare.clinic.demo_policy import (
+    DEMO_CLINIC_HOURS_FILE,
     DEMO_OUTCOME_POLICY_FILE,
     DEMO_OUTCOME_SETTINGS_FILE,
     DEMO_PROTOCOL_POLICY_FILE,
@@ -162,6 +165,68 @@ def test_sessions_completed_with_vitals_and_scores_before_and_after(
     assert _rows(path, "SELECT count(*) FROM booster_decisions")[0][0] > 0
     assert _rows(path, "SELECT count(*) FROM take_home_dispenses")[0][0] > 0
     assert _rows(path, "SELECT count(*) FROM appointments WHERE status = 'booked'")[0][0] > 0
+
+
+def _local(value: str, zone: ZoneInfo) -> datetime:
+    """A stored UTC instant (naive text) in the clinic's zone."""
+    return datetime.fromisoformat(value).replace(tzinfo=UTC).astimezone(zone)
+
+
+def test_the_history_keeps_the_clinic_hours_and_books_its_sessions(
+    seeded: dict[str, Any],
+) -> None:
+    """Every session and take-home supply of the history falls on a day the demo clinic
+    opens (its EXAMPLE hours file, read here on its own), within its hours; the sessions
+    were booked and attended; the bookings a stopped plan left were cancelled with its
+    reason, and no booking that has passed still waits for a patient."""
+    path = seeded["path"]
+    zone = load_settings().zone
+    with DEMO_CLINIC_HOURS_FILE.open("rb") as handle:
+        hours = tomllib.load(handle)
+    weekdays = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    open_days = {weekdays.index(d) for d in hours["opening"]["days"]}
+    closed: set[date] = set()
+    for c in hours["closure"]:
+        first, last = c.get("date", c.get("from")), c.get("date", c.get("to"))
+        closed |= {first + timedelta(days=k) for k in range((last - first).days + 1)}
+    opens, closes = (time.fromisoformat(hours["opening"][k]) for k in ("opens", "closes"))
+
+    def on_open_day(at: datetime) -> bool:
+        return at.weekday() in open_days and at.date() not in closed
+
+    sessions = _rows(
+        path,
+        "SELECT s.created_at, s.appointment_id, a.status, a.starts_at, a.ends_at "
+        "FROM dosing_sessions s LEFT JOIN appointments a ON a.id = s.appointment_id",
+    )
+    assert len(sessions) > 200
+    for created, appointment, status, starts, ends in sessions:
+        opened = _local(created, zone)
+        assert on_open_day(opened), f"a session was given on {opened:%a %d %b %Y}"
+        assert opens <= opened.time() <= closes
+        if appointment is not None:
+            assert status == "attended" and _local(starts, zone) == opened
+            assert _local(ends, zone).time() <= closes
+    booked = [s for s in sessions if s[1] is not None]
+    assert len(booked) >= 0.95 * len(sessions)
+    supplies = _rows(path, "SELECT dispensed_at FROM take_home_dispenses")
+    assert supplies and all(on_open_day(_local(at, zone)) for (at,) in supplies)
+    cancelled = _rows(
+        path,
+        "SELECT e.reason, e.at, a.starts_at FROM appointments a JOIN appointment_events e "
+        "ON e.appointment_id = a.id AND e.kind = 'cancelled' WHERE a.status = 'cancelled'",
+    )
+    assert cancelled and all(
+        reason.startswith("plan stopped: ") and at < starts for reason, at, starts in cancelled
+    )
+    passed = _rows(
+        path,
+        f"SELECT count(*) FROM appointments WHERE status = 'booked' AND starts_at < "
+        f"'{NOW.replace(tzinfo=None).isoformat(sep=' ')}'",
+    )
+    assert passed == [(0,)]
+    moved = _rows(path, "SELECT reason FROM appointment_events WHERE kind = 'booked'")
+    assert any(r and r.startswith("closed on Saturdays") for (r,) in moved)
 
 
 def test_an_esketamine_course_under_the_rems_with_forms_submitted_and_one_due(

@@ -1,24 +1,27 @@
 """The demo clinic's months of synthetic history, made through the clinic's own services.
 
 Every record here goes through the service a user's request would call (patients,
-questionnaires, screenings, plans, sessions, boosters, take-home supplies, research
-consents), under the demo's EXAMPLE site policy and with the demo accounts as actors,
-so it is valid, audited and checked exactly as a user's would be. The clock is
+questionnaires, screenings, plans, bookings, sessions, boosters, take-home supplies,
+research consents), under the demo's EXAMPLE site policy and with the demo accounts as
+actors, so it is valid, audited and checked exactly as a user's would be. The clock is
 injected: each patient's story is a generator that yields the instant of its next step,
 and :func:`run` steps all of them in time order (the audit trail reads as months of
 clinic life). One fixed random seed draws every number, so the same ``now`` gives the
 same records.
 
-The people, scores and vitals are invented. The doses are the protocols' (built by the
-plan service from the protocol library); the take-home supplies keep inside the demo's
-EXAMPLE take-home limits.
+The clinic's own work keeps to its opening days: each course is booked when its plan
+is signed, on the days the clinic's "book all sessions" places it, and each session is
+given at its booking. The people, scores and vitals are invented. The doses are the
+protocols' (built by the plan service from the protocol library); the take-home
+supplies keep inside the demo's EXAMPLE take-home limits.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from itertools import product
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -55,6 +58,13 @@ __all__ = ["SEED", "Person", "Staff", "seed_history"]
 # --------------------------------------------------------------------------- stories
 
 IV = {"molecule": "ketamine", "route": "iv_infusion"}
+#: the demo clinic's chairs (``Chair 1`` to ``Chair 4``, made with its accounts)
+CHAIRS = 4
+#: how far the demo's front desk moves a session by hand past a long closure (its own
+#: bookings, not a clinical number: the booking still keeps the schedule's spacing)
+BY_HAND_SHIFT_DAYS = 31
+#: the second time of day the front desk tries when the morning's chairs are taken
+AFTERNOON = time(13, 0)
 ORAL = {"molecule": "ketamine", "route": "oral"}
 
 
@@ -69,7 +79,7 @@ def story(ctx: Ctx, person: Person, index: int, plan_notes: dict[int, Any]) -> S
     """One patient's care from intake to today: yields each step's instant."""
     rng = random.Random(SEED * 100 + index)
     today = ctx.now.astimezone(ctx.settings.zone).date()
-    day0 = today - timedelta(days=person.intake_days_ago)
+    day0 = _open_day(ctx, today - timedelta(days=person.intake_days_ago))
     slot = time(8 + index % 4, (index * 7) % 60)
     depression = person.group == "depression"
     spray = person.esketamine
@@ -169,8 +179,8 @@ def story(ctx: Ctx, person: Person, index: int, plan_notes: dict[int, Any]) -> S
     if spray:
         demo_rems.enrol(ctx, pid, t + timedelta(minutes=65))
 
-    # -- the plan, signed and co-signed three days later
-    at = steps.local_at(day0 + timedelta(days=3), time(13, 0), ctx)
+    # -- the plan, signed and co-signed three days later, and the course booked
+    at = steps.local_at(_open_day(ctx, day0 + timedelta(days=3)), time(13, 0), ctx)
     yield at
     goals: list[dict[str, object]] = [
         {"measure": "phq9", "target": "return to work part time"}
@@ -180,14 +190,15 @@ def story(ctx: Ctx, person: Person, index: int, plan_notes: dict[int, Any]) -> S
     options = dosing.DoseOptions() if spray else dosing.DoseOptions(bag_mg=100, bag_ml=100)
     plan_id = steps.signed_plan(ctx, pid, protocol, options, at, goals=goals)
     planned = steps.planned_sessions(ctx, plan_id)
-    first_day = day0 + timedelta(days=7)
+    first_day = _open_day(ctx, day0 + timedelta(days=7))
+    starts = _book_course(ctx, plan_id, planned, first_day, slot, index, at + timedelta(hours=1))
 
     # -- the course: each session with its questionnaires before and after
     last_leave: datetime | None = None
     for n, s in enumerate(planned[:given], start=1):
-        start = steps.local_at(first_day + timedelta(days=int(s["day"]) - 1), slot, ctx)
+        start = starts[int(s["number"])]
         if start - timedelta(minutes=15) > ctx.now:  # the course goes on after today
-            _book(ctx, plan_id, planned[n - 1 : given], first_day, slot, index)
+            _integration(ctx, plan_id, start.astimezone(ctx.settings.zone).date())
             return
         yield start - timedelta(minutes=15)
         value = traj.value(sessions_done=n - 1, course_len=given, days_since_course=None)
@@ -222,7 +233,11 @@ def story(ctx: Ctx, person: Person, index: int, plan_notes: dict[int, Any]) -> S
     if last_leave is None:
         return
     end_day = last_leave.astimezone(ctx.settings.zone).date()
-    at = steps.local_at(end_day + timedelta(days=2), time(12, 0), ctx)
+    at = steps.local_at(_open_day(ctx, end_day + timedelta(days=2)), time(12, 0), ctx)
+    if len(planned) > given:
+        # stopped at the review after the last session given, before the next one booked
+        # (ending the plan cancels the bookings still to come, each with the reason)
+        at = last_leave + timedelta(minutes=30)
     yield at
     if len(planned) > given:
         reason = (
@@ -274,22 +289,25 @@ def story(ctx: Ctx, person: Person, index: int, plan_notes: dict[int, Any]) -> S
         )
         if spray or not responder or boosters_given >= 2 or since < traj.durable_days + 20:
             continue
-        decided = steps.local_at(day + timedelta(days=1), time(11, 0), ctx)
+        decided = steps.local_at(_open_day(ctx, day + timedelta(days=1)), time(11, 0), ctx)
         if decided > ctx.now:
             return
         yield decided
         if not steps.decide_booster(ctx, pid, measure, last_score, decided):
             continue
-        booster_day = day + timedelta(days=7)
-        at = steps.local_at(booster_day - timedelta(days=3), time(13, 0), ctx)
-        if steps.local_at(booster_day, slot, ctx) + timedelta(days=3) > ctx.now:
+        booster_day = _open_day(ctx, day + timedelta(days=7))
+        at = steps.local_at(_open_day(ctx, booster_day - timedelta(days=3)), time(13, 0), ctx)
+        last_day = max(day for day, _ in _placed(ctx, planned[:2], booster_day).values())
+        if steps.local_at(last_day, slot, ctx) + timedelta(days=1) > ctx.now:
             return
         yield at
         booster = steps.signed_plan(
             ctx, pid, protocol, dosing.DoseOptions(bag_mg=100, bag_ml=100), at
         )
-        for s in steps.planned_sessions(ctx, booster)[:2]:
-            start = steps.local_at(booster_day + timedelta(days=int(s["day"]) - 1), slot, ctx)
+        two = steps.planned_sessions(ctx, booster)[:2]
+        booked = _book_course(ctx, booster, two, booster_day, slot, index, at + timedelta(hours=1))
+        for s in two:
+            start = booked[int(s["number"])]
             yield start
             course_end = steps.give_iv(ctx, booster, int(s["number"]), start, alert=False)
         at = course_end + timedelta(hours=22)
@@ -303,54 +321,82 @@ def story(ctx: Ctx, person: Person, index: int, plan_notes: dict[int, Any]) -> S
         day = course_end.astimezone(ctx.settings.zone).date()
 
 
-def _book(
-    ctx: Ctx, plan_id: int, rest: list[dict[str, Any]], first_day: date, slot: time, index: int
-) -> None:
-    """Book the sessions of a course still to come on the clinic's open days (a session
-    on a closed day moves to the next open day, as "book all sessions" places it; one the
-    clinic's days or a clash with another booking cannot hold is left unbooked, as the
-    front desk would), and an integration session with the therapist after the first."""
+def _open_day(ctx: Ctx, day: date) -> date:
+    """``day``, or the clinic's next open day: the clinic's own work (intake, plans,
+    sessions, supplies) keeps to its opening days (the demo's EXAMPLE clinic hours)."""
     hours = booking.clinic_hours(ctx.settings)
-    wanted = [PlannedDay(int(s["number"]), int(s["day"])) for s in rest]
+    while hours.closed_because(day) is not None:
+        day += timedelta(days=1)
+    return day
+
+
+def _placed(
+    ctx: Ctx, planned: list[dict[str, Any]], first_day: date
+) -> dict[int, tuple[date, str | None]]:
+    """Each session's day (and why it moved) as "book all sessions" places it: a session
+    on a closed day moves to the next open day that keeps the schedule's spacing. Where a
+    session would move further than the clinic's limit (a long closure), "book all" is
+    refused and the front desk books the rest by hand on those same days."""
+    wanted = [PlannedDay(int(s["number"]), int(s["day"])) for s in planned]
+    hours = booking.clinic_hours(ctx.settings)
     try:
-        days = {
-            p.number: (p.date, p.why_moved)
-            for p in place_sessions(sessions=wanted, start=first_day, hours=hours)
-        }
-    except InvalidInput:  # too far to move: only the sessions on open days
-        days = {w.number: (first_day + timedelta(days=w.day - 1), None) for w in wanted}
-    first_booked: date | None = None
-    for number, (day, why) in days.items():
-        try:
-            booking.book(
-                session=ctx.session,
-                actor=ctx.staff.nurse,
-                plan_id=plan_id,
-                session_number=number,
-                chair_id=1 + index % 4,
-                starts_at=steps.local_at(day, slot, ctx),
-                now=ctx.now,
-                settings=ctx.settings,
-                why_moved=why,
-            )
+        placed = place_sessions(sessions=wanted, start=first_day, hours=hours)
+    except InvalidInput:
+        by_hand = replace(hours, max_shift_days=BY_HAND_SHIFT_DAYS)
+        placed = place_sessions(sessions=wanted, start=first_day, hours=by_hand)
+    return {p.number: (p.date, p.why_moved) for p in placed}
+
+
+def _book_course(
+    ctx: Ctx,
+    plan_id: int,
+    planned: list[dict[str, Any]],
+    first_day: date,
+    slot: time,
+    index: int,
+    at: datetime,
+) -> dict[int, datetime]:
+    """Book the sessions at ``at``, as the front desk does once a plan is signed: each on
+    its placed day at the patient's usual time on the patient's usual chair or the next
+    free one, else in the afternoon. Each session's start by number (a session no chair
+    can hold then is given unbooked at the usual time, as the chair nurse fits it in)."""
+    chairs = [1 + (index + k) % CHAIRS for k in range(CHAIRS)]
+    starts: dict[int, datetime] = {}
+    for number, (day, why) in _placed(ctx, planned, first_day).items():
+        starts[number] = steps.local_at(day, slot, ctx)
+        for clock, chair_id in product((slot, AFTERNOON), chairs):
+            try:
+                booking.book(
+                    session=ctx.session,
+                    actor=ctx.staff.nurse,
+                    plan_id=plan_id,
+                    session_number=number,
+                    chair_id=chair_id,
+                    starts_at=steps.local_at(day, clock, ctx),
+                    now=at,
+                    settings=ctx.settings,
+                    why_moved=why,
+                )
+            except (Conflict, InvalidInput):
+                continue  # the chair is taken then, or the day's hours cannot hold it
+            starts[number] = steps.local_at(day, clock, ctx)
             ctx.count("bookings")
-            first_booked = first_booked or day
-        except (Conflict, InvalidInput):
-            continue
-    if first_booked is not None:
-        after = first_booked + timedelta(days=1)
-        while hours.closed_because(after) is not None:
-            after += timedelta(days=1)
-        therapy.add_therapy(
-            session=ctx.session,
-            actor=ctx.staff.physician,
-            plan_id=plan_id,
-            kind="integration",
-            therapist_id=ctx.staff.therapist.user_id or 0,
-            planned_date=after,
-            now=ctx.now,
-        )
-        ctx.count("therapy sessions planned")
+            break
+    return starts
+
+
+def _integration(ctx: Ctx, plan_id: int, first_to_come: date) -> None:
+    """An integration session with the therapist on the open day after the next session."""
+    therapy.add_therapy(
+        session=ctx.session,
+        actor=ctx.staff.physician,
+        plan_id=plan_id,
+        kind="integration",
+        therapist_id=ctx.staff.therapist.user_id or 0,
+        planned_date=_open_day(ctx, first_to_come + timedelta(days=1)),
+        now=ctx.now,
+    )
+    ctx.count("therapy sessions planned")
 
 
 #: the demo's oral follow-on dose: 50 mg, inside the 25-300 mg fixed doses Andrade 2019
@@ -360,7 +406,7 @@ ORAL_DOSE_MG = 50
 
 def _take_home(ctx: Ctx, pid: int, end_day: date) -> Story:
     """An oral follow-on plan after the IV course, with take-home supplies every 14 days."""
-    at = steps.local_at(end_day + timedelta(days=6), time(14, 0), ctx)
+    at = steps.local_at(_open_day(ctx, end_day + timedelta(days=6)), time(14, 0), ctx)
     if at > ctx.now:
         return
     yield at
@@ -370,7 +416,7 @@ def _take_home(ctx: Ctx, pid: int, end_day: date) -> Story:
     )
     day = end_day + timedelta(days=7)
     for number in range(1, 5):
-        at = steps.local_at(day, time(15, 30), ctx)
+        at = steps.local_at(_open_day(ctx, day), time(15, 30), ctx)
         if at > ctx.now:
             return
         yield at
