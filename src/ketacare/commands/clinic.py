@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ketacare.commands.common import emit_json, fail
+from ketacare.commands.common import emit_json, fail, require_suffix, write_output
 from ketacare.core.errors import KetacareError
 from ketacare.infra.clock import utc_now
 
@@ -42,8 +42,7 @@ def report_patient(
     from ketacare.infra.db import unit_of_work
     from ketacare.infra.migrate import ensure_current
 
-    if out.suffix.lower() != ".pdf":
-        fail(f"--out must name a .pdf file, got {out}")
+    require_suffix(path=out, option="--out", suffix=".pdf")
     settings, engine, sessions = _sessions()
     try:
         ensure_current(engine)
@@ -60,10 +59,7 @@ def report_patient(
             )
     except KetacareError as exc:
         fail(str(exc))
-    try:
-        out.write_bytes(data)
-    except OSError as exc:
-        fail(f"cannot write {out}: {exc.strerror or exc}")
+    write_output(path=out, data=data)
     typer.echo(f"wrote {out} ({len(data)} bytes)")
 
 
@@ -85,8 +81,7 @@ def export_registry(
     from ketacare.infra.db import unit_of_work
     from ketacare.infra.migrate import ensure_current
 
-    if out.suffix.lower() != ".zip":
-        fail(f"--out must name a .zip file, got {out}")
+    require_suffix(path=out, option="--out", suffix=".zip")
     _, engine, sessions = _sessions()
     try:
         ensure_current(engine)
@@ -100,10 +95,7 @@ def export_registry(
             )
     except KetacareError as exc:
         fail(str(exc))
-    try:
-        out.write_bytes(data)
-    except OSError as exc:
-        fail(f"cannot write {out}: {exc.strerror or exc}")
+    write_output(path=out, data=data)
     if as_json:
         emit_json({"out": str(out), "patients": count, "profile": profile, "bytes": len(data)})
     else:
