@@ -39,7 +39,7 @@ from ketacare.clinic.sessions.inbox import ALERT_KINDS, sync_inbox
 from ketacare.clinic.sessions.log import SessionHead, append, fast_append, head
 from ketacare.clinic.sessions.orm import DosingSession
 from ketacare.core.errors import InvalidInput
-from ketacare.core.protocols import PlannedSession, build_plan
+from ketacare.core.protocols import PlannedSession
 from ketacare.core.protocols.lifecycle import GIVEN, next_status
 from ketacare.core.protocols.plan import PlanDoc
 from ketacare.core.safeguards import PlannedDose
@@ -162,15 +162,7 @@ def open_session(
         if appt is not None:
             appointment_id, chair_id = appt.id, appt.chair_id
     protocol = dosing.library(settings).get(protocol_id=plan.protocol_id)
-    built = build_plan(
-        protocol=protocol,
-        weight_kg=plan.weight_kg,
-        bag_mg=plan.bag_mg,
-        bag_ml=plan.bag_ml,
-        dose_mg_per_kg_per_h=plan.dose_mg_per_kg_per_h,
-        dose_mg=plan.dose_mg,
-        site_policy=dosing.protocol_policy(settings),
-    )
+    built = dosing.rebuild_undated(settings=settings, plan=plan, protocol=protocol)
     planned: PlannedSession = next(s for s in built.sessions if s.number == session_number)
     setup = session_setup(
         protocol=protocol,
