@@ -26,12 +26,10 @@ from sqlalchemy.orm import Session
 
 from ketacare.clinic.analytics import service as analytics
 from ketacare.clinic.audit import service as audit
-from ketacare.clinic.consent.service import consent_problem
 from ketacare.clinic.plans import booking, dosing, therapy
 from ketacare.clinic.plans import service as plans
-from ketacare.clinic.plans.gates import MOLECULES, ROUTES
+from ketacare.clinic.plans.gates import MOLECULES, ROUTES, treatment_problems
 from ketacare.clinic.plans.orm import Appointment
-from ketacare.clinic.rems.service import rems_problem
 from ketacare.clinic.screenings import service as screenings
 from ketacare.clinic.sessions import doses
 from ketacare.clinic.sessions.cache import CHUNK, state_for, states_for
@@ -171,23 +169,17 @@ def open_session(
         policy=policies.session_policy(settings),
         limit_policy=dosing.protocol_policy(settings),
     )
-    consent = consent_problem(
-        session=session,
-        patient_id=plan.patient_id,
-        molecule=protocol.molecule,
-        route=protocol.route,
+    problem = next(
+        treatment_problems(
+            session=session,
+            patient_id=plan.patient_id,
+            protocol=protocol,
+            on=(opened_at or now).date(),
+        ),
+        None,
     )
-    if consent is not None:
-        raise InvalidInput(f"no session opens for plan {plan_id}: {consent}")
-    rems = rems_problem(
-        session=session,
-        patient_id=plan.patient_id,
-        molecule=protocol.molecule,
-        route=protocol.route,
-        on=(opened_at or now).date(),
-    )
-    if rems is not None:
-        raise InvalidInput(f"no session opens for plan {plan_id}: {rems}")
+    if problem is not None:
+        raise InvalidInput(f"no session opens for plan {plan_id}: {problem}")
     if needs_order(protocol):
         if not plan.monitoring_order:
             raise InvalidInput(
