@@ -134,6 +134,40 @@ PATIENTS = (
 )
 
 
+def _create_staff(
+    *,
+    session: Session,
+    staff: tuple[tuple[str, str, str], ...],
+    now: datetime,
+    settings: Settings,
+) -> tuple[list[tuple[str, str, str]], dict[str, int]]:
+    """The staff accounts (username, full name, role), each with :data:`DEMO_PASSWORD`.
+
+    Both demos (the test fixture and the whole clinic) make their staff the same way;
+    returns the logins to print and each username's user id.
+    """
+    logins: list[tuple[str, str, str]] = []
+    ids: dict[str, int] = {}
+    for username, name, role in staff:
+        ids[username] = accounts.create_user(
+            session=session,
+            username=username,
+            full_name=name,
+            role=role,
+            password=DEMO_PASSWORD,
+            now=now,
+            settings=settings,
+        ).id
+        logins.append((username, DEMO_PASSWORD, role))
+    return logins, ids
+
+
+def _add_chairs(*, session: Session) -> None:
+    """The demo clinic's four infusion chairs (both demos have the same ones)."""
+    for name in ("Chair 1", "Chair 2", "Chair 3", "Chair 4"):
+        session.add(Chair(name=name))
+
+
 def seed(
     *, session: Session, now: datetime, settings: Settings, history: bool = False
 ) -> list[tuple[str, str, str]]:
@@ -145,19 +179,7 @@ def seed(
     """
     if history:
         return _seed_clinic(session=session, now=now, settings=settings)
-    logins: list[tuple[str, str, str]] = []
-    ids: dict[str, int] = {}
-    for username, name, role in STAFF:
-        ids[username] = accounts.create_user(
-            session=session,
-            username=username,
-            full_name=name,
-            role=role,
-            password=DEMO_PASSWORD,
-            now=now,
-            settings=settings,
-        ).id
-        logins.append((username, DEMO_PASSWORD, role))
+    logins, ids = _create_staff(session=session, staff=STAFF, now=now, settings=settings)
     first_id: int | None = None
     for i, p in enumerate(PATIENTS):
         patient = patients.create_patient(
@@ -226,8 +248,7 @@ def seed(
         settings=settings,
     )
     logins.append(("patient1", DEMO_PASSWORD, "patient"))
-    for name in ("Chair 1", "Chair 2", "Chair 3", "Chair 4"):
-        session.add(Chair(name=name))
+    _add_chairs(session=session)
     if first_id is not None:  # an outcome schedule on the demo patient's plan
         from ketacare.clinic.followup.demo import seed_schedule
 
@@ -367,21 +388,10 @@ def _seed_clinic(
     settings = demo_settings(settings, example_policy=True)
     cast = people()
     start = now - timedelta(days=max(p.intake_days_ago for p in cast) + 1)
-    logins: list[tuple[str, str, str]] = []
-    ids: dict[str, int] = {}
-    for username, name, role in (*STAFF, SECOND_PHYSICIAN):
-        ids[username] = accounts.create_user(
-            session=session,
-            username=username,
-            full_name=name,
-            role=role,
-            password=DEMO_PASSWORD,
-            now=start,
-            settings=settings,
-        ).id
-        logins.append((username, DEMO_PASSWORD, role))
-    for name in ("Chair 1", "Chair 2", "Chair 3", "Chair 4"):
-        session.add(Chair(name=name))
+    logins, ids = _create_staff(
+        session=session, staff=(*STAFF, SECOND_PHYSICIAN), now=start, settings=settings
+    )
+    _add_chairs(session=session)
     staff = history_.Staff(
         physician=Actor(ids["physician"], "physician", "physician"),
         physician2=Actor(ids["physician2"], "physician2", "physician"),

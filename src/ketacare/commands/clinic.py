@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ketacare.commands.common import emit_json, fail
+from ketacare.commands.common import emit_json, fail, require_suffix, write_output
 from ketacare.core.errors import KetacareError
 from ketacare.infra.clock import utc_now
 
@@ -39,31 +41,20 @@ def report_patient(
     from ketacare.clinic.documents import Letterhead
     from ketacare.clinic.outcomes.policy import booster_rules
     from ketacare.clinic.outcomes.report import progress_report
-    from ketacare.infra.db import unit_of_work
-    from ketacare.infra.migrate import ensure_current
 
-    if out.suffix.lower() != ".pdf":
-        fail(f"--out must name a .pdf file, got {out}")
-    settings, engine, sessions = _sessions()
-    try:
-        ensure_current(engine)
-        with unit_of_work(sessions) as session:
-            data = progress_report(
-                session=session,
-                actor=Actor(None, "cli", "system"),
-                patient_id=patient_id,
-                now=utc_now(),
-                zone=settings.zone,
-                loss_confirmations=settings.outcome_loss_confirmations,
-                booster_rules=booster_rules(settings),
-                letterhead=Letterhead.of(settings),
-            )
-    except KetacareError as exc:
-        fail(str(exc))
-    try:
-        out.write_bytes(data)
-    except OSError as exc:
-        fail(f"cannot write {out}: {exc.strerror or exc}")
+    require_suffix(path=out, option="--out", suffix=".pdf")
+    with _work() as (settings, session):
+        data = progress_report(
+            session=session,
+            actor=Actor(None, "cli", "system"),
+            patient_id=patient_id,
+            now=utc_now(),
+            zone=settings.zone,
+            loss_confirmations=settings.outcome_loss_confirmations,
+            booster_rules=booster_rules(settings),
+            letterhead=Letterhead.of(settings),
+        )
+    write_output(path=out, data=data)
     typer.echo(f"wrote {out} ({len(data)} bytes)")
 
 
@@ -82,28 +73,17 @@ def export_registry(
     """Write the research registry of consenting patients without identifiers."""
     from ketacare.clinic.audit.service import Actor
     from ketacare.clinic.research.service import export_registry as build
-    from ketacare.infra.db import unit_of_work
-    from ketacare.infra.migrate import ensure_current
 
-    if out.suffix.lower() != ".zip":
-        fail(f"--out must name a .zip file, got {out}")
-    _, engine, sessions = _sessions()
-    try:
-        ensure_current(engine)
-        with unit_of_work(sessions) as session:
-            data, count = build(
-                session=session,
-                actor=Actor(None, "cli", "system"),
-                profile=profile,
-                now=utc_now(),
-                data_use_agreement=data_use_agreement,
-            )
-    except KetacareError as exc:
-        fail(str(exc))
-    try:
-        out.write_bytes(data)
-    except OSError as exc:
-        fail(f"cannot write {out}: {exc.strerror or exc}")
+    require_suffix(path=out, option="--out", suffix=".zip")
+    with _work() as (_, session):
+        data, count = build(
+            session=session,
+            actor=Actor(None, "cli", "system"),
+            profile=profile,
+            now=utc_now(),
+            data_use_agreement=data_use_agreement,
+        )
+    write_output(path=out, data=data)
     if as_json:
         emit_json({"out": str(out), "patients": count, "profile": profile, "bytes": len(data)})
     else:
@@ -121,6 +101,25 @@ def _sessions() -> tuple[Settings, Engine, sessionmaker[Session]]:
     with sessions() as session:  # a demo database: the policy its server applies
         settings = settings_for(settings, session=session)
     return settings, engine, sessions
+
+
+@contextmanager
+def _work() -> Iterator[tuple[Settings, Session]]:
+    """The clinic's settings and one unit of work on a schema that is current.
+
+    A refusal (:class:`KetacareError`) from the schema check or from the work done
+    inside is the one-line exit 2, after the unit of work has rolled back.
+    """
+    from ketacare.infra.db import unit_of_work
+    from ketacare.infra.migrate import ensure_current
+
+    settings, engine, sessions = _sessions()
+    try:
+        ensure_current(engine)
+        with unit_of_work(sessions) as session:
+            yield settings, session
+    except KetacareError as exc:
+        fail(str(exc))
 
 
 def _is_loopback(host: str) -> bool:
@@ -343,26 +342,19 @@ def user_create(
 ) -> None:
     """Create an account."""
     from ketacare.clinic.accounts import service as accounts
-    from ketacare.infra.db import unit_of_work
-    from ketacare.infra.migrate import ensure_current
 
-    settings, engine, sessions = _sessions()
-    try:
-        ensure_current(engine)
-        with unit_of_work(sessions) as session:
-            user = accounts.create_user(
-                session=session,
-                username=username,
-                full_name=full_name or username,
-                role=role,
-                password=password,
-                patient_id=patient_id,
-                now=utc_now(),
-                settings=settings,
-            )
-            typer.echo(f"created {user.role} account {user.username} (id {user.id})")
-    except KetacareError as exc:
-        fail(str(exc))
+    with _work() as (settings, session):
+        user = accounts.create_user(
+            session=session,
+            username=username,
+            full_name=full_name or username,
+            role=role,
+            password=password,
+            patient_id=patient_id,
+            now=utc_now(),
+            settings=settings,
+        )
+        typer.echo(f"created {user.role} account {user.username} (id {user.id})")
 
 
 @outbox_app.command("send")

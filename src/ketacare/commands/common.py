@@ -6,11 +6,14 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
 from ketacare.core.errors import KetacareError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: Exit code for bad input, as the design document specifies.
 EXIT_BAD_INPUT = 2
@@ -66,3 +69,37 @@ def run_guarded(func: Any, *args: Any, **kwargs: Any) -> Any:
         return func(*args, **kwargs)
     except KetacareError as exc:
         fail(str(exc))
+
+
+def require_suffix(*, path: Path, option: str, suffix: str) -> None:
+    """Refuse (exit 2) an output file named for another format, before any work is done.
+
+    ``suffix`` is lower case with its dot (``".pdf"``); the name's case does not matter.
+    """
+    if path.suffix.lower() != suffix:
+        fail(f"{option} must name a {suffix} file, got {path}")
+
+
+def write_output(*, path: Path, data: bytes) -> None:
+    """Write a command's output file, turning a failure into the one-line exit 2."""
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def save_plot(*, figure: Figure, path: Path) -> None:
+    """Lay out, write (PNG, 120 dpi) and close a plot the command drew.
+
+    The figure is closed even when the write fails (the one-line exit 2), so that a
+    process drawing many plots does not keep them all.
+    """
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    try:
+        figure.savefig(path, dpi=120)
+    except OSError as exc:
+        fail(f"cannot write plot {path}: {exc.strerror or exc}")
+    finally:
+        plt.close(figure)

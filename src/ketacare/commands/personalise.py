@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ketacare.commands.common import emit_json, fail, read_json_file
+from ketacare.commands.common import (
+    emit_json,
+    fail,
+    read_json_file,
+    require_suffix,
+    save_plot,
+)
 from ketacare.core.errors import KetacareError
 
 if TYPE_CHECKING:
@@ -257,13 +263,7 @@ def _write_plot(path: Path, out: PersonaliseOutcome) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper right")
     axes[-1, 0].set_xlabel("time (days)" if days else "time (h)")
-    fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=120)
-    except OSError as exc:
-        fail(f"cannot write plot {path}: {exc.strerror or exc}")
-    finally:
-        plt.close(fig)
+    save_plot(figure=fig, path=path)
 
 
 # --------------------------------------------------------------------------------------
@@ -283,8 +283,8 @@ def personalise_command(
     from ketacare.core.pharmacology.personalise import compute, parse_request, to_document
     from ketacare.core.protocols import load_library, load_site_policy
 
-    if plot_path is not None and plot_path.suffix.lower() != ".png":
-        fail(f"--plot must name a .png file, got {plot_path}")
+    if plot_path is not None:
+        require_suffix(path=plot_path, option="--plot", suffix=".png")
     raw = read_json_file(file, "personalisation input")
     try:
         request = parse_request(doc=raw)

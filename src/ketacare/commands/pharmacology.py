@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ketacare.commands.common import emit_json, fail, read_json_file, run_guarded
+from ketacare.commands.common import (
+    emit_json,
+    fail,
+    read_json_file,
+    require_suffix,
+    run_guarded,
+    save_plot,
+)
 from ketacare.core.errors import ClinicalWarning
 
 if TYPE_CHECKING:
@@ -179,13 +186,7 @@ def _write_plot(path: Path, sim: Simulation, model: Model, pop: PopulationResult
     ax_eff.grid(alpha=0.3)
     if sim.effect_ng_per_ml:
         ax_eff.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=120)
-    except OSError as exc:
-        fail(f"cannot write plot {path}: {exc.strerror or exc}")
-    finally:
-        plt.close(fig)
+    save_plot(figure=fig, path=path)
 
 
 def _run_population(
@@ -251,8 +252,8 @@ def simulate_command(
         fail("give exactly one of --regimen FILE or --protocol ID")
     if sex is not None and sex not in ("F", "M"):
         fail(f"--sex must be F or M, got {sex!r}")
-    if plot_path is not None and plot_path.suffix.lower() != ".png":
-        fail(f"--plot must name a .png file, got {plot_path}")
+    if plot_path is not None:
+        require_suffix(path=plot_path, option="--plot", suffix=".png")
     model = run_guarded(load_model, model_id=model_id)
     patient = Patient(weight_kg=weight, age_years=age, sex=sex)
     if regimen_file is not None:

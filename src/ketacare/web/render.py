@@ -184,3 +184,14 @@ def optional_float(text: str, what: str) -> float | None:
         return float(text)
     except ValueError:
         raise InvalidInput(f"{what} {text!r} is not a number") from None
+
+
+def optional_date(text: str, what: str) -> date | None:
+    """Parse an optional day (YYYY-MM-DD) from a form field or a query parameter."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{what} {text!r} is not a date: use YYYY-MM-DD") from None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -13,22 +12,13 @@ from fastapi.responses import HTMLResponse, Response
 from ketacare.clinic.audit import service, trail
 from ketacare.core.errors import InvalidInput
 from ketacare.web.page_call import PageCall, page_call
+from ketacare.web.render import optional_date
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 100
 
 Text = Annotated[str, Query(max_length=64)]
-
-
-def _day(text: str, what: str) -> date | None:
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"{what} {text!r} is not a date: use YYYY-MM-DD") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +50,8 @@ class FilterForm:
             username=self.user.strip() or None,
             patient_id=int(pid) if pid else None,
             action=self.action.strip() or None,
-            date_from=_day(self.start, "from"),
-            date_to=_day(self.end, "to"),
+            date_from=optional_date(self.start, "from"),
+            date_to=optional_date(self.end, "to"),
         )
         if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
             raise InvalidInput(

@@ -73,19 +73,8 @@ def add_level(
     )
 
 
-def course_plans(*, session: Session, plan: Plan) -> list[int]:
-    """This plan and the versions before it (one course)."""
-    ids = [plan.id]
-    previous = plan.supersedes_id
-    while previous is not None:
-        ids.append(previous)
-        older = session.get(Plan, previous)
-        previous = older.supersedes_id if older else None
-    return ids
-
-
 def levels(*, session: Session, plan: Plan) -> list[DrugLevel]:
-    ids = course_plans(session=session, plan=plan)
+    ids = plans.course_plans(session=session, plan=plan)
     return list(
         session.scalars(
             select(DrugLevel)
@@ -101,7 +90,7 @@ def given(
     """The doses actually given in this course, from the session logs, in hours from the first."""
     states = []
     starts = []
-    for plan_id in course_plans(session=session, plan=plan):
+    for plan_id in plans.course_plans(session=session, plan=plan):
         for row in sessions.sessions_of_plan(session=session, plan_id=plan_id):
             state = sessions.state_of(session=session, session_id=row.id)
             if state.dosing_started_at is not None:

@@ -15,6 +15,7 @@ from datetime import date
 from ketacare.clinic.plans.orm import Plan
 from ketacare.core.protocols import Plan as PlanPreview
 from ketacare.core.protocols import (
+    Protocol,
     ProtocolLibrary,
     SitePolicy,
     build_plan,
@@ -116,4 +117,22 @@ def recheck_limits(*, settings: Settings, plan: Plan) -> PlanPreview:
             dose_mg=plan.dose_mg,
             start_date=plan.start_date,
         ),
+    )
+
+
+def rebuild_undated(*, settings: Settings, plan: Plan, protocol: Protocol) -> PlanPreview:
+    """The stored plan's sessions built again from its doses under today's limits, undated.
+
+    What opening a session and the exposure preview need: each session's dose by its
+    number, not its calendar day (unlike :func:`recheck_limits`, no start date is
+    given). ``protocol`` is the plan's, already read by the caller, which uses it too.
+    """
+    return build_plan(
+        protocol=protocol,
+        weight_kg=plan.weight_kg,
+        bag_mg=plan.bag_mg,
+        bag_ml=plan.bag_ml,
+        dose_mg_per_kg_per_h=plan.dose_mg_per_kg_per_h,
+        dose_mg=plan.dose_mg,
+        site_policy=protocol_policy(settings),
     )

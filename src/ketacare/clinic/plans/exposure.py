@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ketacare.clinic.plans.dosing import library, protocol_policy
+from ketacare.clinic.plans.dosing import library, rebuild_undated
 from ketacare.clinic.plans.orm import Plan
 from ketacare.core.pharmacology.envelope import envelope_indices
-from ketacare.core.protocols import build_plan
 from ketacare.core.terminology.treatments import molecule_label, route_label, treatment_vocabulary
 from ketacare.infra.settings import Settings
 
@@ -68,15 +67,7 @@ def exposure(
         }
     model = load_model(model_id=candidates[0].id)
     protocol = library(settings).get(protocol_id=plan.protocol_id)
-    preview_plan = build_plan(
-        protocol=protocol,
-        weight_kg=plan.weight_kg,
-        bag_mg=plan.bag_mg,
-        bag_ml=plan.bag_ml,
-        dose_mg_per_kg_per_h=plan.dose_mg_per_kg_per_h,
-        dose_mg=plan.dose_mg,
-        site_policy=protocol_policy(settings),
-    )
+    preview_plan = rebuild_undated(settings=settings, plan=plan, protocol=protocol)
     regimen = parse_regimen(
         plan_regimen(plan=preview_plan, route=protocol.route), weight_kg=plan.weight_kg
     )

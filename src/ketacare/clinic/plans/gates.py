@@ -13,8 +13,8 @@ co-signature (:mod:`ketacare.clinic.plans.service`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -25,6 +25,7 @@ from ketacare.clinic.plans.dosing import library
 from ketacare.clinic.plans.orm import Plan
 from ketacare.clinic.rems.service import rems_problem
 from ketacare.clinic.screenings import service as screenings
+from ketacare.core.protocols import Protocol
 from ketacare.core.sessions.orders import FIELDS as ORDER_FIELDS
 from ketacare.core.sessions.orders import LABELS as ORDER_LABELS
 from ketacare.core.sessions.orders import (
@@ -59,6 +60,35 @@ def screening_coverage(
     )
 
 
+def treatment_problems(
+    *, session: Session, patient_id: int, protocol: Protocol, on: date
+) -> Iterator[str]:
+    """What stops a dose of this protocol for the patient on ``on``, in order: the
+    program's signed consent not in force, then (under the SPRAVATO REMS) the setting's
+    certification or the patient's enrolment missing.
+
+    The same checks gate the plan's signature and the opening of each session. Lazy: a
+    caller that stops at the first problem does not run the later checks.
+    """
+    consent = consent_problem(
+        session=session,
+        patient_id=patient_id,
+        molecule=protocol.molecule,
+        route=protocol.route,
+    )
+    if consent is not None:
+        yield consent
+    rems = rems_problem(
+        session=session,
+        patient_id=patient_id,
+        molecule=protocol.molecule,
+        route=protocol.route,
+        on=on,
+    )
+    if rems is not None:
+        yield rems
+
+
 def gates(*, session: Session, settings: Settings, plan: Plan, now: datetime) -> list[str]:
     """What still stops this plan from being signed (empty when nothing does)."""
     problems = []
@@ -67,23 +97,9 @@ def gates(*, session: Session, settings: Settings, plan: Plan, now: datetime) ->
     if covered.problem is not None:
         problems.append(covered.problem)
     protocol = library(settings).get(protocol_id=plan.protocol_id)
-    consent = consent_problem(
-        session=session,
-        patient_id=plan.patient_id,
-        molecule=protocol.molecule,
-        route=protocol.route,
+    problems.extend(
+        treatment_problems(session=session, patient_id=plan.patient_id, protocol=protocol, on=today)
     )
-    if consent is not None:
-        problems.append(consent)
-    rems = rems_problem(
-        session=session,
-        patient_id=plan.patient_id,
-        molecule=protocol.molecule,
-        route=protocol.route,
-        on=today,
-    )
-    if rems is not None:
-        problems.append(rems)
     patient = get_patient(session=session, patient_id=plan.patient_id)
     latest = current_weight(patient)
     if latest is None or (latest.measured_at, latest.weight_kg) != (

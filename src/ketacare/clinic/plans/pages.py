@@ -22,19 +22,9 @@ from ketacare.core.sessions.orders import FIELDS as ORDER_FIELDS
 from ketacare.infra.permissions import Role
 from ketacare.web.deps import ensure_patient_scope
 from ketacare.web.page_call import PageCall, Refusal, conflict_or_unprocessable, page_call
-from ketacare.web.render import optional_float, optional_int
+from ketacare.web.render import optional_date, optional_float, optional_int
 
 router = APIRouter(include_in_schema=False)
-
-
-def _date(text: str, what: str) -> date | None:
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"{what} {text!r} is not a date: use YYYY-MM-DD") from None
 
 
 def _options(form: Any) -> dosing.DoseOptions:
@@ -45,7 +35,7 @@ def _options(form: Any) -> dosing.DoseOptions:
             str(form.get("dose_mg_per_kg_per_h") or ""), "dose_mg_per_kg_per_h"
         ),
         dose_mg=optional_float(str(form.get("dose_mg") or ""), "dose_mg"),
-        start_date=_date(str(form.get("start_date") or ""), "start_date"),
+        start_date=optional_date(str(form.get("start_date") or ""), "start_date"),
     )
 
 
@@ -259,7 +249,7 @@ def plan_therapy(plan_id: int, call: PageCall = page_call("plan:write")) -> Resp
             plan_id=plan_id,
             kind=call.text("kind"),
             therapist_id=therapist,
-            planned_date=_date(call.text("planned_date"), "planned date"),
+            planned_date=optional_date(call.text("planned_date"), "planned date"),
         )
 
     return _act(call, plan_id, act)
@@ -275,7 +265,7 @@ def plan_book(plan_id: int, call: PageCall = page_call("schedule:write")) -> Res
             booking.book_course,
             plan_id=plan_id,
             chair_id=chair,
-            first_day=_date(call.text("first_day"), "first day"),
+            first_day=optional_date(call.text("first_day"), "first day"),
             at_time=_clock(call.text("at_time", "09:00")),
             zone=call.settings.zone,
             settings=call.settings,
@@ -341,11 +331,11 @@ def calendar_page(
     """Chairs by week (``?week=``, any day of it) or by day (``?day=``), with therapy."""
     session, zone = call.session, call.settings.zone
     today = call.now.astimezone(zone).date()
-    one_day = _date(day, "day")
+    one_day = optional_date(day, "day")
     if one_day is not None:
         first, count = one_day, 1
     else:
-        first = _date(week, "week") or today
+        first = optional_date(week, "week") or today
         first, count = first - timedelta(days=first.weekday()), 7
     days = [first + timedelta(days=i) for i in range(count)]
     start = datetime.combine(first, time(0), tzinfo=zone)
@@ -429,7 +419,7 @@ def appointment_page(appointment_id: int, call: PageCall = page_call("schedule:r
 @router.post("/appointments/{appointment_id}/move")
 def appointment_move(appointment_id: int, call: PageCall = page_call("schedule:write")) -> Response:
     def act() -> object:
-        day = _date(call.text("date"), "date")
+        day = optional_date(call.text("date"), "date")
         if day is None:
             raise InvalidInput("choose the new date")
         chair = optional_int(call.text("chair_id"), "chair")

@@ -274,7 +274,7 @@ def sign(
             "the screening requires safeguards this plan must carry: "
             + ", ".join(str(m) for m in missing)
         )
-    chain = _chain_ids(session, plan)
+    chain = course_plans(session=session, plan=plan)
     other = session.scalar(
         select(Plan.id)
         .where(
@@ -374,7 +374,12 @@ def cosign(
     return plan
 
 
-def _chain_ids(session: Session, plan: Plan) -> list[int]:
+def course_plans(*, session: Session, plan: Plan) -> list[int]:
+    """This plan and the versions before it (one course), newest first.
+
+    A course's doses, levels and limits span every version of its plan: this is the
+    one walk back along ``supersedes_id`` they all use.
+    """
     ids = [plan.id]
     previous = plan.supersedes_id
     while previous is not None:

@@ -26,12 +26,10 @@ from sqlalchemy.orm import Session
 
 from ketacare.clinic.analytics import service as analytics
 from ketacare.clinic.audit import service as audit
-from ketacare.clinic.consent.service import consent_problem
 from ketacare.clinic.plans import booking, dosing, therapy
 from ketacare.clinic.plans import service as plans
-from ketacare.clinic.plans.gates import MOLECULES, ROUTES
+from ketacare.clinic.plans.gates import MOLECULES, ROUTES, treatment_problems
 from ketacare.clinic.plans.orm import Appointment
-from ketacare.clinic.rems.service import rems_problem
 from ketacare.clinic.screenings import service as screenings
 from ketacare.clinic.sessions import doses
 from ketacare.clinic.sessions.cache import CHUNK, state_for, states_for
@@ -39,7 +37,7 @@ from ketacare.clinic.sessions.inbox import ALERT_KINDS, sync_inbox
 from ketacare.clinic.sessions.log import SessionHead, append, fast_append, head
 from ketacare.clinic.sessions.orm import DosingSession
 from ketacare.core.errors import InvalidInput
-from ketacare.core.protocols import PlannedSession, build_plan
+from ketacare.core.protocols import PlannedSession
 from ketacare.core.protocols.lifecycle import GIVEN, next_status
 from ketacare.core.protocols.plan import PlanDoc
 from ketacare.core.safeguards import PlannedDose
@@ -162,15 +160,7 @@ def open_session(
         if appt is not None:
             appointment_id, chair_id = appt.id, appt.chair_id
     protocol = dosing.library(settings).get(protocol_id=plan.protocol_id)
-    built = build_plan(
-        protocol=protocol,
-        weight_kg=plan.weight_kg,
-        bag_mg=plan.bag_mg,
-        bag_ml=plan.bag_ml,
-        dose_mg_per_kg_per_h=plan.dose_mg_per_kg_per_h,
-        dose_mg=plan.dose_mg,
-        site_policy=dosing.protocol_policy(settings),
-    )
+    built = dosing.rebuild_undated(settings=settings, plan=plan, protocol=protocol)
     planned: PlannedSession = next(s for s in built.sessions if s.number == session_number)
     setup = session_setup(
         protocol=protocol,
@@ -179,23 +169,17 @@ def open_session(
         policy=policies.session_policy(settings),
         limit_policy=dosing.protocol_policy(settings),
     )
-    consent = consent_problem(
-        session=session,
-        patient_id=plan.patient_id,
-        molecule=protocol.molecule,
-        route=protocol.route,
+    problem = next(
+        treatment_problems(
+            session=session,
+            patient_id=plan.patient_id,
+            protocol=protocol,
+            on=(opened_at or now).date(),
+        ),
+        None,
     )
-    if consent is not None:
-        raise InvalidInput(f"no session opens for plan {plan_id}: {consent}")
-    rems = rems_problem(
-        session=session,
-        patient_id=plan.patient_id,
-        molecule=protocol.molecule,
-        route=protocol.route,
-        on=(opened_at or now).date(),
-    )
-    if rems is not None:
-        raise InvalidInput(f"no session opens for plan {plan_id}: {rems}")
+    if problem is not None:
+        raise InvalidInput(f"no session opens for plan {plan_id}: {problem}")
     if needs_order(protocol):
         if not plan.monitoring_order:
             raise InvalidInput(

@@ -52,19 +52,28 @@ class Registered:
         return self.current.retired
 
 
+#: What a product is entered with (the arguments of :func:`clinic_product` but its id).
+_ENTERED = (
+    "molecule",
+    "label",
+    "form",
+    "unit",
+    "supplier",
+    "statement",
+    "mg_per_unit",
+    "strength_mg_per_ml",
+    "volume_ml",
+)
+
+
+def _entered(row: ClinicProduct) -> dict[str, Any]:
+    """The fields an entry holds, as entered: read back into the core's product, or
+    carried unchanged into the next entry (a retirement)."""
+    return {name: getattr(row, name) for name in _ENTERED}
+
+
 def _product(row: ClinicProduct) -> Product:
-    return clinic_product(
-        id=row.product_id,
-        molecule=row.molecule,
-        label=row.label,
-        form=row.form,
-        unit=row.unit,
-        supplier=row.supplier,
-        statement=row.statement,
-        mg_per_unit=row.mg_per_unit,
-        strength_mg_per_ml=row.strength_mg_per_ml,
-        volume_ml=row.volume_ml,
-    )
+    return clinic_product(id=row.product_id, **_entered(row))
 
 
 def registered(session: Session) -> dict[str, Registered]:
@@ -262,24 +271,13 @@ def retire(
         raise Conflict(f"{found.product.id} is already retired")
     if not reason.strip():
         raise InvalidInput("a retirement needs its reason")
-    row = found.current
     return _entry(
         session,
         actor,
         now,
         action="retire",
         registration_id=registration_id,
-        fields={
-            "molecule": row.molecule,
-            "label": row.label,
-            "form": row.form,
-            "unit": row.unit,
-            "supplier": row.supplier,
-            "statement": row.statement,
-            "mg_per_unit": row.mg_per_unit,
-            "strength_mg_per_ml": row.strength_mg_per_ml,
-            "volume_ml": row.volume_ml,
-        },
+        fields=_entered(found.current),
         reason=reason.strip(),
         retired=True,
     )
