@@ -312,7 +312,7 @@ def story(ctx: Ctx, person: Person, index: int, plan_notes: dict[int, Any]) -> S
             course_end = steps.give_iv(ctx, booster, int(s["number"]), start, alert=False)
         at = course_end + timedelta(hours=22)
         yield at
-        steps.end_plan(ctx, booster, at)
+        steps.end_plan(ctx, booster, at, early="booster: the two sessions decided were given")
         ctx.count("booster courses")
         boosters_given += 1
         traj = Trajectory(

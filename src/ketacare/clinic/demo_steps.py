@@ -356,14 +356,16 @@ def give_iv(ctx: Ctx, plan_id: int, number: int, start: datetime, *, alert: bool
     return leave
 
 
-def end_plan(ctx: Ctx, plan_id: int, at: datetime, *, stop: str = "") -> None:
+def end_plan(ctx: Ctx, plan_id: int, at: datetime, *, stop: str = "", early: str = "") -> None:
+    """Stop the plan with ``stop``'s reason, or complete it (``early``: why it completes
+    with sessions of its course not given)."""
     plans.transition(
         session=ctx.session,
         actor=ctx.staff.physician,
         plan_id=plan_id,
         action="stop" if stop else "complete",
         now=at,
-        reason=stop,
+        reason=stop or early,
     )
 
 

@@ -12,7 +12,16 @@ from sqlalchemy import select
 
 from ketacare.clinic.accounts.orm import User
 from ketacare.clinic.patients.service import current_weight, get_patient
-from ketacare.clinic.plans import appointments, booking, dosing, gates, schemas, service, therapy
+from ketacare.clinic.plans import (
+    appointments,
+    booking,
+    dosing,
+    ending,
+    gates,
+    schemas,
+    service,
+    therapy,
+)
 from ketacare.clinic.plans import exposure as exposures
 from ketacare.clinic.plans.orm import Adjunct, Appointment, Chair, TherapySession
 from ketacare.core.errors import InvalidInput, KetacareError
@@ -199,13 +208,21 @@ def cosign_plan(plan_id: int, call: PageCall = page_call("plan:sign")) -> Respon
 
 @router.post("/plans/{plan_id}/status")
 def plan_status(plan_id: int, call: PageCall = page_call("plan:write")) -> Response:
-    return _act(
-        call,
-        plan_id,
-        lambda: call.do(
-            service.transition, plan_id=plan_id, **call.parse(schemas.EndRequest).model_dump()
-        ),
-    )
+    """Activate a plan; complete or stop it only after a page that says what ending it
+    does (sessions given of the course, the bookings to be cancelled) is confirmed."""
+
+    def act() -> object:
+        data = call.parse(schemas.EndRequest)
+        if data.action != "activate" and call.text("confirmed") != "yes":
+            return call.do(ending.preview, plan_id=plan_id, action=data.action, reason=data.reason)
+        return call.do(service.transition, plan_id=plan_id, **data.model_dump())
+
+    def done(result: object) -> Response:
+        if isinstance(result, ending.Ending):
+            return call.render("plans/confirm_end.html", {"end": result})
+        return call.redirect(f"/plans/{plan_id}")
+
+    return call.attempt(act, done=done, again=lambda refused: _plan_page(call, plan_id, refused))
 
 
 @router.post("/plans/{plan_id}/versions")

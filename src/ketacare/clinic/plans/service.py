@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.service import current_weight, get_patient
+from ketacare.clinic.plans import ending
 from ketacare.clinic.plans.dosing import DoseOptions, library, preview, recheck_limits
 from ketacare.clinic.plans.gates import (
     gates,
@@ -303,7 +304,7 @@ def sign(
     plan.signed_by = actor.user_id
     plan.signed_at = now
     plan.review_reason = reason.strip() or None
-    plan.status = _moved(plan, "sign_for_review" if plan.requires_review else "sign")
+    plan.status = moved_status(plan, "sign_for_review" if plan.requires_review else "sign")
     if plan.status == "signed":
         _supersede(session, plan, now, actor)
     audit.record(
@@ -360,7 +361,7 @@ def cosign(
     )
     plan.cosigned_by = actor.user_id
     plan.cosigned_at = now
-    plan.status = _moved(plan, "cosign")
+    plan.status = moved_status(plan, "cosign")
     _supersede(session, plan, now, actor)
     audit.record(
         session=session,
@@ -477,13 +478,14 @@ def transition(
     now: datetime,
     reason: str = "",
 ) -> Plan:
-    """activate, complete or stop (stop needs a reason); illegal moves are refused."""
+    """activate, complete or stop; illegal moves are refused, and so is a stop, or a
+    completion with sessions of the course not given, without a reason
+    (:mod:`~ketacare.clinic.plans.ending`)."""
     if action not in STATUS_ACTIONS:
         raise InvalidInput(f"unknown action {action!r}: allowed {', '.join(STATUS_ACTIONS)}")
     plan = get_plan(session=session, plan_id=plan_id)
-    target = _moved(plan, action)
-    if action == "stop" and len(reason.strip()) < 3:
-        raise InvalidInput("stopping a plan needs a reason")
+    target = moved_status(plan, action)
+    ending.refuse_unexplained(session=session, plan=plan, action=action, reason=reason)
     plan.status = target
     if target in FINAL:
         plan.ended_at = now
@@ -508,7 +510,7 @@ def transition(
     return plan
 
 
-def _moved(plan: Plan, move: str) -> str:
+def moved_status(plan: Plan, move: str) -> str:
     """The status ``move`` takes ``plan`` to, by the lifecycle's table; Conflict if it may not."""
     target = next_status(plan.status, move)
     if target is None:
