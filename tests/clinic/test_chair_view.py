@@ -336,3 +336,47 @@ def test_the_chair_and_board_refresh_at_the_clinic_s_interval(
     for bad in (0.1, 61):
         with pytest.raises(pydantic.ValidationError, match="live_refresh_seconds"):
             load_settings(database_url=settings.database_url, live_refresh_seconds=bad)
+
+
+def test_the_patients_open_alerts_stand_in_the_chair_banner_until_acknowledged(
+    app: Any, client: Any, clinic: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    """A suicide-risk answer on a questionnaire is routed to the physician; the nurse
+    giving the next dose sees it in the chair's banner (whoever it is routed to), and
+    reading it is audited, until it is acknowledged."""
+    from sqlalchemy import select
+
+    from ketacare.clinic.audit.orm import AuditEvent
+
+    chair = Chair(client, clinic)
+    login_page("nurse")
+    assert 'data-testid="patient-alerts"' not in chair.page()
+    r = client.post(
+        f"/api/v1/patients/{clinic['pid']}/assessments",
+        headers=chair.nurse,
+        json={"instrument": "phq9", "answers": [1, 1, 2, 1, 0, 1, 0, 0, 1]},
+    )
+    assert r.status_code == 201, r.text
+    [alert] = r.json()["alerts"]
+    assert alert["kind"] == "phq9_item9_positive"
+    banner = _testid(chair.page(), "patient-alerts")
+    assert "Open alerts for this patient, not yet acknowledged (1)" in banner
+    assert unescape(alert["message"]) in unescape(banner) and "raised " in banner
+    with app.state.ctx.sessions() as session:
+        reads = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.resource_type == "clinical_alert",
+                AuditEvent.resource_id == str(alert["id"]),
+                AuditEvent.action == "read",
+            )
+        ).all()
+        assert len(reads) == 1
+    # the chair's own refresh shows it too, without another audited read
+    assert 'data-testid="patient-alerts"' in client.get(f"/sessions/{chair.id}?partial=true").text
+    r = client.post(
+        f"/api/v1/alerts/{alert['id']}/acknowledge",
+        headers=clinic["team"]["physician"],
+        json={"action": "phoned patient; C-SSRS done, low risk; dose goes ahead"},
+    )
+    assert r.status_code == 200, r.text
+    assert 'data-testid="patient-alerts"' not in chair.page()

@@ -293,6 +293,31 @@ def read_open_alerts(
     return alerts
 
 
+def patient_alerts_at_chair(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    patient_id: int,
+    session_id: int,
+    now: datetime,
+    audited: bool = True,
+) -> list[ClinicalAlert]:
+    """The patient's alerts nobody has acknowledged yet, whoever they are routed to,
+    other than this dosing session's own (its page shows those): a questionnaire's
+    suicide-risk item or an earlier session's alert must be in front of the nurse and
+    the physician before and while a dose is given. Each read is audited unless
+    ``audited`` is false (the page's own refresh, whose first load was audited)."""
+    alerts = [
+        a for a in open_alerts(session=session, patient_id=patient_id) if a.session_id != session_id
+    ]
+    if audited:
+        for alert in alerts:
+            audit.read_row(
+                alert, session=session, actor=actor, at=now, resource_type="clinical_alert"
+            )
+    return alerts
+
+
 def of_patient(*, session: Session, patient_id: int) -> list[Assessment]:
     """Every assessment of a patient, oldest first (callers audit their read)."""
     return list(

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
+from ketacare.clinic.assessments import service as assessments
 from ketacare.clinic.documents import Letterhead
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.plans import exposure as exposures
@@ -101,6 +102,12 @@ def _chair(
         live = None
     if not partial:
         call.do(service.record_read, row=row)
+    patient_alerts = call.do(
+        assessments.patient_alerts_at_chair,
+        patient_id=row.patient_id,
+        session_id=row.id,
+        audited=not partial,
+    )
     screening = (
         service.screening_for_session(
             session=session, patient_id=row.patient_id, state=state, at=at
@@ -140,6 +147,11 @@ def _chair(
             "news2_rules": news2_rules(),
             "consciousness_levels": CONSCIOUSNESS_LEVELS,
             "screening": screening,
+            "patient_alerts": patient_alerts,
+            "alert_routes": {
+                a.id: assessments.responsible_name(session=session, user_id=a.recipient_id)
+                for a in patient_alerts
+            },
             "record_check": service.RECORD_CHECK,
             "entries": entry_lines(state),
             "medication_purposes": MEDICATION_PURPOSES,
