@@ -131,6 +131,24 @@ def test_staff_page_refuses_naming_item_9_and_keeps_the_answers(
     assert 'data-testid="alert-phq9_item9_unanswered"' in alerts.text
 
 
+def test_the_patients_own_form_asks_item_9_in_the_patients_words(
+    client: Any, login_page: Any, login_api: Any
+) -> None:
+    """A patient signed in who leaves item 9 blank is asked it in the questionnaire's own
+    words and told what to do if in danger; the clinician's instruction (C-SSRS) goes to
+    the care team's alert, not to the patient's screen."""
+    csrf = login_page("patient1")
+    r = client.post("/patients/1/assessments/new/phq9", data={**_form(EIGHT), "csrf_token": csrf})
+    assert r.status_code == 422
+    assert ITEM9_ASKED in r.text and "Your other answers are still filled in below" in r.text
+    help_text = r.text.split('data-testid="item9-help"')[1].split("</p>")[0]
+    assert "please tell your care team" in help_text and "emergency number" in help_text
+    assert "C-SSRS" not in r.text and "Ask it now" not in r.text
+    assert 'data-testid="safety-alert"' not in r.text
+    physician = login_api("physician")
+    assert [a["kind"] for a in _alerts(client, physician)] == ["phq9_item9_unanswered"]
+
+
 def test_a_link_is_not_spent_by_a_refused_form_and_alerts_once(
     app: Any, client: Any, login_api: Any
 ) -> None:

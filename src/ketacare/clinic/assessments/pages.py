@@ -110,6 +110,7 @@ def _form(
             "values": values or {},
             "unanswered": incomplete.unanswered if incomplete else (),
             "alerts": alerts or [],
+            "crisis_message": call.settings.crisis_message,
         },
         refused=refused,
     )
