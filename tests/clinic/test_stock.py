@@ -343,3 +343,24 @@ def test_the_inventory_command_at_a_past_date(
         stdin=subprocess.DEVNULL,
     )
     assert bad.returncode == 2 and "is not a date" in bad.stderr
+
+
+def test_the_session_page_says_when_no_stock_is_kept_instead_of_a_negative_balance(
+    client: Any, stock: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    """Before the clinic has received any lot, a session gives its dose without a draw: its
+    stock page says that no stock is kept (not 'every mg is accounted for' beside a
+    negative remainder). Once a lot is received, a session giving a dose without a draw
+    cannot close, and its page says why."""
+    sid = _infuse(client, stock, clock, 1, 2)  # 49 mg given, no lot on record
+    login_page("nurse")
+    page = client.get(f"/stock/sessions/{sid}").text
+    status = page.split('data-testid="close-status">')[1].split("</p>")[0]
+    assert "No stock of" in status and "is kept here yet" in status
+    assert "accounted for: the session may close" not in page
+    remainder = page.split('data-testid="remainder-mg">')[1].split("</td>")[0]
+    assert remainder == "— (nothing drawn)" and "-49" not in page
+    assert _post(client, stock["team"]["nurse"], "receipts", RECEIPT).status_code == 201
+    page = client.get(f"/stock/sessions/{sid}").text
+    status = page.split('data-testid="close-status">')[1].split("</p>")[0]
+    assert "gave 49.00 mg" in status and "drew nothing from stock" in status

@@ -68,6 +68,7 @@ def _session_page(call: PageCall, session_id: int, refused: Refusal | None = Non
             "state": state,
             "account": acc,
             "why": why,
+            "keeps_stock": accounting.keeps_stock_of(call.session, state.setup.molecule),
             "lots": lots,
             "wastes": wastes,
             "witnessed": {r.target_id: r for r in book.rows.values() if r.kind == "witness"},
