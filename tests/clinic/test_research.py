@@ -203,7 +203,15 @@ def test_the_chart_records_a_decision_and_the_dashboard_offers_the_export(
         follow_redirects=False,
     )
     assert r.status_code == 303
-    assert "Consent <strong>granted</strong>" in client.get("/patients/3").text
+    chart = client.get("/patients/3").text
+    assert "Consent <strong>granted</strong>" in chart
+    # the treatment-consent panel's research line names the same decision, not a bare
+    # "none" beside a registry that exports the patient
+    research = chart.split('data-testid="standing-research"')[1].split("</li>")[0]
+    assert "none signed here" in research
+    note = research.split('data-testid="research-registry-note">')[1].split("</small>")[0]
+    assert "the registry follows the decision" in note and "granted on " in note
+    assert "registry consent form v2" in note
     login_page("researcher")
     dashboard = client.get("/dashboard")
     assert 'data-testid="registry-export"' in dashboard.text
