@@ -171,7 +171,7 @@ def test_the_pages_send_a_link_that_works_and_refuse_bad_hours_storing_nothing(
     assert sent.status_code == 200, sent.text
     url = re.search(r'data-testid="self-report-url">([^<]+)<', sent.text)
     assert url and "/r/" in url.group(1)
-    assert "Questionnaires: phq9, nrs_pain." in sent.text
+    assert "Questionnaires: PHQ-9, Pain NRS." in sent.text
     token = url.group(1).split("/r/")[1]
     assert client.get(f"/r/{token}").status_code == 200
     refused = client.post("/patients/1/self-report-links", data={**form, "valid_hours": "two"})

@@ -129,6 +129,7 @@ def test_staff_page_refuses_naming_item_9_and_keeps_the_answers(
     login_page("physician")
     alerts = client.get("/alerts")
     assert 'data-testid="alert-phq9_item9_unanswered"' in alerts.text
+    assert ">complete the PHQ-9</a>" in alerts.text  # the instrument's name, not its code
 
 
 def test_the_patients_own_form_asks_item_9_in_the_patients_words(
