@@ -175,6 +175,36 @@ def test_a_medication_purpose_is_chosen_or_typed(
     assert chair.read()["last_seq"] == seq
 
 
+def test_a_medication_dose_gives_its_unit(
+    client: Any, clinic: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    """'ondansetron 4' is refused (4 mg or 4 mL?), naming the units; the page keeps
+    nothing; '4 mg', '4mg', '1 tablet' and '0.5 mcg over 5 min' are taken."""
+    chair = Chair(client, clinic)
+    chair.infusing()
+    seq = chair.read()["last_seq"]
+    given = {"kind": "medication", "drug": "ondansetron", "route": "IV", "purpose": "nausea"}
+    for dose, why in (
+        ("4", "dose '4' gives no unit"),
+        ("4 ml/h?", "dose '4 ml/h?' gives no unit"),
+        ("four mg", "dose 'four mg' does not start with an amount"),
+        ("4 amps", "dose '4 amps' gives no unit"),
+    ):
+        r = chair.post({**given, "dose": dose})
+        assert r.status_code == 422 and why in r.json()["detail"], r.text
+        assert "e.g. '4 mg' (units: mg, microgram, g, mL," in r.json()["detail"]
+    assert chair.read()["last_seq"] == seq
+    login_page("nurse")
+    r = chair.form({**given, "dose": "4"})
+    assert r.status_code == 422 and "gives no unit" in unescape(r.text)
+    assert chair.read()["last_seq"] == seq
+    for dose in ("4 mg", "4mg", "1 tablet", "0.5 mcg over 5 min", "2 international units"):
+        r = chair.post({**given, "dose": dose})
+        assert r.status_code == 201, (dose, r.text)
+    doses = [e["dose"] for e in chair.read()["events"] if e["kind"] == "medication"]
+    assert doses == ["4 mg", "4mg", "1 tablet", "0.5 mcg over 5 min", "2 international units"]
+
+
 ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 MICROSECONDS = re.compile(r":\d{2}\.\d{3,6}")
 SNAKE = re.compile(r"\b[a-z0-9]+_[a-z0-9_]+\b")

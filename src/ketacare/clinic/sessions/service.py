@@ -52,6 +52,8 @@ from ketacare.core.sessions import (
     needs_order,
     session_setup,
 )
+from ketacare.core.sessions.events import Medication
+from ketacare.core.terminology.units import stated_dose
 from ketacare.infra import policy as policies
 from ketacare.infra.errors import Conflict, NotFound
 from ketacare.infra.settings import Settings
@@ -335,6 +337,8 @@ def record_entry(
     event = event_from_dict(payload)
     if event.at > now:
         raise InvalidInput(f"at {event.at.isoformat()} is in the future")
+    if isinstance(event, Medication):
+        stated_dose(event.dose)  # a new entry names its unit; older logs read as written
     _refuse_a_hand_screening_check(event)
     if payload.get("kind") in doses.COURSE_KINDS:
         _course_ceiling_at_the_chair(session, session_id, now)
