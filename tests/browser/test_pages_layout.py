@@ -135,6 +135,13 @@ def clinic(seeded_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     app.state.engine.dispose()
 
 
+#: the visible links and buttons whose right edge is beyond the screen (inside a box that
+#: scrolls sideways): their text
+OFF_SCREEN_CONTROLS = """(width) => [...document.querySelectorAll('main a, main button')]
+  .filter((e) => e.offsetParent !== null && e.getBoundingClientRect().right > width + 1)
+  .map((e) => e.innerText.trim() || e.getAttribute('aria-label') || e.tagName)"""
+
+
 def _tab(browser: Any, width: int) -> Any:
     phone = width < 500
     context = browser.new_context(
@@ -158,6 +165,9 @@ def test_no_page_scrolls_sideways(clinic: Clinic, browser: Any, role: str, width
             scroll = tab.evaluate("document.documentElement.scrollWidth")
             if scroll > width:
                 wide.append(f"{template}: {scroll} px")
+            if role == "patient1":  # a patient on a phone never hunts for a control
+                hidden = tab.evaluate(OFF_SCREEN_CONTROLS, width)
+                wide.extend(f"{template}: {name} off screen" for name in hidden)
     finally:
         tab.context.close()
     assert wide == [], f"{role} at {width} px: pages wider than the screen: {wide}"
