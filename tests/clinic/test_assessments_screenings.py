@@ -250,3 +250,32 @@ def test_screening_reads_phq9_item9_from_the_stored_answers(client: Any, login_a
         assert "instrument:phq9 item q9" not in missing
         rules = {x["rule"] for x in body["result"]["reasons"]}
         assert ("phq9-item9-positive" in rules) is fired
+
+
+def test_an_empty_inbox_is_no_all_clear_while_others_have_open_alerts(
+    client: Any, login_api: Any, login_page: Any
+) -> None:
+    """The alert goes to the patient's responsible physician; the nurse's inbox does not
+    say 'No open alerts' in green while it is open, but counts it and links to it."""
+    nurse, physician = login_api("nurse"), login_api("physician")
+    r = client.post(
+        "/api/v1/patients/3/assessments",
+        headers=nurse,
+        json={"instrument": "phq9", "answers": PHQ9_ITEM9},
+    )
+    [alert] = r.json()["alerts"]
+    assert alert["recipient_id"] is not None  # routed to the physician, not to the nurse
+    login_page("nurse")
+    page = client.get("/alerts").text
+    assert "No open alerts." not in page
+    note = page.split('data-testid="alerts-for-others">')[1].split("</p>")[0]
+    assert "1 open alert routed to someone else" in note and 'href="/alerts?all=1"' in note
+    everyone = client.get("/alerts?all=1").text
+    assert 'data-testid="alert-phq9_item9_positive"' in everyone
+    r = client.post(
+        f"/api/v1/alerts/{alert['id']}/acknowledge",
+        headers=physician,
+        json={"action": "phoned patient; C-SSRS done, low risk"},
+    )
+    assert r.status_code == 200
+    assert "No open alerts." in client.get("/alerts").text

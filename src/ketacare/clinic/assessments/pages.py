@@ -196,8 +196,11 @@ def alerts_page(call: PageCall = page_call("alert:read")) -> Response:
     from ketacare.clinic.sessions.inbox import acknowledged_at_the_chair
 
     at_chair = {a.id for a in alerts if acknowledged_at_the_chair(session=session, alert=a)}
+    # an empty inbox is no all-clear while alerts routed to others are open (a count only)
+    others = 0 if everyone else len(service.open_alerts(session=session)) - len(alerts)
     return call.render(
-        "assessments/alerts.html", {"alerts": alerts, "patients": patients, "at_chair": at_chair}
+        "assessments/alerts.html",
+        {"alerts": alerts, "patients": patients, "at_chair": at_chair, "others": others},
     )
 
 
