@@ -9,6 +9,8 @@ from datetime import timedelta
 from html import unescape
 from typing import Any
 
+import pytest
+
 from plan_helpers import IV_CHECKS, _signed
 
 # crps-outpatient: a 4 h infusion (240 min, Schwartzman 2009, the protocol file)
@@ -410,3 +412,34 @@ def test_the_patients_open_alerts_stand_in_the_chair_banner_until_acknowledged(
     )
     assert r.status_code == 200, r.text
     assert 'data-testid="patient-alerts"' not in chair.page()
+
+
+def test_an_acknowledgement_that_changes_the_infusion_waits_for_its_entry(
+    client: Any, clinic: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    """An alert acknowledged with 'stop' does not stop the log: the chair says the
+    infusion is still recorded running (the dose given keeps counting) until the stop is
+    recorded; 'reduce rate' waits for the new rate."""
+    chair = Chair(client, clinic)
+    chair.infusing(rate=20)
+    login_page("nurse")
+    clock.now += timedelta(minutes=15)
+    chair.ok({"kind": "vitals", "sbp_mmhg": 190, "dbp_mmhg": 100, "hr_per_min": 80})
+    [alert] = chair.read()["open_alerts"]
+    chair.ok({"kind": "acknowledge_alert", "alert_id": alert["id"], "action": "reduce_rate"})
+    shown = _testid(chair.page(), "not-carried-out")
+    assert "“reduce rate” by nurse" in shown and "running at 20 mg/h" in shown
+    assert "record the new rate below" in shown
+    chair.ok({"kind": "rate_change", "rate_mg_per_h": 15, "reason": "blood pressure"})
+    assert 'data-testid="not-carried-out"' not in chair.page()
+    clock.now += timedelta(minutes=15)
+    chair.ok({"kind": "vitals", "sbp_mmhg": 195, "dbp_mmhg": 100, "hr_per_min": 80})
+    [again] = chair.read()["open_alerts"]
+    chair.ok({"kind": "acknowledge_alert", "alert_id": again["id"], "action": "stop"})
+    page = chair.page()
+    assert "running at 15 mg/h: record the stop below" in _testid(page, "not-carried-out")
+    before = chair.read()["delivered_mg"]
+    clock.now += timedelta(minutes=12)
+    assert chair.read()["delivered_mg"] == pytest.approx(before + 15 * 12 / 60)  # still counting
+    chair.ok({"kind": "stop", "reason": "adverse_effect", "detail": "hypertension"})
+    assert 'data-testid="not-carried-out"' not in chair.page()

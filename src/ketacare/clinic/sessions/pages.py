@@ -24,6 +24,7 @@ from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.instruments import get_instrument
 from ketacare.core.sessions import EVENT_TYPES, STOP_REASONS, VITALS
 from ketacare.core.sessions.events import CONSCIOUSNESS_LEVELS, MEDICATION_PURPOSES
+from ketacare.core.sessions.followthrough import not_carried_out
 from ketacare.core.sessions.news2 import news2_rules
 from ketacare.web.page_call import PageCall, Refusal, page_call
 from ketacare.web.render import optional_int
@@ -148,6 +149,7 @@ def _chair(
             "consciousness_levels": CONSCIOUSNESS_LEVELS,
             "screening": screening,
             "patient_alerts": patient_alerts,
+            "not_carried_out": not_carried_out(state),
             "alert_routes": {
                 a.id: assessments.responsible_name(session=session, user_id=a.recipient_id)
                 for a in patient_alerts
