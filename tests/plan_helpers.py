@@ -300,3 +300,18 @@ def build_clinic(client: Any, login_api: Any) -> dict[str, Any]:
     }
     pid = screened_patient(client, team)
     return {"pid": pid, "team": team}
+
+
+def book_thursday_and_friday(client: Any, clinic: dict[str, Any], plan_id: int) -> list[int]:
+    """Sessions 1 and 2 of the plan booked on chair 1, Thu 5 and Fri 6 March 09:00 (after
+    the test clock); the appointment ids."""
+    ids = []
+    for number, day in ((1, "2026-03-05"), (2, "2026-03-06")):
+        r = client.post(
+            f"/api/v1/plans/{plan_id}/appointments",
+            headers=clinic["team"]["nurse"],
+            json={"session_number": number, "chair_id": 1, "starts_at": f"{day}T09:00:00+01:00"},
+        )
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    return ids

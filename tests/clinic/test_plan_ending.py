@@ -11,21 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from plan_helpers import _signed
-
-
-def _book_two(client: Any, clinic: dict[str, Any], plan_id: int) -> list[int]:
-    """Sessions 1 and 2 booked on chair 1, Thu 5 and Fri 6 March 09:00 (after the clock)."""
-    ids = []
-    for number, day in ((1, "2026-03-05"), (2, "2026-03-06")):
-        r = client.post(
-            f"/api/v1/plans/{plan_id}/appointments",
-            headers=clinic["team"]["nurse"],
-            json={"session_number": number, "chair_id": 1, "starts_at": f"{day}T09:00:00+01:00"},
-        )
-        assert r.status_code == 201, r.text
-        ids.append(r.json()["id"])
-    return ids
+from plan_helpers import _signed, book_thursday_and_friday
 
 
 def _state(app: Any, plan_id: int) -> tuple[str, str | None, list[str]]:
@@ -49,7 +35,7 @@ def test_completing_a_course_with_sessions_not_given_needs_a_reason(
     team = clinic["team"]
     plan = _signed(client, clinic)
     planned = len(plan["schedule"]["sessions"])
-    _book_two(client, clinic, plan["id"])
+    book_thursday_and_friday(client, clinic, plan["id"])
     url = f"/api/v1/plans/{plan['id']}/status"
     assert client.post(url, headers=team["physician"], json={"action": "activate"}).is_success
     for reason in ("", "  ", "ok"):
@@ -76,7 +62,7 @@ def test_the_plan_page_chooses_no_ending_and_confirms_one_before_it_is_made(
 
     plan = _signed(client, clinic)
     planned = len(plan["schedule"]["sessions"])
-    first, second = _book_two(client, clinic, plan["id"])
+    first, second = book_thursday_and_friday(client, clinic, plan["id"])
     csrf = login_page("physician")
     page = client.get(f"/plans/{plan['id']}").text
     form = re.search(r'<select name="action"[^>]*>(.*?)</select>', page, re.S)
@@ -124,7 +110,7 @@ def test_stopping_from_the_page_is_confirmed_too(
     app: Any, client: Any, clinic: dict[str, Any], login_page: Any
 ) -> None:
     plan = _signed(client, clinic)
-    _book_two(client, clinic, plan["id"])
+    book_thursday_and_friday(client, clinic, plan["id"])
     csrf = login_page("physician")
     url = f"/plans/{plan['id']}/status"
     r = client.post(url, data={"csrf_token": csrf, "action": "stop", "reason": ""})

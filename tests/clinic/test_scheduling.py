@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from plan_helpers import _signed
+from plan_helpers import _signed, book_thursday_and_friday
 
 HOURS = """
 [opening]
@@ -474,16 +474,7 @@ def _booked_thursday_and_friday(
 ) -> tuple[dict[str, Any], list[int]]:
     """A signed plan with sessions 1 and 2 booked on chair 1, Thu 5 and Fri 6 March 09:00."""
     plan = _signed(client, clinic)
-    appts = []
-    for number, day in ((1, "2026-03-05"), (2, "2026-03-06")):
-        r = client.post(
-            f"/api/v1/plans/{plan['id']}/appointments",
-            headers=clinic["team"]["nurse"],
-            json={"session_number": number, "chair_id": 1, "starts_at": f"{day}T09:00:00+01:00"},
-        )
-        assert r.status_code == 201, r.text
-        appts.append(r.json()["id"])
-    return plan, appts
+    return plan, book_thursday_and_friday(client, clinic, plan["id"])
 
 
 def _neither_cancelled_nor_moved(client: Any, nurse: Any, url: str, status: str) -> None:
