@@ -147,6 +147,9 @@ def _chair(
                 clinical_message(r, zone=settings.zone, now=at, alerts=alert_words)
                 for r in v["discharge"]["reasons"]
             ],
+            # a refused entry: its form shows again with what was typed, as text
+            "entered": call.posted() if refused else {},
+            "entered_items": [str(i) for i in call.form.getlist("item")] if refused else [],
         },
         status_code=refused.status if refused else 200,
     )
