@@ -24,7 +24,7 @@ from ketacare.core.instruments import get_instrument
 from ketacare.core.sessions import EVENT_TYPES, STOP_REASONS, VITALS
 from ketacare.core.sessions.events import CONSCIOUSNESS_LEVELS, MEDICATION_PURPOSES
 from ketacare.core.sessions.news2 import news2_rules
-from ketacare.web.page_call import PageCall, Refusal, page_call
+from ketacare.web.page_call import PageCall, Refusal, mapped_status, page_call
 from ketacare.web.render import optional_int
 
 router = APIRouter(include_in_schema=False)
@@ -230,9 +230,16 @@ def open_page(plan_id: int, call: PageCall = page_call("session:write")) -> Resp
         done=lambda row: call.redirect(f"/sessions/{row.id}"),
         again=lambda refused: call.render(
             "error.html",
-            {"title": "Session not opened", "detail": refused.message},
+            {
+                "title": "Session not opened",
+                "detail": refused.message,
+                "status": refused.status,
+                "back": f"/plans/{plan_id}",
+                "back_label": f"Back to plan {plan_id}",
+            },
             status_code=refused.status,
         ),
+        status=mapped_status,  # as the API answers it (409: that session is open or given)
     )
 
 
