@@ -297,6 +297,7 @@ def therapy_note(therapy_id: int, call: PageCall = page_call("therapy:document")
             therapy_id=therapy_id,
             note={f: call.text(f) for f in therapy.NOTE_FIELDS},
             risk_concern=call.form.get("risk_concern") == "yes",
+            zone=call.settings.zone,
         ),
         done=lambda row: call.redirect(f"/plans/{row.plan_id}"),
         again=lambda refused: _therapy_page(
