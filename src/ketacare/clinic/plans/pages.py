@@ -15,6 +15,7 @@ from ketacare.clinic.patients.service import current_weight, get_patient
 from ketacare.clinic.plans import appointments, booking, dosing, gates, schemas, service, therapy
 from ketacare.clinic.plans import exposure as exposures
 from ketacare.clinic.plans.orm import Adjunct, Appointment, Chair, TherapySession
+from ketacare.clinic.plans.session_dates import course_sessions
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.scheduling import ClinicHours
 from ketacare.core.sessions import MonitoringOrder
@@ -111,6 +112,13 @@ def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> 
         exposure = {"available": False, "message": str(exc)}
     users = {u.id: u for u in session.scalars(select(User))}
     draft = plan.status == "draft"
+    booked = list(
+        session.scalars(
+            select(Appointment)
+            .where(Appointment.plan_id == plan.id, Appointment.status == "booked")
+            .order_by(Appointment.starts_at)
+        )
+    )
     return call.render(
         "plans/plan.html",
         {
@@ -134,12 +142,9 @@ def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> 
             "therapists": [u for u in users.values() if u.role == "therapist" and u.is_active],
             "users": users,
             "chairs": booking.chairs(session=session),
-            "appointments": list(
-                session.scalars(
-                    select(Appointment)
-                    .where(Appointment.plan_id == plan.id, Appointment.status == "booked")
-                    .order_by(Appointment.starts_at)
-                )
+            "appointments": booked,
+            "course": course_sessions(
+                session=session, plan=plan, booked=booked, zone=settings.zone
             ),
             "weight_policy_days": settings.weight_valid_days,
             "history": service.history(session=session, plan=plan),
