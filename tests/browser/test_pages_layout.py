@@ -121,6 +121,10 @@ def clinic(seeded_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         dosing = conn.execute(
             text("SELECT min(id) FROM dosing_sessions WHERE patient_id = :p"), {"p": patient}
         ).scalar_one()
+        # the demo's esketamine course: a plan that can be individualised from levels
+        spray = conn.execute(
+            text("SELECT min(id) FROM plans WHERE protocol_id = 'esketamine-trd'")
+        ).scalar_one()
     engine.dispose()
     settings = load_settings(
         database_url=url,
@@ -131,7 +135,8 @@ def clinic(seeded_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     )
     app = create_app(settings, clock=lambda: DEMO_NOW + timedelta(hours=1))
     with LiveServer(app) as server:
-        yield Clinic(server.url, db, {"patient": patient, "plan": plan, "session": dosing})
+        ids = {"patient": patient, "plan": plan, "session": dosing, "spray_plan": spray}
+        yield Clinic(server.url, db, ids)
     app.state.engine.dispose()
 
 
@@ -198,7 +203,7 @@ def test_a_time_entered_in_local_time_shows_back_in_local_time(
     tab = _tab(browser, 390)
     try:
         login(tab, clinic.url, "physician")
-        tab.goto(clinic.url + clinic.path("/plans/{plan}/personalise"))
+        tab.goto(clinic.url + clinic.path("/plans/{spray_plan}/personalise"))
         assert "Times in America/New_York" in tab.locator("footer").inner_text()
         local = "2025-07-04T08:30"  # summer: New York is UTC-4
         tab.get_by_label("Sampled at").fill(local)

@@ -207,6 +207,97 @@ def test_a_medication_dose_gives_its_unit(
     assert doses == ["4 mg", "4mg", "1 tablet", "0.5 mcg over 5 min", "2 international units"]
 
 
+def _value(html: str, name: str) -> str | None:
+    """The value an input named ``name`` is shown with (None: no value attribute)."""
+    tag = re.search(rf'<input[^>]*\bname="{name}"[^>]*>', html)
+    assert tag is not None, f"no input {name} on the page"
+    found = re.search(r'\bvalue="([^"]*)"', tag.group(0))
+    return None if found is None else unescape(found.group(1))
+
+
+def _selected(html: str, name: str) -> list[str]:
+    """The values of the options chosen in the select named ``name``."""
+    found = re.search(rf'<select[^>]*\bname="{name}"[^>]*>(.*?)</select>', html, re.S)
+    assert found is not None, f"no select {name} on the page"
+    return re.findall(r'<option value="([^"]*)" selected>', found.group(1))
+
+
+def _ticked(html: str, name: str) -> list[str]:
+    """The values of the checkboxes named ``name`` that are ticked."""
+    return [
+        m.group(1)
+        for m in re.finditer(rf'<input type="checkbox" name="{name}" value="([^"]*)"([^>]*)>', html)
+        if "checked" in m.group(2)
+    ]
+
+
+def test_a_refused_vitals_entry_keeps_every_value_typed_and_stores_nothing(
+    client: Any, clinic: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    chair = Chair(client, clinic)
+    chair.ok({"kind": "check_in"})
+    login_page("nurse")
+    before = chair.read()["last_seq"]
+    typed = {
+        "sbp_mmhg": "124",
+        "dbp_mmhg": "78",
+        "hr_per_min": "72",
+        "spo2_pct": "98",
+        "rr_per_min": "14",
+        "temperature_c": "98.6",  # Fahrenheit in the Celsius box
+    }
+    r = chair.form(
+        {"kind": "vitals", **typed, "consciousness": "alert", "supplemental_oxygen": "no"}
+    )
+    assert r.status_code == 422
+    said = _testid(r.text, "error")
+    assert "temperature 98.6 degC is out of range: allowed 25 to 45 degC" in said, said
+    for name, text in typed.items():
+        assert _value(r.text, name) == text, name
+    assert _selected(r.text, "consciousness") == ["alert"]
+    assert _selected(r.text, "supplemental_oxygen") == ["no"]
+    assert chair.read()["last_seq"] == before  # nothing stored
+    # a plain page shows empty boxes and nothing chosen (no answer is pre-selected)
+    page = chair.page()
+    assert _value(page, "sbp_mmhg") is None and _value(page, "temperature_c") is None
+    assert _selected(page, "consciousness") == [""]
+
+
+def test_refused_side_effects_medicine_and_checks_keep_what_was_entered(
+    client: Any, clinic: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    chair = Chair(client, clinic)
+    chair.ok({"kind": "check_in"})
+    login_page("nurse")
+    seq = chair.read()["last_seq"]
+    # pre-dose checks: the lot number is missing, so none of the ticked checks is stored
+    r = chair.form({"kind": "pre_dose_checks", "item": ["fasting", "medication_lot"]})
+    assert r.status_code == 422 and "record the lot number" in _testid(r.text, "error")
+    assert _ticked(r.text, "item") == ["fasting", "medication_lot"]
+    assert chair.read()["last_seq"] == seq
+    assert _ticked(chair.page(), "item") == []
+    chair.ok(BASELINE)
+    for item in IV_CHECKS:
+        chair.ok({"kind": "pre_dose_check", "item": item, "ok": True, "detail": "lot K7"})
+    chair.ok({"kind": "start_infusion", "rate_mg_per_h": 20})
+    seq = chair.read()["last_seq"]
+    # side effects: a sedation score outside the MOAA/S 0-5 scale
+    r = chair.form(
+        {"kind": "side_effects", "sedation_moaas": "7", "pain_nrs": "4", "nausea": "yes"}
+    )
+    assert r.status_code == 422 and "7" in _testid(r.text, "error")
+    assert (_value(r.text, "sedation_moaas"), _value(r.text, "pain_nrs")) == ("7", "4")
+    assert _ticked(r.text, "nausea") == ["yes"] and _ticked(r.text, "dizziness") == []
+    # a rescue medicine without what it was for
+    given = {"drug": "ondansetron", "dose": "4 mg", "route": "IV", "purpose": "rescue"}
+    r = chair.form({"kind": "medication", **given})
+    assert r.status_code == 422 and "reason is required" in _testid(r.text, "error")
+    for name, text in given.items():
+        assert _value(r.text, name) == text, name
+    assert _value(r.text, "sedation_moaas") is None  # the other form is not filled
+    assert chair.read()["last_seq"] == seq
+
+
 ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 MICROSECONDS = re.compile(r":\d{2}\.\d{3,6}")
 SNAKE = re.compile(r"\b[a-z0-9]+_[a-z0-9_]+\b")

@@ -63,9 +63,25 @@ def test_no_individualisation_without_a_model_with_published_variability(
     from plan_helpers import _signed
 
     plan = _signed(client, clinic)  # racemic IV: only models without variability exist
-    login_page("physician")
+    csrf = login_page("physician")
     page = client.get(f"/plans/{plan['id']}/personalise").text
     assert "individualisation is not available" in page
+    # said first, above the levels; no level entry form where no fit can use the level
+    assert page.index("individualisation is not available") < page.index("Measured levels")
+    assert f'action="/plans/{plan["id"]}/levels"' not in page
+    # and the address the form would post to refuses, storing nothing
+    r = client.post(
+        f"/plans/{plan['id']}/levels",
+        data={
+            "sampled_at": "2026-03-02T09:30",
+            "analyte": "plasma",
+            "value": "120",
+            "csrf_token": csrf,
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 422 and "individualisation is not available" in r.text
+    assert "None yet." in client.get(f"/plans/{plan['id']}/personalise").text
 
 
 def test_a_level_below_the_lloq_needs_the_lloq(

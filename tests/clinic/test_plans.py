@@ -311,6 +311,52 @@ def test_therapy_note_by_the_assigned_therapist_and_risk_alert(
     assert "therapy_risk_concern" in kinds
 
 
+def test_a_therapy_note_waits_for_the_planned_day_in_the_clinic_s_time_zone(
+    client: Any, clinic: dict[str, Any], clock: Any, login_page: Any, login_api: Any
+) -> None:
+    team = clinic["team"]
+    plan = draft(client, clinic)
+    therapist_id = client.get("/api/v1/users/me", headers=team["therapist"]).json()["id"]
+    t = client.post(
+        f"/api/v1/plans/{plan['id']}/therapy",
+        headers=team["physician"],
+        json={"kind": "integration", "therapist_id": therapist_id, "planned_date": "2026-03-09"},
+    ).json()
+    note = {
+        "goals": "make sense of the session",
+        "what_came_up": "calm",
+        "integration_steps": "journal daily",
+        "risk_check": "no risk voiced",
+    }
+    # 22:30 UTC on Sun 8 March is 23:30 in Amsterdam: still the day before
+    clock.now = datetime(2026, 3, 8, 22, 30, tzinfo=UTC)
+    refused = (
+        f"therapy session {t['id']} is planned for Mon 09 Mar 2026: it can be documented on "
+        "or after that day (today is Sun 08 Mar 2026 in the clinic)"
+    )
+    r = client.post(
+        f"/api/v1/therapy/{t['id']}/note",
+        headers=login_api("therapist"),
+        json={**note, "risk_concern": False},
+    )
+    assert r.status_code == 422 and r.json()["detail"] == refused
+    csrf = login_page("therapist")
+    r = client.post(
+        f"/therapy/{t['id']}", data={**note, "csrf_token": csrf}, follow_redirects=False
+    )
+    assert r.status_code == 422 and refused in r.text
+    assert "journal daily" in r.text  # the note typed is shown again
+    row = client.get(f"/therapy/{t['id']}").text
+    assert "Planned; the assigned therapist" not in row and "Documented" not in row
+    # 23:30 UTC is 00:30 on Mon 9 March in Amsterdam: the planned day has come
+    clock.now = datetime(2026, 3, 8, 23, 30, tzinfo=UTC)
+    r = client.post(
+        f"/therapy/{t['id']}", data={**note, "csrf_token": csrf}, follow_redirects=False
+    )
+    assert r.status_code == 303, r.text
+    assert "Documented" in client.get(f"/therapy/{t['id']}").text
+
+
 def test_calendar_refuses_a_double_booked_chair_and_a_session_too_soon(
     client: Any, clinic: dict[str, Any]
 ) -> None:

@@ -415,7 +415,7 @@ def test_retiring_a_record_cancels_its_therapy_sessions_to_come_with_the_reason(
         )
         assert r.status_code == 201, r.text
         ids[day] = r.json()["id"]
-    # the session of Mon 16 was held early and documented: held, so it stays documented
+    # the session of Mon 16 is not documented ahead of its day: it stays planned
     note = {
         "goals": "g",
         "what_came_up": "w",
@@ -425,6 +425,12 @@ def test_retiring_a_record_cancels_its_therapy_sessions_to_come_with_the_reason(
     }
     r = client.post(
         f"/api/v1/therapy/{ids['2026-03-16']}/note", headers=team["therapist"], json=note
+    )
+    assert r.status_code == 422 and "planned for Mon 16 Mar 2026" in r.json()["detail"]
+    # the session of Tue 10 is held and documented on its day: it stays documented
+    clock.now = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
+    r = client.post(
+        f"/api/v1/therapy/{ids['2026-03-10']}/note", headers=login_api("therapist"), json=note
     )
     assert r.status_code == 200, r.text
     # Wed 11 March 12:00 local: Tue 10 is past, Wed 11 is today (it may have begun),
@@ -447,17 +453,18 @@ def test_retiring_a_record_cancels_its_therapy_sessions_to_come_with_the_reason(
                 )
             )
         )
-    future = rows[ids["2026-03-13"]]
-    assert (future.status, future.cancel_reason) == ("cancelled", reason)
-    assert future.cancelled_at == clock.now
-    assert future.cancelled_by == client.get("/api/v1/users/me", headers=physician).json()["id"]
-    for day in ("2026-03-10", "2026-03-11"):
-        kept = rows[ids[day]]
-        assert (kept.status, kept.cancelled_at, kept.cancel_reason) == ("planned", None, None)
-    assert rows[ids["2026-03-16"]].status == "documented"
-    assert rows[ids["2026-03-16"]].cancel_reason is None
+    physician_id = client.get("/api/v1/users/me", headers=physician).json()["id"]
+    for day in ("2026-03-13", "2026-03-16"):
+        future = rows[ids[day]]
+        assert (future.status, future.cancel_reason) == ("cancelled", reason)
+        assert (future.cancelled_at, future.cancelled_by) == (clock.now, physician_id)
+    kept = rows[ids["2026-03-11"]]
+    assert (kept.status, kept.cancelled_at, kept.cancel_reason) == ("planned", None, None)
+    assert rows[ids["2026-03-10"]].status == "documented"
+    assert rows[ids["2026-03-10"]].cancel_reason is None
     assert [(a.resource_id, a.detail) for a in audits] == [
-        (str(ids["2026-03-13"]), {"reason": reason})
+        (str(ids["2026-03-13"]), {"reason": reason}),
+        (str(ids["2026-03-16"]), {"reason": reason}),
     ]
     # the therapy page says so, with the reason; the calendar no longer shows it
     login_page("physician")

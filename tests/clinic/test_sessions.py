@@ -459,3 +459,87 @@ def test_the_vitals_route_documents_its_body(client: Any) -> None:
     schema = post_op["requestBody"]["content"]["application/json"]["schema"]
     assert schema["required"] == ["expected_seq", "event"]
     assert "201" in post_op["responses"] and "403" in post_op["responses"]
+
+
+def _given_to_discharge(client: Any, chair: dict[str, Any], clock: Any) -> None:
+    """The chair fixture's session 1 (checked in) infused 4 h, discharged 121 min after."""
+    for event in (
+        {
+            "kind": "vitals",
+            "sbp_mmhg": 124,
+            "dbp_mmhg": 80,
+            "hr_per_min": 70,
+            "spo2_pct": 98,
+            "rr_per_min": 14,
+        },
+        *(
+            {"kind": "pre_dose_check", "item": item, "ok": True, "detail": "lot K9"}
+            for item in CHECKS
+        ),
+        {"kind": "start_infusion", "rate_mg_per_h": 24.5},
+    ):
+        assert post(client, chair, event).status_code == 201
+    clock.now += timedelta(hours=4)
+    assert post(client, chair, {"kind": "stop", "reason": "completed"}).status_code == 201
+    answers = {
+        "vital_signs": 2,
+        "ambulation": 2,
+        "nausea_vomiting": 2,
+        "pain": 2,
+        "bleeding": 2,
+        "escort": True,
+    }
+    assert post(client, chair, {"kind": "discharge_score", "answers": answers}).status_code == 201
+    escort = {"kind": "escort_confirmed", "name": "A. Friend", "relation": "friend"}
+    assert post(client, chair, escort).status_code == 201
+    clock.now += timedelta(minutes=121)
+    r = post(client, chair, {"kind": "discharge", "instructions": "no driving today"})
+    assert r.status_code == 201, r.text
+
+
+def test_opening_a_session_again_says_whether_it_is_open_or_was_given(
+    app: Any, client: Any, chair: dict[str, Any], clock: Any, login_page: Any, login_api: Any
+) -> None:
+    from sqlalchemy import func, select
+
+    from ketacare.clinic.sessions.orm import DosingSession
+
+    plan_id, sid = chair["plan"]["id"], chair["session"]["id"]
+    nurse = chair["team"]["nurse"]
+    url = f"/api/v1/plans/{plan_id}/sessions"
+    assert clock.now.isoformat() == "2026-03-02T10:00:00+00:00"
+    r = client.post(url, headers=nurse, json={"session_number": 1})
+    assert r.status_code == 409
+    assert r.json()["detail"] == (
+        f"session 1 of plan {plan_id} is already open (session {sid}, scheduled)"
+    )
+    assert post(client, chair, {"kind": "check_in"}).status_code == 201
+    r = client.post(url, headers=nurse, json={"session_number": 1})
+    assert r.json()["detail"].endswith(f"is already open (session {sid}, checked in)")
+    _given_to_discharge(client, chair, clock)  # 10:00 UTC + 4 h + 121 min: 16:01 UTC
+    clock.now += timedelta(days=3)
+    nurse = login_api("nurse")  # a new day, a new login
+    r = client.post(url, headers=nurse, json={"session_number": 1})
+    assert r.status_code == 409
+    # 16:01 UTC on 2 March is 17:01 in Amsterdam (CET)
+    given = (
+        f"session 1 of plan {plan_id} was already given "
+        f"(session {sid}, discharged Mon 02 Mar 2026 17:01)"
+    )
+    assert r.json()["detail"] == given
+    # the page: the reason, a link back to the plan, the status said in full
+    csrf = login_page("nurse")
+    r = client.post(
+        f"/plans/{plan_id}/sessions/open",
+        data={"csrf_token": csrf, "session_number": "1"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 409, r.text
+    assert given in r.text and "already open" not in r.text
+    assert f'href="/plans/{plan_id}"' in r.text
+    assert "Error ." not in r.text and "Error 409." in r.text
+    with app.state.ctx.sessions() as db:  # nothing opened by the refusals
+        assert (
+            db.scalar(select(func.count(DosingSession.id)).where(DosingSession.plan_id == plan_id))
+            == 1
+        )

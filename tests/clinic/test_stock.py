@@ -240,6 +240,37 @@ def test_receipt_draws_waste_count_agree_to_the_milligram(
     assert csv.text.count("\n") == 3 and ",K-2026A," in csv.text
 
 
+def test_nothing_left_to_waste_reads_0_mg_never_a_negative_zero(
+    client: Any, stock: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    team = stock["team"]
+    lot_id = _post(client, team["nurse"], "receipts", RECEIPT).json()["lot_id"]
+    # 16.333 mg given at 24.5 mg/h (the log keeps mg to 3 decimals); one 500 mg vial opened
+    sid = _infuse(client, stock, clock, 1, 16.333 / 24.5)
+    d = _post(
+        client,
+        team["nurse"],
+        "draws",
+        {"lot_id": lot_id, "units": 1, "prepared_mg": 100, "dosing_session_id": sid},
+    )
+    assert d.status_code == 201, d.text
+    # 483.67 mg wasted (the remainder 483.667 to two decimals, as the form fills it in):
+    # 0.003 mg more than was left
+    w = {"draw_id": d.json()["id"], "mg": 483.67, "method": "drug-waste container"}
+    assert _post(client, team["nurse"], "wastes", w).status_code == 201
+    said = (
+        "1 mg is more than is left to waste: 0 mg (opened 500 mg, given 16.33 mg, wasted 483.67 mg)"
+    )
+    r = _post(client, team["nurse"], "wastes", {**w, "mg": 1})
+    assert r.status_code == 422 and r.json()["detail"] == said
+    csrf = login_page("nurse")
+    r = client.post(
+        f"/stock/sessions/{sid}/waste",
+        data={"draw_id": str(d.json()["id"]), "mg": "1", "method": "sink", "csrf_token": csrf},
+    )
+    assert r.status_code == 422 and said in r.text and "-0" not in r.text
+
+
 def test_bad_draws_and_a_lone_count_are_refused_and_change_nothing(
     app: Any, client: Any, stock: dict[str, Any], clock: Any
 ) -> None:

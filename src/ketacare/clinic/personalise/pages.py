@@ -73,6 +73,7 @@ def _view(
             "patient": patient,
             "result": result,
             "problem": problem,
+            "unavailable": service.unavailable(settings=call.settings, plan=plan),
             "levels": service.levels(session=session, plan=plan),
             "form": {k: str(v) for k, v in (form or {}).items()},
             "chart": None
@@ -111,6 +112,7 @@ def add_level(plan_id: int, call: PageCall = page_call("patient:write")) -> Resp
         blq = call.form.get("below_lloq") == "yes"
         call.do(
             service.add_level,
+            settings=call.settings,
             plan_id=plan_id,
             sampled_at=sampled,
             analyte=call.text("analyte").strip(),  # no default: the form asks which

@@ -29,10 +29,23 @@ from ketacare.infra.settings import Settings
 MAX_LEVEL = 100_000.0  # ng/mL: a typo guard, not a clinical limit
 
 
+def unavailable(*, settings: Settings, plan: Plan) -> str | None:
+    """Why this plan cannot be individualised (no model for its molecule and route gives
+    published variability and residual error), or None when it can."""
+    models = exposure.exposure_models(settings=settings, protocol_id=plan.protocol_id)
+    if any(m.verified for m in models):
+        return None
+    return (
+        "no model with published variability and residual error exists for this plan's "
+        "molecule and route: individualisation is not available"
+    )
+
+
 def add_level(
     *,
     session: Session,
     actor: audit.Actor,
+    settings: Settings,
     plan_id: int,
     sampled_at: datetime,
     analyte: str,
@@ -40,8 +53,12 @@ def add_level(
     lloq: float | None,
     now: datetime,
 ) -> DrugLevel:
-    """Record a measured level (value None = below the quantification limit, LLOQ given)."""
+    """Record a measured level (value None = below the quantification limit, LLOQ given);
+    refused for a plan that cannot be individualised (no fit would use the level)."""
     plan = plans.get_plan(session=session, plan_id=plan_id)
+    reason = unavailable(settings=settings, plan=plan)
+    if reason is not None:
+        raise InvalidInput(f"no level is entered for plan {plan_id}: {reason}")
     if not analyte:
         raise InvalidInput("analyte is missing: choose plasma or metabolite")
     if analyte not in ("plasma", "metabolite"):
@@ -116,16 +133,14 @@ def build_request(
     ceiling: float | None = None,
 ) -> dict[str, Any]:
     """The ``ketacare personalise`` document for this plan (refuses what cannot be done)."""
+    reason = unavailable(settings=settings, plan=plan)
+    if reason is not None:
+        raise InvalidInput(reason)
     models = [
         m
         for m in exposure.exposure_models(settings=settings, protocol_id=plan.protocol_id)
         if m.verified
     ]
-    if not models:
-        raise InvalidInput(
-            "no model with published variability and residual error exists for this plan's "
-            "molecule and route: individualisation is not available"
-        )
     patient = get_patient(session=session, patient_id=plan.patient_id)
     origin, doses = given(session=session, plan=plan, now=now)
     if origin is None:

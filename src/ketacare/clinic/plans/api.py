@@ -197,6 +197,7 @@ def document_therapy(
         therapy_id=therapy_id,
         note=data.model_dump(exclude={"risk_concern"}),
         risk_concern=data.risk_concern,
+        zone=call.settings.zone,
     )
 
 

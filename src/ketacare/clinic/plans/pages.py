@@ -24,6 +24,7 @@ from ketacare.clinic.plans import (
 )
 from ketacare.clinic.plans import exposure as exposures
 from ketacare.clinic.plans.orm import Adjunct, Appointment, Chair, TherapySession
+from ketacare.clinic.plans.session_dates import course_sessions
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.scheduling import ClinicHours
 from ketacare.core.sessions import MonitoringOrder
@@ -120,6 +121,13 @@ def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> 
         exposure = {"available": False, "message": str(exc)}
     users = {u.id: u for u in session.scalars(select(User))}
     draft = plan.status == "draft"
+    booked = list(
+        session.scalars(
+            select(Appointment)
+            .where(Appointment.plan_id == plan.id, Appointment.status == "booked")
+            .order_by(Appointment.starts_at)
+        )
+    )
     return call.render(
         "plans/plan.html",
         {
@@ -143,12 +151,9 @@ def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> 
             "therapists": [u for u in users.values() if u.role == "therapist" and u.is_active],
             "users": users,
             "chairs": booking.chairs(session=session),
-            "appointments": list(
-                session.scalars(
-                    select(Appointment)
-                    .where(Appointment.plan_id == plan.id, Appointment.status == "booked")
-                    .order_by(Appointment.starts_at)
-                )
+            "appointments": booked,
+            "course": course_sessions(
+                session=session, plan=plan, booked=booked, zone=settings.zone
             ),
             "weight_policy_days": settings.weight_valid_days,
             "history": service.history(session=session, plan=plan),
@@ -314,6 +319,7 @@ def therapy_note(therapy_id: int, call: PageCall = page_call("therapy:document")
             therapy_id=therapy_id,
             note={f: call.text(f) for f in therapy.NOTE_FIELDS},
             risk_concern=call.form.get("risk_concern") == "yes",
+            zone=call.settings.zone,
         ),
         done=lambda row: call.redirect(f"/plans/{row.plan_id}"),
         again=lambda refused: _therapy_page(

@@ -8,6 +8,7 @@ raises an alert for the patient's responsible clinician.
 from __future__ import annotations
 
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -67,9 +68,13 @@ def document_therapy(
     therapy_id: int,
     note: dict[str, str],
     risk_concern: bool,
+    zone: ZoneInfo,
     now: datetime,
 ) -> TherapySession:
-    """The therapist's structured note; a risk concern alerts the responsible clinician."""
+    """The therapist's structured note; a risk concern alerts the responsible clinician.
+
+    A session planned for a day is documented on or after that day (the clinic's day in
+    ``zone``): a note is not filed ahead of the session it records."""
     row = session.get(TherapySession, therapy_id)
     if row is None:
         raise NotFound(f"therapy session {therapy_id} does not exist")
@@ -79,6 +84,12 @@ def document_therapy(
         raise Conflict(f"therapy session {therapy_id} is already documented")
     if row.status == "cancelled":
         raise Conflict(f"therapy session {therapy_id} was cancelled: {row.cancel_reason}")
+    today = now.astimezone(zone).date()
+    if row.planned_date is not None and row.planned_date > today:
+        raise InvalidInput(
+            f"therapy session {therapy_id} is planned for {row.planned_date:%a %d %b %Y}: it can "
+            f"be documented on or after that day (today is {today:%a %d %b %Y} in the clinic)"
+        )
     empty = [f for f in NOTE_FIELDS if not str(note.get(f, "")).strip()]
     if empty:
         raise InvalidInput(f"the note needs every part: {', '.join(empty)} missing")

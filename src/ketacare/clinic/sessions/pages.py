@@ -26,7 +26,7 @@ from ketacare.core.sessions import EVENT_TYPES, STOP_REASONS, VITALS
 from ketacare.core.sessions.events import CONSCIOUSNESS_LEVELS, MEDICATION_PURPOSES
 from ketacare.core.sessions.followthrough import not_carried_out
 from ketacare.core.sessions.news2 import news2_rules
-from ketacare.web.page_call import PageCall, Refusal, page_call
+from ketacare.web.page_call import PageCall, Refusal, mapped_status, page_call
 from ketacare.web.render import optional_int
 
 router = APIRouter(include_in_schema=False)
@@ -161,6 +161,9 @@ def _chair(
                 clinical_message(r, zone=settings.zone, now=at, alerts=alert_words)
                 for r in v["discharge"]["reasons"]
             ],
+            # a refused entry: its form shows again with what was typed, as text
+            "entered": call.posted() if refused else {},
+            "entered_items": [str(i) for i in call.form.getlist("item")] if refused else [],
         },
         status_code=refused.status if refused else 200,
     )
@@ -241,9 +244,16 @@ def open_page(plan_id: int, call: PageCall = page_call("session:write")) -> Resp
         done=lambda row: call.redirect(f"/sessions/{row.id}"),
         again=lambda refused: call.render(
             "error.html",
-            {"title": "Session not opened", "detail": refused.message},
+            {
+                "title": "Session not opened",
+                "detail": refused.message,
+                "status": refused.status,
+                "back": f"/plans/{plan_id}",
+                "back_label": f"Back to plan {plan_id}",
+            },
             status_code=refused.status,
         ),
+        status=mapped_status,  # as the API answers it (409: that session is open or given)
     )
 
 

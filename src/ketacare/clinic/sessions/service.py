@@ -36,6 +36,7 @@ from ketacare.clinic.sessions.cache import CHUNK, state_for, states_for
 from ketacare.clinic.sessions.inbox import ALERT_KINDS, sync_inbox
 from ketacare.clinic.sessions.log import SessionHead, append, fast_append, head
 from ketacare.clinic.sessions.orm import DosingSession
+from ketacare.clinic.sessions.words import STATE_WORDS
 from ketacare.core.errors import InvalidInput
 from ketacare.core.protocols import PlannedSession
 from ketacare.core.protocols.lifecycle import GIVEN, next_status
@@ -131,7 +132,8 @@ def open_session(
     )
     if existing is not None:
         raise Conflict(
-            f"session {session_number} of plan {plan_id} is already open (session {existing.id})"
+            f"session {session_number} of plan {plan_id} "
+            + _opened_before(session=session, row=existing, zone=settings.zone)
         )
     chair_id = None
     appt: Appointment | None = None
@@ -264,6 +266,15 @@ def open_session(
         ),
     )
     return row
+
+
+def _opened_before(*, session: Session, row: DosingSession, zone: ZoneInfo) -> str:
+    """Why a session number does not open again: given (discharged, when) or still open."""
+    if row.state == "discharged":
+        ended = state_for(session=session, row=row).finished_at or row.updated_at
+        when = ended.astimezone(zone).strftime("%a %d %b %Y %H:%M")
+        return f"was already given (session {row.id}, discharged {when})"
+    return f"is already open (session {row.id}, {STATE_WORDS.get(row.state, row.state)})"
 
 
 def _off_schedule(

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from ketacare.clinic.documents import Document, Identity, Letterhead, render_pdf
 from ketacare.clinic.documents.charts import Rule, Series, time_chart
 from ketacare.clinic.sessions.schemas import SessionView
-from ketacare.clinic.sessions.words import FIELD_WORDS, describe_entry
+from ketacare.clinic.sessions.words import FIELD_WORDS, STATE_WORDS, describe_entry
 from ketacare.core.errors import KetacareError
 from ketacare.core.instruments import get_instrument
 from ketacare.core.sessions import DischargeScore, EscortConfirmed, SessionState
@@ -34,15 +34,6 @@ TABLE_VITALS = (
     ("rr_per_min", "RR", "/min"),
     ("temperature_c", "Temp", "°C"),
 )
-STATE_WORDS = {
-    "scheduled": "scheduled",
-    "checked_in": "checked in",
-    "pre_dose_checks": "pre-dose checks",
-    "dosing": "dosing",
-    "recovery": "recovery",
-    "discharged": "discharged",
-    "stopped_early": "ended early",
-}
 
 
 @dataclass(frozen=True, slots=True)

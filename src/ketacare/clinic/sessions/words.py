@@ -47,6 +47,17 @@ FIELD_WORDS: Mapping[str, str] = {
     "reduce_rate": "reduce rate",
 }
 
+#: A session's state as the record and its pages say it.
+STATE_WORDS: Mapping[str, str] = {
+    "scheduled": "scheduled",
+    "checked_in": "checked in",
+    "pre_dose_checks": "pre-dose checks",
+    "dosing": "dosing",
+    "recovery": "recovery",
+    "discharged": "discharged",
+    "stopped_early": "ended early",
+}
+
 _ISO = re.compile(
     r"\b(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:\d{2})?\b"
 )

@@ -259,6 +259,13 @@ def draw(
     )
 
 
+def _left_mg(left: float) -> str:
+    """What is left to waste, to the hundredth of a mg: "0" when nothing is (a remainder
+    overspent by less than the rounding, or more, is never shown as a negative zero)."""
+    hundredths = round(left, 2)
+    return "0" if hundredths <= 0 else f"{hundredths:.2f}"
+
+
 def waste(
     *,
     session: Session,
@@ -283,8 +290,9 @@ def waste(
     left = acc.opened_mg - acc.delivered_mg - acc.wasted_mg - acc.pending_waste_mg
     if mg > left + 0.01:
         raise InvalidInput(
-            f"{mg:g} mg is more than is left to waste: {left:.2f} mg (opened {acc.opened_mg:g} mg, "
-            f"given {acc.delivered_mg:.2f} mg, wasted {acc.wasted_mg + acc.pending_waste_mg:g} mg)"
+            f"{mg:g} mg is more than is left to waste: {_left_mg(left)} mg (opened "
+            f"{acc.opened_mg:g} mg, given {acc.delivered_mg:.2f} mg, wasted "
+            f"{acc.wasted_mg + acc.pending_waste_mg:g} mg)"
         )
     entry = Waste(**w.common(at), draw_id=draw_id, mg=mg, ml=ml, method=method.strip())
     return w.store(

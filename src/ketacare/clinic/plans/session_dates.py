@@ -1,0 +1,71 @@
+"""The plan page's sessions as the record has them: when each was given, or is booked, or
+is planned, and which of them can still be opened at the chair."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from ketacare.clinic.plans.orm import Appointment, Plan
+from ketacare.clinic.sessions import service as sessions
+from ketacare.clinic.sessions.words import STATE_WORDS
+
+DAY = "%a %d %b %Y"
+DAY_TIME = "%a %d %b %Y %H:%M"
+
+
+@dataclass(frozen=True, slots=True)
+class CourseSessions:
+    """``dates``: what the plan's table shows for each session number; ``openable``: the
+    numbers a session can be opened for (none open or given), the next due first."""
+
+    dates: dict[int, str]
+    openable: list[int]
+
+
+def course_sessions(
+    *, session: Session, plan: Plan, booked: Sequence[Appointment], zone: ZoneInfo
+) -> CourseSessions:
+    """Per session of ``plan``: the day and time it was given (its dosing start, else its
+    opening) or, not given, when it is open since; else its booked appointment (of
+    ``booked``); else its planned date when the plan has a start date; else "not booked".
+    Times in the clinic's ``zone``."""
+    rows = sessions.sessions_of_plan(session=session, plan_id=plan.id)
+    states = sessions.states_of(session=session, session_ids=[r.id for r in rows])
+    appointments: dict[int, Appointment] = {}
+    for a in sorted(booked, key=lambda a: a.starts_at):
+        appointments.setdefault(a.session_number, a)
+
+    def local(at: datetime) -> str:
+        return at.astimezone(zone).strftime(DAY_TIME)
+
+    dates: dict[int, str] = {}
+    openable: list[int] = []
+    for planned in plan.schedule["sessions"]:
+        number = int(planned["number"] if "number" in planned else planned["session"])
+        mine = [r for r in rows if r.session_number == number]
+        held = next((r for r in reversed(mine) if r.state != "stopped_early"), None)
+        ended = next(
+            (r for r in reversed(mine) if states[r.id].dosing_started_at is not None), None
+        )
+        appointment = appointments.get(number)
+        if held is not None:
+            start = states[held.id].dosing_started_at or held.created_at
+            word = "given" if held.state == "discharged" else STATE_WORDS.get(held.state)
+            dates[number] = f"{local(start)} · {word or held.state}"
+            continue
+        openable.append(number)  # never opened, or every opening of it ended early
+        if appointment is not None:
+            dates[number] = f"booked {local(appointment.starts_at)}"
+        elif ended is not None:
+            dates[number] = f"{local(states[ended.id].dosing_started_at or ended.created_at)}"
+            dates[number] += " · ended early"
+        elif planned.get("date"):
+            dates[number] = f"planned {date.fromisoformat(str(planned['date'])).strftime(DAY)}"
+        else:
+            dates[number] = "not booked"
+    return CourseSessions(dates=dates, openable=openable)
