@@ -118,6 +118,7 @@ def _run_at_the_chair(base: str, page: Any, clock: Any) -> int:
     plan_id = _signed_plan(base)
     login(page, base, "nurse")
     page.goto(f"{base}/plans/{plan_id}")
+    page.get_by_test_id("open-chair").select_option(label="Chair 1")
     _record(page, "Open session at the chair")
     sid = int(page.url.rsplit("/", 1)[1])
     _record(page, "Check in")

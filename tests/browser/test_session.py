@@ -62,6 +62,10 @@ def test_nurse_runs_a_whole_session(live_server: Any, page: Any, browser: Any) -
     login(board, base, "physician")
     login(page, base, "nurse")
     page.goto(f"{base}/plans/{plan_id}")
+    _record(page, "Open session at the chair")  # no booking and no chair chosen: refused
+    expect(page.locator("main")).to_contain_text("has no booking: choose the chair")
+    page.goto(f"{base}/plans/{plan_id}")
+    page.get_by_test_id("open-chair").select_option(label="Chair 2")
     _record(page, "Open session at the chair")
     expect(page.get_by_test_id("state")).to_have_text("scheduled")
     session_url = page.url
@@ -70,6 +74,7 @@ def test_nurse_runs_a_whole_session(live_server: Any, page: Any, browser: Any) -
     _record(page, "Check in")
     board.goto(f"{base}/board")
     expect(board.get_by_test_id(f"board-row-{sid}").locator(".state")).to_have_text("checked in")
+    expect(board.get_by_test_id(f"board-row-{sid}").locator("td").first).to_have_text("Chair 2")
 
     page.get_by_label("Systolic").fill("128")
     page.get_by_label("Diastolic").fill("78")

@@ -543,3 +543,45 @@ def test_opening_a_session_again_says_whether_it_is_open_or_was_given(
             db.scalar(select(func.count(DosingSession.id)).where(DosingSession.plan_id == plan_id))
             == 1
         )
+
+
+def test_the_chair_page_opens_a_session_on_a_chair(
+    app: Any, client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    """From the plan page, a session with no booking must name its chair (the board and
+    the calendar then show where the patient is); a booked one takes its booking's chair
+    unless another is chosen; an unknown chair is refused; nothing is stored on refusal."""
+    from sqlalchemy import func, select
+
+    from ketacare.clinic.sessions.orm import DosingSession
+    from plan_helpers import book_thursday_and_friday
+
+    plan = _signed(client, clinic)
+    book_thursday_and_friday(client, clinic, plan["id"])  # sessions 1 and 2 on chair 1
+    csrf = login_page("nurse")
+    url = f"/plans/{plan['id']}/sessions/open"
+
+    def opened(**form: str) -> Any:
+        return client.post(url, data={"csrf_token": csrf, **form}, follow_redirects=False)
+
+    def chairs() -> dict[int, int | None]:
+        with app.state.ctx.sessions() as db:
+            rows = db.scalars(select(DosingSession).where(DosingSession.plan_id == plan["id"]))
+            return {r.session_number: r.chair_id for r in rows}
+
+    page = client.get(f"/plans/{plan['id']}").text
+    assert 'data-testid="open-chair"' in page and "— its booking's chair —</option>" in page
+    r = opened(session_number="3")
+    assert r.status_code == 422
+    assert f"session 3 of plan {plan['id']} has no booking: choose the chair" in r.text
+    r = opened(session_number="3", chair_id="99")
+    assert r.status_code == 422 and "chair 99 does not exist" in r.text
+    assert chairs() == {}
+    assert opened(session_number="3", chair_id="2").status_code == 303
+    # booked sessions: the booking's chair, or the one chosen instead (its day: off schedule)
+    reason = {"off_schedule_reason": "patient came early"}
+    assert opened(session_number="1", **reason).status_code == 303
+    assert opened(session_number="2", chair_id="4", **reason).status_code == 303
+    assert chairs() == {3: 2, 1: 1, 2: 4}
+    with app.state.ctx.sessions() as db:
+        assert db.scalar(select(func.count(DosingSession.id))) == 3

@@ -227,7 +227,8 @@ def _set_status(
     return appt
 
 
-def _chair(session: Session, chair_id: int) -> Chair:
+def active_chair(session: Session, chair_id: int) -> Chair:
+    """The chair in use, or InvalidInput naming it."""
     chair = session.get(Chair, chair_id)
     if chair is None or not chair.active:
         raise InvalidInput(f"chair {chair_id} does not exist")
@@ -258,7 +259,7 @@ def book(
     days = _session_days(plan)
     if session_number not in days:
         raise InvalidInput(f"plan {plan_id} has sessions 1 to {len(days)}, not {session_number}")
-    chair = _chair(session, chair_id)
+    chair = active_chair(session, chair_id)
     if starts_at.tzinfo is None:
         raise InvalidInput("starts_at needs a time zone")
     ends_at = starts_at + timedelta(
@@ -403,7 +404,7 @@ def move(
     if starts_at.tzinfo is None:
         raise InvalidInput("starts_at needs a time zone")
     plan = get_plan(session=session, plan_id=appt.plan_id)
-    chair = _chair(session, chair_id if chair_id is not None else appt.chair_id)
+    chair = active_chair(session, chair_id if chair_id is not None else appt.chair_id)
     if starts_at == appt.starts_at and chair.id == appt.chair_id:
         raise InvalidInput(f"appointment {appointment_id} is already at that time and chair")
     ends_at = starts_at + (appt.ends_at - appt.starts_at)

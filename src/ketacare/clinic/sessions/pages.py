@@ -237,6 +237,8 @@ def open_page(plan_id: int, call: PageCall = page_call("session:write")) -> Resp
             session_number=number,
             appointment_id=appointment,
             off_schedule_reason=call.text("off_schedule_reason") or None,
+            chair_id=optional_int(call.text("chair_id"), "chair"),
+            chair_required=True,
         )
 
     return call.attempt(

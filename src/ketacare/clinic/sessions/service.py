@@ -106,9 +106,16 @@ def open_session(
     appointment_id: int | None = None,
     opened_at: datetime | None = None,
     off_schedule_reason: str | None = None,
+    chair_id: int | None = None,
+    chair_required: bool = False,
 ) -> DosingSession:
     """Open a session of a signed plan (a required preparation session must be documented,
     and the patient's consent to the treatment's program must be in force).
+
+    The session sits on ``chair_id`` when one is named (a booked session moved to
+    another chair), else on its booking's chair; with ``chair_required`` (the chair's
+    page), a session with no booking must name its chair, so the board and the calendar
+    show where the patient is.
 
     A session booked for another day (its appointment, or the plan's booking of that
     session) opens only with ``off_schedule_reason``; the booked day and the reason are
@@ -135,6 +142,7 @@ def open_session(
             f"session {session_number} of plan {plan_id} "
             + _opened_before(session=session, row=existing, zone=settings.zone)
         )
+    chosen = None if chair_id is None else booking.active_chair(session, chair_id).id
     chair_id = None
     appt: Appointment | None = None
     if appointment_id is not None:
@@ -163,6 +171,7 @@ def open_session(
         )
         if appt is not None:
             appointment_id, chair_id = appt.id, appt.chair_id
+    chair_id = chosen if chosen is not None else chair_id
     protocol = dosing.library(settings).get(protocol_id=plan.protocol_id)
     built = dosing.rebuild_undated(settings=settings, plan=plan, protocol=protocol)
     planned: PlannedSession = next(s for s in built.sessions if s.number == session_number)
@@ -204,6 +213,11 @@ def open_session(
         raise InvalidInput(
             "the session's start must be a past time with a time zone "
             "(charting after the fact is allowed, ahead of time is not)"
+        )
+    if chair_id is None and chair_required:  # asked last: the clinical refusals come first
+        raise InvalidInput(
+            f"session {session_number} of plan {plan_id} has no booking: choose the chair "
+            "it is given on"
         )
     booked_day, off_schedule = _off_schedule(
         appt=appt,
