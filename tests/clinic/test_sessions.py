@@ -583,5 +583,12 @@ def test_the_chair_page_opens_a_session_on_a_chair(
     assert opened(session_number="1", **reason).status_code == 303
     assert opened(session_number="2", chair_id="4", **reason).status_code == 303
     assert chairs() == {3: 2, 1: 1, 2: 4}
+    # the API takes the chair too, and keeps it optional
+    api = f"/api/v1/plans/{plan['id']}/sessions"
+    nurse = clinic["team"]["nurse"]
+    r = client.post(api, headers=nurse, json={"session_number": 4, "chair_id": 3})
+    assert r.status_code == 201, r.text
+    assert client.post(api, headers=nurse, json={"session_number": 5}).status_code == 201
+    assert chairs() == {3: 2, 1: 1, 2: 4, 4: 3, 5: None}
     with app.state.ctx.sessions() as db:
-        assert db.scalar(select(func.count(DosingSession.id))) == 3
+        assert db.scalar(select(func.count(DosingSession.id))) == 5

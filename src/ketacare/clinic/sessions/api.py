@@ -31,6 +31,12 @@ class SessionOpen(BaseModel):
         max_length=2000,
         description="Why the session opens on another day than its booking (required then)",
     )
+    chair_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="The chair it is given on (default: its booking's chair, else none)",
+    )
 
 
 class EventPost(BaseModel):
@@ -55,6 +61,7 @@ def open_session(
         appointment_id=data.appointment_id,
         opened_at=data.at,
         off_schedule_reason=data.off_schedule_reason,
+        chair_id=data.chair_id,
     )
     state = service.state_of(session=call.session, session_id=row.id)
     shown = cast(dict[str, Any], view(row=row, state=state, now=call.now))
