@@ -315,3 +315,25 @@ def book_thursday_and_friday(client: Any, clinic: dict[str, Any], plan_id: int) 
         assert r.status_code == 201, r.text
         ids.append(r.json()["id"])
     return ids
+
+
+#: baseline vitals within every limit of MONITORING_ORDER (a whole set but for oxygen,
+#: temperature and consciousness)
+BASELINE_VITALS: dict[str, Any] = {
+    "kind": "vitals",
+    "sbp_mmhg": 124,
+    "dbp_mmhg": 78,
+    "hr_per_min": 72,
+    "spo2_pct": 98,
+    "rr_per_min": 14,
+}
+
+#: PADSS answers that allow discharge (each item at its best, an escort present)
+PADSS_READY: dict[str, Any] = {
+    "vital_signs": 2,
+    "ambulation": 2,
+    "nausea_vomiting": 2,
+    "pain": 2,
+    "bleeding": 2,
+    "escort": True,
+}

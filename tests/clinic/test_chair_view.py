@@ -11,18 +11,11 @@ from typing import Any
 
 import pytest
 
+from plan_helpers import BASELINE_VITALS as BASELINE
 from plan_helpers import IV_CHECKS, _signed
 
 # crps-outpatient: a 4 h infusion (240 min, Schwartzman 2009, the protocol file)
 PLANNED_MIN = 240
-BASELINE = {
-    "kind": "vitals",
-    "sbp_mmhg": 124,
-    "dbp_mmhg": 78,
-    "hr_per_min": 72,
-    "spo2_pct": 98,
-    "rr_per_min": 14,
-}
 
 
 class Chair:

@@ -8,24 +8,9 @@ from datetime import timedelta
 from html import unescape
 from typing import Any
 
+from plan_helpers import BASELINE_VITALS as BASELINE
 from plan_helpers import IV_CHECKS, _signed
-
-BASELINE = {
-    "kind": "vitals",
-    "sbp_mmhg": 124,
-    "dbp_mmhg": 78,
-    "hr_per_min": 72,
-    "spo2_pct": 98,
-    "rr_per_min": 14,
-}
-PADSS = {
-    "vital_signs": 2,
-    "ambulation": 2,
-    "nausea_vomiting": 2,
-    "pain": 2,
-    "bleeding": 2,
-    "escort": True,
-}
+from plan_helpers import PADSS_READY as PADSS
 
 
 def _record(client: Any, nurse: dict[str, str], sid: int, event: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from plan_helpers import IV_CHECKS, MONITORING_ORDER, _signed
+from plan_helpers import IV_CHECKS, MONITORING_ORDER, PADSS_READY, _signed
 
 # An illustration of a clinic's own numbers (no published source gives them): the test
 # clinic alerts above 160 mmHg systolic, wants vitals every 15 min, 60 min observation.
@@ -481,15 +481,8 @@ def _given_to_discharge(client: Any, chair: dict[str, Any], clock: Any) -> None:
         assert post(client, chair, event).status_code == 201
     clock.now += timedelta(hours=4)
     assert post(client, chair, {"kind": "stop", "reason": "completed"}).status_code == 201
-    answers = {
-        "vital_signs": 2,
-        "ambulation": 2,
-        "nausea_vomiting": 2,
-        "pain": 2,
-        "bleeding": 2,
-        "escort": True,
-    }
-    assert post(client, chair, {"kind": "discharge_score", "answers": answers}).status_code == 201
+    r = post(client, chair, {"kind": "discharge_score", "answers": PADSS_READY})
+    assert r.status_code == 201
     escort = {"kind": "escort_confirmed", "name": "A. Friend", "relation": "friend"}
     assert post(client, chair, escort).status_code == 201
     clock.now += timedelta(minutes=121)
