@@ -57,7 +57,7 @@ def test_physician_builds_signs_and_books_a_crps_plan(
 
     page.reload()
     page.get_by_label("First day").fill("2026-12-07")
-    page.get_by_label("Chair").select_option(label="Chair 2")
+    page.get_by_test_id("book-course").get_by_label("Chair").select_option(label="Chair 2")
     page.get_by_role("button", name="Book all sessions").click()
     expect(page.get_by_test_id("appointments").locator("li")).to_have_count(10)
     page.goto(f"{live_server.url}/calendar?week=2026-12-07")
