@@ -332,7 +332,8 @@ def test_a_therapy_note_waits_for_the_planned_day_in_the_clinic_s_time_zone(
     clock.now = datetime(2026, 3, 8, 22, 30, tzinfo=UTC)
     refused = (
         f"therapy session {t['id']} is planned for Mon 09 Mar 2026: it can be documented on "
-        "or after that day (today is Sun 08 Mar 2026 in the clinic)"
+        "or after that day (today is Sun 08 Mar 2026 in the clinic); held on another day, "
+        "move it to that day first"
     )
     r = client.post(
         f"/api/v1/therapy/{t['id']}/note",
@@ -355,6 +356,69 @@ def test_a_therapy_note_waits_for_the_planned_day_in_the_clinic_s_time_zone(
     )
     assert r.status_code == 303, r.text
     assert "Documented" in client.get(f"/therapy/{t['id']}").text
+
+
+def test_a_therapy_session_held_on_another_day_is_moved_then_documented(
+    app: Any, client: Any, clinic: dict[str, Any], clock: Any, login_page: Any, login_api: Any
+) -> None:
+    """The session planned for Mon 9 March was held on Fri 6 March: the assigned
+    therapist moves it to that day with the reason (kept as an amendment, the day before
+    with it) and documents it; nobody else moves it, and a refusal changes nothing."""
+    from ketacare.clinic.audit.orm import Amendment
+    from ketacare.clinic.plans.orm import TherapySession
+
+    team = clinic["team"]
+    plan = draft(client, clinic)
+    therapist = login_api("therapist")
+    therapist_id = client.get("/api/v1/users/me", headers=therapist).json()["id"]
+    t = client.post(
+        f"/api/v1/plans/{plan['id']}/therapy",
+        headers=team["physician"],
+        json={"kind": "preparation", "therapist_id": therapist_id, "planned_date": "2026-03-09"},
+    ).json()
+    clock.now = datetime(2026, 3, 6, 16, 0, tzinfo=UTC)
+    therapist = login_api("therapist")  # a login on the day
+    url = f"/api/v1/therapy/{t['id']}/move"
+    held = {"planned_date": "2026-03-06", "reason": "patient asked to come before the weekend"}
+    assert client.post(url, headers=login_api("physician"), json=held).status_code == 403
+    for body, why in (
+        ({**held, "reason": "ok"}, "needs a reason"),
+        ({**held, "planned_date": "2026-03-09"}, "already planned for Mon 09 Mar 2026"),
+    ):
+        r = client.post(url, headers=therapist, json=body)
+        assert r.status_code == 422 and why in r.json()["detail"], r.text
+
+    def planned() -> Any:
+        with app.state.ctx.sessions() as db:
+            row = db.get(TherapySession, t["id"])
+            assert row is not None
+            return row.planned_date
+
+    assert str(planned()) == "2026-03-09"
+    csrf = login_page("therapist")
+    page = client.get(f"/therapy/{t['id']}").text
+    assert 'data-testid="therapy-move"' in page and "Planned for Mon 09 Mar 2026" in page
+    r = client.post(
+        f"/therapy/{t['id']}/move", data={**held, "csrf_token": csrf}, follow_redirects=False
+    )
+    assert r.status_code == 303 and r.headers["location"] == f"/therapy/{t['id']}", r.text
+    assert str(planned()) == "2026-03-06"
+    with app.state.ctx.sessions() as db:
+        [moved] = db.query(Amendment).filter_by(resource_type="therapy_session").all()
+        assert moved.before == {"planned_date": "2026-03-09"}
+        assert moved.after == {"planned_date": "2026-03-06"} and moved.reason == held["reason"]
+    note = {
+        "goals": "prepare for the first dose",
+        "what_came_up": "worries about dissociation",
+        "integration_steps": "breathing exercise",
+        "risk_check": "no risk voiced",
+    }
+    r = client.post(
+        f"/therapy/{t['id']}", data={**note, "csrf_token": csrf}, follow_redirects=False
+    )
+    assert r.status_code == 303, r.text
+    r = client.post(url, headers=therapist, json={**held, "planned_date": "2026-03-05"})
+    assert r.status_code == 409 and "is documented: only a planned one moves" in r.json()["detail"]
 
 
 def test_calendar_refuses_a_double_booked_chair_and_a_session_too_soon(

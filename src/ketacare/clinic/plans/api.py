@@ -185,6 +185,22 @@ def add_therapy(
     )
 
 
+@router.post("/therapy/{therapy_id}/move", response_model=schemas.TherapyRead)
+def move_therapy(
+    therapy_id: Id,
+    data: schemas.TherapyMove,
+    call: Call = api_request("therapy:document"),
+) -> object:
+    """Move a planned session to the day it is held (the assigned therapist; a reason is
+    required, and the day before is kept as an amendment)."""
+    return call.do(
+        therapy.move_therapy,
+        therapy_id=therapy_id,
+        planned_date=data.planned_date,
+        reason=data.reason,
+    )
+
+
 @router.post("/therapy/{therapy_id}/note", response_model=schemas.TherapyRead)
 def document_therapy(
     therapy_id: Id,

@@ -328,6 +328,21 @@ def therapy_note(therapy_id: int, call: PageCall = page_call("therapy:document")
     )
 
 
+@router.post("/therapy/{therapy_id}/move")
+def therapy_move(therapy_id: int, call: PageCall = page_call("therapy:document")) -> Response:
+    return call.attempt(
+        lambda: call.do(
+            therapy.move_therapy,
+            therapy_id=therapy_id,
+            **call.parse(schemas.TherapyMove).model_dump(),
+        ),
+        done=lambda row: call.redirect(f"/therapy/{row.id}"),
+        again=lambda refused: _therapy_page(
+            call, call.session.get(TherapySession, therapy_id), refused
+        ),
+    )
+
+
 def _clock(text: str) -> time:
     try:
         return time.fromisoformat(text.strip())

@@ -61,6 +61,11 @@ class TherapyNote(BaseModel):
     risk_concern: bool = False
 
 
+class TherapyMove(BaseModel):
+    planned_date: date
+    reason: str = Field(max_length=2000)
+
+
 class AdjunctCreate(BaseModel):
     drug: str = Field(min_length=1, max_length=200)
     dose_text: str | None = Field(default=None, max_length=200)

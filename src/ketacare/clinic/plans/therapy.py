@@ -23,6 +23,8 @@ from ketacare.core.errors import InvalidInput
 from ketacare.infra.errors import Conflict, Forbidden, NotFound
 
 NOTE_FIELDS = ("goals", "what_came_up", "integration_steps", "risk_check")
+#: the shortest reason taken for moving a session (a word, not a keystroke)
+MIN_REASON = 3
 
 
 def add_therapy(
@@ -88,7 +90,8 @@ def document_therapy(
     if row.planned_date is not None and row.planned_date > today:
         raise InvalidInput(
             f"therapy session {therapy_id} is planned for {row.planned_date:%a %d %b %Y}: it can "
-            f"be documented on or after that day (today is {today:%a %d %b %Y} in the clinic)"
+            f"be documented on or after that day (today is {today:%a %d %b %Y} in the clinic); "
+            "held on another day, move it to that day first"
         )
     empty = [f for f in NOTE_FIELDS if not str(note.get(f, "")).strip()]
     if empty:
@@ -118,6 +121,47 @@ def document_therapy(
         patient_id=row.patient_id,
         at=now,
         detail={"risk_concern": risk_concern},
+    )
+    return row
+
+
+def move_therapy(
+    *,
+    session: Session,
+    actor: audit.Actor,
+    therapy_id: int,
+    planned_date: date,
+    reason: str,
+    now: datetime,
+) -> TherapySession:
+    """The assigned therapist moves a planned session to the day it is (or was) held,
+    earlier or later, with the reason; the day before and the reason are kept as an
+    amendment of the record (a note is then filed on or after the new day)."""
+    row = session.get(TherapySession, therapy_id)
+    if row is None:
+        raise NotFound(f"therapy session {therapy_id} does not exist")
+    if actor.user_id != row.therapist_id:
+        raise Forbidden("only the assigned therapist moves this session")
+    if row.status != "planned":
+        raise Conflict(f"therapy session {therapy_id} is {row.status}: only a planned one moves")
+    if len(reason.strip()) < MIN_REASON:
+        raise InvalidInput("moving a therapy session needs a reason (why it is held that day)")
+    if planned_date == row.planned_date:
+        raise InvalidInput(
+            f"therapy session {therapy_id} is already planned for {planned_date:%a %d %b %Y}"
+        )
+    before = {"planned_date": row.planned_date}
+    row.planned_date = planned_date
+    audit.amend(
+        session=session,
+        actor=actor,
+        resource_type="therapy_session",
+        resource_id=row.id,
+        patient_id=row.patient_id,
+        before=before,
+        after={"planned_date": planned_date},
+        reason=reason.strip(),
+        at=now,
     )
     return row
 
