@@ -5,7 +5,7 @@ the event list beside the vitals, refusals in clinical words, loud banners for c
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from html import unescape
 from typing import Any
 
@@ -466,7 +466,14 @@ def test_the_patients_open_alerts_stand_in_the_chair_banner_until_acknowledged(
 
     chair = Chair(client, clinic)
     login_page("nurse")
-    assert 'data-testid="patient-alerts"' not in chair.page()
+    page = chair.page()
+    assert 'data-testid="patient-alerts"' not in page
+    # the banner names the patient by name, birth date and record number first
+    record = client.get(f"/api/v1/patients/{clinic['pid']}", headers=chair.nurse).json()
+    patient = record["patient"]
+    identity = _testid(page, "banner-identity")
+    assert patient["family_name"].upper() in identity and f"MRN {patient['mrn']}" in identity
+    assert date.fromisoformat(patient["birth_date"]).strftime("%d %b %Y") in identity
     r = client.post(
         f"/api/v1/patients/{clinic['pid']}/assessments",
         headers=chair.nurse,
