@@ -237,3 +237,20 @@ def test_partial_mode_link_stays_open_until_the_required_items_are_in(
         "incomplete: item 9 unanswered"
     ]
     assert [a["kind"] for a in _alerts(partial, physician)] == ["phq9_item9_unanswered"]
+
+
+def test_an_option_is_read_once_whether_its_label_holds_its_number_or_not(
+    client: Any, login_page: Any
+) -> None:
+    """The pain scale's options are labelled by their numbers ("0 (no pain)", "1"): each
+    reads once, not "1 1"; the PHQ-9's are words, so the number stands before them."""
+    login_page("nurse")
+
+    def options(instrument: str) -> list[str]:
+        page = client.get(f"/patients/1/assessments/new/{instrument}").text
+        labels = re.findall(r'<label class="option">(.*?)</label>', page, re.S)
+        return [" ".join(re.sub(r"<[^>]+>", " ", x).split()) for x in labels]
+
+    nrs = options("nrs_pain")
+    assert nrs[:3] == ["0 (no pain)", "1", "2"] and len(nrs) == 11
+    assert options("phq9")[:2] == ["0 Not at all", "1 Several days"]
