@@ -115,3 +115,17 @@ def test_a_new_account_needs_a_role_chosen(client: Any, login_page: Any, app: An
     r = client.post("/admin/users", data={**form, "role": "researcher"}, follow_redirects=False)
     assert r.status_code == 303
     assert _user(app, "newcomer").role == "researcher"
+
+
+def test_an_administrator_is_offered_no_change_of_their_own_role(
+    client: Any, login_page: Any, app: Any
+) -> None:
+    """The server refuses a change of one's own role; the page offers none on one's own
+    row (and says who changes it), while every other staff row keeps its form."""
+    login_page("admin")
+    page = client.get("/admin/users").text
+    admin, nurse = _user(app, "admin"), _user(app, "nurse")
+    assert f'action="/admin/users/{admin.id}/role"' not in page
+    assert f'action="/admin/users/{nurse.id}/role"' in page
+    own = page.split('data-testid="own-role">')[1].split("</small>")[0]
+    assert own == "(your own: another administrator changes it)"
