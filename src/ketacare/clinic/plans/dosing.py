@@ -106,18 +106,8 @@ def recheck_limits(*, settings: Settings, plan: Plan) -> PlanPreview:
     plan through :func:`build_plan`, which refuses a dose above a hard limit and a
     protocol whose hard ceilings are not all set (fail closed).
     """
-    return preview(
-        settings=settings,
-        protocol_id=plan.protocol_id,
-        weight_kg=plan.weight_kg,
-        options=DoseOptions(
-            bag_mg=plan.bag_mg,
-            bag_ml=plan.bag_ml,
-            dose_mg_per_kg_per_h=plan.dose_mg_per_kg_per_h,
-            dose_mg=plan.dose_mg,
-            start_date=plan.start_date,
-        ),
-    )
+    protocol = library(settings).get(protocol_id=plan.protocol_id)
+    return _rebuilt(settings=settings, plan=plan, protocol=protocol, start=plan.start_date)
 
 
 def rebuild_undated(*, settings: Settings, plan: Plan, protocol: Protocol) -> PlanPreview:
@@ -127,6 +117,13 @@ def rebuild_undated(*, settings: Settings, plan: Plan, protocol: Protocol) -> Pl
     number, not its calendar day (unlike :func:`recheck_limits`, no start date is
     given). ``protocol`` is the plan's, already read by the caller, which uses it too.
     """
+    return _rebuilt(settings=settings, plan=plan, protocol=protocol, start=None)
+
+
+def _rebuilt(
+    *, settings: Settings, plan: Plan, protocol: Protocol, start: date | None
+) -> PlanPreview:
+    """The stored plan's doses through :func:`build_plan` under today's site policy."""
     return build_plan(
         protocol=protocol,
         weight_kg=plan.weight_kg,
@@ -134,5 +131,6 @@ def rebuild_undated(*, settings: Settings, plan: Plan, protocol: Protocol) -> Pl
         bag_ml=plan.bag_ml,
         dose_mg_per_kg_per_h=plan.dose_mg_per_kg_per_h,
         dose_mg=plan.dose_mg,
+        start=start,
         site_policy=protocol_policy(settings),
     )
