@@ -21,7 +21,8 @@ from ketacare.clinic.plans.orm import Appointment, Plan
 from ketacare.clinic.sessions.orm import DosingSession
 from ketacare.core.errors import InvalidInput
 
-#: the shortest reason taken for ending a course (a word, not a keystroke)
+#: the shortest reason taken for ending a course or moving a therapy session (a word,
+#: not a keystroke)
 MIN_REASON = 3
 
 

@@ -17,14 +17,13 @@ from ketacare.clinic.accounts.orm import User
 from ketacare.clinic.assessments.orm import ClinicalAlert
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.service import get_patient
+from ketacare.clinic.plans.ending import MIN_REASON
 from ketacare.clinic.plans.orm import Plan, TherapySession
 from ketacare.clinic.plans.service import get_plan
 from ketacare.core.errors import InvalidInput
 from ketacare.infra.errors import Conflict, Forbidden, NotFound
 
 NOTE_FIELDS = ("goals", "what_came_up", "integration_steps", "risk_check")
-#: the shortest reason taken for moving a session (a word, not a keystroke)
-MIN_REASON = 3
 
 
 def add_therapy(
