@@ -337,3 +337,19 @@ PADSS_READY: dict[str, Any] = {
     "bleeding": 2,
     "escort": True,
 }
+
+
+def plan_therapy(
+    client: Any, team: dict[str, Any], plan_id: int, kind: str, planned_date: str | None = None
+) -> dict[str, Any]:
+    """A therapy session of ``kind`` planned by the physician with the clinic's therapist
+    (on ``planned_date`` when given); the session as the API returns it."""
+    therapist_id = client.get("/api/v1/users/me", headers=team["therapist"]).json()["id"]
+    body = {"kind": kind, "therapist_id": therapist_id}
+    r = client.post(
+        f"/api/v1/plans/{plan_id}/therapy",
+        headers=team["physician"],
+        json=body | ({"planned_date": planned_date} if planned_date else {}),
+    )
+    assert r.status_code == 201, r.text
+    return dict(r.json())

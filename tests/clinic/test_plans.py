@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from plan_helpers import KETAMINE_IV, MONITORING_ORDER, _signed, draft, screened_patient
+from plan_helpers import (
+    KETAMINE_IV,
+    MONITORING_ORDER,
+    _signed,
+    draft,
+    plan_therapy,
+    screened_patient,
+)
 
 
 def test_crps_plan_arithmetic_for_70_kg(client: Any, clinic: dict[str, Any]) -> None:
@@ -282,12 +289,7 @@ def test_therapy_note_by_the_assigned_therapist_and_risk_alert(
 ) -> None:
     team = clinic["team"]
     plan = draft(client, clinic)
-    therapist_id = client.get("/api/v1/users/me", headers=team["therapist"]).json()["id"]
-    t = client.post(
-        f"/api/v1/plans/{plan['id']}/therapy",
-        headers=team["physician"],
-        json={"kind": "preparation", "therapist_id": therapist_id},
-    ).json()
+    t = plan_therapy(client, team, plan["id"], "preparation")
     note = {
         "goals": "set intentions",
         "what_came_up": "fear of losing control",
@@ -316,12 +318,7 @@ def test_a_therapy_note_waits_for_the_planned_day_in_the_clinic_s_time_zone(
 ) -> None:
     team = clinic["team"]
     plan = draft(client, clinic)
-    therapist_id = client.get("/api/v1/users/me", headers=team["therapist"]).json()["id"]
-    t = client.post(
-        f"/api/v1/plans/{plan['id']}/therapy",
-        headers=team["physician"],
-        json={"kind": "integration", "therapist_id": therapist_id, "planned_date": "2026-03-09"},
-    ).json()
+    t = plan_therapy(client, team, plan["id"], "integration", "2026-03-09")
     note = {
         "goals": "make sense of the session",
         "what_came_up": "calm",
@@ -369,13 +366,7 @@ def test_a_therapy_session_held_on_another_day_is_moved_then_documented(
 
     team = clinic["team"]
     plan = draft(client, clinic)
-    therapist = login_api("therapist")
-    therapist_id = client.get("/api/v1/users/me", headers=therapist).json()["id"]
-    t = client.post(
-        f"/api/v1/plans/{plan['id']}/therapy",
-        headers=team["physician"],
-        json={"kind": "preparation", "therapist_id": therapist_id, "planned_date": "2026-03-09"},
-    ).json()
+    t = plan_therapy(client, team, plan["id"], "preparation", "2026-03-09")
     clock.now = datetime(2026, 3, 6, 16, 0, tzinfo=UTC)
     therapist = login_api("therapist")  # a login on the day
     url = f"/api/v1/therapy/{t['id']}/move"

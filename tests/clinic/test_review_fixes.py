@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from plan_helpers import KETAMINE_IV, MONITORING_ORDER, _signed, draft
+from plan_helpers import KETAMINE_IV, MONITORING_ORDER, _signed, draft, plan_therapy
 
 
 def test_a_patient_cannot_submit_clinician_instruments_nor_erase_a_risk(
@@ -169,12 +169,7 @@ def test_therapy_notes_are_not_shown_to_the_patient(
 ) -> None:
     team = clinic["team"]
     plan = draft(client, clinic)
-    therapist_id = client.get("/api/v1/users/me", headers=team["therapist"]).json()["id"]
-    t = client.post(
-        f"/api/v1/plans/{plan['id']}/therapy",
-        headers=team["physician"],
-        json={"kind": "preparation", "therapist_id": therapist_id},
-    ).json()
+    t = plan_therapy(client, team, plan["id"], "preparation")
     login_page("patient1")
     assert client.get(f"/therapy/{t['id']}").status_code == 403
 
