@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from plan_helpers import IV_CHECKS, MONITORING_ORDER, draft
+from plan_helpers import IV_CHECKS, MONITORING_ORDER, PADSS_READY, draft
 
 # A test clinic's own numbers (no published source gives them): systolic limits and the
 # intervals; every other order value is entered by the physician at signing.
@@ -191,14 +191,7 @@ def test_a_breach_alerts_chair_board_and_inbox_and_discharge_follows_the_record(
     clock.now += timedelta(minutes=30)
     ok({"kind": "stop", "reason": "completed"})
     stopped_at = clock.now
-    answers = {
-        "vital_signs": 2,
-        "ambulation": 2,
-        "nausea_vomiting": 2,
-        "pain": 2,
-        "bleeding": 2,
-        "escort": True,
-    }
+    answers = dict(PADSS_READY)
     # item 5: a missing item is refused, naming it (never taken as the best answer)
     r = _post(
         client,

@@ -12,16 +12,9 @@ from typing import Any
 from fhir.resources.R4B.bundle import Bundle
 
 from pdf_text import every_page_names_the_patient, flat, words_outside_the_margins
-from plan_helpers import esketamine_course_with_one_dose
+from plan_helpers import PADSS_READY, esketamine_course_with_one_dose
 
-PADSS = {
-    "vital_signs": 2,
-    "ambulation": 2,
-    "nausea_vomiting": 2,
-    "pain": 2,
-    "bleeding": 2,
-    "escort": True,
-}
+PADSS = PADSS_READY
 ANSWERS = {
     "provider_telephone": "+31 20 555 0100",
     "provider_email": "nurse@clinic.example",

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from plan_helpers import IV_CHECKS, MONITORING_ORDER, PADSS_READY, _signed
+from plan_helpers import BASELINE_VITALS, IV_CHECKS, MONITORING_ORDER, PADSS_READY, _signed
 
 # An illustration of a clinic's own numbers (no published source gives them): the test
 # clinic alerts above 160 mmHg systolic, wants vitals every 15 min, 60 min observation.
@@ -149,14 +149,7 @@ def test_a_whole_session_delivered_dose_alerts_and_discharge(
         {"kind": "vitals", "sbp_mmhg": 130, "dbp_mmhg": 80, "hr_per_min": 72, "spo2_pct": 98},
     )
     assert r.status_code == 201, r.text
-    padss = {
-        "vital_signs": 2,
-        "ambulation": 2,
-        "nausea_vomiting": 2,
-        "pain": 2,
-        "bleeding": 2,
-        "escort": True,
-    }
+    padss = dict(PADSS_READY)
     post(client, chair, {"kind": "discharge_score", "answers": padss})
     post(client, chair, {"kind": "escort_confirmed", "name": "J. Doe", "relation": "partner"})
     too_early = post(client, chair, {"kind": "discharge", "instructions": "no driving"})
@@ -464,14 +457,7 @@ def test_the_vitals_route_documents_its_body(client: Any) -> None:
 def _given_to_discharge(client: Any, chair: dict[str, Any], clock: Any) -> None:
     """The chair fixture's session 1 (checked in) infused 4 h, discharged 121 min after."""
     for event in (
-        {
-            "kind": "vitals",
-            "sbp_mmhg": 124,
-            "dbp_mmhg": 80,
-            "hr_per_min": 70,
-            "spo2_pct": 98,
-            "rr_per_min": 14,
-        },
+        BASELINE_VITALS,
         *(
             {"kind": "pre_dose_check", "item": item, "ok": True, "detail": "lot K9"}
             for item in CHECKS
