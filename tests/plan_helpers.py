@@ -353,3 +353,18 @@ def plan_therapy(
     )
     assert r.status_code == 201, r.text
     return dict(r.json())
+
+
+def record_event(
+    client: Any, nurse: dict[str, str], sid: int, event: dict[str, Any]
+) -> dict[str, Any]:
+    """Append ``event`` to dosing session ``sid`` after the last entry the nurse reads; the
+    session as the API answers (the append must be taken)."""
+    seq = client.get(f"/api/v1/sessions/{sid}", headers=nurse).json()["last_seq"]
+    r = client.post(
+        f"/api/v1/sessions/{sid}/events",
+        headers=nurse,
+        json={"expected_seq": seq, "event": event},
+    )
+    assert r.status_code == 201, r.text
+    return dict(r.json())

@@ -26,7 +26,13 @@ from pdf_text import (
     ink_outside_the_margins,
     words_outside_the_margins,
 )
-from plan_helpers import IV_CHECKS, MONITORING_ORDER, _signed, esketamine_course_with_one_dose
+from plan_helpers import (
+    IV_CHECKS,
+    MONITORING_ORDER,
+    _signed,
+    esketamine_course_with_one_dose,
+    record_event,
+)
 
 # The test clinic's own numbers (no published source gives them): an alert above 160 mmHg
 # systolic, vitals every 15 min, 60 min of observation after dosing (the plan's order asks
@@ -101,14 +107,7 @@ def course(
     ).json()["id"]
 
     def post(event: dict[str, Any]) -> dict[str, Any]:
-        seq = client.get(f"/api/v1/sessions/{sid}", headers=nurse).json()["last_seq"]
-        r = client.post(
-            f"/api/v1/sessions/{sid}/events",
-            headers=nurse,
-            json={"expected_seq": seq, "event": event},
-        )
-        assert r.status_code == 201, r.text
-        return dict(r.json())
+        return record_event(client, nurse, sid, event)
 
     vitals = {"kind": "vitals", "sbp_mmhg": 124, "dbp_mmhg": 80, "hr_per_min": 70}
     post({"kind": "check_in"})

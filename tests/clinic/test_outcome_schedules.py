@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from plan_helpers import IV_CHECKS, MONITORING_ORDER, _signed
+from plan_helpers import IV_CHECKS, MONITORING_ORDER, _signed, record_event
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 SCHEDULE = {
@@ -63,13 +63,7 @@ def give_session(client: Any, team: dict[str, Any], plan_id: int, number: int) -
     sid = r.json()["id"]
 
     def post(event: dict[str, Any]) -> None:
-        seq = client.get(f"/api/v1/sessions/{sid}", headers=nurse).json()["last_seq"]
-        r = client.post(
-            f"/api/v1/sessions/{sid}/events",
-            headers=nurse,
-            json={"expected_seq": seq, "event": event},
-        )
-        assert r.status_code == 201, r.text
+        record_event(client, nurse, sid, event)
 
     post({"kind": "check_in"})
     post(

@@ -9,18 +9,12 @@ from html import unescape
 from typing import Any
 
 from plan_helpers import BASELINE_VITALS as BASELINE
-from plan_helpers import IV_CHECKS, _signed
+from plan_helpers import IV_CHECKS, _signed, record_event
 from plan_helpers import PADSS_READY as PADSS
 
 
 def _record(client: Any, nurse: dict[str, str], sid: int, event: dict[str, Any]) -> None:
-    seq = client.get(f"/api/v1/sessions/{sid}", headers=nurse).json()["last_seq"]
-    r = client.post(
-        f"/api/v1/sessions/{sid}/events",
-        headers=nurse,
-        json={"expected_seq": seq, "event": event},
-    )
-    assert r.status_code == 201, r.text
+    record_event(client, nurse, sid, event)
 
 
 def _open(client: Any, nurse: dict[str, str], plan_id: int, number: int) -> int:
