@@ -395,3 +395,119 @@ def test_the_session_page_says_when_no_stock_is_kept_instead_of_a_negative_balan
     page = client.get(f"/stock/sessions/{sid}").text
     status = page.split('data-testid="close-status">')[1].split("</p>")[0]
     assert "gave 49.00 mg" in status and "drew nothing from stock" in status
+
+
+def _opened(client: Any, s: dict[str, Any], number: int) -> int:
+    """Session ``number`` opened, the patient checked in with baseline vitals."""
+    team = s["team"]
+    r = client.post(
+        f"/api/v1/plans/{s['plan']['id']}/sessions",
+        headers=team["nurse"],
+        json={"session_number": number},
+    )
+    assert r.status_code == 201, r.text
+    sid = int(r.json()["id"])
+    assert _event(client, team, sid, {"kind": "check_in"}).status_code == 201
+    vitals = {"kind": "vitals", "sbp_mmhg": 128, "dbp_mmhg": 78, "hr_per_min": 70, "spo2_pct": 98}
+    assert _event(client, team, sid, {**vitals, "rr_per_min": 14}).status_code == 201
+    return sid
+
+
+def _lot_check(lot: str) -> dict[str, Any]:
+    return {"kind": "pre_dose_check", "item": "medication_lot", "ok": True, "detail": lot}
+
+
+def _seq(client: Any, team: dict[str, Any], sid: int) -> int:
+    return int(client.get(f"/api/v1/sessions/{sid}", headers=team["nurse"]).json()["last_seq"])
+
+
+def test_the_lot_checked_at_the_chair_must_be_a_lot_drawn_for_the_session(
+    client: Any, stock: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    team = stock["team"]
+    lot_id = _post(client, team["nurse"], "receipts", RECEIPT).json()["lot_id"]
+    other = {**RECEIPT, "lot": "K-2026B", "units": 2}
+    assert _post(client, team["nurse"], "receipts", other).status_code == 201
+    # drawn first (from K-2026A), then a vial of K-2026B read at the chair: refused
+    sid = _opened(client, stock, 1)
+    draw = {"lot_id": lot_id, "units": 1, "prepared_mg": 100, "dosing_session_id": sid}
+    assert _post(client, team["nurse"], "draws", draw).status_code == 201
+    before = _seq(client, team, sid)
+    r = _event(client, team, sid, _lot_check("lot K-2026B"))
+    assert r.status_code == 409, r.text
+    assert r.json()["detail"] == (
+        f"the lot checked at the chair ('lot K-2026B') is none of the lots drawn from stock "
+        f"for session {sid} (K-2026A): check the vial; then amend the pre-dose check, or void "
+        "the draw and record the draw from the lot given"
+    )
+    # a lot whose number holds the drawn one is not it
+    assert _event(client, team, sid, _lot_check("K-2026AB")).status_code == 409
+    assert _seq(client, team, sid) == before  # nothing stored
+    # the chair's form says the same, and stores nothing either
+    csrf = login_page("nurse")
+    r = client.post(
+        f"/sessions/{sid}/record",
+        data={
+            "kind": "pre_dose_checks",
+            "item": "medication_lot",
+            "detail_medication_lot": "lot K-2026B",
+            "expected_seq": str(before),
+            "csrf_token": csrf,
+        },
+    )
+    assert r.status_code == 422 and "none of the lots drawn from stock" in r.text
+    assert _seq(client, team, sid) == before
+    # the vial of the drawn lot, in any case and with a scan after it
+    assert _event(client, team, sid, _lot_check("Lot k-2026a, scanned 0123")).status_code == 201
+
+
+def test_a_draw_booked_after_the_check_against_another_lot_keeps_the_session_open(
+    client: Any, stock: dict[str, Any], clock: Any
+) -> None:
+    team = stock["team"]
+    lot_id = _post(client, team["nurse"], "receipts", RECEIPT).json()["lot_id"]
+    # charted in the order it was written down: the check, the infusion, then the draw
+    sid = _opened(client, stock, 1)
+    for item in IV_CHECKS:
+        ev = _lot_check("lot K-9") if item == "medication_lot" else {}
+        ev = ev or {"kind": "pre_dose_check", "item": item, "ok": True, "detail": ""}
+        assert _event(client, team, sid, ev).status_code == 201
+    checked_seq = _seq(client, team, sid)
+    r = _event(client, team, sid, {"kind": "start_infusion", "rate_mg_per_h": 24.5})
+    assert r.status_code == 201, r.text
+    clock.now += timedelta(hours=2)
+    assert _event(client, team, sid, {"kind": "stop", "reason": "completed"}).status_code == 201
+    draw = {"lot_id": lot_id, "units": 1, "prepared_mg": 100, "dosing_session_id": sid}
+    d = _post(client, team["nurse"], "draws", draw)
+    assert d.status_code == 201, d.text  # what left the safe is recorded as it happened
+    w = {"draw_id": d.json()["id"], "mg": 451, "method": "drug-waste container"}
+    waste = _post(client, team["nurse"], "wastes", w)
+    witness = _post(client, team["nurse2"], f"entries/{waste.json()['id']}/witness")
+    assert witness.status_code == 201, witness.text
+    # every mg is accounted for (500 = 49 given + 451 wasted), but not which vial was given
+    said = (
+        f"the lot checked at the chair ('lot K-9') is none of the lots drawn from stock for "
+        f"session {sid} (K-2026A)"
+    )
+    account = client.get(f"/api/v1/stock/sessions/{sid}", headers=team["nurse"]).json()
+    assert account["remainder_mg"] == 0 and account["can_close"] is False
+    assert said in account["reason"]
+    closing = _event(client, team, sid, {"kind": "end_session", "reason": "done for the day"})
+    assert closing.status_code == 409 and said in closing.json()["detail"]
+    # the nurse reads the label again: the check was mistyped, amended with a reason
+    log = client.get(f"/api/v1/sessions/{sid}", headers=team["nurse"]).json()["events"]
+    (original,) = [e for e in log if e["seq"] == checked_seq]
+    when = {"at": original["at"], "by": "nurse"}
+    amended = {
+        "kind": "amendment",
+        "target_seq": checked_seq,
+        "reason": "lot mistyped at the chair; label re-read",
+        "replacement": {**_lot_check("lot K-3"), **when},
+    }
+    r = _event(client, team, sid, amended)
+    assert r.status_code == 409 and "('lot K-3')" in r.json()["detail"]
+    fixed = {**amended, "replacement": {**_lot_check("lot K-2026A"), **when}}
+    r = _event(client, team, sid, fixed)
+    assert r.status_code == 201, r.text
+    closed = _event(client, team, sid, {"kind": "end_session", "reason": "done for the day"})
+    assert closed.status_code == 201, closed.text

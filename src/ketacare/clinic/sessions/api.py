@@ -125,12 +125,10 @@ async def record_event(session_id: Id, call: ApiCall = api_call("session:write")
 
     def work(auth: Authenticated) -> SessionView:
         data = auth.body(EventPost)
-        # controlled-substance stock: no close while drug is unaccounted for
+        # controlled-substance stock: no close while drug is unaccounted for, and the lot
+        # checked at the chair is a lot drawn for the session
         stock.refuse_unaccounted(
-            session=auth.session,
-            dosing_session_id=session_id,
-            kind=str(data.event.get("kind")),
-            now=auth.now,
+            session=auth.session, dosing_session_id=session_id, event=data.event, now=auth.now
         )
         row, state = service.record_entry(
             session=auth.session,

@@ -196,24 +196,20 @@ def record_page(session_id: int, call: PageCall = page_call("session:write")) ->
                 raise InvalidInput("tick the checks that were done")
             for item in items:
                 detail = call.text(f"detail_{item}")
-                state = call.do(
-                    service.record,
-                    session_id=session_id,
-                    data={"kind": "pre_dose_check", "item": item, "ok": True, "detail": detail},
-                    expected_seq=seq,
+                data = {"kind": "pre_dose_check", "item": item, "ok": True, "detail": detail}
+                # controlled-substance stock: the lot checked is a lot drawn for the session
+                stock.refuse_unaccounted(
+                    session=call.session, dosing_session_id=session_id, event=data, now=call.now
                 )
+                state = call.do(service.record, session_id=session_id, data=data, expected_seq=seq)
                 seq = state.last_seq
         else:
+            event = event_from_form(kind, form)
             # controlled-substance stock: no close while drug is unaccounted for
             stock.refuse_unaccounted(
-                session=call.session, dosing_session_id=session_id, kind=kind, now=call.now
+                session=call.session, dosing_session_id=session_id, event=event, now=call.now
             )
-            call.do(
-                service.record,
-                session_id=session_id,
-                data=event_from_form(kind, form),
-                expected_seq=seq,
-            )
+            call.do(service.record, session_id=session_id, data=event, expected_seq=seq)
 
     return call.attempt(
         act,

@@ -8,6 +8,7 @@ The dose a session gave is what its own log says
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from ketacare.clinic.stock.orm import StockLot
 from ketacare.clinic.stock.reading import Ledger, _supply, ledger, library, read_audited
 from ketacare.core.sessions import SessionState, delivered_mg
 from ketacare.core.stock import Account, Draw, Purpose, Void, account, accounts
+from ketacare.core.stock.lot_check import lot_disagreement
 from ketacare.infra.errors import Conflict
 
 #: What closes a dosing session (a remainder must be accounted for first).
@@ -133,6 +135,13 @@ def unaccounted_remainder(
                 "drew nothing from stock: record the draw (lot and units opened) first"
             )
         return None
+    checked = state.checks.get("medication_lot")
+    if checked is not None and checked.ok:
+        wrong = lot_disagreement(
+            session_id=dosing_session_id, checked=checked.detail, drawn=_lots(book, acc)
+        )
+        if wrong is not None:
+            return wrong
     if acc.accounted:
         return None
     pending = (
@@ -190,13 +199,44 @@ def closed_unbalanced(*, session: Session, now: datetime) -> list[Unbalanced]:
     return [Unbalanced(key[1], closed[key], acc) for key, acc in found.items() if not acc.accounted]
 
 
+def _lots(book: Ledger, acc: Account) -> list[str]:
+    """The lot numbers of the draws that stand in ``acc``."""
+    return [book.lots[d.lot_id].lot for d in acc.draws]
+
+
+def _checked_lot(event: Mapping[str, Any]) -> str | None:
+    """The lot a passed ``medication_lot`` check records (directly or as an amendment's
+    replacement), else None."""
+    replacement = event.get("replacement") if event.get("kind") == "amendment" else event
+    if not isinstance(replacement, Mapping):
+        return None
+    if replacement.get("kind") != "pre_dose_check" or replacement.get("item") != "medication_lot":
+        return None
+    detail = replacement.get("detail")
+    return detail if replacement.get("ok") is True and isinstance(detail, str) else None
+
+
 def refuse_unaccounted(
-    *, session: Session, dosing_session_id: int, kind: str, now: datetime
+    *, session: Session, dosing_session_id: int, event: Mapping[str, Any], now: datetime
 ) -> None:
-    """The hook a session's close goes through: :class:`Conflict` while drug is
-    unaccounted for (called before a ``discharge`` or ``end_session`` is recorded)."""
-    if kind not in CLOSING_KINDS:
+    """The hook every chair entry goes through before it is recorded: :class:`Conflict`
+
+    - on a ``discharge`` or ``end_session`` while drug is unaccounted for, or while the lot
+      checked at the chair is none of the lots drawn for the session;
+    - on a passed ``medication_lot`` check (or its amendment) naming none of the lots
+      already drawn for the session (with no draw yet, the close checks it later).
+    """
+    kind = event.get("kind")
+    if kind in CLOSING_KINDS:
+        why = unaccounted_remainder(session=session, dosing_session_id=dosing_session_id, now=now)
+        if why is not None:
+            raise Conflict(f"the session cannot be closed: {why}")
         return
-    why = unaccounted_remainder(session=session, dosing_session_id=dosing_session_id, now=now)
-    if why is not None:
-        raise Conflict(f"the session cannot be closed: {why}")
+    checked = _checked_lot(event)
+    if checked is None:
+        return
+    book = ledger(session=session)
+    acc = account(book.entries, book.library, delivered_mg=0.0, dosing_session_id=dosing_session_id)
+    wrong = lot_disagreement(session_id=dosing_session_id, checked=checked, drawn=_lots(book, acc))
+    if wrong is not None:
+        raise Conflict(wrong)
