@@ -104,6 +104,11 @@ def test_population_band_brackets_the_median() -> None:
             {"route": "iv_bolus", "amount_mg": 10, "population": 5000},
             "population 5000 is out of range",
         ),
+        (  # crps-continuous gives esketamine (S-ketamine); domino is a racemic model
+            {"protocol_id": "crps-continuous"},
+            r"model domino simulates racemic ketamine \(iv bolus, iv infusion\); protocol "
+            r"crps-continuous gives esketamine by IV infusion: choose one of perez-ruixo-2021",
+        ),
     ],
 )
 def test_bad_requests_are_refused_with_the_reason(kwargs: dict[str, Any], message: str) -> None:

@@ -260,6 +260,9 @@ def simulate_command(
         raw = read_json_file(regimen_file, "regimen file")
     else:
         assert protocol is not None
+        from ketacare.core.protocols.regimen import refuse_other_treatment
+
+        run_guarded(refuse_other_treatment, model=model, protocol_id=protocol)
         raw = _protocol_regimen(protocol, weight)
     regimen = run_guarded(parse_regimen, raw, weight_kg=weight)
     total_hours = hours if hours is not None else regimen.end_h + 24.0

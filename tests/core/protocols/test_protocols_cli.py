@@ -261,6 +261,36 @@ def test_simulate_a_protocol_reads_the_clinic_policy_from_the_environment() -> N
     assert json.loads(built.stdout)["metrics"]["total_dose_mg"] == pytest.approx(840.0)
 
 
+def test_simulate_refuses_a_model_of_another_molecule_than_the_protocol() -> None:
+    # depression-iv gives racemic ketamine; perez-ruixo-2021 is a model of esketamine
+    result = run(
+        "simulate", "--model", "perez-ruixo-2021", "--weight", "70", "--protocol",
+        "depression-iv", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip() == (
+        "model perez-ruixo-2021 simulates esketamine (iv bolus, iv infusion, intranasal, oral); "
+        "protocol depression-iv gives racemic ketamine by IV infusion: choose one of "
+        "clements-250, domino (ketacare models)"
+    )
+    # and the other way round: crps-continuous is S-ketamine (Sigtermans 2009)
+    other = run(
+        "simulate", "--model", "domino", "--weight", "70", "--protocol", "crps-continuous",
+    )  # fmt: skip
+    assert other.exit_code == 2 and "choose one of perez-ruixo-2021" in other.stderr
+
+
+def test_simulate_a_protocol_infuses_for_its_minutes_exactly() -> None:
+    # depression-iv: 0.5 mg/kg over 40 min, 12 sessions; at 70 kg 35 mg each, 420 mg in all
+    # (40 min read as 0.667 h would give 52.5 mg/h x 0.667 h x 12 = 420.21 mg)
+    result = run(
+        "simulate", "--model", "domino", "--weight", "70", "--protocol", "depression-iv",
+        "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["metrics"]["total_dose_mg"] == pytest.approx(420.0, abs=1e-9)
+
+
 def test_course_total_above_the_hard_limit_is_refused(tmp_path: Path) -> None:
     # depression-iv at 70 kg: 0.5 x 70 = 35 mg x 12 sessions = 420 mg > course 400 (TEST VALUE)
     policy = tmp_path / "p.toml"

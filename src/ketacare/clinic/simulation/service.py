@@ -17,6 +17,7 @@ from ketacare.core.pharmacology import (
 )
 from ketacare.core.pharmacology.envelope import envelope_indices
 from ketacare.core.protocols import protocol_regimen
+from ketacare.core.protocols.regimen import refuse_other_treatment
 from ketacare.core.protocols.limits import SitePolicy
 
 MAX_POPULATION = 2000  # keeps one page request within a second or two
@@ -108,6 +109,8 @@ def run(request: SimulationRequest) -> dict[str, Any]:
             f"{MAX_POPULATION} on this page (use `ketacare simulate` for more)"
         )
     model = load_model(model_id=request.model_id)
+    if request.protocol_id:
+        refuse_other_treatment(model=model, protocol_id=request.protocol_id)
     patient = Patient(weight_kg=request.weight_kg, age_years=request.age_years, sex=request.sex)
     regimen = parse_regimen(regimen_document(request), weight_kg=request.weight_kg)
     hours = request.hours or regimen.end_h + 24.0

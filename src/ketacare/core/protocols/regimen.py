@@ -24,10 +24,18 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
+from ketacare.core.errors import InvalidInput
+from ketacare.core.pharmacology.models import Model, list_models
 from ketacare.core.protocols.limits import SitePolicy
 from ketacare.core.protocols.loading import load_library
 from ketacare.core.protocols.plan import Plan, build_plan
-from ketacare.core.terminology.treatments import engine_route, treatment_vocabulary
+from ketacare.core.terminology.treatments import (
+    engine_route,
+    engine_treatment,
+    molecule_label,
+    route_label,
+    treatment_vocabulary,
+)
 
 #: protocol route -> the pharmacology engine's route, read from the treatment vocabulary
 #: (``core/terminology/treatments.toml``); :func:`engine_route` refuses an unknown route
@@ -37,26 +45,31 @@ ENGINE_ROUTE: Final[Mapping[str, str]] = MappingProxyType(
 
 
 def plan_regimen(*, plan: Plan, route: str) -> dict[str, Any]:
-    """The plan's sessions as ``{"doses": [...]}`` (day 1 starts at hour 0)."""
+    """The plan's sessions as ``{"doses": [...]}`` (day 1 starts at hour 0).
+
+    An infusion runs for its planned minutes exactly (40 min, not the 0.667 h a
+    session's ``duration_h`` shows: that would give 35.0175 mg at 52.5 mg/h, not 35 mg).
+    """
     engine = engine_route(route)
     doses: list[dict[str, Any]] = []
     for session in plan.sessions:
         start_h = float((session.day - 1) * 24)
-        if engine == "iv_infusion" and session.duration_h and session.rate_mg_per_h:
+        hours = None if session.duration_min is None else session.duration_min / 60.0
+        if engine == "iv_infusion" and hours and session.rate_mg_per_h:
             doses.append(
                 {
                     "route": engine,
                     "start_h": start_h,
-                    "duration_h": session.duration_h,
+                    "duration_h": hours,
                     "rate_mg_per_h": session.rate_mg_per_h,
                 }
             )
-        elif engine == "iv_infusion" and session.duration_h:
+        elif engine == "iv_infusion" and hours:
             doses.append(
                 {
                     "route": engine,
                     "start_h": start_h,
-                    "duration_h": session.duration_h,
+                    "duration_h": hours,
                     "amount_mg": session.dose_mg,
                 }
             )
@@ -76,3 +89,34 @@ def protocol_regimen(
     protocol = load_library().get(protocol_id=protocol_id)
     plan = build_plan(protocol=protocol, weight_kg=weight_kg, site_policy=site_policy)
     return plan_regimen(plan=plan, route=protocol.route)
+
+
+def refuse_other_treatment(*, model: Model, protocol_id: str) -> None:
+    """Refuse to simulate a protocol with a model of another molecule or route.
+
+    A racemic protocol's milligrams are not milligrams of esketamine (the racemate is
+    half S-ketamine), nor the other way round: a model can only simulate the molecule and
+    route it was fitted to.
+
+    >>> from ketacare.core.pharmacology.models import load_model
+    >>> refuse_other_treatment(model=load_model(model_id="domino"), protocol_id="depression-iv")
+    >>> refuse_other_treatment(
+    ...     model=load_model(model_id="perez-ruixo-2021"), protocol_id="depression-iv"
+    ... )  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ketacare.core.errors.InvalidInput: model perez-ruixo-2021 simulates esketamine (...); protocol depression-iv gives racemic ketamine by IV infusion: choose one of clements-250, domino (ketacare models)
+    """
+    protocol = load_library().get(protocol_id=protocol_id)
+    molecule, route = engine_treatment(protocol.molecule, protocol.route)
+    if model.molecule == molecule and route in model.routes:
+        return
+    fitting = [m.id for m in list_models() if m.molecule == molecule and route in m.routes]
+    given = f"{molecule_label(protocol.molecule)} by {route_label(protocol.route)}"
+    raise InvalidInput(
+        f"model {model.id} simulates {model.molecule} "
+        f"({', '.join(r.replace('_', ' ') for r in model.routes)}); "
+        f"protocol {protocol_id} gives {given}: choose "
+        + (f"one of {', '.join(fitting)}" if fitting else "another protocol (no model fits it)")
+        + " (ketacare models)"
+    )
