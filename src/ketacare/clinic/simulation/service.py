@@ -17,8 +17,8 @@ from ketacare.core.pharmacology import (
 )
 from ketacare.core.pharmacology.envelope import envelope_indices
 from ketacare.core.protocols import protocol_regimen
-from ketacare.core.protocols.regimen import refuse_other_treatment
 from ketacare.core.protocols.limits import SitePolicy
+from ketacare.core.protocols.regimen import refuse_other_treatment
 
 MAX_POPULATION = 2000  # keeps one page request within a second or two
 MAX_HOURS = 24 * 60

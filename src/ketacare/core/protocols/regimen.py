@@ -105,7 +105,7 @@ def refuse_other_treatment(*, model: Model, protocol_id: str) -> None:
     ... )  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ketacare.core.errors.InvalidInput: model perez-ruixo-2021 simulates esketamine (...); protocol depression-iv gives racemic ketamine by IV infusion: choose one of clements-250, domino (ketacare models)
+    ketacare.core.errors.InvalidInput: model perez-ruixo-2021 simulates esketamine ...
     """
     protocol = load_library().get(protocol_id=protocol_id)
     molecule, route = engine_treatment(protocol.molecule, protocol.route)
