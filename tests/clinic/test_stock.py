@@ -86,8 +86,8 @@ def _event(client: Any, team: dict[str, Any], sid: int, event: dict[str, Any]) -
     )
 
 
-def _infuse(client: Any, s: dict[str, Any], clock: Any, number: int, hours: float) -> int:
-    """Open session ``number``, run it at 24.5 mg/h for ``hours`` and stop."""
+def _opened(client: Any, s: dict[str, Any], number: int) -> int:
+    """Session ``number`` opened, the patient checked in with baseline vitals."""
     team = s["team"]
     r = client.post(
         f"/api/v1/plans/{s['plan']['id']}/sessions",
@@ -99,6 +99,13 @@ def _infuse(client: Any, s: dict[str, Any], clock: Any, number: int, hours: floa
     assert _event(client, team, sid, {"kind": "check_in"}).status_code == 201
     vitals = {"kind": "vitals", "sbp_mmhg": 128, "dbp_mmhg": 78, "hr_per_min": 70, "spo2_pct": 98}
     assert _event(client, team, sid, {**vitals, "rr_per_min": 14}).status_code == 201
+    return sid
+
+
+def _infuse(client: Any, s: dict[str, Any], clock: Any, number: int, hours: float) -> int:
+    """Open session ``number``, run it at 24.5 mg/h for ``hours`` and stop."""
+    team = s["team"]
+    sid = _opened(client, s, number)
     for item in IV_CHECKS:
         detail = "lot K-2026A" if item == "medication_lot" else ""
         ev = {"kind": "pre_dose_check", "item": item, "ok": True, "detail": detail}
@@ -395,22 +402,6 @@ def test_the_session_page_says_when_no_stock_is_kept_instead_of_a_negative_balan
     page = client.get(f"/stock/sessions/{sid}").text
     status = page.split('data-testid="close-status">')[1].split("</p>")[0]
     assert "gave 49.00 mg" in status and "drew nothing from stock" in status
-
-
-def _opened(client: Any, s: dict[str, Any], number: int) -> int:
-    """Session ``number`` opened, the patient checked in with baseline vitals."""
-    team = s["team"]
-    r = client.post(
-        f"/api/v1/plans/{s['plan']['id']}/sessions",
-        headers=team["nurse"],
-        json={"session_number": number},
-    )
-    assert r.status_code == 201, r.text
-    sid = int(r.json()["id"])
-    assert _event(client, team, sid, {"kind": "check_in"}).status_code == 201
-    vitals = {"kind": "vitals", "sbp_mmhg": 128, "dbp_mmhg": 78, "hr_per_min": 70, "spo2_pct": 98}
-    assert _event(client, team, sid, {**vitals, "rr_per_min": 14}).status_code == 201
-    return sid
 
 
 def _lot_check(lot: str) -> dict[str, Any]:
