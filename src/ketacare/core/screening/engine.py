@@ -157,6 +157,13 @@ def _instrument(when: Mapping[str, Any], data: ScreeningInput, facts: _Facts) ->
     if "flag" in when:
         if when["flag"] in result.flags:
             return _Outcome("yes", evidence=(f"{iid} flag {when['flag']}",))
+        if "band" in when:
+            # the band that carries the flag: an unscored (incomplete) result says neither
+            if result.band is None:
+                return _Outcome("unknown", (f"instrument:{iid} band",))
+            if result.band == when["band"]:
+                return _Outcome("yes", evidence=(f"{iid} band {result.band}",))
+            return _Outcome("no")
         item = when.get("item")
         if item is None:
             return _Outcome("no")
@@ -234,7 +241,8 @@ def _lft(rule: Rule, when: Mapping[str, Any], data: ScreeningInput, policy: Site
     if factor is None:
         use = PolicyUse(key, None, "unset", rule.id, f"not set by the site; {', '.join(shown)}")
         return _Outcome("policy_unset", evidence=shown, policies=(use,))
-    over = [lab for lab in high if lab.value > factor * lab.upper_limit_normal]
+    # the multiple to 9 decimals: 3.6 with ULN 1.2 is 3 x ULN, not above it (3.0000000000000004)
+    over = [lab for lab in high if round(lab.value / lab.upper_limit_normal, 9) > factor]
     detail = (
         f"{len(over)} test(s) above {factor:g} x ULN" if over else f"all within {factor:g} x ULN"
     )

@@ -294,7 +294,7 @@ def _instrument(item: Any, field: str, sex: Sex | None, scorer: Scorer | None) -
     band = obj.get("band")
     version = obj.get("version")
     flags = obj.get("flags", [])
-    return InstrumentResult(
+    result = InstrumentResult(
         instrument=iid,
         total=None if total is None else _number(total, f"{field}.total"),
         band=None if band is None else _text(band, f"{field}.band"),
@@ -302,6 +302,53 @@ def _instrument(item: Any, field: str, sex: Sex | None, scorer: Scorer | None) -
         version=None if version is None else _text(version, f"{field}.version"),
         items=_items(obj.get("items"), f"{field}.items"),
     )
+    _check_scored(result, field)
+    return result
+
+
+def _check_scored(result: InstrumentResult, field: str) -> None:
+    """A result given already scored names a known instrument, and its total, band and
+    flags are ones that instrument can give (a typo in an id would otherwise pass unread,
+    and a total between two bands would match neither)."""
+    try:
+        from ketacare.core.instruments import get_instrument, list_instruments
+    except ImportError:  # the optional sibling package: nothing to check against
+        return
+    known = [i.id for i in list_instruments()]
+    if result.instrument not in known:
+        raise UnknownItem(f"{field}.instrument", result.instrument, known)
+    instrument = get_instrument(result.instrument)
+    if result.total is not None:
+        ranges = [r for r in (instrument.total_range(s) for s in ("F", "M")) if r is not None]
+        if ranges:
+            low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
+            if not (low <= result.total <= high and float(result.total).is_integer()):
+                shown = int(result.total) if result.total.is_integer() else result.total
+                raise OutOfRange(f"{field}.total", shown, f"a whole number from {low} to {high}")
+    bands = sorted(
+        {b.id for b in instrument.bands}
+        | {r.band for r in instrument.scoring.rules}
+        | ({instrument.scoring.default_band} if instrument.scoring.default_band else set())
+    )
+    if result.band is not None and result.band not in bands:
+        raise UnknownItem(f"{field}.band", result.band, bands)
+    flags = [f.id for f in instrument.flags]
+    for flag in result.flags:
+        if flag not in flags:
+            raise UnknownItem(f"{field}.flags", flag, flags)
+
+
+def _once_each(results: tuple[InstrumentResult, ...]) -> None:
+    """Each instrument once: with two results of one, which one the rules read is a guess."""
+    first: dict[str, int] = {}
+    for i, result in enumerate(results):
+        if result.instrument in first:
+            raise InvalidInput(
+                f"instruments[{i}]: {result.instrument} is given twice (also "
+                f"instruments[{first[result.instrument]}]); give each instrument once, "
+                "its latest result"
+            )
+        first[result.instrument] = i
 
 
 def _answered(answers: Mapping[Any, Any]) -> tuple[tuple[str, float], ...]:
@@ -391,6 +438,7 @@ def parse_screening_input(
         _instrument(item, f"instruments[{i}]", patient.sex, use_scorer)
         for i, item in enumerate(_list(doc.get("instruments", []), "instruments"))
     )
+    _once_each(instruments)
     return ScreeningInput(
         treatment=_treatment(doc["treatment"]),
         patient=patient,

@@ -46,6 +46,7 @@ CONDITION_KEYS = frozenset(
         "total_at_least_female",
         "total_at_least_male",
         "flag",
+        "band",
         "vital",
         "above",
         "above_policy",
@@ -312,6 +313,10 @@ def _check_when(
             w.number(key)
     if "item" in when and not ("instrument" in when and "flag" in when):
         raise w.fail("item", "names the item a flag is read from: give instrument and flag")
+    if "band" in when and not ("instrument" in when and "flag" in when):
+        raise w.fail("band", "names the band that carries a flag: give instrument and flag")
+    if "band" in when:
+        w.text("band")
     if "instrument" in when and not (
         {"flag", "total_at_least", "total_at_most", "total_at_least_female"} & set(when)
     ):
