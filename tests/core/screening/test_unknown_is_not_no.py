@@ -56,6 +56,13 @@ def test_a_cssrs_result_given_as_its_band_alone_is_read_by_its_band() -> None:
     assert decision.decision == "eligible_with_precautions"
     none = {"instrument": "cssrs_screener", "band": "none"}
     assert screen_document(_with(clean_doc("esketamine"), none)).decision == "eligible"
+    # flags alone: a scored result (its flags say which risk level it found)
+    flagged = {"instrument": "cssrs_screener", "flags": ["cssrs_low_risk"]}
+    decision = screen_document(_with(clean_doc("esketamine"), flagged))
+    assert [r.rule for r in decision.reasons] == ["cssrs-low-risk"] and decision.missing == ()
+    # neither band nor flag: nothing says the risk is absent
+    bare = {"instrument": "cssrs_screener", "flags": []}
+    assert screen_document(_with(clean_doc("esketamine"), bare)).decision == "physician_review"
 
 
 def test_a_missing_diastolic_pressure_is_unknown_not_normal() -> None:

@@ -158,8 +158,11 @@ def _instrument(when: Mapping[str, Any], data: ScreeningInput, facts: _Facts) ->
         if when["flag"] in result.flags:
             return _Outcome("yes", evidence=(f"{iid} flag {when['flag']}",))
         if "band" in when:
-            # the band that carries the flag: an unscored (incomplete) result says neither
+            # the band that carries the flag: a result with neither a band nor any flag (an
+            # incomplete form, or a bare entry) does not say the flag is absent
             if result.band is None:
+                if result.flags:
+                    return _Outcome("no")
                 return _Outcome("unknown", (f"instrument:{iid} band",))
             if result.band == when["band"]:
                 return _Outcome("yes", evidence=(f"{iid} band {result.band}",))
