@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from datetime import UTC, datetime
 from typing import Any
 
@@ -340,10 +342,14 @@ def test_a_therapy_note_waits_for_the_planned_day_in_the_clinic_s_time_zone(
     assert r.status_code == 422 and r.json()["detail"] == refused
     csrf = login_page("therapist")
     r = client.post(
-        f"/therapy/{t['id']}", data={**note, "csrf_token": csrf}, follow_redirects=False
+        f"/therapy/{t['id']}",
+        data={**note, "risk_concern": "yes", "csrf_token": csrf},
+        follow_redirects=False,
     )
     assert r.status_code == 422 and refused in r.text
     assert "journal daily" in r.text  # the note typed is shown again
+    # and the risk concern ticked stays ticked: sent again, it still alerts the clinician
+    assert re.search(r'name="risk_concern" value="yes" checked', r.text)
     row = client.get(f"/therapy/{t['id']}").text
     assert "Planned; the assigned therapist" not in row and "Documented" not in row
     # 23:30 UTC is 00:30 on Mon 9 March in Amsterdam: the planned day has come
