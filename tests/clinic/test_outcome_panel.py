@@ -326,3 +326,24 @@ def test_a_patient_sees_their_own_panel_without_data(client: Any, login_page: An
     assert 'data-testid="outcome-panel"' in html
     assert "No PHQ-9 score recorded." in html
     assert "No session given yet" in html
+
+
+def test_the_status_line_is_the_care_team_s_not_the_patient_s(
+    app: Any, client: Any, course: dict[str, Any], login_page: Any
+) -> None:
+    """The status line words decision support for the team ("futility review: …",
+    "response lost"); a patient sees their scores, not the team's review prompts."""
+    from ketacare.clinic.accounts.orm import User
+
+    with app.state.ctx.sessions() as session, session.begin():
+        account = session.scalars(select(User).where(User.username == "patient1")).one()
+        account.patient_id = course["pid"]  # patient1 signs in to this patient's record
+    login_page("physician")
+    staff = client.get(f"/patients/{course['pid']}").text
+    assert 'data-testid="outcome-status"' in staff and "response status not computed" in staff
+    client.post("/logout", data={"csrf_token": login_page("physician")})
+    login_page("patient1")
+    own = client.get(f"/patients/{course['pid']}").text
+    assert 'data-testid="outcome-panel"' in own and 'id="outcome-chart-phq9"' in own
+    assert 'data-testid="outcome-status"' not in own
+    assert "response status not computed" not in own  # nor in the charts' data
