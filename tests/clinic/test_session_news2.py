@@ -196,3 +196,37 @@ def test_the_chair_form_records_consciousness_and_oxygen(
 def news2_of(alerts: list[dict]) -> list[dict]:  # type: ignore[type-arg]
     """The NEWS2 alerts only: the plan's monitoring order may raise its own beside them."""
     return [a for a in alerts if str(a["id"]).endswith("/news2")]
+
+
+def test_a_newer_incomplete_set_shows_its_red_parameter_beside_the_last_score(
+    client: Any, chair: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    """The board kept showing "0 low" from the 10:00 set while the 10:10 set, incomplete,
+    read SpO2 89 %: alone a red score (SpO2 <=91 scores 3; RR 9 scores 1, HR 110 scores 1)."""
+    post(client, chair, {"kind": "check_in"})
+    assert post(client, chair, vitals()).status_code == 201  # 0, low
+    clock.now += timedelta(minutes=10)
+    r = post(client, chair, {"kind": "vitals", "spo2_pct": 89, "rr_per_min": 9, "hr_per_min": 110})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["news2_latest"]["total"] == 0  # still the last complete set's
+    assert body["news2_partial"]["red"] == ["SpO2 89 %"]
+    assert body["news2_partial"]["missing"] == [
+        "supplemental oxygen",
+        "temperature",
+        "systolic blood pressure",
+        "consciousness",
+    ]
+    login_page("nurse")
+    sid = chair["session"]["id"]
+    board = client.get("/board").text
+    cell = re.search(rf'data-testid="board-news2-{sid}">(.*?)</td>', board, re.S)
+    assert cell is not None
+    assert "0</strong> low <small>at 11:00</small>" in cell.group(1)  # 10:00 UTC, Amsterdam
+    assert "scores 3: SpO2 89 %</strong> (11:10 set, incomplete: urgent response)" in cell.group(1)
+    chair_page = client.get(f"/sessions/{sid}").text
+    partial = re.search(r'data-testid="news2-partial">(.*?)</p>', chair_page, re.S)
+    assert partial is not None and "Scores 3 on its own: SpO2 89 %" in partial.group(1)
+    # a complete set again: nothing partial left
+    clock.now += timedelta(minutes=5)
+    assert post(client, chair, vitals()).json()["news2_partial"] is None

@@ -63,6 +63,15 @@ class DischargeView(TypedDict):
     notes: list[str]
 
 
+class News2PartialView(TypedDict):
+    """The newest vitals set when incomplete: parameters scoring 3 alone, and what it lacks."""
+
+    seq: int
+    at: datetime
+    red: list[str]
+    missing: list[str]
+
+
 class News2View(TypedDict):
     """NEWS2 of one vitals entry (RCP 2017, always on); ``total`` None when not scored."""
 
@@ -122,6 +131,7 @@ class SessionView(TypedDict):
     discharge: DischargeView
     news2: list[News2View]
     news2_latest: News2View | None
+    news2_partial: News2PartialView | None
     alerts: list[AlertLine]
     alert_actions: list[str]
     order: list[str]

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from ketacare.clinic.sessions.schemas import (
     AlertLine,
     DischargeView,
+    News2PartialView,
     News2View,
     NextCheck,
     OpenAlert,
@@ -99,6 +100,7 @@ def view(
         ),
         news2=[_news2(n) for n in state.news2],
         news2_latest=None if state.latest_news2 is None else _news2(state.latest_news2),
+        news2_partial=_partial(state.news2_partial),
         alerts=[
             AlertLine(
                 id=a.id,
@@ -124,6 +126,12 @@ def view(
 
 def _seconds(span: timedelta | None) -> float | None:
     return None if span is None else span.total_seconds()
+
+
+def _partial(p: Any) -> News2PartialView | None:
+    if p is None:
+        return None
+    return News2PartialView(seq=p.seq, at=p.at, red=list(p.red), missing=list(p.missing))
 
 
 def _news2(n: Any) -> News2View:

@@ -38,7 +38,15 @@ from ketacare.core.errors import DataFileError, InvalidInput
 from ketacare.core.instruments import get_instrument, score
 from ketacare.core.sessions.events import Vitals
 
-__all__ = ["DISSOCIATION_NOTE", "News2Rules", "News2Score", "news2_for", "news2_rules"]
+__all__ = [
+    "DISSOCIATION_NOTE",
+    "News2Rules",
+    "News2Score",
+    "PartialNews2",
+    "news2_for",
+    "news2_rules",
+    "partial_news2",
+]
 
 _DATA = Path(__file__).parent / "data" / "news2_alerts.toml"
 
@@ -131,6 +139,70 @@ def _answers(vitals: Vitals) -> list[object] | None:
         int(a) if isinstance(a, float) and a.is_integer() and i != 3 else a
         for i, a in enumerate(answers)
     ]
+
+
+#: each NEWS2 parameter as a vitals set names it, in the instrument's item order
+_PARAMETERS: Final = (
+    ("rr_per_min", "respiratory rate", "/min"),
+    ("spo2_pct", "SpO2", "%"),
+    ("supplemental_oxygen", "supplemental oxygen", ""),
+    ("temperature_c", "temperature", "°C"),
+    ("sbp_mmhg", "systolic blood pressure", "mmHg"),
+    ("hr_per_min", "heart rate", "/min"),
+    ("consciousness", "consciousness", ""),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PartialNews2:
+    """An incomplete vitals set: no aggregate NEWS2, but a parameter it holds can score 3
+    on its own (a red score), which RCP 2017 Chart 3 answers with an urgent response."""
+
+    seq: int
+    at: datetime
+    #: the recorded parameters that score 3 on their own, as read ("SpO2 89 %")
+    red: tuple[str, ...]
+    #: the parameters the set lacks for an aggregate score
+    missing: tuple[str, ...]
+
+
+def partial_news2(vitals: Vitals) -> PartialNews2 | None:
+    """What an incomplete vitals set says on the NEWS2 chart; None for a complete set.
+
+    >>> from datetime import datetime, UTC
+    >>> v = Vitals(at=datetime(2025, 3, 1, 9, 0, tzinfo=UTC), by="n", spo2_pct=89,
+    ...            rr_per_min=9, hr_per_min=110)
+    >>> p = partial_news2(v)
+    >>> p.red
+    ('SpO2 89 %',)
+    >>> p.missing
+    ('supplemental oxygen', 'temperature', 'systolic blood pressure', 'consciousness')
+    """
+    readings = [getattr(vitals, field) for field, _, _ in _PARAMETERS]
+    if all(r is not None for r in readings):
+        return None
+    items = get_instrument(news2_rules().instrument).items
+    red: list[str] = []
+    for (field, label, unit), item, reading in zip(_PARAMETERS, items, readings, strict=True):
+        if reading is None:
+            continue
+        if field == "supplemental_oxygen":
+            answer: float = int(bool(reading))
+        elif field == "consciousness":
+            answer = 0 if reading == "alert" else 1
+        else:
+            answer = float(reading)
+        try:
+            points = item.points(answer, None)
+        except ValueError:  # finer than the chart: not for ketacare to place
+            continue
+        if points == 3:
+            shown = reading if isinstance(reading, str) else f"{reading:g} {unit}".strip()
+            red.append(f"{label} {shown}" if not isinstance(reading, bool) else label)
+    missing = tuple(
+        label for (_, label, _), r in zip(_PARAMETERS, readings, strict=True) if r is None
+    )
+    return PartialNews2(seq=vitals.seq, at=vitals.at, red=tuple(red), missing=missing)
 
 
 def news2_for(vitals: Vitals) -> News2Score | None:

@@ -21,7 +21,7 @@ from ketacare.core.sessions.events import (
     Vitals,
 )
 from ketacare.core.sessions.machine import State
-from ketacare.core.sessions.news2 import News2Score
+from ketacare.core.sessions.news2 import News2Score, PartialNews2, partial_news2
 from ketacare.core.sessions.rules import CheckItem, Threshold, observed_label
 from ketacare.core.sessions.setup import SessionSetup
 
@@ -192,6 +192,13 @@ class SessionState:
     def latest_news2(self) -> News2Score | None:
         """NEWS2 of the most recent complete vitals set (by the time it was taken)."""
         return self.news2[-1] if self.news2 else None
+
+    @property
+    def news2_partial(self) -> PartialNews2 | None:
+        """The most recent vitals set when it is incomplete: no aggregate NEWS2 (the score
+        shown stays the last complete set's), but any parameter scoring 3 on its own."""
+        last = self.last_vitals
+        return None if last is None else partial_news2(last)
 
     @property
     def missing_checks(self) -> tuple[CheckItem, ...]:
