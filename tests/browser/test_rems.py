@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import expect
 
 from browser_helpers import _api, _prepare, login, screened
-from plan_helpers import ESK_CHECKS, MONITORING_ORDER
+from plan_helpers import ESK_CHECKS, MONITORING_ORDER, PADSS_READY
 
 pytestmark = pytest.mark.browser
 
@@ -82,15 +82,7 @@ def _chart_session(base: str) -> int:
         chart(5, {"kind": "stop", "reason": "completed"})
         for minute in (20, 35, 45, 60, 75, 90, 105, 120, 135):
             chart(minute, {**vitals, "sbp_mmhg": 130, "dbp_mmhg": 80})
-        padss = {
-            "vital_signs": 2,
-            "ambulation": 2,
-            "nausea_vomiting": 2,
-            "pain": 2,
-            "bleeding": 2,
-            "escort": True,
-        }
-        chart(135, {"kind": "discharge_score", "answers": padss})
+        chart(135, {"kind": "discharge_score", "answers": PADSS_READY})
         chart(135, {"kind": "escort_confirmed", "name": "J. Doe", "relation": "partner"})
         chart(136, {"kind": "discharge", "instructions": "no driving until tomorrow"})
     return sid

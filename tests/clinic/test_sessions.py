@@ -305,14 +305,7 @@ def test_summary_pdf_of_a_discharged_session_says_when_and_by_whom(
         chair,
         {
             "kind": "discharge_score",
-            "answers": {
-                "vital_signs": 2,
-                "ambulation": 2,
-                "nausea_vomiting": 2,
-                "pain": 2,
-                "bleeding": 2,
-                "escort": True,
-            },
+            "answers": PADSS_READY,
         },
     )
     post(client, chair, {"kind": "escort_confirmed", "name": "A. Friend", "relation": "friend"})
