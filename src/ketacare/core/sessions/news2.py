@@ -120,27 +120,6 @@ class News2Score:
         return f"NEWS2 {self.total} ({self.band_label})" + (f": {scored}" if scored else "")
 
 
-def _answers(vitals: Vitals) -> list[object] | None:
-    readings = (
-        vitals.rr_per_min,
-        vitals.spo2_pct,
-        vitals.supplemental_oxygen,
-        vitals.temperature_c,
-        vitals.sbp_mmhg,
-        vitals.hr_per_min,
-        vitals.consciousness,
-    )
-    if any(r is None for r in readings):
-        return None
-    answers: list[object] = list(readings)
-    answers[2] = int(bool(vitals.supplemental_oxygen))
-    answers[6] = 0 if vitals.consciousness == "alert" else 1
-    return [
-        int(a) if isinstance(a, float) and a.is_integer() and i != 3 else a
-        for i, a in enumerate(answers)
-    ]
-
-
 #: each NEWS2 parameter as a vitals set names it, in the instrument's item order
 _PARAMETERS: Final = (
     ("rr_per_min", "respiratory rate", "/min"),
@@ -151,6 +130,25 @@ _PARAMETERS: Final = (
     ("hr_per_min", "heart rate", "/min"),
     ("consciousness", "consciousness", ""),
 )
+
+
+def _answer(field: str, reading: object) -> object:
+    """A vitals reading as the ``news2`` instrument's item takes it (oxygen and ACVPU as
+    0/1; whole numbers as ints, the temperature as read)."""
+    if field == "supplemental_oxygen":
+        return int(bool(reading))
+    if field == "consciousness":
+        return 0 if reading == "alert" else 1
+    if isinstance(reading, float) and reading.is_integer() and field != "temperature_c":
+        return int(reading)
+    return reading
+
+
+def _answers(vitals: Vitals) -> list[object] | None:
+    readings = [getattr(vitals, field) for field, _, _ in _PARAMETERS]
+    if any(r is None for r in readings):
+        return None
+    return [_answer(field, r) for (field, _, _), r in zip(_PARAMETERS, readings, strict=True)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,14 +184,8 @@ def partial_news2(vitals: Vitals) -> PartialNews2 | None:
     for (field, label, unit), item, reading in zip(_PARAMETERS, items, readings, strict=True):
         if reading is None:
             continue
-        if field == "supplemental_oxygen":
-            answer: float = int(bool(reading))
-        elif field == "consciousness":
-            answer = 0 if reading == "alert" else 1
-        else:
-            answer = float(reading)
         try:
-            points = item.points(answer, None)
+            points = item.points(_answer(field, reading), None)
         except ValueError:  # finer than the chart: not for ketacare to place
             continue
         if points == 3:
