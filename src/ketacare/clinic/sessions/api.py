@@ -127,7 +127,7 @@ async def record_event(session_id: Id, call: ApiCall = api_call("session:write")
         data = auth.body(EventPost)
         # controlled-substance stock: no close while drug is unaccounted for, and the lot
         # checked at the chair is a lot drawn for the session
-        stock.refuse_unaccounted(
+        stock.refuse_chair_entry(
             session=auth.session, dosing_session_id=session_id, event=data.event, now=auth.now
         )
         row, state = service.record_entry(

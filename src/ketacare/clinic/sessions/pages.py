@@ -198,7 +198,7 @@ def record_page(session_id: int, call: PageCall = page_call("session:write")) ->
                 detail = call.text(f"detail_{item}")
                 data = {"kind": "pre_dose_check", "item": item, "ok": True, "detail": detail}
                 # controlled-substance stock: the lot checked is a lot drawn for the session
-                stock.refuse_unaccounted(
+                stock.refuse_chair_entry(
                     session=call.session, dosing_session_id=session_id, event=data, now=call.now
                 )
                 state = call.do(service.record, session_id=session_id, data=data, expected_seq=seq)
@@ -206,7 +206,7 @@ def record_page(session_id: int, call: PageCall = page_call("session:write")) ->
         else:
             event = event_from_form(kind, form)
             # controlled-substance stock: no close while drug is unaccounted for
-            stock.refuse_unaccounted(
+            stock.refuse_chair_entry(
                 session=call.session, dosing_session_id=session_id, event=event, now=call.now
             )
             call.do(service.record, session_id=session_id, data=event, expected_seq=seq)

@@ -216,7 +216,7 @@ def _checked_lot(event: Mapping[str, Any]) -> str | None:
     return detail if replacement.get("ok") is True and isinstance(detail, str) else None
 
 
-def refuse_unaccounted(
+def refuse_chair_entry(
     *, session: Session, dosing_session_id: int, event: Mapping[str, Any], now: datetime
 ) -> None:
     """The hook every chair entry goes through before it is recorded: :class:`Conflict`
