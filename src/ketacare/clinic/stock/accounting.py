@@ -1,5 +1,6 @@
 """Controlled-substance stock: what became of the drug a dosing session opened, and
-the hook that keeps a session from closing while any of it is unaccounted for.
+the hook every chair entry passes: no close while any of it is unaccounted for, and no
+lot checked at the chair that no draw for the session names.
 
 The dose a session gave is what its own log says
 (:func:`ketacare.clinic.sessions.service.state_of`); the account is the core's
