@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -141,6 +142,35 @@ def set_cookie(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CrisisContacts:
+    """What a patient whose answers raise a safety flag is told besides the emergency
+    number: the clinic's crisis message and its telephone (site policy; empty: not set).
+
+    Every page has it as ``crisis`` (``web/templates/_crisis.html`` prints it), so no
+    patient-facing form can forget the clinic's number.
+    """
+
+    message: str
+    phone: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> CrisisContacts:
+        return cls(settings.crisis_message.strip(), settings.clinic_phone.strip())
+
+    @property
+    def unset(self) -> str | None:
+        """What staff must know when the clinic set neither (None: at least one is set)."""
+        if self.message or self.phone:
+            return None
+        return (
+            "No crisis message and no clinic telephone are set (site policy "
+            "KETACARE_CRISIS_MESSAGE, KETACARE_CLINIC_PHONE): a patient who reports "
+            "thoughts of self-harm on a questionnaire is told only to call the local "
+            "emergency number."
+        )
+
+
 def page(
     request: Request,
     ctx: Any,
@@ -156,6 +186,7 @@ def page(
         "csrf_token": principal.csrf_token if principal else "",
         "demo": getattr(request.app.state, "demo", False),
         "demo_example_policy": getattr(request.app.state, "demo_example_policy", False),
+        "crisis": CrisisContacts.of(ctx.settings),
         **(values or {}),
     }
     response: HTMLResponse = ctx.templates.TemplateResponse(

@@ -20,7 +20,6 @@ from ketacare.core.instruments import (
     incomplete_label,
     list_instruments,
 )
-from ketacare.infra.settings import Settings
 from ketacare.web.page_call import PageCall, Refusal, page_call
 
 router = APIRouter(include_in_schema=False)
@@ -110,7 +109,6 @@ def _form(
             "values": values or {},
             "unanswered": incomplete.unanswered if incomplete else (),
             "alerts": alerts or [],
-            "crisis_message": call.settings.crisis_message,
         },
         refused=refused,
     )
@@ -125,17 +123,14 @@ def assessment_form(
     return _form(call, patient, get_instrument(instrument_id))
 
 
-def result_values(
-    *, session: Session, settings: Settings, patient: Any, row: Any, alerts: list[Any]
-) -> dict[str, Any]:
+def result_values(*, session: Session, patient: Any, row: Any, alerts: list[Any]) -> dict[str, Any]:
     """What a result page shows of a recorded questionnaire: its flags, the alerts it
-    raised, the crisis message and who will see them."""
+    raised and who will see them (the crisis contacts are on every page)."""
     return {
         "row": row,
         "alerts": alerts,
         "incomplete": incomplete_of(row),
         "unanswered_kinds": sorted(service.UNANSWERED_FLAGS),
-        "crisis_message": settings.crisis_message,
         "responsible": service.responsible_name(
             session=session, user_id=patient.responsible_clinician_id
         ),
@@ -172,9 +167,7 @@ def submit_assessment(
 
     def done(recorded: tuple[Any, list[Any]]) -> Response:
         row, alerts = recorded
-        shown = result_values(
-            session=call.session, settings=call.settings, patient=patient, row=row, alerts=alerts
-        )
+        shown = result_values(session=call.session, patient=patient, row=row, alerts=alerts)
         return call.render(
             "assessments/result.html", {"patient": patient, "instrument": instrument, **shown}
         )

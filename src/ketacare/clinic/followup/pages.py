@@ -113,7 +113,6 @@ def _link_page(
             "asked": asked,
             "token": token,
             "values": {},
-            "crisis_message": ctx.settings.crisis_message,
             **extra,
         },
     )
@@ -171,9 +170,7 @@ def link_submit(
     def done(recorded: tuple[Any, Any, list[Any]]) -> Response:
         link, row, alerts = recorded
         patient = get_patient(session=session, patient_id=link.patient_id)
-        shown = result_values(
-            session=session, settings=ctx.settings, patient=patient, row=row, alerts=alerts
-        )
+        shown = result_values(session=session, patient=patient, row=row, alerts=alerts)
         return page(
             request,
             ctx,
@@ -423,7 +420,6 @@ def _my_page(call: PageCall, refused: Refusal | None = None, **extra: Any) -> Re
             "due": due,
             "upcoming": sorted(upcoming, key=lambda u: u[1]),
             "values": {},
-            "crisis_message": call.settings.crisis_message,
             **extra,
         },
         refused=refused,
@@ -471,9 +467,7 @@ def my_submit(instrument_id: str, call: PageCall = page_call("selfreport:fill"))
     def done(recorded: tuple[Any, list[Any]]) -> Response:
         row, alerts = recorded
         patient = get_patient(session=call.session, patient_id=patient_id)
-        shown = result_values(
-            session=call.session, settings=call.settings, patient=patient, row=row, alerts=alerts
-        )
+        shown = result_values(session=call.session, patient=patient, row=row, alerts=alerts)
         return call.render(
             "followup/link_result.html",
             {

@@ -1,0 +1,93 @@
+"""A patient whose answers raise a self-harm flag is given the clinic's number, wherever
+they answer (their own form, a self-report link); staff who send questionnaires are told
+loudly when the clinic has set no crisis route at all.
+
+PHQ-9 item 9 ("Thoughts that you would be better off dead, or of hurting yourself in some
+way") answered above 0 needs follow-up whatever the total (Kroenke 2001; the instrument's
+``flags``); the crisis message and the clinic's telephone are site policy, not clinical
+numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from conftest import api_token, page_login
+
+PHONE = "+31 20 555 0100"
+TEL = 'To reach the clinic, call <a href="tel:+31205550100">+31 20 555 0100</a>.'
+ITEMS_1_TO_8 = {f"item_q{i}": "1" for i in range(1, 9)}
+
+
+@pytest.fixture
+def with_phone(settings: Any, clock: Any) -> Iterator[TestClient]:
+    """The clinic with its telephone set and no crisis message."""
+    from ketacare.app import create_app
+
+    application = create_app(settings.model_copy(update={"clinic_phone": PHONE}), clock=clock)
+    yield TestClient(application)
+    application.state.engine.dispose()
+
+
+def _alert_section(html: str) -> str:
+    return html.split('data-testid="safety-alert"')[1].split("</section>")[0]
+
+
+def test_staff_are_told_when_the_clinic_set_no_crisis_route(client: TestClient) -> None:
+    page_login(client, "nurse")
+    html = client.get("/patients/1/assessments").text
+    warning = html.split('data-testid="crisis-unset"')[1].split("</p>")[0]
+    assert "KETACARE_CRISIS_MESSAGE" in warning and "KETACARE_CLINIC_PHONE" in warning
+    assert "told only to call the local emergency number" in warning
+
+
+def test_a_patient_answering_item_9_is_given_the_clinics_number(with_phone: TestClient) -> None:
+    client = with_phone
+    page_login(client, "nurse")
+    assert 'data-testid="crisis-unset"' not in client.get("/patients/1/assessments").text
+    client.cookies.clear()
+
+    csrf = page_login(client, "patient1")
+    # item 9 left blank: asked again, with the clinic's number beside the emergency number
+    r = client.post("/patients/1/assessments/new/phq9", data={**ITEMS_1_TO_8, "csrf_token": csrf})
+    assert r.status_code == 422
+    hint = r.text.split('data-testid="item9-help"')[1].split("</p>")[0]
+    assert TEL in hint and "emergency number" in hint
+    # item 9 answered "Several days": the result tells the patient whom to call
+    r = client.post(
+        "/patients/1/assessments/new/phq9",
+        data={**ITEMS_1_TO_8, "item_q9": "1", "csrf_token": csrf},
+    )
+    assert r.status_code == 200, r.text
+    alert = _alert_section(r.text)
+    assert "has been alerted" in alert and TEL in alert and "emergency number" in alert
+
+
+def test_a_self_report_link_gives_the_clinics_number(with_phone: TestClient) -> None:
+    client = with_phone
+    nurse = api_token(client, "nurse")
+    r = client.post(
+        "/api/v1/patients/1/self-report-links",
+        headers=nurse,
+        json={"instruments": ["phq9"], "valid_hours": 48},
+    )
+    assert r.status_code == 201, r.text
+    token = r.json()["url"].split("/r/")[1]
+    r = client.post(f"/r/{token}/phq9", data={**ITEMS_1_TO_8, "item_q9": "2"})
+    assert r.status_code == 200, r.text
+    assert TEL in _alert_section(r.text)
+
+
+def test_without_a_phone_no_empty_call_line_is_shown(client: TestClient) -> None:
+    csrf = page_login(client, "patient1")
+    r = client.post(
+        "/patients/1/assessments/new/phq9",
+        data={**ITEMS_1_TO_8, "item_q9": "1", "csrf_token": csrf},
+    )
+    assert r.status_code == 200, r.text
+    alert = _alert_section(r.text)
+    assert "To reach the clinic" not in alert and "emergency number" in alert
