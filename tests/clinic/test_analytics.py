@@ -259,7 +259,7 @@ def outcomes(client: Any, headers: Any, **params: Any) -> dict[str, Any]:
 def test_rates_denominators_lost_and_completeness_match_the_hand_count(
     client: Any, login_api: Any, cohort: dict[str, int]
 ) -> None:
-    found = outcomes(client, login_api("researcher"), lost_after_days=60)
+    found = outcomes(client, login_api("physician"), lost_after_days=60)
     pain30 = found["pain-30"]["overall"]
     assert {k: pain30[k] for k in ("treated", "no_baseline", "not_eligible", "no_follow_up")} == {
         "treated": 6,
@@ -314,18 +314,18 @@ def test_the_clinics_follow_up_window_applies_when_the_reader_gives_none(
     app: Any, client: Any, login_api: Any, cohort: dict[str, int]
 ) -> None:
     app.state.ctx.settings.outcome_lost_after_days = 60
-    clinic = outcomes(client, login_api("researcher"))["pain-30"]["overall"]
+    clinic = outcomes(client, login_api("physician"))["pain-30"]["overall"]
     # the same hand count as the reader's 60-day filter above: 3 lost, 1 of them unjudged
     assert (clinic["lost_to_follow_up"], clinic["lost_unjudged"]) == (3, 1)
     # a reader's own window still wins over the clinic's
-    wide = outcomes(client, login_api("researcher"), lost_after_days=36500)["pain-30"]
+    wide = outcomes(client, login_api("physician"), lost_after_days=36500)["pain-30"]
     assert wide["overall"]["lost_to_follow_up"] == 0
 
 
 def test_the_date_range_is_on_cohort_entry_in_the_clinics_days(
     client: Any, login_api: Any, cohort: dict[str, int]
 ) -> None:
-    headers = login_api("researcher")
+    headers = login_api("physician")
     # from 2026-01-01: B (01-05), C (01-31 23:30 UTC = 02-01 local) and E (02-16)
     since = outcomes(client, headers, started_from="2026-01-01")["pain-30"]["overall"]
     assert (since["treated"], since["judgeable"], since["not_eligible"]) == (3, 1, 1)
@@ -393,7 +393,7 @@ def test_the_durability_curve_from_the_summary_is_the_hand_computed_one(
 def test_durability_waits_for_the_clinics_setting_and_a_refresh(
     app: Any, client: Any, login_api: Any, cohort: dict[str, int]
 ) -> None:
-    headers = login_api("researcher")
+    headers = login_api("physician")
     app.state.ctx.settings.outcome_loss_confirmations = None
     body = client.get("/api/v1/analytics/durability", headers=headers).json()
     assert body["parameters"]["durability_computed"] is False
@@ -414,8 +414,8 @@ def test_durability_waits_for_the_clinics_setting_and_a_refresh(
 def test_a_new_score_refreshes_the_patients_summary(
     client: Any, login_api: Any, cohort: dict[str, int]
 ) -> None:
-    researcher = login_api("researcher")
-    before = outcomes(client, researcher)["pain-30"]["overall"]
+    physician = login_api("physician")
+    before = outcomes(client, physician)["pain-30"]["overall"]
     assert (before["judgeable"], before["no_follow_up"]) == (3, 1)
     r = client.post(
         f"/api/v1/patients/{cohort['E']}/assessments",
@@ -423,11 +423,11 @@ def test_a_new_score_refreshes_the_patients_summary(
         json={"instrument": "nrs_pain", "answers": [3]},
     )
     assert r.status_code == 201, r.text
-    after = outcomes(client, researcher)["pain-30"]["overall"]
+    after = outcomes(client, physician)["pain-30"]["overall"]
     # E: 7 -> 3 is a 57% reduction, so E is now judgeable and responded (at the last score)
     assert (after["judgeable"], after["no_follow_up"], after["responders"]) == (4, 0, 4)
     assert after["at_last"] == 2
-    curves = client.get("/api/v1/analytics/durability", headers=researcher).json()
+    curves = client.get("/api/v1/analytics/durability", headers=physician).json()
     (curve,) = {d["definition_id"]: d["curves"] for d in curves["definitions"]}["pain-30"]
     # E joins at day 0, censored (first response = last score): 4 at risk at day 0
     assert curve["time_days"][:2] == [0, 14] and curve["at_risk"][:2] == [4, 3]
@@ -470,7 +470,7 @@ def test_only_physicians_and_researchers_see_the_dashboard(
     assert client.get(
         "/api/v1/analytics/durability", headers=login_api("patient1")
     ).status_code == (403)
-    login_page("researcher")
+    login_page("physician")
     page = client.get("/dashboard", params={"lost_after_days": "60"})
     assert page.status_code == 200
     assert 'id="km-pain-30"' in page.text and "/static/dashboard.js" in page.text
@@ -502,7 +502,7 @@ def test_only_physicians_and_researchers_see_the_dashboard(
 def test_bad_filters_are_refused_naming_the_field(
     client: Any, login_api: Any, login_page: Any, params: dict[str, str], named: str
 ) -> None:
-    r = client.get("/api/v1/analytics/outcomes", headers=login_api("researcher"), params=params)
+    r = client.get("/api/v1/analytics/outcomes", headers=login_api("physician"), params=params)
     assert r.status_code == 422
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["detail"].startswith(named)

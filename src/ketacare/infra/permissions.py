@@ -111,6 +111,10 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     # the clinic dashboard: aggregates across patients (no patient named), for physicians
     # judging the program and researchers
     "analytics:read": {Role.PHYSICIAN: ALL, Role.RESEARCHER: ALL},
+    # ... every treated patient, with every count; the others (researchers) read only the
+    # patients who consented to research, with no count from 1 to 10 (core/research/
+    # disclosure.py: the CMS cell size suppression policy)
+    "analytics:whole_clinic": {Role.PHYSICIAN: ALL},
     # the research registry: exports without identifiers of consenting patients only
     "research:export": {Role.RESEARCHER: ALL},
     # accounts and the audit trail are administration, not clinical care

@@ -164,8 +164,8 @@ class CrisisContacts:
         if self.message or self.phone:
             return None
         return (
-            "No crisis message and no clinic telephone are set (site policy "
-            "KETACARE_CRISIS_MESSAGE, KETACARE_CLINIC_PHONE): a patient who reports "
+            "The clinic has set no crisis message and no telephone number for patients "
+            "(site policy, set by the clinic's administrator): a patient who reports "
             "thoughts of self-harm on a questionnaire is told only to call the local "
             "emergency number."
         )

@@ -34,9 +34,12 @@ class RateOut(BaseModel):
 class GroupOut(BaseModel):
     """One group's patients by what could be judged, and its rates."""
 
-    kind: Literal["all", "condition", "protocol"]
+    kind: Literal["all", "condition", "protocol", "other"] = Field(
+        description="other: groups pooled for a research reader (see members)"
+    )
     key: str | None
     label: str
+    members: list[str] = Field(default=[], description="kind other: the keys pooled")
     treated: int = Field(description="patients of the cohort (a dose given)")
     no_baseline: int
     not_eligible: int = Field(description="a baseline the definition does not assess")
@@ -61,6 +64,7 @@ class GroupOut(BaseModel):
             kind=row.kind,
             key=row.key,
             label=row.label,
+            members=list(row.members),
             treated=c.treated,
             no_baseline=c.no_baseline,
             not_eligible=c.not_eligible,
@@ -141,9 +145,12 @@ class CurveOut(BaseModel):
 
 class DefinitionOutcomes(BaseModel):
     definition: DefinitionOut
-    overall: GroupOut
+    overall: GroupOut | None = Field(
+        description="None: withheld from a research reader (a count from 1 to 10)"
+    )
     by_condition: list[GroupOut]
     by_protocol: list[GroupOut]
+    withheld: list[str] = Field(description="what a research reader is not shown, and why")
 
 
 class DefinitionDurability(BaseModel):
@@ -185,6 +192,10 @@ class ParametersOut(BaseModel):
     durability_computed: bool
     last_refresh_at: datetime | None
     notes: list[str]
+    research_smallest_count_shown: int | None = Field(
+        description="set: a research reader's view (consented patients only; no count from "
+        "1 to this less one, directly or by subtraction)"
+    )
 
 
 def _parameters(d: Dashboard) -> ParametersOut:
@@ -198,6 +209,7 @@ def _parameters(d: Dashboard) -> ParametersOut:
         durability_computed=d.state.durability_computed,
         last_refresh_at=d.state.last_run_at,
         notes=[*d.rules, *d.notes],
+        research_smallest_count_shown=d.research.smallest_shown if d.research else None,
     )
 
 
@@ -221,9 +233,10 @@ class OutcomesOut(BaseModel):
             definitions=[
                 DefinitionOutcomes(
                     definition=DefinitionOut.of(r.definition),
-                    overall=GroupOut.of(r.overall),
+                    overall=GroupOut.of(r.overall) if r.overall else None,
                     by_condition=[GroupOut.of(g) for g in r.by_condition],
                     by_protocol=[GroupOut.of(g) for g in r.by_protocol],
+                    withheld=list(r.withheld),
                 )
                 for r in d.results
             ],

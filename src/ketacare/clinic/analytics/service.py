@@ -32,7 +32,10 @@ from ketacare.clinic.analytics.filters import Filters, clinic_lost_after_days
 from ketacare.clinic.analytics.orm import OutcomeSummary
 from ketacare.clinic.analytics.reference import Statistics, condition_label, statistics
 from ketacare.clinic.audit import service as audit
+from ketacare.core.errors import InvalidInput
 from ketacare.core.outcomes import STATUS_NAMES, Definition, KaplanMeier, Rate, kaplan_meier
+from ketacare.core.research.disclosure import SmallCells, collapse, small_cells
+from ketacare.infra.permissions import Role, allowed
 from ketacare.infra.settings import Settings
 
 #: The core's patient states as stored (indexes into STATUS_NAMES); 1-3 are not judgeable.
@@ -175,10 +178,19 @@ class GroupRow:
     rate_at_last: Rate
     completeness: Rate
     lost_computed: bool
+    members: tuple[str, ...] = ()  # kind "other": the groups pooled into it
 
     @classmethod
     def of(
-        cls, kind: str, key: str | None, label: str, c: Counts, *, confidence: float, lost: bool
+        cls,
+        kind: str,
+        key: str | None,
+        label: str,
+        c: Counts,
+        *,
+        confidence: float,
+        lost: bool,
+        members: tuple[str, ...] = (),
     ) -> GroupRow:
         return cls(
             kind=kind,
@@ -190,7 +202,31 @@ class GroupRow:
             rate_at_last=Rate.of(c.at_last, c.judgeable, confidence=confidence),
             completeness=Rate.of(c.judgeable, c.treated, confidence=confidence),
             lost_computed=lost,
+            members=members,
         )
+
+
+def shown_counts(c: Counts, *, lost: bool) -> tuple[int, ...]:
+    """Every count a row shows, and every difference a reader could take between them
+    (the rates' complements, the not-judgeable total, the lost who were judged)."""
+    out: tuple[int, ...] = (
+        c.treated,
+        c.no_baseline,
+        c.not_eligible,
+        c.no_follow_up,
+        c.non_responders,
+        c.responders,
+        c.at_last,
+        c.responders - c.at_last,
+        c.judgeable,
+        c.eligible,
+        c.treated - c.judgeable,
+        c.eligible - c.responders,
+        c.judgeable - c.at_last,
+    )
+    if lost:
+        out += (c.lost, c.lost_unjudged, c.lost - c.lost_unjudged, c.treated - c.lost)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,10 +243,11 @@ class DefinitionResult:
     """Everything the dashboard shows for one definition."""
 
     definition: Definition
-    overall: GroupRow
+    overall: GroupRow | None  # None: withheld from a research reader (a small count)
     by_condition: tuple[GroupRow, ...]
     by_protocol: tuple[GroupRow, ...]
     curves: tuple[Curve, ...]
+    withheld: tuple[str, ...] = ()  # what a research reader is not shown, and why
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +308,7 @@ class Dashboard:
     statistics: Statistics
     notes: tuple[str, ...] = field(default=())  # what is not computed, and why
     rules: tuple[str, ...] = (COHORT_ENTRY_RULE, CONDITION_RULE, PROTOCOL_RULE)
+    research: SmallCells | None = None  # set: a research reader's view (consented, no small counts)
 
 
 def _bounds(filters: Filters, zone: ZoneInfo) -> tuple[datetime | None, datetime | None]:
@@ -295,6 +333,11 @@ def _entry_filter(filters: Filters, zone: ZoneInfo) -> list[Any]:
     return where
 
 
+def _patient_filter(patients: list[int] | None) -> list[Any]:
+    """``patients`` None: every patient; else only those (a research reader's consented)."""
+    return [] if patients is None else [OutcomeSummary.patient_id.in_(patients)]
+
+
 def _group_filter(filters: Filters) -> list[Any]:
     s = OutcomeSummary
     where: list[Any] = []
@@ -316,7 +359,11 @@ def summary_state(*, session: Session, settings_k: int | None) -> SummaryState:
 
 
 def _counts_by_group(
-    session: Session, filters: Filters, zone: ZoneInfo, cutoff: datetime | None
+    session: Session,
+    filters: Filters,
+    zone: ZoneInfo,
+    cutoff: datetime | None,
+    patients: list[int] | None,
 ) -> list[tuple[str, str, str, Counts]]:
     """(definition, condition, protocol, counts) for the date range: one SQL aggregate.
 
@@ -346,7 +393,7 @@ def _counts_by_group(
             func.count(s.durability_days),
             where(s.durability_event),
         )
-        .where(*_entry_filter(filters, zone))
+        .where(*_entry_filter(filters, zone), *_patient_filter(patients))
         .group_by(s.definition_id, s.condition, s.protocol_id)
     )
     out = []
@@ -409,8 +456,13 @@ def dashboard(
 ) -> Dashboard:
     """Rates, completeness and durability for the filters (an audited aggregate read).
 
-    ``curves=False`` skips the Kaplan-Meier query (the rates alone).
+    ``curves=False`` skips the Kaplan-Meier query (the rates alone). A reader without
+    ``analytics:whole_clinic`` (a researcher) gets :func:`research_view`'s rules: the
+    consented patients only, no count from 1 to 10, no cohort narrowed by dates.
     """
+    rule = None if _whole_clinic(actor) else small_cells()
+    if rule is not None:
+        _check_research_filters(filters, rule)
     stats = statistics()
     confidence = stats.confidence
     zone = settings.zone
@@ -420,12 +472,20 @@ def dashboard(
     cutoff = now - timedelta(days=window) if window else None
     lost = cutoff is not None
     state = summary_state(session=session, settings_k=settings.outcome_loss_confirmations)
-    grouped = _counts_by_group(session, filters, zone, cutoff)
+    patients = None
+    if rule is not None:
+        # imported here: the research service reads sessions, which refresh this summary
+        from ketacare.clinic.research.service import consenting_patients
+
+        patients = consenting_patients(session=session)
+    grouped = _counts_by_group(session, filters, zone, cutoff, patients)
     titles = protocol_titles or {}
     label_of = {c: condition_label(c) for c in {c for _, c, _, _ in grouped}}
     conditions = sorted(label_of.items(), key=lambda x: x[1])
     protocols = sorted({(p, titles.get(p, p)) for _, _, p, _ in grouped}, key=lambda x: x[1])
-    wanted = curves and state.durability_computed
+    if rule is not None:  # a research reader does not filter (see _check_research_filters)
+        conditions, protocols = [], []
+    wanted = curves and state.durability_computed and rule is None
     found_curves = _curves(session, filters, zone, confidence) if wanted else {}
     results = []
     for definition in refresh.definitions():
@@ -452,21 +512,20 @@ def dashboard(
             c if c.key is None else replace(c, label=names.get(c.key, c.key))
             for c in found_curves.get(definition.id, [])
         ]
-        results.append(
-            DefinitionResult(
-                definition=definition,
-                overall=row("all", None, "all patients shown", [r[3] for r in rows]),
-                by_condition=tuple(
-                    row("condition", k, label_of.get(k, k), v)
-                    for k, v in sorted(by_condition.items(), key=lambda kv: label_of[kv[0]])
-                ),
-                by_protocol=tuple(
-                    row("protocol", k, titles.get(k, k), v)
-                    for k, v in sorted(by_protocol.items(), key=lambda kv: titles.get(kv[0], kv[0]))
-                ),
-                curves=tuple(def_curves),
-            )
+        result = DefinitionResult(
+            definition=definition,
+            overall=row("all", None, "all patients shown", [r[3] for r in rows]),
+            by_condition=tuple(
+                row("condition", k, label_of.get(k, k), v)
+                for k, v in sorted(by_condition.items(), key=lambda kv: label_of[kv[0]])
+            ),
+            by_protocol=tuple(
+                row("protocol", k, titles.get(k, k), v)
+                for k, v in sorted(by_protocol.items(), key=lambda kv: titles.get(kv[0], kv[0]))
+            ),
+            curves=tuple(def_curves),
         )
+        results.append(result if rule is None else research_view(result, rule, confidence))
     audit.record(
         session=session,
         actor=actor,
@@ -474,12 +533,21 @@ def dashboard(
         resource_type="analytics",
         at=now,
         detail={
-            "view": "clinic outcomes" + (" and durability" if curves else ""),
+            "view": "clinic outcomes"
+            + (" and durability" if curves else "")
+            + ("" if rule is None else " (research: consented patients, small counts withheld)"),
             **filters.as_dict(),
             "lost_after_days": window,
         },
     )
     notes = []
+    if rule is not None:
+        notes.append(
+            f"Research view: only the {len(patients or [])} patients whose newest research "
+            f"consent decision is 'granted' are counted, and {rule.rule}. Groups with such "
+            "a count are pooled; durability curves, whose steps count patients, are not "
+            "shown."
+        )
     if state.notice:
         notes.append(state.notice)
     if cutoff is None:
@@ -498,4 +566,86 @@ def dashboard(
         state=state,
         statistics=stats,
         notes=tuple(notes),
+        research=rule,
+    )
+
+
+def _whole_clinic(actor: audit.Actor) -> bool:
+    """Whether the reader sees every patient and every count (unknown roles do not)."""
+    try:
+        return allowed("analytics:whole_clinic", Role(actor.role))
+    except ValueError:
+        return False
+
+
+def _check_research_filters(filters: Filters, rule: SmallCells) -> None:
+    """A research reader's cohort is not narrowed: two cohorts a day apart differ by
+    the patients who entered that day, and a cohort of one condition split by protocol
+    is a cross-table whose cells can be had by subtraction from the whole cohort's; each
+    a count the rule does not show. The research route to narrower questions is the
+    registry export (consented, de-identified)."""
+    narrowed = [name for name, value in filters.as_dict().items() if name != "split" and value]
+    if narrowed:
+        raise InvalidInput(
+            f"{', '.join(narrowed)}: a research reader sees the whole consented cohort, "
+            "with the clinic's follow-up window, split by condition and by protocol; "
+            "narrowed cohorts can be subtracted from it to count a few patients "
+            f"({rule.rule}). Allowed: split; narrower questions go through the registry export"
+        )
+
+
+def research_view(
+    result: DefinitionResult, rule: SmallCells, confidence: float
+) -> DefinitionResult:
+    """``result`` as a research reader may see it: a row with a count from 1 to 10 (or
+    a difference of two of its counts in that range) is pooled with others into "other
+    groups" until the pool has none (:func:`ketacare.core.research.disclosure.collapse`);
+    a pool that cannot reach it, and an overall row with one, are withheld."""
+    withheld: list[str] = []
+    overall = result.overall
+    if overall is not None and not rule.all_shown(
+        shown_counts(overall.counts, lost=overall.lost_computed)
+    ):
+        withheld.append("all patients shown: a count below the research threshold")
+        overall = None
+
+    def split(rows: tuple[GroupRow, ...], what: str) -> tuple[GroupRow, ...]:
+        if not rows:
+            return rows
+        lost = rows[0].lost_computed
+        by_key = {r.key or "": r for r in rows}
+        out = collapse(
+            [(r.key or "", r.counts) for r in rows],
+            cells=lambda c: shown_counts(c, lost=lost),
+            add=lambda a, b: a + b,
+            rule=rule,
+        )
+        kept = [by_key[k] for k, _ in out.shown]
+        if out.pooled is not None:
+            names = ", ".join(by_key[k].label for k in out.pooled_keys)
+            if out.pooled_shown and overall is not None:
+                kept.append(
+                    GroupRow.of(
+                        "other",
+                        None,
+                        f"other {what}s, pooled ({len(out.pooled_keys)})",
+                        out.pooled,
+                        confidence=confidence,
+                        lost=lost,
+                        members=out.pooled_keys,
+                    )
+                )
+            else:
+                withheld.append(f"{what}s {names}: counts below the research threshold")
+        return tuple(kept)
+
+    by_condition = split(result.by_condition, "condition")
+    by_protocol = split(result.by_protocol, "protocol")
+    return replace(
+        result,
+        overall=overall,
+        by_condition=by_condition,
+        by_protocol=by_protocol,
+        curves=(),
+        withheld=tuple(withheld),
     )

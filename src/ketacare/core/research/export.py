@@ -97,6 +97,8 @@ class Rules:
     top_label: str
     profiles: Mapping[str, Mapping[str, str]]
     sources: Mapping[str, Mapping[str, str]]
+    smallest_count_shown: int  # research readers' aggregates: no count from 1 to this - 1
+    small_cells_source: str
 
 
 @cache
@@ -111,13 +113,19 @@ def rules() -> Rules:
         profiles = data["profiles"]
         if set(profiles) != set(PROFILES):
             raise DataFileError(f"{name}: profiles must be {PROFILES}, got {sorted(profiles)}")
-        for table in (age, *profiles.values()):
+        small = data["small_cells"]
+        for table in (age, *profiles.values(), small):
             if table["source"] not in sources:
                 raise DataFileError(f"{name}: unknown source {table['source']!r}")
         top = age["top_coded_at_years"]
         if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= 130:
             raise DataFileError(f"{name}: age.top_coded_at_years must be a whole number")
-        return Rules(top, str(age["label"]), profiles, sources)
+        smallest = small["smallest_shown"]
+        if isinstance(smallest, bool) or not isinstance(smallest, int) or not 2 <= smallest:
+            raise DataFileError(
+                f"{name}: small_cells.smallest_shown must be a whole number of at least 2"
+            )
+        return Rules(top, str(age["label"]), profiles, sources, smallest, str(small["source"]))
     except KeyError as exc:
         raise DataFileError(f"{name}: field {exc.args[0]!r} is missing") from exc
 

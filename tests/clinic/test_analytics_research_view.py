@@ -1,0 +1,244 @@
+"""A researcher reading the clinic dashboard sees only patients who consented to
+research, and no count from 1 to 10, directly or by subtraction (CMS cell size
+suppression policy: "no cell ... containing a value of 1 to 10 can be reported
+directly. A value of zero does not violate the minimum cell size policy. In addition, no
+cell can be reported that allows a value of 1 to 10 to be derived from other reported
+cells"). A physician sees every treated patient, unchanged.
+
+The cohort is written straight into the outcome summary (what the dashboard reads), on
+the pain-30 definition, every patient dosed on 2026-01-05 (counts worked by hand):
+
+===========  =========  ================  ========================  ==================
+group        condition  protocol          consented                 statuses
+===========  =========  ================  ========================  ==================
+A            M79.7      crps-outpatient   23 (+5 not, +1 withdrew)  12 R (all at last),
+                                                                    11 NR; the 6 others R
+B            G90.5      crps-outpatient   11                        11 R (all at last)
+C            F33.1      depression-iv     3                         3 R (all at last)
+===========  =========  ================  ========================  ==================
+
+Research view, by condition: A (23 treated; 12 responders; 11 non-responders) shows
+every cell as 0 or >= 11, and so does B. C has 3 of everything: withheld; pooled alone it
+would still be 3 (and C = all - A - B), so the smaller shown row, B (11), joins it: "other
+conditions, pooled (2)" of 14 treated, 14 responders. By protocol: depression-iv (3) is
+pooled and the only shown row, crps-outpatient, must join it, so the pool is the whole
+cohort: 37 treated, 26 responders, 11 non-responders. Overall: 37, 26/37 judgeable.
+The physician sees 43 treated (37 + 5 + 1) and 32 responders.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from ketacare.clinic.analytics.orm import OutcomeSummary
+from ketacare.clinic.audit.orm import AuditEvent
+from ketacare.clinic.patients.orm import Patient
+from ketacare.clinic.research.orm import ResearchConsent
+from ketacare.core.outcomes import STATUS_NAMES
+from ketacare.core.research.disclosure import SmallCells, collapse, small_cells
+from ketacare.infra.db import unit_of_work
+
+ENTRY = datetime(2026, 1, 5, 10, tzinfo=UTC)
+RESPONDER = STATUS_NAMES.index("responder")
+NON_RESPONDER = STATUS_NAMES.index("non_responder")
+
+
+def _write(app: Any, groups: list[tuple[str, str, int, int, str | None]]) -> None:
+    """(condition, protocol, responders, non-responders, consent) per group of patients;
+    consent None: never asked; "withdrawn": granted, then withdrawn."""
+    with unit_of_work(app.state.ctx.sessions) as s:
+        assert s.scalar(select(OutcomeSummary.id).limit(1)) is None  # nobody else counted
+        n = 0
+        for condition, protocol, responders, non_responders, consent in groups:
+            for status in [RESPONDER] * responders + [NON_RESPONDER] * non_responders:
+                n += 1
+                patient = Patient(
+                    mrn=f"RV-{n}",
+                    given_name=f"P{n}",
+                    family_name="Research",
+                    birth_date=date(1970, 1, 1),
+                    sex="female",
+                    created_at=ENTRY,
+                )
+                s.add(patient)
+                s.flush()
+                decisions = {
+                    None: [],
+                    "granted": ["granted"],
+                    "withdrawn": ["granted", "withdrawn"],
+                }
+                for i, decision in enumerate(decisions[consent]):
+                    s.add(
+                        ResearchConsent(
+                            patient_id=patient.id,
+                            decision=decision,
+                            note="registry consent form v1",
+                            recorded_at=datetime(2026, 1, 5 + i, 9, tzinfo=UTC),
+                        )
+                    )
+                s.add(
+                    OutcomeSummary(
+                        patient_id=patient.id,
+                        cohort_entry=ENTRY,
+                        last_contact=datetime(2026, 2, 20, tzinfo=UTC),
+                        status=status,
+                        met_at_last=status == RESPONDER,
+                        sessions_given=6,
+                        follow_ups=3,
+                        definition_id="pain-30",
+                        condition=condition,
+                        protocol_id=protocol,
+                        refreshed_at=ENTRY,
+                    )
+                )
+
+
+COHORT = [
+    ("M79.7", "crps-outpatient", 12, 11, "granted"),
+    ("M79.7", "crps-outpatient", 5, 0, None),
+    ("M79.7", "crps-outpatient", 1, 0, "withdrawn"),
+    ("G90.5", "crps-outpatient", 11, 0, "granted"),
+    ("F33.1", "depression-iv", 3, 0, "granted"),
+]
+
+
+def _pain30(client: Any, headers: dict[str, str], **params: str) -> dict[str, Any]:
+    r = client.get("/api/v1/analytics/outcomes", headers=headers, params=params)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    found = {d["definition"]["id"]: d for d in body["definitions"]}["pain-30"]
+    return {"parameters": body["parameters"], **found}
+
+
+def test_a_researcher_sees_the_consented_cohort_with_small_groups_pooled(
+    app: Any, client: Any, login_api: Any
+) -> None:
+    _write(app, COHORT)
+    physician = _pain30(client, login_api("physician"))
+    assert physician["parameters"]["research_smallest_count_shown"] is None
+    assert (physician["overall"]["treated"], physician["overall"]["responders"]) == (43, 32)
+    assert {g["key"]: g["treated"] for g in physician["by_condition"]} == {
+        "M79.7": 29,
+        "G90.5": 11,
+        "F33.1": 3,
+    }
+
+    research = _pain30(client, login_api("researcher"))
+    assert research["parameters"]["research_smallest_count_shown"] == 11
+    overall = research["overall"]
+    assert (overall["treated"], overall["responders"], overall["judgeable"]) == (37, 26, 37)
+    assert overall["rate_judgeable"]["numerator"] == 26
+    rows = {g["key"] or g["kind"]: g for g in research["by_condition"]}
+    assert set(rows) == {"M79.7", "other"}
+    assert (rows["M79.7"]["treated"], rows["M79.7"]["responders"]) == (23, 12)
+    assert sorted(rows["other"]["members"]) == ["F33.1", "G90.5"]
+    assert (rows["other"]["treated"], rows["other"]["responders"]) == (14, 14)
+    (protocols,) = research["by_protocol"]
+    assert protocols["kind"] == "other" and protocols["treated"] == 37
+    assert sorted(protocols["members"]) == ["crps-outpatient", "depression-iv"]
+    # every count the researcher was given is 0 or at least 11
+    shown = [
+        g[name]
+        for g in [overall, *research["by_condition"], *research["by_protocol"]]
+        for name in ("treated", "no_baseline", "not_eligible", "no_follow_up", "responders")
+    ]
+    assert shown and all(n == 0 or n >= 11 for n in shown)
+    note = " ".join(research["parameters"]["notes"])
+    assert "only the 37 patients whose newest research consent decision is 'granted'" in note
+
+
+def test_a_cohort_too_small_is_withheld_whole(app: Any, client: Any, login_api: Any) -> None:
+    _write(app, [("M79.7", "crps-outpatient", 4, 3, "granted"), ("G90.5", "ketamine", 9, 0, None)])
+    research = _pain30(client, login_api("researcher"))
+    assert research["overall"] is None
+    assert research["by_condition"] == [] and research["by_protocol"] == []
+    assert any("below the research threshold" in w for w in research["withheld"])
+    assert _pain30(client, login_api("physician"))["overall"]["treated"] == 16
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"started_from": "2026-01-05"},
+        {"started_to": "2026-01-05"},
+        {"condition": "M79.7"},
+        {"protocol": "crps-outpatient"},
+        {"lost_after_days": "60"},
+    ],
+)
+def test_a_researcher_cannot_narrow_the_cohort(
+    app: Any, client: Any, login_api: Any, login_page: Any, params: dict[str, str]
+) -> None:
+    _write(app, COHORT)
+    (named,) = params
+    r = client.get("/api/v1/analytics/outcomes", headers=login_api("researcher"), params=params)
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith(f"{named}: a research reader sees the whole")
+    assert "Allowed: split" in r.json()["detail"]
+    with app.state.ctx.sessions() as s:
+        reads = s.scalars(
+            select(AuditEvent).where(
+                AuditEvent.resource_type == "analytics", AuditEvent.action == "read"
+            )
+        ).all()
+    assert reads == []  # refused before anything was read
+    login_page("researcher")
+    page = client.get("/dashboard", params=params)
+    assert page.status_code == 422 and "a research reader sees the whole" in page.text
+
+
+def test_a_researcher_gets_no_durability_steps(app: Any, client: Any, login_api: Any) -> None:
+    _write(app, COHORT)
+    app.state.ctx.settings.outcome_loss_confirmations = 2
+    r = client.get("/api/v1/analytics/durability", headers=login_api("researcher"))
+    assert r.status_code == 200
+    assert all(d["curves"] == [] for d in r.json()["definitions"])
+
+
+def test_the_researchers_page_says_what_it_withholds(
+    app: Any, client: Any, login_page: Any
+) -> None:
+    _write(app, COHORT)
+    login_page("researcher")
+    page = client.get("/dashboard")
+    assert page.status_code == 200
+    assert 'data-testid="research-view"' in page.text
+    assert 'aria-label="Filters"' not in page.text  # nothing to narrow the cohort with
+    assert 'data-testid="pooled-row"' in page.text and "other conditions, pooled (2)" in page.text
+    login_page("physician")
+    page = client.get("/dashboard")
+    assert 'data-testid="research-view"' not in page.text and 'aria-label="Filters"' in page.text
+    assert "F33.1" in page.text
+
+
+# ------------------------------------------------------------------ the rule in the core
+
+
+def test_the_rule_is_the_cms_threshold_with_its_source() -> None:
+    rule = small_cells()
+    assert rule.smallest_shown == 11  # "a value of 1 to 10" may not be reported
+    assert [rule.shows(n) for n in (0, 1, 10, 11, 250)] == [True, False, False, True, True]
+    assert "hhs.gov/guidance/document/cms-cell-suppression-policy" in rule.rule
+
+
+RULE = SmallCells(11)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=8))
+def test_no_withheld_row_can_be_had_by_subtraction(counts: list[int]) -> None:
+    rows = [(f"g{i}", (n,)) for i, n in enumerate(counts)]
+    out = collapse(rows, cells=lambda v: v, add=lambda a, b: (a[0] + b[0],), rule=RULE)
+    assert all(RULE.shows(v[0]) for _, v in out.shown)
+    if out.pooled is None:
+        assert all(RULE.shows(n) for n in counts)
+        return
+    assert out.pooled[0] == sum(counts) - sum(v[0] for _, v in out.shown)
+    assert len(out.pooled_keys) >= 2 or not out.shown  # one pooled row would be itself
+    if not out.pooled_shown:  # withheld pool: nothing else is shown to subtract from
+        assert out.shown == ()
