@@ -107,6 +107,14 @@ CASES: dict[str, tuple[str, Patch, Patch, dict[str, float]]] = {
         {},
     ),
     "esketamine-rems-in-clinic": ("esketamine", _setting("take_home"), _noop, {}),
+    # Sanacora 2017: at-home self-administration strongly discouraged (a precaution, since
+    # oral ketamine is prescribed for pain at home; the REMS rule above forbids esketamine)
+    "ketamine-take-home-discouraged": (
+        "ketamine",
+        _setting("take_home"),
+        _setting("in_clinic"),
+        {},
+    ),
     # Spravato PI 5.6: contraindicated where a rise in BP or ICP poses a serious risk; other
     # cardiovascular and cerebrovascular conditions need a benefit-risk assessment (review)
     "esketamine-bp-serious-hazard": (
@@ -417,3 +425,17 @@ def test_instrument_without_total_is_not_read_as_negative() -> None:
     decision = screen_document(doc)
     assert "instrument:ort total" in [m.item for m in decision.missing]
     assert decision.decision == "physician_review"
+
+
+def test_take_home_ketamine_is_not_plain_eligible() -> None:
+    """Sanacora 2017 strongly discourages at-home self-administration: a take-home
+    ketamine plan with nothing else against it screens eligible *with precautions*, the
+    consensus named, where it used to screen plain "eligible" with no reason."""
+    doc = clean_doc("ketamine")
+    doc["treatment"]["setting"] = "take_home"
+    decision = screen_document(doc, policy=TEST_POLICY, scorer=None)
+    assert decision.decision == "eligible_with_precautions"
+    (reason,) = decision.reasons
+    assert reason.rule == "ketamine-take-home-discouraged"
+    assert "strongly discourages at-home self-administration" in reason.message
+    assert "Sanacora" in reason.message
