@@ -276,11 +276,18 @@ def test_refused_side_effects_medicine_and_checks_keep_what_was_entered(
     seq = chair.read()["last_seq"]
     # side effects: a sedation score outside the MOAA/S 0-5 scale
     r = chair.form(
-        {"kind": "side_effects", "sedation_moaas": "7", "pain_nrs": "4", "nausea": "yes"}
+        {
+            "kind": "side_effects",
+            "sedation_moaas": "7",
+            "pain_nrs": "4",
+            "nausea": "yes",
+            "vomiting": "no",
+        }
     )
     assert r.status_code == 422 and "7" in _testid(r.text, "error")
     assert (_value(r.text, "sedation_moaas"), _value(r.text, "pain_nrs")) == ("7", "4")
-    assert _ticked(r.text, "nausea") == ["yes"] and _ticked(r.text, "dizziness") == []
+    assert _selected(r.text, "nausea") == ["yes"] and _selected(r.text, "vomiting") == ["no"]
+    assert _selected(r.text, "dizziness") == []  # not asked stays not asked
     # a rescue medicine without what it was for
     given = {"drug": "ondansetron", "dose": "4 mg", "route": "IV", "purpose": "rescue"}
     r = chair.form({"kind": "medication", **given})
@@ -534,3 +541,23 @@ def test_an_acknowledgement_that_changes_the_infusion_waits_for_its_entry(
     assert chair.read()["delivered_mg"] == pytest.approx(before + 15 * 12 / 60)  # still counting
     chair.ok({"kind": "stop", "reason": "adverse_effect", "detail": "hypertension"})
     assert 'data-testid="not-carried-out"' not in chair.page()
+
+
+def test_a_side_effect_is_recorded_present_absent_or_not_asked(
+    client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    """A symptom asked about and absent is recorded as absent, one not asked stays
+    unknown: the chair offers all three and pre-selects none of the answers."""
+    chair = Chair(client, clinic)
+    chair.infusing()
+    login_page("nurse")
+    page = chair.page()
+    for symptom in ("nausea", "vomiting", "dizziness", "dissociation", "emergence_reaction"):
+        assert _selected(page, symptom) == [], symptom  # "not asked" until answered
+    r = chair.form(
+        {"kind": "side_effects", "nausea": "no", "dizziness": "yes", "sedation_moaas": "5"}
+    )
+    assert r.status_code == 303, r.text
+    (entry,) = [e for e in chair.read()["events"] if e["kind"] == "side_effects"]
+    assert (entry["nausea"], entry["dizziness"], entry["vomiting"]) == (False, True, None)
+    assert "side effects: MOAA/S 5, dizziness, absent: nausea" in chair.page()

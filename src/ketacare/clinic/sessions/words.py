@@ -158,9 +158,11 @@ def _side_effects(e: Any) -> str:
         parts.append(f"MOAA/S {e.sedation_moaas}")
     if e.pain_nrs is not None:
         parts.append(f"pain {e.pain_nrs}/10")
-    for flag in ("nausea", "vomiting", "dizziness", "dissociation", "emergence_reaction"):
-        if getattr(e, flag, None):
-            parts.append(flag.replace("_", " "))
+    flags = ("nausea", "vomiting", "dizziness", "dissociation", "emergence_reaction")
+    parts += [f.replace("_", " ") for f in flags if getattr(e, f, None) is True]
+    absent = [f.replace("_", " ") for f in flags if getattr(e, f, None) is False]
+    if absent:  # asked and absent; a symptom not asked is not named at all
+        parts.append("absent: " + ", ".join(absent))
     if getattr(e, "note", ""):
         parts.append(e.note)
     return "side effects: " + (", ".join(parts) or "none")
