@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from conftest import page_login
+from ketacare.clinic.assessments.orm import ClinicalAlert
 from ketacare.clinic.audit.orm import AuditEvent
 from ketacare.clinic.demo import DEMO_PASSWORD
 
@@ -93,6 +94,45 @@ def test_api_refuses_a_blank_item_9_naming_it_stores_nothing_and_alerts(
     )
     assert [a["kind"] for a in _alerts(client, physician)] == ["phq9_item9_unanswered"] * 2
     assert client.get("/api/v1/patients/1/assessments", headers=nurse).json() == []
+
+
+def test_answering_item_9_closes_the_alert_that_asked_for_it(
+    app: Any, client: Any, clock: Any, login_api: Any
+) -> None:
+    """The "item 9 unanswered: ask it now" alert is done once item 9 is answered: it closes
+    with the assessment named (kept, audited), while a positive answer alerts on its own."""
+    from datetime import timedelta
+
+    nurse, physician = login_api("nurse"), login_api("physician")
+
+    def submit(answers: list[int | None]) -> Any:
+        return client.post(
+            "/api/v1/patients/1/assessments",
+            headers=nurse,
+            json={"instrument": "phq9", "answers": answers},
+        )
+
+    assert submit([*EIGHT, None]).status_code == 422
+    [asked] = _alerts(client, physician)
+    clock.now += timedelta(hours=1)
+    r = submit([*EIGHT, 2])
+    assert r.status_code == 201, r.text
+    answered = r.json()["assessment"]["id"]
+    # the unanswered alert is closed; the positive answer's own alert is open
+    assert [a["kind"] for a in _alerts(client, physician)] == ["phq9_item9_positive"]
+    with app.state.ctx.sessions() as s:
+        closed = s.get(ClinicalAlert, asked["id"])
+        assert closed is not None and closed.acknowledged_at is not None
+        assert closed.action == (
+            f"answered: item 9 is 2 on the PHQ-9 of assessment {answered} (entered by staff); "
+            "closed when it was recorded"
+        )
+        [event] = s.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "acknowledge", AuditEvent.resource_id == str(asked["id"])
+            )
+        ).all()
+        assert event.detail == {"closed_by_assessment": answered, "item": "q9"}
 
 
 def test_api_names_every_blank_and_a_positive_item_9_still_alerts(
@@ -236,7 +276,14 @@ def test_partial_mode_link_stays_open_until_the_required_items_are_in(
     assert [r["incomplete"] for r in rows if r["total"] is None] == [
         "incomplete: item 9 unanswered"
     ]
-    assert [a["kind"] for a in _alerts(partial, physician)] == ["phq9_item9_unanswered"]
+    # the blank raised its alert; the answer given on the same link closed it (self-reported)
+    everyone = partial.get("/api/v1/alerts", headers=physician, params={"mine": "false"})
+    assert everyone.json() == []
+    with partial.app.state.ctx.sessions() as s:  # type: ignore[attr-defined]
+        [closed] = s.scalars(select(ClinicalAlert)).all()
+    assert closed.kind == "phq9_item9_unanswered" and closed.acknowledged_by is None
+    assert closed.action is not None and "item 9 is 0" in closed.action
+    assert "(self-reported)" in closed.action
 
 
 def test_an_option_is_read_once_whether_its_label_holds_its_number_or_not(

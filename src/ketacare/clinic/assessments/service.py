@@ -119,10 +119,52 @@ def record_assessment(
         now=now,
         once_since=alert_once_since,
     )
+    _close_answered(session=session, actor=actor, row=row, now=now)
     if analytics.follows(result.instrument):
         # keep the clinic dashboard's per-patient summary in step with the record
         analytics.refresh_patient(session=session, patient_id=patient_id, now=now)
     return row, alerts
+
+
+def _close_answered(
+    *, session: Session, actor: audit.Actor, row: Assessment, now: datetime
+) -> None:
+    """Close the patient's open "item left unanswered" alerts whose item this assessment
+    answers: what they asked for ("ask it now") is done, and a positive answer raised its
+    own alert above. Closed with the assessment named, never deleted (audited)."""
+    instrument = get_instrument(row.instrument_id)
+    for flag in instrument.flags:
+        item = flag.unanswered
+        if item is None or row.answers.get(item) is None or item in row.missing:
+            continue
+        open_alerts = session.scalars(
+            select(ClinicalAlert).where(
+                ClinicalAlert.patient_id == row.patient_id,
+                ClinicalAlert.kind == flag.id,
+                ClinicalAlert.acknowledged_at.is_(None),
+                ClinicalAlert.raised_at <= now,
+            )
+        )
+        for alert in open_alerts:
+            alert.acknowledged_at = now
+            alert.acknowledged_by = actor.user_id if row.source == "staff" else None
+            number = next(n for n, it in enumerate(instrument.items, 1) if it.id == item)
+            alert.action = (
+                f"answered: item {number} is {row.answers[item]} on the "
+                f"{instrument.short_title} of assessment {row.id} "
+                f"({'entered by staff' if row.source == 'staff' else 'self-reported'}); "
+                "closed when it was recorded"
+            )
+            audit.record(
+                session=session,
+                actor=actor,
+                action="acknowledge",
+                resource_type="clinical_alert",
+                resource_id=alert.id,
+                patient_id=alert.patient_id,
+                at=now,
+                detail={"closed_by_assessment": row.id, "item": item},
+            )
 
 
 def refuse_incomplete(
