@@ -345,3 +345,54 @@ def test_the_report_command_writes_the_same_document(tmp_path: Path) -> None:
     assert ink_outside_the_margins(pdf, tmp_path / "pages") == []
     refused = cli("report", "patient", "1", "--out", str(tmp_path / "report.txt"))
     assert refused.returncode == 2 and "--out must name a .pdf file" in refused.stderr
+
+
+def test_the_same_html_is_typeset_once_and_the_cache_stays_bounded() -> None:
+    """A PDF is a function of its HTML: the same HTML again is served from memory (the
+    very bytes), other HTML is typeset, and the oldest is dropped past the bound."""
+    from ketacare.clinic.documents.render import TypesetCache
+
+    typeset: list[str] = []
+
+    def fake(html: str) -> bytes:
+        typeset.append(html)
+        return f"%PDF {len(typeset)}".encode()
+
+    cache = TypesetCache(size=2)
+    first = cache.get("<p>consent A</p>", fake)
+    assert cache.get("<p>consent A</p>", fake) is first and typeset == ["<p>consent A</p>"]
+    cache.get("<p>consent B</p>", fake)
+    cache.get("<p>consent C</p>", fake)  # A is the oldest: dropped
+    assert cache.get("<p>consent A</p>", fake) == b"%PDF 4" and len(typeset) == 4
+    assert (cache.hits, cache.misses) == (1, 4)
+
+
+def test_a_document_rendered_twice_is_the_same_pdf() -> None:
+    from dataclasses import replace
+    from zoneinfo import ZoneInfo
+
+    from ketacare.clinic.documents import Document, Identity, Letterhead, render_pdf
+    from ketacare.clinic.documents.render import TYPESET
+
+    document = Document(
+        template="documents/base.html",
+        title="Cache check",
+        letterhead=Letterhead("Test clinic"),
+        patient=Identity(
+            family_name="Cohort",
+            given_name="A",
+            mrn="CC-1",
+            birth_date=datetime(1970, 1, 1).date(),
+            sex="female",
+        ),
+        zone=ZoneInfo("Europe/Amsterdam"),
+        generated_at=datetime(2026, 3, 2, 10, tzinfo=UTC),
+        values={},
+    )
+    hits = TYPESET.hits
+    pdf = render_pdf(document)
+    assert pdf.startswith(b"%PDF") and render_pdf(document) == pdf
+    assert TYPESET.hits == hits + 1
+    # printed a minute later, the footer's time differs: typeset anew
+    later = replace(document, generated_at=datetime(2026, 3, 2, 10, 1, tzinfo=UTC))
+    assert render_pdf(later) != pdf and TYPESET.hits == hits + 1

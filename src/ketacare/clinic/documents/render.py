@@ -6,7 +6,10 @@ The templates live in the domains' ``templates/`` folders (as the pages do) and 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -173,10 +176,53 @@ def render_html(document: Document) -> str:
     )
 
 
-def render_pdf(document: Document) -> bytes:
-    """The document typeset as A4 PDF (letterhead, patient on every page, page N of M)."""
+class TypesetCache:
+    """The last few PDFs typeset, by the SHA-256 of their HTML.
+
+    Typesetting is most of a document's cost (about a quarter of a second for a signed
+    consent) and the PDF is a function of its HTML alone: the stylesheet is inlined and
+    the rest are this package's files. So the same HTML again (a signed consent
+    downloaded twice, a summary reprinted within its minute) is served from memory.
+    Bounded, and per process; it holds nothing the database does not.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.hits = 0
+        self.misses = 0
+        self._pdfs: OrderedDict[bytes, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, html: str, typeset: Callable[[str], bytes]) -> bytes:
+        """The PDF of ``html``: from memory, or ``typeset`` and kept."""
+        key = hashlib.sha256(html.encode("utf-8")).digest()
+        with self._lock:
+            pdf = self._pdfs.get(key)
+            if pdf is not None:
+                self._pdfs.move_to_end(key)
+                self.hits += 1
+                return pdf
+        pdf = typeset(html)
+        with self._lock:
+            self.misses += 1
+            self._pdfs[key] = pdf
+            while len(self._pdfs) > self.size:
+                self._pdfs.popitem(last=False)
+        return pdf
+
+
+#: a few dozen documents of some 100 kB each
+TYPESET = TypesetCache(size=32)
+
+
+def _typeset(html: str) -> bytes:
     from weasyprint import HTML
 
-    pdf = HTML(string=render_html(document), base_url=str(CSS_FILE.parent)).write_pdf()
+    pdf = HTML(string=html, base_url=str(CSS_FILE.parent)).write_pdf()
     assert pdf is not None  # write_pdf without a target returns the bytes
     return bytes(pdf)
+
+
+def render_pdf(document: Document) -> bytes:
+    """The document typeset as A4 PDF (letterhead, patient on every page, page N of M)."""
+    return TYPESET.get(render_html(document), _typeset)
