@@ -220,6 +220,57 @@ def test_the_chart_records_a_decision_and_the_dashboard_offers_the_export(
     assert len(_tables(r.content)["patients"]) == 2  # the clinic's patient and patient 3
 
 
+def test_a_patient_sees_their_registry_decision_and_withdraws_it_themselves(
+    app: Any, client: Any, clinic: dict[str, Any], login_page: Any, login_api: Any
+) -> None:
+    """Patient 1 (the demo's patient1 account) reads the decision on their own record in
+    their words and withdraws it there; nobody else can use that button for them."""
+    from ketacare.clinic.research.orm import ResearchConsent
+
+    csrf = login_page("patient1")
+    own = client.get("/patients/1").text
+    assert "You have not been asked to join the research registry" in own
+    assert 'data-testid="withdraw-research"' not in own
+    assert _consent(client, clinic["team"], 1, "granted").status_code == 201
+    own = client.get("/patients/1").text
+    assert "You agreed on " in own and "You can withdraw at any time" in own
+    r = client.post(
+        "/patients/1/research-consent/withdraw",
+        data={"csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert "You withdrew your agreement on " in client.get("/patients/1").text
+    with app.state.ctx.sessions() as s:
+        rows = s.scalars(
+            select(ResearchConsent)
+            .where(ResearchConsent.patient_id == 1)
+            .order_by(ResearchConsent.id)
+        ).all()
+    assert [(c.decision, c.note) for c in rows] == [
+        ("granted", "registry consent form v2"),
+        ("withdrawn", "withdrawn by the patient from their own record"),
+    ]
+    # nothing in force: refused, nothing stored
+    again = client.post(
+        "/patients/1/research-consent/withdraw", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert again.status_code == 409 and "no research consent in force" in again.text
+    # another patient's record, and a nurse: refused
+    assert client.post(
+        "/patients/2/research-consent/withdraw", data={"csrf_token": csrf}
+    ).status_code in (403, 404)
+    nurse_csrf = login_page("nurse")
+    assert (
+        client.post(
+            "/patients/1/research-consent/withdraw", data={"csrf_token": nurse_csrf}
+        ).status_code
+        == 403
+    )
+    with app.state.ctx.sessions() as s:
+        assert len(s.scalars(select(ResearchConsent)).all()) == 2
+
+
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ketacare.cli", *args],

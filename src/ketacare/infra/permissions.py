@@ -117,6 +117,9 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "analytics:whole_clinic": {Role.PHYSICIAN: ALL},
     # the research registry: exports without identifiers of consenting patients only
     "research:export": {Role.RESEARCHER: ALL},
+    # a patient withdraws their own registry consent without asking anyone (staff record
+    # decisions from the chart under patient:write)
+    "research_consent:withdraw": {Role.PATIENT: OWN},
     # accounts and the audit trail are administration, not clinical care
     "user:read": {Role.ADMIN: ALL},
     "user:write": {Role.ADMIN: ALL},

@@ -142,11 +142,10 @@ def _chart(call: PageCall, patient_id: int, refused: Refusal | None = None) -> R
         from ketacare.clinic.rems.service import enrolment
 
         rems_enrolment = enrolment(session=session, patient_id=patient_id)
-    consents = None
-    if principal.role != "patient":
-        from ketacare.clinic.research import service as research
+    from ketacare.clinic.research import service as research
 
-        consents = research.consent_history(session=session, patient_id=patient_id)
+    # staff see every decision; a patient sees their own, and may withdraw one in force
+    consents = research.consent_history(session=session, patient_id=patient_id)
     retired_by = None
     if chart.patient.retired_by is not None:
         from ketacare.clinic.accounts.orm import User

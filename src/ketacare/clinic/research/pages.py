@@ -19,6 +19,16 @@ def consent_page(patient_id: int, call: PageCall = page_call("patient:write")) -
     return call.redirect(f"/patients/{patient_id}#research-h")
 
 
+@router.post("/patients/{patient_id}/research-consent/withdraw")
+def withdraw_page(
+    patient_id: int, call: PageCall = page_call("research_consent:withdraw")
+) -> Response:
+    """A patient withdraws their own registry consent from their record."""
+    call.own(patient_id)
+    call.do(service.withdraw_own, patient_id=patient_id)
+    return call.redirect(f"/patients/{patient_id}#research-h")
+
+
 @router.get("/research/export.zip")
 def export_page(
     profile: str = "year_only",

@@ -37,6 +37,7 @@ from ketacare.core.research import (
     deidentify,
     rules,
 )
+from ketacare.infra.errors import Conflict
 
 DECISIONS = ("granted", "withdrawn")
 COLUMNS = {
@@ -89,6 +90,27 @@ def record_consent(
         resource_type="research_consent",
         patient_id=patient_id,
         detail={"decision": decision},
+    )
+
+
+def withdraw_own(
+    *, session: Session, actor: audit.Actor, patient_id: int, now: datetime
+) -> ResearchConsent:
+    """The patient withdraws their registry consent themselves; every export after this
+    leaves them out. Only a consent in force can be withdrawn."""
+    history = consent_history(session=session, patient_id=patient_id)
+    if not history or history[0].decision != "granted":
+        raise Conflict(
+            f"patient {patient_id} has no research consent in force to withdraw "
+            f"(newest decision: {history[0].decision if history else 'none recorded'})"
+        )
+    return record_consent(
+        session=session,
+        actor=actor,
+        patient_id=patient_id,
+        decision="withdrawn",
+        note="withdrawn by the patient from their own record",
+        now=now,
     )
 
 
