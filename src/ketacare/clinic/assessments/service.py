@@ -145,26 +145,48 @@ def _close_answered(
                 ClinicalAlert.raised_at <= now,
             )
         )
+        number = next(n for n, it in enumerate(instrument.items, 1) if it.id == item)
         for alert in open_alerts:
-            alert.acknowledged_at = now
-            alert.acknowledged_by = actor.user_id if row.source == "staff" else None
-            number = next(n for n, it in enumerate(instrument.items, 1) if it.id == item)
-            alert.action = (
-                f"answered: item {number} is {row.answers[item]} on the "
-                f"{instrument.short_title} of assessment {row.id} "
-                f"({'entered by staff' if row.source == 'staff' else 'self-reported'}); "
-                "closed when it was recorded"
-            )
-            audit.record(
+            _close(
+                alert,
                 session=session,
                 actor=actor,
-                action="acknowledge",
-                resource_type="clinical_alert",
-                resource_id=alert.id,
-                patient_id=alert.patient_id,
-                at=now,
+                by=actor.user_id if row.source == "staff" else None,
+                action=(
+                    f"answered: item {number} is {row.answers[item]} on the "
+                    f"{instrument.short_title} of assessment {row.id} "
+                    f"({'entered by staff' if row.source == 'staff' else 'self-reported'}); "
+                    "closed when it was recorded"
+                ),
+                now=now,
                 detail={"closed_by_assessment": row.id, "item": item},
             )
+
+
+def _close(
+    alert: ClinicalAlert,
+    *,
+    session: Session,
+    actor: audit.Actor,
+    by: int | None,
+    action: str,
+    now: datetime,
+    detail: dict[str, object] | None = None,
+) -> None:
+    """Close ``alert`` with what was done (kept, never deleted; audited)."""
+    alert.acknowledged_at = now
+    alert.acknowledged_by = by
+    alert.action = action
+    audit.record(
+        session=session,
+        actor=actor,
+        action="acknowledge",
+        resource_type="clinical_alert",
+        resource_id=alert.id,
+        patient_id=alert.patient_id,
+        at=now,
+        detail=detail,
+    )
 
 
 def refuse_incomplete(
@@ -382,18 +404,7 @@ def acknowledge(
         from ketacare.clinic.sessions.inbox import refuse_inbox_acknowledgement
 
         refuse_inbox_acknowledgement(session=session, alert=alert)
-    alert.acknowledged_at = now
-    alert.acknowledged_by = actor.user_id
-    alert.action = action.strip()
-    audit.record(
-        session=session,
-        actor=actor,
-        action="acknowledge",
-        resource_type="clinical_alert",
-        resource_id=alert.id,
-        patient_id=alert.patient_id,
-        at=now,
-    )
+    _close(alert, session=session, actor=actor, by=actor.user_id, action=action.strip(), now=now)
     return alert
 
 
