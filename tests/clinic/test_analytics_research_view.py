@@ -17,13 +17,14 @@ B            G90.5      crps-outpatient   11                        11 R (all at
 C            F33.1      depression-iv     3                         3 R (all at last)
 ===========  =========  ================  ========================  ==================
 
-Research view, by condition: A (23 treated; 12 responders; 11 non-responders) shows
-every cell as 0 or >= 11, and so does B. C has 3 of everything: withheld; pooled alone it
-would still be 3 (and C = all - A - B), so the smaller shown row, B (11), joins it: "other
-conditions, pooled (2)" of 14 treated, 14 responders. By protocol: depression-iv (3) is
-pooled and the only shown row, crps-outpatient, must join it, so the pool is the whole
-cohort: 37 treated, 26 responders, 11 non-responders. Overall: 37, 26/37 judgeable.
-The physician sees 43 treated (37 + 5 + 1) and 32 responders.
+Research view (no follow-up window: nothing is "lost"): the 37 consented patients. F33.1
+has 3 treated, 3 responders, 3 at the last follow-up, 3 judgeable and 3 eligible: each
+withheld. Its treated count would still be the whole cohort's 37 less G90.5's 11 and
+M79.7's 23, so the smallest other count of that sum, G90.5's 11, is withheld with it
+(and likewise for responders, at-last, judgeable, eligible). By protocol, depression-iv
+(the same 3 patients) is withheld and so is crps-outpatient's 34 (37 = 3 + 34). Shown:
+the cohort (37 treated, 26 responders, 37 judgeable) and M79.7 (23 treated, 12
+responders, 11 non-responders).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -41,7 +43,7 @@ from ketacare.clinic.audit.orm import AuditEvent
 from ketacare.clinic.patients.orm import Patient
 from ketacare.clinic.research.orm import ResearchConsent
 from ketacare.core.outcomes import STATUS_NAMES
-from ketacare.core.research.disclosure import SmallCells, collapse, small_cells
+from ketacare.core.research.disclosure import SmallCells, small_cells, withhold
 from ketacare.infra.db import unit_of_work
 
 ENTRY = datetime(2026, 1, 5, 10, tzinfo=UTC)
@@ -116,7 +118,11 @@ def _pain30(client: Any, headers: dict[str, str], **params: str) -> dict[str, An
     return {"parameters": body["parameters"], **found}
 
 
-def test_a_researcher_sees_the_consented_cohort_with_small_groups_pooled(
+COUNTS = ("treated", "no_baseline", "not_eligible", "no_follow_up", "eligible", "judgeable")
+COUNTS += ("responders", "at_last")
+
+
+def test_a_researcher_sees_the_consented_cohort_without_small_counts(
     app: Any, client: Any, login_api: Any
 ) -> None:
     _write(app, COHORT)
@@ -134,31 +140,95 @@ def test_a_researcher_sees_the_consented_cohort_with_small_groups_pooled(
     overall = research["overall"]
     assert (overall["treated"], overall["responders"], overall["judgeable"]) == (37, 26, 37)
     assert overall["rate_judgeable"]["numerator"] == 26
-    rows = {g["key"] or g["kind"]: g for g in research["by_condition"]}
-    assert set(rows) == {"M79.7", "other"}
+    rows = {g["key"]: g for g in research["by_condition"] + research["by_protocol"]}
     assert (rows["M79.7"]["treated"], rows["M79.7"]["responders"]) == (23, 12)
-    assert sorted(rows["other"]["members"]) == ["F33.1", "G90.5"]
-    assert (rows["other"]["treated"], rows["other"]["responders"]) == (14, 14)
-    (protocols,) = research["by_protocol"]
-    assert protocols["kind"] == "other" and protocols["treated"] == 37
-    assert sorted(protocols["members"]) == ["crps-outpatient", "depression-iv"]
+    assert rows["M79.7"]["rate_judgeable"]["value"] == pytest.approx(12 / 23)
+    for small in ("F33.1", "depression-iv"):
+        assert {f: rows[small][f] for f in COUNTS} == {
+            "treated": None,
+            "no_baseline": 0,
+            "not_eligible": 0,
+            "no_follow_up": 0,
+            "eligible": None,
+            "judgeable": None,
+            "responders": None,
+            "at_last": None,
+        }
+        assert rows[small]["rate_judgeable"] == {
+            "numerator": None,
+            "denominator": None,
+            "value": None,
+            "lower": None,
+            "upper": None,
+        }
+    assert rows["G90.5"]["treated"] is None and rows["G90.5"]["responders"] is None
+    assert rows["crps-outpatient"]["treated"] is None
     # every count the researcher was given is 0 or at least 11
     shown = [
-        g[name]
+        g[f]
         for g in [overall, *research["by_condition"], *research["by_protocol"]]
-        for name in ("treated", "no_baseline", "not_eligible", "no_follow_up", "responders")
+        for f in COUNTS
+        if g[f] is not None
     ]
     assert shown and all(n == 0 or n >= 11 for n in shown)
+    # and no withheld count can be solved for: independently, by linear programming over
+    # every sum the table shows (non-negative counts), each has more than one value
+    _assert_not_derivable(research)
     note = " ".join(research["parameters"]["notes"])
-    assert "only the 37 patients whose newest research consent decision is 'granted'" in note
+    assert "only the patients whose newest research consent decision is 'granted'" in note
 
 
-def test_a_cohort_too_small_is_withheld_whole(app: Any, client: Any, login_api: Any) -> None:
+def _assert_not_derivable(research: dict[str, Any]) -> None:
+    """Each withheld count of the table can take at least two values consistent with
+    every shown count and sum (scipy's LP, written here apart from the code)."""
+    from scipy.optimize import linprog
+
+    rows = [research["overall"], *research["by_condition"], *research["by_protocol"]]
+    k = len(research["by_condition"])
+    figures = ("no_baseline", "not_eligible", "no_follow_up", "non_resp", "responders")
+    figures += ("treated", "judgeable", "eligible", "at_last", "not_at_last")
+    names = [(n, f) for n in range(len(rows)) for f in figures]
+    at = {name: i for i, name in enumerate(names)}
+    equations: list[dict[tuple[int, str], int]] = []
+    for n in range(len(rows)):
+        equations += [
+            {(n, "treated"): -1, **{(n, f): 1 for f in figures[:5]}},
+            {(n, "judgeable"): -1, (n, "non_resp"): 1, (n, "responders"): 1},
+            {(n, "eligible"): -1, (n, "no_follow_up"): 1, (n, "judgeable"): 1},
+            {(n, "responders"): -1, (n, "at_last"): 1, (n, "not_at_last"): 1},
+        ]
+    for members in (range(1, 1 + k), range(1 + k, len(rows))):
+        for f in figures:
+            equations.append({(0, f): -1, **{(m, f): 1 for m in members}})
+    for n, row in enumerate(rows):  # the shown counts are known
+        for f in figures:
+            if row.get(f) is not None:
+                equations.append({(n, f): 1, "value": row[f]})  # type: ignore[dict-item]
+    a = np.zeros((len(equations), len(names)))
+    b = np.zeros(len(equations))
+    for r, eq in enumerate(equations):
+        for key, coefficient in eq.items():
+            if key == "value":
+                b[r] = coefficient
+            else:
+                a[r, at[key]] = coefficient
+    withheld = [(n, f) for n, row in enumerate(rows) for f in COUNTS if row[f] is None]
+    assert withheld
+    for cell in withheld:
+        c = np.zeros(len(names))
+        c[at[cell]] = 1.0
+        low = linprog(c, A_eq=a, b_eq=b, bounds=(0, None), method="highs")
+        high = linprog(-c, A_eq=a, b_eq=b, bounds=(0, None), method="highs")
+        assert low.status == 0 and high.status == 0
+        assert -high.fun - low.fun >= 1, f"{cell} is fixed at {low.fun}"
+
+
+def test_a_cohort_too_small_shows_nothing_but_zeros(app: Any, client: Any, login_api: Any) -> None:
     _write(app, [("M79.7", "crps-outpatient", 4, 3, "granted"), ("G90.5", "ketamine", 9, 0, None)])
     research = _pain30(client, login_api("researcher"))
-    assert research["overall"] is None
-    assert research["by_condition"] == [] and research["by_protocol"] == []
-    assert any("below the research threshold" in w for w in research["withheld"])
+    for row in [research["overall"], *research["by_condition"], *research["by_protocol"]]:
+        assert all(row[f] in (None, 0) for f in COUNTS), row
+    assert research["overall"]["treated"] is None
     assert _pain30(client, login_api("physician"))["overall"]["treated"] == 16
 
 
@@ -210,7 +280,7 @@ def test_the_researchers_page_says_what_it_withholds(
     assert page.status_code == 200
     assert 'data-testid="research-view"' in page.text
     assert 'aria-label="Filters"' not in page.text  # nothing to narrow the cohort with
-    assert 'data-testid="pooled-row"' in page.text and "other conditions, pooled (2)" in page.text
+    assert page.text.count('<span class="withheld"') >= 10
     login_page("physician")
     page = client.get("/dashboard")
     assert 'data-testid="research-view"' not in page.text and 'aria-label="Filters"' in page.text
@@ -231,14 +301,11 @@ RULE = SmallCells(11)
 
 
 @given(st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=8))
-def test_no_withheld_row_can_be_had_by_subtraction(counts: list[int]) -> None:
-    rows = [(f"g{i}", (n,)) for i, n in enumerate(counts)]
-    out = collapse(rows, cells=lambda v: v, add=lambda a, b: (a[0] + b[0],), rule=RULE)
-    assert all(RULE.shows(v[0]) for _, v in out.shown)
-    if out.pooled is None:
-        assert all(RULE.shows(n) for n in counts)
-        return
-    assert out.pooled[0] == sum(counts) - sum(v[0] for _, v in out.shown)
-    assert len(out.pooled_keys) >= 2 or not out.shown  # one pooled row would be itself
-    if not out.pooled_shown:  # withheld pool: nothing else is shown to subtract from
-        assert out.shown == ()
+def test_no_withheld_cell_of_a_sum_can_be_had_by_subtraction(parts: list[int]) -> None:
+    cells = {"total": sum(parts), **{f"g{i}": n for i, n in enumerate(parts)}}
+    hidden = withhold(cells, [("total", [f"g{i}" for i in range(len(parts))])], RULE)
+    assert all(RULE.shows(v) for k, v in cells.items() if k not in hidden)
+    assert all(k in hidden for k, v in cells.items() if not RULE.shows(v))
+    unknown = [k for k in cells if k in hidden]
+    # one equation: a single unknown is fixed by it; two or more are not
+    assert len(unknown) != 1

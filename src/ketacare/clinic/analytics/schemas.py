@@ -14,14 +14,16 @@ from ketacare.core.outcomes import Definition, Rate
 class RateOut(BaseModel):
     """A proportion with its numerator, denominator and Wilson score interval."""
 
-    numerator: int
-    denominator: int
-    value: float | None = Field(description="None when the denominator is 0")
+    numerator: int | None = Field(description="None: withheld from a research reader")
+    denominator: int | None = Field(description="None: withheld from a research reader")
+    value: float | None = Field(description="None when the denominator is 0, or withheld")
     lower: float | None
     upper: float | None
 
     @classmethod
-    def of(cls, rate: Rate) -> RateOut:
+    def of(cls, rate: Rate, *, shown: bool = True) -> RateOut:
+        if not shown:
+            return cls(numerator=None, denominator=None, value=None, lower=None, upper=None)
         return cls(
             numerator=rate.numerator,
             denominator=rate.denominator,
@@ -32,23 +34,24 @@ class RateOut(BaseModel):
 
 
 class GroupOut(BaseModel):
-    """One group's patients by what could be judged, and its rates."""
+    """One group's patients by what could be judged, and its rates.
 
-    kind: Literal["all", "condition", "protocol", "other"] = Field(
-        description="other: groups pooled for a research reader (see members)"
-    )
+    For a research reader a count from 1 to 10, and any figure it could be derived from,
+    is None (withheld; see ``parameters.research_smallest_count_shown``).
+    """
+
+    kind: Literal["all", "condition", "protocol"]
     key: str | None
     label: str
-    members: list[str] = Field(default=[], description="kind other: the keys pooled")
-    treated: int = Field(description="patients of the cohort (a dose given)")
-    no_baseline: int
-    not_eligible: int = Field(description="a baseline the definition does not assess")
-    no_follow_up: int
-    eligible: int
-    judgeable: int = Field(description="an eligible baseline and at least one follow-up")
-    responders: int = Field(description="met the definition at any follow-up")
-    at_last: int = Field(description="met the definition at the last follow-up")
-    lost_to_follow_up: int | None = Field(description="None: no follow-up window set")
+    treated: int | None = Field(description="patients of the cohort (a dose given)")
+    no_baseline: int | None
+    not_eligible: int | None = Field(description="a baseline the definition does not assess")
+    no_follow_up: int | None
+    eligible: int | None
+    judgeable: int | None = Field(description="an eligible baseline and at least one follow-up")
+    responders: int | None = Field(description="met the definition at any follow-up")
+    at_last: int | None = Field(description="met the definition at the last follow-up")
+    lost_to_follow_up: int | None = Field(description="None: no follow-up window set, or withheld")
     lost_unjudged: int | None = Field(description="lost patients who could not be judged")
     rate_judgeable: RateOut = Field(description="responders / judgeable")
     rate_eligible: RateOut = Field(
@@ -60,25 +63,31 @@ class GroupOut(BaseModel):
     @classmethod
     def of(cls, row: GroupRow) -> GroupOut:
         c = row.counts
+
+        def n(figure: str, value: int) -> int | None:
+            return value if row.shown(figure) else None
+
+        def rate(name: str) -> RateOut:
+            return RateOut.of(getattr(row, name), shown=row.shown(name))
+
         return cls(
             kind=row.kind,
             key=row.key,
             label=row.label,
-            members=list(row.members),
-            treated=c.treated,
-            no_baseline=c.no_baseline,
-            not_eligible=c.not_eligible,
-            no_follow_up=c.no_follow_up,
-            eligible=c.eligible,
-            judgeable=c.judgeable,
-            responders=c.responders,
-            at_last=c.at_last,
-            lost_to_follow_up=c.lost if row.lost_computed else None,
-            lost_unjudged=c.lost_unjudged if row.lost_computed else None,
-            rate_judgeable=RateOut.of(row.rate_judgeable),
-            rate_eligible=RateOut.of(row.rate_eligible),
-            rate_at_last=RateOut.of(row.rate_at_last),
-            completeness=RateOut.of(row.completeness),
+            treated=n("treated", c.treated),
+            no_baseline=n("no_baseline", c.no_baseline),
+            not_eligible=n("not_eligible", c.not_eligible),
+            no_follow_up=n("no_follow_up", c.no_follow_up),
+            eligible=n("eligible", c.eligible),
+            judgeable=n("judgeable", c.judgeable),
+            responders=n("responders", c.responders),
+            at_last=n("at_last", c.at_last),
+            lost_to_follow_up=n("lost", c.lost) if row.lost_computed else None,
+            lost_unjudged=n("lost_unjudged", c.lost_unjudged) if row.lost_computed else None,
+            rate_judgeable=rate("rate_judgeable"),
+            rate_eligible=rate("rate_eligible"),
+            rate_at_last=rate("rate_at_last"),
+            completeness=rate("completeness"),
         )
 
 
@@ -145,12 +154,9 @@ class CurveOut(BaseModel):
 
 class DefinitionOutcomes(BaseModel):
     definition: DefinitionOut
-    overall: GroupOut | None = Field(
-        description="None: withheld from a research reader (a count from 1 to 10)"
-    )
+    overall: GroupOut
     by_condition: list[GroupOut]
     by_protocol: list[GroupOut]
-    withheld: list[str] = Field(description="what a research reader is not shown, and why")
 
 
 class DefinitionDurability(BaseModel):
@@ -233,10 +239,9 @@ class OutcomesOut(BaseModel):
             definitions=[
                 DefinitionOutcomes(
                     definition=DefinitionOut.of(r.definition),
-                    overall=GroupOut.of(r.overall) if r.overall else None,
+                    overall=GroupOut.of(r.overall),
                     by_condition=[GroupOut.of(g) for g in r.by_condition],
                     by_protocol=[GroupOut.of(g) for g in r.by_protocol],
-                    withheld=list(r.withheld),
                 )
                 for r in d.results
             ],

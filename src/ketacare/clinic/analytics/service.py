@@ -34,7 +34,7 @@ from ketacare.clinic.analytics.reference import Statistics, condition_label, sta
 from ketacare.clinic.audit import service as audit
 from ketacare.core.errors import InvalidInput
 from ketacare.core.outcomes import STATUS_NAMES, Definition, KaplanMeier, Rate, kaplan_meier
-from ketacare.core.research.disclosure import SmallCells, collapse, small_cells
+from ketacare.core.research.disclosure import SmallCells, small_cells, withhold
 from ketacare.infra.permissions import Role, allowed
 from ketacare.infra.settings import Settings
 
@@ -178,19 +178,12 @@ class GroupRow:
     rate_at_last: Rate
     completeness: Rate
     lost_computed: bool
-    members: tuple[str, ...] = ()  # kind "other": the groups pooled into it
+    #: a research reader's view: the figures not shown (names of :data:`FIGURES`)
+    withheld: frozenset[str] = frozenset()
 
     @classmethod
     def of(
-        cls,
-        kind: str,
-        key: str | None,
-        label: str,
-        c: Counts,
-        *,
-        confidence: float,
-        lost: bool,
-        members: tuple[str, ...] = (),
+        cls, kind: str, key: str | None, label: str, c: Counts, *, confidence: float, lost: bool
     ) -> GroupRow:
         return cls(
             kind=kind,
@@ -202,31 +195,73 @@ class GroupRow:
             rate_at_last=Rate.of(c.at_last, c.judgeable, confidence=confidence),
             completeness=Rate.of(c.judgeable, c.treated, confidence=confidence),
             lost_computed=lost,
-            members=members,
         )
 
+    def shown(self, figure: str) -> bool:
+        """Whether ``figure`` (a count of :data:`FIGURES`, or a rate of :data:`RATES`) may
+        be shown: a rate only with its numerator and denominator."""
+        if figure in RATES:
+            return not (set(RATES[figure]) & self.withheld)
+        return figure not in self.withheld
 
-def shown_counts(c: Counts, *, lost: bool) -> tuple[int, ...]:
-    """Every count a row shows, and every difference a reader could take between them
-    (the rates' complements, the not-judgeable total, the lost who were judged)."""
-    out: tuple[int, ...] = (
-        c.treated,
-        c.no_baseline,
-        c.not_eligible,
-        c.no_follow_up,
-        c.non_responders,
-        c.responders,
-        c.at_last,
-        c.responders - c.at_last,
-        c.judgeable,
-        c.eligible,
-        c.treated - c.judgeable,
-        c.eligible - c.responders,
-        c.judgeable - c.at_last,
-    )
-    if lost:
-        out += (c.lost, c.lost_unjudged, c.lost - c.lost_unjudged, c.treated - c.lost)
-    return out
+
+#: The counts a row shows (as :class:`Counts` names them, and the derived ones), and
+#: the differences a reader could take between them, each a cell of the research view.
+FIGURES: tuple[str, ...] = (
+    "treated",
+    "no_baseline",
+    "not_eligible",
+    "no_follow_up",
+    "non_responders",
+    "responders",
+    "at_last",
+    "not_at_last",
+    "judgeable",
+    "eligible",
+    "lost",
+    "lost_unjudged",
+    "lost_judged",
+    "not_lost",
+)
+#: Each rate's numerator and denominator.
+RATES: dict[str, tuple[str, str]] = {
+    "rate_judgeable": ("responders", "judgeable"),
+    "rate_eligible": ("responders", "eligible"),
+    "rate_at_last": ("at_last", "judgeable"),
+    "completeness": ("judgeable", "treated"),
+}
+
+
+def _figures(c: Counts) -> dict[str, int]:
+    return {
+        "treated": c.treated,
+        "no_baseline": c.no_baseline,
+        "not_eligible": c.not_eligible,
+        "no_follow_up": c.no_follow_up,
+        "non_responders": c.non_responders,
+        "responders": c.responders,
+        "at_last": c.at_last,
+        "not_at_last": c.responders - c.at_last,
+        "judgeable": c.judgeable,
+        "eligible": c.eligible,
+        "lost": c.lost,
+        "lost_unjudged": c.lost_unjudged,
+        "lost_judged": c.lost - c.lost_unjudged,
+        "not_lost": c.treated - c.lost,
+    }
+
+
+#: How a row's figures add up (total, parts); the lost ones only where lost is computed.
+ROW_SUMS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("treated", ("no_baseline", "not_eligible", "no_follow_up", "non_responders", "responders")),
+    ("judgeable", ("non_responders", "responders")),
+    ("eligible", ("no_follow_up", "judgeable")),
+    ("responders", ("at_last", "not_at_last")),
+)
+LOST_SUMS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("treated", ("lost", "not_lost")),
+    ("lost", ("lost_unjudged", "lost_judged")),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,11 +278,10 @@ class DefinitionResult:
     """Everything the dashboard shows for one definition."""
 
     definition: Definition
-    overall: GroupRow | None  # None: withheld from a research reader (a small count)
+    overall: GroupRow
     by_condition: tuple[GroupRow, ...]
     by_protocol: tuple[GroupRow, ...]
     curves: tuple[Curve, ...]
-    withheld: tuple[str, ...] = ()  # what a research reader is not shown, and why
 
 
 @dataclass(frozen=True, slots=True)
@@ -525,7 +559,7 @@ def dashboard(
             ),
             curves=tuple(def_curves),
         )
-        results.append(result if rule is None else research_view(result, rule, confidence))
+        results.append(result if rule is None else research_view(result, rule))
     audit.record(
         session=session,
         actor=actor,
@@ -543,10 +577,9 @@ def dashboard(
     notes = []
     if rule is not None:
         notes.append(
-            f"Research view: only the {len(patients or [])} patients whose newest research "
-            f"consent decision is 'granted' are counted, and {rule.rule}. Groups with such "
-            "a count are pooled; durability curves, whose steps count patients, are not "
-            "shown."
+            "Research view: only the patients whose newest research consent decision is "
+            f"'granted' are counted, and {rule.rule}. A figure withheld is marked "
+            "'withheld'; durability curves, whose steps count patients, are not shown."
         )
     if state.notice:
         notes.append(state.notice)
@@ -594,58 +627,36 @@ def _check_research_filters(filters: Filters, rule: SmallCells) -> None:
         )
 
 
-def research_view(
-    result: DefinitionResult, rule: SmallCells, confidence: float
-) -> DefinitionResult:
-    """``result`` as a research reader may see it: a row with a count from 1 to 10 (or
-    a difference of two of its counts in that range) is pooled with others into "other
-    groups" until the pool has none (:func:`ketacare.core.research.disclosure.collapse`);
-    a pool that cannot reach it, and an overall row with one, are withheld."""
-    withheld: list[str] = []
-    overall = result.overall
-    if overall is not None and not rule.all_shown(
-        shown_counts(overall.counts, lost=overall.lost_computed)
-    ):
-        withheld.append("all patients shown: a count below the research threshold")
-        overall = None
-
-    def split(rows: tuple[GroupRow, ...], what: str) -> tuple[GroupRow, ...]:
-        if not rows:
-            return rows
-        lost = rows[0].lost_computed
-        by_key = {r.key or "": r for r in rows}
-        out = collapse(
-            [(r.key or "", r.counts) for r in rows],
-            cells=lambda c: shown_counts(c, lost=lost),
-            add=lambda a, b: a + b,
-            rule=rule,
-        )
-        kept = [by_key[k] for k, _ in out.shown]
-        if out.pooled is not None:
-            names = ", ".join(by_key[k].label for k in out.pooled_keys)
-            if out.pooled_shown and overall is not None:
-                kept.append(
-                    GroupRow.of(
-                        "other",
-                        None,
-                        f"other {what}s, pooled ({len(out.pooled_keys)})",
-                        out.pooled,
-                        confidence=confidence,
-                        lost=lost,
-                        members=out.pooled_keys,
-                    )
-                )
-            else:
-                withheld.append(f"{what}s {names}: counts below the research threshold")
-        return tuple(kept)
-
-    by_condition = split(result.by_condition, "condition")
-    by_protocol = split(result.by_protocol, "protocol")
+def research_view(result: DefinitionResult, rule: SmallCells) -> DefinitionResult:
+    """``result`` as a research reader may see it: each row's counts from 1 to 10
+    withheld, and enough others that none of them can be had from what is shown, through
+    a row's own sums (:data:`ROW_SUMS`) or the whole-clinic row as the sum of its groups
+    (:func:`ketacare.core.research.disclosure.withhold`); no durability curves."""
+    rows = [result.overall, *result.by_condition, *result.by_protocol]
+    lost = result.overall.lost_computed
+    names = [f for f in FIGURES if lost or not f.startswith(("lost", "not_lost"))]
+    cells = {(n, f): _figures(r.counts)[f] for n, r in enumerate(rows) for f in names}
+    sums: list[tuple[tuple[int, str], list[tuple[int, str]]]] = [
+        ((n, total), [(n, part) for part in parts])
+        for n in range(len(rows))
+        for total, parts in ROW_SUMS + (LOST_SUMS if lost else ())
+    ]
+    first = 1
+    for groups in (result.by_condition, result.by_protocol):
+        if groups:
+            members = range(first, first + len(groups))
+            sums += [((0, f), [(n, f) for n in members]) for f in names]
+        first += len(groups)
+    hidden = withhold(cells, sums, rule, group=lambda cell: cell[0])  # a row: one group
+    masked = [
+        replace(r, withheld=frozenset(f for f in names if (n, f) in hidden))
+        for n, r in enumerate(rows)
+    ]
+    k = len(result.by_condition)
     return replace(
         result,
-        overall=overall,
-        by_condition=by_condition,
-        by_protocol=by_protocol,
+        overall=masked[0],
+        by_condition=tuple(masked[1 : 1 + k]),
+        by_protocol=tuple(masked[1 + k :]),
         curves=(),
-        withheld=tuple(withheld),
     )

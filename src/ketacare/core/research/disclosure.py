@@ -4,38 +4,40 @@ A dashboard of response rates is an aggregate, but a group of three patients, or
 rate of 2 of 40, tells a reader about identifiable people. The rule followed is the CMS
 cell size suppression policy (``data/deidentification.toml``, ``small_cells``): no count
 from 1 to 10 is shown, directly or so that it can be derived from what is shown (a
-percentage with its denominator, a total minus its other parts); zero may be shown.
+percentage with its denominator, a total less its other parts); zero may be shown.
 
-Two of the policy's own strategies do the work here. A row (a group of patients) is
-shown only when every count it carries, and every difference a reader could take
-between them, is shown; rows that are not are *collapsed* into one pooled row. When the
-pool itself holds a small count, the smallest shown row joins it, until the pool passes
-or every row is in it, so that no withheld row can be had by subtracting the shown rows
-from the total (complementary suppression over the one margin these tables have).
+:func:`withhold` does both halves. Every count from 1 to 10 is withheld (primary
+suppression). Then the table's sums (a total and its parts, a whole-clinic row and its
+groups) are solved for the withheld cells: while one of them can be had exactly from
+the cells shown, a shown cell of a sum it is in is withheld too (complementary
+suppression), until none can. "Can be had" is exact linear algebra: a
+withheld cell is determined when its unit vector lies in the row space of the sums
+restricted to the withheld cells.
 
 Examples
 --------
->>> rule = SmallCells(smallest_shown=11)
->>> [rule.shows(n) for n in (0, 1, 10, 11)]
-[True, False, False, True]
->>> rows = [("a", (40,)), ("b", (3,)), ("c", (12,)), ("d", (25,))]
->>> out = collapse(rows, cells=lambda v: v, add=lambda x, y: (x[0] + y[0],), rule=rule)
->>> [k for k, _ in out.shown], out.pooled_keys, out.pooled, out.pooled_shown
-(['a', 'd'], ('b', 'c'), (15,), True)
+A total of 40 split 3 / 12 / 25: the 3 is withheld, and with it the 12, or the 3 would
+be 40 less 12 and 25.
 
-Group ``b`` alone (3) would be withheld; with ``c`` shown, a reader would get it as the
-total 80 less 40, 12 and 25, so ``c`` (the smallest shown row) is pooled with it.
+>>> rule = SmallCells(smallest_shown=11)
+>>> cells = {"all": 40, "a": 3, "b": 12, "c": 25}
+>>> sorted(withhold(cells, [("all", ("a", "b", "c"))], rule))
+['a', 'b']
+>>> sorted(withhold({"all": 40, "a": 0, "b": 15, "c": 25}, [("all", ("a", "b", "c"))], rule))
+[]
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TypeVar
+
+import numpy as np
 
 from ketacare.core.research.export import rules
 
-T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +49,6 @@ class SmallCells:
     def shows(self, count: int) -> bool:
         """Whether ``count`` may be shown (0, or at least :attr:`smallest_shown`)."""
         return count == 0 or count >= self.smallest_shown
-
-    def all_shown(self, counts: Iterable[int]) -> bool:
-        """Whether every count may be shown."""
-        return all(self.shows(c) for c in counts)
 
     @property
     def rule(self) -> str:
@@ -68,50 +66,69 @@ def small_cells() -> SmallCells:
     return SmallCells(rules().smallest_count_shown)
 
 
-@dataclass(frozen=True, slots=True)
-class Collapsed(Generic[T]):
-    """Rows that may be shown, and the rest pooled (``pooled`` None: nothing pooled)."""
-
-    shown: tuple[tuple[str, T], ...]
-    pooled_keys: tuple[str, ...]
-    pooled: T | None
-    pooled_shown: bool
-
-
-def collapse(
-    rows: Sequence[tuple[str, T]],
-    *,
-    cells: Callable[[T], Iterable[int]],
-    add: Callable[[T, T], T],
+def withhold(
+    cells: Mapping[K, int],
+    sums: Sequence[tuple[K, Iterable[K]]],
     rule: SmallCells,
-) -> Collapsed[T]:
-    """Pool every row with a small cell, then the smallest shown rows until the pool
-    passes (or every row is in it); ``cells`` lists a row's counts and the differences
-    a reader could take between them, ``add`` sums two rows.
+    group: Callable[[K], Hashable] | None = None,
+) -> frozenset[K]:
+    """The cells a research reader may not see: the small ones, and enough others that
+    none of the small ones can be derived through ``sums`` (each ``(total, parts)``: the
+    total is the sum of the parts). A withheld complement (11 or more) may itself be
+    derivable: the policy protects the values from 1 to 10.
 
-    The order of ``rows`` is kept; "smallest" is by the sum of a row's cells, ties by
-    key, so the same table always collapses the same way.
+    Each complement is the smallest shown count, of a sum holding a derivable cell, that
+    leaves fewer cells derivable once withheld; when no one cell does, the smallest in a
+    ``group`` (a row of the table) that already has a complement, so that row is closed
+    before another is opened; ties by the order of ``cells``, a zero only when nothing
+    else is left. A table always withholds the same, and its large figures last.
     """
-    shown = [(k, v) for k, v in rows if rule.all_shown(cells(v))]
-    pooled = [(k, v) for k, v in rows if not rule.all_shown(cells(v))]
-    if not pooled:
-        return Collapsed(tuple(shown), (), None, False)
+    of = group or (lambda k: k)
+    keys = list(cells)
+    index = {k: i for i, k in enumerate(keys)}
+    members = [(total, tuple(parts)) for total, parts in sums]
+    matrix = np.zeros((len(members), len(keys)))
+    for row, (total, parts) in enumerate(members):
+        matrix[row, index[total]] -= 1.0
+        for part in parts:
+            matrix[row, index[part]] += 1.0
+    hidden = [index[k] for k in keys if not rule.shows(cells[k])]
+    small = set(hidden)  # only these must not be derivable; a complement may be
 
-    def total(items: Sequence[tuple[str, T]]) -> T:
-        out = items[0][1]
-        for _, v in items[1:]:
-            out = add(out, v)
-        return out
+    def derivable(withheld: list[int]) -> set[int]:
+        return _determined(matrix, withheld) & small
 
-    while shown and not rule.all_shown(cells(total(pooled))):
-        smallest = min(shown, key=lambda kv: (sum(cells(kv[1])), kv[0]))
-        shown.remove(smallest)
-        pooled.append(smallest)
-    keys = {k for k, _ in pooled}
-    pool = total(pooled)
-    return Collapsed(
-        shown=tuple(shown),
-        pooled_keys=tuple(k for k, _ in rows if k in keys),
-        pooled=pool,
-        pooled_shown=rule.all_shown(cells(pool)),
-    )
+    found = derivable(hidden)
+    while found:
+        touching = {
+            index[k]
+            for total, parts in members
+            if any(index[m] in found for m in (total, *parts))
+            for k in (total, *parts)
+        }
+        shown = sorted(touching - set(hidden), key=lambda i: (cells[keys[i]], i))
+        # a zero may be shown, and withholding one rarely protects anything
+        candidates = [i for i in shown if cells[keys[i]] != 0] or shown
+        if not candidates:
+            return frozenset(keys)
+        # the smallest count that protects something; else the smallest in a row that
+        # already has a complement
+        helps = [i for i in candidates if len(derivable([*hidden, i])) < len(found)]
+        opened = {of(keys[i]) for i in hidden if i not in small}
+        hidden.append(
+            helps[0] if helps else min(candidates, key=lambda i: of(keys[i]) not in opened)
+        )
+        found = derivable(hidden)
+    return frozenset(keys[i] for i in hidden)
+
+
+def _determined(matrix: np.ndarray, hidden: list[int]) -> set[int]:
+    """The hidden columns whose value the sums fix, given every other column: those on
+    which every solution of the homogeneous system over the hidden columns is zero."""
+    if not hidden or matrix.shape[0] == 0:
+        return set()
+    sub = matrix[:, hidden]
+    _, s, vt = np.linalg.svd(sub)
+    rank = int((s > 1e-9 * max(1.0, float(s.max(initial=0.0)))).sum())
+    null = vt[rank:].T  # hidden x nullity
+    return {c for j, c in enumerate(hidden) if not np.any(np.abs(null[j]) > 1e-9)}
