@@ -113,13 +113,37 @@ def withhold(
             return frozenset(keys)
         # the smallest count that protects something; else the smallest in a row that
         # already has a complement
-        helps = [i for i in candidates if len(derivable([*hidden, i])) < len(found)]
+        helps = _helps(matrix, hidden, found, candidates)
         opened = {of(keys[i]) for i in hidden if i not in small}
         hidden.append(
             helps[0] if helps else min(candidates, key=lambda i: of(keys[i]) not in opened)
         )
         found = derivable(hidden)
     return frozenset(keys[i] for i in hidden)
+
+
+def _helps(
+    matrix: np.ndarray, hidden: list[int], found: set[int], candidates: list[int]
+) -> list[int]:
+    """The candidates (in their order) whose withholding frees a cell of ``found``.
+
+    Withholding column ``c`` adds a solution to the homogeneous system only when ``c``'s
+    column is a combination of the hidden ones, ``sub @ x = -a``; the new solution is
+    ``(x, 1)``, and it frees the derived cell ``i`` when ``x[i]`` is not 0 (``x[i]`` is
+    the same in every solution, since the old ones are 0 there).
+    """
+    sub = matrix[:, hidden]
+    inverse = np.linalg.pinv(sub)
+    at = {column: j for j, column in enumerate(hidden)}
+    out = []
+    for c in candidates:
+        column = matrix[:, c]
+        x = -(inverse @ column)
+        if np.abs(sub @ x + column).max(initial=0.0) > 1e-7:
+            continue
+        if any(abs(x[at[i]]) > 1e-9 for i in found):
+            out.append(c)
+    return out
 
 
 def _determined(matrix: np.ndarray, hidden: list[int]) -> set[int]:
