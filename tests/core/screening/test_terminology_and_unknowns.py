@@ -364,6 +364,42 @@ def test_cerebral_aneurysm_without_the_dot_is_recognised(code: str) -> None:
     assert "esketamine-aneurysmal-vascular-disease" in _rules(decision)
 
 
+@pytest.mark.parametrize(
+    ("code", "molecule", "rule"),
+    [
+        # ICD-10-CM I63 Cerebral infarction and I69.3- its sequelae: a stroke
+        ("I63.9", "ketamine", "ketamine-stroke-history"),
+        ("I69.351", "esketamine", "esketamine-stroke-history"),
+        # G93.2 Benign intracranial hypertension: raised intracranial pressure
+        ("G93.2", "ketamine", "asra-raised-intracranial-pressure"),
+        # H40.05- Ocular hypertension, and glaucoma H40.1-H40.9: raised intraocular pressure
+        ("H40.053", "ketamine", "asra-raised-intraocular-pressure"),
+        ("H40.1112", "esketamine", "asra-raised-intraocular-pressure"),
+        ("H40.9", "ketamine", "asra-raised-intraocular-pressure"),
+    ],
+)
+def test_stroke_intracranial_and_intraocular_pressure_codes_are_read(
+    code: str, molecule: str, rule: str
+) -> None:
+    doc = clean_doc(molecule)
+    doc["conditions"] = [code]
+    assert rule in _rules(_screen(doc))
+
+
+@pytest.mark.parametrize("code", ["H40.013", "H40.03", "G93.1", "I62.9", "I69.1"])
+def test_neighbouring_codes_do_not_read_as_those_findings(code: str) -> None:
+    """H40.0- glaucoma suspect (other than H40.05 ocular hypertension) is not raised
+    pressure; the codes beside G93.2, I63 and I69.3 are not the ones listed."""
+    doc = clean_doc("ketamine")
+    doc["conditions"] = [code]
+    fired = _rules(_screen(doc))
+    assert not fired & {
+        "ketamine-stroke-history",
+        "asra-raised-intracranial-pressure",
+        "asra-raised-intraocular-pressure",
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # Hepatic impairment for esketamine: the label's own statement
 # --------------------------------------------------------------------------------------------
