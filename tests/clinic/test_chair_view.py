@@ -561,3 +561,80 @@ def test_a_side_effect_is_recorded_present_absent_or_not_asked(
     (entry,) = [e for e in chair.read()["events"] if e["kind"] == "side_effects"]
     assert (entry["nausea"], entry["dizziness"], entry["vomiting"]) == (False, True, None)
     assert "side effects: MOAA/S 5, dizziness, absent: nausea" in chair.page()
+
+
+def test_the_chair_shows_the_medicines_planned_with_the_ketamine(
+    client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    """A premedication prescribed on the plan is in front of the nurse at the chair, and
+    shows as given once the log has it (matched by name, whatever the strength typed)."""
+    from plan_helpers import MONITORING_ORDER, draft
+
+    team = clinic["team"]
+    plan = draft(client, clinic)
+    r = client.post(
+        f"/api/v1/plans/{plan['id']}/adjuncts",
+        headers=team["physician"],
+        json={"drug": "Ondansetron", "dose_text": "4 mg IV", "use": "antiemetic premedication"},
+    )
+    assert r.status_code == 201, r.text
+    r = client.post(
+        f"/api/v1/plans/{plan['id']}/sign",
+        headers=team["physician"],
+        json={
+            "weight_confirmed": True,
+            "reason": "site limits not configured",
+            "monitoring_order": MONITORING_ORDER,
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert (
+        client.post(f"/api/v1/plans/{plan['id']}/cosign", headers=team["physician2"]).status_code
+        == 200
+    )
+    r = client.post(
+        f"/api/v1/plans/{plan['id']}/sessions", headers=team["nurse"], json={"session_number": 1}
+    )
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    login_page("nurse")
+
+    def panel() -> str:
+        html = client.get(f"/sessions/{sid}").text
+        return html.split('data-testid="planned-medicines"')[1].split("</section>")[0]
+
+    def ondansetron() -> str:
+        return panel().split("<strong>Ondansetron</strong>")[1].split("</li>")[0]
+
+    assert ondansetron().startswith(" 4 mg IV — antiemetic premedication")
+    assert "not given in this session" in ondansetron()
+    for event in ({"kind": "check_in"}, BASELINE):
+        seq = client.get(f"/api/v1/sessions/{sid}", headers=team["nurse"]).json()["last_seq"]
+        r = client.post(
+            f"/api/v1/sessions/{sid}/events",
+            headers=team["nurse"],
+            json={"expected_seq": seq, "event": event},
+        )
+        assert r.status_code == 201, r.text
+    # before the infusion starts, the premedication is recorded from the chair's own form
+    html = client.get(f"/sessions/{sid}").text
+    assert 'data-testid="medicines-given"' in html
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert csrf is not None
+    seq = client.get(f"/api/v1/sessions/{sid}", headers=team["nurse"]).json()["last_seq"]
+    r = client.post(
+        f"/sessions/{sid}/record",
+        data={
+            "csrf_token": csrf.group(1),
+            "expected_seq": str(seq),
+            "kind": "medication",
+            "drug": "ondansetron 4mg",
+            "dose": "4 mg",
+            "route": "IV",
+            "purpose": "premedication",
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    given = ondansetron()
+    assert "not given in this session" not in given and "(4 mg, IV)" in given

@@ -228,6 +228,13 @@ def add_adjunct(
     )
 
 
+def adjuncts_of(*, session: Session, plan_id: int) -> list[Adjunct]:
+    """The plan's adjunct medicines in the order prescribed (callers audit their read)."""
+    return list(
+        session.scalars(select(Adjunct).where(Adjunct.plan_id == plan_id).order_by(Adjunct.id))
+    )
+
+
 def _draft(session: Session, plan_id: int) -> Plan:
     plan = get_plan(session=session, plan_id=plan_id)
     if plan.status != "draft":

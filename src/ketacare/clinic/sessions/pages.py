@@ -23,9 +23,14 @@ from ketacare.clinic.stock import accounting as stock
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.instruments import get_instrument
 from ketacare.core.sessions import EVENT_TYPES, STOP_REASONS, VITALS
-from ketacare.core.sessions.events import CONSCIOUSNESS_LEVELS, MEDICATION_PURPOSES
+from ketacare.core.sessions.events import (
+    CONSCIOUSNESS_LEVELS,
+    MEDICATION_PURPOSES,
+    Medication,
+)
 from ketacare.core.sessions.followthrough import not_carried_out
 from ketacare.core.sessions.news2 import news2_rules
+from ketacare.core.terminology.drugs import clean_drug_text
 from ketacare.web.page_call import PageCall, Refusal, mapped_status, page_call
 from ketacare.web.render import optional_int
 
@@ -116,6 +121,11 @@ def _chair(
         if state.setup is not None
         else None
     )
+    given = [e for e in state.events if isinstance(e, Medication)]
+    planned = [
+        (a, [e for e in given if clean_drug_text(e.drug) == clean_drug_text(a.drug)])
+        for a in plans.adjuncts_of(session=session, plan_id=row.plan_id)
+    ]
     vitals = [{"at": e.at.isoformat(), **{k: getattr(e, k) for k in VITALS}} for e in state.vitals]
     thresholds = (
         [
@@ -148,6 +158,7 @@ def _chair(
             "news2_rules": news2_rules(),
             "consciousness_levels": CONSCIOUSNESS_LEVELS,
             "screening": screening,
+            "planned_medicines": planned,
             "patient_alerts": patient_alerts,
             "not_carried_out": not_carried_out(state),
             "alert_routes": {
