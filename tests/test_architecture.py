@@ -206,3 +206,14 @@ def mypy_allow_list(pyproject: Path) -> set[str]:
 def test_mypy_runs_strict_on_all_of_src_with_an_allow_list_that_only_shrinks() -> None:
     allowed = mypy_allow_list(SRC.parents[1] / "pyproject.toml")
     assert allowed <= MYPY_ALLOWED, f"added to mypy's allow-list: {sorted(allowed - MYPY_ALLOWED)}"
+
+
+def test_no_source_file_is_over_600_lines() -> None:
+    """A module that grows past 600 lines holds more than one concept: split it by them
+    (data files are not code and are not counted)."""
+    long = {
+        str(path.relative_to(SRC)): n
+        for path in sorted(SRC.rglob("*.py"))
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > 600
+    }
+    assert long == {}

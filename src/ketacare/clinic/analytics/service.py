@@ -27,15 +27,13 @@ import numpy as np
 from sqlalchemy import and_, func, literal, select
 from sqlalchemy.orm import Session
 
-from ketacare.clinic.analytics import refresh
+from ketacare.clinic.analytics import disclosure, refresh
 from ketacare.clinic.analytics.filters import Filters, clinic_lost_after_days
 from ketacare.clinic.analytics.orm import OutcomeSummary
 from ketacare.clinic.analytics.reference import Statistics, condition_label, statistics
 from ketacare.clinic.audit import service as audit
-from ketacare.core.errors import InvalidInput
 from ketacare.core.outcomes import STATUS_NAMES, Definition, KaplanMeier, Rate, kaplan_meier
-from ketacare.core.research.disclosure import SmallCells, small_cells, withhold
-from ketacare.infra.permissions import Role, allowed
+from ketacare.core.research.disclosure import SmallCells, small_cells
 from ketacare.infra.settings import Settings
 
 #: The core's patient states as stored (indexes into STATUS_NAMES); 1-3 are not judgeable.
@@ -178,7 +176,7 @@ class GroupRow:
     rate_at_last: Rate
     completeness: Rate
     lost_computed: bool
-    #: a research reader's view: the figures not shown (names of :data:`FIGURES`)
+    #: a research reader's view: the figures not shown (``disclosure.FIGURES`` names)
     withheld: frozenset[str] = frozenset()
 
     @classmethod
@@ -198,70 +196,11 @@ class GroupRow:
         )
 
     def shown(self, figure: str) -> bool:
-        """Whether ``figure`` (a count of :data:`FIGURES`, or a rate of :data:`RATES`) may
-        be shown: a rate only with its numerator and denominator."""
-        if figure in RATES:
-            return not (set(RATES[figure]) & self.withheld)
+        """Whether ``figure`` (a count of ``disclosure.FIGURES``, or a rate of
+        ``disclosure.RATES``) may be shown: a rate only with its numerator and denominator."""
+        if figure in disclosure.RATES:
+            return not (set(disclosure.RATES[figure]) & self.withheld)
         return figure not in self.withheld
-
-
-#: The counts a row shows (as :class:`Counts` names them, and the derived ones), and
-#: the differences a reader could take between them, each a cell of the research view.
-FIGURES: tuple[str, ...] = (
-    "treated",
-    "no_baseline",
-    "not_eligible",
-    "no_follow_up",
-    "non_responders",
-    "responders",
-    "at_last",
-    "not_at_last",
-    "judgeable",
-    "eligible",
-    "lost",
-    "lost_unjudged",
-    "lost_judged",
-    "not_lost",
-)
-#: Each rate's numerator and denominator.
-RATES: dict[str, tuple[str, str]] = {
-    "rate_judgeable": ("responders", "judgeable"),
-    "rate_eligible": ("responders", "eligible"),
-    "rate_at_last": ("at_last", "judgeable"),
-    "completeness": ("judgeable", "treated"),
-}
-
-
-def _figures(c: Counts) -> dict[str, int]:
-    return {
-        "treated": c.treated,
-        "no_baseline": c.no_baseline,
-        "not_eligible": c.not_eligible,
-        "no_follow_up": c.no_follow_up,
-        "non_responders": c.non_responders,
-        "responders": c.responders,
-        "at_last": c.at_last,
-        "not_at_last": c.responders - c.at_last,
-        "judgeable": c.judgeable,
-        "eligible": c.eligible,
-        "lost": c.lost,
-        "lost_unjudged": c.lost_unjudged,
-        "lost_judged": c.lost - c.lost_unjudged,
-        "not_lost": c.treated - c.lost,
-    }
-
-
-#: How a row's figures add up (total, parts); the lost ones only where lost is computed.
-ROW_SUMS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("treated", ("no_baseline", "not_eligible", "no_follow_up", "non_responders", "responders")),
-    ("judgeable", ("non_responders", "responders")),
-    ("eligible", ("no_follow_up", "judgeable")),
-    ("responders", ("at_last", "not_at_last")),
-)
-LOST_SUMS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("treated", ("lost", "not_lost")),
-    ("lost", ("lost_unjudged", "lost_judged")),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -491,12 +430,13 @@ def dashboard(
     """Rates, completeness and durability for the filters (an audited aggregate read).
 
     ``curves=False`` skips the Kaplan-Meier query (the rates alone). A reader without
-    ``analytics:whole_clinic`` (a researcher) gets :func:`research_view`'s rules: the
-    consented patients only, no count from 1 to 10, no cohort narrowed by dates.
+    ``analytics:whole_clinic`` (a researcher) gets the research view
+    (:mod:`ketacare.clinic.analytics.disclosure`): consented patients only, no count from
+    1 to 10, no cohort narrowed.
     """
-    rule = None if _whole_clinic(actor) else small_cells()
+    rule = None if disclosure.whole_clinic(actor) else small_cells()
     if rule is not None:
-        _check_research_filters(filters, rule)
+        disclosure.check_filters(filters, rule)
     stats = statistics()
     confidence = stats.confidence
     zone = settings.zone
@@ -559,7 +499,7 @@ def dashboard(
             ),
             curves=tuple(def_curves),
         )
-        results.append(result if rule is None else research_view(result, rule))
+        results.append(result if rule is None else disclosure.research_view(result, rule))
     audit.record(
         session=session,
         actor=actor,
@@ -600,63 +540,4 @@ def dashboard(
         statistics=stats,
         notes=tuple(notes),
         research=rule,
-    )
-
-
-def _whole_clinic(actor: audit.Actor) -> bool:
-    """Whether the reader sees every patient and every count (unknown roles do not)."""
-    try:
-        return allowed("analytics:whole_clinic", Role(actor.role))
-    except ValueError:
-        return False
-
-
-def _check_research_filters(filters: Filters, rule: SmallCells) -> None:
-    """A research reader's cohort is not narrowed: two cohorts a day apart differ by
-    the patients who entered that day, and a cohort of one condition split by protocol
-    is a cross-table whose cells can be had by subtraction from the whole cohort's; each
-    a count the rule does not show. The research route to narrower questions is the
-    registry export (consented, de-identified)."""
-    narrowed = [name for name, value in filters.as_dict().items() if name != "split" and value]
-    if narrowed:
-        raise InvalidInput(
-            f"{', '.join(narrowed)}: a research reader sees the whole consented cohort, "
-            "with the clinic's follow-up window, split by condition and by protocol; "
-            "narrowed cohorts can be subtracted from it to count a few patients "
-            f"({rule.rule}). Allowed: split; narrower questions go through the registry export"
-        )
-
-
-def research_view(result: DefinitionResult, rule: SmallCells) -> DefinitionResult:
-    """``result`` as a research reader may see it: each row's counts from 1 to 10
-    withheld, and enough others that none of them can be had from what is shown, through
-    a row's own sums (:data:`ROW_SUMS`) or the whole-clinic row as the sum of its groups
-    (:func:`ketacare.core.research.disclosure.withhold`); no durability curves."""
-    rows = [result.overall, *result.by_condition, *result.by_protocol]
-    lost = result.overall.lost_computed
-    names = [f for f in FIGURES if lost or not f.startswith(("lost", "not_lost"))]
-    cells = {(n, f): _figures(r.counts)[f] for n, r in enumerate(rows) for f in names}
-    sums: list[tuple[tuple[int, str], list[tuple[int, str]]]] = [
-        ((n, total), [(n, part) for part in parts])
-        for n in range(len(rows))
-        for total, parts in ROW_SUMS + (LOST_SUMS if lost else ())
-    ]
-    first = 1
-    for groups in (result.by_condition, result.by_protocol):
-        if groups:
-            members = range(first, first + len(groups))
-            sums += [((0, f), [(n, f) for n in members]) for f in names]
-        first += len(groups)
-    hidden = withhold(cells, sums, rule, group=lambda cell: cell[0])  # a row: one group
-    masked = [
-        replace(r, withheld=frozenset(f for f in names if (n, f) in hidden))
-        for n, r in enumerate(rows)
-    ]
-    k = len(result.by_condition)
-    return replace(
-        result,
-        overall=masked[0],
-        by_condition=tuple(masked[1 : 1 + k]),
-        by_protocol=tuple(masked[1 + k :]),
-        curves=(),
     )

@@ -33,28 +33,9 @@ from ketacare.core.terminology.drugs import drug_vocabulary, find_ingredients
 
 #: Keys a rule's ``when`` table may hold.
 CONDITION_KEYS = frozenset(
-    {
-        "finding",
-        "in",
-        "pregnancy_in",
-        "breastfeeding",
-        "age_below",
-        "setting",
-        "instrument",
-        "total_at_least",
-        "total_at_most",
-        "total_at_least_female",
-        "total_at_least_male",
-        "flag",
-        "band",
-        "vital",
-        "above",
-        "above_policy",
-        "lft",
-        "policy",
-        "substance_risk",
-        "item",
-    }
+    "finding in pregnancy_in breastfeeding age_below setting instrument total_at_least "
+    "total_at_most total_at_least_female total_at_least_male flag band vital above "
+    "above_policy lft policy substance_risk item".split()
 )
 VITALS = ("systolic_mmhg", "diastolic_mmhg", "heart_rate_bpm")
 LFT_CONDITIONS = ("above_uln", "above_policy_multiple", "baseline_incomplete")
