@@ -56,7 +56,13 @@ def draft(client: Any, clinic: dict[str, Any], **dose: Any) -> dict[str, Any]:
 def _signed(
     client: Any, clinic: dict[str, Any], order: Any = MONITORING_ORDER, **dose: Any
 ) -> dict[str, Any]:
-    plan = draft(client, clinic, **dose)
+    return sign_and_cosign(client, clinic, draft(client, clinic, **dose), order)
+
+
+def sign_and_cosign(
+    client: Any, clinic: dict[str, Any], plan: dict[str, Any], order: Any = MONITORING_ORDER
+) -> dict[str, Any]:
+    """A drafted plan signed by the physician and co-signed by the second one."""
     team = clinic["team"]
     client.post(
         f"/api/v1/plans/{plan['id']}/sign",

@@ -21,9 +21,11 @@ PLANNED_MIN = 240
 class Chair:
     """One session of a signed IV plan, driven through the API as a nurse would."""
 
-    def __init__(self, client: Any, clinic: dict[str, Any]) -> None:
+    def __init__(
+        self, client: Any, clinic: dict[str, Any], plan: dict[str, Any] | None = None
+    ) -> None:
         self.client, self.nurse = client, clinic["team"]["nurse"]
-        plan = _signed(client, clinic)
+        plan = plan or _signed(client, clinic)
         r = client.post(
             f"/api/v1/plans/{plan['id']}/sessions", headers=self.nurse, json={"session_number": 1}
         )
@@ -568,39 +570,20 @@ def test_the_chair_shows_the_medicines_planned_with_the_ketamine(
 ) -> None:
     """A premedication prescribed on the plan is in front of the nurse at the chair, and
     shows as given once the log has it (matched by name, whatever the strength typed)."""
-    from plan_helpers import MONITORING_ORDER, draft
+    from plan_helpers import draft, sign_and_cosign
 
-    team = clinic["team"]
     plan = draft(client, clinic)
     r = client.post(
         f"/api/v1/plans/{plan['id']}/adjuncts",
-        headers=team["physician"],
+        headers=clinic["team"]["physician"],
         json={"drug": "Ondansetron", "dose_text": "4 mg IV", "use": "antiemetic premedication"},
     )
     assert r.status_code == 201, r.text
-    r = client.post(
-        f"/api/v1/plans/{plan['id']}/sign",
-        headers=team["physician"],
-        json={
-            "weight_confirmed": True,
-            "reason": "site limits not configured",
-            "monitoring_order": MONITORING_ORDER,
-        },
-    )
-    assert r.status_code == 200, r.text
-    assert (
-        client.post(f"/api/v1/plans/{plan['id']}/cosign", headers=team["physician2"]).status_code
-        == 200
-    )
-    r = client.post(
-        f"/api/v1/plans/{plan['id']}/sessions", headers=team["nurse"], json={"session_number": 1}
-    )
-    assert r.status_code == 201, r.text
-    sid = r.json()["id"]
+    chair = Chair(client, clinic, plan=sign_and_cosign(client, clinic, plan))
     login_page("nurse")
 
     def panel() -> str:
-        html = client.get(f"/sessions/{sid}").text
+        html = chair.page()
         return html.split('data-testid="planned-medicines"')[1].split("</section>")[0]
 
     def ondansetron() -> str:
@@ -608,32 +591,18 @@ def test_the_chair_shows_the_medicines_planned_with_the_ketamine(
 
     assert ondansetron().startswith(" 4 mg IV — antiemetic premedication")
     assert "not given in this session" in ondansetron()
-    for event in ({"kind": "check_in"}, BASELINE):
-        seq = client.get(f"/api/v1/sessions/{sid}", headers=team["nurse"]).json()["last_seq"]
-        r = client.post(
-            f"/api/v1/sessions/{sid}/events",
-            headers=team["nurse"],
-            json={"expected_seq": seq, "event": event},
-        )
-        assert r.status_code == 201, r.text
+    chair.ok({"kind": "check_in"})
+    chair.ok(BASELINE)
     # before the infusion starts, the premedication is recorded from the chair's own form
-    html = client.get(f"/sessions/{sid}").text
-    assert 'data-testid="medicines-given"' in html
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert csrf is not None
-    seq = client.get(f"/api/v1/sessions/{sid}", headers=team["nurse"]).json()["last_seq"]
-    r = client.post(
-        f"/sessions/{sid}/record",
-        data={
-            "csrf_token": csrf.group(1),
-            "expected_seq": str(seq),
+    assert 'data-testid="medicines-given"' in chair.page()
+    r = chair.form(
+        {
             "kind": "medication",
             "drug": "ondansetron 4mg",
             "dose": "4 mg",
             "route": "IV",
             "purpose": "premedication",
-        },
-        follow_redirects=False,
+        }
     )
     assert r.status_code == 303, r.text
     given = ondansetron()
