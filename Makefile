@@ -52,6 +52,7 @@ bench: setup
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/pk.py
 	$(BIN)/python bench/preview.py
+	$(BIN)/python bench/disclosure.py
 
 clean-venv:
 	rm -rf $(VENV) node_modules

@@ -219,8 +219,8 @@ def _assert_not_derivable(research: dict[str, Any]) -> None:
         c[at[cell]] = 1.0
         low = linprog(c, A_eq=a, b_eq=b, bounds=(0, None), method="highs")
         high = linprog(-c, A_eq=a, b_eq=b, bounds=(0, None), method="highs")
-        assert low.status == 0 and high.status == 0
-        assert -high.fun - low.fun >= 1, f"{cell} is fixed at {low.fun}"
+        assert low.status == 0 and high.status in (0, 3)  # 3: no greatest value
+        assert high.status == 3 or -high.fun - low.fun >= 1, f"{cell} is fixed at {low.fun}"
 
 
 def test_a_cohort_too_small_shows_nothing_but_zeros(app: Any, client: Any, login_api: Any) -> None:

@@ -106,7 +106,11 @@ def withhold(
             if any(index[m] in found for m in (total, *parts))
             for k in (total, *parts)
         }
-        shown = sorted(touching - set(hidden), key=lambda i: (cells[keys[i]], i))
+        # the cells of the sums that hold a derivable cell; if all of those are withheld
+        # (it is derived through a chain of sums), any shown cell
+        shown = sorted(touching - set(hidden), key=lambda i: (cells[keys[i]], i)) or sorted(
+            set(range(len(keys))) - set(hidden), key=lambda i: (cells[keys[i]], i)
+        )
         # a zero may be shown, and withholding one rarely protects anything
         candidates = [i for i in shown if cells[keys[i]] != 0] or shown
         if not candidates:
