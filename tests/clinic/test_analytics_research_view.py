@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -309,3 +309,23 @@ def test_no_withheld_cell_of_a_sum_can_be_had_by_subtraction(parts: list[int]) -
     unknown = [k for k in cells if k in hidden]
     # one equation: a single unknown is fixed by it; two or more are not
     assert len(unknown) != 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=0, max_value=10_000), st.integers(2, 6), st.integers(1, 3))
+def test_no_small_count_of_a_random_table_can_be_pinned(
+    seed: int, conditions: int, protocols: int
+) -> None:
+    """Random dashboard tables (the shape the researcher reads): after ``withhold`` no
+    withheld count from 1 to 10 has a single value consistent with what is shown, by
+    scipy's LP (bench/disclosure.py builds the table and runs the same audit)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from disclosure import lp_audit, table
+
+    cells, sums = table(conditions, protocols, seed=seed)
+    hidden = withhold(cells, sums, RULE, group=lambda cell: cell[0])
+    assert all(RULE.shows(v) for k, v in cells.items() if k not in hidden)
+    assert lp_audit(cells, sums, hidden) == 0
