@@ -614,3 +614,47 @@ def test_a_goal_without_a_measure_and_a_target_is_refused_storing_nothing(
                 )
             session.rollback()
         assert session.query(Plan).count() == before
+
+
+def test_a_therapy_session_says_when_psychotherapy_consent_is_not_in_force(
+    app: Any, client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    """Therapy alongside ketamine has its own consent program ("psychotherapy",
+    core/consent/data/programs.toml). Without it the planned session says so loudly to
+    the therapist; a session held anyway is documented all the same (the record is never
+    refused) and its note says the consent was not in force. Once signed, neither."""
+    from ketacare.clinic.plans.orm import TherapySession
+    from plan_helpers import consent_to
+
+    team = clinic["team"]
+    plan = draft(client, clinic)
+    first = plan_therapy(client, team, plan["id"], "preparation")
+    note = {
+        "goals": "set intentions",
+        "what_came_up": "worry about dissociation",
+        "integration_steps": "breathing practice",
+        "risk_check": "no risk voiced",
+    }
+    csrf = login_page("therapist")
+    page = client.get(f"/therapy/{first['id']}").text
+    warning = page.split('data-testid="therapy-consent">')[1].split("</p>")[0]
+    assert "consent to psychotherapy alongside ketamine is not in force" in warning
+    assert "obtain it before the session is held" in warning
+    r = client.post(f"/therapy/{first['id']}", data={**note, "csrf_token": csrf})
+    assert r.status_code == 200  # followed to the plan: documented all the same
+    documented = client.get(f"/therapy/{first['id']}").text
+    assert 'data-testid="therapy-held-without-consent"' in documented
+    with app.state.ctx.sessions() as s:
+        row = s.get(TherapySession, first["id"])
+        assert row is not None and row.status == "documented"
+        assert str(row.note["consent"]).startswith("consent: ")
+
+    consent_to(
+        (client, team["nurse"]), (client, team["physician"]), clinic["pid"], ("psychotherapy",)
+    )
+    second = plan_therapy(client, team, plan["id"], "integration")
+    assert 'data-testid="therapy-consent"' not in client.get(f"/therapy/{second['id']}").text
+    client.post(f"/therapy/{second['id']}", data={**note, "csrf_token": csrf})
+    with app.state.ctx.sessions() as s:
+        row = s.get(TherapySession, second["id"])
+        assert row is not None and row.note["consent"] == "in force"

@@ -488,8 +488,13 @@ def consent_problem(*, session: Session, patient_id: int, molecule: str, route: 
             f"no consent program covers {molecule} by {route}: the clinic must add it to a "
             "program (core/consent/data/programs.toml) before it is planned or given"
         )
+    return program_problem(session=session, patient_id=patient_id, program_id=program.id)
+
+
+def program_problem(*, session: Session, patient_id: int, program_id: str) -> str | None:
+    """Why the patient's signed consent to ``program_id`` is not in force (None: it is)."""
     signed = _signed(entries(session=session, patient_id=patient_id))
-    found = standing(program=program.id, consents=signed, published=_published(session))
+    found = standing(program=program_id, consents=signed, published=_published(session))
     return None if found.ok else f"consent: {found.problem}"
 
 

@@ -301,8 +301,15 @@ def _therapy_page(
 ) -> Response:
     patient = get_patient(session=call.session, patient_id=row.patient_id) if row else None
     form = {"form": call.posted()} if refused else {}
+    consent = (
+        therapy.psychotherapy_consent_problem(session=call.session, patient_id=row.patient_id)
+        if row is not None and row.status == "planned"
+        else None
+    )
     return call.render(
-        "plans/therapy.html", {"row": row, "patient": patient, **form}, refused=refused
+        "plans/therapy.html",
+        {"row": row, "patient": patient, "consent_problem": consent, **form},
+        refused=refused,
     )
 
 

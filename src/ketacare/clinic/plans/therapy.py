@@ -23,6 +23,9 @@ from ketacare.clinic.plans.service import get_plan
 from ketacare.core.errors import InvalidInput
 from ketacare.infra.errors import Conflict, Forbidden, NotFound
 
+#: the consent program of therapy sessions (core/consent/data/programs.toml)
+PROGRAM = "psychotherapy"
+
 NOTE_FIELDS = ("goals", "what_came_up", "integration_steps", "risk_check")
 
 
@@ -95,7 +98,13 @@ def document_therapy(
     empty = [f for f in NOTE_FIELDS if not str(note.get(f, "")).strip()]
     if empty:
         raise InvalidInput(f"the note needs every part: {', '.join(empty)} missing")
-    row.note = {f: str(note[f]).strip() for f in NOTE_FIELDS} | {"risk_concern": risk_concern}
+    # a session that was held is documented all the same; the record says whether the
+    # patient's consent to psychotherapy was in force when it was
+    consent = psychotherapy_consent_problem(session=session, patient_id=row.patient_id)
+    row.note = {f: str(note[f]).strip() for f in NOTE_FIELDS} | {
+        "risk_concern": risk_concern,
+        "consent": "in force" if consent is None else consent,
+    }
     row.status = "documented"
     row.documented_at = now
     row.documented_by = actor.user_id
@@ -119,9 +128,16 @@ def document_therapy(
         resource_id=row.id,
         patient_id=row.patient_id,
         at=now,
-        detail={"risk_concern": risk_concern},
+        detail={"risk_concern": risk_concern, "consent_in_force": consent is None},
     )
     return row
+
+
+def psychotherapy_consent_problem(*, session: Session, patient_id: int) -> str | None:
+    """Why the patient's consent to psychotherapy alongside ketamine is not in force."""
+    from ketacare.clinic.consent.service import program_problem
+
+    return program_problem(session=session, patient_id=patient_id, program_id=PROGRAM)
 
 
 def move_therapy(
