@@ -356,3 +356,30 @@ def test_the_signed_pdf_reads_as_a_consent_document(
     assert " no " not in text_.split("Teach-back")[1].split("Sources")[0]  # none marked wrong
     assert "Countersigned by (clinician)" in text_ and "EXAMPLE" in text_.upper()
     assert words_outside_the_margins(pdf) == []
+
+
+def test_the_chart_offers_the_consents_the_patients_plans_need(
+    client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    """A patient is offered to sign only what a plan of theirs calls for (and research);
+    staff see every program, the ones no open plan needs marked so."""
+    physician = clinic["team"]["physician"]
+    for program in ("iv_racemic", "esketamine"):
+        r = client.post("/api/v1/consent-templates", headers=physician, json={"program": program})
+        assert r.status_code == 201, r.text
+    login_page("patient1")
+    own = client.get("/patients/1").text
+    assert 'data-testid="sign-esketamine"' not in own  # no esketamine plan, ever
+    assert 'data-testid="not-needed-esketamine"' in own
+    login_page("nurse")
+    chart = client.get("/patients/1").text
+    assert 'data-testid="sign-esketamine"' in chart  # staff may consent ahead of a plan
+    assert 'data-testid="not-needed-esketamine"' in chart
+    # an esketamine plan drafted: that consent is needed, and offered to the patient
+    r = client.post(
+        "/api/v1/patients/1/plans", headers=physician, json={"protocol": "esketamine-trd"}
+    )
+    assert r.status_code == 201, r.text
+    assert 'data-testid="not-needed-esketamine"' not in client.get("/patients/1").text
+    login_page("patient1")
+    assert 'data-testid="sign-esketamine"' in client.get("/patients/1").text

@@ -19,8 +19,16 @@ from ketacare.web.page_call import PageCall, Refusal, page_call
 router = APIRouter(include_in_schema=False)
 
 
-def chart_panel(*, session: Session, patient_id: int) -> dict[str, Any]:
-    """What the chart's consent card shows (the chart page reads it)."""
+def chart_panel(
+    *,
+    session: Session,
+    patient_id: int,
+    needed: frozenset[str] = frozenset(),
+    treated: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """What the chart's consent card shows (the chart page reads it). ``needed``: the
+    programs the patient's open plans need; ``treated``: those of any plan they had. A
+    patient is offered those and research; staff every program, marked."""
     found = service.entries(session=session, patient_id=patient_id)
     templates = service.all_templates(session=session)  # one read for both uses
     return {
@@ -28,6 +36,8 @@ def chart_panel(*, session: Session, patient_id: int) -> dict[str, Any]:
         "entries": found,
         "current": service.newest_templates(templates),
         "labels": {p.id: p.label for p in programs().values()},
+        "needed": needed | {"research"},
+        "offered_to_patient": needed | treated | {"research"},
     }
 
 

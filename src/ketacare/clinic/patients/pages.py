@@ -135,8 +135,14 @@ def _chart(call: PageCall, patient_id: int, refused: Refusal | None = None) -> R
     treatment_consent = None
     if allowed("consent:read", principal.role):
         from ketacare.clinic.consent.pages import chart_panel
+        from ketacare.clinic.plans.gates import consent_programs_needed
 
-        treatment_consent = chart_panel(session=session, patient_id=patient_id)
+        needed, treated = consent_programs_needed(
+            session=session, settings=settings, patient_id=patient_id
+        )
+        treatment_consent = chart_panel(
+            session=session, patient_id=patient_id, needed=needed, treated=treated
+        )
     rems_enrolment = None
     if allowed("rems:read", principal.role):
         from ketacare.clinic.rems.service import enrolment

@@ -161,3 +161,44 @@ def order_prefill(*, settings: Settings, plan: Plan) -> dict[str, Any]:
         for name in ORDER_FIELDS
     ]
     return {"required": True, "fields": fields}
+
+
+#: plans whose treatment still needs (or will need) the patient's consent
+OPEN_PLAN_STATES = ("draft", "signed", "active")
+
+
+def consent_programs_needed(
+    *, session: Session, settings: Settings, patient_id: int
+) -> tuple[frozenset[str], frozenset[str]]:
+    """The consent programs the patient's open plans need (each plan's treatment, and
+    psychotherapy where a therapy session is planned), and those of any plan they ever
+    had; what the chart offers to sign."""
+    from sqlalchemy import select
+
+    from ketacare.clinic.plans.orm import TherapySession
+    from ketacare.clinic.plans.therapy import PROGRAM as THERAPY_PROGRAM
+    from ketacare.core.consent import program_for
+
+    every = list(session.scalars(select(Plan).where(Plan.patient_id == patient_id)))
+    plans = [p for p in every if p.status in OPEN_PLAN_STATES]
+    protocols = library(settings)
+
+    def programs_of(rows: list[Plan]) -> set[str]:
+        found = set()
+        for plan in rows:
+            protocol = protocols.get(protocol_id=plan.protocol_id)
+            program = program_for(molecule=protocol.molecule, route=protocol.route)
+            if program is not None:
+                found.add(program.id)
+        return found
+
+    needed = programs_of(plans)
+    planned_therapy = session.scalar(
+        select(TherapySession.id).where(
+            TherapySession.plan_id.in_([p.id for p in plans]),
+            TherapySession.status == "planned",
+        )
+    )
+    if planned_therapy is not None:
+        needed.add(THERAPY_PROGRAM)
+    return frozenset(needed), frozenset(needed | programs_of(every))
