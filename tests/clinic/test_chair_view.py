@@ -607,3 +607,7 @@ def test_the_chair_shows_the_medicines_planned_with_the_ketamine(
     assert r.status_code == 303, r.text
     given = ondansetron()
     assert "not given in this session" not in given and "(4 mg, IV)" in given
+    # the entry was made in error: amended away, the planned medicine is not given
+    seq = chair.read()["last_seq"]
+    chair.ok({"kind": "amendment", "target_seq": seq, "reason": "charted for the wrong patient"})
+    assert "not given in this session" in ondansetron()

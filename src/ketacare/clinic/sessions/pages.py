@@ -121,7 +121,7 @@ def _chair(
         if state.setup is not None
         else None
     )
-    given = [e for e in state.events if isinstance(e, Medication)]
+    given = [e for e in state.effective if isinstance(e, Medication)]  # amendments applied
     planned = [
         (a, [e for e in given if clean_drug_text(e.drug) == clean_drug_text(a.drug)])
         for a in plans.adjuncts_of(session=session, plan_id=row.plan_id)
