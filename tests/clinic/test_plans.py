@@ -635,6 +635,8 @@ def test_a_therapy_session_says_when_psychotherapy_consent_is_not_in_force(
         "integration_steps": "breathing practice",
         "risk_check": "no risk voiced",
     }
+    login_page("physician")
+    assert 'data-testid="plan-therapy-consent"' in client.get(f"/plans/{plan['id']}").text
     csrf = login_page("therapist")
     page = client.get(f"/therapy/{first['id']}").text
     warning = page.split('data-testid="therapy-consent">')[1].split("</p>")[0]
@@ -654,6 +656,9 @@ def test_a_therapy_session_says_when_psychotherapy_consent_is_not_in_force(
     )
     second = plan_therapy(client, team, plan["id"], "integration")
     assert 'data-testid="therapy-consent"' not in client.get(f"/therapy/{second['id']}").text
+    page = client.get(f"/plans/{plan['id']}")
+    assert page.status_code == 200 and "<h2>Psychotherapy</h2>" in page.text
+    assert 'data-testid="plan-therapy-consent"' not in page.text
     client.post(f"/therapy/{second['id']}", data={**note, "csrf_token": csrf})
     with app.state.ctx.sessions() as s:
         row = s.get(TherapySession, second["id"])

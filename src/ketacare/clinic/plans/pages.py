@@ -158,6 +158,9 @@ def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> 
             "weight_policy_days": settings.weight_valid_days,
             "history": service.history(session=session, plan=plan),
             "preparation_done": therapy.preparation_done(session=session, plan=plan),
+            "therapy_consent": None
+            if patient_view
+            else therapy.psychotherapy_consent_problem(session=session, patient_id=plan.patient_id),
             "order_prefill": gates.order_prefill(settings=settings, plan=plan),
             "order_shown": _order_shown(plan),
         },
