@@ -10,9 +10,10 @@ percentage with its denominator, a total less its other parts); zero may be show
 suppression). Then the table's sums (a total and its parts, a whole-clinic row and its
 groups) are solved for the withheld cells: while one of them can be had exactly from
 the cells shown, a shown cell of a sum it is in is withheld too (complementary
-suppression), until none can. "Can be had" is exact linear algebra: a
+suppression), until none can. "Can be had" is read twice: by exact linear algebra (a
 withheld cell is determined when its unit vector lies in the row space of the sums
-restricted to the withheld cells.
+restricted to the withheld cells), then with the counts' being never negative, by linear
+programming, since two sums can pin a cell neither fixes alone (x + y = 3, x - z = 3).
 
 Examples
 --------
@@ -98,8 +99,10 @@ def withhold(
     def derivable(withheld: list[int]) -> set[int]:
         return _determined(matrix, withheld) & small
 
-    found = derivable(hidden)
-    while found:
+    values = np.array([float(cells[k]) for k in keys])
+
+    def complement(found: set[int]) -> int | None:
+        """The next cell to withhold for the derivable ``found`` (None: none is left)."""
         touching = {
             index[k]
             for total, parts in members
@@ -114,16 +117,23 @@ def withhold(
         # a zero may be shown, and withholding one rarely protects anything
         candidates = [i for i in shown if cells[keys[i]] != 0] or shown
         if not candidates:
-            return frozenset(keys)
+            return None
         # the smallest count that protects something; else the smallest in a row that
         # already has a complement
         helps = _helps(matrix, hidden, found, candidates)
         opened = {of(keys[i]) for i in hidden if i not in small}
-        hidden.append(
-            helps[0] if helps else min(candidates, key=lambda i: of(keys[i]) not in opened)
-        )
-        found = derivable(hidden)
-    return frozenset(keys[i] for i in hidden)
+        return helps[0] if helps else min(candidates, key=lambda i: of(keys[i]) not in opened)
+
+    while True:
+        # exact equalities first (fast), then the counts' being whole and never negative,
+        # which can pin a cell the equalities leave free (x + y = 3 with x - z = 3)
+        found = derivable(hidden) or _pinned(matrix, values, hidden, small)
+        if not found:
+            return frozenset(keys[i] for i in hidden)
+        chosen = complement(found)
+        if chosen is None:
+            return frozenset(keys)
+        hidden.append(chosen)
 
 
 def _helps(
@@ -160,3 +170,27 @@ def _determined(matrix: np.ndarray, hidden: list[int]) -> set[int]:
     rank = int((s > 1e-9 * max(1.0, float(s.max(initial=0.0)))).sum())
     null = vt[rank:].T  # hidden x nullity
     return {c for j, c in enumerate(hidden) if not np.any(np.abs(null[j]) > 1e-9)}
+
+
+def _pinned(matrix: np.ndarray, values: np.ndarray, hidden: list[int], small: set[int]) -> set[int]:
+    """The small hidden cells that only one whole number fits, given the shown cells, the
+    sums and that no count is negative: the least and greatest value of each by linear
+    programming (HiGHS) are less than 1 apart."""
+    from scipy.optimize import linprog
+
+    if matrix.shape[0] == 0:
+        return set()
+    shown = [i for i in range(len(values)) if i not in set(hidden)]
+    sub = matrix[:, hidden]
+    rhs = -(matrix[:, shown] @ values[shown])
+    out = set()
+    for j, cell in enumerate(hidden):
+        if cell not in small:
+            continue
+        c = np.zeros(len(hidden))
+        c[j] = 1.0
+        low = linprog(c, A_eq=sub, b_eq=rhs, bounds=(0, None), method="highs")
+        high = linprog(-c, A_eq=sub, b_eq=rhs, bounds=(0, None), method="highs")
+        if low.status == 0 and high.status == 0 and -high.fun - low.fun < 1 - 1e-9:
+            out.add(cell)
+    return out
