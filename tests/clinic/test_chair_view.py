@@ -563,6 +563,13 @@ def test_a_side_effect_is_recorded_present_absent_or_not_asked(
     (entry,) = [e for e in chair.read()["events"] if e["kind"] == "side_effects"]
     assert (entry["nausea"], entry["dizziness"], entry["vomiting"]) == (False, True, None)
     assert "side effects: MOAA/S 5, dizziness, absent: nausea" in chair.page()
+    # an answer that is neither is refused, never read as "absent"; nothing is stored
+    seq = chair.read()["last_seq"]
+    r = chair.form({"kind": "side_effects", "vomiting": "maybe"})
+    assert r.status_code == 422
+    said = _testid(r.text, "error")
+    assert "'maybe' is not an answer: allowed yes or no" in said and "vomiting" in said, said
+    assert chair.read()["last_seq"] == seq
 
 
 def test_the_chair_shows_the_medicines_planned_with_the_ketamine(

@@ -45,6 +45,20 @@ def _number(kind: str, name: str, text: str, integer: bool) -> float | int:
         raise InvalidInput(f"{kind} {name}: {text!r} is not a number") from None
 
 
+YES, NO = ("yes", "true", "on", "1"), ("no", "false", "off", "0")
+
+
+def _yes_no(kind: str, name: str, raw: str) -> bool:
+    """A yes/no answer; anything else is refused (never read as "no")."""
+    if raw.lower() in YES:
+        return True
+    if raw.lower() in NO:
+        return False
+    raise InvalidInput(
+        f"{kind} {name}: {raw[:40]!r} is not an answer: allowed yes or no (or leave it unanswered)"
+    )
+
+
 def event_from_form(kind: str, form: Any) -> dict[str, Any]:
     """A form's fields as an event dict, typed by the event's own fields."""
     cls = EVENT_TYPES.get(kind)
@@ -59,7 +73,7 @@ def event_from_form(kind: str, form: Any) -> dict[str, Any]:
             continue
         args = set(typing.get_args(hint)) if isinstance(hint, types.UnionType) else {hint}
         if bool in args:
-            data[name] = raw in ("yes", "true", "on", "1")
+            data[name] = _yes_no(kind, name, raw)
         elif int in args:
             data[name] = _number(kind, name, raw, True)
         elif float in args:
