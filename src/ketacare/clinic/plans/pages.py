@@ -128,6 +128,9 @@ def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> 
             .order_by(Appointment.starts_at)
         )
     )
+    therapy_rows = list(
+        session.scalars(select(TherapySession).where(TherapySession.plan_id == plan.id))
+    )
     return call.render(
         "plans/plan.html",
         {
@@ -145,9 +148,7 @@ def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> 
             else plan.safeguards,
             "exposure": exposure,
             "adjuncts": list(session.scalars(select(Adjunct).where(Adjunct.plan_id == plan.id))),
-            "therapy": list(
-                session.scalars(select(TherapySession).where(TherapySession.plan_id == plan.id))
-            ),
+            "therapy": therapy_rows,
             "therapists": [u for u in users.values() if u.role == "therapist" and u.is_active],
             "users": users,
             "chairs": booking.chairs(session=session),
@@ -158,9 +159,12 @@ def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> 
             "weight_policy_days": settings.weight_valid_days,
             "history": service.history(session=session, plan=plan),
             "preparation_done": therapy.preparation_done(session=session, plan=plan),
-            "therapy_consent": None
-            if patient_view
-            else therapy.psychotherapy_consent_problem(session=session, patient_id=plan.patient_id),
+            # read only where it matters: staff, and a session still to be held
+            "therapy_consent": therapy.psychotherapy_consent_problem(
+                session=session, patient_id=plan.patient_id
+            )
+            if not patient_view and any(r.status == "planned" for r in therapy_rows)
+            else None,
             "order_prefill": gates.order_prefill(settings=settings, plan=plan),
             "order_shown": _order_shown(plan),
         },
