@@ -12,12 +12,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from ketacare.infra.errors import NotFound
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -111,6 +113,21 @@ def make_sessionmaker(
     ``info`` is copied into every session's ``Session.info`` (e.g. the audit key).
     """
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True, info=info)
+
+
+Row = TypeVar("Row")
+
+
+def existing(session: Session, model: type[Row], key: int, what: str) -> Row:
+    """The row of ``model`` with primary key ``key``, or NotFound naming it.
+
+    One message for every record a request names and the database does not hold
+    ("plan 7 does not exist"), whichever domain asks.
+    """
+    row = session.get(model, key)
+    if row is None:
+        raise NotFound(f"{what} {key} does not exist")
+    return row
 
 
 @contextmanager

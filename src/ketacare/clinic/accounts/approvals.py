@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from ketacare.clinic.accounts.orm import RoleRequest, User
 from ketacare.clinic.audit import service as audit
 from ketacare.core.errors import InvalidInput
+from ketacare.infra.db import existing
 from ketacare.infra.errors import Conflict, Forbidden, NotFound
 from ketacare.infra.permissions import Role
 
@@ -88,9 +89,7 @@ def change_role(
     A clinical role is asked for (returns the pending request; the account keeps its
     role meanwhile); any other is set at once (returns None, audited ``role_change``).
     """
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFound(f"user {user_id} does not exist")
+    user = existing(session, User, user_id, "user")
     try:
         new = Role(role)
     except ValueError:

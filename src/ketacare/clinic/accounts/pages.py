@@ -16,6 +16,7 @@ from ketacare.clinic.accounts import approvals, oidc, schemas, service, signin, 
 from ketacare.clinic.accounts.orm import User
 from ketacare.clinic.accounts.service import Principal
 from ketacare.core.errors import InvalidInput, KetacareError
+from ketacare.infra.db import existing
 from ketacare.infra.errors import CsrfRejected, NotFound, Throttled
 from ketacare.infra.permissions import Role
 from ketacare.web.deps import (
@@ -323,10 +324,7 @@ def _confirm_page(call: PageCall, target: User, change: dict[str, object]) -> Re
 
 
 def _account(call: PageCall, user_id: int) -> User:
-    user = call.session.get(User, user_id)
-    if user is None:
-        raise NotFound(f"user {user_id} does not exist")
-    return user
+    return existing(call.session, User, user_id, "user")
 
 
 @router.post("/admin/users/{user_id}")

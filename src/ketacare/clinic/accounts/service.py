@@ -34,6 +34,7 @@ from ketacare.clinic.accounts.tokens import (
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.orm import Patient
 from ketacare.core.errors import InvalidInput
+from ketacare.infra.db import existing
 from ketacare.infra.errors import Conflict, NotAuthenticated, Throttled
 from ketacare.infra.permissions import Role
 from ketacare.infra.settings import Settings
@@ -319,9 +320,7 @@ def change_password(
     commits after a refusal so that the audit row (and the ended session) stay: nothing
     else is written before one.
     """
-    user = session.get(User, user_id)
-    if user is None:
-        raise InvalidInput(f"user {user_id} does not exist")
+    user = existing(session, User, user_id, "user")
     refusal = throttle.refusal(username=user.username, address=remote_addr)
     if refusal is None:
         try:
@@ -356,9 +355,7 @@ def set_active(
     *, session: Session, actor: audit.Actor, user_id: int, active: bool, now: datetime
 ) -> User:
     """Deactivate (or reactivate) an account; it is never deleted. Deactivation ends sessions."""
-    user = session.get(User, user_id)
-    if user is None:
-        raise InvalidInput(f"user {user_id} does not exist")
+    user = existing(session, User, user_id, "user")
     if user.id == actor.user_id and not active:
         raise InvalidInput("you cannot deactivate your own account")
     user.is_active = active
@@ -386,9 +383,7 @@ def reset_password(
     settings: Settings,
 ) -> User:
     """An administrator sets a new password; the account's sessions and tokens end."""
-    user = session.get(User, user_id)
-    if user is None:
-        raise InvalidInput(f"user {user_id} does not exist")
+    user = existing(session, User, user_id, "user")
     validate_new_password(new, username=user.username, full_name=user.full_name)
     user.password_hash = hash_password(new, settings=settings)
     revoke_all(session, user_id, now, None)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from ketacare.clinic.accounts.orm import RecoveryCode, User
 from ketacare.clinic.audit import service as audit
 from ketacare.core.errors import InvalidInput
+from ketacare.infra.db import existing
 from ketacare.infra.settings import Settings
 
 RECOVERY_CODES = 10
@@ -201,7 +202,4 @@ def reset(
 
 
 def _user(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id)
-    if user is None:
-        raise InvalidInput(f"user {user_id} does not exist")
-    return user
+    return existing(session, User, user_id, "user")

@@ -35,7 +35,8 @@ from ketacare.core.instruments import (
     score,
     self_report_ids,
 )
-from ketacare.infra.errors import Conflict, Forbidden, NotFound
+from ketacare.infra.db import existing
+from ketacare.infra.errors import Conflict, Forbidden
 
 #: Flags raised by a safety item left blank (``unanswered`` in the instrument's data file).
 UNANSWERED_FLAGS = frozenset(
@@ -395,9 +396,7 @@ def acknowledge(
     *, session: Session, actor: audit.Actor, alert_id: int, action: str, now: datetime
 ) -> ClinicalAlert:
     """Close an alert with what was done about it."""
-    alert = session.get(ClinicalAlert, alert_id)
-    if alert is None:
-        raise NotFound(f"alert {alert_id} does not exist")
+    alert = existing(session, ClinicalAlert, alert_id, "alert")
     if alert.acknowledged_at is not None:
         raise Conflict(f"alert {alert_id} was already acknowledged")
     if alert.session_id is not None:

@@ -49,7 +49,8 @@ from ketacare.core.consent import (
     template_to_dict,
 )
 from ketacare.core.errors import DataFileError, InvalidInput, UnknownItem
-from ketacare.infra.errors import Conflict, NotFound
+from ketacare.infra.db import existing
+from ketacare.infra.errors import Conflict
 from ketacare.infra.settings import Settings
 
 CAPACITIES = ("witness", "clinician")
@@ -136,10 +137,7 @@ def list_templates(*, session: Session, program: str | None = None) -> list[Cons
 
 
 def get_template(*, session: Session, template_id: int) -> ConsentTemplate:
-    row = session.get(ConsentTemplate, template_id)
-    if row is None:
-        raise NotFound(f"consent template {template_id} does not exist")
-    return row
+    return existing(session, ConsentTemplate, template_id, "consent template")
 
 
 def current_template(*, session: Session, program: str) -> ConsentTemplate | None:
@@ -245,10 +243,7 @@ def sign(
 
 
 def get_consent(*, session: Session, consent_id: int) -> Consent:
-    row = session.get(Consent, consent_id)
-    if row is None:
-        raise NotFound(f"consent {consent_id} does not exist")
-    return row
+    return existing(session, Consent, consent_id, "consent")
 
 
 def _countersignature(session: Session, consent_id: int) -> ConsentCountersignature | None:

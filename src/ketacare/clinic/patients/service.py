@@ -19,6 +19,7 @@ from ketacare.clinic.patients.identity import duplicate_message, possible_duplic
 from ketacare.clinic.patients.orm import Allergy, BodyMeasurement, Condition, Medication, Patient
 from ketacare.core.errors import InvalidInput, OutOfRange
 from ketacare.core.terminology import icd10cm_display, normalise_icd10cm, normalise_rxcui
+from ketacare.infra.db import existing
 from ketacare.infra.errors import Conflict, NotFound, PossibleDuplicate, RecordRetired
 
 WEIGHT_KG = (20.0, 350.0)
@@ -181,10 +182,7 @@ def list_patients(
 
 def get_patient(*, session: Session, patient_id: int) -> Patient:
     """The patient, or :class:`NotFound` (not audited: callers audit their read)."""
-    patient = session.get(Patient, patient_id)
-    if patient is None:
-        raise NotFound(f"patient {patient_id} does not exist")
-    return patient
+    return existing(session, Patient, patient_id, "patient")
 
 
 def retire_patient(

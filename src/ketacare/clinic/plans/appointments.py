@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.plans.booking import HOLDING
 from ketacare.clinic.plans.orm import Appointment, AppointmentEvent
-from ketacare.infra.errors import NotFound
+from ketacare.infra.db import existing
 
 #: the calendar shows these: the holding ones and the no-shows (which free their place)
 SHOWN = (*HOLDING, "not_attended")
@@ -33,9 +33,7 @@ def read_appointment(
     *, session: Session, actor: audit.Actor, appointment_id: int, now: datetime
 ) -> tuple[Appointment, list[AppointmentEvent]]:
     """One appointment and its history (audited read)."""
-    appt = session.get(Appointment, appointment_id)
-    if appt is None:
-        raise NotFound(f"appointment {appointment_id} does not exist")
+    appt = existing(session, Appointment, appointment_id, "appointment")
     audit.read_row(appt, session=session, actor=actor, at=now, resource_type="appointment")
     return appt, history(session=session, appointment_id=appt.id)
 

@@ -29,7 +29,8 @@ from ketacare.core.protocols.lifecycle import GIVEN
 from ketacare.core.scheduling import ClinicHours, PlannedDay, place_sessions
 from ketacare.core.sessions.orders import OBSERVATION
 from ketacare.infra import policy as policies
-from ketacare.infra.errors import Conflict, NotFound
+from ketacare.infra.db import existing
+from ketacare.infra.errors import Conflict
 from ketacare.infra.settings import Settings
 
 #: an appointment in one of these holds its chair and its place in the course (a booking
@@ -366,9 +367,7 @@ def book_course(
 
 
 def _booked(session: Session, appointment_id: int, what: str = "moved or cancelled") -> Appointment:
-    appt = session.get(Appointment, appointment_id)
-    if appt is None:
-        raise NotFound(f"appointment {appointment_id} does not exist")
+    appt = existing(session, Appointment, appointment_id, "appointment")
     if appt.status != "booked":
         raise Conflict(
             f"appointment {appointment_id} is {appt.status}: only a booked appointment is {what}"

@@ -21,7 +21,8 @@ from ketacare.clinic.plans.ending import MIN_REASON
 from ketacare.clinic.plans.orm import Plan, TherapySession
 from ketacare.clinic.plans.service import get_plan
 from ketacare.core.errors import InvalidInput
-from ketacare.infra.errors import Conflict, Forbidden, NotFound
+from ketacare.infra.db import existing
+from ketacare.infra.errors import Conflict, Forbidden
 
 #: the consent program of therapy sessions (core/consent/data/programs.toml)
 PROGRAM = "psychotherapy"
@@ -79,9 +80,7 @@ def document_therapy(
 
     A session planned for a day is documented on or after that day (the clinic's day in
     ``zone``): a note is not filed ahead of the session it records."""
-    row = session.get(TherapySession, therapy_id)
-    if row is None:
-        raise NotFound(f"therapy session {therapy_id} does not exist")
+    row = existing(session, TherapySession, therapy_id, "therapy session")
     if actor.user_id != row.therapist_id:
         raise Forbidden("only the assigned therapist documents this session")
     if row.status == "documented":
@@ -152,9 +151,7 @@ def move_therapy(
     """The assigned therapist moves a planned session to the day it is (or was) held,
     earlier or later, with the reason; the day before and the reason are kept as an
     amendment of the record (a note is then filed on or after the new day)."""
-    row = session.get(TherapySession, therapy_id)
-    if row is None:
-        raise NotFound(f"therapy session {therapy_id} does not exist")
+    row = existing(session, TherapySession, therapy_id, "therapy session")
     if actor.user_id != row.therapist_id:
         raise Forbidden("only the assigned therapist moves this session")
     if row.status != "planned":
@@ -248,9 +245,7 @@ def read_therapy(
     *, session: Session, actor: audit.Actor, therapy_id: int, now: datetime
 ) -> TherapySession:
     """One therapy session (audited read)."""
-    row = session.get(TherapySession, therapy_id)
-    if row is None:
-        raise InvalidInput(f"therapy session {therapy_id} does not exist")
+    row = existing(session, TherapySession, therapy_id, "therapy session")
     audit.read_row(row, session=session, actor=actor, at=now, resource_type="therapy_session")
     return row
 

@@ -20,7 +20,7 @@ from ketacare.clinic.stock import supplies as stock_supplies
 from ketacare.clinic.stock.accounting import keeps_stock_of
 from ketacare.core.errors import InvalidInput
 from ketacare.core.safeguards import DoseGiven, molecule_label, total
-from ketacare.infra.errors import NotFound
+from ketacare.infra.db import existing
 from ketacare.web.page_call import PageCall, Refusal, mapped_status, page_call
 from ketacare.web.render import optional_float, optional_int
 
@@ -181,9 +181,7 @@ def dispense_page(patient_id: int, call: PageCall = page_call("takehome:dispense
 
 @router.post("/take-home/{dispense_id}/void", response_class=HTMLResponse)
 def void_page(dispense_id: int, call: PageCall = page_call("takehome:dispense")) -> Response:
-    row = call.session.get(TakeHomeDispense, dispense_id)
-    if row is None:
-        raise NotFound(f"take-home supply {dispense_id} does not exist")
+    row = existing(call.session, TakeHomeDispense, dispense_id, "take-home supply")
     patient_id = row.patient_id
     return call.attempt(
         lambda: call.do(

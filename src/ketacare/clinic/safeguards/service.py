@@ -35,7 +35,8 @@ from ketacare.core.safeguards import (
     total,
 )
 from ketacare.infra import policy as policies
-from ketacare.infra.errors import Conflict, NotFound
+from ketacare.infra.db import existing
+from ketacare.infra.errors import Conflict
 from ketacare.infra.settings import Settings
 
 NO_CAPS = (
@@ -204,9 +205,7 @@ def _rows(session: Session, patient_id: int) -> list[DispenseRow]:
 
 def dispense_row(*, session: Session, dispense_id: int) -> DispenseRow:
     """One supply with its void and its draw (not audited: the caller's write is)."""
-    row = session.get(TakeHomeDispense, dispense_id)
-    if row is None:
-        raise NotFound(f"take-home supply {dispense_id} does not exist")
+    row = existing(session, TakeHomeDispense, dispense_id, "take-home supply")
     void = session.scalar(select(TakeHomeVoid).where(TakeHomeVoid.dispense_id == dispense_id))
     return DispenseRow(row, void, supplies.supply_draws(session, [row.id]).get(row.id))
 
@@ -354,9 +353,7 @@ def void_dispense(
 ) -> TakeHomeVoid:
     """Void a dispense entered in error; the dispense itself stays on record, and its draw
     from stock is voided in the ledger (the units are back on hand)."""
-    row = session.get(TakeHomeDispense, dispense_id)
-    if row is None:
-        raise NotFound(f"take-home supply {dispense_id} does not exist")
+    row = existing(session, TakeHomeDispense, dispense_id, "take-home supply")
     if not reason.strip():
         raise InvalidInput("a void needs the reason the dispense was entered in error")
     if session.scalar(select(TakeHomeVoid.id).where(TakeHomeVoid.dispense_id == dispense_id)):

@@ -23,7 +23,8 @@ from ketacare.clinic.screenings.orm import Screening, treatment_words
 from ketacare.core.errors import InvalidInput
 from ketacare.core.instruments import screening_instrument_ids
 from ketacare.core.screening import SitePolicy, screen_document
-from ketacare.infra.errors import Conflict, NotFound
+from ketacare.infra.db import existing
+from ketacare.infra.errors import Conflict
 from ketacare.infra.policy import screening_policy
 from ketacare.infra.settings import Settings
 
@@ -118,10 +119,7 @@ def run_screening(
 
 
 def get_screening(*, session: Session, screening_id: int) -> Screening:
-    row = session.get(Screening, screening_id)
-    if row is None:
-        raise NotFound(f"screening {screening_id} does not exist")
-    return row
+    return existing(session, Screening, screening_id, "screening")
 
 
 def sign(

@@ -56,15 +56,13 @@ from ketacare.core.sessions import (
 from ketacare.core.sessions.events import Medication
 from ketacare.core.terminology.units import stated_dose
 from ketacare.infra import policy as policies
+from ketacare.infra.db import existing
 from ketacare.infra.errors import Conflict, NotFound
 from ketacare.infra.settings import Settings
 
 
 def get_session(*, session: Session, session_id: int) -> DosingSession:
-    row = session.get(DosingSession, session_id)
-    if row is None:
-        raise NotFound(f"session {session_id} does not exist")
-    return row
+    return existing(session, DosingSession, session_id, "session")
 
 
 def state_of(*, session: Session, session_id: int) -> SessionState:

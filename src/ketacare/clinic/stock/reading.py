@@ -36,7 +36,8 @@ from ketacare.core.stock import (
     products,
     replay,
 )
-from ketacare.infra.errors import Conflict, NotFound
+from ketacare.infra.db import existing
+from ketacare.infra.errors import Conflict
 
 _LOCK = text("SELECT pg_advisory_xact_lock(4242016)")
 
@@ -174,9 +175,7 @@ def _aware(value: datetime, what: str) -> None:
 
 
 def _supply(session: Session, take_home_id: int) -> TakeHomeDispense:
-    row = session.get(TakeHomeDispense, take_home_id)
-    if row is None:
-        raise NotFound(f"take-home supply {take_home_id} does not exist")
+    row = existing(session, TakeHomeDispense, take_home_id, "take-home supply")
     if session.scalar(select(TakeHomeVoid.id).where(TakeHomeVoid.dispense_id == take_home_id)):
         raise Conflict(f"take-home supply {take_home_id} is void: nothing is drawn for it")
     return row
