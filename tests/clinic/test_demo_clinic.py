@@ -254,6 +254,39 @@ def test_an_esketamine_course_under_the_rems_with_forms_submitted_and_one_due(
     assert _rows(path, "SELECT count(*) FROM rems_enrolments")[0][0] == 1
 
 
+def test_every_planned_therapy_session_has_the_patient_s_psychotherapy_consent(
+    seeded: dict[str, Any],
+) -> None:
+    """A demo patient with a therapy session planned signed the psychotherapy consent
+    (countersigned, not withdrawn) before the session's day: the demo's therapist
+    and plan pages carry no missing-consent warning."""
+    from ketacare.clinic.consent.service import program_problem
+
+    path = seeded["path"]
+    planned = _rows(
+        path,
+        "SELECT patient_id, planned_date FROM therapy_sessions",
+    )
+    assert planned, "the demo plans integration sessions"
+    engine = make_engine(f"sqlite:///{path}")
+    with make_sessionmaker(engine)() as session:
+        problems = {
+            pid: program_problem(session=session, patient_id=pid, program_id="psychotherapy")
+            for pid, _ in planned
+        }
+    engine.dispose()
+    assert problems == dict.fromkeys(problems)
+    signed = dict(
+        _rows(
+            path,
+            "SELECT c.patient_id, min(c.signed_at) FROM consents c "
+            "JOIN consent_templates t ON t.id = c.template_id "
+            "WHERE t.program = 'psychotherapy' GROUP BY c.patient_id",
+        )
+    )
+    assert all(str(signed[pid])[:10] < str(day) for pid, day in planned)
+
+
 def test_the_same_clock_gives_the_same_records(seeded: dict[str, Any], tmp_path: Path) -> None:
     again = tmp_path / "again.sqlite3"
     _seed(again)

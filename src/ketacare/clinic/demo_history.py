@@ -198,7 +198,7 @@ def story(ctx: Ctx, person: Person, index: int, plan_notes: dict[int, Any]) -> S
     for n, s in enumerate(planned[:given], start=1):
         start = starts[int(s["number"])]
         if start - timedelta(minutes=15) > ctx.now:  # the course goes on after today
-            _integration(ctx, plan_id, start.astimezone(ctx.settings.zone).date())
+            _integration(ctx, pid, plan_id, at, start.astimezone(ctx.settings.zone).date())
             return
         yield start - timedelta(minutes=15)
         value = traj.value(sessions_done=n - 1, course_len=given, days_since_course=None)
@@ -385,8 +385,20 @@ def _book_course(
     return starts
 
 
-def _integration(ctx: Ctx, plan_id: int, first_to_come: date) -> None:
-    """An integration session with the therapist on the open day after the next session."""
+def _integration(ctx: Ctx, pid: int, plan_id: int, signed: datetime, first_to_come: date) -> None:
+    """An integration session with the therapist on the open day after the next session,
+    the patient's psychotherapy consent signed with the plan (its own random draws)."""
+    if consent_demo.consent_to(
+        session=ctx.session,
+        settings=ctx.settings,
+        nurse=ctx.staff.nurse,
+        physician=ctx.staff.physician,
+        patient_id=pid,
+        program="psychotherapy",
+        at=signed,
+        rng=random.Random(-pid),
+    ):
+        ctx.count("consents")
     therapy.add_therapy(
         session=ctx.session,
         actor=ctx.staff.physician,

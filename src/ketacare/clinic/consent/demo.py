@@ -59,19 +59,36 @@ def consent_before_plan(
     """The patient signs (and the physician countersigns) the consent the protocol's
     program needs, unless one is in force; True when one was recorded."""
     protocol = library(settings).get(protocol_id=protocol_id)
-    if (
-        service.consent_problem(
-            session=session,
-            patient_id=patient_id,
-            molecule=protocol.molecule,
-            route=protocol.route,
-        )
-        is None
-    ):
-        return False
     program = program_for(molecule=protocol.molecule, route=protocol.route)
     assert program is not None  # every demo protocol's treatment is in a program
-    template = service.current_template(session=session, program=program.id)
+    return consent_to(
+        session=session,
+        settings=settings,
+        nurse=nurse,
+        physician=physician,
+        patient_id=patient_id,
+        program=program.id,
+        at=at,
+        rng=rng,
+    )
+
+
+def consent_to(
+    *,
+    session: Session,
+    settings: Settings,
+    nurse: Actor,
+    physician: Actor,
+    patient_id: int,
+    program: str,
+    at: datetime,
+    rng: random.Random,
+) -> bool:
+    """The patient signs (and the physician countersigns) their consent to ``program``
+    half an hour before ``at``, unless one is in force; True when one was recorded."""
+    if service.program_problem(session=session, patient_id=patient_id, program_id=program) is None:
+        return False
+    template = service.current_template(session=session, program=program)
     assert template is not None  # publish_examples ran at the start
     patient = get_patient(session=session, patient_id=patient_id)
     consent = service.sign(
