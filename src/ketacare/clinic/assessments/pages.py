@@ -20,9 +20,31 @@ from ketacare.core.instruments import (
     incomplete_label,
     list_instruments,
 )
+from ketacare.infra.permissions import allowed
 from ketacare.web.page_call import PageCall, Refusal, page_call
 
 router = APIRouter(include_in_schema=False)
+
+
+def open_alerts_shown(
+    call: PageCall, patient_id: int, *, except_session: int | None = None, audited: bool = True
+) -> dict[str, Any]:
+    """The patient's open alerts and who each is for, as the shared partial
+    (``assessments/_patient_alerts.html``) shows them to a reader allowed to read alerts;
+    nothing for anyone else (a patient's own pages never list them)."""
+    if not allowed("alert:read", call.principal.role):
+        return {"patient_alerts": [], "alert_routes": {}}
+    alerts = call.do(
+        service.patient_open_alerts,
+        patient_id=patient_id,
+        except_session=except_session,
+        audited=audited,
+    )
+    routes = {
+        a.id: service.responsible_name(session=call.session, user_id=a.recipient_id) for a in alerts
+    }
+    return {"patient_alerts": alerts, "alert_routes": routes}
+
 
 CONTEXTS = ("intake", "pre_session", "post_session", "follow_up", "session")
 

@@ -358,22 +358,25 @@ def read_open_alerts(
     return alerts
 
 
-def patient_alerts_at_chair(
+def patient_open_alerts(
     *,
     session: Session,
     actor: audit.Actor,
     patient_id: int,
-    session_id: int,
     now: datetime,
+    except_session: int | None = None,
     audited: bool = True,
 ) -> list[ClinicalAlert]:
-    """The patient's alerts nobody has acknowledged yet, whoever they are routed to,
-    other than this dosing session's own (its page shows those): a questionnaire's
-    suicide-risk item or an earlier session's alert must be in front of the nurse and
-    the physician before and while a dose is given. Each read is audited unless
-    ``audited`` is false (the page's own refresh, whose first load was audited)."""
+    """The patient's alerts nobody has acknowledged yet, whoever they are routed to, other
+    than ``except_session``'s own (the chair shows those): a questionnaire's suicide-risk
+    item or an earlier session's alert must be in front of whoever opens the chart, the
+    plan, a therapy session or the chair, not only in the inbox of the one it is routed
+    to. Each read is audited unless ``audited`` is false (the chair's own refresh, whose
+    first load was audited)."""
     alerts = [
-        a for a in open_alerts(session=session, patient_id=patient_id) if a.session_id != session_id
+        a
+        for a in open_alerts(session=session, patient_id=patient_id)
+        if except_session is None or a.session_id != except_session
     ]
     if audited:
         for alert in alerts:

@@ -157,6 +157,8 @@ def _chart(call: PageCall, patient_id: int, refused: Refusal | None = None) -> R
         from ketacare.clinic.accounts.orm import User
 
         retired_by = call.session.get(User, chart.patient.retired_by)
+    from ketacare.clinic.assessments.pages import open_alerts_shown
+
     page = call.render(
         "patients/chart.html",
         {
@@ -172,6 +174,7 @@ def _chart(call: PageCall, patient_id: int, refused: Refusal | None = None) -> R
             "outcomes": outcomes,
             "cumulative": cumulative,
             "in_force": in_force,
+            **open_alerts_shown(call, patient_id),
         },
         refused=refused,
     )

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from ketacare.clinic.accounts.orm import User
+from ketacare.clinic.assessments.pages import open_alerts_shown
 from ketacare.clinic.patients.service import current_weight, get_patient
 from ketacare.clinic.plans import (
     appointments,
@@ -167,6 +168,7 @@ def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> 
             else None,
             "order_prefill": gates.order_prefill(settings=settings, plan=plan),
             "order_shown": _order_shown(plan),
+            **open_alerts_shown(call, plan.patient_id),
         },
         refused=refused,
     )
@@ -313,9 +315,10 @@ def _therapy_page(
         if row is not None and row.status == "planned"
         else None
     )
+    alerts = open_alerts_shown(call, row.patient_id) if row is not None else {}
     return call.render(
         "plans/therapy.html",
-        {"row": row, "patient": patient, "consent_problem": consent, **form},
+        {"row": row, "patient": patient, "consent_problem": consent, **form, **alerts},
         refused=refused,
     )
 

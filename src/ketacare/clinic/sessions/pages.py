@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from ketacare.clinic.assessments import service as assessments
+from ketacare.clinic.assessments.pages import open_alerts_shown
 from ketacare.clinic.documents import Letterhead
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.plans import exposure as exposures
@@ -122,12 +122,7 @@ def _chair(
         live = None
     if not partial:
         call.do(service.record_read, row=row)
-    patient_alerts = call.do(
-        assessments.patient_alerts_at_chair,
-        patient_id=row.patient_id,
-        session_id=row.id,
-        audited=not partial,
-    )
+    alerts = open_alerts_shown(call, row.patient_id, except_session=row.id, audited=not partial)
     screening = (
         service.screening_for_session(
             session=session, patient_id=row.patient_id, state=state, at=at
@@ -173,12 +168,8 @@ def _chair(
             "consciousness_levels": CONSCIOUSNESS_LEVELS,
             "screening": screening,
             "planned_medicines": planned,
-            "patient_alerts": patient_alerts,
+            **alerts,
             "not_carried_out": not_carried_out(state),
-            "alert_routes": {
-                a.id: assessments.responsible_name(session=session, user_id=a.recipient_id)
-                for a in patient_alerts
-            },
             "record_check": service.RECORD_CHECK,
             "entries": entry_lines(state),
             "medication_purposes": MEDICATION_PURPOSES,
