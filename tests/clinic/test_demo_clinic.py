@@ -287,6 +287,29 @@ def test_every_planned_therapy_session_has_the_patient_s_psychotherapy_consent(
     assert all(str(signed[pid])[:10] < str(day) for pid, day in planned)
 
 
+def test_no_dose_is_given_while_a_self_harm_answer_is_open(seeded: dict[str, Any]) -> None:
+    """The demo shows the practice the product asks for: a PHQ-9 item 9 above 0 is
+    acknowledged (what the physician did) before the patient's next dose; an alert still
+    open belongs to a patient not dosed since it was raised."""
+    path = seeded["path"]
+    alerts = _rows(
+        path,
+        "SELECT patient_id, raised_at, acknowledged_at FROM clinical_alerts "
+        "WHERE kind = 'phq9_item9_positive'",
+    )
+    assert alerts, "the demo has a patient who answered item 9 above 0"
+    for pid, raised, acknowledged in alerts:
+        end = acknowledged or NOW.replace(tzinfo=None).isoformat(sep=" ")
+        doses = _rows(
+            path,
+            "SELECT e.at FROM session_events e JOIN dosing_sessions s ON s.id = e.session_id "
+            f"WHERE s.patient_id = {int(pid)} "
+            "AND e.kind IN ('StartInfusion', 'SelfAdministration') "
+            f"AND e.at >= '{raised}' AND e.at < '{end}'",
+        )
+        assert doses == [], (pid, raised, acknowledged)
+
+
 def test_the_same_clock_gives_the_same_records(seeded: dict[str, Any], tmp_path: Path) -> None:
     again = tmp_path / "again.sqlite3"
     _seed(again)

@@ -132,7 +132,9 @@ def story(ctx: Ctx, person: Person, index: int, plan_notes: dict[int, Any]) -> S
         at=t + timedelta(minutes=3),
         source="patient",
     )
-    if ctx.last_alerts and person.intake_days_ago > 30:
+    # the physician answers a self-harm item before any dose: only a patient whose course
+    # has not begun yet (it begins a week after intake at the earliest) has it still open
+    if ctx.last_alerts and person.intake_days_ago >= 7:
         for alert_id in ctx.last_alerts:
             assessments.acknowledge(
                 session=ctx.session,
@@ -394,7 +396,7 @@ def _integration(ctx: Ctx, pid: int, plan_id: int, signed: datetime, first_to_co
         nurse=ctx.staff.nurse,
         physician=ctx.staff.physician,
         patient_id=pid,
-        program="psychotherapy",
+        program=therapy.PROGRAM,
         at=signed,
         rng=random.Random(-pid),
     ):

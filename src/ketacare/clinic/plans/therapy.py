@@ -30,6 +30,15 @@ PROGRAM = "psychotherapy"
 NOTE_FIELDS = ("goals", "what_came_up", "integration_steps", "risk_check")
 
 
+def article(word: str) -> str:
+    """The article of a session kind in an alert's sentence.
+
+    >>> article("integration"), article("preparation")
+    ('an', 'a')
+    """
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 def add_therapy(
     *,
     session: Session,
@@ -113,8 +122,8 @@ def document_therapy(
             ClinicalAlert(
                 patient_id=row.patient_id,
                 kind="therapy_risk_concern",
-                message=f"Therapist raised a risk concern after a {row.kind} session: "
-                f"{row.note['risk_check']}",
+                message="Therapist raised a risk concern after "
+                f"{article(row.kind)} {row.kind} session: {row.note['risk_check']}",
                 recipient_id=patient.responsible_clinician_id,
                 raised_at=now,
             )
