@@ -207,7 +207,10 @@ def test_a_new_version_requiring_reconsent_flags_exactly_the_older_consents(
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"teach_back": {}}, "go over these again with the patient: ride_home"),
+        (
+            {"teach_back": {}},
+            "ask the clinic's staff if anything is unclear: 'How do you get home after a session?'",
+        ),
         ({"typed_name": "Someone Else"}, "the typed name must be the patient's name"),
         ({"signature": "data:image/png;base64,AAAA"}, "signature is not a readable PNG"),
         ({"signature": "not a drawing"}, "signature must be a PNG drawing"),
@@ -383,3 +386,42 @@ def test_the_chart_offers_the_consents_the_patients_plans_need(
     assert 'data-testid="not-needed-esketamine"' not in client.get("/patients/1").text
     login_page("patient1")
     assert 'data-testid="sign-esketamine"' in client.get("/patients/1").text
+
+
+def test_a_signature_awaiting_its_countersignature_is_not_offered_again(
+    client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    """The patient signed; until the clinician countersigns, the chart says so on the
+    program's line, to the patient and to staff, and offers no second signature."""
+    team = clinic["team"]
+    template = client.post(
+        "/api/v1/consent-templates", headers=team["physician"], json={"program": "research"}
+    ).json()
+    login_page("patient1")
+    assert 'data-testid="sign-research"' in client.get("/patients/1").text
+    patient = client.get("/api/v1/patients/1", headers=team["nurse"]).json()["patient"]
+    r = client.post(
+        "/api/v1/patients/1/consents",
+        headers=team["nurse"],
+        json={
+            "template_id": template["id"],
+            "typed_name": f"{patient['given_name']} {patient['family_name']}",
+            "signature": drawn_signature(),
+            "teach_back": {q["id"]: q["answer"] for q in template["content"]["teach_back"]},
+        },
+    )
+    assert r.status_code == 201, r.text
+    for role in ("patient1", "nurse"):
+        login_page(role)
+        chart = client.get("/patients/1").text
+        line = chart.split('data-testid="standing-research"')[1].split("</li>")[0]
+        assert "signed, awaiting the clinician's countersignature" in line, role
+        assert "none signed here" not in line and 'data-testid="sign-research"' not in line
+    r = client.post(
+        f"/api/v1/consents/{r.json()['id']}/countersign",
+        headers=team["physician"],
+        json={"capacity": "clinician"},
+    )
+    assert r.status_code in (200, 201), r.text
+    line = client.get("/patients/1").text.split('data-testid="standing-research"')[1]
+    assert "in force" in line.split("</li>")[0] and "awaiting" not in line.split("</li>")[0]

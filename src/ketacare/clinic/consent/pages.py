@@ -34,6 +34,12 @@ def chart_panel(
     return {
         "standings": service.standings_of(found, templates),
         "entries": found,
+        # signed and waiting for the clinician: not offered for signing again
+        "awaiting": {
+            e.consent.template.program
+            for e in found
+            if e.countersignature is None and e.withdrawal is None
+        },
         "current": service.newest_templates(templates),
         "labels": {p.id: p.label for p in programs().values()},
         "needed": needed | {"research"},

@@ -210,11 +210,14 @@ def sign(
             f"version {template.version} of the {template.program} consent is superseded by "
             f"version {newest.version}: sign the current version (template {newest.id})"
         )
-    wrong = teach_back_errors(content_of(template), answers)
+    content = content_of(template)
+    wrong = teach_back_errors(content, answers)
     if wrong:
+        asked = {q.id: q.question for q in content.teach_back}
         raise InvalidInput(
-            "the teach-back questions must all be answered right before signing; go over "
-            f"these again with the patient: {', '.join(wrong)}"
+            "each question under 'Check your understanding' needs the right answer before "
+            "signing; read the part of the text it asks about again, and ask the clinic's "
+            f"staff if anything is unclear: {'; '.join(repr(asked[w]) for w in wrong)}"
         )
     typed = " ".join(typed_name.split())
     if not _name_matches(typed, patient):
