@@ -663,3 +663,33 @@ def test_a_therapy_session_says_when_psychotherapy_consent_is_not_in_force(
     with app.state.ctx.sessions() as s:
         row = s.get(TherapySession, second["id"])
         assert row is not None and row.note["consent"] == "in force"
+
+
+def test_the_protocol_s_premedication_and_rescue_read_as_orders_with_the_source_apart(
+    app: Any, client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    """The CRPS outpatient protocol's source gives midazolam and clonidine before each
+    infusion and a rescue benzodiazepine. On the plan they read as an order would
+    ("premedication", "rescue, only if needed: ..."); what the source says of how it was
+    given stands beside its citation, not in the order's words."""
+    from sqlalchemy import select
+
+    from ketacare.clinic.plans.orm import Adjunct
+
+    plan = draft(client, clinic)
+    with app.state.ctx.sessions() as session:
+        rows = {
+            a.drug: a for a in session.scalars(select(Adjunct).where(Adjunct.plan_id == plan["id"]))
+        }
+    assert set(rows) == {"midazolam", "clonidine", "short-acting benzodiazepine"}
+    for drug in ("midazolam", "clonidine"):
+        assert rows[drug].use == "premedication"
+        assert rows[drug].source is not None and "both arms of the trial" in rows[drug].source
+    rescue = rows["short-acting benzodiazepine"]
+    assert rescue.use == "rescue, only if needed: severe emergence reaction"
+    assert rescue.source is not None and "site policy" in rescue.source
+    assert rows["midazolam"].dose_text == "2 mg IV, two doses"
+    login_page("nurse")
+    page = client.get(f"/plans/{plan['id']}").text
+    assert "<strong>midazolam</strong> 2 mg IV, two doses — premedication" in page
+    assert "rescue, only if needed: severe emergence reaction" in page

@@ -161,14 +161,18 @@ def create_draft(
     session.add(plan)
     session.flush()
     meds = [m.name for m in patient.medications if m.status == "active"]
-    for med in (*protocol.premedication, *protocol.rescue):
+    listed = [(m, m.use) for m in protocol.premedication]
+    listed += [(m, f"rescue, only if needed: {m.use}") for m in protocol.rescue]
+    for med, use in listed:
+        source = protocol.source(med.source_key).label if med.source_key else None
         session.add(
             Adjunct(
                 plan_id=plan.id,
                 drug=med.drug,
-                dose_text=getattr(med, "dose", None) or None,
-                use=med.use,
-                source=protocol.source(med.source_key).label if med.source_key else None,
+                dose_text=med.dose or None,
+                use=use,
+                # what the source says of it beyond the order (e.g. the drug is site policy)
+                source="; ".join(x for x in (source, med.note) if x) or None,
                 interactions=_interaction_check(protocol, med.drug, meds),
             )
         )
