@@ -5,9 +5,10 @@ the event list beside the vitals, refusals in clinical words, loud banners for c
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html import unescape
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -409,6 +410,13 @@ def test_a_session_alert_is_acknowledged_at_the_chair_not_from_the_inbox(
     shown = _testid(client.get(f"/sessions/{chair.id}").text, "discharge-status")
     assert "open alert" in shown and "Systolic blood pressure (mmHg) 190" in shown
     assert "/order-" not in shown and "sbp_high" not in shown  # no internal alert id
+    # the end of the minimum observation in the clinic's time (Amsterdam, UTC+1 in March)
+    earliest = datetime.fromisoformat(chair.read()["discharge"]["earliest_at"])
+    local = earliest.astimezone(ZoneInfo("Europe/Amsterdam")).strftime("%H:%M")
+    assert f"earliest discharge at {local}" in shown
+    assert earliest.astimezone(UTC).strftime("%H:%M") not in shown
+    card = _testid(client.get(f"/sessions/{chair.id}").text, "discharge-earliest")
+    assert f"Earliest discharge at {local}," in card
     r = chair.post({"kind": "acknowledge_alert", "alert_id": open_["id"], "action": "stop"})
     assert r.status_code == 201, r.text
     inbox = client.get("/api/v1/alerts", headers=team["physician"]).json()

@@ -59,7 +59,8 @@ def test_esketamine_blood_pressure_at_40_min_and_before_discharge() -> None:
     _, reasons = can_discharge(c.state, now=at(140))
     assert reasons == (
         "systolic blood pressure and diastolic blood pressure must be taken again before "
-        "discharge, after the reading at 09:52 (SPRAVATO REMS Patient Monitoring Form)",
+        "discharge, after the reading at 2025-03-03T09:52+00:00 "
+        "(SPRAVATO REMS Patient Monitoring Form)",
     )
     from ketacare.core.sessions import monitoring_schedule
 
@@ -97,7 +98,7 @@ def test_observation_not_reached() -> None:
     assert not ok
     assert reasons == (
         "minimum observation of 120 min after dosing ended (sourced: Spravato label (Janssen)) not "
-        "reached: earliest discharge at 11:15, in 1 min",
+        "reached: earliest discharge at 2025-03-03T11:15+00:00, in 1 min",
     )
 
 

@@ -146,7 +146,14 @@ class DischargeStatus:
 
 
 def _clock(t: datetime) -> str:
-    return t.strftime("%H:%M")
+    """An instant as ISO 8601 to the minute with its offset: unambiguous in the API and the
+    CLI, and shown in the clinic's own time on its pages (``sessions.words``).
+
+    >>> from datetime import UTC
+    >>> _clock(datetime(2026, 3, 2, 11, 15, 30, tzinfo=UTC))
+    '2026-03-02T11:15+00:00'
+    """
+    return t.isoformat(timespec="minutes")
 
 
 def discharge_status(state: SessionState, *, now: datetime) -> DischargeStatus:
