@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -693,3 +693,41 @@ def test_the_protocol_s_premedication_and_rescue_read_as_orders_with_the_source_
     page = client.get(f"/plans/{plan['id']}").text
     assert "<strong>midazolam</strong> 2 mg IV, two doses — premedication" in page
     assert "rescue, only if needed: severe emergence reaction" in page
+
+
+def test_the_plan_list_and_page_say_what_was_given_beside_what_was_planned(
+    client: Any, clinic: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    """A plan that ends after one of its ten sessions planned its whole course; the list
+    and the plan say how much its sessions delivered: here one hour at 24.5 mg/h, 24.5 mg
+    by hand, beside the planned total."""
+    from plan_helpers import IV_CHECKS, record_event
+
+    nurse = clinic["team"]["nurse"]
+    plan = _signed(client, clinic)
+    assert plan["total_dose_mg"] > 24.5  # ten sessions planned
+    login_page("nurse")
+    listed = client.get(f"/patients/{clinic['pid']}/plans").text
+    assert re.search(rf'data-testid="given-{plan["id"]}">none<', listed)
+    r = client.post(
+        f"/api/v1/plans/{plan['id']}/sessions", headers=nurse, json={"session_number": 1}
+    )
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    record_event(client, nurse, sid, {"kind": "check_in"})
+    vitals = {"sbp_mmhg": 124, "dbp_mmhg": 78, "hr_per_min": 70, "spo2_pct": 98, "rr_per_min": 14}
+    record_event(client, nurse, sid, {"kind": "vitals", **vitals})
+    for item in IV_CHECKS:
+        event = {"kind": "pre_dose_check", "item": item, "ok": True, "detail": "lot K7"}
+        record_event(client, nurse, sid, event)
+    record_event(client, nurse, sid, {"kind": "start_infusion", "rate_mg_per_h": 24.5})
+    clock.now += timedelta(hours=1)
+    record_event(client, nurse, sid, {"kind": "stop", "reason": "completed"})
+    listed = client.get(f"/patients/{clinic['pid']}/plans").text
+    planned = f"{plan['total_dose_mg']:g} mg"
+    assert re.search(
+        rf"<td>{re.escape(planned)}</td><td data-testid=\"given-{plan['id']}\">24.5 mg<", listed
+    )
+    page = client.get(f"/plans/{plan['id']}").text
+    assert re.search(r'data-testid="given-dose">24.5 mg<', page)
+    assert re.search(rf'data-testid="total-dose">{re.escape(planned)}<', page)

@@ -55,11 +55,14 @@ def _builder(call: PageCall, patient_id: int, refused: Refusal | None = None) ->
     plans = call.do(
         service.plans_of, patient_id=patient_id, patient_view=call.principal.role is Role.PATIENT
     )
+    from ketacare.clinic.sessions.doses import given_by_plan
+
     return call.render(
         "plans/list.html",
         {
             "patient": patient,
             "plans": plans,
+            "given": given_by_plan(session=call.session, patient_id=patient_id, now=call.now),
             "form": call.posted() if refused else {},
             "protocols": dosing.protocol_choices(call.settings),
             "policy_file": call.settings.protocol_policy_file,
@@ -102,6 +105,8 @@ def create_plan(patient_id: int, call: PageCall = page_call("plan:write")) -> Re
 
 
 def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> Response:
+    from ketacare.clinic.sessions.doses import given_by_plan
+
     session, at, settings = call.session, call.now, call.settings
     patient_view = call.principal.role is Role.PATIENT
     plan = service.get_plan(session=session, plan_id=plan_id, patient_view=patient_view)
@@ -168,6 +173,9 @@ def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> 
             else None,
             "order_prefill": gates.order_prefill(settings=settings, plan=plan),
             "order_shown": _order_shown(plan),
+            "given_mg": given_by_plan(session=session, patient_id=plan.patient_id, now=at).get(
+                plan.id
+            ),
             **open_alerts_shown(call, plan.patient_id),
         },
         refused=refused,

@@ -81,6 +81,26 @@ def doses_given(
     return out
 
 
+def given_by_plan(*, session: Session, patient_id: int, now: datetime) -> dict[int, float]:
+    """The mg delivered in each of the patient's plans, by plan id (a plan none of whose
+    sessions started dosing is absent): what was given beside what was planned. Not
+    audited: the caller's read of the plans is."""
+    plan_of = dict(
+        session.execute(
+            select(DosingSession.id, DosingSession.plan_id).where(
+                DosingSession.patient_id == patient_id
+            )
+        )
+        .tuples()
+        .all()
+    )
+    out: dict[int, float] = {}
+    for dose in doses_given(session=session, patient_id=patient_id, now=now):
+        plan_id = plan_of[dose.session_id]
+        out[plan_id] = out.get(plan_id, 0.0) + dose.mg
+    return out
+
+
 def cumulative_caps(settings: Settings) -> tuple[CumulativeCap, ...]:
     """The clinic's caps on the cumulative dose (none unless its session policy sets them)."""
     policy = policies.session_policy(settings)
