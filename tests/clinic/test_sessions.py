@@ -551,6 +551,12 @@ def test_the_chair_page_opens_a_session_on_a_chair(
     assert chairs() == {}
     assert opened(session_number="3", chair_id="2").status_code == 303
     # booked sessions: the booking's chair, or the one chosen instead (its day: off schedule)
+    # a booked session opened on another day without a reason: refused in words, without
+    # the form field's internal name
+    r = opened(session_number="1")
+    assert r.status_code == 422
+    assert "on another day needs a reason (Reason, if not on the booked day)" in r.text
+    assert "off_schedule_reason" not in r.text
     reason = {"off_schedule_reason": "patient came early"}
     assert opened(session_number="1", **reason).status_code == 303
     assert opened(session_number="2", chair_id="4", **reason).status_code == 303

@@ -260,7 +260,7 @@ def open_page(plan_id: int, call: PageCall = page_call("session:write")) -> Resp
             "error.html",
             {
                 "title": "Session not opened",
-                "detail": refused.message,
+                "detail": clinical_message(refused.message, zone=call.settings.zone, now=call.now),
                 "status": refused.status,
                 "back": f"/plans/{plan_id}",
                 "back_label": f"Back to plan {plan_id}",

@@ -37,6 +37,7 @@ FIELD_WORDS: Mapping[str, str] = {
     "sedation_moaas": "sedation (MOAA/S)",
     "pain_nrs": "pain (NRS)",
     "expected_seq": "the page's entry number (reload the page)",
+    "off_schedule_reason": "Reason, if not on the booked day",
     "alert_id": "the alert",
     "target_seq": "the corrected entry",
     "vital_signs": "vital signs",
