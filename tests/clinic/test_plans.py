@@ -351,8 +351,14 @@ def test_a_therapy_note_waits_for_the_planned_day_in_the_clinic_s_time_zone(
     assert re.search(r'name="risk_concern" value="yes" checked', r.text)
     row = client.get(f"/therapy/{t['id']}").text
     assert "Planned; the assigned therapist" not in row and "Documented" not in row
+    # opened the day before, the page says from when the note can be filed (no form to
+    # type into only to be refused); the move form is there
+    assert 'data-testid="therapy-not-yet"' in row and "from Mon 09 Mar 2026" in row
+    assert "Save note" not in row and 'data-testid="therapy-move"' in row
     # 23:30 UTC is 00:30 on Mon 9 March in Amsterdam: the planned day has come
     clock.now = datetime(2026, 3, 8, 23, 30, tzinfo=UTC)
+    row = client.get(f"/therapy/{t['id']}").text
+    assert "Save note" in row and 'data-testid="therapy-not-yet"' not in row
     r = client.post(
         f"/therapy/{t['id']}", data={**note, "csrf_token": csrf}, follow_redirects=False
     )

@@ -326,7 +326,15 @@ def _therapy_page(
     alerts = open_alerts_shown(call, row.patient_id) if row is not None else {}
     return call.render(
         "plans/therapy.html",
-        {"row": row, "patient": patient, "consent_problem": consent, **form, **alerts},
+        {
+            "row": row,
+            "patient": patient,
+            "consent_problem": consent,
+            # a note is filed on or after the planned day, in the clinic's time zone
+            "today": call.now.astimezone(call.settings.zone).date(),
+            **form,
+            **alerts,
+        },
         refused=refused,
     )
 
