@@ -380,6 +380,8 @@ def test_a_session_alert_is_acknowledged_at_the_chair_not_from_the_inbox(
     team = clinic["team"]
     chair = Chair(client, clinic)
     chair.infusing()
+    login_page("nurse")  # the stop reasons in words, their codes the values sent
+    assert '<option value="adverse_effect">adverse effect</option>' in chair.page()
     clock.now += timedelta(minutes=15)
     chair.ok({"kind": "vitals", "sbp_mmhg": 190, "dbp_mmhg": 100, "hr_per_min": 80})  # > 180
     [open_] = chair.read()["open_alerts"]

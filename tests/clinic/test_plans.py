@@ -737,3 +737,15 @@ def test_the_plan_list_and_page_say_what_was_given_beside_what_was_planned(
     page = client.get(f"/plans/{plan['id']}").text
     assert re.search(r'data-testid="given-dose">24.5 mg<', page)
     assert re.search(rf'data-testid="total-dose">{re.escape(planned)}<', page)
+
+
+def test_the_exposure_preview_names_its_models_in_words(
+    client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    """The plan's exposure preview names its model as its file does, not by its id."""
+    plan = _signed(client, clinic)
+    login_page("physician")
+    page = client.get(f"/plans/{plan['id']}").text
+    assert "Model Clements 250 ug/kg" in page
+    assert f'<a href="/plans/{plan["id"]}?model=domino">Domino</a>' in page
+    assert ">clements-250<" not in page and ">domino<" not in page

@@ -108,6 +108,20 @@ def _finding(code: str, _context: str | None) -> str | None:
     return None
 
 
+def _model(code: str, _context: str | None) -> str | None:
+    """A PK model by its short name, its file's name up to the parenthesis.
+
+    >>> _model("clements-250", None)
+    'Clements 250 ug/kg'
+    """
+    from ketacare.core.pharmacology.models import list_models  # numpy: only when shown
+
+    for model in list_models():
+        if model.id == code:
+            return model.name.split(" (", 1)[0]
+    return None
+
+
 KINDS: dict[str, Callable[[str, str | None], str | None]] = {
     "instrument": _instrument,
     "band": _band,
@@ -120,6 +134,7 @@ KINDS: dict[str, Callable[[str, str | None], str | None]] = {
     "policy": _policy,
     "finding": _finding,
     "measure": _measure,
+    "model": _model,
 }
 
 
