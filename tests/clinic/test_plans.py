@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from typing import Any
 
 import pytest
@@ -749,3 +750,12 @@ def test_the_exposure_preview_names_its_models_in_words(
     assert "Model Clements 250 ug/kg" in page
     assert f'<a href="/plans/{plan["id"]}?model=domino">Domino</a>' in page
     assert ">clements-250<" not in page and ">domino<" not in page
+    # the peak is placed in the schedule (day 1 begins at hour 0), not as an hour count
+    metrics = client.get(
+        f"/api/v1/plans/{plan['id']}/exposure", headers=clinic["team"]["physician"]
+    ).json()["metrics"]
+    day = int(metrics["tmax_h"] // 24) + 1
+    after = metrics["tmax_h"] - (day - 1) * 24
+    assert 0 <= after < 24
+    when = f"on day {day} of the protocol's schedule, {after:.1f} h after that day's session"
+    assert when in unescape(page)
