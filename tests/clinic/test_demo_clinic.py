@@ -226,7 +226,12 @@ def test_the_history_keeps_the_clinic_hours_and_books_its_sessions(
     )
     assert passed == [(0,)]
     moved = _rows(path, "SELECT reason FROM appointment_events WHERE kind = 'booked'")
-    assert any(r and r.startswith("closed on Saturdays") for (r,) in moved)
+    # a moved session's booking names the day it was planned for, then why it moved
+    assert any(
+        r and re.fullmatch(r"planned Sat \d{2} \w{3} \d{4}: closed on Saturdays .*", r)
+        for (r,) in moved
+    )
+    assert not any(r and r.startswith("closed on") for (r,) in moved)
 
 
 def test_an_esketamine_course_under_the_rems_with_forms_submitted_and_one_due(
