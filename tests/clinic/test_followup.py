@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ketacare.clinic.followup import service
 from ketacare.clinic.followup.senders import FileSender
@@ -153,6 +154,7 @@ def test_cli_outbox_send_sends_each_message_once(tmp_path: Any) -> None:
             valid_hours=24,
             now=datetime.now(UTC),
             base_url="http://127.0.0.1:8000",
+            zone=ZoneInfo("Europe/Amsterdam"),
             channel="file",
         )
     engine.dispose()

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -180,6 +181,7 @@ def test_reminders_are_queued_once_per_occurrence(
                 patient_id=pid,
                 now=now,
                 base_url="http://clinic.test",
+                zone=ZoneInfo("Europe/Amsterdam"),
                 valid_hours=24,
                 channel="file",
             )
@@ -196,6 +198,12 @@ def test_reminders_are_queued_once_per_occurrence(
         ).all()
     assert message.dedupe_key == f"outcome:{plan_id}:nrs_pain/baseline"
     assert "Please fill in" in message.body and "(baseline)" in message.body
+    # until when, in the clinic's time: sent an hour after START, valid 24 hours
+    expires = (START + timedelta(hours=25)).astimezone(ZoneInfo("Europe/Amsterdam"))
+    assert message.body.endswith(f"until {expires:%a %d %b %Y %H:%M} (Europe/Amsterdam time)."), (
+        message.body
+    )
+    assert " UTC" not in message.body
     token = re.search(r"/r/([A-Za-z0-9_-]{20,})", message.body)
     assert token
     page = client.get(f"/r/{token.group(1)}")
@@ -207,6 +215,7 @@ def test_reminders_are_queued_once_per_occurrence(
             patient_id=pid,
             now=START + timedelta(hours=30),
             base_url="http://clinic.test",
+            zone=ZoneInfo("Europe/Amsterdam"),
             valid_hours=24,
             channel="email",
         )
@@ -219,6 +228,7 @@ def test_reminders_are_queued_once_per_occurrence(
                 patient_id=pid,
                 now=START,
                 base_url="http://clinic.test",
+                zone=ZoneInfo("Europe/Amsterdam"),
                 valid_hours=24,
                 channel="fax",
             )
@@ -530,6 +540,7 @@ def test_two_reminder_runs_at_once_queue_one_reminder(app: Any, scheduled: dict[
                         patient_id=pid,
                         now=START + timedelta(hours=1),
                         base_url="http://clinic.test",
+                        zone=ZoneInfo("Europe/Amsterdam"),
                         valid_hours=24,
                         channel="file",
                     )

@@ -420,7 +420,7 @@ def followup_remind(
         fail(f"--channel {channel!r}: allowed {', '.join(schedules.CHANNELS)}")
     if not base_url.startswith(("http://", "https://")):
         fail(f"--base-url {base_url!r} must start with http:// or https://")
-    _, engine, sessions = _sessions()
+    settings, engine, sessions = _sessions()
     try:
         ensure_current(engine)
     except KetacareError as exc:
@@ -438,6 +438,7 @@ def followup_remind(
                     patient_id=patient_id,
                     now=utc_now(),
                     base_url=base_url.rstrip("/"),
+                    zone=settings.zone,
                     valid_hours=valid_hours,
                     channel=channel,
                 )

@@ -41,7 +41,7 @@ def _issue(
 ) -> tuple[SelfReportLink, str]:
     """A link issued by the service ``issue`` for this server's address: the link and its URL."""
     base = str(call.request.base_url).rstrip("/")
-    link, token = call.do(issue, base_url=base, **values)
+    link, token = call.do(issue, base_url=base, zone=call.settings.zone, **values)
     return link, f"{base}/r/{token}"
 
 

@@ -61,6 +61,7 @@ def _send(
             patient_id=patient.id,
             valid_hours=optional_float(call.text("valid_hours", "72"), "valid_hours") or 0,
             base_url=call.base_url,
+            zone=call.settings.zone,
             channel=call.text("channel") or None,
             **values,
         ),

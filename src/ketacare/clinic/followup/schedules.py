@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Session
 from ketacare.clinic.assessments.orm import Assessment
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.followup.orm import OutboxMessage, OutcomeSchedule, SelfReportLink
-from ketacare.clinic.followup.service import SELF_REPORT, create_link, enqueue
+from ketacare.clinic.followup.service import SELF_REPORT, create_link, enqueue, link_expiry
 from ketacare.clinic.patients.orm import Patient
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.plans.orm import Appointment, Plan
@@ -420,6 +421,7 @@ def link_for_due(
     valid_hours: float,
     now: datetime,
     base_url: str,
+    zone: ZoneInfo,
     channel: str | None = None,
 ) -> tuple[SelfReportLink, str]:
     """A single-use link for exactly what is due now; the link keeps which occurrences."""
@@ -435,6 +437,7 @@ def link_for_due(
         valid_hours=valid_hours,
         now=now,
         base_url=base_url,
+        zone=zone,
         channel=channel,
     )
     link.schedule_id = found[0].schedule.id if len(found) == 1 else None
@@ -467,6 +470,7 @@ def remind_patient(
     patient_id: int,
     now: datetime,
     base_url: str,
+    zone: ZoneInfo,
     valid_hours: float,
     channel: str,
 ) -> RemindResult:
@@ -505,6 +509,7 @@ def remind_patient(
                         channel,
                         now,
                         base_url,
+                        zone,
                         valid_hours,
                     )
             except IntegrityError:
@@ -522,6 +527,7 @@ def _queue_one(
     channel: str,
     now: datetime,
     base_url: str,
+    zone: ZoneInfo,
     valid_hours: float,
 ) -> int:
     """One occurrence's link and reminder; 0 when the outbox already had the key."""
@@ -536,6 +542,7 @@ def _queue_one(
         valid_hours=valid_hours,
         now=now,
         base_url=base_url,
+        zone=zone,
         created_by=actor.user_id or plan_due.schedule.created_by,
     )
     link.schedule_id = plan_due.schedule.id
@@ -548,7 +555,7 @@ def _queue_one(
         recipient=recipient,
         subject=f"Questionnaire due: {title}",
         body=f"Please fill in {title} ({occurrence.label}): {base_url}/r/{token}\n"
-        f"The link works once and until {link.expires_at:%Y-%m-%d %H:%M} UTC.",
+        f"{link_expiry(link.expires_at, zone)}",
         dedupe_key=key,
         now=now,
     )

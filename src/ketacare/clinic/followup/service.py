@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -26,6 +27,18 @@ SELF_REPORT = self_report_ids()
 MAX_LINK_HOURS = 24 * 14
 
 
+def link_expiry(expires_at: datetime, zone: ZoneInfo) -> str:
+    """The sentence a patient's message ends with: until when the link works, in the
+    clinic's time (the patient's own clock, not UTC).
+
+    >>> from datetime import UTC
+    >>> link_expiry(datetime(2026, 3, 9, 10, 0, tzinfo=UTC), ZoneInfo("Europe/Amsterdam"))
+    'The link works once and until Mon 09 Mar 2026 11:00 (Europe/Amsterdam time).'
+    """
+    here = expires_at.astimezone(zone)
+    return f"The link works once and until {here:%a %d %b %Y %H:%M} ({zone.key} time)."
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -39,6 +52,7 @@ def create_link(
     valid_hours: float,
     now: datetime,
     base_url: str,
+    zone: ZoneInfo,
     channel: str | None = None,
     created_by: int | None = None,
 ) -> tuple[SelfReportLink, str]:
@@ -93,7 +107,7 @@ def create_link(
             recipient=recipient or f"patient {patient_id}",
             subject="Your questionnaires from the clinic",
             body=f"Please fill in your questionnaires: {base_url}/r/{token}\n"
-            f"The link works once and until {link.expires_at:%Y-%m-%d %H:%M} UTC.",
+            f"{link_expiry(link.expires_at, zone)}",
             dedupe_key=f"self-report-link:{link.id}",
             now=now,
         )
