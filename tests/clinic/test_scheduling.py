@@ -614,7 +614,9 @@ def test_a_no_show_is_refused_before_the_start_and_recorded_after_it_with_a_reas
     r = client.post(book_url, headers=nurse, json=again)
     assert (
         r.status_code == 409
-        and "chair Chair 1 is booked from 2026-03-05 08:00" in r.json()["detail"]
+        # 08:00 UTC is 09:00 in the clinic (Amsterdam, UTC+1 in March)
+        and "chair Chair 1 is booked from Thu 05 Mar 2026 09:00 to" in r.json()["detail"]
+        and "(Europe/Amsterdam time; plan" in r.json()["detail"]
     )
     r = client.post(book_url, headers=nurse, json={**again, "chair_id": 2})
     assert r.status_code == 409 and "already booked" in r.json()["detail"]

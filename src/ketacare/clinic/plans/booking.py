@@ -130,7 +130,13 @@ def _check_clinic_time(
 
 
 def _check_chair(
-    *, session: Session, chair: Chair, starts_at: datetime, ends_at: datetime, skip: int | None
+    *,
+    session: Session,
+    chair: Chair,
+    starts_at: datetime,
+    ends_at: datetime,
+    skip: int | None,
+    zone: ZoneInfo,
 ) -> None:
     query = select(Appointment).where(
         Appointment.chair_id == chair.id,
@@ -141,9 +147,10 @@ def _check_chair(
         query = query.where(Appointment.id != skip)
     clash = session.scalar(query.limit(1))
     if clash is not None:
+        starts, ends = clash.starts_at.astimezone(zone), clash.ends_at.astimezone(zone)
         raise Conflict(
-            f"chair {chair.name} is booked from {clash.starts_at:%Y-%m-%d %H:%M} to "
-            f"{clash.ends_at:%H:%M} UTC (plan {clash.plan_id}, session "
+            f"chair {chair.name} is booked from {_day(starts)} {starts:%H:%M} to "
+            f"{ends:%H:%M} ({zone.key} time; plan {clash.plan_id}, session "
             f"{clash.session_number})"
         )
 
@@ -277,7 +284,14 @@ def book(
     _check_clinic_time(
         settings=settings, session_number=session_number, starts_at=starts_at, ends_at=ends_at
     )
-    _check_chair(session=session, chair=chair, starts_at=starts_at, ends_at=ends_at, skip=None)
+    _check_chair(
+        session=session,
+        chair=chair,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        skip=None,
+        zone=settings.zone,
+    )
     _check_spacing(
         session=session, plan=plan, session_number=session_number, starts_at=starts_at, skip=None
     )
@@ -421,7 +435,14 @@ def move(
         starts_at=starts_at,
         ends_at=ends_at,
     )
-    _check_chair(session=session, chair=chair, starts_at=starts_at, ends_at=ends_at, skip=appt.id)
+    _check_chair(
+        session=session,
+        chair=chair,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        skip=appt.id,
+        zone=settings.zone,
+    )
     _check_spacing(
         session=session,
         plan=plan,
