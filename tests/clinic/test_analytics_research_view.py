@@ -299,9 +299,11 @@ def test_the_researchers_page_says_what_it_withholds(
     assert 'data-testid="research-view"' in page.text
     assert 'aria-label="Filters"' not in page.text  # nothing to narrow the cohort with
     assert page.text.count('<span class="withheld"') >= 10
+    assert "Every patient who has been given a dose and consented to research," in page.text
     login_page("physician")
     page = client.get("/dashboard")
     assert 'data-testid="research-view"' not in page.text and 'aria-label="Filters"' in page.text
+    assert "Every patient who has been given a dose, judged" in page.text
     assert "F33.1" in page.text
 
 
