@@ -165,6 +165,23 @@ def test_the_limited_profile_needs_a_data_use_agreement_and_counts_days(
     assert "DUA-2026-04" in t["README"][0]["text"] and "164.514(e)" in t["README"][0]["text"]
 
 
+def test_the_page_export_refused_shows_the_dashboard_with_the_reason(
+    client: Any, registry: dict[str, Any], login_page: Any
+) -> None:
+    """Downloaded from the dashboard's form without its agreement, the limited export is
+    refused on the dashboard itself, its form there to fill in, not on a bare error page."""
+    login_page("researcher")
+    r = client.get("/research/export.zip", params={"profile": "limited"})
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("text/html")
+    assert "data use agreement" in r.text and 'data-testid="registry-export"' in r.text
+    assert "Clinic outcomes" in r.text
+    ok = client.get(
+        "/research/export.zip", params={"profile": "limited", "data_use_agreement": "DUA-7"}
+    )
+    assert ok.status_code == 200 and ok.headers["content-type"] == "application/zip"
+
+
 def test_roles_and_the_append_only_consent(
     app: Any, client: Any, registry: dict[str, Any], login_api: Any
 ) -> None:

@@ -12,7 +12,7 @@ from ketacare.clinic.analytics import service
 from ketacare.clinic.analytics.reference import statistics
 from ketacare.clinic.plans import dosing
 from ketacare.core.errors import InvalidInput
-from ketacare.web.page_call import PageCall, page_call
+from ketacare.web.page_call import PageCall, Refusal, page_call
 
 router = APIRouter(include_in_schema=False)
 
@@ -48,6 +48,12 @@ def chart_data(found: service.Dashboard) -> list[dict[str, Any]]:
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard_page(call: PageCall = page_call("analytics:read")) -> Response:
     """Aggregates over the clinic's treated patients (the read is audited, no patient named)."""
+    return dashboard_again(call)
+
+
+def dashboard_again(call: PageCall, refused: Refusal | None = None) -> Response:
+    """The dashboard; with ``refused``, a form posted from it (the registry export) is
+    shown refused with its reason above the figures."""
     raw = {name: call.request.query_params.get(name) for name in FIELDS}
     clinic_window = filtering.clinic_lost_after_days(call.settings)
     values = {k: (v or "") for k, v in raw.items()}
@@ -72,5 +78,7 @@ def dashboard_page(call: PageCall = page_call("analytics:read")) -> Response:
         service.dashboard, settings=call.settings, filters=filters, protocol_titles=titles
     )
     return call.render(
-        "analytics/dashboard.html", {**common, "found": found, "charts": chart_data(found)}
+        "analytics/dashboard.html",
+        {**common, "found": found, "charts": chart_data(found)},
+        refused=refused,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import Response
 
@@ -36,13 +38,23 @@ def export_page(
     call: PageCall = page_call("research:export"),
 ) -> Response:
     """The registry export, downloaded from the dashboard's form."""
-    data, _ = call.do(
-        service.export_registry,
-        profile=profile,
-        data_use_agreement=data_use_agreement[:500] or None,
-    )
-    return Response(
-        data,
-        media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="registry-{profile}.zip"'},
+    from ketacare.clinic.analytics.pages import dashboard_again
+
+    def zipped(found: tuple[bytes, Any]) -> Response:
+        return Response(
+            found[0],
+            media_type="application/zip",
+            headers={"Content-Disposition": f'attachment; filename="registry-{profile}.zip"'},
+        )
+
+    # refused (a limited export without its data use agreement): the dashboard and its
+    # export form again, with the reason, not a bare error page
+    return call.attempt(
+        lambda: call.do(
+            service.export_registry,
+            profile=profile,
+            data_use_agreement=data_use_agreement[:500] or None,
+        ),
+        done=zipped,
+        again=lambda refused: dashboard_again(call, refused),
     )
