@@ -353,6 +353,9 @@ def test_the_signed_pdf_reads_as_a_consent_document(
     assert "Treatment consent" in text_ and "Patient (typed name)" in text_ and typed in text_
     for risk in template["content"]["risk"]:
         assert risk["label"] in text_, risk["label"]
+    # its references numbered as listed, not the file's source keys
+    keys = [s["key"] for s in template["content"]["sources"]]
+    assert not any(f"[{k}]" in text_ for k in keys) and "[1]" in text_
     for question in template["content"]["teach_back"]:  # every answer given was the right one
         answer = question["choices"][question["answer"]]
         assert " ".join(answer.split()[:4]) in text_, answer  # a long answer wraps in its cell
@@ -425,3 +428,33 @@ def test_a_signature_awaiting_its_countersignature_is_not_offered_again(
     assert r.status_code in (200, 201), r.text
     line = client.get("/patients/1").text.split('data-testid="standing-research"')[1]
     assert "in force" in line.split("</li>")[0] and "awaiting" not in line.split("</li>")[0]
+
+
+def test_the_sign_page_numbers_its_sources(
+    client: Any, clinic: dict[str, Any], login_page: Any, tmp_path: Path
+) -> None:
+    """A patient reads numbered references, not the file's source keys: in the shipped
+    research text the alternatives risk cites ama-2.1.1, the 7th source listed (the
+    signed PDF: test_the_signed_pdf_reads_as_a_consent_document)."""
+    import tomllib
+
+    import ketacare.core.consent as consent_core
+
+    folder = Path(consent_core.__file__).parent / "data" / "examples"
+    shipped = tomllib.loads((folder / "research.toml").read_text(encoding="utf-8"))
+    keys = [s["key"] for s in shipped["sources"]]
+    alternatives = next(r for r in shipped["risk"] if r["label"] == "Alternatives")
+    number = keys.index(alternatives["sources"][0]) + 1
+    assert number == 7
+    r = client.post(
+        "/api/v1/consent-templates",
+        headers=clinic["team"]["physician"],
+        json={"program": "research"},
+    )
+    assert r.status_code == 201, r.text
+    login_page("nurse")
+    page = client.get("/patients/1/consent/research/sign").text
+    assert "[ama-2.1.1]" not in page and "[hipaa-deidentification]" not in page
+    alt = page.split("<dt>Alternatives</dt>")[1].split("</dd>")[0]
+    assert f'data-testid="risk-sources">[{number}]</small>' in alt
+    assert f"<li>[{number}] " in page
