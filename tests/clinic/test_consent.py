@@ -367,8 +367,9 @@ def test_the_signed_pdf_reads_as_a_consent_document(
 def test_the_chart_offers_the_consents_the_patients_plans_need(
     client: Any, clinic: dict[str, Any], login_page: Any
 ) -> None:
-    """A patient is offered to sign only what a plan of theirs calls for (and research);
-    staff see every program, the ones no open plan needs marked so."""
+    """A patient is offered to sign only what a plan of theirs calls for (and research),
+    and sees only the programs that concern them; staff see every program, the ones no
+    open plan needs marked so."""
     physician = clinic["team"]["physician"]
     for program in ("iv_racemic", "esketamine"):
         r = client.post("/api/v1/consent-templates", headers=physician, json={"program": program})
@@ -376,7 +377,8 @@ def test_the_chart_offers_the_consents_the_patients_plans_need(
     login_page("patient1")
     own = client.get("/patients/1").text
     assert 'data-testid="sign-esketamine"' not in own  # no esketamine plan, ever
-    assert 'data-testid="not-needed-esketamine"' in own
+    assert 'data-testid="standing-esketamine"' not in own  # nor a line about it
+    assert 'data-testid="standing-research"' in own and 'data-testid="standing-iv_racemic"' in own
     login_page("nurse")
     chart = client.get("/patients/1").text
     assert 'data-testid="sign-esketamine"' in chart  # staff may consent ahead of a plan
