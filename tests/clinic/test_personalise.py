@@ -16,6 +16,9 @@ def test_levels_fit_recommend_and_accept(
     plan_id = esketamine_course_with_one_dose(client, team, clock)
     dosed = clock.now
     csrf = login_page("physician")
+    shown = client.get(f"/plans/{plan_id}").text  # esketamine: a model with variability
+    assert f'href="/plans/{plan_id}/personalise"' in shown
+    assert 'data-testid="personalise-unavailable"' not in shown
     page = client.get(f"/plans/{plan_id}/personalise")
     assert page.status_code == 200 and "None yet." in page.text
     for hours, value in ((1, "48"), (4, "12")):
@@ -64,6 +67,11 @@ def test_no_individualisation_without_a_model_with_published_variability(
 
     plan = _signed(client, clinic)  # racemic IV: only models without variability exist
     csrf = login_page("physician")
+    # the plan page says so where the button would be, instead of a button to a dead end
+    shown = client.get(f"/plans/{plan['id']}").text
+    assert f'href="/plans/{plan["id"]}/personalise"' not in shown
+    assert 'data-testid="personalise-unavailable"' in shown
+    assert "individualisation is not available" in shown
     page = client.get(f"/plans/{plan['id']}/personalise").text
     assert "individualisation is not available" in page
     # said first, above the levels; no level entry form where no fit can use the level

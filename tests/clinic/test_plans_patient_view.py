@@ -62,6 +62,9 @@ def test_a_patient_never_sees_a_draft_through_the_api_or_the_pages(
         "<h2>Sign</h2>",
         "Signed by",
         'data-testid="plan-history"',
+        "Exposure preview",  # a clinician's model curves
+        'id="exposure-data"',
+        "/personalise",
     ):
         assert staff_only not in shown.text, staff_only
 

@@ -105,6 +105,7 @@ def create_plan(patient_id: int, call: PageCall = page_call("plan:write")) -> Re
 
 
 def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> Response:
+    from ketacare.clinic.personalise.service import unavailable
     from ketacare.clinic.sessions.doses import given_by_plan
 
     session, at, settings = call.session, call.now, call.settings
@@ -115,16 +116,18 @@ def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> 
     call.do(service.record_read, plan=plan)
     protocol = dosing.library(settings).get(protocol_id=plan.protocol_id)
     age = (at.date() - patient.birth_date).days // 365
-    try:
-        exposure = exposures.exposure(
-            settings=settings,
-            plan=plan,
-            patient_age=age,
-            patient_sex=patient.sex,
-            model_id=call.request.query_params.get("model"),
-        )
-    except KetacareError as exc:
-        exposure = {"available": False, "message": str(exc)}
+    exposure: dict[str, Any] = {"available": False, "message": ""}
+    if not patient_view:  # a clinician's preview: model curves, not the patient's page
+        try:
+            exposure = exposures.exposure(
+                settings=settings,
+                plan=plan,
+                patient_age=age,
+                patient_sex=patient.sex,
+                model_id=call.request.query_params.get("model"),
+            )
+        except KetacareError as exc:
+            exposure = {"available": False, "message": str(exc)}
     users = {u.id: u for u in session.scalars(select(User))}
     draft = plan.status == "draft"
     booked = list(
@@ -173,6 +176,7 @@ def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> 
             else None,
             "order_prefill": gates.order_prefill(settings=settings, plan=plan),
             "order_shown": _order_shown(plan),
+            "personalise_unavailable": unavailable(settings=settings, plan=plan),
             "given_mg": given_by_plan(session=session, patient_id=plan.patient_id, now=at).get(
                 plan.id
             ),
