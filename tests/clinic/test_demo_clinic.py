@@ -315,6 +315,35 @@ def test_no_dose_is_given_while_a_self_harm_answer_is_open(seeded: dict[str, Any
         assert doses == [], (pid, raised, acknowledged)
 
 
+def test_every_vitals_set_at_the_chair_is_a_whole_news2_set(seeded: dict[str, Any]) -> None:
+    """The demo's chair records the seven NEWS2 parameters (RCP 2017), so its sessions
+    show a score, not "incomplete set" on every row."""
+    import json
+
+    from sqlalchemy import select
+
+    from ketacare.clinic.sessions.cache import state_for
+    from ketacare.clinic.sessions.orm import DosingSession
+
+    rows = _rows(seeded["path"], "SELECT data FROM session_events WHERE kind = 'Vitals'")
+    assert rows
+    needed = ("rr_per_min", "spo2_pct", "supplemental_oxygen", "temperature_c", "sbp_mmhg")
+    needed += ("hr_per_min", "consciousness")
+    for (data,) in rows:
+        values = json.loads(data) if isinstance(data, str) else data
+        assert all(values.get(k) is not None for k in needed), values
+        assert 35.0 < values["temperature_c"] < 38.0 and values["consciousness"] == "alert"
+    # and the chair scores them: a given session's every set has its NEWS2
+    engine = make_engine(f"sqlite:///{seeded['path']}")
+    with make_sessionmaker(engine)() as session:
+        discharged = select(DosingSession).where(DosingSession.state == "discharged")
+        row = session.scalars(discharged.limit(1)).first()
+        assert row is not None
+        state = state_for(session=session, row=row)
+        assert state.vitals and len(state.news2) == len(state.vitals)
+    engine.dispose()
+
+
 def test_the_same_clock_gives_the_same_records(seeded: dict[str, Any], tmp_path: Path) -> None:
     again = tmp_path / "again.sqlite3"
     _seed(again)

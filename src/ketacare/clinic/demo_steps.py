@@ -236,6 +236,11 @@ def vitals_event(rng: random.Random, base: tuple[int, int, int], rise: int = 0) 
         "hr_per_min": hr + rng.randint(-3, 8),
         "spo2_pct": rng.choice((96, 97, 98, 98, 99)),
         "rr_per_min": rng.choice((12, 14, 14, 16)),
+        # the rest of a whole NEWS2 set, so the chair and the board score it; not drawn
+        # from ``rng``, so the demo's other records stay as they were
+        "temperature_c": round(36.4 + (sbp + hr) % 7 / 10, 1),
+        "consciousness": "alert",
+        "supplemental_oxygen": False,
     }
 
 
