@@ -374,3 +374,23 @@ def record_event(
     )
     assert r.status_code == 201, r.text
     return dict(r.json())
+
+
+def start_infusion(
+    client: Any, nurse: dict[str, str], plan_id: int, number: int, rate_mg_per_h: float
+) -> int:
+    """Open session ``number`` of an IV plan and start its infusion at the clock's time:
+    check-in, baseline vitals, every pre-dose check, the start at ``rate_mg_per_h``.
+    The session's id."""
+    r = client.post(
+        f"/api/v1/plans/{plan_id}/sessions", headers=nurse, json={"session_number": number}
+    )
+    assert r.status_code == 201, r.text
+    sid = int(r.json()["id"])
+    record_event(client, nurse, sid, {"kind": "check_in"})
+    record_event(client, nurse, sid, BASELINE_VITALS)
+    for item in IV_CHECKS:
+        check = {"kind": "pre_dose_check", "item": item, "ok": True, "detail": "lot K7"}
+        record_event(client, nurse, sid, check)
+    record_event(client, nurse, sid, {"kind": "start_infusion", "rate_mg_per_h": rate_mg_per_h})
+    return sid

@@ -26,9 +26,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from plan_helpers import IV_CHECKS, _signed
+from plan_helpers import _signed, start_infusion
 
-CHECKS = IV_CHECKS
 SET_BY = "Clinic policy B-1 (test value)"
 RULE_AT_6 = f"""
 [[booster]]
@@ -72,20 +71,7 @@ def _event(client: Any, headers: Any, sid: int, event: dict[str, Any]) -> None:
 def _give_session(client: Any, nurse: Any, clock: Any, plan_id: int) -> None:
     """Session 1 from 2 Mar 10:30 UTC, one hour at 24.5 mg/h."""
     _at(clock, "2026-03-02T10:30:00")
-    r = client.post(f"/api/v1/plans/{plan_id}/sessions", headers=nurse, json={"session_number": 1})
-    assert r.status_code == 201, r.text
-    sid = r.json()["id"]
-    _event(client, nurse, sid, {"kind": "check_in"})
-    vitals = {"sbp_mmhg": 124, "dbp_mmhg": 78, "hr_per_min": 70, "spo2_pct": 98, "rr_per_min": 14}
-    _event(client, nurse, sid, {"kind": "vitals", **vitals})
-    for item in CHECKS:
-        _event(
-            client,
-            nurse,
-            sid,
-            {"kind": "pre_dose_check", "item": item, "ok": True, "detail": "lot K7"},
-        )
-    _event(client, nurse, sid, {"kind": "start_infusion", "rate_mg_per_h": 24.5})
+    sid = start_infusion(client, nurse, plan_id, 1, rate_mg_per_h=24.5)
     _at(clock, "2026-03-02T11:30:00")
     _event(client, nurse, sid, {"kind": "stop", "reason": "completed"})
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from plan_helpers import IV_CHECKS, MONITORING_ORDER, _signed, record_event
+from plan_helpers import MONITORING_ORDER, _signed, start_infusion
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 SCHEDULE = {
@@ -29,7 +29,6 @@ SCHEDULE = {
         {"instrument": "phq9", "when": "after_each_session", "offset_hours": 24},
     ],
 }
-CHECKS = IV_CHECKS
 PHQ9_LOW = {f"item_q{i + 1}": "0" for i in range(9)}
 
 
@@ -56,31 +55,7 @@ def due(client: Any, headers: dict[str, str], pid: int) -> dict[str, dict[str, A
 
 def give_session(client: Any, team: dict[str, Any], plan_id: int, number: int) -> int:
     """Open session ``number`` and start dosing now (the clock's time)."""
-    nurse = team["nurse"]
-    r = client.post(
-        f"/api/v1/plans/{plan_id}/sessions", headers=nurse, json={"session_number": number}
-    )
-    assert r.status_code == 201, r.text
-    sid = r.json()["id"]
-
-    def post(event: dict[str, Any]) -> None:
-        record_event(client, nurse, sid, event)
-
-    post({"kind": "check_in"})
-    post(
-        {
-            "kind": "vitals",
-            "sbp_mmhg": 120,
-            "dbp_mmhg": 76,
-            "hr_per_min": 70,
-            "spo2_pct": 98,
-            "rr_per_min": 14,
-        }
-    )
-    for item in CHECKS:
-        post({"kind": "pre_dose_check", "item": item, "ok": True, "detail": "lot K1"})
-    post({"kind": "start_infusion", "rate_mg_per_h": 24.5})
-    return int(sid)
+    return start_infusion(client, team["nurse"], plan_id, number, rate_mg_per_h=24.5)
 
 
 @pytest.fixture

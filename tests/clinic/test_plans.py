@@ -708,7 +708,7 @@ def test_the_plan_list_and_page_say_what_was_given_beside_what_was_planned(
     """A plan that ends after one of its ten sessions planned its whole course; the list
     and the plan say how much its sessions delivered: here one hour at 24.5 mg/h, 24.5 mg
     by hand, beside the planned total."""
-    from plan_helpers import IV_CHECKS, record_event
+    from plan_helpers import record_event, start_infusion
 
     nurse = clinic["team"]["nurse"]
     plan = _signed(client, clinic)
@@ -716,18 +716,7 @@ def test_the_plan_list_and_page_say_what_was_given_beside_what_was_planned(
     login_page("nurse")
     listed = client.get(f"/patients/{clinic['pid']}/plans").text
     assert re.search(rf'data-testid="given-{plan["id"]}">none<', listed)
-    r = client.post(
-        f"/api/v1/plans/{plan['id']}/sessions", headers=nurse, json={"session_number": 1}
-    )
-    assert r.status_code == 201, r.text
-    sid = r.json()["id"]
-    record_event(client, nurse, sid, {"kind": "check_in"})
-    vitals = {"sbp_mmhg": 124, "dbp_mmhg": 78, "hr_per_min": 70, "spo2_pct": 98, "rr_per_min": 14}
-    record_event(client, nurse, sid, {"kind": "vitals", **vitals})
-    for item in IV_CHECKS:
-        event = {"kind": "pre_dose_check", "item": item, "ok": True, "detail": "lot K7"}
-        record_event(client, nurse, sid, event)
-    record_event(client, nurse, sid, {"kind": "start_infusion", "rate_mg_per_h": 24.5})
+    sid = start_infusion(client, nurse, plan["id"], 1, rate_mg_per_h=24.5)
     clock.now += timedelta(hours=1)
     record_event(client, nurse, sid, {"kind": "stop", "reason": "completed"})
     listed = client.get(f"/patients/{clinic['pid']}/plans").text
