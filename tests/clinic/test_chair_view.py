@@ -473,6 +473,49 @@ def test_the_chair_and_board_refresh_at_the_clinic_s_interval(
             load_settings(database_url=settings.database_url, live_refresh_seconds=bad)
 
 
+def test_an_open_self_harm_answer_holds_the_first_dose_until_acknowledged(
+    app: Any, client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    """A PHQ-9 item 9 above 0 answered before the session: the nurse cannot start the
+    infusion (409, the alert named, nothing stored) until someone who may acknowledge
+    alerts records what was done; then it starts. The page says it in the clinic's time."""
+    chair = Chair(client, clinic)
+    chair.ok({"kind": "check_in"})
+    chair.ok(BASELINE)
+    for item in IV_CHECKS:
+        chair.ok({"kind": "pre_dose_check", "item": item, "ok": True, "detail": "lot K7"})
+    r = client.post(
+        f"/api/v1/patients/{clinic['pid']}/assessments",
+        headers=chair.nurse,
+        json={"instrument": "phq9", "answers": [1, 1, 2, 1, 0, 1, 0, 0, 1]},
+    )
+    assert r.status_code == 201, r.text
+    [alert] = r.json()["alerts"]
+    before = chair.read()["last_seq"]
+    refused = chair.post({"kind": "start_infusion", "rate_mg_per_h": 20})
+    assert refused.status_code == 409, refused.text
+    said = refused.json()["detail"]
+    assert said.startswith("dosing cannot start: 1 alert(s) of this patient are open: ")
+    assert "PHQ-9 item 9" in said and "Acknowledge each on the Alerts page" in said
+    assert chair.read()["last_seq"] == before and chair.read()["state"] == "pre_dose_checks"
+    # the page: the same refusal, its time in the clinic's zone (Amsterdam, UTC+1)
+    login_page("nurse")
+    page = chair.form({"kind": "start_infusion", "rate_mg_per_h": "20"})
+    assert page.status_code == 422  # the chair's form refused (a stale page alone is 409)
+    raised = datetime.fromisoformat(alert["raised_at"])
+    local = raised.astimezone(ZoneInfo("Europe/Amsterdam"))
+    assert f"(raised {local:%H:%M})" in unescape(page.text)  # the same day: the time
+    assert f"(raised {raised.astimezone(UTC):%H:%M})" not in unescape(page.text)
+    r = client.post(
+        f"/api/v1/alerts/{alert['id']}/acknowledge",
+        headers=chair.nurse,
+        json={"action": "called Dr Physician: C-SSRS done, no plan or intent; dose goes ahead"},
+    )
+    assert r.status_code == 200, r.text
+    chair.ok({"kind": "start_infusion", "rate_mg_per_h": 20})
+    assert chair.read()["state"] == "dosing"
+
+
 def test_the_patients_open_alerts_stand_in_the_chair_banner_until_acknowledged(
     app: Any, client: Any, clinic: dict[str, Any], clock: Any, login_page: Any
 ) -> None:

@@ -366,6 +366,7 @@ def record_entry(
     if payload.get("kind") in doses.COURSE_KINDS:
         _course_ceiling_at_the_chair(session, session_id, now)
     if payload.get("kind") in ("start_infusion", "self_administration"):
+        _open_alerts_hold_the_first_dose(session, session_id)
         expected_seq = _screening_from_record(session, session_id, event, expected_seq, actor, now)
     fast = fast_append(session, session_id, event, expected_seq, actor, now)
     if fast is not None:
@@ -465,6 +466,33 @@ def _screening_from_record(
         detail=f"from the record: {covered.describe()}",
     )
     return append(session, row, before, check, expected_seq, actor, now).last_seq
+
+
+def _open_alerts_hold_the_first_dose(session: Session, session_id: int) -> None:
+    """Dosing does not start while an alert of the patient raised elsewhere (a
+    questionnaire's self-harm item, a therapist's risk concern, an earlier session's
+    alert) is unacknowledged: the chair's banner asks for it to be reviewed before the
+    dose, and this makes that so. Whoever may acknowledge alerts records what was done
+    (the physician's call, a C-SSRS), then the dose goes ahead. Later doses of a session
+    already dosing are not held: the session's own alerts stand at the chair."""
+    from ketacare.clinic.assessments.service import open_alerts
+
+    row = head(session=session, session_id=session_id)
+    if state_for(session=session, row=row).dosing_started_at is not None:
+        return
+    held = [
+        a for a in open_alerts(session=session, patient_id=row.patient_id) if a.session_id != row.id
+    ]
+    if held:
+        listed = "; ".join(
+            f'"{a.message.rstrip(".")}" (raised {a.raised_at.isoformat(timespec="minutes")})'
+            for a in held
+        )
+        raise Conflict(
+            f"dosing cannot start: {len(held)} alert(s) of this patient are open: {listed}. "
+            "Acknowledge each on the Alerts page with what was done (for a self-harm answer: "
+            "the risk assessed, with the responsible physician), then start the dose"
+        )
 
 
 def _course_ceiling_at_the_chair(session: Session, session_id: int, now: datetime) -> None:
