@@ -346,7 +346,7 @@ def _placed(
     except InvalidInput:
         by_hand = replace(hours, max_shift_days=BY_HAND_SHIFT_DAYS)
         placed = place_sessions(sessions=wanted, start=first_day, hours=by_hand)
-    return {p.number: (p.date, booking.moved_reason(p)) for p in placed}
+    return {p.number: (p.date, p.booking_reason) for p in placed}
 
 
 def _book_course(

@@ -27,7 +27,6 @@ from ketacare.clinic.plans.service import get_plan
 from ketacare.core.errors import InvalidInput
 from ketacare.core.protocols.lifecycle import GIVEN
 from ketacare.core.scheduling import ClinicHours, PlannedDay, place_sessions
-from ketacare.core.scheduling.placement import Placement
 from ketacare.core.sessions.orders import OBSERVATION
 from ketacare.infra import policy as policies
 from ketacare.infra.db import existing
@@ -100,13 +99,6 @@ def clinic_hours(settings: Settings) -> ClinicHours:
 
 def _day(value: datetime | date) -> str:
     return f"{value:%a %d %b %Y}"
-
-
-def moved_reason(placed: Placement) -> str | None:
-    """Why a session is booked on another day than its schedule's, with the day it was
-    planned for ("planned Sat 07 Mar 2026: closed on Saturdays (open Mon-Fri)"), kept in
-    the booking's history; None when it is on its planned day."""
-    return f"planned {_day(placed.planned)}: {placed.why_moved}" if placed.why_moved else None
 
 
 def _check_clinic_time(
@@ -369,7 +361,7 @@ def book_course(
     for p in placements:
         if p.already_booked:
             continue
-        why = moved_reason(p)
+        why = p.booking_reason
         out.append(
             book(
                 session=session,

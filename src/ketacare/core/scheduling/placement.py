@@ -52,6 +52,17 @@ class Placement:
     def shift_days(self) -> int:
         return (self.date - self.planned).days
 
+    @property
+    def booking_reason(self) -> str | None:
+        """Why the session is booked on another day than its schedule's, with the day it
+        was planned for, as its booking keeps it; None on its planned day.
+
+        >>> Placement(1, 6, dt.date(2026, 3, 7), dt.date(2026, 3, 9), "closed on Saturdays"
+        ...           ).booking_reason
+        'planned Sat 07 Mar 2026: closed on Saturdays'
+        """
+        return f"planned {_show(self.planned)}: {self.why_moved}" if self.why_moved else None
+
 
 def _show(day: dt.date) -> str:
     return f"{day:%a %d %b %Y}"
