@@ -73,6 +73,20 @@ class Chair:
         )
 
 
+def _self_harm_answer(client: Any, chair: Chair, patient_id: int) -> dict[str, Any]:
+    """A PHQ-9 entered by the nurse with item 9 at 1: its one alert (routed to the
+    responsible physician)."""
+    r = client.post(
+        f"/api/v1/patients/{patient_id}/assessments",
+        headers=chair.nurse,
+        json={"instrument": "phq9", "answers": [1, 1, 2, 1, 0, 1, 0, 0, 1]},
+    )
+    assert r.status_code == 201, r.text
+    [alert] = r.json()["alerts"]
+    assert alert["kind"] == "phq9_item9_positive"
+    return dict(alert)
+
+
 def _testid(html: str, name: str) -> str:
     """The text of the element marked ``name`` (up to its own end tag)."""
     found = re.search(rf'<(\w+)[^>]*data-testid="{name}"[^>]*>(.*?)</\1>', html, re.S)
@@ -484,13 +498,7 @@ def test_an_open_self_harm_answer_holds_the_first_dose_until_acknowledged(
     chair.ok(BASELINE)
     for item in IV_CHECKS:
         chair.ok({"kind": "pre_dose_check", "item": item, "ok": True, "detail": "lot K7"})
-    r = client.post(
-        f"/api/v1/patients/{clinic['pid']}/assessments",
-        headers=chair.nurse,
-        json={"instrument": "phq9", "answers": [1, 1, 2, 1, 0, 1, 0, 0, 1]},
-    )
-    assert r.status_code == 201, r.text
-    [alert] = r.json()["alerts"]
+    alert = _self_harm_answer(client, chair, clinic["pid"])
     before = chair.read()["last_seq"]
     refused = chair.post({"kind": "start_infusion", "rate_mg_per_h": 20})
     assert refused.status_code == 409, refused.text
@@ -536,13 +544,7 @@ def test_the_patients_open_alerts_stand_in_the_chair_banner_until_acknowledged(
     identity = _testid(page, "banner-identity")
     assert patient["family_name"].upper() in identity and f"MRN {patient['mrn']}" in identity
     assert date.fromisoformat(patient["birth_date"]).strftime("%d %b %Y") in identity
-    r = client.post(
-        f"/api/v1/patients/{clinic['pid']}/assessments",
-        headers=chair.nurse,
-        json={"instrument": "phq9", "answers": [1, 1, 2, 1, 0, 1, 0, 0, 1]},
-    )
-    assert r.status_code == 201, r.text
-    [alert] = r.json()["alerts"]
+    alert = _self_harm_answer(client, chair, clinic["pid"])
     assert alert["kind"] == "phq9_item9_positive"
     banner = _testid(chair.page(), "patient-alerts")
     assert "Open alerts for this patient, not yet acknowledged (1)" in banner

@@ -122,14 +122,16 @@ def _check_clinic_time(
 
 
 def _check_chair(
-    *,
     session: Session,
     chair: Chair,
-    starts_at: datetime,
-    ends_at: datetime,
+    held: tuple[datetime, datetime],
+    *,
     skip: int | None,
     zone: ZoneInfo,
 ) -> None:
+    """No other booking holds ``chair`` for any of ``held`` (from, to); Conflict naming
+    it in the clinic's time."""
+    starts_at, ends_at = held
     query = select(Appointment).where(
         Appointment.chair_id == chair.id,
         Appointment.status.in_(HOLDING),
@@ -276,14 +278,7 @@ def book(
     _check_clinic_time(
         settings=settings, session_number=session_number, starts_at=starts_at, ends_at=ends_at
     )
-    _check_chair(
-        session=session,
-        chair=chair,
-        starts_at=starts_at,
-        ends_at=ends_at,
-        skip=None,
-        zone=settings.zone,
-    )
+    _check_chair(session, chair, (starts_at, ends_at), skip=None, zone=settings.zone)
     _check_spacing(
         session=session, plan=plan, session_number=session_number, starts_at=starts_at, skip=None
     )
@@ -427,14 +422,7 @@ def move(
         starts_at=starts_at,
         ends_at=ends_at,
     )
-    _check_chair(
-        session=session,
-        chair=chair,
-        starts_at=starts_at,
-        ends_at=ends_at,
-        skip=appt.id,
-        zone=settings.zone,
-    )
+    _check_chair(session, chair, (starts_at, ends_at), skip=appt.id, zone=settings.zone)
     _check_spacing(
         session=session,
         plan=plan,
