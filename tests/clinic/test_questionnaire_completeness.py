@@ -301,3 +301,26 @@ def test_an_option_is_read_once_whether_its_label_holds_its_number_or_not(
     nrs = options("nrs_pain")
     assert nrs[:3] == ["0 (no pain)", "1", "2"] and len(nrs) == 11
     assert options("phq9")[:2] == ["0 Not at all", "1 Several days"]
+
+
+def test_a_cssrs_behaviour_yes_with_its_recency_blank_is_refused_and_alerts(
+    client: Any, login_api: Any
+) -> None:
+    # Columbia triage: suicidal behaviour in the past 3 months is high risk; "when" left
+    # blank is that very answer, so it is unknown and the clinician is told to ask it
+    nurse, physician = login_api("nurse"), login_api("physician")
+    r = client.post(
+        "/api/v1/patients/1/assessments",
+        headers=nurse,
+        json={
+            "instrument": "cssrs_screener",
+            "answers": [False, False, None, None, None, True, None],
+        },
+    )
+    assert r.status_code == 422, r.text
+    assert [u["item"] for u in r.json()["unanswered"]] == ["q6_recent"]
+    assert client.get("/api/v1/patients/1/assessments", headers=nurse).json() == []
+    [alert] = _alerts(client, physician)
+    assert alert["kind"] == "cssrs_recency_unanswered"
+    assert "past 3 months" in alert["message"] and "unknown" in alert["message"]
+    assert alert["routes_to"] == "cssrs_screener"

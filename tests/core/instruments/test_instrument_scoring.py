@@ -395,6 +395,40 @@ def test_cssrs_risk_levels(answers: list[object], band: str, flags: tuple[str, .
     assert result.total is None
 
 
+@pytest.mark.parametrize(
+    ("answers", "flags"),
+    [
+        # behaviour ever = yes, "within the past 3 months?" blank: the blank decides "high"
+        ([False, False, N, N, N, True, N], ("cssrs_recency_unanswered",)),
+        # thoughts = yes, 3 to 5 blank: a yes to 4 or 5 would be "high"
+        (
+            [True, True, N, N, N, False, N],
+            ("cssrs_method_unanswered", "cssrs_intent_unanswered", "cssrs_plan_unanswered"),
+        ),
+        ([True, True, False, N, False, False, N], ("cssrs_intent_unanswered",)),
+        # a "yes" that already decides "high" still raises it, blanks or not
+        (
+            [True, True, N, True, N, False, N],
+            ("cssrs_high_risk", "cssrs_method_unanswered", "cssrs_plan_unanswered"),
+        ),
+        # the gates themselves: a blank 2 or 6 hides what would decide "high"
+        (
+            [True, N, N, N, N, N, N],
+            ("cssrs_thoughts_unanswered", "cssrs_behaviour_unanswered"),
+        ),
+    ],
+)
+def test_cssrs_a_gate_answered_yes_with_its_follow_up_blank_is_unknown_and_flagged(
+    answers: list[object], flags: tuple[str, ...]
+) -> None:
+    # Columbia triage: a past-month yes to 4 or 5, or behaviour in the past 3 months, is high
+    # risk; the blank follow-up is exactly that answer, so no level is given and the
+    # clinician is told to ask it (an unanswered item is unknown, never "no")
+    result = score("cssrs_screener", answers)
+    assert result.flags == flags
+    assert result.band is None  # an incomplete screener gives no level, high included
+
+
 def test_cssrs_skip_logic_records_skipped_items() -> None:
     result = score("cssrs_screener", {"q1": False, "q2": False, "q6": False})
     assert result.band == "none"
@@ -413,12 +447,18 @@ def test_cssrs_high_risk_flag_fires_even_when_incomplete() -> None:
     result = score("cssrs_screener", [True, True, N, True, N, N, N])
     assert result.band is None
     assert result.missing == ("q3", "q5", "q6")
-    assert result.flags == ("cssrs_high_risk",)
+    assert result.flags == (
+        "cssrs_high_risk",
+        "cssrs_method_unanswered",
+        "cssrs_plan_unanswered",
+        "cssrs_behaviour_unanswered",
+    )
 
 
 def test_cssrs_incomplete_low_answers_raise_no_level() -> None:
     result = score("cssrs_screener", [True, N, N, N, N, N, N])
-    assert result.band is None and result.flags == ()
+    assert result.band is None  # no level; the blank gates are flagged to be asked
+    assert result.flags == ("cssrs_thoughts_unanswered", "cssrs_behaviour_unanswered")
     assert result.missing == ("q2", "q6")
 
 

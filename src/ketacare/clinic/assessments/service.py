@@ -4,7 +4,9 @@ Safety flags (:data:`ALERT_FLAGS`) are the flags the instrument sources say need
 immediate follow-up: a PHQ-9 item 9 answer above 0 (follow-up regardless of the
 total, routed to the C-SSRS screener) and a moderate or high C-SSRS screener risk.
 An item 9 left blank is unknown, not "no": it alerts the clinician to ask it
-(:data:`UNANSWERED_FLAGS`), worded as unanswered, never as positive.
+(:data:`UNANSWERED_FLAGS`), worded as unanswered, never as positive; so does a C-SSRS
+question left blank that could decide the risk level (each instrument's data file says
+which blanks alert).
 
 A form with a required item blank is refused (:class:`IncompleteAnswers`, nothing
 stored) unless the clinic accepts partial answers; the caller then rolls back and calls
