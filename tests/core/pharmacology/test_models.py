@@ -215,12 +215,16 @@ def test_bioavailability_distributions_span_their_sources():
         "sublingual_racemic",
         "intranasal_racemic",
         "intranasal_esketamine",
-        "im_racemic",
     } <= entries.keys()
     nasal = entries["intranasal_racemic"]
     assert (nasal.low, nasal.high) == (0.11, 0.45)
     assert abs(nasal.quantile(0.05) - 0.11) < 1e-12 and abs(nasal.quantile(0.95) - 0.45) < 1e-12
-    assert entries["im_racemic"].sigma_logit == 0.0  # a single (paediatric) estimate: no spread
+    # no adult IM figure was found in a primary source: no IM entry (not a child's 41%)
+    assert not any(b.route == "im" for b in entries.values())
+    # sublingual and oral: the spread between patients (Chong 2009 interquartile ranges),
+    # not the 90% CI of a median (Rolan 2014), nor a prolonged-release tablet (Hasan 2021)
+    assert (entries["sublingual_racemic"].low, entries["sublingual_racemic"].high) == (0.19, 0.49)
+    assert (entries["oral_racemic"].low, entries["oral_racemic"].high) == (0.17, 0.27)
     draws = entries["oral_esketamine"].sample(rng=np.random.default_rng(0), n=50_000)
     assert abs(np.quantile(draws, 0.95) - 0.186) < 0.005
     for b in entries.values():

@@ -152,7 +152,7 @@ def list_bioavailability() -> tuple[Bioavailability, ...]:
     Examples
     --------
     >>> sorted(b.id for b in list_bioavailability())[:2]
-    ['im_racemic', 'intranasal_esketamine']
+    ['intranasal_esketamine', 'intranasal_racemic']
     """
     try:
         data = tomllib.loads(DATA_FILE.read_text(encoding="utf-8"))

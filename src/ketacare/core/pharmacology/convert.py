@@ -112,7 +112,7 @@ def convert_route(
     >>> s = convert_route(from_dose=Dose("iv_bolus", 0.0, 10.0), to_route="sublingual",
     ...                   molecule="racemic ketamine")
     >>> round(s.literature_dose_p05), round(s.literature_dose_p95), s.model_dose_p50
-    (32, 37, None)
+    (20, 52, None)
     """
     if fit is None and molecule is None:
         raise InvalidInput("convert_route needs a fit (model-based) or a molecule (literature)")
