@@ -10,12 +10,13 @@ import pytest
 
 from plan_helpers import IV_CHECKS, MONITORING_ORDER, PADSS_READY, draft
 
-# A test clinic's own numbers (no published source gives them): systolic limits and the
-# intervals; every other order value is entered by the physician at signing.
+# A test clinic's own numbers: systolic limits and the recovery interval (tighter than the
+# protocol's sourced 15 min, which a site may tighten, never loosen); every other order
+# value is entered by the physician at signing.
 POLICY = """
 [monitoring]
 vitals_interval_min = 15
-recovery_vitals_interval_min = 20
+recovery_vitals_interval_min = 12
 
 [thresholds]
 sbp_mmhg = { high = 180, low = 90 }
@@ -96,7 +97,7 @@ def test_the_order_keeps_its_values_origins_and_signer(
     order = plan["monitoring_order"]
     assert order["set_by"] == "physician"
     assert order["values"]["sbp_high"] == 180 and order["origins"]["sbp_high"] == "clinic_policy"
-    assert order["values"]["recovery_vitals_interval_min"] == 20
+    assert order["values"]["recovery_vitals_interval_min"] == 12
     assert order["origins"]["recovery_vitals_interval_min"] == "clinic_policy"
     assert order["values"]["spo2_low"] == 92 and order["origins"]["spo2_low"] == "plan"
     html = client.get(f"/plans/{plan['id']}").text

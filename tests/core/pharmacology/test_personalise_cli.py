@@ -267,9 +267,11 @@ def test_protocol_soft_limit_marks_a_recommendation_for_review(app, runner, tmp_
     (rec,) = out["recommendations"]
     assert rec["status"] == "soft_limit" and rec["reached"] is True
     assert rec["rate_mg_per_h"] > 22 and rec["protocol_limits_checked"] is True
-    (finding,) = rec["findings"]
-    assert finding["level"] == "soft"
-    assert "22 mg/h" in finding["message"] and "crps-continuous" in finding["message"]
+    # above the guideline's 22 mg/h, and so above the trial's 0.317 mg/kg/h (22.2 mg/h/70 kg)
+    by_rate, by_weight = rec["findings"]
+    assert by_rate["level"] == by_weight["level"] == "soft"
+    assert "22 mg/h" in by_rate["message"] and "crps-continuous" in by_rate["message"]
+    assert "0.317 mg/kg/h" in by_weight["message"]
     assert "rate_mg_per_h hard" in out["protocol"]["not_configured"]
 
 

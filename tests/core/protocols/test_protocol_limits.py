@@ -33,6 +33,7 @@ SOURCED = {
     ("crps-outpatient", "rate_mg_per_h", "hard"): (25.0, "Schwartzman 2009"),
     ("crps-outpatient", "dose_mg", "hard"): (100.0, "NCT00579085 (trial registry)"),
     ("crps-continuous", "rate_mg_per_h", "soft"): (22.0, "ASRA 2018 (Cohen et al.)"),
+    ("crps-continuous", "rate_mg_per_kg_per_h", "soft"): (0.317, "Sigtermans 2009"),
     ("depression-iv", "dose_mg_per_kg", "soft"): (0.5, "Sanacora 2017 (APA consensus)"),
     ("depression-iv", "dose_mg_per_kg", "hard"): (0.75, "Andrade 2017"),
     ("depression-iv", "rate_mg_per_kg_per_h", "soft"): (1.0, "Pennsylvania 2020"),
@@ -280,3 +281,20 @@ def test_site_policy_missing_file(tmp_path: Path) -> None:
 
 def test_empty_site_policy_is_default() -> None:
     assert SitePolicy().value(protocol_id="x", key="dose_mg", level="soft") is None
+
+
+@pytest.mark.parametrize(("weight_kg", "needs_review"), [(50, True), (70, False), (90, False)])
+def test_the_fixed_22_mg_per_h_needs_review_for_a_patient_lighter_than_the_trial_dosed(
+    weight_kg: float, needs_review: bool
+) -> None:
+    # Sigtermans 2009: "at the end of infusion, the ketamine dose was 22.2 +/- 2.0 mg/h/70 kg",
+    # i.e. 22.2 / 70 = 0.317 mg/kg/h. The guideline's fixed 22 mg/h is 22 / 50 = 0.44 mg/kg/h
+    # for a 50 kg patient (above it: a reason and a second clinician), 22 / 70 = 0.314 and
+    # 22 / 90 = 0.244 mg/kg/h for the others (below it).
+    plan = build_plan(protocol=proto("crps-continuous"), weight_kg=weight_kg)
+    assert plan.sessions[0].rate_mg_per_h == 22
+    keys = {f.key for f in plan.soft_findings}
+    assert ("rate_mg_per_kg_per_h" in keys) is needs_review
+    if needs_review:
+        [finding] = [f for f in plan.soft_findings if f.key == "rate_mg_per_kg_per_h"]
+        assert "0.44" in finding.message and "0.317" in finding.message

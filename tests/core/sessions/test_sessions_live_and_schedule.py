@@ -160,7 +160,7 @@ def test_site_interval_grace_and_recovery_interval() -> None:
 
 
 def test_no_interval_means_no_schedule_reported() -> None:
-    c = chair().infusing()
+    c = chair("crps-continuous").infusing(rate=20)  # its vitals interval is site policy
     s = monitoring_schedule(c.state, now=at(60))
     assert s.checks == ()
     assert "vitals interval: not set (site policy): no vitals schedule" in s.notes
@@ -238,6 +238,7 @@ def test_sourced_numbers_are_audited() -> None:
     expected = {(pid, "Modified PADSS total"): 9.0 for pid in ids}
     expected |= {
         ("depression-iv", "vitals interval"): 10.0,
+        ("crps-outpatient", "vitals interval"): 15.0,
         ("esketamine-trd", "minimum observation after dosing"): 120.0,
         ("esketamine-mdd-si", "minimum observation after dosing"): 120.0,
     }
