@@ -46,6 +46,16 @@ def test_an_unfinished_cssrs_screener_is_unknown_not_no_risk() -> None:
     assert decision.missing == ()
 
 
+def test_a_cssrs_behaviour_yes_with_its_recency_blank_is_unknown_not_eligible() -> None:
+    # behaviour ever = yes, "within the past 3 months?" blank: the blank raises only the
+    # flag that says so, which must not read as "no high or moderate risk"
+    answers = [False, False, None, None, None, True, None]
+    doc = _with(clean_doc("esketamine"), {"instrument": "cssrs_screener", "answers": answers})
+    decision = screen_document(doc)
+    assert decision.decision == "physician_review"
+    assert "instrument:cssrs_screener band" in {m.item for m in decision.missing}
+
+
 def test_a_cssrs_result_given_as_its_band_alone_is_read_by_its_band() -> None:
     scored = {"instrument": "cssrs_screener", "band": "high"}
     decision = screen_document(_with(clean_doc("esketamine"), scored))

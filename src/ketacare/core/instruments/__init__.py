@@ -16,6 +16,7 @@ Nothing here imports the web, the database or the CLI.
 from ketacare.core.instruments.completeness import (
     IncompleteAnswers,
     Unanswered,
+    blank_flags,
     incomplete_label,
     require_complete,
     unanswered_items,
@@ -83,6 +84,7 @@ __all__ = [
     "score_instrument",
     "screening_instrument_ids",
     "self_report_ids",
+    "blank_flags",
     "unanswered_items",
     "with_item_texts",
 ]

@@ -28,6 +28,7 @@ from ketacare.core.instruments.model import Instrument, Item, ScoreResult
 __all__ = [
     "IncompleteAnswers",
     "Unanswered",
+    "blank_flags",
     "incomplete_label",
     "require_complete",
     "unanswered_items",
@@ -104,6 +105,19 @@ def unanswered_items(instrument: Instrument, result: ScoreResult) -> tuple[Unans
         Unanswered(item_id, numbers[item_id], by_id[item_id].label, _allowed(by_id[item_id]))
         for item_id in sorted(result.missing, key=lambda i: numbers[i])
     )
+
+
+def blank_flags(instrument: Instrument) -> frozenset[str]:
+    """The ids of ``instrument``'s flags raised by a required item left blank.
+
+    Such a flag says the form is incomplete, so it never stands for "the other flags are
+    absent" (a screener with only these flags raised has no risk level yet).
+
+    >>> from ketacare.core.instruments import get_instrument
+    >>> sorted(blank_flags(get_instrument("phq9")))
+    ['phq9_item9_unanswered']
+    """
+    return frozenset(f.id for f in instrument.flags if f.unanswered is not None)
 
 
 def require_complete(instrument: Instrument, result: ScoreResult) -> None:

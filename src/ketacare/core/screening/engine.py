@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ketacare.core.errors import InvalidInput
+from ketacare.core.instruments import blank_flags, get_instrument
 from ketacare.core.screening.interactions import find_interactions
 from ketacare.core.screening.knowledge import Knowledge, Rule, load_knowledge
 from ketacare.core.screening.model import (
@@ -158,10 +159,10 @@ def _instrument(when: Mapping[str, Any], data: ScreeningInput, facts: _Facts) ->
         if when["flag"] in result.flags:
             return _Outcome("yes", evidence=(f"{iid} flag {when['flag']}",))
         if "band" in when:
-            # the band that carries the flag: a result with neither a band nor any flag (an
-            # incomplete form, or a bare entry) does not say the flag is absent
+            # the band that carries the flag: a result with no band and no flag but those a
+            # blank raises (an incomplete form, or a bare entry) does not say it is absent
             if result.band is None:
-                if result.flags:
+                if set(result.flags) - blank_flags(get_instrument(iid)):
                     return _Outcome("no")
                 return _Outcome("unknown", (f"instrument:{iid} band",))
             if result.band == when["band"]:
