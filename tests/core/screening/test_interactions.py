@@ -137,3 +137,13 @@ def test_the_same_findings_as_the_whole_screening(
     check = check_interactions(meds, molecule=molecule, route=route, knowledge=load_knowledge())
     assert check.findings == decision.interactions
     assert check.findings  # every list above meets at least one check
+
+
+def test_primidone_is_a_barbiturate_and_a_cns_depressant() -> None:
+    # primidone is ATC N03AA03, in the barbiturate group N03AA the class cites: the label's
+    # CNS-depressant and prolonged-recovery interactions apply to it
+    check = check_interactions(["primidone 250 mg"], molecule="ketamine", route="iv_infusion")
+    ids = [f.id for f in check.findings]
+    assert "ix-cns-depressants" in ids and "ix-recovery-prolonged" in ids
+    # an oral tablet: the IV-incompatibility of injectable barbiturates is not claimed for it
+    assert "ix-iv-incompatibility" not in ids
