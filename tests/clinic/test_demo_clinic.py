@@ -499,3 +499,26 @@ def test_every_example_value_is_marked_as_an_example(path: Path) -> None:
     assert "not a clinical recommendation" in path.read_text() or (
         "not a recommendation" in path.read_text()
     )
+
+
+def test_courses_going_on_after_today_have_questionnaires_coming_due(
+    seeded: dict[str, Any],
+) -> None:
+    """Each course carries the demo's outcome schedule (its measure before each session
+    and the morning after), which the demo's patients keep: at the seeding instant some
+    are due before a coming session, and none is overdue."""
+    from ketacare.clinic.audit.service import Actor
+    from ketacare.clinic.followup import schedules
+
+    engine = make_engine(f"sqlite:///{seeded['path']}")
+    with make_sessionmaker(engine)() as session:
+        assert session.scalar(text("SELECT count(*) FROM outcome_schedules")) >= 20
+        rows = schedules.overview(
+            session=session, actor=Actor(2, "physician", "physician"), now=NOW
+        )
+    engine.dispose()
+    assert sum(r.due for r in rows) >= 1
+    assert sum(r.overdue for r in rows) == 0
+    for row in rows:
+        for _, status in row.items:
+            assert status.item.when == "before_each_session", status.reason

@@ -46,6 +46,8 @@ from ketacare.clinic.demo_model import (
     phq9_answers,
     run,
 )
+from ketacare.clinic.followup import demo as followup_demo
+from ketacare.clinic.followup.schedules import set_schedule
 from ketacare.clinic.plans import booking, dosing, therapy
 from ketacare.clinic.safeguards import service as safeguards
 from ketacare.core.errors import InvalidInput
@@ -194,6 +196,14 @@ def story(ctx: Ctx, person: Person, index: int, plan_notes: dict[int, Any]) -> S
     planned = steps.planned_sessions(ctx, plan_id)
     first_day = _open_day(ctx, day0 + timedelta(days=7))
     starts = _book_course(ctx, plan_id, planned, first_day, slot, index, at + timedelta(hours=1))
+    set_schedule(
+        session=ctx.session,
+        actor=ctx.staff.physician,
+        plan_id=plan_id,
+        spec=followup_demo.course_schedule(measure),
+        reason="demo clinic: the course's questionnaires",
+        now=at + timedelta(hours=1),
+    )
 
     # -- the course: each session with its questionnaires before and after
     last_leave: datetime | None = None

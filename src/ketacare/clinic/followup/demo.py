@@ -44,6 +44,21 @@ DEMO_SCHEDULE: dict[str, Any] = {
 }
 
 
+def course_schedule(measure: str) -> dict[str, Any]:
+    """The whole demo clinic's schedule on a course (made-up numbers, as above): the
+    course's measure before each session and the morning after it, as the demo's
+    patients answer it, so a course going on after today has questionnaires coming due.
+    """
+    return {
+        "grace_hours": 48,
+        "stop": {"after_plan_end_days": 90, "when_plan_stopped": True},
+        "items": [
+            {"instrument": measure, "when": "before_each_session", "lead_hours": 48},
+            {"instrument": measure, "when": "after_each_session", "offset_hours": 20},
+        ],
+    }
+
+
 def seed_schedule(
     *, session: Session, actor: Actor, patient_id: int, now: datetime
 ) -> OutcomeSchedule:
