@@ -460,3 +460,77 @@ def test_the_sign_page_numbers_its_sources(
     alt = page.split("<dt>Alternatives</dt>")[1].split("</dd>")[0]
     assert f'data-testid="risk-sources">[{number}]</small>' in alt
     assert f"<li>[{number}] " in page
+
+
+def test_a_physician_adapts_a_program_s_text_on_a_page_and_publishes_it(
+    client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    team = clinic["team"]
+
+    def versions() -> list[dict[str, Any]]:
+        r = client.get("/api/v1/consent-templates", headers=team["nurse"])
+        return [t for t in r.json() if t["program"] == "psychotherapy"]
+
+    before = versions()
+    csrf = login_page("physician")
+    form = client.get("/consent-templates/psychotherapy/edit")
+    assert form.status_code == 200
+    # the text in force (or the EXAMPLE before the first version), to edit
+    assert "[template]" in form.text and "[[risk]]" in form.text
+    text = form.text.split('name="text"', 1)[1].split(">", 1)[1].split("</textarea>", 1)[0]
+    import html
+
+    text = html.unescape(text)
+    assert 'program = "psychotherapy"' in text
+
+    # a syntax error: refused with the line, the text kept, nothing published
+    broken = text.replace("[[risk]]", "[[risk]", 1)
+    r = client.post(
+        "/consent-templates/psychotherapy/edit",
+        data={"csrf_token": csrf, "text": broken, "note": "first draft"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 422
+    assert "is not valid TOML" in r.text and "line" in r.text
+    assert html.escape("[[risk]\n", quote=False) in r.text  # what was typed is kept
+    assert versions() == before
+    # a risk citing no source it lists: refused naming it
+    unsourced = text.replace('sources = ["asra-2018"]', 'sources = ["nowhere-2020"]', 1)
+    r = client.post(
+        "/consent-templates/psychotherapy/edit",
+        data={"csrf_token": csrf, "text": unsourced},
+        follow_redirects=False,
+    )
+    assert r.status_code == 422 and "nowhere-2020" in r.text
+    assert versions() == before
+
+    # the clinic's own title: published as the next version, read back as written
+    own = text.replace(
+        "Consent to psychotherapy alongside ketamine (EXAMPLE)",
+        'Consent to \\"integration\\" sessions (Clinic text v2)',  # a quote, as TOML writes it
+    ).replace("example = true", "example = false")
+    r = client.post(
+        "/consent-templates/psychotherapy/edit",
+        data={"csrf_token": csrf, "text": own, "note": "our wording"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    after = versions()
+    assert len(after) == len(before) + 1
+    newest = max(after, key=lambda t: t["version"])
+    assert newest["title"] == 'Consent to "integration" sessions (Clinic text v2)'
+    assert newest["content"]["template"]["example"] is False
+    # the edit page now starts from the version in force
+    again = client.get("/consent-templates/psychotherapy/edit")
+    assert "(Clinic text v2)" in again.text
+    assert f"Version {newest['version']} is in force" in again.text
+
+
+def test_only_who_publishes_may_open_the_text_editor(
+    client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    login_page("nurse")
+    assert client.get("/consent-templates/psychotherapy/edit").status_code == 403
+    login_page("physician")
+    r = client.get("/consent-templates/no-such-program/edit")
+    assert r.status_code == 422 and "unknown consent program" in r.text

@@ -161,3 +161,48 @@ def publish_page(call: PageCall = page_call("consent:publish")) -> Response:
         note=call.text("note"),
     )
     return call.redirect("/consent-templates")
+
+
+def _edit_form(call: PageCall, program: str, refused: Refusal | None = None) -> Response:
+    newest = service.current_template(session=call.session, program=program)
+    return call.render(
+        "consent/template_edit.html",
+        {
+            "program": program,
+            "label": programs()[program].label,
+            "newest": newest,
+            # a refused publication keeps what was typed; else the text in force
+            "text": call.text("text")
+            if refused is not None
+            else service.template_text(session=call.session, program=program),
+            "note": call.text("note"),
+            "reconsent": call.text("reconsent_required") == "on",
+        },
+        refused=refused,
+    )
+
+
+@router.get("/consent-templates/{program}/edit", response_class=HTMLResponse)
+def edit_page(program: str, call: PageCall = page_call("consent:publish")) -> Response:
+    """The program's text in force (or its EXAMPLE), to adapt and publish as a new version."""
+    if program not in programs():
+        raise InvalidInput(f"unknown consent program {program!r} (known: {', '.join(programs())})")
+    return _edit_form(call, program)
+
+
+@router.post("/consent-templates/{program}/edit", response_class=HTMLResponse)
+def edit_publish(program: str, call: PageCall = page_call("consent:publish")) -> Response:
+    """Publish the edited text as the program's next version; a refusal keeps the text."""
+    if program not in programs():
+        raise InvalidInput(f"unknown consent program {program!r} (known: {', '.join(programs())})")
+    return call.attempt(
+        lambda: call.do(
+            service.publish_template,
+            program=program,
+            content=call.text("text"),
+            reconsent_required=call.text("reconsent_required") == "on",
+            note=call.text("note"),
+        ),
+        done="/consent-templates",
+        again=lambda refused: _edit_form(call, program, refused),
+    )

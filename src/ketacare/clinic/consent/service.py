@@ -44,9 +44,11 @@ from ketacare.core.consent import (
     parse_template,
     program_for,
     programs,
+    read_template_text,
     standing,
     teach_back_errors,
     template_to_dict,
+    template_to_toml,
 )
 from ketacare.core.errors import DataFileError, InvalidInput, UnknownItem
 from ketacare.infra.db import existing
@@ -54,6 +56,8 @@ from ketacare.infra.errors import Conflict
 from ketacare.infra.settings import Settings
 
 CAPACITIES = ("witness", "clinician")
+#: the longest template text a clinic may publish (the shipped examples are about 6 kB)
+MAX_TEMPLATE_TEXT = 100_000
 PNG_PREFIX = "data:image/png;base64,"
 #: the largest drawn signature accepted (a storage bound, not a clinical number)
 MAX_SIGNATURE_BYTES = 512 * 1024
@@ -72,18 +76,26 @@ def publish_template(
     session: Session,
     actor: audit.Actor,
     program: str,
-    content: Mapping[str, Any] | None,
+    content: Mapping[str, Any] | str | None,
     reconsent_required: bool,
     note: str,
     now: datetime,
 ) -> ConsentTemplate:
-    """Publish the next version of ``program``'s template (``content`` None: the EXAMPLE)."""
+    """Publish the next version of ``program``'s template: ``content`` is the clinic's
+    text (TOML, as the pages edit it, or the mapping the API takes), or None for the
+    shipped EXAMPLE."""
     if program not in programs():
         raise UnknownItem("consent program", program, tuple(programs()))
+    if isinstance(content, str) and len(content) > MAX_TEMPLATE_TEXT:
+        raise InvalidInput(
+            f"the template text is too long: {len(content)} characters, at most {MAX_TEMPLATE_TEXT}"
+        )
     try:
         parsed = (
             example_template(program)
             if content is None
+            else read_template_text(content, name="the template text")
+            if isinstance(content, str)
             else parse_template(content, name="the template given")
         )
     except DataFileError as exc:  # the clinic's text is input here, not a shipped file
@@ -148,6 +160,15 @@ def current_template(*, session: Session, program: str) -> ConsentTemplate | Non
         .order_by(ConsentTemplate.version.desc())
         .limit(1)
     )
+
+
+def template_text(*, session: Session, program: str) -> str:
+    """The text a clinic edits for ``program``: its newest version, or the shipped
+    EXAMPLE before the first (TOML, read back by :func:`publish_template`)."""
+    if program not in programs():
+        raise UnknownItem("consent program", program, tuple(programs()))
+    row = current_template(session=session, program=program)
+    return template_to_toml(content_of(row) if row is not None else example_template(program))
 
 
 # ---------------------------------------------------------------- signing

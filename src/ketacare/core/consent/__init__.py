@@ -11,8 +11,10 @@ from ketacare.core.consent.templates import (
     example_programs,
     example_template,
     parse_template,
+    read_template_text,
     teach_back_errors,
     template_to_dict,
+    template_to_toml,
 )
 
 __all__ = [
@@ -27,9 +29,11 @@ __all__ = [
     "example_programs",
     "example_template",
     "parse_template",
+    "read_template_text",
     "program_for",
     "programs",
     "standing",
     "teach_back_errors",
     "template_to_dict",
+    "template_to_toml",
 ]

@@ -20,6 +20,8 @@ Examples
 
 from __future__ import annotations
 
+import json
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -38,6 +40,8 @@ __all__ = [
     "TemplateContent",
     "example_template",
     "example_programs",
+    "read_template_text",
+    "template_to_toml",
     "parse_template",
     "teach_back_errors",
     "template_to_dict",
@@ -200,3 +204,51 @@ def example_template(program: str) -> TemplateContent:
 def teach_back_errors(t: TemplateContent, answers: Mapping[str, object]) -> list[str]:
     """The questions left unanswered or answered wrongly, as their ids (empty: all right)."""
     return [q.id for q in t.teach_back if answers.get(q.id) != q.answer]
+
+
+def _toml_value(value: object) -> str:
+    """A TOML literal for the plain values a template holds (text, whole numbers, yes/no,
+    lists of text); a JSON string is a valid TOML basic string."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def template_to_toml(t: TemplateContent) -> str:
+    """``t`` as the TOML text a clinic edits: the shipped EXAMPLE files' layout, which
+    :func:`read_template_text` reads back to ``t``.
+
+    >>> t = example_template("psychotherapy")
+    >>> read_template_text(template_to_toml(t), name="the text") == t
+    True
+    >>> template_to_toml(t).splitlines()[:2]
+    ['[template]', 'program = "psychotherapy"']
+    """
+    data = template_to_dict(t)
+    lines = ["[template]"]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in data["template"].items()]
+    for table in ("section", "risk", "teach_back", "sources"):
+        for entry in data[table]:
+            lines += ["", f"[[{table}]]"]
+            lines += [f"{k} = {_toml_value(v)}" for k, v in entry.items()]
+    return "\n".join(lines) + "\n"
+
+
+def read_template_text(text: str, *, name: str) -> TemplateContent:
+    """A template from the TOML text a clinic wrote; a syntax error names its line.
+
+    >>> try:
+    ...     read_template_text("[template", name="the text")
+    ... except InvalidInput as exc:
+    ...     print(str(exc)[:48])
+    the text is not valid TOML: Expected ']' at the
+    """
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{name} is not valid TOML: {exc}") from None
+    return parse_template(table, name=name)
