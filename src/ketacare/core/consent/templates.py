@@ -244,7 +244,7 @@ def read_template_text(text: str, *, name: str) -> TemplateContent:
     >>> try:
     ...     read_template_text("[template", name="the text")
     ... except InvalidInput as exc:
-    ...     print(str(exc)[:48])
+    ...     print(str(exc)[:47])
     the text is not valid TOML: Expected ']' at the
     """
     try:
