@@ -76,13 +76,17 @@ PAGES: dict[str, tuple[str, ...]] = {
         "/plans/{plan}/personalise",
         "/simulate",
         "/consent-templates",
+        "/consent-templates/psychotherapy/edit",
         "/patients/{patient}",
         "/plans/{plan}",
     ),
 }
 
-#: Pages whose visible text may hold a snake_case token, with the reason (none yet).
-TECHNICAL_PAGES: dict[str, str] = {}
+#: Pages whose visible text may hold a snake_case token, with the reason.
+TECHNICAL_PAGES: dict[str, str] = {
+    "/consent-templates/psychotherapy/edit": "the consent text is edited as TOML, whose keys "
+    "(teach_back) the page's help names",
+}
 
 #: An internal name: lower or upper snake_case (``not_due``, ``KETACARE_TIMEZONE``).
 SNAKE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b|\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
