@@ -445,4 +445,6 @@ def test_drug_text_strips_strength_form_and_salt() -> None:
     assert find_ingredients("Ketanest 10 mg/ml") == ("ketamine",)
     assert find_ingredients("Spravato", rxcui=None) == ("esketamine",)
     assert find_ingredients("esketamine nasal spray", rxcui="2201623") == ("esketamine",)
+    # an allergy entered by its RxNorm code alone (238082: ketamine HCl 10 mg/mL injection)
+    assert find_ingredients("", rxcui="238082") == ("ketamine",)
     assert find_ingredients("unknown brand", rxcui="6130") == ()  # unsourced id: not read
