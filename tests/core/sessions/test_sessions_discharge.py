@@ -115,9 +115,8 @@ def test_no_score_and_low_score() -> None:
     c.add(EscortConfirmed(at=at(131), by="nurse1"))
     _, reasons = can_discharge(c.state, now=at(200))
     assert reasons == (
-        "Modified PADSS must be 9 or more (Chung F, Chan VW, Ong D. A post-anesthetic discharge "
-        "scoring system for home readiness after ambulatory surgery. J Clin Anesth 1995): "
-        "none recorded since dosing ended",
+        "Modified PADSS must be 9 or more (Chung F. Are discharge criteria changing? J Clin "
+        "Anesth 1993): none recorded since dosing ended",
     )
     c.add(DischargeScore(at=at(132), by="nurse1", answers={**GOOD, "pain": 0}))  # total 8
     _, reasons = can_discharge(c.state, now=at(200))

@@ -118,24 +118,31 @@ class Item:
             return f"{self.instrument}/every{plain_number(in_days(self.interval))}d{anchored}"
         return f"{self.instrument}/{'before' if self.when == 'before_each_session' else 'baseline'}"
 
-    def describe(self) -> str:
-        """The item in words, for pages and reminders."""
+    def describe(self, name: str | None = None) -> str:
+        """The item in words, for pages and reminders; ``name`` is how the instrument
+        reads there (its short title), else its id.
+
+        >>> Item(instrument="nrs_pain", when="after_each_session",
+        ...      offset=timedelta(hours=24)).describe("Pain NRS")
+        'Pain NRS 24 h after each session'
+        """
+        shown = name or self.instrument
         if self.when == "baseline":
             days = plain_number(in_days(self.lookback)) if self.lookback else ""
             extra = f" (no older than {days} days)" if self.lookback else ""
-            return f"{self.instrument} at baseline, before the first session{extra}"
+            return f"{shown} at baseline, before the first session{extra}"
         if self.when == "before_each_session" and self.lead is not None:
             hours = plain_number(in_hours(self.lead))
-            return f"{self.instrument} in the {hours} h before each session"
+            return f"{shown} in the {hours} h before each session"
         if self.when == "after_each_session" and self.offset is not None:
-            return f"{self.instrument} {plain_number(in_hours(self.offset))} h after each session"
+            return f"{shown} {plain_number(in_hours(self.offset))} h after each session"
         assert self.interval is not None and self.starts is not None
         anchored = (
             ", the clock restarting at each session" if self.anchored_to_last_treatment else ""
         )
         start = self.starts.replace("_", " ")
         every = plain_number(in_days(self.interval))
-        return f"{self.instrument} every {every} days from the {start}{anchored}"
+        return f"{shown} every {every} days from the {start}{anchored}"
 
 
 @dataclass(frozen=True, slots=True)
