@@ -748,3 +748,45 @@ def test_the_exposure_preview_names_its_models_in_words(
     assert 0 <= after < 24
     when = f"on day {day} of the protocol's schedule, {after:.1f} h after that day's session"
     assert when in unescape(page)
+
+
+def test_a_daily_course_gives_no_second_session_on_the_day_one_was_given(
+    app: Any, client: Any, clinic: dict[str, Any], clock: Any, login_api: Any
+) -> None:
+    """crps-outpatient gives one 4-h infusion a day (Schwartzman 2009: daily for 10 days).
+    Session 1 given this morning: session 2 (its protocol day 2) does not open today, even
+    with a reason; it opens on another day. Nothing of the refused request is stored."""
+    from plan_helpers import record_event, start_infusion
+
+    nurse = clinic["team"]["nurse"]
+    plan = _signed(client, clinic)
+    sid = start_infusion(client, nurse, plan["id"], 1, rate_mg_per_h=24.5)
+    clock.now += timedelta(hours=4)
+    record_event(client, nurse, sid, {"kind": "stop", "reason": "completed"})
+    clock.now += timedelta(hours=1)
+    r = client.post(
+        f"/api/v1/plans/{plan['id']}/sessions",
+        headers=nurse,
+        json={"session_number": 2, "off_schedule_reason": "patient asked to finish early"},
+    )
+    assert r.status_code == 409, r.text
+    detail = r.json()["detail"]
+    assert "session 1 of this course was given today" in detail and "98 mg" in detail
+    assert "day 2, not day 1" in detail
+    from sqlalchemy import select
+
+    from ketacare.clinic.sessions.orm import DosingSession
+
+    with app.state.ctx.sessions() as db:
+        numbers = db.scalars(
+            select(DosingSession.session_number).where(DosingSession.plan_id == plan["id"])
+        ).all()
+    assert list(numbers) == [1]
+    # the next day it opens (with the reason its booking asks for, if booked elsewhere)
+    clock.now += timedelta(days=1)
+    r = client.post(
+        f"/api/v1/plans/{plan['id']}/sessions",
+        headers=login_api("nurse"),  # a new day's sign-in
+        json={"session_number": 2, "off_schedule_reason": "moved by the patient"},
+    )
+    assert r.status_code == 201, r.text

@@ -93,6 +93,41 @@ def _planned(plan_schedule: PlanDoc, number: int) -> dict[str, Any] | None:
     return None
 
 
+def _not_twice_the_same_day(
+    *, session: Session, plan: Any, session_number: int, at: datetime, zone: ZoneInfo, now: datetime
+) -> None:
+    """Refuse a session of a course on a clinic day another of its sessions was dosed,
+    when the protocol places the two on different days (a daily course is one infusion a
+    day). Moving a session is the booking's; changing the spacing is a new version of
+    the plan, by a physician."""
+    planned = {int(s["number"]): int(s["day"]) for s in plan.schedule["sessions"]}
+    roots = plans.course_roots(session=session, patient_id=plan.patient_id)
+    course = {p for p, root in roots.items() if root == roots.get(plan.id, plan.id)}
+    others = dict(
+        session.execute(
+            select(DosingSession.id, DosingSession.session_number).where(
+                DosingSession.plan_id.in_(course), DosingSession.session_number != session_number
+            )
+        )
+        .tuples()
+        .all()
+    )
+    day = at.astimezone(zone).date()
+    for dose in doses.doses_given(session=session, patient_id=plan.patient_id, now=now):
+        number = others.get(dose.session_id)
+        if number is None or dose.at.astimezone(zone).date() != day:
+            continue
+        if planned.get(number) == planned.get(session_number):
+            continue  # the protocol gives both on one day
+        raise Conflict(
+            f"session {number} of this course was given today at "
+            f"{dose.at.astimezone(zone):%H:%M} ({dose.mg:g} mg): the protocol places "
+            f"session {session_number} on another day (day {planned.get(session_number)}, "
+            f"not day {planned.get(number)}), so it is not given the same day. Book it for "
+            "its own day; a physician changes the schedule with a new version of the plan"
+        )
+
+
 def open_session(
     *,
     session: Session,
@@ -217,6 +252,14 @@ def open_session(
             f"session {session_number} of plan {plan_id} has no booking: choose the chair "
             "it is given on"
         )
+    _not_twice_the_same_day(
+        session=session,
+        plan=plan,
+        session_number=session_number,
+        at=at,
+        zone=settings.zone,
+        now=now,
+    )
     booked_day, off_schedule = _off_schedule(
         appt=appt,
         at=at,
