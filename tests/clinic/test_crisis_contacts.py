@@ -91,3 +91,44 @@ def test_without_a_phone_no_empty_call_line_is_shown(client: TestClient) -> None
     assert r.status_code == 200, r.text
     alert = _alert_section(r.text)
     assert "To reach the clinic" not in alert and "emergency number" in alert
+
+
+def test_out_of_hours_the_patient_is_not_promised_a_call_that_waits_for_the_morning(
+    settings: Any, clock: Any, tmp_path: Any
+) -> None:
+    """At 20:00 on a Monday, with the clinic open Mon-Fri 08:00-18:00 (its own hours), the
+    patient is told the team sees the alert when the clinic opens (Tue 08:00), not to wait
+    for a call if unsafe, and the emergency number; in hours, that the team will call."""
+    from datetime import timedelta
+
+    from ketacare.app import create_app
+
+    hours = tmp_path / "clinic-hours.toml"
+    hours.write_text(
+        '[opening]\ndays = ["mon", "tue", "wed", "thu", "fri"]\nopens = "08:00"\ncloses = "18:00"\n'
+    )
+    app = create_app(
+        settings.model_copy(update={"clinic_phone": PHONE, "clinic_hours_file": hours}),
+        clock=clock,
+    )
+    client = TestClient(app)
+    clock.now = clock.now.replace(hour=20, minute=0)  # Monday 2 March 2026, 20:00 UTC
+    csrf = page_login(client, "patient1")
+    r = client.post(
+        "/patients/1/assessments/new/phq9",
+        data={**ITEMS_1_TO_8, "item_q9": "1", "csrf_token": csrf},
+    )
+    assert r.status_code == 200, r.text
+    alert = _alert_section(r.text)
+    assert "the clinic is closed now" in alert and "(Tue 03 Mar, 08:00)" in alert
+    assert "will contact you" not in alert and "emergency number" in alert and TEL in alert
+    # in opening hours the next morning: the team will call
+    clock.now += timedelta(hours=13)  # Tuesday 09:00
+    csrf = page_login(client, "patient1")
+    r = client.post(
+        "/patients/1/assessments/new/phq9",
+        data={**ITEMS_1_TO_8, "item_q9": "1", "csrf_token": csrf},
+    )
+    alert = _alert_section(r.text)
+    assert "will contact you" in alert and "closed now" not in alert
+    app.state.engine.dispose()

@@ -153,10 +153,21 @@ class CrisisContacts:
 
     message: str
     phone: str
+    #: when the clinic is closed now: when it opens again ("Tue 08 Dec, 08:00"); else empty
+    closed_until: str = ""
 
     @classmethod
-    def of(cls, settings: Settings) -> CrisisContacts:
-        return cls(settings.crisis_message.strip(), settings.clinic_phone.strip())
+    def of(cls, settings: Settings, now: datetime | None = None) -> CrisisContacts:
+        closed_until = ""
+        if now is not None:
+            from ketacare.infra import policy
+
+            hours = policy.clinic_hours(settings)
+            local = now.astimezone(settings.zone)
+            if hours is not None and hours.open_at(local) is False:
+                opens = hours.next_opening(local)
+                closed_until = f"{opens:%a %d %b, %H:%M}" if opens else "a later day"
+        return cls(settings.crisis_message.strip(), settings.clinic_phone.strip(), closed_until)
 
     @property
     def unset(self) -> str | None:
@@ -186,7 +197,7 @@ def page(
         "csrf_token": principal.csrf_token if principal else "",
         "demo": getattr(request.app.state, "demo", False),
         "demo_example_policy": getattr(request.app.state, "demo_example_policy", False),
-        "crisis": CrisisContacts.of(ctx.settings),
+        "crisis": CrisisContacts.of(ctx.settings, ctx.clock()),
         **(values or {}),
     }
     response: HTMLResponse = ctx.templates.TemplateResponse(

@@ -149,6 +149,45 @@ class ClinicHours:
             return OpeningHours()
         return self.days[day.weekday()]
 
+    def open_at(self, moment: dt.datetime) -> bool | None:
+        """Whether the clinic is open at ``moment`` (its local time); None when the
+        opening days are not set, so nobody can say.
+
+        >>> h = parse_clinic_hours({"opening": {"days": ["mon"], "opens": "08:00",
+        ...     "closes": "17:00"}})
+        >>> h.open_at(dt.datetime(2026, 3, 2, 9, 0)), h.open_at(dt.datetime(2026, 3, 2, 19, 0))
+        (True, False)
+        """
+        if not self.days:
+            return None
+        hours = self.hours_on(moment.date())
+        if hours is None:
+            return False
+        if hours.opens is None or hours.closes is None:
+            return True
+        return hours.opens <= moment.time() < hours.closes
+
+    def next_opening(self, moment: dt.datetime, *, within_days: int = 60) -> dt.datetime | None:
+        """When the clinic next opens after ``moment`` (local time; None: not within
+        ``within_days``, or no opening days set).
+
+        >>> h = parse_clinic_hours({"opening": {"days": ["mon"], "opens": "08:00",
+        ...     "closes": "17:00"}})
+        >>> h.next_opening(dt.datetime(2026, 3, 2, 19, 0))
+        datetime.datetime(2026, 3, 9, 8, 0)
+        """
+        if not self.days:
+            return None
+        for offset in range(within_days + 1):
+            day = moment.date() + dt.timedelta(days=offset)
+            hours = self.hours_on(day)
+            if hours is None:
+                continue
+            opens = dt.datetime.combine(day, hours.opens or dt.time(0, 0), moment.tzinfo)
+            if opens > moment:
+                return opens
+        return None
+
     def outside_hours(self, day: dt.date, starts: dt.time, ends: dt.time | None) -> str | None:
         """Why a chair held from ``starts`` to ``ends`` on ``day`` is outside the hours.
 
