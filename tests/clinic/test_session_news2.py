@@ -230,3 +230,24 @@ def test_a_newer_incomplete_set_shows_its_red_parameter_beside_the_last_score(
     # a complete set again: nothing partial left
     clock.now += timedelta(minutes=5)
     assert post(client, chair, vitals()).json()["news2_partial"] is None
+
+
+def test_a_high_score_alert_gives_the_one_response_that_applies_in_words(
+    client: Any, chair: dict[str, Any], clock: Any
+) -> None:
+    # RR 22 (2), SpO2 93 (2), HR 112 (2), new confusion (3): 9, high clinical risk. RCP 2017
+    # Chart 3: 7 or more is the emergency response, which includes the milder ones
+    post(client, chair, {"kind": "check_in"})
+    r = post(
+        client,
+        chair,
+        vitals(rr_per_min=22, spo2_pct=93, hr_per_min=112, consciousness="confusion"),
+    )
+    assert r.status_code == 201, r.text
+    [alert] = news2_of(r.json()["open_alerts"])
+    message = alert["message"]
+    assert message.startswith("NEWS2 9 (High clinical risk")
+    assert "Respiration rate scores 2, SpO2 scale 1 scores 2, Pulse scores 2" in message
+    assert "Consciousness scores 3" in message and "scale1" not in message
+    assert "Aggregate NEWS2 7 or more: urgent or emergency response" in message
+    assert "Aggregate NEWS2 5 or more" not in message and "red score" not in message

@@ -280,7 +280,9 @@ def alert_text(alert: Any) -> str:
     t = alert.threshold
     if t is None:  # NEWS2 (always on)
         news2 = alert.news2
-        messages = " ".join(news2.flag_messages) if news2 is not None else ""
+        # the instrument lists its responses mildest first (RCP 2017 Chart 3): the last
+        # one raised is the response that applies, and it includes the milder ones
+        messages = news2.flag_messages[-1] if news2 is not None and news2.flag_messages else ""
         return f"{news2.describe() if news2 is not None else 'NEWS2'}. {messages}".strip()
     above = "above" if t.direction == "high" else "below"
     if t.inclusive:

@@ -116,7 +116,8 @@ class News2Score:
         """One line: total, band and the parameters that scored."""
         if self.total is None:
             return f"NEWS2 not scored: {self.not_scored}"
-        scored = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.subscores.items() if v)
+        names = {s.id: s.label for s in get_instrument(news2_rules().instrument).subscales}
+        scored = ", ".join(f"{names.get(k, k)} scores {v}" for k, v in self.subscores.items() if v)
         return f"NEWS2 {self.total} ({self.band_label})" + (f": {scored}" if scored else "")
 
 
