@@ -718,3 +718,36 @@ def test_the_decision_form_preselects_nothing_and_a_missing_decision_is_refused(
     assert refused.status_code == 422
     assert "decision is missing: choose one of accepted, dismissed" in refused.text
     assert _decision_count(app, pid) == 0
+
+
+def test_a_patient_hears_of_a_booster_only_once_a_physician_accepted_it(
+    client: Any, course: dict[str, Any], clock: Any, login_api: Any, login_page: Any
+) -> None:
+    """The suggestion is the care team's decision support (a clinic rule); the patient's
+    chart shows the booster once it is accepted, with who will book it."""
+    from conftest import page_login
+
+    pid = course["pid"]
+    raised_by = _rise_to_6(client, course, clock)
+    password = "violet-harbour-lantern-93"
+    r = client.post(
+        "/api/v1/users",
+        headers=login_api("admin"),
+        json={
+            "username": "boosterreader",
+            "full_name": "Booster Reader",
+            "role": "patient",
+            "password": password,
+            "patient_id": pid,
+        },
+    )
+    assert r.status_code == 201, r.text
+    page_login(client, "boosterreader", password)
+    chart = client.get(f"/patients/{pid}").text
+    assert "Booster suggested" not in chart and 'data-testid="booster"' not in chart
+    body = {"measure": "nrs_pain", "assessment_id": raised_by, "decision": "accepted"}
+    assert _decide(client, login_api("physician"), pid, **body).status_code == 201
+    page_login(client, "boosterreader", password)
+    chart = client.get(f"/patients/{pid}").text
+    assert "Booster accepted by" in chart and "The clinic will contact you to book it" in chart
+    assert "Booster suggested" not in chart
