@@ -421,7 +421,7 @@ def test_a_signature_awaiting_its_countersignature_is_not_offered_again(
         chart = client.get("/patients/1").text
         line = chart.split('data-testid="standing-research"')[1].split("</li>")[0]
         assert "signed, awaiting the clinician's countersignature" in line, role
-        assert "none signed here" not in line and 'data-testid="sign-research"' not in line
+        assert "not signed" not in line and 'data-testid="sign-research"' not in line
     r = client.post(
         f"/api/v1/consents/{r.json()['id']}/countersign",
         headers=team["physician"],

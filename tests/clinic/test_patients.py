@@ -211,3 +211,16 @@ def test_times_are_shown_in_the_clinic_time_zone(client: Any, login_page: Any) -
     page = client.get("/patients/1").text
     # the demo's latest weight was measured 3 days before 2026-03-02 09:00 UTC = 10:00 Amsterdam
     assert "2026-02-27 10:00" in page
+
+
+def test_a_page_address_naming_no_record_is_a_404_page_in_words(
+    client: Any, login_page: Any
+) -> None:
+    login_page("nurse")
+    r = client.get("/sessions/board")  # the board is /board; "board" is no session id
+    assert r.status_code == 404
+    assert "there is no page at /sessions/board" in r.text
+    assert "Input should be a valid integer" not in r.text
+    # the API keeps its problem document for a bad path parameter
+    api = client.get("/api/v1/patients/abc")
+    assert api.status_code in (401, 422)

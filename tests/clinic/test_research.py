@@ -225,7 +225,7 @@ def test_the_chart_records_a_decision_and_the_dashboard_offers_the_export(
     # the treatment-consent panel's research line names the same decision, not a bare
     # "none" beside a registry that exports the patient
     research = chart.split('data-testid="standing-research"')[1].split("</li>")[0]
-    assert "none signed here" in research
+    assert "not signed" in research
     note = research.split('data-testid="research-registry-note">')[1].split("</small>")[0]
     assert "the registry follows the decision" in note and "granted on " in note
     assert "registry consent form v2" in note

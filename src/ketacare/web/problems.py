@@ -221,9 +221,13 @@ def _describe(errors: list[Any]) -> str:
 
 async def validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    detail = _describe(list(exc.errors()))
+    errors = list(exc.errors())
+    detail = _describe(errors)
     if _is_api(request):
         return problem(422, "Invalid input", detail)
+    if errors and all(e.get("loc", ("",))[0] == "path" for e in errors):
+        # a page address that names no record (/sessions/board): no such page
+        return _error_page(request, 404, "Not found", f"there is no page at {request.url.path}")
     return _error_page(request, 422, "Invalid input", detail)
 
 

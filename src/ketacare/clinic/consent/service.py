@@ -528,9 +528,12 @@ def reconsent_flags(*, session: Session, actor: audit.Actor, now: datetime) -> l
         for program in sorted({s.program for s in signed}):
             found = standing(program=program, consents=signed, published=published)
             if found.reconsent_due and found.consent is not None:
+                patient = get_patient(session=session, patient_id=pid)
                 flagged.append(
                     {
                         "patient_id": pid,
+                        "patient_name": f"{patient.family_name}, {patient.given_name}",
+                        "mrn": patient.mrn,
                         "program": program,
                         "consent_id": found.consent.id,
                         "signed_version": found.consent.version,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from ketacare.clinic.plans.orm import Plan
+from ketacare.core.errors import UnknownItem
 from ketacare.core.protocols import Plan as PlanPreview
 from ketacare.core.protocols import (
     Protocol,
@@ -45,6 +46,8 @@ class ProtocolChoice:
     usable: bool
     reason: str
     unset: tuple[str, ...]
+    #: why no screening can cover the protocol's treatment ("" when one can)
+    unscreened: str = ""
 
 
 def protocol_choices(settings: Settings) -> list[ProtocolChoice]:
@@ -58,16 +61,39 @@ def protocol_choices(settings: Settings) -> list[ProtocolChoice]:
     out = []
     for protocol in library(settings).protocols:
         unset = unset_ceilings(protocol=protocol, site_policy=policy)
+        unscreened = _not_screenable(protocol)
+        reasons = [
+            *([unset_ceiling_reason(protocol_id=protocol.id, unset=unset)] if unset else []),
+            *([unscreened] if unscreened else []),
+        ]
         out.append(
             ProtocolChoice(
                 id=protocol.id,
                 title=protocol.title,
-                usable=not unset,
-                reason=unset_ceiling_reason(protocol_id=protocol.id, unset=unset) if unset else "",
+                usable=not reasons,
+                reason="; ".join(reasons),
                 unset=tuple(f"{r.key} ({r.unit})" for r in unset),
+                unscreened=unscreened,
             )
         )
     return out
+
+
+def _not_screenable(protocol: Protocol) -> str:
+    """Why no screening can cover ``protocol``'s treatment ("" when one can): a plan is
+    checked against its patient's screening of that molecule and route."""
+    from ketacare.core.screening import check_interactions
+    from ketacare.core.terminology.treatments import screened_treatment
+
+    try:
+        molecule, route = screened_treatment(protocol.molecule, protocol.route)
+        check_interactions([], molecule=molecule, route=route)
+    except UnknownItem as exc:
+        return (
+            f"no screening covers its treatment ({exc}): the screening rules are the "
+            "labels' and guideline's, and none is for this molecule by this route"
+        )
+    return ""
 
 
 @dataclass(frozen=True)
