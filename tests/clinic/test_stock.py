@@ -131,7 +131,7 @@ def _lot(client: Any, who: dict[str, str], lot_id: int) -> dict[str, Any]:
 
 
 def test_receipt_draws_waste_count_agree_to_the_milligram(
-    app: Any, client: Any, stock: dict[str, Any], clock: Any
+    app: Any, client: Any, stock: dict[str, Any], clock: Any, login_api: Any
 ) -> None:
     team = stock["team"]
     r = _post(client, team["nurse"], "receipts", RECEIPT)
@@ -186,8 +186,16 @@ def test_receipt_draws_waste_count_agree_to_the_milligram(
         {"lot_id": lot_id, "units": 1, "prepared_mg": 50, "dosing_session_id": a},
     )
     assert r.status_code == 409
-    # session B: two vials, 24.5 mg given, 975.5 mg wasted
-    clock.now += timedelta(minutes=30)
+    # session B, the next day (the course gives one session a day): two vials, 24.5 mg
+    # given, 975.5 mg wasted
+    clock.now += timedelta(days=1)
+    team["nurse"] = login_api("nurse")
+    r = client.post(
+        "/api/v1/auth/token", data={"username": "nurse2", "password": "amber-lantern-quay-71"}
+    )
+    team["nurse2"] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    for role in ("physician", "admin"):
+        team[role] = login_api(role)
     b = _infuse(client, stock, clock, 2, 1)
     d = _post(
         client,
