@@ -4,6 +4,7 @@ withdrawal, the signed document and its hash, and what a refusal leaves unchange
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -534,3 +535,40 @@ def test_only_who_publishes_may_open_the_text_editor(
     login_page("physician")
     r = client.get("/consent-templates/no-such-program/edit")
     assert r.status_code == 422 and "unknown consent program" in r.text
+
+
+def test_re_consent_is_published_only_once_its_impact_is_confirmed(
+    client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    """Re-consent required stops the next session of every patient whose consent to the
+    program is in force: the editor names them and the publisher confirms."""
+    import html
+
+    team = clinic["team"]
+
+    def versions() -> int:
+        r = client.get("/api/v1/consent-templates", headers=team["nurse"])
+        return sum(1 for t in r.json() if t["program"] == "iv_racemic")
+
+    csrf = login_page("physician")
+    form = client.get("/consent-templates/iv_racemic/edit").text
+    impact = form.split('data-testid="reconsent-impact"')[1].split("</div>")[0]
+    count = int(re.search(r"<strong>(\d+) patients?</strong>", impact).group(1))  # type: ignore[union-attr]
+    assert count >= 1 and "(MRN " in impact
+    text = html.unescape(
+        form.split('name="text"', 1)[1].split(">", 1)[1].split("</textarea>", 1)[0]
+    )
+    before = versions()
+    data = {"csrf_token": csrf, "text": text, "reconsent_required": "on", "note": "new risks"}
+    r = client.post("/consent-templates/iv_racemic/edit", data=data, follow_redirects=False)
+    assert r.status_code == 422
+    s = "s" if count != 1 else ""
+    assert f"stops the next session of {count} patient{s}" in r.text
+    assert versions() == before
+    r = client.post(
+        "/consent-templates/iv_racemic/edit",
+        data={**data, "confirm_reconsent": "on"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    assert versions() == before + 1

@@ -177,8 +177,30 @@ def _edit_form(call: PageCall, program: str, refused: Refusal | None = None) -> 
             else service.template_text(session=call.session, program=program),
             "note": call.text("note"),
             "reconsent": call.text("reconsent_required") == "on",
+            "impact": call.do(service.reconsent_impact, program=program),
         },
         refused=refused,
+    )
+
+
+def _publish_edited(call: PageCall, program: str) -> object:
+    """Publish the edited text; "re-consent required" stops the next session of every
+    patient whose consent is in force, so the publisher confirms it, knowing how many."""
+    reconsent = call.text("reconsent_required") == "on"
+    if reconsent and call.text("confirm_reconsent") != "on":
+        count = len(call.do(service.reconsent_impact, program=program))
+        raise InvalidInput(
+            f"re-consent required stops the next session of {count} patient"
+            f"{'s' if count != 1 else ''} whose consent to this program is in force, until "
+            "each signs the new version: tick the confirmation to publish it so, or untick "
+            "re-consent required"
+        )
+    return call.do(
+        service.publish_template,
+        program=program,
+        content=call.text("text"),
+        reconsent_required=reconsent,
+        note=call.text("note"),
     )
 
 
@@ -196,13 +218,7 @@ def edit_publish(program: str, call: PageCall = page_call("consent:publish")) ->
     if program not in programs():
         raise InvalidInput(f"unknown consent program {program!r} (known: {', '.join(programs())})")
     return call.attempt(
-        lambda: call.do(
-            service.publish_template,
-            program=program,
-            content=call.text("text"),
-            reconsent_required=call.text("reconsent_required") == "on",
-            note=call.text("note"),
-        ),
+        lambda: _publish_edited(call, program),
         done="/consent-templates",
         again=lambda refused: _edit_form(call, program, refused),
     )

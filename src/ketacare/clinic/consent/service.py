@@ -551,6 +551,29 @@ def reconsent_flags(*, session: Session, actor: audit.Actor, now: datetime) -> l
     return flagged
 
 
+def reconsent_impact(
+    *, session: Session, actor: audit.Actor, program: str, now: datetime
+) -> list[Patient]:
+    """The patients whose consent to ``program`` is in force now: a new version marked
+    "re-consent required" would stop each one's next session until they sign it (shown to
+    the publisher before publishing; an audited read naming them)."""
+    published = _published(session)
+    out = []
+    for pid in sorted(set(session.scalars(select(Consent.patient_id)))):
+        signed = _signed(entries(session=session, patient_id=pid))
+        if standing(program=program, consents=signed, published=published).ok:
+            out.append(get_patient(session=session, patient_id=pid))
+    audit.record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type="consent_reconsent",
+        at=now,
+        detail={"program": program, "patients": [p.id for p in out], "impact": True},
+    )
+    return out
+
+
 def read_consents(
     *, session: Session, actor: audit.Actor, patient_id: int, now: datetime
 ) -> tuple[dict[str, Standing], list[ConsentEntry]]:
