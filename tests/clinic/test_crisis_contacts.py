@@ -37,6 +37,17 @@ def _alert_section(html: str) -> str:
     return html.split('data-testid="safety-alert"')[1].split("</section>")[0]
 
 
+def _patient1_answers_item_9(client: TestClient) -> str:
+    """patient1 signs in and answers PHQ-9 item 9 "Several days": the result's alert."""
+    csrf = page_login(client, "patient1")
+    r = client.post(
+        "/patients/1/assessments/new/phq9",
+        data={**ITEMS_1_TO_8, "item_q9": "1", "csrf_token": csrf},
+    )
+    assert r.status_code == 200, r.text
+    return _alert_section(r.text)
+
+
 def test_staff_are_told_when_the_clinic_set_no_crisis_route(client: TestClient) -> None:
     page_login(client, "nurse")
     html = client.get("/patients/1/assessments").text
@@ -83,13 +94,7 @@ def test_a_self_report_link_gives_the_clinics_number(with_phone: TestClient) -> 
 
 
 def test_without_a_phone_no_empty_call_line_is_shown(client: TestClient) -> None:
-    csrf = page_login(client, "patient1")
-    r = client.post(
-        "/patients/1/assessments/new/phq9",
-        data={**ITEMS_1_TO_8, "item_q9": "1", "csrf_token": csrf},
-    )
-    assert r.status_code == 200, r.text
-    alert = _alert_section(r.text)
+    alert = _patient1_answers_item_9(client)
     assert "To reach the clinic" not in alert and "emergency number" in alert
 
 
@@ -113,22 +118,11 @@ def test_out_of_hours_the_patient_is_not_promised_a_call_that_waits_for_the_morn
     )
     client = TestClient(app)
     clock.now = clock.now.replace(hour=20, minute=0)  # Monday 2 March 2026, 20:00 UTC
-    csrf = page_login(client, "patient1")
-    r = client.post(
-        "/patients/1/assessments/new/phq9",
-        data={**ITEMS_1_TO_8, "item_q9": "1", "csrf_token": csrf},
-    )
-    assert r.status_code == 200, r.text
-    alert = _alert_section(r.text)
+    alert = _patient1_answers_item_9(client)
     assert "the clinic is closed now" in alert and "(Tue 03 Mar, 08:00)" in alert
     assert "will contact you" not in alert and "emergency number" in alert and TEL in alert
     # in opening hours the next morning: the team will call
     clock.now += timedelta(hours=13)  # Tuesday 09:00
-    csrf = page_login(client, "patient1")
-    r = client.post(
-        "/patients/1/assessments/new/phq9",
-        data={**ITEMS_1_TO_8, "item_q9": "1", "csrf_token": csrf},
-    )
-    alert = _alert_section(r.text)
+    alert = _patient1_answers_item_9(client)
     assert "will contact you" in alert and "closed now" not in alert
     app.state.engine.dispose()

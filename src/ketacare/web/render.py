@@ -153,21 +153,29 @@ class CrisisContacts:
 
     message: str
     phone: str
-    #: when the clinic is closed now: when it opens again ("Tue 08 Dec, 08:00"); else empty
-    closed_until: str = ""
+    #: the clinic's settings and the page's instant, for :attr:`closed_until` (read only
+    #: by a page that tells a patient their answers alerted the team)
+    settings: Settings | None = None
+    now: datetime | None = None
 
     @classmethod
     def of(cls, settings: Settings, now: datetime | None = None) -> CrisisContacts:
-        closed_until = ""
-        if now is not None:
-            from ketacare.infra import policy
+        return cls(settings.crisis_message.strip(), settings.clinic_phone.strip(), settings, now)
 
-            hours = policy.clinic_hours(settings)
-            local = now.astimezone(settings.zone)
-            if hours is not None and hours.open_at(local) is False:
-                opens = hours.next_opening(local)
-                closed_until = f"{opens:%a %d %b, %H:%M}" if opens else "a later day"
-        return cls(settings.crisis_message.strip(), settings.clinic_phone.strip(), closed_until)
+    @property
+    def closed_until(self) -> str:
+        """When the clinic is closed now, when it opens again ("Tue 08 Dec, 08:00"); empty
+        when it is open, or when its hours are not set."""
+        if self.settings is None or self.now is None:
+            return ""
+        from ketacare.infra import policy
+
+        hours = policy.clinic_hours(self.settings)
+        local = self.now.astimezone(self.settings.zone)
+        if hours is None or hours.open_at(local) is not False:
+            return ""
+        opens = hours.next_opening(local)
+        return f"{opens:%a %d %b, %H:%M}" if opens else "a later day"
 
     @property
     def unset(self) -> str | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -517,14 +517,31 @@ def program_problem(*, session: Session, patient_id: int, program_id: str) -> st
     return None if found.ok else f"consent: {found.problem}"
 
 
+def _consenting(session: Session) -> Iterator[tuple[int, list[Signed]]]:
+    """Each patient who has signed any consent, with the consents they signed."""
+    for pid in sorted(set(session.scalars(select(Consent.patient_id)))):
+        yield pid, _signed(entries(session=session, patient_id=pid))
+
+
+def _record_reconsent_read(
+    session: Session, actor: audit.Actor, now: datetime, detail: dict[str, Any]
+) -> None:
+    audit.record(
+        session=session,
+        actor=actor,
+        action="read",
+        resource_type="consent_reconsent",
+        at=now,
+        detail=detail,
+    )
+
+
 def reconsent_flags(*, session: Session, actor: audit.Actor, now: datetime) -> list[dict[str, Any]]:
     """Patients whose consent in force predates a version that requires re-consent (an
     audited read naming them)."""
     published = _published(session)
-    patient_ids = sorted(set(session.scalars(select(Consent.patient_id))))
     flagged = []
-    for pid in patient_ids:
-        signed = _signed(entries(session=session, patient_id=pid))
+    for pid, signed in _consenting(session):
         for program in sorted({s.program for s in signed}):
             found = standing(program=program, consents=signed, published=published)
             if found.reconsent_due and found.consent is not None:
@@ -540,13 +557,8 @@ def reconsent_flags(*, session: Session, actor: audit.Actor, now: datetime) -> l
                         "problem": found.problem,
                     }
                 )
-    audit.record(
-        session=session,
-        actor=actor,
-        action="read",
-        resource_type="consent_reconsent",
-        at=now,
-        detail={"patients": sorted({f["patient_id"] for f in flagged})},
+    _record_reconsent_read(
+        session, actor, now, {"patients": sorted({f["patient_id"] for f in flagged})}
     )
     return flagged
 
@@ -558,18 +570,13 @@ def reconsent_impact(
     "re-consent required" would stop each one's next session until they sign it (shown to
     the publisher before publishing; an audited read naming them)."""
     published = _published(session)
-    out = []
-    for pid in sorted(set(session.scalars(select(Consent.patient_id)))):
-        signed = _signed(entries(session=session, patient_id=pid))
-        if standing(program=program, consents=signed, published=published).ok:
-            out.append(get_patient(session=session, patient_id=pid))
-    audit.record(
-        session=session,
-        actor=actor,
-        action="read",
-        resource_type="consent_reconsent",
-        at=now,
-        detail={"program": program, "patients": [p.id for p in out], "impact": True},
+    out = [
+        get_patient(session=session, patient_id=pid)
+        for pid, signed in _consenting(session)
+        if standing(program=program, consents=signed, published=published).ok
+    ]
+    _record_reconsent_read(
+        session, actor, now, {"program": program, "patients": [p.id for p in out], "impact": True}
     )
     return out
 
