@@ -394,3 +394,23 @@ def start_infusion(
         record_event(client, nurse, sid, check)
     record_event(client, nurse, sid, {"kind": "start_infusion", "rate_mg_per_h": rate_mg_per_h})
     return sid
+
+
+def patient_account(
+    client: Any, admin: dict[str, str], patient_id: int, username: str, password: str
+) -> dict[str, str]:
+    """A patient login linked to ``patient_id`` (made by the admin): its API headers."""
+    r = client.post(
+        "/api/v1/users",
+        headers=admin,
+        json={
+            "username": username,
+            "full_name": username.replace(".", " ").title(),
+            "role": "patient",
+            "password": password,
+            "patient_id": patient_id,
+        },
+    )
+    assert r.status_code == 201, r.text
+    r = client.post("/api/v1/auth/token", data={"username": username, "password": password})
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from plan_helpers import _signed, start_infusion
+from plan_helpers import _signed, patient_account, start_infusion
 
 SET_BY = "Clinic policy B-1 (test value)"
 RULE_AT_6 = f"""
@@ -730,18 +730,7 @@ def test_a_patient_hears_of_a_booster_only_once_a_physician_accepted_it(
     pid = course["pid"]
     raised_by = _rise_to_6(client, course, clock)
     password = "violet-harbour-lantern-93"
-    r = client.post(
-        "/api/v1/users",
-        headers=login_api("admin"),
-        json={
-            "username": "boosterreader",
-            "full_name": "Booster Reader",
-            "role": "patient",
-            "password": password,
-            "patient_id": pid,
-        },
-    )
-    assert r.status_code == 201, r.text
+    patient_account(client, login_api("admin"), pid, "boosterreader", password)
     page_login(client, "boosterreader", password)
     chart = client.get(f"/patients/{pid}").text
     assert "Booster suggested" not in chart and 'data-testid="booster"' not in chart

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from plan_helpers import MONITORING_ORDER, _signed, start_infusion
+from plan_helpers import MONITORING_ORDER, _signed, patient_account, start_infusion
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 SCHEDULE = {
@@ -336,22 +336,7 @@ def test_a_patient_fills_what_is_due_on_their_own_page(
     client: Any, scheduled: dict[str, Any], login_api: Any, login_page: Any, clock: Any
 ) -> None:
     team, pid = scheduled["team"], scheduled["pid"]
-    r = client.post(
-        "/api/v1/users",
-        headers=login_api("admin"),
-        json={
-            "username": "plan.patient",
-            "full_name": "Plan Patient",
-            "role": "patient",
-            "password": "harbour-lantern-9",
-            "patient_id": pid,
-        },
-    )
-    assert r.status_code == 201, r.text
-    token = client.post(
-        "/api/v1/auth/token", data={"username": "plan.patient", "password": "harbour-lantern-9"}
-    ).json()["access_token"]
-    own = {"Authorization": f"Bearer {token}"}
+    own = patient_account(client, login_api("admin"), pid, "plan.patient", "harbour-lantern-9")
     assert due(client, own, pid)["nrs_pain/baseline"]["status"] == "due"
     other = client.get("/api/v1/patients/1/due-questionnaires", headers=own)
     assert other.status_code == 403

@@ -5,26 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import page_login
-from plan_helpers import _signed, draft
+from plan_helpers import _signed, draft, patient_account
 
 PASSWORD = "violet-harbour-lantern-93"
 
 
 def _patient_account(client: Any, login_api: Any, pid: int) -> dict[str, str]:
-    r = client.post(
-        "/api/v1/users",
-        headers=login_api("admin"),
-        json={
-            "username": "planreader",
-            "full_name": "Plan Reader",
-            "role": "patient",
-            "password": PASSWORD,
-            "patient_id": pid,
-        },
-    )
-    assert r.status_code == 201, r.text
-    r = client.post("/api/v1/auth/token", data={"username": "planreader", "password": PASSWORD})
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+    return patient_account(client, login_api("admin"), pid, "planreader", PASSWORD)
 
 
 def test_a_patient_never_sees_a_draft_through_the_api_or_the_pages(
