@@ -572,3 +572,26 @@ def test_re_consent_is_published_only_once_its_impact_is_confirmed(
     )
     assert r.status_code == 303, r.text
     assert versions() == before + 1
+
+
+def test_the_example_is_republished_with_re_consent_only_once_confirmed(
+    client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    team = clinic["team"]
+
+    def versions() -> int:
+        r = client.get("/api/v1/consent-templates", headers=team["nurse"])
+        return sum(1 for t in r.json() if t["program"] == "iv_racemic")
+
+    csrf = login_page("physician")
+    before = versions()
+    data = {"csrf_token": csrf, "program": "iv_racemic", "reconsent_required": "on"}
+    r = client.post("/consent-templates", data=data, follow_redirects=False)
+    assert r.status_code == 422
+    assert "re-consent required stops the next session of" in r.text
+    assert versions() == before
+    r = client.post(
+        "/consent-templates", data={**data, "confirm_reconsent": "on"}, follow_redirects=False
+    )
+    assert r.status_code == 303, r.text
+    assert versions() == before + 1

@@ -152,14 +152,8 @@ def templates_page(call: PageCall = page_call("consent:review")) -> Response:
 
 @router.post("/consent-templates")
 def publish_page(call: PageCall = page_call("consent:publish")) -> Response:
-    """Publish the program's EXAMPLE as the next version (the API takes the clinic's text)."""
-    call.do(
-        service.publish_template,
-        program=call.text("program"),
-        content=None,
-        reconsent_required=call.text("reconsent_required") == "on",
-        note=call.text("note"),
-    )
+    """Publish the program's EXAMPLE as the next version (the editor takes the clinic's text)."""
+    _publish(call, call.text("program"), None)
     return call.redirect("/consent-templates")
 
 
@@ -183,11 +177,12 @@ def _edit_form(call: PageCall, program: str, refused: Refusal | None = None) -> 
     )
 
 
-def _publish_edited(call: PageCall, program: str) -> object:
-    """Publish the edited text; "re-consent required" stops the next session of every
-    patient whose consent is in force, so the publisher confirms it, knowing how many."""
+def _publish(call: PageCall, program: str, content: str | None) -> object:
+    """Publish ``content`` (None: the EXAMPLE) as ``program``'s next version.
+    "Re-consent required" stops the next session of every patient whose consent is in
+    force, so the publisher confirms it, knowing how many."""
     reconsent = call.text("reconsent_required") == "on"
-    if reconsent and call.text("confirm_reconsent") != "on":
+    if reconsent and call.text("confirm_reconsent") != "on" and program in programs():
         count = len(call.do(service.reconsent_impact, program=program))
         raise InvalidInput(
             f"re-consent required stops the next session of {count} patient"
@@ -198,7 +193,7 @@ def _publish_edited(call: PageCall, program: str) -> object:
     return call.do(
         service.publish_template,
         program=program,
-        content=call.text("text"),
+        content=content,
         reconsent_required=reconsent,
         note=call.text("note"),
     )
@@ -218,7 +213,7 @@ def edit_publish(program: str, call: PageCall = page_call("consent:publish")) ->
     if program not in programs():
         raise InvalidInput(f"unknown consent program {program!r} (known: {', '.join(programs())})")
     return call.attempt(
-        lambda: _publish_edited(call, program),
+        lambda: _publish(call, program, call.text("text")),
         done="/consent-templates",
         again=lambda refused: _edit_form(call, program, refused),
     )
