@@ -264,6 +264,14 @@ CASES: dict[str, tuple[str, Patch, Patch, dict[str, float]]] = {
         _set("conditions", ["Q28.8"]),
         {},
     ),
+    # ICD-10-CM I60.2 is a subarachnoid haemorrhage from the anterior communicating artery, where
+    # a ruptured aneurysm is coded (I67.1 Excludes1); I61.9 (intracerebral) has its own rule.
+    "intracranial-haemorrhage-cause-unrecorded": (
+        "ketamine",
+        _set("conditions", ["I60.2"]),
+        _set("conditions", ["I63.9"]),
+        {},
+    ),
     # Spravato PI section 8.6: severe hepatic impairment (Child-Pugh C) "not recommended";
     # moderate: "may need to be monitored for adverse reactions for a longer period of time".
     "esketamine-severe-hepatic-impairment": (

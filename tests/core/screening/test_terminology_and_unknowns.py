@@ -270,6 +270,35 @@ def test_neighbouring_codes_do_not_match_the_avm_rule(code: str) -> None:
     assert "esketamine-arteriovenous-malformation" not in _rules(_screen(doc))
 
 
+# ICD-10-CM (CMS 2026 tabular): I60.0-I60.7 subarachnoid haemorrhage from a named artery (a
+# ruptured cerebral aneurysm is coded there: I67.1 Excludes1), I60.9 unspecified, I62 other
+# nontraumatic intracranial haemorrhage (I62.0 subdural, I62.1 extradural, I62.9 unspecified),
+# I69.0 and I69.2 their sequelae. None names its cause, so each is reviewed, never passed.
+@pytest.mark.parametrize(
+    "code", ["I60.00", "I60.2", "i607", "I60.9", "I62.00", "I62.1", "I62.9", "I69.051", "I69.20"]
+)
+@pytest.mark.parametrize("molecule", ["ketamine", "esketamine"])
+def test_subarachnoid_and_other_intracranial_haemorrhage_is_reviewed(
+    code: str, molecule: str
+) -> None:
+    doc = clean_doc(molecule)
+    doc["conditions"] = [code]
+    decision = _screen(doc)
+    assert decision.decision == "physician_review"
+    reason = next(
+        r for r in decision.reasons if r.rule == "intracranial-haemorrhage-cause-unrecorded"
+    )
+    shown = normalise_icd10cm(code)  # "i607" is read as I60.7
+    assert "record its cause" in reason.message and f"ICD-10-CM {shown}" in reason.message
+
+
+@pytest.mark.parametrize("code", ["I60.8", "I61.9", "I63.9", "I67.1", "I69.10", "I69.30", "I64"])
+def test_neighbouring_codes_do_not_match_the_intracranial_haemorrhage_rule(code: str) -> None:
+    doc = clean_doc("ketamine")
+    doc["conditions"] = [code]
+    assert "intracranial-haemorrhage-cause-unrecorded" not in _rules(_screen(doc))
+
+
 # --------------------------------------------------------------------------------------------
 # Psychotic disorders on the record
 # --------------------------------------------------------------------------------------------
