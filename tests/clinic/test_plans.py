@@ -83,7 +83,12 @@ def test_soft_limit_needs_a_reason_and_a_second_physician(
         headers=team["physician"],
         json={"monitoring_order": MONITORING_ORDER, "weight_confirmed": True},
     )
-    assert r.status_code == 422 and "document the reason" in r.json()["detail"]
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith(
+        "this plan needs a documented reason, then a second physician's co-signature: "
+    )
+    # the test policy leaves every soft slot unset: each is named, in words
+    assert "course total (mg) soft limit not configured (site policy)" in r.json()["detail"]
     r = client.post(
         f"/api/v1/plans/{plan['id']}/sign",
         headers=team["physician"],
@@ -101,6 +106,24 @@ def test_soft_limit_needs_a_reason_and_a_second_physician(
     r = client.post(f"/api/v1/plans/{plan['id']}/cosign", headers=team["physician2"])
     assert r.status_code == 200 and r.json()["status"] == "signed"
     assert r.json()["cosigned_by"] != r.json()["signed_by"]
+
+
+def test_the_plan_page_names_every_soft_limit_exceeded_and_on_which_days(
+    client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    # 70 kg x 0.355 mg/kg/h = 24.85 mg/h (under the 25 mg/h cap), above the 0.35 mg/kg/h
+    # soft limit (Schwartzman 2009) on each of the ten days: one line for all ten (the page
+    # used to show the first three days' findings and drop the rest)
+    plan = draft(client, clinic, dose_mg_per_kg_per_h=0.355)
+    assert len(plan["schedule"]["soft_limit_findings"]) == 10
+    login_page("physician")
+    text = unescape(re.sub(r"\s+", " ", client.get(f"/plans/{plan['id']}").text))
+    assert (
+        "infusion rate (mg/kg/h) 0.355 mg/kg/h above the soft limit 0.35 mg/kg/h "
+        "(source: Schwartzman 2009) on days 1-10" in text
+    )
+    assert "course total (mg) soft limit not configured (site policy)" in text
+    assert "day 1)" not in text  # no per-day message left over
 
 
 def test_soft_limit_by_rate_at_a_low_weight(client: Any, login_api: Any) -> None:

@@ -15,6 +15,7 @@ from ketacare.core.protocols import (
     resolve_limits,
     review_plan,
 )
+from ketacare.core.protocols.limits import review_lines
 from ketacare.core.protocols.model import Protocol
 from protocol_policy import build_plan  # under the test policy unless a test gives its own
 
@@ -236,6 +237,65 @@ def test_site_policy_soft_limit_finding(tmp_path: Path) -> None:
     )
     assert {(f.key, f.basis) for f in plan.soft_findings} == {("rate_mg_per_h", "site_policy")}
     assert "(site policy; day 1)" in plan.soft_findings[0].message
+
+
+@pytest.mark.parametrize(
+    ("course_soft", "needs_review"), [(900, True), (979.9, True), (980, False)]
+)
+def test_a_course_above_the_site_s_soft_course_limit_needs_review(
+    tmp_path: Path, course_soft: float, needs_review: bool
+) -> None:
+    # 0.35 mg/kg/h x 70 kg = 24.5 mg/h x 4 h = 98 mg a session, x 10 sessions = 980 mg.
+    # Every other soft slot is filled above the plan's values, so only the course can ask
+    # for review. TEST VALUES, not clinical ones.
+    path = _policy(
+        tmp_path,
+        "[crps-outpatient.limits.dose_mg]\nsoft = 100\n"
+        "[crps-outpatient.limits.dose_mg_per_kg]\nsoft = 1.5\nhard = 2\n"
+        "[crps-outpatient.limits.rate_mg_per_h]\nsoft = 25\n"
+        f"[crps-outpatient.limits.course_mg]\nsoft = {course_soft}\nhard = 1000\n",
+    )
+    plan = build_plan(
+        protocol=proto("crps-outpatient"),
+        weight_kg=70,
+        site_policy=load_site_policy(path=path, library=LIB),
+    )
+    assert plan.total_dose_mg == 980.0 and plan.not_configured == ()
+    assert plan.requires_review is needs_review
+    if needs_review:
+        (finding,) = plan.soft_findings
+        assert (finding.key, finding.day, finding.value, finding.limit) == (
+            "course_mg",
+            None,
+            980.0,
+            course_soft,
+        )
+        assert review_lines(findings=plan.soft_findings, not_configured=()) == (
+            f"course total (mg) 980 mg above the soft limit {course_soft:g} mg (site policy) "
+            "for the whole course",
+        )
+    else:
+        assert plan.soft_findings == ()
+
+
+def test_one_review_line_per_limit_naming_every_day() -> None:
+    # 0.4 mg/kg/h x 50 kg = 20 mg/h on each of the 10 days: above the 0.35 soft limit
+    # (Schwartzman 2009) every day; one line, days 1-10, and none dropped
+    plan = _soft_plan()
+    lines = review_lines(findings=plan.soft_findings, not_configured=plan.not_configured)
+    assert lines[0] == (
+        "infusion rate (mg/kg/h) 0.4 mg/kg/h above the soft limit 0.35 mg/kg/h "
+        "(source: Schwartzman 2009) on days 1-10"
+    )
+    assert set(lines[1:]) == {
+        f"{name} soft limit not configured (site policy)"
+        for name in (
+            "session dose (mg)",
+            "session dose (mg/kg)",
+            "infusion rate (mg/h)",
+            "course total (mg)",
+        )
+    }
 
 
 def test_site_policy_hard_limit_refuses(tmp_path: Path) -> None:

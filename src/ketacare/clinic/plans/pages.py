@@ -174,6 +174,7 @@ def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> 
             )
             if not patient_view and any(r.status == "planned" for r in therapy_rows)
             else None,
+            "review_lines": service.review_subjects(plan) if plan.requires_review else (),
             "order_prefill": gates.order_prefill(settings=settings, plan=plan),
             "order_shown": _order_shown(plan),
             "personalise_unavailable": unavailable(settings=settings, plan=plan),

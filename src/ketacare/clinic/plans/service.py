@@ -47,6 +47,7 @@ from ketacare.core.protocols.lifecycle import (
     STATUS_ACTIONS,
     next_status,
 )
+from ketacare.core.protocols.limits import SoftLimitFinding, review_lines
 from ketacare.core.screening import check_interactions
 from ketacare.core.terminology.treatments import screened_treatment as screened_names
 from ketacare.infra.errors import Conflict, NotFound
@@ -305,8 +306,8 @@ def sign(
         raise InvalidInput("plan cannot be signed: " + "; ".join(problems))
     if plan.requires_review and len(reason.strip()) < 3:
         raise InvalidInput(
-            "this plan exceeds a soft limit or uses a limit the clinic has not configured: "
-            "document the reason; a second physician then co-signs"
+            "this plan needs a documented reason, then a second physician's co-signature: "
+            + "; ".join(review_subjects(plan))
         )
     screening = screening_coverage(session=session, settings=settings, plan=plan, at=now).screening
     plan.screening_id = screening.id if screening else None
@@ -329,6 +330,22 @@ def sign(
         detail={"status": plan.status},
     )
     return plan
+
+
+def stored_review(plan: Plan) -> tuple[tuple[SoftLimitFinding, ...], tuple[str, ...]]:
+    """The soft limits the plan exceeds and those the clinic had not configured, as signed."""
+    findings = plan.schedule.get("soft_limit_findings") or []
+    return (
+        tuple(SoftLimitFinding.from_dict(f) for f in findings if isinstance(f, dict)),
+        tuple(str(x) for x in plan.schedule.get("limits_not_configured") or []),
+    )
+
+
+def review_subjects(plan: Plan) -> tuple[str, ...]:
+    """What the plan's review accepts, one line each (the limits exceeded, on which days,
+    and the soft limits the clinic has not configured)."""
+    findings, unset = stored_review(plan)
+    return review_lines(findings=findings, not_configured=unset)
 
 
 def cosign(
@@ -359,13 +376,11 @@ def cosign(
             "plan cannot be co-signed: " + "; ".join(problems) + ": build a new version"
         )
     # the core's review rule: a documented reason and a co-signer who is not the prescriber
-    findings = plan.schedule.get("soft_limit_findings") or []
-    unset = [str(x) for x in plan.schedule.get("limits_not_configured") or []]
-    soft = [f"{f['limit_kind']} soft (day {f['day']})" for f in findings if isinstance(f, dict)]
+    findings, unset = stored_review(plan)
     review_limits(
         protocol_id=plan.protocol_id,
-        findings=(),
-        not_configured=tuple(soft + unset),
+        findings=findings,
+        not_configured=unset,
         reason=plan.review_reason,
         prescriber_id=str(plan.signed_by),
         cosigner_id=str(actor.user_id),

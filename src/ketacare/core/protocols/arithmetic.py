@@ -217,15 +217,49 @@ def check_limits(
 
 def check_course(
     protocol: Protocol, sessions: list[ExactSession], limits: tuple[ResolvedLimit, ...]
-) -> None:
-    """Refuse a course whose exact total dose passes the hard ceiling per course."""
-    hard = next((b for b in limits if b.key == "course_mg" and b.level == "hard"), None)
-    if hard is None or hard.value is None:
-        return
+) -> tuple[SoftLimitFinding, ...]:
+    """Refuse a course whose exact total dose passes the hard ceiling per course; the
+    soft-limit finding when it passes the soft one (a reason and a co-signature).
+
+    Examples
+    --------
+    >>> from ketacare.core.protocols.loading import load_library
+    >>> from ketacare.core.protocols.limits import SitePolicy, resolve_limits
+    >>> p = load_library().get(protocol_id="crps-outpatient")
+    >>> # illustrative values for this example only, not clinical advice
+    >>> policy = SitePolicy(limits={("crps-outpatient", "course_mg", "soft"): 900.0,
+    ...                             ("crps-outpatient", "course_mg", "hard"): 1200.0})
+    >>> limits = resolve_limits(protocol=p, site_policy=policy)
+    >>> sessions = exact_sessions(p, Decimal(70), None, None)
+    >>> print(check_course(p, sessions, limits)[0].message)  # doctest: +NORMALIZE_WHITESPACE
+    course dose 980.0 mg (10 sessions) exceeds the soft limit 900.0 mg per course of protocol
+    crps-outpatient (site policy): needs a reason and a co-signature
+    """
+    bounds = {b.level: b for b in limits if b.key == "course_mg"}
     total = sum((s.dose_mg for s in sessions), Decimal(0))
-    if total > to_decimal(hard.value):
+    hard = bounds.get("hard")
+    if hard is not None and hard.value is not None and total > to_decimal(hard.value):
         raise DoseLimitExceeded(
             f"course dose {format_number(total)} mg ({len(sessions)} sessions) exceeds the hard "
             f"limit {format_number(hard.value)} mg per course of protocol {protocol.id} "
             f"({_limit_label(hard)})"
         )
+    soft = bounds.get("soft")
+    if soft is None or soft.value is None or total <= to_decimal(soft.value):
+        return ()
+    return (
+        SoftLimitFinding(
+            day=None,
+            key="course_mg",
+            value=float(total.quantize(Decimal("0.001"), ROUND_HALF_UP)),
+            limit=soft.value,
+            unit="mg",
+            basis=soft.basis,
+            source=soft.source,
+            message=(
+                f"course dose {format_number(total)} mg ({len(sessions)} sessions) exceeds the "
+                f"soft limit {format_number(soft.value)} mg per course of protocol "
+                f"{protocol.id} ({_limit_label(soft)}): needs a reason and a co-signature"
+            ),
+        ),
+    )

@@ -21,10 +21,10 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from ketacare.core.datafile import Reader, read_toml
 from ketacare.core.errors import (
@@ -33,7 +33,13 @@ from ketacare.core.errors import (
     SoftLimitNeedsReview,
 )
 from ketacare.core.protocols.loading import ProtocolLibrary
-from ketacare.core.protocols.model import CEILING_KEYS, LIMIT_UNITS, LimitBound, Protocol
+from ketacare.core.protocols.model import (
+    CEILING_KEYS,
+    LIMIT_NAMES,
+    LIMIT_UNITS,
+    LimitBound,
+    Protocol,
+)
 
 Level = Literal["soft", "hard"]
 Basis = Literal["sourced", "site_policy", "not_configured"]
@@ -243,9 +249,13 @@ def require_ceilings(*, protocol: Protocol, site_policy: SitePolicy | None = Non
 
 @dataclass(frozen=True, slots=True)
 class SoftLimitFinding:
-    """A session value above a soft limit: allowed only with a reason and a co-signature."""
+    """A session value above a soft limit: allowed only with a reason and a co-signature.
 
-    day: int
+    ``day`` is the session's day in the protocol, or None for the whole course
+    (``course_mg``).
+    """
+
+    day: int | None
     key: str
     value: float
     limit: float
@@ -267,6 +277,108 @@ class SoftLimitFinding:
             "message": self.message,
             "requires": ["reason", "cosignature"],
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> SoftLimitFinding:
+        """Rebuild a finding stored with a plan (:meth:`to_dict`).
+
+        Examples
+        --------
+        >>> f = SoftLimitFinding(None, "course_mg", 980.0, 900.0, "mg", "site_policy", None, "m")
+        >>> SoftLimitFinding.from_dict(f.to_dict()) == f
+        True
+        """
+        day = data.get("day")
+        source = data.get("source")
+        basis = str(data["basis"])
+        if basis not in ("sourced", "site_policy", "not_configured"):
+            raise ValueError(f"a stored soft-limit finding has an unknown basis {basis!r}")
+        return cls(
+            day=None if day is None else int(str(day)),
+            key=str(data["limit_kind"]),
+            value=float(str(data["value"])),
+            limit=float(str(data["limit"])),
+            unit=str(data["unit"]),
+            basis=cast(Basis, basis),  # checked just above
+            source=None if source is None else str(source),
+            message=str(data["message"]),
+        )
+
+
+def _days(days: Sequence[int]) -> str:
+    """``[1, 2, 3, 5]`` as "days 1-3 and 5" (runs of consecutive days joined)."""
+    runs: list[list[int]] = []
+    for day in sorted(set(days)):
+        if runs and day == runs[-1][-1] + 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    parts = [f"{r[0]}-{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs]
+    text = ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) > 1 else parts[0]
+    return ("days " if len(days) > 1 else "day ") + text
+
+
+def summarise_findings(findings: Sequence[SoftLimitFinding]) -> tuple[str, ...]:
+    """One line per soft limit exceeded, naming every day it is exceeded on.
+
+    Why: a ten-session course above a soft rate gives ten findings; a page that showed
+    the first three hid the rest, and a co-signer must read every limit they accept.
+    Each line names the limit, the values above it and where the limit comes from.
+
+    Examples
+    --------
+    >>> days = ((1, 0.4), (2, 0.4), (3, 0.5), (5, 0.4))
+    >>> f = [SoftLimitFinding(d, "rate_mg_per_kg_per_h", v, 0.35, "mg/kg/h", "sourced",
+    ...                       "Sigtermans 2009", "") for d, v in days]
+    >>> for line in summarise_findings(f):
+    ...     print(line)  # doctest: +NORMALIZE_WHITESPACE
+    infusion rate (mg/kg/h) 0.4-0.5 mg/kg/h above the soft limit 0.35 mg/kg/h (source:
+    Sigtermans 2009) on days 1-3 and 5
+    >>> course = SoftLimitFinding(None, "course_mg", 980.0, 900.0, "mg", "site_policy", None, "")
+    >>> summarise_findings([course])
+    ('course total (mg) 980 mg above the soft limit 900 mg (site policy) for the whole course',)
+    """
+    groups: dict[tuple[str, float, str], list[SoftLimitFinding]] = {}
+    for finding in findings:
+        groups.setdefault((finding.key, finding.limit, finding.unit), []).append(finding)
+    lines = []
+    for (key, limit, unit), group in groups.items():
+        low = min(f.value for f in group)
+        high = max(f.value for f in group)
+        values = f"{low:g}" if low == high else f"{low:g}-{high:g}"
+        first = group[0]
+        where = f"source: {first.source}" if first.source else "site policy"
+        days = [f.day for f in group if f.day is not None]
+        when = _days(days) if days else "for the whole course"
+        lines.append(
+            f"{LIMIT_NAMES.get(key, key)} {values} {unit} above the soft limit {limit:g} {unit} "
+            f"({where}) {'on ' if days else ''}{when}"
+        )
+    return tuple(lines)
+
+
+def review_lines(
+    *, findings: Sequence[SoftLimitFinding], not_configured: Sequence[str]
+) -> tuple[str, ...]:
+    """What a plan's review accepts, one line each.
+
+    The soft limits exceeded (:func:`summarise_findings`), then each soft limit the
+    clinic has not configured. The prescriber's refusal, the co-signer's refusal and
+    the plan page all say the same lines.
+
+    Examples
+    --------
+    >>> review_lines(findings=[], not_configured=["dose_mg_per_kg soft", "course_mg soft"])
+    ('session dose (mg/kg) soft limit not configured (site policy)', \
+'course total (mg) soft limit not configured (site policy)')
+    """
+    lines = list(summarise_findings(findings))
+    for slot in not_configured:
+        key, _, level = slot.partition(" ")
+        lines.append(
+            f"{LIMIT_NAMES.get(key, key)} {level or 'soft'} limit not configured (site policy)"
+        )
+    return tuple(lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,11 +447,4 @@ def review_limits(
 
 
 def _review_subject(findings: tuple[SoftLimitFinding, ...], not_configured: tuple[str, ...]) -> str:
-    parts = []
-    if findings:
-        first = findings[0]
-        more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
-        parts.append(f"{first.message}{more}")
-    if not_configured:
-        parts.append(f"limits not configured: {', '.join(not_configured)}")
-    return "; ".join(parts) if parts else "this plan"
+    return "; ".join(review_lines(findings=findings, not_configured=not_configured)) or "this plan"

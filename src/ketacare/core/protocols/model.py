@@ -16,6 +16,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -45,6 +46,15 @@ LIMIT_UNITS: Final = {
     "rate_mg_per_h": "mg/h",
     "rate_mg_per_kg_per_h": "mg/kg/h",
     "course_mg": "mg per course",
+}
+
+#: How a limit kind reads on a page or in a message.
+LIMIT_NAMES: Final[Mapping[str, str]] = {
+    "dose_mg": "session dose (mg)",
+    "dose_mg_per_kg": "session dose (mg/kg)",
+    "rate_mg_per_h": "infusion rate (mg/h)",
+    "rate_mg_per_kg_per_h": "infusion rate (mg/kg/h)",
+    "course_mg": "course total (mg)",
 }
 
 #: The limit kinds whose HARD bound every protocol must have before a plan is signed:

@@ -393,7 +393,7 @@ def _build(
         raise InvalidInput(
             f"protocol {protocol.id} allows {allowed} mg per session ({source}), not {mg} mg"
         )
-    check_course(protocol, exact, limits)
+    findings += check_course(protocol, exact, limits)
     unset = unset_ceilings(protocol=protocol, site_policy=site_policy)
     if unset and not preview:
         # fail closed: a protocol whose hard ceilings are not all set plans nothing

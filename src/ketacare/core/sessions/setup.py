@@ -35,14 +35,13 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
 from ketacare.core.errors import DataFileError, InvalidInput, OutOfRange
 from ketacare.core.instruments import get_instrument
 from ketacare.core.protocols import Protocol, SitePolicy, resolve_limits
-from ketacare.core.protocols.model import SourcedValue
+from ketacare.core.protocols.model import LIMIT_NAMES, SourcedValue
 from ketacare.core.protocols.plan import PlannedSession
 from ketacare.core.sessions.rules import (
     CHECK_ITEMS,
@@ -55,15 +54,6 @@ from ketacare.core.sessions.rules import (
     load_session_rules,
 )
 from ketacare.core.sessions.site_policy import SessionPolicy
-
-#: How a dose limit reads on a page (its key in the protocol files, in words).
-LIMIT_NAMES: Final[Mapping[str, str]] = {
-    "dose_mg": "session dose (mg)",
-    "dose_mg_per_kg": "session dose (mg/kg)",
-    "rate_mg_per_h": "infusion rate (mg/h)",
-    "rate_mg_per_kg_per_h": "infusion rate (mg/kg/h)",
-    "course_mg": "course total (mg)",
-}
 
 #: The instrument whose total decides discharge readiness.
 DISCHARGE_INSTRUMENT: Final = "padss_ketamine"
