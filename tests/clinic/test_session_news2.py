@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from plan_helpers import _signed
+from plan_helpers import _signed, record_event, start_infusion
 
 # The clinic sets no vital-sign thresholds at all: NEWS2 must alert regardless.
 POLICY = """
@@ -251,3 +251,27 @@ def test_a_high_score_alert_gives_the_one_response_that_applies_in_words(
     assert "Consciousness scores 3" in message and "scale1" not in message
     assert "Aggregate NEWS2 7 or more: urgent or emergency response" in message
     assert "Aggregate NEWS2 5 or more" not in message and "red score" not in message
+
+
+def test_a_high_score_while_dosing_puts_continuous_monitoring_first_at_the_chair(
+    app: Any, client: Any, clinic: dict[str, Any], tmp_path: Any, clock: Any, login_page: Any
+) -> None:
+    # RCP 2017 Chart 3: an aggregate of 7 or more calls for continuous monitoring of vital
+    # signs. RR 22 (2), SpO2 93 (2), HR 112 (2), new confusion (3): 9
+    policy = tmp_path / "session-policy.toml"
+    policy.write_text(POLICY)
+    app.state.ctx.settings.session_policy_file = policy
+    nurse = clinic["team"]["nurse"]
+    sid = start_infusion(client, nurse, _signed(client, clinic)["id"], 1, 24.5)
+    clock.now += timedelta(minutes=5)
+    high = vitals(rr_per_min=22, spo2_pct=93, hr_per_min=112, consciousness="confusion")
+    view = record_event(client, nurse, sid, high)
+    assert view["next_check"]["what"] == "continuous monitoring of vital signs (NEWS2 9)"
+    assert view["next_check"]["status"] == "due"
+    login_page("nurse")
+    chair_page = re.sub(r"\s+", " ", client.get(f"/sessions/{sid}").text)
+    assert "continuous monitoring of vital signs (NEWS2 9) due now, since" in chair_page
+    # a complete set scoring 0 ends it: the 15-min vitals check is next again
+    clock.now += timedelta(minutes=5)
+    view = record_event(client, nurse, sid, vitals())
+    assert view["next_check"]["what"] == "vitals" and view["next_check"]["status"] == "not_due"

@@ -177,6 +177,47 @@ def test_esketamine_blood_pressure_at_40_min_is_scheduled() -> None:
     assert monitoring_schedule(c.state, now=at(52)).checks == ()
 
 
+def _full_set(minute: float, *, rr: int, spo2: int, hr: int) -> Vitals:
+    return Vitals(
+        at=at(minute),
+        by="nurse1",
+        rr_per_min=rr,
+        spo2_pct=spo2,
+        supplemental_oxygen=False,
+        temperature_c=37.0,
+        sbp_mmhg=120,
+        dbp_mmhg=80,
+        hr_per_min=hr,
+        consciousness="alert",
+    )
+
+
+def test_a_news2_of_7_or_more_asks_for_continuous_monitoring_until_a_lower_score() -> None:
+    # RCP 2017 Chart 1, scored by hand: respiration 25/min 3, SpO2 91 % (scale 1) 3, air 0,
+    # 37.0 degC 0, systolic 120 mmHg 0, consciousness alert 0; pulse 111/min 2 -> 8,
+    # pulse 70/min 0 -> 6. Chart 3: 7 or more -> continuous monitoring of vital signs;
+    # 5-6 -> urgent response (no change to the 15-min interval, already under hourly).
+    c = chair().infusing(minute=10)
+    c.add(_full_set(20, rr=25, spo2=91, hr=70))  # NEWS2 6
+    assert all("continuous" not in k.what for k in monitoring_schedule(c.state, now=at(21)).checks)
+    c.add(_full_set(25, rr=25, spo2=91, hr=111))  # NEWS2 8
+    first = monitoring_schedule(c.state, now=at(26)).next
+    assert first is not None
+    assert (first.what, first.due_at, first.status) == (
+        "continuous monitoring of vital signs (NEWS2 8)",
+        at(25),
+        "due",
+    )
+    assert "continuous monitoring of vital signs (RCP 2017, Chart 3)" in first.basis
+    # a blood pressure alone is not a NEWS2: the call stands
+    c.add(Vitals(at=at(30), by="nurse1", sbp_mmhg=125, dbp_mmhg=80))
+    assert monitoring_schedule(c.state, now=at(31)).next.what.startswith("continuous")  # type: ignore[union-attr]
+    # a later complete set scoring 6 ends it; the 15-min vitals check leads again
+    c.add(_full_set(35, rr=25, spo2=91, hr=70))
+    after = monitoring_schedule(c.state, now=at(36))
+    assert [k.what for k in after.checks] == ["vitals"] and after.checks[0].due_at == at(50)
+
+
 def test_timers() -> None:
     c = chair().infusing(minute=10)
     c.add(Pause(at=at(40), by="nurse1"))

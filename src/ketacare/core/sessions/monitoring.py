@@ -12,6 +12,11 @@ are met by a reading with those vitals taken at or after that time.
 A check is ``due`` from its due time and ``overdue`` once the site's
 ``overdue_after`` has also passed (unset: as soon as the due time has passed).
 
+After a complete vitals set whose NEWS2 aggregate is 7 or more, the RCP's clinical
+response is continuous monitoring of vital signs (RCP 2017, Chart 3): the schedule
+then leads with that check, due from the reading, until a later complete set scores
+below 7. No interval stands in for it (none is published).
+
 Examples
 --------
 >>> from datetime import datetime, timedelta, UTC
@@ -33,8 +38,10 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from ketacare.core.errors import InvalidInput
+from ketacare.core.instruments import get_instrument
 from ketacare.core.sessions.discharge import timed_readings
 from ketacare.core.sessions.dosing import infusion_time
+from ketacare.core.sessions.news2 import news2_for, news2_rules
 from ketacare.core.sessions.rules import PLAUSIBILITY
 from ketacare.core.sessions.state import SessionState
 
@@ -77,6 +84,25 @@ def _status(now: datetime, due: datetime, overdue: datetime) -> CheckStatus:
     return "due" if now <= overdue else "overdue"
 
 
+def _continuous_monitoring(state: SessionState) -> DueCheck | None:
+    """The RCP's continuous monitoring, while the latest scored NEWS2 calls for it."""
+    rules = news2_rules()
+    for vitals in reversed(state.vitals):
+        news2 = news2_for(vitals)
+        if news2 is None or news2.total is None:
+            continue  # an incomplete or unscored set neither starts nor ends it
+        if rules.continuous_monitoring_flag not in news2.flags:
+            return None
+        flag = next(
+            f
+            for f in get_instrument(rules.instrument).flags
+            if f.id == rules.continuous_monitoring_flag
+        )
+        what = f"continuous monitoring of vital signs (NEWS2 {news2.total})"
+        return DueCheck(what, news2.at, news2.at, "due", f"sourced: {flag.message}")
+    return None
+
+
 def monitoring_schedule(state: SessionState, *, now: datetime) -> Schedule:
     """The vitals checks due or overdue at ``now`` (see the module docstring)."""
     if now.tzinfo is None:
@@ -105,6 +131,9 @@ def monitoring_schedule(state: SessionState, *, now: datetime) -> Schedule:
                 "vitals", due, due + grace, _status(now, due, due + grace), interval.describe()
             )
         )
+    continuous = _continuous_monitoring(state)
+    if continuous is not None:
+        checks.append(continuous)
     for timed in setup.timed_checks:
         due = start + timedelta(minutes=timed.minutes_after_dosing_start)
         met = any(

@@ -57,6 +57,7 @@ class News2Rules:
 
     instrument: str
     alert_flags: tuple[str, ...]
+    continuous_monitoring_flag: str
     citation: str
     url: str
     dissociation_note: str
@@ -66,19 +67,27 @@ class News2Rules:
 def news2_rules() -> News2Rules:
     """The validated ``data/news2_alerts.toml`` (every alert flag must exist in the instrument)."""
     data = tomllib.loads(_DATA.read_text(encoding="utf-8"))
-    keys = {"instrument", "alert_flags", "citation", "url", "dissociation_note"}
+    keys = {
+        "instrument",
+        "alert_flags",
+        "continuous_monitoring_flag",
+        "citation",
+        "url",
+        "dissociation_note",
+    }
     if set(data) != keys:
         raise DataFileError(f"{_DATA.name}: fields must be exactly {', '.join(sorted(keys))}")
     flags = data["alert_flags"]
     if not isinstance(flags, list) or not flags or not all(isinstance(f, str) for f in flags):
         raise DataFileError(f"{_DATA.name}: alert_flags must be a non-empty list of flag ids")
     known = {f.id for f in get_instrument(data["instrument"]).flags}
-    unknown = sorted(set(flags) - known)
+    unknown = sorted((set(flags) | {data["continuous_monitoring_flag"]}) - known)
     if unknown:
         raise DataFileError(f"{_DATA.name}: alert_flags: unknown flag(s) {', '.join(unknown)}")
     return News2Rules(
         instrument=data["instrument"],
         alert_flags=tuple(flags),
+        continuous_monitoring_flag=data["continuous_monitoring_flag"],
         citation=data["citation"],
         url=data["url"],
         dissociation_note=data["dissociation_note"],
