@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from ketacare.core.errors import DataFileError, UnknownItem
+from ketacare.core.errors import ClinicalWarning, DataFileError, UnknownItem
 from ketacare.core.pharmacology import Patient, list_bioavailability, list_models, load_model
 from ketacare.core.pharmacology.engine import evaluate, make_plan
 from ketacare.core.pharmacology.models import MODELS_DIR, load_model_file
@@ -43,6 +43,25 @@ def test_unverified_primary_papers_are_flagged():
         model = load_model(model_id=model_id)
         assert model.verified is False
         assert any(not s.verified for s in model.sources)
+
+
+def test_race_effects_left_out_are_said_each_time_the_model_is_used():
+    # Perez-Ruixo 2021 Table 3 (through nlmixr2lib): Asian kel x0.36 and CLn/F x0.81, Japanese
+    # FRn x1.34. The record has no race field, so every use of the model must say so; the
+    # other models estimated no race effect and say nothing of it.
+    from ketacare.core.pharmacology.simulate import check_patient
+
+    patient = Patient(weight_kg=70, age_years=40)
+    with pytest.warns(ClinicalWarning, match="race effects") as caught:
+        messages = check_patient(model=load_model(model_id="perez-ruixo-2021"), patient=patient)
+    (race,) = [m for m in messages if "race" in m]
+    assert "Asian: esketamine kel x0.36 and noresketamine CLn/F x0.81" in race
+    assert "Japanese: FRn x1.34" in race and "no race field" in race
+    assert len(caught) == len(messages)
+    for model_id in ("domino", "clements-250"):
+        with pytest.warns(ClinicalWarning):  # their unverified source
+            others = check_patient(model=load_model(model_id=model_id), patient=patient)
+        assert not any("race" in m for m in others)
 
 
 GOOD = (MODELS_DIR / "clements_250.toml").read_text()

@@ -176,6 +176,9 @@ class Model:
     notes: str
     sources: tuple[Source, ...]
     population: Population
+    #: covariate effects the source estimated that ketacare cannot apply (the patient
+    #: record lacks the covariate): each warned of whenever the model is used
+    covariates_not_applied: tuple[str, ...]
     compartments: tuple[str, ...]
     volumes: tuple[tuple[str, str], ...]
     parameters: tuple[Parameter, ...]
@@ -436,7 +439,9 @@ def load_model_file(path: Path) -> Model:
     top = Reader(kind=_KIND, path=path.name, table=data)
     top_required = {"id", "name", "molecule", "verified", "time_unit", "notes", "sources"}
     top_required |= {"population", "compartments", "parameters", "flows", "outputs", "routes"}
-    top.fields(required=top_required, optional={"metabolite", "effect_sites"})
+    top.fields(
+        required=top_required, optional={"metabolite", "effect_sites", "covariates_not_applied"}
+    )
     sources = top.sources(
         "sources",
         required={"authors", "year", "title", "journal", "verified"},
@@ -486,6 +491,7 @@ def load_model_file(path: Path) -> Model:
         notes=" ".join(top.text("notes").split()),
         sources=tuple(sources.values()),
         population=population,
+        covariates_not_applied=top.strings("covariates_not_applied", default=()),
         compartments=comps,
         volumes=tuple(volumes.items()),
         parameters=tuple(params.values()),

@@ -108,10 +108,12 @@ def check_patient(*, model: Model, patient: Patient) -> tuple[str, ...]:
     >>> from ketacare.core.pharmacology.models import load_model
     >>> import warnings
     >>> with warnings.catch_warnings(record=True):
-    ...     (message,) = check_patient(model=load_model(model_id="perez-ruixo-2021"),
-    ...                                patient=Patient(weight_kg=30, age_years=40))
-    >>> message[:60]
+    ...     weight, race = check_patient(model=load_model(model_id="perez-ruixo-2021"),
+    ...                                  patient=Patient(weight_kg=30, age_years=40))
+    >>> weight[:60]
     'weight 30 kg is outside the range of model perez-ruixo-2021 '
+    >>> race[:68]
+    'model perez-ruixo-2021 does not apply the race effects its source es'
     """
     messages = _patient_messages(model=model, patient=patient)
     for message in messages:
@@ -146,6 +148,8 @@ def _patient_messages(*, model: Model, patient: Patient) -> tuple[str, ...]:
                 f"age {patient.age_years:g} years is outside the range of model {model.id} "
                 f"({pop.age_years[0]:g}-{pop.age_years[1]:g} years): results are extrapolated"
             )
+    for effect in model.covariates_not_applied:
+        messages.append(f"model {model.id} does not apply {effect}")
     if not model.verified:
         messages.append(f"model {model.id} comes from an unverified primary source: see its notes")
     return tuple(messages)
