@@ -46,13 +46,33 @@ def test_a_patient_signs_on_a_phone_and_the_nurse_countersigns(
     expect(phone.get_by_text("Bladder toxicity")).to_be_visible()
     # nothing is wider than the phone
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
-    # submitting without a drawing is stopped in the page
-    for q in content["teach_back"]:
+    # submitting without a drawing is stopped in the page; the first question is answered
+    # wrongly, the others rightly
+    first, *rest = content["teach_back"]
+    wrong_choice = first["choices"][(first["answer"] + 1) % len(first["choices"])]
+    phone.get_by_test_id(f"question-{first['id']}").get_by_label(wrong_choice).check()
+    for q in rest:
         phone.get_by_test_id(f"question-{q['id']}").get_by_label(q["choices"][q["answer"]]).check()
     phone.get_by_label("Type your full name").fill("Maria Jansen")
     phone.get_by_role("button", name="I consent: sign").click()
     expect(phone.locator("#signature-missing")).to_be_visible()
     _draw(phone)
+    phone.get_by_role("button", name="I consent: sign").click()
+    # refused: the wrong answer is cleared and marked, the right ones, the name and the
+    # drawn signature are kept, so only that question is answered again
+    expect(phone.get_by_test_id("sign-error")).to_contain_text("needs the right answer")
+    expect(phone.get_by_test_id(f"again-{first['id']}")).to_be_visible()
+    assert phone.get_by_test_id(f"question-{first['id']}").locator("input:checked").count() == 0
+    for q in rest:
+        expect(
+            phone.get_by_test_id(f"question-{q['id']}").get_by_label(q["choices"][q["answer"]])
+        ).to_be_checked()
+    expect(phone.get_by_label("Type your full name")).to_have_value("Maria Jansen")
+    expect(phone.get_by_test_id("signature-kept")).to_be_visible()
+    assert phone.locator("#signature-data").input_value().startswith("data:image/png;base64,")
+    phone.get_by_test_id(f"question-{first['id']}").get_by_label(
+        first["choices"][first["answer"]]
+    ).check()
     phone.get_by_role("button", name="I consent: sign").click()
     expect(phone).to_have_url(f"{base}/patients/1#consent-h")
     expect(phone.get_by_test_id("treatment-consent")).to_contain_text("awaiting countersignature")

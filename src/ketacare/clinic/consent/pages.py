@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ketacare.clinic.consent import service
 from ketacare.clinic.patients.service import get_patient
-from ketacare.core.consent import programs
+from ketacare.core.consent import TemplateContent, programs, teach_back_errors
 from ketacare.core.errors import InvalidInput
 from ketacare.infra.errors import Conflict
 from ketacare.web.page_call import PageCall, Refusal, page_call
@@ -58,16 +58,45 @@ def _sign_form(
             f"the clinic has published no consent template for program {program} yet: a "
             "physician publishes one under Consent templates"
         )
+    content = service.content_of(template)
+    answers, wrong, signature = _answers_kept(call, content) if refused else ({}, [], "")
     return call.render(
         "consent/sign.html",
         {
             "p": get_patient(session=call.session, patient_id=patient_id),
             "template": template,
-            "content": service.content_of(template),
+            "content": content,
             "typed_name": call.text("typed_name"),
+            "answers": answers,
+            "wrong": wrong,
+            "signature": signature,
         },
         refused=refused,
     )
+
+
+def _answered(call: PageCall) -> dict[str, object]:
+    """The teach-back choices on the form, by question id."""
+    return {
+        key[2:]: int(value)
+        for key, value in call.form.multi_items()
+        if key.startswith("q_") and isinstance(value, str) and value.isdigit()
+    }
+
+
+def _answers_kept(
+    call: PageCall, content: TemplateContent
+) -> tuple[dict[str, object], list[str], str]:
+    """After a refusal: the answers that were right (kept), the questions to answer again
+    (cleared, so the patient chooses anew) and the drawn signature, so that one wrong answer
+    does not make the patient draw and answer everything again."""
+    answered = _answered(call)
+    wrong = teach_back_errors(content, answered)
+    signature = call.text("signature")
+    limit = len(service.PNG_PREFIX) + service.MAX_SIGNATURE_BYTES * 4 // 3 + 4
+    if not signature.startswith(service.PNG_PREFIX) or len(signature) > limit:
+        signature = ""
+    return {k: v for k, v in answered.items() if k not in wrong}, wrong, signature
 
 
 @router.get("/patients/{patient_id}/consent/{program}/sign", response_class=HTMLResponse)
@@ -84,11 +113,7 @@ def sign_submit(
     patient_id: int, program: str, call: PageCall = page_call("consent:sign")
 ) -> Response:
     call.own(patient_id)
-    answers: dict[str, object] = {
-        key[2:]: int(value)
-        for key, value in call.form.multi_items()
-        if key.startswith("q_") and isinstance(value, str) and value.isdigit()
-    }
+    answers = _answered(call)
     template_id = call.text("template_id", "0")
     return call.attempt(
         lambda: call.do(

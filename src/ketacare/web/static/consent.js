@@ -5,18 +5,26 @@
     var canvas = document.getElementById("signature-pad");
     if (!canvas || typeof SignaturePad === "undefined") return;
     var pad = new SignaturePad(canvas, { penColor: "rgb(0, 0, 0)" });
+    var field = document.getElementById("signature-data");
+    // a refused signing keeps the drawn signature: it is drawn back until cleared
+    var keptUrl = field.value;
     function fit() {
       var ratio = Math.max(window.devicePixelRatio || 1, 1);
-      var kept = pad.toData();
+      var strokes = pad.toData();
       canvas.width = canvas.offsetWidth * ratio;
       canvas.height = canvas.offsetHeight * ratio;
       canvas.getContext("2d").scale(ratio, ratio);
       pad.clear();
-      pad.fromData(kept);
+      if (keptUrl) {
+        pad.fromDataURL(keptUrl, { width: canvas.offsetWidth, height: canvas.offsetHeight });
+      }
+      if (strokes.length) pad.fromData(strokes, { clear: false });
     }
     window.addEventListener("resize", fit);
     fit();
     document.getElementById("signature-clear").addEventListener("click", function () {
+      keptUrl = "";
+      field.value = "";
       pad.clear();
     });
     document.getElementById("consent-form").addEventListener("submit", function (event) {
@@ -27,7 +35,7 @@
         return;
       }
       missing.hidden = true;
-      document.getElementById("signature-data").value = pad.toDataURL("image/png");
+      field.value = pad.toDataURL("image/png");
     });
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
