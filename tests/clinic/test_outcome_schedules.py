@@ -107,6 +107,34 @@ def test_due_overdue_satisfied_and_the_session_clock(
     assert after["occurrence"]["label"] == "24 h after session 1"
 
 
+def test_the_chair_asks_for_the_questionnaires_due_and_says_none_once_filled(
+    client: Any, scheduled: dict[str, Any], clock: Any, login_api: Any, login_page: Any
+) -> None:
+    # the baseline NRS opened with the schedule (2026-03-02 10:00 UTC); 24 h grace: overdue
+    # from 2026-03-03 10:00 UTC, 11:00 in Amsterdam. The session opens at 12:30 UTC.
+    pid, plan_id = scheduled["pid"], scheduled["plan"]["id"]
+    clock.now = datetime(2026, 3, 3, 12, 30, tzinfo=UTC)
+    nurse = login_api("nurse")
+    r = client.post(f"/api/v1/plans/{plan_id}/sessions", headers=nurse, json={"session_number": 1})
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    login_page("nurse")
+    banner = re.sub(r"\s+", " ", client.get(f"/sessions/{sid}").text)
+    assert (
+        'data-testid="banner-questionnaires">Questionnaires due now: Pain NRS '
+        "(<strong>overdue</strong> since Tue 03 Mar 11:00)" in banner
+    )
+    # the polled refresh shows it too, without another audited read
+    assert "Questionnaires due now: Pain NRS" in client.get(f"/sessions/{sid}?partial=1").text
+    r = client.post(
+        f"/api/v1/patients/{pid}/assessments",
+        headers=nurse,
+        json={"instrument": "nrs_pain", "answers": [6]},
+    )
+    assert r.status_code == 201, r.text
+    assert "banner-questionnaires" not in client.get(f"/sessions/{sid}").text
+
+
 def test_a_link_for_exactly_what_is_due_shows_it_and_fills_it(
     client: Any, scheduled: dict[str, Any], clock: Any
 ) -> None:

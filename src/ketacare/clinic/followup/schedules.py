@@ -338,11 +338,14 @@ def _due_unaudited(session: Session, patient_id: int, now: datetime) -> list[Pla
 
 
 def due_for_patient(
-    *, session: Session, actor: audit.Actor, patient_id: int, now: datetime
+    *, session: Session, actor: audit.Actor, patient_id: int, now: datetime, audited: bool = True
 ) -> list[PlanDue]:
-    """Each scheduled plan of the patient with every item's status now (audited read)."""
+    """Each scheduled plan of the patient with every item's status now (an audited read;
+    ``audited`` False only for a page's refresh of what its first load audited)."""
     get_patient(session=session, patient_id=patient_id)
     found = _due_unaudited(session, patient_id, now)
+    if not audited:
+        return found
     audit.record(
         session=session,
         actor=actor,

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from ketacare.clinic.assessments.pages import open_alerts_shown
 from ketacare.clinic.documents import Letterhead
+from ketacare.clinic.followup import schedules
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.plans import exposure as exposures
 from ketacare.clinic.plans import service as plans
@@ -123,6 +124,14 @@ def _chair(
     if not partial:
         call.do(service.record_read, row=row)
     alerts = open_alerts_shown(call, row.patient_id, except_session=row.id, audited=not partial)
+    # questionnaires due now (before a session, say), so that the chair asks for them
+    questionnaires = [
+        status
+        for found in call.do(
+            schedules.due_for_patient, patient_id=row.patient_id, audited=not partial
+        )
+        for status in found.outstanding
+    ]
     screening = (
         service.screening_for_session(
             session=session, patient_id=row.patient_id, state=state, at=at
@@ -167,6 +176,7 @@ def _chair(
             "news2_rules": news2_rules(),
             "consciousness_levels": CONSCIOUSNESS_LEVELS,
             "screening": screening,
+            "questionnaires_due": questionnaires,
             "planned_medicines": planned,
             **alerts,
             "not_carried_out": not_carried_out(state),
