@@ -7,7 +7,9 @@ March 2026: Thu 5, Fri 6, Sat 7, Sun 8, Mon 9 ... Fri 13, Sat 14, Sun 15, Mon 16
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +79,28 @@ def _audit(app: Any, action: str, resource_id: int) -> list[Any]:
                 )
             )
         )
+
+
+def test_the_plan_page_shows_planned_sessions_on_the_days_booking_will_give(
+    app: Any, client: Any, clinic: dict[str, Any], tmp_path: Path, login_page: Any
+) -> None:
+    # the same course as below, before it is booked: its table showed Sat 7 and Sun 8 (the
+    # protocol's days 3 and 4), where no session can be booked; it now shows the open days
+    # booking gives, with why, and then booking gives exactly those days
+    _hours(app, tmp_path, max_shift=5)
+    plan = _signed(client, clinic, start_date="2026-03-05")  # a Thursday; 10 daily sessions
+    login_page("nurse")
+    page = re.sub(r"\s+", " ", unescape(client.get(f"/plans/{plan['id']}").text))
+    planned = re.findall(r"planned (\w{3} \d{2}) \w{3} 2026", page)
+    assert planned == [
+        "Thu 05", "Fri 06", "Mon 09", "Tue 10", "Wed 11",
+        "Thu 12", "Fri 13", "Mon 16", "Tue 17", "Thu 19",
+    ]  # fmt: skip
+    assert "planned Mon 09 Mar 2026 (moved from Sat 07 Mar 2026: closed on Saturdays" in page
+    assert "Sat 07" not in planned and "Sun 08" not in planned
+    r = _course(client, clinic, plan["id"])
+    assert r.status_code == 201, r.text
+    assert [_local(a["starts_at"])[:6] for a in r.json()] == planned
 
 
 def test_a_course_across_a_weekend_is_booked_monday_to_friday_on_the_plans_dates(

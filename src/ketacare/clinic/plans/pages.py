@@ -163,7 +163,11 @@ def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> 
             "chairs": booking.chairs(session=session),
             "appointments": booked,
             "course": course_sessions(
-                session=session, plan=plan, booked=booked, zone=settings.zone
+                session=session,
+                plan=plan,
+                booked=booked,
+                zone=settings.zone,
+                hours=booking.clinic_hours(settings),
             ),
             "weight_policy_days": settings.weight_valid_days,
             "history": service.history(session=session, plan=plan),

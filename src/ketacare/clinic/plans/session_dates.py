@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 from ketacare.clinic.plans.orm import Appointment, Plan
 from ketacare.clinic.sessions import service as sessions
 from ketacare.clinic.sessions.words import STATE_WORDS
+from ketacare.core.errors import InvalidInput
+from ketacare.core.scheduling import ClinicHours, PlannedDay, place_sessions
 
 DAY = "%a %d %b %Y"
 DAY_TIME = "%a %d %b %Y %H:%M"
@@ -27,13 +29,51 @@ class CourseSessions:
     openable: list[int]
 
 
+def _planned(plan: Plan, hours: ClinicHours) -> dict[int, str]:
+    """Each session's planned date as booking the course would place it: a date on a
+    closed day is shown on the open day it moves to, with why; one that cannot be placed
+    says so. (The plan's table keeps the protocol's dates; booking moves them.)"""
+    days = {
+        int(s["number"] if "number" in s else s["session"]): (int(s["day"]), s.get("date"))
+        for s in plan.schedule["sessions"]
+    }
+    if plan.start_date is None:
+        return {}
+    try:
+        placed = place_sessions(
+            sessions=[PlannedDay(n, day) for n, (day, _) in days.items()],
+            start=plan.start_date,
+            hours=hours,
+        )
+    except InvalidInput:  # booking the course says why, naming the session
+        out = {}
+        for n, (_, when) in days.items():
+            if when:
+                day = date.fromisoformat(str(when))
+                closed = hours.closed_because(day)
+                why = f" ({closed}: cannot be booked as planned)" if closed else ""
+                out[n] = f"planned {day.strftime(DAY)}{why}"
+        return out
+    return {
+        p.number: f"planned {p.date.strftime(DAY)}"
+        + (f" (moved from {p.planned.strftime(DAY)}: {p.why_moved})" if p.why_moved else "")
+        for p in placed
+    }
+
+
 def course_sessions(
-    *, session: Session, plan: Plan, booked: Sequence[Appointment], zone: ZoneInfo
+    *,
+    session: Session,
+    plan: Plan,
+    booked: Sequence[Appointment],
+    zone: ZoneInfo,
+    hours: ClinicHours | None = None,
 ) -> CourseSessions:
     """Per session of ``plan``: the day and time it was given (its dosing start, else its
     opening) or, not given, when it is open since; else its booked appointment (of
-    ``booked``); else its planned date when the plan has a start date; else "not booked".
-    Times in the clinic's ``zone``."""
+    ``booked``); else its planned date when the plan has a start date, placed on the
+    clinic's open days (``hours``); else "not booked". Times in the clinic's ``zone``."""
+    placed = _planned(plan, hours) if hours is not None else {}
     rows = sessions.sessions_of_plan(session=session, plan_id=plan.id)
     states = sessions.states_of(session=session, session_ids=[r.id for r in rows])
     appointments: dict[int, Appointment] = {}
@@ -64,6 +104,8 @@ def course_sessions(
         elif ended is not None:
             dates[number] = f"{local(states[ended.id].dosing_started_at or ended.created_at)}"
             dates[number] += " · ended early"
+        elif number in placed:
+            dates[number] = placed[number]
         elif planned.get("date"):
             dates[number] = f"planned {date.fromisoformat(str(planned['date'])).strftime(DAY)}"
         else:
