@@ -16,6 +16,7 @@ from plan_helpers import (
     draft,
     plan_therapy,
     screened_patient,
+    sign_and_cosign,
 )
 
 
@@ -124,6 +125,12 @@ def test_the_plan_page_names_every_soft_limit_exceeded_and_on_which_days(
     )
     assert "course total (mg) soft limit not configured (site policy)" in text
     assert "day 1)" not in text  # no per-day message left over
+    assert "This plan needs a documented reason" in text
+    # once co-signed, the page says what was accepted, not that it is still needed
+    signed = sign_and_cosign(client, clinic, plan)
+    text = unescape(re.sub(r"\s+", " ", client.get(f"/plans/{signed['id']}").text))
+    assert "This plan needs a documented reason" not in text
+    assert "and co-signed by " in text and "on days 1-10" in text
 
 
 def test_soft_limit_by_rate_at_a_low_weight(client: Any, login_api: Any) -> None:
