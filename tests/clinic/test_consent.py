@@ -527,6 +527,45 @@ def test_a_physician_adapts_a_program_s_text_on_a_page_and_publishes_it(
     assert f"Version {newest['version']} is in force" in again.text
 
 
+def test_a_preview_shows_the_text_as_the_patient_reads_it_and_publishes_nothing(
+    client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    import html
+
+    team = clinic["team"]
+
+    def versions() -> list[dict[str, Any]]:
+        r = client.get("/api/v1/consent-templates", headers=team["nurse"])
+        return [t for t in r.json() if t["program"] == "psychotherapy"]
+
+    before = versions()
+    csrf = login_page("physician")
+    form = client.get("/consent-templates/psychotherapy/edit").text
+    text = html.unescape(form.split('name="text"', 1)[1].split(">", 1)[1].split("</textarea>")[0])
+    own = text.replace(
+        "Consent to psychotherapy alongside ketamine (EXAMPLE)", "Our psychotherapy consent"
+    )
+    r = client.post(
+        "/consent-templates/psychotherapy/preview", data={"csrf_token": csrf, "text": own}
+    )
+    assert r.status_code == 200
+    preview = r.text.split('data-testid="template-preview"', 1)[1].split("</article>", 1)[0]
+    assert "<h2>Our psychotherapy consent</h2>" in preview and "Preview, not published" in preview
+    # each teach-back question with its right answer marked, from the text previewed
+    questions = re.findall(r"\[\[teach_back\]\]", own)
+    assert preview.count("(the right answer)") == len(questions) > 0
+    assert html.escape("Our psychotherapy consent", quote=False) in r.text.split("</article>")[1]
+    assert versions() == before  # nothing published
+    # a pasted text whose quotes a word processor made curly: refused naming the line
+    curly = own.replace('title = "Our psychotherapy consent"', "title = \u201cOur consent\u201d")
+    r = client.post(
+        "/consent-templates/psychotherapy/preview", data={"csrf_token": csrf, "text": curly}
+    )
+    line = next(i for i, t in enumerate(curly.splitlines(), start=1) if "\u201c" in t)
+    assert r.status_code == 422 and f"line {line} holds a curly quote" in html.unescape(r.text)
+    assert "template-preview" not in r.text and versions() == before
+
+
 def test_only_who_publishes_may_open_the_text_editor(
     client: Any, clinic: dict[str, Any], login_page: Any
 ) -> None:

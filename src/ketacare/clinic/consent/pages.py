@@ -11,7 +11,12 @@ from sqlalchemy.orm import Session
 
 from ketacare.clinic.consent import service
 from ketacare.clinic.patients.service import get_patient
-from ketacare.core.consent import TemplateContent, programs, teach_back_errors
+from ketacare.core.consent import (
+    TemplateContent,
+    programs,
+    read_clinic_template,
+    teach_back_errors,
+)
 from ketacare.core.errors import InvalidInput
 from ketacare.infra.errors import Conflict
 from ketacare.web.page_call import PageCall, Refusal, page_call
@@ -182,7 +187,12 @@ def publish_page(call: PageCall = page_call("consent:publish")) -> Response:
     return call.redirect("/consent-templates")
 
 
-def _edit_form(call: PageCall, program: str, refused: Refusal | None = None) -> Response:
+def _edit_form(
+    call: PageCall,
+    program: str,
+    refused: Refusal | None = None,
+    preview: TemplateContent | None = None,
+) -> Response:
     newest = service.current_template(session=call.session, program=program)
     return call.render(
         "consent/template_edit.html",
@@ -190,10 +200,11 @@ def _edit_form(call: PageCall, program: str, refused: Refusal | None = None) -> 
             "program": program,
             "label": programs()[program].label,
             "newest": newest,
-            # a refused publication keeps what was typed; else the text in force
+            # a refused publication (or a preview) keeps what was typed; else the text in force
             "text": call.text("text")
-            if refused is not None
+            if refused is not None or preview is not None
             else service.template_text(session=call.session, program=program),
+            "preview": preview,
             "note": call.text("note"),
             "reconsent": call.text("reconsent_required") == "on",
             "impact": call.do(service.reconsent_impact, program=program),
@@ -240,5 +251,18 @@ def edit_publish(program: str, call: PageCall = page_call("consent:publish")) ->
     return call.attempt(
         lambda: _publish(call, program, call.text("text")),
         done="/consent-templates",
+        again=lambda refused: _edit_form(call, program, refused),
+    )
+
+
+@router.post("/consent-templates/{program}/preview", response_class=HTMLResponse)
+def edit_preview(program: str, call: PageCall = page_call("consent:publish")) -> Response:
+    """The edited text as the patient will read it, checked as publishing checks it;
+    nothing is published, and the text stays in the editor."""
+    if program not in programs():
+        raise InvalidInput(f"unknown consent program {program!r} (known: {', '.join(programs())})")
+    return call.attempt(
+        lambda: read_clinic_template(call.text("text"), program=program),
+        done=lambda parsed: _edit_form(call, program, preview=parsed),
         again=lambda refused: _edit_form(call, program, refused),
     )

@@ -44,20 +44,18 @@ from ketacare.core.consent import (
     parse_template,
     program_for,
     programs,
-    read_template_text,
+    read_clinic_template,
     standing,
     teach_back_errors,
     template_to_dict,
     template_to_toml,
 )
-from ketacare.core.errors import DataFileError, InvalidInput, UnknownItem
+from ketacare.core.errors import InvalidInput, UnknownItem
 from ketacare.infra.db import existing
 from ketacare.infra.errors import Conflict
 from ketacare.infra.settings import Settings
 
 CAPACITIES = ("witness", "clinician")
-#: the longest template text a clinic may publish (the shipped examples are about 6 kB)
-MAX_TEMPLATE_TEXT = 100_000
 PNG_PREFIX = "data:image/png;base64,"
 #: the largest drawn signature accepted (a storage bound, not a clinical number)
 MAX_SIGNATURE_BYTES = 512 * 1024
@@ -86,25 +84,7 @@ def publish_template(
     shipped EXAMPLE."""
     if program not in programs():
         raise UnknownItem("consent program", program, tuple(programs()))
-    if isinstance(content, str) and len(content) > MAX_TEMPLATE_TEXT:
-        raise InvalidInput(
-            f"the template text is too long: {len(content)} characters, at most {MAX_TEMPLATE_TEXT}"
-        )
-    try:
-        parsed = (
-            example_template(program)
-            if content is None
-            else read_template_text(content, name="the template text")
-            if isinstance(content, str)
-            else parse_template(content, name="the template given")
-        )
-    except DataFileError as exc:  # the clinic's text is input here, not a shipped file
-        raise InvalidInput(str(exc)) from None
-    if parsed.program != program:
-        raise InvalidInput(
-            f"the template's program is {parsed.program!r}, not {program!r}: publish it "
-            "under its own program"
-        )
+    parsed = read_clinic_template(content, program=program)
     newest = session.scalar(
         select(func.max(ConsentTemplate.version)).where(ConsentTemplate.program == program)
     )

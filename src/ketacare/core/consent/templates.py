@@ -30,7 +30,7 @@ from typing import Any
 
 from ketacare.core.consent.programs import programs
 from ketacare.core.datafile import Reader, read_toml
-from ketacare.core.errors import InvalidInput
+from ketacare.core.errors import DataFileError, InvalidInput
 from ketacare.core.sources import Source
 
 __all__ = [
@@ -40,6 +40,8 @@ __all__ = [
     "TemplateContent",
     "example_template",
     "example_programs",
+    "MAX_TEMPLATE_TEXT",
+    "read_clinic_template",
     "read_template_text",
     "template_to_toml",
     "parse_template",
@@ -250,5 +252,68 @@ def read_template_text(text: str, *, name: str) -> TemplateContent:
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{name} is not valid TOML: {exc}") from None
+        raise InvalidInput(f"{name} is not valid TOML: {exc}{_curly_quote_hint(text)}") from None
     return parse_template(table, name=name)
+
+
+#: quotes a word processor puts where TOML needs a straight double quote
+_CURLY = "\u201c\u201d\u201e\u2018\u2019\u00ab\u00bb"
+
+
+def _curly_quote_hint(text: str) -> str:
+    """Why a pasted text often fails: its quotes were made curly. Names the first line.
+
+    >>> _curly_quote_hint('title = \u201cConsent\u201d')[:44]
+    ' (line 1 holds a curly quote \u201c: text goes be'
+    """
+    for number, line in enumerate(text.splitlines(), start=1):
+        found = next((c for c in line if c in _CURLY), None)
+        if found is not None and "=" in line and line.split("=", 1)[1].strip()[:1] in _CURLY:
+            return (
+                f" (line {number} holds a curly quote {found}: text goes between straight "
+                'double quotes "..."; a word processor may have changed them)'
+            )
+    return ""
+
+
+#: the longest template text the clinic may write (a storage bound, not a clinical number)
+MAX_TEMPLATE_TEXT = 100_000
+
+
+def read_clinic_template(
+    content: Mapping[str, Any] | str | None, *, program: str
+) -> TemplateContent:
+    """The clinic's text for ``program`` (TOML as the editor holds it, the mapping the API
+    takes, or None for the shipped EXAMPLE), checked as publishing checks it: its length,
+    its syntax (naming the line), its fields and sources, and that it is written for
+    ``program``. What the preview shows is what would be published.
+
+    >>> read_clinic_template(template_to_toml(example_template("research")),
+    ...                      program="research").program
+    'research'
+    >>> read_clinic_template(template_to_toml(example_template("research")),
+    ...                      program="psychotherapy")
+    Traceback (most recent call last):
+    ...
+    ketacare.core.errors.InvalidInput: the template's program is 'research', not ...
+    """
+    if content is None:
+        return example_template(program)
+    if isinstance(content, str) and len(content) > MAX_TEMPLATE_TEXT:
+        raise InvalidInput(
+            f"the template text is too long: {len(content)} characters, at most {MAX_TEMPLATE_TEXT}"
+        )
+    try:
+        parsed = (
+            read_template_text(content, name="the template text")
+            if isinstance(content, str)
+            else parse_template(content, name="the template given")
+        )
+    except DataFileError as exc:  # the clinic's text is input here, not a shipped file
+        raise InvalidInput(str(exc)) from None
+    if parsed.program != program:
+        raise InvalidInput(
+            f"the template's program is {parsed.program!r}, not {program!r}: publish it "
+            "under its own program"
+        )
+    return parsed
