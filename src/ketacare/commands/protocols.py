@@ -159,6 +159,8 @@ def _print_plan(plan: Plan) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from ketacare.core.protocols.limits import review_lines
+
     console = Console()
     concentration = (
         f", bag {plan.concentration_mg_per_ml:g} mg/mL" if plan.concentration_mg_per_ml else ""
@@ -190,15 +192,12 @@ def _print_plan(plan: Plan) -> None:
         value = "not configured" if bound.value is None else f"{bound.value:g} {bound.unit}"
         limits.add_row(bound.key, bound.level, value, bound.basis, bound.source or bound.text)
     console.print(limits)
-    for finding in plan.soft_findings:
-        console.print(f"[yellow]soft limit:[/yellow] {finding.message}")
-    if plan.not_configured:
-        console.print(
-            "[yellow]limits not configured (site policy):[/yellow] "
-            + ", ".join(plan.not_configured)
-        )
     if plan.requires_review:
-        console.print("[bold]this plan requires a documented reason and a co-signature[/bold]")
+        console.print(
+            "[bold]this plan requires a documented reason and a co-signature, for:[/bold]"
+        )
+        for line in review_lines(findings=plan.soft_findings, not_configured=plan.not_configured):
+            console.print(f"[yellow]-[/yellow] {line}")
     for note in plan.notes:
         console.print(f"note: {note}")
 

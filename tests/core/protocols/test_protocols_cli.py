@@ -116,6 +116,17 @@ def test_preview_soft_limit_is_reported_not_refused() -> None:
     doc = json.loads(result.stdout)
     assert len(doc["soft_limit_findings"]) == 10
     assert doc["soft_limit_findings"][0]["requires"] == ["reason", "cosignature"]
+    # the table output names the limit once, with the ten days (50 kg x 0.4 mg/kg/h each day)
+    table = run(
+        "plan", "preview", "--protocol", "crps-outpatient", "--weight", "50",
+        "--dose-mg-per-kg-per-h", "0.4",
+    )  # fmt: skip
+    text = " ".join(table.stdout.split())
+    assert "requires a documented reason and a co-signature, for:" in text
+    assert (
+        "0.4 mg/kg/h above the soft limit 0.35 mg/kg/h (source: Schwartzman 2009) on days 1-10"
+        in (text)
+    )
 
 
 def test_preview_table_output() -> None:
