@@ -463,14 +463,19 @@ def test_the_sign_page_numbers_its_sources(
     assert f"<li>[{number}] " in page
 
 
+def _psychotherapy_versions(client: Any, team: dict[str, Any]) -> list[dict[str, Any]]:
+    """The published versions of the psychotherapy consent, as the API lists them."""
+    r = client.get("/api/v1/consent-templates", headers=team["nurse"])
+    return [t for t in r.json() if t["program"] == "psychotherapy"]
+
+
 def test_a_physician_adapts_a_program_s_text_on_a_page_and_publishes_it(
     client: Any, clinic: dict[str, Any], login_page: Any
 ) -> None:
     team = clinic["team"]
 
     def versions() -> list[dict[str, Any]]:
-        r = client.get("/api/v1/consent-templates", headers=team["nurse"])
-        return [t for t in r.json() if t["program"] == "psychotherapy"]
+        return _psychotherapy_versions(client, team)
 
     before = versions()
     csrf = login_page("physician")
@@ -532,11 +537,8 @@ def test_a_preview_shows_the_text_as_the_patient_reads_it_and_publishes_nothing(
 ) -> None:
     import html
 
-    team = clinic["team"]
-
     def versions() -> list[dict[str, Any]]:
-        r = client.get("/api/v1/consent-templates", headers=team["nurse"])
-        return [t for t in r.json() if t["program"] == "psychotherapy"]
+        return _psychotherapy_versions(client, clinic["team"])
 
     before = versions()
     csrf = login_page("physician")
