@@ -423,6 +423,11 @@ def test_a_signature_awaiting_its_countersignature_is_not_offered_again(
         line = chart.split('data-testid="standing-research"')[1].split("</li>")[0]
         assert "signed, awaiting the clinician's countersignature" in line, role
         assert "not signed" not in line and 'data-testid="sign-research"' not in line
+    # the countersigner says in which capacity: nothing is chosen for them
+    select = re.search(r'<select name="capacity".*?</select>', chart, re.S)
+    assert select is not None and "required" in select.group(0)
+    assert re.findall(r'<option value="([^"]*)" selected', select.group(0)) == []
+    assert re.findall(r'<option value="([^"]*)"', select.group(0))[0] == ""
     r = client.post(
         f"/api/v1/consents/{r.json()['id']}/countersign",
         headers=team["physician"],
