@@ -271,7 +271,19 @@ def test_a_high_score_while_dosing_puts_continuous_monitoring_first_at_the_chair
     login_page("nurse")
     chair_page = re.sub(r"\s+", " ", client.get(f"/sessions/{sid}").text)
     assert "continuous monitoring of vital signs (NEWS2 9) due now, since" in chair_page
+    # whoever watches the alerts sees it too, beside the NEWS2 alert itself
+    login_page("physician")
+    alerts = re.sub(r"\s+", " ", client.get("/alerts").text)
+    behind = alerts.split('data-testid="chairs-behind"', 1)[1].split("</section>", 1)[0]
+    assert "continuous monitoring of vital signs (NEWS2 9) since" in behind
+    login_page("nurse")
     # a complete set scoring 0 ends it: the 15-min vitals check is next again
     clock.now += timedelta(minutes=5)
     view = record_event(client, nurse, sid, vitals())
     assert view["next_check"]["what"] == "vitals" and view["next_check"]["status"] == "not_due"
+    assert 'data-testid="chairs-behind"' not in client.get("/alerts").text
+    # 15 min (the policy's interval) and one more after that set: the vitals are overdue
+    clock.now += timedelta(minutes=16)
+    alerts = re.sub(r"\s+", " ", client.get("/alerts").text)
+    behind = alerts.split('data-testid="chairs-behind"', 1)[1].split("</section>", 1)[0]
+    assert "vitals <strong>overdue</strong> since" in behind

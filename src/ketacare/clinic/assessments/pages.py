@@ -215,8 +215,32 @@ def alerts_page(call: PageCall = page_call("alert:read")) -> Response:
     others = 0 if everyone else len(service.open_alerts(session=session)) - len(alerts)
     return call.render(
         "assessments/alerts.html",
-        {"alerts": alerts, "patients": patients, "at_chair": at_chair, "others": others},
+        {
+            "alerts": alerts,
+            "patients": patients,
+            "at_chair": at_chair,
+            "others": others,
+            "chairs_behind": _chairs_behind(call),
+        },
     )
+
+
+def _chairs_behind(call: PageCall) -> list[tuple[Any, Any]]:
+    """Sessions at a chair with a check overdue, or under the RCP's continuous monitoring
+    after a NEWS2 of 7 or more: shown beside the alerts, so that a missed observation is
+    seen by whoever watches this page, not only at the nurses' board."""
+    from ketacare.clinic.sessions.board import board
+    from ketacare.core.sessions import monitoring_schedule
+
+    out = []
+    for row in call.do(board):
+        schedule = monitoring_schedule(row.state, now=call.now)
+        behind = [
+            c for c in schedule.checks if c.status == "overdue" or c.what.startswith("continuous")
+        ]
+        if behind:
+            out.append((row, behind))
+    return out
 
 
 @router.get("/alerts/count", response_class=HTMLResponse)
