@@ -133,6 +133,42 @@ def test_the_plan_page_names_every_soft_limit_exceeded_and_on_which_days(
     assert "and co-signed by " in text and "on days 1-10" in text
 
 
+def test_a_soft_limit_lowered_after_the_draft_still_asks_for_review_at_signing(
+    app: Any, client: Any, clinic: dict[str, Any], tmp_path: Any
+) -> None:
+    # 70 kg x 0.35 mg/kg/h = 24.5 mg/h x 4 h = 98 mg a session, 980 mg for the ten.
+    # TEST VALUES: every soft slot set above the plan, so the draft needs no review ...
+    policy = (
+        "[crps-outpatient.limits.dose_mg]\nsoft = 100\n"
+        "[crps-outpatient.limits.dose_mg_per_kg]\nsoft = 1.5\nhard = 2\n"
+        "[crps-outpatient.limits.rate_mg_per_h]\nsoft = 25\n"
+        "[crps-outpatient.limits.course_mg]\nsoft = {soft}\nhard = 1000\n"
+    )
+    first = tmp_path / "policy-1000.toml"
+    first.write_text(policy.format(soft=1000))
+    app.state.ctx.settings.protocol_policy_file = first
+    plan = draft(client, clinic)
+    assert plan["requires_review"] is False and plan["total_dose_mg"] == 980
+    # ... then the clinic lowers its soft course limit to 900 mg before the signature
+    lowered = tmp_path / "policy-900.toml"
+    lowered.write_text(policy.format(soft=900))
+    app.state.ctx.settings.protocol_policy_file = lowered
+    body = {"monitoring_order": MONITORING_ORDER, "weight_confirmed": True}
+    team = clinic["team"]
+    r = client.post(f"/api/v1/plans/{plan['id']}/sign", headers=team["physician"], json=body)
+    assert r.status_code == 422, r.text
+    assert (
+        "course total (mg) 980 mg above the soft limit 900 mg (site policy) for the whole course"
+        in r.json()["detail"]
+    )
+    r = client.post(
+        f"/api/v1/plans/{plan['id']}/sign",
+        headers=team["physician"],
+        json={**body, "reason": "course agreed with the patient"},
+    )
+    assert r.status_code == 200 and r.json()["status"] == "awaiting_cosign", r.text
+
+
 def test_soft_limit_by_rate_at_a_low_weight(client: Any, login_api: Any) -> None:
     # 50 kg x 0.4 mg/kg/h = 20 mg/h: under the 25 mg/h hard cap, above the 0.35 soft limit
     r = client.post(

@@ -103,6 +103,29 @@ def test_the_plan_page_shows_planned_sessions_on_the_days_booking_will_give(
     assert [_local(a["starts_at"])[:6] for a in r.json()] == planned
 
 
+def test_planned_dates_follow_a_session_already_booked_as_booking_will(
+    app: Any, client: Any, clinic: dict[str, Any], tmp_path: Path, login_page: Any
+) -> None:
+    # session 1 (planned Thu 5) booked a day late, Fri 6: session 2 keeps its day's spacing
+    # (Sat 7, closed: Mon 9), and so on; the page shows what booking the rest then gives.
+    # Session 10 (planned Sat 14) lands on Fri 20, 6 days later: the clinic allows 7.
+    _hours(app, tmp_path, max_shift=7)
+    plan = _signed(client, clinic, start_date="2026-03-05")
+    r = client.post(
+        f"/api/v1/plans/{plan['id']}/appointments",
+        headers=clinic["team"]["nurse"],
+        json={"session_number": 1, "chair_id": 1, "starts_at": "2026-03-06T09:00:00+01:00"},
+    )
+    assert r.status_code == 201, r.text
+    login_page("nurse")
+    page = re.sub(r"\s+", " ", unescape(client.get(f"/plans/{plan['id']}").text))
+    planned = re.findall(r"planned (\w{3} \d{2}) \w{3} 2026", page)
+    assert planned[0] == "Mon 09" and len(planned) == 9
+    r = _course(client, clinic, plan["id"])
+    assert r.status_code == 201, r.text
+    assert [_local(a["starts_at"])[:6] for a in r.json()] == planned
+
+
 def test_a_course_across_a_weekend_is_booked_monday_to_friday_on_the_plans_dates(
     app: Any, client: Any, clinic: dict[str, Any], tmp_path: Path
 ) -> None:

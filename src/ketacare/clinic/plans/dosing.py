@@ -160,3 +160,20 @@ def _rebuilt(
         start=start,
         site_policy=protocol_policy(settings),
     )
+
+
+def review_as_today(*, settings: Settings, plan: Plan) -> PlanPreview:
+    """:func:`recheck_limits` for a draft about to be signed, keeping its review need
+    up to date: when today's limits ask for a review the draft did not (a soft limit set
+    or lowered since, or checked since the draft was built), the draft takes today's
+    findings, so the signature needs the reason and the second physician. A review the
+    draft already needs is never dropped (fail closed)."""
+    today = recheck_limits(settings=settings, plan=plan)
+    if today.requires_review and not plan.requires_review:
+        plan.schedule = {
+            **plan.schedule,
+            "soft_limit_findings": [f.to_dict() for f in today.soft_findings],
+            "limits_not_configured": list(today.not_configured),
+        }
+        plan.requires_review = True
+    return today

@@ -29,7 +29,13 @@ from sqlalchemy.orm import Session
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.patients.service import current_weight, get_patient
 from ketacare.clinic.plans import ending
-from ketacare.clinic.plans.dosing import DoseOptions, library, preview, recheck_limits
+from ketacare.clinic.plans.dosing import (
+    DoseOptions,
+    library,
+    preview,
+    recheck_limits,
+    review_as_today,
+)
 from ketacare.clinic.plans.gates import (
     gates,
     monitoring_order_for,
@@ -269,7 +275,7 @@ def sign(
     refused naming the field, before anything is stored.
     """
     plan = _draft(session, plan_id)
-    recheck_limits(settings=settings, plan=plan)  # hard limits as they stand today
+    review_as_today(settings=settings, plan=plan)  # the limits as they stand today
     order = monitoring_order_for(
         settings=settings, plan=plan, entered=monitoring, set_by=actor.username
     )

@@ -29,21 +29,22 @@ class CourseSessions:
     openable: list[int]
 
 
-def _planned(plan: Plan, hours: ClinicHours) -> dict[int, str]:
+def _planned(plan: Plan, hours: ClinicHours, booked: dict[int, date]) -> dict[int, str]:
     """Each session's planned date as booking the course would place it: a date on a
     closed day is shown on the open day it moves to, with why; one that cannot be placed
     says so. (The plan's table keeps the protocol's dates; booking moves them.)"""
+    if plan.start_date is None:
+        return {}
     days = {
         int(s["number"] if "number" in s else s["session"]): (int(s["day"]), s.get("date"))
         for s in plan.schedule["sessions"]
     }
-    if plan.start_date is None:
-        return {}
-    try:
+    try:  # as book_course places them: the sessions already booked keep their day
         placed = place_sessions(
             sessions=[PlannedDay(n, day) for n, (day, _) in days.items()],
             start=plan.start_date,
             hours=hours,
+            booked=booked,
         )
     except InvalidInput:  # booking the course says why, naming the session
         out = {}
@@ -73,7 +74,8 @@ def course_sessions(
     opening) or, not given, when it is open since; else its booked appointment (of
     ``booked``); else its planned date when the plan has a start date, placed on the
     clinic's open days (``hours``); else "not booked". Times in the clinic's ``zone``."""
-    placed = _planned(plan, hours) if hours is not None else {}
+    holding = {a.session_number: a.starts_at.astimezone(zone).date() for a in booked}
+    placed = _planned(plan, hours, holding) if hours is not None else {}
     rows = sessions.sessions_of_plan(session=session, plan_id=plan.id)
     states = sessions.states_of(session=session, session_ids=[r.id for r in rows])
     appointments: dict[int, Appointment] = {}

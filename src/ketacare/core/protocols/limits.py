@@ -306,16 +306,20 @@ class SoftLimitFinding:
 
 
 def _days(days: Sequence[int]) -> str:
-    """``[1, 2, 3, 5]`` as "days 1-3 and 5" (runs of consecutive days joined)."""
+    """``[1, 2, 3, 5]`` as "days 1-3 and 5" (runs of consecutive days joined).
+
+    >>> _days([1, 2, 4, 5]), _days([3, 3]), _days([2, 4, 6])
+    ('days 1-2 and 4-5', 'day 3', 'days 2, 4 and 6')
+    """
     runs: list[list[int]] = []
     for day in sorted(set(days)):
         if runs and day == runs[-1][-1] + 1:
             runs[-1].append(day)
         else:
             runs.append([day])
-    parts = [f"{r[0]}-{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs]
+    parts = [f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs]
     text = ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) > 1 else parts[0]
-    return ("days " if len(days) > 1 else "day ") + text
+    return ("days " if len(set(days)) > 1 else "day ") + text
 
 
 def summarise_findings(findings: Sequence[SoftLimitFinding]) -> tuple[str, ...]:
