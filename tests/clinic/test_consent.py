@@ -438,6 +438,47 @@ def test_a_signature_awaiting_its_countersignature_is_not_offered_again(
     assert "in force" in line.split("</li>")[0] and "awaiting" not in line.split("</li>")[0]
 
 
+def test_a_refused_signing_keeps_only_a_good_drawing_and_only_for_the_version_read(
+    client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    team = clinic["team"]
+    v1 = client.post(
+        "/api/v1/consent-templates", headers=team["physician"], json={"program": "research"}
+    ).json()
+    (question,) = v1["content"]["teach_back"]  # the EXAMPLE research text asks one question
+    wrong = (question["answer"] + 1) % len(question["choices"])
+    patient = client.get("/api/v1/patients/1", headers=team["nurse"]).json()["patient"]
+    form = {
+        "template_id": str(v1["id"]),
+        "typed_name": f"{patient['given_name']} {patient['family_name']}",
+        f"q_{question['id']}": str(wrong),
+    }
+    csrf = login_page("patient1")
+    url = "/patients/1/consent/research/sign"
+    # a good drawing with a wrong answer: the drawing is kept
+    r = client.post(url, data={**form, "signature": drawn_signature(), "csrf_token": csrf})
+    assert r.status_code == 422 and 'data-testid="signature-kept"' in r.text
+    # a blank drawing is refused for itself: it is not drawn back
+    buffer = io.BytesIO()
+    Image.new("RGBA", (50, 20), (0, 0, 0, 0)).save(buffer, format="PNG")
+    blank = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    r = client.post(url, data={**form, "signature": blank, "csrf_token": csrf})
+    assert r.status_code == 422 and 'data-testid="signature-kept"' not in r.text
+    # a newer version published meanwhile: it is read and signed afresh, nothing carried over
+    client.post(
+        "/api/v1/consent-templates", headers=team["physician"], json={"program": "research"}
+    )
+    right = {**form, f"q_{question['id']}": str(question["answer"])}
+    r = client.post(url, data={**right, "signature": drawn_signature(), "csrf_token": csrf})
+    assert r.status_code == 422 and "superseded" in r.text
+    assert 'data-testid="signature-kept"' not in r.text and " checked>" not in r.text
+
+
 def test_the_sign_page_numbers_its_sources(
     client: Any, clinic: dict[str, Any], login_page: Any, tmp_path: Path
 ) -> None:

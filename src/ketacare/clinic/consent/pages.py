@@ -17,7 +17,7 @@ from ketacare.core.consent import (
     read_clinic_template,
     teach_back_errors,
 )
-from ketacare.core.errors import InvalidInput
+from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.infra.errors import Conflict
 from ketacare.web.page_call import PageCall, Refusal, page_call
 
@@ -64,7 +64,9 @@ def _sign_form(
             "physician publishes one under Consent templates"
         )
     content = service.content_of(template)
-    answers, wrong, signature = _answers_kept(call, content) if refused else ({}, [], "")
+    # kept only for the version the patient read: a newer one is read and signed afresh
+    same = call.text("template_id") == str(template.id)
+    answers, wrong, signature = _answers_kept(call, content) if refused and same else ({}, [], "")
     return call.render(
         "consent/sign.html",
         {
@@ -98,8 +100,9 @@ def _answers_kept(
     answered = _answered(call)
     wrong = teach_back_errors(content, answered)
     signature = call.text("signature")
-    limit = len(service.PNG_PREFIX) + service.MAX_SIGNATURE_BYTES * 4 // 3 + 4
-    if not signature.startswith(service.PNG_PREFIX) or len(signature) > limit:
+    try:  # a drawing refused itself (blank, not a PNG) is drawn again, not kept
+        service.signature_png(signature)
+    except KetacareError:
         signature = ""
     return {k: v for k, v in answered.items() if k not in wrong}, wrong, signature
 

@@ -154,7 +154,7 @@ def template_text(*, session: Session, program: str) -> str:
 # ---------------------------------------------------------------- signing
 
 
-def _signature(data_url: str) -> bytes:
+def signature_png(data_url: str) -> bytes:
     """The PNG bytes of a drawn signature, refused when it is not one or is blank."""
     if not data_url.startswith(PNG_PREFIX):
         raise InvalidInput(
@@ -230,7 +230,7 @@ def sign(
         patient_id=patient_id,
         template_id=template.id,
         typed_name=typed[:200],
-        signature_png=_signature(signature),
+        signature_png=signature_png(signature),
         teach_back={k: v for k, v in answers.items() if isinstance(v, int)},
         signed_at=now,
         recorded_by=actor.user_id,
