@@ -209,6 +209,7 @@ def test_a_news2_of_7_or_more_asks_for_continuous_monitoring_until_a_lower_score
         "due",
     )
     assert "continuous monitoring of vital signs (RCP 2017, Chart 3)" in first.basis
+    assert first.continuous and monitoring_schedule(c.state, now=at(26)).behind == (first,)
     # a blood pressure alone is not a NEWS2: the call stands
     c.add(Vitals(at=at(30), by="nurse1", sbp_mmhg=125, dbp_mmhg=80))
     assert monitoring_schedule(c.state, now=at(31)).next.what.startswith("continuous")  # type: ignore[union-attr]
@@ -216,6 +217,7 @@ def test_a_news2_of_7_or_more_asks_for_continuous_monitoring_until_a_lower_score
     c.add(_full_set(35, rr=25, spo2=91, hr=70))
     after = monitoring_schedule(c.state, now=at(36))
     assert [k.what for k in after.checks] == ["vitals"] and after.checks[0].due_at == at(50)
+    assert after.behind == ()
 
 
 def test_timers() -> None:

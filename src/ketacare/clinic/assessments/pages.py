@@ -234,10 +234,7 @@ def _chairs_behind(call: PageCall) -> list[tuple[Any, Any]]:
 
     out = []
     for row in call.do(board):
-        schedule = monitoring_schedule(row.state, now=call.now)
-        behind = [
-            c for c in schedule.checks if c.status == "overdue" or c.what.startswith("continuous")
-        ]
+        behind = monitoring_schedule(row.state, now=call.now).behind
         if behind:
             out.append((row, behind))
     return out

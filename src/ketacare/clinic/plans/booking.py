@@ -42,7 +42,7 @@ def chairs(*, session: Session) -> list[Chair]:
     return list(session.scalars(select(Chair).where(Chair.active).order_by(Chair.name)))
 
 
-def _session_days(plan: Plan) -> dict[int, tuple[int, float]]:
+def session_days(plan: Plan) -> dict[int, tuple[int, float]]:
     """session number -> (day, dosing hours; 0 for a dose given at once) from the schedule."""
     out = {}
     for s in plan.schedule["sessions"]:
@@ -77,7 +77,7 @@ def chair_hours(*, settings: Settings, plan: Plan, session_number: int) -> float
     minimum observation is refused (it could not open either: fail closed) rather than
     given an invented length.
     """
-    days = _session_days(plan)
+    days = session_days(plan)
     if session_number not in days:
         raise InvalidInput(f"plan {plan.id} has sessions 1 to {len(days)}, not {session_number}")
     dosing_h = days[session_number][1]
@@ -153,7 +153,7 @@ def _check_spacing(
     *, session: Session, plan: Plan, session_number: int, starts_at: datetime, skip: int | None
 ) -> None:
     """Refuse a session closer to the plan's other booked sessions than the schedule spaces them."""
-    days = _session_days(plan)
+    days = session_days(plan)
     booked = {
         a.session_number: a
         for a in session.scalars(
@@ -266,7 +266,7 @@ def book(
     plan = get_plan(session=session, plan_id=plan_id)
     if plan.status not in GIVEN:
         raise Conflict(f"plan {plan_id} is {plan.status}: only a signed plan is booked")
-    days = _session_days(plan)
+    days = session_days(plan)
     if session_number not in days:
         raise InvalidInput(f"plan {plan_id} has sessions 1 to {len(days)}, not {session_number}")
     chair = active_chair(session, chair_id)
@@ -347,7 +347,7 @@ def book_course(
         )
     }
     placements = place_sessions(
-        sessions=[PlannedDay(n, day) for n, (day, _) in _session_days(plan).items()],
+        sessions=[PlannedDay(n, day) for n, (day, _) in session_days(plan).items()],
         start=start,
         hours=clinic_hours(settings),
         booked=already,

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from ketacare.clinic.plans.booking import session_days
 from ketacare.clinic.plans.orm import Appointment, Plan
 from ketacare.clinic.sessions import service as sessions
 from ketacare.clinic.sessions.words import STATE_WORDS
@@ -30,31 +31,20 @@ class CourseSessions:
 
 
 def _planned(plan: Plan, hours: ClinicHours, booked: dict[int, date]) -> dict[int, str]:
-    """Each session's planned date as booking the course would place it: a date on a
-    closed day is shown on the open day it moves to, with why; one that cannot be placed
-    says so. (The plan's table keeps the protocol's dates; booking moves them.)"""
+    """Each session's planned date as booking the course would place it (``booked``: the
+    sessions already booked keep their day): a date on a closed day is shown on the open
+    day it moves to, with why. Empty when the course cannot be placed (booking says why)."""
     if plan.start_date is None:
         return {}
-    days = {
-        int(s["number"] if "number" in s else s["session"]): (int(s["day"]), s.get("date"))
-        for s in plan.schedule["sessions"]
-    }
-    try:  # as book_course places them: the sessions already booked keep their day
+    try:
         placed = place_sessions(
-            sessions=[PlannedDay(n, day) for n, (day, _) in days.items()],
+            sessions=[PlannedDay(n, day) for n, (day, _) in session_days(plan).items()],
             start=plan.start_date,
             hours=hours,
             booked=booked,
         )
-    except InvalidInput:  # booking the course says why, naming the session
-        out = {}
-        for n, (_, when) in days.items():
-            if when:
-                day = date.fromisoformat(str(when))
-                closed = hours.closed_because(day)
-                why = f" ({closed}: cannot be booked as planned)" if closed else ""
-                out[n] = f"planned {day.strftime(DAY)}{why}"
-        return out
+    except InvalidInput:
+        return {}
     return {
         p.number: f"planned {p.date.strftime(DAY)}"
         + (f" (moved from {p.planned.strftime(DAY)}: {p.why_moved})" if p.why_moved else "")
@@ -109,7 +99,10 @@ def course_sessions(
         elif number in placed:
             dates[number] = placed[number]
         elif planned.get("date"):
-            dates[number] = f"planned {date.fromisoformat(str(planned['date'])).strftime(DAY)}"
+            day = date.fromisoformat(str(planned["date"]))
+            closed = hours.closed_because(day) if hours is not None else None
+            why = f" ({closed}: cannot be booked as planned)" if closed else ""
+            dates[number] = f"planned {day.strftime(DAY)}{why}"
         else:
             dates[number] = "not booked"
     return CourseSessions(dates=dates, openable=openable)

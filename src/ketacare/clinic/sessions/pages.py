@@ -124,14 +124,19 @@ def _chair(
     if not partial:
         call.do(service.record_read, row=row)
     alerts = open_alerts_shown(call, row.patient_id, except_session=row.id, audited=not partial)
-    # questionnaires due now (before a session, say), so that the chair asks for them
-    questionnaires = [
-        status
-        for found in call.do(
-            schedules.due_for_patient, patient_id=row.patient_id, audited=not partial
-        )
-        for status in found.outstanding
-    ]
+    # questionnaires due now, so that the chair asks for them before the dose (a
+    # pre-session one closes when dosing starts: not read again on every refresh after)
+    questionnaires = (
+        [
+            status
+            for found in call.do(
+                schedules.due_for_patient, patient_id=row.patient_id, audited=not partial
+            )
+            for status in found.outstanding
+        ]
+        if state.dosing_started_at is None
+        else []
+    )
     screening = (
         service.screening_for_session(
             session=session, patient_id=row.patient_id, state=state, at=at

@@ -57,6 +57,8 @@ class DueCheck:
     overdue_at: datetime
     status: CheckStatus
     basis: str
+    #: a standing call (continuous monitoring after a high NEWS2): due until lifted
+    continuous: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,11 @@ class Schedule:
     def overdue(self) -> tuple[DueCheck, ...]:
         """The checks past their overdue time."""
         return tuple(c for c in self.checks if c.status == "overdue")
+
+    @property
+    def behind(self) -> tuple[DueCheck, ...]:
+        """The checks past their overdue time and any standing continuous monitoring."""
+        return tuple(c for c in self.checks if c.status == "overdue" or c.continuous)
 
 
 def _status(now: datetime, due: datetime, overdue: datetime) -> CheckStatus:
@@ -99,7 +106,7 @@ def _continuous_monitoring(state: SessionState) -> DueCheck | None:
             if f.id == rules.continuous_monitoring_flag
         )
         what = f"continuous monitoring of vital signs (NEWS2 {news2.total})"
-        return DueCheck(what, news2.at, news2.at, "due", f"sourced: {flag.message}")
+        return DueCheck(what, news2.at, news2.at, "due", f"sourced: {flag.message}", True)
     return None
 
 
