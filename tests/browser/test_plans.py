@@ -42,10 +42,18 @@ def test_physician_builds_signs_and_books_a_crps_plan(
         "site soft limits not yet configured"
     )
     fill_monitoring_order(page, MONITORING_ORDER)
+    # NEWS2 SpO2 scale 2 is never implied: unticked by default, and it asks for its basis
+    scale2 = page.get_by_test_id("order-scale2")
+    expect(scale2).not_to_be_checked()
+    scale2.check()
+    page.get_by_label("Basis for SpO2 scale 2").fill("COPD with hypercapnia on ABG; 88-92%")
     page.get_by_role("button", name="Sign plan").click()
     expect(page.get_by_test_id("plan-status")).to_have_text("awaiting cosign")
     expect(page.get_by_test_id("plan-order")).to_contain_text(
         "systolic high (mmHg): 180 (this plan)"
+    )
+    expect(page.get_by_test_id("plan-order")).to_contain_text(
+        "NEWS2 SpO2 scale: 2 (target 88-92%; basis: COPD with hypercapnia on ABG; 88-92%)"
     )
     plan_url = page.url
 

@@ -235,3 +235,85 @@ def test_a_breach_alerts_chair_board_and_inbox_and_discharge_follows_the_record(
     assert view["state"] == "discharged"
     summary = client.get(f"/sessions/{sid}/summary").text
     assert "monitoring order signed by physician" in summary and "call physician" in summary
+
+
+# --- NEWS2 SpO2 scale 2, prescribed in the order ------------------------------------------
+
+SCALE2 = {"news2_spo2_scale": 2, "news2_spo2_scale_basis": "COPD, PaCO2 7.1 kPa on ABG; 88-92%"}
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"news2_spo2_scale": 2}, "scale 2 needs its basis (news2_spo2_scale_basis)"),
+        ({"news2_spo2_scale_basis": "COPD"}, "recorded only with news2_spo2_scale 2"),
+        ({"news2_spo2_scale": 3, "news2_spo2_scale_basis": "x"}, "must be 1 or 2, got 3"),
+        ({**SCALE2, "news2_spo2_scale_basis": "x" * 501}, "501 characters, at most 500"),
+    ],
+)
+def test_a_scale_2_order_without_its_basis_is_refused(
+    client: Any, clinic: dict[str, Any], change: dict[str, Any], named: str
+) -> None:
+    plan = draft(client, clinic)
+    r = _sign(client, clinic, plan["id"], {**MONITORING_ORDER, **change})
+    assert r.status_code == 422 and named in r.json()["detail"], r.text
+    after = client.get(f"/api/v1/plans/{plan['id']}", headers=clinic["team"]["physician"]).json()
+    assert after["status"] == "draft" and after["monitoring_order"] is None
+
+
+def test_scale_2_in_the_order_scores_the_chair_on_scale_2(
+    client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    team = clinic["team"]
+    plan = draft(client, clinic)
+    # a physician prescribing scale 2 also sets the SpO2 low for the 88-92% target
+    order = {**MONITORING_ORDER, "spo2_low": 86, **SCALE2}
+    assert _sign(client, clinic, plan["id"], order).status_code == 200
+    r = client.post(f"/api/v1/plans/{plan['id']}/cosign", headers=team["physician2"])
+    assert r.status_code == 200, r.text
+    stored = r.json()["monitoring_order"]
+    assert (
+        stored["news2_spo2_scale"] == 2
+        and stored["news2_spo2_scale_basis"] == SCALE2["news2_spo2_scale_basis"]
+    )
+    login_page("physician")
+    assert (
+        "NEWS2 SpO2 scale: 2 (target 88-92%; basis: COPD, PaCO2 7.1 kPa"
+        in client.get(f"/plans/{plan['id']}").text
+    )
+
+    r = client.post(
+        f"/api/v1/plans/{plan['id']}/sessions", headers=team["nurse"], json={"session_number": 1}
+    )
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    for event in (
+        {"kind": "check_in"},
+        {"kind": "vitals", "sbp_mmhg": 127, "dbp_mmhg": 80, "hr_per_min": 70, "spo2_pct": 90,
+         "rr_per_min": 14},
+        *({"kind": "pre_dose_check", "item": i, "ok": True, "detail": "lot K1"} for i in IV_CHECKS),
+        {"kind": "start_infusion", "rate_mg_per_h": 24.5},
+    ):  # fmt: skip
+        assert _post(client, team, sid, event).status_code == 201
+    # SpO2 89 on air: 0 on scale 2 (3 on scale 1): NEWS2 0, no alert
+    calm = {"sbp_mmhg": 120, "dbp_mmhg": 75, "hr_per_min": 70, "rr_per_min": 16,
+            "temperature_c": 37.0, "consciousness": "alert"}  # fmt: skip
+    r = _post(client, team, sid, {"kind": "vitals", **calm, "spo2_pct": 89,
+                                  "supplemental_oxygen": False})  # fmt: skip
+    view = r.json()
+    assert view["news2_latest"]["total"] == 0 and view["news2_latest"]["scale"] == 2
+    assert view["open_alerts"] == []
+    # SpO2 97 on oxygen: 3 + oxygen 2 = 5, a red score: always alerts
+    r = _post(client, team, sid, {"kind": "vitals", **calm, "spo2_pct": 97,
+                                  "supplemental_oxygen": True})  # fmt: skip
+    view = r.json()
+    assert view["news2_latest"]["total"] == 5
+    [alert] = view["open_alerts"]
+    assert "SpO2 scale 2 scores 3" in alert["message"]
+    assert any(line.startswith("NEWS2 SpO2 scale 2 (target 88-92%)") for line in view["order"])
+    login_page("nurse")
+    chair = client.get(f"/sessions/{sid}").text
+    assert (
+        "NEWS2 SpO2 scale 2 (target 88-92%): SpO2 scale 2 prescribed in the monitoring order"
+        in chair
+    )

@@ -21,7 +21,7 @@ def test_instruments_json_lists_the_library() -> None:
     assert result.exit_code == 0
     rows = json.loads(result.stdout)
     by_id = {row["id"]: row for row in rows}
-    assert len(rows) == 16  # the 15 questionnaires and NEWS2
+    assert len(rows) == 17  # the 15 questionnaires and NEWS2 on its two SpO2 scales
     assert {"id", "version", "licence", "source", "title"} <= set(by_id["phq9"])
     assert by_id["bpi_sf"]["licence"] == "labels_only"
     assert by_id["auditc"]["needs_sex"] is True

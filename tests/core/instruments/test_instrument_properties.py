@@ -12,23 +12,26 @@ from ketacare.core.instruments import Instrument, get_instrument, list_instrumen
 SCORED = [i for i in list_instruments() if i.scoring.method != "not_available"]
 
 
+def any_value(item: Any) -> st.SearchStrategy[Any]:
+    """Any answer the item allows (a measurement at the chart's resolution)."""
+    if item.kind == "measurement":
+        assert item.limits is not None
+        scale = 10**item.decimals
+        low, high = (round(v * scale) for v in item.limits)
+        return st.integers(low, high).map(
+            lambda n, d=item.decimals, k=scale: n if d == 0 else round(n / k, d)
+        )
+    if item.kind == "boolean":
+        return st.booleans()
+    return st.sampled_from(item.allowed_values)
+
+
 def valid_answers(inst: Instrument, allow_missing: bool) -> st.SearchStrategy[dict[str, Any]]:
     fields: dict[str, st.SearchStrategy[Any]] = {}
     for item in inst.items:
         if item.enable_when is not None:
             continue  # filled in below, consistent with its gate
-        base: st.SearchStrategy[Any]
-        if item.kind == "measurement":
-            assert item.limits is not None
-            scale = 10**item.decimals
-            low, high = (round(v * scale) for v in item.limits)
-            base = st.integers(low, high).map(
-                lambda n, d=item.decimals, k=scale: n if d == 0 else round(n / k, d)
-            )
-        elif item.kind == "boolean":
-            base = st.booleans()
-        else:
-            base = st.sampled_from(item.allowed_values)
+        base = any_value(item)
         fields[item.id] = st.one_of(st.none(), base) if allow_missing else base
 
     @st.composite
@@ -37,7 +40,7 @@ def valid_answers(inst: Instrument, allow_missing: bool) -> st.SearchStrategy[di
         for item in inst.items:
             if item.enable_when is not None:
                 asked = answers.get(item.enable_when.item) == item.enable_when.equals
-                answers[item.id] = draw(st.booleans()) if asked else None
+                answers[item.id] = draw(any_value(item)) if asked else None
         return answers
 
     return build()

@@ -36,6 +36,7 @@ def answers_for_total(instrument_id: str, target: int) -> list[object]:
 EXPECTED_IDS = {
     "nrs_pain", "bpi_sf", "phq9", "gad7", "pcs", "pgic", "ort", "dast10", "auditc",
     "cssrs_screener", "cadss", "padss_ketamine", "budapest_crps", "acr2016_fm", "dn4", "news2",
+    "news2_scale2",
 }  # fmt: skip
 
 

@@ -30,6 +30,8 @@ from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.scheduling import ClinicHours
 from ketacare.core.sessions import MonitoringOrder
 from ketacare.core.sessions.orders import FIELDS as ORDER_FIELDS
+from ketacare.core.sessions.orders import SCALE as ORDER_SCALE
+from ketacare.core.sessions.orders import SCALE_BASIS as ORDER_SCALE_BASIS
 from ketacare.infra.permissions import Role
 from ketacare.web.deps import ensure_patient_scope
 from ketacare.web.page_call import PageCall, Refusal, conflict_or_unprocessable, page_call
@@ -216,7 +218,10 @@ def sign_plan(plan_id: int, call: PageCall = page_call("plan:sign")) -> Response
             reason=call.text("reason"),
             weight_confirmed=f.get("weight_confirmed") == "yes",
             safeguards_accepted=[str(v) for v in f.getlist("safeguard")],
-            monitoring={name: call.text(f"order_{name}").strip() or None for name in ORDER_FIELDS},
+            monitoring={
+                name: call.text(f"order_{name}").strip() or None
+                for name in (*ORDER_FIELDS, ORDER_SCALE, ORDER_SCALE_BASIS)
+            },
         ),
     )
 

@@ -38,8 +38,10 @@ class SignRequest(BaseModel):
     weight_confirmed: bool = False
     safeguards_accepted: list[str] = Field(default_factory=list, max_length=20)
     #: the monitoring order (supervised sessions): field -> value; what the clinic's
-    #: session policy sets may be left out (see ketacare.core.sessions.orders.FIELDS)
-    monitoring_order: dict[str, float | None] = Field(default_factory=dict, max_length=20)
+    #: session policy sets may be left out (see ketacare.core.sessions.orders.FIELDS);
+    #: ``news2_spo2_scale`` 2 with its ``news2_spo2_scale_basis`` text prescribes NEWS2
+    #: SpO2 scale 2 (otherwise scale 1)
+    monitoring_order: dict[str, float | str | None] = Field(default_factory=dict, max_length=20)
 
 
 class EndRequest(BaseModel):

@@ -84,6 +84,8 @@ class News2View(TypedDict):
     flags: list[str]
     alerting: bool
     not_scored: str | None
+    #: the SpO2 scale it was scored on: 2 only where the monitoring order prescribes it
+    scale: int
 
 
 class VitalCell(TypedDict):

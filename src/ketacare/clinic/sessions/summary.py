@@ -158,7 +158,7 @@ def _order(setup: Any) -> list[str]:
     )
     lines = [s.describe() for s in settings if s.is_set]
     lines += [t.describe() for t in setup.thresholds if t.value is not None]
-    return lines
+    return [*lines, setup.news2_scale_line()]
 
 
 def _checks(state: SessionState) -> list[dict[str, Any]]:

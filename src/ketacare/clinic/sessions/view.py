@@ -146,6 +146,7 @@ def _news2(n: Any) -> News2View:
         flags=list(n.flags),
         alerting=n.alerting,
         not_scored=n.not_scored,
+        scale=n.scale,
     )
 
 
@@ -157,7 +158,7 @@ def order_lines(setup: Any) -> list[str]:
         if s.basis == "order" or s.basis == "sourced"
     ]
     lines += [t.describe() for t in setup.thresholds if t.basis == "order"]
-    return lines
+    return [*lines, setup.news2_scale_line()]
 
 
 def vitals_table(state: SessionState) -> list[VitalsRow]:

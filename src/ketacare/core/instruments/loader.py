@@ -232,9 +232,30 @@ def _measurement(
     return tuple(ranges), limits, decimals
 
 
-def _subscale(reader: Reader, item_ids: set[str]) -> Subscale:
+def _check_one_of(reader: Reader, items: tuple[Item, ...]) -> None:
+    """A ``one_of`` sub-score's items must be alternatives: each asked only under a
+    different answer to the same earlier item (NEWS2 SpO2 scale 2: on air or on oxygen),
+    so exactly one is asked and its points are the sub-score."""
+    gates = [item.enable_when for item in items]
+    if len(items) < 2 or any(g is None for g in gates):
+        raise reader.fail(
+            "method",
+            "one_of needs two or more items, each with enable_when on the same item",
+        )
+    if len({g.item for g in gates if g is not None}) != 1 or len(
+        {g.equals for g in gates if g is not None}
+    ) != len(items):
+        raise reader.fail(
+            "method",
+            "one_of items must be asked under different answers to the same item "
+            f"({', '.join(i.id for i in items)})",
+        )
+
+
+def _subscale(reader: Reader, by_id: Mapping[str, Item]) -> Subscale:
     reader.only({"id", "label", "items", "method", "min_answered", "groups", "loinc"})
-    method = reader.choice("method", ("sum", "mean", "count_groups"), default="sum")
+    method = reader.choice("method", ("sum", "mean", "count_groups", "one_of"), default="sum")
+    item_ids = set(by_id)
     groups: tuple[tuple[str, ...], ...] = ()
     if method == "count_groups":
         raw = reader.table.get("groups")
@@ -249,10 +270,14 @@ def _subscale(reader: Reader, item_ids: set[str]) -> Subscale:
     unknown = sorted(set(items) - item_ids)
     if unknown:
         raise reader.fail("items", f"unknown item(s) {', '.join(unknown)}")
-    min_answered = reader.integer("min_answered", default=len(items))
+    if method == "one_of":
+        _check_one_of(reader, tuple(by_id[i] for i in items))
+    min_answered = reader.integer("min_answered", default=1 if method == "one_of" else len(items))
+    if method == "one_of" and min_answered != 1:
+        raise reader.fail("min_answered", "a one_of sub-score is the one item asked: leave it out")
     if not 1 <= min_answered <= len(items):
         raise reader.fail("min_answered", f"must be between 1 and {len(items)}")
-    if method != "mean" and min_answered != len(items):
+    if method in ("sum", "count_groups") and min_answered != len(items):
         raise reader.fail(
             "min_answered", "only a mean may be computed from fewer than all its items"
         )
@@ -396,7 +421,8 @@ def _parse(where: str, data: Mapping[str, Any]) -> Instrument:
                 "enable_when", f"item {item.id}: enable_when must refer to an earlier item"
             )
 
-    subscales = tuple(_subscale(r, set(item_ids)) for r in top.tables("subscales", id_key="id"))
+    by_id = {item.id: item for item in items}
+    subscales = tuple(_subscale(r, by_id) for r in top.tables("subscales", id_key="id"))
     names = set(item_ids) | {s.id for s in subscales}
     if len(names) != len(item_ids) + len(subscales):
         raise top.fail("subscales", "subscale ids must be unique and differ from item ids")

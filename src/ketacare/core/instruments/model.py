@@ -35,7 +35,7 @@ __all__ = [
 ItemKind = Literal["choice", "boolean", "integer", "measurement"]
 LicenceCase = Literal["full_text", "labels_only"]
 ScoringMethod = Literal["sum", "none", "rules", "not_available"]
-SubscaleMethod = Literal["sum", "mean", "count_groups"]
+SubscaleMethod = Literal["sum", "mean", "count_groups", "one_of"]
 
 _EMPTY: Mapping[str, object] = MappingProxyType({})
 
@@ -144,7 +144,9 @@ class Subscale:
 
     ``min_answered`` is the published missing-item rule for the subscale (all
     items unless the source allows fewer). ``count_groups`` counts the groups
-    with at least one item scoring above zero.
+    with at least one item scoring above zero. ``one_of`` is the points of the one
+    item asked among alternatives that skip logic chooses between (NEWS2 SpO2
+    scale 2 is read on air or on oxygen).
     """
 
     id: str
@@ -319,22 +321,27 @@ class Instrument:
         """
         if self.scoring.method != "sum":
             return None
-        low = high = 0
+        spans: dict[str, tuple[int, int]] = {}
         for item in self.items:
             if not item.scored:
                 continue
             if item.kind == "boolean":
-                top = item.points_by_sex[sex or "F"] if item.points_by_sex else 1
-                high += top
+                spans[item.id] = (0, item.points_by_sex[sex or "F"] if item.points_by_sex else 1)
             elif item.kind == "measurement":
                 points = [r.points for r in item.ranges]
-                low += min(points)
-                high += max(points)
+                spans[item.id] = (min(points), max(points))
             else:
-                values = [o.value for o in item.options]
-                low += min(values)
-                high += max(values)
-        return low, high
+                values = [int(o.value) for o in item.options]
+                spans[item.id] = (min(values), max(values))
+        for sub in self.subscales:
+            if sub.method == "one_of":  # one alternative is asked: count it once
+                alternatives = [spans.pop(i) for i in sub.items if i in spans]
+                if alternatives:
+                    spans[sub.id] = (
+                        min(a[0] for a in alternatives),
+                        max(a[1] for a in alternatives),
+                    )
+        return sum(a for a, _ in spans.values()), sum(b for _, b in spans.values())
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,6 +174,8 @@ def _subscore(sub: Subscale, points: Mapping[str, int | None]) -> float | int | 
     values = [p for p in answered if p is not None]
     if sub.method == "mean":
         return sum(values) / len(values)
+    if sub.method == "one_of":  # the one alternative asked (skip logic leaves the others)
+        return values[0] if len(values) == 1 else None
     if sub.method == "count_groups":
         return sum(1 for group in sub.groups if any((points[i] or 0) > 0 for i in group))
     return sum(values)

@@ -76,7 +76,7 @@ class Builder(Accumulator):
 
     def _news2(self, event: Vitals) -> None:
         """NEWS2 of a complete set; an urgent result alerts whatever the clinic's policy."""
-        result = news2_for(event)
+        result = news2_for(event, scale=self.setup.news2_spo2_scale)
         if result is None:
             return
         insort(self.news2, result, key=lambda n: (n.at, n.seq))

@@ -95,7 +95,7 @@ def _continuous_monitoring(state: SessionState) -> DueCheck | None:
     """The RCP's continuous monitoring, while the latest scored NEWS2 calls for it."""
     rules = news2_rules()
     for vitals in reversed(state.vitals):
-        news2 = news2_for(vitals)
+        news2 = news2_for(vitals, scale=state.setup.news2_spo2_scale)
         if news2 is None or news2.total is None:
             continue  # an incomplete or unscored set neither starts nor ends it
         if rules.continuous_monitoring_flag not in news2.flags:

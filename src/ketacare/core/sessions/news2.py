@@ -2,7 +2,10 @@
 
 A vitals entry with respiratory rate, SpO2, supplemental oxygen (yes/no),
 temperature, systolic blood pressure, heart rate and level of consciousness
-(ACVPU) is scored by the instruments core (``news2``, RCP 2017, SpO2 scale 1).
+(ACVPU) is scored by the instruments core: ``news2`` (RCP 2017, SpO2 scale 1) for
+every patient, unless the physician's monitoring order prescribes SpO2 scale 2
+(``news2_scale2``: a target of 88-92%, e.g. hypercapnic respiratory failure), where
+88-92% scores 0 and a saturation of 93% or more on oxygen scores.
 Which results alert is data (``data/news2_alerts.toml``): a single parameter
 scoring 3, or an aggregate at the RCP's urgent-response threshold. These
 alerts are always on; the clinic's session policy cannot turn them off.
@@ -18,9 +21,21 @@ Examples
 >>> v = Vitals(at=datetime(2025, 3, 1, 9, 0, tzinfo=UTC), by="nurse1", rr_per_min=8,
 ...            spo2_pct=97, supplemental_oxygen=False, temperature_c=37.0,
 ...            sbp_mmhg=120, dbp_mmhg=80, hr_per_min=70, consciousness="alert")
->>> n = news2_for(v)
+>>> n = news2_for(v, scale=1)
 >>> n.total, n.band, n.alerting
 (3, 'low_medium', True)
+
+On scale 2, 89% on air is on target, and 97% on oxygen scores 3 (over-oxygenation):
+
+>>> import dataclasses
+>>> on_target = dataclasses.replace(v, rr_per_min=16, spo2_pct=89)
+>>> news2_for(on_target, scale=1).total, news2_for(on_target, scale=2).total
+(3, 0)
+>>> n = news2_for(dataclasses.replace(on_target, spo2_pct=97, supplemental_oxygen=True), scale=2)
+>>> n.total, n.band, n.subscores["spo2_scale2"]
+(5, 'medium', 3)
+>>> n.describe().split(", SpO2 scale 2: ")[1]
+'SpO2 scale 2 scores 3, Air or oxygen scores 2'
 """
 
 from __future__ import annotations
@@ -37,12 +52,14 @@ from typing import Final
 from ketacare.core.errors import DataFileError, InvalidInput
 from ketacare.core.instruments import get_instrument, score
 from ketacare.core.sessions.events import Vitals
+from ketacare.core.sessions.setup import Spo2Scale
 
 __all__ = [
     "DISSOCIATION_NOTE",
     "News2Rules",
     "News2Score",
     "PartialNews2",
+    "Spo2Scale",
     "news2_for",
     "news2_rules",
     "partial_news2",
@@ -56,6 +73,7 @@ class News2Rules:
     """Which NEWS2 flags raise a session alert, with the source."""
 
     instrument: str
+    scale2_instrument: str
     alert_flags: tuple[str, ...]
     continuous_monitoring_flag: str
     citation: str
@@ -69,6 +87,7 @@ def news2_rules() -> News2Rules:
     data = tomllib.loads(_DATA.read_text(encoding="utf-8"))
     keys = {
         "instrument",
+        "scale2_instrument",
         "alert_flags",
         "continuous_monitoring_flag",
         "citation",
@@ -80,18 +99,31 @@ def news2_rules() -> News2Rules:
     flags = data["alert_flags"]
     if not isinstance(flags, list) or not flags or not all(isinstance(f, str) for f in flags):
         raise DataFileError(f"{_DATA.name}: alert_flags must be a non-empty list of flag ids")
-    known = {f.id for f in get_instrument(data["instrument"]).flags}
-    unknown = sorted((set(flags) | {data["continuous_monitoring_flag"]}) - known)
-    if unknown:
-        raise DataFileError(f"{_DATA.name}: alert_flags: unknown flag(s) {', '.join(unknown)}")
+    for instrument in (data["instrument"], data["scale2_instrument"]):
+        known = {f.id for f in get_instrument(instrument).flags}
+        unknown = sorted((set(flags) | {data["continuous_monitoring_flag"]}) - known)
+        if unknown:
+            raise DataFileError(
+                f"{_DATA.name}: alert_flags: unknown flag(s) {', '.join(unknown)} in {instrument}"
+            )
     return News2Rules(
         instrument=data["instrument"],
+        scale2_instrument=data["scale2_instrument"],
         alert_flags=tuple(flags),
         continuous_monitoring_flag=data["continuous_monitoring_flag"],
         citation=data["citation"],
         url=data["url"],
         dissociation_note=data["dissociation_note"],
     )
+
+
+def _instrument_id(scale: Spo2Scale) -> str:
+    rules = news2_rules()
+    if scale == 1:
+        return rules.instrument
+    if scale == 2:
+        return rules.scale2_instrument
+    raise InvalidInput(f"NEWS2 SpO2 scale must be 1 or 2, got {scale!r}")
 
 
 DISSOCIATION_NOTE: Final[str] = news2_rules().dissociation_note
@@ -115,6 +147,8 @@ class News2Score:
     flags: tuple[str, ...]
     flag_messages: tuple[str, ...]
     not_scored: str | None = None
+    #: the SpO2 scale it was scored on (2 only under a monitoring order prescribing it)
+    scale: Spo2Scale = 1
 
     @property
     def alerting(self) -> bool:
@@ -125,12 +159,13 @@ class News2Score:
         """One line: total, band and the parameters that scored."""
         if self.total is None:
             return f"NEWS2 not scored: {self.not_scored}"
-        names = {s.id: s.label for s in get_instrument(news2_rules().instrument).subscales}
+        names = {s.id: s.label for s in get_instrument(_instrument_id(self.scale)).subscales}
         scored = ", ".join(f"{names.get(k, k)} scores {v}" for k, v in self.subscores.items() if v)
-        return f"NEWS2 {self.total} ({self.band_label})" + (f": {scored}" if scored else "")
+        scale = ", SpO2 scale 2" if self.scale == 2 else ""
+        return f"NEWS2 {self.total} ({self.band_label}){scale}" + (f": {scored}" if scored else "")
 
 
-#: each NEWS2 parameter as a vitals set names it, in the instrument's item order
+#: each NEWS2 parameter as a vitals set names it
 _PARAMETERS: Final = (
     ("rr_per_min", "respiratory rate", "/min"),
     ("spo2_pct", "SpO2", "%"),
@@ -140,6 +175,31 @@ _PARAMETERS: Final = (
     ("hr_per_min", "heart rate", "/min"),
     ("consciousness", "consciousness", ""),
 )
+
+
+#: the ``news2`` (scale 1) item of each vitals field; on scale 2 SpO2 is one of two items
+_ITEMS: Final = {
+    "rr_per_min": "respiratory_rate_per_min",
+    "spo2_pct": "spo2_pct",
+    "supplemental_oxygen": "on_supplemental_oxygen",
+    "temperature_c": "temperature_c",
+    "sbp_mmhg": "systolic_mmhg",
+    "hr_per_min": "heart_rate_per_min",
+    "consciousness": "consciousness_cvpu",
+}
+
+#: scale 2's SpO2 item by air (False) or oxygen (True), as its skip logic asks it
+_SCALE2_SPO2: Final = {False: "spo2_on_air_pct", True: "spo2_on_oxygen_pct"}
+
+
+def _item_ids(field: str, scale: Spo2Scale, oxygen: bool | None) -> tuple[str, ...]:
+    """The instrument item(s) a vitals field is read as: on scale 2, SpO2 is the air or
+    the oxygen item, or either while the oxygen is not recorded."""
+    if field != "spo2_pct" or scale == 1:
+        return (_ITEMS[field],)
+    if oxygen is None:
+        return tuple(_SCALE2_SPO2.values())
+    return (_SCALE2_SPO2[oxygen],)
 
 
 def _answer(field: str, reading: object) -> object:
@@ -154,11 +214,16 @@ def _answer(field: str, reading: object) -> object:
     return reading
 
 
-def _answers(vitals: Vitals) -> list[object] | None:
-    readings = [getattr(vitals, field) for field, _, _ in _PARAMETERS]
-    if any(r is None for r in readings):
+def _answers(vitals: Vitals, scale: Spo2Scale) -> dict[str, object] | None:
+    """The set as the scale's instrument takes it, keyed by item; None when incomplete."""
+    readings = {field: getattr(vitals, field) for field, _, _ in _PARAMETERS}
+    if any(r is None for r in readings.values()):
         return None
-    return [_answer(field, r) for (field, _, _), r in zip(_PARAMETERS, readings, strict=True)]
+    oxygen = bool(vitals.supplemental_oxygen)
+    return {
+        _item_ids(field, scale, oxygen)[0]: _answer(field, reading)
+        for field, reading in readings.items()
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,31 +239,40 @@ class PartialNews2:
     missing: tuple[str, ...]
 
 
-def partial_news2(vitals: Vitals) -> PartialNews2 | None:
+def partial_news2(vitals: Vitals, *, scale: Spo2Scale) -> PartialNews2 | None:
     """What an incomplete vitals set says on the NEWS2 chart; None for a complete set.
+
+    On scale 2 a saturation whose points depend on air or oxygen is placed only when
+    the oxygen is recorded (83% or less scores 3 on either).
 
     >>> from datetime import datetime, UTC
     >>> v = Vitals(at=datetime(2025, 3, 1, 9, 0, tzinfo=UTC), by="n", spo2_pct=89,
     ...            rr_per_min=9, hr_per_min=110)
-    >>> p = partial_news2(v)
+    >>> p = partial_news2(v, scale=1)
     >>> p.red
     ('SpO2 89 %',)
     >>> p.missing
     ('supplemental oxygen', 'temperature', 'systolic blood pressure', 'consciousness')
+    >>> partial_news2(v, scale=2).red
+    ()
     """
     readings = [getattr(vitals, field) for field, _, _ in _PARAMETERS]
     if all(r is not None for r in readings):
         return None
-    items = get_instrument(news2_rules().instrument).items
+    items = {i.id: i for i in get_instrument(_instrument_id(scale)).items}
+    oxygen = None if vitals.supplemental_oxygen is None else bool(vitals.supplemental_oxygen)
     red: list[str] = []
-    for (field, label, unit), item, reading in zip(_PARAMETERS, items, readings, strict=True):
+    for (field, label, unit), reading in zip(_PARAMETERS, readings, strict=True):
         if reading is None:
             continue
         try:
-            points = item.points(_answer(field, reading), None)
+            placed = {
+                items[i].points(_answer(field, reading), None)
+                for i in _item_ids(field, scale, oxygen)
+            }
         except ValueError:  # finer than the chart: not for ketacare to place
             continue
-        if points == 3:
+        if placed == {3}:
             shown = reading if isinstance(reading, str) else f"{reading:g} {unit}".strip()
             red.append(f"{label} {shown}" if not isinstance(reading, bool) else label)
     missing = tuple(
@@ -207,18 +281,19 @@ def partial_news2(vitals: Vitals) -> PartialNews2 | None:
     return PartialNews2(seq=vitals.seq, at=vitals.at, red=tuple(red), missing=missing)
 
 
-def news2_for(vitals: Vitals) -> News2Score | None:
-    """NEWS2 of a vitals entry, or None when the set is not complete.
+def news2_for(vitals: Vitals, *, scale: Spo2Scale) -> News2Score | None:
+    """NEWS2 of a vitals entry on the session's SpO2 scale, or None when the set is not
+    complete.
 
     A complete set whose reading is finer than the chart (SpO2 97.5 %, a
     temperature in hundredths) is returned unscored with the reason rather
     than rounded: which chart range it falls in is not for ketacare to guess.
     """
-    answers = _answers(vitals)
+    answers = _answers(vitals, scale)
     if answers is None:
         return None
     try:
-        result = score(news2_rules().instrument, answers)
+        result = score(_instrument_id(scale), answers)
     except InvalidInput as exc:
         return News2Score(
             seq=vitals.seq,
@@ -230,6 +305,7 @@ def news2_for(vitals: Vitals) -> News2Score | None:
             flags=(),
             flag_messages=(),
             not_scored=str(exc),
+            scale=scale,
         )
     assert isinstance(result.total, int)
     return News2Score(
@@ -243,4 +319,5 @@ def news2_for(vitals: Vitals) -> News2Score | None:
         ),
         flags=result.flags,
         flag_messages=tuple(str(d["message"]) for d in result.flag_details),
+        scale=scale,
     )

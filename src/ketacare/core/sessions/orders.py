@@ -6,9 +6,15 @@ esketamine nasal spray) is therefore given only under a complete order, signed b
 physician: the vitals interval during dosing and during recovery, the minimum
 observation after dosing ends (discharge waits for it), and the notify / stop
 parameters (systolic and diastolic high and low, heart rate high and low, SpO2 low,
-respiratory rate low, MOAA/S sedation at or below). Each value comes from the
+respiratory rate low, MOAA/S sedation at or below), and the NEWS2 SpO2 scale. Each
+value comes from the
 clinic's session policy where it sets it, from a protocol's sourced interval, or is
 entered by the physician at signing; the origin of each is kept.
+
+NEWS2 is scored on SpO2 scale 1 unless the order prescribes scale 2 with its basis:
+RCP 2017 Chart 1 keeps scale 2 for a prescribed target of 88-92% (e.g. hypercapnic
+respiratory failure), under the direction of a qualified clinician, so it is never a
+clinic-wide default and never implied.
 
 Sourced rules stay on top: an interval longer than a protocol's sourced one, or an
 observation shorter than a protocol's sourced minimum (esketamine: 2 h), is refused,
@@ -27,6 +33,12 @@ Examples
 (10.0, 'sourced', 'plan')
 >>> o.values["observation_min"], o.origins["observation_min"]
 (60.0, 'plan')
+>>> o.spo2_scale
+1
+>>> o2 = monitoring_order(protocol=p, policy=None, set_by="dr_a", entered={**entered,
+...     "news2_spo2_scale": "2", "news2_spo2_scale_basis": "hypercapnic; target 88-92%"})
+>>> o2.spo2_scale, o2.lines()[-1]
+(2, 'NEWS2 SpO2 scale: 2 (target 88-92%; basis: hypercapnic; target 88-92%)')
 """
 
 from __future__ import annotations
@@ -35,7 +47,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypedDict
+from typing import Any, Final, Literal, NotRequired, TypedDict
 
 from ketacare.core.errors import InvalidInput
 from ketacare.core.protocols import Protocol
@@ -46,7 +58,7 @@ from ketacare.core.sessions.rules import (
     Threshold,
     load_session_rules,
 )
-from ketacare.core.sessions.setup import SessionSetup, Setting
+from ketacare.core.sessions.setup import SessionSetup, Setting, Spo2Scale
 from ketacare.core.sessions.site_policy import SessionPolicy
 
 Origin = Literal["clinic_policy", "plan", "sourced"]
@@ -97,6 +109,13 @@ LABELS: Final[Mapping[str, str]] = {
     "moaas_at_or_below": "sedation: MOAA/S at or below",
 }
 
+#: The order's NEWS2 SpO2 scale (1 or 2) and, for scale 2, its recorded basis.
+SCALE: Final = "news2_spo2_scale"
+SCALE_BASIS: Final = "news2_spo2_scale_basis"
+
+#: Longest basis kept for scale 2 (characters): a data-entry bound, not a clinical number.
+_MAX_BASIS: Final = 500
+
 #: How an origin reads on a page.
 ORIGIN_NAMES: Final[Mapping[str, str]] = {
     "clinic_policy": "clinic policy",
@@ -119,19 +138,31 @@ class OrderDoc(TypedDict):
     values: dict[str, float]
     origins: dict[str, str]
     set_by: str
+    #: absent in orders signed before the scale joined the order: scale 1
+    news2_spo2_scale: NotRequired[int]
+    news2_spo2_scale_basis: NotRequired[str | None]
 
 
 @dataclass(frozen=True, slots=True)
 class MonitoringOrder:
-    """A complete monitoring order: every field's value and where it came from."""
+    """A complete monitoring order: every field's value and where it came from, and the
+    NEWS2 SpO2 scale (2 only with the basis the physician recorded)."""
 
     values: Mapping[str, float]
     origins: Mapping[str, str]
     set_by: str
+    spo2_scale: Spo2Scale = 1
+    spo2_scale_basis: str | None = None
 
     def to_dict(self) -> OrderDoc:
         """JSON-ready (stored with the plan)."""
-        return {"values": dict(self.values), "origins": dict(self.origins), "set_by": self.set_by}
+        return {
+            "values": dict(self.values),
+            "origins": dict(self.origins),
+            "set_by": self.set_by,
+            "news2_spo2_scale": self.spo2_scale,
+            "news2_spo2_scale_basis": self.spo2_scale_basis,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MonitoringOrder:
@@ -140,7 +171,8 @@ class MonitoringOrder:
         missing = [f for f in FIELDS if f not in values and f not in ADDED_LATER]
         if missing:
             raise InvalidInput(f"stored monitoring order is missing {', '.join(missing)}")
-        return cls(values, dict(data["origins"]), str(data["set_by"]))
+        scale, basis = _scale(data.get(SCALE), data.get(SCALE_BASIS))
+        return cls(values, dict(data["origins"]), str(data["set_by"]), scale, basis)
 
     def lines(self) -> tuple[str, ...]:
         """One line per field for pages and the summary: value and origin."""
@@ -148,7 +180,40 @@ class MonitoringOrder:
             f"{LABELS[f]}: {self.values[f]:g} ({ORIGIN_NAMES.get(self.origins.get(f, ''), '?')})"
             for f in FIELDS
             if f in self.values
+        ) + (self.scale_line(),)
+
+    def scale_line(self) -> str:
+        """The NEWS2 SpO2 scale as the order states it."""
+        if self.spo2_scale == 2:
+            return f"NEWS2 SpO2 scale: 2 (target 88-92%; basis: {self.spo2_scale_basis})"
+        return "NEWS2 SpO2 scale: 1 (the RCP's scale for every patient not prescribed scale 2)"
+
+
+def _scale(raw: object, basis: object) -> tuple[Spo2Scale, str | None]:
+    """The order's SpO2 scale: 1 unless 2 is given, and 2 only with a recorded basis."""
+    text = basis.strip() if isinstance(basis, str) else basis
+    if text is not None and not isinstance(text, str):
+        raise InvalidInput(f"monitoring order: {SCALE_BASIS} must be text, got {basis!r}")
+    if raw in (None, "", 1, "1"):
+        if text:
+            raise InvalidInput(
+                f"monitoring order: {SCALE_BASIS} is recorded only with {SCALE} 2 "
+                "(SpO2 scale 2 was not chosen)"
+            )
+        return 1, None
+    if raw not in (2, "2") or isinstance(raw, bool):
+        raise InvalidInput(f"monitoring order: {SCALE} must be 1 or 2, got {raw!r}")
+    if not text:
+        raise InvalidInput(
+            f"monitoring order: NEWS2 SpO2 scale 2 needs its basis ({SCALE_BASIS}): RCP 2017 "
+            "keeps scale 2 for a prescribed target of 88-92% (e.g. hypercapnic respiratory "
+            "failure), under the direction of a qualified clinician"
         )
+    if len(text) > _MAX_BASIS:
+        raise InvalidInput(
+            f"monitoring order: {SCALE_BASIS} is {len(text)} characters, at most {_MAX_BASIS}"
+        )
+    return 2, text
 
 
 def _number(field: str, raw: object) -> float:
@@ -212,11 +277,13 @@ def monitoring_order(
         than the protocol's sourced minimum.
     """
     given = {k: v for k, v in dict(entered or {}).items() if v not in (None, "")}
-    unknown = sorted(set(given) - set(FIELDS))
+    unknown = sorted(set(given) - {*FIELDS, SCALE, SCALE_BASIS})
     if unknown:
         raise InvalidInput(
-            f"monitoring order: unknown field {unknown[0]!r} (allowed: {', '.join(FIELDS)})"
+            f"monitoring order: unknown field {unknown[0]!r} "
+            f"(allowed: {', '.join((*FIELDS, SCALE, SCALE_BASIS))})"
         )
+    spo2_scale, basis = _scale(given.pop(SCALE, None), given.pop(SCALE_BASIS, None))
     defaults = order_defaults(protocol=protocol, policy=policy)
     sourced = protocol.monitoring.vitals_interval_min.value
     values: dict[str, float] = {}
@@ -283,7 +350,7 @@ def monitoring_order(
                 f"monitoring order: {low_field} {values[low_field]:g} must be below "
                 f"{high_field} {values[high_field]:g}"
             )
-    return MonitoringOrder(values, origins, set_by)
+    return MonitoringOrder(values, origins, set_by, spo2_scale, basis)
 
 
 def apply_order(setup: SessionSetup, order: MonitoringOrder) -> SessionSetup:
@@ -344,4 +411,11 @@ def apply_order(setup: SessionSetup, order: MonitoringOrder) -> SessionSetup:
         ),
         observation=observation(setup.observation),
         thresholds=tuple(kept + ordered),
+        news2_spo2_scale=order.spo2_scale,
+        news2_spo2_scale_note=(
+            None
+            if order.spo2_scale == 1
+            else f"SpO2 scale 2 prescribed in the monitoring order signed by {order.set_by}: "
+            f"{order.spo2_scale_basis}"
+        ),
     )

@@ -112,6 +112,11 @@ class Limit:
     source: str | None
 
 
+#: The NEWS2 SpO2 scale a session is scored on: 1 for every patient (RCP 2017), 2 only
+#: where the physician's monitoring order prescribes it (a target of 88-92%).
+Spo2Scale = Literal[1, 2]
+
+
 @dataclass(frozen=True, slots=True)
 class SessionSetup:
     """Everything a session is checked against, fixed when it is scheduled.
@@ -140,15 +145,35 @@ class SessionSetup:
     device_source: str | None = None
     timed_checks: tuple[TimedCheck, ...] = ()
     limits: tuple[Limit, ...] = ()
+    news2_spo2_scale: Spo2Scale = 1
+    #: who prescribed SpO2 scale 2 and on what basis (None on scale 1)
+    news2_spo2_scale_note: str | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.weight_kg) and 0.5 <= self.weight_kg <= 350):
             raise OutOfRange("weight_kg", self.weight_kg, "0.5 to 350 kg")
+        if self.news2_spo2_scale not in (1, 2):
+            raise InvalidInput(f"news2_spo2_scale must be 1 or 2, got {self.news2_spo2_scale!r}")
+        if self.news2_spo2_scale == 2 and not self.news2_spo2_scale_note:
+            raise InvalidInput("NEWS2 SpO2 scale 2 needs the order that prescribed it")
 
     @property
     def is_infusion(self) -> bool:
         """True for an IV infusion session (rate-based dosing)."""
         return self.route == "iv_infusion"
+
+    def news2_scale_line(self) -> str:
+        """The SpO2 scale NEWS2 is scored on here, and who prescribed scale 2.
+
+        >>> from ketacare.core.protocols import load_library
+        >>> s = session_setup(protocol=load_library().get(protocol_id="depression-iv"),
+        ...                   weight_kg=70)
+        >>> s.news2_scale_line()
+        'NEWS2 SpO2 scale 1 (RCP 2017: every patient not prescribed scale 2)'
+        """
+        if self.news2_spo2_scale == 2:
+            return f"NEWS2 SpO2 scale 2 (target 88-92%): {self.news2_spo2_scale_note}"
+        return "NEWS2 SpO2 scale 1 (RCP 2017: every patient not prescribed scale 2)"
 
     def unset(self) -> tuple[str, ...]:
         """Every site-policy slot left unset, one line each (to be shown, not hidden).

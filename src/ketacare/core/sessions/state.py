@@ -198,7 +198,7 @@ class SessionState:
         """The most recent vitals set when it is incomplete: no aggregate NEWS2 (the score
         shown stays the last complete set's), but any parameter scoring 3 on its own."""
         last = self.last_vitals
-        return None if last is None else partial_news2(last)
+        return None if last is None else partial_news2(last, scale=self.setup.news2_spo2_scale)
 
     @property
     def missing_checks(self) -> tuple[CheckItem, ...]:
