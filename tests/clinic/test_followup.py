@@ -92,10 +92,10 @@ def test_a_link_offers_every_self_report_questionnaire(client: Any, login_api: A
 def test_a_reminder_is_queued_once_and_sent_once(
     app: Any, client: Any, login_api: Any, tmp_path: Any
 ) -> None:
-    _link(client, login_api("nurse"), channel="email")
+    _link(client, login_api("nurse"), channel="file")
     sessions, now = app.state.ctx.sessions, app.state.ctx.clock()
     with sessions() as session:
-        [message_id] = service.pending(session=session)
+        [message_id] = service.pending(session=session)  # its id, with the channel
         assert (
             service.enqueue(
                 session=session,
@@ -117,7 +117,7 @@ def test_a_reminder_is_queued_once_and_sent_once(
         session.commit()
     [written] = list((tmp_path / "outbox").iterdir())
     text = written.read_text()
-    assert "To: maria.jansen@example.org (email)" in text
+    assert "To: +1 555 010 0000 (file)" in text  # the demo patient's phone
     assert re.search(r"/r/[A-Za-z0-9_-]{20,}", text)
 
 

@@ -361,9 +361,14 @@ def user_create(
 def outbox_send(
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many")] = 500,
 ) -> None:
-    """Send pending reminders with the configured sender (default: files in var/outbox)."""
+    """Send pending reminders, each by its own channel: files (var/outbox), email through
+    the configured mail server. Exits 1 when a message failed, or waits for a channel with
+    no sender here (it is left unsent, never marked sent)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from ketacare.clinic.followup import senders as channels
     from ketacare.clinic.followup import service as followup
-    from ketacare.clinic.followup.senders import FileSender
     from ketacare.infra.db import unit_of_work
     from ketacare.infra.migrate import ensure_current
 
@@ -372,22 +377,49 @@ def outbox_send(
         ensure_current(engine)
     except KetacareError as exc:
         fail(str(exc))
-    sender = FileSender(settings.var_dir / "outbox")
-    sent = skipped = 0
+    senders = channels.configured(settings)
+    sent: dict[str, int] = dict.fromkeys(senders, 0)
+    skipped = failed = 0
     with sessions() as session:
-        ids = followup.pending(session=session, limit=limit)
-    for message_id in ids:
-        with unit_of_work(sessions) as session:  # claim first, in its own transaction
-            won = followup.claim(session=session, message_id=message_id, now=utc_now())
-        if not won:
-            skipped += 1
-            continue
-        with unit_of_work(sessions) as session:
-            if followup.deliver(
-                session=session, message_id=message_id, sender=sender, now=utc_now()
-            ):
-                sent += 1
-    typer.echo(f"sent {sent} message(s) to {sender.folder}; {skipped} taken by another sender")
+        kinds = followup.pending(session=session, limit=limit, channels=senders)
+    ids = list(kinds)
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True, disable=not ids) as progress:
+        task = progress.add_task("Sending reminders", total=len(ids))
+        for message_id in ids:
+            progress.advance(task)
+            with unit_of_work(sessions) as session:  # claim first, in its own transaction
+                won = followup.claim(session=session, message_id=message_id, now=utc_now())
+            if not won:
+                skipped += 1
+                continue
+            channel = kinds[message_id]
+            with unit_of_work(sessions) as session:
+                if followup.deliver(
+                    session=session, message_id=message_id, sender=senders[channel], now=utc_now()
+                ):
+                    sent[channel] += 1
+                else:
+                    failed += 1
+    with sessions() as session:
+        unsendable = followup.waiting(session=session, sendable=senders)
+    by = ", ".join(f"{n} by {c} ({senders[c]})" for c, n in sent.items() if n)
+    typer.echo(
+        f"sent {sum(sent.values())} message(s){': ' + by if by else ''}; "
+        f"{skipped} taken by another sender"
+    )
+    for channel, count in unsendable.items():
+        console.print(
+            f"[red]{count} {channel} message(s) wait in the outbox, not sent: "
+            f"{channels.why_not(channel)}[/red]"
+        )
+    if failed:
+        console.print(
+            f"[red]{failed} message(s) failed to send: each is kept with its error and is not "
+            "retried blindly[/red]"
+        )
+    if unsendable or failed:
+        raise typer.Exit(1)
 
 
 @followup_app.command("remind")

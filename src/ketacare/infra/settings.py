@@ -10,7 +10,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
@@ -18,6 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from ketacare.infra.policy import SitePolicy
+
+#: Hosts a mail relay may be reached at without encryption: this machine only.
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 #: The project root when ketacare runs from a checkout (``make run``).
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -261,6 +264,31 @@ class Settings(BaseSettings):
         description='Group -> ketacare role for provisioned accounts (JSON, e.g. {"clinic-'
         'nurses": "nurse"}); the first group listed that maps wins',
     )
+    # --- reminders: the mail server email reminders go through (docs/operations.md) ---
+    smtp_host: str = Field(
+        default="",
+        description="Mail server for email reminders; empty: email reminders wait in the "
+        "outbox, and `outbox send` says so (nothing is sent or marked sent)",
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="The mail server's port")
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls (port 587), tls (implicit TLS, port 465), or none (only to a "
+        "relay on this machine: 127.0.0.1, ::1 or localhost)",
+    )
+    smtp_from: str = Field(
+        default="", description="The sender address reminders carry, e.g. clinic@example.org"
+    )
+    smtp_username: str = Field(default="", description="Login at the mail server; empty: none")
+    smtp_password_file: Path | None = Field(
+        default=None, description="File holding the mail server password (kept 0600)"
+    )
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        description="CA certificate(s) the mail server's certificate is checked against; "
+        "unset: the system's trusted CAs",
+    )
+
     local_passwords_for_staff: bool = Field(
         default=True,
         description="Staff may sign in with a ketacare password (pages and API tokens); off: "
@@ -341,6 +369,28 @@ class Settings(BaseSettings):
     def totp_roles(self) -> frozenset[str]:
         """The roles that must sign in with a second factor."""
         return frozenset(v for v in self.totp_required_roles.split(",") if v)
+
+    @model_validator(mode="after")
+    def _mail_server_complete(self) -> Settings:
+        if not self.smtp_host:
+            return self
+        if not self.smtp_from or "@" not in self.smtp_from:
+            raise ValueError(
+                "KETACARE_SMTP_FROM must be the sender address (e.g. clinic@example.org) "
+                "when KETACARE_SMTP_HOST is set"
+            )
+        if self.smtp_security == "none" and self.smtp_host not in LOOPBACK_HOSTS:
+            raise ValueError(
+                f"KETACARE_SMTP_SECURITY=none sends reminders unencrypted: allowed only to a "
+                f"relay on this machine ({', '.join(LOOPBACK_HOSTS)}), not {self.smtp_host!r}; "
+                "use starttls or tls"
+            )
+        if bool(self.smtp_username) != (self.smtp_password_file is not None):
+            raise ValueError(
+                "KETACARE_SMTP_USERNAME and KETACARE_SMTP_PASSWORD_FILE go together: set "
+                "both, or neither"
+            )
+        return self
 
     @model_validator(mode="after")
     def _argon2_memory_covers_its_lanes(self) -> Settings:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ketacare.clinic.accounts.service import Principal
 from ketacare.clinic.assessments import schemas, service
 from ketacare.clinic.assessments.service import SELF_REPORT
+from ketacare.clinic.followup import senders
 from ketacare.clinic.patients.service import get_patient
 from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.core.instruments import (
@@ -110,6 +111,7 @@ def assessments_page(patient_id: int, call: PageCall = page_call("assessment:rea
             "incomplete": {r.id: incomplete_of(r) for r in rows},
             "instruments": _available(call.principal),
             "self_report": SELF_REPORT,
+            "sendable": senders.sendable(call.settings),
         },
     )
 

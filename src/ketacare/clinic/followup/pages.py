@@ -17,7 +17,7 @@ from ketacare.clinic.assessments.service import (
     record_assessment,
     refuse_incomplete,
 )
-from ketacare.clinic.followup import schedules, service
+from ketacare.clinic.followup import schedules, senders, service
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.plans.service import get_plan
 from ketacare.core.errors import InvalidInput, KetacareError
@@ -53,7 +53,16 @@ def _send(
     def sent(created: tuple[Any, str]) -> Response:
         link, token = created
         url = f"{call.base_url}/r/{token}"
-        return call.render("followup/sent.html", {"patient": patient, "link": link, "url": url})
+        return call.render(
+            "followup/sent.html",
+            {
+                "patient": patient,
+                "link": link,
+                "url": url,
+                "channel": call.text("channel"),
+                "sendable": senders.sendable(call.settings),
+            },
+        )
 
     return call.attempt(
         lambda: call.do(
@@ -371,7 +380,7 @@ def _patient_due_page(call: PageCall, patient_id: int, refused: Refusal | None =
     found = call.do(schedules.due_for_patient, patient_id=patient_id)
     return call.render(
         "followup/patient_due.html",
-        {"patient": patient, "found": found},
+        {"patient": patient, "found": found, "sendable": senders.sendable(call.settings)},
         refused=refused,
     )
 

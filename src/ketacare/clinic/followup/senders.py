@@ -1,13 +1,25 @@
-"""Pluggable reminder senders. Email and SMS are interfaces a clinic implements for its
-provider; the default writes each message to a file (and the console), so nothing leaves
-the machine unless the clinic wires a real channel."""
+"""Reminder senders, one per channel: files (demos and tests), email through the
+clinic's mail server (SMTP), and SMS, an interface a clinic implements for its provider.
+
+A message is sent only by a sender of its own channel: an email reminder is never
+"sent" to a file, and one whose channel has no sender here waits in the outbox, which
+``outbox send`` reports (:func:`configured`, :func:`why_not`).
+"""
 
 from __future__ import annotations
 
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import make_msgid
 from pathlib import Path
 from typing import Protocol
 
 from ketacare.clinic.followup.orm import OutboxMessage
+from ketacare.infra.settings import Settings
+
+#: Seconds to wait for the mail server before the message is recorded as failed.
+SMTP_TIMEOUT_S = 30.0
 
 
 class Sender(Protocol):
@@ -50,3 +62,84 @@ class SmsSender(Protocol):
     channel: str
 
     def send(self, message: OutboxMessage) -> None: ...
+
+
+class SmtpSender:
+    """Sends email reminders through the clinic's mail server (``KETACARE_SMTP_*``).
+
+    STARTTLS or implicit TLS with the certificate checked (against the system's CAs or
+    ``smtp_ca_file``); unencrypted only to a relay on this machine (the settings refuse
+    anything else). One connection per message: a run sends at most a few hundred.
+    """
+
+    channel = "email"
+
+    def __init__(self, settings: Settings) -> None:
+        self.host = settings.smtp_host
+        self.port = settings.smtp_port
+        self.security = settings.smtp_security
+        self.sender = settings.smtp_from
+        self.username = settings.smtp_username
+        self.password_file = settings.smtp_password_file
+        self.ca_file = settings.smtp_ca_file
+
+    def __str__(self) -> str:
+        return f"the mail server {self.host}:{self.port} ({self.security})"
+
+    def _tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(
+            cafile=str(self.ca_file) if self.ca_file is not None else None
+        )
+
+    def send(self, message: OutboxMessage) -> None:
+        mail = EmailMessage()
+        mail["From"] = self.sender
+        mail["To"] = message.recipient
+        mail["Subject"] = message.subject
+        mail["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2] or None)
+        # a link must survive a plain reader: 7bit keeps it on one line (quoted-printable
+        # would break it with "=" soft line breaks); anything non-ASCII is encoded
+        plain = message.body.isascii() and all(len(x) < 990 for x in message.body.splitlines())
+        mail.set_content(message.body, cte="7bit" if plain else "quoted-printable")
+        client: smtplib.SMTP
+        if self.security == "tls":
+            client = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=SMTP_TIMEOUT_S, context=self._tls()
+            )
+        else:
+            client = smtplib.SMTP(self.host, self.port, timeout=SMTP_TIMEOUT_S)
+        with client:
+            if self.security == "starttls":
+                client.starttls(context=self._tls())
+            if self.username and self.password_file is not None:
+                password = self.password_file.read_text(encoding="utf-8").strip()
+                client.login(self.username, password)
+            refused = client.send_message(mail)
+        if refused:  # some recipients refused: the message did not reach the patient
+            raise smtplib.SMTPRecipientsRefused(refused)
+
+
+def configured(settings: Settings) -> dict[str, Sender]:
+    """The senders this clinic has, by channel: files always, email when a mail server is
+    set; none for SMS (ketacare ships no SMS provider)."""
+    senders: dict[str, Sender] = {"file": FileSender(settings.var_dir / "outbox")}
+    if settings.smtp_host:
+        senders["email"] = SmtpSender(settings)
+    return senders
+
+
+def sendable(settings: Settings) -> tuple[str, ...]:
+    """The channels this clinic can send by (what the link forms offer)."""
+    return tuple(configured(settings))
+
+
+def why_not(channel: str) -> str:
+    """Why messages of ``channel`` cannot be sent here, and what would send them."""
+    if channel == "email":
+        return (
+            "no mail server is configured: set KETACARE_SMTP_HOST and KETACARE_SMTP_FROM "
+            "(docs/operations.md, Reminders)"
+        )
+    if channel == "sms":
+        return "no SMS sender is configured: ketacare ships none; a clinic adds its provider's"
+    return f"no sender for channel {channel!r}"

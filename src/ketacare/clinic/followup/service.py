@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.assessments.orm import Assessment, ClinicalAlert
@@ -231,22 +231,45 @@ def claim(*, session: Session, message_id: int, now: datetime) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def pending(*, session: Session, limit: int = 100) -> list[int]:
-    return list(
-        session.scalars(
-            select(OutboxMessage.id)
-            .where(OutboxMessage.claimed_at.is_(None))
-            .order_by(OutboxMessage.id)
-            .limit(limit)
-        )
+def pending(
+    *, session: Session, limit: int = 100, channels: Collection[str] | None = None
+) -> dict[int, str]:
+    """Unclaimed messages, oldest first, with their channel; only those of ``channels``
+    when given (the ones this clinic has a sender for)."""
+    query = select(OutboxMessage.id, OutboxMessage.channel).where(
+        OutboxMessage.claimed_at.is_(None)
     )
+    if channels is not None:
+        query = query.where(OutboxMessage.channel.in_(list(channels)))
+    rows = session.execute(query.order_by(OutboxMessage.id).limit(limit)).tuples()
+    return {int(message_id): str(channel) for message_id, channel in rows}
+
+
+def waiting(*, session: Session, sendable: Collection[str]) -> dict[str, int]:
+    """How many unclaimed messages wait, per channel outside ``sendable`` (no sender here)."""
+    rows = session.execute(
+        select(OutboxMessage.channel, func.count())
+        .where(OutboxMessage.claimed_at.is_(None), OutboxMessage.channel.not_in(list(sendable)))
+        .group_by(OutboxMessage.channel)
+        .order_by(OutboxMessage.channel)
+    )
+    return {str(channel): int(count) for channel, count in rows}
 
 
 def deliver(*, session: Session, message_id: int, sender: Sender, now: datetime) -> bool:
-    """Send one claimed message; a failure is recorded and the message is not retried blindly."""
+    """Send one claimed message; a failure is recorded and the message is not retried blindly.
+
+    Only a sender of the message's own channel sends it: an email reminder written to a
+    file has not reached the patient, so it must not be marked sent.
+    """
     message = session.get(OutboxMessage, message_id)
     if message is None or message.sent_at is not None:
         return False
+    if sender.channel != message.channel:
+        raise ValueError(
+            f"message {message_id} is for channel {message.channel!r}; a {sender.channel!r} "
+            "sender cannot send it"
+        )
     try:
         sender.send(message)
     except Exception as exc:  # a sender's failure is stored for the operator, not raised

@@ -1,0 +1,296 @@
+"""Email reminders through a real mail server on loopback, and never "sent" without one.
+
+The mail server is aiosmtpd, a real SMTP server, on 127.0.0.1: the reminder must arrive
+with the patient's address, the clinic's sender and the link; over STARTTLS its
+certificate is checked against the clinic's CA file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from typer.testing import CliRunner
+
+from ketacare.cli import app as cli_app
+from ketacare.clinic.followup import service
+from ketacare.clinic.followup.orm import OutboxMessage
+from ketacare.clinic.followup.senders import FileSender, configured
+
+runner = CliRunner()
+
+
+class Inbox:
+    """What the mail server received: (envelope sender, recipients, message text)."""
+
+    def __init__(self) -> None:
+        self.mails: list[tuple[str, list[str], str]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.mails.append(
+            (envelope.mail_from, list(envelope.rcpt_tos), envelope.content.decode("utf-8"))
+        )
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def mail_server() -> Iterator[tuple[Inbox, int]]:
+    inbox, port = Inbox(), _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (IP SAN) and its key, as a clinic's own CA would issue."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "clinic mail relay")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "relay.pem", folder / "relay.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def _queue(client: Any, headers: dict[str, str], channel: str) -> str:
+    r = client.post(
+        "/api/v1/patients/1/self-report-links",
+        headers=headers,
+        json={"instruments": ["phq9"], "valid_hours": 48, "channel": channel},
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["url"].split("/r/")[1])
+
+
+def _send(settings: Any, tmp_path: Path, **smtp: str) -> Any:
+    env = {
+        "KETACARE_DATABASE_URL": settings.database_url,
+        "KETACARE_VAR_DIR": str(tmp_path / "cli"),
+        **{f"KETACARE_SMTP_{k.upper()}": v for k, v in smtp.items()},
+    }
+    return runner.invoke(cli_app, ["outbox", "send"], env=env)
+
+
+def _messages(app: Any) -> list[OutboxMessage]:
+    with app.state.ctx.sessions() as session:
+        rows = list(session.query(OutboxMessage).order_by(OutboxMessage.id))
+        session.expunge_all()
+    return rows
+
+
+def test_an_email_reminder_reaches_the_mail_server_once(
+    app: Any, client: Any, login_api: Any, settings: Any, tmp_path: Path, mail_server: Any
+) -> None:
+    inbox, port = mail_server
+    nurse = login_api("nurse")
+    token = _queue(client, nurse, "email")
+    _queue(client, nurse, "file")
+    smtp = {
+        "host": "127.0.0.1",
+        "port": str(port),
+        "security": "none",
+        "from": "kliniek@example.org",
+    }
+    first = _send(settings, tmp_path, **smtp)
+    assert first.exit_code == 0, first.output
+    assert "sent 2 message(s): 1 by file" in first.output
+    assert "1 by email (the mail server 127.0.0.1:" in first.output
+    [(sender, recipients, text)] = inbox.mails
+    assert sender == "kliniek@example.org"
+    assert recipients == ["maria.jansen@example.org"]  # the demo patient's own address
+    assert "Subject: Your questionnaires from the clinic" in text
+    assert f"/r/{token}\r\n" in text  # on one line, as a plain reader shows it
+    assert all(m.sent_at is not None and m.error is None for m in _messages(app))
+    second = _send(settings, tmp_path, **smtp)
+    assert second.exit_code == 0 and "sent 0 message(s)" in second.output
+    assert len(inbox.mails) == 1
+
+
+def test_without_a_mail_server_an_email_reminder_waits_and_is_never_marked_sent(
+    app: Any, client: Any, login_api: Any, settings: Any, tmp_path: Path
+) -> None:
+    nurse = login_api("nurse")
+    _queue(client, nurse, "email")
+    _queue(client, nurse, "sms")
+    _queue(client, nurse, "file")
+    result = _send(settings, tmp_path)
+    assert result.exit_code == 1
+    assert "sent 1 message(s): 1 by file" in result.output
+    assert "1 email message(s) wait in the outbox, not sent: no mail server is configured" in (
+        " ".join(result.output.split())
+    )
+    assert "1 sms message(s) wait in the outbox" in " ".join(result.output.split())
+    by_channel = {m.channel: m for m in _messages(app)}
+    assert by_channel["file"].sent_at is not None
+    for channel in ("email", "sms"):  # left as they were: unclaimed, unsent
+        assert by_channel[channel].claimed_at is None and by_channel[channel].sent_at is None
+
+
+def test_a_mail_server_that_is_down_leaves_the_message_unsent_with_its_error(
+    app: Any, client: Any, login_api: Any, settings: Any, tmp_path: Path
+) -> None:
+    _queue(client, login_api("nurse"), "email")
+    smtp = {
+        "host": "127.0.0.1",
+        "port": str(_free_port()),
+        "security": "none",
+        "from": "k@example.org",
+    }
+    result = _send(settings, tmp_path, **smtp)
+    assert result.exit_code == 1
+    assert "1 message(s) failed to send" in " ".join(result.output.split())
+    [message] = _messages(app)
+    assert message.sent_at is None and message.error is not None
+    assert "ConnectionRefusedError" in message.error
+
+
+def test_starttls_checks_the_relays_certificate_against_the_clinics_ca(
+    app: Any, client: Any, login_api: Any, settings: Any, tmp_path: Path
+) -> None:
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    inbox, port = Inbox(), _free_port()
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=port, tls_context=tls, require_starttls=True
+    )
+    controller.start()
+    try:
+        nurse = login_api("nurse")
+        _queue(client, nurse, "email")
+        smtp = {
+            "host": "127.0.0.1",
+            "port": str(port),
+            "security": "starttls",
+            "from": "k@example.org",
+        }
+        # the system's CAs do not know the clinic's relay: refused, not sent in the clear
+        untrusted = _send(settings, tmp_path, **smtp)
+        assert untrusted.exit_code == 1 and inbox.mails == []
+        [message] = _messages(app)
+        assert message.sent_at is None and "CERTIFICATE_VERIFY_FAILED" in (message.error or "")
+        _queue(client, nurse, "email")
+        trusted = _send(settings, tmp_path, **smtp, ca_file=str(cert))
+        assert trusted.exit_code == 0, trusted.output
+        assert len(inbox.mails) == 1
+    finally:
+        controller.stop()
+
+
+def test_a_sender_of_another_channel_cannot_send_a_message(
+    app: Any, client: Any, login_api: Any, tmp_path: Path
+) -> None:
+    _queue(client, login_api("nurse"), "email")
+    sessions, now = app.state.ctx.sessions, app.state.ctx.clock()
+    with sessions() as session:
+        [message_id] = service.pending(session=session)
+        with pytest.raises(ValueError, match="channel 'email'; a 'file' sender cannot send it"):
+            service.deliver(
+                session=session,
+                message_id=message_id,
+                sender=FileSender(tmp_path / "outbox"),
+                now=now,
+            )
+    assert not (tmp_path / "outbox").exists()
+
+
+@pytest.mark.parametrize(
+    ("smtp", "named"),
+    [
+        ({"host": "mail.example.org"}, "KETACARE_SMTP_FROM must be the sender address"),
+        (
+            {"host": "mail.example.org", "from": "k@example.org", "security": "none"},
+            "allowed only to a relay on this machine",
+        ),
+        (
+            {"host": "mail.example.org", "from": "k@example.org", "username": "clinic"},
+            "KETACARE_SMTP_USERNAME and KETACARE_SMTP_PASSWORD_FILE go together",
+        ),
+        ({"host": "mail.example.org", "from": "k@example.org", "security": "ssl"}, "starttls"),
+    ],
+)
+def test_an_incomplete_or_unsafe_mail_setting_is_refused_naming_it(
+    smtp: dict[str, str], named: str
+) -> None:
+    from pydantic import ValidationError
+
+    from ketacare.infra.settings import Settings
+
+    with pytest.raises(ValidationError, match=named):
+        Settings(**{f"smtp_{k}": v for k, v in smtp.items()})
+
+
+def test_email_has_a_sender_only_when_a_mail_server_is_set(tmp_path: Path) -> None:
+    from ketacare.infra.settings import Settings
+
+    assert set(configured(Settings(var_dir=tmp_path))) == {"file"}
+    with_mail = Settings(var_dir=tmp_path, smtp_host="mail.example.org", smtp_from="k@example.org")
+    assert set(configured(with_mail)) == {"file", "email"}
+
+
+def test_the_link_pages_say_when_email_is_not_set_up(
+    app: Any, client: Any, login_page: Any
+) -> None:
+    csrf = login_page("nurse")
+    form = client.get("/patients/1/assessments").text
+    assert '<option value="email" disabled>email (not set up here)</option>' in form
+    assert 'data-testid="no-mail-server"' in form
+    assert '<option value="file">' in form
+    sent = client.post(
+        "/patients/1/self-report-links",
+        data={"csrf_token": csrf, "instrument": ["phq9"], "valid_hours": "48", "channel": "email"},
+    )
+    assert sent.status_code == 200
+    assert 'data-testid="reminder-waits"' in sent.text and "it waits unsent" in sent.text
+    app.state.ctx.settings.smtp_host = "127.0.0.1"  # a mail server set: email is offered
+    app.state.ctx.settings.smtp_security = "none"
+    app.state.ctx.settings.smtp_from = "k@example.org"
+    form = client.get("/patients/1/assessments").text
+    assert '<option value="email">email</option>' in form
+    assert 'data-testid="no-mail-server"' not in form
+    sent = client.post(
+        "/patients/1/self-report-links",
+        data={"csrf_token": csrf, "instrument": ["phq9"], "valid_hours": "48", "channel": "email"},
+    )
+    assert 'data-testid="reminder-queued"' in sent.text
