@@ -317,3 +317,29 @@ def test_scale_2_in_the_order_scores_the_chair_on_scale_2(
         "NEWS2 SpO2 scale 2 (target 88-92%): SpO2 scale 2 prescribed in the monitoring order"
         in chair
     )
+
+
+def test_a_refused_signature_keeps_the_form_as_the_physician_filled_it(
+    client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    plan = draft(client, clinic)
+    csrf = login_page("physician")
+    form = {
+        "csrf_token": csrf,
+        "weight_confirmed": "yes",
+        "reason": "soft limits not configured",
+        **{f"order_{k}": str(v) for k, v in MONITORING_ORDER.items()},
+        "order_spo2_low": "86",
+        "order_news2_spo2_scale": "2",  # ticked, but no basis: refused
+    }
+    r = client.post(f"/plans/{plan['id']}/sign", data=form)
+    assert r.status_code == 422 and "scale 2 needs its basis" in r.text
+    html = r.text
+    assert 'data-testid="order-scale2" checked' in html
+    assert 'name="order_spo2_low" inputmode="decimal" value="86"' in html
+    assert 'value="soft limits not configured"' in html
+    assert 'name="weight_confirmed" value="yes" checked' in html
+    after = client.get(f"/api/v1/plans/{plan['id']}", headers=clinic["team"]["physician"]).json()
+    assert after["status"] == "draft" and after["monitoring_order"] is None
+    # a fresh page does not carry a refused form over
+    assert 'data-testid="order-scale2" checked' not in client.get(f"/plans/{plan['id']}").text

@@ -183,6 +183,10 @@ def _plan_page(call: PageCall, plan_id: int, refused: Refusal | None = None) -> 
             "review_lines": service.review_subjects(plan) if plan.requires_review else (),
             "order_prefill": gates.order_prefill(settings=settings, plan=plan),
             "order_shown": _order_shown(plan),
+            # a refused signature shows the form as the physician filled it, not emptied
+            "sign_posted": _sign_posted(call)
+            if refused is not None and call.request.url.path == f"/plans/{plan_id}/sign"
+            else None,
             "personalise_unavailable": unavailable(settings=settings, plan=plan),
             "given_mg": given_by_plan(session=session, patient_id=plan.patient_id, now=at).get(
                 plan.id
@@ -224,6 +228,11 @@ def sign_plan(plan_id: int, call: PageCall = page_call("plan:sign")) -> Response
             },
         ),
     )
+
+
+def _sign_posted(call: PageCall) -> dict[str, Any]:
+    """The sign form as posted: its fields, and the safeguards ticked."""
+    return {**call.posted(), "safeguards": [str(v) for v in call.form.getlist("safeguard")]}
 
 
 def _order_shown(plan: Any) -> dict[str, Any] | None:

@@ -194,6 +194,10 @@ def _scale(raw: object, basis: object) -> tuple[Spo2Scale, str | None]:
     text = basis.strip() if isinstance(basis, str) else basis
     if text is not None and not isinstance(text, str):
         raise InvalidInput(f"monitoring order: {SCALE_BASIS} must be text, got {basis!r}")
+    if isinstance(raw, float) and raw in (1.0, 2.0):  # a JSON number read as a float
+        raw = int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int | str | None):
+        raise InvalidInput(f"monitoring order: {SCALE} must be 1 or 2, got {raw!r}")
     if raw in (None, "", 1, "1"):
         if text:
             raise InvalidInput(
@@ -201,7 +205,7 @@ def _scale(raw: object, basis: object) -> tuple[Spo2Scale, str | None]:
                 "(SpO2 scale 2 was not chosen)"
             )
         return 1, None
-    if raw not in (2, "2") or isinstance(raw, bool):
+    if raw not in (2, "2"):
         raise InvalidInput(f"monitoring order: {SCALE} must be 1 or 2, got {raw!r}")
     if not text:
         raise InvalidInput(
@@ -292,7 +296,10 @@ def monitoring_order(
     for field in FIELDS:
         default = defaults[field]
         if field in given:
-            values[field], origins[field] = _number(field, given[field]), "plan"
+            values[field] = _number(field, given[field])
+            # a pre-filled value sent back unchanged keeps its origin (the form posts all)
+            kept = default is not None and default[0] == values[field]
+            origins[field] = default[1] if kept and default is not None else "plan"
         elif default is not None:
             values[field], origins[field] = default
         else:
