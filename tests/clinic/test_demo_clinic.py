@@ -522,3 +522,27 @@ def test_courses_going_on_after_today_have_questionnaires_coming_due(
     for row in rows:
         for _, status in row.items:
             assert status.item.when == "before_each_session", status.reason
+
+
+def test_a_patient_reads_their_own_record_in_their_own_words(demo_client: TestClient) -> None:
+    """Staff wording (a PDF's hash, the capacity of a countersignature, why ketacare has no
+    CADSS score, the clinic's registry note) is for staff; the patient reads plain words."""
+    from conftest import page_login
+
+    def chart(username: str) -> str:
+        client = TestClient(demo_client.app)
+        page_login(client, username)
+        return client.get("/patients/1").text
+
+    own, staff = chart("patient1"), chart("physician")
+    assert "Your signed copy (PDF)" in own and 'title="SHA-256"' not in own
+    assert 'title="SHA-256"' in staff and ">Signed PDF</a>" in staff
+    assert "countersigned by Dr Priya Physician" in own and "(clinician)" not in own
+
+    def shown(html: str, testid: str) -> str:
+        return html.split(f'data-testid="{testid}">')[1].split("</")[0]
+
+    assert "the nurse noted whether you had dissociation" in shown(own, "dissociation-note")
+    assert "has no sourced scoring in ketacare" in shown(staff, "dissociation-note")
+    note = shown(own, "research-registry-note")
+    assert re.search(r"you agreed on \d{4}-\d\d-\d\d\)", note) and "clinic recorded" not in note
