@@ -154,12 +154,16 @@ def test_a_breach_alerts_chair_board_and_inbox_and_discharge_follows_the_record(
     assert view["overdue"] == ["vitals"] and view["next_check"]["status"] == "overdue"
     board = client.get("/board").text
     assert "overdue" in board
+    # and in the badge beside Alerts on every staff page (polled), naming no patient
+    badge = client.get("/alerts/count").text
+    assert 'data-testid="badge-behind"' in badge and ">1 behind<" in badge
 
     # item 2: 182 > 180 (order, from the clinic's policy): an alert at once
     view = ok({"kind": "vitals", "sbp_mmhg": 182, "dbp_mmhg": 100, "hr_per_min": 80})
     [alert] = view["open_alerts"]
     assert "182" in alert["message"] and "180" in alert["message"]
     assert view["overdue"] == []  # the set just taken meets the schedule
+    assert "behind" not in client.get("/alerts/count").text
     # the change from baseline beside the value: (182 - 127) / 127 = 43.3 %
     cell = view["vitals_table"][-1]["cells"]["sbp_mmhg"]
     assert cell["pct"] == pytest.approx(43.307, abs=0.001) and cell["breach"] is True

@@ -244,8 +244,22 @@ def _chairs_behind(call: PageCall) -> list[tuple[Any, Any]]:
 
 @router.get("/alerts/count", response_class=HTMLResponse)
 def alerts_count(call: PageCall = page_call("alert:read")) -> Response:
+    """The badge beside Alerts on every staff page (polled): open alerts, and the chairs
+    behind on their observations, so a missed observation reaches whoever has a page
+    open, not only whoever looks at the board."""
+    from ketacare.clinic.sessions.board import behind_count
+
     count = len(service.open_alerts(session=call.session, user_id=call.principal.user_id))
-    return HTMLResponse(f'<span class="badge">{count}</span>' if count else "")
+    behind = behind_count(session=call.session, now=call.now)
+    badge = f'<span class="badge">{count}</span>' if count else ""
+    if behind:
+        what = "chair is" if behind == 1 else "chairs are"
+        badge += (
+            f'<span class="badge behind" data-testid="badge-behind" title="{behind} {what} '
+            f'behind on observations (overdue vitals or continuous monitoring)">{behind} behind'
+            "</span>"
+        )
+    return HTMLResponse(badge)
 
 
 @router.post("/alerts/{alert_id}/acknowledge")

@@ -13,7 +13,7 @@ from ketacare.clinic.patients.orm import Patient
 from ketacare.clinic.plans.orm import Chair
 from ketacare.clinic.sessions.cache import state_for
 from ketacare.clinic.sessions.orm import DosingSession
-from ketacare.core.sessions import FINAL_STATES, SessionState
+from ketacare.core.sessions import FINAL_STATES, SessionState, monitoring_schedule
 
 
 @dataclass(frozen=True)
@@ -71,3 +71,17 @@ def board(*, session: Session, actor: audit.Actor, now: datetime) -> list[BoardR
         detail={"sessions": [row.id for row in rows], "patients": sorted(names)},
     )
     return out
+
+
+def behind_count(*, session: Session, now: datetime) -> int:
+    """How many sessions at a chair have a check overdue or stand under continuous
+    monitoring: a number for the staff's alert badge on every page, naming no patient
+    (so, like the alert count beside it, not an audited read of a record)."""
+    rows = session.scalars(
+        select(DosingSession).where(DosingSession.state.not_in(tuple(FINAL_STATES)))
+    )
+    return sum(
+        1
+        for row in rows
+        if monitoring_schedule(state_for(session=session, row=row), now=now).behind
+    )
