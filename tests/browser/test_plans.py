@@ -46,6 +46,7 @@ def test_physician_builds_signs_and_books_a_crps_plan(
     scale2 = page.get_by_test_id("order-scale2")
     expect(scale2).not_to_be_checked()
     scale2.check()
+    page.locator("input[name=order_spo2_low]").fill("88")  # the 88-92% target's lower end
     page.get_by_label("Basis for SpO2 scale 2").fill("COPD with hypercapnia on ABG; 88-92%")
     page.get_by_role("button", name="Sign plan").click()
     expect(page.get_by_test_id("plan-status")).to_have_text("awaiting cosign")

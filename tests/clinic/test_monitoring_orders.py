@@ -243,7 +243,11 @@ def test_a_breach_alerts_chair_board_and_inbox_and_discharge_follows_the_record(
 
 # --- NEWS2 SpO2 scale 2, prescribed in the order ------------------------------------------
 
-SCALE2 = {"news2_spo2_scale": 2, "news2_spo2_scale_basis": "COPD, PaCO2 7.1 kPa on ABG; 88-92%"}
+SCALE2 = {
+    "spo2_low": 88,  # at or below the 88-92% target's lower end
+    "news2_spo2_scale": 2,
+    "news2_spo2_scale_basis": "COPD, PaCO2 7.1 kPa on ABG; 88-92%",
+}
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,12 @@ def test_a_prefilled_value_sent_back_unchanged_keeps_its_origin() -> None:
 def test_scale_2_round_trips_and_an_old_order_is_scale_1() -> None:
     order = monitoring_order(
         protocol=PROTOCOL,
-        entered={**ENTERED, "news2_spo2_scale": "2", "news2_spo2_scale_basis": " COPD; 88-92% "},
+        entered={
+            **ENTERED,
+            "spo2_low": 88,
+            "news2_spo2_scale": "2",
+            "news2_spo2_scale_basis": " COPD; 88-92% ",
+        },
         policy=None,
         set_by="dr_a",
     )
@@ -61,3 +66,19 @@ def test_scale_refusals_name_the_field(extra: dict[str, object], named: str) -> 
         monitoring_order(
             protocol=PROTOCOL, entered={**ENTERED, **extra}, policy=None, set_by="dr_a"
         )
+
+
+def test_scale_2_refuses_an_spo2_low_inside_its_target() -> None:
+    # RCP 2017 Chart 1: on scale 2, 88-92% scores 0 (on target); an SpO2 low of 89 would
+    # alert at a saturation the order itself calls on target
+    scale2 = {"news2_spo2_scale": 2, "news2_spo2_scale_basis": "COPD; 88-92%"}
+    with pytest.raises(InvalidInput, match="spo2_low 89 % is above 88 %, the lower end"):
+        monitoring_order(
+            protocol=PROTOCOL, entered={**ENTERED, **scale2, "spo2_low": 89}, policy=None,
+            set_by="dr_a",
+        )  # fmt: skip
+    at_edge = monitoring_order(
+        protocol=PROTOCOL, entered={**ENTERED, **scale2, "spo2_low": 88}, policy=None,
+        set_by="dr_a",
+    )  # fmt: skip
+    assert at_edge.spo2_scale == 2

@@ -26,6 +26,7 @@ from ketacare.clinic.plans.orm import Plan
 from ketacare.clinic.rems.service import rems_problem
 from ketacare.clinic.screenings import service as screenings
 from ketacare.core.protocols import Protocol
+from ketacare.core.sessions.news2 import scale2_target
 from ketacare.core.sessions.orders import FIELDS as ORDER_FIELDS
 from ketacare.core.sessions.orders import LABELS as ORDER_LABELS
 from ketacare.core.sessions.orders import (
@@ -160,7 +161,8 @@ def order_prefill(*, settings: Settings, plan: Plan) -> dict[str, Any]:
         }
         for name in ORDER_FIELDS
     ]
-    return {"required": True, "fields": fields}
+    low, high = scale2_target()
+    return {"required": True, "fields": fields, "scale2_target": f"{low:g}-{high:g}%"}
 
 
 #: plans whose treatment still needs (or will need) the patient's consent

@@ -61,6 +61,7 @@ __all__ = [
     "PartialNews2",
     "Spo2Scale",
     "news2_for",
+    "scale2_target",
     "news2_rules",
     "partial_news2",
 ]
@@ -115,6 +116,18 @@ def news2_rules() -> News2Rules:
         url=data["url"],
         dissociation_note=data["dissociation_note"],
     )
+
+
+def scale2_target() -> tuple[float, float]:
+    """The saturation target SpO2 scale 2 is for: the range that scores 0 on oxygen.
+
+    >>> scale2_target()
+    (88.0, 92.0)
+    """
+    item = get_instrument(news2_rules().scale2_instrument).item(_SCALE2_SPO2[True])
+    [on_target] = [r for r in item.ranges if r.points == 0]
+    assert on_target.min is not None and on_target.max is not None
+    return float(on_target.min), float(on_target.max)
 
 
 def _instrument_id(scale: Spo2Scale) -> str:

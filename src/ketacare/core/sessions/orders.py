@@ -36,7 +36,8 @@ Examples
 >>> o.spo2_scale
 1
 >>> o2 = monitoring_order(protocol=p, policy=None, set_by="dr_a", entered={**entered,
-...     "news2_spo2_scale": "2", "news2_spo2_scale_basis": "hypercapnic; target 88-92%"})
+...     "spo2_low": 88, "news2_spo2_scale": "2",
+...     "news2_spo2_scale_basis": "hypercapnic; target 88-92%"})
 >>> o2.spo2_scale, o2.lines()[-1]
 (2, 'NEWS2 SpO2 scale: 2 (target 88-92%; basis: hypercapnic; target 88-92%)')
 """
@@ -51,6 +52,7 @@ from typing import Any, Final, Literal, NotRequired, TypedDict
 
 from ketacare.core.errors import InvalidInput
 from ketacare.core.protocols import Protocol
+from ketacare.core.sessions.news2 import scale2_target
 from ketacare.core.sessions.rules import (
     PLAUSIBILITY,
     Direction,
@@ -346,6 +348,15 @@ def monitoring_order(
             raise InvalidInput(
                 f"monitoring order: {field} {value:g} is outside the data-entry bounds "
                 f"{low:g}-{high:g} {unit}"
+            )
+    if spo2_scale == 2:
+        low, high = scale2_target()
+        if values["spo2_low"] > low:
+            raise InvalidInput(
+                f"monitoring order: spo2_low {values['spo2_low']:g} % is above {low:g} %, the "
+                f"lower end of the {low:g}-{high:g} % target SpO2 scale 2 is for (RCP 2017 "
+                "Chart 1): the session would alert at saturations on target; set spo2_low at "
+                f"or below {low:g} %, or keep scale 1"
             )
     for low_field, high_field in (
         ("sbp_low", "sbp_high"),
