@@ -101,6 +101,11 @@ def _queue(client: Any, headers: dict[str, str], channel: str) -> str:
     return str(r.json()["url"].split("/r/")[1])
 
 
+def _relay(port: int, security: str = "none", sender: str = "k@example.org") -> dict[str, str]:
+    """The KETACARE_SMTP_* settings of a relay on loopback at ``port``."""
+    return {"host": "127.0.0.1", "port": str(port), "security": security, "from": sender}
+
+
 def _send(settings: Any, tmp_path: Path, **smtp: str) -> Any:
     env = {
         "KETACARE_DATABASE_URL": settings.database_url,
@@ -124,12 +129,7 @@ def test_an_email_reminder_reaches_the_mail_server_once(
     nurse = login_api("nurse")
     token = _queue(client, nurse, "email")
     _queue(client, nurse, "file")
-    smtp = {
-        "host": "127.0.0.1",
-        "port": str(port),
-        "security": "none",
-        "from": "kliniek@example.org",
-    }
+    smtp = _relay(port, sender="kliniek@example.org")
     first = _send(settings, tmp_path, **smtp)
     assert first.exit_code == 0, first.output
     assert "sent 2 message(s): 1 by file" in first.output
@@ -169,13 +169,7 @@ def test_a_mail_server_that_is_down_leaves_the_message_unsent_with_its_error(
     app: Any, client: Any, login_api: Any, settings: Any, tmp_path: Path
 ) -> None:
     _queue(client, login_api("nurse"), "email")
-    smtp = {
-        "host": "127.0.0.1",
-        "port": str(_free_port()),
-        "security": "none",
-        "from": "k@example.org",
-    }
-    result = _send(settings, tmp_path, **smtp)
+    result = _send(settings, tmp_path, **_relay(_free_port()))  # nothing listens there
     assert result.exit_code == 1
     assert "1 message(s) failed to send" in " ".join(result.output.split())
     [message] = _messages(app)
@@ -199,12 +193,7 @@ def test_starttls_checks_the_relays_certificate_against_the_clinics_ca(
     try:
         nurse = login_api("nurse")
         _queue(client, nurse, "email")
-        smtp = {
-            "host": "127.0.0.1",
-            "port": str(port),
-            "security": "starttls",
-            "from": "k@example.org",
-        }
+        smtp = _relay(port, security="starttls")
         # the system's CAs do not know the clinic's relay: refused, not sent in the clear
         untrusted = _send(settings, tmp_path, **smtp)
         assert untrusted.exit_code == 1 and inbox.mails == []

@@ -75,45 +75,40 @@ class SmtpSender:
     channel = "email"
 
     def __init__(self, settings: Settings) -> None:
-        self.host = settings.smtp_host
-        self.port = settings.smtp_port
-        self.security = settings.smtp_security
-        self.sender = settings.smtp_from
-        self.username = settings.smtp_username
-        self.password_file = settings.smtp_password_file
-        self.ca_file = settings.smtp_ca_file
+        self.settings = settings
 
     def __str__(self) -> str:
-        return f"the mail server {self.host}:{self.port} ({self.security})"
+        s = self.settings
+        return f"the mail server {s.smtp_host}:{s.smtp_port} ({s.smtp_security})"
 
     def _tls(self) -> ssl.SSLContext:
-        return ssl.create_default_context(
-            cafile=str(self.ca_file) if self.ca_file is not None else None
-        )
+        ca = self.settings.smtp_ca_file
+        return ssl.create_default_context(cafile=str(ca) if ca is not None else None)
 
     def send(self, message: OutboxMessage) -> None:
+        s = self.settings
         mail = EmailMessage()
-        mail["From"] = self.sender
+        mail["From"] = s.smtp_from
         mail["To"] = message.recipient
         mail["Subject"] = message.subject
-        mail["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2] or None)
+        mail["Message-ID"] = make_msgid(domain=s.smtp_from.rpartition("@")[2] or None)
         # a link must survive a plain reader: 7bit keeps it on one line (quoted-printable
         # would break it with "=" soft line breaks); anything non-ASCII is encoded
         plain = message.body.isascii() and all(len(x) < 990 for x in message.body.splitlines())
         mail.set_content(message.body, cte="7bit" if plain else "quoted-printable")
         client: smtplib.SMTP
-        if self.security == "tls":
+        if s.smtp_security == "tls":
             client = smtplib.SMTP_SSL(
-                self.host, self.port, timeout=SMTP_TIMEOUT_S, context=self._tls()
+                s.smtp_host, s.smtp_port, timeout=SMTP_TIMEOUT_S, context=self._tls()
             )
         else:
-            client = smtplib.SMTP(self.host, self.port, timeout=SMTP_TIMEOUT_S)
+            client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=SMTP_TIMEOUT_S)
         with client:
-            if self.security == "starttls":
+            if s.smtp_security == "starttls":
                 client.starttls(context=self._tls())
-            if self.username and self.password_file is not None:
-                password = self.password_file.read_text(encoding="utf-8").strip()
-                client.login(self.username, password)
+            if s.smtp_username and s.smtp_password_file is not None:
+                password = s.smtp_password_file.read_text(encoding="utf-8").strip()
+                client.login(s.smtp_username, password)
             refused = client.send_message(mail)
         if refused:  # some recipients refused: the message did not reach the patient
             raise smtplib.SMTPRecipientsRefused(refused)
