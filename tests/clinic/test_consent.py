@@ -682,3 +682,23 @@ def test_the_example_is_republished_with_re_consent_only_once_confirmed(
     )
     assert r.status_code == 303, r.text
     assert versions() == before + 1
+
+
+def test_a_patient_reads_a_withdrawn_consent_as_withdrawn(
+    client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    team = clinic["team"]
+    consent_to((client, team["nurse"]), (client, team["physician"]), 1, ("iv_racemic",))
+    iv = next(c for c in _consents(client, team, 1)["consents"] if c["program"] == "iv_racemic")
+    r = client.post(
+        f"/api/v1/consents/{iv['id']}/withdraw",
+        headers=team["nurse"],
+        json={"reason": "patient phoned to stop the course"},
+    )
+    assert r.status_code == 200, r.text
+    login_page("patient1")
+    own = client.get("/patients/1").text
+    row = own.split(f'data-testid="consent-{iv["id"]}"')[1].split("</tr>")[0]
+    status = row.split('data-label="Status">')[1].split("</td>")[0]
+    assert status.startswith("withdrawn ") and "patient phoned to stop the course" in status
+    assert "(countersigned earlier by " in status

@@ -542,7 +542,12 @@ def test_a_patient_reads_their_own_record_in_their_own_words(demo_client: TestCl
     def shown(html: str, testid: str) -> str:
         return html.split(f'data-testid="{testid}">')[1].split("</")[0]
 
-    assert "the nurse noted whether you had dissociation" in shown(own, "dissociation-note")
+    note = shown(own, "dissociation-note")
+    assert re.fullmatch(
+        r"The nurse noted at (\d+) of your sessions whether you had dissociation \(feeling "
+        r"detached or unreal\): present at (\d+), absent at (\d+)\. There is no score for it\.",
+        note,
+    ), note
     assert "has no sourced scoring in ketacare" in shown(staff, "dissociation-note")
     note = shown(own, "research-registry-note")
     assert re.search(r"you agreed on \d{4}-\d\d-\d\d\)", note) and "clinic recorded" not in note

@@ -156,6 +156,7 @@ def test_cli_outbox_send_sends_each_message_once(tmp_path: Any) -> None:
             base_url="http://127.0.0.1:8000",
             zone=ZoneInfo("Europe/Amsterdam"),
             channel="file",
+            sendable=("file",),
         )
     engine.dispose()
     first, second = cli("outbox", "send"), cli("outbox", "send")

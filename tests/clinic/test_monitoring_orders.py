@@ -275,7 +275,7 @@ def test_scale_2_in_the_order_scores_the_chair_on_scale_2(
     team = clinic["team"]
     plan = draft(client, clinic)
     # a physician prescribing scale 2 also sets the SpO2 low for the 88-92% target
-    order = {**MONITORING_ORDER, "spo2_low": 86, **SCALE2}
+    order = {**MONITORING_ORDER, **SCALE2, "spo2_low": 86}  # below the target: allowed
     assert _sign(client, clinic, plan["id"], order).status_code == 200
     r = client.post(f"/api/v1/plans/{plan['id']}/cosign", headers=team["physician2"])
     assert r.status_code == 200, r.text
@@ -320,6 +320,13 @@ def test_scale_2_in_the_order_scores_the_chair_on_scale_2(
     assert "SpO2 scale 2 scores 3" in alert["message"]
     assert any(line.startswith("NEWS2 SpO2 scale 2 (target 88-92%)") for line in view["order"])
     login_page("nurse")
+    assert 'data-testid="board-news2-scale2">SpO2 scale 2<' in client.get("/board").text
+    summary = client.get(f"/sessions/{sid}/summary").text
+    assert "NEWS2 SpO2 scale 2 (target 88-92%)" in summary
+    from pdf_text import flat
+
+    pdf = flat(client.get(f"/sessions/{sid}/summary.pdf").content)
+    assert "of complete sets, on SpO2 scale 2." in pdf
     chair = client.get(f"/sessions/{sid}").text
     assert (
         "NEWS2 SpO2 scale 2 (target 88-92%): SpO2 scale 2 prescribed in the monitoring order"
@@ -346,7 +353,8 @@ def test_a_refused_signature_keeps_the_form_as_the_physician_filled_it(
     assert 'data-testid="order-scale2" checked' in html
     assert 'name="order_spo2_low" inputmode="decimal" value="86"' in html
     assert 'value="soft limits not configured"' in html
-    assert 'name="weight_confirmed" value="yes" checked' in html
+    # the weight is attested afresh: the page may now show another weight
+    assert 'name="weight_confirmed" value="yes">' in html
     after = client.get(f"/api/v1/plans/{plan['id']}", headers=clinic["team"]["physician"]).json()
     assert after["status"] == "draft" and after["monitoring_order"] is None
     # a fresh page does not carry a refused form over

@@ -187,6 +187,7 @@ def test_reminders_are_queued_once_per_occurrence(
                 zone=ZoneInfo("Europe/Amsterdam"),
                 valid_hours=24,
                 channel="file",
+                sendable=("file", "email"),
             )
             session.commit()
         return result
@@ -221,6 +222,7 @@ def test_reminders_are_queued_once_per_occurrence(
             zone=ZoneInfo("Europe/Amsterdam"),
             valid_hours=24,
             channel="email",
+            sendable=("file", "email"),
         )
     assert (by_email.queued, by_email.already_queued, by_email.no_address) == (0, 1, 0)
     with pytest.raises(Exception, match="channel 'fax'"):
@@ -234,6 +236,7 @@ def test_reminders_are_queued_once_per_occurrence(
                 zone=ZoneInfo("Europe/Amsterdam"),
                 valid_hours=24,
                 channel="fax",
+                sendable=("file", "email"),
             )
 
 
@@ -531,6 +534,7 @@ def test_two_reminder_runs_at_once_queue_one_reminder(app: Any, scheduled: dict[
                         zone=ZoneInfo("Europe/Amsterdam"),
                         valid_hours=24,
                         channel="file",
+                        sendable=("file",),
                     )
                 )
         except Exception as exc:  # reported below

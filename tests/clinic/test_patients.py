@@ -224,3 +224,35 @@ def test_a_page_address_naming_no_record_is_a_404_page_in_words(
     # the API keeps its problem document for a bad path parameter
     api = client.get("/api/v1/patients/abc")
     assert api.status_code in (401, 422)
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["maria@example.org, mum@example.org", "Maria <maria@example.org>", "maria@", "m a@x.org"],
+)
+def test_an_email_that_is_not_one_address_is_refused_and_nothing_changes(
+    client: Any, login_api: Any, email: str
+) -> None:
+    # reminders carry a single-use link: a list or a name would send it elsewhere too
+    headers = login_api("nurse")
+    before = chart(client, headers, 4)["patient"]
+    r = client.patch(
+        "/api/v1/patients/4",
+        headers=headers,
+        json={"reason": "new address", "version": before["version"], "email": email},
+    )
+    assert r.status_code == 422 and "is not one email address" in r.json()["detail"]
+    assert chart(client, headers, 4)["patient"] == before
+    r = client.post(
+        "/api/v1/patients",
+        headers=headers,
+        json={"given_name": "Ana", "family_name": "Ruiz", "birth_date": "1980-01-02",
+              "sex": "female", "email": email},
+    )  # fmt: skip
+    assert r.status_code == 422 and "is not one email address" in r.json()["detail"]
+    ok = client.patch(
+        "/api/v1/patients/4",
+        headers=headers,
+        json={"reason": "new address", "version": before["version"], "email": " a.b@example.org "},
+    )
+    assert ok.status_code == 200 and ok.json()["email"] == "a.b@example.org"

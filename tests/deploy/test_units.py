@@ -57,6 +57,19 @@ def test_each_unit_runs_a_command_the_cli_has(unit: str, command: str) -> None:
 
 
 def test_the_reminder_units_run_remind_then_send() -> None:
+    from ketacare.clinic.followup.schedules import CHANNELS
+
     commands = dict(EXECS)
-    assert "followup remind --channel email" in commands["ketacare-remind.service"]
+    words = shlex.split(commands["ketacare-remind.service"])
+    channel = words[words.index("--channel") + 1]
+    # a production channel: files on the server reach no patient
+    assert channel in CHANNELS and channel != "file"
     assert commands["ketacare-outbox.service"].endswith("ketacare outbox send")
+
+
+def test_the_morning_reminders_run_in_the_clinics_time_zone() -> None:
+    timer = (DEPLOY / "ketacare-remind.timer").read_text(encoding="utf-8")
+    [when] = re.findall(r"^OnCalendar=(.+)$", timer, flags=re.MULTILINE)
+    example = (DEPLOY / "ketacare.env.example").read_text(encoding="utf-8")
+    [zone] = re.findall(r"^KETACARE_TIMEZONE=(.+)$", example, flags=re.MULTILINE)
+    assert when.split()[-1] == zone  # not the server's zone, often UTC

@@ -403,6 +403,10 @@ def outbox_send(
                     failed += 1
     with sessions() as session:
         unsendable = followup.waiting(session=session, sendable=senders)
+        stopped = [
+            (m.id, m.channel, m.error or "claimed, never sent or failed: the sender stopped")
+            for m in followup.not_sent(session=session, now=utc_now())
+        ]
     by = ", ".join(f"{n} by {c} ({senders[c]})" for c, n in sent.items() if n)
     typer.echo(
         f"sent {sum(sent.values())} message(s){': ' + by if by else ''}; "
@@ -413,13 +417,29 @@ def outbox_send(
             f"[red]{count} {channel} message(s) wait in the outbox, not sent: "
             f"{channels.why_not(channel)}[/red]"
         )
-    if failed:
+    if stopped:
         console.print(
-            f"[red]{failed} message(s) failed to send: each is kept with its error and is not "
-            "retried blindly[/red]"
+            f"[red]{len(stopped)} message(s) not sent ({failed} failed in this run); none is "
+            "retried by itself: fix the cause, then `ketacare outbox retry ID`[/red]"
         )
-    if unsendable or failed:
+        for message_id, channel, error in stopped:
+            console.print(f"[red]  message {message_id} ({channel}): {error}[/red]")
+    if unsendable or stopped:
         raise typer.Exit(1)
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    message_ids: Annotated[list[int], typer.Argument(help="The messages to send again")],
+) -> None:
+    """Put messages that were not sent (failed, or left by a sender that stopped) back in
+    the queue, once their cause is fixed; the next `outbox send` sends them."""
+    from ketacare.clinic.followup import service as followup
+
+    with _work() as (_settings, session):  # one refusal: none released, exit 2
+        for message_id in message_ids:
+            followup.release(session=session, message_id=message_id)
+    typer.echo(f"{len(message_ids)} message(s) back in the queue")
 
 
 @followup_app.command("remind")
@@ -444,7 +464,8 @@ def followup_remind(
     from rich.progress import Progress
 
     from ketacare.clinic.audit.service import SYSTEM
-    from ketacare.clinic.followup import schedules
+    from ketacare.clinic.followup import schedules, senders
+    from ketacare.clinic.followup import service as followup
     from ketacare.infra.db import unit_of_work
     from ketacare.infra.migrate import ensure_current
 
@@ -453,6 +474,9 @@ def followup_remind(
     if not base_url.startswith(("http://", "https://")):
         fail(f"--base-url {base_url!r} must start with http:// or https://")
     settings, engine, sessions = _sessions()
+    sendable = senders.sendable(settings)
+    if channel not in sendable:
+        fail(f"--channel {channel}: {followup.unsendable(channel, sendable)}")
     try:
         ensure_current(engine)
     except KetacareError as exc:
@@ -473,6 +497,7 @@ def followup_remind(
                     zone=settings.zone,
                     valid_hours=valid_hours,
                     channel=channel,
+                    sendable=sendable,
                 )
             totals["queued"] += result.queued
             totals["already_queued"] += result.already_queued
@@ -485,6 +510,12 @@ def followup_remind(
         f"queued {totals['queued']} reminder(s) for {totals['patients']} patient(s); "
         f"{totals['already_queued']} already queued; {totals['no_address']} without an address"
     )
+    if totals["no_address"]:
+        Console(stderr=True).print(
+            f"[yellow]{totals['no_address']} due questionnaire(s) get no reminder: the patient "
+            f"has no {'phone' if channel == 'sms' else 'email'} on record (see the chart's "
+            "due questionnaires, and give those links in person)[/yellow]"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,7 @@ asks for them, never at import time, so a test can build as many as it likes.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -374,10 +375,10 @@ class Settings(BaseSettings):
     def _mail_server_complete(self) -> Settings:
         if not self.smtp_host:
             return self
-        if not self.smtp_from or "@" not in self.smtp_from:
+        if not re.fullmatch(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+", self.smtp_from):
             raise ValueError(
-                "KETACARE_SMTP_FROM must be the sender address (e.g. clinic@example.org) "
-                "when KETACARE_SMTP_HOST is set"
+                "KETACARE_SMTP_FROM must be the sender address alone (e.g. clinic@example.org, "
+                "no display name) when KETACARE_SMTP_HOST is set"
             )
         if self.smtp_security == "none" and self.smtp_host not in LOOPBACK_HOSTS:
             raise ValueError(

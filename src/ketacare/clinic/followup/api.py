@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from ketacare.clinic.followup import schedules, schemas, service
+from ketacare.clinic.followup import schedules, schemas, senders, service
 from ketacare.clinic.followup.orm import SelfReportLink
 from ketacare.clinic.plans.service import get_plan
 from ketacare.infra.permissions import Role
@@ -41,7 +41,13 @@ def _issue(
 ) -> tuple[SelfReportLink, str]:
     """A link issued by the service ``issue`` for this server's address: the link and its URL."""
     base = str(call.request.base_url).rstrip("/")
-    link, token = call.do(issue, base_url=base, zone=call.settings.zone, **values)
+    link, token = call.do(
+        issue,
+        base_url=base,
+        zone=call.settings.zone,
+        sendable=senders.sendable(call.settings),
+        **values,
+    )
     return link, f"{base}/r/{token}"
 
 

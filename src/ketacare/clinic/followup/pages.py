@@ -60,7 +60,6 @@ def _send(
                 "link": link,
                 "url": url,
                 "channel": call.text("channel"),
-                "sendable": senders.sendable(call.settings),
             },
         )
 
@@ -72,6 +71,7 @@ def _send(
             base_url=call.base_url,
             zone=call.settings.zone,
             channel=call.text("channel") or None,
+            sendable=senders.sendable(call.settings),
             **values,
         ),
         done=sent,

@@ -17,7 +17,7 @@ completed assessments, the plan's end) and keeps the versions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,7 +30,13 @@ from sqlalchemy.orm import Session
 from ketacare.clinic.assessments.orm import Assessment
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.followup.orm import OutboxMessage, OutcomeSchedule, SelfReportLink
-from ketacare.clinic.followup.service import SELF_REPORT, create_link, enqueue, link_expiry
+from ketacare.clinic.followup.service import (
+    SELF_REPORT,
+    create_link,
+    enqueue,
+    link_expiry,
+    unsendable,
+)
 from ketacare.clinic.patients.orm import Patient
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.plans.orm import Appointment, Plan
@@ -426,6 +432,7 @@ def link_for_due(
     base_url: str,
     zone: ZoneInfo,
     channel: str | None = None,
+    sendable: Collection[str] = (),
 ) -> tuple[SelfReportLink, str]:
     """A single-use link for exactly what is due now; the link keeps which occurrences."""
     found = due_for_patient(session=session, actor=actor, patient_id=patient_id, now=now)
@@ -442,6 +449,7 @@ def link_for_due(
         base_url=base_url,
         zone=zone,
         channel=channel,
+        sendable=sendable,
     )
     link.schedule_id = found[0].schedule.id if len(found) == 1 else None
     link.occurrences = [occurrence_record(d.plan.id, s) for d in found for s in d.outstanding]
@@ -476,6 +484,7 @@ def remind_patient(
     zone: ZoneInfo,
     valid_hours: float,
     channel: str,
+    sendable: Collection[str],
 ) -> RemindResult:
     """Queue one reminder per due or overdue occurrence not reminded before.
 
@@ -485,6 +494,8 @@ def remind_patient(
     """
     if channel not in CHANNELS:
         raise InvalidInput(f"channel {channel!r}: allowed {', '.join(CHANNELS)}")
+    if channel not in sendable:
+        raise InvalidInput(unsendable(channel, sendable))
     patient = get_patient(session=session, patient_id=patient_id)
     found = due_for_patient(session=session, actor=actor, patient_id=patient_id, now=now)
     recipient = {"email": patient.email, "sms": patient.phone}.get(channel, f"patient {patient_id}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formatdate, getaddresses, make_msgid
 from pathlib import Path
 from typing import Protocol
 
@@ -85,11 +85,20 @@ class SmtpSender:
         ca = self.settings.smtp_ca_file
         return ssl.create_default_context(cafile=str(ca) if ca is not None else None)
 
+    def _password(self) -> str:
+        path = self.settings.smtp_password_file
+        assert path is not None
+        if self.settings.production and path.stat().st_mode & 0o077:
+            raise PermissionError(f"the mail password file {path} is readable by others: chmod 600")
+        return path.read_text(encoding="utf-8").rstrip("\r\n")  # the password as written
+
     def send(self, message: OutboxMessage) -> None:
         s = self.settings
+        address = single_address(message.recipient)
         mail = EmailMessage()
         mail["From"] = s.smtp_from
-        mail["To"] = message.recipient
+        mail["To"] = address
+        mail["Date"] = formatdate(localtime=False, usegmt=True)
         mail["Subject"] = message.subject
         mail["Message-ID"] = make_msgid(domain=s.smtp_from.rpartition("@")[2] or None)
         # a link must survive a plain reader: 7bit keeps it on one line (quoted-printable
@@ -106,18 +115,36 @@ class SmtpSender:
         with client:
             if s.smtp_security == "starttls":
                 client.starttls(context=self._tls())
-            if s.smtp_username and s.smtp_password_file is not None:
-                password = s.smtp_password_file.read_text(encoding="utf-8").strip()
-                client.login(s.smtp_username, password)
-            refused = client.send_message(mail)
+            if s.smtp_username:
+                client.login(s.smtp_username, self._password())
+            refused = client.send_message(mail, from_addr=s.smtp_from, to_addrs=[address])
         if refused:  # some recipients refused: the message did not reach the patient
             raise smtplib.SMTPRecipientsRefused(refused)
 
 
+def single_address(text: str) -> str:
+    """The one email address a reminder goes to, or ValueError: a list ("a@x.org, b@y.org")
+    would send the patient's single-use link to someone else as well.
+
+    >>> single_address(" maria.jansen@example.org ")
+    'maria.jansen@example.org'
+    >>> single_address("a@example.org, b@example.org")
+    Traceback (most recent call last):
+    ...
+    ValueError: the recipient must be one email address, got 'a@example.org, b@example.org'
+    """
+    found = getaddresses([text])
+    if len(found) != 1 or "@" not in found[0][1] or found[0][1] != text.strip():
+        raise ValueError(f"the recipient must be one email address, got {text!r}")
+    return found[0][1]
+
+
 def configured(settings: Settings) -> dict[str, Sender]:
-    """The senders this clinic has, by channel: files always, email when a mail server is
-    set; none for SMS (ketacare ships no SMS provider)."""
-    senders: dict[str, Sender] = {"file": FileSender(settings.var_dir / "outbox")}
+    """The senders this clinic has, by channel: files outside production, email when a
+    mail server is set; none for SMS (ketacare ships no SMS provider)."""
+    senders: dict[str, Sender] = {}
+    if not settings.production:  # files on the server reach no patient: demos and tests
+        senders["file"] = FileSender(settings.var_dir / "outbox")
     if settings.smtp_host:
         senders["email"] = SmtpSender(settings)
     return senders
@@ -137,4 +164,9 @@ def why_not(channel: str) -> str:
         )
     if channel == "sms":
         return "no SMS sender is configured: ketacare ships none; a clinic adds its provider's"
+    if channel == "file":
+        return (
+            "the file channel writes reminders into the server's own folder, where no patient "
+            "reads them: it is offered only outside production (demos and tests)"
+        )
     return f"no sender for channel {channel!r}"

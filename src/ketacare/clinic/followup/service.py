@@ -8,14 +8,14 @@ from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.assessments.orm import Assessment, ClinicalAlert
 from ketacare.clinic.assessments.service import record_assessment, refuse_incomplete
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.followup.orm import OutboxMessage, SelfReportLink
-from ketacare.clinic.followup.senders import Sender
+from ketacare.clinic.followup.senders import Sender, why_not
 from ketacare.clinic.patients.service import get_patient
 from ketacare.core.errors import InvalidInput
 from ketacare.core.instruments import IncompleteAnswers, get_instrument, self_report_ids
@@ -54,6 +54,7 @@ def create_link(
     base_url: str,
     zone: ZoneInfo,
     channel: str | None = None,
+    sendable: Collection[str] = (),
     created_by: int | None = None,
 ) -> tuple[SelfReportLink, str]:
     """A single-use link for the patient; a reminder is queued when a channel is given.
@@ -76,6 +77,8 @@ def create_link(
         )
     if channel not in (None, "file", "email", "sms"):
         raise InvalidInput(f"channel {channel!r}: allowed file, email, sms")
+    if channel is not None and channel not in sendable:
+        raise InvalidInput(unsendable(channel, sendable))
     token = secrets.token_urlsafe(24)
     link = SelfReportLink(
         patient_id=patient_id,
@@ -221,6 +224,15 @@ def enqueue(
     return message
 
 
+def unsendable(channel: str, sendable: Collection[str]) -> str:
+    """Why a reminder by ``channel`` is refused here: nothing is queued that cannot go out."""
+    offered = ", ".join(sendable) if sendable else "none"
+    return (
+        f"a reminder by {channel} cannot be sent from this clinic ({why_not(channel)}): "
+        f"channels it can send by: {offered}; or give the link in person (no channel)"
+    )
+
+
 def claim(*, session: Session, message_id: int, now: datetime) -> bool:
     """Take a pending message for sending; only one process ever wins (conditional update)."""
     result = session.execute(
@@ -243,6 +255,46 @@ def pending(
         query = query.where(OutboxMessage.channel.in_(list(channels)))
     rows = session.execute(query.order_by(OutboxMessage.id).limit(limit)).tuples()
     return {int(message_id): str(channel) for message_id, channel in rows}
+
+
+#: A message claimed this long ago and neither sent nor failed was left by a sender that
+#: stopped mid-way (an operational bound, not a clinical number).
+STUCK_AFTER = timedelta(minutes=15)
+
+
+def not_sent(*, session: Session, now: datetime) -> list[OutboxMessage]:
+    """Messages taken for sending that did not go: failed (with their error), or claimed
+    more than :data:`STUCK_AFTER` ago by a sender that stopped. None is retried by itself
+    (it may have reached the patient before the failure was recorded): ``outbox send``
+    lists them at every run until ``outbox retry`` releases them."""
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.claimed_at.is_not(None),
+                OutboxMessage.sent_at.is_(None),
+                or_(
+                    OutboxMessage.error.is_not(None),
+                    OutboxMessage.claimed_at < now - STUCK_AFTER,
+                ),
+            )
+            .order_by(OutboxMessage.id)
+        )
+    )
+
+
+def release(*, session: Session, message_id: int) -> OutboxMessage:
+    """Put a message that was not sent back in the queue (after its cause was fixed)."""
+    message = session.get(OutboxMessage, message_id)
+    if message is None:
+        raise NotFound(f"no outbox message {message_id}")
+    if message.sent_at is not None:
+        raise Conflict(f"outbox message {message_id} was sent: nothing to retry")
+    if message.claimed_at is None:
+        raise Conflict(f"outbox message {message_id} is already waiting to be sent")
+    message.claimed_at = None
+    message.error = None
+    return message
 
 
 def waiting(*, session: Session, sendable: Collection[str]) -> dict[str, int]:

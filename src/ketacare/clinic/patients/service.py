@@ -6,6 +6,7 @@ not clinical limits: 20-350 kg, 50-260 cm, born after 1900 and not in the future
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, tzinfo
 from typing import Any, TypeVar, cast
 
@@ -63,6 +64,22 @@ def _clean(text: str | None) -> str | None:
     return text or None
 
 
+#: One email address: reminders carry a single-use link, so a list ("a@x, b@y") or a
+#: display name would send it where it should not go (the shape only; not a deliverability
+#: check).
+_EMAIL = re.compile(r"[^@\s<>,;\"()]+@[^@\s<>,;\"()]+\.[^@\s<>,;\"()]+")
+
+
+def _email(text: str | None) -> str | None:
+    email = _clean(text)
+    if email is not None and not _EMAIL.fullmatch(email):
+        raise InvalidInput(
+            f"email {email!r} is not one email address: write it as name@example.org "
+            "(one address, no name or list)"
+        )
+    return email
+
+
 def create_patient(
     *, session: Session, actor: audit.Actor, data: schemas.PatientCreate, now: datetime
 ) -> Patient:
@@ -106,7 +123,7 @@ def create_patient(
         birth_date=data.birth_date,
         sex=data.sex,
         phone=_clean(data.phone),
-        email=_clean(data.email),
+        email=_email(data.email),
         address=_clean(data.address),
         created_at=now,
         created_by=actor.user_id,
@@ -334,6 +351,8 @@ def amend_patient(
         if required in changes and changes[required] is None:
             raise InvalidInput(f"{required} cannot be emptied")
     changes = {k: _clean(v) if isinstance(v, str) else v for k, v in changes.items()}
+    if "email" in changes:
+        changes["email"] = _email(changes["email"])
     changes = {k: v for k, v in changes.items() if getattr(patient, k) != v}
     if not changes:
         raise InvalidInput("the correction changes nothing")

@@ -103,6 +103,8 @@ def summary_values(
         "delivered_mg_per_kg": view["delivered_mg"] / setup.weight_kg,
         "one_day": len(local_days) <= 1,
         "order": _order(setup),
+        "news2_scale": f"SpO2 scale {setup.news2_spo2_scale}",
+        "news2_scale_2": setup.news2_spo2_scale == 2,
         "not_configured": list(setup.unset()),
         "checks": _checks(state),
         "vitals_columns": TABLE_VITALS,

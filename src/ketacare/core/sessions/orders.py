@@ -187,7 +187,8 @@ class MonitoringOrder:
     def scale_line(self) -> str:
         """The NEWS2 SpO2 scale as the order states it."""
         if self.spo2_scale == 2:
-            return f"NEWS2 SpO2 scale: 2 (target 88-92%; basis: {self.spo2_scale_basis})"
+            low, high = scale2_target()
+            return f"NEWS2 SpO2 scale: 2 (target {low:g}-{high:g}%; basis: {self.spo2_scale_basis})"
         return "NEWS2 SpO2 scale: 1 (the RCP's scale for every patient not prescribed scale 2)"
 
 
@@ -210,10 +211,11 @@ def _scale(raw: object, basis: object) -> tuple[Spo2Scale, str | None]:
     if raw not in (2, "2"):
         raise InvalidInput(f"monitoring order: {SCALE} must be 1 or 2, got {raw!r}")
     if not text:
+        low, high = scale2_target()
         raise InvalidInput(
             f"monitoring order: NEWS2 SpO2 scale 2 needs its basis ({SCALE_BASIS}): RCP 2017 "
-            "keeps scale 2 for a prescribed target of 88-92% (e.g. hypercapnic respiratory "
-            "failure), under the direction of a qualified clinician"
+            f"keeps scale 2 for a prescribed target of {low:g}-{high:g}% (e.g. hypercapnic "
+            "respiratory failure), under the direction of a qualified clinician"
         )
     if len(text) > _MAX_BASIS:
         raise InvalidInput(

@@ -172,7 +172,10 @@ class SessionSetup:
         'NEWS2 SpO2 scale 1 (RCP 2017: every patient not prescribed scale 2)'
         """
         if self.news2_spo2_scale == 2:
-            return f"NEWS2 SpO2 scale 2 (target 88-92%): {self.news2_spo2_scale_note}"
+            from ketacare.core.sessions.news2 import scale2_target  # news2 reads this module
+
+            low, high = scale2_target()
+            return f"NEWS2 SpO2 scale 2 (target {low:g}-{high:g}%): {self.news2_spo2_scale_note}"
         return "NEWS2 SpO2 scale 1 (RCP 2017: every patient not prescribed scale 2)"
 
     def unset(self) -> tuple[str, ...]:
