@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +17,11 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from ketacare.cli import app as cli_app
+from ketacare.clinic.audit.orm import AuditEvent
 from ketacare.clinic.followup import service
 from ketacare.clinic.followup.orm import OutboxMessage
 from ketacare.clinic.followup.senders import FileSender, configured
@@ -221,6 +224,14 @@ def test_a_message_that_was_not_sent_goes_again_only_when_released(
     assert _send(settings, tmp_path, **_relay(port)).exit_code == 1 and inbox.mails == []
     released = _send(settings, tmp_path, "retry", str(message_id))
     assert released.exit_code == 0 and "1 message(s) back in the queue" in released.output
+    with app.state.ctx.sessions() as session:  # the error it had stays on record
+        [row] = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "retry", AuditEvent.resource_type == "outbox_message"
+            )
+        ).all()
+        assert row.resource_id == str(message_id) and row.patient_id == 1
+        assert "ConnectionRefusedError" in json.dumps(row.detail)
     sent = _send(settings, tmp_path, **_relay(port))
     assert sent.exit_code == 0, sent.output
     assert len(inbox.mails) == 1 and _messages(app)[0].sent_at is not None

@@ -434,11 +434,12 @@ def outbox_retry(
 ) -> None:
     """Put messages that were not sent (failed, or left by a sender that stopped) back in
     the queue, once their cause is fixed; the next `outbox send` sends them."""
+    from ketacare.clinic.audit.service import SYSTEM
     from ketacare.clinic.followup import service as followup
 
     with _work() as (_settings, session):  # one refusal: none released, exit 2
         for message_id in message_ids:
-            followup.release(session=session, message_id=message_id)
+            followup.release(session=session, actor=SYSTEM, message_id=message_id, now=utc_now())
     typer.echo(f"{len(message_ids)} message(s) back in the queue")
 
 

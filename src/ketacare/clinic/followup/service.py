@@ -283,8 +283,11 @@ def not_sent(*, session: Session, now: datetime) -> list[OutboxMessage]:
     )
 
 
-def release(*, session: Session, message_id: int) -> OutboxMessage:
-    """Put a message that was not sent back in the queue (after its cause was fixed)."""
+def release(
+    *, session: Session, actor: audit.Actor, message_id: int, now: datetime
+) -> OutboxMessage:
+    """Put a message that was not sent back in the queue (after its cause was fixed); the
+    error it had is kept in the audit trail."""
     message = session.get(OutboxMessage, message_id)
     if message is None:
         raise NotFound(f"no outbox message {message_id}")
@@ -292,6 +295,16 @@ def release(*, session: Session, message_id: int) -> OutboxMessage:
         raise Conflict(f"outbox message {message_id} was sent: nothing to retry")
     if message.claimed_at is None:
         raise Conflict(f"outbox message {message_id} is already waiting to be sent")
+    audit.record(
+        session=session,
+        actor=actor,
+        action="retry",
+        resource_type="outbox_message",
+        resource_id=message.id,
+        patient_id=message.patient_id,
+        at=now,
+        detail={"channel": message.channel, "error": message.error, "attempts": message.attempts},
+    )
     message.claimed_at = None
     message.error = None
     return message
