@@ -277,6 +277,12 @@ def test_a_high_score_while_dosing_puts_continuous_monitoring_first_at_the_chair
     behind = alerts.split('data-testid="chairs-behind"', 1)[1].split("</section>", 1)[0]
     assert "continuous monitoring of vital signs (NEWS2 9) since" in behind
     login_page("nurse")
+    # the board says it too, beside any check overdue
+    clock.now += timedelta(minutes=16)  # the 15-min vitals are overdue as well
+    board = client.get("/board").text
+    cell = board.split('data-testid="board-next"', 1)[1].split("</td>", 1)[0]
+    assert "continuous monitoring of vital signs (NEWS2 9); overdue: vitals" in cell
+    clock.now -= timedelta(minutes=16)
     # a complete set scoring 0 ends it: the 15-min vitals check is next again
     clock.now += timedelta(minutes=5)
     view = record_event(client, nurse, sid, vitals())

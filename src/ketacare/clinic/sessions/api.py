@@ -89,6 +89,7 @@ def board(
                 "state": v["state"],
                 "next_check": v["next_check"],
                 "overdue": v["overdue"],
+                "behind": v["behind"],
                 "open_alerts": len(v["open_alerts"]),
                 "news2_latest": v["news2_latest"],
                 "elapsed_s": v["timers"].get("since_check_in"),

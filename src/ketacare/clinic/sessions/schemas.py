@@ -128,6 +128,8 @@ class SessionView(TypedDict):
     open_alerts: list[OpenAlert]
     next_check: NextCheck | None
     overdue: list[str]
+    #: what is behind: each overdue check, and a standing continuous monitoring first
+    behind: list[str]
     schedule_notes: list[str]
     timers: TimersView
     discharge: DischargeView

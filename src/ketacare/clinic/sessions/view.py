@@ -82,6 +82,7 @@ def view(
             what=schedule.next.what, due_at=schedule.next.due_at, status=schedule.next.status
         ),
         overdue=[c.what for c in schedule.overdue],
+        behind=[c.what if c.continuous else f"overdue: {c.what}" for c in schedule.behind],
         schedule_notes=list(schedule.notes),
         timers=TimersView(
             since_check_in=_seconds(clock.since_check_in),
