@@ -550,3 +550,49 @@ def test_two_reminder_runs_at_once_queue_one_reminder(app: Any, scheduled: dict[
     with sessions() as session:
         rows = session.scalars(select(OutboxMessage).where(OutboxMessage.patient_id == pid)).all()
     assert len(rows) == 1 and rows[0].recipient == f"patient {pid}"
+
+
+def test_the_patients_due_page_says_whether_each_reminder_went(
+    app: Any, client: Any, scheduled: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    """A reminder that waits or failed is seen by staff, who can then give the link."""
+    from ketacare.clinic.audit.service import SYSTEM
+    from ketacare.clinic.followup import schedules
+    from ketacare.clinic.followup.orm import OutboxMessage
+
+    pid, sessions = scheduled["pid"], app.state.ctx.sessions
+    login_page("nurse")
+
+    def cell() -> str:
+        page = client.get(f"/patients/{pid}/due-questionnaires").text
+        rows = [r for r in page.split("<tr>") if "Pain" in r and "reminder-status" in r]
+        return re.sub(r"\s+", " ", rows[0].split('data-testid="reminder-status">')[1])
+
+    assert cell().startswith("—</td>")  # nothing queued yet
+    with sessions() as session:
+        schedules.remind_patient(
+            session=session,
+            actor=SYSTEM,
+            patient_id=pid,
+            now=clock.now,
+            base_url="http://clinic.test",
+            zone=ZoneInfo("Europe/Amsterdam"),
+            valid_hours=24,
+            channel="file",
+            sendable=("file",),
+        )
+        session.commit()
+    assert cell().startswith("queued (file), not sent yet</td>")
+    with sessions() as session:
+        [message] = session.scalars(select(OutboxMessage)).all()
+        message.claimed_at, message.error = clock.now, "SMTPRecipientsRefused: 550 no mailbox"
+        session.commit()
+    assert cell().startswith(
+        '<strong class="sev">not sent</strong> (file: SMTPRecipientsRefused: 550 no mailbox): '
+        "give the link yourself</td>"
+    )
+    with sessions() as session:
+        [message] = session.scalars(select(OutboxMessage)).all()
+        message.error, message.sent_at = None, clock.now
+        session.commit()
+    assert cell().startswith("sent ")

@@ -380,7 +380,14 @@ def _patient_due_page(call: PageCall, patient_id: int, refused: Refusal | None =
     found = call.do(schedules.due_for_patient, patient_id=patient_id)
     return call.render(
         "followup/patient_due.html",
-        {"patient": patient, "found": found, "sendable": senders.sendable(call.settings)},
+        {
+            "patient": patient,
+            "found": found,
+            "reminders": schedules.reminders_of(session=call.session, found=found),
+            "stuck_after": service.STUCK_AFTER,
+            "now": call.now,
+            "sendable": senders.sendable(call.settings),
+        },
         refused=refused,
     )
 

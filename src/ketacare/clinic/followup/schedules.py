@@ -465,6 +465,21 @@ def reminder_key(plan: Plan, session: Session, occurrence_key: str) -> str:
     return f"outcome:{root.id}:{occurrence_key}"[:120]
 
 
+def reminders_of(*, session: Session, found: Iterable[PlanDue]) -> dict[str, OutboxMessage]:
+    """The reminder queued for each occurrence shown, by occurrence key (none: not queued),
+    so staff see one that waits or failed and can give the link themselves."""
+    keys = {
+        reminder_key(d.plan, session, s.occurrence.key): s.occurrence.key
+        for d in found
+        for s in d.status.items
+        if s.occurrence is not None
+    }
+    if not keys:
+        return {}
+    rows = session.scalars(select(OutboxMessage).where(OutboxMessage.dedupe_key.in_(keys)))
+    return {keys[m.dedupe_key]: m for m in rows}
+
+
 def patients_to_remind(*, session: Session) -> list[int]:
     """Patients with a live plan that has a schedule (the reminder run visits them)."""
     ids: list[int] = []
