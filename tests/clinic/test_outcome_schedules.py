@@ -170,7 +170,7 @@ def test_reminders_are_queued_once_per_occurrence(
     app: Any, client: Any, scheduled: dict[str, Any], clock: Any
 ) -> None:
     from ketacare.clinic.audit.service import SYSTEM
-    from ketacare.clinic.followup import schedules
+    from ketacare.clinic.followup import reminders
     from ketacare.clinic.followup.orm import OutboxMessage
 
     pid, plan_id = scheduled["pid"], scheduled["plan"]["id"]
@@ -178,7 +178,7 @@ def test_reminders_are_queued_once_per_occurrence(
 
     def run(now: datetime) -> Any:
         with sessions() as session:
-            result = schedules.remind_patient(
+            result = reminders.remind_patient(
                 session=session,
                 actor=SYSTEM,
                 patient_id=pid,
@@ -213,7 +213,7 @@ def test_reminders_are_queued_once_per_occurrence(
     page = client.get(f"/r/{token.group(1)}")
     assert page.status_code == 200 and "baseline" in page.text
     with sessions() as session:  # this patient has no email address on record
-        by_email = schedules.remind_patient(
+        by_email = reminders.remind_patient(
             session=session,
             actor=SYSTEM,
             patient_id=pid,
@@ -227,7 +227,7 @@ def test_reminders_are_queued_once_per_occurrence(
     assert (by_email.queued, by_email.already_queued, by_email.no_address) == (0, 1, 0)
     with pytest.raises(Exception, match="channel 'fax'"):
         with sessions() as session:
-            schedules.remind_patient(
+            reminders.remind_patient(
                 session=session,
                 actor=SYSTEM,
                 patient_id=pid,
@@ -513,7 +513,7 @@ def test_two_reminder_runs_at_once_queue_one_reminder(app: Any, scheduled: dict[
     import threading
 
     from ketacare.clinic.audit.service import SYSTEM
-    from ketacare.clinic.followup import schedules
+    from ketacare.clinic.followup import reminders
     from ketacare.clinic.followup.orm import OutboxMessage
     from ketacare.infra.db import unit_of_work
 
@@ -525,7 +525,7 @@ def test_two_reminder_runs_at_once_queue_one_reminder(app: Any, scheduled: dict[
             barrier.wait()
             with unit_of_work(sessions) as session:
                 results.append(
-                    schedules.remind_patient(
+                    reminders.remind_patient(
                         session=session,
                         actor=SYSTEM,
                         patient_id=pid,
@@ -557,7 +557,7 @@ def test_the_patients_due_page_says_whether_each_reminder_went(
 ) -> None:
     """A reminder that waits or failed is seen by staff, who can then give the link."""
     from ketacare.clinic.audit.service import SYSTEM
-    from ketacare.clinic.followup import schedules
+    from ketacare.clinic.followup import reminders
     from ketacare.clinic.followup.orm import OutboxMessage
 
     pid, sessions = scheduled["pid"], app.state.ctx.sessions
@@ -570,7 +570,7 @@ def test_the_patients_due_page_says_whether_each_reminder_went(
 
     assert cell().startswith("—</td>")  # nothing queued yet
     with sessions() as session:
-        schedules.remind_patient(
+        reminders.remind_patient(
             session=session,
             actor=SYSTEM,
             patient_id=pid,
@@ -591,8 +591,14 @@ def test_the_patients_due_page_says_whether_each_reminder_went(
         '<strong class="sev">not sent</strong> (file: SMTPRecipientsRefused: 550 no mailbox): '
         "give the link yourself</td>"
     )
+    # and on the clinic-wide overview, naming the patient
+    overview = client.get("/due-questionnaires").text
+    box = overview.split('data-testid="reminders-not-sent"')[1].split("</section>")[0]
+    assert "1 reminder(s) did not reach the patient" in box
+    assert "SMTPRecipientsRefused: 550 no mailbox" in box and f"/patients/{pid}/" in box
     with sessions() as session:
         [message] = session.scalars(select(OutboxMessage)).all()
         message.error, message.sent_at = None, clock.now
         session.commit()
     assert cell().startswith("sent ")
+    assert 'data-testid="reminders-not-sent"' not in client.get("/due-questionnaires").text

@@ -465,7 +465,7 @@ def followup_remind(
     from rich.progress import Progress
 
     from ketacare.clinic.audit.service import SYSTEM
-    from ketacare.clinic.followup import schedules, senders
+    from ketacare.clinic.followup import reminders, schedules, senders
     from ketacare.clinic.followup import service as followup
     from ketacare.infra.db import unit_of_work
     from ketacare.infra.migrate import ensure_current
@@ -483,13 +483,13 @@ def followup_remind(
     except KetacareError as exc:
         fail(str(exc))
     with sessions() as session:
-        patient_ids = schedules.patients_to_remind(session=session)
+        patient_ids = reminders.patients_to_remind(session=session)
     totals = {"patients": len(patient_ids), "queued": 0, "already_queued": 0, "no_address": 0}
     with Progress(console=Console(stderr=True), disable=json_output) as progress:
         task = progress.add_task("Reminders", total=len(patient_ids))
         for patient_id in patient_ids:
             with unit_of_work(sessions) as session:
-                result = schedules.remind_patient(
+                result = reminders.remind_patient(
                     session=session,
                     actor=SYSTEM,
                     patient_id=patient_id,

@@ -17,7 +17,7 @@ from ketacare.clinic.assessments.service import (
     record_assessment,
     refuse_incomplete,
 )
-from ketacare.clinic.followup import schedules, senders, service
+from ketacare.clinic.followup import reminders, schedules, senders, service
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.plans.service import get_plan
 from ketacare.core.errors import InvalidInput, KetacareError
@@ -383,7 +383,7 @@ def _patient_due_page(call: PageCall, patient_id: int, refused: Refusal | None =
         {
             "patient": patient,
             "found": found,
-            "reminders": schedules.reminders_of(session=call.session, found=found),
+            "reminders": reminders.reminders_of(session=call.session, found=found),
             "stuck_after": service.STUCK_AFTER,
             "now": call.now,
             "sendable": senders.sendable(call.settings),
@@ -415,7 +415,8 @@ def link_for_due_page(patient_id: int, call: PageCall = page_call("followup:writ
 def overview_page(call: PageCall = page_call("followup:read")) -> Response:
     """Patients with questionnaires due or overdue now, most overdue first."""
     rows = call.do(schedules.overview)
-    return call.render("followup/overview.html", {"rows": rows})
+    unsent = call.do(service.unsent_reminders)
+    return call.render("followup/overview.html", {"rows": rows, "unsent": unsent})
 
 
 def _my_page(call: PageCall, refused: Refusal | None = None, **extra: Any) -> Response:

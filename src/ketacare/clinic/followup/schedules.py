@@ -1,4 +1,4 @@
-"""Outcome schedules of plans: set (versioned), what is due now, links and reminders.
+"""Outcome schedules of plans: set (versioned), what is due now, and links for it.
 
 The rules live in :mod:`ketacare.core.outcomes.schedule` and
 :mod:`ketacare.core.outcomes.schedule_status`; this module gathers their
@@ -11,8 +11,8 @@ completed assessments, the plan's end) and keeps the versions.
 - A session is *given* when dosing started (:func:`sessions.state_of`); an opened
   session not yet dosing and a booked appointment are *booked* sessions.
 - The schedule starts when its first version was set on the plan line.
-- A reminder is queued once per occurrence: its outbox key names the plan line and
-  the occurrence, and the outbox refuses a key twice.
+
+The reminder run over these schedules is :mod:`ketacare.clinic.followup.reminders`.
 """
 
 from __future__ import annotations
@@ -24,18 +24,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ketacare.clinic.assessments.orm import Assessment
 from ketacare.clinic.audit import service as audit
-from ketacare.clinic.followup.orm import OutboxMessage, OutcomeSchedule, SelfReportLink
+from ketacare.clinic.followup.orm import OutcomeSchedule, SelfReportLink
 from ketacare.clinic.followup.service import (
     SELF_REPORT,
     create_link,
-    enqueue,
-    link_expiry,
-    unsendable,
 )
 from ketacare.clinic.patients.orm import Patient
 from ketacare.clinic.patients.service import get_patient
@@ -44,7 +40,6 @@ from ketacare.clinic.plans.service import get_plan
 from ketacare.clinic.sessions.orm import DosingSession
 from ketacare.clinic.sessions.service import state_of
 from ketacare.core.errors import InvalidInput
-from ketacare.core.instruments import get_instrument
 from ketacare.core.outcomes.schedule import Schedule, parse_schedule
 from ketacare.core.outcomes.schedule_status import (
     ItemStatus,
@@ -75,15 +70,6 @@ class PlanDue:
     @property
     def outstanding(self) -> tuple[ItemStatus, ...]:
         return self.status.outstanding
-
-
-@dataclass(frozen=True)
-class RemindResult:
-    """What one patient's reminder run did."""
-
-    queued: int
-    already_queued: int
-    no_address: int
 
 
 def parse(spec: object) -> Schedule:
@@ -325,7 +311,7 @@ def evaluate_plan(*, session: Session, plan: Plan, now: datetime) -> PlanDue | N
     return PlanDue(plan=plan, schedule=row, status=status)
 
 
-def _live_plans(session: Session, patient_id: int | None = None) -> list[Plan]:
+def live_plans(session: Session, patient_id: int | None = None) -> list[Plan]:
     query = select(Plan).where(Plan.status.in_(LIVE)).order_by(Plan.id)
     if patient_id is not None:
         query = query.where(Plan.patient_id == patient_id)
@@ -336,7 +322,7 @@ def _live_plans(session: Session, patient_id: int | None = None) -> list[Plan]:
 
 def _due_unaudited(session: Session, patient_id: int, now: datetime) -> list[PlanDue]:
     out = []
-    for plan in _live_plans(session, patient_id):
+    for plan in live_plans(session, patient_id):
         found = evaluate_plan(session=session, plan=plan, now=now)
         if found is not None:
             out.append(found)
@@ -385,7 +371,7 @@ class OverviewRow:
 def overview(*, session: Session, actor: audit.Actor, now: datetime) -> list[OverviewRow]:
     """Patients with questionnaires due or overdue now, most overdue first (audited read)."""
     by_patient: dict[int, list[tuple[int, ItemStatus]]] = {}
-    for plan in _live_plans(session):
+    for plan in live_plans(session):
         found = evaluate_plan(session=session, plan=plan, now=now)
         if found is None:
             continue
@@ -457,147 +443,3 @@ def link_for_due(
 
 
 # --------------------------------------------------------------------------- reminders
-
-
-def reminder_key(plan: Plan, session: Session, occurrence_key: str) -> str:
-    """The outbox key of one occurrence: the first plan of the line and the occurrence."""
-    root = chain(session=session, plan=plan)[-1]
-    return f"outcome:{root.id}:{occurrence_key}"[:120]
-
-
-def reminders_of(*, session: Session, found: Iterable[PlanDue]) -> dict[str, OutboxMessage]:
-    """The reminder queued for each occurrence shown, by occurrence key (none: not queued),
-    so staff see one that waits or failed and can give the link themselves."""
-    keys = {
-        reminder_key(d.plan, session, s.occurrence.key): s.occurrence.key
-        for d in found
-        for s in d.status.items
-        if s.occurrence is not None
-    }
-    if not keys:
-        return {}
-    rows = session.scalars(select(OutboxMessage).where(OutboxMessage.dedupe_key.in_(keys)))
-    return {keys[m.dedupe_key]: m for m in rows}
-
-
-def patients_to_remind(*, session: Session) -> list[int]:
-    """Patients with a live plan that has a schedule (the reminder run visits them)."""
-    ids: list[int] = []
-    for plan in _live_plans(session):
-        if plan.patient_id not in ids and effective(session=session, plan=plan) is not None:
-            ids.append(plan.patient_id)
-    return ids
-
-
-def remind_patient(
-    *,
-    session: Session,
-    actor: audit.Actor,
-    patient_id: int,
-    now: datetime,
-    base_url: str,
-    zone: ZoneInfo,
-    valid_hours: float,
-    channel: str,
-    sendable: Collection[str],
-) -> RemindResult:
-    """Queue one reminder per due or overdue occurrence not reminded before.
-
-    Each reminder carries its own single-use link for that questionnaire. An
-    occurrence already in the outbox (sent or not) is skipped, so no occurrence is
-    reminded twice, however often the run is repeated.
-    """
-    if channel not in CHANNELS:
-        raise InvalidInput(f"channel {channel!r}: allowed {', '.join(CHANNELS)}")
-    if channel not in sendable:
-        raise InvalidInput(unsendable(channel, sendable))
-    patient = get_patient(session=session, patient_id=patient_id)
-    found = due_for_patient(session=session, actor=actor, patient_id=patient_id, now=now)
-    recipient = {"email": patient.email, "sms": patient.phone}.get(channel, f"patient {patient_id}")
-    queued = already = missing = 0
-    for plan_due in found:
-        for status in plan_due.outstanding:
-            occurrence = status.occurrence
-            assert occurrence is not None
-            key = reminder_key(plan_due.plan, session, occurrence.key)
-            if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)):
-                already += 1
-                continue
-            if not recipient:
-                missing += 1
-                continue
-            try:
-                with session.begin_nested():  # a run racing this one may queue it first
-                    queued += _queue_one(
-                        session,
-                        actor,
-                        plan_due,
-                        status,
-                        key,
-                        recipient,
-                        channel,
-                        now,
-                        base_url,
-                        zone,
-                        valid_hours,
-                    )
-            except IntegrityError:
-                already += 1
-    return RemindResult(queued=queued, already_queued=already, no_address=missing)
-
-
-def _queue_one(
-    session: Session,
-    actor: audit.Actor,
-    plan_due: PlanDue,
-    status: ItemStatus,
-    key: str,
-    recipient: str,
-    channel: str,
-    now: datetime,
-    base_url: str,
-    zone: ZoneInfo,
-    valid_hours: float,
-) -> int:
-    """One occurrence's link and reminder; 0 when the outbox already had the key."""
-    occurrence = status.occurrence
-    assert occurrence is not None
-    patient_id = plan_due.plan.patient_id
-    link, token = create_link(
-        session=session,
-        actor=actor,
-        patient_id=patient_id,
-        instruments=[occurrence.instrument],
-        valid_hours=valid_hours,
-        now=now,
-        base_url=base_url,
-        zone=zone,
-        created_by=actor.user_id or plan_due.schedule.created_by,
-    )
-    link.schedule_id = plan_due.schedule.id
-    link.occurrences = [occurrence_record(plan_due.plan.id, status)]
-    title = get_instrument(occurrence.instrument).title
-    message = enqueue(
-        session=session,
-        patient_id=patient_id,
-        channel=channel,
-        recipient=recipient,
-        subject=f"Questionnaire due: {title}",
-        body=f"Please fill in {title} ({occurrence.label}): {base_url}/r/{token}\n"
-        f"{link_expiry(link.expires_at, zone)}",
-        dedupe_key=key,
-        now=now,
-    )
-    if message is None:
-        return 0
-    audit.record(
-        session=session,
-        actor=actor,
-        action="remind",
-        resource_type="outbox_message",
-        resource_id=message.id,
-        patient_id=patient_id,
-        at=now,
-        detail={"occurrence": occurrence.key, "channel": channel},
-    )
-    return 1

@@ -16,6 +16,7 @@ from ketacare.clinic.assessments.service import record_assessment, refuse_incomp
 from ketacare.clinic.audit import service as audit
 from ketacare.clinic.followup.orm import OutboxMessage, SelfReportLink
 from ketacare.clinic.followup.senders import Sender, why_not
+from ketacare.clinic.patients.orm import Patient
 from ketacare.clinic.patients.service import get_patient
 from ketacare.core.errors import InvalidInput
 from ketacare.core.instruments import IncompleteAnswers, get_instrument, self_report_ids
@@ -281,6 +282,30 @@ def not_sent(*, session: Session, now: datetime) -> list[OutboxMessage]:
             .order_by(OutboxMessage.id)
         )
     )
+
+
+def unsent_reminders(
+    *, session: Session, actor: audit.Actor, now: datetime
+) -> list[tuple[OutboxMessage, Patient]]:
+    """The reminders that did not go out (:func:`not_sent`), each with its patient, for the
+    staff's overview: they give those links in person (an audited read)."""
+    rows = [
+        (m, get_patient(session=session, patient_id=m.patient_id))
+        for m in not_sent(session=session, now=now)
+    ]
+    if rows:
+        audit.record(
+            session=session,
+            actor=actor,
+            action="read",
+            resource_type="outbox_message",
+            at=now,
+            detail={
+                "messages": [m.id for m, _ in rows],
+                "patients": sorted({p.id for _, p in rows}),
+            },
+        )
+    return rows
 
 
 def release(
