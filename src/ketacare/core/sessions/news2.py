@@ -178,28 +178,18 @@ class News2Score:
         return f"NEWS2 {self.total} ({self.band_label}){scale}" + (f": {scored}" if scored else "")
 
 
-#: each NEWS2 parameter as a vitals set names it
+#: each NEWS2 parameter as a vitals set names it, and its ``news2`` (scale 1) item; on
+#: scale 2 SpO2 is one of two items (:data:`_SCALE2_SPO2`)
 _PARAMETERS: Final = (
-    ("rr_per_min", "respiratory rate", "/min"),
-    ("spo2_pct", "SpO2", "%"),
-    ("supplemental_oxygen", "supplemental oxygen", ""),
-    ("temperature_c", "temperature", "°C"),
-    ("sbp_mmhg", "systolic blood pressure", "mmHg"),
-    ("hr_per_min", "heart rate", "/min"),
-    ("consciousness", "consciousness", ""),
+    ("rr_per_min", "respiratory rate", "/min", "respiratory_rate_per_min"),
+    ("spo2_pct", "SpO2", "%", "spo2_pct"),
+    ("supplemental_oxygen", "supplemental oxygen", "", "on_supplemental_oxygen"),
+    ("temperature_c", "temperature", "°C", "temperature_c"),
+    ("sbp_mmhg", "systolic blood pressure", "mmHg", "systolic_mmhg"),
+    ("hr_per_min", "heart rate", "/min", "heart_rate_per_min"),
+    ("consciousness", "consciousness", "", "consciousness_cvpu"),
 )
-
-
-#: the ``news2`` (scale 1) item of each vitals field; on scale 2 SpO2 is one of two items
-_ITEMS: Final = {
-    "rr_per_min": "respiratory_rate_per_min",
-    "spo2_pct": "spo2_pct",
-    "supplemental_oxygen": "on_supplemental_oxygen",
-    "temperature_c": "temperature_c",
-    "sbp_mmhg": "systolic_mmhg",
-    "hr_per_min": "heart_rate_per_min",
-    "consciousness": "consciousness_cvpu",
-}
+_ITEMS: Final = {field: item for field, _, _, item in _PARAMETERS}
 
 #: scale 2's SpO2 item by air (False) or oxygen (True), as its skip logic asks it
 _SCALE2_SPO2: Final = {False: "spo2_on_air_pct", True: "spo2_on_oxygen_pct"}
@@ -229,7 +219,7 @@ def _answer(field: str, reading: object) -> object:
 
 def _answers(vitals: Vitals, scale: Spo2Scale) -> dict[str, object] | None:
     """The set as the scale's instrument takes it, keyed by item; None when incomplete."""
-    readings = {field: getattr(vitals, field) for field, _, _ in _PARAMETERS}
+    readings = {field: getattr(vitals, field) for field, _, _, _ in _PARAMETERS}
     if any(r is None for r in readings.values()):
         return None
     oxygen = bool(vitals.supplemental_oxygen)
@@ -269,13 +259,13 @@ def partial_news2(vitals: Vitals, *, scale: Spo2Scale) -> PartialNews2 | None:
     >>> partial_news2(v, scale=2).red
     ()
     """
-    readings = [getattr(vitals, field) for field, _, _ in _PARAMETERS]
+    readings = [getattr(vitals, field) for field, _, _, _ in _PARAMETERS]
     if all(r is not None for r in readings):
         return None
     items = {i.id: i for i in get_instrument(_instrument_id(scale)).items}
     oxygen = None if vitals.supplemental_oxygen is None else bool(vitals.supplemental_oxygen)
     red: list[str] = []
-    for (field, label, unit), reading in zip(_PARAMETERS, readings, strict=True):
+    for (field, label, unit, _), reading in zip(_PARAMETERS, readings, strict=True):
         if reading is None:
             continue
         try:
@@ -289,7 +279,7 @@ def partial_news2(vitals: Vitals, *, scale: Spo2Scale) -> PartialNews2 | None:
             shown = reading if isinstance(reading, str) else f"{reading:g} {unit}".strip()
             red.append(f"{label} {shown}" if not isinstance(reading, bool) else label)
     missing = tuple(
-        label for (_, label, _), r in zip(_PARAMETERS, readings, strict=True) if r is None
+        label for (_, label, _, _), r in zip(_PARAMETERS, readings, strict=True) if r is None
     )
     return PartialNews2(seq=vitals.seq, at=vitals.at, red=tuple(red), missing=missing)
 
