@@ -431,3 +431,19 @@ def test_implicit_tls_and_a_login_from_the_password_file(
         assert len(inbox.mails) == 1
     finally:
         controller.stop()
+
+
+def test_a_message_left_claimed_by_a_stopped_sender_counts_as_not_sent_after_15_min(
+    app: Any,
+) -> None:
+    message_id = _enqueue(app, "email")
+    now = app.state.ctx.clock()
+    with app.state.ctx.sessions() as session:
+        message = session.get(OutboxMessage, message_id)
+        assert message is not None
+        message.claimed_at = now - dt.timedelta(minutes=14)  # a sender may still be at it
+        assert service.delivery(message, now=now) == "queued"
+        assert service.not_sent(session=session, now=now) == []
+        message.claimed_at = now - dt.timedelta(minutes=16)  # it stopped mid-way
+        assert service.delivery(message, now=now) == "not_sent"
+        assert [m.id for m in service.not_sent(session=session, now=now)] == [message_id]

@@ -383,9 +383,7 @@ def _patient_due_page(call: PageCall, patient_id: int, refused: Refusal | None =
         {
             "patient": patient,
             "found": found,
-            "reminders": reminders.reminders_of(session=call.session, found=found),
-            "stuck_after": service.STUCK_AFTER,
-            "now": call.now,
+            "reminders": reminders.reminders_of(session=call.session, found=found, now=call.now),
             "sendable": senders.sendable(call.settings),
         },
         refused=refused,

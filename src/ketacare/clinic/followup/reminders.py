@@ -29,7 +29,14 @@ from ketacare.clinic.followup.schedules import (
     live_plans,
     occurrence_record,
 )
-from ketacare.clinic.followup.service import create_link, enqueue, link_expiry, unsendable
+from ketacare.clinic.followup.service import (
+    Delivery,
+    create_link,
+    delivery,
+    enqueue,
+    link_expiry,
+    unsendable,
+)
 from ketacare.clinic.patients.service import get_patient
 from ketacare.clinic.plans.orm import Plan
 from ketacare.core.errors import InvalidInput
@@ -48,23 +55,29 @@ class RemindResult:
 
 def reminder_key(plan: Plan, session: Session, occurrence_key: str) -> str:
     """The outbox key of one occurrence: the first plan of the line and the occurrence."""
-    root = chain(session=session, plan=plan)[-1]
+    return _key(chain(session=session, plan=plan)[-1], occurrence_key)
+
+
+def _key(root: Plan, occurrence_key: str) -> str:
     return f"outcome:{root.id}:{occurrence_key}"[:120]
 
 
-def reminders_of(*, session: Session, found: Iterable[PlanDue]) -> dict[str, OutboxMessage]:
-    """The reminder queued for each occurrence shown, by occurrence key (none: not queued),
-    so staff see one that waits or failed and can give the link themselves."""
-    keys = {
-        reminder_key(d.plan, session, s.occurrence.key): s.occurrence.key
-        for d in found
-        for s in d.status.items
-        if s.occurrence is not None
-    }
+def reminders_of(
+    *, session: Session, found: Iterable[PlanDue], now: datetime
+) -> dict[tuple[int, str], tuple[OutboxMessage, Delivery]]:
+    """The reminder queued for each occurrence shown, by (plan id, occurrence key), with
+    how far it went (none: not queued), so staff see one that waits or failed and can give
+    the link themselves."""
+    keys: dict[str, tuple[int, str]] = {}
+    for d in found:
+        root = chain(session=session, plan=d.plan)[-1]  # once per plan, not per item
+        for s in d.status.items:
+            if s.occurrence is not None:
+                keys[_key(root, s.occurrence.key)] = (d.plan.id, s.occurrence.key)
     if not keys:
         return {}
     rows = session.scalars(select(OutboxMessage).where(OutboxMessage.dedupe_key.in_(keys)))
-    return {keys[m.dedupe_key]: m for m in rows}
+    return {keys[m.dedupe_key]: (m, delivery(m, now=now)) for m in rows}
 
 
 def patients_to_remind(*, session: Session) -> list[int]:

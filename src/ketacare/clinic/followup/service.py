@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select, update
@@ -261,6 +262,21 @@ def pending(
 #: A message claimed this long ago and neither sent nor failed was left by a sender that
 #: stopped mid-way (an operational bound, not a clinical number).
 STUCK_AFTER = timedelta(minutes=15)
+
+
+#: How far a queued message went: sent, waiting its turn, or taken and not sent.
+Delivery = Literal["sent", "queued", "not_sent"]
+
+
+def delivery(message: OutboxMessage, *, now: datetime) -> Delivery:
+    """How far ``message`` went; "not_sent" exactly when :func:`not_sent` lists it."""
+    if message.sent_at is not None:
+        return "sent"
+    if message.claimed_at is not None and (
+        message.error is not None or message.claimed_at < now - STUCK_AFTER
+    ):
+        return "not_sent"
+    return "queued"
 
 
 def not_sent(*, session: Session, now: datetime) -> list[OutboxMessage]:
