@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from core.instruments.probe import PROBE_HEAD
 from ketacare.cli import app
 from ketacare.core.errors import OutOfRange
 from ketacare.core.instruments import get_instrument, score
@@ -245,19 +246,9 @@ def test_instruments_lists_news2() -> None:
     assert by_id["news2"]["items"][0] == "respiratory_rate_per_min"
 
 
-_MEASUREMENT_FILE = """
-id = "probe"
-version = "1"
-title = "Probe"
-short_title = "Probe"
-description = "A measurement item for loader checks."
-[licence]
-case = "full_text"
-holder = "none"
-terms = "none"
-[[sources]]
-citation = "none"
-url = "https://example.org"
+_MEASUREMENT_FILE = (
+    PROBE_HEAD
+    + """
 [[items]]
 id = "reading"
 label = "Reading"
@@ -266,6 +257,7 @@ kind = "measurement"
 [scoring]
 method = "sum"
 """
+)
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.instruments.probe import PROBE_HEAD
 from ketacare.core.errors import DataFileError, InvalidInput
 from ketacare.core.instruments import get_instrument, load_instrument_text, score
 
@@ -122,22 +123,9 @@ def test_a_missing_saturation_leaves_no_total() -> None:
     assert result.missing == ("spo2_on_air_pct",)
 
 
-_ONE_OF = """
-id = "probe"
-version = "1"
-title = "Probe"
-short_title = "Probe"
-description = "A one_of sub-score for loader checks."
-[use]
-self_report = false
-screenings = []
-[licence]
-case = "full_text"
-holder = "none"
-terms = "none"
-[[sources]]
-citation = "none"
-url = "https://example.org"
+_ONE_OF = (
+    PROBE_HEAD
+    + """
 [[items]]
 id = "gate"
 label = "Gate"
@@ -160,6 +148,7 @@ method = "one_of"
 [scoring]
 method = "sum"
 """
+)
 
 
 @pytest.mark.parametrize(
