@@ -248,7 +248,7 @@ def test_a_recipient_that_is_not_one_address_gets_nothing(
     _enqueue(app, "email", "maria.jansen@example.org, someone@example.net")
     result = _send(settings, tmp_path, **_relay(port))
     assert result.exit_code == 1 and inbox.mails == []
-    assert "must be one email address" in (_messages(app)[0].error or "")
+    assert "is not one email address" in (_messages(app)[0].error or "")
 
 
 def test_starttls_checks_the_relays_certificate_against_the_clinics_ca(
@@ -302,10 +302,10 @@ def test_a_sender_of_another_channel_cannot_send_a_message(
 @pytest.mark.parametrize(
     ("smtp", "named"),
     [
-        ({"host": "mail.example.org"}, "KETACARE_SMTP_FROM must be the sender address"),
+        ({"host": "mail.example.org"}, "KETACARE_SMTP_FROM \\(the sender address\\) '' is not one"),
         (
             {"host": "mail.example.org", "from": "Clinic <k@example.org>"},
-            "the sender address alone",
+            "is not one email address: write it as name@example.org",
         ),
         (
             {"host": "mail.example.org", "from": "k@example.org", "security": "none"},

@@ -7,7 +7,6 @@ asks for them, never at import time, so a test can build as many as it likes.
 from __future__ import annotations
 
 import os
-import re
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -375,11 +374,9 @@ class Settings(BaseSettings):
     def _mail_server_complete(self) -> Settings:
         if not self.smtp_host:
             return self
-        if not re.fullmatch(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+", self.smtp_from):
-            raise ValueError(
-                "KETACARE_SMTP_FROM must be the sender address alone (e.g. clinic@example.org, "
-                "no display name) when KETACARE_SMTP_HOST is set"
-            )
+        from ketacare.infra.addresses import one_email_address
+
+        one_email_address(self.smtp_from, what="KETACARE_SMTP_FROM (the sender address)")
         if self.smtp_security == "none" and self.smtp_host not in LOOPBACK_HOSTS:
             raise ValueError(
                 f"KETACARE_SMTP_SECURITY=none sends reminders unencrypted: allowed only to a "

@@ -11,11 +11,12 @@ from __future__ import annotations
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import formatdate, getaddresses, make_msgid
+from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Protocol
 
 from ketacare.clinic.followup.orm import OutboxMessage
+from ketacare.infra.addresses import one_email_address
 from ketacare.infra.settings import Settings
 
 #: Seconds to wait for the mail server before the message is recorded as failed.
@@ -94,7 +95,7 @@ class SmtpSender:
 
     def send(self, message: OutboxMessage) -> None:
         s = self.settings
-        address = single_address(message.recipient)
+        address = one_email_address(message.recipient, what="the recipient")
         mail = EmailMessage()
         mail["From"] = s.smtp_from
         mail["To"] = address
@@ -120,23 +121,6 @@ class SmtpSender:
             refused = client.send_message(mail, from_addr=s.smtp_from, to_addrs=[address])
         if refused:  # some recipients refused: the message did not reach the patient
             raise smtplib.SMTPRecipientsRefused(refused)
-
-
-def single_address(text: str) -> str:
-    """The one email address a reminder goes to, or ValueError: a list ("a@x.org, b@y.org")
-    would send the patient's single-use link to someone else as well.
-
-    >>> single_address(" maria.jansen@example.org ")
-    'maria.jansen@example.org'
-    >>> single_address("a@example.org, b@example.org")
-    Traceback (most recent call last):
-    ...
-    ValueError: the recipient must be one email address, got 'a@example.org, b@example.org'
-    """
-    found = getaddresses([text])
-    if len(found) != 1 or "@" not in found[0][1] or found[0][1] != text.strip():
-        raise ValueError(f"the recipient must be one email address, got {text!r}")
-    return found[0][1]
 
 
 def configured(settings: Settings) -> dict[str, Sender]:

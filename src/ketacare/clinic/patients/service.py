@@ -6,7 +6,6 @@ not clinical limits: 20-350 kg, 50-260 cm, born after 1900 and not in the future
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, tzinfo
 from typing import Any, TypeVar, cast
 
@@ -20,6 +19,7 @@ from ketacare.clinic.patients.identity import duplicate_message, possible_duplic
 from ketacare.clinic.patients.orm import Allergy, BodyMeasurement, Condition, Medication, Patient
 from ketacare.core.errors import InvalidInput, OutOfRange
 from ketacare.core.terminology import icd10cm_display, normalise_icd10cm, normalise_rxcui
+from ketacare.infra.addresses import one_email_address
 from ketacare.infra.db import existing
 from ketacare.infra.errors import Conflict, NotFound, PossibleDuplicate, RecordRetired
 
@@ -64,20 +64,9 @@ def _clean(text: str | None) -> str | None:
     return text or None
 
 
-#: One email address: reminders carry a single-use link, so a list ("a@x, b@y") or a
-#: display name would send it where it should not go (the shape only; not a deliverability
-#: check).
-_EMAIL = re.compile(r"[^@\s<>,;\"()]+@[^@\s<>,;\"()]+\.[^@\s<>,;\"()]+")
-
-
 def _email(text: str | None) -> str | None:
     email = _clean(text)
-    if email is not None and not _EMAIL.fullmatch(email):
-        raise InvalidInput(
-            f"email {email!r} is not one email address: write it as name@example.org "
-            "(one address, no name or list)"
-        )
-    return email
+    return None if email is None else one_email_address(email)
 
 
 def create_patient(
