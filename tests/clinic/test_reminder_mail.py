@@ -162,7 +162,9 @@ def test_an_email_reminder_reaches_the_mail_server_once(
     smtp = _relay(port, sender="kliniek@example.org")
     first = _send(settings, tmp_path, **smtp)
     assert first.exit_code == 0, first.output
-    assert "sent 2 message(s): 1 by file" in first.output
+    assert f"sent 2 message(s): 1 by file (files in {tmp_path / 'cli' / 'outbox'})" in (
+        " ".join(first.output.split())
+    )
     assert "1 by email (the mail server 127.0.0.1:" in first.output
     [(sender, recipients, text)] = inbox.mails
     assert sender == "kliniek@example.org"

@@ -39,6 +39,9 @@ class FileSender:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
+    def __str__(self) -> str:
+        return f"files in {self.folder}"
+
     def send(self, message: OutboxMessage) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{message.id:08d}.txt"
