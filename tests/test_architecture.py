@@ -114,6 +114,16 @@ def test_each_domain_has_the_standard_files_or_is_a_listed_exception() -> None:
     assert [n for n in NONSTANDARD if not (CLINIC / n).is_dir()] == []
 
 
+def test_the_clinic_tests_mirror_the_clinic_domains() -> None:
+    """``tests/clinic/<domain>/`` holds the tests of ``clinic/<domain>/``: a folder there
+    names a domain, and the tests of the whole application stand directly in
+    ``tests/clinic/``, so a newcomer finds a domain's tests where its code is."""
+    tests = Path(__file__).resolve().parent / "clinic"
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith("_")}
+    assert folders, "no domain folders under tests/clinic"
+    assert sorted(folders - {d.name for d in _domains()}) == []
+
+
 def test_every_orm_module_is_registered_in_the_metadata() -> None:
     tree = ast.parse((CLINIC / "models.py").read_text(encoding="utf-8"))
     registered = {

@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from clinic import test_stock
-from clinic.test_stock import RECEIPT, _event, _infuse, _post
+from clinic.stock import test_stock
+from clinic.stock.test_stock import RECEIPT, _event, _infuse, _post
 
 #: the clinic with a second nurse (the witness) and a signed IV plan
 stock = test_stock.stock

@@ -31,7 +31,7 @@ from ketacare.clinic.accounts.orm import RoleRequest, User
 from ketacare.clinic.audit.orm import AuditEvent
 from ketacare.clinic.demo import DEMO_PASSWORD
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "tests" / "oidc_provider.mjs"
 CALLBACK = "http://testserver/login/oidc/callback"
 SECRET = "sso-test-client-secret-0123456789"

@@ -342,7 +342,7 @@ def test_no_small_count_of_a_random_table_can_be_pinned(
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
     from disclosure import lp_audit, table
 
     cells, sums = table(conditions, protocols, seed=seed)

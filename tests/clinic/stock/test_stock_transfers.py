@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from clinic import test_stock
-from clinic.test_stock import RECEIPT, _entries, _post
-from clinic.test_stock_reports import _rows
+from clinic.stock import test_stock
+from clinic.stock.test_stock import RECEIPT, _entries, _post
+from clinic.stock.test_stock_reports import _rows
 
 #: the clinic with a second nurse (the witness) and a signed IV plan
 stock = test_stock.stock

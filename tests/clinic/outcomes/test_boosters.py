@@ -205,7 +205,7 @@ set_by = "Clinic policy B-2 (test value)"
 def test_the_documented_example_has_no_values_and_loads_as_no_rule() -> None:
     from ketacare.clinic.outcomes.policy import load_outcome_policy
 
-    example = Path(__file__).parents[2] / "docs/examples/outcome-policy.example.toml"
+    example = Path(__file__).parents[3] / "docs/examples/outcome-policy.example.toml"
     assert load_outcome_policy(path=example).boosters == ()
     active = [
         line

@@ -26,8 +26,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from clinic import test_stock
-from clinic.test_stock import RECEIPT, _infuse, _post
+from clinic.stock import test_stock
+from clinic.stock.test_stock import RECEIPT, _infuse, _post
 from pdf_text import flat, pages_of, words_outside_the_margins
 
 #: the clinic with a second nurse (the witness) and a signed IV plan
