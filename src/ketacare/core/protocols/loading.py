@@ -44,6 +44,7 @@ from ketacare.core.protocols.model import (
     RoundingMode,
     RoundingStep,
     SourcedValue,
+    Titration,
 )
 from ketacare.core.sources import Source
 
@@ -97,7 +98,7 @@ def _indications(reader: Reader) -> tuple[Indication, ...]:
 
 def _dose(reader: Reader, keys: set[str], route: str) -> DoseRule:
     dose = reader.sub("dose")
-    dose.only(("kind", "source", *_DOSE_NUMBERS, "allowed_mg", "note"))
+    dose.only(("kind", "source", *_DOSE_NUMBERS, "allowed_mg", "note", "titration"))
     kind = dose.text("kind")
     if kind not in _DOSE_FIELDS:
         raise dose.fail("kind", f"{kind!r} is not one of {', '.join(_DOSE_FIELDS)}")
@@ -151,6 +152,24 @@ def _dose(reader: Reader, keys: set[str], route: str) -> DoseRule:
         first_session_mg=first,
         allowed_mg=allowed,
         note=dose.opt_text("note") or "",
+        titration=_titration(dose, keys, kind),
+    )
+
+
+def _titration(dose: Reader, keys: set[str], kind: str) -> Titration | None:
+    """``[dose.titration]``: the source's start of an infusion it titrates up to the
+    ordered rate (``start_mg_per_h``, optionally ``per_kg`` of body weight)."""
+    table = dose.opt_sub("titration")
+    if table is None:
+        return None
+    if kind not in ("rate_per_kg", "rate_fixed"):
+        raise dose.fail("titration", f"applies to a rate (rate_per_kg, rate_fixed), not {kind!r}")
+    table.only(("start_mg_per_h", "per_kg", "source", "note"))
+    return Titration(
+        start_mg_per_h=table.number("start_mg_per_h", positive=True),
+        per_kg=table.opt_number("per_kg", positive=True),
+        source_key=table.source_ref("source", keys),
+        note=table.opt_text("note") or "",
     )
 
 

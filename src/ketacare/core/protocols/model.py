@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Final, Literal
 
 from ketacare.core.sources import Source
@@ -79,6 +80,32 @@ class Indication:
 
 
 @dataclass(frozen=True, slots=True)
+class Titration:
+    """Where an infusion starts when its source titrates up to the ordered rate.
+
+    The source's start, ``start_mg_per_h`` per ``per_kg`` kg of body weight (or
+    for any weight when ``per_kg`` is None), from which the rate is raised by
+    effect and side effects up to the plan's rate, which stays the ceiling.
+
+    Examples
+    --------
+    >>> t = Titration(start_mg_per_h=5, per_kg=70, source_key="dahan-2011")
+    >>> t.start_for(weight_kg=Decimal(70)), round(t.start_for(weight_kg=Decimal(50)), 4)
+    (Decimal('5'), Decimal('3.5714'))
+    """
+
+    start_mg_per_h: float
+    per_kg: float | None
+    source_key: str
+    note: str = ""
+
+    def start_for(self, *, weight_kg: Decimal) -> Decimal:
+        """The exact start for one patient, in mg/h (unrounded)."""
+        start = Decimal(str(self.start_mg_per_h))
+        return start * weight_kg / Decimal(str(self.per_kg)) if self.per_kg else start
+
+
+@dataclass(frozen=True, slots=True)
 class DoseRule:
     """How one session's dose is computed.
 
@@ -104,6 +131,8 @@ class DoseRule:
     first_session_mg: float | None = None
     allowed_mg: tuple[float, ...] = ()
     note: str = ""
+    #: an infusion the source starts lower and titrates up to the ordered rate
+    titration: Titration | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,6 @@ from ketacare.core.protocols.arithmetic import (
     check_limits,
     check_weight,
     exact_sessions,
-    format_number,
     positive_decimal,
     round_to_step,
     to_decimal,
@@ -59,6 +58,7 @@ from ketacare.core.protocols.limits import (
     unset_ceilings,
 )
 from ketacare.core.protocols.model import Protocol, RoundingStep
+from ketacare.core.protocols.wording import order_text, plan_notes, rounding_text
 
 
 class SessionDoc(TypedDict):
@@ -76,6 +76,8 @@ class SessionDoc(TypedDict):
     duration_h: float | None
     duration_min: float | None
     capped_by_rule: bool
+    #: where a titrated infusion starts (plans stored before titration lack it)
+    start_rate_mg_per_h: NotRequired[float | None]
     #: the session number under its older name, in plans stored before ``number``
     session: NotRequired[int]
 
@@ -117,6 +119,9 @@ class PlannedSession:
     rate_ml_per_h: float | None
     duration_min: float | None
     capped_by_rule: bool
+    #: where the infusion starts when its source titrates up to ``rate_mg_per_h`` (the
+    #: ceiling); None when it runs at its rate from the start
+    start_rate_mg_per_h: float | None = None
 
     @property
     def duration_h(self) -> float | None:
@@ -141,6 +146,7 @@ class PlannedSession:
             "duration_h": self.duration_h,
             "duration_min": self.duration_min,
             "capped_by_rule": self.capped_by_rule,
+            "start_rate_mg_per_h": self.start_rate_mg_per_h,
         }
 
 
@@ -198,23 +204,6 @@ class Plan:
             "not_usable_reason": self.not_usable_reason,
             "notes": list(self.notes),
         }
-
-
-def _rounding_text(protocol: Protocol) -> str:
-    r = protocol.rounding
-    words = {"half_up": "half up", "down": "down"}
-    parts = [
-        f"doses to {r.dose_mg.step:g} mg ({words[r.dose_mg.mode]})",
-        f"rates to {r.rate_mg_per_h.step:g} mg/h ({words[r.rate_mg_per_h.mode]})",
-        f"pump rates to {r.rate_ml_per_h.step:g} mL/h ({words[r.rate_ml_per_h.mode]})",
-    ]
-    if not protocol.is_infusion:
-        parts = parts[:1]
-    return (
-        "; ".join(parts)
-        + "; limits are checked on the exact values before rounding; "
-        + "the total is the sum of the rounded session doses"
-    )
 
 
 def build_plan(
@@ -411,17 +400,22 @@ def _build(
         protocol_id=protocol.id,
         protocol_title=protocol.title,
         weight_kg=float(weight_kg),
-        order=_order_text(protocol, per_kg_per_h, mg),
+        order=order_text(protocol, per_kg_per_h, mg),
         concentration_mg_per_ml=(
             float((bag[0] / bag[1]).quantize(Decimal("0.0001"), ROUND_HALF_UP)) if bag else None
         ),
         sessions=sessions,
         total_dose_mg=float(total),
-        rounding=_rounding_text(protocol),
+        rounding=rounding_text(protocol),
         limits=limits,
         soft_findings=findings,
         not_configured=not_configured,
-        notes=_plan_notes(protocol, sessions),
+        notes=plan_notes(
+            protocol,
+            capped=any(x.capped_by_rule for x in sessions),
+            start_rate=sessions[0].start_rate_mg_per_h if sessions else None,
+            rate=sessions[0].rate_mg_per_h if sessions else None,
+        ),
         hard_limits_not_set=tuple(r.key for r in unset),
         not_usable_reason=(
             unset_ceiling_reason(protocol_id=protocol.id, unset=unset) if unset else None
@@ -507,45 +501,18 @@ def _round_session(
         rate_ml_per_h=rate_ml,
         duration_min=float(session.duration_min) if session.duration_min is not None else None,
         capped_by_rule=session.capped,
+        start_rate_mg_per_h=_start_rate(protocol, weight, rate),
     )
 
 
-def _order_text(protocol: Protocol, per_kg_per_h: Decimal | None, mg: Decimal | None) -> str:
-    if per_kg_per_h is not None:
-        return f"override: {format_number(per_kg_per_h)} mg/kg/h"
-    if mg is not None:
-        return f"override: {format_number(mg)} mg per session"
-    rule = protocol.dose
-    if rule.kind == "rate_per_kg":
-        cap = f", not to exceed {rule.max_mg_per_h:g} mg/h" if rule.max_mg_per_h else ""
-        return f"protocol dose: {rule.mg_per_kg_per_h:g} mg/kg/h for {rule.duration_min:g} min{cap}"
-    if rule.kind == "rate_fixed":
-        return f"protocol dose: {rule.mg_per_h:g} mg/h for {rule.duration_min:g} min"
-    if rule.kind == "amount_per_kg":
-        return f"protocol dose: {rule.mg_per_kg:g} mg/kg over {rule.duration_min:g} min"
-    return f"protocol dose: {rule.mg:g} mg per session"
-
-
-def _plan_notes(protocol: Protocol, sessions: tuple[PlannedSession, ...]) -> tuple[str, ...]:
-    notes = []
-    if any(s.capped_by_rule for s in sessions):
-        notes.append(
-            f"rate capped at {protocol.dose.max_mg_per_h:g} mg/h by the protocol's dose rule"
-        )
-    first = protocol.dose.first_session_mg
-    if first is not None:
-        notes.append(f"the first session is {first:g} mg as the source requires")
-    for phase in protocol.phases:
-        if phase.open_ended:
-            notes.append(
-                f"phase {phase.name!r} from day {phase.start_day} is not expanded: {phase.note}"
-            )
-    if not protocol.phases:
-        notes.append("no published schedule: one session is shown; the clinic sets the schedule")
-    for point in protocol.review_points:
-        when = f"after session {point.after_session}" if point.after_session else "review"
-        notes.append(f"{when}: {point.text} ({protocol.source(point.source_key).label})")
-    return tuple(notes)
+def _start_rate(protocol: Protocol, weight: Decimal, rate: float | None) -> float | None:
+    """The titrated infusion's start for this weight, rounded as rates are and never above
+    the session's own rate (the ceiling); None without a titration or a rate."""
+    titration = protocol.dose.titration
+    if titration is None or rate is None:
+        return None
+    start = round_to_step(titration.start_for(weight_kg=weight), protocol.rounding.rate_mg_per_h)
+    return min(float(start), rate)
 
 
 def review_plan(

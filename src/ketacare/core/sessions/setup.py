@@ -141,6 +141,8 @@ class SessionSetup:
     planned_dose_mg: float | None = None
     planned_rate_mg_per_h: float | None = None
     planned_duration_min: float | None = None
+    #: where a titrated infusion starts (the plan's rate is then its ceiling)
+    start_rate_mg_per_h: float | None = None
     device_mg: float | None = None
     device_source: str | None = None
     timed_checks: tuple[TimedCheck, ...] = ()
@@ -395,6 +397,7 @@ def session_setup(
         planned_dose_mg=planned.dose_mg if planned else None,
         planned_rate_mg_per_h=planned.rate_mg_per_h if planned else None,
         planned_duration_min=planned.duration_min if planned else None,
+        start_rate_mg_per_h=planned.start_rate_mg_per_h if planned else None,
         device_mg=device[0] if device else None,
         device_source=device[1] if device else None,
         timed_checks=tuple(c for route, c in rules.timed_checks if route == protocol.route),
