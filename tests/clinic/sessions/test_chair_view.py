@@ -673,3 +673,30 @@ def test_the_chair_shows_the_medicines_planned_with_the_ketamine(
     seq = chair.read()["last_seq"]
     chair.ok({"kind": "amendment", "target_seq": seq, "reason": "charted for the wrong patient"})
     assert "not given in this session" in ondansetron()
+
+
+def test_continuing_despite_an_alert_needs_a_note_and_the_log_names_the_alert(
+    client: Any, clinic: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    chair = Chair(client, clinic)
+    chair.infusing()
+    clock.now += timedelta(minutes=15)
+    chair.ok({"kind": "vitals", "sbp_mmhg": 190, "dbp_mmhg": 100, "hr_per_min": 80})  # > 180
+    [alert] = chair.read()["open_alerts"]
+    login_page("nurse")
+    fields = {"kind": "acknowledge_alert", "alert_id": alert["id"], "action": "continue"}
+    r = chair.form({**fields, "note": ""})
+    assert r.status_code == 422
+    assert "continuing despite the alert needs a note saying why" in r.text
+    # the choice is kept for that alert, and nothing is stored: the alert is still open
+    shown = r.text[r.text.index(f'value="{alert["id"]}"') :]
+    assert '<option value="continue" selected>' in shown[: shown.index("</form>")]
+    assert [a["id"] for a in chair.read()["open_alerts"]] == [alert["id"]]
+    r = chair.form({**fields, "note": "rechecked 5 min later 168/92; physician informed"})
+    assert r.status_code == 303, r.text
+    assert chair.read()["open_alerts"] == []
+    lines = _testid(chair.page(), "event-list")
+    assert (
+        "alert Systolic blood pressure (mmHg) 190 acknowledged, action: continue "
+        "(rechecked 5 min later 168/92; physician informed)" in unescape(lines)
+    )

@@ -189,14 +189,22 @@ def test_acknowledging_unknown_or_closed_alerts_is_refused() -> None:
     c.add(Vitals(at=at(20), by="nurse1", spo2_pct=88))
     (alert,) = c.state.open_alerts
     with pytest.raises(IllegalTransition, match="no alert 99/x"):
-        c.add(AcknowledgeAlert(at=at(21), by="dr_a", alert_id="99/x", action="continue"))
+        c.add(
+            AcknowledgeAlert(
+                at=at(21), by="dr_a", alert_id="99/x", action="continue", note="rechecked"
+            )
+        )
     c.add(
         AcknowledgeAlert(
             at=at(21), by="dr_a", alert_id=alert.id, action="continue", note="oxygen given"
         )
     )
     with pytest.raises(IllegalTransition, match="already acknowledged"):
-        c.add(AcknowledgeAlert(at=at(22), by="dr_a", alert_id=alert.id, action="continue"))
+        c.add(
+            AcknowledgeAlert(
+                at=at(22), by="dr_a", alert_id=alert.id, action="continue", note="rechecked"
+            )
+        )
 
 
 def test_late_vitals_may_not_predate_the_current_state() -> None:
@@ -215,3 +223,38 @@ def test_baseline_is_the_last_complete_set_before_dosing() -> None:
     c.add(StartInfusion(at=at(10), by="nurse1", rate_mg_per_h=20))
     c.add(Vitals(at=at(20), by="nurse1", **BASELINE))
     assert c.state.baseline is not None and c.state.baseline.at == at(2)
+
+
+@pytest.mark.parametrize("note", ["", "   "])
+def test_going_on_despite_an_alert_needs_the_reason_and_stores_nothing_without_it(
+    note: str,
+) -> None:
+    """ "continue" is a judgement against a crossed threshold: the record says what it
+    rested on. Every other action is what was done, and needs no note."""
+    c = chair(policy=POLICY).infusing()
+    c.add(Vitals(at=at(20), by="nurse1", spo2_pct=88))
+    (alert,) = c.state.open_alerts
+    before = c.log
+    with pytest.raises(InvalidInput, match="continuing despite the alert needs a note saying why"):
+        c.add(
+            AcknowledgeAlert(
+                at=at(21), by="nurse1", alert_id=alert.id, action="continue", note=note
+            )
+        )
+    assert c.log == before and c.state.open_alerts == (alert,)
+    c.add(AcknowledgeAlert(at=at(21), by="nurse1", alert_id=alert.id, action="call_physician"))
+    assert c.state.open_alerts == ()
+
+
+def test_a_stored_continue_without_a_note_still_replays() -> None:
+    """The rule is for entries written from now on: a log stored before it reads as it was."""
+    from ketacare.core.sessions.replay import replay
+
+    c = chair(policy=POLICY).infusing()
+    c.add(Vitals(at=at(20), by="nurse1", spo2_pct=88))
+    (alert,) = c.state.open_alerts
+    old = AcknowledgeAlert(
+        at=at(21), by="nurse1", seq=len(c.log) + 1, alert_id=alert.id, action="continue"
+    )
+    state = replay((*c.log, old))
+    assert state.open_alerts == () and state.alerts[0].acknowledgement == old

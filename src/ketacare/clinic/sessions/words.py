@@ -214,8 +214,8 @@ def describe_entry(event: Event, *, state: Any = None) -> str:
             f" ({e.detail})" if e.detail else ""
         )
     if kind == "acknowledge_alert":
-        return f"alert acknowledged, action: {e.action.replace('_', ' ')}" + (
-            f" ({e.note})" if e.note else ""
+        return f"{_alert_named(e.alert_id, state)} acknowledged, action: " + (
+            f"{e.action.replace('_', ' ')}" + (f" ({e.note})" if e.note else "")
         )
     if kind == "discharge_score":
         try:
@@ -241,6 +241,19 @@ def describe_entry(event: Event, *, state: Any = None) -> str:
         )
         return f"correction of entry {e.target_seq}: {new}" + _reason(e.reason)
     return kind.replace("_", " ")
+
+
+def _alert_named(alert_id: str, state: Any) -> str:
+    """Which alert an acknowledgement closes, by what it said ("alert" when the state is
+    not at hand)."""
+    found = next((a for a in getattr(state, "alerts", ()) if a.id == alert_id), None)
+    if found is None:
+        return "alert"
+    if found.threshold is None:
+        return f"alert NEWS2 {found.value:g}"
+    return (
+        f"alert {OBSERVED_NAMES.get(found.threshold.vital, found.threshold.vital)} {found.value:g}"
+    )
 
 
 def _override(e: Any) -> str:

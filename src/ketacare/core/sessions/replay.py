@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from ketacare.core.errors import InvalidInput, StaleSession
 from ketacare.core.sessions.builder import Builder
 from ketacare.core.sessions.events import (
+    AcknowledgeAlert,
     Amendment,
     Event,
     RateChange,
@@ -155,7 +156,9 @@ def _stamp(log: tuple[Event, ...], new: Event, expected_seq: int) -> Event:
 def _new_entry_rules(new: Event) -> None:
     """Rules for entries written from now on (stored entries replay as they were written).
 
-    A rate change says why: the reason is part of the record of the dose.
+    A rate change says why: the reason is part of the record of the dose. So does going on
+    despite an alert: "continue" is a clinical judgement against a threshold that was
+    crossed, and the record must say what it rested on.
     """
     entry = new.replacement if isinstance(new, Amendment) else new
     if isinstance(entry, RateChange) and not entry.reason.strip():
@@ -163,6 +166,13 @@ def _new_entry_rules(new: Event) -> None:
             "rate change: the reason is required (say why the rate changes, e.g. nausea, "
             "blood pressure, the patient's request)"
         )
+    if isinstance(entry, AcknowledgeAlert) and entry.action == "continue":
+        if not entry.note.strip():
+            raise InvalidInput(
+                "alert acknowledgement: continuing despite the alert needs a note saying why "
+                "(e.g. the value rechecked, the physician's decision); or choose reduce rate, "
+                "pause, stop or call physician"
+            )
 
 
 def advance(state: SessionState, new: Event, *, expected_seq: int) -> SessionState:
