@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from html import unescape
 from typing import Any
 
 PHQ9_ITEM9 = [1, 1, 2, 1, 0, 1, 0, 0, 1]  # total 7 (mild), item 9 = 1 ("several days")
@@ -279,3 +281,65 @@ def test_an_empty_inbox_is_no_all_clear_while_others_have_open_alerts(
     )
     assert r.status_code == 200
     assert "No open alerts." in client.get("/alerts").text
+
+
+def _selected(html: str, name: str) -> str | None:
+    """The option chosen in the select ``name`` (None when none is marked selected)."""
+    found = re.search(rf'<select name="{name}"[^>]*>(.*?)</select>', html, re.S)
+    assert found is not None, f"no select {name}"
+    chosen = re.search(r'<option(?: value="([^"]*)")? selected>([^<]*)<', found.group(1))
+    return (
+        None
+        if chosen is None
+        else (chosen.group(1) if chosen.group(1) is not None else chosen.group(2))
+    )
+
+
+def test_a_refused_screening_form_keeps_every_answer_and_names_the_field_in_words(
+    client: Any, login_api: Any, login_page: Any
+) -> None:
+    """One mistyped number used to send the form back empty: 25 contraindication answers
+    fell back to "unknown", which is easy to miss when answering again."""
+    physician = login_api("physician")
+    before = client.get("/api/v1/patients/1/screenings", headers=physician).json()
+    csrf = login_page("physician")
+    form = {
+        "csrf_token": csrf,
+        "molecule": "ketamine",
+        "route": "iv_infusion",
+        "setting": "in_clinic",
+        "systolic_mmhg": "128",
+        "diastolic_mmhg": "82",
+        "heart_rate_bpm": "abc",
+        "pregnancy_status": "not_pregnant",
+        "breastfeeding": "no",
+        "h_psychosis_active": "no",
+        "h_hypertension_uncontrolled": "yes",
+        "lab_alt": "200",
+        "uln_alt": "40",
+    }
+    r = client.post("/patients/1/screening", data=form)
+    assert r.status_code == 422
+    assert "heart rate (/min) 'abc' is not a number" in unescape(r.text)
+    html = r.text
+    for name in ("molecule", "route", "setting", "pregnancy_status", "breastfeeding"):
+        assert _selected(html, name) == form[name], name
+    assert _selected(html, "h_psychosis_active") == "no"
+    assert _selected(html, "h_hypertension_uncontrolled") == "yes"
+    assert _selected(html, "h_aneurysmal_vascular_disease") is None  # not answered stays unknown
+    for name in ("systolic_mmhg", "diastolic_mmhg", "heart_rate_bpm", "lab_alt", "uln_alt"):
+        assert f'name="{name}" inputmode="decimal" value="{form[name]}"' in html, name
+    # out of the data-entry range, and a diastolic above the systolic, in words
+    r = client.post(
+        "/patients/1/screening", data={**form, "heart_rate_bpm": "72", "systolic_mmhg": "400"}
+    )
+    assert r.status_code == 422
+    assert "systolic blood pressure (mmHg) 400 is out of range: allowed 40 to 300" in r.text
+    r = client.post(
+        "/patients/1/screening",
+        data={**form, "heart_rate_bpm": "72", "systolic_mmhg": "80", "diastolic_mmhg": "120"},
+    )
+    assert r.status_code == 422
+    assert "diastolic blood pressure 120 mmHg must be below systolic 80 mmHg" in r.text
+    # nothing was stored by any of the refusals
+    assert client.get("/api/v1/patients/1/screenings", headers=physician).json() == before

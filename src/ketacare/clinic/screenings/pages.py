@@ -39,6 +39,25 @@ def _treatment(form: Any) -> dict[str, str]:
     return chosen
 
 
+#: the vitals the form asks for, in the words of its labels
+_VITALS = {
+    "systolic_mmhg": "systolic blood pressure (mmHg)",
+    "diastolic_mmhg": "diastolic blood pressure (mmHg)",
+    "heart_rate_bpm": "heart rate (/min)",
+}
+
+
+def _bounds(name: str) -> tuple[float, float]:
+    """The data-entry bounds of one vital, read from the API's schema (one place)."""
+    low = high = None
+    for rule in schemas.Vitals.model_fields[name].metadata:
+        low = getattr(rule, "ge", low)
+        high = getattr(rule, "le", high)
+    if low is None or high is None:
+        raise LookupError(f"{name} has no data-entry bounds in the screening schema")
+    return float(low), float(high)
+
+
 def _form_values(form: Any) -> dict[str, Any]:
     values: dict[str, Any] = {"treatment": _treatment(form)}
     history: dict[str, Any] = {}
@@ -51,10 +70,20 @@ def _form_values(form: Any) -> dict[str, Any]:
         else:
             history[key] = raw == "yes"
     values["history"] = history
-    vitals = {
-        k: optional_float(str(form.get(k) or ""), k)
-        for k in ("systolic_mmhg", "diastolic_mmhg", "heart_rate_bpm")
-    }
+    vitals = {k: optional_float(str(form.get(k) or ""), words) for k, words in _VITALS.items()}
+    for name, value in vitals.items():
+        low, high = _bounds(name)
+        if value is not None and not low <= value <= high:
+            raise InvalidInput(
+                f"{_VITALS[name]} {value:g} is out of range: allowed {low:g} to {high:g} "
+                "(a data-entry bound, not a clinical threshold)"
+            )
+    sbp, dbp = vitals["systolic_mmhg"], vitals["diastolic_mmhg"]
+    if sbp is not None and dbp is not None and dbp >= sbp:
+        raise InvalidInput(
+            f"diastolic blood pressure {dbp:g} mmHg must be below systolic {sbp:g} mmHg: "
+            "check the two values"
+        )
     values["vitals"] = {k: v for k, v in vitals.items() if v is not None} or None
     labs = []
     for test in ("alt", "ast", "alp", "ggt", "bilirubin"):
@@ -92,6 +121,7 @@ def _summary(call: PageCall, patient_id: int, refused: Refusal | None = None) ->
             "in_force": service.in_force(session=session, patient_id=patient_id, today=at.date()),
             "policy_days": policy.get("screening_valid_days") if policy else None,
             "policy_name": policy.name if policy else None,
+            "entered": call.posted() if refused else {},
         },
         refused=refused,
     )
