@@ -61,6 +61,12 @@ def test_physician_builds_signs_and_books_a_crps_plan(
     second = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
     login(second, live_server.url, "physician2", "locum-cosigner-pw")
     second.goto(plan_url)
+    # the co-signature restates what it accepts and is refused until reviewed is ticked
+    expect(second.get_by_test_id("cosign-form")).to_contain_text("Your co-signature accepts:")
+    second.get_by_role("button", name="Co-sign").click()
+    expect(second.get_by_role("alert")).to_contain_text("tick that you reviewed what it accepts")
+    expect(second.get_by_test_id("plan-status")).to_have_text("awaiting cosign")
+    second.get_by_test_id("cosign-reviewed").check()
     second.get_by_role("button", name="Co-sign").click()
     expect(second.get_by_test_id("plan-status")).to_have_text("signed")
 

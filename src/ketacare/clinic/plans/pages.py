@@ -244,11 +244,18 @@ def _order_shown(plan: Any) -> dict[str, Any] | None:
 
 @router.post("/plans/{plan_id}/cosign")
 def cosign_plan(plan_id: int, call: PageCall = page_call("plan:sign")) -> Response:
-    return _act(
-        call,
-        plan_id,
-        lambda: call.do(service.cosign, settings=call.settings, plan_id=plan_id),
-    )
+    """The second physician's check: the page restates what the co-signature accepts, and
+    the co-signer attests having reviewed it (a box left unticked is refused)."""
+
+    def act() -> object:
+        if call.form.get("reviewed") != "yes":
+            raise InvalidInput(
+                "co-signature: tick that you reviewed what it accepts (listed above the "
+                "button) against the patient and the prescriber's reason; nothing was signed"
+            )
+        return call.do(service.cosign, settings=call.settings, plan_id=plan_id)
+
+    return _act(call, plan_id, act)
 
 
 @router.post("/plans/{plan_id}/status")
