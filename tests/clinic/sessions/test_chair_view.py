@@ -700,3 +700,27 @@ def test_continuing_despite_an_alert_needs_a_note_and_the_log_names_the_alert(
         "alert Systolic blood pressure (mmHg) 190 acknowledged, action: continue "
         "(rechecked 5 min later 168/92; physician informed)" in unescape(lines)
     )
+
+
+def test_the_session_record_says_when_it_was_booked_and_when_it_was_opened(
+    client: Any, clinic: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    """The PDF said "Scheduled" beside the moment the nurse opened the session; it now
+    gives the appointment's time and the opening time, each in the clinic's zone."""
+    from pdf_text import flat
+
+    plan = _signed(client, clinic)
+    # the test clock is Mon 2 Mar 2026 10:00 UTC (11:00 in Amsterdam); booked for 12:00
+    r = client.post(
+        f"/api/v1/plans/{plan['id']}/appointments",
+        headers=clinic["team"]["nurse"],
+        json={"session_number": 1, "chair_id": 1, "starts_at": "2026-03-02T12:00:00+01:00"},
+    )
+    assert r.status_code == 201, r.text
+    chair = Chair(client, clinic, plan)  # opened at 11:00, for that appointment
+    login_page("nurse")
+    said = _testid(client.get(f"/sessions/{chair.id}/summary").text, "session-when")
+    assert said == "Booked for 2026-03-02 12:00; opened 2026-03-02 11:00"
+    text = flat(client.get(f"/sessions/{chair.id}/summary.pdf").content)
+    assert "Booked 2 Mar 2026 12:00" in text and "Opened 2 Mar 2026 11:00" in text
+    assert "Scheduled" not in text

@@ -17,7 +17,7 @@ from ketacare.clinic.plans import exposure as exposures
 from ketacare.clinic.plans import service as plans
 from ketacare.clinic.sessions import service
 from ketacare.clinic.sessions.board import board
-from ketacare.clinic.sessions.summary import summary_pdf
+from ketacare.clinic.sessions.summary import booked_at, summary_pdf
 from ketacare.clinic.sessions.view import view
 from ketacare.clinic.sessions.words import OBSERVED_NAMES, clinical_message, entry_lines
 from ketacare.clinic.stock import accounting as stock
@@ -312,6 +312,7 @@ def summary_page(session_id: int, call: PageCall = page_call("session:read")) ->
             "v": view(row=row, state=state, now=at),
             "patient": get_patient(session=session, patient_id=row.patient_id),
             "entries": entry_lines(state),
+            "booked_at": booked_at(session=session, row=row),
         },
     )
 
@@ -324,6 +325,7 @@ def summary_pdf_page(session_id: int, call: PageCall = page_call("session:read")
     patient = get_patient(session=session, patient_id=row.patient_id)
     call.do(service.record_summary_read, row=row, export="pdf")
     data = summary_pdf(
+        booked=booked_at(session=session, row=row),
         row=row,
         state=state,
         patient=patient,

@@ -14,8 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.orm import Session
+
 from ketacare.clinic.documents import Document, Identity, Letterhead, render_pdf
 from ketacare.clinic.documents.charts import Rule, Series, time_chart
+from ketacare.clinic.plans.orm import Appointment
 from ketacare.clinic.sessions.schemas import SessionView
 from ketacare.clinic.sessions.words import FIELD_WORDS, STATE_WORDS, describe_entry
 from ketacare.core.errors import KetacareError
@@ -60,6 +63,15 @@ class DischargeScoreView:
     reason: str
 
 
+def booked_at(*, session: Session, row: Any) -> datetime | None:
+    """When the session's appointment was booked to start (None when it was opened without
+    one): the record says when it was booked as well as when it was opened."""
+    if row.appointment_id is None:
+        return None
+    appointment = session.get(Appointment, row.appointment_id)
+    return appointment.starts_at if appointment is not None else None
+
+
 def summary_pdf(
     *,
     row: Any,
@@ -69,6 +81,7 @@ def summary_pdf(
     zone: ZoneInfo,
     generated_at: datetime,
     letterhead: Letterhead,
+    booked: datetime | None = None,
 ) -> bytes:
     """The session record as A4 PDF (letterhead, patient and page number on every page)."""
     return render_pdf(
@@ -79,7 +92,10 @@ def summary_pdf(
             patient=Identity.of(patient),
             zone=zone,
             generated_at=generated_at,
-            values=summary_values(row=row, state=state, view=view, zone=zone),
+            values={
+                **summary_values(row=row, state=state, view=view, zone=zone),
+                "booked_at": booked,
+            },
         )
     )
 
