@@ -550,4 +550,8 @@ def test_a_patient_reads_their_own_record_in_their_own_words(demo_client: TestCl
     ), note
     assert "has no sourced scoring in ketacare" in shown(staff, "dissociation-note")
     note = shown(own, "research-registry-note")
-    assert re.search(r"you agreed on \d{4}-\d\d-\d\d\)", note) and "clinic recorded" not in note
+    assert re.search(r"registry: you agreed on \d{4}-\d\d-\d\d, under", note), note
+    assert "clinic recorded" not in note
+    # one status, not "not signed" beside "you agreed": the unsigned thing is the form
+    line = own.split('data-testid="standing-research"')[1].split("</li>")[0]
+    assert "the written form is not signed" in line and ">not signed<" not in line
