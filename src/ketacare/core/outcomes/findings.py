@@ -307,9 +307,16 @@ def course_parts(
 
     def since(c: ResponseCourse) -> str:
         when = day(c.responder_since or 0)
+        # the episode stays open until the clinic's number of misses confirms the loss:
+        # say so when the latest score already misses, so "responder" is not read as now
+        missed = (
+            ""
+            if c.met_at_last
+            else ", but the latest score does not meet it (loss not confirmed yet)"
+        )
         if c.definition.role == "response":
-            return f"responder since {when} ({c.definition.short})"
-        return f"{c.definition.short} since {when}"
+            return f"responder since {when} ({c.definition.short}){missed}"
+        return f"{c.definition.short} since {when}{missed}"
 
     responding = [c for c in courses if c.state == "responding"]
     if responding:
