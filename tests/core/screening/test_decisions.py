@@ -249,15 +249,48 @@ def test_route_limited_interaction() -> None:
 
 
 def test_extrapolated_interaction_says_so() -> None:
+    # the psychostimulant check rests on the esketamine label alone
     doc = clean_doc("ketamine")
-    doc["medications"] = ["phenelzine"]
+    doc["medications"] = ["methylphenidate"]
     decision = screen_document(doc, policy=TEST_POLICY)
     ix = decision.interactions[0]
-    assert ix.extrapolated
+    assert ix.id == "ix-psychostimulants" and ix.extrapolated
     assert "source concerns esketamine" in decision.reasons[0].message
     doc = clean_doc("esketamine")
-    doc["medications"] = ["phenelzine"]
+    doc["medications"] = ["methylphenidate"]
     assert not screen_document(doc).interactions[0].extrapolated
+
+
+@pytest.mark.parametrize("molecule", ["ketamine", "esketamine"])
+@pytest.mark.parametrize(
+    "medicine", ["phenelzine", "tranylcypromine", "isocarboxazid", "moclobemide"]
+)
+def test_an_maoi_gets_the_blood_pressure_check_and_no_reassurance(
+    molecule: str, medicine: str
+) -> None:
+    """An MAOI is an N06A antidepressant, but Andrade 2017's reassurance is for "most
+    conventional antidepressants": the label and the MAOI case series say blood pressure
+    may rise (Veraart 2022 reviewed 39 patients on ketamine or esketamine with an MAOI),
+    so only the precaution is shown, sourced for both molecules."""
+    doc = clean_doc(molecule)
+    doc["medications"] = [medicine]
+    found = screen_document(doc, policy=TEST_POLICY).interactions
+    assert [(i.id, i.severity, i.extrapolated) for i in found] == [("ix-maoi", "precaution", False)]
+
+
+def test_nefazodone_is_not_reassured_as_a_conventional_antidepressant() -> None:
+    doc = clean_doc("ketamine")
+    doc["medications"] = ["nefazodone"]
+    found = screen_document(doc, policy=TEST_POLICY).interactions
+    assert [i.id for i in found] == ["ix-cyp3a4-inhibitors"]
+
+
+def test_itraconazole_is_not_said_to_raise_exposure_it_did_not_raise() -> None:
+    doc = clean_doc("ketamine")
+    doc["medications"] = ["itraconazole"]
+    [found] = screen_document(doc, policy=TEST_POLICY).interactions
+    assert found.effect.startswith("Ketamine exposure may be higher")
+    assert "in one study itraconazole did not raise it" in found.effect
 
 
 def test_to_dict_matches_the_contract() -> None:
