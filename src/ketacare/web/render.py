@@ -236,6 +236,20 @@ def optional_float(text: str, what: str) -> float | None:
         raise InvalidInput(f"{what} {text!r} is not a number") from None
 
 
+def local_datetime(text: str, what: str, zone: ZoneInfo) -> datetime:
+    """A form's ``datetime-local`` value, read as a time in the clinic's zone."""
+    text = text.strip()
+    if not text:
+        raise InvalidInput(f"{what} is missing: give a day and a time (YYYY-MM-DD HH:MM)")
+    try:
+        local = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"{what} {text!r} is not a day and a time: give YYYY-MM-DD HH:MM"
+        ) from None
+    return local if local.tzinfo else local.replace(tzinfo=zone)
+
+
 def optional_date(text: str, what: str) -> date | None:
     """Parse an optional day (YYYY-MM-DD) from a form field or a query parameter."""
     text = text.strip()

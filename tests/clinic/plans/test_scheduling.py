@@ -157,8 +157,9 @@ def test_a_course_the_clinics_days_cannot_hold_is_refused_and_nothing_is_booked(
     plan = _signed(client, clinic, start_date="2026-03-05")
     r = _course(client, clinic, plan["id"])
     assert r.status_code == 422
-    assert r.json()["detail"].startswith("session 8 (day 8) is planned on Thu 12 Mar 2026")
-    assert "more than the 3 day(s) the clinic allows" in r.json()["detail"]
+    said = r.json()["detail"]
+    assert said.startswith("nothing was booked: session 8 (day 8) is planned on Thu 12 Mar 2026")
+    assert "more than the 3 day(s) the clinic hours file lets a session move" in said
     assert _appointments(app, plan["id"]) == []
     # a clock time whose chair time runs past closing is refused the same way
     _hours(app, tmp_path)
@@ -771,3 +772,41 @@ def test_the_calendar_and_the_appointment_page_show_a_no_show_in_words(
     page_login(client, "therapist")
     page = client.get(f"/appointments/{second}").text
     assert "no session opened" in page and 'data-testid="not-attended-form"' not in page
+
+
+def test_a_course_a_closure_would_push_too_far_is_booked_one_session_at_a_time(
+    app: Any, client: Any, clinic: dict[str, Any], tmp_path: Path, login_page: Any
+) -> None:
+    """The refusal said "book this session by hand", and the plan page had no way to: it now
+    has a form for one session, in the clinic's time, with the same checks as any booking."""
+    _hours(app, tmp_path, max_shift=3)
+    plan = _signed(client, clinic, start_date="2026-03-05")
+    assert _course(client, clinic, plan["id"]).status_code == 422
+    csrf = login_page("nurse")
+    page = client.get(f"/plans/{plan['id']}").text
+    assert 'data-testid="book-one"' in page and "Book this session" in page
+    form = {"csrf_token": csrf, "session_number": "1", "starts_at": "2026-03-05T09:00"}
+    r = client.post(f"/plans/{plan['id']}/book-session", data=form)  # no chair
+    assert r.status_code == 422 and "choose a chair" in r.text
+    assert _appointments(app, plan["id"]) == []
+    r = client.post(
+        f"/plans/{plan['id']}/book-session",
+        data={**form, "chair_id": "1", "starts_at": "2026-03-07T09:00"},  # a Saturday
+    )
+    assert r.status_code == 422 and "closed on Saturdays" in unescape(r.text)
+    assert _appointments(app, plan["id"]) == []
+    r = client.post(
+        f"/plans/{plan['id']}/book-session",
+        data={**form, "chair_id": "1"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    [booked] = _appointments(app, plan["id"])
+    # 09:00 in Amsterdam (UTC+1 in March) is 08:00 UTC
+    assert booked.session_number == 1
+    assert booked.starts_at.replace(tzinfo=UTC) == datetime(2026, 3, 5, 8, 0, tzinfo=UTC)
+    # the booked session leaves the form's choices
+    page = client.get(f"/plans/{plan['id']}").text
+    one = page[page.index('data-testid="book-one"') :]
+    assert '<option value="1">#1 ' not in one[: one.index("</form>")]
+    assert '<option value="2">#2 ' in one[: one.index("</form>")]

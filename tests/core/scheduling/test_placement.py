@@ -51,7 +51,9 @@ def test_a_daily_course_across_a_weekend_lands_monday_to_friday() -> None:
     assert (third.planned, third.shift_days) == (dt.date(2026, 3, 7), 2)
     assert third.why_moved == "closed on Saturdays (open Mon-Fri)"
     # session 5 (Monday 9) was open but had to follow session 4 by a day
-    assert placed[4].why_moved == "kept 1 day(s) after session 4 (Tue 10 Mar 2026)"
+    assert placed[4].why_moved == (
+        "it must stay 1 day(s) after session 4, which moved from Sun 08 Mar 2026 to Tue 10 Mar 2026"
+    )
     assert placed[0].why_moved is None and placed[0].shift_days == 0
 
 
@@ -85,15 +87,19 @@ def test_a_move_beyond_the_clinics_limit_is_refused_naming_the_session_and_day()
     with pytest.raises(InvalidInput) as refused:
         place_sessions(sessions=DAILY_10, start=dt.date(2026, 3, 5), hours=hours)
     message = str(refused.value)
-    assert message.startswith("session 8 (day 8) is planned on Thu 12 Mar 2026")
-    assert "Mon 16 Mar 2026, 4 day(s) later" in message
-    assert "more than the 3 day(s) the clinic allows" in message
+    assert message.startswith(
+        "nothing was booked: session 8 (day 8) is planned on Thu 12 Mar 2026: it must stay "
+        "1 day(s) after session 7, which moved from Wed 11 Mar 2026 to Fri 13 Mar 2026;"
+    ), message
+    assert "Mon 16 Mar 2026, 4 day(s) after its planned day" in message
+    assert "more than the 3 day(s) the clinic hours file lets a session move" in message
+    assert message.endswith("book the sessions one at a time on days you choose")
 
 
 def test_without_a_limit_no_session_is_moved() -> None:
     hours = ClinicHours(days=WEEKDAYS)
-    refused = r"session 3 \(day 3\) is planned on Sat 07 Mar 2026, closed on Saturdays"
-    with pytest.raises(InvalidInput, match=refused + r".*sets no max_shift_days"):
+    refused = r"session 3 \(day 3\) is planned on Sat 07 Mar 2026: closed on Saturdays"
+    with pytest.raises(InvalidInput, match=refused + r".*sets no limit on how far a session"):
         place_sessions(sessions=DAILY_10, start=dt.date(2026, 3, 5), hours=hours)
     # a course that misses the weekend needs no move
     placed = place_sessions(sessions=DAILY_10[:5], start=dt.date(2026, 3, 9), hours=hours)

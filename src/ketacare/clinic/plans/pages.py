@@ -35,7 +35,7 @@ from ketacare.core.sessions.orders import SCALE_BASIS as ORDER_SCALE_BASIS
 from ketacare.infra.permissions import Role
 from ketacare.web.deps import ensure_patient_scope
 from ketacare.web.page_call import PageCall, Refusal, conflict_or_unprocessable, page_call
-from ketacare.web.render import optional_date, optional_float, optional_int
+from ketacare.web.render import local_datetime, optional_date, optional_float, optional_int
 
 router = APIRouter(include_in_schema=False)
 
@@ -337,6 +337,30 @@ def plan_book(plan_id: int, call: PageCall = page_call("schedule:write")) -> Res
             first_day=optional_date(call.text("first_day"), "first day"),
             at_time=_clock(call.text("at_time", "09:00")),
             zone=call.settings.zone,
+            settings=call.settings,
+        )
+
+    return _act(call, plan_id, act)
+
+
+@router.post("/plans/{plan_id}/book-session")
+def plan_book_session(plan_id: int, call: PageCall = page_call("schedule:write")) -> Response:
+    """Book one session on a day and time of the user's choosing (the way round a closure
+    that moves a course further than the clinic allows); the same checks as any booking."""
+
+    def act() -> object:
+        number = optional_int(call.text("session_number"), "session")
+        chair = optional_int(call.text("chair_id"), "chair")
+        if number is None:
+            raise InvalidInput("choose the session to book")
+        if chair is None:
+            raise InvalidInput("choose a chair")
+        return call.do(
+            booking.book,
+            plan_id=plan_id,
+            session_number=number,
+            chair_id=chair,
+            starts_at=local_datetime(call.text("starts_at"), "start", call.settings.zone),
             settings=call.settings,
         )
 

@@ -117,9 +117,14 @@ def place_sessions(
                 spaced = previous.date + dt.timedelta(days=s.day - previous.day)
                 if spaced > earliest:
                     earliest = spaced
+                    moved = (
+                        f", which moved from {_show(previous.planned)} to {_show(previous.date)}"
+                        if previous.date != previous.planned
+                        else f" ({_show(previous.date)})"
+                    )
                     why = (
-                        f"kept {s.day - previous.day} day(s) after session {previous.number} "
-                        f"({_show(previous.date)})"
+                        f"it must stay {s.day - previous.day} day(s) after session "
+                        f"{previous.number}{moved}"
                     )
             day = _next_open(hours, earliest, s.number)
             if day != earliest:
@@ -137,21 +142,20 @@ def _check_shift(placed: Placement, hours: ClinicHours) -> None:
     if shift <= 0:
         return
     head = (
-        f"session {placed.number} (day {placed.day}) is planned on {_show(placed.planned)}, "
-        f"{placed.why_moved}; the next open day keeping the schedule's spacing is "
-        f"{_show(placed.date)}, {shift} day(s) later"
+        f"nothing was booked: session {placed.number} (day {placed.day}) is planned on "
+        f"{_show(placed.planned)}: {placed.why_moved}; the first open day that keeps the "
+        f"schedule's spacing is {_show(placed.date)}, {shift} day(s) after its planned day"
     )
     if hours.max_shift_days is None:
         raise InvalidInput(
-            f"{head}, but the clinic hours policy sets no max_shift_days, so no session is "
-            "moved (the protocols' data give no maximum spacing): start the plan on another "
-            "day, or set [moves] max_shift_days in the clinic hours file"
+            f"{head}, and the clinic hours file sets no limit on how far a session may move "
+            "([moves] max_shift_days), so none is moved (the protocols' data give no maximum "
+            "spacing): book the sessions one at a time, or ask the administrator to set it"
         )
     if shift > hours.max_shift_days:
         raise InvalidInput(
-            f"{head}, more than the {hours.max_shift_days} day(s) the clinic allows a session "
-            "to move (max_shift_days): start the plan on another day or book this session "
-            "by hand"
+            f"{head}, more than the {hours.max_shift_days} day(s) the clinic hours file lets a "
+            "session move: book the sessions one at a time on days you choose"
         )
 
 
