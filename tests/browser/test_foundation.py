@@ -26,10 +26,10 @@ def test_nurse_logs_in_finds_a_demo_patient_and_opens_the_chart(
     assert page.get_by_role("heading", level=1).inner_text() == "Okafor, David"
     assert "G90.521" in page.locator("#conditions-h + ul").inner_text()
     assert "91.5 kg" in page.get_by_test_id("current-weight").inner_text()
-    page.get_by_label("Weight (kg)").fill("400")
+    page.get_by_label("Weight (kg, 20-350)").fill("400")
     page.get_by_role("button", name="Record weight").click()
     assert (
-        "weight_kg 400.0 is out of range: allowed 20 to 350 kg"
+        "weight (kg) 400.0 is out of range: allowed 20 to 350 kg"
         in page.get_by_role("alert").inner_text()
     )
     assert "91.5 kg" in page.get_by_test_id("current-weight").inner_text()

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from ketacare.clinic.accounts.service import Principal
-from ketacare.core.errors import InvalidInput, KetacareError
+from ketacare.core.errors import InvalidInput, KetacareError, OutOfRange
 from ketacare.infra.errors import Conflict, status_for
 from ketacare.web.deps import (
     SAFE_METHODS,
@@ -53,6 +53,29 @@ def validation_message(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ())) or "input"
     return f"{where}: {first.get('msg', 'invalid')}"
+
+
+#: A form field's API name as its form label says it: a page's refusal names the field the
+#: user sees (the API keeps its field names, which its clients send).
+PAGE_FIELD_WORDS: dict[str, str] = {
+    "birth_date": "date of birth",
+    "weight_kg": "weight (kg)",
+    "height_cm": "height (cm)",
+}
+
+
+def page_words(error: Exception) -> str:
+    """A refusal as a page shows it: an out-of-range field by its label.
+
+    >>> page_words(OutOfRange("weight_kg", 400.0, "20 to 350 kg"))
+    'weight (kg) 400.0 is out of range: allowed 20 to 350 kg'
+    >>> page_words(OutOfRange("dose", 9, "1 to 5"))
+    'dose 9 is out of range: allowed 1 to 5'
+    """
+    if isinstance(error, OutOfRange) and error.field in PAGE_FIELD_WORDS:
+        words = PAGE_FIELD_WORDS[error.field]
+        return f"{words} {error.value} is out of range: allowed {error.allowed}"
+    return str(error)
 
 
 def unprocessable(_error: Exception) -> int:
@@ -161,7 +184,7 @@ def attempt(
         result = act()
     except (KetacareError, ValidationError) as exc:
         session.rollback()  # nothing of the refused request is kept
-        message = validation_message(exc) if isinstance(exc, ValidationError) else str(exc)
+        message = validation_message(exc) if isinstance(exc, ValidationError) else page_words(exc)
         return again(Refusal(exc, message, status(exc)))
     return done(result)
 

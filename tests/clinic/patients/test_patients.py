@@ -192,7 +192,7 @@ def test_an_entered_in_error_weight_no_longer_counts_as_current(
 def test_pages_refuse_bad_input_with_the_message(client: Any, login_page: Any) -> None:
     csrf = login_page("nurse")
     r = client.post("/patients/1/weights", data={"weight_kg": "abc", "csrf_token": csrf})
-    assert r.status_code == 422 and "weight_kg &#39;abc&#39; is not a number" in r.text
+    assert r.status_code == 422 and "weight (kg) &#39;abc&#39; is not a number" in r.text
     r = client.post(
         "/patients",
         data={
@@ -203,7 +203,7 @@ def test_pages_refuse_bad_input_with_the_message(client: Any, login_page: Any) -
             "csrf_token": csrf,
         },
     )
-    assert r.status_code == 422 and "birth_date 2999-01-01 is out of range" in r.text
+    assert r.status_code == 422 and "date of birth 2999-01-01 is out of range" in r.text
 
 
 def test_times_are_shown_in_the_clinic_time_zone(client: Any, login_page: Any) -> None:
@@ -256,3 +256,27 @@ def test_an_email_that_is_not_one_address_is_refused_and_nothing_changes(
         json={"reason": "new address", "version": before["version"], "email": " a.b@example.org "},
     )
     assert ok.status_code == 200 and ok.json()["email"] == "a.b@example.org"
+
+
+def test_the_registration_form_names_its_fields_by_their_labels(
+    client: Any, login_page: Any
+) -> None:
+    """A page's refusal names the field the user sees ("weight (kg)"), and the form states
+    the plausible range of both weight and height before anything is typed."""
+    csrf = login_page("nurse")
+    page = client.get("/patients/new").text
+    assert "Weight (kg, 20-350)" in page and "Height (cm, 50-260)" in page
+    form = {
+        "given_name": "A",
+        "family_name": "B",
+        "birth_date": "1980-01-01",
+        "sex": "male",
+        "csrf_token": csrf,
+    }
+    for field, value, said in (
+        ("weight_kg", "500", "weight (kg) 500.0 is out of range: allowed 20 to 350 kg"),
+        ("height_cm", "1.7", "height (cm) 1.7 is out of range: allowed 50 to 260 cm"),
+    ):
+        r = client.post("/patients", data={**form, field: value})
+        assert r.status_code == 422 and said in r.text, field
+        assert f"{field} " not in r.text.split('role="alert"')[1].split("</p>")[0]

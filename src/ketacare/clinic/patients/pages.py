@@ -22,6 +22,9 @@ from ketacare.web.render import optional_float, optional_int
 
 router = APIRouter(include_in_schema=False)
 
+#: the plausible weight and height a form states beside its fields (the service checks them)
+RANGES = {"weight": service.WEIGHT_KG, "height": service.HEIGHT_CM}
+
 
 @router.get("/patients", response_class=HTMLResponse)
 def patient_list(q: str = "", call: PageCall = page_call("patient:read")) -> Response:
@@ -41,7 +44,7 @@ def patient_list(q: str = "", call: PageCall = page_call("patient:read")) -> Res
 
 @router.get("/patients/new", response_class=HTMLResponse)
 def new_patient_form(call: PageCall = page_call("patient:create")) -> Response:
-    return call.render("patients/new.html", {"form": {}})
+    return call.render("patients/new.html", {"form": {}, "ranges": RANGES})
 
 
 REGISTRATION_FIELDS = (
@@ -65,8 +68,8 @@ def register_patient(call: PageCall = page_call("patient:create")) -> Response:
         data = call.parse(
             schemas.PatientCreate,
             birth_date=_date(call.text("birth_date")),
-            weight_kg=optional_float(call.text("weight_kg"), "weight_kg"),
-            height_cm=optional_float(call.text("height_cm"), "height_cm"),
+            weight_kg=optional_float(call.text("weight_kg"), "weight (kg)"),
+            height_cm=optional_float(call.text("height_cm"), "height (cm)"),
             confirm_duplicate=call.text("confirm_duplicate") == "yes",
         )
         return call.do(service.create_patient, data=data)
@@ -80,7 +83,7 @@ def register_patient(call: PageCall = page_call("patient:create")) -> Response:
             ]
         return call.render(
             "patients/new.html",
-            {"form": call.texts(REGISTRATION_FIELDS), "duplicates": duplicates},
+            {"form": call.texts(REGISTRATION_FIELDS), "duplicates": duplicates, "ranges": RANGES},
             refused=None if duplicates else refused,
             status_code=409 if duplicates else 200,
         )
@@ -162,6 +165,7 @@ def _chart(call: PageCall, patient_id: int, refused: Refusal | None = None) -> R
     page = call.render(
         "patients/chart.html",
         {
+            "ranges": RANGES,
             "retired_by": retired_by,
             "consents": consents,
             "tc": treatment_consent,
@@ -225,10 +229,10 @@ def _write(
 @router.post("/patients/{patient_id}/weights")
 def add_weight(patient_id: int, call: PageCall = page_call("patient:write")) -> Response:
     def parse() -> BaseModel:
-        weight = optional_float(call.text("weight_kg"), "weight_kg")
+        weight = optional_float(call.text("weight_kg"), "weight (kg)")
         if weight is None:
             raise InvalidInput("weight_kg is required")
-        height = optional_float(call.text("height_cm"), "height_cm")
+        height = optional_float(call.text("height_cm"), "height (cm)")
         return schemas.WeightCreate(weight_kg=weight, height_cm=height)
 
     return _write(call, patient_id, service.add_weight, parse)
