@@ -724,3 +724,18 @@ def test_the_session_record_says_when_it_was_booked_and_when_it_was_opened(
     text = flat(client.get(f"/sessions/{chair.id}/summary.pdf").content)
     assert "Booked 2 Mar 2026 12:00" in text and "Opened 2 Mar 2026 11:00" in text
     assert "Scheduled" not in text
+
+
+def test_the_start_card_says_which_checks_still_hold_the_dose(
+    client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    chair = Chair(client, clinic)
+    chair.ok({"kind": "check_in"})
+    chair.ok(BASELINE)
+    login_page("nurse")
+    waits = _testid(chair.page(), "start-waits")
+    assert waits.startswith("Dosing starts once every pre-dose check has passed; still to pass:")
+    assert "escort arranged" in waits and "escort_arranged" not in waits
+    for item in IV_CHECKS:
+        chair.ok({"kind": "pre_dose_check", "item": item, "ok": True, "detail": "lot K7"})
+    assert 'data-testid="start-waits"' not in chair.page()
