@@ -718,6 +718,12 @@ def test_the_decision_form_preselects_nothing_and_a_missing_decision_is_refused(
     assert refused.status_code == 422
     assert "decision is missing: choose one of accepted, dismissed" in refused.text
     assert _decision_count(app, pid) == 0
+    # a dismissal without its reason is refused and comes back with "dismiss" still chosen
+    refused = client.post(f"/patients/{pid}/booster", data={**form, "decision": "dismissed"})
+    assert refused.status_code == 422
+    select = re.search(r'<select name="decision"[^>]*>(.*?)</select>', refused.text, re.S)
+    assert select is not None and '<option value="dismissed" selected>' in select.group(1)
+    assert _decision_count(app, pid) == 0
 
 
 def test_a_patient_hears_of_a_booster_only_once_a_physician_accepted_it(
