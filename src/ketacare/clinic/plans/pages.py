@@ -324,16 +324,21 @@ def plan_therapy(plan_id: int, call: PageCall = page_call("plan:write")) -> Resp
     return _act(call, plan_id, act)
 
 
+def _chosen(call: PageCall, field: str, what: str) -> int:
+    """The number a form's select sent, or the refusal asking the user to choose ``what``."""
+    chosen = optional_int(call.text(field), what)
+    if chosen is None:
+        raise InvalidInput(f"choose {what}")
+    return chosen
+
+
 @router.post("/plans/{plan_id}/book")
 def plan_book(plan_id: int, call: PageCall = page_call("schedule:write")) -> Response:
     def act() -> object:
-        chair = optional_int(call.text("chair_id"), "chair")
-        if chair is None:
-            raise InvalidInput("choose a chair")
         return call.do(
             booking.book_course,
             plan_id=plan_id,
-            chair_id=chair,
+            chair_id=_chosen(call, "chair_id", "a chair"),
             first_day=optional_date(call.text("first_day"), "first day"),
             at_time=_clock(call.text("at_time", "09:00")),
             zone=call.settings.zone,
@@ -349,17 +354,11 @@ def plan_book_session(plan_id: int, call: PageCall = page_call("schedule:write")
     that moves a course further than the clinic allows); the same checks as any booking."""
 
     def act() -> object:
-        number = optional_int(call.text("session_number"), "session")
-        chair = optional_int(call.text("chair_id"), "chair")
-        if number is None:
-            raise InvalidInput("choose the session to book")
-        if chair is None:
-            raise InvalidInput("choose a chair")
         return call.do(
             booking.book,
             plan_id=plan_id,
-            session_number=number,
-            chair_id=chair,
+            session_number=_chosen(call, "session_number", "the session to book"),
+            chair_id=_chosen(call, "chair_id", "a chair"),
             starts_at=local_datetime(call.text("starts_at"), "start", call.settings.zone),
             settings=call.settings,
         )
