@@ -52,8 +52,16 @@ def test_a_patient_never_sees_a_draft_through_the_api_or_the_pages(
         "Exposure preview",  # a clinician's model curves
         'id="exposure-data"',
         "/personalise",
+        # the pharmacy's detail: pump rates, the rounding rule, the order's wording
+        "<th>Pump</th>",
+        "mL/h",
+        "limits are checked on the exact values before rounding",
+        "protocol dose: ",
     ):
         assert staff_only not in shown.text, staff_only
+    # the plans list names the treatment by its title, not the protocol's file id
+    assert "<td>crps-outpatient</td>" not in listing
+    assert "<td>Outpatient IV ketamine for CRPS" in listing
 
 
 def test_the_clinician_still_sees_the_draft_with_its_limits_and_sign_block(
