@@ -57,6 +57,7 @@ def test_a_patient_never_sees_a_draft_through_the_api_or_the_pages(
         "mL/h",
         "limits are checked on the exact values before rounding",
         "protocol dose: ",
+        " · bag ",
     ):
         assert staff_only not in shown.text, staff_only
     # the plans list names the treatment by its title, not the protocol's file id
