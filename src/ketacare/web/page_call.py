@@ -20,6 +20,7 @@ and hands the handler the unit of work, who, when, the settings and the audit ac
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -31,7 +32,10 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from ketacare.clinic.accounts.service import Principal
-from ketacare.core.errors import InvalidInput, KetacareError, OutOfRange
+from ketacare.core.errors import InvalidInput, KetacareError
+from ketacare.core.sessions.orders import LABELS as ORDER_LABELS
+from ketacare.core.sessions.orders import SCALE as ORDER_SCALE
+from ketacare.core.sessions.orders import SCALE_BASIS as ORDER_SCALE_BASIS
 from ketacare.infra.errors import Conflict, status_for
 from ketacare.web.deps import (
     SAFE_METHODS,
@@ -61,21 +65,36 @@ PAGE_FIELD_WORDS: dict[str, str] = {
     "birth_date": "date of birth",
     "weight_kg": "weight (kg)",
     "height_cm": "height (cm)",
+    # the monitoring order's fields, by the labels of its form
+    **ORDER_LABELS,
+    ORDER_SCALE: "NEWS2 SpO2 scale",
+    ORDER_SCALE_BASIS: "basis for SpO2 scale 2",
+    # the therapist's note
+    "what_came_up": "what came up",
+    "integration_steps": "integration steps",
+    "risk_check": "risk check",
 }
+_FIELD_TOKEN = re.compile(
+    r"\b(" + "|".join(sorted(map(re.escape, PAGE_FIELD_WORDS), key=len, reverse=True)) + r")\b"
+)
 
 
 def page_words(error: Exception) -> str:
-    """A refusal as a page shows it: an out-of-range field by its label.
+    """A refusal as a page shows it: each field by its form label, not its API name.
 
     >>> page_words(OutOfRange("weight_kg", 400.0, "20 to 350 kg"))
     'weight (kg) 400.0 is out of range: allowed 20 to 350 kg'
+    >>> page_words(InvalidInput("monitoring order: sbp_low 185 must be below sbp_high 180"))
+    'monitoring order: systolic low (mmHg) 185 must be below systolic high (mmHg) 180'
+    >>> page_words(InvalidInput("missing: spo2_low (SpO2 low (%))"))
+    'missing: SpO2 low (%)'
     >>> page_words(OutOfRange("dose", 9, "1 to 5"))
     'dose 9 is out of range: allowed 1 to 5'
     """
-    if isinstance(error, OutOfRange) and error.field in PAGE_FIELD_WORDS:
-        words = PAGE_FIELD_WORDS[error.field]
-        return f"{words} {error.value} is out of range: allowed {error.allowed}"
-    return str(error)
+    text = str(error)
+    for name, words in PAGE_FIELD_WORDS.items():  # "name (its label)" says it once
+        text = text.replace(f"{name} ({words})", name)
+    return _FIELD_TOKEN.sub(lambda m: PAGE_FIELD_WORDS[m.group(0)], text)
 
 
 def unprocessable(_error: Exception) -> int:

@@ -4,6 +4,7 @@ record (issue 13, items 1, 2, 4 and 5)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from html import unescape
 from typing import Any
 
 import pytest
@@ -359,3 +360,28 @@ def test_a_refused_signature_keeps_the_form_as_the_physician_filled_it(
     assert after["status"] == "draft" and after["monitoring_order"] is None
     # a fresh page does not carry a refused form over
     assert 'data-testid="order-scale2" checked' not in client.get(f"/plans/{plan['id']}").text
+
+
+def test_a_refused_order_on_the_page_names_its_fields_by_their_labels(
+    client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    """The API answers with its field names (its clients send them); the sign page answers
+    with the labels its form shows."""
+    plan = draft(client, clinic)
+    csrf = login_page("physician")
+    form = {
+        "csrf_token": csrf,
+        "weight_confirmed": "yes",
+        "reason": "soft limits not configured",
+        **{f"order_{k}": str(v) for k, v in MONITORING_ORDER.items()},
+    }
+    for change, said in (
+        ({"order_sbp_low": "185"}, "systolic low (mmHg) 185 must be below systolic high (mmHg)"),
+        ({"order_spo2_low": "101"}, "SpO2 low (%) 101 is outside the data-entry bounds 0-100"),
+    ):
+        r = client.post(f"/plans/{plan['id']}/sign", data={**form, **change})
+        assert r.status_code == 422
+        shown = unescape(r.text)
+        assert said in shown, said
+        alert = shown.split('role="alert"')[1].split("</p>")[0]
+        assert "sbp_" not in alert and "spo2_low" not in alert, alert
