@@ -82,6 +82,7 @@ _FIELD_TOKEN = re.compile(
 def page_words(error: Exception) -> str:
     """A refusal as a page shows it: each field by its form label, not its API name.
 
+    >>> from ketacare.core.errors import InvalidInput, OutOfRange
     >>> page_words(OutOfRange("weight_kg", 400.0, "20 to 350 kg"))
     'weight (kg) 400.0 is out of range: allowed 20 to 350 kg'
     >>> page_words(InvalidInput("monitoring order: sbp_low 185 must be below sbp_high 180"))
