@@ -335,16 +335,22 @@ def test_scale_2_in_the_order_scores_the_chair_on_scale_2(
     )
 
 
-def test_a_refused_signature_keeps_the_form_as_the_physician_filled_it(
-    client: Any, clinic: dict[str, Any], login_page: Any
-) -> None:
-    plan = draft(client, clinic)
-    csrf = login_page("physician")
-    form = {
+def _sign_form(csrf: str) -> dict[str, str]:
+    """The sign page's form as a physician fills it: weight attested, a reason, the order."""
+    return {
         "csrf_token": csrf,
         "weight_confirmed": "yes",
         "reason": "soft limits not configured",
         **{f"order_{k}": str(v) for k, v in MONITORING_ORDER.items()},
+    }
+
+
+def test_a_refused_signature_keeps_the_form_as_the_physician_filled_it(
+    client: Any, clinic: dict[str, Any], login_page: Any
+) -> None:
+    plan = draft(client, clinic)
+    form = {
+        **_sign_form(login_page("physician")),
         "order_spo2_low": "86",
         "order_news2_spo2_scale": "2",  # ticked, but no basis: refused
     }
@@ -368,13 +374,7 @@ def test_a_refused_order_on_the_page_names_its_fields_by_their_labels(
     """The API answers with its field names (its clients send them); the sign page answers
     with the labels its form shows."""
     plan = draft(client, clinic)
-    csrf = login_page("physician")
-    form = {
-        "csrf_token": csrf,
-        "weight_confirmed": "yes",
-        "reason": "soft limits not configured",
-        **{f"order_{k}": str(v) for k, v in MONITORING_ORDER.items()},
-    }
+    form = _sign_form(login_page("physician"))
     for change, said in (
         ({"order_sbp_low": "185"}, "systolic low (mmHg) 185 must be below systolic high (mmHg)"),
         ({"order_spo2_low": "101"}, "SpO2 low (%) 101 is outside the data-entry bounds 0-100"),
