@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from html import unescape
 from typing import Any
 
 from plan_helpers import esketamine_course_with_one_dose
@@ -108,3 +109,21 @@ def test_a_level_below_the_lloq_needs_the_lloq(
         },
     )
     assert r.status_code == 422 and "needs the LLOQ" in r.text
+
+
+def test_a_level_without_a_readable_sample_time_is_refused_saying_what_to_give(
+    client: Any, clinic: dict[str, Any], clock: Any, login_page: Any
+) -> None:
+    plan_id = esketamine_course_with_one_dose(client, clinic["team"], clock)
+    csrf = login_page("nurse")
+    before = client.get(f"/plans/{plan_id}/personalise").text.count("ng/mL")
+    for raw, said in (
+        ("", "sample time is missing: give a day and a time (YYYY-MM-DD HH:MM)"),
+        ("yesterday", "sample time 'yesterday' is not a day and a time: give YYYY-MM-DD HH:MM"),
+    ):
+        r = client.post(
+            f"/plans/{plan_id}/levels",
+            data={"sampled_at": raw, "analyte": "plasma", "value": "40", "csrf_token": csrf},
+        )
+        assert r.status_code == 422 and said in unescape(r.text), raw
+    assert client.get(f"/plans/{plan_id}/personalise").text.count("ng/mL") == before

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -15,7 +14,7 @@ from ketacare.core.errors import InvalidInput, KetacareError
 from ketacare.infra.permissions import Role
 from ketacare.web.deps import ensure_patient_scope
 from ketacare.web.page_call import PageCall, Refusal, page_call
-from ketacare.web.render import optional_float
+from ketacare.web.render import local_datetime, optional_float
 
 router = APIRouter(include_in_schema=False)
 
@@ -103,12 +102,7 @@ def recommend_page(plan_id: int, call: PageCall = page_call("plan:write")) -> Re
 @router.post("/plans/{plan_id}/levels")
 def add_level(plan_id: int, call: PageCall = page_call("patient:write")) -> Response:
     def act() -> None:
-        raw = call.text("sampled_at")
-        try:
-            local = datetime.fromisoformat(raw)
-        except ValueError:
-            raise InvalidInput(f"sample time {raw!r} is not a date and time") from None
-        sampled = local if local.tzinfo else local.replace(tzinfo=call.settings.zone)
+        sampled = local_datetime(call.text("sampled_at"), "sample time", call.settings.zone)
         blq = call.form.get("below_lloq") == "yes"
         call.do(
             service.add_level,
